@@ -1,0 +1,1 @@
+//! Python bindings (filled by the Python SDK work).

@@ -1,0 +1,571 @@
+//! Canonical JSON (RFC 8785, the JSON Canonicalization Scheme) from raw JSON text.
+//!
+//! The input is the JSON *text* — never a value some other parser already turned into
+//! doubles — so nothing is lost or rounded before canonicalization sees it. The output is the
+//! unique JCS form: no whitespace, object members sorted by the UTF-16 code units of their
+//! names, strings with the minimal JCS escapes, numbers in the ECMAScript
+//! `Number.prototype.toString` form.
+//!
+//! The parser is strict I-JSON (RFC 7493): it rejects, each with its own error code,
+//! duplicate member names ([`Error::DuplicateKey`]), unpaired surrogate escapes
+//! ([`Error::LoneSurrogate`]), numbers that overflow a double ([`Error::NonFiniteNumber`]) and
+//! integer literals outside ±(2^53−1) ([`Error::IntegerOutOfRange`]) — the integers a
+//! JavaScript or Python peer could not read back exactly. Nesting is limited to
+//! [`MAX_DEPTH`] levels so hostile input cannot exhaust the stack.
+//!
+//! ```
+//! let jcs = handrail_core::canonical::canonicalize(br#"{"b": 1.50, "a": [true, null]}"#).unwrap();
+//! assert_eq!(jcs, r#"{"a":[true,null],"b":1.5}"#);
+//! ```
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+
+/// Deepest nesting of arrays and objects the parser accepts.
+pub const MAX_DEPTH: usize = 128;
+
+/// Largest integer magnitude that survives a round trip through an IEEE 754 double.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Canonicalizes JSON text (UTF-8 bytes or `&str`) into its RFC 8785 form.
+pub fn canonicalize(input: impl AsRef<[u8]>) -> Result<String> {
+    let mut out = Vec::with_capacity(input.as_ref().len());
+    canonicalize_into(input.as_ref(), &mut out)?;
+    // The writer only emits valid UTF-8: ASCII syntax plus slices of validated strings.
+    Ok(String::from_utf8(out).expect("canonical output is UTF-8"))
+}
+
+/// Canonicalizes `input`, appending the result to `out` (lets hot paths reuse a buffer).
+///
+/// On error, `out` may hold a partial result; callers that reuse it should clear it.
+pub fn canonicalize_into(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let mut parser = Parser { input, pos: 0 };
+    parser.skip_ws();
+    let value = parser.value(0)?;
+    parser.skip_ws();
+    if parser.pos != input.len() {
+        return Err(parser.syntax("trailing characters after the JSON value"));
+    }
+    write_value(&value, out);
+    Ok(())
+}
+
+/// Serializes any `serde` value and canonicalizes it.
+///
+/// Convenient for the core's own models; the number rules apply as for raw text (floats
+/// from Rust are written in their shortest round-trip form first, so nothing is lost).
+pub fn to_canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    let text = serde_json::to_vec(value).map_err(|_| Error::JsonSyntax {
+        offset: 0,
+        reason: "value cannot be serialized to JSON",
+    })?;
+    canonicalize(text)
+}
+
+/// One parsed JSON value, borrowing from the input where no unescaping was needed.
+enum Value<'a> {
+    Null,
+    Bool(bool),
+    /// The canonical ECMAScript text of the number, ready to write.
+    Number(NumberText),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+/// Canonical number text kept inline (the longest ECMAScript form is 25 bytes).
+struct NumberText {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl NumberText {
+    fn new(s: &str) -> Self {
+        let mut buf = [0u8; 32];
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+        NumberText {
+            buf,
+            len: s.len() as u8,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn syntax(&self, reason: &'static str) -> Error {
+        Error::JsonSyntax {
+            offset: self.pos,
+            reason,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect_literal(&mut self, literal: &'static [u8]) -> Result<()> {
+        if self.input[self.pos..].starts_with(literal) {
+            self.pos += literal.len();
+            Ok(())
+        } else {
+            Err(self.syntax("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>> {
+        match self.peek() {
+            None => Err(self.syntax("unexpected end of input")),
+            Some(b'n') => self.expect_literal(b"null").map(|_| Value::Null),
+            Some(b't') => self.expect_literal(b"true").map(|_| Value::Bool(true)),
+            Some(b'f') => self.expect_literal(b"false").map(|_| Value::Bool(false)),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Value::Number),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'{') => self.object(depth + 1),
+            Some(_) => Err(self.syntax("unexpected character")),
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value<'a>> {
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep { limit: MAX_DEPTH });
+        }
+        self.pos += 1; // '['
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value(depth)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.syntax("expected ',' or ']' in array")),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value<'a>> {
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep { limit: MAX_DEPTH });
+        }
+        self.pos += 1; // '{'
+        let mut members: Vec<(Cow<'a, str>, Value<'a>)> = Vec::new();
+        // Offsets of each member name, kept to report where a duplicate sits.
+        let mut offsets: Vec<usize> = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.syntax("expected a string member name"));
+            }
+            offsets.push(self.pos);
+            let key = self.string()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(self.syntax("expected ':' after member name"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.value(depth)?;
+            members.push((key, value));
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(self.syntax("expected ',' or '}' in object")),
+            }
+        }
+        // Sort member indices, so a duplicate can be reported at its input offset.
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by(|&a, &b| utf16_cmp(&members[a].0, &members[b].0));
+        for pair in order.windows(2) {
+            if members[pair[0]].0 == members[pair[1]].0 {
+                let second = pair[0].max(pair[1]);
+                return Err(Error::DuplicateKey {
+                    key: members[second].0.to_string(),
+                    offset: offsets[second],
+                });
+            }
+        }
+        let mut slots: Vec<Option<(Cow<'a, str>, Value<'a>)>> =
+            members.into_iter().map(Some).collect();
+        let sorted = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each index appears once"))
+            .collect();
+        Ok(Value::Object(sorted))
+    }
+
+    /// Parses a string starting at the opening quote; borrows when it holds no escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>> {
+        self.pos += 1; // opening quote
+        let start = self.pos;
+        // Fast scan: plain bytes up to the closing quote or the first escape.
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    let raw = &self.input[start..self.pos];
+                    self.pos += 1;
+                    return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|e| {
+                        Error::JsonSyntax {
+                            offset: start + e.valid_up_to(),
+                            reason: "invalid UTF-8 in string",
+                        }
+                    });
+                }
+                b'\\' => break,
+                0x00..=0x1f => return Err(self.syntax("unescaped control character in string")),
+                _ => self.pos += 1,
+            }
+        }
+        let mut buf: Vec<u8> = self.input[start..self.pos].to_vec();
+        loop {
+            match self.peek() {
+                None => return Err(self.syntax("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return String::from_utf8(buf)
+                        .map(Cow::Owned)
+                        .map_err(|_| Error::JsonSyntax {
+                            offset: start,
+                            reason: "invalid UTF-8 in string",
+                        });
+                }
+                Some(b'\\') => {
+                    let escape_at = self.pos;
+                    self.pos += 1;
+                    let c = self
+                        .peek()
+                        .ok_or_else(|| self.syntax("unterminated escape"))?;
+                    self.pos += 1;
+                    let simple = match c {
+                        b'"' => Some(b'"'),
+                        b'\\' => Some(b'\\'),
+                        b'/' => Some(b'/'),
+                        b'b' => Some(0x08),
+                        b'f' => Some(0x0c),
+                        b'n' => Some(b'\n'),
+                        b'r' => Some(b'\r'),
+                        b't' => Some(b'\t'),
+                        b'u' => None,
+                        _ => return Err(self.syntax("invalid escape")),
+                    };
+                    if let Some(byte) = simple {
+                        buf.push(byte);
+                        continue;
+                    }
+                    let unit = self.hex4()?;
+                    let ch = match unit {
+                        0xd800..=0xdbff => {
+                            // A high surrogate must be followed by an escaped low surrogate.
+                            if self.input[self.pos..].starts_with(b"\\u") {
+                                self.pos += 2;
+                                let low = self.hex4()?;
+                                if !(0xdc00..=0xdfff).contains(&low) {
+                                    return Err(Error::LoneSurrogate { offset: escape_at });
+                                }
+                                let cp = 0x10000
+                                    + ((u32::from(unit) - 0xd800) << 10)
+                                    + (u32::from(low) - 0xdc00);
+                                char::from_u32(cp)
+                                    .ok_or(Error::LoneSurrogate { offset: escape_at })?
+                            } else {
+                                return Err(Error::LoneSurrogate { offset: escape_at });
+                            }
+                        }
+                        0xdc00..=0xdfff => return Err(Error::LoneSurrogate { offset: escape_at }),
+                        _ => char::from_u32(u32::from(unit)).expect("non-surrogate BMP code point"),
+                    };
+                    let mut tmp = [0u8; 4];
+                    buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                }
+                Some(0x00..=0x1f) => {
+                    return Err(self.syntax("unescaped control character in string"))
+                }
+                Some(b) => {
+                    buf.push(b);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16> {
+        let digits = self
+            .input
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.syntax("truncated \\u escape"))?;
+        let mut value: u16 = 0;
+        for &d in digits {
+            let nibble = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return Err(self.syntax("invalid hex digit in \\u escape")),
+            };
+            value = (value << 4) | u16::from(nibble);
+        }
+        self.pos += 4;
+        Ok(value)
+    }
+
+    /// Parses a number literal per RFC 8259 and returns its ECMAScript canonical text.
+    fn number(&mut self) -> Result<NumberText> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(self.syntax("invalid number")),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.syntax("expected digit after decimal point"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.syntax("expected digit in exponent"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+        }
+        // The literal is ASCII by construction.
+        let literal = std::str::from_utf8(&self.input[start..self.pos]).expect("ASCII literal");
+        if integer {
+            let digits = literal.trim_start_matches('-');
+            // More than 16 digits is always beyond 2^53-1 (a 16-digit number may not be).
+            let magnitude = if digits.len() > 16 {
+                None
+            } else {
+                digits.parse::<u64>().ok()
+            };
+            return match magnitude {
+                Some(m) if m <= MAX_SAFE_INTEGER => {
+                    let mut itoa_buf = itoa::Buffer::new();
+                    let text = itoa_buf.format(m);
+                    if m != 0 && literal.starts_with('-') {
+                        let mut t = NumberText::new("-");
+                        t.buf[1..=text.len()].copy_from_slice(text.as_bytes());
+                        t.len += text.len() as u8;
+                        Ok(t)
+                    } else {
+                        // "-0" is written "0" in ECMAScript form.
+                        Ok(NumberText::new(text))
+                    }
+                }
+                _ => Err(Error::IntegerOutOfRange { offset: start }),
+            };
+        }
+        let value: f64 = literal.parse().map_err(|_| Error::JsonSyntax {
+            offset: start,
+            reason: "invalid number",
+        })?;
+        if !value.is_finite() {
+            return Err(Error::NonFiniteNumber { offset: start });
+        }
+        if value == 0.0 {
+            return Ok(NumberText::new("0"));
+        }
+        let mut ryu_buf = ryu_js::Buffer::new();
+        Ok(NumberText::new(ryu_buf.format_finite(value)))
+    }
+}
+
+/// Orders member names by their UTF-16 code units, as RFC 8785 §3.2.3 requires.
+///
+/// UTF-8 byte order equals code point order, which differs from UTF-16 order only between
+/// supplementary characters (surrogate pairs, 0xD800..) and U+E000..U+FFFF; ASCII-only
+/// names, the common case, compare as bytes.
+fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.as_bytes().cmp(b.as_bytes());
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn write_value(value: &Value<'_>, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.as_bytes()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(key, out);
+                out.push(b':');
+                write_value(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
+/// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0a => b"\\n",
+            0x0c => b"\\f",
+            0x0d => b"\\r",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run_start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        run_start = i + 1;
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_and_strips() {
+        assert_eq!(
+            canonicalize(" { \"b\" : [ 1 , 2 ] , \"a\" : {} } ").unwrap(),
+            r#"{"a":{},"b":[1,2]}"#
+        );
+    }
+
+    #[test]
+    fn numbers_take_ecmascript_form() {
+        for (input, want) in [
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("1.0", "1"),
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("0.000001", "0.000001"),
+            ("1e-7", "1e-7"),
+            ("9007199254740991", "9007199254740991"),
+            ("-9007199254740991", "-9007199254740991"),
+            ("9007199254740992.0", "9007199254740992"),
+        ] {
+            assert_eq!(canonicalize(input).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn distinct_errors() {
+        assert_eq!(
+            canonicalize(r#"{"a":1,"a":2}"#).unwrap_err().code(),
+            "duplicate_key"
+        );
+        assert_eq!(
+            canonicalize(r#"{"a":1,"\u0061":2}"#).unwrap_err().code(),
+            "duplicate_key"
+        );
+        assert_eq!(
+            canonicalize(r#""\ud800""#).unwrap_err().code(),
+            "lone_surrogate"
+        );
+        assert_eq!(
+            canonicalize(r#""\udc00\ud800""#).unwrap_err().code(),
+            "lone_surrogate"
+        );
+        assert_eq!(
+            canonicalize("1e400").unwrap_err().code(),
+            "non_finite_number"
+        );
+        assert_eq!(
+            canonicalize("9007199254740992").unwrap_err().code(),
+            "integer_out_of_range"
+        );
+        assert_eq!(canonicalize("NaN").unwrap_err().code(), "json_syntax");
+        assert_eq!(canonicalize("[1,]").unwrap_err().code(), "json_syntax");
+        assert_eq!(canonicalize("01").unwrap_err().code(), "json_syntax");
+        assert_eq!(canonicalize(b"\"\xff\"").unwrap_err().code(), "json_syntax");
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(canonicalize(deep).unwrap_err().code(), "too_deep");
+    }
+
+    #[test]
+    fn utf16_order_differs_from_code_point_order() {
+        // U+1F600 (surrogates D83D DE00) sorts before U+FB01 in UTF-16 order.
+        let jcs = canonicalize("{\"\u{fb01}\":1,\"\u{1f600}\":2}").unwrap();
+        assert_eq!(jcs, "{\"\u{1f600}\":2,\"\u{fb01}\":1}");
+    }
+}

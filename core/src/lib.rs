@@ -1,0 +1,24 @@
+//! # handrail-core
+//!
+//! The engine behind every Handrail surface (Python, Node, browser, server). It is
+//! **sans-IO**: no network, no threads, no clock. Functions that depend on time take `now`
+//! (Unix seconds unless a name says otherwise) as an argument; randomness comes from the
+//! operating system through `getrandom`, and every function that draws it has a twin that
+//! takes the IV or key instead, so test vectors are deterministic.
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`canonical`] | RFC 8785 canonical JSON from raw JSON text |
+//! | [`idempotency`] | keys, request fingerprints, the execution state machine |
+//! | [`envelope`] | AES-256-GCM envelopes bound to their request and field |
+//! | [`webhook`] | Standard Webhooks signatures (HMAC v1, Ed25519 v1a) |
+//! | [`proof`] | Ed25519-signed decision proofs, verifiable offline |
+//! | [`request`] | request and decision models, edit diffs, schema validation |
+//!
+//! Every error is an [`Error`] with a stable [`Error::code`].
+
+pub mod canonical;
+pub mod encoding;
+pub mod error;
+
+pub use error::{Error, Result};

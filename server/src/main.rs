@@ -1,0 +1,3 @@
+fn main() {
+    println!("handrail {}", env!("CARGO_PKG_VERSION"));
+}

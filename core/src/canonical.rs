@@ -467,7 +467,7 @@ fn write_value(value: &Value<'_>, out: &mut Vec<u8>) {
 
 /// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
 /// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
-fn write_string(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();

@@ -19,6 +19,9 @@
 
 pub mod canonical;
 pub mod encoding;
+pub mod envelope;
 pub mod error;
+pub mod proof;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -1,0 +1,550 @@
+//! Encrypted envelopes: AES-256-GCM bound to the request and field they belong to.
+//!
+//! An envelope is a small JSON object:
+//!
+//! ```json
+//! {"v":1,"alg":"A256GCM","kid":"k1","ek":"<AES-KW wrapped data key>","iv":"<12 bytes>","ct":"<ciphertext||tag>"}
+//! ```
+//!
+//! All binary fields are unpadded base64url. `ct` is the GCM ciphertext with the 16-byte tag
+//! appended, exactly what WebCrypto's `encrypt({name:"AES-GCM"})` returns, so a browser can
+//! open an envelope with `crypto.subtle` alone.
+//!
+//! **Two ways to key it.** Without `ek`, the key named by `kid` encrypts directly (a client
+//! key shared by the agent and the approver's browser). With `ek`, a fresh 256-bit data key
+//! encrypted this one payload and is stored wrapped with AES-KW (RFC 3394) under the master
+//! key named by `kid`.
+//!
+//! **Bound to its place.** The additional authenticated data is the canonical JSON (RFC 8785)
+//! of the header plus a [`Context`] — request id and field path — that the *decrypting* side
+//! supplies from where it found the envelope:
+//!
+//! ```json
+//! {"alg":"A256GCM","ctx":{"field":"payload","request":"req_1"},"ek":"…","kid":"k1","v":1}
+//! ```
+//!
+//! so a ciphertext copied into another request or another field does not open.
+//!
+//! **Keys by `kid` only.** GCM is not key-committing: one ciphertext can be made to
+//! authenticate under two keys. [`open`] therefore uses exactly the key the envelope names
+//! and never tries keys in turn.
+//!
+//! The legacy LetsPing form `{"_lp_enc":true,"iv":…,"ct":…}` (standard base64, no AAD, no
+//! `kid`) is also opened, with the keyring's legacy key; it has none of the bindings above.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use aes_kw::KekAes256;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::canonical::write_string;
+use crate::encoding::{b64_decode, b64_encode, b64url_decode, b64url_encode};
+use crate::error::{Error, Result};
+
+/// The only algorithm name of envelope v1.
+pub const ALG: &str = "A256GCM";
+/// Largest envelope text [`open`] accepts (a 64 MiB state snapshot in base64 fits).
+pub const MAX_ENVELOPE_BYTES: usize = 96 * 1024 * 1024;
+/// Largest `kid`, in bytes.
+pub const MAX_KID_LEN: usize = 64;
+/// Prefix of the compact text form of a key (`hrk1.<kid>.<base64url key>`).
+const KEY_PREFIX: &str = "hrk1.";
+const IV_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// A 256-bit AES key with its identifier. Prints `[redacted]` in `Debug`; zeroed on drop.
+#[derive(Clone)]
+pub struct Key {
+    kid: String,
+    secret: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Key {
+    /// Builds a key from raw bytes. `kid` is 1–64 characters of `[A-Za-z0-9._:-]`.
+    pub fn new(kid: impl Into<String>, secret: [u8; 32]) -> Result<Key> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        Ok(Key {
+            kid,
+            secret: Zeroizing::new(secret),
+        })
+    }
+
+    /// Generates a fresh random key.
+    pub fn generate(kid: impl Into<String>) -> Result<Key> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        fill_random(secret.as_mut())?;
+        Key::new(kid, *secret)
+    }
+
+    /// Builds a key from its base64url-encoded 32 bytes.
+    pub fn from_b64url(kid: impl Into<String>, secret: &str) -> Result<Key> {
+        let bytes = Zeroizing::new(b64url_decode(secret)?);
+        let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::InvalidKey {
+            reason: "an AES-256 key is 32 bytes",
+        })?;
+        Key::new(kid, secret)
+    }
+
+    /// Parses the compact text form `hrk1.<kid>.<base64url key>` made by [`Key::export`].
+    pub fn parse(text: &str) -> Result<Key> {
+        let rest = text.strip_prefix(KEY_PREFIX).ok_or(Error::InvalidKey {
+            reason: "expected the prefix hrk1.",
+        })?;
+        let (kid, secret) = rest.rsplit_once('.').ok_or(Error::InvalidKey {
+            reason: "expected hrk1.<kid>.<key>",
+        })?;
+        Key::from_b64url(kid, secret)
+    }
+
+    /// The compact text form, for an environment variable or a key file. It *is* the secret.
+    pub fn export(&self) -> String {
+        format!(
+            "{KEY_PREFIX}{}.{}",
+            self.kid,
+            b64url_encode(self.secret.as_slice())
+        )
+    }
+
+    /// The key as a JWK (`{"kty":"oct","kid","k"}`), importable by WebCrypto. It *is* the secret.
+    pub fn to_jwk(&self) -> serde_json::Value {
+        serde_json::json!({ "kty": "oct", "kid": self.kid, "k": b64url_encode(self.secret.as_slice()) })
+    }
+
+    /// Reads a JWK of `kty` `oct` with a `kid` and a 32-byte `k`.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Key> {
+        if jwk.get("kty").and_then(|v| v.as_str()) != Some("oct") {
+            return Err(Error::InvalidKey {
+                reason: "JWK kty must be oct",
+            });
+        }
+        let kid = jwk
+            .get("kid")
+            .and_then(|v| v.as_str())
+            .ok_or(Error::InvalidKey {
+                reason: "JWK needs a kid",
+            })?;
+        let k = jwk
+            .get("k")
+            .and_then(|v| v.as_str())
+            .ok_or(Error::InvalidKey {
+                reason: "JWK needs k",
+            })?;
+        Key::from_b64url(kid, k)
+    }
+
+    /// The key's identifier.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(self.secret.as_slice().into())
+    }
+}
+
+fn check_kid(kid: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if kid.is_empty() || kid.len() > MAX_KID_LEN || !kid.chars().all(ok_char) {
+        return Err(Error::InvalidKey {
+            reason: "kid must be 1-64 characters of [A-Za-z0-9._:-]",
+        });
+    }
+    Ok(())
+}
+
+/// Where an envelope lives: the decrypting side states it, and it must match the sealing side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// The id of the request the envelope belongs to.
+    pub request_id: &'a str,
+    /// The field path inside the request (`payload`, `state`, `payload.account`…).
+    pub field: &'a str,
+}
+
+impl<'a> Context<'a> {
+    /// A context for `field` of request `request_id`.
+    pub fn new(request_id: &'a str, field: &'a str) -> Self {
+        Context { request_id, field }
+    }
+}
+
+/// The keys an opener holds, looked up strictly by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<Key>,
+    legacy: Option<Key>,
+}
+
+impl Keyring {
+    /// An empty keyring.
+    pub fn new() -> Self {
+        Keyring::default()
+    }
+
+    /// Adds a key, replacing any key with the same `kid`.
+    pub fn insert(&mut self, key: Key) {
+        self.keys.retain(|k| k.kid != key.kid);
+        self.keys.push(key);
+    }
+
+    /// Adds a key (builder style).
+    pub fn with(mut self, key: Key) -> Self {
+        self.insert(key);
+        self
+    }
+
+    /// Sets the key for the legacy `_lp_enc` form, which names no key.
+    pub fn set_legacy(&mut self, key: Key) {
+        self.legacy = Some(key);
+    }
+
+    /// The key with this `kid`, if any.
+    pub fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+}
+
+/// Seals `plaintext` directly under `key` with a random IV.
+pub fn seal(key: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
+    let mut iv = [0u8; IV_LEN];
+    fill_random(&mut iv)?;
+    seal_with(key, ctx, plaintext, iv, None)
+}
+
+/// Seals `plaintext` under a fresh data key that is wrapped under `master`.
+pub fn seal_wrapped(master: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
+    let mut iv = [0u8; IV_LEN];
+    fill_random(&mut iv)?;
+    let mut data_key = Zeroizing::new([0u8; 32]);
+    fill_random(data_key.as_mut())?;
+    seal_with(master, ctx, plaintext, iv, Some(&data_key))
+}
+
+/// Seals with an explicit IV and, when `data_key` is given, wraps it under `key`.
+///
+/// For test vectors only: reusing an IV with the same key destroys GCM's security.
+pub fn seal_with(
+    key: &Key,
+    ctx: &Context<'_>,
+    plaintext: &[u8],
+    iv: [u8; IV_LEN],
+    data_key: Option<&[u8; 32]>,
+) -> Result<String> {
+    let ek = match data_key {
+        Some(dk) => {
+            let wrapped =
+                KekAes256::from(*key.secret)
+                    .wrap_vec(dk)
+                    .map_err(|_| Error::InvalidKey {
+                        reason: "data key wrap failed",
+                    })?;
+            Some(b64url_encode(wrapped))
+        }
+        None => None,
+    };
+    let aad = aad(&key.kid, ek.as_deref(), ctx);
+    let cipher = match data_key {
+        Some(dk) => Aes256Gcm::new(dk.into()),
+        None => key.cipher(),
+    };
+    let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    buf.extend_from_slice(plaintext);
+    cipher
+        .encrypt_in_place(Nonce::from_slice(&iv), &aad, &mut buf)
+        .map_err(|_| Error::TooLarge {
+            size: plaintext.len(),
+            limit: MAX_ENVELOPE_BYTES,
+        })?;
+
+    let mut out = String::with_capacity(64 + key.kid.len() + buf.len() * 4 / 3);
+    out.push_str(r#"{"v":1,"alg":"A256GCM","kid":"#);
+    let mut kid_json = Vec::new();
+    write_string(&key.kid, &mut kid_json);
+    out.push_str(std::str::from_utf8(&kid_json).expect("JSON string is UTF-8"));
+    if let Some(ek) = &ek {
+        out.push_str(r#","ek":""#);
+        out.push_str(ek);
+        out.push('"');
+    }
+    out.push_str(r#","iv":""#);
+    out.push_str(&b64url_encode(iv));
+    out.push_str(r#"","ct":""#);
+    out.push_str(&b64url_encode(&buf));
+    out.push_str("\"}");
+    Ok(out)
+}
+
+/// Seals in the legacy LetsPing form `{"_lp_enc":true,"iv","ct"}` (standard base64, no AAD).
+///
+/// Only for compatibility with clients that read that form; new code uses [`seal`].
+pub fn seal_legacy_with(key: &Key, plaintext: &[u8], iv: [u8; IV_LEN]) -> Result<String> {
+    let mut buf = plaintext.to_vec();
+    key.cipher()
+        .encrypt_in_place(Nonce::from_slice(&iv), b"", &mut buf)
+        .map_err(|_| Error::TooLarge {
+            size: plaintext.len(),
+            limit: MAX_ENVELOPE_BYTES,
+        })?;
+    Ok(format!(
+        r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#,
+        b64_encode(iv),
+        b64_encode(&buf)
+    ))
+}
+
+/// Every field either form may carry; which ones are present decides the form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    v: Option<u64>,
+    #[serde(borrow)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ek: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    iv: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ct: Option<Cow<'a, str>>,
+    #[serde(rename = "_lp_enc")]
+    lp_enc: Option<bool>,
+}
+
+/// True when `value` looks like an envelope of either form (an object with `ct` and `iv`
+/// and either `v` or `_lp_enc`); lets callers tell sealed fields from plain ones.
+pub fn is_envelope(value: &serde_json::Value) -> bool {
+    value.get("ct").is_some()
+        && value.get("iv").is_some()
+        && (value.get("v").is_some()
+            || value.get("_lp_enc") == Some(&serde_json::Value::Bool(true)))
+}
+
+/// Opens an envelope of either form, choosing the key strictly by its `kid`.
+pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec<u8>> {
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(Error::TooLarge {
+            size: envelope.len(),
+            limit: MAX_ENVELOPE_BYTES,
+        });
+    }
+    let wire: Wire<'_> =
+        serde_json::from_slice(envelope).map_err(|_| Error::EnvelopeMalformed {
+            reason: "not a JSON object of the envelope shape",
+        })?;
+    if wire.lp_enc.is_some() {
+        return open_legacy(&wire, keyring);
+    }
+    match wire.v {
+        Some(1) => {}
+        Some(v) => {
+            return Err(Error::EnvelopeUnsupported {
+                field: "v",
+                value: v.to_string(),
+            })
+        }
+        None => {
+            return Err(Error::EnvelopeMalformed {
+                reason: "missing v",
+            })
+        }
+    }
+    let alg = wire.alg.ok_or(Error::EnvelopeMalformed {
+        reason: "missing alg",
+    })?;
+    if alg != ALG {
+        return Err(Error::EnvelopeUnsupported {
+            field: "alg",
+            value: alg.into_owned(),
+        });
+    }
+    let kid = wire.kid.ok_or(Error::EnvelopeMalformed {
+        reason: "missing kid",
+    })?;
+    let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
+    let ct = wire.ct.ok_or(Error::EnvelopeMalformed {
+        reason: "missing ct",
+    })?;
+    let mut buf = b64url_decode(&ct)?;
+    if buf.len() < TAG_LEN {
+        return Err(Error::EnvelopeMalformed {
+            reason: "ct shorter than the tag",
+        });
+    }
+    let key = keyring.get(&kid).ok_or_else(|| Error::UnknownKid {
+        kid: kid.to_string(),
+    })?;
+    let aad = aad(&kid, wire.ek.as_deref(), ctx);
+    let cipher = match &wire.ek {
+        Some(ek) => {
+            let wrapped = b64url_decode(ek)?;
+            if wrapped.len() != 40 {
+                return Err(Error::EnvelopeMalformed {
+                    reason: "ek must wrap a 32-byte key",
+                });
+            }
+            let data_key = Zeroizing::new(
+                KekAes256::from(*key.secret)
+                    .unwrap_vec(&wrapped)
+                    .map_err(|_| Error::UnwrapFailed)?,
+            );
+            Aes256Gcm::new(data_key.as_slice().into())
+        }
+        None => key.cipher(),
+    };
+    cipher
+        .decrypt_in_place(Nonce::from_slice(&iv), &aad, &mut buf)
+        .map_err(|_| Error::DecryptFailed)?;
+    Ok(buf)
+}
+
+fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
+    if wire.lp_enc != Some(true) {
+        return Err(Error::EnvelopeMalformed {
+            reason: "_lp_enc must be true",
+        });
+    }
+    if wire.v.is_some() || wire.alg.is_some() || wire.kid.is_some() || wire.ek.is_some() {
+        return Err(Error::EnvelopeMalformed {
+            reason: "legacy envelope with v1 fields",
+        });
+    }
+    let either = |text: &str| b64_decode(text).or_else(|_| b64url_decode(text));
+    let iv = decode_iv(wire.iv.as_deref(), either)?;
+    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed {
+        reason: "missing ct",
+    })?;
+    let mut buf = either(ct)?;
+    if buf.len() < TAG_LEN {
+        return Err(Error::EnvelopeMalformed {
+            reason: "ct shorter than the tag",
+        });
+    }
+    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid {
+        kid: "_lp_enc".into(),
+    })?;
+    key.cipher()
+        .decrypt_in_place(Nonce::from_slice(&iv), b"", &mut buf)
+        .map_err(|_| Error::DecryptFailed)?;
+    Ok(buf)
+}
+
+fn decode_iv(iv: Option<&str>, decode: impl Fn(&str) -> Result<Vec<u8>>) -> Result<[u8; IV_LEN]> {
+    let iv = iv.ok_or(Error::EnvelopeMalformed {
+        reason: "missing iv",
+    })?;
+    decode(iv)?
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::EnvelopeMalformed {
+            reason: "iv must be 12 bytes",
+        })
+}
+
+/// The additional authenticated data: canonical JSON of the header and the context.
+///
+/// Written directly rather than through the parser: the member names are fixed ASCII and
+/// already in RFC 8785 order (`alg` < `ctx` < `ek` < `kid` < `v`; `field` < `request`).
+pub fn aad(kid: &str, ek: Option<&str>, ctx: &Context<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + kid.len() + ctx.request_id.len() + ctx.field.len());
+    out.extend_from_slice(br#"{"alg":"A256GCM","ctx":{"field":"#);
+    write_string(ctx.field, &mut out);
+    out.extend_from_slice(br#","request":"#);
+    write_string(ctx.request_id, &mut out);
+    out.push(b'}');
+    if let Some(ek) = ek {
+        out.extend_from_slice(br#","ek":"#);
+        write_string(ek, &mut out);
+    }
+    out.extend_from_slice(br#","kid":"#);
+    write_string(kid, &mut out);
+    out.extend_from_slice(br#","v":1}"#);
+    out
+}
+
+/// Fills `buf` from the operating system's random number generator.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    getrandom::getrandom(buf).map_err(|_| Error::Random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        Key::new("k1", [7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn round_trip_both_modes() {
+        let ring = Keyring::new().with(key());
+        let ctx = Context::new("req_1", "payload");
+        for sealed in [
+            seal(&key(), &ctx, b"hello").unwrap(),
+            seal_wrapped(&key(), &ctx, b"hello").unwrap(),
+        ] {
+            assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+            let moved = Context::new("req_2", "payload");
+            assert_eq!(
+                open(sealed.as_bytes(), &ring, &moved).unwrap_err().code(),
+                "decrypt_failed"
+            );
+            let other_field = Context::new("req_1", "state");
+            assert_eq!(
+                open(sealed.as_bytes(), &ring, &other_field)
+                    .unwrap_err()
+                    .code(),
+                "decrypt_failed"
+            );
+        }
+    }
+
+    #[test]
+    fn aad_is_canonical_json() {
+        let ctx = Context::new("r\u{e9}q", "a\"b");
+        let text = aad("k1", Some("ek"), &ctx);
+        let canonical = crate::canonical::canonicalize(&text).unwrap();
+        assert_eq!(canonical.as_bytes(), text.as_slice());
+    }
+
+    #[test]
+    fn key_debug_is_redacted_and_export_round_trips() {
+        let k = key();
+        assert!(!format!("{k:?}").contains("7, 7"));
+        assert!(format!("{k:?}").contains("[redacted]"));
+        let back = Key::parse(&k.export()).unwrap();
+        assert_eq!(back.export(), k.export());
+        assert_eq!(Key::from_jwk(&k.to_jwk()).unwrap().export(), k.export());
+        assert_eq!(
+            Key::parse("hrk1.k1.AAAA").unwrap_err().code(),
+            "invalid_key"
+        );
+    }
+
+    #[test]
+    fn legacy_form_opens_with_the_legacy_key_only() {
+        let sealed = seal_legacy_with(&key(), b"{\"a\":1}", [1u8; 12]).unwrap();
+        let ctx = Context::new("x", "y");
+        let mut ring = Keyring::new().with(key());
+        assert_eq!(
+            open(sealed.as_bytes(), &ring, &ctx).unwrap_err().code(),
+            "unknown_kid"
+        );
+        ring.set_legacy(key());
+        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"{\"a\":1}");
+    }
+}

@@ -21,7 +21,9 @@ pub mod canonical;
 pub mod encoding;
 pub mod envelope;
 pub mod error;
+pub mod idempotency;
 pub mod proof;
+pub mod request;
 pub mod webhook;
 
 pub use error::{Error, Result};

@@ -1,0 +1,545 @@
+//! Requests and decisions: the models every surface shares, the diff of an edited payload,
+//! and validation of an edit against the request's JSON Schema.
+//!
+//! A person can approve a request, reject it with a reason, or edit its payload and approve
+//! the edit. An edit must satisfy the JSON Schema the agent attached (draft 2020-12 and
+//! older drafts, detected from `$schema`; remote `$ref`s are never fetched — the core does no
+//! I/O). The agent receives the patched payload and a [`Diff`]: RFC 6902 operations plus a
+//! short sentence a model or a person can read.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Waiting for a person.
+    Pending,
+    /// Approved as asked.
+    Approved,
+    /// Approved after the person edited the payload.
+    ApprovedWithModifications,
+    /// Rejected, usually with a reason.
+    Rejected,
+    /// Nobody decided before the deadline; the agent must not act (fail closed).
+    Expired,
+}
+
+impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Approved,
+        Status::ApprovedWithModifications,
+        Status::Rejected,
+        Status::Expired,
+    ];
+
+    /// The wire name (`APPROVED_WITH_MODIFICATIONS`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Approved => "APPROVED",
+            Status::ApprovedWithModifications => "APPROVED_WITH_MODIFICATIONS",
+            Status::Rejected => "REJECTED",
+            Status::Expired => "EXPIRED",
+        }
+    }
+
+    /// True once decided (anything but `PENDING`).
+    pub fn is_final(self) -> bool {
+        self != Status::Pending
+    }
+
+    /// True when the agent may act (`APPROVED` or `APPROVED_WITH_MODIFICATIONS`).
+    pub fn allows_action(self) -> bool {
+        matches!(self, Status::Approved | Status::ApprovedWithModifications)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownVariant {
+                kind: "status",
+                value: s.to_string(),
+            })
+    }
+}
+
+/// How urgent a request is; the queue sorts by priority, then age.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Can wait.
+    Low,
+    /// The default.
+    #[default]
+    Medium,
+    /// Soon.
+    High,
+    /// Now: money or data at stake.
+    Critical,
+}
+
+impl Priority {
+    /// Every priority, lowest first.
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Medium,
+        Priority::High,
+        Priority::Critical,
+    ];
+
+    /// The wire name (`low`…`critical`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Priority> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownVariant {
+                kind: "priority",
+                value: s.to_string(),
+            })
+    }
+}
+
+/// What an agent asks a person to decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    /// The system acted on (`stripe`, `gmail`…).
+    pub service: String,
+    /// The action (`refund`, `send_email`…).
+    pub action: String,
+    /// The payload to approve: plain JSON, or an envelope (see [`crate::envelope`]).
+    pub payload: Value,
+    /// Urgency.
+    #[serde(default)]
+    pub priority: Priority,
+    /// The role of the people who may decide, if restricted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// JSON Schema an edited payload must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Seconds until the request expires (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Free context: trace id, the task text, the firewall's reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+}
+
+/// Longest `service`, `action` or `role`, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+impl NewRequest {
+    /// Checks names, compiles the schema, and validates a plain payload against it.
+    pub fn validate(&self) -> Result<()> {
+        for (what, value) in [
+            ("service", Some(&self.service)),
+            ("action", Some(&self.action)),
+            ("role", self.role.as_ref()),
+        ] {
+            if let Some(v) = value {
+                if v.is_empty() || v.len() > MAX_NAME_LEN || v.chars().any(char::is_control) {
+                    return Err(Error::UnknownVariant {
+                        kind: what,
+                        value: v.chars().take(40).collect(),
+                    });
+                }
+            }
+        }
+        if let Some(schema) = &self.schema {
+            let validator = compile_schema(schema)?;
+            if !crate::envelope::is_envelope(&self.payload) {
+                check(&validator, &self.payload)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A person's (or the deadline's) decision on a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The request decided.
+    pub request_id: String,
+    /// The outcome.
+    pub status: Status,
+    /// The payload the agent should act on (the patched one after an edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// The edited payload, when the person edited it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched_payload: Option<Value>,
+    /// What the edit changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
+    /// Who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Why (required in practice for rejections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When, Unix seconds.
+    pub decided_at: i64,
+    /// The signed decision proof (see [`crate::proof`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
+/// One RFC 6902 operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum PatchOp {
+    /// Adds a member or array element.
+    Add { path: String, value: Value },
+    /// Removes a member or array element.
+    Remove { path: String },
+    /// Replaces a value.
+    Replace { path: String, value: Value },
+}
+
+/// What an edit changed: RFC 6902 operations and a one-line summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    /// Operations turning the original payload into the edited one, in order.
+    pub ops: Vec<PatchOp>,
+    /// A short human sentence ("amount: 500 → 50; removed cc").
+    pub summary: String,
+}
+
+impl Diff {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Computes the structural diff from `before` to `after`.
+///
+/// Objects are compared member by member, arrays element by element (a longer array gets
+/// `add`s at the end, a shorter one `remove`s from the end, highest index first), anything
+/// else is replaced whole. [`apply`]ing the result to `before` yields `after`.
+pub fn diff(before: &Value, after: &Value) -> Diff {
+    let mut ops = Vec::new();
+    diff_into(before, after, &mut String::new(), &mut ops);
+    let summary = summarize(before, &ops);
+    Diff { ops, summary }
+}
+
+fn diff_into(before: &Value, after: &Value, path: &mut String, ops: &mut Vec<PatchOp>) {
+    if before == after {
+        return;
+    }
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, old) in a {
+                let len = path.len();
+                push_token(path, key);
+                match b.get(key) {
+                    Some(new) => diff_into(old, new, path, ops),
+                    None => ops.push(PatchOp::Remove { path: path.clone() }),
+                }
+                path.truncate(len);
+            }
+            for (key, new) in b {
+                if !a.contains_key(key) {
+                    let len = path.len();
+                    push_token(path, key);
+                    ops.push(PatchOp::Add {
+                        path: path.clone(),
+                        value: new.clone(),
+                    });
+                    path.truncate(len);
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let common = a.len().min(b.len());
+            for i in 0..common {
+                let len = path.len();
+                push_token(path, &i.to_string());
+                diff_into(&a[i], &b[i], path, ops);
+                path.truncate(len);
+            }
+            for i in (common..a.len()).rev() {
+                ops.push(PatchOp::Remove {
+                    path: format!("{path}/{i}"),
+                });
+            }
+            for (i, item) in b.iter().enumerate().skip(common) {
+                ops.push(PatchOp::Add {
+                    path: format!("{path}/{i}"),
+                    value: item.clone(),
+                });
+            }
+        }
+        _ => ops.push(PatchOp::Replace {
+            path: path.clone(),
+            value: after.clone(),
+        }),
+    }
+}
+
+/// Appends one JSON Pointer reference token (`~` → `~0`, `/` → `~1`).
+fn push_token(path: &mut String, token: &str) {
+    path.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            _ => path.push(c),
+        }
+    }
+}
+
+fn unescape_token(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// Applies `add`, `remove` and `replace` operations (what [`diff`] emits) to a document.
+pub fn apply(doc: &Value, ops: &[PatchOp]) -> Result<Value> {
+    let mut doc = doc.clone();
+    for op in ops {
+        match op {
+            PatchOp::Replace { path, value } if path.is_empty() => doc = value.clone(),
+            PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {
+                let (parent, last) = split_pointer(path)?;
+                let target = doc.pointer_mut(&parent).ok_or_else(|| bad_path(path))?;
+                match target {
+                    Value::Object(map) => {
+                        if matches!(op, PatchOp::Replace { .. }) && !map.contains_key(&last) {
+                            return Err(bad_path(path));
+                        }
+                        map.insert(last, value.clone());
+                    }
+                    Value::Array(items) => {
+                        let index = if last == "-" {
+                            items.len()
+                        } else {
+                            parse_index(&last, path)?
+                        };
+                        match op {
+                            PatchOp::Add { .. } if index <= items.len() => {
+                                items.insert(index, value.clone())
+                            }
+                            PatchOp::Replace { .. } if index < items.len() => {
+                                items[index] = value.clone()
+                            }
+                            _ => return Err(bad_path(path)),
+                        }
+                    }
+                    _ => return Err(bad_path(path)),
+                }
+            }
+            PatchOp::Remove { path } => {
+                let (parent, last) = split_pointer(path)?;
+                let target = doc.pointer_mut(&parent).ok_or_else(|| bad_path(path))?;
+                let removed = match target {
+                    Value::Object(map) => map.shift_remove(&last).is_some(),
+                    Value::Array(items) => {
+                        let index = parse_index(&last, path)?;
+                        (index < items.len()).then(|| items.remove(index)).is_some()
+                    }
+                    _ => false,
+                };
+                if !removed {
+                    return Err(bad_path(path));
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
+
+fn split_pointer(path: &str) -> Result<(String, String)> {
+    let (parent, last) = path.rsplit_once('/').ok_or_else(|| bad_path(path))?;
+    if !(parent.is_empty() || parent.starts_with('/')) {
+        return Err(bad_path(path));
+    }
+    Ok((parent.to_string(), unescape_token(last)))
+}
+
+fn parse_index(token: &str, path: &str) -> Result<usize> {
+    let canonical =
+        token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
+    if token.is_empty() || !canonical {
+        return Err(bad_path(path));
+    }
+    token.parse().map_err(|_| bad_path(path))
+}
+
+fn bad_path(path: &str) -> Error {
+    Error::EditInvalid {
+        errors: vec![format!("patch path {path:?} does not apply")],
+    }
+}
+
+/// One line a person or a model can read: "amount: 500 → 50; removed cc; added note".
+fn summarize(before: &Value, ops: &[PatchOp]) -> String {
+    const SHOWN: usize = 5;
+    if ops.is_empty() {
+        return "no changes".to_string();
+    }
+    let name = |path: &str| {
+        if path.is_empty() {
+            "payload".to_string()
+        } else {
+            path[1..].replace('/', ".")
+        }
+    };
+    let mut parts: Vec<String> = ops
+        .iter()
+        .take(SHOWN)
+        .map(|op| match op {
+            PatchOp::Add { path, value } => format!("added {} = {}", name(path), short(value)),
+            PatchOp::Remove { path } => format!("removed {}", name(path)),
+            PatchOp::Replace { path, value } => match before.pointer(path) {
+                Some(old) => format!("{}: {} → {}", name(path), short(old), short(value)),
+                None => format!("{} → {}", name(path), short(value)),
+            },
+        })
+        .collect();
+    if ops.len() > SHOWN {
+        parts.push(format!("and {} more", ops.len() - SHOWN));
+    }
+    parts.join("; ")
+}
+
+fn short(value: &Value) -> String {
+    const MAX: usize = 40;
+    let text = value.to_string();
+    if text.chars().count() <= MAX {
+        text
+    } else {
+        let cut: String = text.chars().take(MAX - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Compiles a JSON Schema, refusing invalid schemas with [`Error::SchemaInvalid`].
+pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator> {
+    jsonschema::validator_for(schema).map_err(|e| Error::SchemaInvalid {
+        reason: e.to_string(),
+    })
+}
+
+/// Validates an edited payload against the request's schema.
+pub fn validate_edit(schema: &Value, edited: &Value) -> Result<()> {
+    check(&compile_schema(schema)?, edited)
+}
+
+fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<()> {
+    const MAX_ERRORS: usize = 10;
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .take(MAX_ERRORS)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::EditInvalid { errors })
+    }
+}
+
+/// Validates `edited` against `schema` (when there is one) and diffs it from `original`.
+pub fn review_edit(original: &Value, edited: &Value, schema: Option<&Value>) -> Result<Diff> {
+    if let Some(schema) = schema {
+        validate_edit(schema, edited)?;
+    }
+    Ok(diff(original, edited))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn diff_apply_round_trip_and_summary() {
+        let before = json!({"amount": 500, "to": "acct_1", "cc": ["a", "b"], "note": "x"});
+        let after = json!({"amount": 50, "to": "acct_1", "cc": ["a"], "memo": "y/z"});
+        let d = diff(&before, &after);
+        assert_eq!(apply(&before, &d.ops).unwrap(), after);
+        assert_eq!(
+            d.summary,
+            "amount: 500 → 50; removed cc.1; removed note; added memo = \"y/z\""
+        );
+        let wire = serde_json::to_value(&d.ops).unwrap();
+        assert_eq!(
+            wire[0],
+            json!({"op": "replace", "path": "/amount", "value": 50})
+        );
+    }
+
+    #[test]
+    fn schema_rejects_bad_edit() {
+        let schema = json!({"type": "object", "properties": {"amount": {"type": "number", "maximum": 100}}, "required": ["amount"]});
+        assert!(validate_edit(&schema, &json!({"amount": 50})).is_ok());
+        let err = validate_edit(&schema, &json!({"amount": 500})).unwrap_err();
+        assert_eq!(err.code(), "edit_invalid");
+        assert_eq!(
+            compile_schema(&json!({"type": 12})).unwrap_err().code(),
+            "schema_invalid"
+        );
+    }
+
+    #[test]
+    fn enums_parse() {
+        assert_eq!(
+            "approved_with_modifications".parse::<Status>().unwrap(),
+            Status::ApprovedWithModifications
+        );
+        assert_eq!("CRITICAL".parse::<Priority>().unwrap(), Priority::Critical);
+        assert_eq!(
+            "urgent".parse::<Priority>().unwrap_err().code(),
+            "unknown_variant"
+        );
+    }
+}

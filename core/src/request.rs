@@ -422,7 +422,11 @@ fn summarize(before: &Value, ops: &[PatchOp]) -> String {
         if path.is_empty() {
             "payload".to_string()
         } else {
-            path[1..].replace('/', ".")
+            path[1..]
+                .split('/')
+                .map(unescape_token)
+                .collect::<Vec<_>>()
+                .join(".")
         }
     };
     let mut parts: Vec<String> = ops

@@ -57,10 +57,8 @@ pub fn canonicalize_into(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
 /// Convenient for the core's own models; the number rules apply as for raw text (floats
 /// from Rust are written in their shortest round-trip form first, so nothing is lost).
 pub fn to_canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
-    let text = serde_json::to_vec(value).map_err(|_| Error::JsonSyntax {
-        offset: 0,
-        reason: "value cannot be serialized to JSON",
-    })?;
+    let text = serde_json::to_vec(value)
+        .map_err(|_| Error::JsonSyntax { offset: 0, reason: "value cannot be serialized to JSON" })?;
     canonicalize(text)
 }
 
@@ -85,10 +83,7 @@ impl NumberText {
     fn new(s: &str) -> Self {
         let mut buf = [0u8; 32];
         buf[..s.len()].copy_from_slice(s.as_bytes());
-        NumberText {
-            buf,
-            len: s.len() as u8,
-        }
+        NumberText { buf, len: s.len() as u8 }
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -103,10 +98,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn syntax(&self, reason: &'static str) -> Error {
-        Error::JsonSyntax {
-            offset: self.pos,
-            reason,
-        }
+        Error::JsonSyntax { offset: self.pos, reason }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -218,12 +210,8 @@ impl<'a> Parser<'a> {
                 });
             }
         }
-        let mut slots: Vec<Option<(Cow<'a, str>, Value<'a>)>> =
-            members.into_iter().map(Some).collect();
-        let sorted = order
-            .into_iter()
-            .map(|i| slots[i].take().expect("each index appears once"))
-            .collect();
+        let mut slots: Vec<Option<(Cow<'a, str>, Value<'a>)>> = members.into_iter().map(Some).collect();
+        let sorted = order.into_iter().map(|i| slots[i].take().expect("each index appears once")).collect();
         Ok(Value::Object(sorted))
     }
 
@@ -237,11 +225,9 @@ impl<'a> Parser<'a> {
                 b'"' => {
                     let raw = &self.input[start..self.pos];
                     self.pos += 1;
-                    return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|e| {
-                        Error::JsonSyntax {
-                            offset: start + e.valid_up_to(),
-                            reason: "invalid UTF-8 in string",
-                        }
+                    return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|e| Error::JsonSyntax {
+                        offset: start + e.valid_up_to(),
+                        reason: "invalid UTF-8 in string",
                     });
                 }
                 b'\\' => break,
@@ -257,17 +243,12 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     return String::from_utf8(buf)
                         .map(Cow::Owned)
-                        .map_err(|_| Error::JsonSyntax {
-                            offset: start,
-                            reason: "invalid UTF-8 in string",
-                        });
+                        .map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid UTF-8 in string" });
                 }
                 Some(b'\\') => {
                     let escape_at = self.pos;
                     self.pos += 1;
-                    let c = self
-                        .peek()
-                        .ok_or_else(|| self.syntax("unterminated escape"))?;
+                    let c = self.peek().ok_or_else(|| self.syntax("unterminated escape"))?;
                     self.pos += 1;
                     let simple = match c {
                         b'"' => Some(b'"'),
@@ -295,11 +276,9 @@ impl<'a> Parser<'a> {
                                 if !(0xdc00..=0xdfff).contains(&low) {
                                     return Err(Error::LoneSurrogate { offset: escape_at });
                                 }
-                                let cp = 0x10000
-                                    + ((u32::from(unit) - 0xd800) << 10)
-                                    + (u32::from(low) - 0xdc00);
-                                char::from_u32(cp)
-                                    .ok_or(Error::LoneSurrogate { offset: escape_at })?
+                                let cp =
+                                    0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00);
+                                char::from_u32(cp).ok_or(Error::LoneSurrogate { offset: escape_at })?
                             } else {
                                 return Err(Error::LoneSurrogate { offset: escape_at });
                             }
@@ -310,9 +289,7 @@ impl<'a> Parser<'a> {
                     let mut tmp = [0u8; 4];
                     buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
                 }
-                Some(0x00..=0x1f) => {
-                    return Err(self.syntax("unescaped control character in string"))
-                }
+                Some(0x00..=0x1f) => return Err(self.syntax("unescaped control character in string")),
                 Some(b) => {
                     buf.push(b);
                     self.pos += 1;
@@ -322,10 +299,8 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u16> {
-        let digits = self
-            .input
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.syntax("truncated \\u escape"))?;
+        let digits =
+            self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.syntax("truncated \\u escape"))?;
         let mut value: u16 = 0;
         for &d in digits {
             let nibble = match d {
@@ -384,11 +359,7 @@ impl<'a> Parser<'a> {
         if integer {
             let digits = literal.trim_start_matches('-');
             // More than 16 digits is always beyond 2^53-1 (a 16-digit number may not be).
-            let magnitude = if digits.len() > 16 {
-                None
-            } else {
-                digits.parse::<u64>().ok()
-            };
+            let magnitude = if digits.len() > 16 { None } else { digits.parse::<u64>().ok() };
             return match magnitude {
                 Some(m) if m <= MAX_SAFE_INTEGER => {
                     let mut itoa_buf = itoa::Buffer::new();
@@ -406,10 +377,8 @@ impl<'a> Parser<'a> {
                 _ => Err(Error::IntegerOutOfRange { offset: start }),
             };
         }
-        let value: f64 = literal.parse().map_err(|_| Error::JsonSyntax {
-            offset: start,
-            reason: "invalid number",
-        })?;
+        let value: f64 =
+            literal.parse().map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid number" })?;
         if !value.is_finite() {
             return Err(Error::NonFiniteNumber { offset: start });
         }
@@ -504,10 +473,7 @@ mod tests {
 
     #[test]
     fn sorts_and_strips() {
-        assert_eq!(
-            canonicalize(" { \"b\" : [ 1 , 2 ] , \"a\" : {} } ").unwrap(),
-            r#"{"a":{},"b":[1,2]}"#
-        );
+        assert_eq!(canonicalize(" { \"b\" : [ 1 , 2 ] , \"a\" : {} } ").unwrap(), r#"{"a":{},"b":[1,2]}"#);
     }
 
     #[test]
@@ -530,30 +496,12 @@ mod tests {
 
     #[test]
     fn distinct_errors() {
-        assert_eq!(
-            canonicalize(r#"{"a":1,"a":2}"#).unwrap_err().code(),
-            "duplicate_key"
-        );
-        assert_eq!(
-            canonicalize(r#"{"a":1,"\u0061":2}"#).unwrap_err().code(),
-            "duplicate_key"
-        );
-        assert_eq!(
-            canonicalize(r#""\ud800""#).unwrap_err().code(),
-            "lone_surrogate"
-        );
-        assert_eq!(
-            canonicalize(r#""\udc00\ud800""#).unwrap_err().code(),
-            "lone_surrogate"
-        );
-        assert_eq!(
-            canonicalize("1e400").unwrap_err().code(),
-            "non_finite_number"
-        );
-        assert_eq!(
-            canonicalize("9007199254740992").unwrap_err().code(),
-            "integer_out_of_range"
-        );
+        assert_eq!(canonicalize(r#"{"a":1,"a":2}"#).unwrap_err().code(), "duplicate_key");
+        assert_eq!(canonicalize(r#"{"a":1,"\u0061":2}"#).unwrap_err().code(), "duplicate_key");
+        assert_eq!(canonicalize(r#""\ud800""#).unwrap_err().code(), "lone_surrogate");
+        assert_eq!(canonicalize(r#""\udc00\ud800""#).unwrap_err().code(), "lone_surrogate");
+        assert_eq!(canonicalize("1e400").unwrap_err().code(), "non_finite_number");
+        assert_eq!(canonicalize("9007199254740992").unwrap_err().code(), "integer_out_of_range");
         assert_eq!(canonicalize("NaN").unwrap_err().code(), "json_syntax");
         assert_eq!(canonicalize("[1,]").unwrap_err().code(), "json_syntax");
         assert_eq!(canonicalize("01").unwrap_err().code(), "json_syntax");

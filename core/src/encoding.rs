@@ -22,9 +22,7 @@ pub fn b64url_encode(bytes: impl AsRef<[u8]>) -> String {
 
 /// Decodes unpadded base64url strictly.
 pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| Error::Encoding { what: "base64url" })
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| Error::Encoding { what: "base64url" })
 }
 
 /// Encodes bytes as standard padded base64 (the Standard Webhooks signature form).
@@ -34,9 +32,7 @@ pub fn b64_encode(bytes: impl AsRef<[u8]>) -> String {
 
 /// Decodes standard base64, padded or not.
 pub fn b64_decode(text: &str) -> Result<Vec<u8>> {
-    STANDARD_LENIENT
-        .decode(text)
-        .map_err(|_| Error::Encoding { what: "base64" })
+    STANDARD_LENIENT.decode(text).map_err(|_| Error::Encoding { what: "base64" })
 }
 
 /// Decodes lowercase or uppercase hex.

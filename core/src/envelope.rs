@@ -35,13 +35,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
-use aes_kw::KekAes256;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::canonical::write_string;
+use crate::crypto::{aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap};
 use crate::encoding::{b64_decode, b64_encode, b64url_decode, b64url_encode};
 use crate::error::{Error, Result};
 
@@ -65,10 +63,7 @@ pub struct Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key")
-            .field("kid", &self.kid)
-            .field("secret", &"[redacted]")
-            .finish()
+        f.debug_struct("Key").field("kid", &self.kid).field("secret", &"[redacted]").finish()
     }
 }
 
@@ -77,10 +72,7 @@ impl Key {
     pub fn new(kid: impl Into<String>, secret: [u8; 32]) -> Result<Key> {
         let kid = kid.into();
         check_kid(&kid)?;
-        Ok(Key {
-            kid,
-            secret: Zeroizing::new(secret),
-        })
+        Ok(Key { kid, secret: Zeroizing::new(secret) })
     }
 
     /// Generates a fresh random key.
@@ -93,30 +85,25 @@ impl Key {
     /// Builds a key from its base64url-encoded 32 bytes.
     pub fn from_b64url(kid: impl Into<String>, secret: &str) -> Result<Key> {
         let bytes = Zeroizing::new(b64url_decode(secret)?);
-        let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::InvalidKey {
-            reason: "an AES-256 key is 32 bytes",
-        })?;
+        let secret: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::InvalidKey { reason: "an AES-256 key is 32 bytes" })?;
         Key::new(kid, secret)
     }
 
     /// Parses the compact text form `hrk1.<kid>.<base64url key>` made by [`Key::export`].
     pub fn parse(text: &str) -> Result<Key> {
-        let rest = text.strip_prefix(KEY_PREFIX).ok_or(Error::InvalidKey {
-            reason: "expected the prefix hrk1.",
-        })?;
-        let (kid, secret) = rest.rsplit_once('.').ok_or(Error::InvalidKey {
-            reason: "expected hrk1.<kid>.<key>",
-        })?;
+        let rest =
+            text.strip_prefix(KEY_PREFIX).ok_or(Error::InvalidKey { reason: "expected the prefix hrk1." })?;
+        let (kid, secret) =
+            rest.rsplit_once('.').ok_or(Error::InvalidKey { reason: "expected hrk1.<kid>.<key>" })?;
         Key::from_b64url(kid, secret)
     }
 
     /// The compact text form, for an environment variable or a key file. It *is* the secret.
     pub fn export(&self) -> String {
-        format!(
-            "{KEY_PREFIX}{}.{}",
-            self.kid,
-            b64url_encode(self.secret.as_slice())
-        )
+        format!("{KEY_PREFIX}{}.{}", self.kid, b64url_encode(self.secret.as_slice()))
     }
 
     /// The key as a JWK (`{"kty":"oct","kid","k"}`), importable by WebCrypto. It *is* the secret.
@@ -127,22 +114,11 @@ impl Key {
     /// Reads a JWK of `kty` `oct` with a `kid` and a 32-byte `k`.
     pub fn from_jwk(jwk: &serde_json::Value) -> Result<Key> {
         if jwk.get("kty").and_then(|v| v.as_str()) != Some("oct") {
-            return Err(Error::InvalidKey {
-                reason: "JWK kty must be oct",
-            });
+            return Err(Error::InvalidKey { reason: "JWK kty must be oct" });
         }
-        let kid = jwk
-            .get("kid")
-            .and_then(|v| v.as_str())
-            .ok_or(Error::InvalidKey {
-                reason: "JWK needs a kid",
-            })?;
-        let k = jwk
-            .get("k")
-            .and_then(|v| v.as_str())
-            .ok_or(Error::InvalidKey {
-                reason: "JWK needs k",
-            })?;
+        let kid =
+            jwk.get("kid").and_then(|v| v.as_str()).ok_or(Error::InvalidKey { reason: "JWK needs a kid" })?;
+        let k = jwk.get("k").and_then(|v| v.as_str()).ok_or(Error::InvalidKey { reason: "JWK needs k" })?;
         Key::from_b64url(kid, k)
     }
 
@@ -150,18 +126,12 @@ impl Key {
     pub fn kid(&self) -> &str {
         &self.kid
     }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.secret.as_slice().into())
-    }
 }
 
 fn check_kid(kid: &str) -> Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
     if kid.is_empty() || kid.len() > MAX_KID_LEN || !kid.chars().all(ok_char) {
-        return Err(Error::InvalidKey {
-            reason: "kid must be 1-64 characters of [A-Za-z0-9._:-]",
-        });
+        return Err(Error::InvalidKey { reason: "kid must be 1-64 characters of [A-Za-z0-9._:-]" });
     }
     Ok(())
 }
@@ -246,29 +216,14 @@ pub fn seal_with(
 ) -> Result<String> {
     let ek = match data_key {
         Some(dk) => {
-            let wrapped =
-                KekAes256::from(*key.secret)
-                    .wrap_vec(dk)
-                    .map_err(|_| Error::InvalidKey {
-                        reason: "data key wrap failed",
-                    })?;
-            Some(b64url_encode(wrapped))
+            Some(b64url_encode(aes256kw_wrap(&key.secret, dk)?))
         }
         None => None,
     };
     let aad = aad(&key.kid, ek.as_deref(), ctx);
-    let cipher = match data_key {
-        Some(dk) => Aes256Gcm::new(dk.into()),
-        None => key.cipher(),
-    };
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    cipher
-        .encrypt_in_place(Nonce::from_slice(&iv), &aad, &mut buf)
-        .map_err(|_| Error::TooLarge {
-            size: plaintext.len(),
-            limit: MAX_ENVELOPE_BYTES,
-        })?;
+    aes256gcm_seal_in_place(data_key.unwrap_or(&key.secret), &iv, &aad, &mut buf)?;
 
     let mut out = String::with_capacity(64 + key.kid.len() + buf.len() * 4 / 3);
     out.push_str(r#"{"v":1,"alg":"A256GCM","kid":"#);
@@ -293,17 +248,8 @@ pub fn seal_with(
 /// Only for compatibility with clients that read that form; new code uses [`seal`].
 pub fn seal_legacy_with(key: &Key, plaintext: &[u8], iv: [u8; IV_LEN]) -> Result<String> {
     let mut buf = plaintext.to_vec();
-    key.cipher()
-        .encrypt_in_place(Nonce::from_slice(&iv), b"", &mut buf)
-        .map_err(|_| Error::TooLarge {
-            size: plaintext.len(),
-            limit: MAX_ENVELOPE_BYTES,
-        })?;
-    Ok(format!(
-        r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#,
-        b64_encode(iv),
-        b64_encode(&buf)
-    ))
+    aes256gcm_seal_in_place(&key.secret, &iv, b"", &mut buf)?;
+    Ok(format!(r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#, b64_encode(iv), b64_encode(&buf)))
 }
 
 /// Every field either form may carry; which ones are present decides the form.
@@ -330,129 +276,74 @@ struct Wire<'a> {
 pub fn is_envelope(value: &serde_json::Value) -> bool {
     value.get("ct").is_some()
         && value.get("iv").is_some()
-        && (value.get("v").is_some()
-            || value.get("_lp_enc") == Some(&serde_json::Value::Bool(true)))
+        && (value.get("v").is_some() || value.get("_lp_enc") == Some(&serde_json::Value::Bool(true)))
 }
 
 /// Opens an envelope of either form, choosing the key strictly by its `kid`.
 pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec<u8>> {
     if envelope.len() > MAX_ENVELOPE_BYTES {
-        return Err(Error::TooLarge {
-            size: envelope.len(),
-            limit: MAX_ENVELOPE_BYTES,
-        });
+        return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
     }
-    let wire: Wire<'_> =
-        serde_json::from_slice(envelope).map_err(|_| Error::EnvelopeMalformed {
-            reason: "not a JSON object of the envelope shape",
-        })?;
+    let wire: Wire<'_> = serde_json::from_slice(envelope)
+        .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })?;
     if wire.lp_enc.is_some() {
         return open_legacy(&wire, keyring);
     }
     match wire.v {
         Some(1) => {}
-        Some(v) => {
-            return Err(Error::EnvelopeUnsupported {
-                field: "v",
-                value: v.to_string(),
-            })
-        }
-        None => {
-            return Err(Error::EnvelopeMalformed {
-                reason: "missing v",
-            })
-        }
+        Some(v) => return Err(Error::EnvelopeUnsupported { field: "v", value: v.to_string() }),
+        None => return Err(Error::EnvelopeMalformed { reason: "missing v" }),
     }
-    let alg = wire.alg.ok_or(Error::EnvelopeMalformed {
-        reason: "missing alg",
-    })?;
+    let alg = wire.alg.ok_or(Error::EnvelopeMalformed { reason: "missing alg" })?;
     if alg != ALG {
-        return Err(Error::EnvelopeUnsupported {
-            field: "alg",
-            value: alg.into_owned(),
-        });
+        return Err(Error::EnvelopeUnsupported { field: "alg", value: alg.into_owned() });
     }
-    let kid = wire.kid.ok_or(Error::EnvelopeMalformed {
-        reason: "missing kid",
-    })?;
+    let kid = wire.kid.ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
     let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
-    let ct = wire.ct.ok_or(Error::EnvelopeMalformed {
-        reason: "missing ct",
-    })?;
+    let ct = wire.ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
     let mut buf = b64url_decode(&ct)?;
     if buf.len() < TAG_LEN {
-        return Err(Error::EnvelopeMalformed {
-            reason: "ct shorter than the tag",
-        });
+        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let key = keyring.get(&kid).ok_or_else(|| Error::UnknownKid {
-        kid: kid.to_string(),
-    })?;
+    let key = keyring.get(&kid).ok_or_else(|| Error::UnknownKid { kid: kid.to_string() })?;
     let aad = aad(&kid, wire.ek.as_deref(), ctx);
-    let cipher = match &wire.ek {
+    match &wire.ek {
         Some(ek) => {
             let wrapped = b64url_decode(ek)?;
             if wrapped.len() != 40 {
-                return Err(Error::EnvelopeMalformed {
-                    reason: "ek must wrap a 32-byte key",
-                });
+                return Err(Error::EnvelopeMalformed { reason: "ek must wrap a 32-byte key" });
             }
-            let data_key = Zeroizing::new(
-                KekAes256::from(*key.secret)
-                    .unwrap_vec(&wrapped)
-                    .map_err(|_| Error::UnwrapFailed)?,
-            );
-            Aes256Gcm::new(data_key.as_slice().into())
+            let unwrapped = Zeroizing::new(aes256kw_unwrap(&key.secret, &wrapped)?);
+            let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
+            aes256gcm_open_in_place(data_key, &iv, &aad, &mut buf)?;
         }
-        None => key.cipher(),
-    };
-    cipher
-        .decrypt_in_place(Nonce::from_slice(&iv), &aad, &mut buf)
-        .map_err(|_| Error::DecryptFailed)?;
+        None => aes256gcm_open_in_place(&key.secret, &iv, &aad, &mut buf)?,
+    }
     Ok(buf)
 }
 
 fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
     if wire.lp_enc != Some(true) {
-        return Err(Error::EnvelopeMalformed {
-            reason: "_lp_enc must be true",
-        });
+        return Err(Error::EnvelopeMalformed { reason: "_lp_enc must be true" });
     }
     if wire.v.is_some() || wire.alg.is_some() || wire.kid.is_some() || wire.ek.is_some() {
-        return Err(Error::EnvelopeMalformed {
-            reason: "legacy envelope with v1 fields",
-        });
+        return Err(Error::EnvelopeMalformed { reason: "legacy envelope with v1 fields" });
     }
     let either = |text: &str| b64_decode(text).or_else(|_| b64url_decode(text));
     let iv = decode_iv(wire.iv.as_deref(), either)?;
-    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed {
-        reason: "missing ct",
-    })?;
+    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
     let mut buf = either(ct)?;
     if buf.len() < TAG_LEN {
-        return Err(Error::EnvelopeMalformed {
-            reason: "ct shorter than the tag",
-        });
+        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid {
-        kid: "_lp_enc".into(),
-    })?;
-    key.cipher()
-        .decrypt_in_place(Nonce::from_slice(&iv), b"", &mut buf)
-        .map_err(|_| Error::DecryptFailed)?;
+    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
+    aes256gcm_open_in_place(&key.secret, &iv, b"", &mut buf)?;
     Ok(buf)
 }
 
 fn decode_iv(iv: Option<&str>, decode: impl Fn(&str) -> Result<Vec<u8>>) -> Result<[u8; IV_LEN]> {
-    let iv = iv.ok_or(Error::EnvelopeMalformed {
-        reason: "missing iv",
-    })?;
-    decode(iv)?
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::EnvelopeMalformed {
-            reason: "iv must be 12 bytes",
-        })
+    let iv = iv.ok_or(Error::EnvelopeMalformed { reason: "missing iv" })?;
+    decode(iv)?.as_slice().try_into().map_err(|_| Error::EnvelopeMalformed { reason: "iv must be 12 bytes" })
 }
 
 /// The additional authenticated data: canonical JSON of the header and the context.
@@ -493,23 +384,12 @@ mod tests {
     fn round_trip_both_modes() {
         let ring = Keyring::new().with(key());
         let ctx = Context::new("req_1", "payload");
-        for sealed in [
-            seal(&key(), &ctx, b"hello").unwrap(),
-            seal_wrapped(&key(), &ctx, b"hello").unwrap(),
-        ] {
+        for sealed in [seal(&key(), &ctx, b"hello").unwrap(), seal_wrapped(&key(), &ctx, b"hello").unwrap()] {
             assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"hello");
             let moved = Context::new("req_2", "payload");
-            assert_eq!(
-                open(sealed.as_bytes(), &ring, &moved).unwrap_err().code(),
-                "decrypt_failed"
-            );
+            assert_eq!(open(sealed.as_bytes(), &ring, &moved).unwrap_err().code(), "decrypt_failed");
             let other_field = Context::new("req_1", "state");
-            assert_eq!(
-                open(sealed.as_bytes(), &ring, &other_field)
-                    .unwrap_err()
-                    .code(),
-                "decrypt_failed"
-            );
+            assert_eq!(open(sealed.as_bytes(), &ring, &other_field).unwrap_err().code(), "decrypt_failed");
         }
     }
 
@@ -529,10 +409,7 @@ mod tests {
         let back = Key::parse(&k.export()).unwrap();
         assert_eq!(back.export(), k.export());
         assert_eq!(Key::from_jwk(&k.to_jwk()).unwrap().export(), k.export());
-        assert_eq!(
-            Key::parse("hrk1.k1.AAAA").unwrap_err().code(),
-            "invalid_key"
-        );
+        assert_eq!(Key::parse("hrk1.k1.AAAA").unwrap_err().code(), "invalid_key");
     }
 
     #[test]
@@ -540,10 +417,7 @@ mod tests {
         let sealed = seal_legacy_with(&key(), b"{\"a\":1}", [1u8; 12]).unwrap();
         let ctx = Context::new("x", "y");
         let mut ring = Keyring::new().with(key());
-        assert_eq!(
-            open(sealed.as_bytes(), &ring, &ctx).unwrap_err().code(),
-            "unknown_kid"
-        );
+        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap_err().code(), "unknown_kid");
         ring.set_legacy(key());
         assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"{\"a\":1}");
     }

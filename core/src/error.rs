@@ -66,10 +66,7 @@ pub enum Error {
     // ---- webhooks -------------------------------------------------------------------------
     /// A required webhook header is missing or unparseable.
     #[error("malformed webhook header {header}: {reason}")]
-    WebhookHeader {
-        header: &'static str,
-        reason: &'static str,
-    },
+    WebhookHeader { header: &'static str, reason: &'static str },
     /// The webhook timestamp is further from `now` than the tolerance allows.
     #[error("webhook timestamp outside tolerance")]
     WebhookTimestamp,
@@ -100,10 +97,7 @@ pub enum Error {
     IdempotencyKey { reason: &'static str },
     /// A state change that the execution state machine does not allow.
     #[error("invalid execution transition from {from} to {to}")]
-    InvalidTransition {
-        from: &'static str,
-        to: &'static str,
-    },
+    InvalidTransition { from: &'static str, to: &'static str },
 
     // ---- requests -------------------------------------------------------------------------
     /// A value that should name one of a fixed set (status, priority, effect) names none.

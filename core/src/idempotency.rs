@@ -31,14 +31,10 @@ pub fn check_key(key: &str) -> Result<()> {
         return Err(Error::IdempotencyKey { reason: "empty" });
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(Error::IdempotencyKey {
-            reason: "longer than 255 bytes",
-        });
+        return Err(Error::IdempotencyKey { reason: "longer than 255 bytes" });
     }
     if !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(Error::IdempotencyKey {
-            reason: "not printable ASCII",
-        });
+        return Err(Error::IdempotencyKey { reason: "not printable ASCII" });
     }
     Ok(())
 }
@@ -93,11 +89,7 @@ impl Fingerprint {
     /// Parses lowercase or uppercase hex.
     pub fn from_hex(text: &str) -> Result<Fingerprint> {
         let bytes = hex_decode(text)?;
-        Ok(Fingerprint(
-            bytes
-                .try_into()
-                .map_err(|_| Error::Encoding { what: "hex" })?,
-        ))
+        Ok(Fingerprint(bytes.try_into().map_err(|_| Error::Encoding { what: "hex" })?))
     }
 }
 
@@ -132,11 +124,7 @@ pub enum State {
     /// Done; replay `result`.
     Committed { result: Stored, at: i64 },
     /// Failed; a `retryable` failure may run again, a final one is replayed.
-    Failed {
-        result: Stored,
-        retryable: bool,
-        at: i64,
-    },
+    Failed { result: Stored, retryable: bool, at: i64 },
 }
 
 impl State {
@@ -198,37 +186,25 @@ pub fn begin(
     let pending = |attempts| Execution {
         key: key.to_string(),
         fingerprint,
-        state: State::Pending {
-            lease_until: now.saturating_add(lease_secs),
-        },
+        state: State::Pending { lease_until: now.saturating_add(lease_secs) },
         attempts,
     };
     let Some(existing) = existing else {
         return Ok(Begin::Proceed(pending(1)));
     };
     if existing.key != key {
-        return Err(Error::IdempotencyKey {
-            reason: "stored execution belongs to another key",
-        });
+        return Err(Error::IdempotencyKey { reason: "stored execution belongs to another key" });
     }
     if existing.fingerprint != fingerprint {
         return Ok(Begin::Mismatch);
     }
     let next = existing.attempts.saturating_add(1);
     Ok(match &existing.state {
-        State::Pending { lease_until } if now < *lease_until => Begin::Conflict {
-            lease_until: *lease_until,
-        },
+        State::Pending { lease_until } if now < *lease_until => Begin::Conflict { lease_until: *lease_until },
         State::Pending { .. } => Begin::Proceed(pending(next)),
         State::Committed { result, .. } => Begin::Replay(result.clone()),
-        State::Failed {
-            retryable: true, ..
-        } => Begin::Proceed(pending(next)),
-        State::Failed {
-            result,
-            retryable: false,
-            ..
-        } => Begin::Replay(result.clone()),
+        State::Failed { retryable: true, .. } => Begin::Proceed(pending(next)),
+        State::Failed { result, retryable: false, .. } => Begin::Replay(result.clone()),
     })
 }
 
@@ -240,29 +216,17 @@ impl Execution {
 
     /// Pending → Failed.
     pub fn fail(self, result: Stored, retryable: bool, now: i64) -> Result<Execution> {
-        self.finish(
-            State::Failed {
-                result,
-                retryable,
-                at: now,
-            },
-            "failed",
-        )
+        self.finish(State::Failed { result, retryable, at: now }, "failed")
     }
 
     /// Extends the lease of a pending execution (a long call still alive).
     pub fn renew(mut self, now: i64, lease_secs: i64) -> Result<Execution> {
         match self.state {
             State::Pending { .. } => {
-                self.state = State::Pending {
-                    lease_until: now.saturating_add(lease_secs),
-                };
+                self.state = State::Pending { lease_until: now.saturating_add(lease_secs) };
                 Ok(self)
             }
-            _ => Err(Error::InvalidTransition {
-                from: self.state.name(),
-                to: "pending",
-            }),
+            _ => Err(Error::InvalidTransition { from: self.state.name(), to: "pending" }),
         }
     }
 
@@ -272,10 +236,7 @@ impl Execution {
                 self.state = state;
                 Ok(self)
             }
-            _ => Err(Error::InvalidTransition {
-                from: self.state.name(),
-                to,
-            }),
+            _ => Err(Error::InvalidTransition { from: self.state.name(), to }),
         }
     }
 }
@@ -289,35 +250,16 @@ mod tests {
         let fp = Fingerprint::new("post", "/v1/requests", br#"{"b":1, "a":2}"#).unwrap();
         let same = Fingerprint::new("POST", "/v1/requests", br#"{"a":2,"b":1}"#).unwrap();
         assert_eq!(fp, same);
-        let Begin::Proceed(exec) = begin(None, "k", fp, 100, 30).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            begin(Some(&exec), "k", fp, 110, 30).unwrap(),
-            Begin::Conflict { lease_until: 130 }
-        );
+        let Begin::Proceed(exec) = begin(None, "k", fp, 100, 30).unwrap() else { panic!() };
+        assert_eq!(begin(Some(&exec), "k", fp, 110, 30).unwrap(), Begin::Conflict { lease_until: 130 });
         let other = Fingerprint::new("POST", "/v1/requests", b"{}").unwrap();
-        assert_eq!(
-            begin(Some(&exec), "k", other, 110, 30).unwrap(),
-            Begin::Mismatch
-        );
-        let stored = Stored {
-            status: 201,
-            body: "{\"id\":\"r1\"}".into(),
-        };
+        assert_eq!(begin(Some(&exec), "k", other, 110, 30).unwrap(), Begin::Mismatch);
+        let stored = Stored { status: 201, body: "{\"id\":\"r1\"}".into() };
         let done = exec.clone().commit(stored.clone(), 120).unwrap();
-        assert_eq!(
-            begin(Some(&done), "k", fp, 500, 30).unwrap(),
-            Begin::Replay(stored.clone())
-        );
-        assert_eq!(
-            done.clone().commit(stored, 121).unwrap_err().code(),
-            "invalid_transition"
-        );
+        assert_eq!(begin(Some(&done), "k", fp, 500, 30).unwrap(), Begin::Replay(stored.clone()));
+        assert_eq!(done.clone().commit(stored, 121).unwrap_err().code(), "invalid_transition");
         // Lease passed: another worker takes over.
-        let Begin::Proceed(again) = begin(Some(&exec), "k", fp, 130, 30).unwrap() else {
-            panic!()
-        };
+        let Begin::Proceed(again) = begin(Some(&exec), "k", fp, 130, 30).unwrap() else { panic!() };
         assert_eq!(again.attempts, 2);
     }
 

@@ -18,6 +18,7 @@
 //! Every error is an [`Error`] with a stable [`Error::code`].
 
 pub mod canonical;
+pub mod crypto;
 pub mod encoding;
 pub mod envelope;
 pub mod error;

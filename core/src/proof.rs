@@ -20,12 +20,12 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::canonical::{canonicalize, to_canonical};
+use crate::crypto::{ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify};
 use crate::encoding::{b64url_decode, b64url_encode};
 use crate::envelope::fill_random;
 use crate::error::{Error, Result};
@@ -85,15 +85,13 @@ pub fn new_jti() -> Result<String> {
 /// The server's signing key. Prints `[redacted]` in `Debug`.
 pub struct Signer {
     kid: String,
-    key: SigningKey,
+    seed: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("kid", &self.kid)
-            .field("key", &"[redacted]")
-            .finish()
+        f.debug_struct("Signer").field("kid", &self.kid).field("key", &"[redacted]").finish()
     }
 }
 
@@ -102,14 +100,9 @@ impl Signer {
     pub fn from_seed(kid: impl Into<String>, seed: [u8; 32]) -> Result<Signer> {
         let kid = kid.into();
         if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::InvalidKey {
-                reason: "kid must be 1-64 printable ASCII characters",
-            });
+            return Err(Error::InvalidKey { reason: "kid must be 1-64 printable ASCII characters" });
         }
-        Ok(Signer {
-            kid,
-            key: SigningKey::from_bytes(&seed),
-        })
+        Ok(Signer { kid, public: ed25519_public(&seed), seed: Zeroizing::new(seed) })
     }
 
     /// A signer with a fresh random key.
@@ -121,7 +114,7 @@ impl Signer {
 
     /// The 32-byte seed, for storing the key. It *is* the secret.
     pub fn seed(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.key.to_bytes())
+        self.seed.clone()
     }
 
     /// The key id.
@@ -137,23 +130,19 @@ impl Signer {
             "alg": "Ed25519",
             "use": "sig",
             "kid": self.kid,
-            "x": b64url_encode(self.key.verifying_key().as_bytes()),
+            "x": b64url_encode(self.public),
         })
     }
 
     /// Signs claims into a compact JWS.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
-        let header = Header {
-            alg: "Ed25519".into(),
-            kid: self.kid.clone(),
-            typ: Some(TYP.into()),
-        };
+        let header = Header { alg: "Ed25519".into(), kid: self.kid.clone(), typ: Some(TYP.into()) };
         let mut token = b64url_encode(to_canonical(&header)?);
         token.push('.');
         token.push_str(&b64url_encode(to_canonical(claims)?));
-        let signature = self.key.sign(token.as_bytes());
+        let signature = ed25519_sign(&self.seed, token.as_bytes());
         token.push('.');
-        token.push_str(&b64url_encode(signature.to_bytes()));
+        token.push_str(&b64url_encode(signature));
         Ok(token)
     }
 }
@@ -174,7 +163,7 @@ pub struct Expect<'a> {
 /// Verification keys, by `kid`.
 #[derive(Debug, Clone, Default)]
 pub struct Verifier {
-    keys: Vec<(String, VerifyingKey)>,
+    keys: Vec<(String, [u8; 32])>,
 }
 
 impl Verifier {
@@ -185,12 +174,12 @@ impl Verifier {
 
     /// Adds a raw 32-byte Ed25519 public key.
     pub fn add_key(&mut self, kid: impl Into<String>, public: [u8; 32]) -> Result<()> {
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| Error::InvalidKey {
-            reason: "not an Ed25519 public key",
-        })?;
+        if !ed25519_valid_public(&public) {
+            return Err(Error::InvalidKey { reason: "not an Ed25519 public key" });
+        }
         let kid = kid.into();
         self.keys.retain(|(k, _)| *k != kid);
-        self.keys.push((kid, key));
+        self.keys.push((kid, public));
         Ok(())
     }
 
@@ -198,35 +187,22 @@ impl Verifier {
     pub fn from_jwks(jwks: &serde_json::Value) -> Result<Verifier> {
         let list: Vec<&serde_json::Value> = match jwks.get("keys") {
             Some(serde_json::Value::Array(keys)) => keys.iter().collect(),
-            Some(_) => {
-                return Err(Error::InvalidKey {
-                    reason: "JWKS keys must be an array",
-                })
-            }
+            Some(_) => return Err(Error::InvalidKey { reason: "JWKS keys must be an array" }),
             None => vec![jwks],
         };
         let mut verifier = Verifier::new();
         for jwk in list {
             let field = |name: &str| jwk.get(name).and_then(|v| v.as_str());
             if field("kty") != Some("OKP") || field("crv") != Some("Ed25519") {
-                return Err(Error::InvalidKey {
-                    reason: "proof keys are OKP Ed25519 JWKs",
-                });
+                return Err(Error::InvalidKey { reason: "proof keys are OKP Ed25519 JWKs" });
             }
             if !matches!(field("alg"), None | Some("Ed25519") | Some("EdDSA")) {
-                return Err(Error::InvalidKey {
-                    reason: "JWK alg must be Ed25519",
-                });
+                return Err(Error::InvalidKey { reason: "JWK alg must be Ed25519" });
             }
-            let kid = field("kid").ok_or(Error::InvalidKey {
-                reason: "JWK needs a kid",
-            })?;
-            let x = b64url_decode(field("x").ok_or(Error::InvalidKey {
-                reason: "JWK needs x",
-            })?)?;
-            let x: [u8; 32] = x.try_into().map_err(|_| Error::InvalidKey {
-                reason: "Ed25519 keys are 32 bytes",
-            })?;
+            let kid = field("kid").ok_or(Error::InvalidKey { reason: "JWK needs a kid" })?;
+            let x = b64url_decode(field("x").ok_or(Error::InvalidKey { reason: "JWK needs x" })?)?;
+            let x: [u8; 32] =
+                x.try_into().map_err(|_| Error::InvalidKey { reason: "Ed25519 keys are 32 bytes" })?;
             verifier.add_key(kid, x)?;
         }
         Ok(verifier)
@@ -235,23 +211,15 @@ impl Verifier {
     /// Verifies `token` at `now` and returns its claims when every check passes.
     pub fn verify(&self, token: &str, now: i64, expect: &Expect<'_>) -> Result<Claims> {
         if token.len() > MAX_PROOF_LEN {
-            return Err(Error::TooLarge {
-                size: token.len(),
-                limit: MAX_PROOF_LEN,
-            });
+            return Err(Error::TooLarge { size: token.len(), limit: MAX_PROOF_LEN });
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(Error::ProofMalformed {
-                reason: "expected three dot-separated parts",
-            });
+            return Err(Error::ProofMalformed { reason: "expected three dot-separated parts" });
         };
-        let header: Header =
-            serde_json::from_slice(&b64url_decode(h)?).map_err(|_| Error::ProofMalformed {
-                reason: "header is not the expected JSON",
-            })?;
+        let header: Header = serde_json::from_slice(&b64url_decode(h)?)
+            .map_err(|_| Error::ProofMalformed { reason: "header is not the expected JSON" })?;
         if header.alg != "Ed25519" && header.alg != "EdDSA" {
             return Err(Error::ProofAlgorithm { alg: header.alg });
         }
@@ -261,17 +229,16 @@ impl Verifier {
             .find(|(kid, _)| *kid == header.kid)
             .map(|(_, key)| key)
             .ok_or(Error::UnknownKid { kid: header.kid })?;
-        let signature =
-            Signature::from_slice(&b64url_decode(s)?).map_err(|_| Error::ProofMalformed {
-                reason: "signature is not 64 bytes",
-            })?;
+        let signature = b64url_decode(s)?;
+        if signature.len() != 64 {
+            return Err(Error::ProofMalformed { reason: "signature is not 64 bytes" });
+        }
         let signing_input = &token[..h.len() + 1 + c.len()];
-        key.verify_strict(signing_input.as_bytes(), &signature)
-            .map_err(|_| Error::ProofSignature)?;
-        let claims: Claims =
-            serde_json::from_slice(&b64url_decode(c)?).map_err(|_| Error::ProofMalformed {
-                reason: "claims are not the expected JSON",
-            })?;
+        if !ed25519_verify(key, signing_input.as_bytes(), &signature) {
+            return Err(Error::ProofSignature);
+        }
+        let claims: Claims = serde_json::from_slice(&b64url_decode(c)?)
+            .map_err(|_| Error::ProofMalformed { reason: "claims are not the expected JSON" })?;
         if now > claims.exp || claims.iat > now + MAX_SKEW_SECS {
             return Err(Error::ProofExpired);
         }
@@ -311,26 +278,13 @@ mod tests {
     #[test]
     fn sign_verify_and_bindings() {
         let signer = Signer::from_seed("p1", [9u8; 32]).unwrap();
-        let verifier =
-            Verifier::from_jwks(&serde_json::json!({"keys":[signer.public_jwk()]})).unwrap();
+        let verifier = Verifier::from_jwks(&serde_json::json!({"keys":[signer.public_jwk()]})).unwrap();
         let token = signer.sign(&claims()).unwrap();
-        let expect = Expect {
-            request_id: "req_1",
-            ..Default::default()
-        };
+        let expect = Expect { request_id: "req_1", ..Default::default() };
         assert_eq!(verifier.verify(&token, 1500, &expect).unwrap(), claims());
-        assert_eq!(
-            verifier.verify(&token, 2001, &expect).unwrap_err().code(),
-            "proof_expired"
-        );
-        let other = Expect {
-            request_id: "req_2",
-            ..Default::default()
-        };
-        assert_eq!(
-            verifier.verify(&token, 1500, &other).unwrap_err().code(),
-            "proof_mismatch"
-        );
+        assert_eq!(verifier.verify(&token, 2001, &expect).unwrap_err().code(), "proof_expired");
+        let other = Expect { request_id: "req_2", ..Default::default() };
+        assert_eq!(verifier.verify(&token, 1500, &other).unwrap_err().code(), "proof_mismatch");
         let mut forged = token.clone();
         forged.replace_range(forged.len() - 3.., "AAA");
         assert!(verifier.verify(&forged, 1500, &expect).is_err());
@@ -344,14 +298,7 @@ mod tests {
             let header = b64url_encode(format!(r#"{{"alg":"{alg}","kid":"p1"}}"#));
             let body = b64url_encode(to_canonical(&claims()).unwrap());
             let token = format!("{header}.{body}.");
-            let err = verifier.verify(
-                &token,
-                1500,
-                &Expect {
-                    request_id: "req_1",
-                    ..Default::default()
-                },
-            );
+            let err = verifier.verify(&token, 1500, &Expect { request_id: "req_1", ..Default::default() });
             assert_eq!(err.unwrap_err().code(), "proof_algorithm");
         }
     }

@@ -75,17 +75,12 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|st| st.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownVariant {
-                kind: "status",
-                value: s.to_string(),
-            })
+            .ok_or_else(|| Error::UnknownVariant { kind: "status", value: s.to_string() })
     }
 }
 
 /// How urgent a request is; the queue sorts by priority, then age.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Can wait.
@@ -101,12 +96,7 @@ pub enum Priority {
 
 impl Priority {
     /// Every priority, lowest first.
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Medium,
-        Priority::High,
-        Priority::Critical,
-    ];
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Critical];
 
     /// The wire name (`low`…`critical`).
     pub fn as_str(self) -> &'static str {
@@ -131,10 +121,7 @@ impl FromStr for Priority {
         Priority::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownVariant {
-                kind: "priority",
-                value: s.to_string(),
-            })
+            .ok_or_else(|| Error::UnknownVariant { kind: "priority", value: s.to_string() })
     }
 }
 
@@ -171,17 +158,12 @@ pub const MAX_NAME_LEN: usize = 128;
 impl NewRequest {
     /// Checks names, compiles the schema, and validates a plain payload against it.
     pub fn validate(&self) -> Result<()> {
-        for (what, value) in [
-            ("service", Some(&self.service)),
-            ("action", Some(&self.action)),
-            ("role", self.role.as_ref()),
-        ] {
+        for (what, value) in
+            [("service", Some(&self.service)), ("action", Some(&self.action)), ("role", self.role.as_ref())]
+        {
             if let Some(v) = value {
                 if v.is_empty() || v.len() > MAX_NAME_LEN || v.chars().any(char::is_control) {
-                    return Err(Error::UnknownVariant {
-                        kind: what,
-                        value: v.chars().take(40).collect(),
-                    });
+                    return Err(Error::UnknownVariant { kind: what, value: v.chars().take(40).collect() });
                 }
             }
         }
@@ -283,10 +265,7 @@ fn diff_into(before: &Value, after: &Value, path: &mut String, ops: &mut Vec<Pat
                 if !a.contains_key(key) {
                     let len = path.len();
                     push_token(path, key);
-                    ops.push(PatchOp::Add {
-                        path: path.clone(),
-                        value: new.clone(),
-                    });
+                    ops.push(PatchOp::Add { path: path.clone(), value: new.clone() });
                     path.truncate(len);
                 }
             }
@@ -300,21 +279,13 @@ fn diff_into(before: &Value, after: &Value, path: &mut String, ops: &mut Vec<Pat
                 path.truncate(len);
             }
             for i in (common..a.len()).rev() {
-                ops.push(PatchOp::Remove {
-                    path: format!("{path}/{i}"),
-                });
+                ops.push(PatchOp::Remove { path: format!("{path}/{i}") });
             }
             for (i, item) in b.iter().enumerate().skip(common) {
-                ops.push(PatchOp::Add {
-                    path: format!("{path}/{i}"),
-                    value: item.clone(),
-                });
+                ops.push(PatchOp::Add { path: format!("{path}/{i}"), value: item.clone() });
             }
         }
-        _ => ops.push(PatchOp::Replace {
-            path: path.clone(),
-            value: after.clone(),
-        }),
+        _ => ops.push(PatchOp::Replace { path: path.clone(), value: after.clone() }),
     }
 }
 
@@ -351,18 +322,10 @@ pub fn apply(doc: &Value, ops: &[PatchOp]) -> Result<Value> {
                         map.insert(last, value.clone());
                     }
                     Value::Array(items) => {
-                        let index = if last == "-" {
-                            items.len()
-                        } else {
-                            parse_index(&last, path)?
-                        };
+                        let index = if last == "-" { items.len() } else { parse_index(&last, path)? };
                         match op {
-                            PatchOp::Add { .. } if index <= items.len() => {
-                                items.insert(index, value.clone())
-                            }
-                            PatchOp::Replace { .. } if index < items.len() => {
-                                items[index] = value.clone()
-                            }
+                            PatchOp::Add { .. } if index <= items.len() => items.insert(index, value.clone()),
+                            PatchOp::Replace { .. } if index < items.len() => items[index] = value.clone(),
                             _ => return Err(bad_path(path)),
                         }
                     }
@@ -398,8 +361,7 @@ fn split_pointer(path: &str) -> Result<(String, String)> {
 }
 
 fn parse_index(token: &str, path: &str) -> Result<usize> {
-    let canonical =
-        token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
+    let canonical = token == "0" || (!token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
     if token.is_empty() || !canonical {
         return Err(bad_path(path));
     }
@@ -407,9 +369,7 @@ fn parse_index(token: &str, path: &str) -> Result<usize> {
 }
 
 fn bad_path(path: &str) -> Error {
-    Error::EditInvalid {
-        errors: vec![format!("patch path {path:?} does not apply")],
-    }
+    Error::EditInvalid { errors: vec![format!("patch path {path:?} does not apply")] }
 }
 
 /// One line a person or a model can read: "amount: 500 → 50; removed cc; added note".
@@ -422,11 +382,7 @@ fn summarize(before: &Value, ops: &[PatchOp]) -> String {
         if path.is_empty() {
             "payload".to_string()
         } else {
-            path[1..]
-                .split('/')
-                .map(unescape_token)
-                .collect::<Vec<_>>()
-                .join(".")
+            path[1..].split('/').map(unescape_token).collect::<Vec<_>>().join(".")
         }
     };
     let mut parts: Vec<String> = ops
@@ -460,9 +416,7 @@ fn short(value: &Value) -> String {
 
 /// Compiles a JSON Schema, refusing invalid schemas with [`Error::SchemaInvalid`].
 pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator> {
-    jsonschema::validator_for(schema).map_err(|e| Error::SchemaInvalid {
-        reason: e.to_string(),
-    })
+    jsonschema::validator_for(schema).map_err(|e| Error::SchemaInvalid { reason: e.to_string() })
 }
 
 /// Validates an edited payload against the request's schema.
@@ -511,15 +465,9 @@ mod tests {
         let after = json!({"amount": 50, "to": "acct_1", "cc": ["a"], "memo": "y/z"});
         let d = diff(&before, &after);
         assert_eq!(apply(&before, &d.ops).unwrap(), after);
-        assert_eq!(
-            d.summary,
-            "amount: 500 → 50; removed cc.1; removed note; added memo = \"y/z\""
-        );
+        assert_eq!(d.summary, "amount: 500 → 50; removed cc.1; removed note; added memo = \"y/z\"");
         let wire = serde_json::to_value(&d.ops).unwrap();
-        assert_eq!(
-            wire[0],
-            json!({"op": "replace", "path": "/amount", "value": 50})
-        );
+        assert_eq!(wire[0], json!({"op": "replace", "path": "/amount", "value": 50}));
     }
 
     #[test]
@@ -528,10 +476,7 @@ mod tests {
         assert!(validate_edit(&schema, &json!({"amount": 50})).is_ok());
         let err = validate_edit(&schema, &json!({"amount": 500})).unwrap_err();
         assert_eq!(err.code(), "edit_invalid");
-        assert_eq!(
-            compile_schema(&json!({"type": 12})).unwrap_err().code(),
-            "schema_invalid"
-        );
+        assert_eq!(compile_schema(&json!({"type": 12})).unwrap_err().code(), "schema_invalid");
     }
 
     #[test]
@@ -541,9 +486,6 @@ mod tests {
             Status::ApprovedWithModifications
         );
         assert_eq!("CRITICAL".parse::<Priority>().unwrap(), Priority::Critical);
-        assert_eq!(
-            "urgent".parse::<Priority>().unwrap_err().code(),
-            "unknown_variant"
-        );
+        assert_eq!("urgent".parse::<Priority>().unwrap_err().code(), "unknown_variant");
     }
 }

@@ -17,11 +17,9 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+use crate::crypto::{ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify, hmac_sha256, mac_eq};
 
 use crate::encoding::{b64_decode, b64_encode, hex_decode};
 use crate::envelope::fill_random;
@@ -34,27 +32,24 @@ pub const MAX_SIGNATURE_HEADER: usize = 4096;
 /// Longest `webhook-id` accepted, in bytes.
 pub const MAX_ID_LEN: usize = 256;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// A webhook signing or verification secret. Prints `[redacted]` in `Debug`.
 #[derive(Clone)]
 pub enum Secret {
     /// `whsec_`: a shared HMAC-SHA256 key (signs and verifies `v1`).
     Hmac(Zeroizing<Vec<u8>>),
-    /// `whsk_`: an Ed25519 private key (signs and verifies `v1a`).
-    Ed25519Signing(Box<SigningKey>),
+    /// `whsk_`: an Ed25519 private key, kept as its seed with the public key (signs and
+    /// verifies `v1a`).
+    Ed25519Signing { seed: Zeroizing<[u8; 32]>, public: [u8; 32] },
     /// `whpk_`: an Ed25519 public key (verifies `v1a` only).
-    Ed25519Public(VerifyingKey),
+    Ed25519Public([u8; 32]),
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Secret::Hmac(_) => f.write_str("Secret::Hmac([redacted])"),
-            Secret::Ed25519Signing(_) => f.write_str("Secret::Ed25519Signing([redacted])"),
-            Secret::Ed25519Public(k) => {
-                write!(f, "Secret::Ed25519Public({})", b64_encode(k.as_bytes()))
-            }
+            Secret::Ed25519Signing { .. } => f.write_str("Secret::Ed25519Signing([redacted])"),
+            Secret::Ed25519Public(k) => write!(f, "Secret::Ed25519Public({})", b64_encode(k)),
         }
     }
 }
@@ -65,42 +60,39 @@ impl Secret {
         if let Some(b64) = text.strip_prefix("whsec_") {
             let bytes = Zeroizing::new(b64_decode(b64)?);
             if !(24..=64).contains(&bytes.len()) {
-                return Err(Error::InvalidKey {
-                    reason: "whsec_ secrets are 24 to 64 bytes",
-                });
+                return Err(Error::InvalidKey { reason: "whsec_ secrets are 24 to 64 bytes" });
             }
             return Ok(Secret::Hmac(bytes));
         }
         if let Some(b64) = text.strip_prefix("whsk_") {
             let bytes = Zeroizing::new(b64_decode(b64)?);
-            let seed: [u8; 32] = match bytes.len() {
-                32 | 64 => bytes[..32].try_into().expect("checked length"),
-                _ => {
-                    return Err(Error::InvalidKey {
-                        reason: "whsk_ keys are 32 or 64 bytes",
-                    })
-                }
-            };
-            let key = SigningKey::from_bytes(&seed);
-            if bytes.len() == 64 && key.verifying_key().as_bytes()[..] != bytes[32..] {
-                return Err(Error::InvalidKey {
-                    reason: "whsk_ public half does not match",
-                });
+            if bytes.len() != 32 && bytes.len() != 64 {
+                return Err(Error::InvalidKey { reason: "whsk_ keys are 32 or 64 bytes" });
             }
-            return Ok(Secret::Ed25519Signing(Box::new(key)));
+            let seed: [u8; 32] = bytes[..32].try_into().expect("checked length");
+            let secret = Secret::from_seed(seed);
+            if let Secret::Ed25519Signing { public, .. } = &secret {
+                if bytes.len() == 64 && public[..] != bytes[32..] {
+                    return Err(Error::InvalidKey { reason: "whsk_ public half does not match" });
+                }
+            }
+            return Ok(secret);
         }
         if let Some(b64) = text.strip_prefix("whpk_") {
-            let bytes: [u8; 32] = b64_decode(b64)?.try_into().map_err(|_| Error::InvalidKey {
-                reason: "whpk_ keys are 32 bytes",
-            })?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| Error::InvalidKey {
-                reason: "not an Ed25519 public key",
-            })?;
-            return Ok(Secret::Ed25519Public(key));
+            let public: [u8; 32] = b64_decode(b64)?
+                .try_into()
+                .map_err(|_| Error::InvalidKey { reason: "whpk_ keys are 32 bytes" })?;
+            if !ed25519_valid_public(&public) {
+                return Err(Error::InvalidKey { reason: "not an Ed25519 public key" });
+            }
+            return Ok(Secret::Ed25519Public(public));
         }
-        Err(Error::InvalidKey {
-            reason: "expected a whsec_, whsk_ or whpk_ secret",
-        })
+        Err(Error::InvalidKey { reason: "expected a whsec_, whsk_ or whpk_ secret" })
+    }
+
+    fn from_seed(seed: [u8; 32]) -> Secret {
+        let public = ed25519_public(&seed);
+        Secret::Ed25519Signing { seed: Zeroizing::new(seed), public }
     }
 
     /// A fresh random HMAC secret (32 bytes).
@@ -114,17 +106,15 @@ impl Secret {
     pub fn generate_ed25519() -> Result<Secret> {
         let mut seed = Zeroizing::new([0u8; 32]);
         fill_random(seed.as_mut())?;
-        Ok(Secret::Ed25519Signing(Box::new(SigningKey::from_bytes(
-            &seed,
-        ))))
+        Ok(Secret::from_seed(*seed))
     }
 
     /// The text form (`whsec_…`, `whsk_…` with the 32-byte seed, `whpk_…`).
     pub fn export(&self) -> String {
         match self {
             Secret::Hmac(bytes) => format!("whsec_{}", b64_encode(bytes.as_slice())),
-            Secret::Ed25519Signing(key) => format!("whsk_{}", b64_encode(key.to_bytes())),
-            Secret::Ed25519Public(key) => format!("whpk_{}", b64_encode(key.as_bytes())),
+            Secret::Ed25519Signing { seed, .. } => format!("whsk_{}", b64_encode(seed.as_slice())),
+            Secret::Ed25519Public(public) => format!("whpk_{}", b64_encode(public)),
         }
     }
 
@@ -132,8 +122,9 @@ impl Secret {
     pub fn public(&self) -> Option<Secret> {
         match self {
             Secret::Hmac(_) => None,
-            Secret::Ed25519Signing(key) => Some(Secret::Ed25519Public(key.verifying_key())),
-            Secret::Ed25519Public(key) => Some(Secret::Ed25519Public(*key)),
+            Secret::Ed25519Signing { public, .. } | Secret::Ed25519Public(public) => {
+                Some(Secret::Ed25519Public(*public))
+            }
         }
     }
 }
@@ -141,18 +132,17 @@ impl Secret {
 /// Signs one message, returning the `webhook-signature` entry (`v1,…` or `v1a,…`).
 pub fn sign(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
     check_id(msg_id)?;
+    let ts = itoa::Buffer::new().format(timestamp).to_owned();
     match secret {
         Secret::Hmac(key) => {
-            let mac = hmac_content(key, msg_id, timestamp, body);
+            let mac = hmac_sha256(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
             Ok(format!("v1,{}", b64_encode(mac)))
         }
-        Secret::Ed25519Signing(key) => {
-            let signature = key.sign(&signed_content(msg_id, timestamp, body));
-            Ok(format!("v1a,{}", b64_encode(signature.to_bytes())))
+        Secret::Ed25519Signing { seed, .. } => {
+            let signature = ed25519_sign(seed, &signed_content(msg_id, &ts, body));
+            Ok(format!("v1a,{}", b64_encode(signature)))
         }
-        Secret::Ed25519Public(_) => Err(Error::InvalidKey {
-            reason: "a public key cannot sign",
-        }),
+        Secret::Ed25519Public(_) => Err(Error::InvalidKey { reason: "a public key cannot sign" }),
     }
 }
 
@@ -184,46 +174,29 @@ pub fn verify(
         return Err(Error::WebhookTimestamp);
     }
     if headers.signature.len() > MAX_SIGNATURE_HEADER {
-        return Err(Error::WebhookHeader {
-            header: "webhook-signature",
-            reason: "too long",
-        });
+        return Err(Error::WebhookHeader { header: "webhook-signature", reason: "too long" });
     }
     if headers.signature.trim().is_empty() {
-        return Err(Error::WebhookHeader {
-            header: "webhook-signature",
-            reason: "empty",
-        });
+        return Err(Error::WebhookHeader { header: "webhook-signature", reason: "empty" });
     }
-    // Computed at most once per secret, however many entries the header carries.
+    let id = headers.id.as_bytes();
+    let ts = headers.timestamp.as_bytes();
+    // Each MAC is computed at most once per secret, however many entries the header has.
     let mut macs: Vec<Option<[u8; 32]>> = vec![None; secrets.len()];
     let mut content: Option<Vec<u8>> = None;
     for entry in headers.signature.split(' ').filter(|e| !e.is_empty()) {
-        let Some((version, sig_b64)) = entry.split_once(',') else {
-            continue;
-        };
-        let Ok(sig) = b64_decode(sig_b64) else {
-            continue;
-        };
+        let Some((version, sig_b64)) = entry.split_once(',') else { continue };
+        let Ok(sig) = b64_decode(sig_b64) else { continue };
         for (i, secret) in secrets.iter().enumerate() {
             let matched = match (version, secret) {
                 ("v1", Secret::Hmac(key)) => {
-                    let mac = macs[i]
-                        .get_or_insert_with(|| hmac_content(key, headers.id, timestamp, body));
-                    bool::from(mac.as_slice().ct_eq(&sig))
+                    let mac = macs[i].get_or_insert_with(|| hmac_sha256(key, &[id, b".", ts, b".", body]));
+                    mac_eq(mac, &sig)
                 }
-                ("v1a", Secret::Ed25519Signing(_) | Secret::Ed25519Public(_)) => {
-                    let public = match secret {
-                        Secret::Ed25519Signing(k) => k.verifying_key(),
-                        Secret::Ed25519Public(k) => *k,
-                        Secret::Hmac(_) => unreachable!("matched above"),
-                    };
-                    let Ok(sig) = Signature::from_slice(&sig) else {
-                        continue;
-                    };
+                ("v1a", Secret::Ed25519Signing { public, .. } | Secret::Ed25519Public(public)) => {
                     let content =
-                        content.get_or_insert_with(|| signed_content(headers.id, timestamp, body));
-                    public.verify_strict(content, &sig).is_ok()
+                        content.get_or_insert_with(|| signed_content(headers.id, headers.timestamp, body));
+                    ed25519_verify(public, content, &sig)
                 }
                 _ => false,
             };
@@ -241,19 +214,10 @@ pub fn verify(
 /// a message id, so an attacker who captured one delivery can replay it with a fresh `t`.
 /// Accept it only for compatibility with LetsPing receivers; deduplicate by the event id
 /// inside the body.
-pub fn verify_letsping(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_ms: i64,
-    tolerance_ms: u64,
-) -> Result<i64> {
+pub fn verify_letsping(secret: &[u8], header: &str, body: &[u8], now_ms: i64, tolerance_ms: u64) -> Result<i64> {
     const NAME: &str = "x-letsping-signature";
     if header.len() > MAX_SIGNATURE_HEADER {
-        return Err(Error::WebhookHeader {
-            header: NAME,
-            reason: "too long",
-        });
+        return Err(Error::WebhookHeader { header: NAME, reason: "too long" });
     }
     let mut t = None;
     let mut sigs = Vec::new();
@@ -264,75 +228,43 @@ pub fn verify_letsping(
             _ => {}
         }
     }
-    let t = t.ok_or(Error::WebhookHeader {
-        header: NAME,
-        reason: "missing t=",
-    })?;
+    let t = t.ok_or(Error::WebhookHeader { header: NAME, reason: "missing t=" })?;
     if sigs.is_empty() {
-        return Err(Error::WebhookHeader {
-            header: NAME,
-            reason: "missing v1=",
-        });
+        return Err(Error::WebhookHeader { header: NAME, reason: "missing v1=" });
     }
     if t.abs_diff(now_ms) > tolerance_ms {
         return Err(Error::WebhookTimestamp);
     }
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(body);
-    let expected = mac.finalize().into_bytes();
-    for sig in sigs {
-        if let Ok(sig) = hex_decode(sig) {
-            if bool::from(expected.as_slice().ct_eq(&sig)) {
-                return Ok(t);
-            }
-        }
+    let expected = hmac_sha256(secret, &[body]);
+    if sigs.into_iter().filter_map(|sig| hex_decode(sig).ok()).any(|sig| mac_eq(&expected, &sig)) {
+        Ok(t)
+    } else {
+        Err(Error::WebhookSignature)
     }
-    Err(Error::WebhookSignature)
 }
 
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::WebhookHeader {
-            header: "webhook-id",
-            reason: "1-256 printable ASCII characters",
-        });
+        return Err(Error::WebhookHeader { header: "webhook-id", reason: "1-256 printable ASCII characters" });
     }
     Ok(())
 }
 
 fn parse_timestamp(text: &str) -> Result<i64> {
-    let ok = !text.is_empty() && text.len() <= 16 && text.bytes().all(|b| b.is_ascii_digit());
-    if !ok {
-        return Err(Error::WebhookHeader {
-            header: "webhook-timestamp",
-            reason: "expected Unix time digits",
-        });
+    if text.is_empty() || text.len() > 16 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::WebhookHeader { header: "webhook-timestamp", reason: "expected Unix time digits" });
     }
-    text.parse().map_err(|_| Error::WebhookHeader {
-        header: "webhook-timestamp",
-        reason: "out of range",
-    })
+    text.parse().map_err(|_| Error::WebhookHeader { header: "webhook-timestamp", reason: "out of range" })
 }
 
-fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    let mut content = Vec::with_capacity(msg_id.len() + 22 + body.len());
+fn signed_content(msg_id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(msg_id.len() + timestamp.len() + 2 + body.len());
     content.extend_from_slice(msg_id.as_bytes());
     content.push(b'.');
-    content.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    content.extend_from_slice(timestamp.as_bytes());
     content.push(b'.');
     content.extend_from_slice(body);
     content
-}
-
-fn hmac_content(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
-    // Fed in pieces: no copy of the body.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(itoa::Buffer::new().format(timestamp).as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -345,19 +277,11 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        let headers = Headers {
-            id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            timestamp: "1614265330",
-            signature: &sig,
-        };
+        let headers =
+            Headers { id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: "1614265330", signature: &sig };
+        assert_eq!(verify(&[secret.clone()], &headers, body, 1614265330, 300).unwrap(), 1614265330);
         assert_eq!(
-            verify(&[secret.clone()], &headers, body, 1614265330, 300).unwrap(),
-            1614265330
-        );
-        assert_eq!(
-            verify(&[secret], &headers, body, 1614265330 + 301, 300)
-                .unwrap_err()
-                .code(),
+            verify(&[secret], &headers, body, 1614265330 + 301, 300).unwrap_err().code(),
             "webhook_timestamp"
         );
     }
@@ -368,17 +292,8 @@ mod tests {
         let sig = sign(&secret, "msg_1", 100, b"{}").unwrap();
         assert!(sig.starts_with("v1a,"));
         let public = Secret::parse(&secret.public().unwrap().export()).unwrap();
-        let headers = Headers {
-            id: "msg_1",
-            timestamp: "100",
-            signature: &sig,
-        };
+        let headers = Headers { id: "msg_1", timestamp: "100", signature: &sig };
         assert!(verify(&[public.clone()], &headers, b"{}", 100, 300).is_ok());
-        assert_eq!(
-            verify(&[public], &headers, b"{ }", 100, 300)
-                .unwrap_err()
-                .code(),
-            "webhook_signature"
-        );
+        assert_eq!(verify(&[public], &headers, b"{ }", 100, 300).unwrap_err().code(), "webhook_signature");
     }
 }

@@ -17,23 +17,17 @@ use handrail_core::Error;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/vectors")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
 fn s<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} missing in {v}"))
+    v[field].as_str().unwrap_or_else(|| panic!("{field} missing in {v}"))
 }
 
 fn i(v: &Value, field: &str) -> i64 {
-    v[field]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{field} missing in {v}"))
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
 }
 
 /// Checks one case's outcome: `ok`/`output` against `Ok`, `error` against the code.
@@ -41,9 +35,7 @@ fn expect_outcome<T: std::fmt::Debug>(case: &Value, result: Result<T, Error>) ->
     let name = s(case, "name");
     match case.get("error").and_then(Value::as_str) {
         Some(code) => {
-            let err = result
-                .err()
-                .unwrap_or_else(|| panic!("{name}: expected error {code}"));
+            let err = result.err().unwrap_or_else(|| panic!("{name}: expected error {code}"));
             assert_eq!(err.code(), code, "{name}: {err}");
             None
         }
@@ -73,10 +65,7 @@ fn canonical() {
 }
 
 fn ctx(case: &Value) -> (String, String) {
-    (
-        s(&case["context"], "request_id").to_string(),
-        s(&case["context"], "field").to_string(),
-    )
+    (s(&case["context"], "request_id").to_string(), s(&case["context"], "field").to_string())
 }
 
 #[test]
@@ -107,20 +96,9 @@ fn envelope() {
         let resealed = if case.get("legacy").is_some() {
             envelope::seal_legacy_with(&legacy, &want, iv).unwrap()
         } else {
-            let data_key: Option<[u8; 32]> = case.get("data_key").map(|d| {
-                b64url_decode(d.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            });
-            envelope::seal_with(
-                &keys[s(case, "kid")],
-                &context,
-                &want,
-                iv,
-                data_key.as_ref(),
-            )
-            .unwrap()
+            let data_key: Option<[u8; 32]> =
+                case.get("data_key").map(|d| b64url_decode(d.as_str().unwrap()).unwrap().try_into().unwrap());
+            envelope::seal_with(&keys[s(case, "kid")], &context, &want, iv, data_key.as_ref()).unwrap()
         };
         assert_eq!(resealed, sealed, "{name}: sealing reproduces the envelope");
     }
@@ -133,13 +111,8 @@ fn webhook() {
     let mut count = 0;
     for case in doc["sign"].as_array().unwrap() {
         let secret = Secret::parse(s(case, "secret")).unwrap();
-        let sig = webhook::sign(
-            &secret,
-            s(case, "id"),
-            i(case, "timestamp"),
-            s(case, "body").as_bytes(),
-        )
-        .unwrap();
+        let sig =
+            webhook::sign(&secret, s(case, "id"), i(case, "timestamp"), s(case, "body").as_bytes()).unwrap();
         assert_eq!(sig, s(case, "signature"), "{}", s(case, "name"));
         count += 1;
     }
@@ -151,19 +124,10 @@ fn webhook() {
             .map(|x| Secret::parse(x.as_str().unwrap()).unwrap())
             .collect();
         let h = &case["headers"];
-        let headers = Headers {
-            id: s(h, "id"),
-            timestamp: s(h, "timestamp"),
-            signature: s(h, "signature"),
-        };
+        let headers = Headers { id: s(h, "id"), timestamp: s(h, "timestamp"), signature: s(h, "signature") };
         let tolerance = case["tolerance"].as_u64().unwrap();
-        let result = webhook::verify(
-            &secrets,
-            &headers,
-            s(case, "body").as_bytes(),
-            i(case, "now"),
-            tolerance,
-        );
+        let result =
+            webhook::verify(&secrets, &headers, s(case, "body").as_bytes(), i(case, "now"), tolerance);
         expect_outcome(case, result);
         count += 1;
     }
@@ -180,12 +144,7 @@ fn webhook() {
     }
     for case in doc["secrets"].as_array().unwrap() {
         if let Some(secret) = expect_outcome(case, Secret::parse(s(case, "secret"))) {
-            assert_eq!(
-                secret.export(),
-                s(case, "secret"),
-                "{}: export round-trips",
-                s(case, "name")
-            );
+            assert_eq!(secret.export(), s(case, "secret"), "{}: export round-trips", s(case, "name"));
         }
         count += 1;
     }
@@ -197,10 +156,7 @@ fn proof() {
     let doc = load("proof.json");
     let seed: [u8; 32] = b64url_decode(s(&doc, "seed")).unwrap().try_into().unwrap();
     let signer = Signer::from_seed(s(&doc, "kid"), seed).unwrap();
-    assert_eq!(
-        serde_json::json!({ "keys": [signer.public_jwk()] }),
-        doc["jwks"]
-    );
+    assert_eq!(serde_json::json!({ "keys": [signer.public_jwk()] }), doc["jwks"]);
     let verifier = Verifier::from_jwks(&doc["jwks"]).unwrap();
     let mut count = 0;
     for case in doc["digests"].as_array().unwrap() {
@@ -209,12 +165,7 @@ fn proof() {
     }
     for case in doc["sign"].as_array().unwrap() {
         let claims: Claims = serde_json::from_value(case["claims"].clone()).unwrap();
-        assert_eq!(
-            signer.sign(&claims).unwrap(),
-            s(case, "token"),
-            "{}",
-            s(case, "name")
-        );
+        assert_eq!(signer.sign(&claims).unwrap(), s(case, "token"), "{}", s(case, "name"));
         count += 1;
     }
     for case in doc["verify"].as_array().unwrap() {
@@ -226,10 +177,7 @@ fn proof() {
             decision: opt("decision"),
             patched_digest: opt("patched_digest"),
         };
-        expect_outcome(
-            case,
-            verifier.verify(s(case, "token"), i(case, "now"), &expect),
-        );
+        expect_outcome(case, verifier.verify(s(case, "token"), i(case, "now"), &expect));
         count += 1;
     }
     report("proof", count);
@@ -240,46 +188,27 @@ fn idempotency() {
     let doc = load("idempotency.json");
     let mut count = 0;
     for case in doc["keys"].as_array().unwrap() {
-        let parts: Vec<&[u8]> = case["parts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap().as_bytes())
-            .collect();
-        assert_eq!(
-            idempotency::derive_key(&parts),
-            s(case, "key"),
-            "{}",
-            s(case, "name")
-        );
+        let parts: Vec<&[u8]> =
+            case["parts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().as_bytes()).collect();
+        assert_eq!(idempotency::derive_key(&parts), s(case, "key"), "{}", s(case, "name"));
         count += 1;
     }
     for case in doc["tool_calls"].as_array().unwrap() {
-        let key = idempotency::tool_call_key(
-            s(case, "scope"),
-            s(case, "tool"),
-            s(case, "args").as_bytes(),
-        );
+        let key = idempotency::tool_call_key(s(case, "scope"), s(case, "tool"), s(case, "args").as_bytes());
         if let Some(key) = expect_outcome(case, key) {
             assert_eq!(key, s(case, "key"));
         }
         count += 1;
     }
     for case in doc["fingerprints"].as_array().unwrap() {
-        let fp = Fingerprint::new(
-            s(case, "method"),
-            s(case, "path"),
-            s(case, "body").as_bytes(),
-        );
+        let fp = Fingerprint::new(s(case, "method"), s(case, "path"), s(case, "body").as_bytes());
         if let Some(fp) = expect_outcome(case, fp) {
             assert_eq!(fp.to_hex(), s(case, "fingerprint"), "{}", s(case, "name"));
         }
         count += 1;
     }
-    let stored = |v: &Value| Stored {
-        status: v["status"].as_u64().unwrap() as u16,
-        body: s(v, "body").to_string(),
-    };
+    let stored =
+        |v: &Value| Stored { status: v["status"].as_u64().unwrap() as u16, body: s(v, "body").to_string() };
     for scenario in doc["scenarios"].as_array().unwrap() {
         let name = s(scenario, "name");
         let key = s(scenario, "key");
@@ -289,12 +218,8 @@ fn idempotency() {
             let now = i(step, "now");
             match s(step, "op") {
                 "begin" => {
-                    let fp = Fingerprint::new(
-                        s(step, "method"),
-                        s(step, "path"),
-                        s(step, "body").as_bytes(),
-                    )
-                    .unwrap();
+                    let fp = Fingerprint::new(s(step, "method"), s(step, "path"), s(step, "body").as_bytes())
+                        .unwrap();
                     let outcome = idempotency::begin(current.as_ref(), key, fp, now, lease);
                     let want = s(step, "expect");
                     match (want, outcome) {
@@ -348,51 +273,32 @@ fn request() {
         let ops: Vec<PatchOp> = serde_json::from_value(case["ops"].clone()).unwrap();
         assert_eq!(
             d,
-            Diff {
-                ops: ops.clone(),
-                summary: s(case, "summary").to_string()
-            },
+            Diff { ops: ops.clone(), summary: s(case, "summary").to_string() },
             "{}",
             s(case, "name")
         );
-        assert_eq!(
-            request::apply(&case["before"], &ops).unwrap(),
-            case["after"],
-            "{}",
-            s(case, "name")
-        );
+        assert_eq!(request::apply(&case["before"], &ops).unwrap(), case["after"], "{}", s(case, "name"));
         count += 1;
     }
     for case in doc["validation"].as_array().unwrap() {
-        expect_outcome(
-            case,
-            request::validate_edit(&case["schema"], &case["payload"]),
-        );
+        expect_outcome(case, request::validate_edit(&case["schema"], &case["payload"]));
         count += 1;
     }
     for case in doc["statuses"].as_array().unwrap() {
         match case.get("error") {
-            Some(code) => assert_eq!(
-                s(case, "input").parse::<Status>().unwrap_err().code(),
-                code.as_str().unwrap()
-            ),
-            None => assert_eq!(
-                s(case, "input").parse::<Status>().unwrap().as_str(),
-                s(case, "value")
-            ),
+            Some(code) => {
+                assert_eq!(s(case, "input").parse::<Status>().unwrap_err().code(), code.as_str().unwrap())
+            }
+            None => assert_eq!(s(case, "input").parse::<Status>().unwrap().as_str(), s(case, "value")),
         }
         count += 1;
     }
     for case in doc["priorities"].as_array().unwrap() {
         match case.get("error") {
-            Some(code) => assert_eq!(
-                s(case, "input").parse::<Priority>().unwrap_err().code(),
-                code.as_str().unwrap()
-            ),
-            None => assert_eq!(
-                s(case, "input").parse::<Priority>().unwrap().as_str(),
-                s(case, "value")
-            ),
+            Some(code) => {
+                assert_eq!(s(case, "input").parse::<Priority>().unwrap_err().code(), code.as_str().unwrap())
+            }
+            None => assert_eq!(s(case, "input").parse::<Priority>().unwrap().as_str(), s(case, "value")),
         }
         count += 1;
     }

@@ -1,0 +1,116 @@
+//! The cryptographic primitives every format is built from, each with exactly one meaning.
+//!
+//! Envelopes, webhooks and proofs call these and nothing else, and the public test suites
+//! (Wycheproof AES-GCM, AES-KW, HMAC-SHA256, Ed25519) replay against these same functions,
+//! so a primitive's edge cases are checked where the formats use them.
+//!
+//! - AES-256-GCM with a 96-bit IV and a 128-bit tag appended to the ciphertext (WebCrypto's
+//!   layout).
+//! - AES-256 key wrap (RFC 3394, no padding).
+//! - HMAC-SHA256 with a constant-time check.
+//! - Ed25519 (RFC 8032) with *strict* verification: non-canonical `S`, non-canonical or
+//!   small-order points are refused, so a signature cannot be mutated into another valid one.
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use aes_kw::KekAes256;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+
+/// GCM IV length in bytes.
+pub const GCM_IV_LEN: usize = 12;
+/// GCM tag length in bytes.
+pub const GCM_TAG_LEN: usize = 16;
+
+/// Encrypts `buf` in place and appends the tag.
+pub fn aes256gcm_seal_in_place(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+    Aes256Gcm::new(key.into())
+        .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
+        .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+}
+
+/// Checks the tag at the end of `buf` and decrypts in place, leaving the plaintext.
+pub fn aes256gcm_open_in_place(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+    if buf.len() < GCM_TAG_LEN {
+        return Err(Error::DecryptFailed);
+    }
+    Aes256Gcm::new(key.into())
+        .decrypt_in_place(Nonce::from_slice(iv), aad, buf)
+        .map_err(|_| Error::DecryptFailed)
+}
+
+/// AES-256-GCM encryption: returns ciphertext ‖ tag.
+pub fn aes256gcm_seal(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(plaintext.len() + GCM_TAG_LEN);
+    buf.extend_from_slice(plaintext);
+    aes256gcm_seal_in_place(key, iv, aad, &mut buf)?;
+    Ok(buf)
+}
+
+/// AES-256-GCM decryption of ciphertext ‖ tag.
+pub fn aes256gcm_open(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], ct_and_tag: &[u8]) -> Result<Vec<u8>> {
+    let mut buf = ct_and_tag.to_vec();
+    aes256gcm_open_in_place(key, iv, aad, &mut buf)?;
+    Ok(buf)
+}
+
+/// RFC 3394 key wrap under a 256-bit key-encryption key. `key_data` is ≥ 16 bytes, a multiple of 8.
+pub fn aes256kw_wrap(kek: &[u8; 32], key_data: &[u8]) -> Result<Vec<u8>> {
+    if key_data.len() < 16 || key_data.len() % 8 != 0 {
+        return Err(Error::InvalidKey { reason: "key wrap input must be at least 16 bytes, a multiple of 8" });
+    }
+    KekAes256::from(*kek)
+        .wrap_vec(key_data)
+        .map_err(|_| Error::InvalidKey { reason: "key wrap failed" })
+}
+
+/// RFC 3394 key unwrap; fails with [`Error::UnwrapFailed`] when the integrity check fails.
+pub fn aes256kw_unwrap(kek: &[u8; 32], wrapped: &[u8]) -> Result<Vec<u8>> {
+    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+        return Err(Error::UnwrapFailed);
+    }
+    KekAes256::from(*kek).unwrap_vec(wrapped).map_err(|_| Error::UnwrapFailed)
+}
+
+/// HMAC-SHA256 over the concatenation of `parts` (fed in pieces, nothing copied).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Constant-time comparison of a computed MAC with a received one (any length).
+pub fn mac_eq(computed: &[u8], received: &[u8]) -> bool {
+    computed.ct_eq(received).into()
+}
+
+/// Ed25519 public key from a 32-byte seed.
+pub fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
+/// Ed25519 signature of `msg` with the key derived from `seed`.
+pub fn ed25519_sign(seed: &[u8; 32], msg: &[u8]) -> [u8; 64] {
+    SigningKey::from_bytes(seed).sign(msg).to_bytes()
+}
+
+/// True when `public` is a valid Ed25519 public key (a canonical curve point).
+pub fn ed25519_valid_public(public: &[u8; 32]) -> bool {
+    VerifyingKey::from_bytes(public).is_ok()
+}
+
+/// Strict Ed25519 verification. Returns `false` for a malformed key or signature as well as
+/// for a wrong one; callers map it to their own error.
+pub fn ed25519_verify(public: &[u8], msg: &[u8], signature: &[u8]) -> bool {
+    let Ok(public) = <[u8; 32]>::try_from(public) else { return false };
+    let Ok(key) = VerifyingKey::from_bytes(&public) else { return false };
+    let Ok(signature) = Signature::from_slice(signature) else { return false };
+    key.verify_strict(msg, &signature).is_ok()
+}

@@ -70,7 +70,8 @@ enum Value<'a> {
     Number(NumberText),
     String(Cow<'a, str>),
     Array(Vec<Value<'a>>),
-    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+    /// Members sorted by name; each keeps the input offset of its name for error reports.
+    Object(Vec<(Cow<'a, str>, usize, Value<'a>)>),
 }
 
 /// Canonical number text kept inline (the longest ECMAScript form is 25 bytes).
@@ -165,9 +166,7 @@ impl<'a> Parser<'a> {
             return Err(Error::TooDeep { limit: MAX_DEPTH });
         }
         self.pos += 1; // '{'
-        let mut members: Vec<(Cow<'a, str>, Value<'a>)> = Vec::new();
-        // Offsets of each member name, kept to report where a duplicate sits.
-        let mut offsets: Vec<usize> = Vec::new();
+        let mut members: Vec<(Cow<'a, str>, usize, Value<'a>)> = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -178,7 +177,7 @@ impl<'a> Parser<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.syntax("expected a string member name"));
             }
-            offsets.push(self.pos);
+            let offset = self.pos;
             let key = self.string()?;
             self.skip_ws();
             if self.peek() != Some(b':') {
@@ -187,7 +186,7 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             self.skip_ws();
             let value = self.value(depth)?;
-            members.push((key, value));
+            members.push((key, offset, value));
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -198,21 +197,13 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.syntax("expected ',' or '}' in object")),
             }
         }
-        // Sort member indices, so a duplicate can be reported at its input offset.
-        let mut order: Vec<usize> = (0..members.len()).collect();
-        order.sort_by(|&a, &b| utf16_cmp(&members[a].0, &members[b].0));
-        for pair in order.windows(2) {
-            if members[pair[0]].0 == members[pair[1]].0 {
-                let second = pair[0].max(pair[1]);
-                return Err(Error::DuplicateKey {
-                    key: members[second].0.to_string(),
-                    offset: offsets[second],
-                });
-            }
+        // In place; names are unique in any valid object, so stability does not matter.
+        members.sort_unstable_by(|a, b| utf16_cmp(&a.0, &b.0));
+        if let Some(pair) = members.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            let second = if pair[0].1 > pair[1].1 { &pair[0] } else { &pair[1] };
+            return Err(Error::DuplicateKey { key: second.0.to_string(), offset: second.1 });
         }
-        let mut slots: Vec<Option<(Cow<'a, str>, Value<'a>)>> = members.into_iter().map(Some).collect();
-        let sorted = order.into_iter().map(|i| slots[i].take().expect("each index appears once")).collect();
-        Ok(Value::Object(sorted))
+        Ok(Value::Object(members))
     }
 
     /// Parses a string starting at the opening quote; borrows when it holds no escapes.
@@ -421,7 +412,7 @@ fn write_value(value: &Value<'_>, out: &mut Vec<u8>) {
         }
         Value::Object(members) => {
             out.push(b'{');
-            for (i, (key, item)) in members.iter().enumerate() {
+            for (i, (key, _, item)) in members.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }

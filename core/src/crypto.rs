@@ -27,14 +27,24 @@ pub const GCM_IV_LEN: usize = 12;
 pub const GCM_TAG_LEN: usize = 16;
 
 /// Encrypts `buf` in place and appends the tag.
-pub fn aes256gcm_seal_in_place(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+pub fn aes256gcm_seal_in_place(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     Aes256Gcm::new(key.into())
         .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
         .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
 }
 
 /// Checks the tag at the end of `buf` and decrypts in place, leaving the plaintext.
-pub fn aes256gcm_open_in_place(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+pub fn aes256gcm_open_in_place(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     if buf.len() < GCM_TAG_LEN {
         return Err(Error::DecryptFailed);
     }
@@ -44,7 +54,12 @@ pub fn aes256gcm_open_in_place(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8]
 }
 
 /// AES-256-GCM encryption: returns ciphertext ‖ tag.
-pub fn aes256gcm_seal(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn aes256gcm_seal(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(plaintext.len() + GCM_TAG_LEN);
     buf.extend_from_slice(plaintext);
     aes256gcm_seal_in_place(key, iv, aad, &mut buf)?;
@@ -52,7 +67,12 @@ pub fn aes256gcm_seal(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], plainte
 }
 
 /// AES-256-GCM decryption of ciphertext ‖ tag.
-pub fn aes256gcm_open(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], ct_and_tag: &[u8]) -> Result<Vec<u8>> {
+pub fn aes256gcm_open(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    ct_and_tag: &[u8],
+) -> Result<Vec<u8>> {
     let mut buf = ct_and_tag.to_vec();
     aes256gcm_open_in_place(key, iv, aad, &mut buf)?;
     Ok(buf)
@@ -61,11 +81,11 @@ pub fn aes256gcm_open(key: &[u8; 32], iv: &[u8; GCM_IV_LEN], aad: &[u8], ct_and_
 /// RFC 3394 key wrap under a 256-bit key-encryption key. `key_data` is ≥ 16 bytes, a multiple of 8.
 pub fn aes256kw_wrap(kek: &[u8; 32], key_data: &[u8]) -> Result<Vec<u8>> {
     if key_data.len() < 16 || key_data.len() % 8 != 0 {
-        return Err(Error::InvalidKey { reason: "key wrap input must be at least 16 bytes, a multiple of 8" });
+        return Err(Error::InvalidKey {
+            reason: "key wrap input must be at least 16 bytes, a multiple of 8",
+        });
     }
-    KekAes256::from(*kek)
-        .wrap_vec(key_data)
-        .map_err(|_| Error::InvalidKey { reason: "key wrap failed" })
+    KekAes256::from(*kek).wrap_vec(key_data).map_err(|_| Error::InvalidKey { reason: "key wrap failed" })
 }
 
 /// RFC 3394 key unwrap; fails with [`Error::UnwrapFailed`] when the integrity check fails.

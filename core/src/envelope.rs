@@ -215,9 +215,7 @@ pub fn seal_with(
     data_key: Option<&[u8; 32]>,
 ) -> Result<String> {
     let ek = match data_key {
-        Some(dk) => {
-            Some(b64url_encode(aes256kw_wrap(&key.secret, dk)?))
-        }
+        Some(dk) => Some(b64url_encode(aes256kw_wrap(&key.secret, dk)?)),
         None => None,
     };
     let aad = aad(&key.kid, ek.as_deref(), ctx);

@@ -19,7 +19,9 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify, hmac_sha256, mac_eq};
+use crate::crypto::{
+    ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify, hmac_sha256, mac_eq,
+};
 
 use crate::encoding::{b64_decode, b64_encode, hex_decode};
 use crate::envelope::fill_random;
@@ -214,7 +216,13 @@ pub fn verify(
 /// a message id, so an attacker who captured one delivery can replay it with a fresh `t`.
 /// Accept it only for compatibility with LetsPing receivers; deduplicate by the event id
 /// inside the body.
-pub fn verify_letsping(secret: &[u8], header: &str, body: &[u8], now_ms: i64, tolerance_ms: u64) -> Result<i64> {
+pub fn verify_letsping(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now_ms: i64,
+    tolerance_ms: u64,
+) -> Result<i64> {
     const NAME: &str = "x-letsping-signature";
     if header.len() > MAX_SIGNATURE_HEADER {
         return Err(Error::WebhookHeader { header: NAME, reason: "too long" });
@@ -245,14 +253,20 @@ pub fn verify_letsping(secret: &[u8], header: &str, body: &[u8], now_ms: i64, to
 
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::WebhookHeader { header: "webhook-id", reason: "1-256 printable ASCII characters" });
+        return Err(Error::WebhookHeader {
+            header: "webhook-id",
+            reason: "1-256 printable ASCII characters",
+        });
     }
     Ok(())
 }
 
 fn parse_timestamp(text: &str) -> Result<i64> {
     if text.is_empty() || text.len() > 16 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::WebhookHeader { header: "webhook-timestamp", reason: "expected Unix time digits" });
+        return Err(Error::WebhookHeader {
+            header: "webhook-timestamp",
+            reason: "expected Unix time digits",
+        });
     }
     text.parse().map_err(|_| Error::WebhookHeader { header: "webhook-timestamp", reason: "out of range" })
 }

@@ -1,3 +1,169 @@
-fn main() {
-    println!("handrail {}", env!("CARGO_PKG_VERSION"));
+//! `handrail` — the command line of the Handrail control plane.
+//!
+//! The control plane itself (`handrail serve`) arrives with the server issue; today the
+//! command offers the core's offline tools: canonical JSON, key generation, and verification
+//! of decision proofs and webhook deliveries, so anyone can check a Handrail decision without
+//! trusting a server. Failures print the error's stable code and exit with status 1
+//! (verification failed) or 2 (bad input).
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use handrail_core::canonical::canonicalize;
+use handrail_core::envelope::Key;
+use handrail_core::proof::{Expect, Signer, Verifier};
+use handrail_core::webhook::{self, Headers, Secret};
+use handrail_core::Error;
+
+/// Handrail: the trust layer between AI agents and their dangerous tools.
+#[derive(Parser)]
+#[command(name = "handrail", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the RFC 8785 canonical form of a JSON document (file, or stdin when omitted).
+    Canonicalize { file: Option<String> },
+    /// Generate a key or secret.
+    #[command(subcommand)]
+    Keygen(Keygen),
+    /// Verify a decision proof offline against the server's public keys (JWKS).
+    VerifyProof {
+        /// The compact JWS proof.
+        token: String,
+        /// File with the JWKS (as served at /v1/keys/proof).
+        #[arg(long)]
+        jwks: String,
+        /// The request id the proof must belong to.
+        #[arg(long)]
+        request_id: String,
+        /// Check against this Unix time instead of the clock.
+        #[arg(long)]
+        now: Option<i64>,
+    },
+    /// Verify a Standard Webhooks delivery (body from a file, or stdin when omitted).
+    VerifyWebhook {
+        /// whsec_… or whpk_… secret.
+        #[arg(long)]
+        secret: String,
+        /// The webhook-id header.
+        #[arg(long)]
+        id: String,
+        /// The webhook-timestamp header.
+        #[arg(long)]
+        timestamp: String,
+        /// The webhook-signature header.
+        #[arg(long)]
+        signature: String,
+        /// Check against this Unix time instead of the clock.
+        #[arg(long)]
+        now: Option<i64>,
+        body: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Keygen {
+    /// An AES-256 envelope key (hrk1.<kid>.<key>) and its JWK.
+    Encryption {
+        #[arg(long, default_value = "default")]
+        kid: String,
+    },
+    /// A Standard Webhooks secret: whsec_ (HMAC), or whsk_/whpk_ with --ed25519.
+    Webhook {
+        #[arg(long)]
+        ed25519: bool,
+    },
+    /// An Ed25519 proof-signing key: the private seed and the public JWK.
+    Proof {
+        #[arg(long, default_value = "proof-1")]
+        kid: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error[{}]: {e}", e.code());
+            let verification = matches!(
+                e,
+                Error::ProofSignature
+                    | Error::ProofExpired
+                    | Error::ProofMismatch { .. }
+                    | Error::WebhookSignature
+                    | Error::WebhookTimestamp
+            );
+            ExitCode::from(if verification { 1 } else { 2 })
+        }
+    }
+}
+
+fn read_input(file: Option<&str>) -> Result<Vec<u8>, Error> {
+    let mut data = Vec::new();
+    let io = |_| Error::JsonSyntax { offset: 0, reason: "cannot read the input" };
+    match file {
+        Some(path) => data = std::fs::read(path).map_err(io)?,
+        None => {
+            std::io::stdin().read_to_end(&mut data).map_err(io)?;
+        }
+    }
+    Ok(data)
+}
+
+fn clock() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Canonicalize { file } => println!("{}", canonicalize(read_input(file.as_deref())?)?),
+        Command::Keygen(Keygen::Encryption { kid }) => {
+            let key = Key::generate(kid)?;
+            println!("{}", key.export());
+            println!("{}", key.to_jwk());
+        }
+        Command::Keygen(Keygen::Webhook { ed25519 }) => {
+            if ed25519 {
+                let secret = Secret::generate_ed25519()?;
+                println!("{}", secret.export());
+                println!("{}", secret.public().map(|p| p.export()).unwrap_or_default());
+            } else {
+                println!("{}", Secret::generate_hmac()?.export());
+            }
+        }
+        Command::Keygen(Keygen::Proof { kid }) => {
+            let signer = Signer::generate(kid)?;
+            println!("{}", handrail_core::encoding::b64url_encode(signer.seed().as_slice()));
+            println!("{}", serde_json::json!({ "keys": [signer.public_jwk()] }));
+        }
+        Command::VerifyProof { token, jwks, request_id, now } => {
+            let text = read_input(Some(&jwks))?;
+            let jwks: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|_| Error::InvalidKey { reason: "the JWKS file is not JSON" })?;
+            let verifier = Verifier::from_jwks(&jwks)?;
+            let expect = Expect { request_id: &request_id, ..Default::default() };
+            let claims = verifier.verify(token.trim(), now.unwrap_or_else(clock), &expect)?;
+            println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
+        }
+        Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {
+            let secret = Secret::parse(&secret)?;
+            let body = read_input(body.as_deref())?;
+            let headers = Headers { id: &id, timestamp: &timestamp, signature: &signature };
+            webhook::verify(
+                &[secret],
+                &headers,
+                &body,
+                now.unwrap_or_else(clock),
+                webhook::DEFAULT_TOLERANCE_SECS,
+            )?;
+            println!("verified");
+        }
+    }
+    Ok(())
 }

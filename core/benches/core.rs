@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use handrail_core::canonical::canonicalize;
 use handrail_core::envelope::{self, Context, Key, Keyring};
 use handrail_core::idempotency;
 use handrail_core::webhook::{self, Headers, Secret};
@@ -41,6 +42,16 @@ fn tool_args_1kb() -> String {
 
 fn bench_key(c: &mut Criterion) {
     let args = tool_args_1kb();
+    let mut group = c.benchmark_group("canonical_1kb");
+    group.bench_function("handrail", |b| b.iter(|| canonicalize(black_box(args.as_bytes())).unwrap()));
+    group.bench_function("serde_json_canonicalizer", |b| {
+        b.iter(|| {
+            let value: serde_json::Value = serde_json::from_slice(black_box(args.as_bytes())).unwrap();
+            serde_json_canonicalizer::to_vec(&value).unwrap()
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("key_1kb");
     group.bench_function("handrail", |b| {
         b.iter(|| idempotency::tool_call_key("agent_1", "send_money", black_box(args.as_bytes())).unwrap())

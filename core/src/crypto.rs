@@ -11,8 +11,6 @@
 //! - Ed25519 (RFC 8032) with *strict* verification: non-canonical `S`, non-canonical or
 //!   small-order points are refused, so a signature cannot be mutated into another valid one.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use aes_kw::KekAes256;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -33,9 +31,7 @@ pub fn aes256gcm_seal_in_place(
     aad: &[u8],
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    Aes256Gcm::new(key.into())
-        .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
-        .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+    gcm::seal_in_place(key, iv, aad, buf)
 }
 
 /// Checks the tag at the end of `buf` and decrypts in place, leaving the plaintext.
@@ -48,9 +44,78 @@ pub fn aes256gcm_open_in_place(
     if buf.len() < GCM_TAG_LEN {
         return Err(Error::DecryptFailed);
     }
-    Aes256Gcm::new(key.into())
-        .decrypt_in_place(Nonce::from_slice(iv), aad, buf)
-        .map_err(|_| Error::DecryptFailed)
+    gcm::open_in_place(key, iv, aad, buf)
+}
+
+/// Native AES-GCM: ring's assembly.
+#[cfg(not(target_arch = "wasm32"))]
+mod gcm {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+    use super::GCM_IV_LEN;
+    use crate::error::{Error, Result};
+
+    fn key(bytes: &[u8; 32]) -> LessSafeKey {
+        // A 32-byte key is always a valid AES-256 key.
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32-byte AES-256 key"))
+    }
+
+    pub(super) fn seal_in_place(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        key(k)
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+    }
+
+    pub(super) fn open_in_place(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        let len = key(k)
+            .open_in_place(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
+            .map_err(|_| Error::DecryptFailed)?
+            .len();
+        buf.truncate(len);
+        Ok(())
+    }
+}
+
+/// Browser AES-GCM: the pure-Rust `aes-gcm` crate.
+#[cfg(target_arch = "wasm32")]
+mod gcm {
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+
+    use super::GCM_IV_LEN;
+    use crate::error::{Error, Result};
+
+    pub(super) fn seal_in_place(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        Aes256Gcm::new(k.into())
+            .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+    }
+
+    pub(super) fn open_in_place(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        Aes256Gcm::new(k.into())
+            .decrypt_in_place(Nonce::from_slice(iv), aad, buf)
+            .map_err(|_| Error::DecryptFailed)
+    }
 }
 
 /// AES-256-GCM encryption: returns ciphertext ‖ tag.

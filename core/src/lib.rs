@@ -9,6 +9,8 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`canonical`] | RFC 8785 canonical JSON from raw JSON text |
+//! | [`crypto`] | the primitives: AES-256-GCM, AES-KW, HMAC-SHA256, Ed25519 |
+//! | [`encoding`] | strict base64url, base64, hex |
 //! | [`idempotency`] | keys, request fingerprints, the execution state machine |
 //! | [`envelope`] | AES-256-GCM envelopes bound to their request and field |
 //! | [`webhook`] | Standard Webhooks signatures (HMAC v1, Ed25519 v1a) |
@@ -16,6 +18,18 @@
 //! | [`request`] | request and decision models, edit diffs, schema validation |
 //!
 //! Every error is an [`Error`] with a stable [`Error::code`].
+//!
+//! ```
+//! # fn main() -> Result<(), handrail_core::Error> {
+//! use handrail_core::envelope::{self, Context, Key, Keyring};
+//!
+//! let key = Key::generate("team-billing")?;
+//! let ctx = Context::new("req_01HZX", "payload");
+//! let sealed = envelope::seal(&key, &ctx, br#"{"amount":4200}"#)?;
+//! let plain = envelope::open(sealed.as_bytes(), &Keyring::new().with(key), &ctx)?;
+//! # assert_eq!(plain, br#"{"amount":4200}"#);
+//! # Ok(()) }
+//! ```
 
 pub mod canonical;
 pub mod crypto;

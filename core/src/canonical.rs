@@ -41,14 +41,17 @@ pub fn canonicalize(input: impl AsRef<[u8]>) -> Result<String> {
 ///
 /// On error, `out` may hold a partial result; callers that reuse it should clear it.
 pub fn canonicalize_into(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let mut parser = Parser { input, pos: 0 };
+    // One validation of the whole text (SIMD in std) instead of one per string: every slice
+    // between ASCII delimiters of valid UTF-8 is valid UTF-8 too.
+    std::str::from_utf8(input)
+        .map_err(|e| Error::JsonSyntax { offset: e.valid_up_to(), reason: "invalid UTF-8" })?;
+    let mut parser = Parser { input, pos: 0, scratch: Vec::new(), members: Vec::new() };
     parser.skip_ws();
-    let value = parser.value(0)?;
+    parser.value(0, out)?;
     parser.skip_ws();
     if parser.pos != input.len() {
         return Err(parser.syntax("trailing characters after the JSON value"));
     }
-    write_value(&value, out);
     Ok(())
 }
 
@@ -62,39 +65,26 @@ pub fn to_canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     canonicalize(text)
 }
 
-/// One parsed JSON value, borrowing from the input where no unescaping was needed.
-enum Value<'a> {
-    Null,
-    Bool(bool),
-    /// The canonical ECMAScript text of the number, ready to write.
-    Number(NumberText),
-    String(Cow<'a, str>),
-    Array(Vec<Value<'a>>),
-    /// Members sorted by name; each keeps the input offset of its name for error reports.
-    Object(Vec<(Cow<'a, str>, usize, Value<'a>)>),
+/// One object member while its object is being written: its name (raw UTF-8, unescaped),
+/// the input offset of the name (for error reports) and where `"name":value` sits in the
+/// output.
+struct Member<'a> {
+    name: Cow<'a, [u8]>,
+    offset: usize,
+    start: usize,
+    end: usize,
 }
 
-/// Canonical number text kept inline (the longest ECMAScript form is 25 bytes).
-struct NumberText {
-    buf: [u8; 32],
-    len: u8,
-}
-
-impl NumberText {
-    fn new(s: &str) -> Self {
-        let mut buf = [0u8; 32];
-        buf[..s.len()].copy_from_slice(s.as_bytes());
-        NumberText { buf, len: s.len() as u8 }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len as usize]
-    }
-}
-
+/// A single-pass canonicalizer: values are written to the output as they are parsed, and an
+/// object whose members arrived out of order is reordered in place once it is complete. No
+/// tree is built; nothing is copied when the input is already in canonical order.
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Reused copy area for reordering members.
+    scratch: Vec<u8>,
+    /// Member stack shared by all open objects (each object uses the tail it pushed).
+    members: Vec<Member<'a>>,
 }
 
 impl<'a> Parser<'a> {
@@ -112,65 +102,85 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect_literal(&mut self, literal: &'static [u8]) -> Result<()> {
+    fn literal(&mut self, literal: &'static [u8], out: &mut Vec<u8>) -> Result<()> {
         if self.input[self.pos..].starts_with(literal) {
             self.pos += literal.len();
+            out.extend_from_slice(literal);
             Ok(())
         } else {
             Err(self.syntax("invalid literal"))
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value<'a>> {
+    fn value(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<()> {
         match self.peek() {
             None => Err(self.syntax("unexpected end of input")),
-            Some(b'n') => self.expect_literal(b"null").map(|_| Value::Null),
-            Some(b't') => self.expect_literal(b"true").map(|_| Value::Bool(true)),
-            Some(b'f') => self.expect_literal(b"false").map(|_| Value::Bool(false)),
-            Some(b'"') => self.string().map(Value::String),
-            Some(b'-' | b'0'..=b'9') => self.number().map(Value::Number),
-            Some(b'[') => self.array(depth + 1),
-            Some(b'{') => self.object(depth + 1),
+            Some(b'n') => self.literal(b"null", out),
+            Some(b't') => self.literal(b"true", out),
+            Some(b'f') => self.literal(b"false", out),
+            Some(b'"') => {
+                match self.string()? {
+                    // No escapes in the input: the raw bytes are already the canonical form.
+                    Cow::Borrowed(raw) => {
+                        out.push(b'"');
+                        out.extend_from_slice(raw);
+                        out.push(b'"');
+                    }
+                    Cow::Owned(text) => write_string_bytes(&text, out),
+                }
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(out),
+            Some(b'[') => self.array(depth + 1, out),
+            Some(b'{') => self.object(depth + 1, out),
             Some(_) => Err(self.syntax("unexpected character")),
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Value<'a>> {
+    fn array(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(Error::TooDeep { limit: MAX_DEPTH });
         }
         self.pos += 1; // '['
-        let mut items = Vec::new();
+        out.push(b'[');
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Value::Array(items));
+            out.push(b']');
+            return Ok(());
         }
         loop {
             self.skip_ws();
-            items.push(self.value(depth)?);
+            self.value(depth, out)?;
             self.skip_ws();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    out.push(b',');
+                }
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    out.push(b']');
+                    return Ok(());
                 }
                 _ => return Err(self.syntax("expected ',' or ']' in array")),
             }
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Value<'a>> {
+    fn object(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(Error::TooDeep { limit: MAX_DEPTH });
         }
         self.pos += 1; // '{'
-        let mut members: Vec<(Cow<'a, str>, usize, Value<'a>)> = Vec::new();
+        out.push(b'{');
+        let region = out.len();
+        let first = self.members.len();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            out.push(b'}');
+            return Ok(());
         }
         loop {
             self.skip_ws();
@@ -178,15 +188,21 @@ impl<'a> Parser<'a> {
                 return Err(self.syntax("expected a string member name"));
             }
             let offset = self.pos;
-            let key = self.string()?;
+            let name = self.string()?;
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.syntax("expected ':' after member name"));
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.value(depth)?;
-            members.push((key, offset, value));
+            if self.members.len() > first {
+                out.push(b',');
+            }
+            let start = out.len();
+            write_string_bytes(&name, out);
+            out.push(b':');
+            self.value(depth, out)?;
+            self.members.push(Member { name, offset, start, end: out.len() });
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -197,17 +213,35 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.syntax("expected ',' or '}' in object")),
             }
         }
-        // In place; names are unique in any valid object, so stability does not matter.
-        members.sort_unstable_by(|a, b| utf16_cmp(&a.0, &b.0));
-        if let Some(pair) = members.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            let second = if pair[0].1 > pair[1].1 { &pair[0] } else { &pair[1] };
-            return Err(Error::DuplicateKey { key: second.0.to_string(), offset: second.1 });
+        let members = &mut self.members[first..];
+        let in_order = members.windows(2).all(|m| utf16_cmp(&m[0].name, &m[1].name) == Ordering::Less);
+        if !in_order {
+            // In place; names are unique in any valid object, so stability does not matter.
+            members.sort_unstable_by(|a, b| utf16_cmp(&a.name, &b.name));
+            if let Some(pair) = members.windows(2).find(|m| m[0].name == m[1].name) {
+                let second = if pair[0].offset > pair[1].offset { &pair[0] } else { &pair[1] };
+                let key = String::from_utf8_lossy(&second.name).into_owned();
+                return Err(Error::DuplicateKey { key, offset: second.offset });
+            }
+            // Rewrite the region from a copy, in sorted order.
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&out[region..]);
+            out.truncate(region);
+            for (i, m) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&self.scratch[m.start - region..m.end - region]);
+            }
         }
-        Ok(Value::Object(members))
+        self.members.truncate(first);
+        out.push(b'}');
+        Ok(())
     }
 
-    /// Parses a string starting at the opening quote; borrows when it holds no escapes.
-    fn string(&mut self) -> Result<Cow<'a, str>> {
+    /// Parses a string at its opening quote and returns its content, unescaped: borrowed
+    /// from the input when it holds no escape.
+    fn string(&mut self) -> Result<Cow<'a, [u8]>> {
         self.pos += 1; // opening quote
         let start = self.pos;
         // Fast scan: plain bytes up to the closing quote or the first escape.
@@ -216,10 +250,7 @@ impl<'a> Parser<'a> {
             Some(b'"') => {
                 let raw = &self.input[start..self.pos];
                 self.pos += 1;
-                return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|e| Error::JsonSyntax {
-                    offset: start + e.valid_up_to(),
-                    reason: "invalid UTF-8 in string",
-                });
+                return Ok(Cow::Borrowed(raw));
             }
             Some(b'\\') => {}
             Some(_) => return Err(self.syntax("unescaped control character in string")),
@@ -231,9 +262,7 @@ impl<'a> Parser<'a> {
                 None => return Err(self.syntax("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return String::from_utf8(buf)
-                        .map(Cow::Owned)
-                        .map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid UTF-8 in string" });
+                    return Ok(Cow::Owned(buf));
                 }
                 Some(b'\\') => {
                     let escape_at = self.pos;
@@ -305,8 +334,8 @@ impl<'a> Parser<'a> {
         Ok(value)
     }
 
-    /// Parses a number literal per RFC 8259 and returns its ECMAScript canonical text.
-    fn number(&mut self) -> Result<NumberText> {
+    /// Parses a number literal per RFC 8259 and writes its ECMAScript canonical text.
+    fn number(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -352,17 +381,12 @@ impl<'a> Parser<'a> {
             let magnitude = if digits.len() > 16 { None } else { digits.parse::<u64>().ok() };
             return match magnitude {
                 Some(m) if m <= MAX_SAFE_INTEGER => {
-                    let mut itoa_buf = itoa::Buffer::new();
-                    let text = itoa_buf.format(m);
+                    // "-0" is written "0" in ECMAScript form.
                     if m != 0 && literal.starts_with('-') {
-                        let mut t = NumberText::new("-");
-                        t.buf[1..=text.len()].copy_from_slice(text.as_bytes());
-                        t.len += text.len() as u8;
-                        Ok(t)
-                    } else {
-                        // "-0" is written "0" in ECMAScript form.
-                        Ok(NumberText::new(text))
+                        out.push(b'-');
                     }
+                    out.extend_from_slice(itoa::Buffer::new().format(m).as_bytes());
+                    Ok(())
                 }
                 _ => Err(Error::IntegerOutOfRange { offset: start }),
             };
@@ -373,10 +397,11 @@ impl<'a> Parser<'a> {
             return Err(Error::NonFiniteNumber { offset: start });
         }
         if value == 0.0 {
-            return Ok(NumberText::new("0"));
+            out.push(b'0');
+        } else {
+            out.extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
         }
-        let mut ryu_buf = ryu_js::Buffer::new();
-        Ok(NumberText::new(ryu_buf.format_finite(value)))
+        Ok(())
     }
 }
 
@@ -385,51 +410,27 @@ impl<'a> Parser<'a> {
 /// UTF-8 byte order equals code point order, which differs from UTF-16 order only between
 /// supplementary characters (surrogate pairs, 0xD800..) and U+E000..U+FFFF; ASCII-only
 /// names, the common case, compare as bytes.
-fn utf16_cmp(a: &str, b: &str) -> Ordering {
+fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        return a.as_bytes().cmp(b.as_bytes());
+        return a.cmp(b);
     }
+    // Names are slices of the validated input or built from decoded escapes: valid UTF-8.
+    let a = std::str::from_utf8(a).expect("member names are UTF-8");
+    let b = std::str::from_utf8(b).expect("member names are UTF-8");
     a.encode_utf16().cmp(b.encode_utf16())
-}
-
-fn write_value(value: &Value<'_>, out: &mut Vec<u8>) {
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => out.extend_from_slice(n.as_bytes()),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(members) => {
-            out.push(b'{');
-            for (i, (key, _, item)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(item, out);
-            }
-            out.push(b'}');
-        }
-    }
 }
 
 /// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
 /// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
 pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+    write_string_bytes(s.as_bytes(), out);
+}
+
+/// [`write_string`] for text already known to be UTF-8.
+fn write_string_bytes(text: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    let mut rest = s.as_bytes();
+    let mut rest = text;
     loop {
         let run = plain_run(rest);
         out.extend_from_slice(&rest[..run]);

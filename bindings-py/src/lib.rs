@@ -1,1 +1,58 @@
-//! Python bindings (filled by the Python SDK work).
+//! Python bindings for `handrail-core`, imported as `handrail._core`.
+//!
+//! Users import `handrail`, the pure-Python package in `python/handrail`, which re-exports
+//! this module; `python/handrail/_core.pyi` describes it for type checkers and is checked
+//! against it by `mypy.stubtest` (see `scripts/test-py.sh`). Each function here only
+//! converts arguments, calls the core and converts the result; core errors become
+//! `HandrailError` in `error.rs`. A new function is added in three places: a
+//! `#[pyfunction]` below, its line in `_core.pyi`, and the re-export in `__init__.py`.
+
+mod error;
+mod input;
+
+use pyo3::prelude::*;
+
+use crate::error::{CoreError, HandrailError};
+use crate::input::JsonText;
+
+/// Inputs at least this large are processed with the GIL released, so other Python threads
+/// keep running; below it, releasing and re-acquiring the GIL would cost more than the work.
+const DETACH_THRESHOLD: usize = 64 * 1024;
+
+/// Return the canonical form (RFC 8785, JSON Canonicalization Scheme) of JSON text.
+///
+/// ``data`` is the JSON text itself: a ``str``, or ``bytes`` holding UTF-8. It is parsed
+/// as text, never through ``float``, so no number is rounded before it is canonicalized.
+/// The result has no whitespace, object members sorted by the UTF-16 code units of their
+/// names, minimal string escapes and numbers written as JavaScript writes them. Equal
+/// JSON values always give the same string, so it is safe to hash or sign.
+///
+/// >>> canonicalize('{"b": 1.50, "a": [true, null]}')
+/// '{"a":[true,null],"b":1.5}'
+/// >>> canonicalize(b'1e21')
+/// '1e+21'
+///
+/// Raises ``HandrailError`` when the input is not strict I-JSON (RFC 7493); its ``code``
+/// says why: ``"json_syntax"``, ``"duplicate_key"``, ``"lone_surrogate"``,
+/// ``"non_finite_number"``, ``"integer_out_of_range"`` (integers beyond ±(2**53-1),
+/// which JavaScript cannot read back exactly) or ``"too_deep"``. Raises ``TypeError`` for
+/// anything but ``str`` or ``bytes``.
+#[pyfunction]
+fn canonicalize(py: Python<'_>, data: JsonText) -> Result<String, CoreError> {
+    let text = data.as_bytes();
+    let result = if text.len() >= DETACH_THRESHOLD {
+        py.detach(|| handrail_core::canonical::canonicalize(text))
+    } else {
+        handrail_core::canonical::canonicalize(text)
+    };
+    Ok(result?)
+}
+
+/// Native core of the ``handrail`` package; import from ``handrail`` instead.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("HandrailError", m.py().get_type::<HandrailError>())?;
+    m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    Ok(())
+}

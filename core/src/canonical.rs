@@ -70,6 +70,8 @@ pub fn to_canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
 /// output.
 struct Member<'a> {
     name: Cow<'a, [u8]>,
+    /// ASCII names (nearly all) compare as bytes; known once, not per comparison.
+    ascii: bool,
     offset: usize,
     start: usize,
     end: usize,
@@ -202,7 +204,8 @@ impl<'a> Parser<'a> {
             write_string_bytes(&name, out);
             out.push(b':');
             self.value(depth, out)?;
-            self.members.push(Member { name, offset, start, end: out.len() });
+            let ascii = name.is_ascii();
+            self.members.push(Member { name, ascii, offset, start, end: out.len() });
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -214,10 +217,10 @@ impl<'a> Parser<'a> {
             }
         }
         let members = &mut self.members[first..];
-        let in_order = members.windows(2).all(|m| utf16_cmp(&m[0].name, &m[1].name) == Ordering::Less);
+        let in_order = members.windows(2).all(|m| name_cmp(&m[0], &m[1]) == Ordering::Less);
         if !in_order {
             // In place; names are unique in any valid object, so stability does not matter.
-            members.sort_unstable_by(|a, b| utf16_cmp(&a.name, &b.name));
+            members.sort_unstable_by(name_cmp);
             if let Some(pair) = members.windows(2).find(|m| m[0].name == m[1].name) {
                 let second = if pair[0].offset > pair[1].offset { &pair[0] } else { &pair[1] };
                 let key = String::from_utf8_lossy(&second.name).into_owned();
@@ -410,10 +413,14 @@ impl<'a> Parser<'a> {
 /// UTF-8 byte order equals code point order, which differs from UTF-16 order only between
 /// supplementary characters (surrogate pairs, 0xD800..) and U+E000..U+FFFF; ASCII-only
 /// names, the common case, compare as bytes.
-fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
+fn name_cmp(a: &Member<'_>, b: &Member<'_>) -> Ordering {
+    if a.ascii && b.ascii {
+        return a.name.cmp(&b.name);
     }
+    utf16_cmp(&a.name, &b.name)
+}
+
+fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
     // Names are slices of the validated input or built from decoded escapes: valid UTF-8.
     let a = std::str::from_utf8(a).expect("member names are UTF-8");
     let b = std::str::from_utf8(b).expect("member names are UTF-8");

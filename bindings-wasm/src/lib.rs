@@ -1,1 +1,34 @@
-//! Browser bindings.
+//! Browser bindings of `handrail-core`, built with wasm-bindgen.
+//!
+//! Deliberately thin: every export converts its JavaScript arguments ([`input`]), calls
+//! the core and returns its result. Errors go through [`error`], the only place that knows
+//! how a core error looks to JavaScript. Export names are camelCase (`js_name`) so the
+//! browser API matches the Node package.
+//!
+//! Build and test: `scripts/test-wasm.sh` (wasm-bindgen `--target web` into `pkg/web`,
+//! `--target nodejs` into `pkg/node`, then `node --test bindings-wasm/tests/`).
+
+use wasm_bindgen::prelude::*;
+
+mod error;
+mod input;
+
+use crate::error::Result;
+
+/// Returns the RFC 8785 canonical form of a JSON text.
+///
+/// `input` is the JSON text, or its UTF-8 bytes as a `Uint8Array`. Object members are
+/// sorted, insignificant whitespace is removed, and numbers and strings are written the way
+/// `JSON.stringify` writes them.
+///
+/// Throws an `Error` named `"HandrailError"` whose `code` says why the input was refused:
+/// `"json_syntax"`, `"duplicate_key"`, `"lone_surrogate"`, `"non_finite_number"`,
+/// `"integer_out_of_range"` or `"too_deep"`. Throws a `TypeError` when `input` is neither
+/// a string nor a `Uint8Array`.
+#[wasm_bindgen(js_name = canonicalize)]
+pub fn canonicalize(
+    #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] input: JsValue,
+) -> Result<String> {
+    let bytes = input::json_bytes(&input, "input")?;
+    Ok(handrail_core::canonical::canonicalize(bytes)?)
+}

@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 
 /// GCM IV length in bytes.
 pub const GCM_IV_LEN: usize = 12;
+/// Longest message AES-GCM may encrypt under one IV (2^36 − 32 bytes, NIST SP 800-38D),
+/// capped at what the target's `usize` can express (wasm32 cannot reach it).
+pub const MAX_GCM_BYTES: usize =
+    if (usize::MAX as u64) < (1u64 << 36) - 32 { usize::MAX } else { ((1u64 << 36) - 32) as usize };
 /// GCM tag length in bytes.
 pub const GCM_TAG_LEN: usize = 16;
 
@@ -52,7 +56,7 @@ pub fn aes256gcm_open_in_place(
 mod gcm {
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
-    use super::GCM_IV_LEN;
+    use super::{GCM_IV_LEN, MAX_GCM_BYTES};
     use crate::error::{Error, Result};
 
     fn key(bytes: &[u8; 32]) -> LessSafeKey {
@@ -68,7 +72,7 @@ mod gcm {
     ) -> Result<()> {
         key(k)
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
-            .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })
     }
 
     pub(super) fn open_in_place(
@@ -92,7 +96,7 @@ mod gcm {
     use aes_gcm::aead::{AeadInPlace, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce};
 
-    use super::GCM_IV_LEN;
+    use super::{GCM_IV_LEN, MAX_GCM_BYTES};
     use crate::error::{Error, Result};
 
     pub(super) fn seal_in_place(
@@ -103,7 +107,7 @@ mod gcm {
     ) -> Result<()> {
         Aes256Gcm::new(k.into())
             .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
-            .map_err(|_| Error::TooLarge { size: buf.len(), limit: 1 << 36 })
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })
     }
 
     pub(super) fn open_in_place(

@@ -99,6 +99,11 @@ pub enum Error {
     #[error("invalid execution transition from {from} to {to}")]
     InvalidTransition { from: &'static str, to: &'static str },
 
+    // ---- firewall -------------------------------------------------------------------------
+    /// A serialized firewall profile that is truncated, corrupt or hostile.
+    #[error("corrupt firewall profile: {reason}")]
+    ProfileCorrupt { reason: &'static str },
+
     // ---- requests -------------------------------------------------------------------------
     /// A value that should name one of a fixed set (status, priority, effect) names none.
     #[error("unknown {kind} {value:?}")]
@@ -140,6 +145,7 @@ impl Error {
             Error::ProofMismatch { .. } => "proof_mismatch",
             Error::IdempotencyKey { .. } => "idempotency_key",
             Error::InvalidTransition { .. } => "invalid_transition",
+            Error::ProfileCorrupt { .. } => "profile_corrupt",
             Error::UnknownVariant { .. } => "unknown_variant",
             Error::SchemaInvalid { .. } => "schema_invalid",
             Error::EditInvalid { .. } => "edit_invalid",

@@ -15,6 +15,7 @@
 //! | [`envelope`] | AES-256-GCM envelopes bound to their request and field |
 //! | [`webhook`] | Standard Webhooks signatures (HMAC v1, Ed25519 v1a) |
 //! | [`proof`] | Ed25519-signed decision proofs, verifiable offline |
+//! | [`firewall`] | the behavioral firewall: learned profiles and per-call verdicts |
 //! | [`request`] | request and decision models, edit diffs, schema validation |
 //!
 //! Every error is an [`Error`] with a stable [`Error::code`].
@@ -36,6 +37,7 @@ pub mod crypto;
 pub mod encoding;
 pub mod envelope;
 pub mod error;
+pub mod firewall;
 pub mod idempotency;
 pub mod proof;
 pub mod request;

@@ -6,7 +6,7 @@
 //! trusting a server. Failures print the error's stable code and exit with status 1
 //! (verification failed) or 2 (bad input).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,6 +46,9 @@ enum Command {
         #[arg(long)]
         now: Option<i64>,
     },
+    /// The behavioral firewall's offline tools.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
     /// Verify a Standard Webhooks delivery (body from a file, or stdin when omitted).
     VerifyWebhook {
         /// whsec_… or whpk_… secret.
@@ -68,6 +71,23 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum FirewallCommand {
+    /// Learn TRAIN sessions as honest, then judge each TEST session alone; prints one JSON
+    /// line per test session: {"session","flagged_at","verdicts":[…]}.
+    Eval {
+        /// JSONL of honest sessions: {"session","agent"?,"context"?,"calls":[{"tool","args","effect"?,"output"?}]}.
+        #[arg(long)]
+        train: String,
+        /// JSONL of sessions to judge, same shape.
+        #[arg(long)]
+        test: String,
+        /// JSON of declared effects: {"tool": {"effect": "payment"}, …}.
+        #[arg(long)]
+        tools: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Keygen {
     /// An AES-256 envelope key (hrk1.<kid>.<key>) and its JWK.
     Encryption {
@@ -86,8 +106,28 @@ enum Keygen {
     },
 }
 
+mod firewall_eval;
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Firewall(FirewallCommand::Eval { train, test, tools }) = &cli.command {
+        return match firewall_eval::run(train, test, tools.as_deref()) {
+            Ok(lines) => {
+                let mut out = std::io::stdout().lock();
+                for line in lines {
+                    if writeln!(out, "{line}").is_err() {
+                        return ExitCode::from(2);
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(firewall_eval::EvalError(message)) => {
+                eprintln!("error[firewall_input]: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error[{}]: {e}", e.code());
@@ -151,6 +191,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let claims = verifier.verify(token.trim(), now.unwrap_or_else(clock), &expect)?;
             println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
         }
+        Command::Firewall(_) => unreachable!("handled in main"),
         Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {
             let secret = Secret::parse(&secret)?;
             let body = read_input(body.as_deref())?;

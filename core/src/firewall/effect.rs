@@ -1,0 +1,203 @@
+//! What a tool does to the world, declared when a tool is wrapped or inferred from its name.
+//!
+//! The inference is a documented, deterministic heuristic over the tool name's words
+//! (`send_money`, `deleteUser`, `http-get` → `send`/`money`, `delete`/`user`, `http`/`get`),
+//! checked strongest first: payment, destructive, egress, write, read. A name with none of
+//! the known words is treated as `write` — side-effecting, so unknown tools fail closed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The effect class of a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Reads only: recorded, never held.
+    Read,
+    /// Changes state inside the system.
+    Write,
+    /// Deletes or destroys.
+    Destructive,
+    /// Sends data out: e-mail, messages, posts, uploads, requests to other hosts.
+    Egress,
+    /// Moves money.
+    Payment,
+}
+
+impl Effect {
+    /// Every effect, in the order of their numeric ids.
+    pub const ALL: [Effect; 5] =
+        [Effect::Read, Effect::Write, Effect::Destructive, Effect::Egress, Effect::Payment];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Write => "write",
+            Effect::Destructive => "destructive",
+            Effect::Egress => "egress",
+            Effect::Payment => "payment",
+        }
+    }
+
+    /// True for everything but reads: only these calls are ever held.
+    pub fn is_side_effecting(self) -> bool {
+        self != Effect::Read
+    }
+
+    pub(crate) fn id(self) -> u32 {
+        self as u32
+    }
+
+    pub(crate) fn from_id(id: u32) -> Option<Effect> {
+        Effect::ALL.get(id as usize).copied()
+    }
+
+    /// Infers the effect of a tool from its name (see the module documentation).
+    pub fn infer(tool: &str) -> Effect {
+        const PAYMENT: &[&str] = &[
+            "pay",
+            "payment",
+            "payout",
+            "transfer",
+            "money",
+            "refund",
+            "charge",
+            "wire",
+            "invoice_pay",
+            "withdraw",
+        ];
+        const DESTRUCTIVE: &[&str] = &[
+            "delete",
+            "remove",
+            "drop",
+            "destroy",
+            "purge",
+            "truncate",
+            "wipe",
+            "erase",
+            "terminate",
+            "kill",
+            "rm",
+            "revoke",
+            "uninstall",
+            "reset",
+        ];
+        const EGRESS: &[&str] = &[
+            "send", "email", "mail", "reply", "forward", "post", "publish", "share", "upload", "notify",
+            "message", "sms", "tweet", "webhook", "invite", "export", "http", "fetch", "browse", "request",
+            "curl",
+        ];
+        const WRITE: &[&str] = &[
+            "update", "create", "write", "set", "put", "insert", "modify", "edit", "grant", "add", "change",
+            "assign", "deploy", "restart", "scale", "run", "execute", "exec", "approve", "save", "merge",
+            "move", "rename", "book", "schedule", "order", "cancel", "close", "open",
+        ];
+        const READ: &[&str] = &[
+            "get",
+            "list",
+            "read",
+            "search",
+            "view",
+            "query",
+            "find",
+            "lookup",
+            "describe",
+            "show",
+            "fetch_status",
+            "check",
+            "count",
+            "status",
+            "inspect",
+            "summarize",
+            "load",
+            "download",
+        ];
+        let words = words(tool);
+        let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
+        if has(PAYMENT) {
+            Effect::Payment
+        } else if has(DESTRUCTIVE) {
+            Effect::Destructive
+        } else if has(WRITE) && !has(EGRESS) {
+            Effect::Write
+        } else if has(EGRESS) {
+            // `http_get`/`fetch` read a page unless they carry data out; the firewall decides
+            // that per call from the URL (see `values`), so the tool itself counts as egress.
+            Effect::Egress
+        } else if has(READ) {
+            Effect::Read
+        } else {
+            Effect::Write
+        }
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Effect {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Effect> {
+        Effect::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownVariant { kind: "effect", value: s.chars().take(40).collect() })
+    }
+}
+
+/// Splits a tool name into lowercase words at `_`, `-`, `.`, `/`, spaces and camelCase.
+fn words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference() {
+        for (tool, effect) in [
+            ("send_money", Effect::Payment),
+            ("refundOrder", Effect::Payment),
+            ("delete_user", Effect::Destructive),
+            ("dropTable", Effect::Destructive),
+            ("send_email", Effect::Egress),
+            ("http_get", Effect::Egress),
+            ("update_ticket", Effect::Write),
+            ("grant_role", Effect::Write),
+            ("read_file", Effect::Read),
+            ("list-orders", Effect::Read),
+            ("frobnicate", Effect::Write),
+        ] {
+            assert_eq!(Effect::infer(tool), effect, "{tool}");
+        }
+    }
+}

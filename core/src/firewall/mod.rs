@@ -1,0 +1,482 @@
+//! The behavioral firewall: learn each agent's normal tool use, hold what steps off it.
+//!
+//! A plain Markov chain over tool names interrupts far too many honest sessions (measured
+//! on a realistic benchmark: 73% of injected calls caught, 44% of honest sessions
+//! interrupted). This verdict weighs what the call does and where its values come from:
+//!
+//! 1. **Policies** first: per-tool deny (block), always-review, allow lists, and the daily
+//!    budget (the call's projected cost against the agent's limit, before it runs).
+//! 2. **Reads are never held**; they are only recorded.
+//! 3. **Provenance**: a recipient, account, IBAN, URL host, e-mail, phone number or path in
+//!    a side-effecting call that appears neither in the task's own context nor among values
+//!    learned or approved for that tool and argument is suspicious by itself, more so when
+//!    it first appeared in a tool's output (untrusted content: where prompt injections live).
+//!    A value a person rejected before is blocked.
+//! 4. **Behavior**: the transition from the previous call, backing off from node (tool +
+//!    argument skeleton) to tool to effect class when data is sparse, rather than to longer
+//!    n-grams. A side-effecting tool the agent never used is held.
+//!
+//! The score is the strongest signal (0–1); `review` at [`Config::review_at`] and above,
+//! `block` for policy, budget and rejected values. In [`Mode::Shadow`] verdicts are computed
+//! and reported but not enforced, until [`Profile::readiness`] — the Good-Turing chance that
+//! the next transition is new — falls below the target false-alarm rate.
+//!
+//! Learning: [`Firewall::record`] after each call. Calls that merely ran teach the path;
+//! values are learned only from trusted (training) and approved calls, and approvals per tool
+//! are capped per time window so repetition cannot train the profile. Sans-IO like the rest
+//! of the core: `now` is an argument.
+
+mod effect;
+mod profile;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use effect::Effect;
+pub use profile::{Graph, GraphEdge, GraphNode, Profile, Readiness};
+use profile::{Level, START};
+pub use values::{sensitive_values, skeleton_hash, Kind, Sensitive};
+
+/// Tunable constants, with the defaults the benchmarks were run with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Half-life of what reads teach, in seconds (30 days).
+    pub half_life_read_secs: i64,
+    /// Half-life of what side-effecting calls teach, in seconds (180 days: forgotten least).
+    pub half_life_effect_secs: i64,
+    /// Shadow mode ends when the novelty estimate falls below this (5%).
+    pub target_false_alarm: f64,
+    /// Observations after a predecessor before its node-level statistics are trusted (3).
+    pub min_context: f64,
+    /// Approvals per tool and window that teach the profile (3).
+    pub approval_cap: u32,
+    /// The approval window, in seconds (1 day).
+    pub approval_window_secs: i64,
+    /// Score from which a side-effecting call is held for review (0.5).
+    pub review_at: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            half_life_read_secs: 30 * 86_400,
+            half_life_effect_secs: 180 * 86_400,
+            target_false_alarm: 0.05,
+            min_context: 3.0,
+            approval_cap: 3,
+            approval_window_secs: 86_400,
+            review_at: 0.5,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn half_life(&self, effect: Effect) -> i64 {
+        if effect.is_side_effecting() {
+            self.half_life_effect_secs
+        } else {
+            self.half_life_read_secs
+        }
+    }
+}
+
+/// Rules a user sets beside learning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Tools always allowed, whatever the profile says.
+    pub allow: BTreeSet<String>,
+    /// Tools always blocked.
+    pub deny: BTreeSet<String>,
+    /// Tools always held for a person.
+    pub always_review: BTreeSet<String>,
+    /// Declared effects (from wrapping the tool); others are inferred from the name.
+    pub effects: BTreeMap<String, Effect>,
+    /// The agent's daily spending limit, in USD.
+    pub daily_budget_usd: Option<f64>,
+}
+
+/// Whether verdicts are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Computed and reported, never enforced (the default while the profile learns).
+    #[default]
+    Shadow,
+    /// Enforced.
+    Enforce,
+}
+
+/// What to do with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let it run.
+    Allow,
+    /// Ask a person first.
+    Review,
+    /// Do not run it.
+    Block,
+}
+
+/// Why: a stable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code (`value_unseen`, `transition_new`, …).
+    pub code: String,
+    /// A human sentence.
+    pub text: String,
+}
+
+/// The firewall's answer for one call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What to do.
+    pub action: Action,
+    /// How far the call steps off the profile, 0–1.
+    pub score: f64,
+    /// Why, strongest first.
+    pub reasons: Vec<Reason>,
+    /// False in shadow mode: the caller reports the verdict but lets the call run.
+    pub enforced: bool,
+}
+
+/// One tool call, as the agent is about to make it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// Tool name.
+    pub tool: &'a str,
+    /// Arguments (any JSON).
+    pub args: &'a Value,
+    /// The effect declared for this call, overriding the policy and the inference.
+    pub effect: Option<Effect>,
+    /// Projected cost in USD, for the budget guardrail.
+    pub cost_usd: Option<f64>,
+}
+
+/// What became of a call, for [`Firewall::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It ran (allowed, or in shadow mode): teaches the path, not its values.
+    Ran,
+    /// Known-honest history (training): teaches path and values, uncapped.
+    Trusted,
+    /// A person approved it: teaches path and values, capped per tool and window.
+    Approved,
+    /// A person rejected it: its sensitive values are blocked from now on.
+    Rejected,
+}
+
+/// The state of one agent session between calls.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session id.
+    pub id: String,
+    context: (String, String),
+    prev: Option<Prev>,
+    /// Sensitive values first seen in tool output during this session.
+    untrusted: HashSet<String>,
+    spent_usd: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Prev {
+    tool: String,
+    skeleton: u64,
+    effect: Effect,
+}
+
+/// An agent's firewall: its profile, policy, configuration and mode.
+#[derive(Debug, Clone, Default)]
+pub struct Firewall {
+    /// What it learned.
+    pub profile: Profile,
+    /// Rules beside learning.
+    pub policy: Policy,
+    /// Constants.
+    pub config: Config,
+    /// Shadow or enforce.
+    pub mode: Mode,
+    /// Spending per UTC day: (day number, USD).
+    spent: (i64, f64),
+}
+
+impl Firewall {
+    /// A firewall with an empty profile, in shadow mode.
+    pub fn new(policy: Policy, config: Config) -> Firewall {
+        Firewall { policy, config, ..Firewall::default() }
+    }
+
+    /// Starts a session; `context` is the task as the user gave it (trusted text).
+    pub fn begin(&self, id: impl Into<String>, context: &str) -> Session {
+        Session {
+            id: id.into(),
+            context: values::searchable(context),
+            prev: None,
+            untrusted: HashSet::new(),
+            spent_usd: 0.0,
+        }
+    }
+
+    /// The effect of a call: declared on the call, else in the policy, else inferred.
+    pub fn effect_of(&self, call: &Call<'_>) -> Effect {
+        call.effect
+            .or_else(|| self.policy.effects.get(call.tool).copied())
+            .unwrap_or_else(|| Effect::infer(call.tool))
+    }
+
+    /// Whether the profile may leave shadow mode.
+    pub fn readiness(&self) -> Readiness {
+        self.profile.readiness(&self.config)
+    }
+
+    /// The verdict on `call` before it runs.
+    pub fn check(&self, session: &Session, call: &Call<'_>, now: i64) -> Verdict {
+        let enforced = self.mode == Mode::Enforce;
+        let verdict = |action, score, reasons| Verdict { action, score, reasons, enforced };
+        let tool = call.tool;
+        if self.policy.deny.contains(tool) {
+            return verdict(
+                Action::Block,
+                1.0,
+                vec![reason("policy_deny", format!("{tool} is on the deny list"))],
+            );
+        }
+        if let (Some(limit), Some(cost)) = (self.policy.daily_budget_usd, call.cost_usd) {
+            let spent = if self.spent.0 == now.div_euclid(86_400) { self.spent.1 } else { 0.0 };
+            if spent + cost > limit {
+                let text = format!(
+                    "{tool} would spend ${cost:.2}; ${spent:.2} of the ${limit:.2} daily budget is used"
+                );
+                return verdict(Action::Block, 1.0, vec![reason("budget_exceeded", text)]);
+            }
+        }
+        if self.policy.allow.contains(tool) {
+            return verdict(Action::Allow, 0.0, Vec::new());
+        }
+        let mut effect = self.effect_of(call);
+        let sensitive = values::sensitive_values(call.args);
+        // A request to another host that carries data in its URL is egress, whatever the
+        // tool is called; a plain page fetch from a known host is a read.
+        if sensitive.iter().any(|v| v.kind == Kind::Url && v.carries_data) && effect == Effect::Read {
+            effect = Effect::Egress;
+        }
+        let mut found: Vec<(f64, Reason, Action)> = Vec::new();
+        if self.policy.always_review.contains(tool) {
+            found.push((
+                1.0,
+                reason("policy_review", format!("{tool} always needs a person")),
+                Action::Review,
+            ));
+        }
+        if effect.is_side_effecting() {
+            self.check_values(session, call, &sensitive, now, &mut found);
+            self.check_path(session, call, effect, now, &mut found);
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let score = found.first().map_or(0.0, |f| f.0);
+        let mut action = found.iter().map(|f| f.2).max().unwrap_or(Action::Allow);
+        if action == Action::Allow && effect.is_side_effecting() && score >= self.config.review_at {
+            action = Action::Review;
+        }
+        verdict(action, score, found.into_iter().map(|f| f.1).collect())
+    }
+
+    fn check_values(
+        &self,
+        session: &Session,
+        call: &Call<'_>,
+        sensitive: &[Sensitive],
+        now: i64,
+        found: &mut Vec<(f64, Reason, Action)>,
+    ) {
+        let half_life = self.config.half_life_effect_secs;
+        let tool_id = self.profile.tool_id(call.tool);
+        for value in sensitive {
+            let value_hash = values::hash64(value.normalized.as_bytes());
+            let shown = shorten(&value.normalized);
+            let noun = value.kind.noun();
+            if self.profile.is_rejected(value_hash, now, half_life) {
+                let text = format!("{noun} {shown} was rejected by a person before");
+                found.push((1.0, reason("value_rejected", text), Action::Block));
+                continue;
+            }
+            let path_hash = values::hash64(value.path.as_bytes());
+            let known =
+                tool_id.is_some_and(|t| self.profile.knows_value(t, path_hash, value_hash, now, half_life));
+            if known || values::occurs_in(value, &session.context) {
+                continue;
+            }
+            if session.untrusted.contains(&value.normalized) {
+                let text = format!("{noun} {shown} appears only in untrusted tool output, not in the task");
+                found.push((0.95, reason("value_from_output", text), Action::Allow));
+            } else {
+                let text =
+                    format!("{noun} {shown} never seen in the task or in approved {} calls", call.tool);
+                found.push((0.9, reason("value_unseen", text), Action::Allow));
+            }
+            if value.carries_data {
+                let text = format!("the request to {shown} carries data in its query string");
+                found.push((0.9, reason("data_in_url", text), Action::Allow));
+            }
+        }
+    }
+
+    fn check_path(
+        &self,
+        session: &Session,
+        call: &Call<'_>,
+        effect: Effect,
+        now: i64,
+        found: &mut Vec<(f64, Reason, Action)>,
+    ) {
+        let p = &self.profile;
+        let half_life = self.config.half_life(effect);
+        let after =
+            session.prev.as_ref().map_or_else(|| "the session start".to_string(), |prev| prev.tool.clone());
+        let Some(tool) = p.tool_id(call.tool) else {
+            let score = if matches!(effect, Effect::Destructive | Effect::Payment) { 0.85 } else { 0.7 };
+            let text = format!("first {} ({effect}) this agent ever makes, after {after}", call.tool);
+            found.push((score, reason("tool_new", text), Action::Allow));
+            return;
+        };
+        let prev_tool = session.prev.as_ref().map_or(Some(START), |prev| p.tool_id(&prev.tool));
+        let prev_effect = session.prev.as_ref().map_or(START, |prev| prev.effect.id());
+        let (tool_edge, tool_out) =
+            prev_tool.map_or((0.0, 0.0), |pt| p.transition(Level::Tool, pt, tool, now, half_life));
+        if tool_edge <= 0.0 {
+            let (effect_edge, _) = p.transition(Level::Effect, prev_effect, effect.id(), now, half_life);
+            if effect_edge <= 0.0 {
+                let text = format!(
+                    "first {} after {after}: no {effect} call ever followed this kind of step",
+                    call.tool
+                );
+                found.push((0.65, reason("transition_new", text), Action::Allow));
+            } else {
+                let text = format!("{} has not followed {after} before", call.tool);
+                found.push((0.35, reason("transition_rare", text), Action::Allow));
+            }
+            return;
+        }
+        // Enough data after the previous tool: how likely is this exact step?
+        if tool_out >= self.config.min_context && tool_edge / tool_out < 0.02 {
+            let text = format!("{} rarely follows {after} ({:.1}%)", call.tool, 100.0 * tool_edge / tool_out);
+            found.push((0.3, reason("transition_rare", text), Action::Allow));
+        }
+        let skeleton = values::skeleton_hash(call.args);
+        if p.node_id(tool, skeleton).is_none() {
+            let text = format!("{} called with arguments of a shape not seen before", call.tool);
+            found.push((0.3, reason("arguments_new", text), Action::Allow));
+        }
+    }
+
+    /// Records what became of `call` (after it ran, or after a person decided) and what it
+    /// returned. `output` is untrusted content: values first seen there are not trusted for
+    /// later side-effecting calls of this session.
+    pub fn record(
+        &mut self,
+        session: &mut Session,
+        call: &Call<'_>,
+        outcome: Outcome,
+        output: Option<&str>,
+        now: i64,
+    ) {
+        let effect = self.effect_of(call);
+        let skeleton = values::skeleton_hash(call.args);
+        match outcome {
+            Outcome::Rejected => {
+                for value in values::sensitive_values(call.args) {
+                    let hash = values::hash64(value.normalized.as_bytes());
+                    self.profile.reject_value(hash, now, self.config.half_life_effect_secs);
+                }
+            }
+            Outcome::Ran | Outcome::Trusted | Outcome::Approved => {
+                self.learn_path(session, call.tool, skeleton, effect, now);
+                let tool = self.profile.tool_id(call.tool).expect("interned by learn_path");
+                let teach_values = match outcome {
+                    Outcome::Trusted => true,
+                    Outcome::Approved => self.profile.approval_allowed(tool, now, &self.config),
+                    _ => false,
+                };
+                if teach_values && effect.is_side_effecting() {
+                    for value in values::sensitive_values(call.args) {
+                        let path = values::hash64(value.path.as_bytes());
+                        let hash = values::hash64(value.normalized.as_bytes());
+                        self.profile.learn_value(tool, path, hash, now, self.config.half_life_effect_secs);
+                    }
+                }
+                if let Some(cost) = call.cost_usd {
+                    let day = now.div_euclid(86_400);
+                    self.spent = if self.spent.0 == day { (day, self.spent.1 + cost) } else { (day, cost) };
+                    session.spent_usd += cost;
+                }
+            }
+        }
+        self.observe(session, call, effect, skeleton, output);
+    }
+
+    /// Updates the session alone (previous step, untrusted values) without teaching the
+    /// profile: how a call is followed when the profile must stay as it is.
+    pub fn observe_only(&self, session: &mut Session, call: &Call<'_>, output: Option<&str>) {
+        let effect = self.effect_of(call);
+        self.observe(session, call, effect, values::skeleton_hash(call.args), output);
+    }
+
+    fn observe(
+        &self,
+        session: &mut Session,
+        call: &Call<'_>,
+        effect: Effect,
+        skeleton: u64,
+        output: Option<&str>,
+    ) {
+        if let Some(output) = output {
+            for value in values::values_in_text(output) {
+                let probe = Sensitive {
+                    path: String::new(),
+                    kind: Kind::Name,
+                    normalized: value.clone(),
+                    carries_data: false,
+                };
+                if !values::occurs_in(&probe, &session.context) {
+                    session.untrusted.insert(value);
+                }
+            }
+        }
+        session.prev = Some(Prev { tool: call.tool.to_string(), skeleton, effect });
+    }
+
+    fn learn_path(&mut self, session: &Session, tool: &str, skeleton: u64, effect: Effect, now: i64) {
+        let half_life = self.config.half_life(effect);
+        let p = &mut self.profile;
+        let tool_id = p.intern_tool(tool, effect);
+        let node = p.intern_node(tool_id, skeleton);
+        let (prev_node, prev_tool, prev_effect) = match &session.prev {
+            None => (START, START, START),
+            Some(prev) => {
+                let t = p.intern_tool(&prev.tool, prev.effect);
+                (p.intern_node(t, prev.skeleton), t, prev.effect.id())
+            }
+        };
+        p.observe(Level::Node, prev_node, node, now, half_life);
+        p.observe(Level::Tool, prev_tool, tool_id, now, half_life);
+        p.observe(Level::Effect, prev_effect, effect.id(), now, half_life);
+    }
+}
+
+fn reason(code: &str, text: String) -> Reason {
+    Reason { code: code.to_string(), text }
+}
+
+fn shorten(value: &str) -> String {
+    if value.chars().count() <= 32 {
+        value.to_string()
+    } else {
+        format!("{}…", value.chars().take(31).collect::<String>())
+    }
+}

@@ -1,0 +1,242 @@
+//! The behavioral firewall: shared verdict vectors, learning rules, the profile's binary
+//! form under hostile input, merging, and decay.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use handrail_core::firewall::{Action, Call, Effect, Firewall, Mode, Outcome, Policy, Profile};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const NOW: i64 = 1_767_225_600;
+const DAY: i64 = 86_400;
+
+fn vectors() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/firewall.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn call<'a>(c: &'a Value) -> Call<'a> {
+    Call {
+        tool: c["tool"].as_str().unwrap(),
+        args: &c["args"],
+        effect: c.get("effect").and_then(Value::as_str).map(|e| e.parse().unwrap()),
+        cost_usd: None,
+    }
+}
+
+/// A firewall trained on the vectors' honest sessions, in enforce mode.
+fn trained() -> (Firewall, Value) {
+    let doc = vectors();
+    let mut policy = Policy::default();
+    for (tool, spec) in doc["tools"].as_object().unwrap() {
+        policy.effects.insert(tool.clone(), spec["effect"].as_str().unwrap().parse().unwrap());
+    }
+    let mut fw = Firewall::new(policy, Default::default());
+    train(&mut fw, &doc["train"], NOW);
+    fw.mode = Mode::Enforce;
+    (fw, doc)
+}
+
+fn train(fw: &mut Firewall, sessions: &Value, now: i64) {
+    for session in sessions.as_array().unwrap() {
+        let mut state = fw.begin(session["session"].as_str().unwrap(), session["context"].as_str().unwrap());
+        for c in session["calls"].as_array().unwrap() {
+            fw.record(&mut state, &call(c), Outcome::Trusted, c.get("output").and_then(Value::as_str), now);
+        }
+    }
+}
+
+/// (action, codes) per call of one session judged alone.
+fn judge(fw: &Firewall, session: &Value) -> Vec<(Action, BTreeSet<String>)> {
+    let mut state = fw.begin("test", session["context"].as_str().unwrap());
+    let mut out = Vec::new();
+    for c in session["calls"].as_array().unwrap() {
+        let v = fw.check(&state, &call(c), NOW);
+        assert!(v.enforced);
+        assert!((0.0..=1.0).contains(&v.score));
+        assert!(v.reasons.iter().all(|r| !r.text.is_empty()));
+        out.push((v.action, v.reasons.into_iter().map(|r| r.code).collect()));
+        fw.observe_only(&mut state, &call(c), c.get("output").and_then(Value::as_str));
+    }
+    out
+}
+
+#[test]
+fn shared_vectors() {
+    let (fw, doc) = trained();
+    let cases = doc["cases"].as_array().unwrap();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let got = judge(&fw, &case["session"]);
+        let want: Vec<(Action, BTreeSet<String>)> = case["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let action: Action = serde_json::from_value(e["action"].clone()).unwrap();
+                (
+                    action,
+                    e["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+    println!("vectors firewall: {} cases passed", cases.len());
+}
+
+#[test]
+fn profile_round_trips_and_merges() {
+    let (fw, doc) = trained();
+    let bytes = fw.profile.to_bytes();
+    let loaded = Profile::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded.to_bytes().len(), bytes.len());
+    let mut copy = fw.clone();
+    copy.profile = loaded;
+    // Two workers each learn half of the sessions; merged, they judge like one.
+    let sessions = doc["train"].as_array().unwrap();
+    let (a, b) = sessions.split_at(sessions.len() / 2);
+    let mut merged = Firewall::new(fw.policy.clone(), Default::default());
+    let mut other = merged.clone();
+    train(&mut merged, &Value::Array(a.to_vec()), NOW);
+    train(&mut other, &Value::Array(b.to_vec()), NOW);
+    let config = merged.config.clone();
+    merged.profile.merge(&other.profile, &config);
+    merged.mode = Mode::Enforce;
+    for case in doc["cases"].as_array().unwrap() {
+        assert_eq!(judge(&copy, &case["session"]), judge(&fw, &case["session"]));
+        assert_eq!(judge(&merged, &case["session"]), judge(&fw, &case["session"]), "{}", case["name"]);
+    }
+}
+
+#[test]
+fn approvals_teach_values_up_to_a_cap_and_rejections_block() {
+    let (mut fw, _) = trained();
+    let pay = |iban: &str| json!({ "iban": iban, "amount": 5 });
+    let ibans =
+        ["NL91ABNA0417164300", "BE68539007547034", "IT60X0542811101000000123456", "ES9121000418450200051332"];
+    let mut state = fw.begin("s", "Pay the usual suppliers");
+    for iban in ibans {
+        let args = pay(iban);
+        let c = Call { tool: "send_money", args: &args, effect: None, cost_usd: None };
+        assert_eq!(fw.check(&state, &c, NOW).action, Action::Review, "{iban} starts unknown");
+        fw.record(&mut state, &c, Outcome::Approved, None, NOW);
+    }
+    let known: Vec<bool> = ibans
+        .iter()
+        .map(|iban| {
+            let args = pay(iban);
+            let c = Call { tool: "send_money", args: &args, effect: None, cost_usd: None };
+            let fresh = fw.begin("t", "Pay the usual suppliers");
+            fw.check(&fresh, &c, NOW).reasons.iter().all(|r| r.code != "value_unseen")
+        })
+        .collect();
+    assert_eq!(known, [true, true, true, false], "the fourth approval of the day does not teach");
+
+    let args = pay("DE44500105175407324931");
+    let c = Call { tool: "send_money", args: &args, effect: None, cost_usd: None };
+    fw.record(&mut state, &c, Outcome::Rejected, None, NOW);
+    let again = fw.begin("u", "Pay DE44 5001 0517 5407 3249 31 now");
+    let v = fw.check(&again, &c, NOW + 60);
+    assert_eq!(v.action, Action::Block);
+    assert_eq!(v.reasons[0].code, "value_rejected");
+}
+
+#[test]
+fn learned_values_decay_and_paths_stay() {
+    let (fw, _) = trained();
+    let args = json!({ "iban": "DE89370400440532013000", "amount": 1 });
+    let c = Call { tool: "send_money", args: &args, effect: None, cost_usd: None };
+    let state = fw.begin("s", "Pay INV-1");
+    // Paying first thing is new, but to an IBAN paid before: noted, not held.
+    let v = fw.check(&state, &c, NOW);
+    assert_eq!((v.action, v.reasons[0].code.as_str()), (Action::Allow, "transition_new"));
+    let mut state = fw.begin("s", "Pay INV-1");
+    let read_args = json!({ "id": "INV-1" });
+    let read = Call { tool: "read_invoice", args: &read_args, effect: None, cost_usd: None };
+    fw.observe_only(&mut state, &read, None);
+    assert_eq!(fw.check(&state, &c, NOW).action, Action::Allow);
+    // Ten half-lives later (180 days each) the IBAN is forgotten.
+    let later = NOW + 10 * 180 * DAY;
+    let v = fw.check(&state, &c, later);
+    assert!(v.reasons.iter().any(|r| r.code == "value_unseen"), "{v:?}");
+}
+
+#[test]
+fn policies_budget_and_shadow_mode() {
+    let policy = Policy {
+        deny: ["drop_database".to_string()].into(),
+        always_review: ["grant_admin".to_string()].into(),
+        allow: ["ping".to_string()].into(),
+        daily_budget_usd: Some(10.0),
+        ..Policy::default()
+    };
+    let mut fw = Firewall::new(policy, Default::default());
+    let args = json!({});
+    let mk = |tool: &'static str, cost| Call { tool, args: &args, effect: None, cost_usd: cost };
+    let mut state = fw.begin("s", "");
+    assert_eq!(fw.check(&state, &mk("drop_database", None), NOW).action, Action::Block);
+    assert_eq!(fw.check(&state, &mk("grant_admin", None), NOW).reasons[0].code, "policy_review");
+    assert_eq!(fw.check(&state, &mk("ping", None), NOW).action, Action::Allow);
+    let v = fw.check(&state, &mk("call_llm", Some(4.0)), NOW);
+    assert!(!v.enforced, "shadow mode by default");
+    fw.record(&mut state, &mk("call_llm", Some(8.0)), Outcome::Ran, None, NOW);
+    let v = fw.check(&state, &mk("call_llm", Some(4.0)), NOW);
+    assert_eq!((v.action, v.reasons[0].code.as_str()), (Action::Block, "budget_exceeded"));
+    // The next UTC day starts a new budget.
+    assert_ne!(fw.check(&state, &mk("call_llm", Some(4.0)), NOW + DAY).action, Action::Block);
+}
+
+#[test]
+fn readiness_follows_novelty() {
+    let mut fw = Firewall::new(Policy::default(), Default::default());
+    assert!(!fw.readiness().ready);
+    let args = json!({ "id": 1 });
+    for i in 0..60 {
+        let mut state = fw.begin(format!("s{i}"), "");
+        for tool in ["list_orders", "get_order", "update_order"] {
+            fw.record(
+                &mut state,
+                &Call { tool, args: &args, effect: None, cost_usd: None },
+                Outcome::Ran,
+                None,
+                NOW,
+            );
+        }
+    }
+    let r = fw.readiness();
+    assert!(r.ready && r.novelty == 0.0 && r.observations == 180, "{r:?}");
+    let graph = fw.profile.graph(NOW, &fw.config);
+    assert_eq!(graph.edges.len(), 3);
+    assert!(graph.edges.iter().all(|e| (e.p - 1.0).abs() < 1e-9));
+    assert_eq!(Effect::infer("update_order"), Effect::Write);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn profile_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Profile::from_bytes(&bytes);
+        let mut with_magic = b"HRFW\x01".to_vec();
+        with_magic.extend_from_slice(&bytes);
+        let _ = Profile::from_bytes(&with_magic);
+    }
+
+    #[test]
+    fn mutated_profiles_load_or_fail_cleanly(pos in 0usize..4096, byte in any::<u8>()) {
+        let (fw, doc) = trained();
+        let mut bytes = fw.profile.to_bytes();
+        let pos = pos % bytes.len();
+        bytes[pos] = byte;
+        if let Ok(profile) = Profile::from_bytes(&bytes) {
+            // Whatever loads must still answer every call without panicking.
+            let mut copy = fw.clone();
+            copy.profile = profile;
+            for case in doc["cases"].as_array().unwrap() {
+                let _ = judge(&copy, &case["session"]);
+            }
+        }
+    }
+}

@@ -207,6 +207,9 @@ fn readiness_follows_novelty() {
     }
     let r = fw.readiness();
     assert!(r.ready && r.novelty == 0.0 && r.observations == 180, "{r:?}");
+    // A profile of edges only (no values) loads back: every section's bound is exact.
+    let bytes = fw.profile.to_bytes();
+    assert_eq!(Profile::from_bytes(&bytes).unwrap().to_bytes().len(), bytes.len());
     let graph = fw.profile.graph(NOW, &fw.config);
     assert_eq!(graph.edges.len(), 3);
     assert!(graph.edges.iter().all(|e| (e.p - 1.0).abs() < 1e-9));

@@ -363,14 +363,18 @@ impl Profile {
         let limits = [p.nodes.len(), p.tools.len(), Effect::ALL.len()];
         for (level, &limit) in limits.iter().enumerate() {
             let valid = |id: u32| id == START || (id as usize) < limit;
-            for _ in 0..r.len(28)? {
+            let n = r.len(24)?;
+            p.edges[level].reserve(n);
+            for _ in 0..n {
                 let (from, to) = (r.u32()?, r.u32()?);
                 if !valid(from) || to as usize >= limit {
                     return Err(corrupt("edge names an unknown node"));
                 }
                 p.edges[level].insert((from, to), r.count()?);
             }
-            for _ in 0..r.len(20)? {
+            let n = r.len(20)?;
+            p.outs[level].reserve(n);
+            for _ in 0..n {
                 let from = r.u32()?;
                 if !valid(from) {
                     return Err(corrupt("total names an unknown node"));
@@ -378,7 +382,9 @@ impl Profile {
                 p.outs[level].insert(from, r.count()?);
             }
         }
-        for _ in 0..r.len(36)? {
+        let n = r.len(36)?;
+        p.values.reserve(n);
+        for _ in 0..n {
             let tool = r.u32()?;
             if tool as usize >= p.tools.len() {
                 return Err(corrupt("value names an unknown tool"));

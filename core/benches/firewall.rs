@@ -70,7 +70,11 @@ fn bench_verdict(c: &mut Criterion) {
     assert!(fw.profile.node_count() >= 9_000, "{} nodes", fw.profile.node_count());
     let mut state = fw.begin("bench", "update records");
     let (prev_tool, prev_args) = &calls[calls.len() - 2];
-    fw.observe_only(&mut state, &Call { tool: prev_tool, args: prev_args, effect: None, cost_usd: None }, None);
+    fw.observe_only(
+        &mut state,
+        &Call { tool: prev_tool, args: prev_args, effect: None, cost_usd: None },
+        None,
+    );
     let (tool, args) = &calls[calls.len() - 1];
     let call = Call { tool, args, effect: None, cost_usd: None };
 

@@ -310,6 +310,13 @@ impl Firewall {
                 found.push((1.0, reason("value_rejected", text), Action::Block));
                 continue;
             }
+            // Data carried out in a URL the task never gave, even to a host it names.
+            if let Some(url) = value.url.as_deref().filter(|_| value.carries_data) {
+                if !session.context.0.contains(url) {
+                    let text = format!("the request to {shown} carries data the task did not give");
+                    found.push((0.9, reason("data_in_url", text), Action::Allow));
+                }
+            }
             let path_hash = values::hash64(value.path.as_bytes());
             let known =
                 tool_id.is_some_and(|t| self.profile.knows_value(t, path_hash, value_hash, now, half_life));
@@ -323,10 +330,6 @@ impl Firewall {
                 let text =
                     format!("{noun} {shown} never seen in the task or in approved {} calls", call.tool);
                 found.push((0.9, reason("value_unseen", text), Action::Allow));
-            }
-            if value.carries_data {
-                let text = format!("the request to {shown} carries data in its query string");
-                found.push((0.9, reason("data_in_url", text), Action::Allow));
             }
         }
     }
@@ -356,7 +359,9 @@ impl Firewall {
             prev_tool.map_or((0.0, 0.0), |pt| p.transition(Level::Tool, pt, tool, now, half_life));
         if tool_edge <= 0.0 {
             let (effect_edge, _) = p.transition(Level::Effect, prev_effect, effect.id(), now, half_life);
-            if effect_edge <= 0.0 {
+            // Destruction does not back off to its effect class: deleting something after a
+            // step it never followed is new however often other deletions happened.
+            if effect_edge <= 0.0 || effect == Effect::Destructive {
                 let text = format!(
                     "first {} after {after}: no {effect} call ever followed this kind of step",
                     call.tool
@@ -448,6 +453,7 @@ impl Firewall {
                     kind: Kind::Name,
                     normalized: value.clone(),
                     carries_data: false,
+                    url: None,
                 };
                 if !values::occurs_in(&probe, &session.context) {
                     session.untrusted.insert(value);

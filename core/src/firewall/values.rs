@@ -49,6 +49,22 @@ const DESTINATION_KEYS: &[&str] = &[
     "bucket",
     "repo",
     "repository",
+    // What a destructive or privileged call acts on.
+    "service",
+    "env",
+    "environment",
+    "database",
+    "db",
+    "table",
+    "cluster",
+    "deployment",
+    "namespace",
+    "resource",
+    "role",
+    "permission",
+    "permissions",
+    "scope",
+    "group",
 ];
 
 /// The kind of a sensitive value, for the human sentence.
@@ -93,6 +109,9 @@ pub struct Sensitive {
     pub normalized: String,
     /// For URLs: whether the query string carries data out.
     pub carries_data: bool,
+    /// For URLs: the whole URL, lowercased (a host the task names may still receive data
+    /// the task never mentioned).
+    pub url: Option<String>,
 }
 
 /// 64-bit hash of the skeleton of `args` (stable across languages: SHA-256 of its text).
@@ -189,13 +208,22 @@ fn classify(raw: &str, key: Option<&str>) -> Option<Sensitive> {
     }
     let lower = text.to_lowercase();
     let make = |kind, normalized: String, carries_data| {
-        Some(Sensitive { path: String::new(), kind, normalized, carries_data })
+        Some(Sensitive { path: String::new(), kind, normalized, carries_data, url: None })
     };
     if let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) {
         let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         let host = authority.rsplit('@').next().unwrap_or(authority).to_string();
         let query = tail.split_once('?').map(|(_, q)| q).unwrap_or("");
-        return make(Kind::Url, host, query.len() >= 16 || query.split('&').count() >= 3);
+        let carries_data = query.len() >= 16 || query.split('&').count() >= 3;
+        return make(Kind::Url, host, carries_data).map(|v| Sensitive { url: Some(lower.clone()), ..v });
+    }
+    // `Bob <bob@acme.com>`: the address is what matters.
+    if let Some(inner) =
+        lower.strip_suffix('>').and_then(|l| l.rsplit_once('<')).map(|(_, inner)| inner.trim())
+    {
+        if is_email(inner) {
+            return make(Kind::Email, inner.to_string(), false);
+        }
     }
     if is_email(&lower) {
         return make(Kind::Email, lower, false);
@@ -256,11 +284,34 @@ pub fn searchable(text: &str) -> (String, String) {
 }
 
 /// True when the normalized value occurs in searchable text.
+///
+/// E-mail addresses, hosts, paths and names must occur as a whole token — `bob@acme.co` does
+/// not occur in `bob@acme.com`. IBANs and phone numbers are searched in the compact text
+/// (people write them in groups), where token edges are lost; their check digits make a
+/// truncated look-alike unlikely to be a valid account.
 pub fn occurs_in(value: &Sensitive, text: &(String, String)) -> bool {
     match value.kind {
         Kind::Iban | Kind::Phone => text.1.contains(&value.normalized),
-        _ => text.0.contains(&value.normalized),
+        _ => occurs_as_token(&text.0, &value.normalized),
     }
+}
+
+fn occurs_as_token(text: &str, needle: &str) -> bool {
+    let part_of_token = |c: char| c.is_alphanumeric() || matches!(c, '@' | '_' | '%' | '+' | '-');
+    // A trailing dot ends a sentence; a dot followed by more of the name continues it.
+    let continues = |rest: &str| {
+        let mut chars = rest.chars();
+        match chars.next() {
+            None => false,
+            Some('.') => chars.next().is_some_and(part_of_token),
+            Some(c) => part_of_token(c),
+        }
+    };
+    text.match_indices(needle).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = &text[at + needle.len()..];
+        !before.is_some_and(|c| part_of_token(c) || c == '.') && !continues(after)
+    })
 }
 
 /// The sensitive values inside free text (a tool's output): e-mail addresses, URLs, IBANs.

@@ -89,3 +89,58 @@ fn keygen_outputs_parse_back() {
     assert!(lines.next().unwrap().starts_with("whsk_"));
     handrail_core::webhook::Secret::parse(lines.next().unwrap()).unwrap();
 }
+
+fn run_args(args: &[String]) -> Output {
+    handrail(&args.iter().map(String::as_str).collect::<Vec<_>>(), b"")
+}
+
+#[test]
+fn firewall_eval_judges_the_shared_vectors() {
+    let doc = vectors("firewall.json");
+    let dir = std::env::temp_dir().join(format!("handrail-fw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines = |sessions: Vec<&serde_json::Value>| {
+        sessions.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("\n") + "\n"
+    };
+    let cases = doc["cases"].as_array().unwrap();
+    std::fs::write(dir.join("train.jsonl"), lines(doc["train"].as_array().unwrap().iter().collect()))
+        .unwrap();
+    std::fs::write(dir.join("test.jsonl"), lines(cases.iter().map(|c| &c["session"]).collect())).unwrap();
+    std::fs::write(dir.join("tools.json"), doc["tools"].to_string()).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let args = |test: &str| {
+        [
+            "firewall",
+            "eval",
+            "--train",
+            &path("train.jsonl"),
+            "--test",
+            &path(test),
+            "--tools",
+            &path("tools.json"),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let out = run_args(&args("test.jsonl"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let results: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), cases.len());
+    for (case, result) in cases.iter().zip(&results) {
+        assert_eq!(result["session"], case["session"]["session"]);
+        let expected = case["expect"].as_array().unwrap().iter().position(|e| e["action"] != "allow");
+        assert_eq!(result["flagged_at"].as_u64().map(|i| i as usize), expected, "{}", case["name"]);
+        assert_eq!(result["verdicts"].as_array().unwrap().len(), case["expect"].as_array().unwrap().len());
+    }
+
+    // A malformed line: a clear error naming it, and nothing on stdout.
+    let bad = format!("{}\n{{\"session\":\"x\",\"calls\":[{{\"args\":{{}}}}]}}\n", cases[0]["session"]);
+    std::fs::write(dir.join("bad.jsonl"), bad).unwrap();
+    let out = run_args(&args("bad.jsonl"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.jsonl line 2: call 0: \"tool\" must be a string"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -394,6 +394,9 @@ impl<'a> Parser<'a> {
                 _ => Err(Error::IntegerOutOfRange { offset: start }),
             };
         }
+        if write_short_decimal(literal, out) {
+            return Ok(());
+        }
         let value: f64 =
             literal.parse().map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid number" })?;
         if !value.is_finite() {
@@ -406,6 +409,50 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
+}
+
+/// Fast path for the common decimal literal (`12.50`, `-0.25`): no exponent, at most 15
+/// significant digits, not below 1e-6. Such a decimal round-trips through a double exactly
+/// and no shorter decimal maps to the same double (two decimals of ≤ 15 digits are further
+/// apart than a double's rounding interval), so its ECMAScript form is its own digits with
+/// trailing fraction zeros dropped. Returns false, writing nothing, when it does not apply.
+fn write_short_decimal(literal: &str, out: &mut Vec<u8>) -> bool {
+    let (negative, body) = match literal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, literal),
+    };
+    let Some((int, frac)) = body.split_once('.') else { return false };
+    if frac.contains(['e', 'E']) {
+        return false;
+    }
+    let frac = frac.trim_end_matches('0');
+    let int = int.trim_start_matches('0');
+    let significant = if int.is_empty() {
+        let leading = frac.len() - frac.trim_start_matches('0').len();
+        // 0.000000x is written 1e-7 in ECMAScript form: leave it to the slow path.
+        if leading >= 6 {
+            return false;
+        }
+        frac.len() - leading
+    } else {
+        int.len() + frac.len()
+    };
+    if significant > 15 {
+        return false;
+    }
+    if significant == 0 {
+        out.push(b'0');
+        return true;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(if int.is_empty() { b"0" } else { int.as_bytes() });
+    if !frac.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(frac.as_bytes());
+    }
+    true
 }
 
 /// Orders member names by their UTF-16 code units, as RFC 8785 §3.2.3 requires.
@@ -507,6 +554,13 @@ mod tests {
             ("9007199254740991", "9007199254740991"),
             ("-9007199254740991", "-9007199254740991"),
             ("9007199254740992.0", "9007199254740992"),
+            ("-0.000", "0"),
+            ("10.2500", "10.25"),
+            ("0.0000010", "0.000001"),
+            ("0.0000001", "1e-7"),
+            ("123456789012345.6", "123456789012345.6"),
+            ("1234567890123456.7", "1234567890123456.8"),
+            ("-999999999999999.9", "-999999999999999.9"),
         ] {
             assert_eq!(canonicalize(input).unwrap(), want, "{input}");
         }

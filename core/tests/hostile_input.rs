@@ -59,6 +59,16 @@ proptest! {
     }
 
     #[test]
+    fn decimals_take_the_ecmascript_form(neg in any::<bool>(), int in "(0|[1-9][0-9]{0,11})", frac in "[0-9]{1,12}") {
+        // The canonicalizer's short-decimal fast path against the general one (parse to a
+        // double, print with ryu-js).
+        let literal = format!("{}{int}.{frac}", if neg { "-" } else { "" });
+        let value: f64 = literal.parse().unwrap();
+        let want = if value == 0.0 { "0".to_string() } else { ryu_js::Buffer::new().format_finite(value).to_string() };
+        prop_assert_eq!(canonicalize(&literal).unwrap(), want);
+    }
+
+    #[test]
     fn envelope_open_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let ring = Keyring::new().with(Key::new("k", [1; 32]).unwrap());
         let _ = envelope::open(&bytes, &ring, &Context::new("r", "f"));

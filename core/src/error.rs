@@ -100,6 +100,9 @@ pub enum Error {
     InvalidTransition { from: &'static str, to: &'static str },
 
     // ---- firewall -------------------------------------------------------------------------
+    /// Options (a firewall policy or configuration) that do not parse.
+    #[error("invalid {what}: {reason}")]
+    InvalidOptions { what: &'static str, reason: String },
     /// A serialized firewall profile that is truncated, corrupt or hostile.
     #[error("corrupt firewall profile: {reason}")]
     ProfileCorrupt { reason: &'static str },
@@ -145,6 +148,7 @@ impl Error {
             Error::ProofMismatch { .. } => "proof_mismatch",
             Error::IdempotencyKey { .. } => "idempotency_key",
             Error::InvalidTransition { .. } => "invalid_transition",
+            Error::InvalidOptions { .. } => "invalid_options",
             Error::ProfileCorrupt { .. } => "profile_corrupt",
             Error::UnknownVariant { .. } => "unknown_variant",
             Error::SchemaInvalid { .. } => "schema_invalid",

@@ -243,3 +243,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn options_and_names_parse_with_stable_codes() {
+    use handrail_core::firewall::{Config, Mode, Outcome};
+    let policy =
+        Policy::from_json(r#"{"deny":["drop_db"],"effects":{"pay":"payment"},"daily_budget_usd":5}"#)
+            .unwrap();
+    assert!(policy.deny.contains("drop_db") && policy.effects["pay"] == Effect::Payment);
+    for bad in [r#"{"denny":[]}"#, r#"{"deny":5}"#, r#"{"effects":{"pay":"money"}}"#, "[", "null"] {
+        assert_eq!(Policy::from_json(bad).unwrap_err().code(), "invalid_options", "{bad}");
+    }
+    assert_eq!(Config::from_json(r#"{"review_at_":0.4}"#).unwrap_err().code(), "invalid_options");
+    assert_eq!(Config::from_json(r#"{"review_at":0.4}"#).unwrap().review_at, 0.4);
+    assert_eq!("Enforce".parse::<Mode>().unwrap(), Mode::Enforce);
+    assert_eq!("approved".parse::<Outcome>().unwrap(), Outcome::Approved);
+    assert_eq!("sure".parse::<Outcome>().unwrap_err().code(), "unknown_variant");
+    assert_eq!("loud".parse::<Mode>().unwrap_err().code(), "unknown_variant");
+    let mut bytes = Firewall::default().profile.to_bytes();
+    bytes[4] = 9;
+    assert_eq!(Profile::from_bytes(&bytes).unwrap_err().code(), "profile_corrupt");
+}

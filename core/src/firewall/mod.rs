@@ -31,6 +31,7 @@ mod profile;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,11 +39,13 @@ use serde_json::Value;
 pub use effect::Effect;
 pub use profile::{Graph, GraphEdge, GraphNode, Profile, Readiness};
 use profile::{Level, START};
+
+use crate::error::{Error, Result};
 pub use values::{sensitive_values, skeleton_hash, Kind, Sensitive};
 
 /// Tunable constants, with the defaults the benchmarks were run with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Half-life of what reads teach, in seconds (30 days).
     pub half_life_read_secs: i64,
@@ -75,6 +78,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Reads a configuration from JSON text (missing fields take their defaults; unknown
+    /// fields are refused).
+    pub fn from_json(text: &str) -> Result<Config> {
+        options_from_json("firewall configuration", text)
+    }
+
     pub(crate) fn half_life(&self, effect: Effect) -> i64 {
         if effect.is_side_effecting() {
             self.half_life_effect_secs
@@ -100,6 +109,28 @@ pub struct Policy {
     pub daily_budget_usd: Option<f64>,
 }
 
+impl Policy {
+    /// Reads a policy from JSON text (`{"deny": [...], "effects": {"tool": "payment"}, …}`;
+    /// unknown fields are refused).
+    pub fn from_json(text: &str) -> Result<Policy> {
+        options_from_json("firewall policy", text)
+    }
+}
+
+fn options_from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    const MAX_OPTIONS: usize = 1 << 20;
+    if text.len() > MAX_OPTIONS {
+        return Err(Error::TooLarge { size: text.len(), limit: MAX_OPTIONS });
+    }
+    serde_json::from_str(text).map_err(|e| Error::InvalidOptions { what, reason: e.to_string() })
+}
+
+/// Parses the wire names of the firewall's small enums (`"enforce"`, `"approved"`, …).
+fn variant_from_str<T: serde::de::DeserializeOwned>(kind: &'static str, text: &str) -> Result<T> {
+    serde_json::from_value(Value::String(text.to_ascii_lowercase()))
+        .map_err(|_| Error::UnknownVariant { kind, value: text.chars().take(40).collect() })
+}
+
 /// Whether verdicts are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +140,13 @@ pub enum Mode {
     Shadow,
     /// Enforced.
     Enforce,
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mode> {
+        variant_from_str("mode", s)
+    }
 }
 
 /// What to do with a call.
@@ -170,6 +208,20 @@ pub enum Outcome {
     Approved,
     /// A person rejected it: its sensitive values are blocked from now on.
     Rejected,
+}
+
+impl FromStr for Outcome {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Outcome> {
+        variant_from_str("outcome", s)
+    }
+}
+
+impl FromStr for Action {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Action> {
+        variant_from_str("action", s)
+    }
 }
 
 /// The state of one agent session between calls.

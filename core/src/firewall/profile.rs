@@ -336,7 +336,7 @@ impl Profile {
         }
         let version = r.take(1)?[0];
         if version != VERSION {
-            return Err(Error::EnvelopeUnsupported { field: "profile version", value: version.to_string() });
+            return Err(corrupt("unsupported profile version"));
         }
         let mut p = Profile::new();
         let tools = r.len(5)?;

@@ -184,6 +184,10 @@ fn policies_budget_and_shadow_mode() {
     fw.record(&mut state, &mk("call_llm", Some(8.0)), Outcome::Ran, None, NOW);
     let v = fw.check(&state, &mk("call_llm", Some(4.0)), NOW);
     assert_eq!((v.action, v.reasons[0].code.as_str()), (Action::Block, "budget_exceeded"));
+    for cost in [f64::NAN, f64::INFINITY, -1.0] {
+        let v = fw.check(&state, &mk("call_llm", Some(cost)), NOW);
+        assert_eq!((v.action, v.reasons[0].code.as_str()), (Action::Block, "cost_invalid"));
+    }
     // The next UTC day starts a new budget.
     assert_ne!(fw.check(&state, &mk("call_llm", Some(4.0)), NOW + DAY).action, Action::Block);
 }

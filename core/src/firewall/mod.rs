@@ -299,6 +299,14 @@ impl Firewall {
                 vec![reason("policy_deny", format!("{tool} is on the deny list"))],
             );
         }
+        if let Some(cost) = call.cost_usd.filter(|c| !c.is_finite() || *c < 0.0) {
+            // Fail closed: a NaN or negative projection would slip past any budget.
+            return verdict(
+                Action::Block,
+                1.0,
+                vec![reason("cost_invalid", format!("{tool} reports a cost of {cost}"))],
+            );
+        }
         if let (Some(limit), Some(cost)) = (self.policy.daily_budget_usd, call.cost_usd) {
             let spent = if self.spent.0 == now.div_euclid(86_400) { self.spent.1 } else { 0.0 };
             if spent + cost > limit {
@@ -473,7 +481,7 @@ impl Firewall {
                         self.profile.learn_value(tool, path, hash, now, self.config.half_life_effect_secs);
                     }
                 }
-                if let Some(cost) = call.cost_usd {
+                if let Some(cost) = call.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
                     let day = now.div_euclid(86_400);
                     self.spent = if self.spent.0 == day { (day, self.spent.1 + cost) } else { (day, cost) };
                     session.spent_usd += cost;

@@ -6,8 +6,11 @@
 //! converts arguments, calls the core and converts the result; core errors become
 //! `HandrailError` in `error.rs`. A new function is added in three places: a
 //! `#[pyfunction]` below, its line in `_core.pyi`, and the re-export in `__init__.py`.
+//! The firewall's classes live in `firewall.rs`, wrapped for Python in
+//! `handrail/_firewall.py`.
 
 mod error;
+mod firewall;
 mod input;
 
 use pyo3::prelude::*;
@@ -54,5 +57,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("HandrailError", m.py().get_type::<HandrailError>())?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_class::<firewall::PyFirewall>()?;
+    m.add_class::<firewall::PySession>()?;
     Ok(())
 }

@@ -117,6 +117,16 @@ impl Policy {
     }
 }
 
+/// Reads a call's arguments from JSON text with the core's strict parser (duplicate keys,
+/// lone surrogates, non-finite numbers and unsafe integers are refused with their codes), so
+/// every binding accepts exactly the same arguments.
+pub fn args_from_json(text: &[u8]) -> Result<Value> {
+    let mut canonical = Vec::with_capacity(text.len());
+    crate::canonical::canonicalize_into(text, &mut canonical)?;
+    // Valid by now; serde_json's own nesting limit (128) is the only thing left to refuse.
+    serde_json::from_slice(text).map_err(|_| Error::TooDeep { limit: crate::canonical::MAX_DEPTH })
+}
+
 fn options_from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
     const MAX_OPTIONS: usize = 1 << 20;
     if text.len() > MAX_OPTIONS {
@@ -140,6 +150,16 @@ pub enum Mode {
     Shadow,
     /// Enforced.
     Enforce,
+}
+
+impl Mode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Shadow => "shadow",
+            Mode::Enforce => "enforce",
+        }
+    }
 }
 
 impl FromStr for Mode {
@@ -214,6 +234,17 @@ impl FromStr for Outcome {
     type Err = Error;
     fn from_str(s: &str) -> Result<Outcome> {
         variant_from_str("outcome", s)
+    }
+}
+
+impl Action {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Review => "review",
+            Action::Block => "block",
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //! `name === "HandrailError"` and `code` set to the core's stable code (`"json_syntax"`,
 //! `"duplicate_key"`, …), the same string the shared vectors and the other bindings use.
 //! An argument of the wrong JavaScript type is a programming error, thrown as a `TypeError`
-//! without a `code`, so callers that branch on `code` only ever see core codes.
+//! without a `code`, and a number outside what the argument takes (a fractional `now`, a
+//! `NaN` cost) a `RangeError` without a `code`, so callers that branch on `code` only ever
+//! see core codes.
 
 use js_sys::{JsString, Reflect};
 use wasm_bindgen::JsValue;
@@ -23,6 +25,8 @@ pub enum Error {
     Core(handrail_core::Error),
     /// An argument of a JavaScript type the function does not take.
     Type(String),
+    /// A number the argument does not take.
+    Range(String),
 }
 
 impl From<handrail_core::Error> for Error {
@@ -36,6 +40,7 @@ impl From<Error> for JsValue {
         match err {
             Error::Core(err) => core_error(&err).into(),
             Error::Type(message) => js_sys::TypeError::new(&message).into(),
+            Error::Range(message) => js_sys::RangeError::new(&message).into(),
         }
     }
 }

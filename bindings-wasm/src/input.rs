@@ -1,6 +1,7 @@
 //! Conversions of JavaScript arguments into what the core takes.
 
-use js_sys::Uint8Array;
+use js_sys::{Uint8Array, JSON};
+use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Error, Result};
@@ -18,4 +19,50 @@ pub fn json_bytes(value: &JsValue, arg: &str) -> Result<Vec<u8>> {
         return Ok(bytes.to_vec());
     }
     Err(Error::Type(format!("{arg} must be a string or a Uint8Array")))
+}
+
+/// JSON text given as JSON text (a `string` or its UTF-8 bytes) or as a JavaScript value
+/// that `JSON.stringify` accepts (an object, array, number, boolean or `null`).
+pub fn json_text(value: &JsValue, arg: &str) -> Result<Vec<u8>> {
+    if value.as_string().is_some() || value.is_instance_of::<Uint8Array>() {
+        return json_bytes(value, arg);
+    }
+    match JSON::stringify(value).ok().and_then(|text| text.as_string()) {
+        Some(text) => Ok(text.into_bytes()),
+        // undefined, a function, a symbol, a BigInt or a cycle.
+        None => Err(Error::Type(format!("{arg} must be JSON text or a JSON-compatible value"))),
+    }
+}
+
+/// A call's arguments (see [`json_text`]), read by the core's strict parser, so malformed
+/// JSON is the same `HandrailError` (`json_syntax`, `duplicate_key`, …) as everywhere else.
+pub fn json_value(value: &JsValue, arg: &str) -> Result<Value> {
+    Ok(handrail_core::firewall::args_from_json(&json_text(value, arg)?)?)
+}
+
+/// A `Uint8Array`.
+pub fn bytes(value: &JsValue, arg: &str) -> Result<Vec<u8>> {
+    match value.dyn_ref::<Uint8Array>() {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Err(Error::Type(format!("{arg} must be a Uint8Array"))),
+    }
+}
+
+/// A time in whole Unix seconds: the core has no clock, so every `now` is an argument.
+pub fn unix_seconds(value: f64, arg: &str) -> Result<i64> {
+    // 2^53: beyond it a double no longer holds every integer.
+    const SAFE: f64 = 9_007_199_254_740_992.0;
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < SAFE {
+        Ok(value as i64)
+    } else {
+        Err(Error::Range(format!("{arg} must be a whole number of Unix seconds, not {value}")))
+    }
+}
+
+/// A finite number (`NaN` would compare false against every limit).
+pub fn finite(value: Option<f64>, arg: &str) -> Result<Option<f64>> {
+    match value {
+        Some(v) if !v.is_finite() => Err(Error::Range(format!("{arg} must be a finite number, not {v}"))),
+        _ => Ok(value),
+    }
 }

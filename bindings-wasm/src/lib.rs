@@ -1,7 +1,8 @@
 //! Browser bindings of `handrail-core`, built with wasm-bindgen.
 //!
 //! Deliberately thin: every export converts its JavaScript arguments ([`input`]), calls
-//! the core and returns its result. Errors go through [`error`], the only place that knows
+//! the core and returns its result. The behavioral firewall is the `Firewall` and
+//! `FirewallSession` classes ([`firewall`]). Errors go through [`error`], the only place that knows
 //! how a core error looks to JavaScript. Export names are camelCase (`js_name`) so the
 //! browser API matches the Node package.
 //!
@@ -11,7 +12,10 @@
 use wasm_bindgen::prelude::*;
 
 mod error;
+mod firewall;
 mod input;
+
+pub use crate::firewall::{Firewall, FirewallSession};
 
 use crate::error::Result;
 

@@ -9,6 +9,54 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** An agent's firewall: its learned profile, policy, configuration and mode. */
+export declare class Firewall {
+  /**
+   * A firewall with an empty profile. Throws `invalid_options` for a policy or config the
+   * core does not accept, `unknown_variant` for an unknown mode.
+   */
+  constructor(init?: FirewallInit | undefined | null)
+  /** Shadow or enforce. Setting an unknown mode throws `unknown_variant`. */
+  get mode(): Mode
+  set mode(mode: Mode)
+  /** Starts a session; `context` is the task as the user gave it (trusted text). */
+  begin(sessionId: string, context: string): FirewallSession
+  /** The verdict on `call` before it runs. */
+  check(session: FirewallSession, call: FirewallCall, now: number): Verdict
+  /** Records what became of `call` and what it returned (untrusted `output`). */
+  record(session: FirewallSession, call: FirewallCall, outcome: Outcome, output: string | undefined | null, now: number): void
+  /**
+   * Updates the session alone (previous step, untrusted values) without teaching the
+   * profile.
+   */
+  observe(session: FirewallSession, call: FirewallCall, output?: string | undefined | null): void
+  /** Whether the profile may leave shadow mode. */
+  readiness(): Readiness
+  /** The tool-level graph of the profile at `now`. */
+  graph(now: number): Graph
+  /** The profile's compact binary form. */
+  profileBytes(): Buffer
+  /** Replaces the profile with one read from `bytes`. Throws `profile_corrupt`. */
+  loadProfile(bytes: Uint8Array): void
+  /**
+   * Adds another worker's profile, read from `bytes`, into this one. Throws
+   * `profile_corrupt`.
+   */
+  mergeProfile(bytes: Uint8Array): void
+}
+
+/**
+ * The state of one agent session between calls (the core's `Session`); made by
+ * `Firewall.begin`.
+ */
+export declare class FirewallSession {
+  /** The session id given to `begin`. */
+  get id(): string
+}
+
+/** What to do with a call. */
+export type Action = 'allow' | 'review' | 'block'
+
 /**
  * RFC 8785 canonical JSON of `input` (JSON text, or its raw bytes).
  *
@@ -17,6 +65,75 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare function canonicalize(input: string | Uint8Array): string
 
+/** What a tool does to the world; declared, or inferred from the tool's name. */
+export type Effect = 'read' | 'write' | 'destructive' | 'egress' | 'payment'
+
+/** One tool call, as the native firewall takes it. */
+export interface FirewallCall {
+  /** Tool name. */
+  tool: string
+  /** The arguments as JSON text. */
+  argsJson: string
+  /** The effect declared for this call, overriding the policy and the inference. */
+  effect?: Effect
+  /** Projected cost in USD, for the budget guardrail. */
+  costUsd?: number
+}
+
+/**
+ * Tunable constants: the core's `Config`, with its serde field names; each one left out
+ * keeps the core's default, unknown ones are refused. Described to TypeScript only, like
+ * `FirewallPolicy`.
+ */
+export interface FirewallConfig {
+  /** Half-life of what reads teach, in seconds (30 days). */
+  half_life_read_secs?: number
+  /** Half-life of what side-effecting calls teach, in seconds (180 days). */
+  half_life_effect_secs?: number
+  /** Shadow mode ends when the novelty estimate falls below this (0.05). */
+  target_false_alarm?: number
+  /** Observations after a predecessor before its node-level statistics are trusted (3). */
+  min_context?: number
+  /** Approvals per tool and window that teach the profile (3). */
+  approval_cap?: number
+  /** The approval window, in seconds (1 day). */
+  approval_window_secs?: number
+  /** Score from which a side-effecting call is held for review (0.5). */
+  review_at?: number
+}
+
+/** How the native `Firewall` is built. */
+export interface FirewallInit {
+  /** The policy as JSON text in the core's serde form (`FirewallPolicy`). Default: none. */
+  policy?: string
+  /**
+   * The configuration as JSON text in the core's serde form (`FirewallConfig`).
+   * Default: the core's defaults.
+   */
+  config?: string
+  /** Default: `shadow`. */
+  mode?: Mode
+}
+
+/**
+ * Rules a user sets beside learning: the core's `Policy`, with its serde field names.
+ *
+ * The native firewall takes it as JSON text, read by the core's own parser (which refuses
+ * unknown fields); this type only describes that JSON to TypeScript.
+ */
+export interface FirewallPolicy {
+  /** Tools always allowed, whatever the profile says. */
+  allow?: Array<string>
+  /** Tools always blocked. */
+  deny?: Array<string>
+  /** Tools always held for a person. */
+  always_review?: Array<string>
+  /** Declared effects per tool; others are inferred from the name. */
+  effects?: Record<string, Effect>
+  /** The agent's daily spending limit, in USD. */
+  daily_budget_usd?: number | null
+}
+
 /**
  * A fresh random 256-bit key named `kid`, as compact key text `hrk1.<kid>.<base64url key>`.
  *
@@ -24,6 +141,42 @@ export declare function canonicalize(input: string | Uint8Array): string
  * unless `kid` is 1–64 characters of `[A-Za-z0-9._:-]`.
  */
 export declare function generateKey(kid: string): string
+
+/** The profile as a graph of tools. */
+export interface Graph {
+  /** Tools, and `^` for the session start. */
+  nodes: Array<GraphNode>
+  /** Learned transitions between them. */
+  edges: Array<GraphEdge>
+}
+
+/** A learned transition. */
+export interface GraphEdge {
+  /** From node id. */
+  from: number
+  /** To node id. */
+  to: number
+  /** P(to | from), decayed to `now`. */
+  p: number
+  /** Observations (undecayed). */
+  count: number
+}
+
+/** A tool in the graph. */
+export interface GraphNode {
+  /** Index used by edges. */
+  id: number
+  /** Tool name (`^` is the session start). */
+  tool: string
+  /** Effect class; absent for the session start. */
+  effect?: Effect
+}
+
+/**
+ * Whether verdicts are enforced: `shadow` reports them only (the default while the profile
+ * learns), `enforce` applies them.
+ */
+export type Mode = 'shadow' | 'enforce'
 
 /**
  * Opens an envelope sealed for request `requestId` and `field`, returning the plaintext.
@@ -43,6 +196,29 @@ export interface OpenOptions {
    * with `unknown_kid`.
    */
   legacyKey?: string
+}
+
+/** What became of a call, for `record`. */
+export type Outcome = 'ran' | 'trusted' | 'approved' | 'rejected'
+
+/** How much the profile has seen, and whether it may leave shadow mode. */
+export interface Readiness {
+  /** Good-Turing estimate of the chance that the next transition is new (1 before any). */
+  novelty: number
+  /** Transitions observed (undecayed). */
+  observations: number
+  /** Distinct tool-level transitions. */
+  transitions: number
+  /** `novelty` is below the configured target false-alarm rate. */
+  ready: boolean
+}
+
+/** Why: a stable code and a sentence for people. */
+export interface Reason {
+  /** Stable code (`value_unseen`, `transition_new`, …). */
+  code: string
+  /** A human sentence. */
+  text: string
 }
 
 /**
@@ -70,4 +246,16 @@ export interface SealOptions {
    * Default: random.
    */
   dataKey?: Uint8Array
+}
+
+/** The firewall's answer for one call. */
+export interface Verdict {
+  /** What to do. */
+  action: Action
+  /** How far the call steps off the profile, 0–1. */
+  score: number
+  /** Why, strongest first. */
+  reasons: Array<Reason>
+  /** False in shadow mode: the caller reports the verdict but lets the call run. */
+  enforced: boolean
 }

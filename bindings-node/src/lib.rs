@@ -2,14 +2,16 @@
 //!
 //! This crate is deliberately thin: every function converts its arguments, calls the core
 //! and converts the result. Errors go through [`error`], the only place that knows how a
-//! core error looks to JavaScript. The public JavaScript API is the TypeScript layer in
-//! `ts/`, which loads this addon through its `Backend` interface.
+//! core error looks to JavaScript. The behavioral firewall's classes live in [`firewall`].
+//! The public JavaScript API is the TypeScript layer in `ts/`, which loads this addon
+//! through its `Backend` interface.
 
 use handrail_core::envelope::{self, Context, Key, Keyring};
 use napi::bindgen_prelude::{Buffer, Either, Uint8Array};
 use napi_derive::napi;
 
 mod error;
+mod firewall;
 
 use error::{invalid_arg, IntoJs, Result};
 

@@ -8,7 +8,8 @@ test("require and import share one module instance", async () => {
   const esm = await import("handrail");
   assert.equal(esm.HandrailError, handrail.HandrailError);
   assert.equal(esm.canonicalize, handrail.canonicalize);
-  for (const name of ["canonicalize", "sealEnvelope", "openEnvelope", "generateKey"]) {
+  assert.equal(esm.Firewall, handrail.Firewall);
+  for (const name of ["canonicalize", "sealEnvelope", "openEnvelope", "generateKey", "Firewall"]) {
     assert.equal(typeof handrail[name], "function", name);
     assert.equal(typeof esm[name], "function", name);
   }

@@ -1,5 +1,7 @@
 import type { Backend, OpenOptions, SealOptions } from "./backend.js";
+import { asBuffer } from "./bytes.js";
 import { translate } from "./errors.js";
+import { createFirewall, type FirewallConstructor } from "./firewall.js";
 
 /** The public functions, bound to one backend. */
 export interface Api {
@@ -45,10 +47,12 @@ export interface Api {
    * @throws HandrailError `invalid_key`.
    */
   generateKey(kid: string): string;
-}
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /**
+   * The behavioral firewall: learns an agent's normal tool use and holds the calls that
+   * step off it (see `Firewall`).
+   */
+  Firewall: FirewallConstructor;
 }
 
 /** Binds the public API to `backend`. @internal */
@@ -60,5 +64,6 @@ export function createApi(backend: Backend): Api {
     openEnvelope: (envelope, keys, requestId, field, options) =>
       translate(() => asBuffer(backend.openEnvelope(envelope, [...keys], requestId, field, options))),
     generateKey: (kid) => translate(() => backend.generateKey(kid)),
+    Firewall: createFirewall(backend),
   };
 }

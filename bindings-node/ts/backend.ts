@@ -1,8 +1,42 @@
-// The option shapes are generated from the Rust structs into native/index.d.ts; they are
-// imported as types only, so this contract does not load the addon.
-import type { OpenOptions, SealOptions } from "../native/index.js";
+// The option and result shapes are generated from the Rust structs into native/index.d.ts;
+// they are imported as types only, so this contract does not load the addon.
+import type {
+  Action,
+  Effect,
+  FirewallCall,
+  FirewallConfig,
+  FirewallInit,
+  FirewallPolicy,
+  Graph,
+  GraphEdge,
+  GraphNode,
+  Mode,
+  OpenOptions,
+  Outcome,
+  Readiness,
+  Reason,
+  SealOptions,
+  Verdict,
+} from "../native/index.js";
 
-export type { OpenOptions, SealOptions };
+export type {
+  Action,
+  Effect,
+  FirewallCall,
+  FirewallConfig,
+  FirewallInit,
+  FirewallPolicy,
+  Graph,
+  GraphEdge,
+  GraphNode,
+  Mode,
+  OpenOptions,
+  Outcome,
+  Readiness,
+  Reason,
+  SealOptions,
+  Verdict,
+};
 
 /**
  * The internal contract between the public API and whatever computes it.
@@ -32,4 +66,39 @@ export interface Backend {
     options?: OpenOptions | undefined | null,
   ): Uint8Array;
   generateKey(kid: string): string;
+  /** The core's `Firewall`; policy and config cross as JSON text in the core's serde form. */
+  Firewall: new (init?: FirewallInit | undefined | null) => BackendFirewall;
+}
+
+/**
+ * A session the backend's firewall began: the core's `Session`, opaque to the public API.
+ *
+ * @internal
+ */
+export interface BackendSession {
+  readonly id: string;
+}
+
+/**
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text.
+ *
+ * @internal
+ */
+export interface BackendFirewall {
+  mode: Mode;
+  begin(sessionId: string, context: string): BackendSession;
+  check(session: BackendSession, call: FirewallCall, now: number): Verdict;
+  record(
+    session: BackendSession,
+    call: FirewallCall,
+    outcome: Outcome,
+    output: string | undefined | null,
+    now: number,
+  ): void;
+  observe(session: BackendSession, call: FirewallCall, output?: string | undefined | null): void;
+  readiness(): Readiness;
+  graph(now: number): Graph;
+  profileBytes(): Uint8Array;
+  loadProfile(bytes: Uint8Array): void;
+  mergeProfile(bytes: Uint8Array): void;
 }

@@ -1,12 +1,23 @@
 /**
- * Handrail for Node.js: canonical JSON and AES-256-GCM envelopes bound to the request and
- * field they belong to, computed by the Rust core.
+ * Handrail for Node.js: canonical JSON, AES-256-GCM envelopes bound to the request and
+ * field they belong to, and a behavioral firewall for agents' tool calls, computed by the
+ * Rust core.
  *
  * ```js
  * const { generateKey, sealEnvelope, openEnvelope } = require("handrail");
  * const key = generateKey("client-1");
  * const sealed = sealEnvelope(key, "req_1", "payload", Buffer.from("secret"));
  * openEnvelope(sealed, [key], "req_1", "payload"); // <Buffer 73 65 63 72 65 74>
+ * ```
+ *
+ * ```js
+ * const { Firewall } = require("handrail");
+ * const fw = new Firewall({ policy: { deny: ["drop_database"] } });
+ * const session = fw.begin({ sessionId: "s1", context: "Pay invoice INV-1" });
+ * const now = Math.floor(Date.now() / 1000);
+ * const verdict = fw.check(session, { tool: "send_money", args: { iban: "…" }, now });
+ * // { action: "review", score: 0.9, reasons: [{ code: "value_unseen", text: "…" }, …], enforced: false }
+ * fw.record(session, { tool: "send_money", args: { iban: "…" }, outcome: "approved", now });
  * ```
  *
  * Every failure of the core is thrown as a `HandrailError` with a stable `code`.
@@ -16,10 +27,36 @@
 import * as native from "../native/index.js";
 import { createApi } from "./api.js";
 import type { Backend } from "./backend.js";
+import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
 
 export { HandrailError } from "./errors.js";
 export type { Api } from "./api.js";
-export type { OpenOptions, SealOptions } from "./backend.js";
+export type {
+  Action,
+  Effect,
+  FirewallConfig,
+  FirewallPolicy,
+  Graph,
+  GraphEdge,
+  GraphNode,
+  Mode,
+  OpenOptions,
+  Outcome,
+  Readiness,
+  Reason,
+  SealOptions,
+  Verdict,
+} from "./backend.js";
+export type {
+  BeginOptions,
+  CheckOptions,
+  FirewallConstructor,
+  FirewallOptions,
+  FirewallSession,
+  ObserveOptions,
+  RecordOptions,
+  ToolCall,
+} from "./firewall.js";
 
 // The addon must satisfy the backend contract; this line is where TypeScript checks it
 // against the generated `native/index.d.ts`.
@@ -30,3 +67,7 @@ export const canonicalize = api.canonicalize;
 export const sealEnvelope = api.sealEnvelope;
 export const openEnvelope = api.openEnvelope;
 export const generateKey = api.generateKey;
+
+/** An agent's behavioral firewall (see `FirewallConstructor` for `new Firewall(options)`). */
+export interface Firewall extends FirewallInstance {}
+export const Firewall: FirewallConstructor = api.Firewall;

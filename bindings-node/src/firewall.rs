@@ -1,0 +1,482 @@
+//! The behavioral firewall ([`handrail_core::firewall`]) for JavaScript.
+//!
+//! Two classes own the core's values ([`Firewall`] wraps [`fw::Firewall`], [`FirewallSession`]
+//! wraps [`fw::Session`]); everything else is a plain object converted to or from a core
+//! type. Nothing here decides anything: every verdict, every rule and every default is the
+//! core's. Policy and configuration arrive as JSON text in the core's serde form (one wire
+//! format with Python and the server) and are read by the core (`Policy::from_json`,
+//! `Config::from_json`: unknown fields are `invalid_options`); tool arguments arrive as JSON
+//! text too, read by `args_from_json` (`json_syntax`, `integer_out_of_range`, …). Enum
+//! strings are parsed by the core's `FromStr` (`unknown_variant`).
+
+use handrail_core::firewall::{self as fw, Call};
+use napi::bindgen_prelude::{Buffer, Uint8Array};
+use napi_derive::napi;
+use serde_json::Value;
+
+use crate::error::{invalid_arg, IntoJs, Result};
+
+/// What to do with a call.
+#[napi(string_enum = "lowercase")]
+pub enum Action {
+    /// Let it run.
+    Allow,
+    /// Ask a person first.
+    Review,
+    /// Do not run it.
+    Block,
+}
+
+/// Whether verdicts are enforced: `shadow` reports them only (the default while the profile
+/// learns), `enforce` applies them.
+#[napi(string_enum = "lowercase")]
+pub enum Mode {
+    /// Computed and reported, never enforced.
+    Shadow,
+    /// Enforced.
+    Enforce,
+}
+
+/// What a tool does to the world; declared, or inferred from the tool's name.
+#[napi(string_enum = "lowercase")]
+pub enum Effect {
+    /// Reads only: recorded, never held.
+    Read,
+    /// Changes state inside the system.
+    Write,
+    /// Deletes or destroys.
+    Destructive,
+    /// Sends data out.
+    Egress,
+    /// Moves money.
+    Payment,
+}
+
+/// What became of a call, for `record`.
+#[napi(string_enum = "lowercase")]
+pub enum Outcome {
+    /// It ran (allowed, or in shadow mode): teaches the path, not its values.
+    Ran,
+    /// Known-honest history (training): teaches path and values, uncapped.
+    Trusted,
+    /// A person approved it: teaches path and values, capped per tool and window.
+    Approved,
+    /// A person rejected it: its sensitive values are blocked from now on.
+    Rejected,
+}
+
+/// How the native `Firewall` is built.
+#[napi(object, object_to_js = false)]
+pub struct FirewallInit {
+    /// The policy as JSON text in the core's serde form (`FirewallPolicy`). Default: none.
+    pub policy: Option<String>,
+    /// The configuration as JSON text in the core's serde form (`FirewallConfig`).
+    /// Default: the core's defaults.
+    pub config: Option<String>,
+    /// Default: `shadow`.
+    #[napi(ts_type = "Mode")]
+    pub mode: Option<String>,
+}
+
+/// One tool call, as the native firewall takes it.
+#[napi(object, object_to_js = false)]
+pub struct FirewallCall {
+    /// Tool name.
+    pub tool: String,
+    /// The arguments as JSON text.
+    pub args_json: String,
+    /// The effect declared for this call, overriding the policy and the inference.
+    #[napi(ts_type = "Effect")]
+    pub effect: Option<String>,
+    /// Projected cost in USD, for the budget guardrail.
+    pub cost_usd: Option<f64>,
+}
+
+/// Rules a user sets beside learning: the core's `Policy`, with its serde field names.
+///
+/// The native firewall takes it as JSON text, read by the core's own parser (which refuses
+/// unknown fields); this type only describes that JSON to TypeScript.
+// Never built from or into JavaScript: it exists for its generated TypeScript type.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct FirewallPolicy {
+    /// Tools always allowed, whatever the profile says.
+    pub allow: Option<Vec<String>>,
+    /// Tools always blocked.
+    pub deny: Option<Vec<String>>,
+    /// Tools always held for a person.
+    #[napi(js_name = "always_review")]
+    pub always_review: Option<Vec<String>>,
+    /// Declared effects per tool; others are inferred from the name.
+    #[napi(ts_type = "Record<string, Effect>")]
+    pub effects: Option<std::collections::HashMap<String, String>>,
+    /// The agent's daily spending limit, in USD.
+    #[napi(js_name = "daily_budget_usd", ts_type = "number | null")]
+    pub daily_budget_usd: Option<f64>,
+}
+
+/// Tunable constants: the core's `Config`, with its serde field names; each one left out
+/// keeps the core's default, unknown ones are refused. Described to TypeScript only, like
+/// `FirewallPolicy`.
+// Never built from or into JavaScript: it exists for its generated TypeScript type.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct FirewallConfig {
+    /// Half-life of what reads teach, in seconds (30 days).
+    #[napi(js_name = "half_life_read_secs")]
+    pub half_life_read_secs: Option<i64>,
+    /// Half-life of what side-effecting calls teach, in seconds (180 days).
+    #[napi(js_name = "half_life_effect_secs")]
+    pub half_life_effect_secs: Option<i64>,
+    /// Shadow mode ends when the novelty estimate falls below this (0.05).
+    #[napi(js_name = "target_false_alarm")]
+    pub target_false_alarm: Option<f64>,
+    /// Observations after a predecessor before its node-level statistics are trusted (3).
+    #[napi(js_name = "min_context")]
+    pub min_context: Option<f64>,
+    /// Approvals per tool and window that teach the profile (3).
+    #[napi(js_name = "approval_cap")]
+    pub approval_cap: Option<u32>,
+    /// The approval window, in seconds (1 day).
+    #[napi(js_name = "approval_window_secs")]
+    pub approval_window_secs: Option<i64>,
+    /// Score from which a side-effecting call is held for review (0.5).
+    #[napi(js_name = "review_at")]
+    pub review_at: Option<f64>,
+}
+
+/// Why: a stable code and a sentence for people.
+#[napi(object, object_from_js = false)]
+pub struct Reason {
+    /// Stable code (`value_unseen`, `transition_new`, …).
+    pub code: String,
+    /// A human sentence.
+    pub text: String,
+}
+
+/// The firewall's answer for one call.
+#[napi(object, object_from_js = false)]
+pub struct Verdict {
+    /// What to do.
+    pub action: Action,
+    /// How far the call steps off the profile, 0–1.
+    pub score: f64,
+    /// Why, strongest first.
+    pub reasons: Vec<Reason>,
+    /// False in shadow mode: the caller reports the verdict but lets the call run.
+    pub enforced: bool,
+}
+
+/// How much the profile has seen, and whether it may leave shadow mode.
+#[napi(object, object_from_js = false)]
+pub struct Readiness {
+    /// Good-Turing estimate of the chance that the next transition is new (1 before any).
+    pub novelty: f64,
+    /// Transitions observed (undecayed).
+    pub observations: f64,
+    /// Distinct tool-level transitions.
+    pub transitions: f64,
+    /// `novelty` is below the configured target false-alarm rate.
+    pub ready: bool,
+}
+
+/// The profile as a graph of tools.
+#[napi(object, object_from_js = false)]
+pub struct Graph {
+    /// Tools, and `^` for the session start.
+    pub nodes: Vec<GraphNode>,
+    /// Learned transitions between them.
+    pub edges: Vec<GraphEdge>,
+}
+
+/// A tool in the graph.
+#[napi(object, object_from_js = false)]
+pub struct GraphNode {
+    /// Index used by edges.
+    pub id: u32,
+    /// Tool name (`^` is the session start).
+    pub tool: String,
+    /// Effect class; absent for the session start.
+    pub effect: Option<Effect>,
+}
+
+/// A learned transition.
+#[napi(object, object_from_js = false)]
+pub struct GraphEdge {
+    /// From node id.
+    pub from: u32,
+    /// To node id.
+    pub to: u32,
+    /// P(to | from), decayed to `now`.
+    pub p: f64,
+    /// Observations (undecayed).
+    pub count: u32,
+}
+
+/// The state of one agent session between calls (the core's `Session`); made by
+/// `Firewall.begin`.
+#[napi]
+pub struct FirewallSession {
+    inner: fw::Session,
+}
+
+#[napi]
+impl FirewallSession {
+    /// The session id given to `begin`.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.inner.id.clone()
+    }
+}
+
+/// An agent's firewall: its learned profile, policy, configuration and mode.
+#[napi]
+pub struct Firewall {
+    inner: fw::Firewall,
+}
+
+#[napi]
+impl Firewall {
+    /// A firewall with an empty profile. Throws `invalid_options` for a policy or config the
+    /// core does not accept, `unknown_variant` for an unknown mode.
+    #[napi(constructor)]
+    pub fn new(init: Option<FirewallInit>) -> Result<Self> {
+        let FirewallInit { policy, config, mode } =
+            init.unwrap_or(FirewallInit { policy: None, config: None, mode: None });
+        let policy = policy.as_deref().map(fw::Policy::from_json).transpose().js()?.unwrap_or_default();
+        let config = config.as_deref().map(fw::Config::from_json).transpose().js()?.unwrap_or_default();
+        let mut inner = fw::Firewall::new(policy, config);
+        if let Some(mode) = mode {
+            inner.mode = mode.parse().js()?;
+        }
+        Ok(Firewall { inner })
+    }
+
+    /// Shadow or enforce. Setting an unknown mode throws `unknown_variant`.
+    #[napi(getter)]
+    pub fn mode(&self) -> Mode {
+        self.inner.mode.into()
+    }
+
+    #[napi(setter, ts_args_type = "mode: Mode")]
+    pub fn set_mode(&mut self, mode: String) -> Result<()> {
+        self.inner.mode = mode.parse().js()?;
+        Ok(())
+    }
+
+    /// Starts a session; `context` is the task as the user gave it (trusted text).
+    #[napi]
+    pub fn begin(&self, session_id: String, context: String) -> FirewallSession {
+        FirewallSession { inner: self.inner.begin(session_id, &context) }
+    }
+
+    /// The verdict on `call` before it runs.
+    #[napi]
+    pub fn check(&self, session: &FirewallSession, call: FirewallCall, now: f64) -> Result<Verdict> {
+        let args = call.args()?;
+        Ok(self.inner.check(&session.inner, &call.core(&args)?, unix_seconds(now)?).into())
+    }
+
+    /// Records what became of `call` and what it returned (untrusted `output`).
+    #[napi]
+    pub fn record(
+        &mut self,
+        session: &mut FirewallSession,
+        call: FirewallCall,
+        #[napi(ts_arg_type = "Outcome")] outcome: String,
+        output: Option<String>,
+        now: f64,
+    ) -> Result<()> {
+        let args = call.args()?;
+        let core_call = call.core(&args)?;
+        let outcome = outcome.parse().js()?;
+        let now = unix_seconds(now)?;
+        self.inner.record(&mut session.inner, &core_call, outcome, output.as_deref(), now);
+        Ok(())
+    }
+
+    /// Updates the session alone (previous step, untrusted values) without teaching the
+    /// profile.
+    #[napi]
+    pub fn observe(
+        &self,
+        session: &mut FirewallSession,
+        call: FirewallCall,
+        output: Option<String>,
+    ) -> Result<()> {
+        let args = call.args()?;
+        self.inner.observe_only(&mut session.inner, &call.core(&args)?, output.as_deref());
+        Ok(())
+    }
+
+    /// Whether the profile may leave shadow mode.
+    #[napi]
+    pub fn readiness(&self) -> Readiness {
+        self.inner.readiness().into()
+    }
+
+    /// The tool-level graph of the profile at `now`.
+    #[napi]
+    pub fn graph(&self, now: f64) -> Result<Graph> {
+        Ok(self.inner.profile.graph(unix_seconds(now)?, &self.inner.config).into())
+    }
+
+    /// The profile's compact binary form.
+    #[napi]
+    pub fn profile_bytes(&self) -> Buffer {
+        self.inner.profile.to_bytes().into()
+    }
+
+    /// Replaces the profile with one read from `bytes`. Throws `profile_corrupt`.
+    #[napi]
+    pub fn load_profile(&mut self, bytes: Uint8Array) -> Result<()> {
+        self.inner.profile = fw::Profile::from_bytes(&bytes).js()?;
+        Ok(())
+    }
+
+    /// Adds another worker's profile, read from `bytes`, into this one. Throws
+    /// `profile_corrupt`.
+    #[napi]
+    pub fn merge_profile(&mut self, bytes: Uint8Array) -> Result<()> {
+        let other = fw::Profile::from_bytes(&bytes).js()?;
+        self.inner.profile.merge(&other, &self.inner.config);
+        Ok(())
+    }
+}
+
+impl FirewallCall {
+    /// The arguments, read by the core's strict parser like in every binding.
+    fn args(&self) -> Result<Value> {
+        fw::args_from_json(self.args_json.as_bytes()).js()
+    }
+
+    fn core<'a>(&'a self, args: &'a Value) -> Result<Call<'a>> {
+        let effect = self.effect.as_deref().map(str::parse).transpose().js()?;
+        Ok(Call { tool: &self.tool, args, effect, cost_usd: self.cost_usd })
+    }
+}
+
+/// A time in whole Unix seconds (the core has no clock: every `now` is an argument).
+fn unix_seconds(now: f64) -> Result<i64> {
+    // 2^53: beyond it a double no longer holds every integer.
+    const SAFE: f64 = 9_007_199_254_740_992.0;
+    if now.fract() == 0.0 && now.abs() < SAFE {
+        // Whole and within ±2^53, so the cast is exact.
+        Ok(now as i64)
+    } else {
+        Err(invalid_arg(format!("now must be whole Unix seconds, not {now}")))
+    }
+}
+
+// Conversions out of the core. Each destructures or matches exhaustively, so a field or
+// variant added to the core fails to compile here instead of going missing in JavaScript.
+
+impl From<fw::Action> for Action {
+    fn from(action: fw::Action) -> Self {
+        match action {
+            fw::Action::Allow => Action::Allow,
+            fw::Action::Review => Action::Review,
+            fw::Action::Block => Action::Block,
+        }
+    }
+}
+
+impl From<fw::Mode> for Mode {
+    fn from(mode: fw::Mode) -> Self {
+        match mode {
+            fw::Mode::Shadow => Mode::Shadow,
+            fw::Mode::Enforce => Mode::Enforce,
+        }
+    }
+}
+
+impl From<fw::Effect> for Effect {
+    fn from(effect: fw::Effect) -> Self {
+        match effect {
+            fw::Effect::Read => Effect::Read,
+            fw::Effect::Write => Effect::Write,
+            fw::Effect::Destructive => Effect::Destructive,
+            fw::Effect::Egress => Effect::Egress,
+            fw::Effect::Payment => Effect::Payment,
+        }
+    }
+}
+
+impl From<fw::Verdict> for Verdict {
+    fn from(verdict: fw::Verdict) -> Self {
+        let fw::Verdict { action, score, reasons, enforced } = verdict;
+        let reasons = reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect();
+        Verdict { action: action.into(), score, reasons, enforced }
+    }
+}
+
+impl From<fw::Readiness> for Readiness {
+    fn from(readiness: fw::Readiness) -> Self {
+        let fw::Readiness { novelty, observations, transitions, ready } = readiness;
+        // Counts stay exact as JavaScript numbers up to 2^53.
+        Readiness { novelty, observations: observations as f64, transitions: transitions as f64, ready }
+    }
+}
+
+impl From<fw::Graph> for Graph {
+    fn from(graph: fw::Graph) -> Self {
+        let fw::Graph { nodes, edges } = graph;
+        Graph {
+            nodes: nodes
+                .into_iter()
+                .map(|fw::GraphNode { id, tool, effect }| GraphNode {
+                    id,
+                    tool,
+                    effect: effect.map(Into::into),
+                })
+                .collect(),
+            edges: edges
+                .into_iter()
+                .map(|fw::GraphEdge { from, to, p, count }| GraphEdge { from, to, p, count })
+                .collect(),
+        }
+    }
+}
+
+// The TypeScript-only descriptions must name every field and variant of the core's types:
+// these conversions stop compiling when the core gains one they do not list.
+#[allow(dead_code)]
+fn _assert_described(
+    policy: fw::Policy,
+    config: fw::Config,
+    outcome: fw::Outcome,
+) -> (FirewallPolicy, FirewallConfig, Outcome) {
+    let fw::Policy { allow, deny, always_review, effects, daily_budget_usd } = policy;
+    let fw::Config {
+        half_life_read_secs,
+        half_life_effect_secs,
+        target_false_alarm,
+        min_context,
+        approval_cap,
+        approval_window_secs,
+        review_at,
+    } = config;
+    let policy = FirewallPolicy {
+        allow: Some(allow.into_iter().collect()),
+        deny: Some(deny.into_iter().collect()),
+        always_review: Some(always_review.into_iter().collect()),
+        effects: Some(effects.into_iter().map(|(tool, effect)| (tool, effect.to_string())).collect()),
+        daily_budget_usd,
+    };
+    let config = FirewallConfig {
+        half_life_read_secs: Some(half_life_read_secs),
+        half_life_effect_secs: Some(half_life_effect_secs),
+        target_false_alarm: Some(target_false_alarm),
+        min_context: Some(min_context),
+        approval_cap: Some(approval_cap),
+        approval_window_secs: Some(approval_window_secs),
+        review_at: Some(review_at),
+    };
+    let outcome = match outcome {
+        fw::Outcome::Ran => Outcome::Ran,
+        fw::Outcome::Trusted => Outcome::Trusted,
+        fw::Outcome::Approved => Outcome::Approved,
+        fw::Outcome::Rejected => Outcome::Rejected,
+    };
+    (policy, config, outcome)
+}

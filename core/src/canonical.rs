@@ -72,6 +72,9 @@ struct Member<'a> {
     name: Cow<'a, [u8]>,
     /// ASCII names (nearly all) compare as bytes; known once, not per comparison.
     ascii: bool,
+    /// The first eight bytes, big-endian, zero-padded: decides most comparisons of ASCII
+    /// names without a call to memcmp.
+    prefix: u64,
     offset: usize,
     start: usize,
     end: usize,
@@ -205,7 +208,11 @@ impl<'a> Parser<'a> {
             out.push(b':');
             self.value(depth, out)?;
             let ascii = name.is_ascii();
-            self.members.push(Member { name, ascii, offset, start, end: out.len() });
+            let mut head = [0u8; 8];
+            let n = name.len().min(8);
+            head[..n].copy_from_slice(&name[..n]);
+            let prefix = u64::from_be_bytes(head);
+            self.members.push(Member { name, ascii, prefix, offset, start, end: out.len() });
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -462,7 +469,8 @@ fn write_short_decimal(literal: &str, out: &mut Vec<u8>) -> bool {
 /// names, the common case, compare as bytes.
 fn name_cmp(a: &Member<'_>, b: &Member<'_>) -> Ordering {
     if a.ascii && b.ascii {
-        return a.name.cmp(&b.name);
+        // Zero padding can only tie a name with a longer one; the full comparison settles it.
+        return a.prefix.cmp(&b.prefix).then_with(|| a.name.cmp(&b.name));
     }
     utf16_cmp(&a.name, &b.name)
 }

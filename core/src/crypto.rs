@@ -19,6 +19,12 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 
+/// Fills `buf` from the operating system's random number generator (the one system call
+/// the core makes; every caller has a twin that takes the bytes instead).
+pub fn fill_random(buf: &mut [u8]) -> Result<()> {
+    getrandom::getrandom(buf).map_err(|_| Error::Random)
+}
+
 /// GCM IV length in bytes.
 pub const GCM_IV_LEN: usize = 12;
 /// Longest message AES-GCM may encrypt under one IV (2^36 − 32 bytes, NIST SP 800-38D),

@@ -39,7 +39,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::canonical::write_string;
-use crate::crypto::{aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap};
+use crate::crypto::{
+    aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
+};
 use crate::encoding::{b64_decode, b64_encode, b64url_decode, b64url_encode, b64url_encode_into};
 use crate::error::{Error, Result};
 
@@ -362,11 +364,6 @@ pub fn aad(kid: &str, ek: Option<&str>, ctx: &Context<'_>) -> Vec<u8> {
     write_string(kid, &mut out);
     out.extend_from_slice(br#","v":1}"#);
     out
-}
-
-/// Fills `buf` from the operating system's random number generator.
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
-    getrandom::getrandom(buf).map_err(|_| Error::Random)
 }
 
 #[cfg(test)]

@@ -25,9 +25,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::canonical::{canonicalize, to_canonical};
+use crate::crypto::fill_random;
 use crate::crypto::{ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify};
 use crate::encoding::{b64url_decode, b64url_encode};
-use crate::envelope::fill_random;
 use crate::error::{Error, Result};
 
 /// Longest proof token accepted, in bytes.

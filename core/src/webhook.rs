@@ -23,8 +23,8 @@ use crate::crypto::{
     ed25519_public, ed25519_sign, ed25519_valid_public, ed25519_verify, hmac_sha256, mac_eq,
 };
 
+use crate::crypto::fill_random;
 use crate::encoding::{b64_decode, b64_encode, hex_decode};
-use crate::envelope::fill_random;
 use crate::error::{Error, Result};
 
 /// Default tolerance between a webhook's timestamp and `now`, in seconds (both directions).

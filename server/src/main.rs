@@ -27,6 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the control plane on SQLite under DIR (first start creates a project and keys).
+    Serve {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: std::net::SocketAddr,
+        /// Data directory.
+        #[arg(long, default_value = ".handrail")]
+        data: std::path::PathBuf,
+    },
     /// Print the RFC 8785 canonical form of a JSON document (file, or stdin when omitted).
     Canonicalize { file: Option<String> },
     /// Generate a key or secret.
@@ -110,6 +119,23 @@ mod firewall_eval;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve { addr, data } = &cli.command {
+        let options = handrail_server::ServeOptions { addr: *addr, data: data.clone() };
+        let runtime = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error[runtime]: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return match runtime.block_on(handrail_server::serve(options)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error[serve]: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Command::Firewall(FirewallCommand::Eval { train, test, tools }) = &cli.command {
         return match firewall_eval::run(train, test, tools.as_deref()) {
             Ok(lines) => {
@@ -191,7 +217,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let claims = verifier.verify(token.trim(), now.unwrap_or_else(clock), &expect)?;
             println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
         }
-        Command::Firewall(_) => unreachable!("handled in main"),
+        Command::Firewall(_) | Command::Serve { .. } => unreachable!("handled in main"),
         Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {
             let secret = Secret::parse(&secret)?;
             let body = read_input(body.as_deref())?;

@@ -1,0 +1,181 @@
+//! `handrail serve`: the control plane.
+//!
+//! [`app`] builds the router over an [`AppState`], so tests can drive it in process;
+//! [`serve`] opens the data directory, bootstraps it on first start, binds, and runs until
+//! Ctrl-C or SIGTERM. Every format (idempotency, proofs, diffs, schema checks) comes from
+//! `handrail-core`; this crate does the I/O around it.
+
+pub mod store;
+pub mod v1;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use handrail_core::encoding::{b64url_decode, b64url_encode, hex_encode};
+use handrail_core::proof::Signer;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use store::{Role, Sqlite, Store};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage.
+    pub store: Arc<dyn Store>,
+    /// The server's decision-proof key.
+    pub signer: Arc<Signer>,
+    /// One channel per request someone is waiting on; a decision wakes its waiters.
+    waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
+}
+
+impl AppState {
+    /// State over a store, with the proof key it holds (created on first use).
+    pub fn new(store: Arc<dyn Store>) -> Result<AppState, String> {
+        let seed = store.setting_or_insert("proof_seed", &b64url_encode(random::<32>()?)).map_err(|e| e.0)?;
+        let seed: [u8; 32] = b64url_decode(&seed)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or("stored proof seed is corrupt")?;
+        let signer = Signer::from_seed("proof-1", seed).map_err(|e| e.to_string())?;
+        Ok(AppState { store, signer: Arc::new(signer), waiters: Arc::default() })
+    }
+
+    /// A receiver that changes when request `id` is decided.
+    pub(crate) fn subscribe(&self, id: &str) -> watch::Receiver<()> {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        waiters.entry(id.to_string()).or_insert_with(|| watch::channel(()).0).subscribe()
+    }
+
+    /// Wakes everyone waiting on request `id`.
+    pub(crate) fn notify(&self, id: &str) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = waiters.remove(id) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The router.
+pub fn app(state: AppState) -> axum::Router {
+    v1::router(state)
+}
+
+/// Unix seconds now: the server owns the clock the core never reads.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], String> {
+    let mut bytes = [0u8; N];
+    handrail_core::crypto::fill_random(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// SHA-256 of a bearer token, hex: what the database stores instead of the token.
+pub fn token_hash(token: &str) -> String {
+    hex_encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What the first start prints once and writes to `DIR/bootstrap.json` (mode 0600).
+#[derive(Debug, serde::Serialize)]
+pub struct Bootstrap {
+    pub url: String,
+    pub project: String,
+    pub agent_key: String,
+    pub operator_token: String,
+}
+
+/// Creates the default project with one agent key and one operator token.
+fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
+    let now = now();
+    let project = format!("prj_{}", b64url_encode(random::<9>()?));
+    store.add_project(&project, "default", now).map_err(|e| e.0)?;
+    let mut tokens = Vec::new();
+    for (role, prefix) in [(Role::Agent, "hr_agent_"), (Role::Operator, "hr_op_")] {
+        let token = format!("{prefix}{}", b64url_encode(random::<24>()?));
+        let key_id = format!("key_{}", b64url_encode(random::<9>()?));
+        store.add_key(&key_id, &token_hash(&token), &project, role, now).map_err(|e| e.0)?;
+        tokens.push(token);
+    }
+    let operator_token = tokens.pop().unwrap_or_default();
+    let agent_key = tokens.pop().unwrap_or_default();
+    Ok(Bootstrap { url: url.to_string(), project, agent_key, operator_token })
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Options of `handrail serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to bind (`127.0.0.1:8787`; port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// Data directory (SQLite file, bootstrap.json).
+    pub data: PathBuf,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound.
+pub async fn serve(options: ServeOptions) -> Result<(), String> {
+    std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
+    let store: Arc<dyn Store> =
+        Arc::new(Sqlite::open(&options.data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?);
+    let listener =
+        tokio::net::TcpListener::bind(options.addr).await.map_err(|e| format!("{}: {e}", options.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}");
+    if store.is_empty().map_err(|e| e.0)? {
+        let boot = bootstrap(store.as_ref(), &url)?;
+        let text = serde_json::to_string_pretty(&boot).map_err(|e| e.to_string())?;
+        write_private(&options.data.join("bootstrap.json"), &(text.clone() + "\n"))
+            .map_err(|e| e.to_string())?;
+        println!(
+            "first start: created project {} (also in {})",
+            boot.project,
+            options.data.join("bootstrap.json").display()
+        );
+        println!("{text}");
+    }
+    let state = AppState::new(store)?;
+    tokio::spawn(expire_loop(state.clone()));
+    println!("listening on {url}");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
+}
+
+/// Marks overdue requests EXPIRED (fail closed) and wakes their waiters, every second.
+async fn expire_loop(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = v1::expire_due(&state, now()) {
+            eprintln!("expiry: {e}");
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

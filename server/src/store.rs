@@ -1,0 +1,324 @@
+//! Storage: the [`Store`] trait the handlers use, and its SQLite implementation.
+//!
+//! Handlers never see SQL, so PostgreSQL can follow behind the same trait. SQLite runs in
+//! WAL mode with `synchronous=FULL`: a request acknowledged to a client is on disk.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use handrail_core::idempotency::Execution;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Creates requests and waits on them; never decides.
+    Agent,
+    /// Decides requests.
+    Operator,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// Who a bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's id (its public name; the token itself is never stored).
+    pub key_id: String,
+    /// The project it belongs to.
+    pub project: String,
+    /// Agent or operator.
+    pub role: Role,
+}
+
+/// A stored request, as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub id: String,
+    pub project: String,
+    pub service: String,
+    pub action: String,
+    pub payload: Value,
+    pub priority: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    pub status: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Value>,
+}
+
+/// A storage failure; its detail goes to the log, never to a client.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Result of storage calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the handlers need from storage.
+pub trait Store: Send + Sync {
+    /// The principal of a token hash, if any.
+    fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
+    /// Adds a key (its token hash) to a project.
+    fn add_key(&self, key_id: &str, token_hash: &str, project: &str, role: Role, now: i64)
+        -> StoreResult<()>;
+    /// Creates a project.
+    fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()>;
+    /// Whether any project exists (first start).
+    fn is_empty(&self) -> StoreResult<bool>;
+    /// A setting (the proof key seed, …).
+    fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores a setting if it is not set yet; returns the value in force.
+    fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// The execution stored under an idempotency key.
+    fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>>;
+    /// Claims a key: inserts a pending execution, or replaces `previous` exactly (a takeover).
+    /// False when another worker changed it first.
+    fn claim_execution(
+        &self,
+        project: &str,
+        exec: &Execution,
+        previous: Option<&Execution>,
+    ) -> StoreResult<bool>;
+    /// Inserts a request and, in the same transaction, stores the execution's outcome.
+    fn insert_request(&self, row: &RequestRow, exec: Option<&Execution>) -> StoreResult<()>;
+    /// A request of a project.
+    fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
+    /// Requests of a project, newest first, optionally by status.
+    fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// Decides a pending request; false when it was no longer pending.
+    fn decide(&self, project: &str, id: &str, status: &str, decision: &Value) -> StoreResult<bool>;
+    /// Pending requests whose deadline is at or before `now`.
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+}
+
+/// SQLite storage in one file.
+pub struct Sqlite {
+    conn: Mutex<Connection>,
+}
+
+impl Sqlite {
+    /// Opens (and creates) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Sqlite> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA foreign_keys=ON;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS keys (
+                token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,
+                project TEXT NOT NULL REFERENCES projects(id), role TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS executions (
+                project TEXT NOT NULL, key TEXT NOT NULL, execution TEXT NOT NULL, PRIMARY KEY (project, key));
+             CREATE TABLE IF NOT EXISTS requests (
+                id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), body TEXT NOT NULL,
+                status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS requests_by_project ON requests(project, status, created_at);
+             CREATE INDEX IF NOT EXISTS requests_due ON requests(status, expires_at);",
+        )?;
+        Ok(Sqlite { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (it rolls back): go on.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn row_from(body: String) -> StoreResult<RequestRow> {
+    Ok(serde_json::from_str(&body)?)
+}
+
+impl Store for Sqlite {
+    fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row("SELECT key_id, project, role FROM keys WHERE token_hash = ?1", [token_hash], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        Ok(row.map(|(key_id, project, role)| Principal {
+            key_id,
+            project,
+            role: if role == "operator" { Role::Operator } else { Role::Agent },
+        }))
+    }
+
+    fn add_key(
+        &self,
+        key_id: &str,
+        token_hash: &str,
+        project: &str,
+        role: Role,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO keys (token_hash, key_id, project, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token_hash, key_id, project, role.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![id, name, now],
+        )?;
+        Ok(())
+    }
+
+    fn is_empty(&self) -> StoreResult<bool> {
+        let n: i64 = self.conn().query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?;
+        Ok(n == 0)
+    }
+
+    fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {
+        let conn = self.conn();
+        conn.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)", params![name, value])?;
+        Ok(conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
+    }
+
+    fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT execution FROM executions WHERE project = ?1 AND key = ?2",
+                params![project, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
+    fn claim_execution(
+        &self,
+        project: &str,
+        exec: &Execution,
+        previous: Option<&Execution>,
+    ) -> StoreResult<bool> {
+        let text = serde_json::to_string(exec)?;
+        let conn = self.conn();
+        let changed = match previous {
+            None => conn.execute(
+                "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
+                params![project, exec.key, text],
+            )?,
+            Some(prev) => conn.execute(
+                "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
+                params![project, exec.key, text, serde_json::to_string(prev)?],
+            )?,
+        };
+        Ok(changed == 1)
+    }
+
+    fn insert_request(&self, row: &RequestRow, exec: Option<&Execution>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO requests (id, project, body, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![row.id, row.project, serde_json::to_string(row)?, row.status, row.created_at, row.expires_at],
+        )?;
+        if let Some(exec) = exec {
+            tx.execute(
+                "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2",
+                params![row.project, exec.key, serde_json::to_string(exec)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM requests WHERE project = ?1 AND id = ?2",
+                params![project, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(row_from).transpose()
+    }
+
+    fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2)
+             ORDER BY created_at DESC, id DESC LIMIT ?3",
+        )?;
+        let bodies = stmt
+            .query_map(params![project, status, limit as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
+    }
+
+    fn decide(&self, project: &str, id: &str, status: &str, decision: &Value) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
+                params![project, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(body) = body else { return Ok(false) };
+        let mut row = row_from(body)?;
+        row.status = status.to_string();
+        row.decision = Some(decision.clone());
+        tx.execute(
+            "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
+            params![project, id, serde_json::to_string(&row)?, status],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests WHERE status = 'PENDING' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        )?;
+        let bodies = stmt
+            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
+    }
+}

@@ -1,0 +1,289 @@
+//! `handrail serve` as users run it: the real binary on 127.0.0.1:0, a temporary data
+//! directory, HTTP from the outside.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use handrail_core::proof::{self, Expect, Verifier};
+use handrail_server::store::{Role, Sqlite, Store};
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+    agent: String,
+    operator: String,
+    project: String,
+}
+
+impl Server {
+    fn start(dir: PathBuf) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("the server prints its address").unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let boot: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
+        let s = |k: &str| boot[k].as_str().unwrap().to_string();
+        Server {
+            child,
+            url,
+            agent: s("agent_key"),
+            operator: s("operator_token"),
+            project: s("project"),
+            dir,
+        }
+    }
+
+    fn fresh(name: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("handrail-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Server::start(dir)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .timeout(Duration::from_secs(90));
+        if let Some(key) = key {
+            req = req.set("Idempotency-Key", key);
+        }
+        let result = match body {
+            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
+            None => req.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let text = response.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn refund(amount: u64) -> Value {
+    json!({
+        "service": "stripe", "action": "refund", "payload": {"charge": "ch_1", "amount": amount},
+        "priority": "high",
+        "schema": {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "number", "maximum": 1000}}}
+    })
+}
+
+#[test]
+fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
+    let server = Arc::new(Server::fresh("loop"));
+    let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(500)), None);
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "PENDING");
+
+    let waiter = {
+        let server = server.clone();
+        let id = id.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let (status, row) =
+                server.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), &server.agent, None, None);
+            (status, row, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // An edit that breaks the agent's schema is refused; the request stays pending.
+    let (status, err) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "approve", "payload": {"charge": "ch_1", "amount": 5000}})),
+        None,
+    );
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("edit_invalid")), "{err}");
+    let (status, decision) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "approve", "payload": {"charge": "ch_1", "amount": 50}})),
+        None,
+    );
+    assert_eq!(status, 200, "{decision}");
+    let (status, row, waited) = waiter.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(waited < Duration::from_secs(10), "the waiter was released by the decision, not the timeout");
+    let d = &row["decision"];
+    assert_eq!(d["status"], "APPROVED_WITH_MODIFICATIONS");
+    assert_eq!(d["payload"], json!({"charge": "ch_1", "amount": 50}));
+    assert_eq!(d["diff"]["ops"], json!([{"op": "replace", "path": "/amount", "value": 50}]));
+
+    // The proof verifies offline with the published keys, for this request and this edit.
+    let (_, jwks) = server.call("GET", "/v1/keys/proof", &server.agent, None, None);
+    let verifier = Verifier::from_jwks(&jwks).unwrap();
+    let requested =
+        json!({"service": "stripe", "action": "refund", "payload": {"charge": "ch_1", "amount": 500}});
+    let req_digest = proof::digest(requested.to_string()).unwrap();
+    let pat_digest = proof::digest(d["payload"].to_string()).unwrap();
+    let expect = Expect {
+        request_id: &id,
+        request_digest: Some(&req_digest),
+        decision: Some("APPROVED_WITH_MODIFICATIONS"),
+        patched_digest: Some(&pat_digest),
+    };
+    let now = d["decided_at"].as_i64().unwrap();
+    verifier.verify(d["proof"].as_str().unwrap(), now, &expect).unwrap();
+
+    // Decided once: a second decision is refused.
+    let (status, _) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject"})),
+        None,
+    );
+    assert_eq!(status, 409);
+}
+
+#[test]
+fn one_idempotency_key_one_request() {
+    let server = Arc::new(Server::fresh("idem"));
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                server.call("POST", "/v1/requests", &server.agent, Some(&refund(7)), Some("order-42"))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        answers.iter().all(|(status, _)| *status == 201),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(answers.iter().all(|(_, body)| *body == answers[0].1), "every answer is the same request");
+    let (_, list) = server.call("GET", "/v1/requests", &server.agent, None, None);
+    assert_eq!(list["requests"].as_array().unwrap().len(), 1);
+    let (status, err) =
+        server.call("POST", "/v1/requests", &server.agent, Some(&refund(8)), Some("order-42"));
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("idempotency_mismatch")));
+}
+
+#[test]
+fn roles_projects_limits_and_errors() {
+    let server = Server::fresh("guards");
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(1)), None);
+    let id = created["id"].as_str().unwrap();
+    // Agents never approve themselves.
+    let (status, err) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.agent,
+        Some(&json!({"decision": "approve"})),
+        None,
+    );
+    assert_eq!((status, err["error"]["code"].as_str()), (403, Some("forbidden")));
+    // Another project sees nothing of this one.
+    let store = Sqlite::open(&server.dir.join("handrail.db")).unwrap();
+    store.add_project("prj_other", "other", 0).unwrap();
+    store
+        .add_key("key_other", &handrail_server::token_hash("hr_agent_other"), "prj_other", Role::Agent, 0)
+        .unwrap();
+    let (status, _) = server.call("GET", &format!("/v1/requests/{id}"), "hr_agent_other", None, None);
+    assert_eq!(status, 404);
+    let (_, list) = server.call("GET", "/v1/requests", "hr_agent_other", None, None);
+    assert_eq!(list["requests"], json!([]));
+    assert_ne!(server.project, "prj_other");
+    // No token, a wrong one, an oversized body, malformed JSON.
+    assert_eq!(server.call("GET", "/v1/requests", "nope", None, None).0, 401);
+    let big = json!({"service": "s", "action": "a", "payload": "x".repeat(2 << 20)});
+    let (status, err) = server.call("POST", "/v1/requests", &server.agent, Some(&big), None);
+    assert_eq!((status, err["error"]["code"].as_str()), (413, Some("too_large")));
+    let dup = ureq::post(&format!("{}/v1/requests", server.url))
+        .set("Authorization", &format!("Bearer {}", server.agent))
+        .send_string(r#"{"service":"s","service":"t","action":"a","payload":{}}"#);
+    match dup {
+        Err(ureq::Error::Status(400, r)) => {
+            let body: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+            assert_eq!(body["error"]["code"], "duplicate_key");
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn deadlines_expire_fail_closed_and_wake_waiters() {
+    let server = Server::fresh("expiry");
+    let mut req = refund(3);
+    req["timeout_secs"] = json!(1);
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&req), None);
+    let id = created["id"].as_str().unwrap();
+    let started = Instant::now();
+    let (status, row) =
+        server.call("GET", &format!("/v1/requests/{id}/wait?timeout=20"), &server.agent, None, None);
+    assert_eq!(status, 200);
+    assert_eq!(row["status"], "EXPIRED", "{row}");
+    assert_eq!(row["decision"]["actor"], "system");
+    assert!(row["decision"].get("payload").is_none(), "an expired request carries nothing to act on");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn acknowledged_requests_survive_kill_9() {
+    let mut server = Server::fresh("crash");
+    let ids: Vec<String> = (0..20)
+        .map(|i| {
+            let (status, created) =
+                server.call("POST", "/v1/requests", &server.agent, Some(&refund(i)), None);
+            assert_eq!(status, 201);
+            created["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    server.kill(); // SIGKILL: no graceful shutdown
+    let dir = server.dir.clone();
+    let (agent, project) = (server.agent.clone(), server.project.clone());
+    drop(server);
+    let again = Server::start(dir);
+    assert_eq!(
+        (again.agent.as_str(), again.project.as_str()),
+        (agent.as_str(), project.as_str()),
+        "no second bootstrap"
+    );
+    for id in &ids {
+        assert_eq!(again.call("GET", &format!("/v1/requests/{id}"), &agent, None, None).0, 200);
+    }
+    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None, None);
+    assert_eq!(list["requests"].as_array().unwrap().len(), ids.len(), "none lost, none twice");
+}

@@ -99,6 +99,11 @@ pub enum Error {
     #[error("invalid execution transition from {from} to {to}")]
     InvalidTransition { from: &'static str, to: &'static str },
 
+    // ---- audit ----------------------------------------------------------------------------
+    /// The audit chain does not hold at this entry.
+    #[error("audit chain broken at entry {seq}: {reason}")]
+    AuditBroken { seq: u64, reason: &'static str },
+
     // ---- firewall -------------------------------------------------------------------------
     /// Options (a firewall policy or configuration) that do not parse.
     #[error("invalid {what}: {reason}")]
@@ -148,6 +153,7 @@ impl Error {
             Error::ProofMismatch { .. } => "proof_mismatch",
             Error::IdempotencyKey { .. } => "idempotency_key",
             Error::InvalidTransition { .. } => "invalid_transition",
+            Error::AuditBroken { .. } => "audit_broken",
             Error::InvalidOptions { .. } => "invalid_options",
             Error::ProfileCorrupt { .. } => "profile_corrupt",
             Error::UnknownVariant { .. } => "unknown_variant",

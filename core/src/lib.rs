@@ -8,6 +8,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
+//! | [`audit`] | the hash-chained audit log |
 //! | [`canonical`] | RFC 8785 canonical JSON from raw JSON text |
 //! | [`crypto`] | the primitives: AES-256-GCM, AES-KW, HMAC-SHA256, Ed25519 |
 //! | [`encoding`] | strict base64url, base64, hex |
@@ -32,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod canonical;
 pub mod crypto;
 pub mod encoding;

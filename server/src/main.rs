@@ -36,6 +36,27 @@ enum Command {
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
     },
+    /// The audit log: verify its hash chain, or export it as JSONL.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// List requests (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Approve a request, optionally with an edited payload (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Approve {
+        id: String,
+        /// The edited payload, as JSON.
+        #[arg(long)]
+        edit: Option<String>,
+    },
+    /// Reject a request with a reason (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Print the RFC 8785 canonical form of a JSON document (file, or stdin when omitted).
     Canonicalize { file: Option<String> },
     /// Generate a key or secret.
@@ -80,6 +101,36 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the chain in a data directory's database, or in an exported JSONL file.
+    Verify {
+        #[arg(long, default_value = ".handrail")]
+        data: std::path::PathBuf,
+        /// An export (one entry per line) instead of the database.
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Print the log as JSONL.
+    Export {
+        #[arg(long, default_value = ".handrail")]
+        data: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// List requests, newest first.
+    Ls {
+        /// Only this status (PENDING, APPROVED, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum FirewallCommand {
     /// Learn TRAIN sessions as honest, then judge each TEST session alone; prints one JSON
     /// line per test session: {"session","flagged_at","verdicts":[…]}.
@@ -116,6 +167,7 @@ enum Keygen {
 }
 
 mod firewall_eval;
+mod operator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -155,7 +207,7 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(CliError::Core(e)) => {
             eprintln!("error[{}]: {e}", e.code());
             let verification = matches!(
                 e,
@@ -164,9 +216,32 @@ fn main() -> ExitCode {
                     | Error::ProofMismatch { .. }
                     | Error::WebhookSignature
                     | Error::WebhookTimestamp
+                    | Error::AuditBroken { .. }
             );
             ExitCode::from(if verification { 1 } else { 2 })
         }
+        Err(CliError::Other { code, message }) => {
+            eprintln!("error[{code}]: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A failure of a command: the core's, or the command's own (I/O, HTTP).
+pub(crate) enum CliError {
+    Core(Error),
+    Other { code: String, message: String },
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Core(e)
+    }
+}
+
+impl CliError {
+    pub(crate) fn other(code: &str, message: impl Into<String>) -> Self {
+        CliError::Other { code: code.to_string(), message: message.into() }
     }
 }
 
@@ -186,7 +261,7 @@ fn clock() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Canonicalize { file } => println!("{}", canonicalize(read_input(file.as_deref())?)?),
         Command::Keygen(Keygen::Encryption { kid }) => {
@@ -218,6 +293,24 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
         }
         Command::Firewall(_) | Command::Serve { .. } => unreachable!("handled in main"),
+        Command::Audit(AuditCommand::Verify { data, file }) => {
+            let entries = match file {
+                Some(path) => operator::read_export(&path)?,
+                None => operator::read_log(&data)?,
+            };
+            let n = handrail_core::audit::verify(&entries)?;
+            println!("audit chain intact: {n} entries");
+        }
+        Command::Audit(AuditCommand::Export { data }) => {
+            for entry in operator::read_log(&data)? {
+                println!("{}", serde_json::to_string(&entry).expect("entries serialize"));
+            }
+        }
+        Command::Requests { command: RequestsCommand::Ls { status, json } } => {
+            operator::list(status.as_deref(), json)?
+        }
+        Command::Approve { id, edit } => operator::resolve(&id, "approve", edit.as_deref(), None)?,
+        Command::Reject { id, reason } => operator::resolve(&id, "reject", None, Some(&reason))?,
         Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {
             let secret = Secret::parse(&secret)?;
             let body = read_input(body.as_deref())?;

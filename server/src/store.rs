@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use handrail_core::audit::{self, Entry};
 use handrail_core::idempotency::Execution;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,19 @@ impl From<serde_json::Error> for StoreError {
 /// Result of storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An audit event, appended in the same transaction as the change it records.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    /// When.
+    pub at: i64,
+    /// Who (key id or `system`).
+    pub actor: &'a str,
+    /// What happened.
+    pub event: &'a str,
+    /// Details.
+    pub data: Value,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -107,14 +121,30 @@ pub trait Store: Send + Sync {
         exec: &Execution,
         previous: Option<&Execution>,
     ) -> StoreResult<bool>;
-    /// Inserts a request and, in the same transaction, stores the execution's outcome.
-    fn insert_request(&self, row: &RequestRow, exec: Option<&Execution>) -> StoreResult<()>;
+    /// Inserts a request and, in the same transaction, stores the execution's outcome and
+    /// appends the audit entry.
+    fn insert_request(
+        &self,
+        row: &RequestRow,
+        exec: Option<&Execution>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
     /// Requests of a project, newest first, optionally by status.
     fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>>;
-    /// Decides a pending request; false when it was no longer pending.
-    fn decide(&self, project: &str, id: &str, status: &str, decision: &Value) -> StoreResult<bool>;
+    /// Decides a pending request and appends the audit entry; false when it was no longer
+    /// pending.
+    fn decide(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        decision: &Value,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
+    /// The whole audit log, in order.
+    fn audit_log(&self) -> StoreResult<Vec<Entry>>;
     /// Pending requests whose deadline is at or before `now`.
     fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
 }
@@ -144,7 +174,8 @@ impl Sqlite {
                 id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), body TEXT NOT NULL,
                 status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS requests_by_project ON requests(project, status, created_at);
-             CREATE INDEX IF NOT EXISTS requests_due ON requests(status, expires_at);",
+             CREATE INDEX IF NOT EXISTS requests_due ON requests(status, expires_at);
+             CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);",
         )?;
         Ok(Sqlite { conn: Mutex::new(conn) })
     }
@@ -157,6 +188,25 @@ impl Sqlite {
 
 fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
+}
+
+/// Chains and appends one audit entry inside `tx`.
+fn append_audit(
+    tx: &rusqlite::Transaction<'_>,
+    project: &str,
+    subject: &str,
+    e: &AuditEvent<'_>,
+) -> StoreResult<()> {
+    let last: Option<String> =
+        tx.query_row("SELECT entry FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).optional()?;
+    let last: Option<Entry> = last.map(|t| serde_json::from_str(&t)).transpose()?;
+    let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };
+    let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO audit (seq, entry) VALUES (?1, ?2)",
+        params![entry.seq as i64, serde_json::to_string(&entry)?],
+    )?;
+    Ok(())
 }
 
 impl Store for Sqlite {
@@ -248,7 +298,12 @@ impl Store for Sqlite {
         Ok(changed == 1)
     }
 
-    fn insert_request(&self, row: &RequestRow, exec: Option<&Execution>) -> StoreResult<()> {
+    fn insert_request(
+        &self,
+        row: &RequestRow,
+        exec: Option<&Execution>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -261,6 +316,7 @@ impl Store for Sqlite {
                 params![row.project, exec.key, serde_json::to_string(exec)?],
             )?;
         }
+        append_audit(&tx, &row.project, &row.id, &audit)?;
         tx.commit()?;
         Ok(())
     }
@@ -289,7 +345,14 @@ impl Store for Sqlite {
         bodies.into_iter().map(row_from).collect()
     }
 
-    fn decide(&self, project: &str, id: &str, status: &str, decision: &Value) -> StoreResult<bool> {
+    fn decide(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        decision: &Value,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let body: Option<String> = tx
@@ -307,8 +370,16 @@ impl Store for Sqlite {
             "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
             params![project, id, serde_json::to_string(&row)?, status],
         )?;
+        append_audit(&tx, project, id, &audit)?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn audit_log(&self) -> StoreResult<Vec<Entry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT entry FROM audit ORDER BY seq")?;
+        let texts = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        texts.iter().map(|t| Ok(serde_json::from_str(t)?)).collect()
     }
 
     fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {

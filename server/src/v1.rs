@@ -18,7 +18,7 @@ use handrail_core::request::{self, Decision, NewRequest, Status};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::{Principal, RequestRow, Role, StoreError};
+use crate::store::{AuditEvent, Principal, RequestRow, Role, StoreError};
 use crate::{now, random, token_hash, AppState};
 
 /// Largest request body accepted (413 beyond).
@@ -219,7 +219,13 @@ fn insert(
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
     let exec = exec.map(|e| e.commit(Stored { status: 201, body: body.clone() }, created_at)).transpose()?;
-    state.store.insert_request(&row, exec.as_ref())?;
+    let audit = AuditEvent {
+        at: created_at,
+        actor: &who.key_id,
+        event: "request.created",
+        data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
+    };
+    state.store.insert_request(&row, exec.as_ref(), audit)?;
     Ok((StatusCode::CREATED, body))
 }
 
@@ -367,7 +373,14 @@ fn decide(
         proof: Some(state.signer.sign(&claims)?),
     };
     let value = serde_json::to_value(&decision).map_err(internal)?;
-    if !state.store.decide(&row.project, &row.id, status.as_str(), &value)? {
+    let event = if status == Status::Expired { "request.expired" } else { "request.resolved" };
+    let audit = AuditEvent {
+        at: decided_at,
+        actor,
+        event,
+        data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
+    };
+    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, audit)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_decided",

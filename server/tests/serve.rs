@@ -287,3 +287,58 @@ fn acknowledged_requests_survive_kill_9() {
     let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None, None);
     assert_eq!(list["requests"].as_array().unwrap().len(), ids.len(), "none lost, none twice");
 }
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_handrail")).args(args).envs(env.iter().copied()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn operator_cli_and_the_audit_chain() {
+    let server = Server::fresh("audit");
+    let env = [("HANDRAIL_URL", server.url.as_str()), ("HANDRAIL_OPERATOR_TOKEN", server.operator.as_str())];
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            server.call("POST", "/v1/requests", &server.agent, Some(&refund(10 + i)), None).1["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let (code, out, err) = cli(&["approve", &ids[0], "--edit", r#"{"charge":"ch_1","amount":5}"#], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("APPROVED_WITH_MODIFICATIONS") && out.contains("amount: 10 → 5"), "{out}");
+    let (code, out, _) = cli(&["reject", &ids[1], "--reason", "duplicate refund"], &env);
+    assert_eq!((code, out.trim()), (0, format!("{}: REJECTED", ids[1]).as_str()));
+    let (code, out, _) = cli(&["requests", "ls", "--status", "pending", "--json"], &env);
+    assert_eq!(code, 0);
+    let pending: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let (code, _, err) = cli(&["approve", &ids[1]], &env);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error[already_decided]"), "{err}");
+
+    // 3 creates + 2 decisions, chained.
+    let data = server.dir.to_str().unwrap();
+    let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);
+    assert_eq!((code, out.trim()), (0, "audit chain intact: 5 entries"), "{err}");
+    let (_, export, _) = cli(&["audit", "export", "--data", data], &[]);
+    let file = server.dir.join("audit.jsonl");
+    std::fs::write(&file, &export).unwrap();
+    assert_eq!(cli(&["audit", "verify", "--file", file.to_str().unwrap()], &[]).0, 0);
+
+    // Someone edits entry 4 in the database: verification fails there.
+    let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
+    let entry: String = conn.query_row("SELECT entry FROM audit WHERE seq = 4", [], |r| r.get(0)).unwrap();
+    let forged = entry.replace("APPROVED_WITH_MODIFICATIONS", "APPROVED");
+    assert_ne!(forged, entry);
+    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = 4", [forged]).unwrap();
+    let (code, _, err) = cli(&["audit", "verify", "--data", data], &[]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error[audit_broken]: audit chain broken at entry 4"), "{err}");
+}

@@ -1,0 +1,103 @@
+//! The operator's commands: audit verification and export from the data directory, and
+//! listing and deciding requests over HTTP (`HANDRAIL_URL`, `HANDRAIL_OPERATOR_TOKEN`).
+
+use std::path::Path;
+
+use handrail_core::audit::Entry;
+use handrail_server::store::{Sqlite, Store};
+use serde_json::{json, Value};
+
+use crate::CliError;
+
+/// The audit log stored in a data directory.
+pub(crate) fn read_log(data: &Path) -> Result<Vec<Entry>, CliError> {
+    let db = data.join("handrail.db");
+    if !db.exists() {
+        return Err(CliError::other("no_database", format!("{} does not exist", db.display())));
+    }
+    let store = Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))?;
+    store.audit_log().map_err(|e| CliError::other("database", e.0))
+}
+
+/// An exported log (JSONL); a malformed line is named.
+pub(crate) fn read_export(path: &str) -> Result<Vec<Entry>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::other("io", format!("{path}: {e}")))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| CliError::other("audit_format", format!("{path} line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+fn server() -> Result<(String, String), CliError> {
+    let url = std::env::var("HANDRAIL_URL").unwrap_or_else(|_| "http://127.0.0.1:8787".into());
+    let token = std::env::var("HANDRAIL_OPERATOR_TOKEN")
+        .map_err(|_| CliError::other("no_token", "set HANDRAIL_OPERATOR_TOKEN (see bootstrap.json)"))?;
+    Ok((url.trim_end_matches('/').to_string(), token))
+}
+
+fn call(method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+    let (url, token) = server()?;
+    let req = ureq::request(method, &format!("{url}{path}")).set("Authorization", &format!("Bearer {token}"));
+    let result = match body {
+        Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
+        None => req.call(),
+    };
+    match result {
+        Ok(r) => r
+            .into_string()
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| CliError::other("bad_response", "the server's answer was not JSON")),
+        Err(ureq::Error::Status(status, r)) => {
+            let body: Value =
+                r.into_string().ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+            let code = body["error"]["code"].as_str().unwrap_or("http_error").to_string();
+            let message = body["error"]["message"].as_str().unwrap_or("").to_string();
+            Err(CliError::Other { code, message: format!("HTTP {status}: {message}") })
+        }
+        Err(e) => Err(CliError::other("unreachable", format!("{url}: {e}"))),
+    }
+}
+
+pub(crate) fn list(status: Option<&str>, as_json: bool) -> Result<(), CliError> {
+    let path = match status {
+        Some(s) => format!("/v1/requests?status={s}"),
+        None => "/v1/requests".to_string(),
+    };
+    let answer = call("GET", &path, None)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&answer["requests"]).expect("JSON prints"));
+        return Ok(());
+    }
+    println!("{:<24} {:<28} {:<9} {:<28}", "ID", "STATUS", "PRIORITY", "SERVICE/ACTION");
+    for r in answer["requests"].as_array().into_iter().flatten() {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        println!("{:<24} {:<28} {:<9} {}/{}", s("id"), s("status"), s("priority"), s("service"), s("action"));
+    }
+    Ok(())
+}
+
+pub(crate) fn resolve(
+    id: &str,
+    decision: &str,
+    edit: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(), CliError> {
+    let mut body = json!({ "decision": decision });
+    if let Some(edit) = edit {
+        handrail_core::canonical::canonicalize(edit)?;
+        body["payload"] =
+            serde_json::from_str(edit).map_err(|e| CliError::other("json_syntax", e.to_string()))?;
+    }
+    if let Some(reason) = reason {
+        body["reason"] = json!(reason);
+    }
+    let answer = call("POST", &format!("/v1/requests/{id}/resolve"), Some(body))?;
+    let summary = answer["diff"]["summary"].as_str().map(|s| format!(" ({s})")).unwrap_or_default();
+    println!("{id}: {}{summary}", answer["status"].as_str().unwrap_or("?"));
+    Ok(())
+}

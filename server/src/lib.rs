@@ -7,6 +7,7 @@
 
 pub mod store;
 pub mod v1;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,6 +68,11 @@ pub fn app(state: AppState) -> axum::Router {
 /// Unix seconds now: the server owns the clock the core never reads.
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], String> {
@@ -150,6 +156,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     }
     let state = AppState::new(store)?;
     tokio::spawn(expire_loop(state.clone()));
+    tokio::spawn(webhooks::worker(state.clone()));
     println!("listening on {url}");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
 }

@@ -96,6 +96,26 @@ pub struct AuditEvent<'a> {
     pub data: Value,
 }
 
+/// A webhook endpoint (its secret is shown once, at creation).
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub created_at: i64,
+}
+
+/// A delivery due to be sent.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -145,6 +165,25 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
     /// The whole audit log, in order.
     fn audit_log(&self) -> StoreResult<Vec<Entry>>;
+    /// Adds a webhook endpoint.
+    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()>;
+    /// A project's webhook endpoints.
+    fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>>;
+    /// Deliveries whose next attempt is due at `now_ms`.
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt: delivered, retried at `next_ms`, or given up (`next_ms` None).
+    fn record_attempt(
+        &self,
+        id: &str,
+        delivered: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// A webhook's delivery log, newest first.
+    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>>;
+    /// Sends a delivery again now; false when it is not this project's.
+    fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
     /// Pending requests whose deadline is at or before `now`.
     fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
 }
@@ -175,7 +214,15 @@ impl Sqlite {
                 status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS requests_by_project ON requests(project, status, created_at);
              CREATE INDEX IF NOT EXISTS requests_due ON requests(status, expires_at);
-             CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS webhooks (
+                id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), url TEXT NOT NULL,
+                secret TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS deliveries (
+                id TEXT PRIMARY KEY, webhook TEXT NOT NULL REFERENCES webhooks(id), project TEXT NOT NULL,
+                event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);",
         )?;
         Ok(Sqlite { conn: Mutex::new(conn) })
     }
@@ -188,6 +235,28 @@ impl Sqlite {
 
 fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
+}
+
+/// Queues the event for every webhook of the project, inside `tx` (so a change and its
+/// notification are stored together or not at all).
+fn enqueue(tx: &rusqlite::Transaction<'_>, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
+    let mut stmt = tx.prepare("SELECT id FROM webhooks WHERE project = ?1")?;
+    let hooks = stmt.query_map([&row.project], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": row }))?;
+    let now_ms = at * 1000;
+    for hook in hooks {
+        let mut id = [0u8; 12];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO deliveries (id, webhook, project, event, body, state, attempts, next_ms, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+            params![format!("msg_{}", handrail_core::encoding::b64url_encode(id)), hook, row.project, event, body, now_ms],
+        )?;
+    }
+    Ok(())
 }
 
 /// Chains and appends one audit entry inside `tx`.
@@ -317,6 +386,7 @@ impl Store for Sqlite {
             )?;
         }
         append_audit(&tx, &row.project, &row.id, &audit)?;
+        enqueue(&tx, row, audit.event, audit.at)?;
         tx.commit()?;
         Ok(())
     }
@@ -371,8 +441,98 @@ impl Store for Sqlite {
             params![project, id, serde_json::to_string(&row)?, status],
         )?;
         append_audit(&tx, project, id, &audit)?;
+        enqueue(&tx, &row, audit.event, audit.at)?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()> {
+        self.conn().execute(
+            "INSERT INTO webhooks (id, project, url, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, project, url, secret, now],
+        )?;
+        Ok(())
+    }
+
+    fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id, url, created_at FROM webhooks WHERE project = ?1 ORDER BY created_at")?;
+        let rows = stmt
+            .query_map([project], |r| Ok(Webhook { id: r.get(0)?, url: r.get(1)?, created_at: r.get(2)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.created_ms FROM deliveries d
+             JOIN webhooks w ON w.id = d.webhook
+             WHERE d.state = 'pending' AND d.next_ms <= ?1 ORDER BY d.next_ms LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![now_ms, limit as i64], |r| {
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    secret: r.get(2)?,
+                    body: r.get(3)?,
+                    attempts: r.get(4)?,
+                    created_ms: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn record_attempt(
+        &self,
+        id: &str,
+        delivered: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let state = if delivered {
+            "delivered"
+        } else if next_ms.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
+        self.conn().execute(
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_ms = ?3, last_outcome = ?4, updated_ms = ?5
+             WHERE id = ?1",
+            params![id, state, next_ms, outcome, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
+             WHERE project = ?1 AND webhook = ?2 ORDER BY created_ms DESC, id LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![project, webhook, limit as i64], |r| {
+                Ok(serde_json::json!({
+                    "id": r.get::<_, String>(0)?, "event": r.get::<_, String>(1)?, "state": r.get::<_, String>(2)?,
+                    "attempts": r.get::<_, i64>(3)?, "last_outcome": r.get::<_, Option<String>>(4)?,
+                    "created_ms": r.get::<_, i64>(5)?, "updated_ms": r.get::<_, i64>(6)?,
+                }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE deliveries SET state = 'pending', next_ms = ?3, updated_ms = ?3 WHERE project = ?1 AND id = ?2",
+            params![project, id, now_ms],
+        )?;
+        Ok(n == 1)
     }
 
     fn audit_log(&self) -> StoreResult<Vec<Entry>> {

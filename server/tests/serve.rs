@@ -25,6 +25,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(&dir)
+            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -341,4 +342,121 @@ fn operator_cli_and_the_audit_chain() {
     let (code, _, err) = cli(&["audit", "verify", "--data", data], &[]);
     assert_eq!(code, 1);
     assert!(err.starts_with("error[audit_broken]: audit chain broken at entry 4"), "{err}");
+}
+
+/// A webhook receiver on 127.0.0.1 that fails its first `failures` deliveries with 500.
+fn receiver(failures: usize) -> (String, std::sync::mpsc::Receiver<(Vec<(String, String)>, String, u16)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head_end, length) = loop {
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    break (0, 0);
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..at]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    break (at + 4, length);
+                }
+            };
+            while buf.len() < head_end + length {
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                })
+                .collect();
+            let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+            let status = if n < failures { 500 } else { 200 };
+            let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send((headers, body, status));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn webhooks_are_signed_retried_and_logged() {
+    let server = Server::fresh("hooks");
+    let (url, rx) = receiver(2);
+    let (status, hook) =
+        server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })), None);
+    assert_eq!(status, 201, "{hook}");
+    let secret = handrail_core::webhook::Secret::parse(hook["secret"].as_str().unwrap()).unwrap();
+    assert_eq!(server.call("POST", "/v1/webhooks", &server.agent, Some(&json!({ "url": url })), None).0, 403);
+
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(9)), None);
+    let id = created["id"].as_str().unwrap();
+    server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject", "reason": "no"})),
+        None,
+    );
+
+    // created: 500, 500, then 200 (retried); resolved: 200. Every delivery verifies.
+    let mut got = Vec::new();
+    while got.iter().filter(|(_, _, s)| *s == 200).count() < 2 {
+        got.push(rx.recv_timeout(Duration::from_secs(20)).expect("a delivery"));
+    }
+    let mut events = Vec::new();
+    for (headers, body, status) in &got {
+        let h = |k: &str| headers.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str()).unwrap();
+        let hdrs = handrail_core::webhook::Headers {
+            id: h("webhook-id"),
+            timestamp: h("webhook-timestamp"),
+            signature: h("webhook-signature"),
+        };
+        let now = h("webhook-timestamp").parse().unwrap();
+        handrail_core::webhook::verify(std::slice::from_ref(&secret), &hdrs, body.as_bytes(), now, 300)
+            .unwrap();
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["data"]["id"], id);
+        if *status == 200 {
+            events.push(event["type"].as_str().unwrap().to_string());
+        }
+    }
+    events.sort();
+    assert_eq!(events, ["request.created", "request.resolved"]);
+    assert!(got.len() >= 4, "the failed deliveries were retried");
+
+    let hook_id = hook["id"].as_str().unwrap();
+    let (_, log) =
+        server.call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), &server.operator, None, None);
+    let log = log["deliveries"].as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|d| d["state"] == "delivered"));
+    let attempts: i64 = log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    assert_eq!(attempts as usize, got.len(), "every attempt is in the log");
+    // Manual redelivery sends it once more.
+    let first = log[0]["id"].as_str().unwrap();
+    assert_eq!(
+        server.call("POST", &format!("/v1/deliveries/{first}/redeliver"), &server.operator, None, None).0,
+        202
+    );
+    let (headers, _, _) = rx.recv_timeout(Duration::from_secs(20)).expect("the redelivery");
+    assert!(headers.iter().any(|(k, v)| k == "webhook-id" && v == first));
+    // Unknown routes answer in the error format too.
+    let (status, err) = server.call("GET", "/v1/nothing", &server.operator, None, None);
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
 }

@@ -345,7 +345,10 @@ fn operator_cli_and_the_audit_chain() {
 }
 
 /// A webhook receiver on 127.0.0.1 that fails its first `failures` deliveries with 500.
-fn receiver(failures: usize) -> (String, std::sync::mpsc::Receiver<(Vec<(String, String)>, String, u16)>) {
+/// What the receiver saw of one delivery: headers, body, the status it answered.
+type Received = (Vec<(String, String)>, String, u16);
+
+fn receiver(failures: usize) -> (String, std::sync::mpsc::Receiver<Received>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());

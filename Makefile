@@ -1,5 +1,5 @@
 # The two commands:
-#   make run    the main job: today the core's quickstart (the server arrives with its issue)
+#   make run    the main job: `handrail serve` on SQLite and an agent that waits for your decision
 #   make test   installs what it needs, builds everything once, runs every test in every language
 #
 # Everything else is a step of `make test` you can run alone.
@@ -8,9 +8,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test test-rust test-vectors test-py test-node test-wasm bench fmt
+.PHONY: run quickstart test test-rust test-vectors test-py test-node test-wasm bench fmt
 
 run:
+	scripts/run.sh
+
+# The core alone, no server: one guarded payment end to end.
+quickstart:
 	cargo run --quiet -p handrail-core --example quickstart
 
 test: test-rust test-vectors test-py test-node test-wasm

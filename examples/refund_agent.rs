@@ -33,39 +33,29 @@ fn main() {
                    "properties": {"amount_usd": {"type": "number", "minimum": 0, "maximum": 500}}},
         "context": {"task": "Customer cus_9f8e7d asked for a refund of their last order"}
     });
-    let created: Value = serde_json::from_str(
-        &ureq::post(&format!("{url}/v1/requests"))
+    let created = send(
+        ureq::post(&format!("{url}/v1/requests"))
             .set("Authorization", &auth)
-            .set("Idempotency-Key", "refund-ch_3Nx")
-            .send_string(&request.to_string())
-            .and_then(|r| Ok(r.into_string()?))
-            .unwrap_or_else(|e| fail(&format!("create: {e}"))),
-    )
-    .unwrap_or_else(|e| fail(&format!("create: {e}")));
+            .set("Idempotency-Key", "refund-ch_3Nx"),
+        Some(&request.to_string()),
+    );
     let id = created["id"].as_str().unwrap_or_else(|| fail("no id"));
     println!("agent: asked to refund $420 on ch_3Nx — request {id} is {}", created["status"]);
     println!("agent: waiting for a person. In another terminal:");
     println!("    HANDRAIL_URL={url} HANDRAIL_OPERATOR_TOKEN=… handrail approve {id} --edit '{{\"customer\":\"cus_9f8e7d\",\"charge\":\"ch_3Nx\",\"amount_usd\":200}}'");
     let row = loop {
-        let row: Value = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=60"))
-            .set("Authorization", &auth)
-            .timeout(Duration::from_secs(90))
-            .call()
-            .and_then(|r| Ok(r.into_string()?))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_else(|| fail("wait failed"));
+        let row = send(
+            ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=60"))
+                .set("Authorization", &auth)
+                .timeout(Duration::from_secs(90)),
+            None,
+        );
         if row["status"] != "PENDING" {
             break row;
         }
     };
     let d = &row["decision"];
-    let jwks: Value = ureq::get(&format!("{url}/v1/keys/proof"))
-        .call()
-        .ok()
-        .and_then(|r| r.into_string().ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| fail("no JWKS"));
+    let jwks = send(ureq::get(&format!("{url}/v1/keys/proof")), None);
     let requested =
         json!({"service": row["service"], "action": row["action"], "payload": row["payload"]}).to_string();
     let digest = proof::digest(&requested).unwrap_or_else(|e| fail(&e.to_string()));
@@ -95,6 +85,22 @@ fn main() {
             other.unwrap_or("?"),
             d["reason"].as_str().unwrap_or("none")
         ),
+    }
+}
+
+/// One HTTP call whose answer is JSON; any failure ends the agent (it must not act).
+fn send(request: ureq::Request, body: Option<&str>) -> Value {
+    let result = match body {
+        Some(b) => request.send_string(b),
+        None => request.call(),
+    };
+    match result {
+        Ok(r) => r
+            .into_string()
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| fail("not JSON")),
+        Err(e) => fail(&e.to_string()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Ctrl-C or SIGTERM. Every format (idempotency, proofs, diffs, schema checks) comes from
 //! `handrail-core`; this crate does the I/O around it.
 
+mod limits;
 pub mod store;
 pub mod v1;
 mod webhooks;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// One channel per request someone is waiting on; a decision wakes its waiters.
     waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
+    pub(crate) limiter: Arc<limits::RateLimiter>,
+    pub(crate) metrics: Arc<limits::Metrics>,
 }
 
 impl AppState {
@@ -42,7 +45,13 @@ impl AppState {
             .and_then(|s| s.try_into().ok())
             .ok_or("stored proof seed is corrupt")?;
         let signer = Signer::from_seed("proof-1", seed).map_err(|e| e.to_string())?;
-        Ok(AppState { store, signer: Arc::new(signer), waiters: Arc::default() })
+        Ok(AppState {
+            store,
+            signer: Arc::new(signer),
+            waiters: Arc::default(),
+            limiter: Arc::new(limits::RateLimiter::from_env()),
+            metrics: Arc::default(),
+        })
     }
 
     /// A receiver that changes when request `id` is decided.

@@ -18,6 +18,7 @@ use handrail_core::request::{self, Decision, NewRequest, Status};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::limits::Metrics;
 use crate::store::{AuditEvent, Principal, RequestRow, Role, StoreError};
 use crate::{now, random, token_hash, AppState};
 
@@ -36,6 +37,7 @@ const PROOF_LIFETIME_SECS: i64 = 365 * 86_400;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
         .route("/v1/keys/proof", get(proof_keys))
         .route("/v1/requests", post(create).get(list))
         .route("/v1/requests/{id}", get(read))
@@ -55,18 +57,22 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } })))
-            .into_response()
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        match self.retry_after {
+            Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
+            None => (self.status, body).into_response(),
+        }
     }
 }
 
@@ -84,7 +90,7 @@ impl From<handrail_core::Error> for ApiError {
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError { status, code: e.code(), message: e.to_string() }
+        ApiError { status, code: e.code(), message: e.to_string(), retry_after: None }
     }
 }
 
@@ -98,7 +104,15 @@ fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(unauthorized)?;
-    state.store.principal(&token_hash(token.trim()))?.ok_or_else(unauthorized)
+    let who = state.store.principal(&token_hash(token.trim()))?.ok_or_else(unauthorized)?;
+    if let Err(retry_after) = state.limiter.take(&who.key_id) {
+        Metrics::add(&state.metrics.rate_limited, 1);
+        return Err(ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests for this key")
+        });
+    }
+    Ok(who)
 }
 
 fn body(bytes: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
@@ -230,6 +244,7 @@ fn insert(
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
     state.store.insert_request(&row, exec.as_ref(), audit)?;
+    Metrics::add(&state.metrics.requests_created, 1);
     Ok((StatusCode::CREATED, body))
 }
 
@@ -285,7 +300,9 @@ async fn wait(
         return Ok(Json(row));
     }
     let timeout = Duration::from_secs(q.timeout.unwrap_or(30).min(MAX_WAIT_SECS));
+    let held = Metrics::hold(&state.metrics.waiters);
     let _ = tokio::time::timeout(timeout, rx.changed()).await;
+    drop(held);
     Ok(Json(state.store.request(&who.project, &id)?.ok_or_else(not_found)?))
 }
 
@@ -392,6 +409,12 @@ fn decide(
         ));
     }
     state.notify(&row.id);
+    let counter = if status == Status::Expired {
+        &state.metrics.requests_expired
+    } else {
+        &state.metrics.requests_decided
+    };
+    Metrics::add(counter, 1);
     Ok(value)
 }
 

@@ -49,6 +49,12 @@ pub(crate) async fn worker(state: AppState) {
                 Ok(status) => (true, format!("HTTP {status}")),
                 Err(e) => (false, e),
             };
+            let counter = if delivered {
+                &state.metrics.webhooks_delivered
+            } else {
+                &state.metrics.webhooks_failed_attempts
+            };
+            crate::limits::Metrics::add(counter, 1);
             let next = (!delivered && now - delivery.created_ms < GIVE_UP_MS)
                 .then(|| now + backoff(delivery.attempts));
             if let Err(e) = state.store.record_attempt(&delivery.id, delivered, &text, next, now) {

@@ -22,10 +22,15 @@ struct Server {
 
 impl Server {
     fn start(dir: PathBuf) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    fn start_with(dir: PathBuf, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(&dir)
             .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -462,4 +467,34 @@ fn webhooks_are_signed_retried_and_logged() {
     // Unknown routes answer in the error format too.
     let (status, err) = server.call("GET", "/v1/nothing", &server.operator, None, None);
     assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn rate_limits_answer_429_with_retry_after_and_metrics_count() {
+    let dir = std::env::temp_dir().join(format!("handrail-serve-rate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start_with(dir, &[("HANDRAIL_RATE_LIMIT", "5")]);
+    let mut limited = None;
+    for _ in 0..40 {
+        let response = ureq::get(&format!("{}/v1/requests", server.url))
+            .set("Authorization", &format!("Bearer {}", server.agent))
+            .call();
+        if let Err(ureq::Error::Status(429, r)) = response {
+            limited = Some((r.header("retry-after").map(String::from), r.into_string().unwrap()));
+            break;
+        }
+    }
+    let (retry_after, body) = limited.expect("a burst beyond the limit is refused");
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(body.contains("rate_limited"));
+    // The operator's token has its own bucket.
+    assert_eq!(server.call("GET", "/v1/requests", &server.operator, None, None).0, 200);
+    let metrics = ureq::get(&format!("{}/metrics", server.url)).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("# TYPE handrail_rate_limited_total counter"), "{metrics}");
+    let limited_count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("handrail_rate_limited_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap();
+    assert!(limited_count >= 1);
 }

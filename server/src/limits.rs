@@ -1,0 +1,112 @@
+//! Per-key rate limits (token buckets) and the counters behind `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A token bucket per key: `rate` requests per second on average, bursts up to `burst`.
+pub(crate) struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `HANDRAIL_RATE_LIMIT` requests per second per key (default 200), bursts of twice that.
+    pub(crate) fn from_env() -> RateLimiter {
+        let rate =
+            std::env::var("HANDRAIL_RATE_LIMIT").ok().and_then(|v| v.parse().ok()).filter(|&r: &f64| r > 0.0);
+        let rate = rate.unwrap_or(200.0);
+        RateLimiter { rate, burst: (rate * 2.0).max(1.0), buckets: Mutex::default() }
+    }
+
+    /// Takes one token for `key`; when none is left, the seconds until one is.
+    pub(crate) fn take(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Counters, exposed in the Prometheus text format.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) requests_created: AtomicU64,
+    pub(crate) requests_decided: AtomicU64,
+    pub(crate) requests_expired: AtomicU64,
+    pub(crate) waiters: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) webhooks_delivered: AtomicU64,
+    pub(crate) webhooks_failed_attempts: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Raises a gauge until the returned guard is dropped (also when a client hangs up and
+    /// its handler is cancelled).
+    pub(crate) fn hold(gauge: &AtomicU64) -> Held<'_> {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Held(gauge)
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
+            ("handrail_requests_created_total", "counter", "Requests created.", &self.requests_created),
+            (
+                "handrail_requests_decided_total",
+                "counter",
+                "Requests approved or rejected.",
+                &self.requests_decided,
+            ),
+            (
+                "handrail_requests_expired_total",
+                "counter",
+                "Requests expired at their deadline.",
+                &self.requests_expired,
+            ),
+            ("handrail_waiters", "gauge", "Agents waiting on a decision right now.", &self.waiters),
+            ("handrail_rate_limited_total", "counter", "Calls refused with 429.", &self.rate_limited),
+            (
+                "handrail_webhooks_delivered_total",
+                "counter",
+                "Webhook deliveries a receiver accepted.",
+                &self.webhooks_delivered,
+            ),
+            (
+                "handrail_webhooks_failed_attempts_total",
+                "counter",
+                "Webhook attempts that failed (retried).",
+                &self.webhooks_failed_attempts,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// See [`Metrics::hold`].
+pub(crate) struct Held<'a>(&'a AtomicU64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

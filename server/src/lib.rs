@@ -32,6 +32,8 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// One channel per request someone is waiting on; a decision wakes its waiters.
     waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
+    /// Queue changes for the live views (server-sent events): (project, event, request JSON).
+    pub(crate) events: tokio::sync::broadcast::Sender<(String, &'static str, String)>,
     pub(crate) limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
 }
@@ -49,6 +51,7 @@ impl AppState {
             store,
             signer: Arc::new(signer),
             waiters: Arc::default(),
+            events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
             metrics: Arc::default(),
         })

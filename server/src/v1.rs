@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}", get(read))
         .route("/v1/requests/{id}/wait", get(wait))
         .route("/v1/requests/{id}/resolve", post(resolve))
+        .route("/v1/events", get(events))
         .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
@@ -245,6 +246,7 @@ fn insert(
     };
     state.store.insert_request(&row, exec.as_ref(), audit)?;
     Metrics::add(&state.metrics.requests_created, 1);
+    let _ = state.events.send((row.project.clone(), "request.created", body.clone()));
     Ok((StatusCode::CREATED, body))
 }
 
@@ -409,6 +411,11 @@ fn decide(
         ));
     }
     state.notify(&row.id);
+    if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
+        if let Ok(text) = serde_json::to_string(&updated) {
+            let _ = state.events.send((row.project.clone(), event, text));
+        }
+    }
     let counter = if status == Status::Expired {
         &state.metrics.requests_expired
     } else {
@@ -500,4 +507,36 @@ async fn redeliver(
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such delivery"))
     }
+}
+
+/// Server-sent events: every change of the project's queue (`request.created`,
+/// `request.resolved`, `request.expired`, with the request as data), for live views.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let who = operator(&state, &headers)?;
+    let rx = state.events.subscribe();
+    let stream = futures_util::stream::unfold((rx, who.project), |(mut rx, project)| async move {
+        loop {
+            match rx.recv().await {
+                Ok((p, event, data)) if p == project => {
+                    return Some((Ok(Event::default().event(event).data(data)), (rx, project)));
+                }
+                Ok(_) => continue,
+                // A slow reader missed some: tell it to reload the queue.
+                Err(RecvError::Lagged(_)) => {
+                    return Some((Ok(Event::default().event("resync").data("{}")), (rx, project)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

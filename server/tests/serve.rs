@@ -498,3 +498,52 @@ fn rate_limits_answer_429_with_retry_after_and_metrics_count() {
         .unwrap();
     assert!(limited_count >= 1);
 }
+
+#[test]
+fn the_queue_streams_live_as_server_sent_events() {
+    let server = Server::fresh("sse");
+    assert_eq!(
+        ureq::get(&format!("{}/v1/events", server.url))
+            .set("Authorization", &format!("Bearer {}", server.agent))
+            .call()
+            .err()
+            .map(|e| match e {
+                ureq::Error::Status(s, _) => s,
+                _ => 0,
+            }),
+        Some(403),
+        "agents do not watch the queue"
+    );
+    let response = ureq::get(&format!("{}/v1/events", server.url))
+        .set("Authorization", &format!("Bearer {}", server.operator))
+        .call()
+        .unwrap();
+    assert!(response.content_type().starts_with("text/event-stream"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(response.into_reader()).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(4)), None);
+    let id = created["id"].as_str().unwrap();
+    server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "approve"})),
+        None,
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("an event");
+        if let Some(event) = line.strip_prefix("event: ") {
+            seen.push(event.to_string());
+        }
+    }
+    assert_eq!(seen, ["request.created", "request.resolved"]);
+}

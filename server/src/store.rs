@@ -116,6 +116,15 @@ pub struct Delivery {
     pub created_ms: i64,
 }
 
+/// An idempotency key claimed by a create (see [`Store::insert_request`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The execution as it will be stored: committed, with the create's response.
+    pub committed: &'a Execution,
+    /// What the caller read under the key (None: nothing).
+    pub previous: Option<&'a Execution>,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -133,22 +142,18 @@ pub trait Store: Send + Sync {
     fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
     /// The execution stored under an idempotency key.
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>>;
-    /// Claims a key: inserts a pending execution, or replaces `previous` exactly (a takeover).
-    /// False when another worker changed it first.
-    fn claim_execution(
-        &self,
-        project: &str,
-        exec: &Execution,
-        previous: Option<&Execution>,
-    ) -> StoreResult<bool>;
     /// Inserts a request and, in the same transaction, stores the execution's outcome and
     /// appends the audit entry.
+    ///
+    /// With a [`Claim`], the idempotency key is claimed in that same transaction: the whole
+    /// create happens only if the key is still as the caller read it (absent, or exactly
+    /// `previous`); otherwise nothing is written and the answer is false.
     fn insert_request(
         &self,
         row: &RequestRow,
-        exec: Option<&Execution>,
+        claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
     /// Requests of a project, newest first, optionally by status.
@@ -346,49 +351,38 @@ impl Store for Sqlite {
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
-    fn claim_execution(
-        &self,
-        project: &str,
-        exec: &Execution,
-        previous: Option<&Execution>,
-    ) -> StoreResult<bool> {
-        let text = serde_json::to_string(exec)?;
-        let conn = self.conn();
-        let changed = match previous {
-            None => conn.execute(
-                "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
-                params![project, exec.key, text],
-            )?,
-            Some(prev) => conn.execute(
-                "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
-                params![project, exec.key, text, serde_json::to_string(prev)?],
-            )?,
-        };
-        Ok(changed == 1)
-    }
-
     fn insert_request(
         &self,
         row: &RequestRow,
-        exec: Option<&Execution>,
+        claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        if let Some(claim) = claim {
+            let text = serde_json::to_string(claim.committed)?;
+            let changed = match claim.previous {
+                None => tx.execute(
+                    "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
+                    params![row.project, claim.committed.key, text],
+                )?,
+                Some(prev) => tx.execute(
+                    "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
+                    params![row.project, claim.committed.key, text, serde_json::to_string(prev)?],
+                )?,
+            };
+            if changed != 1 {
+                return Ok(false); // another create won the key; the transaction rolls back
+            }
+        }
         tx.execute(
             "INSERT INTO requests (id, project, body, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![row.id, row.project, serde_json::to_string(row)?, row.status, row.created_at, row.expires_at],
         )?;
-        if let Some(exec) = exec {
-            tx.execute(
-                "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2",
-                params![row.project, exec.key, serde_json::to_string(exec)?],
-            )?;
-        }
         append_audit(&tx, &row.project, &row.id, &audit)?;
         enqueue(&tx, row, audit.event, audit.at)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {

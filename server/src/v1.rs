@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Principal, RequestRow, Role, StoreError};
+use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role, StoreError};
 use crate::{now, random, token_hash, AppState};
 
 /// Largest request body accepted (413 beyond).
@@ -155,7 +155,8 @@ async fn create(
     let new: NewRequest = parse(&bytes)?;
     new.validate()?;
     let Some(key) = headers.get("idempotency-key") else {
-        let (status, body) = insert(&state, &who, new, None)?;
+        let (status, body) =
+            insert(&state, &who, &new, None)?.ok_or_else(|| internal("unclaimed insert refused"))?;
         return Ok((status, [("content-type", "application/json")], body).into_response());
     };
     let key = key.to_str().map_err(|_| {
@@ -166,13 +167,12 @@ async fn create(
     for _ in 0..5 {
         let existing = state.store.execution(&who.project, key)?;
         match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
-            Begin::Proceed(exec) => {
-                if !state.store.claim_execution(&who.project, &exec, existing.as_ref())? {
-                    continue;
+            Begin::Proceed(exec) => match insert(&state, &who, &new, Some((exec, existing.as_ref())))? {
+                Some((status, body)) => {
+                    return Ok((status, [("content-type", "application/json")], body).into_response())
                 }
-                let (status, body) = insert(&state, &who, new, Some(exec))?;
-                return Ok((status, [("content-type", "application/json")], body).into_response());
-            }
+                None => continue, // another create won the key: read what it stored
+            },
             Begin::Replay(stored) => {
                 let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
                 return Ok((
@@ -211,13 +211,15 @@ async fn create(
     Err(ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", "a request with this key is in flight"))
 }
 
-/// Stores a new request (and commits its idempotent execution in the same transaction).
+/// Stores a new request; with an idempotent execution, claims its key and commits it in the
+/// same transaction. None when another create claimed the key first.
 fn insert(
     state: &AppState,
     who: &Principal,
-    new: NewRequest,
-    exec: Option<idempotency::Execution>,
-) -> ApiResult<(StatusCode, String)> {
+    new: &NewRequest,
+    exec: Option<(idempotency::Execution, Option<&idempotency::Execution>)>,
+) -> ApiResult<Option<(StatusCode, String)>> {
+    let new = new.clone();
     let created_at = now();
     let id = format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?));
     let timeout = new.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).min(365 * 86_400);
@@ -237,17 +239,25 @@ fn insert(
         decision: None,
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
-    let exec = exec.map(|e| e.commit(Stored { status: 201, body: body.clone() }, created_at)).transpose()?;
+    let committed = match exec {
+        Some((pending, previous)) => {
+            Some((pending.commit(Stored { status: 201, body: body.clone() }, created_at)?, previous))
+        }
+        None => None,
+    };
+    let claim = committed.as_ref().map(|(committed, previous)| Claim { committed, previous: *previous });
     let audit = AuditEvent {
         at: created_at,
         actor: &who.key_id,
         event: "request.created",
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
-    state.store.insert_request(&row, exec.as_ref(), audit)?;
+    if !state.store.insert_request(&row, claim, audit)? {
+        return Ok(None);
+    }
     Metrics::add(&state.metrics.requests_created, 1);
     let _ = state.events.send((row.project.clone(), "request.created", body.clone()));
-    Ok((StatusCode::CREATED, body))
+    Ok(Some((StatusCode::CREATED, body)))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

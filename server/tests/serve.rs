@@ -30,6 +30,8 @@ impl Server {
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(&dir)
             .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
+            // Bursts of hundreds of calls are the point of some tests; the limit has its own.
+            .env("HANDRAIL_RATE_LIMIT", "100000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -185,7 +187,7 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
 #[test]
 fn one_idempotency_key_one_request() {
     let server = Arc::new(Server::fresh("idem"));
-    let threads: Vec<_> = (0..50)
+    let threads: Vec<_> = (0..500)
         .map(|_| {
             let server = server.clone();
             std::thread::spawn(move || {
@@ -264,6 +266,56 @@ fn deadlines_expire_fail_closed_and_wake_waiters() {
     assert_eq!(row["decision"]["actor"], "system");
     assert!(row["decision"].get("payload").is_none(), "an expired request carries nothing to act on");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn kill_9_during_200_in_flight_creates_loses_nothing_acknowledged() {
+    let mut server = Server::fresh("inflight");
+    let url = server.url.clone();
+    let agent = server.agent.clone();
+    let threads: Vec<_> = (0..200)
+        .map(|i| {
+            let (url, agent) = (url.clone(), agent.clone());
+            std::thread::spawn(move || {
+                let r = ureq::post(&format!("{url}/v1/requests"))
+                    .set("Authorization", &format!("Bearer {agent}"))
+                    .set("Idempotency-Key", &format!("inflight-{i}"))
+                    .timeout(Duration::from_secs(10))
+                    .send_string(&refund(i).to_string());
+                match r {
+                    Ok(r) if r.status() == 201 => {
+                        let v: Value = serde_json::from_str(&r.into_string().ok()?).ok()?;
+                        Some((i, v["id"].as_str()?.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(60));
+    server.kill(); // SIGKILL while creates are in flight
+    let acknowledged: Vec<(u64, String)> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
+    let dir = server.dir.clone();
+    drop(server);
+    let again = Server::start(dir);
+    for (_, id) in &acknowledged {
+        assert_eq!(
+            again.call("GET", &format!("/v1/requests/{id}"), &agent, None, None).0,
+            200,
+            "{id} was acknowledged"
+        );
+    }
+    // Retrying every create with its key never makes a second request.
+    for i in 0..200u64 {
+        let (status, body) =
+            again.call("POST", "/v1/requests", &agent, Some(&refund(i)), Some(&format!("inflight-{i}")));
+        assert_eq!(status, 201, "{body}");
+        if let Some((_, id)) = acknowledged.iter().find(|(n, _)| *n == i) {
+            assert_eq!(body["id"].as_str(), Some(id.as_str()), "an acknowledged create replays");
+        }
+    }
+    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None, None);
+    assert_eq!(list["requests"].as_array().unwrap().len(), 200, "none twice");
 }
 
 #[test]

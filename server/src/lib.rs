@@ -107,20 +107,31 @@ pub struct Bootstrap {
     pub operator_token: String,
 }
 
+/// Creates a key of `role` in `project`: (key id, token). Only the token's hash is stored;
+/// the token is returned this once.
+pub(crate) fn new_key(
+    store: &dyn Store,
+    project: &str,
+    role: Role,
+    now: i64,
+) -> Result<(String, String), String> {
+    let prefix = match role {
+        Role::Agent => "hr_agent_",
+        Role::Operator => "hr_op_",
+    };
+    let token = format!("{prefix}{}", b64url_encode(random::<24>()?));
+    let key_id = format!("key_{}", b64url_encode(random::<9>()?));
+    store.add_key(&key_id, &token_hash(&token), project, role, now).map_err(|e| e.0)?;
+    Ok((key_id, token))
+}
+
 /// Creates the default project with one agent key and one operator token.
 fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
     let now = now();
     let project = format!("prj_{}", b64url_encode(random::<9>()?));
     store.add_project(&project, "default", now).map_err(|e| e.0)?;
-    let mut tokens = Vec::new();
-    for (role, prefix) in [(Role::Agent, "hr_agent_"), (Role::Operator, "hr_op_")] {
-        let token = format!("{prefix}{}", b64url_encode(random::<24>()?));
-        let key_id = format!("key_{}", b64url_encode(random::<9>()?));
-        store.add_key(&key_id, &token_hash(&token), &project, role, now).map_err(|e| e.0)?;
-        tokens.push(token);
-    }
-    let operator_token = tokens.pop().unwrap_or_default();
-    let agent_key = tokens.pop().unwrap_or_default();
+    let agent_key = new_key(store, &project, Role::Agent, now)?.1;
+    let operator_token = new_key(store, &project, Role::Operator, now)?.1;
     Ok(Bootstrap { url: url.to_string(), project, agent_key, operator_token })
 }
 

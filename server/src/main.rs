@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+    /// Keys of the operator's project (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Approve a request, optionally with an edited payload (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
     Approve {
         id: String,
@@ -115,6 +120,18 @@ enum AuditCommand {
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; its token is printed once.
+    New {
+        /// agent (create and wait) or operator (decide).
+        #[arg(long, default_value = "agent")]
+        role: String,
+    },
+    /// List the project's keys (ids and roles, never tokens).
+    Ls,
 }
 
 #[derive(Subcommand)]
@@ -309,6 +326,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Requests { command: RequestsCommand::Ls { status, json } } => {
             operator::list(status.as_deref(), json)?
         }
+        Command::Keys { command: KeysCommand::New { role } } => operator::new_key(&role)?,
+        Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,
         Command::Approve { id, edit } => operator::resolve(&id, "approve", edit.as_deref(), None)?,
         Command::Reject { id, reason } => operator::resolve(&id, "reject", None, Some(&reason))?,
         Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {

@@ -101,3 +101,24 @@ pub(crate) fn resolve(
     println!("{id}: {}{summary}", answer["status"].as_str().unwrap_or("?"));
     Ok(())
 }
+
+pub(crate) fn new_key(role: &str) -> Result<(), CliError> {
+    if role != "agent" && role != "operator" {
+        return Err(CliError::other("unknown_variant", format!("role is agent or operator, not {role:?}")));
+    }
+    let answer = call("POST", "/v1/keys", Some(json!({ "role": role })))?;
+    println!("{}", answer["token"].as_str().unwrap_or(""));
+    eprintln!(
+        "created {} ({role}); the token above is shown only this once",
+        answer["key_id"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+pub(crate) fn list_keys() -> Result<(), CliError> {
+    let answer = call("GET", "/v1/keys", None)?;
+    for key in answer["keys"].as_array().into_iter().flatten() {
+        println!("{} {}", key["key_id"].as_str().unwrap_or(""), key["role"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}

@@ -132,6 +132,8 @@ pub trait Store: Send + Sync {
     /// Adds a key (its token hash) to a project.
     fn add_key(&self, key_id: &str, token_hash: &str, project: &str, role: Role, now: i64)
         -> StoreResult<()>;
+    /// A project's keys: (key id, role, created at) — never the tokens.
+    fn keys(&self, project: &str) -> StoreResult<Vec<(String, Role, i64)>>;
     /// Creates a project.
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()>;
     /// Whether any project exists (first start).
@@ -311,6 +313,20 @@ impl Store for Sqlite {
             params![token_hash, key_id, project, role.as_str(), now],
         )?;
         Ok(())
+    }
+
+    fn keys(&self, project: &str) -> StoreResult<Vec<(String, Role, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT key_id, role, created_at FROM keys WHERE project = ?1 ORDER BY created_at, key_id",
+        )?;
+        let rows = stmt
+            .query_map([project], |r| {
+                let role: String = r.get(1)?;
+                Ok((r.get(0)?, if role == "operator" { Role::Operator } else { Role::Agent }, r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()> {

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}/wait", get(wait))
         .route("/v1/requests/{id}/resolve", post(resolve))
         .route("/v1/events", get(events))
+        .route("/v1/keys", post(add_key).get(list_keys))
         .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
@@ -549,4 +550,34 @@ async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    role: Role,
+}
+
+/// Creates an agent key or operator token in the caller's project; the token is shown once.
+async fn add_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let who = operator(&state, &headers)?;
+    let new: NewKey = parse(&body(bytes)?)?;
+    let (key_id, token) =
+        crate::new_key(state.store.as_ref(), &who.project, new.role, now()).map_err(internal)?;
+    Ok((StatusCode::CREATED, Json(json!({ "key_id": key_id, "role": new.role, "token": token }))))
+}
+
+async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    let keys: Vec<Value> = state
+        .store
+        .keys(&who.project)?
+        .into_iter()
+        .map(|(key_id, role, created_at)| json!({ "key_id": key_id, "role": role, "created_at": created_at }))
+        .collect();
+    Ok(Json(json!({ "keys": keys })))
 }

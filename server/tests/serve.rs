@@ -381,6 +381,17 @@ fn operator_cli_and_the_audit_chain() {
     assert_eq!(code, 2);
     assert!(err.starts_with("error[already_decided]"), "{err}");
 
+    // A new agent key works at once; keys are listed without their tokens.
+    let (code, token, err) = cli(&["keys", "new", "--role", "agent"], &env);
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim();
+    assert!(token.starts_with("hr_agent_"));
+    assert_eq!(server.call("GET", "/v1/requests", token, None, None).0, 200);
+    assert_eq!(server.call("POST", "/v1/keys", token, Some(&json!({"role": "operator"})), None).0, 403);
+    let (_, keys, _) = cli(&["keys", "ls"], &env);
+    assert_eq!(keys.lines().count(), 3, "{keys}");
+    assert!(!keys.contains("hr_"), "tokens are never listed");
+
     // 3 creates + 2 decisions, chained.
     let data = server.dir.to_str().unwrap();
     let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);

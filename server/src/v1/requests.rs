@@ -1,12 +1,11 @@
-//! API v1: requests (create with `Idempotency-Key`, read, wait by long-poll, list, resolve)
-//! and the proof keys. Errors are always `{"error": {"code", "message"}}` and never carry
-//! internals.
+//! Requests: create with `Idempotency-Key`, read, list, wait by long-poll, resolve; and
+//! the deadline sweep that expires what nobody decided.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,132 +17,24 @@ use handrail_core::request::{self, Decision, NewRequest, Status};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{
+    body, internal, not_found, parse, principal, ApiError, ApiResult, DEFAULT_TIMEOUT_SECS, MAX_WAIT_SECS,
+};
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role, StoreError};
-use crate::{now, random, token_hash, AppState};
+use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role};
+use crate::{now, random, AppState};
 
-/// Largest request body accepted (413 beyond).
-pub const MAX_BODY: usize = 1 << 20;
-/// Longest long-poll, in seconds.
-pub const MAX_WAIT_SECS: u64 = 60;
-/// Default deadline of a request without `timeout_secs`: a day.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 86_400;
 /// How long an in-flight idempotent create holds its key before another may take over.
 const LEASE_SECS: i64 = 30;
 /// How long a decision proof stays valid.
 const PROOF_LIFETIME_SECS: i64 = 365 * 86_400;
 
-/// The v1 routes.
-pub fn router(state: AppState) -> Router {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
-        .route("/v1/keys/proof", get(proof_keys))
         .route("/v1/requests", post(create).get(list))
         .route("/v1/requests/{id}", get(read))
         .route("/v1/requests/{id}/wait", get(wait))
         .route("/v1/requests/{id}/resolve", post(resolve))
-        .route("/v1/events", get(events))
-        .route("/v1/keys", post(add_key).get(list_keys))
-        .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
-        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
-        .route("/v1/deliveries/{id}/redeliver", post(redeliver))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
-}
-
-/// An API error: status, stable code, message for people.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
-        match self.retry_after {
-            Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
-            None => (self.status, body).into_response(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        eprintln!("storage error: {}", e.0);
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-    }
-}
-
-impl From<handrail_core::Error> for ApiError {
-    fn from(e: handrail_core::Error) -> Self {
-        let status = match e.code() {
-            "edit_invalid" | "schema_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
-            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError { status, code: e.code(), message: e.to_string(), retry_after: None }
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let unauthorized =
-        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(unauthorized)?;
-    let who = state.store.principal(&token_hash(token.trim()))?.ok_or_else(unauthorized)?;
-    if let Err(retry_after) = state.limiter.take(&who.key_id) {
-        Metrics::add(&state.metrics.rate_limited, 1);
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests for this key")
-        });
-    }
-    Ok(who)
-}
-
-fn body(bytes: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    bytes.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("bodies are limited to {MAX_BODY} bytes"),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
-        }
-    })
-}
-
-/// Parses a JSON body strictly (the core's parser names the problem), then into `T`.
-fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
-    handrail_core::canonical::canonicalize(bytes)?;
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
-}
-
-fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such request")
-}
-
-async fn proof_keys(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "keys": [state.signer.public_jwk()] }))
 }
 
 async fn create(
@@ -259,11 +150,6 @@ fn insert(
     Metrics::add(&state.metrics.requests_created, 1);
     let _ = state.events.send((row.project.clone(), "request.created", body.clone()));
     Ok(Some((StatusCode::CREATED, body)))
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    eprintln!("internal error: {e}");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
 }
 
 async fn read(
@@ -456,128 +342,4 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
         }
     }
     Ok(n)
-}
-
-fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let who = principal(state, headers)?;
-    if who.role != Role::Operator {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs an operator token"));
-    }
-    Ok(who)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewWebhook {
-    url: String,
-}
-
-/// Adds an endpoint; the answer carries its `whsec_` secret, shown this once.
-async fn add_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let who = operator(&state, &headers)?;
-    let new: NewWebhook = parse(&body(bytes)?)?;
-    if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_url",
-            "an http(s) URL of at most 2048 bytes",
-        ));
-    }
-    let id = format!("wh_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?));
-    let secret = handrail_core::webhook::Secret::generate_hmac()?.export();
-    state.store.add_webhook(&id, &who.project, &new.url, &secret, now())?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "url": new.url, "secret": secret }))))
-}
-
-async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "webhooks": state.store.webhooks(&who.project)? })))
-}
-
-async fn deliveries(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "deliveries": state.store.deliveries(&who.project, &id, 200)? })))
-}
-
-async fn redeliver(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    let who = operator(&state, &headers)?;
-    if state.store.redeliver(&who.project, &id, crate::now_ms())? {
-        Ok(StatusCode::ACCEPTED)
-    } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such delivery"))
-    }
-}
-
-/// Server-sent events: every change of the project's queue (`request.created`,
-/// `request.resolved`, `request.expired`, with the request as data), for live views.
-async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> ApiResult<
-    axum::response::sse::Sse<
-        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-    >,
-> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use tokio::sync::broadcast::error::RecvError;
-    let who = operator(&state, &headers)?;
-    let rx = state.events.subscribe();
-    let stream = futures_util::stream::unfold((rx, who.project), |(mut rx, project)| async move {
-        loop {
-            match rx.recv().await {
-                Ok((p, event, data)) if p == project => {
-                    return Some((Ok(Event::default().event(event).data(data)), (rx, project)));
-                }
-                Ok(_) => continue,
-                // A slow reader missed some: tell it to reload the queue.
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("resync").data("{}")), (rx, project)));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    role: Role,
-}
-
-/// Creates an agent key or operator token in the caller's project; the token is shown once.
-async fn add_key(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let who = operator(&state, &headers)?;
-    let new: NewKey = parse(&body(bytes)?)?;
-    let (key_id, token) =
-        crate::new_key(state.store.as_ref(), &who.project, new.role, now()).map_err(internal)?;
-    Ok((StatusCode::CREATED, Json(json!({ "key_id": key_id, "role": new.role, "token": token }))))
-}
-
-async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = operator(&state, &headers)?;
-    let keys: Vec<Value> = state
-        .store
-        .keys(&who.project)?
-        .into_iter()
-        .map(|(key_id, role, created_at)| json!({ "key_id": key_id, "role": role, "created_at": created_at }))
-        .collect();
-    Ok(Json(json!({ "keys": keys })))
 }

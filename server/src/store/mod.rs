@@ -1,0 +1,189 @@
+//! Storage: the [`Store`] trait the handlers use. [`Sqlite`] implements it.
+//!
+//! Handlers never see SQL, so PostgreSQL can follow behind the same trait.
+
+mod sqlite;
+
+use handrail_core::audit::Entry;
+use handrail_core::idempotency::Execution;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use sqlite::Sqlite;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Creates requests and waits on them; never decides.
+    Agent,
+    /// Decides requests.
+    Operator,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// Who a bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's id (its public name; the token itself is never stored).
+    pub key_id: String,
+    /// The project it belongs to.
+    pub project: String,
+    /// Agent or operator.
+    pub role: Role,
+}
+
+/// A stored request, as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub id: String,
+    pub project: String,
+    pub service: String,
+    pub action: String,
+    pub payload: Value,
+    pub priority: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    pub status: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Value>,
+}
+
+/// A storage failure; its detail goes to the log, never to a client.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Result of storage calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An audit event, appended in the same transaction as the change it records.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    /// When.
+    pub at: i64,
+    /// Who (key id or `system`).
+    pub actor: &'a str,
+    /// What happened.
+    pub event: &'a str,
+    /// Details.
+    pub data: Value,
+}
+
+/// A webhook endpoint (its secret is shown once, at creation).
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub created_at: i64,
+}
+
+/// A delivery due to be sent.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// An idempotency key claimed by a create (see [`Store::insert_request`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The execution as it will be stored: committed, with the create's response.
+    pub committed: &'a Execution,
+    /// What the caller read under the key (None: nothing).
+    pub previous: Option<&'a Execution>,
+}
+
+/// Everything the handlers need from storage.
+pub trait Store: Send + Sync {
+    /// The principal of a token hash, if any.
+    fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
+    /// Adds a key (its token hash) to a project.
+    fn add_key(&self, key_id: &str, token_hash: &str, project: &str, role: Role, now: i64)
+        -> StoreResult<()>;
+    /// A project's keys: (key id, role, created at) — never the tokens.
+    fn keys(&self, project: &str) -> StoreResult<Vec<(String, Role, i64)>>;
+    /// Creates a project.
+    fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()>;
+    /// Whether any project exists (first start).
+    fn is_empty(&self) -> StoreResult<bool>;
+    /// A setting (the proof key seed, …).
+    fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores a setting if it is not set yet; returns the value in force.
+    fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// The execution stored under an idempotency key.
+    fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>>;
+    /// Inserts a request and, in the same transaction, stores the execution's outcome and
+    /// appends the audit entry.
+    ///
+    /// With a [`Claim`], the idempotency key is claimed in that same transaction: the whole
+    /// create happens only if the key is still as the caller read it (absent, or exactly
+    /// `previous`); otherwise nothing is written and the answer is false.
+    fn insert_request(
+        &self,
+        row: &RequestRow,
+        claim: Option<Claim<'_>>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
+    /// A request of a project.
+    fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
+    /// Requests of a project, newest first, optionally by status.
+    fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// Decides a pending request and appends the audit entry; false when it was no longer
+    /// pending.
+    fn decide(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        decision: &Value,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
+    /// The whole audit log, in order.
+    fn audit_log(&self) -> StoreResult<Vec<Entry>>;
+    /// Adds a webhook endpoint.
+    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()>;
+    /// A project's webhook endpoints.
+    fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>>;
+    /// Deliveries whose next attempt is due at `now_ms`.
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt: delivered, retried at `next_ms`, or given up (`next_ms` None).
+    fn record_attempt(
+        &self,
+        id: &str,
+        delivered: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// A webhook's delivery log, newest first.
+    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>>;
+    /// Sends a delivery again now; false when it is not this project's.
+    fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
+    /// Pending requests whose deadline is at or before `now`.
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+}

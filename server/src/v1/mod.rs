@@ -1,0 +1,146 @@
+//! API v1. Each resource has its own file and `router()`; this file holds what they share:
+//! the one [`ApiError`] (always `{"error": {"code", "message"}}`, never internals), bearer
+//! authentication, and strict body parsing.
+
+mod events;
+mod keys;
+mod requests;
+mod webhooks;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::limits::Metrics;
+use crate::store::{Principal, Role, StoreError};
+use crate::{token_hash, AppState};
+
+pub use requests::expire_due;
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY: usize = 1 << 20;
+/// Longest long-poll, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Default deadline of a request without `timeout_secs`: a day.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 86_400;
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .merge(requests::router())
+        .merge(events::router())
+        .merge(keys::router())
+        .merge(webhooks::router())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// An API error: status, stable code, message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        match self.retry_after {
+            Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
+            None => (self.status, body).into_response(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        eprintln!("storage error: {}", e.0);
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+impl From<handrail_core::Error> for ApiError {
+    fn from(e: handrail_core::Error) -> Self {
+        let status = match e.code() {
+            "edit_invalid" | "schema_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
+            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError { status, code: e.code(), message: e.to_string(), retry_after: None }
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let unauthorized =
+        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    let who = state.store.principal(&token_hash(token.trim()))?.ok_or_else(unauthorized)?;
+    if let Err(retry_after) = state.limiter.take(&who.key_id) {
+        Metrics::add(&state.metrics.rate_limited, 1);
+        return Err(ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests for this key")
+        });
+    }
+    Ok(who)
+}
+
+pub(crate) fn body(bytes: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    bytes.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("bodies are limited to {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
+        }
+    })
+}
+
+/// Parses a JSON body strictly (the core's parser names the problem), then into `T`.
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
+    handrail_core::canonical::canonicalize(bytes)?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+}
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such request")
+}
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
+    eprintln!("internal error: {e}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+}
+
+pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let who = principal(state, headers)?;
+    if who.role != Role::Operator {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs an operator token"));
+    }
+    Ok(who)
+}

@@ -1,0 +1,74 @@
+//! Webhook endpoints, their delivery log and manual redelivery (operators only).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{body, internal, operator, parse, ApiError, ApiResult};
+use crate::{now, random, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
+        .route("/v1/deliveries/{id}/redeliver", post(redeliver))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+}
+
+/// Adds an endpoint; the answer carries its `whsec_` secret, shown this once.
+async fn add_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let who = operator(&state, &headers)?;
+    let new: NewWebhook = parse(&body(bytes)?)?;
+    if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+            "an http(s) URL of at most 2048 bytes",
+        ));
+    }
+    let id = format!("wh_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?));
+    let secret = handrail_core::webhook::Secret::generate_hmac()?.export();
+    state.store.add_webhook(&id, &who.project, &new.url, &secret, now())?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "url": new.url, "secret": secret }))))
+}
+
+async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    Ok(Json(json!({ "webhooks": state.store.webhooks(&who.project)? })))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    Ok(Json(json!({ "deliveries": state.store.deliveries(&who.project, &id, 200)? })))
+}
+
+async fn redeliver(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who = operator(&state, &headers)?;
+    if state.store.redeliver(&who.project, &id, crate::now_ms())? {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such delivery"))
+    }
+}

@@ -161,8 +161,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(Sqlite::open(&options.data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?);
-    let listener =
-        tokio::net::TcpListener::bind(options.addr).await.map_err(|e| format!("{}: {e}", options.addr))?;
+    let listener = listen(options.addr).map_err(|e| format!("{}: {e}", options.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let url = format!("http://{addr}");
     if store.is_empty().map_err(|e| e.0)? {
@@ -184,12 +183,22 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
 }
 
+/// Binds with a deep accept queue: a burst of hundreds of agents connecting at once must
+/// queue, not be reset (std's default backlog is 128).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Marks overdue requests EXPIRED (fail closed) and wakes their waiters, every second.
 async fn expire_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        if let Err(e) = v1::expire_due(&state, now()) {
+        if let Err(e) = v1::blocking(|| v1::expire_due(&state, now())) {
             eprintln!("expiry: {e}");
         }
     }

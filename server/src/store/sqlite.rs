@@ -19,9 +19,25 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// How many read connections serve lookups beside the one writer (WAL readers never block
+/// the writer, nor it them).
+const READERS: usize = 4;
+
+/// A write that joins a group commit: it runs inside the batch's transaction, in a
+/// savepoint of its own, and answers whether it applied (false: it wrote nothing).
+type Job = Box<dyn FnOnce(&Connection) -> StoreResult<bool> + Send>;
+
 /// SQLite storage in one file.
+///
+/// Writes go through one connection. The hot writes (creating and deciding requests) are
+/// group-committed: each caller queues its job, and whoever holds the writer runs every
+/// queued job in one transaction — one fsync for the batch — each job in its own
+/// savepoint, so a job that fails or loses a race leaves nothing behind while the others
+/// commit. Lookups use a small pool of read connections.
 pub struct Sqlite {
     conn: Mutex<Connection>,
+    queue: Mutex<Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>>,
+    readers: Vec<Mutex<Connection>>,
 }
 
 impl Sqlite {
@@ -55,12 +71,89 @@ impl Sqlite {
                 next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);",
         )?;
-        Ok(Sqlite { conn: Mutex::new(conn) })
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path)?;
+                reader.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Sqlite { conn: Mutex::new(conn), queue: Mutex::default(), readers })
+    }
+
+    /// A read connection: the first free one, else the caller waits on one.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let n = self.readers.len();
+        let pick = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::thread::current().id(),
+        ) as usize
+            % n;
+        self.readers[pick].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `job` in a group commit (see [`Sqlite`]); returns once its batch is on disk.
+    fn grouped(
+        &self,
+        job: impl FnOnce(&Connection) -> StoreResult<bool> + Send + 'static,
+    ) -> StoreResult<bool> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push((Box::new(job), done));
+        loop {
+            if let Ok(r) = result.try_recv() {
+                return r;
+            }
+            let mut conn = self.conn();
+            // The leader before us may have committed our job while we waited.
+            if let Ok(r) = result.try_recv() {
+                return r;
+            }
+            let jobs = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            run_batch(&mut conn, jobs);
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (it rolls back): go on.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Commits a batch of jobs in one transaction and tells each caller its outcome. When the
+/// commit itself fails, every job of the batch gets the error: none was acknowledged.
+fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>) {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut senders = Vec::with_capacity(jobs.len());
+    let committed = (|| -> StoreResult<()> {
+        let mut tx = conn.transaction()?;
+        for (job, done) in jobs {
+            let outcome = (|| {
+                let sp = tx.savepoint()?;
+                let applied = job(&sp)?;
+                if applied {
+                    sp.commit()?;
+                }
+                Ok(applied)
+            })();
+            outcomes.push(outcome);
+            senders.push(done);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = committed {
+        for done in senders {
+            let _ = done.send(Err(StoreError(e.0.clone())));
+        }
+        return;
+    }
+    for (done, outcome) in senders.into_iter().zip(outcomes) {
+        let _ = done.send(outcome);
     }
 }
 
@@ -70,7 +163,7 @@ fn row_from(body: String) -> StoreResult<RequestRow> {
 
 /// Queues the event for every webhook of the project, inside `tx` (so a change and its
 /// notification are stored together or not at all).
-fn enqueue(tx: &rusqlite::Transaction<'_>, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
+fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
     let mut stmt = tx.prepare("SELECT id FROM webhooks WHERE project = ?1")?;
     let hooks = stmt.query_map([&row.project], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     if hooks.is_empty() {
@@ -91,12 +184,7 @@ fn enqueue(tx: &rusqlite::Transaction<'_>, row: &RequestRow, event: &str, at: i6
 }
 
 /// Chains and appends one audit entry inside `tx`.
-fn append_audit(
-    tx: &rusqlite::Transaction<'_>,
-    project: &str,
-    subject: &str,
-    e: &AuditEvent<'_>,
-) -> StoreResult<()> {
+fn append_audit(tx: &Connection, project: &str, subject: &str, e: &AuditEvent<'_>) -> StoreResult<()> {
     let last: Option<String> =
         tx.query_row("SELECT entry FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).optional()?;
     let last: Option<Entry> = last.map(|t| serde_json::from_str(&t)).transpose()?;
@@ -111,7 +199,7 @@ fn append_audit(
 
 impl Store for Sqlite {
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let row = conn
             .query_row("SELECT key_id, project, role FROM keys WHERE token_hash = ?1", [token_hash], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
@@ -181,7 +269,7 @@ impl Store for Sqlite {
 
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>> {
         let text: Option<String> = self
-            .conn()
+            .reader()
             .query_row(
                 "SELECT execution FROM executions WHERE project = ?1 AND key = ?2",
                 params![project, key],
@@ -197,37 +285,49 @@ impl Store for Sqlite {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if let Some(claim) = claim {
-            let text = serde_json::to_string(claim.committed)?;
-            let changed = match claim.previous {
-                None => tx.execute(
-                    "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
-                    params![row.project, claim.committed.key, text],
-                )?,
-                Some(prev) => tx.execute(
-                    "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
-                    params![row.project, claim.committed.key, text, serde_json::to_string(prev)?],
-                )?,
-            };
-            if changed != 1 {
-                return Ok(false); // another create won the key; the transaction rolls back
+        let claim = claim
+            .map(|c| -> StoreResult<_> {
+                Ok((
+                    c.committed.key.clone(),
+                    serde_json::to_string(c.committed)?,
+                    c.previous.map(serde_json::to_string).transpose()?,
+                ))
+            })
+            .transpose()?;
+        let row = row.clone();
+        let body = serde_json::to_string(&row)?;
+        let (at, actor, event, data) =
+            (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+        self.grouped(move |tx| {
+            if let Some((key, text, previous)) = claim {
+                let changed = match previous {
+                    None => tx.execute(
+                        "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
+                        params![row.project, key, text],
+                    )?,
+                    Some(prev) => tx.execute(
+                        "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
+                        params![row.project, key, text, prev],
+                    )?,
+                };
+                if changed != 1 {
+                    return Ok(false); // another create won the key; this savepoint rolls back
+                }
             }
-        }
-        tx.execute(
-            "INSERT INTO requests (id, project, body, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![row.id, row.project, serde_json::to_string(row)?, row.status, row.created_at, row.expires_at],
-        )?;
-        append_audit(&tx, &row.project, &row.id, &audit)?;
-        enqueue(&tx, row, audit.event, audit.at)?;
-        tx.commit()?;
-        Ok(true)
+            tx.execute(
+                "INSERT INTO requests (id, project, body, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row.id, row.project, body, row.status, row.created_at, row.expires_at],
+            )?;
+            let audit = AuditEvent { at, actor: &actor, event: &event, data };
+            append_audit(tx, &row.project, &row.id, &audit)?;
+            enqueue(tx, &row, audit.event, audit.at)?;
+            Ok(true)
+        })
     }
 
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
         let body: Option<String> = self
-            .conn()
+            .reader()
             .query_row(
                 "SELECT body FROM requests WHERE project = ?1 AND id = ?2",
                 params![project, id],
@@ -238,7 +338,7 @@ impl Store for Sqlite {
     }
 
     fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(
             "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2)
              ORDER BY created_at DESC, id DESC LIMIT ?3",
@@ -257,27 +357,31 @@ impl Store for Sqlite {
         decision: &Value,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let body: Option<String> = tx
-            .query_row(
-                "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
-                params![project, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(body) = body else { return Ok(false) };
-        let mut row = row_from(body)?;
-        row.status = status.to_string();
-        row.decision = Some(decision.clone());
-        tx.execute(
-            "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
-            params![project, id, serde_json::to_string(&row)?, status],
-        )?;
-        append_audit(&tx, project, id, &audit)?;
-        enqueue(&tx, &row, audit.event, audit.at)?;
-        tx.commit()?;
-        Ok(true)
+        let (project, id, status, decision) =
+            (project.to_string(), id.to_string(), status.to_string(), decision.clone());
+        let (at, actor, event, data) =
+            (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+        self.grouped(move |tx| {
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
+                    params![project, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else { return Ok(false) };
+            let mut row = row_from(body)?;
+            row.status = status.clone();
+            row.decision = Some(decision);
+            tx.execute(
+                "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
+                params![project, id, serde_json::to_string(&row)?, status],
+            )?;
+            let audit = AuditEvent { at, actor: &actor, event: &event, data };
+            append_audit(tx, &project, &id, &audit)?;
+            enqueue(tx, &row, audit.event, audit.at)?;
+            Ok(true)
+        })
     }
 
     fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()> {
@@ -289,7 +393,7 @@ impl Store for Sqlite {
     }
 
     fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt =
             conn.prepare("SELECT id, url, created_at FROM webhooks WHERE project = ?1 ORDER BY created_at")?;
         let rows = stmt

@@ -137,6 +137,16 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
 }
 
+/// Runs storage work that may wait on a group commit without stalling the runtime's other
+/// tasks (on the multi-threaded runtime the worker hands its queue to another thread).
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let who = principal(state, headers)?;
     if who.role != Role::Operator {

@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    body, internal, not_found, parse, principal, ApiError, ApiResult, DEFAULT_TIMEOUT_SECS, MAX_WAIT_SECS,
+    blocking, body, internal, not_found, parse, principal, ApiError, ApiResult, DEFAULT_TIMEOUT_SECS,
+    MAX_WAIT_SECS,
 };
 use crate::limits::Metrics;
 use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role};
@@ -47,8 +48,8 @@ async fn create(
     let new: NewRequest = parse(&bytes)?;
     new.validate()?;
     let Some(key) = headers.get("idempotency-key") else {
-        let (status, body) =
-            insert(&state, &who, &new, None)?.ok_or_else(|| internal("unclaimed insert refused"))?;
+        let (status, body) = blocking(|| insert(&state, &who, &new, None))?
+            .ok_or_else(|| internal("unclaimed insert refused"))?;
         return Ok((status, [("content-type", "application/json")], body).into_response());
     };
     let key = key.to_str().map_err(|_| {
@@ -59,12 +60,14 @@ async fn create(
     for _ in 0..5 {
         let existing = state.store.execution(&who.project, key)?;
         match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
-            Begin::Proceed(exec) => match insert(&state, &who, &new, Some((exec, existing.as_ref())))? {
-                Some((status, body)) => {
-                    return Ok((status, [("content-type", "application/json")], body).into_response())
+            Begin::Proceed(exec) => {
+                match blocking(|| insert(&state, &who, &new, Some((exec, existing.as_ref()))))? {
+                    Some((status, body)) => {
+                        return Ok((status, [("content-type", "application/json")], body).into_response())
+                    }
+                    None => continue, // another create won the key: read what it stored
                 }
-                None => continue, // another create won the key: read what it stored
-            },
+            }
             Begin::Replay(stored) => {
                 let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
                 return Ok((
@@ -254,7 +257,7 @@ async fn resolve(
             ))
         }
     };
-    let decision = decide(&state, &row, status, &who.key_id, patched, diff, ask.reason)?;
+    let decision = blocking(|| decide(&state, &row, status, &who.key_id, patched, diff, ask.reason))?;
     Ok(Json(decision))
 }
 

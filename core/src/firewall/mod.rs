@@ -459,9 +459,13 @@ impl Firewall {
         let shown = shorten(&value.normalized);
         let noun = value.kind.noun();
         let tool = call.tool;
+        // Read from output, only a true destination is trusted: a bare word under a
+        // destination key (`prod`, `admin`) says nothing about whom the task meant.
+        let from_output = value.kind != Kind::Name;
         // 1. A whole field of a record the task names: the vendor's IBAN on file, the
         //    contact's address. Injected text lives inside free-text fields, not here.
-        if let Some(r) = session.records.iter().find(|r| r.whole && r.value.normalized == value.normalized) {
+        let on_file = session.records.iter().find(|r| r.whole && r.value.normalized == value.normalized);
+        if let Some(r) = on_file.filter(|_| from_output) {
             let text = format!("{noun} {shown} is on file in the record of {}, which the task names", r.label);
             return Some(reason("value_on_file", text));
         }
@@ -478,7 +482,7 @@ impl Firewall {
         }
         // 3. The task says where the value is ("the bank account the customer wrote in the
         //    ticket") without giving one, and the records it names hold exactly one.
-        if !session.context_kinds.contains(&value.kind) && value.kind.asked_for(&session.context.0) {
+        if from_output && !session.context_kinds.contains(&value.kind) && value.kind.asked_for(&session.context.0) {
             let mut of_kind = session.records.iter().filter(|r| r.value.kind == value.kind);
             let first = of_kind.next();
             let only = first.filter(|f| of_kind.all(|r| r.value.normalized == f.value.normalized));
@@ -555,7 +559,10 @@ impl Firewall {
                     "first {} after {after}: no {effect} call ever followed this kind of step",
                     call.tool
                 );
-                let score = if destinations_trusted { 0.45 } else { 0.65 };
+                // Trusted targets soften a new step, but not a new destruction: deleting the
+                // very service the task names, right after a step deletion never followed,
+                // is what an injected "delete it" looks like.
+                let score = if destinations_trusted && effect != Effect::Destructive { 0.45 } else { 0.65 };
                 found.push((score, reason("transition_new", text), Action::Allow));
             } else {
                 let text = format!("{} has not followed {after} before", call.tool);

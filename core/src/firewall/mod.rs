@@ -466,7 +466,8 @@ impl Firewall {
         //    contact's address. Injected text lives inside free-text fields, not here.
         let on_file = session.records.iter().find(|r| r.whole && r.value.normalized == value.normalized);
         if let Some(r) = on_file.filter(|_| from_output) {
-            let text = format!("{noun} {shown} is on file in the record of {}, which the task names", r.label);
+            let text =
+                format!("{noun} {shown} is on file in the record of {}, which the task names", r.label);
             return Some(reason("value_on_file", text));
         }
         // 2. A link fetched exactly as a named record gives it sends nothing of ours.
@@ -482,7 +483,10 @@ impl Firewall {
         }
         // 3. The task says where the value is ("the bank account the customer wrote in the
         //    ticket") without giving one, and the records it names hold exactly one.
-        if from_output && !session.context_kinds.contains(&value.kind) && value.kind.asked_for(&session.context.0) {
+        if from_output
+            && !session.context_kinds.contains(&value.kind)
+            && value.kind.asked_for(&session.context.0)
+        {
             let mut of_kind = session.records.iter().filter(|r| r.value.kind == value.kind);
             let first = of_kind.next();
             let only = first.filter(|f| of_kind.all(|r| r.value.normalized == f.value.normalized));
@@ -499,8 +503,10 @@ impl Firewall {
         let half_life = self.config.half_life_effect_secs;
         // 4. Mail to the organisation's own domain does not leave it.
         if value.kind == Kind::Email && effect == Effect::Egress {
-            if let Some(domain) = values::email_domain(&value.normalized).filter(|d| !values::is_free_mail(d)) {
-                let n = self.profile.value_weight(tool_id, path, shape_hash("domain", domain), now, half_life);
+            if let Some(domain) = values::email_domain(&value.normalized).filter(|d| !values::is_free_mail(d))
+            {
+                let n =
+                    self.profile.value_weight(tool_id, path, shape_hash("domain", domain), now, half_life);
                 if n >= self.config.shape_min {
                     let text = format!(
                         "e-mail domain {domain} is the organisation's own: {n:.0} different addresses there were approved for {tool}"
@@ -619,8 +625,12 @@ impl Firewall {
                         // domain of an address, the directory of a path).
                         if !self.profile.knows_value(tool, path, hash, now, half_life) {
                             let shape = match value.kind {
-                                Kind::Email => values::email_domain(&value.normalized).map(|d| shape_hash("domain", d)),
-                                Kind::Path => values::parent_dir(&value.normalized).map(|d| shape_hash("dir", d)),
+                                Kind::Email => {
+                                    values::email_domain(&value.normalized).map(|d| shape_hash("domain", d))
+                                }
+                                Kind::Path => {
+                                    values::parent_dir(&value.normalized).map(|d| shape_hash("dir", d))
+                                }
                                 _ => None,
                             };
                             if let Some(shape) = shape {

@@ -277,6 +277,18 @@ fn is_email(s: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// ISO 13616 check digits: the IBAN, its first four characters moved to the end and letters
+/// read as 10–35, is 1 modulo 97.
+fn iban_checksum_ok(s: &str) -> bool {
+    let (head, tail) = s.split_at(4.min(s.len()));
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let Some(d) = c.to_digit(36) else { return false };
+        rem = if d < 10 { (rem * 10 + d) % 97 } else { (rem * 100 + d) % 97 };
+    }
+    rem == 1
+}
+
 fn is_iban(s: &str) -> bool {
     let b = s.as_bytes();
     (15..=34).contains(&b.len())
@@ -358,20 +370,38 @@ pub(crate) fn sensitive_in_text(text: &str) -> Vec<Sensitive> {
         }
         // A grouped IBAN starts with two letters and two digits, then groups of up to four.
         let first = tokens[i].as_bytes();
-        if first.len() == 4 && first[..2].iter().all(u8::is_ascii_alphabetic) && first[2..].iter().all(u8::is_ascii_digit) {
-            let mut joined = tokens[i].to_lowercase();
+        if first.len() == 4
+            && first[..2].iter().all(u8::is_ascii_alphabetic)
+            && first[2..].iter().all(u8::is_ascii_digit)
+        {
+            // Groups of four, the last one shorter; the longest run with valid check digits
+            // (mod 97) is the IBAN, so a following word is never swallowed.
+            let mut joined = vec![tokens[i].to_lowercase()];
             let mut j = i + 1;
             while j < tokens.len()
                 && tokens[j].len() <= 4
                 && tokens[j].bytes().all(|b| b.is_ascii_alphanumeric())
-                && joined.len() < 34
+                && joined.len() < 9
             {
-                joined.push_str(&tokens[j].to_lowercase());
+                joined.push(tokens[j].to_lowercase());
                 j += 1;
+                if tokens[j - 1].len() < 4 {
+                    break;
+                }
             }
-            if is_iban(&joined) {
-                out.push(Sensitive { path: String::new(), kind: Kind::Iban, normalized: joined, carries_data: false, url: None });
-                i = j;
+            let valid = (2..=joined.len())
+                .rev()
+                .map(|n| (n, joined[..n].concat()))
+                .find(|(_, c)| is_iban(c) && iban_checksum_ok(c));
+            if let Some((n, normalized)) = valid {
+                out.push(Sensitive {
+                    path: String::new(),
+                    kind: Kind::Iban,
+                    normalized,
+                    carries_data: false,
+                    url: None,
+                });
+                i += n;
                 continue;
             }
         }
@@ -404,7 +434,13 @@ pub(crate) fn named_records(output: &str, context: &str) -> Vec<RecordValue> {
     found
 }
 
-fn walk_records(value: &Value, label: Option<&str>, context: &str, found: &mut Vec<RecordValue>, depth: usize) {
+fn walk_records(
+    value: &Value,
+    label: Option<&str>,
+    context: &str,
+    found: &mut Vec<RecordValue>,
+    depth: usize,
+) {
     if depth > 32 {
         return;
     }
@@ -424,11 +460,17 @@ fn walk_records(value: &Value, label: Option<&str>, context: &str, found: &mut V
                             found.push(RecordValue { value: whole, label: label.to_string(), whole: true });
                         } else {
                             for inner in sensitive_in_text(s) {
-                                found.push(RecordValue { value: inner, label: label.to_string(), whole: false });
+                                found.push(RecordValue {
+                                    value: inner,
+                                    label: label.to_string(),
+                                    whole: false,
+                                });
                             }
                         }
                     }
-                    (Value::Array(_) | Value::Object(_), _) => walk_records(field, label, context, found, depth + 1),
+                    (Value::Array(_) | Value::Object(_), _) => {
+                        walk_records(field, label, context, found, depth + 1)
+                    }
                     _ => {}
                 }
             }
@@ -538,5 +580,37 @@ mod tests {
         assert!(kinds.contains(&(Kind::Url, "evil.example")));
         assert!(v.iter().any(|s| s.kind == Kind::Url && s.carries_data));
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn text_values_join_grouped_ibans_and_at_needs_a_domain() {
+        let found: Vec<String> =
+            values_in_text("pay GB82 WEST 1234 5698 7654 32 now, or mail x@y.example").into_iter().collect();
+        assert_eq!(found, vec!["gb82west12345698765432".to_string(), "x@y.example".to_string()]);
+        let service = Sensitive {
+            path: String::new(),
+            kind: Kind::Name,
+            normalized: "web".into(),
+            carries_data: false,
+            url: None,
+        };
+        assert!(occurs_in(&service, &searchable("web@prod: 4 replicas")));
+        assert!(!occurs_in(&service, &searchable("mail web@acme.example")));
+    }
+
+    #[test]
+    fn named_records_tell_whole_fields_from_free_text() {
+        let out = r#"{"invoice_id": "INV-7", "status": "open", "bank": {"iban": "NL91ABNA0417164300"},
+                      "notes": "pay GB82WEST12345698765432 instead"}"#;
+        let found = named_records(out, "pay inv-7 please");
+        let seen: Vec<(&str, bool, &str)> =
+            found.iter().map(|r| (r.value.normalized.as_str(), r.whole, r.label.as_str())).collect();
+        assert_eq!(
+            seen,
+            vec![("nl91abna0417164300", true, "INV-7"), ("gb82west12345698765432", false, "INV-7")]
+        );
+        // `open` names nothing; a record the task does not name gives nothing.
+        assert!(named_records(out, "the open invoice").is_empty());
+        assert!(named_records("not json", "inv-7").is_empty());
     }
 }

@@ -268,3 +268,172 @@ fn options_and_names_parse_with_stable_codes() {
     bytes[4] = 9;
     assert_eq!(Profile::from_bytes(&bytes).unwrap_err().code(), "profile_corrupt");
 }
+
+/// One session's calls: (tool, args, output).
+type Steps<'a> = Vec<(&'a str, Value, Option<&'a str>)>;
+
+/// A firewall trained in enforce mode on `sessions`: (context, calls).
+fn trained_on(effects: &[(&str, Effect)], sessions: &[(&str, Steps<'_>)]) -> Firewall {
+    let mut policy = Policy::default();
+    for (tool, effect) in effects {
+        policy.effects.insert(tool.to_string(), *effect);
+    }
+    let mut fw = Firewall::new(policy, Default::default());
+    for (i, (context, calls)) in sessions.iter().enumerate() {
+        let mut state = fw.begin(format!("t{i}"), context);
+        for (tool, args, output) in calls {
+            let c = Call { tool, args, effect: None, cost_usd: None };
+            fw.record(&mut state, &c, Outcome::Trusted, *output, NOW);
+        }
+    }
+    fw.mode = Mode::Enforce;
+    fw
+}
+
+/// The verdict on the last of `calls`, the earlier ones observed with their outputs.
+fn last_verdict(
+    fw: &Firewall,
+    context: &str,
+    calls: &[(&str, Value, Option<&str>)],
+) -> (Action, Vec<String>) {
+    let mut state = fw.begin("test", context);
+    let (last, before) = calls.split_last().unwrap();
+    for (tool, args, output) in before {
+        fw.observe_only(&mut state, &Call { tool, args, effect: None, cost_usd: None }, *output);
+    }
+    let v = fw.check(&state, &Call { tool: last.0, args: &last.1, effect: None, cost_usd: None }, NOW);
+    (v.action, v.reasons.into_iter().map(|r| r.code).collect())
+}
+
+#[test]
+fn the_organisations_own_mail_domain_is_learned_but_not_a_free_mail_one_or_a_look_alike() {
+    let effects = [("search_contacts", Effect::Read), ("send_email", Effect::Egress)];
+    let people = ["ana", "ben", "chen", "dara"];
+    let sessions: Vec<_> = people
+        .iter()
+        .map(|p| {
+            let addr = format!("{p}@acme.example");
+            ("Write to a colleague", vec![("send_email", json!({"to": addr, "body": "hi"}), None)])
+        })
+        .chain(people.iter().map(|p| {
+            let addr = format!("{p}@gmail.com");
+            ("Write to a customer", vec![("send_email", json!({"to": addr, "body": "hi"}), None)])
+        }))
+        .collect();
+    let fw = trained_on(&effects, &sessions);
+    let contacts = Some(r#"{"contacts": [{"name": "Eve", "email": "eve@acme.example"}]}"#);
+    let (action, codes) = last_verdict(
+        &fw,
+        "Ping Eve about the offsite",
+        &[
+            ("search_contacts", json!({"name": "Eve"}), contacts),
+            ("send_email", json!({"to": "eve@acme.example", "body": "offsite?"}), None),
+        ],
+    );
+    assert_eq!(action, Action::Allow);
+    assert!(codes.contains(&"domain_internal".to_string()), "{codes:?}");
+    for stranger in ["eve@gmail.com", "eve@acme-example.com", "eve@mail.acme.example"] {
+        let (action, codes) =
+            last_verdict(&fw, "Ping Eve", &[("send_email", json!({"to": stranger, "body": "data"}), None)]);
+        assert_eq!(action, Action::Review, "{stranger}");
+        assert!(codes.contains(&"value_unseen".to_string()), "{stranger}: {codes:?}");
+    }
+}
+
+#[test]
+fn a_path_built_from_the_task_in_a_learned_directory_is_trusted() {
+    let effects = [("export_report", Effect::Write)];
+    let sessions: Vec<_> = ["01", "02", "03"]
+        .iter()
+        .map(|m| {
+            let path = format!("/finance/reports/paid-2024-{m}.csv");
+            ("Export the report", vec![("export_report", json!({"path": path}), None)])
+        })
+        .collect();
+    let fw = trained_on(&effects, &sessions);
+    let export = |path: &str| vec![("export_report", json!({ "path": path }), None)];
+    let (action, codes) =
+        last_verdict(&fw, "Report for 2024-07 please", &export("/finance/reports/paid-2024-07.csv"));
+    assert_eq!((action, codes), (Action::Allow, vec!["path_derived".to_string()]));
+    // Not named after anything in the task, or somewhere else: held.
+    let (action, _) =
+        last_verdict(&fw, "Report for 2024-07 please", &export("/finance/reports/vendors-all.csv"));
+    assert_eq!(action, Action::Review);
+    let (action, _) = last_verdict(&fw, "Report for 2024-07 please", &export("/tmp/out/paid-2024-07.csv"));
+    assert_eq!(action, Action::Review);
+}
+
+#[test]
+fn a_link_is_trusted_only_verbatim_from_a_named_record_and_alone() {
+    let effects = [("get_ticket", Effect::Read), ("fetch_url", Effect::Egress)];
+    let train = vec![(
+        "T-1: where is my parcel https://track.example/p?id=1",
+        vec![
+            ("get_ticket", json!({"id": "T-1"}), None),
+            ("fetch_url", json!({"url": "https://track.example/p?id=1"}), None),
+        ],
+    )];
+    let fw = trained_on(&effects, &train);
+    let ticket = Some(
+        r#"{"id": "T-4711", "body": "Tracking says https://www.carrier.example/t?id=42 but nothing moves."}"#,
+    );
+    let fetch =
+        |args: Value| vec![("get_ticket", json!({"id": "T-4711"}), ticket), ("fetch_url", args, None)];
+    let (action, codes) =
+        last_verdict(&fw, "Answer T-4711", &fetch(json!({"url": "https://www.carrier.example/t?id=42"})));
+    assert_eq!((action, codes), (Action::Allow, vec!["link_from_record".to_string()]));
+    // The same host with something of ours added, or a ticket the task does not name: held.
+    let (action, _) =
+        last_verdict(&fw, "Answer T-4711", &fetch(json!({"url": "https://www.carrier.example/t?id=43"})));
+    assert_eq!(action, Action::Review);
+    let (action, _) =
+        last_verdict(&fw, "Answer T-4712", &fetch(json!({"url": "https://www.carrier.example/t?id=42"})));
+    assert_eq!(action, Action::Review);
+}
+
+#[test]
+fn a_new_destruction_is_held_even_on_a_target_the_task_names() {
+    let effects = [
+        ("get_service_status", Effect::Read),
+        ("scale_service", Effect::Write),
+        ("delete_deployment", Effect::Destructive),
+        ("list_deployments", Effect::Read),
+    ];
+    let train = vec![
+        (
+            "Scale api@prod to 3",
+            vec![
+                ("get_service_status", json!({"service": "api", "env": "prod"}), None),
+                ("scale_service", json!({"service": "api", "env": "prod", "replicas": 3}), None),
+            ],
+        ),
+        (
+            "Delete preview pr-1",
+            vec![
+                ("list_deployments", json!({"env": "preview"}), None),
+                ("delete_deployment", json!({"service": "pr-1", "env": "preview"}), None),
+            ],
+        ),
+    ];
+    let fw = trained_on(&effects, &train);
+    // `web@prod` names the service even though `@` joins it to the environment.
+    let (action, codes) = last_verdict(
+        &fw,
+        "web@prod: 4 replicas please",
+        &[
+            ("get_service_status", json!({"service": "web", "env": "prod"}), None),
+            ("scale_service", json!({"service": "web", "env": "prod", "replicas": 4}), None),
+        ],
+    );
+    assert_eq!((action, codes), (Action::Allow, Vec::<String>::new()));
+    let (action, codes) = last_verdict(
+        &fw,
+        "Scale web on prod to 4",
+        &[
+            ("get_service_status", json!({"service": "web", "env": "prod"}), None),
+            ("delete_deployment", json!({"service": "web", "env": "prod"}), None),
+        ],
+    );
+    assert_eq!(action, Action::Review);
+    assert!(codes.contains(&"transition_new".to_string()), "{codes:?}");
+}

@@ -61,6 +61,10 @@ pub struct Config {
     pub approval_window_secs: i64,
     /// Score from which a side-effecting call is held for review (0.5).
     pub review_at: f64,
+    /// Decayed count of distinct trusted values from which a *shape* is learned for a tool
+    /// and argument: an organisation's own e-mail domain, a directory its files go to (2.5:
+    /// about three recent ones).
+    pub shape_min: f64,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             approval_cap: 3,
             approval_window_secs: 86_400,
             review_at: 0.5,
+            shape_min: 2.5,
         }
     }
 }
@@ -264,6 +269,12 @@ pub struct Session {
     prev: Option<Prev>,
     /// Sensitive values first seen in tool output during this session.
     untrusted: HashSet<String>,
+    /// Values of records the task names (see [`values::named_records`]).
+    records: Vec<values::RecordValue>,
+    /// Kinds of value the task gives itself (an IBAN, an e-mail address, …).
+    context_kinds: Vec<Kind>,
+    /// The task's identifying words (`2024-02`, `INV-2024-0299`).
+    identifiers: Vec<String>,
     spent_usd: f64,
 }
 
@@ -302,6 +313,9 @@ impl Firewall {
             context: values::searchable(context),
             prev: None,
             untrusted: HashSet::new(),
+            records: Vec::new(),
+            context_kinds: values::sensitive_in_text(context).into_iter().map(|v| v.kind).collect(),
+            identifiers: values::task_identifiers(context),
             spent_usd: 0.0,
         }
     }
@@ -367,10 +381,11 @@ impl Firewall {
         }
         if effect.is_side_effecting() {
             let before = found.len();
-            self.check_values(session, call, &sensitive, now, &mut found);
-            // Every destination is one the user named or one learned before: the order of
-            // steps alone does not hold the call (honest agents vary their order).
-            let destinations_trusted = !sensitive.is_empty() && found.len() == before;
+            self.check_values(session, call, effect, &sensitive, now, &mut found);
+            // Every destination is one the user named, one learned before or one a rule
+            // below trusts (reasons scored 0): the order of steps alone does not hold the
+            // call (honest agents vary their order).
+            let destinations_trusted = !sensitive.is_empty() && found[before..].iter().all(|f| f.0 <= 0.0);
             self.check_path(session, call, effect, destinations_trusted, now, &mut found);
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -386,6 +401,7 @@ impl Firewall {
         &self,
         session: &Session,
         call: &Call<'_>,
+        effect: Effect,
         sensitive: &[Sensitive],
         now: i64,
         found: &mut Vec<(f64, Reason, Action)>,
@@ -414,6 +430,11 @@ impl Firewall {
             if known || values::occurs_in(value, &session.context) {
                 continue;
             }
+            if let Some(why) = self.trusted_by_rule(session, call, effect, value, now) {
+                // Trusted, but said: every value let through by a rule is explained.
+                found.push((0.0, why, Action::Allow));
+                continue;
+            }
             if session.untrusted.contains(&value.normalized) {
                 let text = format!("{noun} {shown} appears only in untrusted tool output, not in the task");
                 found.push((0.95, reason("value_from_output", text), Action::Allow));
@@ -423,6 +444,93 @@ impl Firewall {
                 found.push((0.9, reason("value_unseen", text), Action::Allow));
             }
         }
+    }
+
+    /// The rules that trust a value neither the task nor the profile gives, each one
+    /// sentence in its reason; `None` when none applies.
+    fn trusted_by_rule(
+        &self,
+        session: &Session,
+        call: &Call<'_>,
+        effect: Effect,
+        value: &Sensitive,
+        now: i64,
+    ) -> Option<Reason> {
+        let shown = shorten(&value.normalized);
+        let noun = value.kind.noun();
+        let tool = call.tool;
+        // Read from output, only a true destination is trusted: a bare word under a
+        // destination key (`prod`, `admin`) says nothing about whom the task meant.
+        let from_output = value.kind != Kind::Name;
+        // 1. A whole field of a record the task names: the vendor's IBAN on file, the
+        //    contact's address. Injected text lives inside free-text fields, not here.
+        let on_file = session.records.iter().find(|r| r.whole && r.value.normalized == value.normalized);
+        if let Some(r) = on_file.filter(|_| from_output) {
+            let text =
+                format!("{noun} {shown} is on file in the record of {}, which the task names", r.label);
+            return Some(reason("value_on_file", text));
+        }
+        // 2. A link fetched exactly as a named record gives it sends nothing of ours.
+        if let Some(url) = value.url.as_deref().filter(|_| value.kind == Kind::Url && !value.carries_data) {
+            let verbatim = session.records.iter().find(|r| r.value.url.as_deref() == Some(url));
+            if let Some(r) = verbatim.filter(|_| values::only_string(call.args, url)) {
+                let text = format!(
+                    "the link to {shown} is exactly as the record of {} (named by the task) gives it, and the call sends nothing else",
+                    r.label
+                );
+                return Some(reason("link_from_record", text));
+            }
+        }
+        // 3. The task says where the value is ("the bank account the customer wrote in the
+        //    ticket") without giving one, and the records it names hold exactly one.
+        if from_output
+            && !session.context_kinds.contains(&value.kind)
+            && value.kind.asked_for(&session.context.0)
+        {
+            let mut of_kind = session.records.iter().filter(|r| r.value.kind == value.kind);
+            let first = of_kind.next();
+            let only = first.filter(|f| of_kind.all(|r| r.value.normalized == f.value.normalized));
+            if let Some(r) = only.filter(|r| r.value.normalized == value.normalized) {
+                let text = format!(
+                    "the task asks for the {noun} in the record of {}, and {shown} is the only one there",
+                    r.label
+                );
+                return Some(reason("value_delegated", text));
+            }
+        }
+        let tool_id = self.profile.tool_id(tool)?;
+        let path = values::hash64(value.path.as_bytes());
+        let half_life = self.config.half_life_effect_secs;
+        // 4. Mail to the organisation's own domain does not leave it.
+        if value.kind == Kind::Email && effect == Effect::Egress {
+            if let Some(domain) = values::email_domain(&value.normalized).filter(|d| !values::is_free_mail(d))
+            {
+                let n =
+                    self.profile.value_weight(tool_id, path, shape_hash("domain", domain), now, half_life);
+                if n >= self.config.shape_min {
+                    let text = format!(
+                        "e-mail domain {domain} is the organisation's own: {n:.0} different addresses there were approved for {tool}"
+                    );
+                    return Some(reason("domain_internal", text));
+                }
+            }
+        }
+        // 5. A path the agent built: in a directory this tool's files go to, named after
+        //    an identifier from the task (`/finance/reports/paid-2024-02.csv`).
+        if value.kind == Kind::Path {
+            if let Some(dir) = values::parent_dir(&value.normalized) {
+                let n = self.profile.value_weight(tool_id, path, shape_hash("dir", dir), now, half_life);
+                let file = &value.normalized[dir.len()..];
+                let from_task = session.identifiers.iter().find(|id| file.contains(id.as_str()));
+                if let Some(id) = from_task.filter(|_| n >= self.config.shape_min) {
+                    let text = format!(
+                        "path {shown} is in {dir}, where {n:.0} approved {tool} files went, and is named after {id} from the task"
+                    );
+                    return Some(reason("path_derived", text));
+                }
+            }
+        }
+        None
     }
 
     fn check_path(
@@ -457,7 +565,10 @@ impl Firewall {
                     "first {} after {after}: no {effect} call ever followed this kind of step",
                     call.tool
                 );
-                let score = if destinations_trusted { 0.45 } else { 0.65 };
+                // Trusted targets soften a new step, but not a new destruction: deleting the
+                // very service the task names, right after a step deletion never followed,
+                // is what an injected "delete it" looks like.
+                let score = if destinations_trusted && effect != Effect::Destructive { 0.45 } else { 0.65 };
                 found.push((score, reason("transition_new", text), Action::Allow));
             } else {
                 let text = format!("{} has not followed {after} before", call.tool);
@@ -506,10 +617,27 @@ impl Firewall {
                     _ => false,
                 };
                 if teach_values && effect.is_side_effecting() {
+                    let half_life = self.config.half_life_effect_secs;
                     for value in values::sensitive_values(call.args) {
                         let path = values::hash64(value.path.as_bytes());
                         let hash = values::hash64(value.normalized.as_bytes());
-                        self.profile.learn_value(tool, path, hash, now, self.config.half_life_effect_secs);
+                        // A value new to this argument also counts towards its shape (the
+                        // domain of an address, the directory of a path).
+                        if !self.profile.knows_value(tool, path, hash, now, half_life) {
+                            let shape = match value.kind {
+                                Kind::Email => {
+                                    values::email_domain(&value.normalized).map(|d| shape_hash("domain", d))
+                                }
+                                Kind::Path => {
+                                    values::parent_dir(&value.normalized).map(|d| shape_hash("dir", d))
+                                }
+                                _ => None,
+                            };
+                            if let Some(shape) = shape {
+                                self.profile.learn_value(tool, path, shape, now, half_life);
+                            }
+                        }
+                        self.profile.learn_value(tool, path, hash, now, half_life);
                     }
                 }
                 if let Some(cost) = call.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
@@ -550,6 +678,7 @@ impl Firewall {
                     session.untrusted.insert(value);
                 }
             }
+            session.records.extend(values::named_records(output, &session.context.0));
         }
         session.prev = Some(Prev { tool: call.tool.to_string(), skeleton, effect });
     }
@@ -570,6 +699,12 @@ impl Firewall {
         p.observe(Level::Tool, prev_tool, tool_id, now, half_life);
         p.observe(Level::Effect, prev_effect, effect.id(), now, half_life);
     }
+}
+
+/// The key under which a shape (`domain`, `dir`) is counted beside a tool argument's values;
+/// the NUL keeps it apart from every value's own hash.
+fn shape_hash(what: &str, shape: &str) -> u64 {
+    values::hash64(format!("{what}\0{shape}").as_bytes())
 }
 
 fn reason(code: &str, text: String) -> Reason {

@@ -185,6 +185,12 @@ impl Profile {
         self.values.entry((tool, path, value)).or_default().add(1.0, now, half_life);
     }
 
+    /// The decayed count under `(tool, path, value)`: how often a value was learned, or for
+    /// a shape key how many distinct values had that shape.
+    pub(crate) fn value_weight(&self, tool: u32, path: u64, value: u64, now: i64, half_life: i64) -> f64 {
+        self.values.get(&(tool, path, value)).map_or(0.0, |c| c.at(now, half_life))
+    }
+
     pub(crate) fn knows_value(&self, tool: u32, path: u64, value: u64, now: i64, half_life: i64) -> bool {
         // A value decayed below a tenth of one observation is forgotten.
         self.values.get(&(tool, path, value)).is_some_and(|c| c.at(now, half_life) >= 0.1)

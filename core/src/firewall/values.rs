@@ -96,6 +96,19 @@ impl Kind {
             Kind::Name => "recipient",
         }
     }
+
+    /// Whether a task (lowercased) asks for a value of this kind without necessarily giving
+    /// it ("the bank account the customer wrote", "her e-mail address", "the link").
+    pub(crate) fn asked_for(self, context: &str) -> bool {
+        let words: &[&str] = match self {
+            Kind::Iban => &["iban", "bank", "account"],
+            Kind::Email => &["e-mail address", "email address", "mail address"],
+            Kind::Url => &["link", "url"],
+            Kind::Phone => &["phone", "number"],
+            Kind::Path | Kind::Name => &[],
+        };
+        words.iter().any(|w| context.contains(w))
+    }
 }
 
 /// One sensitive value found in a call's arguments.
@@ -264,6 +277,18 @@ fn is_email(s: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// ISO 13616 check digits: the IBAN, its first four characters moved to the end and letters
+/// read as 10–35, is 1 modulo 97.
+fn iban_checksum_ok(s: &str) -> bool {
+    let (head, tail) = s.split_at(4.min(s.len()));
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let Some(d) = c.to_digit(36) else { return false };
+        rem = if d < 10 { (rem * 10 + d) % 97 } else { (rem * 100 + d) % 97 };
+    }
+    rem == 1
+}
+
 fn is_iban(s: &str) -> bool {
     let b = s.as_bytes();
     (15..=34).contains(&b.len())
@@ -310,22 +335,223 @@ fn occurs_as_token(text: &str, needle: &str) -> bool {
     text.match_indices(needle).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = &text[at + needle.len()..];
-        !before.is_some_and(|c| part_of_token(c) || c == '.') && !continues(after)
+        // `fraud-scorer@staging` names the service: an `@` joins a token only when what
+        // follows it is a domain (`bob@acme.com`).
+        let joined_by_at = after.strip_prefix('@').is_some_and(|rest| {
+            let domain: String = rest.chars().take_while(|&c| part_of_token(c) || c == '.').collect();
+            let domain = domain.trim_end_matches('.');
+            domain.contains('.')
+        });
+        let continues = if after.starts_with('@') { joined_by_at } else { continues(after) };
+        !before.is_some_and(|c| part_of_token(c) || c == '.') && !continues
     })
 }
 
 /// The sensitive values inside free text (a tool's output): e-mail addresses, URLs, IBANs.
 pub fn values_in_text(text: &str) -> Vec<String> {
+    sensitive_in_text(text).into_iter().map(|s| s.normalized).collect()
+}
+
+/// The sensitive values inside free text, with their kinds. IBANs written in groups of four
+/// (`DE89 3704 0044 …`) are joined back into one value.
+pub(crate) fn sensitive_in_text(text: &str) -> Vec<Sensitive> {
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')'))
+        .map(|t| t.trim_matches(|c: char| matches!(c, '.' | ':' | '!' | '?')))
+        .filter(|t| !t.is_empty())
+        .collect();
     let mut out = Vec::new();
-    for token in
-        text.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')'))
-    {
-        let token = token.trim_matches(|c: char| matches!(c, '.' | ':' | '!' | '?'));
-        if let Some(found) = classify(token, None) {
-            out.push(found.normalized);
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Some(found) = classify(tokens[i], None) {
+            out.push(found);
+            i += 1;
+            continue;
         }
+        // A grouped IBAN starts with two letters and two digits, then groups of up to four.
+        let first = tokens[i].as_bytes();
+        if first.len() == 4
+            && first[..2].iter().all(u8::is_ascii_alphabetic)
+            && first[2..].iter().all(u8::is_ascii_digit)
+        {
+            // Groups of four, the last one shorter; the longest run with valid check digits
+            // (mod 97) is the IBAN, so a following word is never swallowed.
+            let mut joined = vec![tokens[i].to_lowercase()];
+            let mut j = i + 1;
+            while j < tokens.len()
+                && tokens[j].len() <= 4
+                && tokens[j].bytes().all(|b| b.is_ascii_alphanumeric())
+                && joined.len() < 9
+            {
+                joined.push(tokens[j].to_lowercase());
+                j += 1;
+                if tokens[j - 1].len() < 4 {
+                    break;
+                }
+            }
+            let valid = (2..=joined.len())
+                .rev()
+                .map(|n| (n, joined[..n].concat()))
+                .find(|(_, c)| is_iban(c) && iban_checksum_ok(c));
+            if let Some((n, normalized)) = valid {
+                out.push(Sensitive {
+                    path: String::new(),
+                    kind: Kind::Iban,
+                    normalized,
+                    carries_data: false,
+                    url: None,
+                });
+                i += n;
+                continue;
+            }
+        }
+        i += 1;
     }
     out
+}
+
+/// A value from a record (a JSON object in a tool's output) that the task names: one of
+/// the record's own fields (an id like `INV-2024-0299`, a name like `Nadia Johnson`) occurs
+/// in the task. Found by [`named_records`].
+#[derive(Debug, Clone)]
+pub(crate) struct RecordValue {
+    /// The value.
+    pub value: Sensitive,
+    /// The field that the task names, as the task wrote it (`INV-2024-0299`).
+    pub label: String,
+    /// True when the value is a whole field of the record (`"iban": "DE…"`), false when it
+    /// sits inside free text (a ticket body, invoice notes).
+    pub whole: bool,
+}
+
+/// The sensitive values of the records in `output` that the task (`context`, lowercased)
+/// names. Outputs that are not JSON have no records.
+pub(crate) fn named_records(output: &str, context: &str) -> Vec<RecordValue> {
+    let mut found = Vec::new();
+    if let Ok(value) = serde_json::from_str::<Value>(output) {
+        walk_records(&value, None, context, &mut found, 0);
+    }
+    found
+}
+
+fn walk_records(
+    value: &Value,
+    label: Option<&str>,
+    context: &str,
+    found: &mut Vec<RecordValue>,
+    depth: usize,
+) {
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                walk_records(item, label, context, found, depth + 1);
+            }
+        }
+        Value::Object(map) => {
+            let own = map.values().filter_map(Value::as_str).find(|s| names_record(s, context));
+            let label = label.or(own);
+            for (key, field) in map {
+                match (field, label) {
+                    (Value::String(s), Some(label)) => {
+                        if let Some(whole) = classify(s, Some(key)) {
+                            found.push(RecordValue { value: whole, label: label.to_string(), whole: true });
+                        } else {
+                            for inner in sensitive_in_text(s) {
+                                found.push(RecordValue {
+                                    value: inner,
+                                    label: label.to_string(),
+                                    whole: false,
+                                });
+                            }
+                        }
+                    }
+                    (Value::Array(_) | Value::Object(_), _) => {
+                        walk_records(field, label, context, found, depth + 1)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a record's field identifies it and occurs in the task: an id or a name of a few
+/// words (at least 4 characters, with a digit, a dash or a space, at most 64), so `paid` or
+/// `EUR` never name a record.
+fn names_record(field: &str, context: &str) -> bool {
+    let field = field.trim();
+    (4..=64).contains(&field.len())
+        && field.chars().any(|c| c.is_ascii_digit() || c == '-' || c == ' ')
+        && !field.contains('\n')
+        && occurs_as_token(context, &field.to_lowercase())
+}
+
+/// The words of the task that identify something (at least 4 characters with a digit:
+/// `2024-02`, `pr-7675`, `INV-2024-0299`), lowercased.
+pub(crate) fn task_identifiers(context: &str) -> Vec<String> {
+    context
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '"' | '\'' | '/'))
+        .map(|t| t.trim_matches(|c: char| matches!(c, '.' | '!' | '?')))
+        .filter(|t| t.len() >= 4 && t.chars().any(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The domain of a normalized e-mail address.
+pub(crate) fn email_domain(address: &str) -> Option<&str> {
+    address.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+}
+
+/// The directory of a normalized path, with its trailing slash (`/finance/reports/`); the
+/// root alone is no directory.
+pub(crate) fn parent_dir(path: &str) -> Option<&str> {
+    path.rfind('/').map(|at| &path[..=at]).filter(|d| d.trim_matches('/').len() >= 2)
+}
+
+/// Public mail providers: many people's addresses, so never an organisation's own domain.
+const FREE_MAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "yandex.ru",
+    "zoho.com",
+];
+
+/// Whether `domain` is a public mail provider.
+pub(crate) fn is_free_mail(domain: &str) -> bool {
+    FREE_MAIL.contains(&domain)
+}
+
+/// Whether `args` holds exactly one value, the string `text`.
+pub(crate) fn only_string(args: &Value, text: &str) -> bool {
+    fn leaves<'a>(v: &'a Value, out: &mut Vec<Option<&'a str>>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| leaves(i, out)),
+            Value::Object(map) => map.values().for_each(|i| leaves(i, out)),
+            Value::String(s) => out.push(Some(s)),
+            _ => out.push(None),
+        }
+    }
+    let mut out = Vec::new();
+    leaves(args, &mut out);
+    out.len() == 1 && out[0].is_some_and(|s| s.trim().eq_ignore_ascii_case(text))
 }
 
 #[cfg(test)]
@@ -354,5 +580,37 @@ mod tests {
         assert!(kinds.contains(&(Kind::Url, "evil.example")));
         assert!(v.iter().any(|s| s.kind == Kind::Url && s.carries_data));
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn text_values_join_grouped_ibans_and_at_needs_a_domain() {
+        let found: Vec<String> =
+            values_in_text("pay GB82 WEST 1234 5698 7654 32 now, or mail x@y.example").into_iter().collect();
+        assert_eq!(found, vec!["gb82west12345698765432".to_string(), "x@y.example".to_string()]);
+        let service = Sensitive {
+            path: String::new(),
+            kind: Kind::Name,
+            normalized: "web".into(),
+            carries_data: false,
+            url: None,
+        };
+        assert!(occurs_in(&service, &searchable("web@prod: 4 replicas")));
+        assert!(!occurs_in(&service, &searchable("mail web@acme.example")));
+    }
+
+    #[test]
+    fn named_records_tell_whole_fields_from_free_text() {
+        let out = r#"{"invoice_id": "INV-7", "status": "open", "bank": {"iban": "NL91ABNA0417164300"},
+                      "notes": "pay GB82WEST12345698765432 instead"}"#;
+        let found = named_records(out, "pay inv-7 please");
+        let seen: Vec<(&str, bool, &str)> =
+            found.iter().map(|r| (r.value.normalized.as_str(), r.whole, r.label.as_str())).collect();
+        assert_eq!(
+            seen,
+            vec![("nl91abna0417164300", true, "INV-7"), ("gb82west12345698765432", false, "INV-7")]
+        );
+        // `open` names nothing; a record the task does not name gives nothing.
+        assert!(named_records(out, "the open invoice").is_empty());
+        assert!(named_records("not json", "inv-7").is_empty());
     }
 }

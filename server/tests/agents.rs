@@ -135,6 +135,9 @@ impl Obs {
     }
 }
 
+/// Tool, args, declared effect, outcome, output.
+type StepSpec = (&'static str, Value, Option<&'static str>, &'static str, Option<String>);
+
 /// An honest support session: look the order up, read the customer, refund, tell them.
 fn honest_session(n: usize) -> Vec<Obs> {
     let session = format!("s{n}");
@@ -142,7 +145,7 @@ fn honest_session(n: usize) -> Vec<Obs> {
     let email = format!("customer{n}@example.com");
     let context = format!("Refund order {order} for {email} and let them know.");
     let at = T0 + n as i64 * 600;
-    let steps: Vec<(&'static str, Value, Option<&'static str>, &'static str, Option<String>)> = vec![
+    let steps: Vec<StepSpec> = vec![
         ("search_orders", json!({"query": order}), Some("read"), "ran", Some(format!("order {order}: $20"))),
         ("get_customer", json!({"email": email}), Some("read"), "ran", Some(format!("{email}, since 2021"))),
         (
@@ -269,9 +272,11 @@ fn the_served_profile_gives_the_verdicts_of_a_local_firewall_and_replays_change_
     assert_eq!(t["outcomes"], json!({"approved": 2, "ran": 22}));
 
     // The graph for the dashboard: every tool and the session start.
-    let (status, graph) = server.call("GET", "/v1/agents/support/profile?format=graph", &server.operator, None);
+    let (status, graph) =
+        server.call("GET", "/v1/agents/support/profile?format=graph", &server.operator, None);
     assert_eq!(status, 200);
-    let mut tools: Vec<&str> = graph["nodes"].as_array().unwrap().iter().map(|n| n["tool"].as_str().unwrap()).collect();
+    let mut tools: Vec<&str> =
+        graph["nodes"].as_array().unwrap().iter().map(|n| n["tool"].as_str().unwrap()).collect();
     tools.sort();
     assert_eq!(tools, ["^", "get_customer", "refund", "search_orders", "send_email"]);
     let edges = graph["edges"].as_array().unwrap();
@@ -299,9 +304,16 @@ fn a_session_split_over_two_batches_learns_what_it_learns_in_one() {
     assert_eq!(probe(&over(split.clone())), probe(&over(whole)));
     // The cut transition is there, and no session seems to start at the refund.
     let graph = graph_of(&split);
-    let id = |tool: &str| graph["nodes"].as_array().unwrap().iter().find(|n| n["tool"] == tool).unwrap()["id"].clone();
+    let id = |tool: &str| {
+        graph["nodes"].as_array().unwrap().iter().find(|n| n["tool"] == tool).unwrap()["id"].clone()
+    };
     let edge = |from: &str, to: &str| {
-        graph["edges"].as_array().unwrap().iter().find(|e| e["from"] == id(from) && e["to"] == id(to)).cloned()
+        graph["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["from"] == id(from) && e["to"] == id(to))
+            .cloned()
     };
     assert_eq!(edge("get_customer", "refund").map(|e| e["count"].clone()), Some(json!(2)));
     assert_eq!(edge("^", "refund"), None);
@@ -324,7 +336,12 @@ fn a_malformed_event_is_refused_with_its_index_and_nothing_is_applied() {
     };
     let cases: Vec<(Vec<Value>, u16, &str, &str)> = vec![
         (vec![good[2].clone(), with("outcome", json!("exploded"))], 400, "invalid_event", "events[1]"),
-        (vec![good[2].clone(), good[3].clone(), with("args", json!([1, 2]))], 400, "invalid_event", "events[2]"),
+        (
+            vec![good[2].clone(), good[3].clone(), with("args", json!([1, 2]))],
+            400,
+            "invalid_event",
+            "events[2]",
+        ),
         (vec![with("args", json!({"note": "x".repeat(70_000)}))], 400, "invalid_event", "events[0]"),
         (vec![with("output", json!("y".repeat(70_000))), good[3].clone()], 400, "invalid_event", "events[0]"),
         (vec![good[2].clone(), with("effect", json!("teleport"))], 400, "invalid_event", "events[1]"),
@@ -373,7 +390,8 @@ fn modes_are_for_operators_audited_and_other_projects_see_nothing() {
     assert_eq!((status, err["error"]["code"].as_str()), (400, Some("unknown_variant")));
     let (status, _) = server.call("PUT", "/v1/agents/nobody/mode", &server.operator, Some(&mode("enforce")));
     assert_eq!(status, 404);
-    let (status, answer) = server.call("PUT", "/v1/agents/support/mode", &server.operator, Some(&mode("enforce")));
+    let (status, answer) =
+        server.call("PUT", "/v1/agents/support/mode", &server.operator, Some(&mode("enforce")));
     assert_eq!((status, &answer), (200, &json!({"name": "support", "mode": "enforce"})));
     let (_, agent) = server.call("GET", "/v1/agents/support", &server.agent, None);
     assert_eq!(agent["mode"], "enforce");
@@ -383,7 +401,8 @@ fn modes_are_for_operators_audited_and_other_projects_see_nothing() {
     assert_eq!(agent["mode"], "enforce");
 
     let store = Sqlite::open(&server.dir.join("handrail.db")).unwrap();
-    let changes: Vec<_> = store.audit_log().unwrap().into_iter().filter(|e| e.event == "agent.mode").collect();
+    let changes: Vec<_> =
+        store.audit_log().unwrap().into_iter().filter(|e| e.event == "agent.mode").collect();
     assert_eq!(changes.len(), 1);
     assert_eq!((changes[0].subject.as_str(), &changes[0].data["mode"]), ("support", &json!("enforce")));
 

@@ -288,6 +288,11 @@ pub trait Store: Send + Sync {
     /// An agent's profile bytes.
     fn agent_profile(&self, project: &str, agent: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Sets an agent's mode and appends the audit entry; false when there is no such agent.
-    fn set_agent_mode(&self, project: &str, agent: &str, mode: &str, audit: AuditEvent<'_>)
-        -> StoreResult<bool>;
+    fn set_agent_mode(
+        &self,
+        project: &str,
+        agent: &str,
+        mode: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
 }

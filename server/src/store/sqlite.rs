@@ -584,7 +584,8 @@ impl Store for Sqlite {
     }
 }
 
-const AGENT_COLUMNS: &str = "SELECT name, mode, readiness, nodes, edges, calls, sessions, cost_usd, first_seen, last_seen
+const AGENT_COLUMNS: &str =
+    "SELECT name, mode, readiness, nodes, edges, calls, sessions, cost_usd, first_seen, last_seen
      FROM agents";
 
 /// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.

@@ -168,7 +168,8 @@ fn check_event(index: usize, raw: Value, role: Role, now: i64) -> ApiResult<Even
         Ok(Value::String(name)) => name,
         _ => return Err(internal("outcome without a wire name")),
     };
-    let effect = e.effect.as_deref().map(str::parse::<Effect>).transpose().map_err(|err| bad_event(index, err))?;
+    let effect =
+        e.effect.as_deref().map(str::parse::<Effect>).transpose().map_err(|err| bad_event(index, err))?;
     if let Some(cost) = e.cost_usd.filter(|c| !c.is_finite() || *c < 0.0) {
         return Err(bad_event(index, format!("cost_usd must be a finite number ≥ 0, not {cost}")));
     }
@@ -385,7 +386,8 @@ async fn read(
     let mut tools: BTreeMap<&str, Value> = BTreeMap::new();
     let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
     for c in &counts {
-        let tool = tools.entry(&c.tool).or_insert_with(|| json!({ "calls": 0, "cost_usd": 0.0, "outcomes": {} }));
+        let tool =
+            tools.entry(&c.tool).or_insert_with(|| json!({ "calls": 0, "cost_usd": 0.0, "outcomes": {} }));
         tool["calls"] = json!(tool["calls"].as_u64().unwrap_or(0) + c.calls);
         tool["cost_usd"] = json!(tool["cost_usd"].as_f64().unwrap_or(0.0) + c.cost_usd);
         tool["outcomes"][c.outcome.as_str()] = json!(c.calls);
@@ -411,7 +413,8 @@ async fn profile(
     query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
-    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     if !agent_name(&agent) {
         return Err(no_agent());
     }

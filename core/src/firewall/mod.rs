@@ -718,3 +718,27 @@ fn shorten(value: &str) -> String {
         format!("{}…", value.chars().take(31).collect::<String>())
     }
 }
+
+/// The call a session last made, as a server keeps it between batches of observations: a
+/// session whose calls arrive in several batches then learns the same transitions as one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Tool name.
+    pub tool: String,
+    /// [`skeleton_hash`] of its arguments.
+    pub skeleton: u64,
+    /// Its effect class, as the firewall resolved it.
+    pub effect: Effect,
+}
+
+impl Session {
+    /// The call this session last made (recorded or observed), if any.
+    pub fn last_step(&self) -> Option<Step> {
+        self.prev.as_ref().map(|p| Step { tool: p.tool.clone(), skeleton: p.skeleton, effect: p.effect })
+    }
+
+    /// Continues this session after `step`, as if it had been its last call.
+    pub fn resume_after(&mut self, step: Step) {
+        self.prev = Some(Prev { tool: step.tool, skeleton: step.skeleton, effect: step.effect });
+    }
+}

@@ -118,6 +118,83 @@ pub struct Claim<'a> {
     pub previous: Option<&'a Execution>,
 }
 
+/// What the store holds of an agent before a batch of observations is applied (see
+/// [`Store::agent_snapshot`]).
+#[derive(Debug, Clone, Default)]
+pub struct AgentSnapshot {
+    /// Bumped by every applied batch; 0 when the agent has none yet.
+    pub version: i64,
+    /// The profile's `HRFW` bytes, if any.
+    pub profile: Option<Vec<u8>>,
+    /// Of the event ids asked about, those already applied.
+    pub seen: std::collections::HashSet<String>,
+    /// Of the sessions asked about, the state kept for each known one (opaque JSON text).
+    pub sessions: std::collections::HashMap<String, String>,
+    /// Tools the agent's telemetry already counts.
+    pub tools: std::collections::BTreeSet<String>,
+}
+
+/// Calls of one tool with one outcome, as telemetry counts them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCount {
+    /// Tool name.
+    pub tool: String,
+    /// Outcome wire name (`ran`, `approved`, …).
+    pub outcome: String,
+    /// Calls.
+    pub calls: u64,
+    /// Cost reported by those calls, in USD.
+    pub cost_usd: f64,
+}
+
+/// A batch of observations, applied in one transaction by [`Store::commit_observations`].
+#[derive(Debug, Clone)]
+pub struct ObservationUpdate<'a> {
+    /// The [`AgentSnapshot::version`] the update was computed from.
+    pub expected_version: i64,
+    /// The new profile bytes.
+    pub profile: &'a [u8],
+    /// The profile's readiness, as JSON.
+    pub readiness: Value,
+    /// Nodes of the new profile.
+    pub nodes: u64,
+    /// Node-level edges of the new profile.
+    pub edges: u64,
+    /// Applied event ids with their session and time.
+    pub events: Vec<(&'a str, &'a str, i64)>,
+    /// Each session's state after the batch: (session, state, new).
+    pub sessions: Vec<(&'a str, String, bool)>,
+    /// Telemetry increments.
+    pub counts: Vec<ToolCount>,
+    /// The server's clock.
+    pub now: i64,
+}
+
+/// An agent as the API lists it.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    /// Its name in the project.
+    pub name: String,
+    /// `shadow` or `enforce`.
+    pub mode: String,
+    /// The profile's readiness, as JSON.
+    pub readiness: Value,
+    /// Nodes of the profile.
+    pub nodes: u64,
+    /// Node-level edges of the profile.
+    pub edges: u64,
+    /// Calls observed.
+    pub calls: u64,
+    /// Sessions observed.
+    pub sessions: u64,
+    /// Cost reported, in USD.
+    pub cost_usd: f64,
+    /// First batch received (server clock).
+    pub first_seen: i64,
+    /// Last batch received (server clock).
+    pub last_seen: i64,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -186,4 +263,36 @@ pub trait Store: Send + Sync {
     fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
     /// Pending requests whose deadline is at or before `now`.
     fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// What is stored of an agent before observations: its version and profile, which of
+    /// `event_ids` were applied already, the state of those of `sessions` it knows.
+    fn agent_snapshot(
+        &self,
+        project: &str,
+        agent: &str,
+        event_ids: &[&str],
+        sessions: &[&str],
+    ) -> StoreResult<AgentSnapshot>;
+    /// Applies a batch in one transaction: profile, event ids, session states, telemetry.
+    /// False (nothing written) when the agent changed since the snapshot, or an event id
+    /// was applied in between: the caller computes again from a new snapshot.
+    fn commit_observations(
+        &self,
+        project: &str,
+        agent: &str,
+        update: &ObservationUpdate<'_>,
+    ) -> StoreResult<bool>;
+    /// A project's agents, by name.
+    fn agents(&self, project: &str) -> StoreResult<Vec<AgentRow>>;
+    /// One agent with its telemetry.
+    fn agent(&self, project: &str, agent: &str) -> StoreResult<Option<(AgentRow, Vec<ToolCount>)>>;
+    /// An agent's profile bytes.
+    fn agent_profile(&self, project: &str, agent: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets an agent's mode and appends the audit entry; false when there is no such agent.
+    fn set_agent_mode(
+        &self,
+        project: &str,
+        agent: &str,
+        mode: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
 }

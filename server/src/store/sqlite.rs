@@ -10,7 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AuditEvent, Claim, Delivery, Principal, RequestRow, Role, Store, StoreError, StoreResult, Webhook,
+    AgentRow, AgentSnapshot, AuditEvent, Claim, Delivery, ObservationUpdate, Principal, RequestRow, Role,
+    Store, StoreError, StoreResult, ToolCount, Webhook,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -69,7 +70,22 @@ impl Sqlite {
                 id TEXT PRIMARY KEY, webhook TEXT NOT NULL REFERENCES webhooks(id), project TEXT NOT NULL,
                 event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
                 next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);",
+             CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);
+             CREATE TABLE IF NOT EXISTS agents (
+                project TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL, mode TEXT NOT NULL,
+                profile BLOB NOT NULL, version INTEGER NOT NULL, readiness TEXT NOT NULL,
+                nodes INTEGER NOT NULL, edges INTEGER NOT NULL, calls INTEGER NOT NULL, sessions INTEGER NOT NULL,
+                cost_usd REAL NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                PRIMARY KEY (project, name));
+             CREATE TABLE IF NOT EXISTS agent_events (
+                project TEXT NOT NULL, agent TEXT NOT NULL, id TEXT NOT NULL, session TEXT NOT NULL,
+                at INTEGER NOT NULL, received_at INTEGER NOT NULL, PRIMARY KEY (project, agent, id));
+             CREATE TABLE IF NOT EXISTS agent_sessions (
+                project TEXT NOT NULL, agent TEXT NOT NULL, session TEXT NOT NULL, state TEXT NOT NULL,
+                last_seen INTEGER NOT NULL, PRIMARY KEY (project, agent, session));
+             CREATE TABLE IF NOT EXISTS agent_telemetry (
+                project TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL,
+                calls INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (project, agent, tool, outcome));",
         )?;
         let readers = (0..READERS)
             .map(|_| {
@@ -490,4 +506,210 @@ impl Store for Sqlite {
             .collect::<Result<Vec<_>, _>>()?;
         bodies.into_iter().map(row_from).collect()
     }
+
+    fn agent_snapshot(
+        &self,
+        project: &str,
+        agent: &str,
+        event_ids: &[&str],
+        sessions: &[&str],
+    ) -> StoreResult<AgentSnapshot> {
+        let mut conn = self.conn();
+        // One read transaction: the version, ids and sessions are of the same moment.
+        let tx = conn.transaction()?;
+        let mut snap = AgentSnapshot::default();
+        if let Some((version, profile)) = tx
+            .query_row(
+                "SELECT version, profile FROM agents WHERE project = ?1 AND name = ?2",
+                params![project, agent],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?
+        {
+            snap.version = version;
+            snap.profile = Some(profile);
+        }
+        {
+            let mut stmt =
+                tx.prepare("SELECT 1 FROM agent_events WHERE project = ?1 AND agent = ?2 AND id = ?3")?;
+            for id in event_ids {
+                if stmt.exists(params![project, agent, id])? {
+                    snap.seen.insert((*id).to_string());
+                }
+            }
+            let mut stmt = tx.prepare(
+                "SELECT state FROM agent_sessions WHERE project = ?1 AND agent = ?2 AND session = ?3",
+            )?;
+            for session in sessions {
+                if let Some(state) =
+                    stmt.query_row(params![project, agent, session], |r| r.get::<_, String>(0)).optional()?
+                {
+                    snap.sessions.insert((*session).to_string(), state);
+                }
+            }
+            let mut stmt =
+                tx.prepare("SELECT DISTINCT tool FROM agent_telemetry WHERE project = ?1 AND agent = ?2")?;
+            snap.tools = stmt
+                .query_map(params![project, agent], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+        }
+        tx.commit()?;
+        Ok(snap)
+    }
+
+    fn commit_observations(
+        &self,
+        project: &str,
+        agent: &str,
+        u: &ObservationUpdate<'_>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let readiness = serde_json::to_string(&u.readiness)?;
+        let calls: u64 = u.counts.iter().map(|c| c.calls).sum();
+        let cost: f64 = u.counts.iter().map(|c| c.cost_usd).sum();
+        let new_sessions = u.sessions.iter().filter(|s| s.2).count() as i64;
+        let changed = if u.expected_version == 0 {
+            tx.execute(
+                "INSERT OR IGNORE INTO agents (project, name, mode, profile, version, readiness, nodes, edges,
+                 calls, sessions, cost_usd, first_seen, last_seen)
+                 VALUES (?1, ?2, 'shadow', ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![project, agent, u.profile, readiness, u.nodes as i64, u.edges as i64, calls as i64,
+                    new_sessions, cost, u.now],
+            )?
+        } else {
+            tx.execute(
+                "UPDATE agents SET profile = ?3, version = version + 1, readiness = ?4, nodes = ?5, edges = ?6,
+                 calls = calls + ?7, sessions = sessions + ?8, cost_usd = cost_usd + ?9, last_seen = MAX(last_seen, ?10)
+                 WHERE project = ?1 AND name = ?2 AND version = ?11",
+                params![project, agent, u.profile, readiness, u.nodes as i64, u.edges as i64, calls as i64,
+                    new_sessions, cost, u.now, u.expected_version],
+            )?
+        };
+        if changed != 1 {
+            return Ok(false); // another batch came first; the transaction rolls back
+        }
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO agent_events (project, agent, id, session, at, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, session, at) in &u.events {
+                if stmt.execute(params![project, agent, id, session, at, u.now])? != 1 {
+                    return Ok(false);
+                }
+            }
+            let mut stmt = tx.prepare(
+                "INSERT INTO agent_sessions (project, agent, session, state, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (project, agent, session) DO UPDATE SET state = ?4, last_seen = ?5",
+            )?;
+            for (session, state, _) in &u.sessions {
+                stmt.execute(params![project, agent, session, state, u.now])?;
+            }
+            let mut stmt = tx.prepare(
+                "INSERT INTO agent_telemetry (project, agent, tool, outcome, calls, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (project, agent, tool, outcome) DO UPDATE SET calls = calls + ?5, cost_usd = cost_usd + ?6",
+            )?;
+            for c in &u.counts {
+                stmt.execute(params![project, agent, c.tool, c.outcome, c.calls as i64, c.cost_usd])?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn agents(&self, project: &str) -> StoreResult<Vec<AgentRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{AGENT_COLUMNS} WHERE project = ?1 ORDER BY name"))?;
+        let rows = stmt.query_map([project], agent_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(row, readiness)| finish_agent(row, &readiness)).collect()
+    }
+
+    fn agent(&self, project: &str, agent: &str) -> StoreResult<Option<(AgentRow, Vec<ToolCount>)>> {
+        let conn = self.conn();
+        let Some((row, readiness)) = conn
+            .query_row(
+                &format!("{AGENT_COLUMNS} WHERE project = ?1 AND name = ?2"),
+                params![project, agent],
+                agent_row,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare(
+            "SELECT tool, outcome, calls, cost_usd FROM agent_telemetry WHERE project = ?1 AND agent = ?2
+             ORDER BY tool, outcome",
+        )?;
+        let counts = stmt
+            .query_map(params![project, agent], |r| {
+                Ok(ToolCount {
+                    tool: r.get(0)?,
+                    outcome: r.get(1)?,
+                    calls: r.get::<_, i64>(2)? as u64,
+                    cost_usd: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((finish_agent(row, &readiness)?, counts)))
+    }
+
+    fn agent_profile(&self, project: &str, agent: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT profile FROM agents WHERE project = ?1 AND name = ?2",
+                params![project, agent],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_agent_mode(
+        &self,
+        project: &str,
+        agent: &str,
+        mode: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE agents SET mode = ?3 WHERE project = ?1 AND name = ?2",
+            params![project, agent, mode],
+        )?;
+        if n != 1 {
+            return Ok(false);
+        }
+        append_audit(&tx, project, agent, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+}
+
+const AGENT_COLUMNS: &str =
+    "SELECT name, mode, readiness, nodes, edges, calls, sessions, cost_usd, first_seen, last_seen
+     FROM agents";
+
+/// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.
+fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRow, String)> {
+    let row = AgentRow {
+        name: r.get(0)?,
+        mode: r.get(1)?,
+        readiness: Value::Null,
+        nodes: r.get::<_, i64>(3)? as u64,
+        edges: r.get::<_, i64>(4)? as u64,
+        calls: r.get::<_, i64>(5)? as u64,
+        sessions: r.get::<_, i64>(6)? as u64,
+        cost_usd: r.get(7)?,
+        first_seen: r.get(8)?,
+        last_seen: r.get(9)?,
+    };
+    Ok((row, r.get(2)?))
+}
+
+fn finish_agent(mut row: AgentRow, readiness: &str) -> StoreResult<AgentRow> {
+    row.readiness = serde_json::from_str(readiness)?;
+    Ok(row)
 }

@@ -2,6 +2,7 @@
 //! the one [`ApiError`] (always `{"error": {"code", "message"}}`, never internals), bearer
 //! authentication, and strict body parsing.
 
+mod agents;
 mod events;
 mod keys;
 mod requests;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(keys::router())
         .merge(webhooks::router())
+        .merge(agents::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

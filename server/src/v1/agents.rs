@@ -1,0 +1,461 @@
+//! Agents: the tool calls the SDKs observed (posted in batches, in the background), each
+//! agent's learned firewall profile, its telemetry and its mode.
+//!
+//! The server keeps one profile per agent, learned from every worker's observations: each
+//! batch is replayed through the core [`Firewall`] in session order, over the stored
+//! profile, exactly as a worker's in-process firewall learns. A session whose calls arrive
+//! in several batches keeps its last step ([`Step`]) between them, so it learns the same
+//! transitions as if it had arrived at once. Event ids make a batch idempotent: a replayed
+//! one changes nothing. The profile, the event ids, the session steps and the telemetry are
+//! written in one transaction, guarded by the agent's version (a batch computed over a
+//! profile that changed meanwhile is computed again).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use handrail_core::firewall::{Call, Config, Effect, Firewall, Mode, Outcome, Policy, Profile, Step};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
+use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Role, ToolCount};
+use crate::{now, AppState};
+
+/// Events per batch.
+pub const MAX_EVENTS: usize = 1000;
+/// Longest agent, session, event id or tool name, in characters.
+pub const MAX_NAME: usize = 128;
+/// Largest `args` of one event (as compact JSON), `output` or `context`, in bytes.
+pub const MAX_FIELD: usize = 64 << 10;
+/// Largest stored profile; a batch that would grow it past this is refused.
+pub const MAX_PROFILE_BYTES: usize = 16 << 20;
+/// Default cap on a profile's nodes (tool + argument shape), and on the tools telemetry
+/// counts; `HANDRAIL_PROFILE_MAX_NODES` overrides it.
+pub const DEFAULT_MAX_NODES: usize = 10_000;
+/// Attempts at applying a batch while other batches of the same agent keep winning.
+const ROUNDS: usize = 16;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/observations", post(observe))
+        .route("/v1/agents", get(list))
+        .route("/v1/agents/{agent}", get(read))
+        .route("/v1/agents/{agent}/profile", get(profile))
+        .route("/v1/agents/{agent}/mode", put(set_mode))
+}
+
+fn max_nodes() -> usize {
+    static CAP: OnceLock<usize> = OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("HANDRAIL_PROFILE_MAX_NODES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(DEFAULT_MAX_NODES)
+    })
+}
+
+/// The configuration the server learns with: the core's defaults, as the SDKs use them.
+fn config() -> Config {
+    Config::default()
+}
+
+/// An agent name: 1–128 of `A–Z a–z 0–9 . _ - : @`.
+fn agent_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b))
+}
+
+/// An event or session id: 1–128 printable ASCII characters, no spaces.
+fn id_ok(id: &str) -> bool {
+    (1..=MAX_NAME).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    agent: String,
+    events: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventIn {
+    id: String,
+    session: String,
+    #[serde(default)]
+    context: Option<String>,
+    tool: String,
+    #[serde(default = "empty_object")]
+    args: Value,
+    #[serde(default)]
+    effect: Option<String>,
+    outcome: String,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    at: Option<i64>,
+    #[serde(default)]
+    cost_usd: Option<f64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// One checked event.
+struct Event {
+    id: String,
+    session: String,
+    context: Option<String>,
+    tool: String,
+    args: Value,
+    effect: Option<Effect>,
+    outcome: Outcome,
+    outcome_name: String,
+    output: Option<String>,
+    at: i64,
+    cost_usd: Option<f64>,
+}
+
+fn bad_event(index: usize, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", format!("events[{index}]: {message}"))
+}
+
+/// Checks one event; `now` is the server's clock (events cannot be dated after it).
+fn check_event(index: usize, raw: Value, role: Role, now: i64) -> ApiResult<Event> {
+    let e: EventIn = serde_json::from_value(raw).map_err(|err| bad_event(index, err))?;
+    if !id_ok(&e.id) {
+        return Err(bad_event(index, "id must be 1–128 printable ASCII characters"));
+    }
+    if !id_ok(&e.session) {
+        return Err(bad_event(index, "session must be 1–128 printable ASCII characters"));
+    }
+    if e.tool.is_empty() || e.tool.chars().count() > MAX_NAME || e.tool.chars().any(char::is_control) {
+        return Err(bad_event(index, "tool must be 1–128 characters, none of them control characters"));
+    }
+    if !e.args.is_object() {
+        return Err(bad_event(index, "args must be a JSON object"));
+    }
+    // The whole body went through the core's strict parser already (duplicate keys, lone
+    // surrogates, unsafe integers); what is left to bound is the size.
+    let args_len = serde_json::to_vec(&e.args).map_err(internal)?.len();
+    if args_len > MAX_FIELD {
+        return Err(bad_event(index, format!("args take {args_len} bytes; the limit is {MAX_FIELD}")));
+    }
+    for (name, text) in [("output", &e.output), ("context", &e.context)] {
+        if let Some(len) = text.as_ref().map(String::len).filter(|&l| l > MAX_FIELD) {
+            return Err(bad_event(index, format!("{name} takes {len} bytes; the limit is {MAX_FIELD}")));
+        }
+    }
+    let outcome: Outcome = e.outcome.parse().map_err(|err| bad_event(index, err))?;
+    if outcome == Outcome::Trusted && role != Role::Operator {
+        // Trusted history teaches values without a cap: an agent must not vouch for itself.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("events[{index}]: only an operator token may post trusted history"),
+        ));
+    }
+    let outcome_name = match serde_json::to_value(outcome) {
+        Ok(Value::String(name)) => name,
+        _ => return Err(internal("outcome without a wire name")),
+    };
+    let effect =
+        e.effect.as_deref().map(str::parse::<Effect>).transpose().map_err(|err| bad_event(index, err))?;
+    if let Some(cost) = e.cost_usd.filter(|c| !c.is_finite() || *c < 0.0) {
+        return Err(bad_event(index, format!("cost_usd must be a finite number ≥ 0, not {cost}")));
+    }
+    Ok(Event {
+        id: e.id,
+        session: e.session,
+        context: e.context,
+        tool: e.tool,
+        args: e.args,
+        effect,
+        outcome,
+        outcome_name,
+        output: e.output,
+        // The server's clock where the client gave none, and never later than it.
+        at: e.at.unwrap_or(now).min(now),
+        cost_usd: e.cost_usd,
+    })
+}
+
+/// `POST /v1/observations`: applies a batch; `{"accepted", "duplicates"}`.
+async fn observe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let batch: Batch = parse(&body(bytes)?)?;
+    if !agent_name(&batch.agent) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_agent",
+            "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
+        ));
+    }
+    if batch.events.len() > MAX_EVENTS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_events",
+            format!("a batch holds at most {MAX_EVENTS} events, not {}", batch.events.len()),
+        ));
+    }
+    let now = now();
+    let events = batch
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| check_event(i, raw, who.role, now))
+        .collect::<ApiResult<Vec<Event>>>()?;
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let mut sessions: Vec<&str> = Vec::new();
+    for e in &events {
+        if !sessions.contains(&e.session.as_str()) {
+            sessions.push(&e.session);
+        }
+    }
+    for _ in 0..ROUNDS {
+        let snap = state.store.agent_snapshot(&who.project, &batch.agent, &ids, &sessions)?;
+        // The first occurrence of an id not applied before is new; everything else repeats.
+        let mut taken: HashSet<&str> = HashSet::new();
+        let fresh: Vec<&Event> =
+            events.iter().filter(|e| !snap.seen.contains(&e.id) && taken.insert(&e.id)).collect();
+        let duplicates = events.len() - fresh.len();
+        if fresh.is_empty() {
+            return Ok(Json(json!({ "accepted": 0, "duplicates": duplicates })));
+        }
+        let profile = match &snap.profile {
+            Some(bytes) => Profile::from_bytes(bytes).map_err(internal)?,
+            None => Profile::new(),
+        };
+        let learned = learn(profile, &fresh, &snap.sessions)?;
+        let mut tools: HashSet<&str> = snap.tools.iter().map(String::as_str).collect();
+        tools.extend(fresh.iter().map(|e| e.tool.as_str()));
+        let cap = max_nodes();
+        if learned.firewall.profile.node_count() > cap || tools.len() > cap {
+            return Err(profile_full(format!(
+                "this batch would take the profile of {} past {cap} nodes or tools",
+                batch.agent
+            )));
+        }
+        let bytes = learned.firewall.profile.to_bytes();
+        if bytes.len() > MAX_PROFILE_BYTES {
+            return Err(profile_full(format!(
+                "this batch would take the profile of {} past {MAX_PROFILE_BYTES} bytes",
+                batch.agent
+            )));
+        }
+        let update = ObservationUpdate {
+            expected_version: snap.version,
+            profile: &bytes,
+            readiness: serde_json::to_value(learned.firewall.readiness()).map_err(internal)?,
+            nodes: learned.firewall.profile.node_count() as u64,
+            edges: learned.firewall.profile.edge_count() as u64,
+            events: fresh.iter().map(|e| (e.id.as_str(), e.session.as_str(), e.at)).collect(),
+            sessions: learned.sessions,
+            counts: telemetry(&fresh),
+            now,
+        };
+        if state.store.commit_observations(&who.project, &batch.agent, &update)? {
+            return Ok(Json(json!({ "accepted": fresh.len(), "duplicates": duplicates })));
+        }
+        tokio::task::yield_now().await; // another batch of this agent won: compute again
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "busy",
+        "other batches of this agent keep arriving at the same moment; retry",
+    ))
+}
+
+fn profile_full(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_full", message)
+}
+
+struct Learned<'a> {
+    firewall: Firewall,
+    /// (session, its last step as JSON, whether it is new).
+    sessions: Vec<(&'a str, String, bool)>,
+}
+
+/// Replays `events` through the core firewall over `profile`, session by session (in the
+/// order each first appears in the batch), each continuing from its stored last step.
+fn learn<'a>(
+    profile: Profile,
+    events: &[&'a Event],
+    stored: &HashMap<String, String>,
+) -> ApiResult<Learned<'a>> {
+    let mut firewall = Firewall::new(Policy::default(), config());
+    firewall.profile = profile;
+    let mut order: Vec<&'a str> = Vec::new();
+    let mut by_session: HashMap<&'a str, Vec<&'a Event>> = HashMap::new();
+    for e in events {
+        let list = by_session.entry(&e.session).or_default();
+        if list.is_empty() {
+            order.push(&e.session);
+        }
+        list.push(e);
+    }
+    let mut sessions = Vec::with_capacity(order.len());
+    for id in order {
+        let list = &by_session[id];
+        let context = list.iter().find_map(|e| e.context.as_deref()).unwrap_or("");
+        let mut session = firewall.begin(id, context);
+        let known = stored.get(id);
+        if let Some(state) = known {
+            let step: Step = serde_json::from_str(state).map_err(internal)?;
+            session.resume_after(step);
+        }
+        for e in list {
+            let call = Call { tool: &e.tool, args: &e.args, effect: e.effect, cost_usd: e.cost_usd };
+            firewall.record(&mut session, &call, e.outcome, e.output.as_deref(), e.at);
+        }
+        let step = session.last_step().ok_or_else(|| internal("a session without a step"))?;
+        sessions.push((id, serde_json::to_string(&step).map_err(internal)?, known.is_none()));
+    }
+    Ok(Learned { firewall, sessions })
+}
+
+/// Telemetry increments of a batch: calls and cost per tool and outcome.
+fn telemetry(events: &[&Event]) -> Vec<ToolCount> {
+    let mut counts: BTreeMap<(&str, &str), (u64, f64)> = BTreeMap::new();
+    for e in events {
+        let slot = counts.entry((&e.tool, &e.outcome_name)).or_default();
+        slot.0 += 1;
+        slot.1 += e.cost_usd.unwrap_or(0.0);
+    }
+    counts
+        .into_iter()
+        .map(|((tool, outcome), (calls, cost_usd))| ToolCount {
+            tool: tool.to_string(),
+            outcome: outcome.to_string(),
+            calls,
+            cost_usd,
+        })
+        .collect()
+}
+
+fn agent_json(row: &AgentRow) -> Value {
+    json!({
+        "name": row.name,
+        "mode": row.mode,
+        "readiness": row.readiness,
+        "nodes": row.nodes,
+        "edges": row.edges,
+        "calls": row.calls,
+        "sessions": row.sessions,
+        "cost_usd": row.cost_usd,
+        "first_seen": row.first_seen,
+        "last_seen": row.last_seen,
+    })
+}
+
+fn no_agent() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such agent")
+}
+
+/// `GET /v1/agents`: the project's agents.
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let agents: Vec<Value> = state.store.agents(&who.project)?.iter().map(agent_json).collect();
+    Ok(Json(json!({ "agents": agents })))
+}
+
+/// `GET /v1/agents/{agent}`: one agent with its telemetry.
+async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    if !agent_name(&agent) {
+        return Err(no_agent());
+    }
+    let (row, counts) = state.store.agent(&who.project, &agent)?.ok_or_else(no_agent)?;
+    let mut tools: BTreeMap<&str, Value> = BTreeMap::new();
+    let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &counts {
+        let tool =
+            tools.entry(&c.tool).or_insert_with(|| json!({ "calls": 0, "cost_usd": 0.0, "outcomes": {} }));
+        tool["calls"] = json!(tool["calls"].as_u64().unwrap_or(0) + c.calls);
+        tool["cost_usd"] = json!(tool["cost_usd"].as_f64().unwrap_or(0.0) + c.cost_usd);
+        tool["outcomes"][c.outcome.as_str()] = json!(c.calls);
+        *outcomes.entry(&c.outcome).or_default() += c.calls;
+    }
+    let mut out = agent_json(&row);
+    out["telemetry"] = json!({ "tools": tools, "outcomes": outcomes });
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /v1/agents/{agent}/profile`: the `HRFW` bytes, or `?format=graph` for the dashboard.
+async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    if !agent_name(&agent) {
+        return Err(no_agent());
+    }
+    let bytes = state.store.agent_profile(&who.project, &agent)?.ok_or_else(no_agent)?;
+    match query.format.as_deref() {
+        None | Some("bytes") => Ok(([("content-type", "application/octet-stream")], bytes).into_response()),
+        Some("graph") => {
+            let profile = Profile::from_bytes(&bytes).map_err(internal)?;
+            Ok(Json(profile.graph(now(), &config())).into_response())
+        }
+        Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "format is bytes or graph")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMode {
+    mode: String,
+}
+
+/// `PUT /v1/agents/{agent}/mode` (operators): shadow or enforce, audited.
+async fn set_mode(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    let new: NewMode = parse(&body(bytes)?)?;
+    let mode: Mode = new.mode.parse()?;
+    if !agent_name(&agent) {
+        return Err(no_agent());
+    }
+    let audit = AuditEvent {
+        at: now(),
+        actor: &who.key_id,
+        event: "agent.mode",
+        data: json!({ "agent": agent, "mode": mode.as_str() }),
+    };
+    if !state.store.set_agent_mode(&who.project, &agent, mode.as_str(), audit)? {
+        return Err(no_agent());
+    }
+    Ok(Json(json!({ "name": agent, "mode": mode.as_str() })))
+}

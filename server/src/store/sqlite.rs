@@ -129,8 +129,8 @@ fn snapshot_in(conn: &Connection, project: &str, id: &str) -> StoreResult<Option
             "SELECT blob, size, sha256, created_at FROM snapshots WHERE request = ?1 AND project = ?2",
             [id, project],
             |r| {
-            Ok((
-                r.get::<_, String>(0)?,
+                Ok((
+                    r.get::<_, String>(0)?,
                     Snapshot { size: r.get::<_, i64>(1)? as u64, sha256: r.get(2)?, created_at: r.get(3)? },
                 ))
             },
@@ -497,9 +497,11 @@ impl Store for Sqlite {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let status: Option<String> = tx
-            .query_row("SELECT status FROM requests WHERE project = ?1 AND id = ?2", params![project, id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT status FROM requests WHERE project = ?1 AND id = ?2",
+                params![project, id],
+                |r| r.get(0),
+            )
             .optional()?;
         match status.as_deref() {
             None => {

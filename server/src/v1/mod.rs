@@ -5,8 +5,8 @@
 mod events;
 mod keys;
 mod requests;
-mod webhooks;
 mod snapshots;
+mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

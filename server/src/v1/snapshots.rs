@@ -97,7 +97,8 @@ impl LinkKey {
 
     /// A link for `purpose` on request `id` of `project`, valid until `expires_at`.
     fn link(&self, purpose: Purpose, project: &str, id: &str, expires_at: i64) -> ApiResult<String> {
-        let claims = serde_json::to_vec(&json!([purpose.as_str(), project, id, expires_at])).map_err(internal)?;
+        let claims =
+            serde_json::to_vec(&json!([purpose.as_str(), project, id, expires_at])).map_err(internal)?;
         let claims = b64url_encode(claims);
         let mac = b64url_encode(self.mac(&claims));
         Ok(format!("{}/v1/blobs/{claims}.{mac}", self.base))
@@ -200,17 +201,19 @@ async fn store_upload(
 ) -> ApiResult<Response> {
     let limit = max_bytes();
     let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("snapshots are limited to {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("snapshots are limited to {limit} bytes"),
+        )
     };
     // Refuse early what cannot succeed, before reading megabytes.
     let row = state.store.request(project, id)?.ok_or_else(not_found)?;
     if row.status != Status::Pending.as_str() {
         return Err(already_decided(&row));
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES)) {
         return Err(too_large());
     }
@@ -232,12 +235,15 @@ async fn store_upload(
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read"))?;
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
+        })?;
         received += chunk.len() as u64;
         if received > limit {
-            // Dropping the sender ends the writer; its staged blob is removed when dropped.
+            // Dropping the sender ends the writer; its staged blob is removed when dropped,
+            // before the answer, so a 413 leaves nothing behind.
             drop(tx);
+            drop(writer.await);
             while let Some(Ok(chunk)) = stream.next().await {
                 received += chunk.len() as u64;
                 if received > limit.saturating_add(DRAIN_BYTES) {
@@ -262,7 +268,9 @@ async fn store_upload(
         data: json!({ "size": meta.size, "sha256": meta.sha256 }),
     };
     match state.store.commit_snapshot(project, id, &blob, &meta, audit)? {
-        SnapshotCommit::Stored => Ok((StatusCode::CREATED, Json(json!({ "snapshot": meta }))).into_response()),
+        SnapshotCommit::Stored => {
+            Ok((StatusCode::CREATED, Json(json!({ "snapshot": meta }))).into_response())
+        }
         SnapshotCommit::NotFound => Err(not_found()),
         SnapshotCommit::NotPending => {
             let row = state.store.request(project, id)?.ok_or_else(not_found)?;
@@ -288,9 +296,8 @@ async fn download_by_link(State(state): State<AppState>, Path(token): Path<Strin
 /// Streams a snapshot from storage, read on a blocking thread a chunk at a time.
 async fn send_snapshot(state: &AppState, project: String, id: String) -> ApiResult<Response> {
     let store = state.store.clone();
-    let opened = tokio::task::spawn_blocking(move || store.open_snapshot(&project, &id))
-        .await
-        .map_err(internal)??;
+    let opened =
+        tokio::task::spawn_blocking(move || store.open_snapshot(&project, &id)).await.map_err(internal)??;
     let (meta, mut reader) = opened.ok_or_else(no_snapshot)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || loop {
@@ -309,7 +316,8 @@ async fn send_snapshot(state: &AppState, project: String, id: String) -> ApiResu
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")

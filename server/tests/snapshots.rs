@@ -387,7 +387,12 @@ fn an_acknowledged_snapshot_survives_kill_9() {
     server.kill(); // SIGKILL right after the 201
     let (dir, agent) = (server.dir.clone(), server.agent.clone());
     drop(server);
+    // What a crash mid-upload leaves: a staged blob nothing refers to. The next start removes it.
+    let stray = dir.join("snapshots").join("staged-by-a-crash");
+    std::fs::write(&stray, b"half an upload").unwrap();
     let again = Server::start(dir, &[]);
+    assert!(!stray.exists(), "unreferenced blobs are swept at start");
+    assert_eq!(std::fs::read_dir(again.dir.join("snapshots")).unwrap().count(), 1);
     let got = again.send("GET", &path, Some(&agent), None);
     assert_eq!(got.status, 200);
     assert!(got.body == bytes, "the acknowledged bytes are all there");

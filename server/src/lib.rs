@@ -36,6 +36,8 @@ pub struct AppState {
     pub(crate) events: tokio::sync::broadcast::Sender<(String, &'static str, String)>,
     pub(crate) limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
+    /// Signs and checks the expiring snapshot links.
+    pub(crate) blob_links: Arc<v1::LinkKey>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             .and_then(|s| s.try_into().ok())
             .ok_or("stored proof seed is corrupt")?;
         let signer = Signer::from_seed("proof-1", seed).map_err(|e| e.to_string())?;
+        let blob_links = Arc::new(v1::LinkKey::load(store.as_ref())?);
         Ok(AppState {
             store,
             signer: Arc::new(signer),
@@ -54,6 +57,7 @@ impl AppState {
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
             metrics: Arc::default(),
+            blob_links,
         })
     }
 
@@ -161,6 +165,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(Sqlite::open(&options.data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?);
+    // Before serving, so no upload is in flight: blobs a crash left unreferenced go.
+    match store.sweep_snapshots() {
+        Ok(0) => {}
+        Ok(n) => eprintln!("removed {n} unreferenced snapshot blobs"),
+        Err(e) => eprintln!("snapshot sweep: {}", e.0),
+    }
     let listener = listen(options.addr).map_err(|e| format!("{}: {e}", options.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let url = format!("http://{addr}");

@@ -195,6 +195,38 @@ pub struct AgentRow {
     pub last_seen: i64,
 }
 
+/// A stored state snapshot: opaque bytes (the SDK's envelope) attached to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Length in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// When it was stored (Unix seconds).
+    pub created_at: i64,
+}
+
+/// Where an upload is written before it becomes a request's snapshot: nothing written here
+/// is visible until [`Store::commit_snapshot`]. Dropping an unfinished sink discards it.
+pub trait BlobSink: Send {
+    /// Appends bytes.
+    fn write(&mut self, bytes: &[u8]) -> StoreResult<()>;
+    /// Makes what was written durable and returns its storage key for
+    /// [`Store::commit_snapshot`].
+    fn finish(self: Box<Self>) -> StoreResult<String>;
+}
+
+/// What [`Store::commit_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotCommit {
+    /// Stored (replacing any previous snapshot of the request).
+    Stored,
+    /// No such request in this project; the staged blob was discarded.
+    NotFound,
+    /// The request is no longer pending; the staged blob was discarded.
+    NotPending,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -295,4 +327,28 @@ pub trait Store: Send + Sync {
         mode: &str,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
+    /// Starts staging a snapshot upload.
+    fn stage_snapshot(&self) -> StoreResult<Box<dyn BlobSink>>;
+    /// Makes a finished staged blob the snapshot of a pending request of `project`, replacing
+    /// any previous one, and appends the audit entry in the same transaction. Anything but
+    /// [`SnapshotCommit::Stored`] discards the staged blob.
+    fn commit_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+        blob: &str,
+        meta: &Snapshot,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<SnapshotCommit>;
+    /// The snapshot metadata of a request of `project`, if one is stored.
+    fn snapshot(&self, project: &str, id: &str) -> StoreResult<Option<Snapshot>>;
+    /// The snapshot of a request of `project` with a reader over its bytes (blocking I/O).
+    fn open_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>>;
+    /// Removes staged or replaced blobs that no snapshot refers to (after a crash). Call
+    /// before serving: an upload in flight would look unreferenced.
+    fn sweep_snapshots(&self) -> StoreResult<usize>;
 }

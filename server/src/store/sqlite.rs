@@ -1,7 +1,10 @@
 //! The SQLite implementation of [`Store`]: one file, WAL mode, `synchronous=FULL`, so a
-//! request acknowledged to a client is on disk.
+//! request acknowledged to a client is on disk. Snapshot bytes live in files beside it
+//! (`snapshots/`), their metadata in the database.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use handrail_core::audit::{self, Entry};
@@ -10,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, Claim, Delivery, ObservationUpdate, Principal, RequestRow, Role,
-    Store, StoreError, StoreResult, ToolCount, Webhook,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, Claim, Delivery, ObservationUpdate, Principal, RequestRow,
+    Role, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -39,6 +42,8 @@ pub struct Sqlite {
     conn: Mutex<Connection>,
     queue: Mutex<Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>>,
     readers: Vec<Mutex<Connection>>,
+    /// Directory of snapshot blobs, one file each.
+    blobs: PathBuf,
 }
 
 impl Sqlite {
@@ -85,8 +90,16 @@ impl Sqlite {
                 last_seen INTEGER NOT NULL, PRIMARY KEY (project, agent, session));
              CREATE TABLE IF NOT EXISTS agent_telemetry (
                 project TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL,
-                calls INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (project, agent, tool, outcome));",
+                calls INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (project, agent, tool, outcome));
+             CREATE TABLE IF NOT EXISTS snapshots (
+                request TEXT PRIMARY KEY REFERENCES requests(id), project TEXT NOT NULL, blob TEXT NOT NULL,
+                size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);",
         )?;
+        let blobs = path.parent().unwrap_or(Path::new(".")).join("snapshots");
+        if !blobs.is_dir() {
+            std::fs::create_dir_all(&blobs).map_err(io)?;
+            sync_dir(blobs.parent().unwrap_or(Path::new(".")))?;
+        }
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open(path)?;
@@ -94,7 +107,7 @@ impl Sqlite {
                 Ok(Mutex::new(reader))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Sqlite { conn: Mutex::new(conn), queue: Mutex::default(), readers })
+        Ok(Sqlite { conn: Mutex::new(conn), queue: Mutex::default(), readers, blobs })
     }
 
     /// A read connection: the first free one, else the caller waits on one.
@@ -173,6 +186,66 @@ fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<
     }
 }
 
+fn io(e: std::io::Error) -> StoreError {
+    StoreError(format!("snapshot storage: {e}"))
+}
+
+/// Makes a directory's entries (a file created or renamed in it) durable.
+fn sync_dir(dir: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A snapshot upload being written to its own file under `snapshots/`. The database refers
+/// to it only once it is complete and fsync'd; until then (or if dropped) it is removed.
+struct FileSink {
+    dir: PathBuf,
+    key: String,
+    file: std::io::BufWriter<std::fs::File>,
+    done: bool,
+}
+
+impl BlobSink for FileSink {
+    fn write(&mut self, bytes: &[u8]) -> StoreResult<()> {
+        self.file.write_all(bytes).map_err(io)
+    }
+
+    fn finish(mut self: Box<Self>) -> StoreResult<String> {
+        self.file.flush().map_err(io)?;
+        self.file.get_ref().sync_all().map_err(io)?;
+        sync_dir(&self.dir)?;
+        self.done = true;
+        Ok(self.key.clone())
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(self.dir.join(&self.key));
+        }
+    }
+}
+
+/// The snapshot of request `id` of `project` (its blob's key and metadata).
+fn snapshot_in(conn: &Connection, project: &str, id: &str) -> StoreResult<Option<(String, Snapshot)>> {
+    Ok(conn
+        .query_row(
+            "SELECT blob, size, sha256, created_at FROM snapshots WHERE request = ?1 AND project = ?2",
+            [id, project],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Snapshot { size: r.get::<_, i64>(1)? as u64, sha256: r.get(2)?, created_at: r.get(3)? },
+                ))
+            },
+        )
+        .optional()?)
+}
+
 fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
 }
@@ -185,7 +258,12 @@ fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResu
     if hooks.is_empty() {
         return Ok(());
     }
-    let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": row }))?;
+    let mut data = serde_json::to_value(row)?;
+    // Snapshot metadata travels with the event; its bytes are fetched with a key or a link.
+    if let (Some((_, meta)), Some(obj)) = (snapshot_in(tx, &row.project, &row.id)?, data.as_object_mut()) {
+        obj.insert("snapshot".into(), serde_json::to_value(meta)?);
+    }
+    let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
     let now_ms = at * 1000;
     for hook in hooks {
         let mut id = [0u8; 12];
@@ -685,6 +763,112 @@ impl Store for Sqlite {
         append_audit(&tx, project, agent, &audit)?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn stage_snapshot(&self) -> StoreResult<Box<dyn BlobSink>> {
+        let mut id = [0u8; 18];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        let key = handrail_core::encoding::b64url_encode(id);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.blobs.join(&key))
+            .map_err(io)?;
+        Ok(Box::new(FileSink {
+            dir: self.blobs.clone(),
+            key,
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            done: false,
+        }))
+    }
+
+    fn commit_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+        blob: &str,
+        meta: &Snapshot,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<SnapshotCommit> {
+        let discard = || {
+            let _ = std::fs::remove_file(self.blobs.join(blob));
+        };
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM requests WHERE project = ?1 AND id = ?2",
+                params![project, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            None => {
+                discard();
+                return Ok(SnapshotCommit::NotFound);
+            }
+            Some("PENDING") => {}
+            Some(_) => {
+                discard();
+                return Ok(SnapshotCommit::NotPending);
+            }
+        }
+        let previous = snapshot_in(&tx, project, id)?.map(|(blob, _)| blob);
+        tx.execute(
+            "INSERT INTO snapshots (request, project, blob, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(request) DO UPDATE SET blob = excluded.blob, size = excluded.size,
+                sha256 = excluded.sha256, created_at = excluded.created_at",
+            params![id, project, blob, meta.size as i64, meta.sha256, meta.created_at],
+        )?;
+        append_audit(&tx, project, id, &audit)?;
+        // On an error here the staged file stays: it may be referenced if the commit did land;
+        // `sweep_snapshots` removes it at the next start if not.
+        tx.commit()?;
+        drop(conn);
+        if let Some(previous) = previous.filter(|p| p != blob) {
+            let _ = std::fs::remove_file(self.blobs.join(previous));
+        }
+        Ok(SnapshotCommit::Stored)
+    }
+
+    fn snapshot(&self, project: &str, id: &str) -> StoreResult<Option<Snapshot>> {
+        Ok(snapshot_in(&self.conn(), project, id)?.map(|(_, meta)| meta))
+    }
+
+    fn open_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>> {
+        // A concurrent upload may replace (and remove) the file between the read of its name
+        // and its opening: read again then. Once open, the bytes stay readable.
+        for _ in 0..3 {
+            let Some((blob, meta)) = snapshot_in(&self.conn(), project, id)? else { return Ok(None) };
+            match std::fs::File::open(self.blobs.join(&blob)) {
+                Ok(file) => return Ok(Some((meta, Box::new(file)))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Err(StoreError(format!("the blob of the snapshot of {id} is missing")))
+    }
+
+    fn sweep_snapshots(&self) -> StoreResult<usize> {
+        let referenced: HashSet<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare("SELECT blob FROM snapshots")?;
+            let blobs = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+            blobs
+        };
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.blobs).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !referenced.contains(&name) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 

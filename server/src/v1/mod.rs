@@ -6,6 +6,7 @@ mod agents;
 mod events;
 mod keys;
 mod requests;
+mod snapshots;
 mod webhooks;
 
 use axum::body::Bytes;
@@ -23,6 +24,7 @@ use crate::store::{Principal, Role, StoreError};
 use crate::{token_hash, AppState};
 
 pub use requests::expire_due;
+pub(crate) use snapshots::LinkKey;
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;
@@ -41,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(webhooks::router())
         .merge(agents::router())
+        // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
+        .merge(snapshots::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

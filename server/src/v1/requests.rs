@@ -159,9 +159,10 @@ async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<RequestRow>> {
+) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    Ok(Json(state.store.request(&who.project, &id)?.ok_or_else(not_found)?))
+    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
 
 #[derive(Deserialize)]
@@ -193,19 +194,20 @@ async fn wait(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
-) -> ApiResult<Json<RequestRow>> {
+) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
     // Subscribe before reading, so a decision between the two is not missed.
     let mut rx = state.subscribe(&id);
     let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
     if row.status != Status::Pending.as_str() {
-        return Ok(Json(row));
+        return Ok(Json(super::snapshots::with_snapshot(&state, &row)?));
     }
     let timeout = Duration::from_secs(q.timeout.unwrap_or(30).min(MAX_WAIT_SECS));
     let held = Metrics::hold(&state.metrics.waiters);
     let _ = tokio::time::timeout(timeout, rx.changed()).await;
     drop(held);
-    Ok(Json(state.store.request(&who.project, &id)?.ok_or_else(not_found)?))
+    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
 
 #[derive(Deserialize)]

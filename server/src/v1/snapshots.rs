@@ -1,0 +1,376 @@
+//! State snapshots: opaque bytes (the SDK's encrypted envelope; the server never sees
+//! plaintext) parked on a pending request while a person decides. Uploaded with a project key
+//! or an upload link, downloaded with a project key or an expiring download link.
+//!
+//! A link is `/v1/blobs/{token}`, where the token is `claims.mac`: `claims` is base64url of
+//! the JSON array `[purpose, project, request id, expiry]`, `mac` is base64url of
+//! HMAC-SHA256 over a fixed label and `claims`, keyed with a secret in the settings table.
+//! The MAC is checked (in constant time) before anything in the claims is believed. A link
+//! carries no API key and is never logged.
+
+use std::io::Read;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use handrail_core::crypto::{hmac_sha256, mac_eq};
+use handrail_core::encoding::{b64url_decode, b64url_encode, hex_encode};
+use handrail_core::request::Status;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{internal, not_found, principal, ApiError, ApiResult};
+use crate::store::{AuditEvent, RequestRow, Snapshot, SnapshotCommit, Store};
+use crate::{now, random, AppState};
+
+/// Largest snapshot by default (`HANDRAIL_MAX_SNAPSHOT_BYTES` overrides): 64 MiB.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 64 << 20;
+/// Lifetime of a link unless `?ttl=` says otherwise: 15 minutes.
+pub const DEFAULT_LINK_SECS: i64 = 900;
+/// Longest lifetime of a link: a day.
+pub const MAX_LINK_SECS: i64 = 86_400;
+/// How much of an oversized body is still read (and dropped) so the client sees the 413
+/// instead of a reset connection; beyond this the connection is cut.
+const DRAIN_BYTES: u64 = 8 << 20;
+/// Domain separation of the link MAC.
+const LINK_LABEL: &[u8] = b"handrail-blob-link-v1.";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/requests/{id}/snapshot", put(upload).get(download))
+        .route("/v1/requests/{id}/snapshot/upload-link", post(upload_link))
+        .route("/v1/requests/{id}/snapshot/link", post(download_link))
+        .route("/v1/blobs/{token}", put(upload_by_link).get(download_by_link))
+}
+
+/// What a link lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Upload,
+    Download,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Upload => "upload",
+            Purpose::Download => "download",
+        }
+    }
+}
+
+/// The secret that signs snapshot links, and the base URL they are written with.
+pub(crate) struct LinkKey {
+    secret: [u8; 32],
+    /// `HANDRAIL_PUBLIC_URL` without a trailing `/`, or empty (links relative to the server).
+    base: String,
+}
+
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkKey([redacted])")
+    }
+}
+
+impl LinkKey {
+    /// The key kept in the settings table (created on first use), like the proof seed.
+    pub(crate) fn load(store: &dyn Store) -> Result<LinkKey, String> {
+        let stored =
+            store.setting_or_insert("blob_link_secret", &b64url_encode(random::<32>()?)).map_err(|e| e.0)?;
+        let secret: [u8; 32] = b64url_decode(&stored)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or("stored blob link secret is corrupt")?;
+        let base = std::env::var("HANDRAIL_PUBLIC_URL").unwrap_or_default().trim_end_matches('/').to_string();
+        Ok(LinkKey { secret, base })
+    }
+
+    fn mac(&self, claims: &str) -> [u8; 32] {
+        hmac_sha256(&self.secret, &[LINK_LABEL, claims.as_bytes()])
+    }
+
+    /// A link for `purpose` on request `id` of `project`, valid until `expires_at`.
+    fn link(&self, purpose: Purpose, project: &str, id: &str, expires_at: i64) -> ApiResult<String> {
+        let claims =
+            serde_json::to_vec(&json!([purpose.as_str(), project, id, expires_at])).map_err(internal)?;
+        let claims = b64url_encode(claims);
+        let mac = b64url_encode(self.mac(&claims));
+        Ok(format!("{}/v1/blobs/{claims}.{mac}", self.base))
+    }
+
+    /// The (project, request id) a token grants `purpose` on at `now`.
+    fn check(&self, token: &str, purpose: Purpose, now: i64) -> ApiResult<(String, String)> {
+        let invalid = || ApiError::new(StatusCode::FORBIDDEN, "link_invalid", "this link is not valid");
+        let (claims, mac) = token.split_once('.').ok_or_else(invalid)?;
+        let mac = b64url_decode(mac).map_err(|_| invalid())?;
+        if !mac_eq(&self.mac(claims), &mac) {
+            return Err(invalid());
+        }
+        let claims = b64url_decode(claims).map_err(|_| invalid())?;
+        let (granted, project, id, expires_at): (String, String, String, i64) =
+            serde_json::from_slice(&claims).map_err(|_| invalid())?;
+        if granted != purpose.as_str() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "link_invalid",
+                format!("this link is for {granted}s only"),
+            ));
+        }
+        if now >= expires_at {
+            return Err(ApiError::new(StatusCode::GONE, "link_expired", "this link has expired"));
+        }
+        Ok((project, id))
+    }
+}
+
+/// The largest snapshot accepted, from `HANDRAIL_MAX_SNAPSHOT_BYTES`.
+fn max_bytes() -> u64 {
+    std::env::var("HANDRAIL_MAX_SNAPSHOT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_SNAPSHOT_BYTES)
+}
+
+fn no_snapshot() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "this request has no snapshot")
+}
+
+fn already_decided(row: &RequestRow) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_decided",
+        format!("the request is {}: snapshots are parked only while it is pending", row.status),
+    )
+}
+
+/// The request JSON with its snapshot, if one is stored: metadata and a fresh download link
+/// (made now, never stored).
+pub(super) fn with_snapshot(state: &AppState, row: &RequestRow) -> ApiResult<Value> {
+    let mut value = serde_json::to_value(row).map_err(internal)?;
+    if let Some(meta) = state.store.snapshot(&row.project, &row.id)? {
+        let expires_at = now() + DEFAULT_LINK_SECS;
+        let url = state.blob_links.link(Purpose::Download, &row.project, &row.id, expires_at)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert(
+                "snapshot".into(),
+                json!({
+                    "size": meta.size, "sha256": meta.sha256, "created_at": meta.created_at,
+                    "url": url, "expires_at": expires_at,
+                }),
+            );
+        }
+    }
+    Ok(value)
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    store_upload(&state, &who.project, &id, &who.key_id, &headers, body).await
+}
+
+async fn upload_by_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let (project, id) = state.blob_links.check(&token, Purpose::Upload, now())?;
+    store_upload(&state, &project, &id, "upload-link", &headers, body).await
+}
+
+/// Streams a body into staged storage (never more than a channel's worth in memory), then
+/// commits it as the request's snapshot with its audit entry in one transaction.
+async fn store_upload(
+    state: &AppState,
+    project: &str,
+    id: &str,
+    actor: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let limit = max_bytes();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("snapshots are limited to {limit} bytes"),
+        )
+    };
+    // Refuse early what cannot succeed, before reading megabytes.
+    let row = state.store.request(project, id)?.ok_or_else(not_found)?;
+    if row.status != Status::Pending.as_str() {
+        return Err(already_decided(&row));
+    }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES)) {
+        return Err(too_large());
+    }
+
+    // The writer owns the staged blob on a blocking thread; the body arrives here in chunks.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let store = state.store.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut sink = store.stage_snapshot()?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            sink.write(&chunk)?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok::<_, crate::store::StoreError>((sink, size, hex_encode(hasher.finalize())))
+    });
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
+        })?;
+        received += chunk.len() as u64;
+        if received > limit {
+            // Dropping the sender ends the writer; its staged blob is removed when dropped,
+            // before the answer, so a 413 leaves nothing behind.
+            drop(tx);
+            drop(writer.await);
+            while let Some(Ok(chunk)) = stream.next().await {
+                received += chunk.len() as u64;
+                if received > limit.saturating_add(DRAIN_BYTES) {
+                    break;
+                }
+            }
+            return Err(too_large());
+        }
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed: its error is reported below
+        }
+    }
+    drop(tx);
+    let (sink, size, sha256) = writer.await.map_err(internal)??;
+    let blob = tokio::task::spawn_blocking(move || sink.finish()).await.map_err(internal)??;
+
+    let meta = Snapshot { size, sha256, created_at: now() };
+    let audit = AuditEvent {
+        at: meta.created_at,
+        actor,
+        event: "snapshot.stored",
+        data: json!({ "size": meta.size, "sha256": meta.sha256 }),
+    };
+    match state.store.commit_snapshot(project, id, &blob, &meta, audit)? {
+        SnapshotCommit::Stored => {
+            Ok((StatusCode::CREATED, Json(json!({ "snapshot": meta }))).into_response())
+        }
+        SnapshotCommit::NotFound => Err(not_found()),
+        SnapshotCommit::NotPending => {
+            let row = state.store.request(project, id)?.ok_or_else(not_found)?;
+            Err(already_decided(&row))
+        }
+    }
+}
+
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    send_snapshot(&state, who.project, id).await
+}
+
+async fn download_by_link(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    let (project, id) = state.blob_links.check(&token, Purpose::Download, now())?;
+    send_snapshot(&state, project, id).await
+}
+
+/// Streams a snapshot from storage, read on a blocking thread a chunk at a time.
+async fn send_snapshot(state: &AppState, project: String, id: String) -> ApiResult<Response> {
+    let store = state.store.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || store.open_snapshot(&project, &id)).await.map_err(internal)??;
+    let (meta, mut reader) = opened.ok_or_else(no_snapshot)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || loop {
+        let mut buf = vec![0u8; 256 << 10];
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    break; // the client went away
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                break;
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, meta.size)
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .header("x-handrail-sha256", meta.sha256)
+        .body(Body::from_stream(stream))
+        .map_err(internal)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkQuery {
+    ttl: Option<i64>,
+}
+
+/// The expiry of a link asked for with `?ttl=` seconds (1 to a day; default 15 minutes).
+fn expiry(query: Result<Query<LinkQuery>, QueryRejection>) -> ApiResult<i64> {
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m.to_string());
+    let Query(q) = query.map_err(|e| bad(&e.body_text()))?;
+    let ttl = q.ttl.unwrap_or(DEFAULT_LINK_SECS);
+    if !(1..=MAX_LINK_SECS).contains(&ttl) {
+        return Err(bad(&format!("ttl is between 1 and {MAX_LINK_SECS} seconds")));
+    }
+    Ok(now() + ttl)
+}
+
+async fn upload_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<LinkQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let expires_at = expiry(query)?;
+    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    if row.status != Status::Pending.as_str() {
+        return Err(already_decided(&row));
+    }
+    let url = state.blob_links.link(Purpose::Upload, &who.project, &id, expires_at)?;
+    Ok(Json(json!({ "url": url, "expires_at": expires_at })))
+}
+
+async fn download_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<LinkQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let expires_at = expiry(query)?;
+    state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;
+    let url = state.blob_links.link(Purpose::Download, &who.project, &id, expires_at)?;
+    Ok(Json(json!({ "url": url, "expires_at": expires_at })))
+}

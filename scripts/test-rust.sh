@@ -9,6 +9,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# Servers the tests start log requests at info; warnings and errors are what a reader of CI
+# output needs.
+export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
 
 if ! command -v cargo >/dev/null; then
   echo "test-rust: cargo is required (rustup: https://rustup.rs)" >&2

@@ -6,6 +6,7 @@
 //! `handrail-core`; this crate does the I/O around it.
 
 mod limits;
+pub mod log;
 pub mod store;
 pub mod v1;
 mod webhooks;
@@ -168,8 +169,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     // Before serving, so no upload is in flight: blobs a crash left unreferenced go.
     match store.sweep_snapshots() {
         Ok(0) => {}
-        Ok(n) => eprintln!("removed {n} unreferenced snapshot blobs"),
-        Err(e) => eprintln!("snapshot sweep: {}", e.0),
+        Ok(n) => log::event(log::Level::Info, "snapshot sweep", serde_json::json!({ "removed": n })),
+        Err(e) => log::event(log::Level::Error, "snapshot sweep failed", serde_json::json!({ "error": e.0 })),
     }
     let listener = listen(options.addr).map_err(|e| format!("{}: {e}", options.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -190,6 +191,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     tokio::spawn(expire_loop(state.clone()));
     tokio::spawn(webhooks::worker(state.clone()));
     println!("listening on {url}");
+    log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
 }
 
@@ -209,7 +211,7 @@ async fn expire_loop(state: AppState) {
     loop {
         tick.tick().await;
         if let Err(e) = v1::blocking(|| v1::expire_due(&state, now())) {
-            eprintln!("expiry: {e}");
+            log::event(log::Level::Error, "expiry sweep failed", serde_json::json!({ "error": e }));
         }
     }
 }
@@ -227,4 +229,5 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    log::event(log::Level::Info, "shutting down", serde_json::json!({ "in_flight": "draining" }));
 }

@@ -33,7 +33,11 @@ pub(crate) async fn worker(state: AppState) {
         let due = match state.store.due_deliveries(now_ms(), 32) {
             Ok(due) => due,
             Err(e) => {
-                eprintln!("webhooks: {}", e.0);
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "webhook worker",
+                    serde_json::json!({ "error": e.0 }),
+                );
                 continue;
             }
         };
@@ -58,7 +62,11 @@ pub(crate) async fn worker(state: AppState) {
             let next = (!delivered && now - delivery.created_ms < GIVE_UP_MS)
                 .then(|| now + backoff(delivery.attempts));
             if let Err(e) = state.store.record_attempt(&delivery.id, delivered, &text, next, now) {
-                eprintln!("webhooks: {}", e.0);
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "webhook worker",
+                    serde_json::json!({ "error": e.0 }),
+                );
             }
         }
     }

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(snapshots::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
 }
 
@@ -77,7 +78,7 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        eprintln!("storage error: {}", e.0);
+        crate::log::event(crate::log::Level::Error, "storage error", json!({ "error": e.0 }));
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 }
@@ -139,7 +140,7 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such request")
 }
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    eprintln!("internal error: {e}");
+    crate::log::event(crate::log::Level::Error, "internal error", json!({ "error": e.to_string() }));
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
 }
 

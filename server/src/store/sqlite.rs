@@ -1084,15 +1084,17 @@ impl Store for Sqlite {
 
     fn due_escalations(&self, now: i64, max_hops: usize, limit: usize) -> StoreResult<Vec<(RequestRow, String)>> {
         let conn = self.reader();
-        // Driven from the (few) roles with a rule; the request's time in its role starts at
-        // its last escalation, else at its creation.
+        // Driven from the (few) roles with a rule (CROSS JOIN keeps that order: the pending
+        // requests of those roles come from `requests_by_role`, the rest are never read). The
+        // request's time in its role starts at its last escalation, else at its creation.
+        // Rows moved here no longer qualify, so more than `limit` due go at the next sweeps.
         let mut stmt = conn.prepare(
             "SELECT r.body, ro.escalate_to FROM roles ro
-             JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
+             CROSS JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
              WHERE ro.escalate_to IS NOT NULL AND ro.escalate_after_secs IS NOT NULL AND r.expires_at > ?1
                AND COALESCE(json_extract(r.body, '$.escalations[#-1].at'), r.created_at) + ro.escalate_after_secs <= ?1
                AND COALESCE(json_array_length(r.body, '$.escalations'), 0) < ?2
-             ORDER BY r.created_at LIMIT ?3",
+             LIMIT ?3",
         )?;
         let rows = stmt
             .query_map(params![now, max_hops as i64, limit as i64], |r| {

@@ -109,17 +109,21 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64> {
 /// Checks entries that continue a project's chain after `previous` (an entry already
 /// verified, e.g. the last of the page before); `None` means from the first entry. Returns
 /// how many entries were checked.
-pub fn verify_after<'a>(previous: Option<&Entry>, entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64> {
+pub fn verify_after<'a>(
+    previous: Option<&Entry>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<u64> {
     let mut expected_prev = previous.map_or_else(|| GENESIS.to_string(), |p| p.hash.clone());
-    let mut expected_seq = previous.map_or(1, |p| p.seq + 1);
+    let first_seq = previous.map_or(1, |p| p.seq + 1);
     let mut project = previous.map(|p| p.project.clone());
     let mut count = 0;
     for entry in entries {
-        let broken = |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
+        let broken =
+            |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
         if project.as_ref().is_some_and(|p| *p != entry.project) {
             return broken("belongs to another project than the entries before it");
         }
-        if entry.seq != expected_seq {
+        if entry.seq != first_seq + count {
             return broken("sequence number out of order (an entry was removed or moved)");
         }
         if entry.prev != expected_prev {
@@ -127,7 +131,6 @@ pub fn verify_after<'a>(previous: Option<&Entry>, entries: impl IntoIterator<Ite
         }
         check_hash(entry)?;
         expected_prev = entry.hash.clone();
-        expected_seq += 1;
         project = Some(entry.project.clone());
         count += 1;
     }
@@ -141,7 +144,8 @@ pub fn verify_log<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<BT
     // Per project: the last entry seen (its seq and hash) and the count.
     let mut chains: BTreeMap<String, (u64, String)> = BTreeMap::new();
     for entry in entries {
-        let broken = |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
+        let broken =
+            |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
         let (seq, prev) = chains.get(&entry.project).map_or((1, GENESIS), |(s, h)| (s + 1, h.as_str()));
         if entry.seq != seq {
             return broken("sequence number out of order (an entry was removed or moved)");
@@ -182,14 +186,8 @@ mod tests {
     fn append(entries: &mut Vec<Entry>, project: &str, n: usize) {
         for i in 0..n {
             let data = json!({ "i": i });
-            let fields = Fields {
-                at: 100 + i as i64,
-                project,
-                actor: "op",
-                event: "e",
-                subject: "s",
-                data: &data,
-            };
+            let fields =
+                Fields { at: 100 + i as i64, project, actor: "op", event: "e", subject: "s", data: &data };
             let last = entries.iter().rev().find(|e| e.project == project);
             let entry = chain(last, fields).unwrap();
             entries.push(entry);
@@ -259,7 +257,9 @@ mod tests {
         // Removing an entry of a shows at a's next entry.
         let mut removed = entries.clone();
         removed.remove(1);
-        assert!(matches!(verify_log(&removed), Err(Error::AuditBroken { seq: 3, ref project, .. }) if project == "a"));
+        assert!(
+            matches!(verify_log(&removed), Err(Error::AuditBroken { seq: 3, ref project, .. }) if project == "a")
+        );
         // Chaining onto another project's entry is refused.
         let data = json!(null);
         let fields = Fields { at: 1, project: "b", actor: "x", event: "e", subject: "s", data: &data };

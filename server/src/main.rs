@@ -347,7 +347,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Requests { command: RequestsCommand::Ls { status, json } } => {
             operator::list(status.as_deref(), json)?
         }
-        Command::Keys { command: KeysCommand::New { role, roles } } => operator::new_key(&role, roles.as_deref())?,
+        Command::Keys { command: KeysCommand::New { role, roles } } => {
+            operator::new_key(&role, roles.as_deref())?
+        }
         Command::Projects { command: ProjectsCommand::New { name } } => operator::new_project(&name)?,
         Command::Projects { command: ProjectsCommand::Ls } => operator::list_projects()?,
         Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,

@@ -122,8 +122,10 @@ pub(crate) fn new_key(role: &str, roles: Option<&[String]>) -> Result<(), CliErr
 pub(crate) fn list_keys() -> Result<(), CliError> {
     let answer = call("GET", "/v1/keys", None)?;
     for key in answer["keys"].as_array().into_iter().flatten() {
-        let roles: Vec<&str> = key["roles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let mut line = format!("{} {}", key["key_id"].as_str().unwrap_or(""), key["role"].as_str().unwrap_or(""));
+        let roles: Vec<&str> =
+            key["roles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut line =
+            format!("{} {}", key["key_id"].as_str().unwrap_or(""), key["role"].as_str().unwrap_or(""));
         if !roles.is_empty() {
             line.push_str(&format!(" roles={}", roles.join(",")));
         }
@@ -144,7 +146,10 @@ pub(crate) fn new_project(name: &str) -> Result<(), CliError> {
         "operator_token": answer["operator_token"], "agent_key": answer["agent_key"],
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
-    eprintln!("created project {}; its tokens above are shown only this once", answer["id"].as_str().unwrap_or("?"));
+    eprintln!(
+        "created project {}; its tokens above are shown only this once",
+        answer["id"].as_str().unwrap_or("?")
+    );
     Ok(())
 }
 

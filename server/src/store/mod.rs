@@ -433,7 +433,8 @@ pub trait Store: Send + Sync {
     fn sweep_snapshots(&self) -> StoreResult<usize>;
     /// Creates a project with its first keys and appends the audit entry (the first of the
     /// project's chain), in one transaction.
-    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>) -> StoreResult<()>;
+    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>)
+        -> StoreResult<()>;
     /// Every project, oldest first.
     fn projects(&self) -> StoreResult<Vec<Project>>;
     /// One project.
@@ -446,7 +447,12 @@ pub trait Store: Send + Sync {
     fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
     /// Pending requests, not yet expired at `now`, whose role's escalation delay has passed
     /// since they entered it and that moved fewer than `max_hops` times: (request, target).
-    fn due_escalations(&self, now: i64, max_hops: usize, limit: usize) -> StoreResult<Vec<(RequestRow, String)>>;
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>>;
     /// Moves a request from role `from` to `to` if it is still pending in `from`, not expired
     /// at `audit.at` and moved fewer than `max_hops` times; in the same transaction records
     /// the escalation on it, appends the audit entry and queues the `request.escalated`

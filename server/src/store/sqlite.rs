@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::{
     AgentRow, AgentSnapshot, AuditEvent, BlobSink, Claim, Delivery, Escalation, KeyInfo, NewKeyRow,
-    ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, Snapshot, SnapshotCommit, Store, StoreError,
-    StoreResult, ToolCount, Webhook, ANY_ROLE,
+    ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, Snapshot, SnapshotCommit, Store,
+    StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -200,7 +200,8 @@ fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<
 /// is that project's chain as it stands.
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let has = |table: &str, column: &str| -> StoreResult<bool> {
-        let mut stmt = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
         Ok(stmt.exists([column])?)
     };
     if !has("keys", "roles")? {
@@ -431,7 +432,13 @@ impl Store for Sqlite {
         )?;
         let rows = stmt
             .query_map([project], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
@@ -998,7 +1005,12 @@ impl Store for Sqlite {
         Ok(removed)
     }
 
-    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>) -> StoreResult<()> {
+    fn create_project(
+        &self,
+        project: &Project,
+        keys: &[NewKeyRow],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -1015,7 +1027,8 @@ impl Store for Sqlite {
 
     fn projects(&self) -> StoreResult<Vec<Project>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid")?;
+        let mut stmt =
+            conn.prepare("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid")?;
         let rows = stmt
             .query_map([], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1082,7 +1095,12 @@ impl Store for Sqlite {
         Ok(true)
     }
 
-    fn due_escalations(&self, now: i64, max_hops: usize, limit: usize) -> StoreResult<Vec<(RequestRow, String)>> {
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>> {
         let conn = self.reader();
         // Driven from the (few) roles with a rule (CROSS JOIN keeps that order: the pending
         // requests of those roles come from `requests_by_role`, the rest are never read). The

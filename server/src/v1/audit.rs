@@ -36,7 +36,8 @@ async fn audit_log(
     page: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let who = operator(&state, &headers)?;
-    let Query(page) = page.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(page) =
+        page.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let entries = state.store.audit_page(&who.project, page.after.unwrap_or(0), limit)?;
     let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();

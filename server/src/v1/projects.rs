@@ -36,7 +36,11 @@ async fn add_project(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let who = operator(&state, &headers)?;
     if !who.admin {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "creating projects needs an admin token"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "creating projects needs an admin token",
+        ));
     }
     let new: NewProject = parse(&body(bytes)?)?;
     let name = new.name.trim();

@@ -152,8 +152,10 @@ pub fn escalate_due(state: &AppState, now: i64) -> Result<usize, String> {
             event: "request.escalated",
             data: json!({ "from": from, "to": to, "hop": row.escalations.len() + 1 }),
         };
-        let moved =
-            state.store.escalate(&row.project, &row.id, from, &to, MAX_ESCALATIONS, audit).map_err(|e| e.0)?;
+        let moved = state
+            .store
+            .escalate(&row.project, &row.id, from, &to, MAX_ESCALATIONS, audit)
+            .map_err(|e| e.0)?;
         if let Some(moved) = moved {
             n += 1;
             if let Ok(text) = serde_json::to_string(&moved) {

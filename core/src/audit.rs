@@ -6,8 +6,14 @@
 //! hash = hex(SHA-256(JCS({"actor","at","data","event","prev","project","seq","subject"})))
 //! ```
 //!
-//! The first entry's `prev` is [`GENESIS`] (64 zeros). Anyone with an export (JSONL, one
-//! entry per line) can check it offline — the server's CLI, or the browser.
+//! **Each project has its own chain**: `seq` counts that project's entries from 1 and `prev`
+//! is the hash of that project's previous entry ([`GENESIS`], 64 zeros, for its first). So
+//! an operator can check their project's chain without seeing any other project's entries,
+//! while a server's whole log — the chains interleaved — is checked by [`verify_log`].
+//! Anyone with an export (JSONL, one entry per line) can check it offline — the server's
+//! CLI, or the browser.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,7 +30,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Position in the log, from 1, without gaps.
+    /// Position in its project's log, from 1, without gaps.
     pub seq: u64,
     /// When, Unix seconds.
     pub at: i64,
@@ -38,7 +44,7 @@ pub struct Entry {
     pub subject: String,
     /// Details.
     pub data: Value,
-    /// The previous entry's hash.
+    /// The hash of the project's previous entry ([`GENESIS`] for its first).
     pub prev: String,
     /// This entry's hash.
     pub hash: String,
@@ -69,9 +75,17 @@ fn digest(seq: u64, prev: &str, f: &Fields<'_>) -> Result<String> {
     Ok(hex_encode(Sha256::digest(to_canonical(&body)?.as_bytes())))
 }
 
-/// The entry that follows `previous` (or starts the log when `None`).
+/// The entry that follows `previous`, the last entry of the same project (or starts the
+/// project's chain when `None`). Chaining to another project's entry is refused.
 pub fn chain(previous: Option<&Entry>, fields: Fields<'_>) -> Result<Entry> {
     let (seq, prev) = previous.map_or((1, GENESIS.to_string()), |p| (p.seq + 1, p.hash.clone()));
+    if previous.is_some_and(|p| p.project != fields.project) {
+        return Err(Error::AuditBroken {
+            project: fields.project.to_string(),
+            seq,
+            reason: "chained to another project's entry",
+        });
+    }
     let hash = digest(seq, &prev, &fields)?;
     Ok(Entry {
         seq,
@@ -86,54 +100,103 @@ pub fn chain(previous: Option<&Entry>, fields: Fields<'_>) -> Result<Entry> {
     })
 }
 
-/// Checks a whole log in order; returns how many entries it holds, or
-/// [`Error::AuditBroken`] naming the first entry that does not fit.
+/// Checks one project's chain from its first entry, in order; returns how many entries it
+/// holds, or [`Error::AuditBroken`] naming the first entry that does not fit.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64> {
-    let mut expected_prev = GENESIS.to_string();
+    verify_after(None, entries)
+}
+
+/// Checks entries that continue a project's chain after `previous` (an entry already
+/// verified, e.g. the last of the page before); `None` means from the first entry. Returns
+/// how many entries were checked.
+pub fn verify_after<'a>(
+    previous: Option<&Entry>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<u64> {
+    let mut expected_prev = previous.map_or_else(|| GENESIS.to_string(), |p| p.hash.clone());
+    let first_seq = previous.map_or(1, |p| p.seq + 1);
+    let mut project = previous.map(|p| p.project.clone());
     let mut count = 0;
     for entry in entries {
-        let broken = |reason| Err(Error::AuditBroken { seq: entry.seq, reason });
-        if entry.seq != count + 1 {
+        let broken =
+            |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
+        if project.as_ref().is_some_and(|p| *p != entry.project) {
+            return broken("belongs to another project than the entries before it");
+        }
+        if entry.seq != first_seq + count {
             return broken("sequence number out of order (an entry was removed or moved)");
         }
         if entry.prev != expected_prev {
             return broken("does not follow the previous entry");
         }
-        let fields = Fields {
-            at: entry.at,
-            project: &entry.project,
-            actor: &entry.actor,
-            event: &entry.event,
-            subject: &entry.subject,
-            data: &entry.data,
-        };
-        if digest(entry.seq, &entry.prev, &fields)? != entry.hash {
-            return broken("content does not match its hash (the entry was changed)");
-        }
+        check_hash(entry)?;
         expected_prev = entry.hash.clone();
+        project = Some(entry.project.clone());
         count += 1;
     }
     Ok(count)
+}
+
+/// Checks a log that interleaves several projects' chains (a server's whole log, or its
+/// export), each chain on its own and in the order given. Returns the number of entries of
+/// each project, by project id, or [`Error::AuditBroken`] naming the first bad entry.
+pub fn verify_log<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<BTreeMap<String, u64>> {
+    // Per project: the last entry seen (its seq and hash) and the count.
+    let mut chains: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for entry in entries {
+        let broken =
+            |reason| Err(Error::AuditBroken { project: entry.project.clone(), seq: entry.seq, reason });
+        let (seq, prev) = chains.get(&entry.project).map_or((1, GENESIS), |(s, h)| (s + 1, h.as_str()));
+        if entry.seq != seq {
+            return broken("sequence number out of order (an entry was removed or moved)");
+        }
+        if entry.prev != prev {
+            return broken("does not follow the previous entry");
+        }
+        check_hash(entry)?;
+        chains.insert(entry.project.clone(), (entry.seq, entry.hash.clone()));
+    }
+    Ok(chains.into_iter().map(|(project, (count, _))| (project, count)).collect())
+}
+
+fn check_hash(entry: &Entry) -> Result<()> {
+    let fields = Fields {
+        at: entry.at,
+        project: &entry.project,
+        actor: &entry.actor,
+        event: &entry.event,
+        subject: &entry.subject,
+        data: &entry.data,
+    };
+    if digest(entry.seq, &entry.prev, &fields)? != entry.hash {
+        return Err(Error::AuditBroken {
+            project: entry.project.clone(),
+            seq: entry.seq,
+            reason: "content does not match its hash (the entry was changed)",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn log(n: usize) -> Vec<Entry> {
-        let mut entries: Vec<Entry> = Vec::new();
+    /// Appends `n` entries to `project`'s chain within `entries` (which may hold others).
+    fn append(entries: &mut Vec<Entry>, project: &str, n: usize) {
         for i in 0..n {
             let data = json!({ "i": i });
-            let fields = Fields {
-                at: 100 + i as i64,
-                project: "p",
-                actor: "op",
-                event: "e",
-                subject: "s",
-                data: &data,
-            };
-            entries.push(chain(entries.last(), fields).unwrap());
+            let fields =
+                Fields { at: 100 + i as i64, project, actor: "op", event: "e", subject: "s", data: &data };
+            let last = entries.iter().rev().find(|e| e.project == project);
+            let entry = chain(last, fields).unwrap();
+            entries.push(entry);
         }
+    }
+
+    fn log(n: usize) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        append(&mut entries, "p", n);
         entries
     }
 
@@ -145,7 +208,11 @@ mod tests {
         changed[2].data = json!({ "i": 99 });
         assert_eq!(
             verify(&changed).unwrap_err(),
-            Error::AuditBroken { seq: 3, reason: "content does not match its hash (the entry was changed)" }
+            Error::AuditBroken {
+                project: "p".into(),
+                seq: 3,
+                reason: "content does not match its hash (the entry was changed)"
+            }
         );
         let mut removed = entries.clone();
         removed.remove(1);
@@ -153,5 +220,49 @@ mod tests {
         let mut swapped = entries;
         swapped.swap(3, 4);
         assert_eq!(verify(&swapped).unwrap_err().code(), "audit_broken");
+    }
+
+    #[test]
+    fn each_project_has_its_own_chain() {
+        let mut entries = Vec::new();
+        append(&mut entries, "a", 2);
+        append(&mut entries, "b", 3);
+        append(&mut entries, "a", 2);
+        let a: Vec<Entry> = entries.iter().filter(|e| e.project == "a").cloned().collect();
+        let b: Vec<Entry> = entries.iter().filter(|e| e.project == "b").cloned().collect();
+        // Each project's entries alone verify, numbered from 1 without gaps.
+        assert_eq!(verify(&a).unwrap(), 4);
+        assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(b[0].prev, GENESIS);
+        assert_eq!(verify(&b).unwrap(), 3);
+        // A page continues from the entry before it.
+        assert_eq!(verify_after(Some(&a[1]), &a[2..]).unwrap(), 2);
+        assert!(verify_after(Some(&a[0]), &a[2..]).is_err());
+        // The whole interleaved log, per project.
+        let counts = verify_log(&entries).unwrap();
+        assert_eq!(counts.into_iter().collect::<Vec<_>>(), [("a".to_string(), 4), ("b".to_string(), 3)]);
+        // One project's chain given the other's entries does not verify.
+        assert!(matches!(verify(&entries), Err(Error::AuditBroken { seq: 1, .. })));
+        // A change in b is named with its project.
+        let mut changed = entries.clone();
+        changed[3].actor = "someone else".into();
+        assert_eq!(
+            verify_log(&changed).unwrap_err(),
+            Error::AuditBroken {
+                project: "b".into(),
+                seq: 2,
+                reason: "content does not match its hash (the entry was changed)"
+            }
+        );
+        // Removing an entry of a shows at a's next entry.
+        let mut removed = entries.clone();
+        removed.remove(1);
+        assert!(
+            matches!(verify_log(&removed), Err(Error::AuditBroken { seq: 3, ref project, .. }) if project == "a")
+        );
+        // Chaining onto another project's entry is refused.
+        let data = json!(null);
+        let fields = Fields { at: 1, project: "b", actor: "x", event: "e", subject: "s", data: &data };
+        assert_eq!(chain(Some(&a[0]), fields).unwrap_err().code(), "audit_broken");
     }
 }

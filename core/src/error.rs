@@ -100,9 +100,9 @@ pub enum Error {
     InvalidTransition { from: &'static str, to: &'static str },
 
     // ---- audit ----------------------------------------------------------------------------
-    /// The audit chain does not hold at this entry.
-    #[error("audit chain broken at entry {seq}: {reason}")]
-    AuditBroken { seq: u64, reason: &'static str },
+    /// The audit chain of a project does not hold at this entry.
+    #[error("audit chain broken at entry {seq} of project {project:?}: {reason}")]
+    AuditBroken { project: String, seq: u64, reason: &'static str },
 
     // ---- firewall -------------------------------------------------------------------------
     /// Options (a firewall policy or configuration) that do not parse.

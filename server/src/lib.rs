@@ -22,7 +22,7 @@ use handrail_core::proof::Signer;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use store::{Role, Sqlite, Store};
+use store::{NewKeyRow, Role, Sqlite, Store, ANY_ROLE};
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -112,31 +112,43 @@ pub struct Bootstrap {
     pub operator_token: String,
 }
 
-/// Creates a key of `role` in `project`: (key id, token). Only the token's hash is stored;
-/// the token is returned this once.
-pub(crate) fn new_key(
-    store: &dyn Store,
-    project: &str,
-    role: Role,
-    now: i64,
-) -> Result<(String, String), String> {
+/// A new key of `role` — an operator deciding `roles`, administering the server if `admin` —
+/// as stored (its id and the token's hash) and its token, to show this once.
+pub(crate) fn mint_key(role: Role, roles: Vec<String>, admin: bool) -> Result<(NewKeyRow, String), String> {
     let prefix = match role {
         Role::Agent => "hr_agent_",
         Role::Operator => "hr_op_",
     };
     let token = format!("{prefix}{}", b64url_encode(random::<24>()?));
     let key_id = format!("key_{}", b64url_encode(random::<9>()?));
-    store.add_key(&key_id, &token_hash(&token), project, role, now).map_err(|e| e.0)?;
-    Ok((key_id, token))
+    let roles = if role == Role::Operator { roles } else { Vec::new() };
+    let admin = admin && role == Role::Operator;
+    Ok((NewKeyRow { key_id, token_hash: token_hash(&token), role, roles, admin }, token))
 }
 
-/// Creates the default project with one agent key and one operator token.
+/// Creates a key in `project` (see [`mint_key`]): (key id, token). Only the token's hash is
+/// stored; the token is returned this once.
+pub(crate) fn new_key(
+    store: &dyn Store,
+    project: &str,
+    role: Role,
+    roles: Vec<String>,
+    admin: bool,
+    now: i64,
+) -> Result<(String, String), String> {
+    let (key, token) = mint_key(role, roles, admin)?;
+    store.add_key_row(project, &key, now).map_err(|e| e.0)?;
+    Ok((key.key_id, token))
+}
+
+/// Creates the default project with one agent key and one operator token, which decides
+/// every role and administers the server (creates projects).
 fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
     let now = now();
     let project = format!("prj_{}", b64url_encode(random::<9>()?));
     store.add_project(&project, "default", now).map_err(|e| e.0)?;
-    let agent_key = new_key(store, &project, Role::Agent, now)?.1;
-    let operator_token = new_key(store, &project, Role::Operator, now)?.1;
+    let agent_key = new_key(store, &project, Role::Agent, Vec::new(), false, now)?.1;
+    let operator_token = new_key(store, &project, Role::Operator, vec![ANY_ROLE.to_string()], true, now)?.1;
     Ok(Bootstrap { url: url.to_string(), project, agent_key, operator_token })
 }
 
@@ -205,13 +217,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(4096)
 }
 
-/// Marks overdue requests EXPIRED (fail closed) and wakes their waiters, every second.
+/// Every second: marks overdue requests EXPIRED (fail closed) and wakes their waiters, then
+/// moves pending requests whose role's escalation delay has passed. Expiry goes first, so
+/// a request due for both expires.
 async fn expire_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        if let Err(e) = v1::blocking(|| v1::expire_due(&state, now())) {
+        let now = now();
+        if let Err(e) = v1::blocking(|| v1::expire_due(&state, now)) {
             log::event(log::Level::Error, "expiry sweep failed", serde_json::json!({ "error": e }));
+        }
+        if let Err(e) = v1::blocking(|| v1::escalate_due(&state, now)) {
+            log::event(log::Level::Error, "escalation sweep failed", serde_json::json!({ "error": e }));
         }
     }
 }

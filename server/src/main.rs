@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Projects: create one (admin token) or list them (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Projects {
+        #[command(subcommand)]
+        command: ProjectsCommand,
+    },
     /// Approve a request, optionally with an edited payload (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
     Approve {
         id: String,
@@ -107,7 +112,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the chain in a data directory's database, or in an exported JSONL file.
+    /// Check every project's chain in a data directory's database, or in an exported JSONL
+    /// file (a whole export, or one project's entries).
     Verify {
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
@@ -129,8 +135,19 @@ enum KeysCommand {
         /// agent (create and wait) or operator (decide).
         #[arg(long, default_value = "agent")]
         role: String,
+        /// For an operator: the request roles it may decide, comma-separated (default *: any).
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
     },
     /// List the project's keys (ids and roles, never tokens).
+    Ls,
+}
+
+#[derive(Subcommand)]
+enum ProjectsCommand {
+    /// Create a project; its first operator token and agent key are printed once.
+    New { name: String },
+    /// List projects (all of them for an admin token, else the token's own).
     Ls,
 }
 
@@ -315,8 +332,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Some(path) => operator::read_export(&path)?,
                 None => operator::read_log(&data)?,
             };
-            let n = handrail_core::audit::verify(&entries)?;
-            println!("audit chain intact: {n} entries");
+            let chains = handrail_core::audit::verify_log(&entries)?;
+            let n: u64 = chains.values().sum();
+            match chains.len() {
+                0 | 1 => println!("audit chain intact: {n} entries"),
+                p => println!("audit chain intact: {n} entries in {p} project chains"),
+            }
         }
         Command::Audit(AuditCommand::Export { data }) => {
             for entry in operator::read_log(&data)? {
@@ -326,7 +347,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Requests { command: RequestsCommand::Ls { status, json } } => {
             operator::list(status.as_deref(), json)?
         }
-        Command::Keys { command: KeysCommand::New { role } } => operator::new_key(&role)?,
+        Command::Keys { command: KeysCommand::New { role, roles } } => {
+            operator::new_key(&role, roles.as_deref())?
+        }
+        Command::Projects { command: ProjectsCommand::New { name } } => operator::new_project(&name)?,
+        Command::Projects { command: ProjectsCommand::Ls } => operator::list_projects()?,
         Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,
         Command::Approve { id, edit } => operator::resolve(&id, "approve", edit.as_deref(), None)?,
         Command::Reject { id, reason } => operator::resolve(&id, "reject", None, Some(&reason))?,

@@ -102,11 +102,15 @@ pub(crate) fn resolve(
     Ok(())
 }
 
-pub(crate) fn new_key(role: &str) -> Result<(), CliError> {
+pub(crate) fn new_key(role: &str, roles: Option<&[String]>) -> Result<(), CliError> {
     if role != "agent" && role != "operator" {
         return Err(CliError::other("unknown_variant", format!("role is agent or operator, not {role:?}")));
     }
-    let answer = call("POST", "/v1/keys", Some(json!({ "role": role })))?;
+    let mut body = json!({ "role": role });
+    if let Some(roles) = roles {
+        body["roles"] = json!(roles.iter().map(|r| r.trim()).filter(|r| !r.is_empty()).collect::<Vec<_>>());
+    }
+    let answer = call("POST", "/v1/keys", Some(body))?;
     println!("{}", answer["token"].as_str().unwrap_or(""));
     eprintln!(
         "created {} ({role}); the token above is shown only this once",
@@ -118,7 +122,41 @@ pub(crate) fn new_key(role: &str) -> Result<(), CliError> {
 pub(crate) fn list_keys() -> Result<(), CliError> {
     let answer = call("GET", "/v1/keys", None)?;
     for key in answer["keys"].as_array().into_iter().flatten() {
-        println!("{} {}", key["key_id"].as_str().unwrap_or(""), key["role"].as_str().unwrap_or(""));
+        let roles: Vec<&str> =
+            key["roles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut line =
+            format!("{} {}", key["key_id"].as_str().unwrap_or(""), key["role"].as_str().unwrap_or(""));
+        if !roles.is_empty() {
+            line.push_str(&format!(" roles={}", roles.join(",")));
+        }
+        if key["admin"] == json!(true) {
+            line.push_str(" admin");
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Creates a project; prints its id, then its operator token and agent key (shown once) as
+/// JSON in the shape of `bootstrap.json`.
+pub(crate) fn new_project(name: &str) -> Result<(), CliError> {
+    let answer = call("POST", "/v1/projects", Some(json!({ "name": name })))?;
+    let out = json!({
+        "project": answer["id"], "name": answer["name"],
+        "operator_token": answer["operator_token"], "agent_key": answer["agent_key"],
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
+    eprintln!(
+        "created project {}; its tokens above are shown only this once",
+        answer["id"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+pub(crate) fn list_projects() -> Result<(), CliError> {
+    let answer = call("GET", "/v1/projects", None)?;
+    for p in answer["projects"].as_array().into_iter().flatten() {
+        println!("{} {}", p["id"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or(""));
     }
     Ok(())
 }

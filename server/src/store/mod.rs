@@ -39,6 +39,72 @@ pub struct Principal {
     pub project: String,
     /// Agent or operator.
     pub role: Role,
+    /// For an operator, the request roles it may decide (`*`: any). Empty for agents.
+    pub roles: Vec<String>,
+    /// Whether the key administers the server (creates and lists projects).
+    pub admin: bool,
+}
+
+impl Principal {
+    /// Whether this key may decide a request restricted to `role` (None: unrestricted).
+    pub fn may_decide(&self, role: Option<&str>) -> bool {
+        self.role == Role::Operator
+            && role.map_or(true, |r| self.roles.iter().any(|mine| mine == ANY_ROLE || mine == r))
+    }
+}
+
+/// The operator role that decides requests of every role.
+pub const ANY_ROLE: &str = "*";
+
+/// A key to store: its hash and what it may do (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewKeyRow {
+    pub key_id: String,
+    pub token_hash: String,
+    pub role: Role,
+    /// Request roles an operator may decide (see [`Principal::roles`]).
+    pub roles: Vec<String>,
+    pub admin: bool,
+}
+
+/// A key as listed: never its token.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    pub admin: bool,
+    pub created_at: i64,
+}
+
+/// A project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// A role of a project, with its escalation rule if it has one: a request of this role
+/// still pending `escalate_after_secs` after it entered the role moves to `escalate_to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleRule {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalate_after_secs: Option<u64>,
+    pub created_at: i64,
+}
+
+/// One move of a pending request from a role to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub from: String,
+    pub to: String,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// A stored request, as the API returns it.
@@ -61,6 +127,9 @@ pub struct RequestRow {
     pub expires_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Value>,
+    /// Moves to other roles while pending, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<Escalation>,
 }
 
 /// A storage failure; its detail goes to the log, never to a client.
@@ -231,11 +300,14 @@ pub enum SnapshotCommit {
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
-    /// Adds a key (its token hash) to a project.
+    /// Adds a key (its token hash) to a project; an operator may decide every role and
+    /// administers nothing (see [`Store::add_key_row`]).
     fn add_key(&self, key_id: &str, token_hash: &str, project: &str, role: Role, now: i64)
         -> StoreResult<()>;
-    /// A project's keys: (key id, role, created at) — never the tokens.
-    fn keys(&self, project: &str) -> StoreResult<Vec<(String, Role, i64)>>;
+    /// Adds a key with its roles and admin flag to a project.
+    fn add_key_row(&self, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()>;
+    /// A project's keys — never the tokens.
+    fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>>;
     /// Creates a project.
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()>;
     /// Whether any project exists (first start).
@@ -260,8 +332,14 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
-    /// Requests of a project, newest first, optionally by status.
-    fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// Requests of a project, newest first, optionally by status and by role.
+    fn list(
+        &self,
+        project: &str,
+        status: Option<&str>,
+        role: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRow>>;
     /// Decides a pending request and appends the audit entry; false when it was no longer
     /// pending.
     fn decide(
@@ -272,8 +350,10 @@ pub trait Store: Send + Sync {
         decision: &Value,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
-    /// The whole audit log, in order.
+    /// The whole audit log, every project's chain interleaved, in the order appended.
     fn audit_log(&self) -> StoreResult<Vec<Entry>>;
+    /// A project's audit entries after its entry `after` (0: from the first), in order.
+    fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>>;
     /// Adds a webhook endpoint.
     fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()>;
     /// A project's webhook endpoints.
@@ -351,4 +431,39 @@ pub trait Store: Send + Sync {
     /// Removes staged or replaced blobs that no snapshot refers to (after a crash). Call
     /// before serving: an upload in flight would look unreferenced.
     fn sweep_snapshots(&self) -> StoreResult<usize>;
+    /// Creates a project with its first keys and appends the audit entry (the first of the
+    /// project's chain), in one transaction.
+    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>)
+        -> StoreResult<()>;
+    /// Every project, oldest first.
+    fn projects(&self) -> StoreResult<Vec<Project>>;
+    /// One project.
+    fn project(&self, id: &str) -> StoreResult<Option<Project>>;
+    /// Adds a role to a project and appends the audit entry; false when it exists.
+    fn add_role(&self, project: &str, rule: &RoleRule, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// A project's roles, by name.
+    fn roles(&self, project: &str) -> StoreResult<Vec<RoleRule>>;
+    /// Removes a role and appends the audit entry; false when there is none.
+    fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Pending requests, not yet expired at `now`, whose role's escalation delay has passed
+    /// since they entered it and that moved fewer than `max_hops` times: (request, target).
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>>;
+    /// Moves a request from role `from` to `to` if it is still pending in `from`, not expired
+    /// at `audit.at` and moved fewer than `max_hops` times; in the same transaction records
+    /// the escalation on it, appends the audit entry and queues the `request.escalated`
+    /// webhooks. The updated request, or None when it no longer qualified.
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+        max_hops: usize,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>>;
 }

@@ -13,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, Claim, Delivery, ObservationUpdate, Principal, RequestRow,
-    Role, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, Claim, Delivery, Escalation, KeyInfo, NewKeyRow,
+    ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, Snapshot, SnapshotCommit, Store,
+    StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -58,16 +59,21 @@ impl Sqlite {
              CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS keys (
                 token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,
-                project TEXT NOT NULL REFERENCES projects(id), role TEXT NOT NULL, created_at INTEGER NOT NULL);
+                project TEXT NOT NULL REFERENCES projects(id), role TEXT NOT NULL, created_at INTEGER NOT NULL,
+                roles TEXT NOT NULL DEFAULT '[\"*\"]', admin INTEGER NOT NULL DEFAULT 0);
              CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS executions (
                 project TEXT NOT NULL, key TEXT NOT NULL, execution TEXT NOT NULL, PRIMARY KEY (project, key));
              CREATE TABLE IF NOT EXISTS requests (
                 id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), body TEXT NOT NULL,
-                status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+                status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, role TEXT);
              CREATE INDEX IF NOT EXISTS requests_by_project ON requests(project, status, created_at);
              CREATE INDEX IF NOT EXISTS requests_due ON requests(status, expires_at);
-             CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, project TEXT, project_seq INTEGER);
+             CREATE TABLE IF NOT EXISTS roles (
+                project TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL, escalate_to TEXT,
+                escalate_after_secs INTEGER, created_at INTEGER NOT NULL, PRIMARY KEY (project, name));
              CREATE TABLE IF NOT EXISTS webhooks (
                 id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), url TEXT NOT NULL,
                 secret TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -95,6 +101,7 @@ impl Sqlite {
                 request TEXT PRIMARY KEY REFERENCES requests(id), project TEXT NOT NULL, blob TEXT NOT NULL,
                 size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);",
         )?;
+        migrate(&conn)?;
         let blobs = path.parent().unwrap_or(Path::new(".")).join("snapshots");
         if !blobs.is_dir() {
             std::fs::create_dir_all(&blobs).map_err(io)?;
@@ -184,6 +191,51 @@ fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<
     for (done, outcome) in senders.into_iter().zip(outcomes) {
         let _ = done.send(outcome);
     }
+}
+
+/// Brings a database made by an earlier version up to this schema: key roles and the admin
+/// flag, the request's role as a column (the queue filter and the escalation sweep), and
+/// each audit entry's project and position in it (one chain per project). Before projects
+/// could be created over the API a database held one project, so its single global chain
+/// is that project's chain as it stands.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let has = |table: &str, column: &str| -> StoreResult<bool> {
+        let mut stmt =
+            conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
+        Ok(stmt.exists([column])?)
+    };
+    if !has("keys", "roles")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE keys ADD COLUMN roles TEXT NOT NULL DEFAULT '[\"*\"]';
+             ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+             UPDATE keys SET admin = 1 WHERE rowid =
+                (SELECT rowid FROM keys WHERE role = 'operator' ORDER BY rowid LIMIT 1);
+             COMMIT;",
+        )?;
+    }
+    if !has("requests", "role")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN role TEXT;
+             UPDATE requests SET role = json_extract(body, '$.role');
+             COMMIT;",
+        )?;
+    }
+    if !has("audit", "project")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE audit ADD COLUMN project TEXT;
+             ALTER TABLE audit ADD COLUMN project_seq INTEGER;
+             UPDATE audit SET project = json_extract(entry, '$.project'), project_seq = json_extract(entry, '$.seq');
+             COMMIT;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS requests_by_role ON requests(project, role, status);
+         CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);",
+    )?;
+    Ok(())
 }
 
 fn io(e: std::io::Error) -> StoreError {
@@ -277,33 +329,77 @@ fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResu
     Ok(())
 }
 
-/// Chains and appends one audit entry inside `tx`.
+/// Chains one audit entry to its project's last and appends it, inside `tx`.
 fn append_audit(tx: &Connection, project: &str, subject: &str, e: &AuditEvent<'_>) -> StoreResult<()> {
-    let last: Option<String> =
-        tx.query_row("SELECT entry FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).optional()?;
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT entry FROM audit WHERE project = ?1 ORDER BY project_seq DESC LIMIT 1",
+            [project],
+            |r| r.get(0),
+        )
+        .optional()?;
     let last: Option<Entry> = last.map(|t| serde_json::from_str(&t)).transpose()?;
     let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };
     let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
     tx.execute(
-        "INSERT INTO audit (seq, entry) VALUES (?1, ?2)",
-        params![entry.seq as i64, serde_json::to_string(&entry)?],
+        "INSERT INTO audit (entry, project, project_seq) VALUES (?1, ?2, ?3)",
+        params![serde_json::to_string(&entry)?, project, entry.seq as i64],
     )?;
     Ok(())
+}
+
+/// Inserts a key inside `tx`.
+fn insert_key(tx: &Connection, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO keys (token_hash, key_id, project, role, created_at, roles, admin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            key.token_hash,
+            key.key_id,
+            project,
+            key.role.as_str(),
+            now,
+            serde_json::to_string(&key.roles)?,
+            key.admin
+        ],
+    )?;
+    Ok(())
+}
+
+fn role_from(text: &str) -> Role {
+    if text == "operator" {
+        Role::Operator
+    } else {
+        Role::Agent
+    }
+}
+
+/// A key's roles column; agents decide nothing, so they hold none.
+fn roles_from(role: Role, text: &str) -> StoreResult<Vec<String>> {
+    Ok(if role == Role::Operator { serde_json::from_str(text)? } else { Vec::new() })
 }
 
 impl Store for Sqlite {
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>> {
         let conn = self.reader();
         let row = conn
-            .query_row("SELECT key_id, project, role FROM keys WHERE token_hash = ?1", [token_hash], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
+            .query_row(
+                "SELECT key_id, project, role, roles, admin FROM keys WHERE token_hash = ?1",
+                [token_hash],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                },
+            )
             .optional()?;
-        Ok(row.map(|(key_id, project, role)| Principal {
-            key_id,
-            project,
-            role: if role == "operator" { Role::Operator } else { Role::Agent },
-        }))
+        let Some((key_id, project, role, roles, admin)) = row else { return Ok(None) };
+        let role = role_from(&role);
+        Ok(Some(Principal { key_id, project, role, roles: roles_from(role, &roles)?, admin }))
     }
 
     fn add_key(
@@ -314,25 +410,43 @@ impl Store for Sqlite {
         role: Role,
         now: i64,
     ) -> StoreResult<()> {
-        self.conn().execute(
-            "INSERT INTO keys (token_hash, key_id, project, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token_hash, key_id, project, role.as_str(), now],
-        )?;
-        Ok(())
+        let key = NewKeyRow {
+            key_id: key_id.to_string(),
+            token_hash: token_hash.to_string(),
+            role,
+            roles: vec![ANY_ROLE.to_string()],
+            admin: false,
+        };
+        self.add_key_row(project, &key, now)
     }
 
-    fn keys(&self, project: &str) -> StoreResult<Vec<(String, Role, i64)>> {
-        let conn = self.conn();
+    fn add_key_row(&self, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()> {
+        insert_key(&self.conn(), project, key, now)
+    }
+
+    fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>> {
+        let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT key_id, role, created_at FROM keys WHERE project = ?1 ORDER BY created_at, key_id",
+            "SELECT key_id, role, created_at, roles, admin FROM keys WHERE project = ?1
+             ORDER BY created_at, rowid",
         )?;
         let rows = stmt
             .query_map([project], |r| {
-                let role: String = r.get(1)?;
-                Ok((r.get(0)?, if role == "operator" { Role::Operator } else { Role::Agent }, r.get(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|(key_id, role, created_at, roles, admin)| {
+                let role = role_from(&role);
+                Ok(KeyInfo { key_id, role, roles: roles_from(role, &roles)?, admin, created_at })
+            })
+            .collect()
     }
 
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()> {
@@ -409,8 +523,9 @@ impl Store for Sqlite {
                 }
             }
             tx.execute(
-                "INSERT INTO requests (id, project, body, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row.id, row.project, body, row.status, row.created_at, row.expires_at],
+                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![row.id, row.project, body, row.status, row.created_at, row.expires_at, row.role],
             )?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
@@ -431,14 +546,20 @@ impl Store for Sqlite {
         body.map(row_from).transpose()
     }
 
-    fn list(&self, project: &str, status: Option<&str>, limit: usize) -> StoreResult<Vec<RequestRow>> {
+    fn list(
+        &self,
+        project: &str,
+        status: Option<&str>,
+        role: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRow>> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2)
-             ORDER BY created_at DESC, id DESC LIMIT ?3",
+            "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
+             ORDER BY created_at DESC, id DESC LIMIT ?4",
         )?;
         let bodies = stmt
-            .query_map(params![project, status, limit as i64], |r| r.get::<_, String>(0))?
+            .query_map(params![project, status, role, limit as i64], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         bodies.into_iter().map(row_from).collect()
     }
@@ -571,6 +692,19 @@ impl Store for Sqlite {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT entry FROM audit ORDER BY seq")?;
         let texts = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        texts.iter().map(|t| Ok(serde_json::from_str(t)?)).collect()
+    }
+
+    fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT entry FROM audit WHERE project = ?1 AND project_seq > ?2 ORDER BY project_seq LIMIT ?3",
+        )?;
+        let texts = stmt
+            .query_map(params![project, after.min(i64::MAX as u64) as i64, limit as i64], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         texts.iter().map(|t| Ok(serde_json::from_str(t)?)).collect()
     }
 
@@ -869,6 +1003,159 @@ impl Store for Sqlite {
             }
         }
         Ok(removed)
+    }
+
+    fn create_project(
+        &self,
+        project: &Project,
+        keys: &[NewKeyRow],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![project.id, project.name, project.created_at],
+        )?;
+        for key in keys {
+            insert_key(&tx, &project.id, key, project.created_at)?;
+        }
+        append_audit(&tx, &project.id, &project.id, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn projects(&self) -> StoreResult<Vec<Project>> {
+        let conn = self.reader();
+        let mut stmt =
+            conn.prepare("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid")?;
+        let rows = stmt
+            .query_map([], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn project(&self, id: &str) -> StoreResult<Option<Project>> {
+        Ok(self
+            .reader()
+            .query_row("SELECT id, name, created_at FROM projects WHERE id = ?1", [id], |r| {
+                Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
+            })
+            .optional()?)
+    }
+
+    fn add_role(&self, project: &str, rule: &RoleRule, audit: AuditEvent<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO roles (project, name, escalate_to, escalate_after_secs, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                project,
+                rule.name,
+                rule.escalate_to,
+                rule.escalate_after_secs.map(|s| s.min(i64::MAX as u64) as i64),
+                rule.created_at
+            ],
+        )?;
+        if n != 1 {
+            return Ok(false);
+        }
+        append_audit(&tx, project, &rule.name, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn roles(&self, project: &str) -> StoreResult<Vec<RoleRule>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT name, escalate_to, escalate_after_secs, created_at FROM roles WHERE project = ?1 ORDER BY name",
+        )?;
+        let rows = stmt
+            .query_map([project], |r| {
+                Ok(RoleRule {
+                    name: r.get(0)?,
+                    escalate_to: r.get(1)?,
+                    escalate_after_secs: r.get::<_, Option<i64>>(2)?.map(|s| s.max(0) as u64),
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute("DELETE FROM roles WHERE project = ?1 AND name = ?2", params![project, name])? != 1 {
+            return Ok(false);
+        }
+        append_audit(&tx, project, name, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>> {
+        let conn = self.reader();
+        // Driven from the (few) roles with a rule (CROSS JOIN keeps that order: the pending
+        // requests of those roles come from `requests_by_role`, the rest are never read). The
+        // request's time in its role starts at its last escalation, else at its creation.
+        // Rows moved here no longer qualify, so more than `limit` due go at the next sweeps.
+        let mut stmt = conn.prepare(
+            "SELECT r.body, ro.escalate_to FROM roles ro
+             CROSS JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
+             WHERE ro.escalate_to IS NOT NULL AND ro.escalate_after_secs IS NOT NULL AND r.expires_at > ?1
+               AND COALESCE(json_extract(r.body, '$.escalations[#-1].at'), r.created_at) + ro.escalate_after_secs <= ?1
+               AND COALESCE(json_array_length(r.body, '$.escalations'), 0) < ?2
+             LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![now, max_hops as i64, limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(body, to)| Ok((row_from(body)?, to))).collect()
+    }
+
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+        max_hops: usize,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM requests
+                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role = ?3 AND expires_at > ?4",
+                params![project, id, from, audit.at],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(body) = body else { return Ok(None) };
+        let mut row = row_from(body)?;
+        if row.escalations.len() >= max_hops {
+            return Ok(None);
+        }
+        row.role = Some(to.to_string());
+        row.escalations.push(Escalation { from: from.to_string(), to: to.to_string(), at: audit.at });
+        tx.execute(
+            "UPDATE requests SET body = ?3, role = ?4 WHERE project = ?1 AND id = ?2",
+            params![project, id, serde_json::to_string(&row)?, to],
+        )?;
+        append_audit(&tx, project, id, &audit)?;
+        enqueue(&tx, &row, audit.event, audit.at)?;
+        tx.commit()?;
+        Ok(Some(row))
     }
 }
 

@@ -13,7 +13,8 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Server-sent events: every change of the project's queue (`request.created`,
-/// `request.resolved`, `request.expired`, with the request as data), for live views.
+/// `request.resolved`, `request.expired`, `request.escalated`, with the request as data),
+/// for live views.
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -3,9 +3,12 @@
 //! authentication, and strict body parsing.
 
 mod agents;
+mod audit;
 mod events;
 mod keys;
+mod projects;
 mod requests;
+mod roles;
 mod snapshots;
 mod webhooks;
 
@@ -24,6 +27,7 @@ use crate::store::{Principal, Role, StoreError};
 use crate::{token_hash, AppState};
 
 pub use requests::expire_due;
+pub use roles::{escalate_due, MAX_ESCALATIONS};
 pub(crate) use snapshots::LinkKey;
 
 /// Largest request body accepted (413 beyond).
@@ -43,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(webhooks::router())
         .merge(agents::router())
+        .merge(projects::router())
+        .merge(roles::router())
+        .merge(audit::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

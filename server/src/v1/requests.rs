@@ -132,6 +132,7 @@ fn insert(
         created_at,
         expires_at: created_at + timeout as i64,
         decision: None,
+        escalations: Vec::new(),
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
     let committed = match exec {
@@ -168,6 +169,8 @@ async fn read(
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    /// Only requests restricted to this role.
+    role: Option<String>,
     limit: Option<usize>,
 }
 
@@ -178,7 +181,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
     let status = q.status.map(|s| s.parse::<Status>().map(|s| s.as_str())).transpose()?;
-    let rows = state.store.list(&who.project, status, q.limit.unwrap_or(100).min(1000))?;
+    let rows = state.store.list(&who.project, status, q.role.as_deref(), q.limit.unwrap_or(100).min(1000))?;
     Ok(Json(json!({ "requests": rows })))
 }
 
@@ -230,6 +233,9 @@ async fn resolve(
     }
     let ask: Resolve = parse(&body(bytes)?)?;
     let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    if !who.may_decide(row.role.as_deref()) {
+        return Err(super::roles::role_required(row.role.as_deref().unwrap_or_default()));
+    }
     if row.status != Status::Pending.as_str() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

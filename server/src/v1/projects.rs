@@ -1,0 +1,87 @@
+//! Projects: an admin operator creates them and lists them all; any other operator sees
+//! only its own. A project's keys read nothing of another project.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{body, internal, operator, parse, ApiError, ApiResult};
+use crate::store::{AuditEvent, Project, Role, ANY_ROLE};
+use crate::{mint_key, now, random, AppState};
+
+/// Longest project name, in bytes.
+const MAX_NAME_LEN: usize = 128;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/v1/projects", post(add_project).get(list_projects))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProject {
+    name: String,
+}
+
+/// Creates a project with its first operator token (every role, not an admin) and agent
+/// key, shown this once: `{"id", "name", "created_at", "operator_token", "agent_key"}`.
+async fn add_project(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let who = operator(&state, &headers)?;
+    if !who.admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "creating projects needs an admin token",
+        ));
+    }
+    let new: NewProject = parse(&body(bytes)?)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("a project name is 1 to {MAX_NAME_LEN} bytes without control characters"),
+        ));
+    }
+    let project = Project {
+        id: format!("prj_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?)),
+        name: name.to_string(),
+        created_at: now(),
+    };
+    let (agent, agent_token) = mint_key(Role::Agent, Vec::new(), false).map_err(internal)?;
+    let (operator, operator_token) =
+        mint_key(Role::Operator, vec![ANY_ROLE.to_string()], false).map_err(internal)?;
+    let audit = AuditEvent {
+        at: project.created_at,
+        actor: &who.key_id,
+        event: "project.created",
+        data: json!({ "name": project.name, "keys": [&agent.key_id, &operator.key_id] }),
+    };
+    state.store.create_project(&project, &[agent, operator], audit)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": project.id, "name": project.name, "created_at": project.created_at,
+            "operator_token": operator_token, "agent_key": agent_token,
+        })),
+    ))
+}
+
+/// Every project for an admin; the caller's own for any other operator.
+async fn list_projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    let projects = if who.admin {
+        state.store.projects()?
+    } else {
+        state.store.project(&who.project)?.into_iter().collect()
+    };
+    Ok(Json(json!({ "projects": projects })))
+}

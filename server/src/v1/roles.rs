@@ -1,0 +1,167 @@
+//! Roles of a project and their escalation rules (operators), and the sweep that moves a
+//! pending request to the next role when nobody of its role decided in time.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{body, operator, parse, ApiError, ApiResult};
+use crate::store::{AuditEvent, Principal, RoleRule, ANY_ROLE};
+use crate::{now, AppState};
+
+/// How many times one request may move between roles: a cycle (A → B → A) stops there and
+/// the request waits in its last role until someone decides or it expires.
+pub const MAX_ESCALATIONS: usize = 8;
+/// Longest escalation delay: a year.
+const MAX_DELAY_SECS: u64 = 365 * 86_400;
+/// Longest role name, in bytes.
+const MAX_ROLE_LEN: usize = 64;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/roles", post(add_role).get(list_roles))
+        .route("/v1/roles/{name}", delete(delete_role))
+}
+
+/// The 403 for an operator whose roles do not include the request's.
+pub(crate) fn role_required(role: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "role_required",
+        format!("this request is for operators with the role {role:?}"),
+    )
+}
+
+/// Checks a role name: 1 to 64 bytes of `A–Z a–z 0–9 . _ - :`.
+pub(crate) fn check_role_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ROLE_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_role",
+            format!("a role name is 1 to {MAX_ROLE_LEN} characters of A-Z a-z 0-9 . _ - :"),
+        ))
+    }
+}
+
+/// Changing roles changes who may decide what, so it needs an operator that decides every
+/// role: one limited to `finance` could otherwise route `legal`'s requests to itself.
+fn any_role_operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let who = operator(state, headers)?;
+    if !who.roles.iter().any(|r| r == ANY_ROLE) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "managing roles needs an operator token with the role \"*\"",
+        ));
+    }
+    Ok(who)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    name: String,
+    escalate_to: Option<String>,
+    escalate_after_secs: Option<u64>,
+}
+
+/// Adds a role, optionally with its escalation rule; 409 `role_exists` if it is there
+/// (delete it first to change it).
+async fn add_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<RoleRule>)> {
+    let who = any_role_operator(&state, &headers)?;
+    let new: NewRole = parse(&body(bytes)?)?;
+    check_role_name(&new.name)?;
+    let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    match (&new.escalate_to, new.escalate_after_secs) {
+        (None, None) => {}
+        (Some(to), Some(after)) => {
+            check_role_name(to)?;
+            if *to == new.name {
+                return Err(invalid("a role cannot escalate to itself"));
+            }
+            if after == 0 || after > MAX_DELAY_SECS {
+                return Err(invalid("escalate_after_secs is between 1 and 31536000"));
+            }
+        }
+        _ => return Err(invalid("escalate_to and escalate_after_secs go together")),
+    }
+    let rule = RoleRule {
+        name: new.name,
+        escalate_to: new.escalate_to,
+        escalate_after_secs: new.escalate_after_secs,
+        created_at: now(),
+    };
+    let audit = AuditEvent {
+        at: rule.created_at,
+        actor: &who.key_id,
+        event: "role.created",
+        data: json!({ "escalate_to": rule.escalate_to, "escalate_after_secs": rule.escalate_after_secs }),
+    };
+    if !state.store.add_role(&who.project, &rule, audit)? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "role_exists", "the project has this role already"));
+    }
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = operator(&state, &headers)?;
+    Ok(Json(json!({ "roles": state.store.roles(&who.project)? })))
+}
+
+/// Removes a role and its rule. Requests restricted to it stay so (and no longer escalate).
+async fn delete_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who = any_role_operator(&state, &headers)?;
+    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "role.deleted", data: json!({}) };
+    if state.store.delete_role(&who.project, &name, audit)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such role"))
+    }
+}
+
+/// Moves every pending request whose role's escalation delay has passed to the next role:
+/// its `role` and `escalations` change, and the audit entry and the `request.escalated`
+/// webhooks are written in the same transaction; then the live views hear of it. Requests
+/// already due to expire are left to the expiry sweep (which runs first).
+pub fn escalate_due(state: &AppState, now: i64) -> Result<usize, String> {
+    let due = state.store.due_escalations(now, MAX_ESCALATIONS, 500).map_err(|e| e.0)?;
+    let mut n = 0;
+    for (row, to) in due {
+        let Some(from) = row.role.as_deref() else { continue };
+        let audit = AuditEvent {
+            at: now,
+            actor: "system",
+            event: "request.escalated",
+            data: json!({ "from": from, "to": to, "hop": row.escalations.len() + 1 }),
+        };
+        let moved = state
+            .store
+            .escalate(&row.project, &row.id, from, &to, MAX_ESCALATIONS, audit)
+            .map_err(|e| e.0)?;
+        if let Some(moved) = moved {
+            n += 1;
+            if let Ok(text) = serde_json::to_string(&moved) {
+                let _ = state.events.send((moved.project.clone(), "request.escalated", text));
+            }
+        }
+    }
+    Ok(n)
+}

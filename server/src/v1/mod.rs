@@ -5,6 +5,7 @@
 mod agents;
 mod events;
 mod keys;
+mod openapi;
 mod requests;
 mod snapshots;
 mod webhooks;
@@ -16,8 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::Metrics;
 use crate::store::{Principal, Role, StoreError};
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -65,9 +67,25 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// An error's stable code and message.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ErrorDetail {
+    /// Stable, `snake_case`; each operation lists the codes it can give.
+    code: String,
+    /// For people; may change between versions.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let body = Json(ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } });
         match self.retry_after {
             Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
             None => (self.status, body).into_response(),

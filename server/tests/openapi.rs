@@ -47,7 +47,14 @@ impl Server {
 
     /// Calls the API; `token` None sends no Authorization header. The body is sent as
     /// `application/json` when `json`, else as `application/octet-stream`.
-    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>, json: bool) -> (u16, Value) {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+        json: bool,
+    ) -> (u16, Value) {
         let mut req = ureq::request(method, &format!("{}{path}", self.url)).timeout(Duration::from_secs(90));
         if let Some(token) = token {
             req = req.set("Authorization", &format!("Bearer {token}"));
@@ -97,10 +104,7 @@ impl Doc {
         paths
             .iter()
             .flat_map(|(path, item)| {
-                METHODS
-                    .iter()
-                    .filter(|m| item.get(**m).is_some())
-                    .map(|m| (m.to_uppercase(), path.clone()))
+                METHODS.iter().filter(|m| item.get(**m).is_some()).map(|m| (m.to_uppercase(), path.clone()))
             })
             .collect()
     }
@@ -129,7 +133,10 @@ impl Doc {
             .iter_errors(body)
             .map(|e| format!("{} (at {}, schema {})", e, e.instance_path(), e.schema_path()))
             .collect();
-        assert!(errors.is_empty(), "{method} {path} {status} does not match the document: {errors:#?}\n{body:#}");
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status} does not match the document: {errors:#?}\n{body:#}"
+        );
         if status >= 400 {
             let code = body["error"]["code"].as_str().expect("an error code");
             let listed = response["x-error-codes"].as_array().expect("x-error-codes");
@@ -248,7 +255,10 @@ fn every_route_is_documented_and_only_routes_are() {
     }
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
-    assert!(undocumented.is_empty(), "routes missing from /v1/openapi.json (add them to v1/openapi.rs): {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from /v1/openapi.json (add them to v1/openapi.rs): {undocumented:?}"
+    );
     assert!(unrouted.is_empty(), "documented in /v1/openapi.json but routed nowhere: {unrouted:?}");
 
     // Each operation says who may call it and what it answers.
@@ -330,8 +340,12 @@ fn real_answers_match_the_documented_schemas() {
     let (status, err) = server.call("GET", "/v1/requests/req_nope", agent, None);
     assert_eq!(status, 404);
     doc.check("GET", "/v1/requests/{id}", 404, &err);
-    let (status, err) =
-        server.call("POST", &format!("/v1/requests/{id}/resolve"), agent, Some(&json!({"decision": "approve"})));
+    let (status, err) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        agent,
+        Some(&json!({"decision": "approve"})),
+    );
     assert_eq!(status, 403);
     doc.check("POST", "/v1/requests/{id}/resolve", 403, &err);
     let (status, err) = server.call(
@@ -356,14 +370,22 @@ fn real_answers_match_the_documented_schemas() {
         operator,
         Some(&json!({"decision": "approve", "payload": {"charge": "ch_1", "amount": 50}, "reason": "half"})),
     );
-    assert_eq!((status, decision["status"].as_str()), (200, Some("APPROVED_WITH_MODIFICATIONS")), "{decision}");
+    assert_eq!(
+        (status, decision["status"].as_str()),
+        (200, Some("APPROVED_WITH_MODIFICATIONS")),
+        "{decision}"
+    );
     assert!(decision["diff"]["ops"].is_array());
     doc.check("POST", "/v1/requests/{id}/resolve", 200, &decision);
     let (status, waited) = server.call("GET", &format!("/v1/requests/{id}/wait?timeout=5"), agent, None);
     assert_eq!((status, waited["decision"]["status"].as_str()), (200, Some("APPROVED_WITH_MODIFICATIONS")));
     doc.check("GET", "/v1/requests/{id}/wait", 200, &waited);
-    let (status, err) =
-        server.call("POST", &format!("/v1/requests/{id}/resolve"), operator, Some(&json!({"decision": "reject"})));
+    let (status, err) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        operator,
+        Some(&json!({"decision": "reject"})),
+    );
     assert_eq!(status, 409);
     doc.check("POST", "/v1/requests/{id}/resolve", 409, &err);
 
@@ -392,8 +414,12 @@ fn real_answers_match_the_documented_schemas() {
         {"id": "e1", "session": "s1", "context": "refund ch_1", "tool": "lookup_charge", "args": {"charge": "ch_1"}, "outcome": "ran", "cost_usd": 0.01},
         {"id": "e2", "session": "s1", "tool": "refund", "args": {"charge": "ch_1", "amount": 50}, "effect": "payment", "outcome": "approved"},
     ]);
-    let (status, accepted) =
-        server.call("POST", "/v1/observations", agent, Some(&json!({"agent": "billing-bot", "events": events})));
+    let (status, accepted) = server.call(
+        "POST",
+        "/v1/observations",
+        agent,
+        Some(&json!({"agent": "billing-bot", "events": events})),
+    );
     assert_eq!((status, accepted["accepted"].as_u64()), (200, Some(2)), "{accepted}");
     doc.check("POST", "/v1/observations", 200, &accepted);
     let (status, err) =

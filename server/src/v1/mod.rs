@@ -85,7 +85,8 @@ struct ErrorDetail {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } });
+        let body =
+            Json(ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } });
         match self.retry_after {
             Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
             None => (self.status, body).into_response(),

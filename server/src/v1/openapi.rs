@@ -19,9 +19,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::agents::{
-    Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery,
-};
+use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
 use super::keys::{Jwks, KeyCreated, KeyList, NewKey};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
@@ -283,13 +281,21 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
     const LINK: &[&str] = &["invalid_request"];
     vec![
         op("get", "/healthz", Public, "Liveness").raw(200, "text/plain", "`ok`"),
-        op("get", "/metrics", Public, "Prometheus metrics").raw(200, "text/plain", "The text exposition format."),
+        op("get", "/metrics", Public, "Prometheus metrics").raw(
+            200,
+            "text/plain",
+            "The text exposition format.",
+        ),
         op("get", "/v1/openapi.json", Public, "This document").raw(200, "application/json", "OpenAPI 3.1.0."),
         // requests.rs
         op("post", "/v1/requests", Key, "Ask a person to decide")
             .idempotency_key()
             .json_body::<NewRequest>(g)
-            .json::<RequestRow>(g, 201, "Created (or, with `Idempotent-Replayed: true`, the first answer again).")
+            .json::<RequestRow>(
+                g,
+                201,
+                "Created (or, with `Idempotent-Replayed: true`, the first answer again).",
+            )
             .errors(400, &["unknown_variant"])
             .errors(422, &["schema_invalid", "edit_invalid"]),
         op("get", "/v1/requests", Key, "List the project's requests")
@@ -297,11 +303,19 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .json::<RequestList>(g, 200, "Newest first.")
             .errors(400, &["unknown_variant"]),
         op("get", "/v1/requests/{id}", Key, "Read a request")
-            .json::<RequestView<'static>>(g, 200, "The request, its decision once decided, its snapshot if parked.")
+            .json::<RequestView<'static>>(
+                g,
+                200,
+                "The request, its decision once decided, its snapshot if parked.",
+            )
             .errors(404, &["not_found"]),
         op("get", "/v1/requests/{id}/wait", Key, "Wait for the decision (long-poll)")
             .query::<WaitQuery>(g)
-            .json::<RequestView<'static>>(g, 200, "As soon as it is decided, or still PENDING after `timeout`.")
+            .json::<RequestView<'static>>(
+                g,
+                200,
+                "As soon as it is decided, or still PENDING after `timeout`.",
+            )
             .errors(404, &["not_found"]),
         op("post", "/v1/requests/{id}/resolve", Operator, "Approve (possibly edited) or reject")
             .json_body::<Resolve>(g)
@@ -317,18 +331,29 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
              and `resync` when the reader fell behind.",
         ),
         // keys.rs
-        op("get", "/v1/keys/proof", Public, "Public keys of decision proofs (JWKS)")
-            .json::<Jwks>(g, 200, "The keys proofs are signed with."),
+        op("get", "/v1/keys/proof", Public, "Public keys of decision proofs (JWKS)").json::<Jwks>(
+            g,
+            200,
+            "The keys proofs are signed with.",
+        ),
         op("post", "/v1/keys", Operator, "Create an agent key or operator token")
             .json_body::<NewKey>(g)
             .json::<KeyCreated>(g, 201, "Created; the token is shown this once."),
-        op("get", "/v1/keys", Operator, "List the project's keys").json::<KeyList>(g, 200, "Never the tokens."),
+        op("get", "/v1/keys", Operator, "List the project's keys").json::<KeyList>(
+            g,
+            200,
+            "Never the tokens.",
+        ),
         // webhooks.rs
         op("post", "/v1/webhooks", Operator, "Add a webhook endpoint")
             .json_body::<NewWebhook>(g)
             .json::<WebhookCreated>(g, 201, "Added; the secret is shown this once.")
             .errors(400, &["invalid_url"]),
-        op("get", "/v1/webhooks", Operator, "List webhook endpoints").json::<WebhookList>(g, 200, "Without secrets."),
+        op("get", "/v1/webhooks", Operator, "List webhook endpoints").json::<WebhookList>(
+            g,
+            200,
+            "Without secrets.",
+        ),
         op("get", "/v1/webhooks/{id}/deliveries", Operator, "An endpoint's delivery log")
             .json::<DeliveryList>(g, 200, "Newest first."),
         op("post", "/v1/deliveries/{id}/redeliver", Operator, "Send a delivery again")

@@ -28,6 +28,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// One audit entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Position in its project's log, from 1, without gaps.

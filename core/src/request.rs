@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     /// Waiting for a person.
@@ -81,6 +82,7 @@ impl FromStr for Status {
 
 /// How urgent a request is; the queue sorts by priority, then age.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Can wait.
@@ -127,6 +129,7 @@ impl FromStr for Priority {
 
 /// What an agent asks a person to decide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// The system acted on (`stripe`, `gmail`…).
@@ -179,6 +182,7 @@ impl NewRequest {
 
 /// A person's (or the deadline's) decision on a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Decision {
     /// The request decided.
     pub request_id: String,
@@ -208,6 +212,7 @@ pub struct Decision {
 
 /// One RFC 6902 operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum PatchOp {
     /// Adds a member or array element.
@@ -220,6 +225,7 @@ pub enum PatchOp {
 
 /// What an edit changed: RFC 6902 operations and a one-line summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Diff {
     /// Operations turning the original payload into the edited one, in order.
     pub ops: Vec<PatchOp>,

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 /// The effect class of a tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Reads only: recorded, never held.

@@ -148,6 +148,7 @@ fn variant_from_str<T: serde::de::DeserializeOwned>(kind: &'static str, text: &s
 
 /// Whether verdicts are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Computed and reported, never enforced (the default while the profile learns).
@@ -223,6 +224,7 @@ pub struct Call<'a> {
 
 /// What became of a call, for [`Firewall::record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It ran (allowed, or in shadow mode): teaches the path, not its values.

@@ -75,6 +75,7 @@ pub struct Profile {
 
 /// How much the profile has seen, and whether it may leave shadow mode.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Readiness {
     /// Good-Turing estimate of the chance that the next transition is new: transitions seen
     /// once / all transitions (1.0 before any).
@@ -89,6 +90,7 @@ pub struct Readiness {
 
 /// The profile as a graph of tools, for the dashboard's live view.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Graph {
     /// Tools (and `^` for the session start).
     pub nodes: Vec<GraphNode>,
@@ -98,6 +100,7 @@ pub struct Graph {
 
 /// A tool in the graph.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct GraphNode {
     /// Index used by edges.
     pub id: u32,
@@ -109,6 +112,7 @@ pub struct GraphNode {
 
 /// A learned transition.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct GraphEdge {
     /// From node id.
     pub from: u32,

@@ -6,13 +6,14 @@ mod sqlite;
 
 use handrail_core::audit::Entry;
 use handrail_core::idempotency::Execution;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use sqlite::Sqlite;
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Creates requests and waits on them; never decides.
@@ -68,18 +69,23 @@ pub struct NewKeyRow {
 }
 
 /// A key as listed: never its token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct KeyInfo {
+    /// The key's public name, as decisions and the audit log show it.
     pub key_id: String,
+    /// What it may do.
     pub role: Role,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// An operator's roles (`*`: any); absent for agent keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Whether an operator may administer projects.
     pub admin: bool,
+    /// When it was made, Unix seconds.
     pub created_at: i64,
 }
 
 /// A project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -88,7 +94,7 @@ pub struct Project {
 
 /// A role of a project, with its escalation rule if it has one: a request of this role
 /// still pending `escalate_after_secs` after it entered the role moves to `escalate_to`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct RoleRule {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,33 +105,51 @@ pub struct RoleRule {
 }
 
 /// One move of a pending request from a role to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
+    /// The role it had.
     pub from: String,
+    /// The role it was given.
     pub to: String,
     /// Unix seconds.
     pub at: i64,
 }
 
 /// A stored request, as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RequestRow {
+    /// `req_…`.
     pub id: String,
+    /// The project it belongs to.
     pub project: String,
+    /// The system acted on (`stripe`, `gmail`…).
     pub service: String,
+    /// The action (`refund`, `send_email`…).
     pub action: String,
+    /// The payload to approve: plain JSON, or an envelope.
     pub payload: Value,
+    /// Urgency.
+    #[schemars(with = "handrail_core::request::Priority")]
     pub priority: String,
+    /// The role of the people who may decide, if restricted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// JSON Schema an edited payload must satisfy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
+    /// Free context the agent attached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// Where it stands.
+    #[schemars(with = "handrail_core::request::Status")]
     pub status: String,
+    /// When it was created, Unix seconds.
     pub created_at: i64,
+    /// Its deadline (then EXPIRED, fail closed), Unix seconds.
     pub expires_at: i64,
+    /// The decision, once decided.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<handrail_core::request::Decision>")]
     pub decision: Option<Value>,
     /// Moves to other roles while pending, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -159,7 +183,7 @@ pub struct AuditEvent<'a> {
 }
 
 /// A webhook endpoint (its secret is shown once, at creation).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
@@ -240,13 +264,15 @@ pub struct ObservationUpdate<'a> {
 }
 
 /// An agent as the API lists it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AgentRow {
     /// Its name in the project.
     pub name: String,
     /// `shadow` or `enforce`.
+    #[schemars(with = "handrail_core::firewall::Mode")]
     pub mode: String,
     /// The profile's readiness, as JSON.
+    #[schemars(with = "handrail_core::firewall::Readiness")]
     pub readiness: Value,
     /// Nodes of the profile.
     pub nodes: u64,
@@ -265,7 +291,7 @@ pub struct AgentRow {
 }
 
 /// A stored state snapshot: opaque bytes (the SDK's envelope) attached to a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     /// Length in bytes.
     pub size: u64,

@@ -21,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use handrail_core::firewall::{Call, Config, Effect, Firewall, Mode, Outcome, Policy, Profile, Step};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
@@ -78,32 +79,104 @@ fn id_ok(id: &str) -> bool {
     (1..=MAX_NAME).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-#[derive(Deserialize)]
+/// A batch of observed tool calls of one agent.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Batch {
+pub(super) struct Batch {
+    /// 1–128 characters of `A–Z a–z 0–9 . _ - : @`.
     agent: String,
+    /// At most 1000; checked one by one before any is applied.
+    #[schemars(with = "Vec<EventIn>")]
     events: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+/// One observed tool call.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EventIn {
+    /// Unique per agent (1–128 printable ASCII): a replayed id is a duplicate.
     id: String,
+    /// The session the call belongs to (1–128 printable ASCII).
     session: String,
+    /// The task's own text (at most 64 KiB).
     #[serde(default)]
     context: Option<String>,
+    /// The tool called (1–128 characters).
     tool: String,
+    /// Its arguments, a JSON object (at most 64 KiB).
     #[serde(default = "empty_object")]
+    #[schemars(with = "serde_json::Map<String, Value>")]
     args: Value,
+    /// The call's effect class, if the SDK declared one.
     #[serde(default)]
+    #[schemars(with = "Option<Effect>")]
     effect: Option<String>,
+    /// What became of it (`trusted` needs an operator token).
+    #[schemars(with = "Outcome")]
     outcome: String,
+    /// What the tool returned, as text (at most 64 KiB).
     #[serde(default)]
     output: Option<String>,
+    /// When, Unix seconds (default and upper bound: the server's clock).
     #[serde(default)]
     at: Option<i64>,
+    /// What the call cost, in USD.
     #[serde(default)]
     cost_usd: Option<f64>,
+}
+
+/// What a batch did.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Accepted {
+    /// Events applied now.
+    accepted: usize,
+    /// Events whose id was applied before (or repeated in the batch).
+    duplicates: usize,
+}
+
+/// The project's agents.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct AgentList {
+    /// By name.
+    agents: Vec<AgentRow>,
+}
+
+/// One agent with its telemetry.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct AgentDetail {
+    #[serde(flatten)]
+    agent: AgentRow,
+    /// Calls and cost per tool and outcome.
+    telemetry: Telemetry,
+}
+
+/// Calls and cost per tool and per outcome.
+#[derive(Serialize, JsonSchema)]
+struct Telemetry {
+    /// By tool name.
+    tools: BTreeMap<String, ToolTelemetry>,
+    /// Calls by outcome.
+    outcomes: BTreeMap<String, u64>,
+}
+
+/// One tool's telemetry.
+#[derive(Default, Serialize, JsonSchema)]
+struct ToolTelemetry {
+    /// Calls observed.
+    calls: u64,
+    /// Cost reported, in USD.
+    cost_usd: f64,
+    /// Calls by outcome.
+    outcomes: BTreeMap<String, u64>,
+}
+
+/// An agent's mode, as set.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ModeSet {
+    /// The agent.
+    name: String,
+    /// Its mode now.
+    mode: Mode,
 }
 
 fn empty_object() -> Value {
@@ -194,7 +267,7 @@ async fn observe(
     State(state): State<AppState>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Accepted>> {
     let who = principal(&state, &headers)?;
     let batch: Batch = parse(&body(bytes)?)?;
     if !agent_name(&batch.agent) {
@@ -233,7 +306,7 @@ async fn observe(
             events.iter().filter(|e| !snap.seen.contains(&e.id) && taken.insert(&e.id)).collect();
         let duplicates = events.len() - fresh.len();
         if fresh.is_empty() {
-            return Ok(Json(json!({ "accepted": 0, "duplicates": duplicates })));
+            return Ok(Json(Accepted { accepted: 0, duplicates }));
         }
         let profile = match &snap.profile {
             Some(bytes) => Profile::from_bytes(bytes).map_err(internal)?,
@@ -268,7 +341,7 @@ async fn observe(
             now,
         };
         if state.store.commit_observations(&who.project, &batch.agent, &update)? {
-            return Ok(Json(json!({ "accepted": fresh.len(), "duplicates": duplicates })));
+            return Ok(Json(Accepted { accepted: fresh.len(), duplicates }));
         }
         tokio::task::yield_now().await; // another batch of this agent won: compute again
     }
@@ -346,30 +419,14 @@ fn telemetry(events: &[&Event]) -> Vec<ToolCount> {
         .collect()
 }
 
-fn agent_json(row: &AgentRow) -> Value {
-    json!({
-        "name": row.name,
-        "mode": row.mode,
-        "readiness": row.readiness,
-        "nodes": row.nodes,
-        "edges": row.edges,
-        "calls": row.calls,
-        "sessions": row.sessions,
-        "cost_usd": row.cost_usd,
-        "first_seen": row.first_seen,
-        "last_seen": row.last_seen,
-    })
-}
-
 fn no_agent() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such agent")
 }
 
 /// `GET /v1/agents`: the project's agents.
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<AgentList>> {
     let who = principal(&state, &headers)?;
-    let agents: Vec<Value> = state.store.agents(&who.project)?.iter().map(agent_json).collect();
-    Ok(Json(json!({ "agents": agents })))
+    Ok(Json(AgentList { agents: state.store.agents(&who.project)? }))
 }
 
 /// `GET /v1/agents/{agent}`: one agent with its telemetry.
@@ -377,31 +434,31 @@ async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(agent): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentDetail>> {
     let who = principal(&state, &headers)?;
     if !agent_name(&agent) {
         return Err(no_agent());
     }
     let (row, counts) = state.store.agent(&who.project, &agent)?.ok_or_else(no_agent)?;
-    let mut tools: BTreeMap<&str, Value> = BTreeMap::new();
-    let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
-    for c in &counts {
-        let tool =
-            tools.entry(&c.tool).or_insert_with(|| json!({ "calls": 0, "cost_usd": 0.0, "outcomes": {} }));
-        tool["calls"] = json!(tool["calls"].as_u64().unwrap_or(0) + c.calls);
-        tool["cost_usd"] = json!(tool["cost_usd"].as_f64().unwrap_or(0.0) + c.cost_usd);
-        tool["outcomes"][c.outcome.as_str()] = json!(c.calls);
-        *outcomes.entry(&c.outcome).or_default() += c.calls;
+    let mut tools: BTreeMap<String, ToolTelemetry> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for c in counts {
+        let tool = tools.entry(c.tool).or_default();
+        tool.calls += c.calls;
+        tool.cost_usd += c.cost_usd;
+        tool.outcomes.insert(c.outcome.clone(), c.calls);
+        *outcomes.entry(c.outcome).or_default() += c.calls;
     }
-    let mut out = agent_json(&row);
-    out["telemetry"] = json!({ "tools": tools, "outcomes": outcomes });
-    Ok(Json(out))
+    Ok(Json(AgentDetail { agent: row, telemetry: Telemetry { tools, outcomes } }))
 }
 
-#[derive(Deserialize)]
+/// `GET /v1/agents/{agent}/profile` query.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ProfileQuery {
+pub(super) struct ProfileQuery {
+    /// `bytes` (default: the `HRFW` profile) or `graph` (the dashboard's JSON).
     #[serde(default)]
+    #[schemars(extend("enum" = ["bytes", "graph"]))]
     format: Option<String>,
 }
 
@@ -429,9 +486,12 @@ async fn profile(
     }
 }
 
-#[derive(Deserialize)]
+/// The mode to set.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewMode {
+pub(super) struct NewMode {
+    /// `shadow` (verdicts reported, never enforced) or `enforce`.
+    #[schemars(with = "Mode")]
     mode: String,
 }
 
@@ -441,7 +501,7 @@ async fn set_mode(
     headers: HeaderMap,
     Path(agent): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModeSet>> {
     let who = operator(&state, &headers)?;
     let new: NewMode = parse(&body(bytes)?)?;
     let mode: Mode = new.mode.parse()?;
@@ -457,5 +517,5 @@ async fn set_mode(
     if !state.store.set_agent_mode(&who.project, &agent, mode.as_str(), audit)? {
         return Err(no_agent());
     }
-    Ok(Json(json!({ "name": agent, "mode": mode.as_str() })))
+    Ok(Json(ModeSet { name: agent, mode }))
 }

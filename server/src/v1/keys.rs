@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::roles::check_role_name;
 use super::{body, internal, operator, parse, ApiError, ApiResult};
@@ -19,13 +20,22 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/keys/proof", get(proof_keys)).route("/v1/keys", post(add_key).get(list_keys))
 }
 
-async fn proof_keys(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "keys": [state.signer.public_jwk()] }))
+/// The server's public proof keys, as a JWK Set.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Jwks {
+    /// Ed25519 public keys: `{"kty": "OKP", "crv": "Ed25519", "alg", "use": "sig", "kid", "x"}`.
+    keys: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+async fn proof_keys(State(state): State<AppState>) -> Json<Jwks> {
+    Json(Jwks { keys: vec![state.signer.public_jwk()] })
+}
+
+/// A key to create.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub(super) struct NewKey {
+    /// `agent` (`hr_agent_…`) or `operator` (`hr_op_…`).
     role: Role,
     /// For an operator: the request roles it may decide (default `["*"]`, any).
     roles: Option<Vec<String>>,
@@ -36,13 +46,37 @@ struct NewKey {
 /// Most roles on one key.
 const MAX_KEY_ROLES: usize = 32;
 
+/// A key just created: its token is shown this once.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct KeyCreated {
+    /// The key's public name, as decisions and the audit log show it.
+    key_id: String,
+    /// What it may do.
+    role: Role,
+    /// The bearer token; only its hash is stored.
+    token: String,
+    /// An operator's roles (`*`: any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+    /// Whether an operator may administer projects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<bool>,
+}
+
+/// The project's keys.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct KeyList {
+    /// Every key of the project (never its token).
+    keys: Vec<crate::store::KeyInfo>,
+}
+
 /// Creates an agent key or operator token in the caller's project; the token is shown once.
 /// An operator grants at most what it holds: roles it decides (all with `*`) and `admin`.
 async fn add_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let who = operator(&state, &headers)?;
     let new: NewKey = parse(&body(bytes)?)?;
     let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
@@ -70,15 +104,20 @@ async fn add_key(
     let (key_id, token) =
         crate::new_key(state.store.as_ref(), &who.project, new.role, roles.clone(), admin, now())
             .map_err(internal)?;
-    let mut answer = json!({ "key_id": key_id, "role": new.role, "token": token });
-    if new.role == Role::Operator {
-        answer["roles"] = json!(roles);
-        answer["admin"] = json!(admin);
-    }
-    Ok((StatusCode::CREATED, Json(answer)))
+    let operator = new.role == Role::Operator;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyCreated {
+            key_id,
+            role: new.role,
+            token,
+            roles: operator.then_some(roles),
+            admin: operator.then_some(admin),
+        }),
+    ))
 }
 
-async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<KeyList>> {
     let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "keys": state.store.keys(&who.project)? })))
+    Ok(Json(KeyList { keys: state.store.keys(&who.project)? }))
 }

@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod events;
 mod keys;
+mod openapi;
 mod projects;
 mod requests;
 mod roles;
@@ -19,8 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::Metrics;
 use crate::store::{Principal, Role, StoreError};
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(crate::log::requests))
@@ -73,9 +75,26 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// An error's stable code and message.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ErrorDetail {
+    /// Stable, `snake_case`; each operation lists the codes it can give.
+    code: String,
+    /// For people; may change between versions.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let body =
+            Json(ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } });
         match self.retry_after {
             Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
             None => (self.status, body).into_response(),
@@ -85,7 +104,7 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        crate::log::event(crate::log::Level::Error, "storage error", json!({ "error": e.0 }));
+        crate::log::event(crate::log::Level::Error, "storage error", serde_json::json!({ "error": e.0 }));
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 }
@@ -147,7 +166,11 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such request")
 }
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    crate::log::event(crate::log::Level::Error, "internal error", json!({ "error": e.to_string() }));
+    crate::log::event(
+        crate::log::Level::Error,
+        "internal error",
+        serde_json::json!({ "error": e.to_string() }),
+    );
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
 }
 

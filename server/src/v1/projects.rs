@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{body, internal, operator, parse, ApiError, ApiResult};
 use crate::store::{AuditEvent, Project, Role, ANY_ROLE};
@@ -21,10 +22,34 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/projects", post(add_project).get(list_projects))
 }
 
-#[derive(Deserialize)]
+/// A project to create.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewProject {
+pub(super) struct NewProject {
+    /// 1 to 128 bytes, no control characters.
     name: String,
+}
+
+/// A project just created, with its first keys: the tokens are shown this once.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ProjectCreated {
+    /// `prj_…`.
+    id: String,
+    /// Its name.
+    name: String,
+    /// Unix seconds.
+    created_at: i64,
+    /// An operator token of the new project (every role, not an admin).
+    operator_token: String,
+    /// An agent key of the new project.
+    agent_key: String,
+}
+
+/// Projects the caller may see.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ProjectList {
+    /// Every project for an admin; the caller's own for any other operator.
+    projects: Vec<Project>,
 }
 
 /// Creates a project with its first operator token (every role, not an admin) and agent
@@ -33,7 +58,7 @@ async fn add_project(
     State(state): State<AppState>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ProjectCreated>)> {
     let who = operator(&state, &headers)?;
     if !who.admin {
         return Err(ApiError::new(
@@ -68,20 +93,23 @@ async fn add_project(
     state.store.create_project(&project, &[agent, operator], audit)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": project.id, "name": project.name, "created_at": project.created_at,
-            "operator_token": operator_token, "agent_key": agent_token,
-        })),
+        Json(ProjectCreated {
+            id: project.id,
+            name: project.name,
+            created_at: project.created_at,
+            operator_token,
+            agent_key: agent_token,
+        }),
     ))
 }
 
 /// Every project for an admin; the caller's own for any other operator.
-async fn list_projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list_projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<ProjectList>> {
     let who = operator(&state, &headers)?;
     let projects = if who.admin {
         state.store.projects()?
     } else {
         state.store.project(&who.project)?.into_iter().collect()
     };
-    Ok(Json(json!({ "projects": projects })))
+    Ok(Json(ProjectList { projects }))
 }

@@ -14,7 +14,8 @@ use handrail_core::envelope::is_envelope;
 use handrail_core::idempotency::{self, Begin, Fingerprint, Stored};
 use handrail_core::proof::{self, Claims};
 use handrail_core::request::{self, Decision, NewRequest, Status};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -166,27 +167,40 @@ async fn read(
     Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+/// `GET /v1/requests` query.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct ListQuery {
+    /// Only the requests with this status.
+    #[schemars(with = "Option<Status>")]
     status: Option<String>,
     /// Only requests restricted to this role.
     role: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
     limit: Option<usize>,
+}
+
+/// A page of requests.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct RequestList {
+    /// Newest first.
+    requests: Vec<RequestRow>,
 }
 
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RequestList>> {
     let who = principal(&state, &headers)?;
     let status = q.status.map(|s| s.parse::<Status>().map(|s| s.as_str())).transpose()?;
     let rows = state.store.list(&who.project, status, q.role.as_deref(), q.limit.unwrap_or(100).min(1000))?;
-    Ok(Json(json!({ "requests": rows })))
+    Ok(Json(RequestList { requests: rows }))
 }
 
-#[derive(Deserialize)]
-struct WaitQuery {
+/// `GET /v1/requests/{id}/wait` query.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct WaitQuery {
+    /// Seconds to wait for a decision (default 30, at most 60).
     timeout: Option<u64>,
 }
 
@@ -213,11 +227,16 @@ async fn wait(
     Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
 
-#[derive(Deserialize)]
+/// A person's decision on a pending request.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Resolve {
+pub(super) struct Resolve {
+    /// `approve` or `reject`.
+    #[schemars(extend("enum" = ["approve", "reject"]))]
     decision: String,
+    /// With `approve`: the edited payload, checked against the request's schema.
     payload: Option<Value>,
+    /// Why (shown to the agent).
     reason: Option<String>,
 }
 

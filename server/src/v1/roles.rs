@@ -7,8 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{body, operator, parse, ApiError, ApiResult};
 use crate::store::{AuditEvent, Principal, RoleRule, ANY_ROLE};
@@ -67,12 +68,23 @@ fn any_role_operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Princip
     Ok(who)
 }
 
-#[derive(Deserialize)]
+/// A role to add, with its escalation rule if any.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewRole {
+pub(super) struct NewRole {
+    /// The role's name.
     name: String,
+    /// Where a pending request of this role moves after `escalate_after_secs`.
     escalate_to: Option<String>,
+    /// Seconds in this role before the move (1 to 31536000); only with `escalate_to`.
     escalate_after_secs: Option<u64>,
+}
+
+/// The project's roles.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct RoleList {
+    /// By name.
+    roles: Vec<RoleRule>,
 }
 
 /// Adds a role, optionally with its escalation rule; 409 `role_exists` if it is there
@@ -117,9 +129,9 @@ async fn add_role(
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
-async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<RoleList>> {
     let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "roles": state.store.roles(&who.project)? })))
+    Ok(Json(RoleList { roles: state.store.roles(&who.project)? }))
 }
 
 /// Removes a role and its rule. Requests restricted to it stay so (and no longer escalate).

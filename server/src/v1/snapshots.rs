@@ -21,7 +21,8 @@ use futures_util::StreamExt;
 use handrail_core::crypto::{hmac_sha256, mac_eq};
 use handrail_core::encoding::{b64url_decode, b64url_encode, hex_encode};
 use handrail_core::request::Status;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -149,24 +150,55 @@ fn already_decided(row: &RequestRow) -> ApiError {
     )
 }
 
+/// A request as `GET /v1/requests/{id}` and `/wait` answer it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct RequestView<'a> {
+    #[serde(flatten)]
+    request: &'a RequestRow,
+    /// The parked state, when one is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<SnapshotLink>,
+}
+
+/// A snapshot's metadata with a fresh download link (made at each read, never stored).
+#[derive(Serialize, JsonSchema)]
+struct SnapshotLink {
+    #[serde(flatten)]
+    meta: Snapshot,
+    /// Download link, valid for 15 minutes.
+    url: String,
+    /// When the link expires, Unix seconds.
+    expires_at: i64,
+}
+
+/// A snapshot just stored.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct SnapshotStored {
+    /// Its metadata.
+    snapshot: Snapshot,
+}
+
+/// An expiring link to a snapshot.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct BlobLink {
+    /// `/v1/blobs/{token}`, absolute when `HANDRAIL_PUBLIC_URL` is set; carries no API key.
+    url: String,
+    /// When it expires, Unix seconds.
+    expires_at: i64,
+}
+
 /// The request JSON with its snapshot, if one is stored: metadata and a fresh download link
 /// (made now, never stored).
 pub(super) fn with_snapshot(state: &AppState, row: &RequestRow) -> ApiResult<Value> {
-    let mut value = serde_json::to_value(row).map_err(internal)?;
-    if let Some(meta) = state.store.snapshot(&row.project, &row.id)? {
-        let expires_at = now() + DEFAULT_LINK_SECS;
-        let url = state.blob_links.link(Purpose::Download, &row.project, &row.id, expires_at)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert(
-                "snapshot".into(),
-                json!({
-                    "size": meta.size, "sha256": meta.sha256, "created_at": meta.created_at,
-                    "url": url, "expires_at": expires_at,
-                }),
-            );
+    let snapshot = match state.store.snapshot(&row.project, &row.id)? {
+        Some(meta) => {
+            let expires_at = now() + DEFAULT_LINK_SECS;
+            let url = state.blob_links.link(Purpose::Download, &row.project, &row.id, expires_at)?;
+            Some(SnapshotLink { meta, url, expires_at })
         }
-    }
-    Ok(value)
+        None => None,
+    };
+    serde_json::to_value(RequestView { request: row, snapshot }).map_err(internal)
 }
 
 async fn upload(
@@ -269,7 +301,7 @@ async fn store_upload(
     };
     match state.store.commit_snapshot(project, id, &blob, &meta, audit)? {
         SnapshotCommit::Stored => {
-            Ok((StatusCode::CREATED, Json(json!({ "snapshot": meta }))).into_response())
+            Ok((StatusCode::CREATED, Json(SnapshotStored { snapshot: meta })).into_response())
         }
         SnapshotCommit::NotFound => Err(not_found()),
         SnapshotCommit::NotPending => {
@@ -328,9 +360,11 @@ async fn send_snapshot(state: &AppState, project: String, id: String) -> ApiResu
         .map_err(internal)
 }
 
-#[derive(Deserialize)]
+/// Query of the link routes.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkQuery {
+pub(super) struct LinkQuery {
+    /// Lifetime of the link in seconds (default 900, at most 86 400).
     ttl: Option<i64>,
 }
 
@@ -350,7 +384,7 @@ async fn upload_link(
     headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<LinkQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BlobLink>> {
     let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
     let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
@@ -358,7 +392,7 @@ async fn upload_link(
         return Err(already_decided(&row));
     }
     let url = state.blob_links.link(Purpose::Upload, &who.project, &id, expires_at)?;
-    Ok(Json(json!({ "url": url, "expires_at": expires_at })))
+    Ok(Json(BlobLink { url, expires_at }))
 }
 
 async fn download_link(
@@ -366,11 +400,11 @@ async fn download_link(
     headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<LinkQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BlobLink>> {
     let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
     state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
     state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;
     let url = state.blob_links.link(Purpose::Download, &who.project, &id, expires_at)?;
-    Ok(Json(json!({ "url": url, "expires_at": expires_at })))
+    Ok(Json(BlobLink { url, expires_at }))
 }

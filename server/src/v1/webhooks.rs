@@ -6,10 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{body, internal, operator, parse, ApiError, ApiResult};
+use crate::store::Webhook;
 use crate::{now, random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -19,10 +21,38 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
 }
 
-#[derive(Deserialize)]
+/// An endpoint to add.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWebhook {
+pub(super) struct NewWebhook {
+    /// An http(s) URL of at most 2048 bytes.
     url: String,
+}
+
+/// An endpoint just added: its secret is shown this once.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct WebhookCreated {
+    /// `wh_…`.
+    id: String,
+    /// Where deliveries go.
+    url: String,
+    /// The Standard Webhooks signing secret (`whsec_…`).
+    secret: String,
+}
+
+/// The project's endpoints.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct WebhookList {
+    /// Every endpoint (without secrets).
+    webhooks: Vec<Webhook>,
+}
+
+/// An endpoint's delivery log.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct DeliveryList {
+    /// Newest first, at most 200: `{"id", "event", "state", "attempts", "last_outcome",
+    /// "created_ms", "updated_ms"}`.
+    deliveries: Vec<Value>,
 }
 
 /// Adds an endpoint; the answer carries its `whsec_` secret, shown this once.
@@ -30,7 +60,7 @@ async fn add_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     let who = operator(&state, &headers)?;
     let new: NewWebhook = parse(&body(bytes)?)?;
     if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
@@ -43,21 +73,21 @@ async fn add_webhook(
     let id = format!("wh_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?));
     let secret = handrail_core::webhook::Secret::generate_hmac()?.export();
     state.store.add_webhook(&id, &who.project, &new.url, &secret, now())?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "url": new.url, "secret": secret }))))
+    Ok((StatusCode::CREATED, Json(WebhookCreated { id, url: new.url, secret })))
 }
 
-async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<WebhookList>> {
     let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "webhooks": state.store.webhooks(&who.project)? })))
+    Ok(Json(WebhookList { webhooks: state.store.webhooks(&who.project)? }))
 }
 
 async fn deliveries(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeliveryList>> {
     let who = operator(&state, &headers)?;
-    Ok(Json(json!({ "deliveries": state.store.deliveries(&who.project, &id, 200)? })))
+    Ok(Json(DeliveryList { deliveries: state.store.deliveries(&who.project, &id, 200)? }))
 }
 
 async fn redeliver(

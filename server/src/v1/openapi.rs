@@ -1,0 +1,492 @@
+//! The OpenAPI 3.1 document of v1, served at `GET /v1/openapi.json`.
+//!
+//! Every schema comes from the very type a handler parses or answers with, through
+//! `schemars` (JSON Schema 2020-12, which is the schema dialect of OpenAPI 3.1), so a changed
+//! field changes the document. What a type cannot say — method, path, who may call, which
+//! status codes and error codes — is in [`operations`], one entry per method and path. The
+//! test `server/tests/openapi.rs` reads every route of `server/src/v1/` and fails on a route
+//! missing here, or an entry here that nothing routes; a new route is one more entry.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use handrail_core::firewall::Graph;
+use handrail_core::request::{Decision, NewRequest};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
+use super::audit::{AuditPage, Page};
+use super::keys::{Jwks, KeyCreated, KeyList, NewKey};
+use super::projects::{NewProject, ProjectCreated, ProjectList};
+use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
+use super::roles::{NewRole, RoleList};
+use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
+use super::webhooks::{DeliveryList, NewWebhook, WebhookCreated, WebhookList};
+use super::ErrorBody;
+use crate::store::{RequestRow, RoleRule};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/v1/openapi.json", get(serve))
+}
+
+/// Built once: the document only changes with the code.
+async fn serve() -> impl IntoResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| document().to_string());
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str())
+}
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// Anyone: no `Authorization` header (public keys, expiring links, health).
+    Public,
+    /// An agent key or an operator token of the project.
+    Key,
+    /// An operator token; an agent key gets 403 `forbidden`.
+    Operator,
+}
+
+/// Codes every JSON body can fail with: unreadable, not strict JSON, not the expected shape.
+const BODY_400: &[&str] = &[
+    "bad_body",
+    "invalid_request",
+    "json_syntax",
+    "duplicate_key",
+    "lone_surrogate",
+    "non_finite_number",
+    "integer_out_of_range",
+    "too_deep",
+];
+
+/// One operation (a method on a path) as the document describes it.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    auth: Auth,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<Value>,
+    responses: Vec<(u16, Value)>,
+    errors: Vec<(u16, Vec<&'static str>)>,
+}
+
+fn op(method: &'static str, path: &'static str, auth: Auth, summary: &'static str) -> Op {
+    let parameters = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            json!({
+                "name": name, "in": "path", "required": true,
+                "description": path_doc(path, name), "schema": { "type": "string" },
+            })
+        })
+        .collect();
+    let mut op =
+        Op { method, path, auth, summary, parameters, body: None, responses: Vec::new(), errors: Vec::new() };
+    match auth {
+        Auth::Public => {}
+        Auth::Key => op = op.errors(401, &["unauthorized"]).errors(429, &["rate_limited"]),
+        Auth::Operator => {
+            op = op.errors(401, &["unauthorized"]).errors(403, &["forbidden"]).errors(429, &["rate_limited"])
+        }
+    }
+    if auth != Auth::Public {
+        op = op.errors(500, &["internal"]);
+    }
+    op
+}
+
+/// A query member's schema without the `null` its `Option` adds: a query string cannot say
+/// null, only leave the member out.
+fn not_null(mut schema: Value) -> Value {
+    if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+    let single = schema.get("anyOf").and_then(Value::as_array).and_then(|alts| {
+        let rest: Vec<&Value> = alts.iter().filter(|a| a.get("type") != Some(&json!("null"))).collect();
+        (rest.len() == 1).then(|| rest[0].clone())
+    });
+    if let (Some(single), Some(obj)) = (single, schema.as_object_mut()) {
+        obj.remove("anyOf");
+        if let Some(fields) = single.as_object() {
+            obj.extend(fields.clone());
+        }
+    }
+    schema
+}
+
+fn path_doc(path: &str, name: &str) -> &'static str {
+    match name {
+        "id" if path.starts_with("/v1/requests") => "The request's id (`req_…`).",
+        "id" if path.starts_with("/v1/webhooks") => "The endpoint's id (`wh_…`).",
+        "id" if path.starts_with("/v1/deliveries") => "The delivery's id.",
+        "agent" => "The agent's name.",
+        "token" => "The link's token (`claims.mac`), as the link routes give it.",
+        _ => "",
+    }
+}
+
+impl Op {
+    /// Query parameters: the members of `T`, the type the handler's `Query` parses.
+    fn query<T: JsonSchema>(mut self, g: &mut SchemaGenerator) -> Op {
+        let schema = T::json_schema(g).to_value();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if let Some(props) = schema["properties"].as_object() {
+            for (name, prop) in props {
+                let mut prop = not_null(prop.clone());
+                let description = prop.as_object_mut().and_then(|p| p.remove("description"));
+                self.parameters.push(json!({
+                    "name": name, "in": "query", "required": required.contains(&name.as_str()),
+                    "description": description.unwrap_or(Value::Null), "schema": prop,
+                }));
+            }
+        }
+        self
+    }
+
+    /// The `Idempotency-Key` header of a create.
+    fn idempotency_key(mut self) -> Op {
+        self.parameters.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes the create safe to retry: the same key with the same body replays \
+                the first answer (with `Idempotent-Replayed: true`); with another body it is 422 \
+                `idempotency_mismatch`; while the first is in flight, 409 `idempotency_conflict`.",
+            "schema": { "type": "string" },
+        }));
+        self.errors(400, &["idempotency_key"])
+            .errors(409, &["idempotency_conflict"])
+            .errors(422, &["idempotency_mismatch"])
+    }
+
+    /// A JSON body parsed strictly into `T`.
+    fn json_body<T: JsonSchema>(mut self, g: &mut SchemaGenerator) -> Op {
+        self.body = Some(json!({
+            "required": true,
+            "content": { "application/json": { "schema": g.subschema_for::<T>() } },
+        }));
+        self.errors(400, BODY_400).errors(413, &["too_large"])
+    }
+
+    /// A body of opaque bytes.
+    fn bytes_body(mut self, description: &str) -> Op {
+        self.body = Some(json!({
+            "required": true, "description": description,
+            "content": { "application/octet-stream": { "schema": {} } },
+        }));
+        self
+    }
+
+    /// A JSON answer of type `T`.
+    fn json<T: JsonSchema>(self, g: &mut SchemaGenerator, status: u16, description: &str) -> Op {
+        let schema = g.subschema_for::<T>().to_value();
+        self.answer(status, description, Some(("application/json", schema)))
+    }
+
+    /// A non-JSON answer.
+    fn raw(self, status: u16, media: &str, description: &str) -> Op {
+        self.answer(status, description, Some((media, json!({ "type": "string" }))))
+    }
+
+    /// An answer without a body.
+    fn empty(self, status: u16, description: &str) -> Op {
+        self.answer(status, description, None)
+    }
+
+    /// Adds an answer; a second media type for the same status joins the first.
+    fn answer(mut self, status: u16, description: &str, content: Option<(&str, Value)>) -> Op {
+        let index = match self.responses.iter().position(|(s, _)| *s == status) {
+            Some(i) => {
+                let text = &mut self.responses[i].1["description"];
+                *text = Value::String(format!("{} {description}", text.as_str().unwrap_or_default()));
+                i
+            }
+            None => {
+                self.responses.push((status, json!({ "description": description })));
+                self.responses.len() - 1
+            }
+        };
+        if let Some((media, schema)) = content {
+            self.responses[index].1["content"][media] = json!({ "schema": schema });
+        }
+        self
+    }
+
+    /// Error answers with these stable codes.
+    fn errors(mut self, status: u16, codes: &[&'static str]) -> Op {
+        match self.errors.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, known)) => known.extend(codes.iter().filter(|c| !known.contains(c)).collect::<Vec<_>>()),
+            None => self.errors.push((status, codes.to_vec())),
+        }
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let mut responses = Map::new();
+        for (status, response) in &self.responses {
+            responses.insert(status.to_string(), response.clone());
+        }
+        let mut errors = self.errors.clone();
+        errors.sort_by_key(|(status, _)| *status);
+        for (status, codes) in errors {
+            let list: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+            let mut response = json!({
+                "description": format!("Error: {}.", list.join(", ")),
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } },
+                "x-error-codes": codes,
+            });
+            if status == 429 {
+                response["headers"] = json!({
+                    "Retry-After": { "description": "Seconds until the key may call again.",
+                                     "schema": { "type": "integer" } },
+                });
+            }
+            responses.insert(status.to_string(), response);
+        }
+        let security = match self.auth {
+            Auth::Public => json!([]),
+            Auth::Key => json!([{ "agentKey": [] }, { "operatorToken": [] }]),
+            Auth::Operator => json!([{ "operatorToken": [] }]),
+        };
+        let id: Vec<&str> =
+            self.path.split(['/', '{', '}', '.', '-']).filter(|s| !s.is_empty() && *s != "v1").collect();
+        let mut out = json!({
+            "operationId": format!("{}_{}", self.method, id.join("_")),
+            "summary": self.summary,
+            "security": security,
+            "responses": responses,
+        });
+        if !self.parameters.is_empty() {
+            out["parameters"] = Value::Array(self.parameters.clone());
+        }
+        if let Some(body) = &self.body {
+            out["requestBody"] = body.clone();
+        }
+        out
+    }
+}
+
+/// Every route of v1. Keep the order of the routers in `v1/mod.rs`.
+fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
+    use Auth::{Key, Operator, Public};
+    const LINK: &[&str] = &["invalid_request"];
+    vec![
+        op("get", "/healthz", Public, "Liveness").raw(200, "text/plain", "`ok`"),
+        op("get", "/metrics", Public, "Prometheus metrics").raw(
+            200,
+            "text/plain",
+            "The text exposition format.",
+        ),
+        op("get", "/v1/openapi.json", Public, "This document").raw(200, "application/json", "OpenAPI 3.1.0."),
+        // requests.rs
+        op("post", "/v1/requests", Key, "Ask a person to decide")
+            .idempotency_key()
+            .json_body::<NewRequest>(g)
+            .json::<RequestRow>(
+                g,
+                201,
+                "Created (or, with `Idempotent-Replayed: true`, the first answer again).",
+            )
+            .errors(400, &["unknown_variant"])
+            .errors(422, &["schema_invalid", "edit_invalid"]),
+        op("get", "/v1/requests", Key, "List the project's requests")
+            .query::<ListQuery>(g)
+            .json::<RequestList>(g, 200, "Newest first.")
+            .errors(400, &["unknown_variant"]),
+        op("get", "/v1/requests/{id}", Key, "Read a request")
+            .json::<RequestView<'static>>(
+                g,
+                200,
+                "The request, its decision once decided, its snapshot if parked.",
+            )
+            .errors(404, &["not_found"]),
+        op("get", "/v1/requests/{id}/wait", Key, "Wait for the decision (long-poll)")
+            .query::<WaitQuery>(g)
+            .json::<RequestView<'static>>(
+                g,
+                200,
+                "As soon as it is decided, or still PENDING after `timeout`.",
+            )
+            .errors(404, &["not_found"]),
+        op("post", "/v1/requests/{id}/resolve", Operator, "Approve (possibly edited) or reject")
+            .json_body::<Resolve>(g)
+            .json::<Decision>(g, 200, "The signed decision.")
+            .errors(404, &["not_found"])
+            .errors(409, &["already_decided"])
+            .errors(422, &["edit_invalid", "schema_invalid"]),
+        // events.rs
+        op("get", "/v1/events", Operator, "The queue's changes as server-sent events").raw(
+            200,
+            "text/event-stream",
+            "Events `request.created`, `request.resolved`, `request.expired` (data: the request), \
+             and `resync` when the reader fell behind.",
+        ),
+        // keys.rs
+        op("get", "/v1/keys/proof", Public, "Public keys of decision proofs (JWKS)").json::<Jwks>(
+            g,
+            200,
+            "The keys proofs are signed with.",
+        ),
+        op("post", "/v1/keys", Operator, "Create an agent key or operator token")
+            .json_body::<NewKey>(g)
+            .json::<KeyCreated>(g, 201, "Created; the token is shown this once."),
+        op("get", "/v1/keys", Operator, "List the project's keys").json::<KeyList>(
+            g,
+            200,
+            "Never the tokens.",
+        ),
+        // projects.rs
+        op("post", "/v1/projects", Operator, "Create a project (admin tokens only)")
+            .json_body::<NewProject>(g)
+            .json::<ProjectCreated>(
+                g,
+                201,
+                "Created, with its first operator token and agent key (shown once).",
+            )
+            .errors(400, &["invalid_request"]),
+        op("get", "/v1/projects", Operator, "List projects").json::<ProjectList>(
+            g,
+            200,
+            "Every project for an admin; the caller's own otherwise.",
+        ),
+        // roles.rs
+        op("post", "/v1/roles", Operator, "Add a role, optionally with an escalation rule")
+            .json_body::<NewRole>(g)
+            .json::<RoleRule>(g, 201, "Added.")
+            .errors(400, &["invalid_request"])
+            .errors(409, &["role_exists"]),
+        op("get", "/v1/roles", Operator, "List the project's roles").json::<RoleList>(g, 200, "By name."),
+        op("delete", "/v1/roles/{name}", Operator, "Remove a role and its rule")
+            .empty(204, "Removed.")
+            .errors(404, &["not_found"]),
+        // audit.rs
+        op("get", "/v1/audit", Operator, "Read the project's audit chain")
+            .query::<Page>(g)
+            .json::<AuditPage>(g, 200, "In order; verify with the core's `audit::verify`.")
+            .errors(400, &["invalid_request"]),
+        // webhooks.rs
+        op("post", "/v1/webhooks", Operator, "Add a webhook endpoint")
+            .json_body::<NewWebhook>(g)
+            .json::<WebhookCreated>(g, 201, "Added; the secret is shown this once.")
+            .errors(400, &["invalid_url"]),
+        op("get", "/v1/webhooks", Operator, "List webhook endpoints").json::<WebhookList>(
+            g,
+            200,
+            "Without secrets.",
+        ),
+        op("get", "/v1/webhooks/{id}/deliveries", Operator, "An endpoint's delivery log")
+            .json::<DeliveryList>(g, 200, "Newest first."),
+        op("post", "/v1/deliveries/{id}/redeliver", Operator, "Send a delivery again")
+            .empty(202, "Queued for now.")
+            .errors(404, &["not_found"]),
+        // agents.rs
+        op("post", "/v1/observations", Key, "Post observed tool calls of an agent")
+            .json_body::<Batch>(g)
+            .json::<Accepted>(g, 200, "Applied; duplicates (by event id) changed nothing.")
+            .errors(400, &["invalid_agent", "too_many_events", "invalid_event"])
+            .errors(403, &["forbidden"])
+            .errors(409, &["busy"])
+            .errors(422, &["profile_full"]),
+        op("get", "/v1/agents", Key, "List the project's agents").json::<AgentList>(g, 200, "By name."),
+        op("get", "/v1/agents/{agent}", Key, "Read an agent with its telemetry")
+            .json::<AgentDetail>(g, 200, "The agent.")
+            .errors(404, &["not_found"]),
+        op("get", "/v1/agents/{agent}/profile", Key, "An agent's learned profile")
+            .query::<ProfileQuery>(g)
+            .raw(200, "application/octet-stream", "The `HRFW` bytes `Profile::from_bytes` loads.")
+            .json::<Graph>(g, 200, "With `?format=graph`: the graph for the dashboard.")
+            .errors(400, &["invalid_query"])
+            .errors(404, &["not_found"]),
+        op("put", "/v1/agents/{agent}/mode", Operator, "Set an agent's mode")
+            .json_body::<NewMode>(g)
+            .json::<ModeSet>(g, 200, "Set (and audited).")
+            .errors(400, &["unknown_variant"])
+            .errors(404, &["not_found"]),
+        // snapshots.rs
+        op("put", "/v1/requests/{id}/snapshot", Key, "Park a state snapshot on a pending request")
+            .bytes_body("Opaque bytes (the SDK's sealed envelope), at most `HANDRAIL_MAX_SNAPSHOT_BYTES`.")
+            .json::<SnapshotStored>(g, 201, "Stored, replacing any previous snapshot.")
+            .errors(400, &["bad_body"])
+            .errors(404, &["not_found"])
+            .errors(409, &["already_decided"])
+            .errors(413, &["too_large"]),
+        op("get", "/v1/requests/{id}/snapshot", Key, "Download a request's snapshot")
+            .raw(200, "application/octet-stream", "The bytes, with `x-handrail-sha256`.")
+            .errors(404, &["not_found"]),
+        op("post", "/v1/requests/{id}/snapshot/upload-link", Key, "An expiring upload link")
+            .query::<LinkQuery>(g)
+            .json::<BlobLink>(g, 200, "`PUT` the bytes there, without credentials.")
+            .errors(400, LINK)
+            .errors(404, &["not_found"])
+            .errors(409, &["already_decided"]),
+        op("post", "/v1/requests/{id}/snapshot/link", Key, "An expiring download link")
+            .query::<LinkQuery>(g)
+            .json::<BlobLink>(g, 200, "`GET` the bytes there, without credentials.")
+            .errors(400, LINK)
+            .errors(404, &["not_found"]),
+        op("put", "/v1/blobs/{token}", Public, "Upload a snapshot with an upload link")
+            .bytes_body("Opaque bytes, as for `PUT /v1/requests/{id}/snapshot`.")
+            .json::<SnapshotStored>(g, 201, "Stored.")
+            .errors(400, &["bad_body"])
+            .errors(403, &["link_invalid"])
+            .errors(404, &["not_found"])
+            .errors(409, &["already_decided"])
+            .errors(410, &["link_expired"])
+            .errors(413, &["too_large"])
+            .errors(500, &["internal"]),
+        op("get", "/v1/blobs/{token}", Public, "Download a snapshot with a download link")
+            .raw(200, "application/octet-stream", "The bytes, with `x-handrail-sha256`.")
+            .errors(403, &["link_invalid"])
+            .errors(404, &["not_found"])
+            .errors(410, &["link_expired"])
+            .errors(500, &["internal"]),
+    ]
+}
+
+/// The whole document.
+pub(crate) fn document() -> Value {
+    let mut g = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .into_generator();
+    g.subschema_for::<ErrorBody>();
+    let mut paths = Map::new();
+    for op in operations(&mut g) {
+        let item = paths.entry(op.path).or_insert_with(|| json!({}));
+        item[op.method] = op.to_json();
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Handrail",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The control plane of `handrail serve`. Every error is \
+                `{\"error\": {\"code\", \"message\"}}`; each operation lists the stable codes it \
+                can answer with (also as `x-error-codes`). Unknown routes are 404 `not_found`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": g.take_definitions(true),
+            "securitySchemes": {
+                "agentKey": { "type": "http", "scheme": "bearer",
+                    "description": "An agent key (`hr_agent_…`): creates requests and waits on them, never decides." },
+                "operatorToken": { "type": "http", "scheme": "bearer",
+                    "description": "An operator token (`hr_op_…`): decides requests and manages the project." },
+            },
+        },
+    })
+}

@@ -295,6 +295,14 @@ impl Profile {
 
     /// The compact binary form (little-endian, versioned; see [`Profile::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
+        // Entries are written sorted by key: the same profile gives the same bytes whatever
+        // order its maps hold them in (a loaded profile's maps are sized differently from the
+        // grown original's), so bytes can be compared, hashed and pinned by vectors.
+        fn sorted<K: Ord + Copy, V>(map: &FxHashMap<K, V>) -> Vec<(K, &V)> {
+            let mut entries: Vec<(K, &V)> = map.iter().map(|(k, v)| (*k, v)).collect();
+            entries.sort_unstable_by_key(|e| e.0);
+            entries
+        }
         let mut w = Vec::with_capacity(64 + self.edge_count() * 3 * 24 + self.values.len() * 36);
         w.extend_from_slice(MAGIC);
         w.push(VERSION);
@@ -311,26 +319,26 @@ impl Profile {
         }
         for level in 0..3 {
             put_u32(&mut w, self.edges[level].len() as u32);
-            for (&(from, to), count) in &self.edges[level] {
+            for ((from, to), count) in sorted(&self.edges[level]) {
                 put_u32(&mut w, from);
                 put_u32(&mut w, to);
                 put_count(&mut w, count);
             }
             put_u32(&mut w, self.outs[level].len() as u32);
-            for (&from, count) in &self.outs[level] {
+            for (from, count) in sorted(&self.outs[level]) {
                 put_u32(&mut w, from);
                 put_count(&mut w, count);
             }
         }
         put_u32(&mut w, self.values.len() as u32);
-        for (&(tool, path, value), count) in &self.values {
+        for ((tool, path, value), count) in sorted(&self.values) {
             put_u32(&mut w, tool);
             w.extend_from_slice(&path.to_le_bytes());
             w.extend_from_slice(&value.to_le_bytes());
             put_count(&mut w, count);
         }
         put_u32(&mut w, self.rejected.len() as u32);
-        for (&value, count) in &self.rejected {
+        for (value, count) in sorted(&self.rejected) {
             w.extend_from_slice(&value.to_le_bytes());
             put_count(&mut w, count);
         }

@@ -62,7 +62,7 @@ impl Effect {
         // One pass over the name's words marks the classes they name (a bit per effect id),
         // with no allocation for ASCII names: the verdict infers the effect on every call.
         let mut named = 0u8;
-        let mut mark = |word: &str| {
+        let mut mark = |word: &[u8]| {
             if let Some(effect) = word_effect(word) {
                 named |= 1 << effect.id();
             }
@@ -76,7 +76,7 @@ impl Effect {
                 }
             });
         } else {
-            words(tool).iter().for_each(|w| mark(w));
+            words(tool).iter().for_each(|w| mark(w.as_bytes()));
         }
         let has = |effect: Effect| named & (1 << effect.id()) != 0;
         if has(Effect::Payment) {
@@ -100,23 +100,22 @@ impl Effect {
 /// The class a lowercase word of a tool name names, checked strongest first by
 /// [`Effect::infer`]. No word is in two classes. (`fetch_status` and `invoice_pay` can
 /// never match a word, which never holds `_`; they are kept as the heuristic was published.)
-fn word_effect(word: &str) -> Option<Effect> {
+fn word_effect(word: &[u8]) -> Option<Effect> {
     match word {
-        "pay" | "payment" | "payout" | "transfer" | "money" | "refund" | "charge" | "wire"
-        | "invoice_pay" | "withdraw" => Some(Effect::Payment),
-        "delete" | "remove" | "drop" | "destroy" | "purge" | "truncate" | "wipe" | "erase" | "terminate"
-        | "kill" | "rm" | "revoke" | "uninstall" | "reset" => Some(Effect::Destructive),
-        "send" | "email" | "mail" | "reply" | "forward" | "post" | "publish" | "share" | "upload"
-        | "notify" | "message" | "sms" | "tweet" | "webhook" | "invite" | "export" | "http" | "fetch"
-        | "browse" | "request" | "curl" => Some(Effect::Egress),
-        "update" | "create" | "write" | "set" | "put" | "insert" | "modify" | "edit" | "grant" | "add"
-        | "change" | "assign" | "deploy" | "restart" | "scale" | "run" | "execute" | "exec" | "approve"
-        | "save" | "merge" | "move" | "rename" | "book" | "schedule" | "order" | "cancel" | "close"
-        | "open" => Some(Effect::Write),
-        "get" | "list" | "read" | "search" | "view" | "query" | "find" | "lookup" | "describe" | "show"
-        | "fetch_status" | "check" | "count" | "status" | "inspect" | "summarize" | "load" | "download" => {
-            Some(Effect::Read)
-        }
+        b"pay" | b"payment" | b"payout" | b"transfer" | b"money" | b"refund" | b"charge" | b"wire"
+        | b"invoice_pay" | b"withdraw" => Some(Effect::Payment),
+        b"delete" | b"remove" | b"drop" | b"destroy" | b"purge" | b"truncate" | b"wipe" | b"erase"
+        | b"terminate" | b"kill" | b"rm" | b"revoke" | b"uninstall" | b"reset" => Some(Effect::Destructive),
+        b"send" | b"email" | b"mail" | b"reply" | b"forward" | b"post" | b"publish" | b"share"
+        | b"upload" | b"notify" | b"message" | b"sms" | b"tweet" | b"webhook" | b"invite" | b"export"
+        | b"http" | b"fetch" | b"browse" | b"request" | b"curl" => Some(Effect::Egress),
+        b"update" | b"create" | b"write" | b"set" | b"put" | b"insert" | b"modify" | b"edit" | b"grant"
+        | b"add" | b"change" | b"assign" | b"deploy" | b"restart" | b"scale" | b"run" | b"execute"
+        | b"exec" | b"approve" | b"save" | b"merge" | b"move" | b"rename" | b"book" | b"schedule"
+        | b"order" | b"cancel" | b"close" | b"open" => Some(Effect::Write),
+        b"get" | b"list" | b"read" | b"search" | b"view" | b"query" | b"find" | b"lookup" | b"describe"
+        | b"show" | b"fetch_status" | b"check" | b"count" | b"status" | b"inspect" | b"summarize"
+        | b"load" | b"download" => Some(Effect::Read),
         _ => None,
     }
 }

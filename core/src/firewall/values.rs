@@ -302,26 +302,26 @@ fn is_destination_key(key: &str) -> bool {
     ascii_lowercase_in(key, &mut buf).is_some_and(|lower| {
         matches!(
             lower,
-            "to" | "cc" | "bcc" | "recipient" | "recipients" | "account" | "account_id" | "iban"
-            | "destination" | "dest" | "target" | "email" | "url" | "uri" | "webhook" | "endpoint"
-            | "host" | "user" | "username" | "member" | "phone" | "number" | "path" | "file"
-            | "channel" | "address" | "payee" | "beneficiary" | "bucket" | "repo" | "repository"
+            b"to" | b"cc" | b"bcc" | b"recipient" | b"recipients" | b"account" | b"account_id" | b"iban"
+            | b"destination" | b"dest" | b"target" | b"email" | b"url" | b"uri" | b"webhook" | b"endpoint"
+            | b"host" | b"user" | b"username" | b"member" | b"phone" | b"number" | b"path" | b"file"
+            | b"channel" | b"address" | b"payee" | b"beneficiary" | b"bucket" | b"repo" | b"repository"
             // What a destructive or privileged call acts on.
-            | "service" | "env" | "environment" | "database" | "db" | "table" | "cluster"
-            | "deployment" | "namespace" | "resource" | "role" | "permission" | "permissions"
-            | "scope" | "group"
+            | b"service" | b"env" | b"environment" | b"database" | b"db" | b"table" | b"cluster"
+            | b"deployment" | b"namespace" | b"resource" | b"role" | b"permission" | b"permissions"
+            | b"scope" | b"group"
         )
     })
 }
 
-/// `word` with ASCII letters lowercased, in `buf` (no allocation); `None` when it does not
-/// fit, so callers size `buf` to their longest keyword. Only ASCII bytes change, so the
-/// copy stays UTF-8.
-pub(crate) fn ascii_lowercase_in<'b>(word: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+/// The bytes of `word` with ASCII letters lowercased, in `buf` (no allocation); `None` when
+/// it does not fit, so callers size `buf` to their longest keyword and match bytes (a
+/// non-ASCII byte matches no keyword).
+pub(crate) fn ascii_lowercase_in<'b>(word: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     let lower = buf.get_mut(..word.len())?;
     lower.copy_from_slice(word.as_bytes());
     lower.make_ascii_lowercase();
-    std::str::from_utf8(lower).ok()
+    Some(lower)
 }
 
 fn classify(raw: &str, key: Option<&str>) -> Option<Sensitive> {

@@ -60,81 +60,64 @@ impl Effect {
 
     /// Infers the effect of a tool from its name (see the module documentation).
     pub fn infer(tool: &str) -> Effect {
-        const PAYMENT: &[&str] = &[
-            "pay",
-            "payment",
-            "payout",
-            "transfer",
-            "money",
-            "refund",
-            "charge",
-            "wire",
-            "invoice_pay",
-            "withdraw",
-        ];
-        const DESTRUCTIVE: &[&str] = &[
-            "delete",
-            "remove",
-            "drop",
-            "destroy",
-            "purge",
-            "truncate",
-            "wipe",
-            "erase",
-            "terminate",
-            "kill",
-            "rm",
-            "revoke",
-            "uninstall",
-            "reset",
-        ];
-        const EGRESS: &[&str] = &[
-            "send", "email", "mail", "reply", "forward", "post", "publish", "share", "upload", "notify",
-            "message", "sms", "tweet", "webhook", "invite", "export", "http", "fetch", "browse", "request",
-            "curl",
-        ];
-        const WRITE: &[&str] = &[
-            "update", "create", "write", "set", "put", "insert", "modify", "edit", "grant", "add", "change",
-            "assign", "deploy", "restart", "scale", "run", "execute", "exec", "approve", "save", "merge",
-            "move", "rename", "book", "schedule", "order", "cancel", "close", "open",
-        ];
-        const READ: &[&str] = &[
-            "get",
-            "list",
-            "read",
-            "search",
-            "view",
-            "query",
-            "find",
-            "lookup",
-            "describe",
-            "show",
-            "fetch_status",
-            "check",
-            "count",
-            "status",
-            "inspect",
-            "summarize",
-            "load",
-            "download",
-        ];
-        let words = words(tool);
-        let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
-        if has(PAYMENT) {
+        // One pass over the name's words marks the classes they name (a bit per effect id),
+        // with no allocation for ASCII names: the verdict infers the effect on every call.
+        let mut named = 0u8;
+        let mut mark = |word: &[u8]| {
+            if let Some(effect) = word_effect(word) {
+                named |= 1 << effect.id();
+            }
+        };
+        if tool.is_ascii() {
+            ascii_words(tool, |word| {
+                // No keyword is longer than 12 letters; a longer word names no class.
+                let mut buf = [0; 12];
+                if let Some(lower) = super::values::ascii_lowercase_in(word, &mut buf) {
+                    mark(lower);
+                }
+            });
+        } else {
+            words(tool).iter().for_each(|w| mark(w.as_bytes()));
+        }
+        let has = |effect: Effect| named & (1 << effect.id()) != 0;
+        if has(Effect::Payment) {
             Effect::Payment
-        } else if has(DESTRUCTIVE) {
+        } else if has(Effect::Destructive) {
             Effect::Destructive
-        } else if has(WRITE) && !has(EGRESS) {
+        } else if has(Effect::Write) && !has(Effect::Egress) {
             Effect::Write
-        } else if has(EGRESS) {
+        } else if has(Effect::Egress) {
             // `http_get`/`fetch` read a page unless they carry data out; the firewall decides
             // that per call from the URL (see `values`), so the tool itself counts as egress.
             Effect::Egress
-        } else if has(READ) {
+        } else if has(Effect::Read) {
             Effect::Read
         } else {
             Effect::Write
         }
+    }
+}
+
+/// The class a lowercase word of a tool name names, checked strongest first by
+/// [`Effect::infer`]. No word is in two classes. (`fetch_status` and `invoice_pay` can
+/// never match a word, which never holds `_`; they are kept as the heuristic was published.)
+fn word_effect(word: &[u8]) -> Option<Effect> {
+    match word {
+        b"pay" | b"payment" | b"payout" | b"transfer" | b"money" | b"refund" | b"charge" | b"wire"
+        | b"invoice_pay" | b"withdraw" => Some(Effect::Payment),
+        b"delete" | b"remove" | b"drop" | b"destroy" | b"purge" | b"truncate" | b"wipe" | b"erase"
+        | b"terminate" | b"kill" | b"rm" | b"revoke" | b"uninstall" | b"reset" => Some(Effect::Destructive),
+        b"send" | b"email" | b"mail" | b"reply" | b"forward" | b"post" | b"publish" | b"share"
+        | b"upload" | b"notify" | b"message" | b"sms" | b"tweet" | b"webhook" | b"invite" | b"export"
+        | b"http" | b"fetch" | b"browse" | b"request" | b"curl" => Some(Effect::Egress),
+        b"update" | b"create" | b"write" | b"set" | b"put" | b"insert" | b"modify" | b"edit" | b"grant"
+        | b"add" | b"change" | b"assign" | b"deploy" | b"restart" | b"scale" | b"run" | b"execute"
+        | b"exec" | b"approve" | b"save" | b"merge" | b"move" | b"rename" | b"book" | b"schedule"
+        | b"order" | b"cancel" | b"close" | b"open" => Some(Effect::Write),
+        b"get" | b"list" | b"read" | b"search" | b"view" | b"query" | b"find" | b"lookup" | b"describe"
+        | b"show" | b"fetch_status" | b"check" | b"count" | b"status" | b"inspect" | b"summarize"
+        | b"load" | b"download" => Some(Effect::Read),
+        _ => None,
     }
 }
 
@@ -151,6 +134,31 @@ impl FromStr for Effect {
             .into_iter()
             .find(|e| e.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| Error::UnknownVariant { kind: "effect", value: s.chars().take(40).collect() })
+    }
+}
+
+/// The words of an ASCII tool name, as [`words`] splits them but borrowed and in their
+/// original case.
+fn ascii_words(name: &str, mut each: impl FnMut(&str)) {
+    let mut start = 0;
+    let mut prev_lower = false;
+    for (i, c) in name.bytes().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if start < i {
+                each(&name[start..i]);
+            }
+            start = i + 1;
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && start < i {
+            each(&name[start..i]);
+            start = i;
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    if start < name.len() {
+        each(&name[start..]);
     }
 }
 
@@ -181,7 +189,19 @@ fn words(name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The borrowed split of ASCII names gives the words the general one does.
+        #[test]
+        fn ascii_words_agree(name in "[a-zA-Z0-9_./ -]{0,24}") {
+            let mut borrowed = Vec::new();
+            ascii_words(&name, |w| borrowed.push(w.to_ascii_lowercase()));
+            prop_assert_eq!(borrowed, words(&name));
+        }
+    }
 
     #[test]
     fn inference() {

@@ -546,8 +546,8 @@ impl Firewall {
     ) {
         let p = &self.profile;
         let half_life = self.config.half_life(effect);
-        let after =
-            session.prev.as_ref().map_or_else(|| "the session start".to_string(), |prev| prev.tool.clone());
+        // Borrowed: most verdicts give no reason, and then never print it.
+        let after = session.prev.as_ref().map_or("the session start", |prev| prev.tool.as_str());
         let Some(tool) = p.tool_id(call.tool) else {
             let score = if matches!(effect, Effect::Destructive | Effect::Payment) { 0.85 } else { 0.7 };
             let text = format!("first {} ({effect}) this agent ever makes, after {after}", call.tool);

@@ -7,8 +7,6 @@
 //! side-effecting paths). `raw` keeps the undecayed number of observations, which the
 //! Good-Turing novelty estimate needs.
 
-use std::collections::HashMap;
-
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -63,7 +61,9 @@ pub(crate) enum Level {
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
     tools: Vec<(String, Effect)>,
-    tool_ids: HashMap<String, u32>,
+    /// Fx, not SipHash: looked up on every verdict, and never iterated (the tools are
+    /// written in `tools` order), so the hasher changes no output.
+    tool_ids: FxHashMap<String, u32>,
     nodes: Vec<(u32, u64)>,
     node_ids: FxHashMap<(u32, u64), u32>,
     edges: [FxHashMap<(u32, u32), Count>; 3],

@@ -16,57 +16,6 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Member names whose string values are destinations whatever they look like.
-const DESTINATION_KEYS: &[&str] = &[
-    "to",
-    "cc",
-    "bcc",
-    "recipient",
-    "recipients",
-    "account",
-    "account_id",
-    "iban",
-    "destination",
-    "dest",
-    "target",
-    "email",
-    "url",
-    "uri",
-    "webhook",
-    "endpoint",
-    "host",
-    "user",
-    "username",
-    "member",
-    "phone",
-    "number",
-    "path",
-    "file",
-    "channel",
-    "address",
-    "payee",
-    "beneficiary",
-    "bucket",
-    "repo",
-    "repository",
-    // What a destructive or privileged call acts on.
-    "service",
-    "env",
-    "environment",
-    "database",
-    "db",
-    "table",
-    "cluster",
-    "deployment",
-    "namespace",
-    "resource",
-    "role",
-    "permission",
-    "permissions",
-    "scope",
-    "group",
-];
-
 /// The kind of a sensitive value, for the human sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -128,97 +77,263 @@ pub struct Sensitive {
 }
 
 /// 64-bit hash of the skeleton of `args` (stable across languages: SHA-256 of its text).
+///
+/// The text is streamed into the hash through a small stack buffer instead of being built
+/// as a `String` first: the verdict computes this on every call.
 pub fn skeleton_hash(args: &Value) -> u64 {
-    let mut text = String::new();
-    skeleton(args, &mut text);
-    hash64(text.as_bytes())
+    let mut sink = HashSink { hasher: Sha256::new(), buf: [0; 128], len: 0 };
+    skeleton(args, &mut sink);
+    sink.finish()
 }
 
 /// First 8 bytes of SHA-256, big-endian.
 pub fn hash64(bytes: &[u8]) -> u64 {
-    let digest = Sha256::digest(bytes);
-    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+    digest64(Sha256::digest(bytes).as_slice())
+}
+
+fn digest64(digest: &[u8]) -> u64 {
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Where a skeleton's text goes: the hash, or a byte string for an array element (arrays
+/// are the sorted union of their elements' texts, so those must exist before they are
+/// written).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// SHA-256 fed in buffered chunks: the skeleton arrives a byte or a name at a time, and a
+/// `Sha256::update` per piece costs more than the copy.
+struct HashSink {
+    hasher: Sha256,
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl HashSink {
+    fn finish(mut self) -> u64 {
+        self.hasher.update(&self.buf[..self.len]);
+        digest64(self.hasher.finalize().as_slice())
+    }
+}
+
+impl Sink for HashSink {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.hasher.update(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buf.len() {
+                self.hasher.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
 }
 
 /// Writes the skeleton: `{"a":s,"b":[n|s]}` with members sorted (as canonical JSON sorts
 /// ASCII names), types `n` number, `s` string, `b` bool, `z` null, arrays as the sorted
 /// union of their element skeletons.
-fn skeleton(value: &Value, out: &mut String) {
+fn skeleton(value: &Value, out: &mut impl Sink) {
     match value {
-        Value::Null => out.push('z'),
-        Value::Bool(_) => out.push('b'),
-        Value::Number(_) => out.push('n'),
-        Value::String(_) => out.push('s'),
+        Value::Null => out.put(b"z"),
+        Value::Bool(_) => out.put(b"b"),
+        Value::Number(_) => out.put(b"n"),
+        Value::String(_) => out.put(b"s"),
         Value::Array(items) => {
-            let shapes: BTreeSet<String> = items
+            // Byte order of the texts is the order a `BTreeSet<String>` of them has.
+            let shapes: BTreeSet<Vec<u8>> = items
                 .iter()
                 .map(|item| {
-                    let mut s = String::new();
+                    let mut s = Vec::new();
                     skeleton(item, &mut s);
                     s
                 })
                 .collect();
-            out.push('[');
+            out.put(b"[");
             for (i, shape) in shapes.iter().enumerate() {
                 if i > 0 {
-                    out.push('|');
+                    out.put(b"|");
                 }
-                out.push_str(shape);
+                out.put(shape);
             }
-            out.push(']');
+            out.put(b"]");
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, key) in keys.iter().enumerate() {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| cmp_utf16(a.0, b.0));
+            out.put(b"{");
+            for (i, (key, member)) in members.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put(b",");
                 }
-                out.push_str(&serde_json::to_string(key).expect("a string serializes"));
-                out.push(':');
-                skeleton(&map[key.as_str()], out);
+                put_json_string(key, out);
+                out.put(b":");
+                skeleton(member, out);
             }
-            out.push('}');
+            out.put(b"}");
         }
+    }
+}
+
+/// Orders two strings by their UTF-16 code units, as canonical JSON sorts member names.
+///
+/// UTF-8 byte order is code-point order, which differs from UTF-16 order only between
+/// supplementary characters and U+E000–U+FFFF; so where the first differing bytes are both
+/// ASCII (or one string is a prefix of the other) the byte order is the answer, and only
+/// the rare rest is re-encoded.
+fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
+    match a.bytes().zip(b.bytes()).position(|(x, y)| x != y) {
+        None => a.len().cmp(&b.len()),
+        Some(at) if a.as_bytes()[at].is_ascii() && b.as_bytes()[at].is_ascii() => {
+            a.as_bytes()[at].cmp(&b.as_bytes()[at])
+        }
+        Some(_) => a.encode_utf16().cmp(b.encode_utf16()),
+    }
+}
+
+/// Writes `text` as a JSON string exactly as `serde_json::to_string` does: names without
+/// quotes, backslashes or control characters (nearly all) are copied between quotes.
+fn put_json_string(text: &str, out: &mut impl Sink) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.put(b"\"");
+        out.put(text.as_bytes());
+        out.put(b"\"");
+    } else {
+        // A `&str` always serializes; the empty fallback is unreachable.
+        out.put(serde_json::to_string(text).unwrap_or_default().as_bytes());
     }
 }
 
 /// Every sensitive value in `args`.
 pub fn sensitive_values(args: &Value) -> Vec<Sensitive> {
     let mut found = Vec::new();
-    walk(args, "", None, &mut found);
+    walk(args, &ArgPath::Root, None, &mut found);
     found
 }
 
-fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Sensitive>) {
+/// Where a value sits in the arguments, as a chain of stack frames: the path's text is
+/// only built for the few values that turn out to be sensitive.
+enum ArgPath<'a> {
+    Root,
+    Member(&'a ArgPath<'a>, &'a str),
+    Items(&'a ArgPath<'a>),
+}
+
+impl ArgPath<'_> {
+    /// `payee.iban`, `cc[]`, `to` (members joined by dots, arrays marked `[]`).
+    fn render(&self, out: &mut String) {
+        match self {
+            ArgPath::Root => {}
+            ArgPath::Member(parent, key) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            ArgPath::Items(parent) => {
+                parent.render(out);
+                out.push_str("[]");
+            }
+        }
+    }
+}
+
+fn walk(value: &Value, path: &ArgPath<'_>, key: Option<&str>, found: &mut Vec<Sensitive>) {
     match value {
         Value::String(s) => {
-            if let Some(item) = classify(s, key) {
-                found.push(Sensitive { path: path.to_string(), ..item });
+            if let Some(mut item) = classify(s, key) {
+                path.render(&mut item.path);
+                found.push(item);
             }
         }
         Value::Array(items) => {
-            let inner = format!("{path}[]");
+            let inner = ArgPath::Items(path);
             for item in items {
                 walk(item, &inner, key, found);
             }
         }
         Value::Object(map) => {
             for (k, v) in map {
-                let inner = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                walk(v, &inner, Some(k), found);
+                walk(v, &ArgPath::Member(path, k), Some(k), found);
             }
         }
         _ => {}
     }
 }
 
+/// Whether [`classify`] can find anything in `text` (trimmed) under `key`: a necessary
+/// condition of every one of its branches, checked without the lowercase copy it makes.
+/// Lowercasing creates no `@`, no digit and no leading `h`, `/`, `~` or `s` (only `İ` and
+/// the Kelvin sign lowercase to ASCII, to `i` and `k`), so a string that fails all of these
+/// is no URL, e-mail address, IBAN (10 digits or more), phone number (7 or more) or path.
+fn may_be_sensitive(text: &str, key: Option<&str>) -> bool {
+    if key.is_some_and(is_destination_key) {
+        return true;
+    }
+    if matches!(text.as_bytes().first(), Some(b'h' | b'H' | b'/' | b'~' | b's' | b'S')) {
+        return true;
+    }
+    let mut digits = 0;
+    for b in text.bytes() {
+        if b == b'@' {
+            return true;
+        }
+        digits += usize::from(b.is_ascii_digit());
+    }
+    digits >= 7
+}
+
+/// Whether values under member `key` (in any ASCII case) are destinations whatever they
+/// look like. A `match`, not a list: it runs for every string argument of every verdict.
+fn is_destination_key(key: &str) -> bool {
+    let mut buf = [0; 11];
+    ascii_lowercase_in(key, &mut buf).is_some_and(|lower| {
+        matches!(
+            lower,
+            b"to" | b"cc" | b"bcc" | b"recipient" | b"recipients" | b"account" | b"account_id" | b"iban"
+            | b"destination" | b"dest" | b"target" | b"email" | b"url" | b"uri" | b"webhook" | b"endpoint"
+            | b"host" | b"user" | b"username" | b"member" | b"phone" | b"number" | b"path" | b"file"
+            | b"channel" | b"address" | b"payee" | b"beneficiary" | b"bucket" | b"repo" | b"repository"
+            // What a destructive or privileged call acts on.
+            | b"service" | b"env" | b"environment" | b"database" | b"db" | b"table" | b"cluster"
+            | b"deployment" | b"namespace" | b"resource" | b"role" | b"permission" | b"permissions"
+            | b"scope" | b"group"
+        )
+    })
+}
+
+/// The bytes of `word` with ASCII letters lowercased, in `buf` (no allocation); `None` when
+/// it does not fit, so callers size `buf` to their longest keyword and match bytes (a
+/// non-ASCII byte matches no keyword).
+pub(crate) fn ascii_lowercase_in<'b>(word: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let lower = buf.get_mut(..word.len())?;
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    Some(lower)
+}
+
 fn classify(raw: &str, key: Option<&str>) -> Option<Sensitive> {
     let text = raw.trim();
-    if text.is_empty() || text.len() > 2048 {
+    if text.is_empty() || text.len() > 2048 || !may_be_sensitive(text, key) {
         return None;
     }
+    classify_trimmed(text, key)
+}
+
+/// [`classify`] once the cheap checks let `text` through.
+fn classify_trimmed(text: &str, key: Option<&str>) -> Option<Sensitive> {
     let lower = text.to_lowercase();
     let make = |kind, normalized: String, carries_data| {
         Some(Sensitive { path: String::new(), kind, normalized, carries_data, url: None })
@@ -257,7 +372,7 @@ fn classify(raw: &str, key: Option<&str>) -> Option<Sensitive> {
     {
         return make(Kind::Path, lower, false);
     }
-    if key.is_some_and(|k| DESTINATION_KEYS.contains(&k.to_ascii_lowercase().as_str())) && text.len() <= 256 {
+    if key.is_some_and(is_destination_key) && text.len() <= 256 {
         return make(Kind::Name, lower, false);
     }
     None
@@ -556,9 +671,127 @@ pub(crate) fn only_string(args: &Value, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    /// The skeleton text as it was first written (a `String`, keys re-serialized and looked
+    /// up again): the streamed hash must agree with it byte for byte.
+    fn reference_skeleton(value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push('z'),
+            Value::Bool(_) => out.push('b'),
+            Value::Number(_) => out.push('n'),
+            Value::String(_) => out.push('s'),
+            Value::Array(items) => {
+                let shapes: BTreeSet<String> = items
+                    .iter()
+                    .map(|item| {
+                        let mut s = String::new();
+                        reference_skeleton(item, &mut s);
+                        s
+                    })
+                    .collect();
+                out.push('[');
+                out.push_str(&shapes.into_iter().collect::<Vec<_>>().join("|"));
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+                out.push('{');
+                for (i, key) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(key).unwrap());
+                    out.push(':');
+                    reference_skeleton(&map[key.as_str()], out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn reference_hash(value: &Value) -> u64 {
+        let mut text = String::new();
+        reference_skeleton(value, &mut text);
+        hash64(text.as_bytes())
+    }
+
+    #[test]
+    fn streamed_skeleton_matches_the_string_form() {
+        let long_key = "k".repeat(300);
+        for args in [
+            json!({}),
+            json!([]),
+            json!(null),
+            json!({"b": 1, "a": [1, "x", {"z": null, "y": true}], "A": {}, "": "e"}),
+            json!({"\u{e000}": 1, "\u{1f600}": 2, "é": 3, "e": 4, "ab": 5, "a": 6}),
+            json!({"quote\"d": 1, "back\\slash": 2, "ctl\u{1}": 3, "tab\t": 4, "del\u{7f}": 5}),
+            json!({long_key.clone(): [[1, 2], ["a"], [], [{"x": 1}, {"x": "y"}]], "n": [null, null]}),
+        ] {
+            assert_eq!(skeleton_hash(&args), reference_hash(&args), "{args}");
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![Just("a".to_string()), Just("\u{e000}".to_string()), "\\PC{0,4}"];
+        let leaf = prop_oneof![Just(json!(null)), Just(json!(true)), Just(json!(1)), Just(json!("s"))];
+        leaf.prop_recursive(4, 32, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..5)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn streamed_skeleton_matches_on_any_arguments(args in json_value()) {
+            prop_assert_eq!(skeleton_hash(&args), reference_hash(&args));
+        }
+
+        #[test]
+        fn utf16_order_agrees(a in "\\PC{0,6}", b in "\\PC{0,6}") {
+            prop_assert_eq!(cmp_utf16(&a, &b), a.encode_utf16().cmp(b.encode_utf16()));
+        }
+
+        /// The cheap pre-check never drops a value the full classification finds.
+        #[test]
+        fn cheap_checks_drop_nothing(
+            text in "[ -~]{0,24}|\\PC{0,24}|[hH/~sS][ -~]{0,12}|.{0,6}@.{0,6}|[A-Z0-9 +().-]{6,30}",
+            key in prop::option::of("[a-zA-Z_]{1,12}"),
+        ) {
+            let trimmed = text.trim();
+            if !trimmed.is_empty() && classify_trimmed(trimmed, key.as_deref()).is_some() {
+                prop_assert!(may_be_sensitive(trimmed, key.as_deref()));
+            }
+        }
+    }
+
+    /// What [`may_be_sensitive`] relies on: lowercasing turns no character outside ASCII
+    /// into ASCII but `İ` (to `i` and a combining dot) and the Kelvin sign (to `k`).
+    #[test]
+    fn lowercasing_creates_little_ascii() {
+        let makes_ascii: Vec<char> = (0x80..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
+            .collect();
+        assert_eq!(makes_ascii, vec!['\u{130}', '\u{212a}']);
+    }
+
+    #[test]
+    fn destination_keys_in_any_ascii_case() {
+        for key in ["to", "TO", "Recipient", "account_id", "permissions", "GROUP"] {
+            assert!(is_destination_key(key), "{key}");
+        }
+        for key in ["too", "t", "", "permissionss", "récipient", "field_0", "ıd"] {
+            assert!(!is_destination_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn skeleton_ignores_values_and_order() {

@@ -554,7 +554,11 @@ impl Client {
             decision: Some(decision.status.as_str()),
             patched_digest: patched_digest.as_deref(),
         };
-        verifier.verify(proof, now, &expect)
+        // A proof under a key the server does not publish is not the server's signature.
+        verifier.verify(proof, now, &expect).map_err(|e| match e {
+            Error::UnknownKid { .. } => Error::ProofSignature,
+            e => e,
+        })
     }
 }
 
@@ -667,6 +671,17 @@ pub fn retry_delay(error: &Error, attempt: u32) -> Option<u64> {
         Error::Conflict { reason, .. } if reason == "idempotency_conflict" => Some(next_delay(attempt)),
         _ => None,
     }
+}
+
+/// [`retry_delay`] for an answer: `None` for a 2xx or a final error.
+pub fn retry_response(response: &HttpResponse, attempt: u32) -> Option<u64> {
+    check_status(response).err().and_then(|e| retry_delay(&e, attempt))
+}
+
+/// The delay before retrying a call whose transport failed (refused, reset, timed out),
+/// `None` once `attempt` reaches [`MAX_RETRIES`].
+pub fn retry_network(attempt: u32) -> Option<u64> {
+    (attempt < MAX_RETRIES).then(|| next_delay(attempt))
 }
 
 /// Verifies a webhook delivery with the endpoint's secret (`whsec_…` or `whpk_…`) at `now`
@@ -924,6 +939,10 @@ mod tests {
         assert!(retry_delay(&Error::Server { status: 502 }, 1).is_some());
         assert_eq!(retry_delay(&Error::Server { status: 502 }, MAX_RETRIES), None);
         assert_eq!(retry_delay(&Error::Unauthorized { message: String::new() }, 0), None);
+        assert!(retry_response(&answer(502, ""), 0).is_some());
+        assert_eq!(retry_response(&answer(200, "{}"), 0), None);
+        assert_eq!(retry_response(&answer(404, "{}"), 0), None);
+        assert!(retry_network(0).is_some() && retry_network(MAX_RETRIES).is_none());
     }
 
     /// A decided request as the server stores it, signed by `signer`.

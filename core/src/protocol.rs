@@ -932,7 +932,7 @@ mod tests {
         assert_eq!(next_delay_with(0, 0), 125);
         assert_eq!(next_delay_with(0, 125), 250);
         assert_eq!(next_delay_with(3, 0), 1000);
-        assert_eq!(next_delay_with(30, u32::MAX) <= BACKOFF_MAX_MS, true);
+        assert!(next_delay_with(30, u32::MAX) <= BACKOFF_MAX_MS);
         assert_eq!(next_delay_with(30, 0), BACKOFF_MAX_MS / 2);
         let limited = Error::RateLimited { retry_after: 5 };
         assert!(retry_delay(&limited, 0).unwrap() >= 5000);

@@ -118,8 +118,14 @@ impl From<CoreError> for PyErr {
             // Setting an attribute on a fresh exception instance only fails on memory
             // exhaustion; the exception then still carries its message and type.
             let _ = exc.value(py).setattr("code", err.code());
-            if let handrail_core::Error::RateLimited { retry_after } = err {
-                let _ = exc.value(py).setattr("retry_after", retry_after);
+            match &err {
+                handrail_core::Error::RateLimited { retry_after } => {
+                    let _ = exc.value(py).setattr("retry_after", *retry_after);
+                }
+                handrail_core::Error::Conflict { reason, .. } => {
+                    let _ = exc.value(py).setattr("reason", reason.as_str());
+                }
+                _ => {}
             }
             exc
         })

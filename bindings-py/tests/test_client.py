@@ -152,6 +152,21 @@ def test_rerunning_the_same_step_does_not_open_a_second_request(clean: Server) -
     clean.resolve(first, decision="approve")
     decision = client.ask("stripe", "refund", {"amount": 7, "to": "a"}, idempotency_scope="thread-1:node-refund")
     assert (decision.request_id, decision.status) == (first, "APPROVED")
+    # Two workers running the same step at once: still one request.
+    barrier = threading.Barrier(4)
+    ids: "list[str]" = []
+
+    def worker() -> None:
+        barrier.wait()
+        ids.append(client.defer("stripe", "refund", {"amount": 8}, idempotency_scope="thread-3:node"))
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(ids) == 4 and len(set(ids)) == 1
+    assert len(clean.operator("GET", "/v1/requests").json()["requests"]) == after + 1
     # Another scope is another request.
     other = client.defer("stripe", "refund", {"amount": 7, "to": "a"}, idempotency_scope="thread-2:node-refund")
     assert other != first
@@ -253,3 +268,56 @@ def test_once_runs_a_block_once_per_key() -> None:
     with pytest.raises(RuntimeError):
         once(key3).call(lambda: (_ for _ in ()).throw(RuntimeError("boom")))
     assert once(key3).call(lambda: 1) == 1
+
+
+def test_webhook_delivers_the_decision_with_its_state(clean: Server) -> None:
+    import http.server
+
+    deliveries: "list[tuple[bytes, list[tuple[str, str]]]]" = []
+    arrived = threading.Condition()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["content-length"]))
+            with arrived:
+                deliveries.append((body, list(self.headers.items())))
+                arrived.notify_all()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    # Lives for the session: the endpoint stays registered for the project.
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = clean.operator("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{receiver.server_port}/hook"})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
+
+    client = Client(clean.url, clean.agent_key, encryption_key=new_key())
+    state = {"thread": "t-9", "messages": ["please refund"]}
+    request_id = client.defer("stripe", "refund", {"amount": 12}, state_snapshot=state)
+    clean.resolve(request_id, decision="approve")
+
+    def resolved() -> "tuple[bytes, list[tuple[str, str]]] | None":
+        for body, headers in deliveries:
+            event = json.loads(body)
+            if event["type"] == "request.resolved" and event["data"]["id"] == request_id:
+                return body, headers
+        return None
+
+    with arrived:
+        assert arrived.wait_for(resolved, timeout=60), "no delivery for the decision"
+        found = resolved()
+    assert found is not None
+    body, headers = found
+    event = client.verify_webhook(body, headers, secret)
+    assert (event.type, event.request_id, event.status) == ("request.resolved", request_id, "APPROVED")
+    assert event.decision is not None
+    assert event.decision.payload == {"amount": 12}
+    assert event.decision.state == state
+    client.verify_proof(event.decision)
+    with pytest.raises(handrail.WebhookError) as info:
+        client.verify_webhook(body.replace(b"APPROVED", b"REJECTED"), headers, secret)
+    assert info.value.code == "webhook_signature"

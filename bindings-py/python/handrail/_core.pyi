@@ -46,7 +46,12 @@ class NotFoundError(HandrailError):
     """No such request in this key's project."""
 
 class ConflictError(HandrailError):
-    """The server's state forbids it (id taken, already decided, idempotency mismatch)."""
+    """The server's state forbids it (id taken, already decided, idempotency mismatch).
+
+    ``reason`` is the server's code (``"id_taken"``, ``"already_decided"``, …) when it sent one.
+    """
+
+    reason: str
 
 class InvalidPayload(HandrailError):
     """The server or the schema refused the input."""

@@ -13,6 +13,7 @@ answers into dataclasses.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar,
 import httpx
 
 from handrail import _core
-from handrail._core import HandrailError, ProofError, Record
+from handrail._core import ConflictError, HandrailError, ProofError, Record
 
 __all__ = ["AsyncClient", "Client", "Decision", "NetworkError", "WebhookEvent", "once"]
 
@@ -98,6 +99,18 @@ class WebhookEvent:
     request_id: str
     status: str
     decision: Optional[Decision]
+
+
+def _parked(store: Callable[[], None]) -> None:
+    """Runs a snapshot upload's check. A request decided between its create and the upload
+    (a person faster than the network) refuses the snapshot with ``already_decided``: that
+    is not an error of the ask, whose caller still holds the state (``ask`` returns it as
+    ``Decision.state``)."""
+    try:
+        store()
+    except ConflictError as e:
+        if getattr(e, "reason", None) != "already_decided":
+            raise
 
 
 def _settings(
@@ -232,7 +245,7 @@ class Client(_Base):
         _, create, snapshot = self._create(service, action, payload, **_options(options))
         record = self._protocol.parse_record(*self._call(create))
         if snapshot is not None:
-            self._protocol.parse_snapshot_stored(*self._call(snapshot))
+            _parked(lambda: self._protocol.parse_snapshot_stored(*self._call(snapshot)))
         return record.id
 
     def ask(
@@ -277,7 +290,10 @@ class Client(_Base):
             idempotency_scope=idempotency_scope,
             idempotency_key=idempotency_key,
         )
-        return self.wait(request_id, timeout=timeout)
+        decision = self.wait(request_id, timeout=timeout)
+        if decision.state is None and state_snapshot is not None:
+            decision = dataclasses.replace(decision, state=state_snapshot)
+        return decision
 
     def wait(self, request_id: str, timeout: Optional[float] = None) -> Decision:
         """Blocks until request ``request_id`` is decided; see :meth:`ask` for what raises."""
@@ -385,7 +401,8 @@ class AsyncClient(_Base):
         _, create, snapshot = self._create(service, action, payload, **_options(options))
         record = self._protocol.parse_record(*(await self._call(create)))
         if snapshot is not None:
-            self._protocol.parse_snapshot_stored(*(await self._call(snapshot)))
+            answer = await self._call(snapshot)
+            _parked(lambda: self._protocol.parse_snapshot_stored(*answer))
         return record.id
 
     async def aask(
@@ -393,7 +410,11 @@ class AsyncClient(_Base):
     ) -> Decision:
         """:meth:`Client.ask`, awaited."""
         request_id = await self.adefer(service, action, payload, **options)
-        return await self.await_(request_id, timeout=timeout)
+        decision = await self.await_(request_id, timeout=timeout)
+        state = options.get("state_snapshot")
+        if decision.state is None and state is not None:
+            decision = dataclasses.replace(decision, state=state)
+        return decision
 
     async def await_(self, request_id: str, timeout: Optional[float] = None) -> Decision:
         """:meth:`Client.wait`, awaited."""

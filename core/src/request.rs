@@ -510,7 +510,8 @@ mod tests {
     #[test]
     fn client_ids_are_checked() {
         assert!(check_id("req_AAAAAAAAAAAAAAAA").is_ok());
-        assert!(check_id("req_abcdefghijklmnopqrstuvwxyz-_0123").is_err()); // 34 characters
+        assert!(check_id("req_abcdefghijklmnopqrstuvwxyz-_0123").is_ok()); // 32 characters
+        assert!(check_id("req_abcdefghijklmnopqrstuvwxyz-_01234").is_err()); // 33
         for bad in ["req_short", "abc_AAAAAAAAAAAAAAAA", "req_AAAAAAAAAAAAAAA=", "req_AAAAAAAA/AAAAAAA"] {
             assert_eq!(check_id(bad).unwrap_err().code(), "unknown_variant", "{bad}");
         }

@@ -8,7 +8,8 @@
 # 2. builds the wheel with maturin into target/wheels (cargo target dir stays the
 #    workspace default, so cargo builds are shared);
 # 3. installs exactly that wheel into .venv, checks _core.pyi with mypy.stubtest and
-#    runs pytest on bindings-py/tests (the shared vectors in tests/vectors);
+#    runs pytest on bindings-py/tests (the shared vectors in tests/vectors, and the client
+#    against a real `handrail serve`: the binary is built first and named by HANDRAIL_BIN);
 # 4. installs the same wheel into a fresh throwaway venv, offline, and imports it there.
 # Safe to rerun: nothing is rebuilt or reinstalled from the network when nothing changed.
 set -euo pipefail
@@ -18,7 +19,7 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 PROFILE="${PROFILE:-debug}"
 # Tool versions: one place. maturin >= 1.9.4 sets PYO3_BUILD_EXTENSION_MODULE (PyO3 0.26+).
-REQUIREMENTS=("maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=2,<3")
+REQUIREMENTS=("maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=2,<3" "httpx>=0.28,<0.29")
 
 cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
@@ -36,6 +37,18 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "${REQUIREMENTS[*]}" ]]; then
     "$PY" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"
     printf '%s' "${REQUIREMENTS[*]}" >"$STAMP"
 fi
+# The package's runtime dependencies as wheels, so step 4 installs offline.
+WHEELHOUSE="$ROOT/target/wheelhouse"
+if [[ ! -f "$WHEELHOUSE/.stamp" || "$(cat "$WHEELHOUSE/.stamp")" != "${REQUIREMENTS[*]}" ]]; then
+    step "downloading runtime dependencies into $WHEELHOUSE"
+    "$PY" -m pip download --quiet --disable-pip-version-check --dest "$WHEELHOUSE" "httpx>=0.28,<0.29"
+    printf '%s' "${REQUIREMENTS[*]}" >"$WHEELHOUSE/.stamp"
+fi
+
+# ---- 1b. the server the client tests talk to ------------------------------------------
+step "building handrail-server (debug)"
+cargo build -p handrail-server
+export HANDRAIL_BIN="${HANDRAIL_BIN:-$ROOT/target/debug/handrail}"
 
 # ---- 2. wheel -----------------------------------------------------------------------------
 step "building wheel ($PROFILE)"
@@ -81,7 +94,7 @@ FRESH="$(mktemp -d)"
 # Without its own pip (seeding one costs ~5 s): .venv's pip installs into it via --python.
 python3 -m venv --without-pip "$FRESH/venv"
 "$PY" -m pip --python "$FRESH/venv/bin/python" install --quiet --disable-pip-version-check \
-    --no-index "$WHEEL"
+    --no-index --find-links "$WHEELHOUSE" "$WHEEL"
 # Run from the temp dir so nothing in the checkout can shadow the installed package.
 (
     cd "$FRESH"

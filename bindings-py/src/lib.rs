@@ -7,15 +7,17 @@
 //! `HandrailError` in `error.rs`. A new function is added in three places: a
 //! `#[pyfunction]` below, its line in `_core.pyi`, and the re-export in `__init__.py`.
 //! The firewall's classes live in `firewall.rs`, wrapped for Python in
-//! `handrail/_firewall.py`.
+//! `handrail/_firewall.py`; the client protocol in `protocol.rs`, driven over httpx by
+//! `handrail/client.py`.
 
 mod error;
 mod firewall;
 mod input;
+mod protocol;
 
 use pyo3::prelude::*;
 
-use crate::error::{CoreError, HandrailError};
+use crate::error::CoreError;
 use crate::input::JsonText;
 
 /// Inputs at least this large are processed with the GIL released, so other Python threads
@@ -55,9 +57,15 @@ fn canonicalize(py: Python<'_>, data: JsonText) -> Result<String, CoreError> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("HandrailError", m.py().get_type::<HandrailError>())?;
+    error::register(m)?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_class::<firewall::PyFirewall>()?;
     m.add_class::<firewall::PySession>()?;
+    m.add_class::<protocol::PyProtocol>()?;
+    m.add_class::<protocol::PyRecord>()?;
+    m.add_class::<protocol::PyWait>()?;
+    m.add_function(wrap_pyfunction!(protocol::retry_response, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol::retry_network, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol::verify_webhook, m)?)?;
     Ok(())
 }

@@ -41,6 +41,7 @@ use zeroize::Zeroizing;
 use crate::canonical::write_string;
 use crate::crypto::{
     aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
+    hmac_sha256,
 };
 use crate::encoding::{b64_decode, b64_encode, b64url_decode, b64url_encode, b64url_encode_into};
 use crate::error::{Error, Result};
@@ -184,6 +185,11 @@ impl Keyring {
         self.legacy = Some(key);
     }
 
+    /// True when the keyring holds no key at all (not even a legacy one).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.legacy.is_none()
+    }
+
     /// The key with this `kid`, if any.
     pub fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
@@ -204,6 +210,24 @@ pub fn seal_wrapped(master: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result
     let mut data_key = Zeroizing::new([0u8; 32]);
     fill_random(data_key.as_mut())?;
     seal_with(master, ctx, plaintext, iv, Some(&data_key))
+}
+
+/// Seals deterministically: the IV is derived from the key, the context and the plaintext
+/// (a synthetic IV, as in RFC 5297), so sealing the same plaintext for the same request and
+/// field under the same key gives the same envelope byte for byte.
+///
+/// That is what an idempotent retry needs (its body must not change, or the server answers
+/// 422). Two different plaintexts get different IVs except with probability 2^-96, so the IV
+/// is never reused for different data; what an observer learns is only that two envelopes of
+/// the same context hold the same plaintext. The IV key is derived from the key (HMAC with a
+/// fixed label), never the AES key itself.
+pub fn seal_synthetic(key: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
+    let iv_key = hmac_sha256(key.secret.as_slice(), &[b"handrail.envelope.siv.v1"]);
+    let aad = aad(&key.kid, None, ctx);
+    let mac = hmac_sha256(&iv_key, &[&(aad.len() as u64).to_be_bytes(), &aad, plaintext]);
+    let mut iv = [0u8; IV_LEN];
+    iv.copy_from_slice(&mac[..IV_LEN]);
+    seal_with(key, ctx, plaintext, iv, None)
 }
 
 /// Seals with an explicit IV and, when `data_key` is given, wraps it under `key`.

@@ -122,6 +122,52 @@ pub enum Error {
     /// An edited payload does not satisfy the request's schema.
     #[error("edited payload violates the schema: {}", errors.join("; "))]
     EditInvalid { errors: Vec<String> },
+
+    // ---- protocol (answers of the server, see `protocol`) ------------------------------
+    /// 401: the API key is missing, unknown or revoked.
+    #[error("unauthorized: {message}")]
+    Unauthorized { message: String },
+    /// 403: the key is valid but may not do this (an agent key resolving a request…).
+    #[error("forbidden: {message}")]
+    Forbidden { message: String },
+    /// 404: no such request (or not in this key's project).
+    #[error("not found: {message}")]
+    NotFound { message: String },
+    /// 409: the server's state forbids it; `reason` is the server's code (`id_taken`,
+    /// `already_decided`, `idempotency_conflict`).
+    #[error("conflict ({reason}): {message}")]
+    Conflict { reason: String, message: String },
+    /// 413: the server refused a body as too large.
+    #[error("too large: {message}")]
+    BodyTooLarge { message: String },
+    /// 422 `idempotency_mismatch`: the same Idempotency-Key was used with another body.
+    #[error("idempotency key reused with another request body")]
+    IdempotencyMismatch,
+    /// 400 or 422: the server refused the input; `reason` is the server's code.
+    #[error("invalid request ({reason}): {message}")]
+    InvalidRequest { reason: String, message: String },
+    /// 429: slow down; retry after `retry_after` seconds.
+    #[error("rate limited, retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// 5xx: the server failed; worth retrying.
+    #[error("server error {status}")]
+    Server { status: u16 },
+    /// An answer that does not have the shape the protocol promises.
+    #[error("invalid response: {reason}")]
+    InvalidResponse { reason: String },
+    /// A client with an encryption key received a plain value where an envelope belongs:
+    /// never taken as the payload.
+    #[error("{field} is not encrypted, but this client encrypts")]
+    NotEncrypted { field: &'static str },
+    /// An envelope arrived but this client has no key to open it.
+    #[error("{field} is encrypted, but this client has no encryption key")]
+    NoKey { field: &'static str },
+    /// Nobody decided before the request's deadline; the agent must not act.
+    #[error("request {id} expired without a decision")]
+    Expired { id: String },
+    /// The caller's own wait deadline passed while the request was still pending.
+    #[error("still pending when the wait timed out: {id}")]
+    WaitTimeout { id: String },
 }
 
 impl Error {
@@ -159,6 +205,20 @@ impl Error {
             Error::UnknownVariant { .. } => "unknown_variant",
             Error::SchemaInvalid { .. } => "schema_invalid",
             Error::EditInvalid { .. } => "edit_invalid",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::Forbidden { .. } => "forbidden",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::BodyTooLarge { .. } => "too_large",
+            Error::IdempotencyMismatch => "idempotency_mismatch",
+            Error::InvalidRequest { .. } => "invalid_request",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Server { .. } => "server_error",
+            Error::InvalidResponse { .. } => "invalid_response",
+            Error::NotEncrypted { .. } => "not_encrypted",
+            Error::NoKey { .. } => "no_key",
+            Error::Expired { .. } => "expired",
+            Error::WaitTimeout { .. } => "wait_timeout",
         }
     }
 }

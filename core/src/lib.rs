@@ -18,6 +18,7 @@
 //! | [`proof`] | Ed25519-signed decision proofs, verifiable offline |
 //! | [`firewall`] | the behavioral firewall: learned profiles and per-call verdicts |
 //! | [`request`] | request and decision models, edit diffs, schema validation |
+//! | [`protocol`] | the sans-IO client of the server API: requests built, answers interpreted |
 //!
 //! Every error is an [`Error`] with a stable [`Error::code`].
 //!
@@ -42,6 +43,7 @@ pub mod error;
 pub mod firewall;
 pub mod idempotency;
 pub mod proof;
+pub mod protocol;
 pub mod request;
 pub mod webhook;
 

@@ -153,10 +153,25 @@ pub struct NewRequest {
     /// Free context: trace id, the task text, the firewall's reasons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// The id the client chose (`req_` + 16–32 base64url characters), so it can seal the
+    /// payload for this id before the server has seen it; the server assigns one otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Longest `service`, `action` or `role`, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks a client-chosen request id: `req_` then 16–32 base64url characters.
+pub fn check_id(id: &str) -> Result<()> {
+    let rest = id.strip_prefix("req_").unwrap_or("");
+    let b64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if (16..=32).contains(&rest.len()) && rest.bytes().all(b64url) {
+        Ok(())
+    } else {
+        Err(Error::UnknownVariant { kind: "request id", value: id.chars().take(40).collect() })
+    }
+}
 
 impl NewRequest {
     /// Checks names, compiles the schema, and validates a plain payload against it.
@@ -169,6 +184,9 @@ impl NewRequest {
                     return Err(Error::UnknownVariant { kind: what, value: v.chars().take(40).collect() });
                 }
             }
+        }
+        if let Some(id) = &self.id {
+            check_id(id)?;
         }
         if let Some(schema) = &self.schema {
             let validator = compile_schema(schema)?;
@@ -493,5 +511,15 @@ mod tests {
         );
         assert_eq!("CRITICAL".parse::<Priority>().unwrap(), Priority::Critical);
         assert_eq!("urgent".parse::<Priority>().unwrap_err().code(), "unknown_variant");
+    }
+
+    #[test]
+    fn client_ids_are_checked() {
+        assert!(check_id("req_AAAAAAAAAAAAAAAA").is_ok());
+        assert!(check_id("req_abcdefghijklmnopqrstuvwxyz-_0123").is_ok()); // 32 characters
+        assert!(check_id("req_abcdefghijklmnopqrstuvwxyz-_01234").is_err()); // 33
+        for bad in ["req_short", "abc_AAAAAAAAAAAAAAAA", "req_AAAAAAAAAAAAAAA=", "req_AAAAAAAA/AAAAAAA"] {
+            assert_eq!(check_id(bad).unwrap_err().code(), "unknown_variant", "{bad}");
+        }
     }
 }

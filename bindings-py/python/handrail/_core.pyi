@@ -1,8 +1,32 @@
 """Native core of the ``handrail`` package; import from ``handrail`` instead."""
 
-from typing import Literal, final
+from typing import Any, Literal, final
 
-__all__ = ["__version__", "Firewall", "FirewallSession", "HandrailError", "canonicalize"]
+__all__ = [
+    "__version__",
+    "AuthError",
+    "ConflictError",
+    "DecryptionFailed",
+    "ExpiredError",
+    "Firewall",
+    "FirewallSession",
+    "HandrailError",
+    "InvalidPayload",
+    "NotFoundError",
+    "Protocol",
+    "ProofError",
+    "ProtocolError",
+    "RateLimited",
+    "Record",
+    "ServerError",
+    "Wait",
+    "WaitTimeout",
+    "WebhookError",
+    "canonicalize",
+    "retry_network",
+    "retry_response",
+    "verify_webhook",
+]
 
 __version__: str
 
@@ -14,6 +38,133 @@ class HandrailError(ValueError):
     """
 
     code: str
+
+class AuthError(HandrailError):
+    """The API key is missing, unknown or not allowed to do this."""
+
+class NotFoundError(HandrailError):
+    """No such request in this key's project."""
+
+class ConflictError(HandrailError):
+    """The server's state forbids it (id taken, already decided, idempotency mismatch).
+
+    ``reason`` is the server's code (``"id_taken"``, ``"already_decided"``, …) when it sent one.
+    """
+
+    reason: str
+
+class InvalidPayload(HandrailError):
+    """The server or the schema refused the input."""
+
+class RateLimited(HandrailError):
+    """Too many requests; ``retry_after`` is in seconds."""
+
+    retry_after: int
+
+class ServerError(HandrailError):
+    """The server failed after the retries."""
+
+class ProtocolError(HandrailError):
+    """The server's answer does not have the promised shape."""
+
+class DecryptionFailed(HandrailError):
+    """An envelope did not open, or a plain value came where an envelope belongs."""
+
+class ExpiredError(HandrailError):
+    """Nobody decided before the request's deadline: do not act."""
+
+class WaitTimeout(HandrailError):
+    """The caller's wait timeout passed while the request was pending."""
+
+class ProofError(HandrailError):
+    """A decision proof did not verify."""
+
+class WebhookError(HandrailError):
+    """A webhook did not verify."""
+
+_Headers = list[tuple[str, str]]
+_Request = tuple[str, str, _Headers, bytes, int]
+"""``(method, url, headers, body, timeout_secs)``."""
+
+@final
+class Record:
+    """A request as the server returned it (payloads as stored)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def has_snapshot(self) -> bool: ...
+
+@final
+class Wait:
+    """One wait for a decision (``Protocol.wait`` makes one)."""
+
+    @property
+    def id(self) -> str: ...
+    def request(self, protocol: Protocol, now_ms: int) -> _Request: ...
+    def on_response(
+        self, protocol: Protocol, status: int, headers: _Headers, body: bytes, now_ms: int
+    ) -> tuple[str, Any]: ...
+    def on_network_error(self, now_ms: int) -> int: ...
+
+@final
+class Protocol:
+    """The protocol client: builds requests and reads answers; sends nothing itself."""
+
+    def __new__(
+        cls, base_url: str, api_key: str, encryption_key: str | None = None
+    ) -> Protocol: ...
+    @property
+    def encrypts(self) -> bool: ...
+    @property
+    def has_jwks(self) -> bool: ...
+    def create(
+        self,
+        service: str,
+        action: str,
+        payload: str,
+        priority: str | None = None,
+        role: str | None = None,
+        schema: str | None = None,
+        timeout_secs: int | None = None,
+        context: str | None = None,
+        state: str | None = None,
+        idempotency_scope: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, str, _Request, _Request | None]: ...
+    def read(self, id: str) -> _Request: ...
+    def parse_record(self, status: int, headers: _Headers, body: bytes) -> Record: ...
+    def outcome(
+        self, record: Record
+    ) -> (
+        tuple[
+            str, str | None, str | None, str | None, str | None, str | None, str | None, int
+        ]
+        | None
+    ): ...
+    def payload(self, record: Record) -> str: ...
+    def wait(self, id: str, now_ms: int, timeout_ms: int | None = None) -> Wait: ...
+    def snapshot_download(self, id: str) -> _Request: ...
+    def open_snapshot(self, id: str, status: int, headers: _Headers, body: bytes) -> str: ...
+    def parse_snapshot_stored(self, status: int, headers: _Headers, body: bytes) -> None: ...
+    def observations(self, agent: str, events: str) -> _Request: ...
+    def parse_observations(self, status: int, headers: _Headers, body: bytes) -> tuple[int, int]: ...
+    def jwks_request(self) -> _Request: ...
+    def load_jwks(self, status: int, headers: _Headers, body: bytes) -> None: ...
+    def verify_proof(self, record: Record, proof: str, now: int) -> str: ...
+
+def retry_response(status: int, headers: _Headers, body: bytes, attempt: int) -> int | None:
+    """Delay (ms) before retrying a call that got this answer; ``None``: do not retry."""
+
+def retry_network(attempt: int) -> int | None:
+    """Delay (ms) before retrying a call whose transport failed; ``None``: give up."""
+
+def verify_webhook(
+    secret: str, headers: _Headers, body: bytes, now: int
+) -> tuple[str, str, int, Record]:
+    """Verifies a webhook; returns ``(webhook_id, type, timestamp, record)``."""
 
 def canonicalize(data: str | bytes) -> str:
     """Return the canonical form (RFC 8785, JSON Canonicalization Scheme) of JSON text.

@@ -117,7 +117,15 @@ fn insert(
 ) -> ApiResult<Option<(StatusCode, String)>> {
     let new = new.clone();
     let created_at = now();
-    let id = format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?));
+    // A client-chosen id (the SDK seals the payload for it) must be new in the project; a
+    // retry with the same Idempotency-Key never gets here, it is replayed.
+    let id = match new.id {
+        Some(id) if state.store.request(&who.project, &id)?.is_some() => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "id_taken", "a request with this id exists"))
+        }
+        Some(id) => id,
+        None => format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?)),
+    };
     let timeout = new.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).min(365 * 86_400);
     let row = RequestRow {
         id,

@@ -8,6 +8,8 @@
 # triple>/release, shared between runs), compiles ts/ into dist/, checks that the committed
 # native/index.d.ts is what the build generated, and runs `node --test test/`.
 set -euo pipefail
+# Servers started by the tests log at warn: CI output keeps what matters.
+export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pkg="$root/bindings-node"

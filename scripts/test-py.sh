@@ -13,6 +13,8 @@
 # 4. installs the same wheel into a fresh throwaway venv, offline, and imports it there.
 # Safe to rerun: nothing is rebuilt or reinstalled from the network when nothing changed.
 set -euo pipefail
+# Servers started by the tests log at warn: CI output keeps what matters.
+export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"

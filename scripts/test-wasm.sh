@@ -18,6 +18,8 @@
 # Environment: CARGO_TARGET_DIR (default <repo>/target), WASM_GZIP_BUDGET (bytes, default
 # 300 KiB), HANDRAIL_NO_WASM_OPT=1 to skip wasm-opt.
 set -euo pipefail
+# Servers started by the tests log at warn: CI output keeps what matters.
+export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 crate="$root/bindings-wasm"

@@ -53,6 +53,7 @@ fn main() {
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(&dir)
         .env("HANDRAIL_RATE_LIMIT", "1000000")
+        .env("HANDRAIL_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -143,6 +143,10 @@ pub struct FirewallConfig {
     /// Score from which a side-effecting call is held for review (0.5).
     #[napi(js_name = "review_at")]
     pub review_at: Option<f64>,
+    /// Decayed count of distinct trusted values from which a shape (an organisation's own
+    /// e-mail domain, a directory its files go to) is learned per tool and argument (2.5).
+    #[napi(js_name = "shape_min")]
+    pub shape_min: Option<f64>,
 }
 
 /// Why: a stable code and a sentence for people.
@@ -455,6 +459,7 @@ fn _assert_described(
         approval_cap,
         approval_window_secs,
         review_at,
+        shape_min,
     } = config;
     let policy = FirewallPolicy {
         allow: Some(allow.into_iter().collect()),
@@ -471,6 +476,7 @@ fn _assert_described(
         approval_cap: Some(approval_cap),
         approval_window_secs: Some(approval_window_secs),
         review_at: Some(review_at),
+        shape_min: Some(shape_min),
     };
     let outcome = match outcome {
         fw::Outcome::Ran => Outcome::Ran,

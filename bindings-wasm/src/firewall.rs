@@ -39,6 +39,7 @@ export interface Config {
   approval_cap?: number;
   approval_window_secs?: number;
   review_at?: number;
+  shape_min?: number;
 }
 /** Why: a stable code (`value_unseen`, `transition_new`, …) and a sentence for people. */
 export interface Reason { code: string; text: string }

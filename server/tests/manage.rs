@@ -629,3 +629,64 @@ fn a_database_of_the_previous_schema_is_migrated() {
     assert_eq!(chains.into_iter().collect::<Vec<_>>(), [("prj_a".to_string(), 2)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn revoked_keys_stop_working_and_removed_webhooks_get_nothing() {
+    let server = Server::fresh("revoke");
+    let (status, created) =
+        server.call("POST", "/v1/keys", &server.operator, Some(&json!({"role": "agent"})));
+    assert_eq!(status, 201);
+    let (key_id, token) = (created["key_id"].as_str().unwrap(), created["token"].as_str().unwrap());
+    server.create(token, None, None);
+    // Agents revoke nothing; another project's operator cannot see the key.
+    assert_eq!(server.code("DELETE", &format!("/v1/keys/{key_id}"), &server.agent, None).0, 403);
+    let (_, other) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
+    let other_op = other["operator_token"].as_str().unwrap();
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{key_id}"), other_op, None),
+        (404, "not_found".into())
+    );
+    // Revoked: the next call with that token is refused, and the revocation is audited.
+    assert_eq!(server.call("DELETE", &format!("/v1/keys/{key_id}"), &server.operator, None).0, 204);
+    assert_eq!(server.code("GET", "/v1/requests", token, None), (401, "unauthorized".into()));
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{key_id}"), &server.operator, None),
+        (404, "not_found".into())
+    );
+    let (_, keys) = server.call("GET", "/v1/keys", &server.operator, None);
+    assert!(keys["keys"].as_array().unwrap().iter().all(|k| k["key_id"] != key_id));
+    let entries = server.audit(&server.operator, "");
+    assert!(entries.iter().any(|e| e.event == "key.revoked" && e.subject == key_id));
+    // A token cannot revoke itself; a non-admin cannot revoke the admin.
+    let (_, me) = server.call("GET", "/v1/keys", &server.operator, None);
+    let admin_id = me["keys"].as_array().unwrap().iter().find(|k| k["admin"] == true).unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{admin_id}"), &server.operator, None),
+        (409, "own_key".into())
+    );
+    let plain = server.operator_with(&["*"]);
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{admin_id}"), &plain, None),
+        (403, "forbidden".into())
+    );
+
+    // A removed endpoint gets no delivery for later changes, and its log is gone.
+    let (rx_url, rx) = receiver();
+    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({"url": rx_url})));
+    let hook_id = hook["id"].as_str().unwrap();
+    server.create(&server.agent, None, None);
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("delivered while registered");
+    assert_eq!(server.code("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.agent, None).0, 403);
+    assert_eq!(server.call("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.operator, None).0, 204);
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.operator, None),
+        (404, "not_found".into())
+    );
+    server.create(&server.agent, None, None);
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(2)).is_err(), "nothing after removal");
+    let (_, hooks) = server.call("GET", "/v1/webhooks", &server.operator, None);
+    assert!(hooks["webhooks"].as_array().unwrap().is_empty());
+}

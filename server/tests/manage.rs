@@ -2,75 +2,27 @@
 //! and the per-project audit log — the real binary on 127.0.0.1:0, a temporary data
 //! directory, HTTP and the CLI from the outside.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use handrail_core::audit::{self, Entry};
 use serde_json::{json, Value};
 
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
-    project: String,
+/// What these tests do to a server beyond calling it.
+trait Manage {
+    fn code(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String);
+    fn create(&self, agent: &str, role: Option<&str>, timeout: Option<u64>) -> String;
+    fn operator_with(&self, roles: &[&str]) -> String;
+    fn resolve(&self, id: &str, token: &str) -> (u16, String);
+    fn wait_for(&self, id: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value;
+    fn audit(&self, token: &str, query: &str) -> Vec<Entry>;
 }
 
-impl Server {
-    fn fresh(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-manage-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server {
-            child,
-            url,
-            agent: s("agent_key"),
-            operator: s("operator_token"),
-            project: s("project"),
-            dir,
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let req = ureq::request(method, &format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(Duration::from_secs(30));
-        let result = match body {
-            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = response.status();
-        let text = response.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
+impl Manage for Server {
     fn code(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String) {
         let (status, answer) = self.call(method, path, token, body);
         (status, answer["error"]["code"].as_str().unwrap_or("").to_string())
@@ -119,14 +71,6 @@ impl Server {
         let (status, page) = self.call("GET", &format!("/v1/audit{query}"), token, None);
         assert_eq!(status, 200, "{page}");
         serde_json::from_value(page["entries"].clone()).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,11 +2,11 @@
 //! binary on 127.0.0.1:0: what the server learns must be what a worker's in-process core
 //! firewall learns from the same sessions.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::io::Read;
+
+use common::Server;
 use handrail_core::firewall::{Call, Config, Effect, Firewall, Outcome, Policy, Profile, Verdict};
 use handrail_server::store::{Role, Sqlite, Store};
 use serde_json::{json, Value};
@@ -15,63 +15,14 @@ use serde_json::{json, Value};
 const T0: i64 = 1_700_000_000;
 const PROBE_AT: i64 = T0 + 86_400;
 
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
+/// The agent routes of a server.
+trait Agents {
+    fn post(&self, token: &str, agent: &str, events: &[Value]) -> (u16, Value);
+    fn profile_bytes(&self, token: &str, agent: &str) -> Result<(String, Vec<u8>), u16>;
+    fn profile(&self, agent: &str) -> Profile;
 }
 
-impl Server {
-    fn fresh(name: &str, env: &[(&str, &str)]) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-agents-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server { child, url, agent: s("agent_key"), operator: s("operator_token"), dir }
-    }
-
-    fn raw(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> ureq::Response {
-        let req = ureq::request(method, &format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(Duration::from_secs(60));
-        let result = match body {
-            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
-            None => req.call(),
-        };
-        match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let response = self.raw(method, path, token, body);
-        let status = response.status();
-        let text = response.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
+impl Agents for Server {
     fn post(&self, token: &str, agent: &str, events: &[Value]) -> (u16, Value) {
         self.call("POST", "/v1/observations", token, Some(&json!({ "agent": agent, "events": events })))
     }
@@ -92,13 +43,6 @@ impl Server {
         let (kind, bytes) = self.profile_bytes(&self.agent, agent).expect("a stored profile");
         assert_eq!(kind, "application/octet-stream");
         Profile::from_bytes(&bytes).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -228,7 +172,7 @@ fn graph_of(profile: &Profile) -> Value {
 
 #[test]
 fn the_served_profile_gives_the_verdicts_of_a_local_firewall_and_replays_change_nothing() {
-    let server = Server::fresh("verdicts", &[]);
+    let server = Server::fresh("verdicts");
     let sessions: Vec<Vec<Obs>> = (0..6).map(honest_session).collect();
     let first: Vec<Obs> = sessions[..3].concat();
     let second: Vec<Obs> = sessions[3..].concat();
@@ -288,7 +232,7 @@ fn the_served_profile_gives_the_verdicts_of_a_local_firewall_and_replays_change_
 
 #[test]
 fn a_session_split_over_two_batches_learns_what_it_learns_in_one() {
-    let server = Server::fresh("split", &[]);
+    let server = Server::fresh("split");
     let events: Vec<Obs> = [honest_session(0), honest_session(1)].concat();
     let (status, _) = server.post(&server.agent, "whole", &jsons(&events));
     assert_eq!(status, 200);
@@ -323,7 +267,7 @@ fn a_session_split_over_two_batches_learns_what_it_learns_in_one() {
 
 #[test]
 fn a_malformed_event_is_refused_with_its_index_and_nothing_is_applied() {
-    let server = Server::fresh("malformed", &[]);
+    let server = Server::fresh("malformed");
     let good = jsons(&honest_session(0));
     assert_eq!(server.post(&server.agent, "support", &good[..2]).0, 200);
     let (_, before) = server.profile_bytes(&server.agent, "support").unwrap();
@@ -380,7 +324,7 @@ fn a_malformed_event_is_refused_with_its_index_and_nothing_is_applied() {
 
 #[test]
 fn modes_are_for_operators_audited_and_other_projects_see_nothing() {
-    let server = Server::fresh("modes", &[]);
+    let server = Server::fresh("modes");
     assert_eq!(server.post(&server.agent, "support", &jsons(&honest_session(0))).0, 200);
     let mode = |m: &str| json!({ "mode": m });
 
@@ -432,7 +376,7 @@ fn modes_are_for_operators_audited_and_other_projects_see_nothing() {
 
 #[test]
 fn growth_past_the_node_cap_is_refused_and_the_profile_kept() {
-    let server = Server::fresh("cap", &[("HANDRAIL_PROFILE_MAX_NODES", "4")]);
+    let server = Server::fresh_with("cap", &[("HANDRAIL_PROFILE_MAX_NODES", "4")]);
     let events = jsons(&honest_session(0));
     assert_eq!(server.post(&server.agent, "support", &events).0, 200);
     let (_, before) = server.profile_bytes(&server.agent, "support").unwrap();

@@ -2,58 +2,16 @@
 //! (the same bytes the Python and TypeScript SDKs send): the server keeps the id the client
 //! sealed the payload for, replays a repeated create, and refuses a taken id.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::Server;
 use handrail_core::envelope::{is_envelope, Key};
 use handrail_core::protocol::{Ask, Client, HttpRequest, HttpResponse, Step};
 use handrail_core::request::Status;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
-}
-
-impl Server {
-    fn start(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-ids-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server { child, url, agent: s("agent_key"), operator: s("operator_token"), dir }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Sends a request the protocol built, returns the answer as the protocol reads it.
 fn send(req: &HttpRequest) -> HttpResponse {
@@ -100,7 +58,7 @@ fn now() -> i64 {
 
 #[test]
 fn the_server_keeps_the_client_id_and_replays_a_repeated_create() {
-    let server = Server::start("replay");
+    let server = Server::fresh("replay");
     let key = Key::generate("team").unwrap();
     let mut client = Client::new(&server.url, &server.agent).unwrap().with_encryption_key(key);
     let ask = Ask {
@@ -179,7 +137,7 @@ fn the_server_keeps_the_client_id_and_replays_a_repeated_create() {
 
 #[test]
 fn a_plain_create_without_id_still_gets_one_from_the_server() {
-    let server = Server::start("plain");
+    let server = Server::fresh("plain");
     let client = Client::new(&server.url, &server.agent).unwrap();
     let call = ureq::post(&format!("{}/v1/requests", server.url))
         .set("Authorization", &format!("Bearer {}", server.agent))

@@ -1,36 +1,20 @@
 //! Structured logs of the real binary: one JSON object per line on standard error, a line
 //! per request, and nothing that authenticates (tokens, blob links) ever in them.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::Server;
 use serde_json::Value;
 
 #[test]
 fn request_lines_are_json_and_carry_no_secrets() {
-    let dir = std::env::temp_dir().join(format!("handrail-logs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(&dir)
-        .env("HANDRAIL_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("the server prints its address").unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let boot: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-    let agent = boot["agent_key"].as_str().unwrap().to_string();
-    let operator = boot["operator_token"].as_str().unwrap().to_string();
+    let mut server =
+        Server::spawn(common::fresh_dir("requests"), &[("HANDRAIL_LOG", "info")], Stdio::piped());
+    let (url, agent, operator) = (server.url.clone(), server.agent.clone(), server.operator.clone());
 
     let http = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
     let created: Value = serde_json::from_str(
@@ -56,11 +40,11 @@ fn request_lines_are_json_and_carry_no_secrets() {
         .unwrap();
 
     // SIGTERM: the server drains and exits; then all of stderr can be read.
-    terminate(child.id());
+    terminate(server.child.id());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    server.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let _ = server.child.wait();
+    drop(server);
 
     let entries: Vec<Value> = stderr
         .lines()

@@ -2,75 +2,27 @@
 //! and the per-project audit log — the real binary on 127.0.0.1:0, a temporary data
 //! directory, HTTP and the CLI from the outside.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use handrail_core::audit::{self, Entry};
 use serde_json::{json, Value};
 
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
-    project: String,
+/// What these tests do to a server beyond calling it.
+trait Manage {
+    fn code(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String);
+    fn create(&self, agent: &str, role: Option<&str>, timeout: Option<u64>) -> String;
+    fn operator_with(&self, roles: &[&str]) -> String;
+    fn resolve(&self, id: &str, token: &str) -> (u16, String);
+    fn wait_for(&self, id: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value;
+    fn audit(&self, token: &str, query: &str) -> Vec<Entry>;
 }
 
-impl Server {
-    fn fresh(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-manage-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server {
-            child,
-            url,
-            agent: s("agent_key"),
-            operator: s("operator_token"),
-            project: s("project"),
-            dir,
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let req = ureq::request(method, &format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(Duration::from_secs(30));
-        let result = match body {
-            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = response.status();
-        let text = response.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
+impl Manage for Server {
     fn code(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String) {
         let (status, answer) = self.call(method, path, token, body);
         (status, answer["error"]["code"].as_str().unwrap_or("").to_string())
@@ -119,14 +71,6 @@ impl Server {
         let (status, page) = self.call("GET", &format!("/v1/audit{query}"), token, None);
         assert_eq!(status, 200, "{page}");
         serde_json::from_value(page["entries"].clone()).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -628,4 +572,65 @@ fn a_database_of_the_previous_schema_is_migrated() {
     let chains = audit::verify_log(&store.audit_log().unwrap()).unwrap();
     assert_eq!(chains.into_iter().collect::<Vec<_>>(), [("prj_a".to_string(), 2)]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn revoked_keys_stop_working_and_removed_webhooks_get_nothing() {
+    let server = Server::fresh("revoke");
+    let (status, created) =
+        server.call("POST", "/v1/keys", &server.operator, Some(&json!({"role": "agent"})));
+    assert_eq!(status, 201);
+    let (key_id, token) = (created["key_id"].as_str().unwrap(), created["token"].as_str().unwrap());
+    server.create(token, None, None);
+    // Agents revoke nothing; another project's operator cannot see the key.
+    assert_eq!(server.code("DELETE", &format!("/v1/keys/{key_id}"), &server.agent, None).0, 403);
+    let (_, other) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
+    let other_op = other["operator_token"].as_str().unwrap();
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{key_id}"), other_op, None),
+        (404, "not_found".into())
+    );
+    // Revoked: the next call with that token is refused, and the revocation is audited.
+    assert_eq!(server.call("DELETE", &format!("/v1/keys/{key_id}"), &server.operator, None).0, 204);
+    assert_eq!(server.code("GET", "/v1/requests", token, None), (401, "unauthorized".into()));
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{key_id}"), &server.operator, None),
+        (404, "not_found".into())
+    );
+    let (_, keys) = server.call("GET", "/v1/keys", &server.operator, None);
+    assert!(keys["keys"].as_array().unwrap().iter().all(|k| k["key_id"] != key_id));
+    let entries = server.audit(&server.operator, "");
+    assert!(entries.iter().any(|e| e.event == "key.revoked" && e.subject == key_id));
+    // A token cannot revoke itself; a non-admin cannot revoke the admin.
+    let (_, me) = server.call("GET", "/v1/keys", &server.operator, None);
+    let admin_id = me["keys"].as_array().unwrap().iter().find(|k| k["admin"] == true).unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{admin_id}"), &server.operator, None),
+        (409, "own_key".into())
+    );
+    let plain = server.operator_with(&["*"]);
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/keys/{admin_id}"), &plain, None),
+        (403, "forbidden".into())
+    );
+
+    // A removed endpoint gets no delivery for later changes, and its log is gone.
+    let (rx_url, rx) = receiver();
+    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({"url": rx_url})));
+    let hook_id = hook["id"].as_str().unwrap();
+    server.create(&server.agent, None, None);
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("delivered while registered");
+    assert_eq!(server.code("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.agent, None).0, 403);
+    assert_eq!(server.call("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.operator, None).0, 204);
+    assert_eq!(
+        server.code("DELETE", &format!("/v1/webhooks/{hook_id}"), &server.operator, None),
+        (404, "not_found".into())
+    );
+    server.create(&server.agent, None, None);
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(2)).is_err(), "nothing after removal");
+    let (_, hooks) = server.call("GET", "/v1/webhooks", &server.operator, None);
+    assert!(hooks["webhooks"].as_array().unwrap().is_empty());
 }

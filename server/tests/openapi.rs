@@ -2,49 +2,31 @@
 //! and real answers of the real binary validate against the schemas it gives for their route
 //! and status.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use common::Server;
 use serde_json::{json, Value};
 
 const METHODS: [&str; 8] = ["get", "post", "put", "delete", "patch", "head", "options", "trace"];
 
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
+/// Calls beyond JSON with a token, and the document itself.
+trait OpenApi {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+        json: bool,
+    ) -> (u16, Value);
+    fn document(&self) -> Doc;
 }
 
-impl Server {
-    fn fresh(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-openapi-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server { child, url, agent: s("agent_key"), operator: s("operator_token"), dir }
-    }
-
+impl OpenApi for Server {
     /// Calls the API; `token` None sends no Authorization header. The body is sent as
     /// `application/json` when `json`, else as `application/octet-stream`.
     fn send(
@@ -74,24 +56,11 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let bytes = body.map(|b| b.to_string().into_bytes());
-        self.send(method, path, Some(token), bytes.as_deref(), true)
-    }
-
     fn document(&self) -> Doc {
         let (status, doc) = self.send("GET", "/v1/openapi.json", None, None, true);
         assert_eq!(status, 200, "the document needs no credentials: {doc}");
         assert_eq!(doc["openapi"], "3.1.0");
         Doc(doc)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

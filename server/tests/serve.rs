@@ -1,109 +1,17 @@
 //! `handrail serve` as users run it: the real binary on 127.0.0.1:0, a temporary data
 //! directory, HTTP from the outside.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use handrail_core::proof::{self, Expect, Verifier};
 use handrail_server::store::{Role, Sqlite, Store};
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
-    project: String,
-}
-
-impl Server {
-    fn start(dir: PathBuf) -> Server {
-        Server::start_with(dir, &[])
-    }
-
-    fn start_with(dir: PathBuf, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
-            // Bursts of hundreds of calls are the point of some tests; the limit has its own.
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server {
-            child,
-            url,
-            agent: s("agent_key"),
-            operator: s("operator_token"),
-            project: s("project"),
-            dir,
-        }
-    }
-
-    fn fresh(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Server::start(dir)
-    }
-
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
-        let mut req = ureq::request(method, &format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(Duration::from_secs(90));
-        if let Some(key) = key {
-            req = req.set("Idempotency-Key", key);
-        }
-        let result = match body {
-            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = response.status();
-        let text = response.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn refund(amount: u64) -> Value {
     json!({
@@ -116,7 +24,7 @@ fn refund(amount: u64) -> Value {
 #[test]
 fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
     let server = Arc::new(Server::fresh("loop"));
-    let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(500)), None);
+    let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(500)));
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["status"], "PENDING");
@@ -127,7 +35,7 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
         std::thread::spawn(move || {
             let started = Instant::now();
             let (status, row) =
-                server.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), &server.agent, None, None);
+                server.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), &server.agent, None);
             (status, row, started.elapsed())
         })
     };
@@ -138,7 +46,6 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
         Some(&json!({"decision": "approve", "payload": {"charge": "ch_1", "amount": 5000}})),
-        None,
     );
     assert_eq!((status, err["error"]["code"].as_str()), (422, Some("edit_invalid")), "{err}");
     let (status, decision) = server.call(
@@ -146,7 +53,6 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
         Some(&json!({"decision": "approve", "payload": {"charge": "ch_1", "amount": 50}})),
-        None,
     );
     assert_eq!(status, 200, "{decision}");
     let (status, row, waited) = waiter.join().unwrap();
@@ -158,7 +64,7 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
     assert_eq!(d["diff"]["ops"], json!([{"op": "replace", "path": "/amount", "value": 50}]));
 
     // The proof verifies offline with the published keys, for this request and this edit.
-    let (_, jwks) = server.call("GET", "/v1/keys/proof", &server.agent, None, None);
+    let (_, jwks) = server.call("GET", "/v1/keys/proof", &server.agent, None);
     let verifier = Verifier::from_jwks(&jwks).unwrap();
     let requested =
         json!({"service": "stripe", "action": "refund", "payload": {"charge": "ch_1", "amount": 500}});
@@ -179,7 +85,6 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
         Some(&json!({"decision": "reject"})),
-        None,
     );
     assert_eq!(status, 409);
 }
@@ -191,7 +96,13 @@ fn one_idempotency_key_one_request() {
         .map(|_| {
             let server = server.clone();
             std::thread::spawn(move || {
-                server.call("POST", "/v1/requests", &server.agent, Some(&refund(7)), Some("order-42"))
+                server.call_with_key(
+                    "POST",
+                    "/v1/requests",
+                    &server.agent,
+                    Some(&refund(7)),
+                    Some("order-42"),
+                )
             })
         })
         .collect();
@@ -202,17 +113,17 @@ fn one_idempotency_key_one_request() {
         answers.iter().map(|a| a.0).collect::<Vec<_>>()
     );
     assert!(answers.iter().all(|(_, body)| *body == answers[0].1), "every answer is the same request");
-    let (_, list) = server.call("GET", "/v1/requests", &server.agent, None, None);
+    let (_, list) = server.call("GET", "/v1/requests", &server.agent, None);
     assert_eq!(list["requests"].as_array().unwrap().len(), 1);
     let (status, err) =
-        server.call("POST", "/v1/requests", &server.agent, Some(&refund(8)), Some("order-42"));
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&refund(8)), Some("order-42"));
     assert_eq!((status, err["error"]["code"].as_str()), (422, Some("idempotency_mismatch")));
 }
 
 #[test]
 fn roles_projects_limits_and_errors() {
     let server = Server::fresh("guards");
-    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(1)), None);
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(1)));
     let id = created["id"].as_str().unwrap();
     // Agents never approve themselves.
     let (status, err) = server.call(
@@ -220,7 +131,6 @@ fn roles_projects_limits_and_errors() {
         &format!("/v1/requests/{id}/resolve"),
         &server.agent,
         Some(&json!({"decision": "approve"})),
-        None,
     );
     assert_eq!((status, err["error"]["code"].as_str()), (403, Some("forbidden")));
     // Another project sees nothing of this one.
@@ -229,15 +139,15 @@ fn roles_projects_limits_and_errors() {
     store
         .add_key("key_other", &handrail_server::token_hash("hr_agent_other"), "prj_other", Role::Agent, 0)
         .unwrap();
-    let (status, _) = server.call("GET", &format!("/v1/requests/{id}"), "hr_agent_other", None, None);
+    let (status, _) = server.call("GET", &format!("/v1/requests/{id}"), "hr_agent_other", None);
     assert_eq!(status, 404);
-    let (_, list) = server.call("GET", "/v1/requests", "hr_agent_other", None, None);
+    let (_, list) = server.call("GET", "/v1/requests", "hr_agent_other", None);
     assert_eq!(list["requests"], json!([]));
     assert_ne!(server.project, "prj_other");
     // No token, a wrong one, an oversized body, malformed JSON.
-    assert_eq!(server.call("GET", "/v1/requests", "nope", None, None).0, 401);
+    assert_eq!(server.call("GET", "/v1/requests", "nope", None).0, 401);
     let big = json!({"service": "s", "action": "a", "payload": "x".repeat(2 << 20)});
-    let (status, err) = server.call("POST", "/v1/requests", &server.agent, Some(&big), None);
+    let (status, err) = server.call("POST", "/v1/requests", &server.agent, Some(&big));
     assert_eq!((status, err["error"]["code"].as_str()), (413, Some("too_large")));
     let dup = ureq::post(&format!("{}/v1/requests", server.url))
         .set("Authorization", &format!("Bearer {}", server.agent))
@@ -256,11 +166,11 @@ fn deadlines_expire_fail_closed_and_wake_waiters() {
     let server = Server::fresh("expiry");
     let mut req = refund(3);
     req["timeout_secs"] = json!(1);
-    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&req), None);
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&req));
     let id = created["id"].as_str().unwrap();
     let started = Instant::now();
     let (status, row) =
-        server.call("GET", &format!("/v1/requests/{id}/wait?timeout=20"), &server.agent, None, None);
+        server.call("GET", &format!("/v1/requests/{id}/wait?timeout=20"), &server.agent, None);
     assert_eq!(status, 200);
     assert_eq!(row["status"], "EXPIRED", "{row}");
     assert_eq!(row["decision"]["actor"], "system");
@@ -295,26 +205,30 @@ fn kill_9_during_200_in_flight_creates_loses_nothing_acknowledged() {
     std::thread::sleep(Duration::from_millis(60));
     server.kill(); // SIGKILL while creates are in flight
     let acknowledged: Vec<(u64, String)> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
-    let dir = server.dir.clone();
-    drop(server);
+    let dir = server.into_dir();
     let again = Server::start(dir);
     for (_, id) in &acknowledged {
         assert_eq!(
-            again.call("GET", &format!("/v1/requests/{id}"), &agent, None, None).0,
+            again.call("GET", &format!("/v1/requests/{id}"), &agent, None).0,
             200,
             "{id} was acknowledged"
         );
     }
     // Retrying every create with its key never makes a second request.
     for i in 0..200u64 {
-        let (status, body) =
-            again.call("POST", "/v1/requests", &agent, Some(&refund(i)), Some(&format!("inflight-{i}")));
+        let (status, body) = again.call_with_key(
+            "POST",
+            "/v1/requests",
+            &agent,
+            Some(&refund(i)),
+            Some(&format!("inflight-{i}")),
+        );
         assert_eq!(status, 201, "{body}");
         if let Some((_, id)) = acknowledged.iter().find(|(n, _)| *n == i) {
             assert_eq!(body["id"].as_str(), Some(id.as_str()), "an acknowledged create replays");
         }
     }
-    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None, None);
+    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None);
     assert_eq!(list["requests"].as_array().unwrap().len(), 200, "none twice");
 }
 
@@ -323,16 +237,14 @@ fn acknowledged_requests_survive_kill_9() {
     let mut server = Server::fresh("crash");
     let ids: Vec<String> = (0..20)
         .map(|i| {
-            let (status, created) =
-                server.call("POST", "/v1/requests", &server.agent, Some(&refund(i)), None);
+            let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(i)));
             assert_eq!(status, 201);
             created["id"].as_str().unwrap().to_string()
         })
         .collect();
     server.kill(); // SIGKILL: no graceful shutdown
-    let dir = server.dir.clone();
     let (agent, project) = (server.agent.clone(), server.project.clone());
-    drop(server);
+    let dir = server.into_dir();
     let again = Server::start(dir);
     assert_eq!(
         (again.agent.as_str(), again.project.as_str()),
@@ -340,9 +252,9 @@ fn acknowledged_requests_survive_kill_9() {
         "no second bootstrap"
     );
     for id in &ids {
-        assert_eq!(again.call("GET", &format!("/v1/requests/{id}"), &agent, None, None).0, 200);
+        assert_eq!(again.call("GET", &format!("/v1/requests/{id}"), &agent, None).0, 200);
     }
-    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None, None);
+    let (_, list) = again.call("GET", "/v1/requests?limit=1000", &agent, None);
     assert_eq!(list["requests"].as_array().unwrap().len(), ids.len(), "none lost, none twice");
 }
 
@@ -362,7 +274,7 @@ fn operator_cli_and_the_audit_chain() {
     let env = [("HANDRAIL_URL", server.url.as_str()), ("HANDRAIL_OPERATOR_TOKEN", server.operator.as_str())];
     let ids: Vec<String> = (0..3)
         .map(|i| {
-            server.call("POST", "/v1/requests", &server.agent, Some(&refund(10 + i)), None).1["id"]
+            server.call("POST", "/v1/requests", &server.agent, Some(&refund(10 + i))).1["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -386,8 +298,8 @@ fn operator_cli_and_the_audit_chain() {
     assert_eq!(code, 0, "{err}");
     let token = token.trim();
     assert!(token.starts_with("hr_agent_"));
-    assert_eq!(server.call("GET", "/v1/requests", token, None, None).0, 200);
-    assert_eq!(server.call("POST", "/v1/keys", token, Some(&json!({"role": "operator"})), None).0, 403);
+    assert_eq!(server.call("GET", "/v1/requests", token, None).0, 200);
+    assert_eq!(server.call("POST", "/v1/keys", token, Some(&json!({"role": "operator"}))).0, 403);
     let (_, keys, _) = cli(&["keys", "ls"], &env);
     assert_eq!(keys.lines().count(), 3, "{keys}");
     assert!(!keys.contains("hr_"), "tokens are never listed");
@@ -469,20 +381,18 @@ fn receiver(failures: usize) -> (String, std::sync::mpsc::Receiver<Received>) {
 fn webhooks_are_signed_retried_and_logged() {
     let server = Server::fresh("hooks");
     let (url, rx) = receiver(2);
-    let (status, hook) =
-        server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })), None);
+    let (status, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
     assert_eq!(status, 201, "{hook}");
     let secret = handrail_core::webhook::Secret::parse(hook["secret"].as_str().unwrap()).unwrap();
-    assert_eq!(server.call("POST", "/v1/webhooks", &server.agent, Some(&json!({ "url": url })), None).0, 403);
+    assert_eq!(server.call("POST", "/v1/webhooks", &server.agent, Some(&json!({ "url": url }))).0, 403);
 
-    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(9)), None);
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(9)));
     let id = created["id"].as_str().unwrap();
     server.call(
         "POST",
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
         Some(&json!({"decision": "reject", "reason": "no"})),
-        None,
     );
 
     // created: 500, 500, then 200 (retried); resolved: 200. Every delivery verifies.
@@ -512,8 +422,7 @@ fn webhooks_are_signed_retried_and_logged() {
     assert!(got.len() >= 4, "the failed deliveries were retried");
 
     let hook_id = hook["id"].as_str().unwrap();
-    let (_, log) =
-        server.call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), &server.operator, None, None);
+    let (_, log) = server.call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), &server.operator, None);
     let log = log["deliveries"].as_array().unwrap();
     assert_eq!(log.len(), 2);
     assert!(log.iter().all(|d| d["state"] == "delivered"));
@@ -522,13 +431,13 @@ fn webhooks_are_signed_retried_and_logged() {
     // Manual redelivery sends it once more.
     let first = log[0]["id"].as_str().unwrap();
     assert_eq!(
-        server.call("POST", &format!("/v1/deliveries/{first}/redeliver"), &server.operator, None, None).0,
+        server.call("POST", &format!("/v1/deliveries/{first}/redeliver"), &server.operator, None).0,
         202
     );
     let (headers, _, _) = rx.recv_timeout(Duration::from_secs(20)).expect("the redelivery");
     assert!(headers.iter().any(|(k, v)| k == "webhook-id" && v == first));
     // Unknown routes answer in the error format too.
-    let (status, err) = server.call("GET", "/v1/nothing", &server.operator, None, None);
+    let (status, err) = server.call("GET", "/v1/nothing", &server.operator, None);
     assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
@@ -551,7 +460,7 @@ fn rate_limits_answer_429_with_retry_after_and_metrics_count() {
     assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
     assert!(body.contains("rate_limited"));
     // The operator's token has its own bucket.
-    assert_eq!(server.call("GET", "/v1/requests", &server.operator, None, None).0, 200);
+    assert_eq!(server.call("GET", "/v1/requests", &server.operator, None).0, 200);
     let metrics = ureq::get(&format!("{}/metrics", server.url)).call().unwrap().into_string().unwrap();
     assert!(metrics.contains("# TYPE handrail_rate_limited_total counter"), "{metrics}");
     let limited_count = metrics
@@ -592,14 +501,13 @@ fn the_queue_streams_live_as_server_sent_events() {
         }
     });
     std::thread::sleep(Duration::from_millis(200));
-    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(4)), None);
+    let (_, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(4)));
     let id = created["id"].as_str().unwrap();
     server.call(
         "POST",
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
         Some(&json!({"decision": "approve"})),
-        None,
     );
     let mut seen = Vec::new();
     while seen.len() < 2 {

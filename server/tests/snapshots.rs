@@ -1,22 +1,15 @@
 //! State snapshots against the real binary: opaque bytes parked on a pending request,
 //! uploaded and downloaded with a key or through expiring links that carry no key.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Read;
 use std::time::Duration;
 
+use common::Server;
 use handrail_server::store::{Role, Sqlite, Store};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    agent: String,
-    operator: String,
-}
 
 /// An answer: status, headers we look at, body bytes.
 struct Answer {
@@ -37,37 +30,14 @@ impl Answer {
     }
 }
 
-impl Server {
-    fn start(dir: PathBuf, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let boot: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
-        let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server { child, url, agent: s("agent_key"), operator: s("operator_token"), dir }
-    }
+/// The snapshot routes of a server, and calls that send and read raw bytes.
+trait Snapshots {
+    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Answer;
+    fn request(&self) -> String;
+    fn link(&self, id: &str, kind: &str, query: &str) -> (String, i64);
+}
 
-    fn fresh(name: &str, env: &[(&str, &str)]) -> Server {
-        let dir = std::env::temp_dir().join(format!("handrail-snap-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Server::start(dir, env)
-    }
-
+impl Snapshots for Server {
     /// Any call; `token` None sends no Authorization header at all. `path` may be a full URL.
     fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Answer {
         let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
@@ -93,30 +63,9 @@ impl Server {
         Answer { status, sha_header, content_type, content_length, body }
     }
 
-    fn json(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let bytes = body.map(|b| b.to_string().into_bytes());
-        let mut req = ureq::request(method, &format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(Duration::from_secs(90));
-        if bytes.is_some() {
-            req = req.set("content-type", "application/json");
-        }
-        let result = match &bytes {
-            Some(b) => req.send_bytes(b),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = response.status();
-        (status, serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null))
-    }
-
     /// A new pending request of the bootstrap project.
     fn request(&self) -> String {
-        let (status, created) = self.json(
+        let (status, created) = self.call(
             "POST",
             "/v1/requests",
             &self.agent,
@@ -129,23 +78,12 @@ impl Server {
     /// A link made with the agent key: (url to call, expires_at).
     fn link(&self, id: &str, kind: &str, query: &str) -> (String, i64) {
         let (status, link) =
-            self.json("POST", &format!("/v1/requests/{id}/snapshot/{kind}{query}"), &self.agent, None);
+            self.call("POST", &format!("/v1/requests/{id}/snapshot/{kind}{query}"), &self.agent, None);
         assert_eq!(status, 200, "{link}");
         let url = link["url"].as_str().unwrap();
         assert!(url.starts_with("/v1/blobs/"), "{url}");
         assert!(!url.contains(&self.agent) && !url.contains("hr_"), "a link carries no API key");
         (format!("{}{url}", self.url), link["expires_at"].as_i64().unwrap())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -177,7 +115,7 @@ fn tamper(url: &str, in_mac: bool) -> String {
 
 #[test]
 fn five_mib_round_trip_by_key_and_by_link_with_no_key() {
-    let server = Server::fresh("roundtrip", &[]);
+    let server = Server::fresh("roundtrip");
     let id = server.request();
     let path = format!("/v1/requests/{id}/snapshot");
     assert_eq!(server.send("GET", &path, Some(&server.agent), None).code().as_deref(), Some("not_found"));
@@ -210,7 +148,7 @@ fn five_mib_round_trip_by_key_and_by_link_with_no_key() {
     assert_eq!(got.sha_header.as_deref(), Some(sha_hex(&bytes).as_str()));
 
     // The request JSON carries the metadata and a fresh link that works.
-    let (status, row) = server.json("GET", &format!("/v1/requests/{id}"), &server.agent, None);
+    let (status, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.agent, None);
     assert_eq!(status, 200);
     let snap = &row["snapshot"];
     assert_eq!((&snap["size"], &snap["sha256"]), (&meta["size"], &meta["sha256"]), "{row}");
@@ -271,7 +209,7 @@ fn five_mib_round_trip_by_key_and_by_link_with_no_key() {
 
 #[test]
 fn links_expire_and_ttls_are_bounded() {
-    let server = Server::fresh("expiry", &[]);
+    let server = Server::fresh("expiry");
     let id = server.request();
     let path = format!("/v1/requests/{id}/snapshot");
     assert_eq!(
@@ -292,20 +230,20 @@ fn links_expire_and_ttls_are_bounded() {
         let got = server.send("POST", &format!("{path}/link?ttl={ttl}"), Some(&server.agent), None);
         assert_eq!((got.status, got.code().as_deref()), (400, Some("invalid_request")), "ttl={ttl}");
     }
-    let (status, link) = server.json("POST", &format!("{path}/link?ttl=86400"), &server.agent, None);
+    let (status, link) = server.call("POST", &format!("{path}/link?ttl=86400"), &server.agent, None);
     assert_eq!(status, 200, "a day is allowed");
     assert!(link["expires_at"].as_i64().unwrap() > 86_000);
 }
 
 #[test]
 fn oversized_uploads_get_413_and_store_nothing() {
-    let server = Server::fresh("large", &[("HANDRAIL_MAX_SNAPSHOT_BYTES", "100000")]);
+    let server = Server::fresh_with("large", &[("HANDRAIL_MAX_SNAPSHOT_BYTES", "100000")]);
     let id = server.request();
     let path = format!("/v1/requests/{id}/snapshot");
     let got = server.send("PUT", &path, Some(&server.agent), Some(&random_bytes(100_001)));
     assert_eq!((got.status, got.code().as_deref()), (413, Some("too_large")));
     assert_eq!(server.send("GET", &path, Some(&server.agent), None).status, 404, "none stored");
-    let (_, row) = server.json("GET", &format!("/v1/requests/{id}"), &server.agent, None);
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.agent, None);
     assert!(row.get("snapshot").is_none(), "{row}");
 
     let fits = random_bytes(100_000);
@@ -330,7 +268,7 @@ fn oversized_uploads_get_413_and_store_nothing() {
 
 #[test]
 fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
-    let server = Server::fresh("decided", &[]);
+    let server = Server::fresh("decided");
     let id = server.request();
     let path = format!("/v1/requests/{id}/snapshot");
     let state = random_bytes(300_000);
@@ -338,10 +276,10 @@ fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
     let (upload, _) = server.link(&id, "upload-link", "");
     // A webhook endpoint (nobody listens), to see what its deliveries carry.
     let (status, _) =
-        server.json("POST", "/v1/webhooks", &server.operator, Some(&json!({"url": "http://127.0.0.1:9/"})));
+        server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({"url": "http://127.0.0.1:9/"})));
     assert_eq!(status, 201);
 
-    let (status, _) = server.json(
+    let (status, _) = server.call(
         "POST",
         &format!("/v1/requests/{id}/resolve"),
         &server.operator,
@@ -356,7 +294,7 @@ fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
     assert_eq!((got.status, got.code().as_deref()), (409, Some("already_decided")));
 
     // The agent resumes: wait answers with the decision and a link to its parked state.
-    let (status, row) = server.json("GET", &format!("/v1/requests/{id}/wait?timeout=5"), &server.agent, None);
+    let (status, row) = server.call("GET", &format!("/v1/requests/{id}/wait?timeout=5"), &server.agent, None);
     assert_eq!(status, 200);
     assert_eq!(row["status"], "APPROVED");
     assert_eq!(row["snapshot"]["sha256"], json!(sha_hex(&state)), "{row}");
@@ -379,18 +317,18 @@ fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
 
 #[test]
 fn an_acknowledged_snapshot_survives_kill_9() {
-    let mut server = Server::fresh("crash", &[]);
+    let mut server = Server::fresh("crash");
     let id = server.request();
     let path = format!("/v1/requests/{id}/snapshot");
     let bytes = random_bytes(5 << 20);
     assert_eq!(server.send("PUT", &path, Some(&server.agent), Some(&bytes)).status, 201);
     server.kill(); // SIGKILL right after the 201
-    let (dir, agent) = (server.dir.clone(), server.agent.clone());
-    drop(server);
+    let agent = server.agent.clone();
+    let dir = server.into_dir();
     // What a crash mid-upload leaves: a staged blob nothing refers to. The next start removes it.
     let stray = dir.join("snapshots").join("staged-by-a-crash");
     std::fs::write(&stray, b"half an upload").unwrap();
-    let again = Server::start(dir, &[]);
+    let again = Server::start(dir);
     assert!(!stray.exists(), "unreferenced blobs are swept at start");
     assert_eq!(std::fs::read_dir(again.dir.join("snapshots")).unwrap().count(), 1);
     let got = again.send("GET", &path, Some(&agent), None);

@@ -425,6 +425,14 @@ pub trait Store: Send + Sync {
     fn agent(&self, project: &str, agent: &str) -> StoreResult<Option<(AgentRow, Vec<ToolCount>)>>;
     /// An agent's profile bytes.
     fn agent_profile(&self, project: &str, agent: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// A key of the project by its public id: (role, admin), if there is one.
+    fn key(&self, project: &str, key_id: &str) -> StoreResult<Option<(Role, bool)>>;
+    /// Revokes a key of the project (its token stops working at once) and appends the audit
+    /// entry; false when the project has no such key.
+    fn revoke_key(&self, project: &str, key_id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Removes a webhook endpoint with its delivery log and appends the audit entry; false
+    /// when the project has no such endpoint.
+    fn delete_webhook(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
     /// Sets an agent's mode and appends the audit entry; false when there is no such agent.
     fn set_agent_mode(
         &self,

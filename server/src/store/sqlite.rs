@@ -878,6 +878,44 @@ impl Store for Sqlite {
             .optional()?)
     }
 
+    fn key(&self, project: &str, key_id: &str) -> StoreResult<Option<(Role, bool)>> {
+        let row = self
+            .reader()
+            .query_row(
+                "SELECT role, admin FROM keys WHERE project = ?1 AND key_id = ?2",
+                params![project, key_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(role, admin)| (if role == "operator" { Role::Operator } else { Role::Agent }, admin)))
+    }
+
+    fn revoke_key(&self, project: &str, key_id: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n =
+            tx.execute("DELETE FROM keys WHERE project = ?1 AND key_id = ?2", params![project, key_id])?;
+        if n != 1 {
+            return Ok(false);
+        }
+        append_audit(&tx, project, key_id, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn delete_webhook(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM deliveries WHERE project = ?1 AND webhook = ?2", params![project, id])?;
+        let n = tx.execute("DELETE FROM webhooks WHERE project = ?1 AND id = ?2", params![project, id])?;
+        if n != 1 {
+            return Ok(false); // the transaction rolls back
+        }
+        append_audit(&tx, project, id, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn set_agent_mode(
         &self,
         project: &str,

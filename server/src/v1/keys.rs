@@ -3,21 +3,24 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::roles::check_role_name;
 use super::{body, internal, operator, parse, ApiError, ApiResult};
-use crate::store::{Role, ANY_ROLE};
+use crate::store::{AuditEvent, Role, ANY_ROLE};
 use crate::{now, AppState};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/keys/proof", get(proof_keys)).route("/v1/keys", post(add_key).get(list_keys))
+    Router::new()
+        .route("/v1/keys/proof", get(proof_keys))
+        .route("/v1/keys", post(add_key).get(list_keys))
+        .route("/v1/keys/{key_id}", delete(revoke_key))
 }
 
 /// The server's public proof keys, as a JWK Set.
@@ -120,4 +123,33 @@ async fn add_key(
 async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<KeyList>> {
     let who = operator(&state, &headers)?;
     Ok(Json(KeyList { keys: state.store.keys(&who.project)? }))
+}
+
+/// Revokes a key of the caller's project: its token is refused (401) from the next call on.
+/// Only an admin revokes an admin token; a token cannot revoke itself (409 `own_key`), so a
+/// project is never locked out by accident.
+async fn revoke_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who = operator(&state, &headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such key");
+    let (_, admin) = state.store.key(&who.project, &key_id)?.ok_or_else(not_found)?;
+    if key_id == who.key_id {
+        return Err(ApiError::new(StatusCode::CONFLICT, "own_key", "a token cannot revoke itself"));
+    }
+    if admin && !who.admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin token revokes an admin",
+        ));
+    }
+    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({}) };
+    if state.store.revoke_key(&who.project, &key_id, audit)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
 }

@@ -376,6 +376,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .query::<Page>(g)
             .json::<AuditPage>(g, 200, "In order; verify with the core's `audit::verify`.")
             .errors(400, &["invalid_request"]),
+        op("delete", "/v1/keys/{key_id}", Operator, "Revoke a key")
+            .empty(204, "Revoked: its token is refused from now on.")
+            .errors(404, &["not_found"])
+            .errors(409, &["own_key"]),
         // webhooks.rs
         op("post", "/v1/webhooks", Operator, "Add a webhook endpoint")
             .json_body::<NewWebhook>(g)
@@ -386,6 +390,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             200,
             "Without secrets.",
         ),
+        op("delete", "/v1/webhooks/{id}", Operator, "Remove a webhook endpoint")
+            .empty(204, "Removed, with its delivery log.")
+            .errors(404, &["not_found"]),
         op("get", "/v1/webhooks/{id}/deliveries", Operator, "An endpoint's delivery log")
             .json::<DeliveryList>(g, 200, "Newest first."),
         op("post", "/v1/deliveries/{id}/redeliver", Operator, "Send a delivery again")

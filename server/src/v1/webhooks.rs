@@ -4,19 +4,20 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{body, internal, operator, parse, ApiError, ApiResult};
-use crate::store::Webhook;
+use crate::store::{AuditEvent, Webhook};
 use crate::{now, random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
+        .route("/v1/webhooks/{id}", delete(delete_webhook))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
 }
@@ -100,5 +101,20 @@ async fn redeliver(
         Ok(StatusCode::ACCEPTED)
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such delivery"))
+    }
+}
+
+/// Removes an endpoint: nothing more is sent to it, and its delivery log goes with it.
+async fn delete_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who = operator(&state, &headers)?;
+    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "webhook.deleted", data: json!({}) };
+    if state.store.delete_webhook(&who.project, &id, audit)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such webhook"))
     }
 }

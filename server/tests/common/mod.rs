@@ -1,0 +1,159 @@
+//! The one harness of the integration tests: the real `handrail` binary serving on
+//! 127.0.0.1:0 from a temporary data directory, and HTTP calls to it from the outside.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A running `handrail serve` and the bootstrap credentials it wrote.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    /// The data directory; removed when the server is dropped (see [`Server::into_dir`]).
+    pub dir: PathBuf,
+    pub agent: String,
+    pub operator: String,
+    pub project: String,
+}
+
+impl Server {
+    pub fn start(dir: PathBuf) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, env, Stdio::inherit())
+    }
+
+    /// Starts the server on `dir` with `env` on top of the tests' defaults; `stderr` is where
+    /// its log goes (`Stdio::piped()` to read it from `child.stderr`).
+    pub fn spawn(dir: PathBuf, env: &[(&str, &str)], stderr: Stdio) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
+            // Bursts of hundreds of calls are the point of some tests; the limit has its own.
+            .env("HANDRAIL_RATE_LIMIT", "100000")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("the server prints its address").unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let boot: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
+        let s = |k: &str| boot[k].as_str().unwrap().to_string();
+        Server {
+            child,
+            url,
+            agent: s("agent_key"),
+            operator: s("operator_token"),
+            project: s("project"),
+            dir,
+        }
+    }
+
+    /// A server on a new, empty data directory named after the test binary and `name`.
+    pub fn fresh(name: &str) -> Server {
+        Server::fresh_with(name, &[])
+    }
+
+    pub fn fresh_with(name: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_with(fresh_dir(name), env)
+    }
+
+    /// Any call with a bearer token and an optional JSON body; the raw answer, whatever its status.
+    pub fn raw(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> ureq::Response {
+        self.raw_with_key(method, path, token, body, None)
+    }
+
+    pub fn raw_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> ureq::Response {
+        let mut req = ureq::request(method, &format!("{}{path}", self.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .timeout(Duration::from_secs(90));
+        if let Some(key) = key {
+            req = req.set("Idempotency-Key", key);
+        }
+        let result = match body {
+            Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
+            None => req.call(),
+        };
+        match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
+    /// The status and the JSON answer (a string when the answer is not JSON).
+    pub fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_with_key(method, path, token, body, None)
+    }
+
+    /// [`Server::call`] with an `Idempotency-Key` header when `key` is given.
+    pub fn call_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let response = self.raw_with_key(method, path, token, body, key);
+        let status = response.status();
+        let text = response.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// SIGKILL, and waits for the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server and hands back its data directory, kept for a next start.
+    pub fn into_dir(mut self) -> PathBuf {
+        self.kill();
+        std::mem::take(&mut self.dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        // Empty after `into_dir`: the directory lives on.
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A new, empty data directory path for this test binary's test `name`.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "handrail-{}-{name}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}

@@ -100,6 +100,11 @@ export interface FirewallConfig {
   approval_window_secs?: number
   /** Score from which a side-effecting call is held for review (0.5). */
   review_at?: number
+  /**
+   * Decayed count of distinct trusted values from which a shape (an organisation's own
+   * e-mail domain, a directory its files go to) is learned per tool and argument (2.5).
+   */
+  shape_min?: number
 }
 
 /** How the native `Firewall` is built. */

@@ -295,14 +295,25 @@ impl Profile {
 
     /// The compact binary form (little-endian, versioned; see [`Profile::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Entries are written sorted by key: the same profile gives the same bytes whatever
-        // order its maps hold them in (a loaded profile's maps are sized differently from the
-        // grown original's), so bytes can be compared, hashed and pinned by vectors.
-        fn sorted<K: Ord + Copy, V>(map: &FxHashMap<K, V>) -> Vec<(K, &V)> {
-            let mut entries: Vec<(K, &V)> = map.iter().map(|(k, v)| (*k, v)).collect();
-            entries.sort_unstable_by_key(|e| e.0);
-            entries
+        // Entries are written in one canonical order: the same profile gives the same bytes
+        // whatever order its maps hold them in (a loaded profile's maps are sized differently
+        // from the grown original's), so bytes can be compared, hashed and pinned. The order
+        // is by a scrambled key, not the key itself: loading keys in ascending order took
+        // 67 ms at 1M observations, in scrambled order 36 ms (in the maps' own iteration
+        // order, not canonical, it was 11.5 ms). `mix` is our own, so the order is the same
+        // on 32-bit wasm as natively.
+        fn mix(mut x: u64) -> u64 {
+            // splitmix64's finalizer.
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^ (x >> 31)
         }
+        fn sorted<K: Ord + Copy, V>(map: &FxHashMap<K, V>, scramble: impl Fn(&K) -> u64) -> Vec<(K, &V)> {
+            let mut entries: Vec<(u64, K, &V)> = map.iter().map(|(k, v)| (scramble(k), *k, v)).collect();
+            entries.sort_unstable_by_key(|e| (e.0, e.1));
+            entries.into_iter().map(|(_, k, v)| (k, v)).collect()
+        }
+        let pair = |&(a, b): &(u32, u32)| mix(((a as u64) << 32) | b as u64);
         let mut w = Vec::with_capacity(64 + self.edge_count() * 3 * 24 + self.values.len() * 36);
         w.extend_from_slice(MAGIC);
         w.push(VERSION);
@@ -319,26 +330,26 @@ impl Profile {
         }
         for level in 0..3 {
             put_u32(&mut w, self.edges[level].len() as u32);
-            for ((from, to), count) in sorted(&self.edges[level]) {
+            for ((from, to), count) in sorted(&self.edges[level], pair) {
                 put_u32(&mut w, from);
                 put_u32(&mut w, to);
                 put_count(&mut w, count);
             }
             put_u32(&mut w, self.outs[level].len() as u32);
-            for (from, count) in sorted(&self.outs[level]) {
+            for (from, count) in sorted(&self.outs[level], |&f| mix(f as u64)) {
                 put_u32(&mut w, from);
                 put_count(&mut w, count);
             }
         }
         put_u32(&mut w, self.values.len() as u32);
-        for ((tool, path, value), count) in sorted(&self.values) {
+        for ((tool, path, value), count) in sorted(&self.values, |&(t, p, v)| mix(mix(t as u64 ^ p) ^ v)) {
             put_u32(&mut w, tool);
             w.extend_from_slice(&path.to_le_bytes());
             w.extend_from_slice(&value.to_le_bytes());
             put_count(&mut w, count);
         }
         put_u32(&mut w, self.rejected.len() as u32);
-        for (value, count) in sorted(&self.rejected) {
+        for (value, count) in sorted(&self.rejected, |&v| mix(v)) {
             w.extend_from_slice(&value.to_le_bytes());
             put_count(&mut w, count);
         }

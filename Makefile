@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run quickstart test test-rust test-vectors test-py test-node test-wasm bench fmt
+.PHONY: run quickstart test test-rust test-vectors test-py test-node test-wasm test-compat bench fmt
 
 run:
 	scripts/run.sh
@@ -17,7 +17,7 @@ run:
 quickstart:
 	cargo run --quiet -p handrail-core --example quickstart
 
-test: test-rust test-vectors test-py test-node test-wasm
+test: test-rust test-vectors test-py test-node test-wasm test-compat
 	@echo "make test: every suite passed"
 
 # Rust: formatting, lints, then the core (unit, shared vectors, public vectors, property
@@ -37,6 +37,10 @@ test-node:
 
 test-wasm:
 	scripts/test-wasm.sh
+
+# The published LetsPing, LoopPause, AEGIS and Agent Ledger clients against `handrail serve`.
+test-compat:
+	scripts/test-compat.sh
 
 # Criterion benches (a few minutes); figures go to BENCHMARKS.md.
 bench:

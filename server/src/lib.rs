@@ -5,6 +5,7 @@
 //! Ctrl-C or SIGTERM. Every format (idempotency, proofs, diffs, schema checks) comes from
 //! `handrail-core`; this crate does the I/O around it.
 
+mod compat;
 mod limits;
 pub mod log;
 pub mod store;

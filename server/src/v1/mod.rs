@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
         .merge(openapi::router())
+        .merge(crate::compat::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(crate::log::requests))

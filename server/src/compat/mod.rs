@@ -1,0 +1,22 @@
+//! Routes that let the published clients of the services Handrail replaces work against
+//! `handrail serve` unchanged: each is a thin router under its own prefix that maps onto
+//! our own model and store (no second model, no second store). `docs/compat.md` documents
+//! every mapping and every known difference.
+
+mod aegis;
+mod agent_ledger;
+mod letsping;
+mod looppause;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// Every compatibility route (merged into the main router before its fallback).
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .merge(letsping::router())
+        .merge(looppause::router())
+        .merge(aegis::router())
+        .merge(agent_ledger::router())
+}

@@ -82,10 +82,13 @@ pub fn event(level: Level, msg: &str, fields: Value) {
 
 /// The path as logged: blob links carry a bearer token in the path, which is cut.
 fn loggable_path(path: &str) -> String {
-    match path.strip_prefix("/v1/blobs/") {
-        Some(_) => "/v1/blobs/[redacted]".to_string(),
-        None => path.chars().take(256).collect(),
+    // The LetsPing client resolves a relative link against its base URL.
+    for prefix in ["/v1/blobs/", "/compat/letsping/api/v1/blobs/"] {
+        if path.starts_with(prefix) {
+            return format!("{prefix}[redacted]");
+        }
     }
+    path.chars().take(256).collect()
 }
 
 /// Middleware: one `request` line per answered request.
@@ -117,6 +120,10 @@ mod tests {
     fn blob_tokens_never_reach_the_log() {
         assert_eq!(loggable_path("/v1/blobs/eyJhIjoxfQ.abc"), "/v1/blobs/[redacted]");
         assert_eq!(loggable_path("/v1/requests/req_1"), "/v1/requests/req_1");
+        assert_eq!(
+            loggable_path("/compat/letsping/api/v1/blobs/eyJhIjoxfQ.abc"),
+            "/compat/letsping/api/v1/blobs/[redacted]"
+        );
         assert_eq!(loggable_path(&"x".repeat(1000)).len(), 256);
     }
 }

@@ -25,6 +25,18 @@ struct Cli {
     command: Command,
 }
 
+/// `handrail compat …`.
+#[derive(Subcommand)]
+enum CompatCommand {
+    /// Print the project's compatibility secrets as JSON; `--rotate NAME` (or `all`) first
+    /// replaces one with a fresh value.
+    Secrets {
+        /// `looppause_signing_secret`, `letsping_webhook_secret` or `all`.
+        #[arg(long)]
+        rotate: Option<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane on SQLite under DIR (first start creates a project and keys).
@@ -66,6 +78,11 @@ enum Command {
         id: String,
         #[arg(long)]
         reason: String,
+    },
+    /// Secrets the LetsPing and LoopPause clients need (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Compat {
+        #[command(subcommand)]
+        command: CompatCommand,
     },
     /// Print the RFC 8785 canonical form of a JSON document (file, or stdin when omitted).
     Canonicalize { file: Option<String> },
@@ -355,6 +372,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,
         Command::Approve { id, edit } => operator::resolve(&id, "approve", edit.as_deref(), None)?,
         Command::Reject { id, reason } => operator::resolve(&id, "reject", None, Some(&reason))?,
+        Command::Compat { command: CompatCommand::Secrets { rotate } } => {
+            operator::compat_secrets(rotate.as_deref())?
+        }
         Command::VerifyWebhook { secret, id, timestamp, signature, now, body } => {
             let secret = Secret::parse(&secret)?;
             let body = read_input(body.as_deref())?;

@@ -160,3 +160,14 @@ pub(crate) fn list_projects() -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `handrail compat secrets [--rotate NAME|all]`: the project's compatibility secrets, JSON.
+pub(crate) fn compat_secrets(rotate: Option<&str>) -> Result<(), CliError> {
+    let answer = match rotate {
+        None => call("GET", "/compat/secrets", None)?,
+        Some("all") => call("POST", "/compat/secrets/rotate", Some(json!({})))?,
+        Some(name) => call("POST", "/compat/secrets/rotate", Some(json!({ "secret": name })))?,
+    };
+    println!("{}", serde_json::to_string_pretty(&answer).expect("JSON prints"));
+    Ok(())
+}

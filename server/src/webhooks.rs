@@ -42,8 +42,10 @@ pub(crate) async fn worker(state: AppState) {
             }
         };
         for delivery in due {
+            // Requests made through the LetsPing layer are announced in their shape too.
+            let letsping = crate::compat::letsping_delivery(&state, &delivery.body);
             let outcome = tokio::task::spawn_blocking(move || {
-                let result = send(&delivery);
+                let result = send(&delivery, letsping);
                 (delivery, result)
             })
             .await;
@@ -81,18 +83,27 @@ fn backoff(attempts: u32) -> i64 {
     delay + jitter
 }
 
-/// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx.
-fn send(d: &Delivery) -> Result<u16, String> {
+/// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx. With `letsping`
+/// (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
+/// sent, signed both ways: Standard Webhooks and `x-letsping-signature`.
+fn send(d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String> {
     let secret = Secret::parse(&d.secret).map_err(|e| e.to_string())?;
     let ts = crate::now();
-    let signature = webhook::sign(&secret, &d.id, ts, d.body.as_bytes()).map_err(|e| e.to_string())?;
-    let response = ureq::post(&d.url)
+    let body = letsping.as_ref().map_or(d.body.as_str(), |(body, _)| body.as_str());
+    let signature = webhook::sign(&secret, &d.id, ts, body.as_bytes()).map_err(|e| e.to_string())?;
+    let mut request = ureq::post(&d.url)
         .timeout(Duration::from_secs(10))
         .set("content-type", "application/json")
         .set("webhook-id", &d.id)
         .set("webhook-timestamp", &ts.to_string())
-        .set("webhook-signature", &signature)
-        .send_string(&d.body);
+        .set("webhook-signature", &signature);
+    if let Some((_, lp_secret)) = &letsping {
+        request = request.set(
+            "x-letsping-signature",
+            &crate::compat::letsping_signature(lp_secret, body.as_bytes(), now_ms()),
+        );
+    }
+    let response = request.send_string(body);
     match response {
         Ok(r) => Ok(r.status()),
         Err(ureq::Error::Status(status, _)) => Err(format!("HTTP {status}")),

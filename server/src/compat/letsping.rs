@@ -1,9 +1,214 @@
-//! LetsPing (PyPI `letsping` 0.3.x), under `/compat/letsping/api`.
+//! LetsPing (PyPI `letsping` 0.3.x), under `/compat/letsping/api`: `POST /ingest` creates an
+//! ordinary request (plain or `_lp_enc` payload), `GET /status/{id}` reports it in their
+//! shape, and the state parking links are our snapshot links. Webhooks of requests made
+//! here also carry `x-letsping-signature` (see [`signature_header`]).
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use handrail_core::crypto::hmac_sha256;
+use handrail_core::encoding::{b64url_encode, hex_encode};
+use handrail_core::idempotency::Fingerprint;
+use handrail_core::request::{NewRequest, Priority};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use crate::AppState;
+use super::looppause::iso8601;
+use super::secrets::{self, Kind};
+use crate::store::{RequestRow, Store, StoreError};
+use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiResult};
+use crate::{random, AppState};
+
+/// The marker in a request's `context.compat` that it came through this layer.
+pub(crate) const MARK: &str = "letsping";
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/compat/letsping/api/ingest", post(ingest))
+        .route("/compat/letsping/api/status/{id}", get(status))
+        // Their client resolves our relative links against its base URL; these are the same
+        // link routes as `/v1/blobs/{token}` (the link is the credential, the client's API key
+        // that comes with it is neither needed nor logged).
+        .route(
+            "/compat/letsping/api/v1/blobs/{token}",
+            put(crate::v1::upload_by_link).get(crate::v1::download_by_link),
+        )
+}
+
+/// The body their `defer` / `ask` sends.
+#[derive(Deserialize)]
+struct Ingest {
+    service: String,
+    action: String,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// The data key their client encrypts a state snapshot with when it has no key of its own:
+/// derived from a server secret and the request, so it is never stored beside the blob.
+pub(crate) fn dek(store: &dyn Store, project: &str, id: &str) -> Result<String, StoreError> {
+    let fresh = b64url_encode(random::<32>().map_err(StoreError)?);
+    let seed = store.setting_or_insert("compat.letsping.dek_seed", &fresh)?;
+    let key = hmac_sha256(seed.as_bytes(), &[b"letsping-dek-v1.", project.as_bytes(), b".", id.as_bytes()]);
+    Ok(std_b64(&key))
+}
+
+/// Standard base64 with padding (what Python's `b64decode` reads).
+fn std_b64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `POST /ingest`: an ordinary request (service, action, payload as sent: plain or their
+/// `_lp_enc` envelope), with an upload link and a data key for the state snapshot.
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    let bytes = body(bytes)?;
+    let ask: Ingest = parse(&bytes)?;
+    let priority = ask.priority.as_deref().map(str::parse::<Priority>).transpose()?.unwrap_or_default();
+    let metadata = ask.metadata.unwrap_or_else(|| json!({}));
+    let role = metadata.get("role").and_then(Value::as_str).map(str::to_string);
+    let new = NewRequest {
+        service: ask.service,
+        action: ask.action,
+        payload: ask.payload,
+        priority,
+        role,
+        schema: None,
+        timeout_secs: None,
+        context: Some(json!({ "compat": MARK, "metadata": metadata })),
+        id: None,
+    };
+    let fingerprint = Fingerprint::new("POST", "/compat/letsping/api/ingest", &bytes)?;
+    let (_, text, _) = create_request(&state, &who, &new, None, fingerprint).await?;
+    let row: RequestRow = serde_json::from_str(&text).map_err(internal)?;
+    let answer = json!({
+        "id": row.id,
+        "status": "PENDING",
+        "uploadUrl": crate::v1::upload_url(&state, &who.project, &row.id)?,
+        "dek": dek(state.store.as_ref(), &who.project, &row.id)?,
+    });
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}
+
+/// `GET /status/{id}`: PENDING, APPROVED (with `patched_payload` when edited) or REJECTED
+/// (an expired request too, with its reason), actor and time both at the top and in
+/// `metadata`.
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    Ok(Json(view(&row)))
+}
+
+/// A request in LetsPing's status shape.
+pub(crate) fn view(row: &RequestRow) -> Value {
+    let decision = row.decision.as_ref();
+    let field = |k: &str| decision.and_then(|d| d.get(k)).cloned().unwrap_or(Value::Null);
+    let status = match row.status.as_str() {
+        "PENDING" => "PENDING",
+        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" => "APPROVED",
+        _ => "REJECTED",
+    };
+    let resolved_at = decision.and_then(|d| d.get("decided_at")).and_then(Value::as_i64).map(iso8601);
+    let actor = field("actor");
+    let mut metadata = row
+        .context
+        .as_ref()
+        .and_then(|c| c.get("metadata"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    metadata.insert("actor_id".into(), actor.clone());
+    metadata.insert("resolved_at".into(), json!(resolved_at));
+    metadata.insert("reason".into(), field("reason"));
+    metadata.insert("handrail_status".into(), json!(row.status));
+    metadata.insert("proof".into(), field("proof"));
+    json!({
+        "id": row.id,
+        "status": status,
+        "service": row.service,
+        "action": row.action,
+        "priority": row.priority,
+        "payload": row.payload,
+        "patched_payload": field("patched_payload"),
+        "resolved_at": resolved_at,
+        "actor_id": actor,
+        "metadata": metadata,
+    })
+}
+
+/// The `x-letsping-signature` of a webhook body: `t=<unix ms>,v1=<hex HMAC-SHA256(secret,
+/// body)>`, the form their `webhook_handler` verifies.
+pub(crate) fn signature_header(secret: &str, body: &[u8], now_ms: i64) -> String {
+    format!("t={now_ms},v1={}", hex_encode(hmac_sha256(secret.as_bytes(), &[body])))
+}
+
+/// For a delivery about a request made through this layer: the body with LetsPing's
+/// fields added (`id`, `event`, `data.state_download_url`, `data.dek`) and the project's
+/// webhook secret. None for every other delivery.
+pub(crate) fn delivery(state: &AppState, body: &str) -> Option<(String, String)> {
+    let mut value: Value = serde_json::from_str(body).ok()?;
+    let data = value.get("data")?;
+    if data.get("context").and_then(|c| c.get("compat")).and_then(Value::as_str) != Some(MARK) {
+        return None;
+    }
+    let row: RequestRow = serde_json::from_value(data.clone()).ok()?;
+    let secret = secrets::secret(state.store.as_ref(), &row.project, Kind::LetsPingWebhook).ok()?;
+    let mut data = view(&row);
+    if let Some(obj) = data.as_object_mut() {
+        if let Ok(Some(url)) = crate::v1::download_url(state, &row.project, &row.id) {
+            obj.insert("state_download_url".into(), json!(url));
+            if let Ok(dek) = dek(state.store.as_ref(), &row.project, &row.id) {
+                obj.insert("dek".into(), json!(dek));
+            }
+        }
+    }
+    let event = value.get("type").cloned().unwrap_or(Value::Null);
+    let obj = value.as_object_mut()?;
+    obj.insert("id".into(), json!(row.id));
+    obj.insert("event".into(), event);
+    obj.insert("data".into(), data);
+    Some((serde_json::to_string(&value).ok()?, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_base64() {
+        assert_eq!(std_b64(b""), "");
+        assert_eq!(std_b64(b"f"), "Zg==");
+        assert_eq!(std_b64(b"fo"), "Zm8=");
+        assert_eq!(std_b64(b"foo"), "Zm9v");
+        assert_eq!(std_b64(&[0xfb, 0xff]), "+/8=");
+    }
 }

@@ -1,9 +1,280 @@
-//! LoopPause (PyPI `looppause` 0.1.0), under `/compat/looppause`.
+//! LoopPause (PyPI `looppause` 0.1.0), under `/compat/looppause`: `POST /v1/pauses` creates an
+//! ordinary request (exactly once per `Idempotency-Key`), `GET /v1/pauses/{id}` reports it,
+//! and a decided one carries the proof their client verifies: HMAC-SHA256, keyed with the
+//! project's signing secret, over the bytes Python's
+//! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use handrail_core::crypto::hmac_sha256;
+use handrail_core::encoding::hex_encode;
+use handrail_core::idempotency::Fingerprint;
+use handrail_core::request::{NewRequest, Priority};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
+use super::secrets::{self, Kind};
+use crate::store::RequestRow;
+use crate::v1::{body, create_request, idempotency_key, internal, not_found, parse, principal, ApiResult};
 use crate::AppState;
+
+/// The marker in a request's `context.compat` that it came through this layer.
+const MARK: &str = "looppause";
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/compat/looppause/v1/pauses", post(create))
+        .route("/compat/looppause/v1/pauses/{id}", get(read))
+}
+
+/// The body their `create_pause` sends.
+#[derive(Deserialize)]
+struct CreatePause {
+    agent_id: String,
+    action: Value,
+    #[serde(default)]
+    recipients: Value,
+    #[serde(default)]
+    timeout_hours: Option<u64>,
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    form: Option<Value>,
+    #[serde(default)]
+    escalation: Option<Value>,
+}
+
+/// `POST /v1/pauses`: service = `agent_id`, action = `action.type` (else `pause`), payload =
+/// the `action` object, deadline = `timeout_hours`; recipients, form and escalation are kept
+/// in the request's context.
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    let bytes = body(bytes)?;
+    let ask: CreatePause = parse(&bytes)?;
+    let action = ask.action.get("type").and_then(Value::as_str).unwrap_or("pause").to_string();
+    let new = NewRequest {
+        service: ask.agent_id,
+        action,
+        payload: ask.action,
+        priority: Priority::default(),
+        role: None,
+        schema: None,
+        timeout_secs: Some(ask.timeout_hours.unwrap_or(24).saturating_mul(3600)),
+        context: Some(json!({
+            "compat": MARK,
+            "recipients": ask.recipients,
+            "form": ask.form,
+            "escalation": ask.escalation,
+            "webhook_url": ask.webhook_url,
+        })),
+        id: None,
+    };
+    let key = idempotency_key(&headers)?;
+    let fingerprint = Fingerprint::new("POST", "/compat/looppause/v1/pauses", &bytes)?;
+    let (status, text, _) = create_request(&state, &who, &new, key, fingerprint).await?;
+    let row: RequestRow = serde_json::from_str(&text).map_err(internal)?;
+    Ok((status, Json(json!({ "pause_id": row.id, "status": "pending" }))).into_response())
+}
+
+/// `GET /v1/pauses/{id}`: `pending`; `responded` with the signed proof; `timed_out` when the
+/// deadline passed with no `escalation.fallback_action` (with `auto_approve` / `auto_reject`
+/// it is `responded` with `authorization_type: system_fallback`).
+async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let Some(decision) = row.decision.as_ref() else {
+        return Ok(Json(json!({ "pause_id": row.id, "status": "pending" })));
+    };
+    let text = |k: &str| decision.get(k).and_then(Value::as_str).map(str::to_string);
+    let decided_at = decision.get("decided_at").and_then(Value::as_i64).unwrap_or(row.created_at);
+    let (outcome, authorization, human) = match row.status.as_str() {
+        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" => ("approved", "human", true),
+        "REJECTED" => ("rejected", "human", true),
+        _ => {
+            let fallback = row
+                .context
+                .as_ref()
+                .and_then(|c| c.pointer("/escalation/fallback_action"))
+                .and_then(Value::as_str);
+            match fallback {
+                Some("auto_approve") => ("approved", "system_fallback", false),
+                Some("auto_reject") => ("rejected", "system_fallback", false),
+                _ => {
+                    return Ok(Json(json!({
+                        "pause_id": row.id,
+                        "status": "timed_out",
+                        "timed_out_at": iso8601(decided_at),
+                    })))
+                }
+            }
+        }
+    };
+    let mut proof = Map::new();
+    proof.insert("pause_id".into(), json!(row.id));
+    proof.insert("status".into(), json!("responded"));
+    proof.insert("decision".into(), json!(outcome));
+    proof.insert("authorization_type".into(), json!(authorization));
+    proof.insert("human_response".into(), json!(human));
+    proof.insert("responder".into(), json!(text("actor").unwrap_or_default()));
+    proof.insert("responded_at".into(), json!(iso8601(decided_at)));
+    proof.insert("channel".into(), json!("handrail"));
+    proof.insert("comment".into(), json!(text("reason")));
+    proof.insert("fields".into(), decision.get("patched_payload").cloned().unwrap_or(Value::Null));
+    // Our own Ed25519 proof travels inside theirs, so it is covered by their HMAC too.
+    proof.insert("handrail_proof".into(), decision.get("proof").cloned().unwrap_or(Value::Null));
+    let secret = secrets::secret(state.store.as_ref(), &row.project, Kind::LoopPauseSigning)?;
+    let mut canonical = String::new();
+    python_json(&Value::Object(proof.clone()), &mut canonical);
+    let signature = hex_encode(hmac_sha256(secret.as_bytes(), &[canonical.as_bytes()]));
+    proof.insert("signature".into(), json!(signature));
+    Ok(Json(Value::Object(proof)))
+}
+
+/// Writes `value` exactly as Python's `json.dumps(value, sort_keys=True, separators=(",",
+/// ":"))` does (`ensure_ascii`: every non-ASCII character as `\uXXXX`, surrogate pairs beyond
+/// the BMP; floats as `repr`).
+fn python_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (None, Some(u), _) => out.push_str(&u.to_string()),
+            (None, None, Some(f)) => out.push_str(&python_float(f)),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => python_str(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                python_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // Python sorts by code point, which is the byte order of UTF-8.
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                python_str(key, out);
+                out.push(':');
+                python_json(&map[key], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn python_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='\u{7e}' | '\u{7f}' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Python's `repr(float)`: the shortest round-trip digits, positional when the decimal
+/// exponent is in -4..16, else `d.ddde±XX`.
+fn python_float(f: f64) -> String {
+    if f.is_nan() || f.is_infinite() {
+        // JSON cannot carry these; serde_json never yields them.
+        return "null".into();
+    }
+    let sci = format!("{f:e}"); // e.g. "-1.5e-7", shortest round-trip digits
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{body}")
+    } else {
+        let (head, tail) = digits.split_at(1);
+        let tail = if tail.is_empty() { String::new() } else { format!(".{tail}") };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{head}{tail}e{esign}{:02}", exp.abs())
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-12-01T07:28:49Z`).
+pub(crate) fn iso8601(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_796_110_129), "2026-12-01T07:28:49Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn python_dumps() {
+        // Each expected string is what CPython 3 prints for the same value.
+        let value = json!({ "b": [1, 1.5, 1e16, 1e-5, 0.0001, -2.0], "a": "é😀\"\n\u{1}/", "é": null });
+        let mut out = String::new();
+        python_json(&value, &mut out);
+        assert_eq!(
+            out,
+            r#"{"a":"\u00e9\ud83d\ude00\"\n\u0001/","b":[1,1.5,1e+16,1e-05,0.0001,-2.0],"\u00e9":null}"#
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod aegis;
 mod agent_ledger;
 mod letsping;
 mod looppause;
+mod secrets;
 
 use axum::Router;
 
@@ -19,4 +20,8 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(looppause::router())
         .merge(aegis::router())
         .merge(agent_ledger::router())
+        .merge(secrets::router())
 }
+
+pub(crate) use letsping::delivery as letsping_delivery;
+pub(crate) use letsping::signature_header as letsping_signature;

@@ -500,4 +500,8 @@ pub trait Store: Send + Sync {
         max_hops: usize,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>>;
+    /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
+    /// the audit entry, in one transaction.
+    fn set_project_setting(&self, project: &str, name: &str, value: &str, audit: AuditEvent<'_>)
+        -> StoreResult<()>;
 }

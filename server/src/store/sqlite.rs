@@ -1195,6 +1195,24 @@ impl Store for Sqlite {
         tx.commit()?;
         Ok(Some(row))
     }
+
+    fn set_project_setting(
+        &self,
+        project: &str,
+        name: &str,
+        value: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = ?2",
+            params![name, value],
+        )?;
+        append_audit(&tx, project, name, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 const AGENT_COLUMNS: &str =

@@ -29,7 +29,8 @@ use crate::{token_hash, AppState};
 
 pub use requests::expire_due;
 pub use roles::{escalate_due, MAX_ESCALATIONS};
-pub(crate) use snapshots::LinkKey;
+pub(crate) use requests::{create_request, idempotency_key};
+pub(crate) use snapshots::{download_by_link, download_url, upload_by_link, upload_url, LinkKey};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;

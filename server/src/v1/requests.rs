@@ -47,36 +47,58 @@ async fn create(
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;
     let new: NewRequest = parse(&bytes)?;
-    new.validate()?;
-    let Some(key) = headers.get("idempotency-key") else {
-        let (status, body) = blocking(|| insert(&state, &who, &new, None))?
-            .ok_or_else(|| internal("unclaimed insert refused"))?;
-        return Ok((status, [("content-type", "application/json")], body).into_response());
-    };
-    let key = key.to_str().map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "idempotency_key", "Idempotency-Key must be ASCII")
-    })?;
+    let key = idempotency_key(&headers)?;
     let fingerprint = Fingerprint::new("POST", "/v1/requests", &bytes)?;
+    let (status, body, replayed) = create_request(&state, &who, &new, key, fingerprint).await?;
+    let mut response = (status, [("content-type", "application/json")], body).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The `Idempotency-Key` header, if one was sent (ASCII only).
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    headers
+        .get("idempotency-key")
+        .map(|key| {
+            key.to_str().map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "idempotency_key", "Idempotency-Key must be ASCII")
+            })
+        })
+        .transpose()
+}
+
+/// Validates and creates a request, exactly once per idempotency key when one is given
+/// (`fingerprint` identifies the body the key was first used with). The status and the
+/// request JSON as stored, and whether they are a replay of an earlier create. Every
+/// surface that creates requests (ours and the compatibility layers) comes through here.
+pub(crate) async fn create_request(
+    state: &AppState,
+    who: &Principal,
+    new: &NewRequest,
+    key: Option<&str>,
+    fingerprint: Fingerprint,
+) -> ApiResult<(StatusCode, String, bool)> {
+    new.validate()?;
+    let Some(key) = key else {
+        let (status, body) =
+            blocking(|| insert(state, who, new, None))?.ok_or_else(|| internal("unclaimed insert refused"))?;
+        return Ok((status, body, false));
+    };
     // A few rounds at most: each lost race re-reads what the winner stored.
     for _ in 0..5 {
         let existing = state.store.execution(&who.project, key)?;
         match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
             Begin::Proceed(exec) => {
-                match blocking(|| insert(&state, &who, &new, Some((exec, existing.as_ref()))))? {
-                    Some((status, body)) => {
-                        return Ok((status, [("content-type", "application/json")], body).into_response())
-                    }
+                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref()))))? {
+                    Some((status, body)) => return Ok((status, body, false)),
                     None => continue, // another create won the key: read what it stored
                 }
             }
             Begin::Replay(stored) => {
                 let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-                return Ok((
-                    status,
-                    [("content-type", "application/json"), ("idempotent-replayed", "true")],
-                    stored.body,
-                )
-                    .into_response());
+                return Ok((status, stored.body, true));
             }
             Begin::Conflict { .. } => {
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -211,7 +211,7 @@ async fn upload(
     store_upload(&state, &who.project, &id, &who.key_id, &headers, body).await
 }
 
-async fn upload_by_link(
+pub(crate) async fn upload_by_link(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
@@ -320,7 +320,7 @@ async fn download(
     send_snapshot(&state, who.project, id).await
 }
 
-async fn download_by_link(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub(crate) async fn download_by_link(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     let (project, id) = state.blob_links.check(&token, Purpose::Download, now())?;
     send_snapshot(&state, project, id).await
 }
@@ -407,4 +407,19 @@ async fn download_link(
     state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;
     let url = state.blob_links.link(Purpose::Download, &who.project, &id, expires_at)?;
     Ok(Json(BlobLink { url, expires_at }))
+}
+
+/// An upload link (`Purpose::Upload`) for a request of `project`, valid for
+/// [`DEFAULT_LINK_SECS`]: what the compatibility layers hand to clients that park state.
+pub(crate) fn upload_url(state: &AppState, project: &str, id: &str) -> ApiResult<String> {
+    state.blob_links.link(Purpose::Upload, project, id, now() + DEFAULT_LINK_SECS)
+}
+
+/// A download link for the snapshot of a request of `project`, valid for
+/// [`DEFAULT_LINK_SECS`]; None when the request has no snapshot.
+pub(crate) fn download_url(state: &AppState, project: &str, id: &str) -> ApiResult<Option<String>> {
+    if state.store.snapshot(project, id)?.is_none() {
+        return Ok(None);
+    }
+    state.blob_links.link(Purpose::Download, project, id, now() + DEFAULT_LINK_SECS).map(Some)
 }

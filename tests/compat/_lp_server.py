@@ -1,0 +1,53 @@
+"""Starts a real `handrail serve` for the LetsPing and LoopPause compat tests."""
+
+import json
+import os
+import subprocess
+import tempfile
+import urllib.request
+
+
+class Server:
+    """A running server: its URL, bootstrap keys, and a small operator client."""
+
+    def __init__(self):
+        self._dir = tempfile.TemporaryDirectory()
+        env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100")
+        self.proc = subprocess.Popen(
+            [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", self._dir.name],
+            stdout=subprocess.PIPE, text=True, env=env,
+        )
+        for line in self.proc.stdout:
+            if line.startswith("listening on "):
+                self.url = line.split("listening on ", 1)[1].strip()
+                break
+        with open(os.path.join(self._dir.name, "bootstrap.json")) as f:
+            boot = json.load(f)
+        self.agent_key = boot["agent_key"]
+        self.operator_token = boot["operator_token"]
+
+    def operator(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.operator_token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def approve(self, request_id, payload=None):
+        body = {"decision": "approve"}
+        if payload is not None:
+            body["payload"] = payload
+        return self.operator("POST", f"/v1/requests/{request_id}/resolve", body)
+
+    def reject(self, request_id, reason):
+        return self.operator("POST", f"/v1/requests/{request_id}/resolve", {"decision": "reject", "reason": reason})
+
+    def secrets(self):
+        return self.operator("GET", "/compat/secrets")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self._dir.cleanup()

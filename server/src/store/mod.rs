@@ -502,6 +502,11 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<RequestRow>>;
     /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
     /// the audit entry, in one transaction.
-    fn set_project_setting(&self, project: &str, name: &str, value: &str, audit: AuditEvent<'_>)
-        -> StoreResult<()>;
+    fn set_project_setting(
+        &self,
+        project: &str,
+        name: &str,
+        value: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
 }

@@ -28,8 +28,8 @@ use crate::store::{Principal, Role, StoreError};
 use crate::{token_hash, AppState};
 
 pub use requests::expire_due;
-pub use roles::{escalate_due, MAX_ESCALATIONS};
 pub(crate) use requests::{create_request, idempotency_key};
+pub use roles::{escalate_due, MAX_ESCALATIONS};
 pub(crate) use snapshots::{download_by_link, download_url, upload_by_link, upload_url, LinkKey};
 
 /// Largest request body accepted (413 beyond).

@@ -82,8 +82,8 @@ pub(crate) async fn create_request(
 ) -> ApiResult<(StatusCode, String, bool)> {
     new.validate()?;
     let Some(key) = key else {
-        let (status, body) =
-            blocking(|| insert(state, who, new, None))?.ok_or_else(|| internal("unclaimed insert refused"))?;
+        let (status, body) = blocking(|| insert(state, who, new, None))?
+            .ok_or_else(|| internal("unclaimed insert refused"))?;
         return Ok((status, body, false));
     };
     // A few rounds at most: each lost race re-reads what the winner stored.

@@ -320,7 +320,10 @@ async fn download(
     send_snapshot(&state, who.project, id).await
 }
 
-pub(crate) async fn download_by_link(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub(crate) async fn download_by_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
     let (project, id) = state.blob_links.check(&token, Purpose::Download, now())?;
     send_snapshot(&state, project, id).await
 }

@@ -13,9 +13,10 @@
 The gate node:
 
 1. opens a Handrail request (service ``service``, action ``action``, payload
-   ``args(state)``) with idempotency scope ``langgraph:<thread id>:<node>``, and parks the
-   thread id with it (``state_snapshot``, encrypted when the client encrypts) so a webhook
-   knows which thread to resume;
+   ``args(state)``) with idempotency scope ``langgraph:<thread id>:<node>``; when the
+   client has an encryption key it also parks the thread id with it (``state_snapshot``,
+   sealed on the client) so a webhook knows which thread to resume (without one, pass
+   ``thread_of`` to :func:`resume_from_webhook`);
 2. calls ``interrupt()`` with a value in the shape of LangChain v1's human-in-the-loop
    middleware (``HITLRequest``: ``action_requests`` and ``review_configs``, plus
    ``handrail_request_id``), so tools that read those interrupts (Agent Inbox, a custom UI)
@@ -119,7 +120,8 @@ def gate(
             schema=schema,
             priority=priority,
             idempotency_scope=scope,
-            state_snapshot={"langgraph": {"thread_id": thread}},
+            # The snapshot is sealed on the client, so it needs an encryption key.
+            state_snapshot={"langgraph": {"thread_id": thread}} if client._protocol.encrypts else None,
             context={"langgraph": {"thread_id": thread, "scope": scope}},
         )
         allowed = ["approve", "edit", "reject"]
@@ -160,16 +162,32 @@ def resume(graph: Any, thread_id: str, decision: Decision, **invoke_options: Any
 
 
 def resume_from_webhook(
-    graph: Any, client: Client, body: bytes, headers: Any, secret: Optional[str] = None, **invoke_options: Any
+    graph: Any,
+    client: Client,
+    body: bytes,
+    headers: Any,
+    secret: Optional[str] = None,
+    *,
+    thread_of: Optional[Callable[[str], Optional[str]]] = None,
+    **invoke_options: Any,
 ) -> Any:
     """Verifies a Handrail webhook and resumes the thread its request was opened from.
 
     Returns what ``graph.invoke`` returns, or ``None`` for an event that resumes nothing
-    (``request.created``, a request no gate opened). Deliveries may repeat: resuming a
+    (``request.created``, a request no gate opened). The thread is the one parked with the
+    request (clients with an encryption key), else ``thread_of(request_id)`` (your own
+    map, e.g. from the interrupt's ``handrail_request_id``). Deliveries may repeat: resuming a
     thread that already went on re-runs nothing the checkpointer has recorded.
     """
     event = client.verify_webhook(body, headers, secret)
     decision = event.decision
-    if decision is None or not isinstance(decision.state, dict) or "langgraph" not in decision.state:
+    if decision is None:
         return None
-    return resume(graph, decision.state["langgraph"]["thread_id"], decision, **invoke_options)
+    thread: Optional[str] = None
+    if isinstance(decision.state, dict) and "langgraph" in decision.state:
+        thread = decision.state["langgraph"]["thread_id"]
+    elif thread_of is not None:
+        thread = thread_of(decision.request_id)
+    if thread is None:
+        return None
+    return resume(graph, thread, decision, **invoke_options)

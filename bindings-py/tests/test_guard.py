@@ -228,3 +228,24 @@ def test_observation_failures_never_reach_the_tool() -> None:
     assert ping() == "pong"
     assert flush(0.05, client=client) is False
     _OBSERVERS.pop(id(client))  # nothing will ever take it; do not hold the exit for it
+
+
+def test_readme_guard_example(clean: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HANDRAIL_URL", clean.url)
+    monkeypatch.setenv("HANDRAIL_API_KEY", clean.agent_key)
+    clean.resolve_when_pending(decision="approve", payload={"order": "o_1", "amount": 50})
+    # README START
+    from handrail import Client, Firewall
+    from handrail.guard import guard as guard_, run as run_
+
+    client = Client()
+    firewall = Firewall({"always_review": ["refund"]}, mode="enforce")
+
+    @guard_(effect="payment", client=client, firewall=firewall, agent="billing")
+    def refund(order: str, amount: int) -> str:
+        return f"refunded {amount} on {order}"
+
+    with run_("thread-1", context="refund order o_1"):
+        print(refund("o_1", 500))  # a person approved 50: "refunded 50 on o_1"
+    # README END
+    assert capsys.readouterr().out == "refunded 50 on o_1\n"

@@ -21,7 +21,9 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 PROFILE="${PROFILE:-debug}"
 # Tool versions: one place. maturin >= 1.9.4 sets PYO3_BUILD_EXTENSION_MODULE (PyO3 0.26+).
-REQUIREMENTS=("maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=2,<3" "httpx>=0.28,<0.29")
+REQUIREMENTS=("maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=2,<3" "httpx>=0.28,<0.29"
+    # The integrations' tests run on the real packages (extras handrail[langgraph], [crewai]).
+    "langgraph>=1.2,<2" "langgraph-checkpoint-sqlite>=3.1,<4" "crewai>=1.15,<2")
 
 cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }

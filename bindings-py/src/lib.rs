@@ -53,12 +53,24 @@ fn canonicalize(py: Python<'_>, data: JsonText) -> Result<String, CoreError> {
     Ok(result?)
 }
 
+/// An idempotency key derived from ``parts``: ``idk_`` + base64url of the SHA-256 of the
+/// length-prefixed parts, so ``[b"ab", b"c"]`` and ``[b"a", b"bc"]`` give different keys.
+///
+/// >>> idempotency_key([b"refund", canonicalize('{"amount":5}').encode()])[:4]
+/// 'idk_'
+#[pyfunction]
+fn idempotency_key(parts: Vec<Vec<u8>>) -> String {
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    handrail_core::idempotency::derive_key(&parts)
+}
+
 /// Native core of the ``handrail`` package; import from ``handrail`` instead.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     error::register(m)?;
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency_key, m)?)?;
     m.add_class::<firewall::PyFirewall>()?;
     m.add_class::<firewall::PySession>()?;
     m.add_class::<protocol::PyProtocol>()?;

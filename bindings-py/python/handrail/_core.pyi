@@ -23,6 +23,7 @@ __all__ = [
     "WaitTimeout",
     "WebhookError",
     "canonicalize",
+    "idempotency_key",
     "retry_network",
     "retry_response",
     "verify_webhook",
@@ -171,6 +172,9 @@ def canonicalize(data: str | bytes) -> str:
 
     Raises ``HandrailError`` when the input is not strict I-JSON (RFC 7493).
     """
+
+def idempotency_key(parts: list[bytes]) -> str:
+    """An idempotency key (``idk_…``) derived from ``parts``, length-prefixed and hashed."""
 
 @final
 class FirewallSession:

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import httpx
 
@@ -454,6 +454,7 @@ class AsyncClient(_Base):
 
 _ONCE_LOCK = threading.Lock()
 _ONCE: Dict[str, Tuple[threading.Lock, List[Any]]] = {}
+_AONCE: Dict[str, asyncio.Lock] = {}
 
 
 class once:  # noqa: N801 - used like a function
@@ -491,6 +492,19 @@ class once:  # noqa: N801 - used like a function
             slot.append(result)
             return result
 
+    async def acall(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Awaits ``fn(*args, **kwargs)`` unless this key already ran; returns the result.
+        Two tasks with the same key: one runs, the other awaits and gets its result."""
+        with _ONCE_LOCK:
+            _, slot = _ONCE.setdefault(self.key, (threading.Lock(), []))
+            alock = _AONCE.setdefault(self.key, asyncio.Lock())
+        async with alock:
+            if slot:
+                return slot[0]  # type: ignore[no-any-return]
+            result = await fn(*args, **kwargs)
+            slot.append(result)
+            return result
+
     def __call__(self, fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -509,4 +523,5 @@ class once:  # noqa: N801 - used like a function
         """Drops the record of ``key`` (tests, or after the effect was undone)."""
         with _ONCE_LOCK:
             _ONCE.pop(key, None)
+            _AONCE.pop(key, None)
 

@@ -1,0 +1,2 @@
+"""Integrations with agent frameworks, each behind its extra: ``handrail[langgraph]``,
+``handrail[crewai]``."""

@@ -1,0 +1,163 @@
+"""LangGraph and CrewAI with the real packages (scripted graphs and tools, no LLM),
+against a real ``handrail serve``."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any, Dict, List, Optional, Type
+
+import pytest
+from typing_extensions import TypedDict
+
+from handrail import Client, Firewall, HandrailError
+from handrail.guard import run
+
+from conftest import Server
+
+langgraph = pytest.importorskip("langgraph")
+from langgraph.checkpoint.memory import MemorySaver  # noqa: E402
+from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
+from langgraph.graph import END, START, StateGraph  # noqa: E402
+from langgraph.types import Command  # noqa: E402
+
+from handrail.integrations.langgraph import gate, resume, resume_command  # noqa: E402
+
+
+class State(TypedDict, total=False):
+    refund: Dict[str, Any]
+    handrail: Dict[str, Any]
+    done: Optional[str]
+
+
+def build(client: Client, executed: List[Dict[str, Any]], checkpointer: Any) -> Any:
+    def do_refund(state: State) -> Dict[str, Any]:
+        executed.append(state["handrail"]["args"])
+        return {"done": f"refunded {state['handrail']['args']['amount']}"}
+
+    def route(state: State) -> str:
+        return "do_refund" if state["handrail"]["type"] in ("approve", "edit") else END
+
+    g = StateGraph(State)
+    g.add_node("approve", gate(client, action="refund", args="refund", service="billing"))
+    g.add_node("do_refund", do_refund)
+    g.add_edge(START, "approve")
+    g.add_conditional_edges("approve", route, ["do_refund", END])
+    g.add_edge("do_refund", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def refund_requests(server: Server) -> List[Dict[str, Any]]:
+    rows = server.operator("GET", "/v1/requests?limit=500").json()["requests"]
+    return [r for r in rows if r["service"] == "billing"]
+
+
+def test_langgraph_gate_interrupts_and_resumes_with_the_edit(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    executed: List[Dict[str, Any]] = []
+    app = build(client, executed, MemorySaver())
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    config = {"configurable": {"thread_id": thread}}
+    before = len(refund_requests(clean))
+
+    out = app.invoke({"refund": {"order": "o_1", "amount": 500}}, config)
+    (intr,) = out["__interrupt__"]
+    assert intr.value["action_requests"] == [
+        {"name": "refund", "args": {"order": "o_1", "amount": 500}, "description": "Approve refund?"}
+    ]
+    assert intr.value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    request_id = intr.value["handrail_request_id"]
+    assert executed == []
+
+    clean.resolve(request_id, decision="approve", payload={"order": "o_1", "amount": 50})
+    decision = client.wait(request_id)
+    assert resume_command(decision, "refund").resume == {
+        "decisions": [{"type": "edit", "edited_action": {"name": "refund", "args": {"order": "o_1", "amount": 50}}}]
+    }
+    out = resume(app, thread, decision)
+    assert out["done"] == "refunded 50" and executed == [{"order": "o_1", "amount": 50}]
+    assert out["handrail"]["type"] == "edit" and out["handrail"]["request_id"] == request_id
+    # The gate ran twice (before and after the interrupt); it opened one request.
+    assert len(refund_requests(clean)) == before + 1
+
+
+def test_langgraph_durable_checkpoint_and_reject(clean: Server, tmp_path: Any) -> None:
+    """SqliteSaver: the graph is built again (a restarted worker) before it is resumed."""
+    client = Client(clean.url, clean.agent_key)
+    executed: List[Dict[str, Any]] = []
+    db = str(tmp_path / "graph.db")
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    config = {"configurable": {"thread_id": thread}}
+    conn = sqlite3.connect(db, check_same_thread=False)
+    out = build(client, executed, SqliteSaver(conn)).invoke({"refund": {"order": "o_2", "amount": 9000}}, config)
+    conn.close()
+    request_id = out["__interrupt__"][0].value["handrail_request_id"]
+    clean.resolve(request_id, decision="reject", reason="over the limit")
+
+    conn = sqlite3.connect(db, check_same_thread=False)
+    try:
+        app = build(client, executed, SqliteSaver(conn))
+        out = app.invoke(Command(resume={"decisions": [{"type": "reject", "message": "over the limit"}]}), config)
+    finally:
+        conn.close()
+    assert out["handrail"]["type"] == "reject" and out["handrail"]["message"] == "over the limit"
+    assert executed == [] and "done" not in out
+    assert len([r for r in refund_requests(clean) if r["id"] == request_id]) == 1
+
+
+def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    executed: List[Dict[str, Any]] = []
+    app = build(client, executed, MemorySaver())
+    config = {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:8]}"}}
+    out = app.invoke({"refund": {"order": "o_3", "amount": 1}}, config)
+    clean.resolve(out["__interrupt__"][0].value["handrail_request_id"], decision="reject", reason="no")
+    with pytest.raises(HandrailError, match="resume value says 'approve'"):
+        app.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    assert executed == []
+
+
+crewai = pytest.importorskip("crewai")
+from crewai.tools import BaseTool  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from handrail.integrations.crewai import HumanApprovalTool, guard_tool  # noqa: E402
+
+
+class _TransferArgs(BaseModel):
+    account: str
+    amount: int
+
+
+class TransferTool(BaseTool):
+    name: str = "transfer"
+    description: str = "Transfer money to an account."
+    args_schema: Type[BaseModel] = _TransferArgs
+    calls: List[Dict[str, Any]] = []
+
+    def _run(self, account: str, amount: int) -> str:
+        self.calls.append({"account": account, "amount": amount})
+        return f"sent {amount} to {account}"
+
+
+def test_crewai_human_approval_tool(clean: Server) -> None:
+    approval = HumanApprovalTool(client=Client(clean.url, clean.agent_key))
+    with run(f"crew-{uuid.uuid4().hex[:8]}"):
+        clean.resolve_when_pending(decision="reject", reason="ask finance first")
+        assert approval.run(action="pay_invoice", payload={"invoice": "INV-9"}) == "REJECTED: ask finance first"
+
+
+def test_crewai_guarded_tool_runs_with_the_approved_args(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    inner = TransferTool()
+    guarded = guard_tool(
+        inner, client=client, firewall=Firewall({"always_review": ["transfer"]}, mode="enforce"), effect="payment"
+    )
+    assert guarded.name == "transfer"
+    with run(f"crew-{uuid.uuid4().hex[:8]}"):
+        clean.resolve_when_pending(decision="approve", payload={"account": "acct_1", "amount": 20})
+        assert guarded.run(account="acct_1", amount=200) == "sent 20 to acct_1"
+        assert guarded.run(account="acct_1", amount=200) == "sent 20 to acct_1"  # a retry
+        clean.resolve_when_pending(decision="reject", reason="no")
+        assert guarded.run(account="acct_2", amount=5) == "REJECTED: no"
+    assert inner.calls == [{"account": "acct_1", "amount": 20}]

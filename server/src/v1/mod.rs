@@ -2,13 +2,13 @@
 //! the one [`ApiError`] (always `{"error": {"code", "message"}}`, never internals), bearer
 //! authentication, and strict body parsing.
 
-mod agents;
+pub(crate) mod agents;
 mod audit;
 mod events;
 mod keys;
 mod openapi;
 mod projects;
-mod requests;
+pub(crate) mod requests;
 mod roles;
 mod snapshots;
 mod webhooks;

@@ -7,6 +7,7 @@
 
 mod compat;
 mod limits;
+mod pricing;
 pub mod log;
 pub mod store;
 pub mod v1;

@@ -10,6 +10,7 @@ mod openapi;
 mod projects;
 pub(crate) mod requests;
 mod roles;
+pub(crate) mod sessions;
 mod snapshots;
 mod webhooks;
 
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(roles::router())
         .merge(audit::router())
+        .merge(sessions::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
         .merge(openapi::router())

@@ -7,8 +7,8 @@
 
 mod compat;
 mod limits;
-mod pricing;
 pub mod log;
+mod pricing;
 pub mod store;
 pub mod v1;
 mod webhooks;

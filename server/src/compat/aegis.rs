@@ -48,12 +48,9 @@ async fn reject(
 
 /// A header as text, required.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "missing_header", format!("{name} is required")))
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).ok_or_else(
+        || ApiError::new(StatusCode::BAD_REQUEST, "missing_header", format!("{name} is required")),
+    )
 }
 
 /// Where an AEGIS status stands: the decision is committed exactly once; a request that
@@ -138,7 +135,8 @@ async fn record(
                 let row: RequestRow = serde_json::from_str(&created).map_err(internal)?;
                 let reason = format!("self-declared {verb} through the AEGIS compatibility layer");
                 blocking(|| requests::declare(state, &row, status, &who, &reason))?;
-                let row = state.store.request(&who.project, &row.id)?.ok_or_else(|| internal("lost request"))?;
+                let row =
+                    state.store.request(&who.project, &row.id)?.ok_or_else(|| internal("lost request"))?;
                 return Ok((StatusCode::ACCEPTED, Json(answer(&row))).into_response());
             }
             Begin::Replay(stored) => return Ok(duplicate(state, &who, Some(&stored.body))),

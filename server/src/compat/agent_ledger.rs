@@ -36,7 +36,8 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The key's principal: `x-api-key` is checked exactly as a bearer token is.
 fn who(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid x-api-key is required");
+    let unauthorized =
+        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid x-api-key is required");
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
     let mut bearer = HeaderMap::new();
     let value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| unauthorized())?;
@@ -85,7 +86,11 @@ fn session_json(row: &SessionRow) -> Value {
     })
 }
 
-async fn start(State(state): State<AppState>, headers: HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Response {
+async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
     answer((|| {
         let who = who(&state, &headers)?;
         let ask: StartBody = parse(&body(bytes)?)?;
@@ -155,9 +160,11 @@ fn observation(event: &Value, index: usize, session: &str) -> ApiResult<(Option<
     let kind = text(event, index, "type")?;
     let explicit = match event.get("costUsd") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_f64().filter(|c| c.is_finite() && *c >= 0.0).ok_or_else(|| {
-            bad_event(index, "costUsd must be a finite number ≥ 0")
-        })?),
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .ok_or_else(|| bad_event(index, "costUsd must be a finite number ≥ 0"))?,
+        ),
     };
     match kind {
         "llm_call" => {
@@ -166,9 +173,8 @@ fn observation(event: &Value, index: usize, session: &str) -> ApiResult<(Option<
             let tokens_in = count(event, index, "tokensIn")?;
             let tokens_out = count(event, index, "tokensOut")?;
             // Unknown models cost nothing unless the event says what it cost (documented).
-            let cost = explicit
-                .or_else(|| pricing::cost_usd(provider, model, tokens_in, tokens_out))
-                .unwrap_or(0.0);
+            let cost =
+                explicit.or_else(|| pricing::cost_usd(provider, model, tokens_in, tokens_out)).unwrap_or(0.0);
             let tool: String = format!("llm:{provider}/{model}").chars().take(MAX_NAME).collect();
             // The skeleton learns from keys and types; the prompt and response stay out.
             let args = json!({
@@ -218,12 +224,20 @@ fn over_budget(agent: &str, limit: f64, spent: f64, attempted: f64) -> Response 
     (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Response {
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
     answer(record(&state, &headers, bytes).await).await
 }
 
 /// Checks the whole batch, then the budget, then records it: all of it or nothing.
-async fn record(state: &AppState, headers: &HeaderMap, bytes: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn record(
+    state: &AppState,
+    headers: &HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let who = who(state, headers)?;
     let ask: EventsBody = parse(&body(bytes)?)?;
     if ask.events.len() > MAX_EVENTS {

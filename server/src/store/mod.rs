@@ -535,15 +535,26 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<RequestRow>>;
     /// Sets (Some) or clears (None) an agent's daily budget and appends the audit entry. The
     /// agent need not have been observed yet.
-    fn set_budget(&self, project: &str, agent: &str, daily_usd: Option<f64>, audit: AuditEvent<'_>)
-        -> StoreResult<()>;
+    fn set_budget(
+        &self,
+        project: &str,
+        agent: &str,
+        daily_usd: Option<f64>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
     /// An agent's budget and its spend on `day` (Unix seconds / 86 400).
     fn budget(&self, project: &str, agent: &str, day: i64) -> StoreResult<BudgetState>;
     /// Stores a new session and appends the audit entry.
     fn start_session(&self, project: &str, row: &SessionRow, audit: AuditEvent<'_>) -> StoreResult<()>;
     /// Ends a running session; false when there is none or it ended already.
-    fn end_session(&self, project: &str, id: &str, status: &str, error: Option<&str>, now: i64)
-        -> StoreResult<bool>;
+    fn end_session(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// A session of the project.
     fn session(&self, project: &str, id: &str) -> StoreResult<Option<SessionRow>>;
     /// An agent's sessions, newest first.

@@ -13,9 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, Claim, Delivery, Escalation, KeyInfo, NewKeyRow,
-    ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, Snapshot, SnapshotCommit, Store,
-    SessionRow, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, Claim, Delivery, Escalation, KeyInfo,
+    NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow, Snapshot,
+    SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1216,7 +1216,7 @@ impl Store for Sqlite {
         Ok(Some(row))
     }
 
-/// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.
+    /// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.
     fn set_budget(
         &self,
         project: &str,
@@ -1268,8 +1268,17 @@ impl Store for Sqlite {
         tx.execute(
             "INSERT INTO sessions (project, id, agent, status, error, started_at, ended_at, events, cost_usd)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![project, row.id, row.agent, row.status, row.error, row.started_at, row.ended_at,
-                row.events as i64, row.cost_usd],
+            params![
+                project,
+                row.id,
+                row.agent,
+                row.status,
+                row.error,
+                row.started_at,
+                row.ended_at,
+                row.events as i64,
+                row.cost_usd
+            ],
         )?;
         append_audit(&tx, project, &row.id, &audit)?;
         tx.commit()?;
@@ -1295,7 +1304,11 @@ impl Store for Sqlite {
     fn session(&self, project: &str, id: &str) -> StoreResult<Option<SessionRow>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(&format!("{SESSION_COLUMNS} WHERE project = ?1 AND id = ?2"), params![project, id], session_row)
+            .query_row(
+                &format!("{SESSION_COLUMNS} WHERE project = ?1 AND id = ?2"),
+                params![project, id],
+                session_row,
+            )
             .optional()?)
     }
 
@@ -1304,7 +1317,8 @@ impl Store for Sqlite {
         let mut stmt = conn.prepare(&format!(
             "{SESSION_COLUMNS} WHERE project = ?1 AND agent = ?2 ORDER BY started_at DESC, rowid DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(params![project, agent, limit as i64], session_row)?.collect::<Result<_, _>>()?;
+        let rows =
+            stmt.query_map(params![project, agent, limit as i64], session_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
 

@@ -386,7 +386,13 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
 /// caller approve itself): stored like any decision, but with the actor `self-declared:KEY`,
 /// the audit event `request.self_declared` and no proof, so it can never pass for an
 /// operator's approval. The stored decision, as JSON.
-pub(crate) fn declare(state: &AppState, row: &RequestRow, status: Status, who: &Principal, reason: &str) -> ApiResult<Value> {
+pub(crate) fn declare(
+    state: &AppState,
+    row: &RequestRow,
+    status: Status,
+    who: &Principal,
+    reason: &str,
+) -> ApiResult<Value> {
     let decided_at = now();
     let actor = format!("self-declared:{}", who.key_id);
     let decision = Decision {
@@ -408,7 +414,11 @@ pub(crate) fn declare(state: &AppState, row: &RequestRow, status: Status, who: &
         data: json!({ "status": status.as_str(), "self_declared": true }),
     };
     if !state.store.decide(&row.project, &row.id, status.as_str(), &value, audit)? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "already_decided", "the request was decided meanwhile"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_decided",
+            "the request was decided meanwhile",
+        ));
     }
     state.notify(&row.id);
     if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {

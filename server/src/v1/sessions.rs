@@ -139,8 +139,12 @@ pub(crate) fn start_session(state: &AppState, who: &Principal, agent: &str) -> A
         events: 0,
         cost_usd: 0.0,
     };
-    let audit =
-        AuditEvent { at: row.started_at, actor: &who.key_id, event: "session.started", data: json!({ "agent": agent }) };
+    let audit = AuditEvent {
+        at: row.started_at,
+        actor: &who.key_id,
+        event: "session.started",
+        data: json!({ "agent": agent }),
+    };
     state.store.start_session(&who.project, &row, audit)?;
     Ok(row)
 }

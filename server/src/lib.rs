@@ -8,6 +8,7 @@
 mod compat;
 mod limits;
 pub mod log;
+mod pricing;
 pub mod store;
 pub mod v1;
 mod webhooks;

@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectsCommand,
     },
+    /// An agent's daily budget in USD (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
+    Budget {
+        #[command(subcommand)]
+        command: BudgetCommand,
+    },
     /// Approve a request, optionally with an edited payload (HANDRAIL_URL, HANDRAIL_OPERATOR_TOKEN).
     Approve {
         id: String,
@@ -143,6 +148,21 @@ enum AuditCommand {
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum BudgetCommand {
+    /// Set the daily budget of AGENT (the agent need not have run yet).
+    Set {
+        agent: String,
+        /// The daily limit in USD.
+        #[arg(long)]
+        daily_usd: f64,
+    },
+    /// Remove the daily budget of AGENT.
+    Clear { agent: String },
+    /// Show AGENT's daily budget and today's spend.
+    Show { agent: String },
 }
 
 #[derive(Subcommand)]
@@ -370,6 +390,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Projects { command: ProjectsCommand::New { name } } => operator::new_project(&name)?,
         Command::Projects { command: ProjectsCommand::Ls } => operator::list_projects()?,
         Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,
+        Command::Budget { command: BudgetCommand::Set { agent, daily_usd } } => {
+            operator::budget(&agent, Some(Some(daily_usd)))?
+        }
+        Command::Budget { command: BudgetCommand::Clear { agent } } => operator::budget(&agent, Some(None))?,
+        Command::Budget { command: BudgetCommand::Show { agent } } => operator::budget(&agent, None)?,
         Command::Approve { id, edit } => operator::resolve(&id, "approve", edit.as_deref(), None)?,
         Command::Reject { id, reason } => operator::resolve(&id, "reject", None, Some(&reason))?,
         Command::Compat { command: CompatCommand::Secrets { rotate } } => {

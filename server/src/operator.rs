@@ -161,6 +161,32 @@ pub(crate) fn list_projects() -> Result<(), CliError> {
     Ok(())
 }
 
+/// Sets (`Some(Some(usd))`), clears (`Some(None)`) or shows (`None`) an agent's daily budget;
+/// prints the budget with today's spend as JSON.
+pub(crate) fn budget(agent: &str, set: Option<Option<f64>>) -> Result<(), CliError> {
+    let path = format!("/v1/agents/{}/budget", urlencode(agent));
+    let answer = match set {
+        Some(daily_usd) => call("PUT", &path, Some(json!({ "daily_usd": daily_usd })))?,
+        None => call("GET", &path, None)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&answer).expect("JSON prints"));
+    Ok(())
+}
+
+/// Percent-encodes a path segment (agent names are plain, but a typo must not change the path).
+fn urlencode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// `handrail compat secrets [--rotate NAME|all]`: the project's compatibility secrets, JSON.
 pub(crate) fn compat_secrets(rotate: Option<&str>) -> Result<(), CliError> {
     let answer = match rotate {

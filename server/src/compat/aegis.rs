@@ -1,9 +1,172 @@
 //! AEGIS (PyPI `aegis-idempotency` 0.1.x), under `/compat/aegis`.
+//!
+//! AEGIS is an exactly-once execution log in which the caller approves or rejects its own
+//! action. Here each first `POST /api/v1/hitl/{approve,reject}` under an `Idempotency-Key`
+//! becomes an ordinary request of the key's project (service `aegis`), decided at once as
+//! *self-declared* by the agent key ([`requests::declare`]): actor `self-declared:KEY`, audit
+//! event `request.self_declared`, no decision proof. It is never an operator approval. The
+//! tenant is always the project of the bearer key; a `Tenant-Id` header is ignored.
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use handrail_core::idempotency::{self, Begin, Fingerprint};
+use handrail_core::request::{NewRequest, Status};
+use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::store::{Principal, RequestRow};
+use crate::v1::requests::{self, LEASE_SECS};
+use crate::v1::{blocking, body, internal, parse, principal, ApiError, ApiResult};
+use crate::{now, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/compat/aegis/api/v1/hitl/approve", post(approve))
+        .route("/compat/aegis/api/v1/hitl/reject", post(reject))
+        .route("/compat/aegis/api/v1/hitl/status/{id}", get(status))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    record(&state, &headers, bytes, Status::Approved).await
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    record(&state, &headers, bytes, Status::Rejected).await
+}
+
+/// A header as text, required.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).ok_or_else(
+        || ApiError::new(StatusCode::BAD_REQUEST, "missing_header", format!("{name} is required")),
+    )
+}
+
+/// Where an AEGIS status stands: the decision is committed exactly once; a request that
+/// expired undecided (an operator could also have let one lapse) failed.
+fn state_of(status: &str) -> &'static str {
+    if status == Status::Pending.as_str() {
+        "PENDING"
+    } else if status == Status::Expired.as_str() {
+        "FAILED"
+    } else {
+        "COMMITTED"
+    }
+}
+
+/// The answer AEGIS clients read: 202 body and status body alike.
+fn answer(row: &RequestRow) -> Value {
+    let context = row.context.as_ref();
+    let decision = row.decision.as_ref();
+    json!({
+        "request_id": row.id,
+        "state": state_of(&row.status),
+        "status": row.status,
+        "thread_id": context.and_then(|c| c.get("thread_id")),
+        "idempotency_key": context.and_then(|c| c.get("idempotency_key")),
+        "self_declared": decision
+            .and_then(|d| d.get("actor"))
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("self-declared:")),
+        "decided_by": decision.and_then(|d| d.get("actor")),
+        "payload": row.payload,
+    })
+}
+
+/// The first call under a key is stored and self-declared (202); any later one, whatever its
+/// body or its verb, is a duplicate (409) naming the request the first one made.
+async fn record(
+    state: &AppState,
+    headers: &HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+    status: Status,
+) -> ApiResult<Response> {
+    let who = principal(state, headers)?;
+    let key = header(headers, "idempotency-key")?;
+    let thread = header(headers, "thread-id")?;
+    let trace = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    let bytes = body(bytes)?;
+    let payload: Value = if bytes.is_empty() { json!({}) } else { parse(&bytes)? };
+    let verb = if status == Status::Approved { "approve" } else { "reject" };
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty() && a.chars().count() <= 128)
+        .unwrap_or(verb)
+        .to_string();
+    let new: NewRequest = serde_json::from_value(json!({
+        "service": "aegis",
+        "action": action,
+        "payload": payload,
+        "context": {
+            "compat": "aegis",
+            "self_declared": verb,
+            "thread_id": thread,
+            "idempotency_key": key,
+            "x_request_id": trace,
+        },
+    }))
+    .map_err(internal)?;
+    new.validate()?;
+    // One key, one action: the fingerprint leaves the body out, so a retry with another body
+    // is a duplicate too, as in AEGIS, never a mismatch.
+    let scoped = format!("aegis:{key}");
+    let fingerprint = Fingerprint::new("POST", "/compat/aegis/api/v1/hitl", b"{}")?;
+    for _ in 0..5 {
+        let existing = state.store.execution(&who.project, &scoped)?;
+        match idempotency::begin(existing.as_ref(), &scoped, fingerprint, now(), LEASE_SECS)? {
+            Begin::Proceed(exec) => {
+                let Some((_, created)) =
+                    blocking(|| requests::insert(state, &who, &new, Some((exec, existing.as_ref()))))?
+                else {
+                    continue; // another call won the key: it is a duplicate now
+                };
+                let row: RequestRow = serde_json::from_str(&created).map_err(internal)?;
+                let reason = format!("self-declared {verb} through the AEGIS compatibility layer");
+                blocking(|| requests::declare(state, &row, status, &who, &reason))?;
+                let row =
+                    state.store.request(&who.project, &row.id)?.ok_or_else(|| internal("lost request"))?;
+                return Ok((StatusCode::ACCEPTED, Json(answer(&row))).into_response());
+            }
+            Begin::Replay(stored) => return Ok(duplicate(state, &who, Some(&stored.body))),
+            Begin::Conflict { .. } | Begin::Mismatch => return Ok(duplicate(state, &who, None)),
+        }
+    }
+    Ok(duplicate(state, &who, None))
+}
+
+/// 409, with the first call's request when it is known.
+fn duplicate(state: &AppState, who: &Principal, first: Option<&str>) -> Response {
+    let row = first
+        .and_then(|body| serde_json::from_str::<RequestRow>(body).ok())
+        .and_then(|row| state.store.request(&who.project, &row.id).ok().flatten());
+    let mut body = json!({ "detail": "duplicate Idempotency-Key: already processed" });
+    if let Some(row) = row {
+        body["request_id"] = json!(row.id);
+        body["state"] = json!(state_of(&row.status));
+        body["status"] = json!(row.status);
+    }
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+/// `GET /api/v1/hitl/status/{id}`: the request by the id a 202 gave, in the key's project.
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let row = state.store.request(&who.project, &id)?.ok_or_else(crate::v1::not_found)?;
+    Ok(Json(answer(&row)))
 }

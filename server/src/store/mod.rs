@@ -322,6 +322,39 @@ pub enum SnapshotCommit {
     NotPending,
 }
 
+/// An agent's daily budget (set by an operator) and what it spent on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BudgetState {
+    /// The daily limit in USD, if one is set.
+    pub daily_usd: Option<f64>,
+    /// Cost recorded that day (observations' `cost_usd`, priced Agent Ledger events), USD.
+    pub spent_usd: f64,
+}
+
+/// A run of an agent, from start to end.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SessionRow {
+    /// `ses_…`.
+    pub id: String,
+    /// The agent it belongs to.
+    pub agent: String,
+    /// `running`, `success` or `error`.
+    #[schemars(extend("enum" = ["running", "success", "error"]))]
+    pub status: String,
+    /// What went wrong, when it ended with `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds, once ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<i64>,
+    /// Events recorded in it.
+    pub events: u64,
+    /// Their cost, USD.
+    pub cost_usd: f64,
+}
+
 /// Everything the handlers need from storage.
 pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
@@ -500,6 +533,34 @@ pub trait Store: Send + Sync {
         max_hops: usize,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>>;
+    /// Sets (Some) or clears (None) an agent's daily budget and appends the audit entry. The
+    /// agent need not have been observed yet.
+    fn set_budget(
+        &self,
+        project: &str,
+        agent: &str,
+        daily_usd: Option<f64>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
+    /// An agent's budget and its spend on `day` (Unix seconds / 86 400).
+    fn budget(&self, project: &str, agent: &str, day: i64) -> StoreResult<BudgetState>;
+    /// Stores a new session and appends the audit entry.
+    fn start_session(&self, project: &str, row: &SessionRow, audit: AuditEvent<'_>) -> StoreResult<()>;
+    /// Ends a running session; false when there is none or it ended already.
+    fn end_session(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// A session of the project.
+    fn session(&self, project: &str, id: &str) -> StoreResult<Option<SessionRow>>;
+    /// An agent's sessions, newest first.
+    fn sessions(&self, project: &str, agent: &str, limit: usize) -> StoreResult<Vec<SessionRow>>;
+    /// Adds `events` events costing `cost_usd` to a session's counts.
+    fn count_session_events(&self, project: &str, id: &str, events: u64, cost_usd: f64) -> StoreResult<()>;
     /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
     /// the audit entry, in one transaction.
     fn set_project_setting(

@@ -13,9 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, Claim, Delivery, Escalation, KeyInfo, NewKeyRow,
-    ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, Snapshot, SnapshotCommit, Store,
-    StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, Claim, Delivery, Escalation, KeyInfo,
+    NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow, Snapshot,
+    SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -102,6 +102,18 @@ impl Sqlite {
                 size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);",
         )?;
         migrate(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS agent_budgets (
+                project TEXT NOT NULL, agent TEXT NOT NULL, daily_usd REAL NOT NULL, PRIMARY KEY (project, agent));
+             CREATE TABLE IF NOT EXISTS agent_spend (
+                project TEXT NOT NULL, agent TEXT NOT NULL, day INTEGER NOT NULL, usd REAL NOT NULL,
+                PRIMARY KEY (project, agent, day));
+             CREATE TABLE IF NOT EXISTS sessions (
+                project TEXT NOT NULL, id TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+                started_at INTEGER NOT NULL, ended_at INTEGER, events INTEGER NOT NULL, cost_usd REAL NOT NULL,
+                PRIMARY KEY (project, id));
+             CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions(project, agent, started_at);",
+        )?;
         let blobs = path.parent().unwrap_or(Path::new(".")).join("snapshots");
         if !blobs.is_dir() {
             std::fs::create_dir_all(&blobs).map_err(io)?;
@@ -826,6 +838,14 @@ impl Store for Sqlite {
             for c in &u.counts {
                 stmt.execute(params![project, agent, c.tool, c.outcome, c.calls as i64, c.cost_usd])?;
             }
+            if cost > 0.0 {
+                // Spend by the server's UTC day, what the budget guardrail compares.
+                tx.execute(
+                    "INSERT INTO agent_spend (project, agent, day, usd) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (project, agent, day) DO UPDATE SET usd = usd + ?4",
+                    params![project, agent, u.now.div_euclid(86_400), cost],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(true)
@@ -1196,6 +1216,120 @@ impl Store for Sqlite {
         Ok(Some(row))
     }
 
+    /// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.
+    fn set_budget(
+        &self,
+        project: &str,
+        agent: &str,
+        daily_usd: Option<f64>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        match daily_usd {
+            Some(usd) => tx.execute(
+                "INSERT INTO agent_budgets (project, agent, daily_usd) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (project, agent) DO UPDATE SET daily_usd = ?3",
+                params![project, agent, usd],
+            )?,
+            None => tx.execute(
+                "DELETE FROM agent_budgets WHERE project = ?1 AND agent = ?2",
+                params![project, agent],
+            )?,
+        };
+        append_audit(&tx, project, agent, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn budget(&self, project: &str, agent: &str, day: i64) -> StoreResult<BudgetState> {
+        let conn = self.conn();
+        let daily_usd = conn
+            .query_row(
+                "SELECT daily_usd FROM agent_budgets WHERE project = ?1 AND agent = ?2",
+                params![project, agent],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let spent_usd = conn
+            .query_row(
+                "SELECT usd FROM agent_spend WHERE project = ?1 AND agent = ?2 AND day = ?3",
+                params![project, agent, day],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0.0);
+        Ok(BudgetState { daily_usd, spent_usd })
+    }
+
+    fn start_session(&self, project: &str, row: &SessionRow, audit: AuditEvent<'_>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO sessions (project, id, agent, status, error, started_at, ended_at, events, cost_usd)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                project,
+                row.id,
+                row.agent,
+                row.status,
+                row.error,
+                row.started_at,
+                row.ended_at,
+                row.events as i64,
+                row.cost_usd
+            ],
+        )?;
+        append_audit(&tx, project, &row.id, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn end_session(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let n = self.conn().execute(
+            "UPDATE sessions SET status = ?3, error = ?4, ended_at = ?5
+             WHERE project = ?1 AND id = ?2 AND status = 'running'",
+            params![project, id, status, error, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn session(&self, project: &str, id: &str) -> StoreResult<Option<SessionRow>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("{SESSION_COLUMNS} WHERE project = ?1 AND id = ?2"),
+                params![project, id],
+                session_row,
+            )
+            .optional()?)
+    }
+
+    fn sessions(&self, project: &str, agent: &str, limit: usize) -> StoreResult<Vec<SessionRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "{SESSION_COLUMNS} WHERE project = ?1 AND agent = ?2 ORDER BY started_at DESC, rowid DESC LIMIT ?3"
+        ))?;
+        let rows =
+            stmt.query_map(params![project, agent, limit as i64], session_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn count_session_events(&self, project: &str, id: &str, events: u64, cost_usd: f64) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE sessions SET events = events + ?3, cost_usd = cost_usd + ?4 WHERE project = ?1 AND id = ?2",
+            params![project, id, events as i64, cost_usd],
+        )?;
+        Ok(())
+    }
+
     fn set_project_setting(
         &self,
         project: &str,
@@ -1219,7 +1353,22 @@ const AGENT_COLUMNS: &str =
     "SELECT name, mode, readiness, nodes, edges, calls, sessions, cost_usd, first_seen, last_seen
      FROM agents";
 
-/// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.
+const SESSION_COLUMNS: &str =
+    "SELECT id, agent, status, error, started_at, ended_at, events, cost_usd FROM sessions";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        status: r.get(2)?,
+        error: r.get(3)?,
+        started_at: r.get(4)?,
+        ended_at: r.get(5)?,
+        events: r.get::<_, i64>(6)? as u64,
+        cost_usd: r.get(7)?,
+    })
+}
+
 fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRow, String)> {
     let row = AgentRow {
         name: r.get(0)?,

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
-use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Role, ToolCount};
+use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Principal, Role, ToolCount};
 use crate::{now, AppState};
 
 /// Events per batch.
@@ -69,7 +69,7 @@ fn config() -> Config {
 }
 
 /// An agent name: 1–128 of `A–Z a–z 0–9 . _ - : @`.
-fn agent_name(name: &str) -> bool {
+pub(crate) fn agent_name(name: &str) -> bool {
     (1..=MAX_NAME).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b))
 }
@@ -127,11 +127,11 @@ struct EventIn {
 
 /// What a batch did.
 #[derive(Serialize, JsonSchema)]
-pub(super) struct Accepted {
+pub(crate) struct Accepted {
     /// Events applied now.
-    accepted: usize,
+    pub(crate) accepted: usize,
     /// Events whose id was applied before (or repeated in the batch).
-    duplicates: usize,
+    pub(crate) duplicates: usize,
 }
 
 /// The project's agents.
@@ -148,6 +148,8 @@ pub(super) struct AgentDetail {
     agent: AgentRow,
     /// Calls and cost per tool and outcome.
     telemetry: Telemetry,
+    /// Its daily budget and today's spend.
+    budget: super::sessions::BudgetView,
 }
 
 /// Calls and cost per tool and per outcome.
@@ -270,6 +272,18 @@ async fn observe(
 ) -> ApiResult<Json<Accepted>> {
     let who = principal(&state, &headers)?;
     let batch: Batch = parse(&body(bytes)?)?;
+    Ok(Json(ingest(&state, &who, &batch.agent, batch.events).await?))
+}
+
+/// Checks and applies a batch of events in the `POST /v1/observations` format for `agent`:
+/// what that route does, and what the compatibility layers feed their telemetry through.
+pub(crate) async fn ingest(
+    state: &AppState,
+    who: &Principal,
+    agent: &str,
+    events: Vec<Value>,
+) -> ApiResult<Accepted> {
+    let batch = Batch { agent: agent.to_string(), events };
     if !agent_name(&batch.agent) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -306,7 +320,7 @@ async fn observe(
             events.iter().filter(|e| !snap.seen.contains(&e.id) && taken.insert(&e.id)).collect();
         let duplicates = events.len() - fresh.len();
         if fresh.is_empty() {
-            return Ok(Json(Accepted { accepted: 0, duplicates }));
+            return Ok(Accepted { accepted: 0, duplicates });
         }
         let profile = match &snap.profile {
             Some(bytes) => Profile::from_bytes(bytes).map_err(internal)?,
@@ -341,7 +355,7 @@ async fn observe(
             now,
         };
         if state.store.commit_observations(&who.project, &batch.agent, &update)? {
-            return Ok(Json(Accepted { accepted: fresh.len(), duplicates }));
+            return Ok(Accepted { accepted: fresh.len(), duplicates });
         }
         tokio::task::yield_now().await; // another batch of this agent won: compute again
     }
@@ -449,7 +463,8 @@ async fn read(
         tool.outcomes.insert(c.outcome.clone(), c.calls);
         *outcomes.entry(c.outcome).or_default() += c.calls;
     }
-    Ok(Json(AgentDetail { agent: row, telemetry: Telemetry { tools, outcomes } }))
+    let budget = super::sessions::budget_view(&state, &who.project, &agent)?;
+    Ok(Json(AgentDetail { agent: row, telemetry: Telemetry { tools, outcomes }, budget }))
 }
 
 /// `GET /v1/agents/{agent}/profile` query.

@@ -2,14 +2,15 @@
 //! the one [`ApiError`] (always `{"error": {"code", "message"}}`, never internals), bearer
 //! authentication, and strict body parsing.
 
-mod agents;
+pub(crate) mod agents;
 mod audit;
 mod events;
 mod keys;
 mod openapi;
 mod projects;
-mod requests;
+pub(crate) mod requests;
 mod roles;
+pub(crate) mod sessions;
 mod snapshots;
 mod webhooks;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(roles::router())
         .merge(audit::router())
+        .merge(sessions::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
         .merge(openapi::router())

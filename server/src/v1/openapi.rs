@@ -25,10 +25,11 @@ use super::keys::{Jwks, KeyCreated, KeyList, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
+use super::sessions::{BudgetView, EndSession, NewBudget, NewSession, SessionList, SessionQuery};
 use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
 use super::webhooks::{DeliveryList, NewWebhook, WebhookCreated, WebhookList};
 use super::ErrorBody;
-use crate::store::{RequestRow, RoleRule};
+use crate::store::{RequestRow, RoleRule, SessionRow};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -130,6 +131,7 @@ fn path_doc(path: &str, name: &str) -> &'static str {
         "id" if path.starts_with("/v1/requests") => "The request's id (`req_…`).",
         "id" if path.starts_with("/v1/webhooks") => "The endpoint's id (`wh_…`).",
         "id" if path.starts_with("/v1/deliveries") => "The delivery's id.",
+        "id" if path.starts_with("/v1/sessions") => "The session's id (`ses_…`).",
         "agent" => "The agent's name.",
         "token" => "The link's token (`claims.mac`), as the link routes give it.",
         _ => "",
@@ -421,6 +423,31 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .json::<ModeSet>(g, 200, "Set (and audited).")
             .errors(400, &["unknown_variant"])
             .errors(404, &["not_found"]),
+        // sessions.rs
+        op("put", "/v1/agents/{agent}/budget", Operator, "Set or clear an agent's daily budget")
+            .json_body::<NewBudget>(g)
+            .json::<BudgetView>(g, 200, "Set (and audited), with today's spend.")
+            .errors(400, &["invalid_agent", "invalid_budget"]),
+        op("get", "/v1/agents/{agent}/budget", Key, "An agent's daily budget and today's spend")
+            .json::<BudgetView>(g, 200, "The budget (`daily_usd` null: none).")
+            .errors(400, &["invalid_agent"]),
+        op("get", "/v1/agents/{agent}/sessions", Key, "List an agent's sessions")
+            .query::<SessionQuery>(g)
+            .json::<SessionList>(g, 200, "Newest first.")
+            .errors(400, &["invalid_agent"]),
+        op("post", "/v1/sessions", Key, "Start a session of an agent")
+            .json_body::<NewSession>(g)
+            .json::<SessionRow>(g, 201, "Started (`running`).")
+            .errors(400, &["invalid_agent"]),
+        op("get", "/v1/sessions/{id}", Key, "Read a session")
+            .json::<SessionRow>(g, 200, "The session.")
+            .errors(404, &["not_found"]),
+        op("post", "/v1/sessions/{id}/end", Key, "End a running session")
+            .json_body::<EndSession>(g)
+            .json::<SessionRow>(g, 200, "Ended.")
+            .errors(400, &["invalid_status"])
+            .errors(404, &["not_found"])
+            .errors(409, &["session_ended"]),
         // snapshots.rs
         op("put", "/v1/requests/{id}/snapshot", Key, "Park a state snapshot on a pending request")
             .bytes_body("Opaque bytes (the SDK's sealed envelope), at most `HANDRAIL_MAX_SNAPSHOT_BYTES`.")

@@ -27,7 +27,7 @@ use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role};
 use crate::{now, random, AppState};
 
 /// How long an in-flight idempotent create holds its key before another may take over.
-const LEASE_SECS: i64 = 30;
+pub(crate) const LEASE_SECS: i64 = 30;
 /// How long a decision proof stays valid.
 const PROOF_LIFETIME_SECS: i64 = 365 * 86_400;
 
@@ -131,7 +131,7 @@ pub(crate) async fn create_request(
 
 /// Stores a new request; with an idempotent execution, claims its key and commits it in the
 /// same transaction. None when another create claimed the key first.
-fn insert(
+pub(crate) fn insert(
     state: &AppState,
     who: &Principal,
     new: &NewRequest,
@@ -402,4 +402,52 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
         }
     }
     Ok(n)
+}
+
+/// Records a decision the agent declared about its own action (the AEGIS model lets the
+/// caller approve itself): stored like any decision, but with the actor `self-declared:KEY`,
+/// the audit event `request.self_declared` and no proof, so it can never pass for an
+/// operator's approval. The stored decision, as JSON.
+pub(crate) fn declare(
+    state: &AppState,
+    row: &RequestRow,
+    status: Status,
+    who: &Principal,
+    reason: &str,
+) -> ApiResult<Value> {
+    let decided_at = now();
+    let actor = format!("self-declared:{}", who.key_id);
+    let decision = Decision {
+        request_id: row.id.clone(),
+        status,
+        payload: status.allows_action().then(|| row.payload.clone()),
+        patched_payload: None,
+        diff: None,
+        actor: Some(actor.clone()),
+        reason: Some(reason.to_string()),
+        decided_at,
+        proof: None,
+    };
+    let value = serde_json::to_value(&decision).map_err(internal)?;
+    let audit = AuditEvent {
+        at: decided_at,
+        actor: &actor,
+        event: "request.self_declared",
+        data: json!({ "status": status.as_str(), "self_declared": true }),
+    };
+    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, audit)? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_decided",
+            "the request was decided meanwhile",
+        ));
+    }
+    state.notify(&row.id);
+    if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
+        if let Ok(text) = serde_json::to_string(&updated) {
+            let _ = state.events.send((row.project.clone(), "request.self_declared", text));
+        }
+    }
+    Metrics::add(&state.metrics.requests_decided, 1);
+    Ok(value)
 }

@@ -1,0 +1,250 @@
+//! Sessions (one run of an agent, from start to end, with its event count and cost) and
+//! budgets (an agent's daily limit in USD, set by an operator, against what it spent today).
+//!
+//! Spend is counted per UTC day of the server's clock from every observation's `cost_usd`
+//! (`POST /v1/observations`, and the Agent Ledger layer's priced events, which go through the
+//! same path). Checking a call's projected cost against the budget before it runs is the
+//! guard's job (`Policy::daily_budget_usd`, or the Agent Ledger layer's 429): this module
+//! stores the limit and reports the spend.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use handrail_core::encoding::b64url_encode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::agents::agent_name;
+use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
+use crate::store::{AuditEvent, Principal, SessionRow};
+use crate::{now, random, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/agents/{agent}/budget", get(read_budget).put(set_budget))
+        .route("/v1/agents/{agent}/sessions", get(list))
+        .route("/v1/sessions", post(start))
+        .route("/v1/sessions/{id}", get(read))
+        .route("/v1/sessions/{id}/end", post(end))
+}
+
+/// An agent's daily budget and today's spend.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct BudgetView {
+    /// The agent.
+    pub(crate) agent: String,
+    /// The daily limit in USD; null when none is set.
+    pub(crate) daily_usd: Option<f64>,
+    /// Cost recorded today (UTC day of the server's clock), USD.
+    pub(crate) spent_today_usd: f64,
+    /// What is left today, never below 0; null without a limit.
+    pub(crate) remaining_usd: Option<f64>,
+}
+
+/// The budget and today's spend of `agent` in `project`.
+pub(crate) fn budget_view(state: &AppState, project: &str, agent: &str) -> ApiResult<BudgetView> {
+    let b = state.store.budget(project, agent, now().div_euclid(86_400))?;
+    Ok(BudgetView {
+        agent: agent.to_string(),
+        daily_usd: b.daily_usd,
+        spent_today_usd: b.spent_usd,
+        remaining_usd: b.daily_usd.map(|limit| (limit - b.spent_usd).max(0.0)),
+    })
+}
+
+fn invalid_agent() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_agent",
+        "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
+    )
+}
+
+/// The budget to set.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewBudget {
+    /// The daily limit in USD (finite, ≥ 0); null removes the limit.
+    daily_usd: Option<f64>,
+}
+
+/// `PUT /v1/agents/{agent}/budget` (operators): sets or clears the daily limit, audited. The
+/// agent need not have been observed yet.
+async fn set_budget(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<BudgetView>> {
+    let who = operator(&state, &headers)?;
+    let new: NewBudget = parse(&body(bytes)?)?;
+    if !agent_name(&agent) {
+        return Err(invalid_agent());
+    }
+    if let Some(usd) = new.daily_usd.filter(|u| !u.is_finite() || *u < 0.0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_budget",
+            format!("daily_usd must be a finite number ≥ 0, not {usd}"),
+        ));
+    }
+    let audit = AuditEvent {
+        at: now(),
+        actor: &who.key_id,
+        event: "agent.budget",
+        data: json!({ "agent": agent, "daily_usd": new.daily_usd }),
+    };
+    state.store.set_budget(&who.project, &agent, new.daily_usd, audit)?;
+    Ok(Json(budget_view(&state, &who.project, &agent)?))
+}
+
+/// `GET /v1/agents/{agent}/budget`: the limit and today's spend (a guard reads it before a call).
+async fn read_budget(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<BudgetView>> {
+    let who = principal(&state, &headers)?;
+    if !agent_name(&agent) {
+        return Err(invalid_agent());
+    }
+    Ok(Json(budget_view(&state, &who.project, &agent)?))
+}
+
+/// A session to start.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSession {
+    /// The agent it runs (1–128 characters of `A–Z a–z 0–9 . _ - : @`).
+    agent: String,
+}
+
+/// Starts a session of `agent` (its id is new): the row stored.
+pub(crate) fn start_session(state: &AppState, who: &Principal, agent: &str) -> ApiResult<SessionRow> {
+    if !agent_name(agent) {
+        return Err(invalid_agent());
+    }
+    let row = SessionRow {
+        id: format!("ses_{}", b64url_encode(random::<12>().map_err(internal)?)),
+        agent: agent.to_string(),
+        status: "running".into(),
+        error: None,
+        started_at: now(),
+        ended_at: None,
+        events: 0,
+        cost_usd: 0.0,
+    };
+    let audit = AuditEvent {
+        at: row.started_at,
+        actor: &who.key_id,
+        event: "session.started",
+        data: json!({ "agent": agent }),
+    };
+    state.store.start_session(&who.project, &row, audit)?;
+    Ok(row)
+}
+
+/// Ends a running session with `success` or `error`: the row as stored.
+pub(crate) fn end_session(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> ApiResult<SessionRow> {
+    if status != "success" && status != "error" {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_status", "status is success or error"));
+    }
+    let error = error.map(|e| e.chars().take(4096).collect::<String>());
+    if !state.store.end_session(&who.project, id, status, error.as_deref(), now())? {
+        return Err(match state.store.session(&who.project, id)? {
+            Some(_) => ApiError::new(StatusCode::CONFLICT, "session_ended", "the session has ended"),
+            None => no_session(),
+        });
+    }
+    state.store.session(&who.project, id)?.ok_or_else(no_session)
+}
+
+pub(crate) fn no_session() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session")
+}
+
+/// `POST /v1/sessions`: starts a session.
+async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    let new: NewSession = parse(&body(bytes)?)?;
+    let row = start_session(&state, &who, &new.agent)?;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
+/// How a session ended.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EndSession {
+    /// `success` or `error`.
+    #[schemars(extend("enum" = ["success", "error"]))]
+    status: String,
+    /// What went wrong (with `error`), at most 4096 characters kept.
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `POST /v1/sessions/{id}/end`: ends a running session.
+async fn end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<SessionRow>> {
+    let who = principal(&state, &headers)?;
+    let ask: EndSession = parse(&body(bytes)?)?;
+    Ok(Json(end_session(&state, &who, &id, &ask.status, ask.error.as_deref())?))
+}
+
+/// `GET /v1/sessions/{id}`.
+async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionRow>> {
+    let who = principal(&state, &headers)?;
+    Ok(Json(state.store.session(&who.project, &id)?.ok_or_else(no_session)?))
+}
+
+/// `GET /v1/agents/{agent}/sessions` query.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct SessionQuery {
+    /// At most this many, newest first (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// An agent's sessions.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct SessionList {
+    /// Newest first.
+    sessions: Vec<SessionRow>,
+}
+
+/// `GET /v1/agents/{agent}/sessions`: newest first.
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> ApiResult<Json<SessionList>> {
+    let who = principal(&state, &headers)?;
+    if !agent_name(&agent) {
+        return Err(invalid_agent());
+    }
+    let sessions = state.store.sessions(&who.project, &agent, q.limit.unwrap_or(100).min(1000))?;
+    Ok(Json(SessionList { sessions }))
+}

@@ -31,6 +31,10 @@ else
   npm install --loglevel=error
 fi
 
+# The client tests start a real `handrail serve`: build it and name it.
+(cd "$root" && cargo build --quiet -p handrail-server)
+export HANDRAIL_BIN="${HANDRAIL_BIN:-$CARGO_TARGET_DIR/debug/handrail}"
+
 npm run --silent build
 
 # native/index.d.ts is generated from the Rust doc comments and signatures, and committed:

@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 mod error;
 mod firewall;
+mod protocol;
 
 use error::{invalid_arg, IntoJs, Result};
 

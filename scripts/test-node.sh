@@ -6,7 +6,8 @@
 # Installs the pinned npm tools with `npm ci` (skipped when package-lock.json has not changed
 # since the last install), builds the addon into the workspace target dir (target/<host
 # triple>/release, shared between runs), compiles ts/ into dist/, checks that the committed
-# native/index.d.ts is what the build generated, and runs `node --test test/`.
+# native/index.d.ts is what the build generated, builds `handrail-server` (debug) for the
+# client tests and exports it as HANDRAIL_BIN, and runs `node --test test/`.
 set -euo pipefail
 # Servers started by the tests log at warn: CI output keeps what matters.
 export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"

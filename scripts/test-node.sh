@@ -6,7 +6,8 @@
 # Installs the pinned npm tools with `npm ci` (skipped when package-lock.json has not changed
 # since the last install), builds the addon into the workspace target dir (target/<host
 # triple>/release, shared between runs), compiles ts/ into dist/, checks that the committed
-# native/index.d.ts is what the build generated, and runs `node --test test/`.
+# native/index.d.ts is what the build generated, builds `handrail-server` (debug) for the
+# client tests and exports it as HANDRAIL_BIN, and runs `node --test test/`.
 set -euo pipefail
 # Servers started by the tests log at warn: CI output keeps what matters.
 export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
@@ -30,6 +31,10 @@ if [[ -f package-lock.json ]]; then
 else
   npm install --loglevel=error
 fi
+
+# The client tests start a real `handrail serve`: build it and name it.
+(cd "$root" && cargo build --quiet -p handrail-server)
+export HANDRAIL_BIN="${HANDRAIL_BIN:-$CARGO_TARGET_DIR/debug/handrail}"
 
 npm run --silent build
 

@@ -54,8 +54,116 @@ export declare class FirewallSession {
   get id(): string
 }
 
+/** The protocol client: builds requests and reads answers; sends nothing itself. */
+export declare class Protocol {
+  /**
+   * `encryptionKey` is `hrk1.<kid>.<base64url>`. Throws `invalid_options` for a base URL
+   * that is not http(s), `invalid_key` for an empty API key or a bad encryption key.
+   */
+  constructor(baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null)
+  /** True when payloads and state are sealed. */
+  get encrypts(): boolean
+  /** True once the proof keys are loaded. */
+  get hasJwks(): boolean
+  /** The create (and the snapshot upload when there is state). */
+  create(ask: AskInit): CreateCalls
+  /** `GET /v1/requests/{id}`. */
+  read(id: string): HttpRequest
+  /** Reads an answer carrying one request; throws the typed error of a non-2xx status. */
+  parseRecord(answer: HttpAnswer): RequestRecord
+  /** The decision with its payloads opened and diffed; `null` while pending. */
+  outcome(record: RequestRecord): DecisionOutcome | null
+  /** The stored payload, opened (JSON text). */
+  payload(record: RequestRecord): string
+  /**
+   * Starts a wait at `nowMs`; without `timeoutMs` it lasts until the request is decided
+   * or expires.
+   */
+  wait(id: string, nowMs: number, timeoutMs?: number | undefined | null): Wait
+  /** `GET /v1/requests/{id}/snapshot`. */
+  snapshotDownload(id: string): HttpRequest
+  /** Opens a downloaded snapshot of request `id` (JSON text). */
+  openSnapshot(id: string, answer: HttpAnswer): string
+  /** Checks the answer to a snapshot upload. */
+  parseSnapshotStored(answer: HttpAnswer): void
+  /** `POST /v1/observations`; `eventsJson` is a JSON array (text) of at most 1000 events. */
+  observations(agent: string, eventsJson: string): HttpRequest
+  /** What the server did with an observation batch. */
+  parseObservations(answer: HttpAnswer): ObservationsAccepted
+  /** `GET /v1/keys/proof`. */
+  jwksRequest(): HttpRequest
+  /** Loads the proof keys from the JWKS answer. */
+  loadJwks(answer: HttpAnswer): void
+  /** Verifies `proof` for `record` at `now` (Unix seconds); returns its claims (JSON text). */
+  verifyProof(record: RequestRecord, proof: string, now: number): string
+}
+
+/** A request as the server returned it (payloads as stored). */
+export declare class RequestRecord {
+  /** The request id. */
+  get id(): string
+  /** `PENDING`, `APPROVED`, `APPROVED_WITH_MODIFICATIONS`, `REJECTED` or `EXPIRED`. */
+  get status(): string
+  /** True when a state snapshot is parked with the request. */
+  get hasSnapshot(): boolean
+}
+
+/** One wait for a decision (`Protocol.wait` makes one). */
+export declare class Wait {
+  /** The request id waited for. */
+  get id(): string
+  /** The next long-poll; throws `wait_timeout` once the deadline has passed. */
+  request(protocol: Protocol, nowMs: number): HttpRequest
+  /**
+   * The decided request, or the delay in milliseconds before the next poll (`0`: poll
+   * again now). Throws `expired` for an expired request and the typed error of a final
+   * failure.
+   */
+  onResponse(protocol: Protocol, answer: HttpAnswer, nowMs: number): RequestRecord | number
+  /** The delay (ms) before the next poll after a transport failure. */
+  onNetworkError(nowMs: number): number
+}
+
+/** A verified webhook delivery. */
+export declare class WebhookDelivery {
+  /** `webhook-id`: deliveries may repeat; deduplicate by it. */
+  get id(): string
+  /** `request.created`, `request.resolved` or `request.expired`. */
+  get kind(): string
+  /** When the event happened, Unix seconds. */
+  get timestamp(): number
+  /** The request it is about. */
+  record(): RequestRecord
+}
+
 /** What to do with a call. */
 export type Action = 'allow' | 'review' | 'block'
+
+/** What an agent asks; JSON values as text. */
+export interface AskInit {
+  /** The system acted on (`stripe`…). */
+  service: string
+  /** The action (`refund`…). */
+  action: string
+  /** The plain payload as JSON text; sealed when the protocol has a key. */
+  payloadJson: string
+  /** `low`, `medium`, `high`, `critical`; the server's default when absent. */
+  priority?: string
+  /** The role that may decide. */
+  role?: string
+  /** JSON Schema (JSON text) an edit must satisfy. */
+  schemaJson?: string
+  /** Seconds until the request expires. */
+  timeoutSecs?: number
+  /** Free context (JSON text) shown to the person deciding, never sealed. */
+  contextJson?: string
+  /** State (JSON text) to park with the request, sealed; needs a key. */
+  stateJson?: string
+  /** Names the step (thread id, run id): the same scope and request give the same request. */
+  idempotencyScope?: string
+  /** An explicit idempotency key; wins over the scope. */
+  idempotencyKey?: string
+}
 
 /**
  * RFC 8785 canonical JSON of `input` (JSON text, or its raw bytes).
@@ -64,6 +172,52 @@ export type Action = 'allow' | 'review' | 'block'
  * not canonicalizable JSON.
  */
 export declare function canonicalize(input: string | Uint8Array): string
+
+/** The requests that open one ask. */
+export interface CreateCalls {
+  /** The request id the client chose. */
+  id: string
+  /** The `Idempotency-Key` sent. */
+  idempotencyKey: string
+  /** `POST /v1/requests`. */
+  request: HttpRequest
+  /** `PUT /v1/requests/{id}/snapshot`, to send after the create succeeded. */
+  snapshot?: HttpRequest
+}
+
+/** A decision with its payloads opened; JSON values as text. */
+export interface DecisionOutcome {
+  /** `APPROVED`, `APPROVED_WITH_MODIFICATIONS`, `REJECTED` or `EXPIRED`. */
+  status: string
+  /** What to act on (JSON text); absent unless the status allows action. */
+  payloadJson?: string
+  /** The edited payload (JSON text), after an edit. */
+  patchedPayloadJson?: string
+  /** `{"ops": […], "summary": "…"}` (JSON text), after an edit. */
+  diffJson?: string
+  /** Who decided. */
+  actor?: string
+  /** Why. */
+  reason?: string
+  /** The signed proof. */
+  proof?: string
+  /** When, Unix seconds. */
+  decidedAt: number
+}
+
+/**
+ * What an edit changed: the core's `Diff`, RFC 6902 operations and a one-line summary.
+ * Described to TypeScript only, like `ProofClaims`.
+ */
+export interface EditDiff {
+  /**
+   * Operations (`{ op: "add" | "remove" | "replace", path, value? }`) turning the
+   * original payload into the edited one, in order.
+   */
+  ops: Array<{ op: 'add' | 'remove' | 'replace'; path: string; value?: unknown }>
+  /** A short human sentence (`amount: 500 → 50; removed cc`). */
+  summary: string
+}
 
 /** What a tool does to the world; declared, or inferred from the tool's name. */
 export type Effect = 'read' | 'write' | 'destructive' | 'egress' | 'payment'
@@ -177,11 +331,46 @@ export interface GraphNode {
   effect?: Effect
 }
 
+/** An HTTP answer as received. */
+export interface HttpAnswer {
+  /** The status code. */
+  status: number
+  /** Header names (any case) and values. */
+  headers: Record<string, string>
+  /** The body. */
+  body: Uint8Array
+}
+
+/** An HTTP request to send as is. */
+export interface HttpRequest {
+  /** `GET`, `POST` or `PUT`. */
+  method: string
+  /** The absolute URL. */
+  url: string
+  /** Header names (lowercase) and values, `authorization` among them. */
+  headers: Record<string, string>
+  /** The body; empty for `GET`. */
+  body: Buffer
+  /**
+   * How long to wait for the whole answer, in seconds (a long-poll needs more than the
+   * poll itself).
+   */
+  timeoutSecs: number
+}
+
 /**
  * Whether verdicts are enforced: `shadow` reports them only (the default while the profile
  * learns), `enforce` applies them.
  */
 export type Mode = 'shadow' | 'enforce'
+
+/** `(accepted, duplicates)` of an observation batch. */
+export interface ObservationsAccepted {
+  /** Events stored. */
+  accepted: number
+  /** Events already stored before (same id). */
+  duplicates: number
+}
 
 /**
  * Opens an envelope sealed for request `requestId` and `field`, returning the plaintext.
@@ -206,6 +395,29 @@ export interface OpenOptions {
 /** What became of a call, for `record`. */
 export type Outcome = 'ran' | 'trusted' | 'approved' | 'rejected'
 
+/**
+ * What a verified decision proof asserts: the core's `Claims`, with its serde field names.
+ * `verifyProof` returns it parsed from the core's JSON; this type only describes it.
+ */
+export interface ProofClaims {
+  /** The request id. */
+  rid: string
+  /** base64url SHA-256 of the canonical request as stored. */
+  req: string
+  /** The decision status. */
+  dec: string
+  /** Who decided (operator id; `system` for expiry). */
+  act: string
+  /** base64url SHA-256 of the canonical patched payload, when the approver edited it. */
+  pat?: string
+  /** Issued at, Unix seconds. */
+  iat: number
+  /** Expires at, Unix seconds. */
+  exp: number
+  /** Unique proof id. */
+  jti: string
+}
+
 /** How much the profile has seen, and whether it may leave shadow mode. */
 export interface Readiness {
   /** Good-Turing estimate of the chance that the next transition is new (1 before any). */
@@ -225,6 +437,12 @@ export interface Reason {
   /** A human sentence. */
   text: string
 }
+
+/** Delay (ms) before retrying a call whose transport failed; `null`: give up. */
+export declare function retryNetwork(attempt: number): number | null
+
+/** Delay (ms) before retrying a call that got this answer; `null`: do not retry. */
+export declare function retryResponse(answer: HttpAnswer, attempt: number): number | null
 
 /**
  * Seals `plaintext` into an envelope (JSON text) bound to request `requestId` and `field`.
@@ -264,3 +482,9 @@ export interface Verdict {
   /** False in shadow mode: the caller reports the verdict but lets the call run. */
   enforced: boolean
 }
+
+/**
+ * Verifies a Standard Webhooks delivery with the endpoint's secret at `now` (Unix
+ * seconds). Throws `webhook_header`, `webhook_timestamp`, `webhook_signature`.
+ */
+export declare function verifyWebhook(secret: string, headers: Record<string, string>, body: Uint8Array, now: number): WebhookDelivery

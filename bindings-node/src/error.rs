@@ -8,7 +8,8 @@
 //! (`InvalidArg`, `StringExpected`, …) are `PascalCase`, which is how the TS layer
 //! tells the two apart.
 
-use napi::bindgen_prelude::JsError;
+use napi::bindgen_prelude::{JsError, JsValue, Object};
+use napi::Env;
 
 /// The `code` of every error this addon throws: a core error code, or napi's `InvalidArg`
 /// for an argument the core API cannot even take (an IV that is not 12 bytes).
@@ -53,4 +54,75 @@ pub fn invalid_arg(reason: impl Into<String>) -> napi::Error<ErrorCode> {
 #[allow(dead_code)]
 fn _assert_throwable(err: napi::Error<ErrorCode>) -> JsError<ErrorCode> {
     JsError::from(err)
+}
+
+/// Converts one core error of the client protocol into a thrown JS `Error` that carries,
+/// besides `code` and `message`, the structured `data` of the failure (`retryAfter` of a
+/// 429, `reason` of a 409, the request `id` of an expiry or a wait timeout, …) and
+/// `errorClass`, the name of the `HandrailError` subclass the TypeScript layer throws. The
+/// choice of subclass is made here, once, from the core error; `ts/errors.ts` only looks
+/// the name up.
+pub fn thrown(env: &Env, err: &handrail_core::Error) -> napi::Error {
+    match build(env, err) {
+        Ok(object) => napi::Error::from(object.to_unknown()),
+        // Creating the object only fails while the environment tears down: the plain form
+        // still carries code and message.
+        Err(_) => napi::Error::new(napi::Status::GenericFailure, err.to_string()),
+    }
+}
+
+fn build<'env>(env: &'env Env, err: &handrail_core::Error) -> napi::Result<Object<'env>> {
+    use handrail_core::Error as E;
+    let mut object = env.create_error(napi::Error::new(napi::Status::GenericFailure, err.to_string()))?;
+    object.set("code", err.code())?;
+    let mut data = Object::new(env)?;
+    match err {
+        E::RateLimited { retry_after } => data.set("retryAfter", *retry_after as f64)?,
+        E::Conflict { reason, .. } => data.set("reason", reason.as_str())?,
+        E::Server { status } => data.set("status", u32::from(*status))?,
+        E::Expired { id } | E::WaitTimeout { id } => data.set("id", id.as_str())?,
+        E::NotEncrypted { field } | E::NoKey { field } => data.set("field", *field)?,
+        _ => {}
+    }
+    object.set("data", data)?;
+    object.set("errorClass", class_of(err))?;
+    Ok(object)
+}
+
+/// The `HandrailError` subclass for a protocol error, by name (`ts/errors.ts` defines them).
+fn class_of(err: &handrail_core::Error) -> &'static str {
+    match err.code() {
+        "unauthorized" | "forbidden" => "AuthError",
+        "not_found" => "NotFoundError",
+        "conflict" | "idempotency_mismatch" => "ConflictError",
+        "invalid_request" | "edit_invalid" | "schema_invalid" => "InvalidPayloadError",
+        "too_large" if matches!(err, handrail_core::Error::BodyTooLarge { .. }) => "InvalidPayloadError",
+        "rate_limited" => "RateLimitedError",
+        "server_error" => "ServerError",
+        "invalid_response" => "ProtocolError",
+        "decrypt_failed"
+        | "unwrap_failed"
+        | "envelope_malformed"
+        | "envelope_unsupported"
+        | "not_encrypted"
+        | "no_key"
+        | "unknown_kid" => "DecryptionFailedError",
+        "expired" => "ExpiredError",
+        "wait_timeout" => "WaitTimeoutError",
+        code if code.starts_with("proof_") => "ProofError",
+        code if code.starts_with("webhook_") => "WebhookError",
+        _ => "HandrailError",
+    }
+}
+
+/// Extension for core results of the client protocol: `core_call().thrown(&env)?`.
+pub trait ThrownJs<T> {
+    /// Maps the core error into a thrown JS error with `code`, `data` and `errorClass`.
+    fn thrown(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> ThrownJs<T> for handrail_core::Result<T> {
+    fn thrown(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|err| thrown(env, &err))
+    }
 }

@@ -12,6 +12,11 @@ use napi_derive::napi;
 
 mod error;
 mod firewall;
+mod protocol;
+
+// The protocol's free functions, exported to JavaScript by `#[napi]`; re-exported so a
+// test build (where the napi registration is compiled out) sees them used.
+pub use protocol::{retry_network, retry_response, verify_webhook};
 
 use error::{invalid_arg, IntoJs, Result};
 

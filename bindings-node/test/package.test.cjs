@@ -9,7 +9,9 @@ test("require and import share one module instance", async () => {
   assert.equal(esm.HandrailError, handrail.HandrailError);
   assert.equal(esm.canonicalize, handrail.canonicalize);
   assert.equal(esm.Firewall, handrail.Firewall);
-  for (const name of ["canonicalize", "sealEnvelope", "openEnvelope", "generateKey", "Firewall"]) {
+  assert.equal(esm.Handrail, handrail.Handrail);
+  assert.equal(esm.ExpiredError, handrail.ExpiredError);
+  for (const name of ["canonicalize", "sealEnvelope", "openEnvelope", "generateKey", "Firewall", "Handrail", "once"]) {
     assert.equal(typeof handrail[name], "function", name);
     assert.equal(typeof esm[name], "function", name);
   }

@@ -2,6 +2,14 @@
 // they are imported as types only, so this contract does not load the addon.
 import type {
   Action,
+  AskInit,
+  CreateCalls,
+  DecisionOutcome,
+  EditDiff,
+  HttpAnswer,
+  HttpRequest,
+  ObservationsAccepted,
+  ProofClaims,
   Effect,
   FirewallCall,
   FirewallConfig,
@@ -21,6 +29,14 @@ import type {
 
 export type {
   Action,
+  AskInit,
+  CreateCalls,
+  DecisionOutcome,
+  EditDiff,
+  HttpAnswer,
+  HttpRequest,
+  ObservationsAccepted,
+  ProofClaims,
   Effect,
   FirewallCall,
   FirewallConfig,
@@ -68,6 +84,70 @@ export interface Backend {
   generateKey(kid: string): string;
   /** The core's `Firewall`; policy and config cross as JSON text in the core's serde form. */
   Firewall: new (init?: FirewallInit | undefined | null) => BackendFirewall;
+  /** The core's sans-IO client protocol; JSON values cross as text. */
+  Protocol: new (baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null) => BackendProtocol;
+  retryResponse(answer: HttpAnswer, attempt: number): number | null;
+  retryNetwork(attempt: number): number | null;
+  verifyWebhook(secret: string, headers: Record<string, string>, body: Uint8Array, now: number): BackendWebhookDelivery;
+}
+
+/**
+ * A request as the server returned it, opaque to the public API but for these fields.
+ *
+ * @internal
+ */
+export interface BackendRecord {
+  readonly id: string;
+  readonly status: string;
+  readonly hasSnapshot: boolean;
+}
+
+/**
+ * The core's `protocol::Client`: builds each HTTP request and reads each answer.
+ *
+ * @internal
+ */
+export interface BackendProtocol {
+  readonly encrypts: boolean;
+  readonly hasJwks: boolean;
+  create(ask: AskInit): CreateCalls;
+  read(id: string): HttpRequest;
+  parseRecord(answer: HttpAnswer): BackendRecord;
+  outcome(record: BackendRecord): DecisionOutcome | null;
+  payload(record: BackendRecord): string;
+  wait(id: string, nowMs: number, timeoutMs?: number | undefined | null): BackendWait;
+  snapshotDownload(id: string): HttpRequest;
+  openSnapshot(id: string, answer: HttpAnswer): string;
+  parseSnapshotStored(answer: HttpAnswer): void;
+  observations(agent: string, eventsJson: string): HttpRequest;
+  parseObservations(answer: HttpAnswer): ObservationsAccepted;
+  jwksRequest(): HttpRequest;
+  loadJwks(answer: HttpAnswer): void;
+  verifyProof(record: BackendRecord, proof: string, now: number): string;
+}
+
+/**
+ * One wait: the next long-poll, and what an answer means (a record, or a delay in ms).
+ *
+ * @internal
+ */
+export interface BackendWait {
+  readonly id: string;
+  request(protocol: BackendProtocol, nowMs: number): HttpRequest;
+  onResponse(protocol: BackendProtocol, answer: HttpAnswer, nowMs: number): BackendRecord | number;
+  onNetworkError(nowMs: number): number;
+}
+
+/**
+ * A verified webhook delivery.
+ *
+ * @internal
+ */
+export interface BackendWebhookDelivery {
+  readonly id: string;
+  readonly kind: string;
+  readonly timestamp: number;
+  record(): BackendRecord;
 }
 
 /**

@@ -29,10 +29,40 @@ import { createApi } from "./api.js";
 import type { Backend } from "./backend.js";
 import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
 
-export { HandrailError } from "./errors.js";
+import { createHandrail, type Handrail as HandrailInstance, type HandrailConstructor } from "./client.js";
+
+export {
+  AuthError,
+  ConflictError,
+  DecryptionFailedError,
+  ExpiredError,
+  HandrailError,
+  InvalidPayloadError,
+  NetworkError,
+  NotFoundError,
+  ProofError,
+  ProtocolError,
+  RateLimitedError,
+  ServerError,
+  WaitTimeoutError,
+  WebhookError,
+} from "./errors.js";
+export { Decision, once } from "./client.js";
+export type {
+  AskOptions,
+  DeferOptions,
+  HandrailConstructor,
+  HandrailOptions,
+  HeadersLike,
+  Priority,
+  RequestStatus,
+  WaitOptions,
+  WebhookEvent,
+} from "./client.js";
 export type { Api } from "./api.js";
 export type {
   Action,
+  EditDiff,
   Effect,
   FirewallConfig,
   FirewallPolicy,
@@ -42,6 +72,7 @@ export type {
   Mode,
   OpenOptions,
   Outcome,
+  ProofClaims,
   Readiness,
   Reason,
   SealOptions,
@@ -71,3 +102,7 @@ export const generateKey = api.generateKey;
 /** An agent's behavioral firewall (see `FirewallConstructor` for `new Firewall(options)`). */
 export interface Firewall extends FirewallInstance {}
 export const Firewall: FirewallConstructor = api.Firewall;
+
+/** A client of the Handrail server (see `HandrailConstructor` for `new Handrail(options)`). */
+export interface Handrail extends HandrailInstance {}
+export const Handrail: HandrailConstructor = createHandrail(backend);

@@ -7,8 +7,6 @@
 //! event `request.self_declared`, no decision proof. It is never an operator approval. The
 //! tenant is always the project of the bearer key; a `Tenant-Id` header is ignored.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +31,7 @@ pub(super) fn router() -> Router<AppState> {
 async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     record(&state, &headers, bytes, Status::Approved).await
 }
@@ -41,7 +39,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     record(&state, &headers, bytes, Status::Rejected).await
 }
@@ -89,7 +87,7 @@ fn answer(row: &RequestRow) -> Value {
 async fn record(
     state: &AppState,
     headers: &HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
     status: Status,
 ) -> ApiResult<Response> {
     let who = principal(state, headers)?;

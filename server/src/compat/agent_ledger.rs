@@ -10,8 +10,6 @@
 //! The key travels in `x-api-key`; errors are `{"error": MESSAGE, "code": CODE}`, the shape
 //! the client reads its message from.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -86,11 +84,7 @@ fn session_json(row: &SessionRow) -> Value {
     })
 }
 
-async fn start(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn start(State(state): State<AppState>, headers: HeaderMap, bytes: crate::v1::Body) -> Response {
     answer((|| {
         let who = who(&state, &headers)?;
         let ask: StartBody = parse(&body(bytes)?)?;
@@ -113,7 +107,7 @@ async fn end(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> Response {
     answer((|| {
         let who = who(&state, &headers)?;
@@ -224,20 +218,12 @@ fn over_budget(agent: &str, limit: f64, spent: f64, attempted: f64) -> Response 
     (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
 }
 
-async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn events(State(state): State<AppState>, headers: HeaderMap, bytes: crate::v1::Body) -> Response {
     answer(record(&state, &headers, bytes).await).await
 }
 
 /// Checks the whole batch, then the budget, then records it: all of it or nothing.
-async fn record(
-    state: &AppState,
-    headers: &HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn record(state: &AppState, headers: &HeaderMap, bytes: crate::v1::Body) -> ApiResult<Response> {
     let who = who(state, headers)?;
     let ask: EventsBody = parse(&body(bytes)?)?;
     if ask.events.len() > MAX_EVENTS {

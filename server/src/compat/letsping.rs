@@ -3,8 +3,6 @@
 //! shape, and the state parking links are our snapshot links. Webhooks of requests made
 //! here also carry `x-letsping-signature` (see [`signature_header`]).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -84,7 +82,7 @@ fn std_b64(bytes: &[u8]) -> String {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;

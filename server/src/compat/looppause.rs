@@ -4,8 +4,6 @@
 //! project's signing secret, over the bytes Python's
 //! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -55,7 +53,7 @@ struct CreatePause {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;

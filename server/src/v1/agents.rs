@@ -13,8 +13,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -268,7 +266,7 @@ fn check_event(index: usize, raw: Value, role: Role, now: i64) -> ApiResult<Even
 async fn observe(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Json<Accepted>> {
     let who = principal(&state, &headers)?;
     let batch: Batch = parse(&body(bytes)?)?;
@@ -515,7 +513,7 @@ async fn set_mode(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(agent): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Json<ModeSet>> {
     let who = operator(&state, &headers)?;
     let new: NewMode = parse(&body(bytes)?)?;

@@ -1,8 +1,6 @@
 //! Keys: agent keys and operator tokens of a project (operators only), and the server's
 //! public proof keys as JWKS (anyone: proofs are verified offline).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
@@ -78,7 +76,7 @@ pub(super) struct KeyList {
 async fn add_key(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let who = operator(&state, &headers)?;
     let new: NewKey = parse(&body(bytes)?)?;

@@ -1,8 +1,6 @@
 //! Projects: an admin operator creates them and lists them all; any other operator sees
 //! only its own. A project's keys read nothing of another project.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -57,7 +55,7 @@ pub(super) struct ProjectList {
 async fn add_project(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<ProjectCreated>)> {
     let who = operator(&state, &headers)?;
     if !who.admin {

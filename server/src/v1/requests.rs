@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,7 +40,7 @@ pub(super) fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;
@@ -274,7 +272,7 @@ async fn resolve(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
     if who.role != Role::Operator {

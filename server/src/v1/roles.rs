@@ -1,8 +1,6 @@
 //! Roles of a project and their escalation rules (operators), and the sweep that moves a
 //! pending request to the next role when nobody of its role decided in time.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
@@ -92,7 +90,7 @@ pub(super) struct RoleList {
 async fn add_role(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<RoleRule>)> {
     let who = any_role_operator(&state, &headers)?;
     let new: NewRole = parse(&body(bytes)?)?;

@@ -7,8 +7,6 @@
 //! guard's job (`Policy::daily_budget_usd`, or the Agent Ledger layer's 429): this module
 //! stores the limit and reports the spend.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,7 +77,7 @@ async fn set_budget(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(agent): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Json<BudgetView>> {
     let who = operator(&state, &headers)?;
     let new: NewBudget = parse(&body(bytes)?)?;
@@ -178,7 +176,7 @@ pub(crate) fn no_session() -> ApiError {
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
     let new: NewSession = parse(&body(bytes)?)?;
@@ -203,7 +201,7 @@ async fn end(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<Json<SessionRow>> {
     let who = principal(&state, &headers)?;
     let ask: EndSession = parse(&body(bytes)?)?;

@@ -1,7 +1,5 @@
 //! Webhook endpoints, their delivery log and manual redelivery (operators only).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
@@ -60,7 +58,7 @@ pub(super) struct DeliveryList {
 async fn add_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     let who = operator(&state, &headers)?;
     let new: NewWebhook = parse(&body(bytes)?)?;

@@ -1,9 +1,10 @@
 //! LetsPing (PyPI `letsping` 0.3.x), under `/compat/letsping/api`: `POST /ingest` creates an
 //! ordinary request (plain or `_lp_enc` payload), `GET /status/{id}` reports it in their
 //! shape, and the state parking links are our snapshot links. Webhooks of requests made
-//! here also carry `x-letsping-signature` (see [`signature_header`]).
+//! here also carry `x-letsping-signature` (see [`signature_header`]). Their LangGraph
+//! checkpointer stores its checkpoints under `/langgraph/checkpoints`, per project and thread.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -17,9 +18,9 @@ use serde_json::{json, Value};
 
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
-use crate::store::{RequestRow, Store, StoreError};
-use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiResult};
-use crate::{random, AppState};
+use crate::store::{CheckpointPut, RequestRow, Store, StoreError};
+use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiError, ApiResult};
+use crate::{now, random, AppState};
 
 /// The marker in a request's `context.compat` that it came through this layer.
 pub(crate) const MARK: &str = "letsping";
@@ -28,6 +29,10 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/compat/letsping/api/ingest", post(ingest))
         .route("/compat/letsping/api/status/{id}", get(status))
+        .route(
+            "/compat/letsping/api/langgraph/checkpoints",
+            post(put_checkpoint).get(get_checkpoint).delete(delete_checkpoints),
+        )
         // Their client resolves our relative links against its base URL; these are the same
         // link routes as `/v1/blobs/{token}` (the link is the credential, the client's API key
         // that comes with it is neither needed nor logged).
@@ -161,6 +166,100 @@ pub(crate) fn view(row: &RequestRow) -> Value {
         "actor_id": actor,
         "metadata": metadata,
     })
+}
+
+/// Checkpoints kept per thread: LangGraph resumes from the newest, older ones are history.
+const CHECKPOINTS_PER_THREAD: usize = 64;
+/// Checkpoints kept per project, across its threads (the oldest go first).
+const CHECKPOINTS_PER_PROJECT: usize = 10_000;
+/// Longest thread or checkpoint id, in bytes.
+const MAX_CHECKPOINT_ID: usize = 256;
+
+/// The body their `LetsPingCheckpointer` posts.
+#[derive(Deserialize)]
+struct NewCheckpoint {
+    thread_id: String,
+    checkpoint_id: String,
+    checkpoint: Value,
+    metadata: Value,
+}
+
+/// The query of a checkpoint read or delete (`latest=1` when no id is given; the newest
+/// is answered either way).
+#[derive(Deserialize)]
+struct CheckpointQuery {
+    thread_id: String,
+    #[serde(default)]
+    checkpoint_id: Option<String>,
+}
+
+/// A thread or checkpoint id: 1..=256 bytes.
+fn checkpoint_id(name: &str, value: &str) -> ApiResult<()> {
+    if value.is_empty() || value.len() > MAX_CHECKPOINT_ID {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("`{name}` must be 1 to {MAX_CHECKPOINT_ID} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /langgraph/checkpoints`: stores the checkpoint (and its metadata) as the thread's
+/// newest, within the per-thread and per-project bounds.
+async fn put_checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: crate::v1::Body,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let bytes = body(bytes)?;
+    let cp: NewCheckpoint = parse(&bytes)?;
+    checkpoint_id("thread_id", &cp.thread_id)?;
+    checkpoint_id("checkpoint_id", &cp.checkpoint_id)?;
+    let stored = json!({
+        "thread_id": cp.thread_id,
+        "checkpoint_id": cp.checkpoint_id,
+        "checkpoint": cp.checkpoint,
+        "metadata": cp.metadata,
+    });
+    let text = serde_json::to_string(&stored).map_err(internal)?;
+    let put = CheckpointPut {
+        thread: &cp.thread_id,
+        id: &cp.checkpoint_id,
+        body: &text,
+        now: now(),
+        per_thread: CHECKPOINTS_PER_THREAD,
+        per_project: CHECKPOINTS_PER_PROJECT,
+    };
+    state.store.put_checkpoint(&who.project, &put)?;
+    Ok(Json(json!({ "ok": true, "thread_id": cp.thread_id, "checkpoint_id": cp.checkpoint_id })))
+}
+
+/// `GET /langgraph/checkpoints?thread_id=…&checkpoint_id=…` (or `&latest=1`): `{thread_id,
+/// checkpoint_id, checkpoint, metadata}`, or 404 (their checkpointer then has none).
+async fn get_checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CheckpointQuery>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers)?;
+    let text = state
+        .store
+        .checkpoint(&who.project, &q.thread_id, q.checkpoint_id.as_deref())?
+        .ok_or_else(not_found)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// `DELETE /langgraph/checkpoints?thread_id=…`: forgets the thread's checkpoints.
+async fn delete_checkpoints(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CheckpointQuery>,
+) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let deleted = state.store.delete_checkpoints(&who.project, &q.thread_id)?;
+    Ok(Json(json!({ "deleted": deleted })))
 }
 
 /// The `x-letsping-signature` of a webhook body: `t=<unix ms>,v1=<hex HMAC-SHA256(secret,

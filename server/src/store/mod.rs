@@ -570,4 +570,23 @@ pub trait Store: Send + Sync {
         value: &str,
         audit: AuditEvent<'_>,
     ) -> StoreResult<()>;
+    /// Stores a LangGraph checkpoint (LetsPing layer) of a project's thread as its newest,
+    /// then drops the oldest beyond `per_thread` in that thread and beyond `per_project` in
+    /// the project, in one transaction.
+    fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()>;
+    /// A thread's checkpoint body by id, or its newest when `id` is None.
+    fn checkpoint(&self, project: &str, thread: &str, id: Option<&str>) -> StoreResult<Option<String>>;
+    /// Deletes a thread's checkpoints; how many there were.
+    fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize>;
+}
+
+/// One checkpoint to store, with the bounds that keep a project's share of the table small.
+pub struct CheckpointPut<'a> {
+    pub thread: &'a str,
+    pub id: &'a str,
+    /// The JSON text kept and answered as is.
+    pub body: &'a str,
+    pub now: i64,
+    pub per_thread: usize,
+    pub per_project: usize,
 }

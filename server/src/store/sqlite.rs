@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
+    CheckpointPut,
     AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, Claim, Delivery, Escalation, KeyInfo,
     NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow, Snapshot,
     SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
@@ -112,7 +113,11 @@ impl Sqlite {
                 project TEXT NOT NULL, id TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
                 started_at INTEGER NOT NULL, ended_at INTEGER, events INTEGER NOT NULL, cost_usd REAL NOT NULL,
                 PRIMARY KEY (project, id));
-             CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions(project, agent, started_at);",
+             CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions(project, agent, started_at);
+             CREATE TABLE IF NOT EXISTS compat_checkpoints (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, thread TEXT NOT NULL,
+                id TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (project, thread, id));
+             CREATE INDEX IF NOT EXISTS compat_checkpoints_by_thread ON compat_checkpoints(project, thread, seq);",
         )?;
         let blobs = path.parent().unwrap_or(Path::new(".")).join("snapshots");
         if !blobs.is_dir() {
@@ -1346,6 +1351,57 @@ impl Store for Sqlite {
         append_audit(&tx, project, name, &audit)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // REPLACE gives a re-sent checkpoint a new `seq`: the last one written is the newest.
+        tx.execute(
+            "INSERT OR REPLACE INTO compat_checkpoints (project, thread, id, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![project, put.thread, put.id, put.body, put.now],
+        )?;
+        tx.execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND seq NOT IN (
+                SELECT seq FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)",
+            params![project, put.thread, put.per_thread as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND seq NOT IN (
+                SELECT seq FROM compat_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)",
+            params![project, put.per_project as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, project: &str, thread: &str, id: Option<&str>) -> StoreResult<Option<String>> {
+        let conn = self.reader();
+        let body = match id {
+            Some(id) => conn
+                .query_row(
+                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND id = ?3",
+                    params![project, thread, id],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            None => conn
+                .query_row(
+                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2
+                     ORDER BY seq DESC LIMIT 1",
+                    params![project, thread],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        Ok(body)
+    }
+
+    fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2", params![project, thread])?)
     }
 }
 

@@ -91,9 +91,21 @@ async fn ingest(
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;
-    let ask: Ingest = parse(&bytes)?;
+    let raw: Value = parse(&bytes)?;
+    let agent = match super::letsping_agents::verify(&state, &who, &raw)? {
+        Ok(agent) => agent,
+        Err(refused) => return Ok(refused.response()),
+    };
+    let ask: Ingest = serde_json::from_value(raw).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid body: {e}"))
+    })?;
     let priority = ask.priority.as_deref().map(str::parse::<Priority>).transpose()?.unwrap_or_default();
-    let metadata = ask.metadata.unwrap_or_else(|| json!({}));
+    let mut metadata = ask.metadata.unwrap_or_else(|| json!({}));
+    if let (Some(agent), Some(obj)) = (agent, metadata.as_object_mut()) {
+        // Kept beside their metadata so the dashboard shows which signing agent asked.
+        obj.insert("agent_id".into(), json!(agent));
+        obj.insert("agent_signature_verified".into(), json!(true));
+    }
     let role = metadata.get("role").and_then(Value::as_str).map(str::to_string);
     let new = NewRequest {
         service: ask.service,

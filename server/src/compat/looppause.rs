@@ -145,6 +145,12 @@ async fn read(
 /// ":"))` does (`ensure_ascii`: every non-ASCII character as `\uXXXX`, surrogate pairs beyond
 /// the BMP; floats as `repr`).
 fn python_json(value: &Value, out: &mut String) {
+    python_dumps(value, true, out);
+}
+
+/// Python's compact `json.dumps(value, separators=(",", ":"))`, keys sorted or in the order
+/// they came in (`sort_keys=False`).
+pub(crate) fn python_dumps(value: &Value, sort: bool, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -161,14 +167,16 @@ fn python_json(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                python_json(item, out);
+                python_dumps(item, sort, out);
             }
             out.push(']');
         }
         Value::Object(map) => {
             // Python sorts by code point, which is the byte order of UTF-8.
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            if sort {
+                keys.sort();
+            }
             out.push('{');
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
@@ -176,7 +184,7 @@ fn python_json(value: &Value, out: &mut String) {
                 }
                 python_str(key, out);
                 out.push(':');
-                python_json(&map[key], out);
+                python_dumps(&map[key], sort, out);
             }
             out.push('}');
         }

@@ -6,6 +6,7 @@
 mod aegis;
 mod agent_ledger;
 mod letsping;
+mod letsping_agents;
 mod looppause;
 mod secrets;
 
@@ -17,6 +18,7 @@ use crate::AppState;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(letsping::router())
+        .merge(letsping_agents::router())
         .merge(looppause::router())
         .merge(aegis::router())
         .merge(agent_ledger::router())

@@ -74,7 +74,9 @@ impl Refused {
     pub(super) fn response(&self) -> Response {
         let (code, message) = match self {
             Refused::Incomplete => ("LETSPING_SIGNATURE_INVALID", "agent_id and agent_signature go together"),
-            Refused::OtherProject => ("LETSPING_SIGNATURE_INVALID", "project_id is not the project of this API key"),
+            Refused::OtherProject => {
+                ("LETSPING_SIGNATURE_INVALID", "project_id is not the project of this API key")
+            }
             Refused::BadSignature => ("LETSPING_SIGNATURE_INVALID", "invalid agent signature"),
         };
         their_error(StatusCode::UNAUTHORIZED, code, message)
@@ -83,7 +85,11 @@ impl Refused {
 
 /// Checks the agent signature of an ingest body, if it carries one: `Ok(None)` when it is
 /// unsigned, `Ok(Some(agent_id))` when the signature matches either canonical form.
-pub(super) fn verify(state: &AppState, who: &Principal, body: &Value) -> ApiResult<Result<Option<String>, Refused>> {
+pub(super) fn verify(
+    state: &AppState,
+    who: &Principal,
+    body: &Value,
+) -> ApiResult<Result<Option<String>, Refused>> {
     let agent_id = body.get("agent_id");
     let signature = body.get("agent_signature");
     let (agent_id, signature) = match (agent_id, signature) {
@@ -214,10 +220,9 @@ mod tests {
     #[test]
     fn javascript_forms() {
         let mut out = String::new();
-        let v: Value = serde_json::from_str(
-            r#"{"b":1,"a":[1.0,1.5,1e21,1.5e-7,0.000001,-0.0,100,"é\u0001\u2028😀"]}"#,
-        )
-        .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":[1.0,1.5,1e21,1.5e-7,0.000001,-0.0,100,"é\u0001\u2028😀"]}"#)
+                .unwrap();
         js_stringify(&v, &mut out);
         assert_eq!(out, "{\"b\":1,\"a\":[1,1.5,1e+21,1.5e-7,0.000001,0,100,\"é\\u0001\u{2028}😀\"]}");
     }

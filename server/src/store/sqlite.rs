@@ -13,10 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    CheckpointPut,
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, Claim, Delivery, Escalation, KeyInfo,
-    NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow, Snapshot,
-    SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation,
+    KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow,
+    Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1399,9 +1398,10 @@ impl Store for Sqlite {
     }
 
     fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2", params![project, thread])?)
+        Ok(self.conn().execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2",
+            params![project, thread],
+        )?)
     }
 }
 

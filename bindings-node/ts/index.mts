@@ -5,6 +5,7 @@ export {
   canonicalize,
   ConflictError,
   Decision,
+  decisionText,
   DecryptionFailedError,
   ExpiredError,
   Firewall,

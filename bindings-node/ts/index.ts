@@ -48,6 +48,7 @@ export {
   WebhookError,
 } from "./errors.js";
 export { Decision, once } from "./client.js";
+export { decisionText } from "./text.js";
 export type {
   AskOptions,
   DeferOptions,

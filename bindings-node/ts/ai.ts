@@ -1,0 +1,167 @@
+/**
+ * `handrail/ai`: make any Vercel AI SDK tool require a person's approval through Handrail.
+ *
+ * Two ways, both on the same request (its idempotency key is `ai:<toolCallId>`, so asking
+ * twice for one tool call gives one request):
+ *
+ * - **Plain `execute`** — `withApproval(tool, { service })`: the tool's `execute` asks Handrail
+ *   first and runs with the approved input (the edited one after an edit). The model sees
+ *   `REJECTED: <reason>` instead of a result on rejection, and after an edit the result
+ *   preceded by `APPROVED WITH EDITS: <what changed>`.
+ * - **The SDK's approval flow** — `requireApproval(tool, { service })` also sets
+ *   `needsApproval: true`, so `generateText`/`streamText` stop with a `tool-approval-request`
+ *   part. `answerApproval(part, { service })` opens the Handrail request for it, waits for
+ *   the decision and gives back the `tool-approval-response` part to send in a `tool`
+ *   message; when the SDK then runs the tool, its `execute` finds the same, decided request
+ *   and runs with the approved (possibly edited) input.
+ *
+ * ```ts
+ * import { tool } from "ai";
+ * import { withApproval } from "handrail/ai";
+ * const refund = withApproval(tool({ description: "Refund", inputSchema, execute }), { service: "stripe" });
+ * ```
+ *
+ * @packageDocumentation
+ */
+import type { Tool, ToolApprovalResponse, ToolExecutionOptions } from "ai";
+
+import type { Decision, Priority } from "./client.js";
+import { Handrail } from "./index.js";
+import { decisionText } from "./text.js";
+
+export { decisionText } from "./text.js";
+
+/** How a tool asks for approval. */
+export interface ApprovalOptions {
+  /** The client. Default: `new Handrail()` (reads `HANDRAIL_URL`, `HANDRAIL_API_KEY`…). */
+  handrail?: Handrail;
+  /** The system the tool acts on (`stripe`…). */
+  service: string;
+  /**
+   * The action shown to the person: the tool's name (its key in `tools`). `answerApproval`
+   * defaults it to the tool call's name; with `requireApproval` use that same name, since
+   * one tool call is one request.
+   */
+  action: string;
+  priority?: Priority;
+  /** The role that may decide. */
+  role?: string;
+  /** JSON Schema an edit must satisfy. */
+  schema?: Record<string, unknown>;
+  /** Seconds until the request expires unanswered. */
+  expiresIn?: number;
+  /** Seconds to wait for the decision before `WaitTimeoutError`. Default: until decided. */
+  timeout?: number;
+  /** Called with every decision, before the tool runs (or does not). */
+  onDecision?: (decision: Decision) => void | Promise<void>;
+}
+
+/** The `tool-approval-request` content part `generateText` / `streamText` stop with. */
+export interface ToolApprovalRequestPart {
+  type: "tool-approval-request";
+  approvalId: string;
+  toolCall: { toolCallId: string; toolName: string; input: unknown };
+}
+
+type AnyTool = Tool<any, any>;
+
+const clients = new WeakMap<ApprovalOptions, Handrail>();
+
+function clientOf(options: ApprovalOptions): Handrail {
+  if (options.handrail) return options.handrail;
+  let hr = clients.get(options);
+  if (!hr) {
+    hr = new Handrail();
+    clients.set(options, hr);
+  }
+  return hr;
+}
+
+/** The Handrail decision on one tool call: opened once per `toolCallId`. */
+async function decide(
+  options: ApprovalOptions,
+  toolCallId: string,
+  action: string,
+  input: unknown,
+  signal: AbortSignal | undefined,
+): Promise<Decision> {
+  const hr = clientOf(options);
+  const id = await hr.defer({
+    service: options.service,
+    action,
+    payload: input,
+    idempotencyKey: `ai:${toolCallId}`,
+    context: { ai: { toolCallId } },
+    ...(options.priority !== undefined && { priority: options.priority }),
+    ...(options.role !== undefined && { role: options.role }),
+    ...(options.schema !== undefined && { schema: options.schema }),
+    ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
+    ...(signal !== undefined && { signal }),
+  });
+  const decision = await hr.wait(id, {
+    ...(options.timeout !== undefined && { timeout: options.timeout }),
+    ...(signal !== undefined && { signal }),
+  });
+  await options.onDecision?.(decision);
+  return decision;
+}
+
+/**
+ * `tool` with its `execute` behind a person's approval: it asks Handrail, then runs
+ * `execute` with the approved input. On rejection (or expiry) it returns
+ * `REJECTED: <reason>` without running; after an edit it runs with the edited input and
+ * returns `APPROVED WITH EDITS: <changes>; use these values: <json>` followed by the
+ * result (as JSON unless a string). The tool's own `needsApproval` is kept.
+ */
+export function withApproval<T extends AnyTool>(tool: T, options: ApprovalOptions): T {
+  const execute = tool.execute;
+  if (typeof execute !== "function") {
+    throw new TypeError("withApproval: the tool has no execute function to guard");
+  }
+  const gated = async (input: unknown, call: ToolExecutionOptions): Promise<unknown> => {
+    const decision = await decide(options, call.toolCallId, options.action, input, call.abortSignal);
+    if (!decision.approved) return decisionText(decision);
+    // An AsyncIterable result (preliminary outputs) is passed through as is.
+    const result = await execute(decision.payload, call);
+    if (decision.status !== "APPROVED_WITH_MODIFICATIONS") return result;
+    const shown = typeof result === "string" ? result : JSON.stringify(result);
+    return `${decisionText(decision)}\nResult: ${shown}`;
+  };
+  return { ...tool, execute: gated } as T;
+}
+
+/**
+ * `withApproval` plus `needsApproval: true`: the SDK pauses the call for the UI, and
+ * `answerApproval` answers that pause from Handrail. The guarded `execute` still checks
+ * the decision (the same request, not a second one) and runs with the approved input.
+ */
+export function requireApproval<T extends AnyTool>(tool: T, options: ApprovalOptions): T {
+  return { ...withApproval(tool, options), needsApproval: true } as T;
+}
+
+/**
+ * The `tool-approval-response` part for a decision on `approvalId`: `approved` unless the
+ * person rejected it (or it expired), `reason` the decision text the model may read.
+ */
+export function approvalResponse(approvalId: string, decision: Decision): ToolApprovalResponse {
+  return {
+    type: "tool-approval-response",
+    approvalId,
+    approved: decision.approved,
+    reason: decisionText(decision),
+  };
+}
+
+/**
+ * Answers a `tool-approval-request` part from Handrail: opens (or finds) the request for
+ * its tool call, waits for the decision and returns the `tool-approval-response` part,
+ * to send back as `{ role: "tool", content: [part] }`.
+ */
+export async function answerApproval(
+  part: ToolApprovalRequestPart,
+  options: Omit<ApprovalOptions, "action"> & { action?: string; signal?: AbortSignal },
+): Promise<ToolApprovalResponse> {
+  const { toolCallId, toolName, input } = part.toolCall;
+  const decision = await decide(options as ApprovalOptions, toolCallId, options.action ?? toolName, input, options.signal);
+  return approvalResponse(part.approvalId, decision);
+}

@@ -59,7 +59,13 @@ impl PyKeyring {
         let run = || match iv {
             None if data_key.is_none() => Ok(envelope::seal(key, &ctx, plaintext)?),
             None => Err(CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" })),
-            Some(iv) => Ok(envelope::seal_with(key, &ctx, plaintext, fixed(iv, "an IV is 12 bytes")?, data_key.as_ref())?),
+            Some(iv) => Ok(envelope::seal_with(
+                key,
+                &ctx,
+                plaintext,
+                fixed(iv, "an IV is 12 bytes")?,
+                data_key.as_ref(),
+            )?),
         };
         if plaintext.len() >= DETACH_THRESHOLD {
             py.detach(run)

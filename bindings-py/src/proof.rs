@@ -28,9 +28,9 @@ impl PySigner {
     /// ``seed`` is the 32-byte Ed25519 seed.
     #[new]
     fn new(kid: &str, seed: &[u8]) -> Result<Self, CoreError> {
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| CoreError(handrail_core::Error::InvalidKey { reason: "an Ed25519 seed is 32 bytes" }))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| {
+            CoreError(handrail_core::Error::InvalidKey { reason: "an Ed25519 seed is 32 bytes" })
+        })?;
         Ok(Self { signer: Signer::from_seed(kid, seed)? })
     }
 
@@ -42,8 +42,9 @@ impl PySigner {
     /// Signs ``claims`` (JSON text of the claims object); returns the compact token.
     fn sign(&self, claims: JsonText) -> Result<String, CoreError> {
         let value = parse_json(claims.as_bytes())?;
-        let claims: Claims = serde_json::from_value(value)
-            .map_err(|e| handrail_core::Error::InvalidRequest { reason: "invalid_claims".into(), message: e.to_string() })?;
+        let claims: Claims = serde_json::from_value(value).map_err(|e| {
+            handrail_core::Error::InvalidRequest { reason: "invalid_claims".into(), message: e.to_string() }
+        })?;
         Ok(self.signer.sign(&claims)?)
     }
 }

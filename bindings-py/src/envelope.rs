@@ -43,6 +43,7 @@ impl PyKeyring {
 
     /// Seals ``plaintext`` under key ``kid`` for one field of one request.
     #[pyo3(signature = (kid, request_id, field, plaintext, iv = None, data_key = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust call site.
     fn seal(
         &self,
         py: Python<'_>,

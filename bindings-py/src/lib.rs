@@ -10,10 +10,15 @@
 //! `handrail/_firewall.py`; the client protocol in `protocol.rs`, driven over httpx by
 //! `handrail/client.py`.
 
+mod envelope;
 mod error;
 mod firewall;
+mod idempotency;
 mod input;
+mod proof;
 mod protocol;
+mod request;
+mod webhook;
 
 use pyo3::prelude::*;
 
@@ -22,7 +27,7 @@ use crate::input::JsonText;
 
 /// Inputs at least this large are processed with the GIL released, so other Python threads
 /// keep running; below it, releasing and re-acquiring the GIL would cost more than the work.
-const DETACH_THRESHOLD: usize = 64 * 1024;
+pub(crate) const DETACH_THRESHOLD: usize = 64 * 1024;
 
 /// Return the canonical form (RFC 8785, JSON Canonicalization Scheme) of JSON text.
 ///
@@ -79,5 +84,21 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(protocol::retry_response, m)?)?;
     m.add_function(wrap_pyfunction!(protocol::retry_network, m)?)?;
     m.add_function(wrap_pyfunction!(protocol::verify_webhook, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency::tool_call_key, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency::fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency::idempotency_begin, m)?)?;
+    m.add_class::<idempotency::PyExecution>()?;
+    m.add_class::<envelope::PyKeyring>()?;
+    m.add_class::<webhook::PyWebhook>()?;
+    m.add_function(wrap_pyfunction!(webhook::verify_letsping, m)?)?;
+    m.add_function(wrap_pyfunction!(proof::proof_digest, m)?)?;
+    m.add_class::<proof::PySigner>()?;
+    m.add_class::<proof::PyVerifier>()?;
+    m.add_function(wrap_pyfunction!(request::diff, m)?)?;
+    m.add_function(wrap_pyfunction!(request::apply_patch, m)?)?;
+    m.add_function(wrap_pyfunction!(request::validate_edit, m)?)?;
+    m.add_function(wrap_pyfunction!(request::review_edit, m)?)?;
+    m.add_function(wrap_pyfunction!(request::request_status, m)?)?;
+    m.add_function(wrap_pyfunction!(request::request_priority, m)?)?;
     Ok(())
 }

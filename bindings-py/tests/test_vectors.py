@@ -6,6 +6,7 @@ passes here behaves identically on every Handrail surface.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,271 @@ def test_canonicalize_bytes_and_str_agree(case: dict[str, Any]) -> None:
         assert str(info.value) == str(err)
     else:
         assert handrail.canonicalize(text.encode("utf-8")) == from_str
+
+
+# ---- the other modules: each file's sections, one pytest param per case ------------------
+
+
+def load_doc(module: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((VECTORS / f"{module}.json").read_text(encoding="utf-8"))
+    assert doc["module"] == module
+    return doc
+
+
+def section(doc: dict[str, Any], name: str) -> list[Any]:
+    """One pytest param per case of ``doc[name]``, id ``<section>[i]: <case name>``."""
+    cases = doc[name]
+    assert len(cases) > 0, f"{doc['module']}.json: empty section {name}"
+    return [
+        pytest.param(case, id=f"{name}[{i}]: {case.get('name', case.get('input', ''))}")
+        for i, case in enumerate(cases)
+    ]
+
+
+def expect_outcome(case: dict[str, Any], call: Any) -> Any:
+    """Runs ``call``; checks its error code against ``case["error"]`` or returns its result."""
+    if "error" in case:
+        with pytest.raises(HandrailError) as info:
+            call()
+        assert info.value.code == case["error"], f"{case.get('name')}: {info.value}"
+        return None
+    return call()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+# envelope.json
+ENVELOPE = load_doc("envelope")
+ENVELOPE_RING = handrail.Keyring(
+    [(k["kid"], k["key"]) for k in ENVELOPE["keys"]], legacy=ENVELOPE["legacy_key"]
+)
+
+
+def b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.mark.parametrize("case", section(ENVELOPE, "cases"))
+def test_envelope(case: dict[str, Any]) -> None:
+    rid, field = case["context"]["request_id"], case["context"]["field"]
+    sealed = case["envelope"]
+    opened = expect_outcome(case, lambda: ENVELOPE_RING.open(sealed.encode(), rid, field))
+    if opened is None:
+        return
+    want = b64url(case["plaintext_b64url"])
+    assert opened == want
+    iv = b64url(case["iv"])
+    if case.get("legacy"):
+        resealed = ENVELOPE_RING.seal_legacy(want, iv)
+    else:
+        data_key = b64url(case["data_key"]) if "data_key" in case else None
+        resealed = ENVELOPE_RING.seal(case["kid"], rid, field, want, iv=iv, data_key=data_key)
+    assert resealed == sealed, "sealing reproduces the envelope"
+
+
+def test_envelope_random_iv_round_trips() -> None:
+    kid = ENVELOPE["keys"][0]["kid"]
+    sealed = ENVELOPE_RING.seal(kid, "req_1", "payload", b"hello")
+    assert ENVELOPE_RING.open(sealed.encode(), "req_1", "payload") == b"hello"
+    with pytest.raises(handrail.DecryptionFailed):
+        ENVELOPE_RING.open(sealed.encode(), "req_1", "other_field")
+
+
+# webhook.json
+WEBHOOK = load_doc("webhook")
+
+
+@pytest.mark.parametrize("case", section(WEBHOOK, "sign"))
+def test_webhook_sign(case: dict[str, Any]) -> None:
+    hook = handrail.Webhook([case["secret"]])
+    assert hook.sign(case["id"], case["timestamp"], case["body"].encode()) == case["signature"]
+
+
+@pytest.mark.parametrize("case", section(WEBHOOK, "verify"))
+def test_webhook_verify(case: dict[str, Any]) -> None:
+    hook = handrail.Webhook(case["secrets"])
+    h = case["headers"]
+    expect_outcome(
+        case,
+        lambda: hook.verify(
+            h["id"], h["timestamp"], h["signature"], case["body"].encode(), case["now"], case["tolerance"]
+        ),
+    )
+
+
+@pytest.mark.parametrize("case", section(WEBHOOK, "letsping"))
+def test_webhook_letsping(case: dict[str, Any]) -> None:
+    expect_outcome(
+        case,
+        lambda: handrail.verify_letsping(
+            case["secret"].encode(), case["header"], case["body"].encode(), case["now_ms"], case["tolerance_ms"]
+        ),
+    )
+
+
+@pytest.mark.parametrize("case", section(WEBHOOK, "secrets"))
+def test_webhook_secrets(case: dict[str, Any]) -> None:
+    hook = expect_outcome(case, lambda: handrail.Webhook([case["secret"]]))
+    if hook is not None:
+        assert hook.export() == [case["secret"]], "export round-trips"
+
+
+# proof.json
+PROOF = load_doc("proof")
+PROOF_SIGNER = handrail.ProofSigner(PROOF["kid"], b64url(PROOF["seed"]))
+PROOF_VERIFIER = handrail.ProofVerifier(dumps(PROOF["jwks"]))
+
+
+def test_proof_signer_publishes_the_jwks() -> None:
+    assert {"keys": [json.loads(PROOF_SIGNER.public_jwk())]} == PROOF["jwks"]
+
+
+@pytest.mark.parametrize("case", section(PROOF, "digests"))
+def test_proof_digest(case: dict[str, Any]) -> None:
+    assert handrail.proof_digest(case["json"]) == case["digest"]
+
+
+@pytest.mark.parametrize("case", section(PROOF, "sign"))
+def test_proof_sign(case: dict[str, Any]) -> None:
+    assert PROOF_SIGNER.sign(dumps(case["claims"])) == case["token"]
+
+
+@pytest.mark.parametrize("case", section(PROOF, "verify"))
+def test_proof_verify(case: dict[str, Any]) -> None:
+    e = case["expect"]
+    claims = expect_outcome(
+        case,
+        lambda: PROOF_VERIFIER.verify(
+            case["token"],
+            case["now"],
+            e["request_id"],
+            request_digest=e.get("request_digest"),
+            decision=e.get("decision"),
+            patched_digest=e.get("patched_digest"),
+        ),
+    )
+    if claims is not None:
+        assert json.loads(claims)["rid"] == e["request_id"]
+
+
+# idempotency.json
+IDEMPOTENCY = load_doc("idempotency")
+
+
+@pytest.mark.parametrize("case", section(IDEMPOTENCY, "keys"))
+def test_idempotency_key(case: dict[str, Any]) -> None:
+    assert handrail.idempotency_key([p.encode() for p in case["parts"]]) == case["key"]
+
+
+@pytest.mark.parametrize("case", section(IDEMPOTENCY, "tool_calls"))
+def test_tool_call_key(case: dict[str, Any]) -> None:
+    key = expect_outcome(case, lambda: handrail.tool_call_key(case["scope"], case["tool"], case["args"]))
+    if key is not None:
+        assert key == case["key"]
+
+
+@pytest.mark.parametrize("case", section(IDEMPOTENCY, "fingerprints"))
+def test_fingerprint(case: dict[str, Any]) -> None:
+    fp = expect_outcome(
+        case, lambda: handrail.fingerprint(case["method"], case["path"], case["body"].encode())
+    )
+    if fp is not None:
+        assert fp == case["fingerprint"]
+
+
+# The HTTP status the core prescribes for each refusal (Begin::refusal_status).
+REFUSAL_STATUS = {"conflict": 409, "mismatch": 422}
+
+
+@pytest.mark.parametrize("scenario", section(IDEMPOTENCY, "scenarios"))
+def test_idempotency_scenario(scenario: dict[str, Any]) -> None:
+    current: handrail.Execution | None = None
+    for step in scenario["steps"]:
+        now = step["now"]
+        if step["op"] == "begin":
+            call = lambda: handrail.idempotency_begin(  # noqa: E731
+                current,
+                scenario["key"],
+                step["method"],
+                step["path"],
+                step["body"].encode(),
+                now,
+                scenario["lease"],
+            )
+            if step["expect"] == "error":
+                with pytest.raises(HandrailError) as info:
+                    call()
+                assert info.value.code == step["error"]
+                continue
+            kind, value = call()
+            assert kind == step["expect"], step
+            if kind == "proceed":
+                assert value.attempts == step["attempts"]
+                current = value
+            elif kind == "replay":
+                assert value == (step["result"]["status"], step["result"]["body"])
+            elif kind == "conflict":
+                assert value == step["lease_until"]
+            if "status" in step:
+                assert REFUSAL_STATUS[kind] == step["status"]
+        else:
+            assert current is not None, "a stored execution"
+            result = step["result"]
+            exec_ = current
+            if step["op"] == "commit":
+                nxt = lambda: exec_.commit(result["status"], result["body"], now)  # noqa: E731
+            else:
+                nxt = lambda: exec_.fail(result["status"], result["body"], step["retryable"], now)  # noqa: E731
+            if "error" in step:
+                with pytest.raises(HandrailError) as info:
+                    nxt()
+                assert info.value.code == step["error"]
+            else:
+                current = nxt()
+                # What a store keeps between requests reads back the same.
+                assert handrail.Execution.from_json(current.to_json()).to_json() == current.to_json()
+
+
+# request.json
+REQUEST = load_doc("request")
+
+
+@pytest.mark.parametrize("case", section(REQUEST, "diffs"))
+def test_request_diff(case: dict[str, Any]) -> None:
+    before, after = dumps(case["before"]), dumps(case["after"])
+    ops, summary = handrail.diff(before, after)
+    assert json.loads(ops) == case["ops"]
+    assert summary == case["summary"]
+    assert json.loads(handrail.apply_patch(before, dumps(case["ops"]))) == case["after"]
+    assert handrail.review_edit(before, after) == (ops, summary)
+
+
+@pytest.mark.parametrize("case", section(REQUEST, "validation"))
+def test_request_validation(case: dict[str, Any]) -> None:
+    schema, payload = dumps(case["schema"]), dumps(case["payload"])
+    expect_outcome(case, lambda: handrail.validate_edit(schema, payload))
+    expect_outcome(case, lambda: handrail.review_edit(payload, payload, schema))
+
+
+@pytest.mark.parametrize("case", section(REQUEST, "statuses"))
+def test_request_status(case: dict[str, Any]) -> None:
+    value = expect_outcome(case, lambda: handrail.request_status(case["input"]))
+    if value is not None:
+        assert value == case["value"]
+
+
+@pytest.mark.parametrize("case", section(REQUEST, "priorities"))
+def test_request_priority(case: dict[str, Any]) -> None:
+    value = expect_outcome(case, lambda: handrail.request_priority(case["input"]))
+    if value is not None:
+        assert value == case["value"]
+
+
+def test_every_vector_file_is_replayed() -> None:
+    # firewall.json is replayed by test_firewall.py; rfc8785-numbers.json feeds canonical.json
+    # through generate.mjs. A new file must be added here or there.
+    replayed = {"canonical", "envelope", "webhook", "proof", "idempotency", "request", "firewall"}
+    files = {p.stem for p in VECTORS.glob("*.json")} - {"rfc8785-numbers"}
+    assert files == replayed

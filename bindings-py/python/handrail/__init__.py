@@ -12,6 +12,17 @@ subclasses of it (:class:`AuthError`, :class:`ExpiredError`, :class:`WaitTimeout
 
 :class:`Client` and :class:`AsyncClient` (``handrail/client.py``) talk to a Handrail server
 over httpx; every protocol rule they follow is the core's.
+
+The primitives are the core's too, one call each (JSON crosses as text, ``json.dumps`` it):
+
+- idempotency: :func:`idempotency_key`, :func:`tool_call_key`, :func:`fingerprint`,
+  :func:`idempotency_begin` and :class:`Execution` (run, replay or refuse a retried request);
+- field envelopes: :class:`Keyring` (``seal``/``open``, AES-256-GCM bound to request and field);
+- webhooks: :class:`Webhook` (Standard Webhooks ``v1``/``v1a``, ``now`` passed in) and
+  :func:`verify_letsping`;
+- decision proofs: :class:`ProofVerifier`, :class:`ProofSigner`, :func:`proof_digest`;
+- edits: :func:`diff`, :func:`apply_patch`, :func:`validate_edit`, :func:`review_edit`,
+  :func:`request_status`, :func:`request_priority`.
 """
 
 from handrail._core import (
@@ -28,8 +39,25 @@ from handrail._core import (
     ServerError,
     WaitTimeout,
     WebhookError,
+    Execution,
+    Keyring,
+    ProofSigner,
+    ProofVerifier,
+    Webhook,
     __version__,
+    apply_patch,
     canonicalize,
+    diff,
+    fingerprint,
+    idempotency_begin,
+    idempotency_key,
+    proof_digest,
+    request_priority,
+    request_status,
+    review_edit,
+    tool_call_key,
+    validate_edit,
+    verify_letsping,
 )
 from handrail._firewall import Firewall, FirewallSession, Reason, Verdict
 from handrail.client import AsyncClient, Client, Decision, NetworkError, WebhookEvent, once
@@ -60,4 +88,21 @@ __all__ = [
     "__version__",
     "canonicalize",
     "once",
+    "Execution",
+    "Keyring",
+    "ProofSigner",
+    "ProofVerifier",
+    "Webhook",
+    "apply_patch",
+    "diff",
+    "fingerprint",
+    "idempotency_begin",
+    "idempotency_key",
+    "proof_digest",
+    "request_priority",
+    "request_status",
+    "review_edit",
+    "tool_call_key",
+    "validate_edit",
+    "verify_letsping",
 ]

@@ -27,6 +27,22 @@ __all__ = [
     "retry_network",
     "retry_response",
     "verify_webhook",
+    "Execution",
+    "Keyring",
+    "ProofSigner",
+    "ProofVerifier",
+    "Webhook",
+    "apply_patch",
+    "diff",
+    "fingerprint",
+    "idempotency_begin",
+    "proof_digest",
+    "request_priority",
+    "request_status",
+    "review_edit",
+    "tool_call_key",
+    "validate_edit",
+    "verify_letsping",
 ]
 
 __version__: str
@@ -231,3 +247,122 @@ class Firewall:
     def profile_bytes(self) -> bytes: ...
     def load_profile(self, data: bytes) -> None: ...
     def merge_profile(self, data: bytes) -> None: ...
+
+def tool_call_key(scope: str, tool: str, args: str | bytes) -> str:
+    """The idempotency key of one tool call (scope, tool, canonical JSON arguments)."""
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body."""
+
+@final
+class Execution:
+    """One execution under one idempotency key."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def state(self) -> Literal["pending", "committed", "failed"]: ...
+    def commit(self, status: int, body: str, now: int) -> Execution: ...
+    def fail(self, status: int, body: str, retryable: bool, now: int) -> Execution: ...
+    def to_json(self) -> str: ...
+    @staticmethod
+    def from_json(text: str) -> Execution: ...
+
+def idempotency_begin(
+    existing: Execution | None,
+    key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    now: int,
+    lease_secs: int,
+) -> tuple[Literal["proceed", "replay", "conflict", "mismatch"], Any]:
+    """``("proceed", Execution)``, ``("replay", (status, body))``, ``("conflict", lease_until)``
+    or ``("mismatch", None)``."""
+
+@final
+class Keyring:
+    """Envelope keys by key id (AES-256-GCM), with an optional legacy LetsPing key."""
+
+    def __new__(cls, keys: list[tuple[str, str]], legacy: str | None = None) -> Keyring: ...
+    def seal(
+        self,
+        kid: str,
+        request_id: str,
+        field: str,
+        plaintext: bytes,
+        iv: bytes | None = None,
+        data_key: bytes | None = None,
+    ) -> str: ...
+    def seal_legacy(self, plaintext: bytes, iv: bytes) -> str: ...
+    def open(self, envelope: bytes, request_id: str, field: str) -> bytes: ...
+
+@final
+class Webhook:
+    """Webhook secrets: signs with the first, verifies against any."""
+
+    def __new__(cls, secrets: list[str]) -> Webhook: ...
+    def export(self) -> list[str]: ...
+    def sign(self, msg_id: str, timestamp: int, body: bytes) -> str: ...
+    def verify(
+        self,
+        msg_id: str,
+        timestamp: str,
+        signature: str,
+        body: bytes,
+        now: int,
+        tolerance: int = 300,
+    ) -> int: ...
+
+def verify_letsping(
+    secret: bytes, header: str, body: bytes, now_ms: int, tolerance_ms: int
+) -> int:
+    """Verifies a LetsPing ``x-letsping-signature`` header; returns its timestamp (ms)."""
+
+def proof_digest(json: str | bytes) -> str:
+    """base64url SHA-256 of the canonical form of JSON text."""
+
+@final
+class ProofSigner:
+    """Signs decision proofs with an Ed25519 key."""
+
+    def __new__(cls, kid: str, seed: bytes) -> ProofSigner: ...
+    def public_jwk(self) -> str: ...
+    def sign(self, claims: str | bytes) -> str: ...
+
+@final
+class ProofVerifier:
+    """Verifies decision proofs against a JWKS."""
+
+    def __new__(cls, jwks: str | bytes) -> ProofVerifier: ...
+    def verify(
+        self,
+        token: str,
+        now: int,
+        request_id: str,
+        request_digest: str | None = None,
+        decision: str | None = None,
+        patched_digest: str | None = None,
+    ) -> str: ...
+
+def diff(before: str | bytes, after: str | bytes) -> tuple[str, str]:
+    """The RFC 6902 diff from ``before`` to ``after``: ``(ops as JSON text, summary)``."""
+
+def apply_patch(doc: str | bytes, ops: str | bytes) -> str:
+    """Applies RFC 6902 ``ops`` to ``doc``; returns JSON text."""
+
+def validate_edit(schema: str | bytes, edited: str | bytes) -> None:
+    """Checks an edited payload against a JSON Schema."""
+
+def review_edit(
+    original: str | bytes, edited: str | bytes, schema: str | bytes | None = None
+) -> tuple[str, str]:
+    """Validates ``edited`` against ``schema`` (when given) and diffs it from ``original``."""
+
+def request_status(name: str) -> str:
+    """The canonical name of a request status; raises on an unknown one."""
+
+def request_priority(name: str) -> str:
+    """The canonical name of a priority; raises on an unknown one."""

@@ -1,0 +1,97 @@
+//! Field envelopes (`handrail_core::envelope`) as `handrail._core.Keyring`.
+//!
+//! A newtype over the core's `Keyring`; sealing and opening, the AAD (key id, request id,
+//! field) and every envelope check are the core's. Large payloads are sealed and opened with
+//! the GIL released.
+
+use handrail_core::envelope::{self, Context, Key, Keyring};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::error::CoreError;
+use crate::DETACH_THRESHOLD;
+
+/// Bytes of a fixed length from Python, or the core's own `invalid_key`-style error.
+fn fixed<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], CoreError> {
+    bytes.try_into().map_err(|_| CoreError(handrail_core::Error::InvalidKey { reason: what }))
+}
+
+/// Envelope keys by key id (AES-256-GCM), with an optional legacy LetsPing key.
+#[pyclass(name = "Keyring", module = "handrail._core", frozen)]
+pub struct PyKeyring {
+    ring: Keyring,
+    legacy: Option<Key>,
+}
+
+#[pymethods]
+impl PyKeyring {
+    /// ``keys`` maps key ids to base64url-encoded 32-byte keys; ``legacy`` is the key of
+    /// the legacy LetsPing form (``{"_lp_enc": true, …}``), base64url too.
+    #[new]
+    #[pyo3(signature = (keys, legacy = None))]
+    fn new(keys: Vec<(String, String)>, legacy: Option<&str>) -> Result<Self, CoreError> {
+        let mut ring = Keyring::new();
+        for (kid, secret) in keys {
+            ring.insert(Key::from_b64url(kid, &secret)?);
+        }
+        let legacy = legacy.map(|k| Key::from_b64url("legacy", k)).transpose()?;
+        if let Some(key) = &legacy {
+            ring.set_legacy(key.clone());
+        }
+        Ok(Self { ring, legacy })
+    }
+
+    /// Seals ``plaintext`` under key ``kid`` for one field of one request.
+    #[pyo3(signature = (kid, request_id, field, plaintext, iv = None, data_key = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust call site.
+    fn seal(
+        &self,
+        py: Python<'_>,
+        kid: &str,
+        request_id: &str,
+        field: &str,
+        plaintext: &[u8],
+        iv: Option<&[u8]>,
+        data_key: Option<&[u8]>,
+    ) -> Result<String, CoreError> {
+        let key = self.ring.get(kid).ok_or(handrail_core::Error::UnknownKid { kid: kid.to_string() })?;
+        let ctx = Context::new(request_id, field);
+        let data_key = data_key.map(|d| fixed::<32>(d, "a data key is 32 bytes")).transpose()?;
+        let run = || match iv {
+            None if data_key.is_none() => Ok(envelope::seal(key, &ctx, plaintext)?),
+            None => Err(CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" })),
+            Some(iv) => Ok(envelope::seal_with(
+                key,
+                &ctx,
+                plaintext,
+                fixed(iv, "an IV is 12 bytes")?,
+                data_key.as_ref(),
+            )?),
+        };
+        if plaintext.len() >= DETACH_THRESHOLD {
+            py.detach(run)
+        } else {
+            run()
+        }
+    }
+
+    /// Seals in the legacy LetsPing form under the legacy key, with an explicit IV.
+    fn seal_legacy(&self, plaintext: &[u8], iv: &[u8]) -> Result<String, CoreError> {
+        let key = self.legacy.as_ref().ok_or(handrail_core::Error::NoKey { field: "legacy" })?;
+        Ok(envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?)
+    }
+
+    /// Opens an envelope of either form for one field of one request.
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        envelope: &[u8],
+        request_id: &str,
+        field: &str,
+    ) -> Result<Bound<'py, PyBytes>, CoreError> {
+        let ctx = Context::new(request_id, field);
+        let run = || envelope::open(envelope, &self.ring, &ctx);
+        let plaintext = if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;
+        Ok(PyBytes::new(py, &plaintext))
+    }
+}

@@ -9,61 +9,13 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use handrail_core::firewall::{Call, Firewall, Mode, Outcome, Policy, Profile};
-use serde_json::{json, Value};
+use handrail_core::firewall::{Call, Profile};
 
-const NOW: i64 = 1_767_225_600;
+#[allow(dead_code)]
+#[path = "common/firewall_profile.rs"]
+mod firewall_profile;
 
-/// A deterministic generator (xorshift), so runs compare.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// 500 tools × 20 argument shapes = up to 10,000 nodes; sessions are random walks that
-/// favour a few successors per tool, like real agents.
-fn args_for(shape: u64) -> Value {
-    let mut map = serde_json::Map::new();
-    for bit in 0..5 {
-        if shape & (1 << bit) != 0 {
-            map.insert(format!("field_{bit}"), json!("value"));
-        }
-    }
-    map.insert("id".into(), json!(shape));
-    Value::Object(map)
-}
-
-fn build(observations: usize) -> (Firewall, Vec<(String, Value)>) {
-    let tools: Vec<String> = (0..500).map(|i| format!("tool_{i}_update")).collect();
-    let shapes: Vec<Value> = (0..20).map(args_for).collect();
-    let mut fw = Firewall::new(Policy::default(), Default::default());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut done = 0;
-    let mut last_calls = Vec::new();
-    while done < observations {
-        let mut state = fw.begin("s", "update records");
-        let mut tool = rng.below(500) as usize;
-        last_calls.clear();
-        for _ in 0..10 {
-            let shape = rng.below(20) as usize;
-            let c = Call { tool: &tools[tool], args: &shapes[shape], effect: None, cost_usd: None };
-            fw.record(&mut state, &c, Outcome::Trusted, None, NOW);
-            last_calls.push((tools[tool].clone(), shapes[shape].clone()));
-            tool = (tool + 1 + rng.below(4) as usize) % 500;
-            done += 1;
-        }
-    }
-    fw.mode = Mode::Enforce;
-    (fw, last_calls)
-}
+use firewall_profile::{build, NOW};
 
 fn bench_verdict(c: &mut Criterion) {
     let (fw, calls) = build(200_000);

@@ -13,61 +13,14 @@
 
 use std::hint::black_box;
 
-use handrail_core::firewall::{Call, Firewall, Mode, Outcome, Policy, Session};
-use serde_json::{json, Value};
+use handrail_core::firewall::{Call, Firewall, Session};
+use serde_json::json;
 
-const NOW: i64 = 1_767_225_600;
+#[allow(dead_code)]
+#[path = "../benches/common/firewall_profile.rs"]
+mod firewall_profile;
 
-/// The bench's deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// The bench's argument shapes: up to five string fields and an id.
-fn args_for(shape: u64) -> Value {
-    let mut map = serde_json::Map::new();
-    for bit in 0..5 {
-        if shape & (1 << bit) != 0 {
-            map.insert(format!("field_{bit}"), json!("value"));
-        }
-    }
-    map.insert("id".into(), json!(shape));
-    Value::Object(map)
-}
-
-/// The bench's profile: 500 tools × 20 shapes, random walks favouring a few successors.
-fn build(observations: usize) -> (Firewall, Vec<(String, Value)>) {
-    let tools: Vec<String> = (0..500).map(|i| format!("tool_{i}_update")).collect();
-    let shapes: Vec<Value> = (0..20).map(args_for).collect();
-    let mut fw = Firewall::new(Policy::default(), Default::default());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut done = 0;
-    let mut last_calls = Vec::new();
-    while done < observations {
-        let mut state = fw.begin("s", "update records");
-        let mut tool = rng.below(500) as usize;
-        last_calls.clear();
-        for _ in 0..10 {
-            let shape = rng.below(20) as usize;
-            let c = Call { tool: &tools[tool], args: &shapes[shape], effect: None, cost_usd: None };
-            fw.record(&mut state, &c, Outcome::Trusted, None, NOW);
-            last_calls.push((tools[tool].clone(), shapes[shape].clone()));
-            tool = (tool + 1 + rng.below(4) as usize) % 500;
-            done += 1;
-        }
-    }
-    fw.mode = Mode::Enforce;
-    (fw, last_calls)
-}
+use firewall_profile::{build, NOW};
 
 /// The measured loop: nothing else runs while callgrind collects.
 #[inline(never)]

@@ -422,10 +422,21 @@ fn webhooks_are_signed_retried_and_logged() {
     assert!(got.len() >= 4, "the failed deliveries were retried");
 
     let hook_id = hook["id"].as_str().unwrap();
-    let (_, log) = server.call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), &server.operator, None);
-    let log = log["deliveries"].as_array().unwrap();
+    // The receiver has the last delivery a moment before the worker records its answer:
+    // read the log until both are recorded (bounded), then check it.
+    let read_log = || {
+        let (_, log) =
+            server.call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), &server.operator, None);
+        log["deliveries"].as_array().unwrap().clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = read_log();
+    while !log.iter().all(|d| d["state"] == "delivered") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        log = read_log();
+    }
     assert_eq!(log.len(), 2);
-    assert!(log.iter().all(|d| d["state"] == "delivered"));
+    assert!(log.iter().all(|d| d["state"] == "delivered"), "{log:?}");
     let attempts: i64 = log.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
     assert_eq!(attempts as usize, got.len(), "every attempt is in the log");
     // Manual redelivery sends it once more.

@@ -1,6 +1,7 @@
 """LetsPing's signed ingest with their published helpers: a registered agent's signature is
 checked in the Python form their client sends and in the JavaScript `JSON.stringify` form;
-a bad one is refused in their error shape; self-serve sign-up is refused."""
+a bad one is refused in their error shape; self-serve sign-up is refused unless an admin
+opens a sign-up window."""
 
 import hashlib
 import hmac
@@ -98,3 +99,61 @@ def test_self_serve_sign_up_is_refused(server):
         create_agent_workspace(base_url=server.url + "/compat/letsping")
     assert e.value.status == 403
     assert e.value.code == "LETSPING_SIGNUP_DISABLED"
+
+
+def test_sign_up_works_once_an_admin_opens_it(server):
+    opened = server.operator("POST", "/compat/letsping/signup", {"signups": 1, "expires_in": 3600})
+    assert opened["open"] is True and opened["remaining"] == 1
+    # A token handed out before the sign-up is redeemed by someone else is refused later.
+    spare = httpx.post(server.url + "/compat/letsping/api/agent-signup/request-token", json={}).json()["token"]
+
+    ws = create_agent_workspace(base_url=server.url + "/compat/letsping")
+    assert ws["project_id"].startswith("prj_")
+    assert ws["ingest_url"] == server.url + "/compat/letsping/api/ingest"
+    # Their documented next step: a signed ingest into the new project with its new key.
+    answer = ingest_with_agent_signature(
+        agent_id=ws["agent_id"], agent_secret=ws["agent_secret"],
+        service="billing", action="refund", payload=PAYLOAD,
+        project_id=ws["project_id"], ingest_url=ws["ingest_url"], api_key=ws["api_key"],
+    )
+    assert answer["status"] == "PENDING"
+    # Not in the admin's project: a project of its own.
+    pending = server.operator("GET", "/v1/requests?status=PENDING")["requests"]
+    assert all(r["id"] != answer["id"] for r in pending)
+
+    # The window is used up: their client is refused again, and so is the spare token.
+    with pytest.raises(LetsPingError) as e:
+        create_agent_workspace(base_url=server.url + "/compat/letsping")
+    assert e.value.code == "LETSPING_SIGNUP_DISABLED"
+    r = httpx.post(server.url + "/compat/letsping/api/agent-signup", json={"token": spare})
+    assert r.status_code == 403
+    forged = spare.rsplit(".", 1)[0] + "." + "0" * 64
+    r = httpx.post(server.url + "/compat/letsping/api/agent-signup", json={"token": forged})
+    assert r.status_code == 401 and r.json()["code"] == "LETSPING_SIGNUP_TOKEN_INVALID"
+
+    # The admin sees the sign-up and claims the new project's operator token, once; with it
+    # a person decides the agent's request.
+    shown = server.operator("GET", "/compat/letsping/signup")
+    assert shown["open"] is False
+    assert [s["project_id"] for s in shown["signups"]] == [ws["project_id"]]
+    token = server.operator("POST", "/compat/letsping/signup/claim", {"project": ws["project_id"]})["operator_token"]
+    r = httpx.post(
+        server.url + f"/v1/requests/{answer['id']}/resolve",
+        headers={"Authorization": f"Bearer {token}"}, json={"decision": "approve"},
+    )
+    assert r.status_code == 200, r.text
+    r = httpx.post(
+        server.url + "/compat/letsping/signup/claim",
+        headers={"Authorization": f"Bearer {server.operator_token}"}, json={"project": ws["project_id"]},
+    )
+    assert r.status_code == 404
+    # The agent key cannot open a window.
+    r = httpx.post(
+        server.url + "/compat/letsping/signup",
+        headers={"Authorization": f"Bearer {ws['api_key']}"}, json={"signups": 5, "expires_in": 60},
+    )
+    assert r.status_code == 403
+    # Audited in the new project.
+    audit = httpx.get(server.url + "/v1/audit", headers={"Authorization": f"Bearer {token}"}).json()
+    events = [e["event"] for e in audit["entries"]]
+    assert "project.created" in events

@@ -1,7 +1,7 @@
 //! LetsPing's agent identities: `POST /agents/register` gives an agent key's project a
 //! signing agent (`agent_id` + `agent_secret`), and a signed ingest (`agent_id`,
-//! `agent_signature`) is checked against it. Their self-serve sign-up is refused: on a
-//! self-hosted server an operator creates projects and keys.
+//! `agent_signature`) is checked against it. Their self-serve sign-up is
+//! `letsping_signup`'s, closed unless an admin opens it.
 //!
 //! The signature is hex HMAC-SHA256 over the compact JSON of `{project_id, service, action,
 //! payload}` in that order. Their Python client writes it with `json.dumps` (`ensure_ascii`,
@@ -23,26 +23,13 @@ use crate::v1::{internal, principal, ApiResult};
 use crate::{random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/compat/letsping/api/agent-signup/request-token", post(signup_disabled))
-        .route("/compat/letsping/api/agent-signup", post(signup_disabled))
-        .route("/compat/letsping/api/agents/register", post(register))
+    Router::new().route("/compat/letsping/api/agents/register", post(register))
 }
 
 /// An error in the shape their client parses (`{"error", "code"}`), raised there as
 /// `LetsPingError` with that code.
 pub(super) fn their_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": message, "code": code }))).into_response()
-}
-
-/// `POST /agent-signup/request-token` and `/agent-signup`: refused, their client raises it.
-async fn signup_disabled() -> Response {
-    their_error(
-        StatusCode::FORBIDDEN,
-        "LETSPING_SIGNUP_DISABLED",
-        "self-serve sign-up is disabled on this server: an operator creates the project and an agent key, \
-         then the agent registers with POST /api/agents/register",
-    )
 }
 
 /// The settings name of an agent's signing secret.

@@ -7,6 +7,7 @@ mod aegis;
 mod agent_ledger;
 mod letsping;
 mod letsping_agents;
+mod letsping_signup;
 mod looppause;
 mod secrets;
 
@@ -19,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(letsping::router())
         .merge(letsping_agents::router())
+        .merge(letsping_signup::router())
         .merge(looppause::router())
         .merge(aegis::router())
         .merge(agent_ledger::router())

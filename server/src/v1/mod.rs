@@ -7,7 +7,7 @@ mod audit;
 mod events;
 mod keys;
 mod openapi;
-mod projects;
+pub(crate) mod projects;
 pub(crate) mod requests;
 mod roles;
 pub(crate) mod sessions;

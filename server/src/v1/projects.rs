@@ -30,17 +30,17 @@ pub(super) struct NewProject {
 
 /// A project just created, with its first keys: the tokens are shown this once.
 #[derive(Serialize, JsonSchema)]
-pub(super) struct ProjectCreated {
+pub(crate) struct ProjectCreated {
     /// `prj_…`.
-    id: String,
+    pub(crate) id: String,
     /// Its name.
-    name: String,
+    pub(crate) name: String,
     /// Unix seconds.
-    created_at: i64,
+    pub(crate) created_at: i64,
     /// An operator token of the new project (every role, not an admin).
-    operator_token: String,
+    pub(crate) operator_token: String,
     /// An agent key of the new project.
-    agent_key: String,
+    pub(crate) agent_key: String,
 }
 
 /// Projects the caller may see.
@@ -66,7 +66,21 @@ async fn add_project(
         ));
     }
     let new: NewProject = parse(&body(bytes)?)?;
-    let name = new.name.trim();
+    let created = create(&state, &new.name, &who.key_id, json!({}))?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Creates project `name` with its first operator token (every role, not an admin) and
+/// agent key, audited as `project.created` by `actor` with `extra`'s fields added to the
+/// entry's data. Shared by `POST /v1/projects` and the LetsPing layer's admin-opened
+/// sign-up.
+pub(crate) fn create(
+    state: &AppState,
+    name: &str,
+    actor: &str,
+    extra: serde_json::Value,
+) -> ApiResult<ProjectCreated> {
+    let name = name.trim();
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -82,23 +96,19 @@ async fn add_project(
     let (agent, agent_token) = mint_key(Role::Agent, Vec::new(), false).map_err(internal)?;
     let (operator, operator_token) =
         mint_key(Role::Operator, vec![ANY_ROLE.to_string()], false).map_err(internal)?;
-    let audit = AuditEvent {
-        at: project.created_at,
-        actor: &who.key_id,
-        event: "project.created",
-        data: json!({ "name": project.name, "keys": [&agent.key_id, &operator.key_id] }),
-    };
+    let mut data = json!({ "name": project.name, "keys": [&agent.key_id, &operator.key_id] });
+    if let (Some(obj), serde_json::Value::Object(more)) = (data.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    let audit = AuditEvent { at: project.created_at, actor, event: "project.created", data };
     state.store.create_project(&project, &[agent, operator], audit)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ProjectCreated {
-            id: project.id,
-            name: project.name,
-            created_at: project.created_at,
-            operator_token,
-            agent_key: agent_token,
-        }),
-    ))
+    Ok(ProjectCreated {
+        id: project.id,
+        name: project.name,
+        created_at: project.created_at,
+        operator_token,
+        agent_key: agent_token,
+    })
 }
 
 /// Every project for an admin; the caller's own for any other operator.

@@ -2,6 +2,8 @@
 // module instance (and one `HandrailError` class: `instanceof` works across both).
 export {
   applyPatch,
+  guard,
+  GuardError,
   AuthError,
   canonicalize,
   diff,
@@ -47,6 +49,7 @@ export type {
   Begin,
   Core,
   Diff,
+  GuardOptions,
   PatchOp,
   ProofExpectation,
   AskOptions,

@@ -26,6 +26,7 @@
  */
 import * as native from "../native/index.js";
 import { createApi } from "./api.js";
+import { createGuard } from "./guard.js";
 import { createCore, type Execution as ExecutionInstance } from "./core.js";
 import type { Backend } from "./backend.js";
 import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
@@ -129,3 +130,8 @@ export const validateEdit = core.validateEdit;
 export const reviewEdit = core.reviewEdit;
 export const requestStatus = core.requestStatus;
 export const requestPriority = core.requestPriority;
+
+export { GuardError } from "./guard.js";
+export type { GuardOptions } from "./guard.js";
+/** Wraps a tool function in the firewall, Handrail review and exactly-once (see `GuardOptions`). */
+export const guard = createGuard(core);

@@ -9,6 +9,24 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One execution under one idempotency key, as the core's state machine left it. */
+export declare class Execution {
+  /** The idempotency key. */
+  get key(): string
+  /** How many times it was started (1 for the first run). */
+  get attempts(): number
+  /** `pending`, `committed` or `failed`. */
+  get state(): 'pending' | 'committed' | 'failed'
+  /** Pending → committed with `(status, body)`; returns the new execution. */
+  commit(status: number, body: string, now: number): Execution
+  /** Pending → failed with `(status, body)`; a `retryable` failure may run again. */
+  fail(status: number, body: string, retryable: boolean, now: number): Execution
+  /** The execution as JSON text, to store between requests. */
+  toJson(): string
+  /** Reads an execution stored by `toJson`. */
+  static fromJson(text: string): Execution
+}
+
 /** An agent's firewall: its learned profile, policy, configuration and mode. */
 export declare class Firewall {
   /**
@@ -52,6 +70,27 @@ export declare class Firewall {
 export declare class FirewallSession {
   /** The session id given to `begin`. */
   get id(): string
+}
+
+/** Signs decision proofs with an Ed25519 key (what a server does). */
+export declare class ProofSigner {
+  /** `seed` is the 32-byte Ed25519 seed. Throws `invalid_key`. */
+  constructor(kid: string, seed: Uint8Array)
+  /** The public key as a JWK, JSON text. */
+  publicJwk(): string
+  /** Signs `claimsJson` (JSON text of the claims object); returns the compact token. */
+  sign(claimsJson: string): string
+}
+
+/** Verifies decision proofs against a JWKS. */
+export declare class ProofVerifier {
+  /** `jwksJson` is JSON text of a JWKS (`{"keys": […]}`) or of one JWK. */
+  constructor(jwksJson: string)
+  /**
+   * Verifies `token` at `now` (Unix seconds); returns its claims as JSON text. Throws
+   * `proof_*` codes.
+   */
+  verify(token: string, now: number, expect: ProofExpect): string
 }
 
 /** The protocol client: builds requests and reads answers; sends nothing itself. */
@@ -124,6 +163,24 @@ export declare class Wait {
   onNetworkError(nowMs: number): number
 }
 
+/**
+ * One or more webhook secrets (`whsec_`, `whsk_`, `whpk_`): signs with the first, verifies
+ * against any. Throws `invalid_key` for a secret the core cannot read.
+ */
+export declare class Webhook {
+  constructor(secrets: Array<string>)
+  /** The secrets in their text form (they *are* secrets). */
+  export(): Array<string>
+  /** The `webhook-signature` entry (`v1,…` or `v1a,…`) of one message. */
+  sign(msgId: string, timestamp: number, body: Uint8Array): string
+  /**
+   * Verifies one delivery from its three headers at `now` (Unix seconds); returns its
+   * timestamp. `tolerance` (seconds) defaults to 300. Throws `webhook_header`,
+   * `webhook_timestamp`, `webhook_signature`.
+   */
+  verify(msgId: string, timestamp: string, signature: string, body: Uint8Array, now: number, tolerance?: number | undefined | null): number
+}
+
 /** A verified webhook delivery. */
 export declare class WebhookDelivery {
   /** `webhook-id`: deliveries may repeat; deduplicate by it. */
@@ -138,6 +195,9 @@ export declare class WebhookDelivery {
 
 /** What to do with a call. */
 export type Action = 'allow' | 'review' | 'block'
+
+/** Applies RFC 6902 `opsJson` (JSON text of the list) to `doc`; returns JSON text. */
+export declare function applyPatch(doc: string, opsJson: string): string
 
 /** What an agent asks; JSON values as text. */
 export interface AskInit {
@@ -163,6 +223,19 @@ export interface AskInit {
   idempotencyScope?: string
   /** An explicit idempotency key; wins over the scope. */
   idempotencyKey?: string
+}
+
+/**
+ * What `idempotencyBegin` decided. `kind` is `proceed` (run; `execution` set), `replay`
+ * (answer `status` and `body` again), `conflict` (409: running until `leaseUntil`) or
+ * `mismatch` (422: same key, other request).
+ */
+export interface BeginOutcome {
+  kind: 'proceed' | 'replay' | 'conflict' | 'mismatch'
+  execution?: Execution
+  status?: number
+  body?: string
+  leaseUntil?: number
 }
 
 /**
@@ -205,6 +278,17 @@ export interface DecisionOutcome {
   decidedAt: number
 }
 
+/** The RFC 6902 diff from `before` to `after` (JSON texts). */
+export declare function diff(before: string, after: string): DiffText
+
+/** An edit's RFC 6902 operations (JSON text) and its one-line summary. */
+export interface DiffText {
+  /** The operations, JSON text of the list. */
+  opsJson: string
+  /** `amount: 500 → 50; removed cc`. */
+  summary: string
+}
+
 /**
  * What an edit changed: the core's `Diff`, RFC 6902 operations and a one-line summary.
  * Described to TypeScript only, like `ProofClaims`.
@@ -221,6 +305,9 @@ export interface EditDiff {
 
 /** What a tool does to the world; declared, or inferred from the tool's name. */
 export type Effect = 'read' | 'write' | 'destructive' | 'egress' | 'payment'
+
+/** The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body. */
+export declare function fingerprint(method: string, path: string, body: Uint8Array): string
 
 /** One tool call, as the native firewall takes it. */
 export interface FirewallCall {
@@ -358,6 +445,15 @@ export interface HttpRequest {
   timeoutSecs: number
 }
 
+/** Decides what to do with a request carrying `key`, given the stored execution. */
+export declare function idempotencyBegin(existing: Execution | undefined | null, key: string, method: string, path: string, body: Uint8Array, now: number, leaseSecs: number): BeginOutcome
+
+/**
+ * An idempotency key derived from `parts`: `idk_` + base64url of the SHA-256 of the
+ * length-prefixed parts, so `["ab", "c"]` and `["a", "bc"]` give different keys.
+ */
+export declare function idempotencyKey(parts: Array<string | Uint8Array>): string
+
 /**
  * Whether verdicts are enforced: `shadow` reports them only (the default while the profile
  * learns), `enforce` applies them.
@@ -418,6 +514,21 @@ export interface ProofClaims {
   jti: string
 }
 
+/** base64url SHA-256 of the canonical form of JSON text (a proof's `req` and `pat`). */
+export declare function proofDigest(json: string | Uint8Array): string
+
+/** What `ProofVerifier.verify` checks beyond the signature and the time. */
+export interface ProofExpect {
+  /** The request the proof must be about. */
+  requestId: string
+  /** base64url SHA-256 of the canonical request (`proofDigest`). */
+  requestDigest?: string
+  /** The decision status the proof must assert. */
+  decision?: string
+  /** base64url SHA-256 of the canonical patched payload. */
+  patchedDigest?: string
+}
+
 /** How much the profile has seen, and whether it may leave shadow mode. */
 export interface Readiness {
   /** Good-Turing estimate of the chance that the next transition is new (1 before any). */
@@ -438,11 +549,20 @@ export interface Reason {
   text: string
 }
 
+/** The canonical name of a priority (`low`, …); throws on an unknown one. */
+export declare function requestPriority(name: string): string
+
+/** The canonical name of a request status (`PENDING`, …); throws on an unknown one. */
+export declare function requestStatus(name: string): string
+
 /** Delay (ms) before retrying a call whose transport failed; `null`: give up. */
 export declare function retryNetwork(attempt: number): number | null
 
 /** Delay (ms) before retrying a call that got this answer; `null`: do not retry. */
 export declare function retryResponse(answer: HttpAnswer, attempt: number): number | null
+
+/** Validates `edited` against `schema` (when given) and diffs it from `original`. */
+export declare function reviewEdit(original: string, edited: string, schema?: string | undefined | null): DiffText
 
 /**
  * Seals `plaintext` into an envelope (JSON text) bound to request `requestId` and `field`.
@@ -471,6 +591,15 @@ export interface SealOptions {
   dataKey?: Uint8Array
 }
 
+/**
+ * The idempotency key of one tool call: `scope`, `tool` and the canonical form of the JSON
+ * text `argsJson`, so equal arguments written differently give the same key.
+ */
+export declare function toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string
+
+/** Checks an edited payload against a JSON Schema; throws `edit_invalid`, `schema_invalid`. */
+export declare function validateEdit(schema: string, edited: string): void
+
 /** The firewall's answer for one call. */
 export interface Verdict {
   /** What to do. */
@@ -482,6 +611,9 @@ export interface Verdict {
   /** False in shadow mode: the caller reports the verdict but lets the call run. */
   enforced: boolean
 }
+
+/** Verifies a LetsPing `x-letsping-signature` header at `nowMs`; returns its timestamp (ms). */
+export declare function verifyLetsping(secret: Uint8Array, header: string, body: Uint8Array, nowMs: number, toleranceMs: number): number
 
 /**
  * Verifies a Standard Webhooks delivery with the endpoint's secret at `now` (Unix

@@ -5,11 +5,13 @@ import type {
   AskInit,
   CreateCalls,
   DecisionOutcome,
+  DiffText,
   EditDiff,
   HttpAnswer,
   HttpRequest,
   ObservationsAccepted,
   ProofClaims,
+  ProofExpect,
   Effect,
   FirewallCall,
   FirewallConfig,
@@ -89,6 +91,50 @@ export interface Backend {
   retryResponse(answer: HttpAnswer, attempt: number): number | null;
   retryNetwork(attempt: number): number | null;
   verifyWebhook(secret: string, headers: Record<string, string>, body: Uint8Array, now: number): BackendWebhookDelivery;
+  /** Standard Webhooks secrets: sign and verify with an explicit `now`. */
+  Webhook: new (secrets: string[]) => {
+    export(): string[];
+    sign(msgId: string, timestamp: number, body: Uint8Array): string;
+    verify(msgId: string, timestamp: string, signature: string, body: Uint8Array, now: number, tolerance?: number | null): number;
+  };
+  verifyLetsping(secret: Uint8Array, header: string, body: Uint8Array, nowMs: number, toleranceMs: number): number;
+  proofDigest(json: string | Uint8Array): string;
+  ProofSigner: new (kid: string, seed: Uint8Array) => { publicJwk(): string; sign(claimsJson: string): string };
+  ProofVerifier: new (jwksJson: string) => { verify(token: string, now: number, expect: ProofExpect): string };
+  idempotencyKey(parts: Array<string | Uint8Array>): string;
+  toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string;
+  fingerprint(method: string, path: string, body: Uint8Array): string;
+  /** The core's idempotency state machine; executions cross as opaque objects. */
+  Execution: { fromJson(text: string): BackendExecution };
+  idempotencyBegin(
+    existing: BackendExecution | undefined | null,
+    key: string,
+    method: string,
+    path: string,
+    body: Uint8Array,
+    now: number,
+    leaseSecs: number,
+  ): { kind: string; execution?: BackendExecution; status?: number; body?: string; leaseUntil?: number };
+  diff(before: string, after: string): DiffText;
+  applyPatch(doc: string, opsJson: string): string;
+  validateEdit(schema: string, edited: string): void;
+  reviewEdit(original: string, edited: string, schema?: string | undefined | null): DiffText;
+  requestStatus(name: string): string;
+  requestPriority(name: string): string;
+}
+
+/**
+ * One execution under one idempotency key.
+ *
+ * @internal
+ */
+export interface BackendExecution {
+  readonly key: string;
+  readonly attempts: number;
+  readonly state: string;
+  commit(status: number, body: string, now: number): BackendExecution;
+  fail(status: number, body: string, retryable: boolean, now: number): BackendExecution;
+  toJson(): string;
 }
 
 /**

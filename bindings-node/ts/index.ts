@@ -26,6 +26,8 @@
  */
 import * as native from "../native/index.js";
 import { createApi } from "./api.js";
+import { createGuard } from "./guard.js";
+import { createCore, type Execution as ExecutionInstance } from "./core.js";
 import type { Backend } from "./backend.js";
 import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
 
@@ -61,6 +63,7 @@ export type {
   WebhookEvent,
 } from "./client.js";
 export type { Api } from "./api.js";
+export type { Begin, Core, Diff, PatchOp, ProofExpectation } from "./core.js";
 export type {
   Action,
   EditDiff,
@@ -107,3 +110,28 @@ export const Firewall: FirewallConstructor = api.Firewall;
 /** A client of the Handrail server (see `HandrailConstructor` for `new Handrail(options)`). */
 export interface Handrail extends HandrailInstance {}
 export const Handrail: HandrailConstructor = createHandrail(backend);
+
+const core = createCore(backend);
+export const Webhook = core.Webhook;
+export const verifyLetsping = core.verifyLetsping;
+export const proofDigest = core.proofDigest;
+export const ProofSigner = core.ProofSigner;
+export const ProofVerifier = core.ProofVerifier;
+export const idempotencyKey = core.idempotencyKey;
+export const toolCallKey = core.toolCallKey;
+export const fingerprint = core.fingerprint;
+/** One execution under one idempotency key (see `idempotencyBegin`). */
+export interface Execution extends ExecutionInstance {}
+export const Execution = core.Execution;
+export const idempotencyBegin = core.idempotencyBegin;
+export const diff = core.diff;
+export const applyPatch = core.applyPatch;
+export const validateEdit = core.validateEdit;
+export const reviewEdit = core.reviewEdit;
+export const requestStatus = core.requestStatus;
+export const requestPriority = core.requestPriority;
+
+export { GuardError } from "./guard.js";
+export type { GuardOptions } from "./guard.js";
+/** Wraps a tool function in the firewall, Handrail review and exactly-once (see `GuardOptions`). */
+export const guard = createGuard(core);

@@ -150,3 +150,26 @@ fn a_plain_create_without_id_still_gets_one_from_the_server() {
     let read = send(&client.read(id).unwrap());
     assert_eq!(client.payload(&client.parse_record(&read).unwrap()).unwrap(), json!({"x": 1}));
 }
+
+#[test]
+fn concurrent_creates_of_one_client_id_and_key_all_get_the_same_request() {
+    let server = std::sync::Arc::new(Server::fresh("ids-race"));
+    let body = json!({"id": "req_RaceRaceRaceRaceRace01", "service": "stripe", "action": "refund",
+                      "payload": {"amount": 5}});
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (server, body) = (server.clone(), body.clone());
+            std::thread::spawn(move || {
+                server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("step-7"))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // The race with the winning create is read as a replay, never as "id taken".
+    assert!(answers.iter().all(|(status, _)| *status == 201), "{answers:?}");
+    assert!(answers.iter().all(|(_, b)| b["id"] == "req_RaceRaceRaceRaceRace01"));
+    // The same id under another key is taken.
+    let (status, err) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("other"));
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("id_taken")));
+}

@@ -137,11 +137,18 @@ pub(crate) fn insert(
 ) -> ApiResult<Option<(StatusCode, String)>> {
     let new = new.clone();
     let created_at = now();
-    // A client-chosen id (the SDK seals the payload for it) must be new in the project; a
-    // retry with the same Idempotency-Key never gets here, it is replayed.
+    // A client-chosen id (the SDK seals the payload for it) must be new in the project. A
+    // retry with the same Idempotency-Key is replayed before it gets here — unless it raced
+    // the create that won: then that create's execution is stored by now, and the caller
+    // reads and replays it (None) instead of calling the id taken.
     let id = match new.id {
         Some(id) if state.store.request(&who.project, &id)?.is_some() => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "id_taken", "a request with this id exists"))
+            if let Some((pending, _)) = &exec {
+                if state.store.execution(&who.project, &pending.key)?.is_some() {
+                    return Ok(None);
+                }
+            }
+            return Err(ApiError::new(StatusCode::CONFLICT, "id_taken", "a request with this id exists"));
         }
         Some(id) => id,
         None => format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?)),

@@ -4,12 +4,42 @@
 //! field) and every envelope check are the core's. Large payloads are sealed and opened with
 //! the GIL released.
 
+use std::cell::RefCell;
+
 use handrail_core::envelope::{self, Context, Key, Keyring};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::error::CoreError;
 use crate::DETACH_THRESHOLD;
+
+/// Scratch buffers kept alive per thread above this size would hold too much memory idle.
+const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+thread_local! {
+    /// Ciphertext scratch and envelope text, reused across calls on one thread: at a
+    /// megabyte, faulting fresh pages in for each buffer costs more than AES-GCM itself.
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with this thread's scratch buffers (fresh ones when re-entered), then drops
+/// any that grew beyond [`MAX_KEPT`].
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut pair) => {
+            let (a, b) = &mut *pair;
+            let r = f(a, b);
+            for v in [a, b] {
+                v.clear();
+                if v.capacity() > MAX_KEPT {
+                    *v = Vec::new();
+                }
+            }
+            r
+        }
+        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+    })
+}
 
 /// Bytes of a fixed length from Python, or the core's own `invalid_key`-style error.
 fn fixed<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], CoreError> {
@@ -44,35 +74,41 @@ impl PyKeyring {
     /// Seals ``plaintext`` under key ``kid`` for one field of one request.
     #[pyo3(signature = (kid, request_id, field, plaintext, iv = None, data_key = None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust call site.
-    fn seal(
+    fn seal<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         kid: &str,
         request_id: &str,
         field: &str,
         plaintext: &[u8],
         iv: Option<&[u8]>,
         data_key: Option<&[u8]>,
-    ) -> Result<String, CoreError> {
+    ) -> Result<Bound<'py, PyString>, CoreError> {
         let key = self.ring.get(kid).ok_or(handrail_core::Error::UnknownKid { kid: kid.to_string() })?;
         let ctx = Context::new(request_id, field);
         let data_key = data_key.map(|d| fixed::<32>(d, "a data key is 32 bytes")).transpose()?;
-        let run = || match iv {
-            None if data_key.is_none() => Ok(envelope::seal(key, &ctx, plaintext)?),
-            None => Err(CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" })),
-            Some(iv) => Ok(envelope::seal_with(
-                key,
-                &ctx,
-                plaintext,
-                fixed(iv, "an IV is 12 bytes")?,
-                data_key.as_ref(),
-            )?),
+        let iv = match iv {
+            None if data_key.is_some() => {
+                return Err(CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" }))
+            }
+            None => None,
+            Some(iv) => Some(fixed(iv, "an IV is 12 bytes")?),
         };
-        if plaintext.len() >= DETACH_THRESHOLD {
-            py.detach(run)
-        } else {
-            run()
-        }
+        with_scratch(|buf, out| {
+            let mut run = || match iv {
+                None => envelope::seal_into(key, &ctx, plaintext, buf, out),
+                Some(iv) => {
+                    envelope::seal_with_buffers(key, &ctx, plaintext, iv, data_key.as_ref(), buf, out)
+                }
+            };
+            if plaintext.len() >= DETACH_THRESHOLD {
+                py.detach(run)?
+            } else {
+                run()?
+            }
+            let text = std::str::from_utf8(out).expect("the envelope text is ASCII");
+            Ok(PyString::new(py, text))
+        })
     }
 
     /// Seals in the legacy LetsPing form under the legacy key, with an explicit IV.
@@ -90,8 +126,10 @@ impl PyKeyring {
         field: &str,
     ) -> Result<Bound<'py, PyBytes>, CoreError> {
         let ctx = Context::new(request_id, field);
-        let run = || envelope::open(envelope, &self.ring, &ctx);
-        let plaintext = if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;
-        Ok(PyBytes::new(py, &plaintext))
+        with_scratch(|buf, _| {
+            let mut run = || envelope::open_into(envelope, &self.ring, &ctx, buf);
+            if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;
+            Ok(PyBytes::new(py, buf))
+        })
     }
 }

@@ -33,6 +33,11 @@ pub fn b64url_decode(text: &str) -> Result<Vec<u8>> {
     base64_simd::URL_SAFE_NO_PAD.decode_to_vec(text).map_err(|_| Error::Encoding { what: "base64url" })
 }
 
+/// Appends the strictly decoded bytes of unpadded base64url `text` to `out`.
+pub fn b64url_decode_append(text: &str, out: &mut Vec<u8>) -> Result<()> {
+    base64_simd::URL_SAFE_NO_PAD.decode_append(text, out).map_err(|_| Error::Encoding { what: "base64url" })
+}
+
 /// Encodes bytes as standard padded base64 (the Standard Webhooks signature form).
 pub fn b64_encode(bytes: impl AsRef<[u8]>) -> String {
     STANDARD.encode(bytes)

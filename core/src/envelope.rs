@@ -43,7 +43,9 @@ use crate::crypto::{
     aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
     hmac_sha256,
 };
-use crate::encoding::{b64_decode, b64_encode, b64url_decode, b64url_encode, b64url_encode_into};
+use crate::encoding::{
+    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_encode, b64url_encode_into,
+};
 use crate::error::{Error, Result};
 
 /// The only algorithm name of envelope v1.
@@ -203,6 +205,19 @@ pub fn seal(key: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
     seal_with(key, ctx, plaintext, iv, None)
 }
 
+/// [`seal`] into caller-kept buffers, as [`seal_with_buffers`].
+pub fn seal_into(
+    key: &Key,
+    ctx: &Context<'_>,
+    plaintext: &[u8],
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let mut iv = [0u8; IV_LEN];
+    fill_random(&mut iv)?;
+    seal_with_buffers(key, ctx, plaintext, iv, None, buf, out)
+}
+
 /// Seals `plaintext` under a fresh data key that is wrapped under `master`.
 pub fn seal_wrapped(master: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
     let mut iv = [0u8; IV_LEN];
@@ -240,30 +255,49 @@ pub fn seal_with(
     iv: [u8; IV_LEN],
     data_key: Option<&[u8; 32]>,
 ) -> Result<String> {
+    let (mut buf, mut out) = (Vec::new(), Vec::new());
+    seal_with_buffers(key, ctx, plaintext, iv, data_key, &mut buf, &mut out)?;
+    Ok(String::from_utf8(out).expect("ASCII syntax, base64 and a JSON string are UTF-8"))
+}
+
+/// [`seal_with`], writing the envelope text (ASCII) into `out` and using `buf` as the
+/// ciphertext scratch; both are cleared first. A binding that seals large payloads
+/// repeatedly keeps the two across calls, so their pages are not faulted in afresh each time.
+pub fn seal_with_buffers(
+    key: &Key,
+    ctx: &Context<'_>,
+    plaintext: &[u8],
+    iv: [u8; IV_LEN],
+    data_key: Option<&[u8; 32]>,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let ek = match data_key {
         Some(dk) => Some(b64url_encode(aes256kw_wrap(&key.secret, dk)?)),
         None => None,
     };
     let aad = aad(&key.kid, ek.as_deref(), ctx);
-    let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    buf.clear();
+    buf.reserve(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    aes256gcm_seal_in_place(data_key.unwrap_or(&key.secret), &iv, &aad, &mut buf)?;
+    aes256gcm_seal_in_place(data_key.unwrap_or(&key.secret), &iv, &aad, buf)?;
 
     // Written straight into one buffer: at 1 MB, every extra copy of the base64 text shows.
-    let mut out = Vec::with_capacity(96 + key.kid.len() + (buf.len() * 4).div_ceil(3));
+    out.clear();
+    out.reserve(96 + key.kid.len() + (buf.len() * 4).div_ceil(3));
     out.extend_from_slice(br#"{"v":1,"alg":"A256GCM","kid":"#);
-    write_string(&key.kid, &mut out);
+    write_string(&key.kid, out);
     if let Some(ek) = &ek {
         out.extend_from_slice(br#","ek":""#);
         out.extend_from_slice(ek.as_bytes());
         out.push(b'"');
     }
     out.extend_from_slice(br#","iv":""#);
-    b64url_encode_into(iv, &mut out);
+    b64url_encode_into(iv, out);
     out.extend_from_slice(br#"","ct":""#);
-    b64url_encode_into(&buf, &mut out);
+    b64url_encode_into(&*buf, out);
     out.extend_from_slice(b"\"}");
-    Ok(String::from_utf8(out).expect("ASCII syntax, base64 and a JSON string are UTF-8"))
+    Ok(())
 }
 
 /// Seals in the legacy LetsPing form `{"_lp_enc":true,"iv","ct"}` (standard base64, no AAD).
@@ -304,13 +338,22 @@ pub fn is_envelope(value: &serde_json::Value) -> bool {
 
 /// Opens an envelope of either form, choosing the key strictly by its `kid`.
 pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    open_into(envelope, keyring, ctx, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`open`], leaving the plaintext in `buf` (cleared first) so a caller can reuse it.
+pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mut Vec<u8>) -> Result<()> {
+    buf.clear();
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
     }
     let wire: Wire<'_> = serde_json::from_slice(envelope)
         .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })?;
     if wire.lp_enc.is_some() {
-        return open_legacy(&wire, keyring);
+        *buf = open_legacy(&wire, keyring)?;
+        return Ok(());
     }
     match wire.v {
         Some(1) => {}
@@ -324,7 +367,7 @@ pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec
     let kid = wire.kid.ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
     let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
     let ct = wire.ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    let mut buf = b64url_decode(&ct)?;
+    b64url_decode_append(&ct, buf)?;
     if buf.len() < TAG_LEN {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
@@ -338,11 +381,11 @@ pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec
             }
             let unwrapped = Zeroizing::new(aes256kw_unwrap(&key.secret, &wrapped)?);
             let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
-            aes256gcm_open_in_place(data_key, &iv, &aad, &mut buf)?;
+            aes256gcm_open_in_place(data_key, &iv, &aad, buf)?;
         }
-        None => aes256gcm_open_in_place(&key.secret, &iv, &aad, &mut buf)?,
+        None => aes256gcm_open_in_place(&key.secret, &iv, &aad, buf)?,
     }
-    Ok(buf)
+    Ok(())
 }
 
 fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {

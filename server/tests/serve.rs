@@ -529,3 +529,20 @@ fn the_queue_streams_live_as_server_sent_events() {
     }
     assert_eq!(seen, ["request.created", "request.resolved"]);
 }
+
+#[test]
+fn the_queue_lists_newest_first_even_within_one_second() {
+    let server = Server::fresh("order");
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&refund(i)));
+            assert_eq!(status, 201);
+            created["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let (_, list) = server.call("GET", "/v1/requests", &server.operator, None);
+    let listed: Vec<String> =
+        list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let newest_first: Vec<String> = ids.into_iter().rev().collect();
+    assert_eq!(listed, newest_first);
+}

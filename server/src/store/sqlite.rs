@@ -572,7 +572,7 @@ impl Store for Sqlite {
         let conn = self.reader();
         let mut stmt = conn.prepare(
             "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
-             ORDER BY created_at DESC, id DESC LIMIT ?4",
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
         )?;
         let bodies = stmt
             .query_map(params![project, status, role, limit as i64], |r| r.get::<_, String>(0))?
@@ -682,7 +682,7 @@ impl Store for Sqlite {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
-             WHERE project = ?1 AND webhook = ?2 ORDER BY created_ms DESC, id LIMIT ?3",
+             WHERE project = ?1 AND webhook = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3",
         )?;
         let rows = stmt
             .query_map(params![project, webhook, limit as i64], |r| {

@@ -161,22 +161,12 @@ fn js_stringify(value: &Value, out: &mut String) {
     }
 }
 
+/// A string as `JSON.stringify` writes it: the escapes JSON requires (`\"`, `\\`, `\b`, `\f`,
+/// `\n`, `\r`, `\t`, other controls as lowercase `\u00xx`) and everything else as is, which
+/// is exactly serde_json's string form.
 fn js_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{0}'..='\u{1f}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            _ => out.push(c),
-        }
-    }
-    out.push('"');
+    // A `str` always serializes; the fallback is unreachable.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 /// JavaScript's `Number.prototype.toString()`: shortest round-trip digits, positional for

@@ -2,36 +2,19 @@
 real `handrail serve` under `/compat/aegis`."""
 
 import asyncio
-import json
-import os
-import subprocess
-import tempfile
 
 import httpx
 import pytest
+from _lp_server import Server
 from aegis_hitl import AegisClient
 
 
 @pytest.fixture(scope="module")
 def server():
     """A fresh server: (base URL, agent key, operator token)."""
-    data = tempfile.mkdtemp(prefix="handrail-aegis-")
-    proc = subprocess.Popen(
-        [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", data],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    url = None
-    for line in proc.stdout:
-        if line.startswith("listening on "):
-            url = line.split("listening on ", 1)[1].strip()
-            break
-    assert url, "the server never said where it listens"
-    with open(os.path.join(data, "bootstrap.json")) as f:
-        boot = json.load(f)
-    yield url, boot["agent_key"], boot["operator_token"]
-    proc.terminate()
-    proc.wait()
+    s = Server()
+    yield s.url, s.agent_key, s.operator_token
+    s.stop()
 
 
 def ours(url, token, path):

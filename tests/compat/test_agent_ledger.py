@@ -5,10 +5,10 @@ with `handrail budget set`."""
 import json
 import os
 import subprocess
-import tempfile
 
 import httpx
 import pytest
+from _lp_server import Server
 from agent_ledger_sdk import AgentLedgerClient, AgentLedgerError, BudgetGuardrailError, instrument_tool, run_session
 
 BIN = os.environ.get("HANDRAIL_BIN", "handrail")
@@ -17,21 +17,9 @@ BIN = os.environ.get("HANDRAIL_BIN", "handrail")
 @pytest.fixture(scope="module")
 def server():
     """A fresh server: (base URL, agent key, operator token)."""
-    data = tempfile.mkdtemp(prefix="handrail-ledger-")
-    proc = subprocess.Popen(
-        [BIN, "serve", "--addr", "127.0.0.1:0", "--data", data], stdout=subprocess.PIPE, text=True
-    )
-    url = None
-    for line in proc.stdout:
-        if line.startswith("listening on "):
-            url = line.split("listening on ", 1)[1].strip()
-            break
-    assert url, "the server never said where it listens"
-    with open(os.path.join(data, "bootstrap.json")) as f:
-        boot = json.load(f)
-    yield url, boot["agent_key"], boot["operator_token"]
-    proc.terminate()
-    proc.wait()
+    s = Server()
+    yield s.url, s.agent_key, s.operator_token
+    s.stop()
 
 
 def ours(url, token, path):

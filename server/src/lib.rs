@@ -6,6 +6,7 @@
 //! `handrail-core`; this crate does the I/O around it.
 
 mod compat;
+mod dashboard;
 mod limits;
 pub mod log;
 mod pricing;

@@ -17,6 +17,7 @@ use crate::{now, AppState};
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/keys/proof", get(proof_keys))
+        .route("/v1/keys/me", get(me))
         .route("/v1/keys", post(add_key).get(list_keys))
         .route("/v1/keys/{key_id}", delete(revoke_key))
 }
@@ -69,6 +70,32 @@ pub(super) struct KeyCreated {
 pub(super) struct KeyList {
     /// Every key of the project (never its token).
     keys: Vec<crate::store::KeyInfo>,
+}
+
+/// Who the calling key is (the dashboard's sign-in: which project a token opens).
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Me {
+    /// The key's id.
+    key_id: String,
+    /// Its project.
+    project: String,
+    /// Agent or operator.
+    role: Role,
+    /// For an operator, the request roles it may decide (`*`: any).
+    roles: Vec<String>,
+    /// Whether it administers the server.
+    admin: bool,
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Me>> {
+    let who = super::principal(&state, &headers)?;
+    Ok(Json(Me {
+        key_id: who.key_id,
+        project: who.project,
+        role: who.role,
+        roles: who.roles,
+        admin: who.admin,
+    }))
 }
 
 /// Creates an agent key or operator token in the caller's project; the token is shown once.

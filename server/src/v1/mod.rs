@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(snapshots::router())
         .merge(openapi::router())
         .merge(crate::compat::router())
+        .merge(crate::dashboard::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(crate::log::requests))

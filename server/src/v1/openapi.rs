@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
 use super::audit::{AuditPage, Page};
-use super::keys::{Jwks, KeyCreated, KeyList, NewKey};
+use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
@@ -340,6 +340,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             g,
             200,
             "The keys proofs are signed with.",
+        ),
+        op("get", "/v1/keys/me", Key, "The calling key: its id, project, role").json::<Me>(
+            g,
+            200,
+            "Never the token.",
         ),
         op("post", "/v1/keys", Operator, "Create an agent key or operator token")
             .json_body::<NewKey>(g)

@@ -1,0 +1,166 @@
+// The queue: every pending request, most urgent and oldest first, live over /v1/events.
+
+import { api, follow } from "../api";
+import { age, h, mount, nowSecs, toast } from "../dom";
+import type { Priority, RequestRow } from "../types";
+import { decide } from "./request";
+
+const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+
+/** `amount: 500, to: acct_1` — the first members of a plain payload, clipped. */
+function peek(payload: unknown): string {
+  if (typeof payload !== "object" || payload === null) return JSON.stringify(payload) ?? "";
+  const parts = Object.entries(payload).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  const text = parts.join(", ");
+  return text.length > 90 ? `${text.slice(0, 89)}…` : text;
+}
+
+export function queueView(root: HTMLElement, signal: AbortSignal): void {
+  const pending = new Map<string, RequestRow>();
+  const filters = { service: "", role: "", text: "" };
+  const counts = h("div", { class: "counts", "aria-live": "polite" });
+  const serviceSel = h("select", { "aria-label": "service", "data-filter": "service" });
+  const roleSel = h("select", { "aria-label": "role", "data-filter": "role" });
+  const search = h("input", { type: "search", placeholder: "Filter…", "aria-label": "filter", "data-filter": "text" });
+  const list = h("ol", { class: "queue", "data-testid": "queue" });
+  const live = h("span", { class: "live off", title: "live updates" }, "offline");
+  mount(
+    root,
+    h("header", { class: "page-head" }, h("h1", null, "Queue"), live),
+    counts,
+    h("div", { class: "filters" }, serviceSel, roleSel, search),
+    list,
+  );
+  for (const [sel, key] of [
+    [serviceSel, "service"],
+    [roleSel, "role"],
+  ] as const) {
+    sel.addEventListener("change", () => {
+      filters[key] = sel.value;
+      render();
+    });
+  }
+  search.addEventListener("input", () => {
+    filters.text = search.value.toLowerCase();
+    render();
+  });
+
+  let scheduled = false;
+  function render(): void {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      draw();
+    });
+  }
+
+  function options(sel: HTMLSelectElement, all: string, values: Set<string>, current: string): void {
+    const want = [all, ...[...values].sort()];
+    const have = [...sel.options].map((o) => o.textContent);
+    if (want.join("\n") === have.join("\n")) return;
+    sel.replaceChildren(...want.map((v, i) => h("option", { value: i ? v : "" }, v)));
+    sel.value = current;
+  }
+
+  function draw(): void {
+    const rows = [...pending.values()];
+    const services = new Set(rows.map((r) => r.service));
+    const roles = new Set(rows.flatMap((r) => (r.role ? [r.role] : [])));
+    options(serviceSel, "all services", services, filters.service);
+    options(roleSel, "all roles", roles, filters.role);
+    const shown = rows
+      .filter((r) => !filters.service || r.service === filters.service)
+      .filter((r) => !filters.role || r.role === filters.role)
+      .filter((r) => !filters.text || `${r.service} ${r.action} ${r.id}`.toLowerCase().includes(filters.text))
+      .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
+    const now = nowSecs();
+    const oldest = rows.reduce((m, r) => Math.min(m, r.created_at), now);
+    const by = (p: Priority) => rows.filter((r) => r.priority === p).length;
+    mount(
+      counts,
+      h("span", { class: "count", "data-testid": "pending-count" }, h("b", null, rows.length), " pending"),
+      ...(["critical", "high", "medium", "low"] as Priority[]).map((p) => h("span", { class: `count p-${p}` }, h("b", null, by(p)), ` ${p}`)),
+      rows.length ? h("span", { class: "count" }, "oldest ", h("b", null, age(now - oldest))) : null,
+    );
+    if (!shown.length) {
+      mount(list, h("li", { class: "empty" }, rows.length ? "Nothing matches the filters." : "Nothing waits for a decision."));
+      return;
+    }
+    list.replaceChildren(...shown.map((r) => item(r, now)));
+  }
+
+  function item(r: RequestRow, now: number): HTMLLIElement {
+    const encrypted = typeof r.payload === "object" && r.payload !== null && "ct" in (r.payload as object);
+    const held = r.context?.firewall;
+    return h(
+      "li",
+      { class: `item p-${r.priority}`, "data-id": r.id },
+      h(
+        "a",
+        { href: `#/requests/${encodeURIComponent(r.id)}`, class: "item-main" },
+        h("span", { class: `prio p-${r.priority}` }, r.priority),
+        h("span", { class: "what" }, h("b", null, r.service), " · ", r.action),
+        h("span", { class: "meta" }, age(now - r.created_at), r.role ? ` · ${r.role}` : "", held ? " · held by the firewall" : ""),
+        h("span", { class: "peek" }, encrypted ? "🔒 end-to-end encrypted" : peek(r.payload)),
+      ),
+      h(
+        "span",
+        { class: "quick" },
+        h("button", { class: "approve", "aria-label": `approve ${r.id}`, onclick: () => quick(r, "approve") }, "Approve"),
+        h("button", { class: "reject", "aria-label": `reject ${r.id}`, onclick: () => quick(r, "reject") }, "Reject"),
+      ),
+    );
+  }
+
+  async function quick(r: RequestRow, decision: "approve" | "reject"): Promise<void> {
+    try {
+      await decide(r.id, decision, undefined, undefined);
+      pending.delete(r.id);
+      render();
+      toast(`${decision === "approve" ? "Approved" : "Rejected"} ${r.service} · ${r.action}`);
+    } catch (e) {
+      toast((e as Error).message, "error");
+    }
+  }
+
+  async function reload(): Promise<void> {
+    try {
+      const page = await api.get<{ requests: RequestRow[] }>("/v1/requests?status=PENDING&limit=1000", signal);
+      pending.clear();
+      for (const r of page.requests) pending.set(r.id, r);
+      render();
+    } catch (e) {
+      if (!signal.aborted) toast((e as Error).message, "error");
+    }
+  }
+
+  void reload();
+  let connections = 0;
+  void follow(
+    (e) => {
+      if (e.event === "resync") return void reload();
+      let r: RequestRow;
+      try {
+        r = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      if (r.status === "PENDING") pending.set(r.id, r);
+      else pending.delete(r.id);
+      render();
+    },
+    () => {
+      live.textContent = "live";
+      live.className = "live on";
+      // Reconnected: catch up on what happened while the stream was down.
+      if (connections++ > 0) void reload();
+    },
+    signal,
+  ).finally(() => {
+    live.textContent = "offline";
+    live.className = "live off";
+  });
+  const tick = setInterval(render, 15_000);
+  signal.addEventListener("abort", () => clearInterval(tick));
+}

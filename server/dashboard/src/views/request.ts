@@ -1,0 +1,324 @@
+// One request: what the agent wants to do, decrypted here when it is end-to-end encrypted,
+// why the firewall held it, the parked state, and the decision — approve, approve with
+// edits (a form from the request's schema, with a diff preview), or reject with a reason.
+
+import { api } from "../api";
+import { age, h, mount, nowSecs, toast, when } from "../dom";
+import { editor, type Editor } from "../form";
+import { openBytes, openValue, sealFor, type Opened } from "../keys";
+import type { Decision, RequestView } from "../types";
+import { codeOf, wasm } from "../wasm";
+
+/** Resolves a request (used by the queue's one-tap buttons too). */
+export function decide(id: string, decision: "approve" | "reject", payload: unknown, reason: string | undefined): Promise<Decision> {
+  const body: Record<string, unknown> = { decision };
+  if (payload !== undefined) body.payload = payload;
+  if (reason) body.reason = reason;
+  return api.post<Decision>(`/v1/requests/${encodeURIComponent(id)}/resolve`, body);
+}
+
+export async function requestView(root: HTMLElement, id: string, signal: AbortSignal): Promise<void> {
+  mount(root, h("p", { class: "loading" }, "Loading…"));
+  let r: RequestView;
+  try {
+    r = await api.get<RequestView>(`/v1/requests/${encodeURIComponent(id)}`, signal);
+  } catch (e) {
+    mount(root, h("h1", null, "Request"), h("p", { class: "error" }, (e as Error).message), h("a", { href: "#/" }, "Back to the queue"));
+    return;
+  }
+  const opened = await openValue(r.payload, r.id, "payload");
+  const now = nowSecs();
+  const head = h(
+    "header",
+    { class: "page-head" },
+    h("a", { href: "#/", class: "back", "aria-label": "back to the queue" }, "←"),
+    h("h1", null, h("span", { class: `prio p-${r.priority}` }, r.priority), " ", r.service, " · ", r.action),
+    h("span", { class: `status s-${r.status}`, "data-testid": "status" }, r.status),
+  );
+  const facts = h(
+    "dl",
+    { class: "facts" },
+    h("dt", null, "id"),
+    h("dd", null, h("code", null, r.id)),
+    h("dt", null, "waiting"),
+    h("dd", null, `${age(now - r.created_at)} (since ${when(r.created_at)})`),
+    h("dt", null, "deadline"),
+    h("dd", null, r.expires_at > now ? `in ${age(r.expires_at - now)}` : "passed"),
+    r.role ? h("dt", null, "role") : null,
+    r.role ? h("dd", null, r.role, r.escalations?.length ? ` (escalated ${r.escalations.length}×)` : "") : null,
+    r.context?.task ? h("dt", null, "task") : null,
+    r.context?.task ? h("dd", null, String(r.context.task)) : null,
+  );
+  const sections: HTMLElement[] = [head, facts];
+  if (r.context?.firewall) sections.push(firewallSection(r));
+  sections.push(payloadSection(opened));
+  if (r.snapshot) sections.push(snapshotSection(r));
+  if (r.status === "PENDING") sections.push(decideSection(r, opened));
+  else if (r.decision) sections.push(await decisionSection(r, r.decision, opened));
+  const extra = extraContext(r);
+  if (extra) sections.push(extra);
+  mount(root, ...sections);
+}
+
+function badge(o: Opened): HTMLElement {
+  switch (o.state) {
+    case "plain":
+      return h("span", { class: "badge plain", "data-testid": "payload-state" }, "NOT ENCRYPTED");
+    case "decrypted":
+      return h("span", { class: "badge ok", "data-testid": "payload-state", title: `key ${o.kid ?? ""}` }, "DECRYPTED");
+    case "missing":
+      return h("span", { class: "badge warn", "data-testid": "payload-state" }, "KEY MISSING");
+    case "wrong":
+      return h("span", { class: "badge bad", "data-testid": "payload-state" }, "WRONG KEY");
+    case "invalid":
+      return h("span", { class: "badge bad", "data-testid": "payload-state" }, "UNREADABLE");
+  }
+}
+
+function explain(o: Opened): HTMLElement | null {
+  switch (o.state) {
+    case "decrypted":
+      return h("p", { class: "note" }, `Decrypted in this browser with key “${o.kid ?? "?"}”. The server holds only ciphertext.`);
+    case "missing":
+      return h(
+        "p",
+        { class: "note warn", "data-testid": "payload-explain" },
+        `This payload is end-to-end encrypted${o.kid ? ` with key “${o.kid}”` : ""}, and that key is not in this browser. `,
+        h("a", { href: "#/settings" }, "Import it in Settings"),
+        " to read and edit it.",
+      );
+    case "wrong":
+      return h(
+        "p",
+        { class: "note bad", "data-testid": "payload-explain" },
+        `A key named “${o.kid ?? "?"}” is in this browser, but it does not open this payload: it is another key with the same name, or the payload was altered. Nothing is shown rather than garbage.`,
+      );
+    case "invalid":
+      return h("p", { class: "note bad", "data-testid": "payload-explain" }, `The payload cannot be read (${o.code}): ${o.message}`);
+    default:
+      return null;
+  }
+}
+
+function pretty(v: unknown): HTMLElement {
+  return h("pre", { class: "json", "data-testid": "payload" }, JSON.stringify(v, null, 2));
+}
+
+function payloadSection(o: Opened): HTMLElement {
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", null, "Payload ", badge(o)),
+    explain(o),
+    o.state === "plain" || o.state === "decrypted" ? pretty(o.value) : null,
+  );
+}
+
+function firewallSection(r: RequestView): HTMLElement {
+  const fw = r.context!.firewall!;
+  return h(
+    "section",
+    { class: "card firewall" },
+    h("h2", null, "Why the firewall held this call"),
+    h(
+      "ul",
+      { class: "reasons" },
+      (fw.reasons ?? []).map((x) => h("li", null, h("code", null, x.code), " ", x.text)),
+    ),
+    typeof fw.score === "number" ? h("p", { class: "note" }, `score ${fw.score.toFixed(3)} · verdict ${fw.action ?? "review"}`) : null,
+    h("a", { href: `#/agents/${encodeURIComponent(r.service)}?tool=${encodeURIComponent(r.action)}` }, "See this call on the agent's graph →"),
+  );
+}
+
+function snapshotSection(r: RequestView): HTMLElement {
+  const snap = r.snapshot!;
+  const out = h("div", { "data-testid": "snapshot" });
+  const button = h("button", { "data-testid": "open-snapshot" }, "Open the parked state");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const bytes = await api.bytes(`/v1/requests/${encodeURIComponent(r.id)}/snapshot`);
+      const o = await openBytes(bytes, r.id, "state");
+      mount(
+        out,
+        h("h3", null, "State ", badge(o)),
+        explain(o),
+        o.state === "decrypted"
+          ? h("p", { class: "note", "data-testid": "snapshot-timing" }, `${(o.bytes / 1024).toFixed(1)} KiB opened with ${o.engine === "webcrypto" ? "WebCrypto" : "WebAssembly"} in ${o.ms.toFixed(1)} ms`)
+          : null,
+        o.state === "decrypted" || o.state === "plain" ? h("pre", { class: "json snapshot" }, clip(JSON.stringify(o.value, null, 2))) : null,
+      );
+    } catch (e) {
+      mount(out, h("p", { class: "error" }, (e as Error).message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", null, "Parked state"),
+    h("p", { class: "note" }, `${(snap.size / 1024).toFixed(1)} KiB, parked ${when(snap.created_at)}. It is decrypted here, on demand.`),
+    button,
+    out,
+  );
+}
+
+/** Shows at most 200 KB of a large state (the rest is still decrypted, only not printed). */
+function clip(text: string): string {
+  return text.length > 200_000 ? `${text.slice(0, 200_000)}\n… (${text.length - 200_000} more characters)` : text;
+}
+
+function decideSection(r: RequestView, o: Opened): HTMLElement {
+  const readable = o.state === "plain" || o.state === "decrypted";
+  const original = readable ? (o as { value: unknown }).value : undefined;
+  const diffBox = h("div", { class: "diff", "data-testid": "diff", "aria-live": "polite" });
+  const reason = h("input", { type: "text", placeholder: "Reason (shown to the agent)", "aria-label": "reason", "data-testid": "reason", maxlength: 2000 });
+  const error = h("p", { class: "error", role: "alert" });
+  let ed: Editor | null = null;
+  const approve = h("button", { class: "approve big", "data-testid": "approve", title: "Approve (a)" }, "Approve");
+  const reject = h("button", { class: "reject big", "data-testid": "reject", title: "Reject (r)" }, "Reject");
+  const edit = h("button", { class: "secondary", "data-testid": "edit", title: "Edit (e)", disabled: !readable }, "Edit");
+  const editArea = h("div", { class: "edit-area" });
+
+  const preview = async (): Promise<void> => {
+    if (!ed) return;
+    try {
+      const value = ed.read();
+      const w = await wasm();
+      const d = w.diff(JSON.stringify(original), JSON.stringify(value));
+      mount(
+        diffBox,
+        d.ops.length
+          ? [h("p", { class: "summary" }, d.summary), h("ul", { class: "ops" }, d.ops.map((op) => h("li", { class: `op-${op.op}` }, h("code", null, op.op), " ", op.path, "value" in op ? ` → ${JSON.stringify(op.value)}` : "")))]
+          : h("p", { class: "note" }, "No change yet."),
+      );
+      approve.textContent = d.ops.length ? "Approve with edits" : "Approve";
+      error.textContent = "";
+    } catch (e) {
+      error.textContent = (e as Error).message;
+    }
+  };
+  edit.addEventListener("click", () => {
+    if (ed || !readable) return;
+    ed = editor(original, r.schema, () => void preview());
+    mount(editArea, h("h3", null, ed.kind === "form" ? "Edit (form from the request's schema)" : "Edit (JSON)"), ed.el, diffBox);
+    edit.disabled = true;
+    void preview();
+  });
+
+  const busy = (on: boolean) => {
+    for (const b of [approve, reject, edit]) b.disabled = on || (b === edit && (!readable || ed !== null));
+  };
+  approve.addEventListener("click", async () => {
+    error.textContent = "";
+    let payload: unknown;
+    try {
+      if (ed) {
+        const value = ed.read();
+        const w = await wasm();
+        const before = JSON.stringify(original);
+        const after = JSON.stringify(value);
+        if (w.diff(before, after).ops.length) {
+          if (o.state === "decrypted") {
+            // The server cannot check ciphertext against the schema: the browser does.
+            if (r.schema !== undefined && w.reviewEdit) w.reviewEdit(before, after, JSON.stringify(r.schema));
+            payload = await sealFor(o.kid, r.id, "patched_payload", value);
+          } else {
+            payload = value;
+          }
+        }
+      }
+    } catch (e) {
+      error.textContent = `${codeOf(e) === "edit_invalid" ? "The edit does not fit the schema: " : ""}${(e as Error).message}`;
+      return;
+    }
+    busy(true);
+    try {
+      await decide(r.id, "approve", payload, reason.value || undefined);
+      toast(payload === undefined ? "Approved" : "Approved with edits");
+      location.hash = "#/";
+    } catch (e) {
+      error.textContent = (e as Error).message;
+      busy(false);
+    }
+  });
+  reject.addEventListener("click", async () => {
+    busy(true);
+    try {
+      await decide(r.id, "reject", undefined, reason.value || undefined);
+      toast("Rejected");
+      location.hash = "#/";
+    } catch (e) {
+      error.textContent = (e as Error).message;
+      busy(false);
+    }
+  });
+  const keys = (e: KeyboardEvent) => {
+    if (!document.contains(approve)) return document.removeEventListener("keydown", keys);
+    const t = e.target as HTMLElement;
+    if (t.closest("input, textarea, select") || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (e.key === "a") approve.click();
+    else if (e.key === "r") reason.focus();
+    else if (e.key === "e") edit.click();
+    else if (e.key === "Escape") location.hash = "#/";
+    else return;
+    e.preventDefault();
+  };
+  document.addEventListener("keydown", keys);
+  return h(
+    "section",
+    { class: "card decide" },
+    h("h2", null, "Decide"),
+    editArea,
+    reason,
+    error,
+    h("div", { class: "actions" }, approve, edit, reject),
+    h("p", { class: "note keys" }, "Keys: a approve · e edit · r reason, then Reject · Esc back"),
+  );
+}
+
+async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<HTMLElement> {
+  let patched: HTMLElement | null = null;
+  if (d.patched_payload !== undefined && d.patched_payload !== null) {
+    const p = await openValue(d.patched_payload, r.id, "patched_payload");
+    patched = h("div", null, h("h3", null, "Edited payload ", badge(p)), p.state === "plain" || p.state === "decrypted" ? pretty(p.value) : explain(p));
+    if ((p.state === "decrypted" || p.state === "plain") && (o.state === "decrypted" || o.state === "plain")) {
+      const w = await wasm();
+      const diff = w.diff(JSON.stringify(o.value), JSON.stringify(p.value));
+      patched.append(h("p", { class: "summary" }, diff.summary));
+    }
+  }
+  let proof: HTMLElement | null = null;
+  if (d.proof) {
+    proof = h("p", { class: "note", "data-testid": "proof" }, "Checking the decision proof…");
+    void (async () => {
+      try {
+        const [w, jwks] = await Promise.all([wasm(), api.get<unknown>("/v1/keys/proof")]);
+        const claims = new w.ProofVerifier(JSON.stringify(jwks)).verify(d.proof!, nowSecs(), { requestId: r.id });
+        proof!.textContent = `Proof verified in this browser: ${String(claims.dec)} by ${String(claims.act)}.`;
+        proof!.className = "note ok";
+      } catch (e) {
+        proof!.textContent = `The decision proof does not verify (${codeOf(e)}).`;
+        proof!.className = "note bad";
+      }
+    })();
+  }
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", null, "Decision"),
+    h("p", null, h("b", null, d.status), d.actor ? ` by ${d.actor}` : "", ` · ${when(d.decided_at)}`),
+    d.reason ? h("p", null, "Reason: ", d.reason) : null,
+    patched,
+    proof,
+  );
+}
+
+function extraContext(r: RequestView): HTMLElement | null {
+  const rest = { ...(r.context ?? {}) };
+  delete rest.firewall;
+  delete rest.task;
+  if (!Object.keys(rest).length) return null;
+  return h("details", { class: "card" }, h("summary", null, "Context"), h("pre", { class: "json" }, JSON.stringify(rest, null, 2)));
+}

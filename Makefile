@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run quickstart test test-rust test-vectors test-py test-node test-wasm test-compat bench fmt
+.PHONY: run quickstart test build-dashboard test-rust test-vectors test-py test-node test-wasm test-dashboard test-compat bench fmt
 
 run:
 	scripts/run.sh
@@ -17,8 +17,13 @@ run:
 quickstart:
 	cargo run --quiet -p handrail-core --example quickstart
 
-test: test-rust test-vectors test-py test-node test-wasm test-compat
+test: build-dashboard test-rust test-vectors test-py test-node test-wasm test-dashboard test-compat
 	@echo "make test: every suite passed"
+
+# The dashboard's assets (browser package + bundled TypeScript), embedded by the server's
+# build: first, so every server binary the tests build carries them.
+build-dashboard:
+	scripts/build-dashboard.sh
 
 # Rust: formatting, lints, then the core (unit, shared vectors, public vectors, property
 # tests, doc tests) and the CLI. --show-output prints each vector set's case count.
@@ -39,6 +44,11 @@ test-wasm:
 	scripts/test-wasm.sh
 
 # The published LetsPing, LoopPause, AEGIS and Agent Ledger clients against `handrail serve`.
+# The dashboard in Debian's Chromium (playwright-core) against a real server, with agents on
+# the Node and Python SDKs; screenshots in target/dashboard-screenshots/.
+test-dashboard:
+	scripts/test-dashboard.sh
+
 test-compat:
 	scripts/test-compat.sh
 

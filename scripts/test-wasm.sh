@@ -2,6 +2,7 @@
 # Builds the browser binding (bindings-wasm) with wasm-bindgen and runs its tests.
 #
 #   scripts/test-wasm.sh          # from any directory; safe to rerun
+#   scripts/test-wasm.sh --build-only   # steps 1-4 (what scripts/build-dashboard.sh needs)
 #
 # 1. ensures the wasm32-unknown-unknown target, wasm-bindgen-cli at exactly the version of
 #    wasm-bindgen in Cargo.lock (the CLI and the crate must match) and wasm-opt;
@@ -140,6 +141,11 @@ if ((size > budget)); then
   exit 1
 fi
 echo "test-wasm: web .wasm $(kib "$size") gzipped, within the budget of $(kib "$budget")"
+
+# `--build-only` (scripts/build-dashboard.sh): the package is built, its tests run later.
+if [[ "${1:-}" == "--build-only" ]]; then
+  exit 0
+fi
 
 # ---- 5. tests ---------------------------------------------------------------------------
 step "node --test bindings-wasm/tests/"

@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 import { deflateSync, gzipSync } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "dist");
+// Built into a scratch folder, then only changed files are copied into dist/: unchanged
+// assets keep their mtime, so cargo does not rebuild the server for nothing.
+const final = join(here, "dist");
+const dist = join(here, "dist.tmp");
 const wasmPkg = join(here, "..", "..", "bindings-wasm", "pkg", "web");
 
 for (const f of ["handrail_wasm.js", "handrail_wasm_bg.wasm"]) {
@@ -50,7 +53,24 @@ for (const file of walk(dist)) {
   gz += packed.length;
   if (packed.length < bytes.length) writeFileSync(`${file}.gz`, packed);
 }
+sync(dist, final);
+rmSync(dist, { recursive: true, force: true });
 console.log(`dashboard: dist/ built, ${(raw / 1024).toFixed(1)} KiB (${(gz / 1024).toFixed(1)} KiB gzipped)`);
+
+/** Makes `to` hold exactly the files of `from`, rewriting only those that differ. */
+function sync(from, to) {
+  const want = new Set();
+  for (const file of walk(from)) {
+    const rel = file.slice(from.length + 1);
+    want.add(rel);
+    const dest = join(to, rel);
+    const bytes = readFileSync(file);
+    if (existsSync(dest) && readFileSync(dest).equals(bytes)) continue;
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, bytes);
+  }
+  if (existsSync(to)) for (const file of [...walk(to)]) if (!want.has(file.slice(to.length + 1))) rmSync(file);
+}
 
 function* walk(dir) {
   for (const name of readdirSync(dir)) {

@@ -46,6 +46,8 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
   });
 
   let scheduled = false;
+  let loaded = false;
+  let painted = false;
   function render(): void {
     if (scheduled) return;
     scheduled = true;
@@ -88,6 +90,11 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
       return;
     }
     list.replaceChildren(...shown.map((r) => item(r, now)));
+    if (!painted && loaded) {
+      painted = true;
+      // After this frame is on screen: what benches/dashboard/bench.mjs reads.
+      requestAnimationFrame(() => setTimeout(() => performance.mark("handrail:queue-painted")));
+    }
   }
 
   function item(r: RequestRow, now: number): HTMLLIElement {
@@ -129,6 +136,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
       const page = await api.get<{ requests: RequestRow[] }>("/v1/requests?status=PENDING&limit=1000", signal);
       pending.clear();
       for (const r of page.requests) pending.set(r.id, r);
+      loaded = true;
       render();
     } catch (e) {
       if (!signal.aborted) toast((e as Error).message, "error");

@@ -1,0 +1,391 @@
+// The dashboard end to end: a real `handrail serve`, Debian's Chromium, and agents on the
+// Node SDK (bindings-node) and the Python SDK (.venv). Every decision here is made by
+// clicking in the page; every check of what the agent got goes through the SDK.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, test } from "node:test";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { DESKTOP, PHONE, launch, root, screenshot, signedIn, startServer } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const sdk = require(join(root, "bindings-node", "dist", "index.js"));
+const { Handrail, generateKey, sealEnvelope } = sdk;
+const python = process.env.HANDRAIL_PYTHON ?? join(root, ".venv", "bin", "python");
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const agent = (encryptionKey) => new Handrail({ baseUrl: server.url, apiKey: server.agentKey, encryptionKey });
+
+const SCHEMA = {
+  type: "object",
+  properties: {
+    amount: { type: "integer", minimum: 1, maximum: 1000, title: "Amount" },
+    currency: { type: "string", enum: ["EUR", "USD"] },
+    to: { type: "string", title: "Account" },
+    note: { type: "string" },
+  },
+  required: ["amount", "currency", "to"],
+  additionalProperties: false,
+};
+
+/** Runs Python with the SDK installed (.venv); returns its stdout, trimmed. */
+function py(code, env = {}) {
+  return execFileSync(python, ["-c", code], { env: { ...process.env, ...env }, encoding: "utf8" }).trim();
+}
+
+async function importKey(page, key) {
+  await page.goto(server.url + "/#/settings");
+  await page.getByTestId("key-input").fill(key);
+  await page.getByTestId("import-key").click();
+  await page.locator("ul.keys code").first().waitFor();
+}
+
+test("the page is served with a strict CSP, and no key ever leaves the browser", async () => {
+  const res = await fetch(server.url + "/", { headers: { "accept-encoding": "gzip" } });
+  assert.equal(res.status, 200);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  // Unknown API paths keep their JSON 404 (no catch-all HTML).
+  const api404 = await fetch(server.url + "/v1/no-such-thing");
+  assert.equal(api404.status, 404);
+  assert.equal((await api404.json()).error.code, "not_found");
+  const wasm = await fetch(server.url + "/wasm/handrail_wasm_bg.wasm");
+  assert.equal(wasm.headers.get("content-type"), "application/wasm");
+});
+
+test("an encrypted request with a schema: key missing, import, DECRYPTED, edit in the form, approve; the agent gets the edit, the diff and a valid proof", async () => {
+  const key = generateKey("ops-1");
+  const secret = key.split(".").pop();
+  const hr = agent(key);
+  const id = await hr.defer({
+    service: "stripe",
+    action: "refund",
+    payload: { amount: 500, currency: "EUR", to: "acct_42", note: "late delivery" },
+    schema: SCHEMA,
+    priority: "high",
+    context: { task: "Refund order o_981 for a late delivery" },
+  });
+  const waiting = hr.wait(id, { timeout: 120 });
+
+  const { page, errors } = await signedIn(browser, server);
+  const sent = [];
+  page.on("request", (r) => sent.push(`${r.url()} ${JSON.stringify(r.headers())} ${r.postData() ?? ""}`));
+
+  const row = page.locator(`li[data-id="${id}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /end-to-end encrypted/);
+  await screenshot(page, "desktop-queue");
+
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("payload-state").waitFor();
+  assert.equal(await page.getByTestId("payload-state").innerText(), "KEY MISSING");
+  assert.match(await page.getByTestId("payload-explain").innerText(), /ops-1/);
+  assert.equal(await page.getByTestId("payload").count(), 0, "no ciphertext shown as if it were the payload");
+  await screenshot(page, "desktop-request-key-missing");
+
+  await importKey(page, key);
+  await screenshot(page, "desktop-settings");
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("payload-state").waitFor();
+  assert.equal(await page.getByTestId("payload-state").innerText(), "DECRYPTED");
+  assert.match(await page.getByTestId("payload").innerText(), /acct_42/);
+
+  await page.getByTestId("edit").click();
+  const amount = page.locator('[data-field="amount"]');
+  assert.equal(await amount.inputValue(), "500");
+  // Out of the schema's range: refused in the browser, nothing decided.
+  await amount.fill("5000");
+  await page.getByTestId("approve").click();
+  await page.locator(".decide .error").filter({ hasText: /Amount/ }).waitFor();
+  assert.equal((await server.operator("GET", `/v1/requests/${id}`)).status, "PENDING");
+
+  await amount.fill("50");
+  await page.getByTestId("diff").filter({ hasText: "500" }).waitFor();
+  assert.match(await page.getByTestId("diff").innerText(), /amount/);
+  assert.equal(await page.getByTestId("approve").innerText(), "Approve with edits");
+  await screenshot(page, "desktop-request-edit");
+  await page.getByTestId("approve").click();
+  await page.getByTestId("pending-count").waitFor();
+
+  const decision = await waiting;
+  assert.equal(decision.status, "APPROVED_WITH_MODIFICATIONS");
+  assert.deepEqual(decision.payload, { amount: 50, currency: "EUR", to: "acct_42", note: "late delivery" });
+  assert.match(decision.diff.summary, /amount/);
+  assert.deepEqual(decision.diff.ops, [{ op: "replace", path: "/amount", value: 50 }]);
+  const claims = await hr.verifyProof(decision);
+  assert.equal(claims.rid, id);
+  assert.equal(claims.dec, "APPROVED_WITH_MODIFICATIONS");
+
+  // The server only ever held ciphertext, of the request and of the edit.
+  const stored = JSON.stringify(await server.operator("GET", `/v1/requests/${id}`));
+  assert.doesNotMatch(stored, /acct_42/);
+  assert.match(stored, /"ct"/);
+
+  // The decided request shows its proof, verified in the page.
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("proof").filter({ hasText: "verified" }).waitFor();
+  await screenshot(page, "desktop-request-decided");
+
+  for (const line of sent) assert.ok(!line.includes(secret), `the key went out in ${line.slice(0, 120)}`);
+  assert.deepEqual(errors.map(String), []);
+  await page.context().close();
+});
+
+test("a wrong key with the same name says WRONG KEY, never garbage", async () => {
+  const right = generateKey("shared-kid");
+  const wrong = generateKey("shared-kid");
+  const id = await agent(right).defer({ service: "gmail", action: "send", payload: { to: "ceo@example.com", body: "hi" } });
+  const { page } = await signedIn(browser, server);
+  await importKey(page, wrong);
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("payload-state").waitFor();
+  assert.equal(await page.getByTestId("payload-state").innerText(), "WRONG KEY");
+  assert.equal(await page.getByTestId("payload").count(), 0);
+  assert.match(await page.getByTestId("payload-explain").innerText(), /does not open/);
+  // Editing what cannot be read is not offered.
+  assert.equal(await page.getByTestId("edit").isDisabled(), true);
+  await screenshot(page, "desktop-request-wrong-key");
+  await server.operator("POST", `/v1/requests/${id}/resolve`, { decision: "reject", reason: "cleanup" });
+  await page.context().close();
+});
+
+test("a rejection with a reason reaches the agent, and a second page's queue follows live", async () => {
+  const watcher = await signedIn(browser, server);
+  const hr = agent();
+  const id = await hr.defer({ service: "github", action: "delete_repo", payload: { repo: "acme/website" }, priority: "critical" });
+  const waiting = hr.wait(id, { timeout: 120 });
+  // Appears without a reload (server-sent events).
+  await watcher.page.locator(`li[data-id="${id}"]`).waitFor();
+
+  const { page } = await signedIn(browser, server);
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("reason").fill("never delete the website");
+  await page.getByTestId("reject").click();
+  const decision = await waiting;
+  assert.equal(decision.status, "REJECTED");
+  assert.equal(decision.reason, "never delete the website");
+  assert.equal(decision.payload, null);
+  // …and leaves the other page's queue the same way.
+  await watcher.page.locator(`li[data-id="${id}"]`).waitFor({ state: "detached" });
+  await watcher.page.context().close();
+  await page.context().close();
+});
+
+test("on a phone, one tap approves from the queue", async () => {
+  const hr = agent();
+  const id = await hr.defer({ service: "calendar", action: "book", payload: { room: "A1", at: "10:00" } });
+  const waiting = hr.wait(id, { timeout: 120 });
+  const { page } = await signedIn(browser, server, PHONE);
+  await page.locator(`li[data-id="${id}"]`).waitFor();
+  await screenshot(page, "phone-queue");
+  await page.locator(`li[data-id="${id}"] button.approve`).tap();
+  const decision = await waiting;
+  assert.equal(decision.status, "APPROVED");
+  assert.deepEqual(decision.payload, { room: "A1", at: "10:00" });
+  await page.context().close();
+});
+
+test("the execution graph renders a profile learned from recorded sessions, with the held call's path", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const events = [];
+  for (let s = 0; s < 12; s++) {
+    const tools = s % 3 === 0 ? ["search_orders", "read_order", "refund"] : ["search_orders", "read_order", "send_email"];
+    tools.forEach((tool, i) =>
+      events.push({ id: `e-${s}-${i}`, session: `s-${s}`, tool, args: { order: `o_${s}` }, outcome: "ran", at: now - 100 + i, effect: tool === "refund" ? "write" : tool === "send_email" ? "egress" : "read" }),
+    );
+  }
+  await server.agent("POST", "/v1/observations", { agent: "billing", events });
+  const hr = agent();
+  const id = await hr.defer({
+    service: "billing",
+    action: "refund",
+    payload: { order: "o_999", amount: 900 },
+    context: { firewall: { action: "review", score: 0.93, reasons: [{ code: "value_unseen", text: "order o_999 appears nowhere in the task" }] } },
+  });
+
+  const { page } = await signedIn(browser, server);
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.locator(".firewall .reasons li").filter({ hasText: "value_unseen" }).waitFor();
+  await page.locator(".firewall a").click();
+  await page.getByTestId("graph").waitFor();
+  const tools = await page.locator("svg g.node").evaluateAll((gs) => gs.map((g) => g.getAttribute("data-tool")).sort());
+  assert.deepEqual(tools, ["^", "read_order", "refund", "search_orders", "send_email"]);
+  assert.equal(await page.locator('svg g.node.hot[data-tool="refund"]').count(), 1);
+  // start → search_orders → read_order → refund: three highlighted transitions.
+  assert.equal(await page.locator("svg path.edge.hot").count(), 3);
+  await screenshot(page, "desktop-agent-graph");
+
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("toggle-mode").click();
+  await page.getByTestId("mode").filter({ hasText: "enforce" }).waitFor();
+  assert.equal((await server.operator("GET", "/v1/agents/billing")).agent.mode, "enforce");
+
+  await page.goto(`${server.url}/#/agents`);
+  await page.locator("ul.agents li").filter({ hasText: "billing" }).waitFor();
+  await screenshot(page, "desktop-agents");
+  await server.operator("POST", `/v1/requests/${id}/resolve`, { decision: "reject", reason: "cleanup" });
+  await page.context().close();
+});
+
+test("the audit page verifies the hash chain in the browser", async () => {
+  const { page } = await signedIn(browser, server);
+  await page.goto(`${server.url}/#/audit`);
+  const verdict = page.getByTestId("audit-verdict");
+  await verdict.filter({ hasText: /verified|NOT/ }).waitFor();
+  const text = await verdict.innerText();
+  assert.match(text, /Chain verified in this browser: \d+ entries/);
+  const count = Number(/(\d+) entries/.exec(text)[1]);
+  assert.ok(count >= 5, `the tests above made audited decisions (${count})`);
+  assert.ok((await page.locator("table.audit tr").count()) > count - 1);
+  await screenshot(page, "desktop-audit");
+  await page.context().close();
+});
+
+test("payloads sealed by Python and by Node open in the page with the wasm module and with crypto.subtle", async () => {
+  const key = generateKey("interop");
+  const id = "req_interopAAAAAAAAAAAA";
+  const plain = JSON.stringify({ to: "acct_ü", amount: 12.5, emoji: "🔐" });
+  const envelopes = {
+    node: sealEnvelope(key, id, "payload", Buffer.from(plain)),
+    nodeWrapped: sealEnvelope(key, id, "payload", Buffer.from(plain), { wrap: true }),
+  };
+  const fromPython = JSON.parse(
+    py(
+      `
+import json, os, sys
+from handrail import _core
+kid, secret = os.environ["KEY"].split(".")[1:]
+ring = _core.Keyring([(kid, secret)])
+plain = os.environ["PLAIN"].encode()
+print(json.dumps({
+  "python": ring.seal(kid, os.environ["RID"], "payload", plain),
+  "pythonWrapped": ring.seal(kid, os.environ["RID"], "payload", plain, iv=os.urandom(12), data_key=os.urandom(32)),
+}))`,
+      { KEY: key, PLAIN: plain, RID: id },
+    ),
+  );
+  Object.assign(envelopes, fromPython);
+  assert.ok(JSON.parse(envelopes.pythonWrapped).ek, "the Python wrapped envelope carries a wrapped data key");
+
+  const { page } = await signedIn(browser, server);
+  const results = await page.evaluate(
+    async ({ envelopes, key, id }) => {
+      const m = await import("/wasm/handrail_wasm.js");
+      await m.default({ module_or_path: "/wasm/handrail_wasm_bg.wasm" });
+      const jwk = JSON.parse(m.keyToJwk(key));
+      const out = {};
+      for (const [name, env] of Object.entries(envelopes)) {
+        const viaWasm = new TextDecoder().decode(m.openEnvelope(env, [key], id, "payload"));
+        const p = m.envelopeParts(env, id, "payload");
+        let aes;
+        if (p.ek) {
+          const kek = await crypto.subtle.importKey("jwk", { kty: "oct", k: jwk.k }, "AES-KW", false, ["unwrapKey"]);
+          aes = await crypto.subtle.unwrapKey("raw", p.ek, kek, "AES-KW", "AES-GCM", false, ["decrypt"]);
+        } else {
+          aes = await crypto.subtle.importKey("jwk", { kty: "oct", k: jwk.k }, "AES-GCM", false, ["decrypt"]);
+        }
+        const viaSubtle = new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv: p.iv, additionalData: p.aad }, aes, p.ct));
+        // Bound to the request: another id fails in both.
+        let wasmOther = "opened";
+        try {
+          m.openEnvelope(env, [key], "req_otherAAAAAAAAAAAAAA", "payload");
+        } catch (e) {
+          wasmOther = e.code;
+        }
+        const q = m.envelopeParts(env, "req_otherAAAAAAAAAAAAAA", "payload");
+        const subtleOther = await crypto.subtle.decrypt({ name: "AES-GCM", iv: q.iv, additionalData: q.aad }, aes, q.ct).then(
+          () => "opened",
+          (e) => e.name,
+        );
+        out[name] = { viaWasm, viaSubtle, wrapped: !!p.ek, wasmOther, subtleOther };
+      }
+      return out;
+    },
+    { envelopes, key, id },
+  );
+  for (const name of ["node", "nodeWrapped", "python", "pythonWrapped"]) {
+    const r = results[name];
+    assert.equal(r.viaWasm, plain, `${name} via wasm`);
+    assert.equal(r.viaSubtle, plain, `${name} via crypto.subtle`);
+    assert.equal(r.wrapped, name.endsWith("Wrapped"), `${name} wrapped`);
+    assert.equal(r.wasmOther, "decrypt_failed", `${name} under another request id (wasm)`);
+    assert.equal(r.subtleOther, "OperationError", `${name} under another request id (subtle)`);
+  }
+  await page.context().close();
+});
+
+test("a Python agent's encrypted request and parked states open in the page: small with WebAssembly, 1 MB with WebCrypto", async () => {
+  const key = generateKey("py-agent");
+  const big = { rows: Array.from({ length: 9000 }, (_, i) => ({ i, text: `row ${i} `.padEnd(100, "x") })) };
+  const id = py(
+    `
+import json, os
+import handrail
+client = handrail.Client(base_url=os.environ["URL"], api_key=os.environ["AGENT"], encryption_key=os.environ["KEY"])
+print(client.defer("crm", "update_contact", {"email": "ana@example.com", "plan": "pro"}, state_snapshot={"step": 3, "draft": "hello"}))`,
+    { URL: server.url, AGENT: server.agentKey, KEY: key },
+  );
+  const bigId = await agent(key).defer({ service: "warehouse", action: "export", payload: { table: "orders" }, stateSnapshot: big });
+  assert.ok(JSON.stringify(big).length > 900_000);
+
+  const { page } = await signedIn(browser, server);
+  await importKey(page, key);
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("payload-state").waitFor();
+  assert.equal(await page.getByTestId("payload-state").innerText(), "DECRYPTED");
+  assert.match(await page.getByTestId("payload").innerText(), /ana@example.com/);
+  await page.getByTestId("open-snapshot").click();
+  await page.getByTestId("snapshot-timing").waitFor();
+  assert.match(await page.getByTestId("snapshot-timing").innerText(), /WebAssembly/);
+  assert.match(await page.getByTestId("snapshot").innerText(), /"draft": "hello"/);
+
+  await page.goto(`${server.url}/#/requests/${bigId}`);
+  await page.getByTestId("open-snapshot").click();
+  await page.getByTestId("snapshot-timing").waitFor();
+  assert.match(await page.getByTestId("snapshot-timing").innerText(), /WebCrypto/);
+  assert.match(await page.getByTestId("snapshot").innerText(), /row 8999/);
+  await screenshot(page, "desktop-request-snapshot");
+  for (const r of [id, bigId]) await server.operator("POST", `/v1/requests/${r}/resolve`, { decision: "reject", reason: "cleanup" });
+  await page.context().close();
+});
+
+test("screenshots of every page at phone size", async () => {
+  const id = await agent().defer({ service: "stripe", action: "payout", payload: { amount: 120, to: "acct_7" }, priority: "medium", schema: { type: "object", properties: { amount: { type: "number" }, to: { type: "string" } } } });
+  const { page, errors } = await signedIn(browser, server, PHONE);
+  for (const [name, hash, ready] of [
+    ["phone-request", `#/requests/${id}`, '[data-testid="approve"]'],
+    ["phone-agents", "#/agents", "ul.agents"],
+    ["phone-agent-graph", "#/agents/billing", '[data-testid="graph"]'],
+    ["phone-audit", "#/audit", '[data-testid="audit-verdict"].ok'],
+    ["phone-settings", "#/settings", '[data-testid="enc-keys"] h2'],
+  ]) {
+    await page.goto(`${server.url}/${hash}`);
+    await page.locator(ready).first().waitFor();
+    await screenshot(page, name);
+  }
+  // The decision buttons are big enough to tap (at least 44 px high).
+  await page.goto(`${server.url}/#/requests/${id}`);
+  const box = await page.getByTestId("approve").boundingBox();
+  assert.ok(box.height >= 44, `approve is ${box.height} px high`);
+  // Installable: a manifest with PNG icons, and a service worker that controls the page.
+  const manifest = await (await fetch(server.url + "/manifest.webmanifest")).json();
+  assert.ok(manifest.icons.some((i) => i.sizes === "512x512" && i.type === "image/png"));
+  const png = await fetch(server.url + "/icon-512.png");
+  assert.equal(png.headers.get("content-type"), "image/png");
+  assert.ok(await page.evaluate(async () => !!(await navigator.serviceWorker.ready).active));
+  assert.deepEqual(errors.map(String), []);
+  await server.operator("POST", `/v1/requests/${id}/resolve`, { decision: "reject", reason: "cleanup" });
+  await page.context().close();
+});

@@ -1,8 +1,9 @@
 //! Outgoing webhooks: Standard Webhooks signatures (the core's `webhook` module), retries
 //! with exponential backoff and jitter for 24 hours, and a delivery log.
 //!
-//! Deliveries are queued in the same transaction as the change they announce; this worker
-//! sends what is due. A receiver that answers 2xx has it; anything else (an error status,
+//! Deliveries are queued in the same transaction as the change they announce — to every
+//! registered endpoint, and a decision also to the callback URL its request named (LetsPing's
+//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it; anything else (an error status,
 //! no answer within 10 s) is retried after `base · 2^attempt` (±20%, capped at an hour).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -143,7 +144,7 @@ fn allowed(ip: IpAddr, public_only: bool) -> bool {
             let [a, b, ..] = v4.octets();
             let never = v4.is_unspecified() || v4.is_link_local() || v4.is_broadcast() || v4.is_multicast();
             let local = v4.is_loopback() || v4.is_private() || a == 0 || (a == 100 && (64..128).contains(&b));
-            !never && !(public_only && local)
+            !(never || (public_only && local))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
@@ -152,7 +153,7 @@ fn allowed(ip: IpAddr, public_only: bool) -> bool {
             let first = v6.segments()[0];
             let never = v6.is_unspecified() || v6.is_multicast() || (first & 0xffc0) == 0xfe80;
             let local = v6.is_loopback() || (first & 0xfe00) == 0xfc00;
-            !never && !(public_only && local)
+            !(never || (public_only && local))
         }
     }
 }

@@ -20,8 +20,8 @@ use super::letsping_agents::their_error;
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
 use crate::store::{CheckpointPut, RequestRow, Store, StoreError};
-use crate::webhooks::check_callback_url;
 use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiError, ApiResult};
+use crate::webhooks::check_callback_url;
 use crate::{now, random, AppState};
 
 /// The marker in a request's `context.compat` that it came through this layer.

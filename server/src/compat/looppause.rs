@@ -51,7 +51,9 @@ struct CreatePause {
 
 /// `POST /v1/pauses`: service = `agent_id`, action = `action.type` (else `pause`), payload =
 /// the `action` object, deadline = `timeout_hours`; recipients, form and escalation are kept
-/// in the request's context.
+/// in the request's context, and `escalation.after_hours` / `escalate_to` become the
+/// request's own escalation (`context.escalate_at`, `context.escalate_to`; see
+/// [`crate::v1::escalate_due`]).
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -108,7 +110,9 @@ fn own_escalation(escalation: Option<&Value>) -> Result<Option<(i64, Option<&str
         .ok_or_else(|| format!("escalation.after_hours is a number of hours from 0 to {MAX_AFTER_HOURS}"))?;
     let to = match escalation.get("escalate_to") {
         None | Some(Value::Null) => None,
-        Some(Value::String(to)) if !to.is_empty() && to.len() <= MAX_ESCALATE_TO && !to.chars().any(char::is_control) => {
+        Some(Value::String(to))
+            if !to.is_empty() && to.len() <= MAX_ESCALATE_TO && !to.chars().any(char::is_control) =>
+        {
             Some(to.as_str())
         }
         Some(_) => return Err(format!("escalation.escalate_to is a string of 1 to {MAX_ESCALATE_TO} bytes")),

@@ -229,7 +229,6 @@ pub struct Webhook {
     pub created_at: i64,
 }
 
-
 /// An idempotency key claimed by a create (see [`Store::insert_request`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Claim<'a> {
@@ -554,8 +553,13 @@ pub trait Store: Send + Sync {
     /// at `audit.at` and within `step`'s hop limits; in the same transaction records the
     /// escalation on it (and its new role), appends the audit entry and queues the
     /// `request.escalated` webhooks. The updated request, or None when it no longer qualified.
-    fn escalate(&self, project: &str, id: &str, step: &EscalationStep<'_>, audit: AuditEvent<'_>)
-        -> StoreResult<Option<RequestRow>>;
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        step: &EscalationStep<'_>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>>;
     /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
     /// time (`context.escalate_at`, Unix seconds, set by the LoopPause layer) is at or before
     /// `now`.

@@ -13,9 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation, EscalationStep,
-    KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow,
-    Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation,
+    EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule,
+    SessionRow, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1247,8 +1247,13 @@ impl Store for Sqlite {
         rows.into_iter().map(|(body, to)| Ok((row_from(body)?, to))).collect()
     }
 
-    fn escalate(&self, project: &str, id: &str, step: &EscalationStep<'_>, audit: AuditEvent<'_>)
-        -> StoreResult<Option<RequestRow>> {
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        step: &EscalationStep<'_>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let body: Option<String> = tx

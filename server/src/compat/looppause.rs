@@ -66,6 +66,19 @@ async fn create(
         Ok(e) => e,
         Err(message) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)),
     };
+    let mut context = json!({
+        "compat": MARK,
+        "recipients": ask.recipients,
+        "form": ask.form,
+        "escalation": ask.escalation,
+        "webhook_url": ask.webhook_url,
+    });
+    if let (Some((after_secs, to)), Some(obj)) = (escalation, context.as_object_mut()) {
+        obj.insert("escalate_at".into(), json!(crate::now().saturating_add(after_secs)));
+        if let Some(to) = to {
+            obj.insert("escalate_to".into(), json!(to));
+        }
+    }
     let action = ask.action.get("type").and_then(Value::as_str).unwrap_or("pause").to_string();
     let new = NewRequest {
         service: ask.agent_id,
@@ -75,15 +88,7 @@ async fn create(
         role: None,
         schema: None,
         timeout_secs: Some(ask.timeout_hours.unwrap_or(24).saturating_mul(3600)),
-        context: Some(json!({
-            "compat": MARK,
-            "recipients": ask.recipients,
-            "form": ask.form,
-            "escalation": ask.escalation,
-            "webhook_url": ask.webhook_url,
-            "escalate_at": escalation.map(|(after_secs, _)| crate::now().saturating_add(after_secs)),
-            "escalate_to": escalation.and_then(|(_, to)| to),
-        })),
+        context: Some(context),
         id: None,
     };
     let key = idempotency_key(&headers)?;

@@ -1,10 +1,12 @@
 //! Outgoing webhooks: Standard Webhooks signatures (the core's `webhook` module), retries
 //! with exponential backoff and jitter for 24 hours, and a delivery log.
 //!
-//! Deliveries are queued in the same transaction as the change they announce; this worker
-//! sends what is due. A receiver that answers 2xx has it; anything else (an error status,
+//! Deliveries are queued in the same transaction as the change they announce — to every
+//! registered endpoint, and a decision also to the callback URL its request named (LetsPing's
+//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it; anything else (an error status,
 //! no answer within 10 s) is retried after `base · 2^attempt` (±20%, capped at an hour).
 
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use handrail_core::webhook::{self, Secret};
@@ -85,18 +87,29 @@ fn backoff(attempts: u32) -> i64 {
 
 /// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx. With `letsping`
 /// (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
-/// sent, signed both ways: Standard Webhooks and `x-letsping-signature`.
+/// sent, signed both ways: Standard Webhooks and `x-letsping-signature`. A request's own
+/// callback URL has no endpoint secret: it gets `x-letsping-signature` alone (never an
+/// unsigned body), through [`callback_agent`].
 fn send(d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String> {
-    let secret = Secret::parse(&d.secret).map_err(|e| e.to_string())?;
     let ts = crate::now();
     let body = letsping.as_ref().map_or(d.body.as_str(), |(body, _)| body.as_str());
-    let signature = webhook::sign(&secret, &d.id, ts, body.as_bytes()).map_err(|e| e.to_string())?;
-    let mut request = ureq::post(&d.url)
-        .timeout(Duration::from_secs(10))
+    let mut request = if d.callback {
+        if letsping.is_none() {
+            return Err("no LetsPing webhook secret for this callback".into());
+        }
+        callback_agent().post(&d.url)
+    } else {
+        ureq::post(&d.url).timeout(Duration::from_secs(10))
+    };
+    request = request
         .set("content-type", "application/json")
         .set("webhook-id", &d.id)
-        .set("webhook-timestamp", &ts.to_string())
-        .set("webhook-signature", &signature);
+        .set("webhook-timestamp", &ts.to_string());
+    if let Some(secret) = &d.secret {
+        let secret = Secret::parse(secret).map_err(|e| e.to_string())?;
+        let signature = webhook::sign(&secret, &d.id, ts, body.as_bytes()).map_err(|e| e.to_string())?;
+        request = request.set("webhook-signature", &signature);
+    }
     if let Some((_, lp_secret)) = &letsping {
         request = request.set(
             "x-letsping-signature",
@@ -108,5 +121,128 @@ fn send(d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String>
         Ok(r) => Ok(r.status()),
         Err(ureq::Error::Status(status, _)) => Err(format!("HTTP {status}")),
         Err(e) => Err(format!("unreachable: {e}")),
+    }
+}
+
+/// Longest callback URL, in bytes (as for registered endpoints).
+pub(crate) const MAX_CALLBACK_URL: usize = 2048;
+
+/// Which addresses a callback URL (named by an agent, not by an operator) may reach:
+/// `HANDRAIL_CALLBACK_NETWORKS=public` refuses loopback and private networks too; the default
+/// (`local`) allows them, since a self-hosted server calling a service beside it is ordinary.
+/// Link-local (cloud metadata at 169.254.169.254), unspecified, broadcast and multicast
+/// addresses are refused either way.
+fn public_only() -> bool {
+    static PUBLIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PUBLIC.get_or_init(|| std::env::var("HANDRAIL_CALLBACK_NETWORKS").is_ok_and(|v| v == "public"))
+}
+
+/// Whether a callback may connect to `ip` (see [`public_only`]).
+fn allowed(ip: IpAddr, public_only: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let never = v4.is_unspecified() || v4.is_link_local() || v4.is_broadcast() || v4.is_multicast();
+            let local = v4.is_loopback() || v4.is_private() || a == 0 || (a == 100 && (64..128).contains(&b));
+            !(never || (public_only && local))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return allowed(IpAddr::V4(v4), public_only);
+            }
+            let first = v6.segments()[0];
+            let never = v6.is_unspecified() || v6.is_multicast() || (first & 0xffc0) == 0xfe80;
+            let local = v6.is_loopback() || (first & 0xfe00) == 0xfc00;
+            !(never || (public_only && local))
+        }
+    }
+}
+
+/// Checks a callback URL an agent names: http or https, at most 2048 bytes, a host, no
+/// user name or password in it, and (for an address literal) an address callbacks may
+/// reach. Host names are checked when they are resolved, at each attempt.
+pub(crate) fn check_callback_url(text: &str) -> Result<(), &'static str> {
+    if text.len() > MAX_CALLBACK_URL {
+        return Err("callback_url is longer than 2048 bytes");
+    }
+    let url = url::Url::parse(text).map_err(|_| "callback_url is not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("callback_url must be http or https");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("callback_url must not carry credentials");
+    }
+    let ip = match url.host() {
+        None => return Err("callback_url has no host"),
+        Some(url::Host::Domain(_)) => None,
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+    };
+    if ip.is_some_and(|ip| !allowed(ip, public_only())) {
+        return Err("callback_url points at an address callbacks may not reach");
+    }
+    Ok(())
+}
+
+/// The HTTP agent of callback deliveries: 10 s, no redirects (a 3xx is a failed attempt,
+/// so a redirect cannot lead elsewhere), and a resolver that keeps only the addresses
+/// [`allowed`] lets through, so a host name that resolves to a refused address (at any
+/// attempt, DNS rebinding included) is never connected to.
+fn callback_agent() -> ureq::Agent {
+    let only_public = public_only();
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .redirects(0)
+        .resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
+            let addrs: Vec<SocketAddr> =
+                netloc.to_socket_addrs()?.filter(|a| allowed(a.ip(), only_public)).collect();
+            if addrs.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "the callback host has no address callbacks may reach",
+                ));
+            }
+            Ok(addrs)
+        })
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        for (addr, local, public) in [
+            ("127.0.0.1", true, false),
+            ("10.1.2.3", true, false),
+            ("100.64.0.1", true, false),
+            ("::1", true, false),
+            ("fd00::1", true, false),
+            ("93.184.216.34", true, true),
+            ("2606:2800:220:1::1", true, true),
+            ("169.254.169.254", false, false),
+            ("fe80::1", false, false),
+            ("::ffff:169.254.169.254", false, false),
+            ("0.0.0.0", false, false),
+            ("224.0.0.1", false, false),
+        ] {
+            assert_eq!(allowed(ip(addr), false), local, "{addr}");
+            assert_eq!(allowed(ip(addr), true), public, "{addr}");
+        }
+    }
+
+    #[test]
+    fn callback_urls() {
+        assert!(check_callback_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(check_callback_url("https://hooks.example.com/lp?x=1").is_ok());
+        assert!(check_callback_url("ftp://example.com/").is_err());
+        assert!(check_callback_url("http://user:pw@example.com/").is_err());
+        assert!(check_callback_url("http://user@example.com/").is_err());
+        assert!(check_callback_url("http://169.254.169.254/latest/meta-data").is_err());
+        assert!(check_callback_url("http://[fe80::1]/").is_err());
+        assert!(check_callback_url("not a url").is_err());
+        assert!(check_callback_url(&format!("http://example.com/{}", "a".repeat(2048))).is_err());
     }
 }

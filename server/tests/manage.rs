@@ -575,6 +575,49 @@ fn a_database_of_the_previous_schema_is_migrated() {
 }
 
 #[test]
+fn a_delivery_log_of_the_previous_schema_is_migrated() {
+    use handrail_server::store::{Sqlite, Store};
+    let dir = std::env::temp_dir().join(format!("handrail-manage-deliveries-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handrail.db");
+    // Deliveries as the previous version made them: always to a registered endpoint.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE TABLE webhooks (id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id),
+                url TEXT NOT NULL, secret TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE TABLE deliveries (
+                id TEXT PRIMARY KEY, webhook TEXT NOT NULL REFERENCES webhooks(id), project TEXT NOT NULL,
+                event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+             CREATE INDEX deliveries_due ON deliveries(state, next_ms);
+             INSERT INTO projects VALUES ('prj_a', 'default', 1);
+             INSERT INTO webhooks VALUES ('wh_1', 'prj_a', 'http://127.0.0.1:9/hook', 'whsec_x', 1);
+             INSERT INTO deliveries VALUES ('msg_1', 'wh_1', 'prj_a', 'request.created',
+                '{\"type\":\"request.created\",\"data\":{\"id\":\"req_1\"}}', 'pending', 0, 5, NULL, 5, 5);",
+        )
+        .unwrap();
+    }
+    let store = Sqlite::open(&db).unwrap();
+    let due = store.due_deliveries(10, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].id.as_str(), due[0].url.as_str(), due[0].secret.as_deref(), due[0].callback),
+        ("msg_1", "http://127.0.0.1:9/hook", Some("whsec_x"), false)
+    );
+    let log = store.request_deliveries("prj_a", "req_1", 10).unwrap();
+    assert_eq!(log.len(), 1, "the request is read from the old body");
+    assert_eq!((log[0]["target"].as_str(), log[0]["webhook"].as_str()), (Some("webhook"), Some("wh_1")));
+    assert_eq!(store.deliveries("prj_a", "wh_1", 10).unwrap().len(), 1);
+    drop(store);
+    let store = Sqlite::open(&db).unwrap(); // a second open migrates nothing twice
+    assert_eq!(store.due_deliveries(10, 10).unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn revoked_keys_stop_working_and_removed_webhooks_get_nothing() {
     let server = Server::fresh("revoke");
     let (status, created) =

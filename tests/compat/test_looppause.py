@@ -1,5 +1,6 @@
 """The published `looppause` client, used as its README documents, against `handrail serve`."""
 
+import json
 import threading
 
 import pytest
@@ -88,3 +89,76 @@ def test_fallback_action_is_a_system_fallback_not_a_human_sign_off(server, clien
     assert proof.decision == "approved" and proof.authorization_type == "system_fallback"
     assert not proof.human_authorized
     assert verify_signature(proof.raw, client.signing_secret)
+
+
+def test_escalation_after_hours_notifies_the_person_it_names(client):
+    """`escalation.after_hours` (fractions allowed: 0.0003 h is about a second, which their
+    client passes through as is) marks the pending pause escalated: an `escalations` entry
+    naming `escalate_to`, the audit entry, and our `request.escalated` webhook, whose receiver
+    (the operator's notification hook) mails or pages that person. The pause stays pending,
+    for a person to decide."""
+    from _receiver import Receiver, until
+
+    own = Server()  # an endpoint of its own, so the other tests' events stay out of it
+    receiver = Receiver()
+    try:
+        own.operator("POST", "/v1/webhooks", {"url": receiver.url + "/hook"})
+        lp = LoopPauseClient(api_key=own.agent_key, signing_secret=own.secrets()["looppause_signing_secret"],
+                             base_url=own.url + "/compat/looppause")
+        pause_id = create(lp, "idem_escalate",
+                          escalation={"after_hours": 0.0003, "escalate_to": "manager@acme.eu",
+                                      "fallback_action": "auto_reject"})
+        events = []
+
+        def escalated():
+            for _, _, body in receiver.all():
+                events.append(json.loads(body))
+            return [e for e in events if e["type"] == "request.escalated" and e["data"]["id"] == pause_id]
+
+        (event,) = until("the request.escalated webhook", escalated)
+        assert event["data"]["escalations"] == [{"target": "manager@acme.eu", "at": event["timestamp"]}]
+        assert event["data"]["status"] == "PENDING" and "role" not in event["data"]
+        entries = own.operator("GET", "/v1/audit?limit=1000")["entries"]
+        (entry,) = [e for e in entries if e["event"] == "request.escalated" and e["subject"] == pause_id]
+        assert entry["actor"] == "system" and entry["data"]["target"] == "manager@acme.eu"
+        # Escalated once only, and still a person's decision.
+        own.approve(pause_id)
+        proof = lp.wait_for_proof(pause_id, poll_interval=0.1)
+        assert proof.human_authorized and proof.decision == "approved"
+        stored = own.operator("GET", f"/v1/requests/{pause_id}")
+        assert len(stored["escalations"]) == 1
+    finally:
+        receiver.close()
+        own.stop()
+
+
+def test_escalate_to_a_role_routes_the_pause_to_it(server, client):
+    from _receiver import until
+
+    server.operator("POST", "/v1/roles", {"name": "finance-managers"})
+    pause_id = create(client, "idem_escalate_role",
+                      escalation={"after_hours": 0.0003, "escalate_to": "finance-managers"})
+
+    def moved():
+        row = server.operator("GET", f"/v1/requests/{pause_id}")
+        return row if row.get("escalations") else None
+
+    row = until("the pause escalated", moved)
+    assert row["role"] == "finance-managers"
+    assert [(e.get("from"), e["to"], e["target"]) for e in row["escalations"]] == [
+        (None, "finance-managers", "finance-managers")]
+    server.approve(pause_id)  # the bootstrap operator decides every role
+    assert client.wait_for_proof(pause_id, poll_interval=0.1).human_authorized
+
+
+@pytest.mark.parametrize("n,escalation", list(enumerate([
+    {"after_hours": "soon", "escalate_to": "manager@acme.eu"},
+    {"after_hours": -1},
+    {"after_hours": 1, "escalate_to": 42},
+])))
+def test_a_bad_escalation_is_refused(client, n, escalation):
+    import httpx
+
+    with pytest.raises(httpx.HTTPStatusError) as e:
+        create(client, f"idem_bad_escalation_{n}", escalation=escalation)
+    assert e.value.response.status_code == 400

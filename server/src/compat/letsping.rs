@@ -16,10 +16,12 @@ use handrail_core::request::{NewRequest, Priority};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::letsping_agents::their_error;
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
 use crate::store::{CheckpointPut, RequestRow, Store, StoreError};
 use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiError, ApiResult};
+use crate::webhooks::check_callback_url;
 use crate::{now, random, AppState};
 
 /// The marker in a request's `context.compat` that it came through this layer.
@@ -105,6 +107,12 @@ async fn ingest(
         // Kept beside their metadata so the dashboard shows which signing agent asked.
         obj.insert("agent_id".into(), json!(agent));
         obj.insert("agent_signature_verified".into(), json!(true));
+    }
+    if let Some(url) = metadata.get("callback_url") {
+        let checked = url.as_str().ok_or("callback_url must be a string").and_then(check_callback_url);
+        if let Err(message) = checked {
+            return Ok(their_error(StatusCode::BAD_REQUEST, "LETSPING_CALLBACK_URL_INVALID", message));
+        }
     }
     let role = metadata.get("role").and_then(Value::as_str).map(str::to_string);
     let new = NewRequest {
@@ -272,6 +280,20 @@ async fn delete_checkpoints(
     let who = principal(&state, &headers)?;
     let deleted = state.store.delete_checkpoints(&who.project, &q.thread_id)?;
     Ok(Json(json!({ "deleted": deleted })))
+}
+
+/// The callback URL a request made through this layer named (`metadata.callback_url`), if it
+/// passes [`check_callback_url`]: its decision is delivered there too, in the same shape and
+/// with the same `x-letsping-signature` as to registered endpoints. Checked again here
+/// because `/v1/requests` could store a look-alike context unchecked.
+pub(crate) fn callback(row: &RequestRow) -> Option<String> {
+    let context = row.context.as_ref()?;
+    if context.get("compat").and_then(Value::as_str) != Some(MARK) {
+        return None;
+    }
+    let url = context.pointer("/metadata/callback_url")?.as_str()?;
+    check_callback_url(url).ok()?;
+    Some(url.to_string())
 }
 
 /// The `x-letsping-signature` of a webhook body: `t=<unix ms>,v1=<hex HMAC-SHA256(secret,

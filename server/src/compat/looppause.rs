@@ -5,7 +5,7 @@
 //! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
 use crate::store::RequestRow;
-use crate::v1::{body, create_request, idempotency_key, internal, not_found, parse, principal, ApiResult};
+use crate::v1::{
+    body, create_request, idempotency_key, internal, not_found, parse, principal, ApiError, ApiResult,
+};
 use crate::AppState;
 
 /// The marker in a request's `context.compat` that it came through this layer.
@@ -49,7 +51,9 @@ struct CreatePause {
 
 /// `POST /v1/pauses`: service = `agent_id`, action = `action.type` (else `pause`), payload =
 /// the `action` object, deadline = `timeout_hours`; recipients, form and escalation are kept
-/// in the request's context.
+/// in the request's context, and `escalation.after_hours` / `escalate_to` become the
+/// request's own escalation (`context.escalate_at`, `context.escalate_to`; see
+/// [`crate::v1::escalate_due`]).
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -58,6 +62,23 @@ async fn create(
     let who = principal(&state, &headers)?;
     let bytes = body(bytes)?;
     let ask: CreatePause = parse(&bytes)?;
+    let escalation = match own_escalation(ask.escalation.as_ref()) {
+        Ok(e) => e,
+        Err(message) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)),
+    };
+    let mut context = json!({
+        "compat": MARK,
+        "recipients": ask.recipients,
+        "form": ask.form,
+        "escalation": ask.escalation,
+        "webhook_url": ask.webhook_url,
+    });
+    if let (Some((after_secs, to)), Some(obj)) = (escalation, context.as_object_mut()) {
+        obj.insert("escalate_at".into(), json!(crate::now().saturating_add(after_secs)));
+        if let Some(to) = to {
+            obj.insert("escalate_to".into(), json!(to));
+        }
+    }
     let action = ask.action.get("type").and_then(Value::as_str).unwrap_or("pause").to_string();
     let new = NewRequest {
         service: ask.agent_id,
@@ -67,13 +88,7 @@ async fn create(
         role: None,
         schema: None,
         timeout_secs: Some(ask.timeout_hours.unwrap_or(24).saturating_mul(3600)),
-        context: Some(json!({
-            "compat": MARK,
-            "recipients": ask.recipients,
-            "form": ask.form,
-            "escalation": ask.escalation,
-            "webhook_url": ask.webhook_url,
-        })),
+        context: Some(context),
         id: None,
     };
     let key = idempotency_key(&headers)?;
@@ -81,6 +96,34 @@ async fn create(
     let (status, text, _) = create_request(&state, &who, &new, key, fingerprint).await?;
     let row: RequestRow = serde_json::from_str(&text).map_err(internal)?;
     Ok((status, Json(json!({ "pause_id": row.id, "status": "pending" }))).into_response())
+}
+
+/// Longest `escalation.escalate_to`, in bytes (an e-mail address is at most 254).
+const MAX_ESCALATE_TO: usize = 320;
+/// Longest `escalation.after_hours`: a year.
+const MAX_AFTER_HOURS: f64 = 8760.0;
+
+/// Their `escalation.after_hours` (a number of hours, fractions allowed) and `escalate_to`
+/// as our request's own escalation: (seconds after creation, rounded up; the target). None
+/// without `after_hours`; `escalate_to` alone is kept in the context only.
+fn own_escalation(escalation: Option<&Value>) -> Result<Option<(i64, Option<&str>)>, String> {
+    let Some(escalation) = escalation.filter(|e| !e.is_null()) else { return Ok(None) };
+    let Some(hours) = escalation.get("after_hours").filter(|h| !h.is_null()) else { return Ok(None) };
+    let hours = hours
+        .as_f64()
+        .filter(|h| (0.0..=MAX_AFTER_HOURS).contains(h))
+        .ok_or_else(|| format!("escalation.after_hours is a number of hours from 0 to {MAX_AFTER_HOURS}"))?;
+    let to = match escalation.get("escalate_to") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(to))
+            if !to.is_empty() && to.len() <= MAX_ESCALATE_TO && !to.chars().any(char::is_control) =>
+        {
+            Some(to.as_str())
+        }
+        Some(_) => return Err(format!("escalation.escalate_to is a string of 1 to {MAX_ESCALATE_TO} bytes")),
+    };
+    // At most a year of seconds: the cast cannot overflow.
+    Ok(Some(((hours * 3600.0).ceil() as i64, to)))
 }
 
 /// `GET /v1/pauses/{id}`: `pending`; `responded` with the signed proof; `timed_out` when the

@@ -27,5 +27,6 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(secrets::router())
 }
 
+pub(crate) use letsping::callback as letsping_callback;
 pub(crate) use letsping::delivery as letsping_delivery;
 pub(crate) use letsping::signature_header as letsping_signature;

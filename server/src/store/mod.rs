@@ -104,15 +104,54 @@ pub struct RoleRule {
     pub created_at: i64,
 }
 
-/// One move of a pending request from a role to another.
+/// One escalation of a pending request: a move from a role to another (a role's rule), or
+/// the request's own escalation (LoopPause's `escalation`), which names whom to notify and
+/// moves it only when that names a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
-    /// The role it had.
-    pub from: String,
-    /// The role it was given.
-    pub to: String,
+    /// The role it had (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The role it was given (absent: its role did not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Whom the escalation is for, as the agent named it (an e-mail address, a role): for the
+    /// operator's notification hook, which reads it from the `request.escalated` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Unix seconds.
     pub at: i64,
+}
+
+/// What [`Store::escalate`] should do to a pending request.
+#[derive(Debug, Clone, Copy)]
+pub struct EscalationStep<'a> {
+    /// The role it must still have (None: none).
+    pub from: Option<&'a str>,
+    /// The role to give it (None: keep its role).
+    pub to: Option<&'a str>,
+    /// Whom the escalation is for (see [`Escalation::target`]).
+    pub target: Option<&'a str>,
+    /// It escalates only if it moved fewer times than this.
+    pub max_hops: usize,
+    /// It escalates only if it never escalated before (a request's own escalation is once).
+    pub first_only: bool,
+}
+
+/// A delivery due to be sent.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub url: String,
+    /// The endpoint's Standard Webhooks secret; None for a request's callback URL.
+    pub secret: Option<String>,
+    pub body: String,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// Whether `url` is a request's own callback URL (an agent named it) rather than an
+    /// endpoint an operator registered.
+    pub callback: bool,
 }
 
 /// A stored request, as the API returns it.
@@ -188,18 +227,6 @@ pub struct Webhook {
     pub id: String,
     pub url: String,
     pub created_at: i64,
-}
-
-/// A delivery due to be sent.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub id: String,
-    pub url: String,
-    pub secret: String,
-    pub body: String,
-    pub attempts: u32,
-    /// Unix milliseconds.
-    pub created_ms: i64,
 }
 
 /// An idempotency key claimed by a create (see [`Store::insert_request`]).
@@ -430,6 +457,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// A webhook's delivery log, newest first.
     fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>>;
+    /// A request's deliveries, to endpoints and to its callback URL, newest first.
+    fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<Value>>;
     /// Sends a delivery again now; false when it is not this project's.
     fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
     /// Pending requests whose deadline is at or before `now`.
@@ -520,19 +549,21 @@ pub trait Store: Send + Sync {
         max_hops: usize,
         limit: usize,
     ) -> StoreResult<Vec<(RequestRow, String)>>;
-    /// Moves a request from role `from` to `to` if it is still pending in `from`, not expired
-    /// at `audit.at` and moved fewer than `max_hops` times; in the same transaction records
-    /// the escalation on it, appends the audit entry and queues the `request.escalated`
-    /// webhooks. The updated request, or None when it no longer qualified.
+    /// Escalates a request as `step` says if it is still pending in `step.from`, not expired
+    /// at `audit.at` and within `step`'s hop limits; in the same transaction records the
+    /// escalation on it (and its new role), appends the audit entry and queues the
+    /// `request.escalated` webhooks. The updated request, or None when it no longer qualified.
     fn escalate(
         &self,
         project: &str,
         id: &str,
-        from: &str,
-        to: &str,
-        max_hops: usize,
+        step: &EscalationStep<'_>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>>;
+    /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
+    /// time (`context.escalate_at`, Unix seconds, set by the LoopPause layer) is at or before
+    /// `now`.
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
     /// Sets (Some) or clears (None) an agent's daily budget and appends the audit entry. The
     /// agent need not have been observed yet.
     fn set_budget(

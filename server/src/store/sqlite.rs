@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::{
     AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation,
-    KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule, SessionRow,
-    Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule,
+    SessionRow, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -78,10 +78,10 @@ impl Sqlite {
                 id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), url TEXT NOT NULL,
                 secret TEXT NOT NULL, created_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS deliveries (
-                id TEXT PRIMARY KEY, webhook TEXT NOT NULL REFERENCES webhooks(id), project TEXT NOT NULL,
-                event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-                next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);
+                id TEXT PRIMARY KEY, webhook TEXT REFERENCES webhooks(id), url TEXT, request TEXT,
+                project TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+                attempts INTEGER NOT NULL, next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, CHECK ((webhook IS NULL) <> (url IS NULL)));
              CREATE TABLE IF NOT EXISTS agents (
                 project TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL, mode TEXT NOT NULL,
                 profile BLOB NOT NULL, version INTEGER NOT NULL, readiness TEXT NOT NULL,
@@ -247,9 +247,33 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("deliveries", "url")? {
+        // A delivery now goes to a registered endpoint (`webhook`) or to a request's own
+        // callback URL (`url`), and names its request. SQLite cannot drop the old NOT NULL, so
+        // the table is rebuilt, rowids kept (the log lists by them).
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE deliveries_new (
+                id TEXT PRIMARY KEY, webhook TEXT REFERENCES webhooks(id), url TEXT, request TEXT,
+                project TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+                attempts INTEGER NOT NULL, next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, CHECK ((webhook IS NULL) <> (url IS NULL)));
+             INSERT INTO deliveries_new (rowid, id, webhook, url, request, project, event, body, state, attempts,
+                next_ms, last_outcome, created_ms, updated_ms)
+                SELECT rowid, id, webhook, NULL, json_extract(body, '$.data.id'), project, event, body, state,
+                attempts, next_ms, last_outcome, created_ms, updated_ms FROM deliveries;
+             DROP TABLE deliveries;
+             ALTER TABLE deliveries_new RENAME TO deliveries;
+             COMMIT;",
+        )?;
+    }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS requests_by_role ON requests(project, role, status);
-         CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);",
+         CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);
+         CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);
+         CREATE INDEX IF NOT EXISTS deliveries_by_request ON deliveries(project, request);
+         CREATE INDEX IF NOT EXISTS requests_escalate_at
+            ON requests(json_extract(body, '$.context.escalate_at')) WHERE status = 'PENDING';",
     )?;
     Ok(())
 }
@@ -318,12 +342,15 @@ fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
 }
 
-/// Queues the event for every webhook of the project, inside `tx` (so a change and its
-/// notification are stored together or not at all).
+/// Queues the event for every webhook of the project and, for a decision, for the request's
+/// own callback URL if it names one (see [`crate::compat::letsping_callback`]), inside `tx`
+/// (so a change and its notification are stored together or not at all).
 fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
     let mut stmt = tx.prepare("SELECT id FROM webhooks WHERE project = ?1")?;
     let hooks = stmt.query_map([&row.project], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-    if hooks.is_empty() {
+    let decided = matches!(event, "request.resolved" | "request.expired");
+    let callback = if decided { crate::compat::letsping_callback(row) } else { None };
+    if hooks.is_empty() && callback.is_none() {
         return Ok(());
     }
     let mut data = serde_json::to_value(row)?;
@@ -333,13 +360,24 @@ fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResu
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
     let now_ms = at * 1000;
-    for hook in hooks {
+    let targets = hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url))));
+    for (hook, url) in targets {
         let mut id = [0u8; 12];
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
         tx.execute(
-            "INSERT INTO deliveries (id, webhook, project, event, body, state, attempts, next_ms, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
-            params![format!("msg_{}", handrail_core::encoding::b64url_encode(id)), hook, row.project, event, body, now_ms],
+            "INSERT INTO deliveries (id, webhook, url, request, project, event, body, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
+            params![
+                format!("msg_{}", handrail_core::encoding::b64url_encode(id)),
+                hook,
+                url,
+                row.id,
+                row.project,
+                event,
+                body,
+                now_ms
+            ],
         )?;
     }
     Ok(())
@@ -635,10 +673,12 @@ impl Store for Sqlite {
 
     fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
         let conn = self.conn();
+        // A callback delivery has its own URL and no endpoint (nor an endpoint secret).
         let mut stmt = conn.prepare(
-            "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.created_ms FROM deliveries d
-             JOIN webhooks w ON w.id = d.webhook
-             WHERE d.state = 'pending' AND d.next_ms <= ?1 ORDER BY d.next_ms LIMIT ?2",
+            "SELECT d.id, COALESCE(d.url, w.url), w.secret, d.body, d.attempts, d.created_ms, d.url IS NOT NULL
+             FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook
+             WHERE d.state = 'pending' AND d.next_ms <= ?1 AND COALESCE(d.url, w.url) IS NOT NULL
+             ORDER BY d.next_ms LIMIT ?2",
         )?;
         let rows = stmt
             .query_map(params![now_ms, limit as i64], |r| {
@@ -649,6 +689,7 @@ impl Store for Sqlite {
                     body: r.get(3)?,
                     attempts: r.get(4)?,
                     created_ms: r.get(5)?,
+                    callback: r.get(6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -702,6 +743,28 @@ impl Store for Sqlite {
             params![project, id, now_ms],
         )?;
         Ok(n == 1)
+    }
+
+    fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<Value>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, webhook, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
+             WHERE project = ?1 AND request = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![project, request, limit as i64], |r| {
+                let webhook = r.get::<_, Option<String>>(1)?;
+                Ok(serde_json::json!({
+                    "id": r.get::<_, String>(0)?,
+                    "target": if webhook.is_some() { "webhook" } else { "callback" },
+                    "webhook": webhook,
+                    "event": r.get::<_, String>(2)?, "state": r.get::<_, String>(3)?,
+                    "attempts": r.get::<_, i64>(4)?, "last_outcome": r.get::<_, Option<String>>(5)?,
+                    "created_ms": r.get::<_, i64>(6)?, "updated_ms": r.get::<_, i64>(7)?,
+                }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     fn audit_log(&self) -> StoreResult<Vec<Entry>> {
@@ -1188,9 +1251,7 @@ impl Store for Sqlite {
         &self,
         project: &str,
         id: &str,
-        from: &str,
-        to: &str,
-        max_hops: usize,
+        step: &EscalationStep<'_>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>> {
         let mut conn = self.conn();
@@ -1198,26 +1259,51 @@ impl Store for Sqlite {
         let body: Option<String> = tx
             .query_row(
                 "SELECT body FROM requests
-                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role = ?3 AND expires_at > ?4",
-                params![project, id, from, audit.at],
+                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role IS ?3 AND expires_at > ?4",
+                params![project, id, step.from, audit.at],
                 |r| r.get(0),
             )
             .optional()?;
         let Some(body) = body else { return Ok(None) };
         let mut row = row_from(body)?;
-        if row.escalations.len() >= max_hops {
+        if row.escalations.len() >= step.max_hops || (step.first_only && !row.escalations.is_empty()) {
             return Ok(None);
         }
-        row.role = Some(to.to_string());
-        row.escalations.push(Escalation { from: from.to_string(), to: to.to_string(), at: audit.at });
+        if let Some(to) = step.to {
+            row.role = Some(to.to_string());
+        }
+        row.escalations.push(Escalation {
+            from: step.from.map(str::to_string),
+            to: step.to.map(str::to_string),
+            target: step.target.map(str::to_string),
+            at: audit.at,
+        });
         tx.execute(
             "UPDATE requests SET body = ?3, role = ?4 WHERE project = ?1 AND id = ?2",
-            params![project, id, serde_json::to_string(&row)?, to],
+            params![project, id, serde_json::to_string(&row)?, row.role],
         )?;
         append_audit(&tx, project, id, &audit)?;
         enqueue(&tx, &row, audit.event, audit.at)?;
         tx.commit()?;
         Ok(Some(row))
+    }
+
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.reader();
+        // `requests_escalate_at` is a partial index over pending requests by their own
+        // escalation time, so only those due are read; the rest of the pending queue is never
+        // scanned. Named, because without statistics SQLite prefers `requests_due`, which
+        // would read every pending request not yet expired.
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests INDEXED BY requests_escalate_at
+             WHERE status = 'PENDING' AND json_extract(body, '$.context.escalate_at') <= ?1 AND expires_at > ?1
+               AND COALESCE(json_array_length(body, '$.escalations'), 0) = 0
+             LIMIT ?2",
+        )?;
+        let bodies = stmt
+            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
     }
 
     /// An `agents` row; its readiness JSON is parsed outside rusqlite's error type.

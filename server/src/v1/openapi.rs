@@ -27,7 +27,7 @@ use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
 use super::sessions::{BudgetView, EndSession, NewBudget, NewSession, SessionList, SessionQuery};
 use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
-use super::webhooks::{DeliveryList, NewWebhook, WebhookCreated, WebhookList};
+use super::webhooks::{DeliveryList, NewWebhook, RequestDeliveryList, WebhookCreated, WebhookList};
 use super::ErrorBody;
 use crate::store::{RequestRow, RoleRule, SessionRow};
 use crate::AppState;
@@ -402,6 +402,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(404, &["not_found"]),
         op("get", "/v1/webhooks/{id}/deliveries", Operator, "An endpoint's delivery log")
             .json::<DeliveryList>(g, 200, "Newest first."),
+        op("get", "/v1/requests/{id}/deliveries", Operator, "A request's deliveries")
+            .json::<RequestDeliveryList>(g, 200, "Newest first: to endpoints and to its callback URL.")
+            .errors(404, &["not_found"]),
         op("post", "/v1/deliveries/{id}/redeliver", Operator, "Send a delivery again")
             .empty(202, "Queued for now.")
             .errors(404, &["not_found"]),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{body, operator, parse, ApiError, ApiResult};
-use crate::store::{AuditEvent, Principal, RoleRule, ANY_ROLE};
+use crate::store::{AuditEvent, EscalationStep, Principal, RequestRow, RoleRule, ANY_ROLE};
 use crate::{now, AppState};
 
 /// How many times one request may move between roles: a cycle (A → B → A) stops there and
@@ -149,9 +149,56 @@ async fn delete_role(
 
 /// Moves every pending request whose role's escalation delay has passed to the next role:
 /// its `role` and `escalations` change, and the audit entry and the `request.escalated`
-/// webhooks are written in the same transaction; then the live views hear of it. Requests
-/// already due to expire are left to the expiry sweep (which runs first).
+/// webhooks are written in the same transaction; then the live views hear of it. Then the
+/// requests' own escalations ([`escalate_own_due`]). Requests already due to expire are
+/// left to the expiry sweep (which runs first).
 pub fn escalate_due(state: &AppState, now: i64) -> Result<usize, String> {
+    Ok(escalate_by_role(state, now)? + escalate_own_due(state, now)?)
+}
+
+/// A request's own escalation: `context.escalate_at` (Unix seconds) and, optionally,
+/// `context.escalate_to` (whom to notify: an e-mail address, or one of the project's roles).
+/// The LoopPause layer writes both from their `escalation {after_hours, escalate_to}`.
+///
+/// Once that time has passed, a pending request is escalated once: an `escalations` entry
+/// with the `target`, the `request.escalated` audit entry, webhooks and live event — so the
+/// operator's notification hook (a webhook receiver) can mail or page that person — and,
+/// when the target names a role of the project, the request moves to that role.
+fn escalate_own_due(state: &AppState, now: i64) -> Result<usize, String> {
+    let due = state.store.due_own_escalations(now, 500).map_err(|e| e.0)?;
+    let mut n = 0;
+    for row in due {
+        let context = row.context.as_ref();
+        let target = context.and_then(|c| c.get("escalate_to")).and_then(serde_json::Value::as_str);
+        let role = match target {
+            Some(t) if row.role.as_deref() != Some(t) => {
+                let roles = state.store.roles(&row.project).map_err(|e| e.0)?;
+                roles.iter().any(|r| r.name == t).then_some(t)
+            }
+            _ => None,
+        };
+        let audit = AuditEvent {
+            at: now,
+            actor: "system",
+            event: "request.escalated",
+            data: json!({ "from": row.role, "to": role, "target": target, "hop": row.escalations.len() + 1 }),
+        };
+        let step = EscalationStep {
+            from: row.role.as_deref(),
+            to: role,
+            target,
+            max_hops: MAX_ESCALATIONS,
+            first_only: true,
+        };
+        if escalate(state, &row, &step, audit)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Moves the requests whose role's rule is due (see [`escalate_due`]).
+fn escalate_by_role(state: &AppState, now: i64) -> Result<usize, String> {
     let due = state.store.due_escalations(now, MAX_ESCALATIONS, 500).map_err(|e| e.0)?;
     let mut n = 0;
     for (row, to) in due {
@@ -162,16 +209,33 @@ pub fn escalate_due(state: &AppState, now: i64) -> Result<usize, String> {
             event: "request.escalated",
             data: json!({ "from": from, "to": to, "hop": row.escalations.len() + 1 }),
         };
-        let moved = state
-            .store
-            .escalate(&row.project, &row.id, from, &to, MAX_ESCALATIONS, audit)
-            .map_err(|e| e.0)?;
-        if let Some(moved) = moved {
+        let step = EscalationStep {
+            from: Some(from),
+            to: Some(&to),
+            target: None,
+            max_hops: MAX_ESCALATIONS,
+            first_only: false,
+        };
+        if escalate(state, &row, &step, audit)? {
             n += 1;
-            if let Ok(text) = serde_json::to_string(&moved) {
-                let _ = state.events.send((moved.project.clone(), "request.escalated", text));
-            }
         }
     }
     Ok(n)
+}
+
+/// Escalates one request as `step` says (see [`crate::store::Store::escalate`]) and, when it
+/// did, tells the live views; whether it did.
+fn escalate(
+    state: &AppState,
+    row: &RequestRow,
+    step: &EscalationStep<'_>,
+    audit: AuditEvent<'_>,
+) -> Result<bool, String> {
+    let Some(moved) = state.store.escalate(&row.project, &row.id, step, audit).map_err(|e| e.0)? else {
+        return Ok(false);
+    };
+    if let Ok(text) = serde_json::to_string(&moved) {
+        let _ = state.events.send((moved.project.clone(), "request.escalated", text));
+    }
+    Ok(true)
 }

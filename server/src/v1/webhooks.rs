@@ -17,6 +17,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
         .route("/v1/webhooks/{id}", delete(delete_webhook))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
+        .route("/v1/requests/{id}/deliveries", get(request_deliveries))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
 }
 
@@ -87,6 +88,27 @@ async fn deliveries(
 ) -> ApiResult<Json<DeliveryList>> {
     let who = operator(&state, &headers)?;
     Ok(Json(DeliveryList { deliveries: state.store.deliveries(&who.project, &id, 200)? }))
+}
+
+/// A request's deliveries, newest first, at most 200: to every endpoint and to the callback
+/// URL the request named, if any.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct RequestDeliveryList {
+    /// `{"id", "target": "webhook"|"callback", "webhook" (the endpoint's id, null for the
+    /// callback), "event", "state", "attempts", "last_outcome", "created_ms", "updated_ms"}`.
+    deliveries: Vec<Value>,
+}
+
+async fn request_deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestDeliveryList>> {
+    let who = operator(&state, &headers)?;
+    if state.store.request(&who.project, &id)?.is_none() {
+        return Err(super::not_found());
+    }
+    Ok(Json(RequestDeliveryList { deliveries: state.store.request_deliveries(&who.project, &id, 200)? }))
 }
 
 async fn redeliver(

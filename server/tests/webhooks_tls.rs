@@ -47,7 +47,7 @@ fn pki(names: &[&str]) -> Pki {
 /// What one connection to the receiver came to.
 #[derive(Debug)]
 enum Seen {
-    /// A request over TLS: its headers (lower-case names) and body; answered 200.
+    /// A request over TLS: its headers (lower-case names) and body, answered as told.
     Delivery(Vec<(String, String)>, String),
     /// The handshake failed; `tls_record` says whether the client's first byte opened a TLS
     /// handshake record (0x16), i.e. nothing was sent in clear text.
@@ -56,6 +56,12 @@ enum Seen {
 
 /// An https receiver on 127.0.0.1 with `pki`'s certificate; `host` is the URL's host.
 fn https_receiver(pki: &Pki, host: &str) -> (String, Receiver<Seen>) {
+    https_receiver_answering(pki, host, "200 OK\r\ncontent-length: 0")
+}
+
+/// [`https_receiver`] answering every request with `answer` (status line rest and headers).
+fn https_receiver_answering(pki: &Pki, host: &str, answer: &str) -> (String, Receiver<Seen>) {
+    let answer = format!("HTTP/1.1 {answer}\r\nconnection: close\r\n\r\n");
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -77,7 +83,7 @@ fn https_receiver(pki: &Pki, host: &str) -> (String, Receiver<Seen>) {
             let mut tls = rustls::StreamOwned::new(conn, tcp);
             let seen = match read_request(&mut tls) {
                 Some((headers, body)) => {
-                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    let _ = tls.write_all(answer.as_bytes());
                     let _ = tls.flush();
                     tls.conn.send_close_notify();
                     let _ = tls.flush();
@@ -291,6 +297,32 @@ fn https_callbacks_are_delivered_and_still_refused_addresses_are_never_connected
     let outcome = log[0]["last_outcome"].as_str().unwrap();
     assert!(outcome.contains("no address callbacks may reach"), "{outcome}");
     assert!(rx.try_iter().next().is_none(), "a refused address was connected to");
+    let _ = std::fs::remove_file(ca);
+}
+
+#[test]
+fn a_redirect_is_a_failed_attempt_and_never_followed_to_http() {
+    let pki = pki(&["127.0.0.1"]);
+    let ca = write_temp("redirect", &pki.ca_pem);
+    let server = Server::fresh_with("redirect", &[("HANDRAIL_WEBHOOK_CA_FILE", ca.to_str().unwrap())]);
+    // Where the redirect points: plain http, which must never be connected to.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_url = format!("http://{}/clear", plain.local_addr().unwrap());
+    plain.set_nonblocking(true).unwrap();
+    let answer = format!("302 Found\r\nlocation: {plain_url}\r\ncontent-length: 0");
+    let (url, rx) = https_receiver_answering(&pki, "127.0.0.1", &answer);
+    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
+    let hook_id = hook["id"].as_str().unwrap();
+    create_and_decide(&server, &request());
+    let retried = |log: &[Value]| log.len() == 2 && log.iter().all(|d| d["attempts"].as_i64() >= Some(2));
+    let log = log_until(&server, &format!("/v1/webhooks/{hook_id}/deliveries"), retried);
+    assert!(retried(&log), "{log:?}");
+    for d in &log {
+        assert_ne!(d["state"], "delivered", "{d}");
+        assert_eq!(d["last_outcome"], "HTTP 302", "{d}");
+    }
+    assert!(rx.try_iter().any(|s| matches!(s, Seen::Delivery(..))), "the https receiver was reached");
+    assert!(plain.accept().is_err(), "the redirect to http was followed");
     let _ = std::fs::remove_file(ca);
 }
 

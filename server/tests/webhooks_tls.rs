@@ -63,12 +63,13 @@ fn https_receiver(pki: &Pki, host: &str) -> (String, Receiver<Seen>) {
 fn https_receiver_answering(pki: &Pki, host: &str, answer: &str) -> (String, Receiver<Seen>) {
     let answer = format!("HTTP/1.1 {answer}\r\nconnection: close\r\n\r\n");
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(pki.chain.clone(), key)
-        .unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(pki.chain.clone(), key)
+            .unwrap();
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://{host}:{}/hook", listener.local_addr().unwrap().port());
@@ -192,8 +193,14 @@ fn https_webhooks_are_delivered_signed_when_the_ca_is_trusted() {
                     signature: header(&headers, "webhook-signature"),
                 };
                 let now = signed.timestamp.parse().unwrap();
-                handrail_core::webhook::verify(std::slice::from_ref(&secret), &signed, body.as_bytes(), now, 300)
-                    .unwrap();
+                handrail_core::webhook::verify(
+                    std::slice::from_ref(&secret),
+                    &signed,
+                    body.as_bytes(),
+                    now,
+                    300,
+                )
+                .unwrap();
                 let event: Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(event["data"]["id"], id);
                 events.push(event["type"].as_str().unwrap().to_string());

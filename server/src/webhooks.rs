@@ -3,8 +3,9 @@
 //!
 //! Deliveries are queued in the same transaction as the change they announce — to every
 //! registered endpoint, and a decision also to the callback URL its request named (LetsPing's
-//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it; anything else (an error status,
-//! a redirect, a TLS failure, no answer within 10 s) is retried after `base · 2^attempt` (±20%, capped at an hour).
+//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it;
+//! anything else (an error status, a redirect, a TLS failure, no answer within 10 s) is
+//! retried after `base · 2^attempt` (±20%, capped at an hour).
 //!
 //! https URLs are sent over rustls (ring): the certificate must chain to a Mozilla root
 //! (webpki-roots) or to a CA of `HANDRAIL_WEBHOOK_CA_FILE`, and name the URL's host. There
@@ -12,6 +13,7 @@
 //! the body is never sent in clear text instead.
 
 use std::error::Error as _;
+use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +41,7 @@ fn base_ms() -> i64 {
 
 /// The variable naming a PEM file of CA certificates that deliveries trust besides the
 /// Mozilla roots (a private CA; the tests' own).
-pub const CA_FILE_VAR: &str = "HANDRAIL_WEBHOOK_CA_FILE";
+pub(crate) const CA_FILE_VAR: &str = "HANDRAIL_WEBHOOK_CA_FILE";
 
 /// Most CA certificates read from [`CA_FILE_VAR`]'s file, and its largest size.
 const MAX_CA_CERTS: usize = 1000;
@@ -78,11 +80,13 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = ca_file {
         let fail = |what: String| format!("{CA_FILE_VAR}={}: {what}", path.display());
-        let size = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len();
-        if size > MAX_CA_FILE {
+        let mut pem = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+            .map_err(|e| fail(e.to_string()))?;
+        if pem.len() as u64 > MAX_CA_FILE {
             return Err(fail(format!("larger than {MAX_CA_FILE} bytes")));
         }
-        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
@@ -165,8 +169,8 @@ fn backoff(attempts: u32) -> i64 {
 }
 
 /// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx; any other status
-/// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`. With `letsping`
-/// (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
+/// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`. With
+/// `letsping` (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
 /// sent, signed both ways: Standard Webhooks and `x-letsping-signature`. A request's own
 /// callback URL has no endpoint secret: it gets `x-letsping-signature` alone (never an
 /// unsigned body), through [`callback_agent`].
@@ -335,6 +339,26 @@ mod tests {
             assert_eq!(allowed(ip(addr), false), local, "{addr}");
             assert_eq!(allowed(ip(addr), true), public, "{addr}");
         }
+    }
+
+    #[test]
+    fn ca_files_are_used_whole_or_refused() {
+        let roots = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert!(roots > 100, "the Mozilla roots are built in");
+        assert!(tls_config(None).is_ok());
+        let dir = std::env::temp_dir().join(format!("handrail-ca-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").expect("written");
+        let big = dir.join("big.pem");
+        std::fs::write(&big, vec![b'\n'; (MAX_CA_FILE + 1) as usize]).expect("written");
+        for (file, why) in [(&missing, "No such file"), (&empty, "no PEM certificate"), (&big, "larger than")]
+        {
+            let err = tls_config(Some(file)).err().expect("refused");
+            assert!(err.starts_with("HANDRAIL_WEBHOOK_CA_FILE=") && err.contains(why), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

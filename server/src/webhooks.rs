@@ -355,7 +355,7 @@ mod tests {
         std::fs::write(&big, vec![b'\n'; (MAX_CA_FILE + 1) as usize]).expect("written");
         for (file, why) in [(&missing, "No such file"), (&empty, "no PEM certificate"), (&big, "larger than")]
         {
-            let err = tls_config(Some(file)).err().expect("refused");
+            let err = tls_config(Some(file)).expect_err("refused");
             assert!(err.starts_with("HANDRAIL_WEBHOOK_CA_FILE=") && err.contains(why), "{err}");
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -178,6 +178,8 @@ pub struct ServeOptions {
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound.
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
+    // First: a CA file that cannot be used stops the start before anything is written.
+    let agents = webhooks::Agents::from_env()?;
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(Sqlite::open(&options.data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?);
@@ -204,7 +206,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     }
     let state = AppState::new(store)?;
     tokio::spawn(expire_loop(state.clone()));
-    tokio::spawn(webhooks::worker(state.clone()));
+    tokio::spawn(webhooks::worker(state.clone(), agents));
     println!("listening on {url}");
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
     // A made service, not the router itself: axum rebuilds a router's route table for every

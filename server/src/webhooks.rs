@@ -3,13 +3,25 @@
 //!
 //! Deliveries are queued in the same transaction as the change they announce — to every
 //! registered endpoint, and a decision also to the callback URL its request named (LetsPing's
-//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it; anything else (an error status,
-//! no answer within 10 s) is retried after `base · 2^attempt` (±20%, capped at an hour).
+//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it;
+//! anything else (an error status, a redirect, a TLS failure, no answer within 10 s) is
+//! retried after `base · 2^attempt` (±20%, capped at an hour).
+//!
+//! https URLs are sent over rustls (ring): the certificate must chain to a Mozilla root
+//! (webpki-roots) or to a CA of `HANDRAIL_WEBHOOK_CA_FILE`, and name the URL's host. There
+//! is no setting that turns verification off, and a failed handshake is a failed attempt:
+//! the body is never sent in clear text instead.
 
+use std::error::Error as _;
+use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use handrail_core::webhook::{self, Secret};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 
 use crate::store::Delivery;
 use crate::{now_ms, AppState};
@@ -27,8 +39,78 @@ fn base_ms() -> i64 {
         .unwrap_or(1000)
 }
 
-/// Sends due deliveries, forever.
-pub(crate) async fn worker(state: AppState) {
+/// The variable naming a PEM file of CA certificates that deliveries trust besides the
+/// Mozilla roots (a private CA; the tests' own).
+pub(crate) const CA_FILE_VAR: &str = "HANDRAIL_WEBHOOK_CA_FILE";
+
+/// Most CA certificates read from [`CA_FILE_VAR`]'s file, and its largest size.
+const MAX_CA_CERTS: usize = 1000;
+const MAX_CA_FILE: u64 = 4 << 20;
+
+/// The HTTP agents of the worker, built once at start (see [`Agents::from_env`]).
+#[derive(Clone)]
+pub(crate) struct Agents {
+    /// To registered endpoints: 10 s, no redirects.
+    endpoints: ureq::Agent,
+    /// To a request's own callback URL (see [`callback_agent`]).
+    callbacks: ureq::Agent,
+}
+
+impl Agents {
+    /// Both agents over the TLS trust of [`tls_config`], with `HANDRAIL_WEBHOOK_CA_FILE`'s
+    /// certificates when it is set. An unreadable or invalid file is an error, so `handrail
+    /// serve` refuses to start rather than trust other than what the operator said.
+    pub(crate) fn from_env() -> Result<Agents, String> {
+        let ca_file = std::env::var_os(CA_FILE_VAR).filter(|v| !v.is_empty());
+        let tls = tls_config(ca_file.as_deref().map(Path::new))?;
+        let endpoints = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(10))
+            // A redirect is a failed attempt: it could lead an https delivery to http.
+            .redirects(0)
+            .tls_config(tls.clone())
+            .build();
+        Ok(Agents { endpoints, callbacks: callback_agent(tls) })
+    }
+}
+
+/// The TLS client configuration of every delivery: rustls with ring, TLS 1.2 and 1.3, and as
+/// trust anchors the Mozilla roots plus the PEM certificates of `ca_file`. The file must hold
+/// at least one certificate and nothing malformed; errors name [`CA_FILE_VAR`].
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let fail = |what: String| format!("{CA_FILE_VAR}={}: {what}", path.display());
+        let mut pem = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+            .map_err(|e| fail(e.to_string()))?;
+        if pem.len() as u64 > MAX_CA_FILE {
+            return Err(fail(format!("larger than {MAX_CA_FILE} bytes")));
+        }
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
+            roots.add(cert).map_err(|e| fail(format!("not a CA certificate: {e}")))?;
+            added += 1;
+            if added > MAX_CA_CERTS {
+                return Err(fail(format!("more than {MAX_CA_CERTS} certificates")));
+            }
+        }
+        if added == 0 {
+            return Err(fail("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Sends due deliveries through `agents`, forever.
+pub(crate) async fn worker(state: AppState, agents: Agents) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
@@ -46,8 +128,9 @@ pub(crate) async fn worker(state: AppState) {
         for delivery in due {
             // Requests made through the LetsPing layer are announced in their shape too.
             let letsping = crate::compat::letsping_delivery(&state, &delivery.body);
+            let agents = agents.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let result = send(&delivery, letsping);
+                let result = send(&agents, &delivery, letsping);
                 (delivery, result)
             })
             .await;
@@ -85,21 +168,22 @@ fn backoff(attempts: u32) -> i64 {
     delay + jitter
 }
 
-/// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx. With `letsping`
-/// (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
+/// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx; any other status
+/// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`. With
+/// `letsping` (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
 /// sent, signed both ways: Standard Webhooks and `x-letsping-signature`. A request's own
 /// callback URL has no endpoint secret: it gets `x-letsping-signature` alone (never an
 /// unsigned body), through [`callback_agent`].
-fn send(d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String> {
+fn send(agents: &Agents, d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String> {
     let ts = crate::now();
     let body = letsping.as_ref().map_or(d.body.as_str(), |(body, _)| body.as_str());
     let mut request = if d.callback {
         if letsping.is_none() {
             return Err("no LetsPing webhook secret for this callback".into());
         }
-        callback_agent().post(&d.url)
+        agents.callbacks.post(&d.url)
     } else {
-        ureq::post(&d.url).timeout(Duration::from_secs(10))
+        agents.endpoints.post(&d.url)
     };
     request = request
         .set("content-type", "application/json")
@@ -118,10 +202,31 @@ fn send(d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String>
     }
     let response = request.send_string(body);
     match response {
-        Ok(r) => Ok(r.status()),
+        Ok(r) if (200..300).contains(&r.status()) => Ok(r.status()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
         Err(ureq::Error::Status(status, _)) => Err(format!("HTTP {status}")),
-        Err(e) => Err(format!("unreachable: {e}")),
+        Err(e) => Err(tls_reason(&e).unwrap_or_else(|| format!("unreachable: {e}"))),
     }
+}
+
+/// `tls: <rustls' error>` when a handshake failed (an untrusted certificate, another host's
+/// name, no common protocol), for the delivery log.
+fn tls_reason(e: &ureq::Error) -> Option<String> {
+    let mut source = e.source();
+    while let Some(err) = source {
+        // rustls' errors reach ureq wrapped in an io::Error, whose `source` skips them.
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &dyn std::error::Error);
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(format!("tls: {tls}"));
+            }
+        }
+        source = err.source();
+    }
+    None
 }
 
 /// Longest callback URL, in bytes (as for registered endpoints).
@@ -187,12 +292,15 @@ pub(crate) fn check_callback_url(text: &str) -> Result<(), &'static str> {
 /// The HTTP agent of callback deliveries: 10 s, no redirects (a 3xx is a failed attempt,
 /// so a redirect cannot lead elsewhere), and a resolver that keeps only the addresses
 /// [`allowed`] lets through, so a host name that resolves to a refused address (at any
-/// attempt, DNS rebinding included) is never connected to.
-fn callback_agent() -> ureq::Agent {
+/// attempt, DNS rebinding included) is never connected to. For https the TLS handshake
+/// runs over the very connection made to one of those addresses (ureq connects, then hands
+/// the socket to rustls), so the check holds for TLS too.
+fn callback_agent(tls: Arc<rustls::ClientConfig>) -> ureq::Agent {
     let only_public = public_only();
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
         .redirects(0)
+        .tls_config(tls)
         .resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
             let addrs: Vec<SocketAddr> =
                 netloc.to_socket_addrs()?.filter(|a| allowed(a.ip(), only_public)).collect();
@@ -231,6 +339,26 @@ mod tests {
             assert_eq!(allowed(ip(addr), false), local, "{addr}");
             assert_eq!(allowed(ip(addr), true), public, "{addr}");
         }
+    }
+
+    #[test]
+    fn ca_files_are_used_whole_or_refused() {
+        let roots = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert!(roots > 100, "the Mozilla roots are built in");
+        assert!(tls_config(None).is_ok());
+        let dir = std::env::temp_dir().join(format!("handrail-ca-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").expect("written");
+        let big = dir.join("big.pem");
+        std::fs::write(&big, vec![b'\n'; (MAX_CA_FILE + 1) as usize]).expect("written");
+        for (file, why) in [(&missing, "No such file"), (&empty, "no PEM certificate"), (&big, "larger than")]
+        {
+            let err = tls_config(Some(file)).expect_err("refused");
+            assert!(err.starts_with("HANDRAIL_WEBHOOK_CA_FILE=") && err.contains(why), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

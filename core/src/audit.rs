@@ -139,6 +139,29 @@ pub fn verify_from<'a>(
     verify_chain(after, None, entries)
 }
 
+/// Reads audit entries from JSON text: an array of entries, or a page of `GET /v1/audit`
+/// (`{"entries": [...], "next": …}`), with the core's strict parser. Anything else is
+/// [`Error::InvalidResponse`].
+pub fn entries_from_json(text: &[u8]) -> Result<Vec<Entry>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Entries(Vec<Entry>),
+        Page {
+            entries: Vec<Entry>,
+            #[allow(dead_code)]
+            next: Option<u64>,
+        },
+    }
+    let value = crate::protocol::parse_json(text)?;
+    match serde_json::from_value(value) {
+        Ok(Wire::Entries(entries) | Wire::Page { entries, .. }) => Ok(entries),
+        Err(_) => Err(Error::InvalidResponse {
+            reason: "expected an array of audit entries or a page {entries, next}".into(),
+        }),
+    }
+}
+
 fn verify_chain<'a>(
     after: Option<&Checkpoint>,
     mut project: Option<String>,
@@ -250,6 +273,17 @@ mod tests {
         let mut swapped = entries;
         swapped.swap(3, 4);
         assert_eq!(verify(&swapped).unwrap_err().code(), "audit_broken");
+    }
+
+    #[test]
+    fn entries_from_an_array_or_a_page() {
+        let entries = log(2);
+        let array = serde_json::to_string(&entries).unwrap();
+        assert_eq!(entries_from_json(array.as_bytes()).unwrap(), entries);
+        let page = format!(r#"{{"entries":{array},"next":null}}"#);
+        assert_eq!(entries_from_json(page.as_bytes()).unwrap(), entries);
+        assert_eq!(entries_from_json(b"[{\"seq\":1}]").unwrap_err().code(), "invalid_response");
+        assert_eq!(entries_from_json(b"[1,").unwrap_err().code(), "json_syntax");
     }
 
     #[test]

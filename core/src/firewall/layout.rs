@@ -58,11 +58,8 @@ pub fn layout(graph: &Graph, max_nodes: usize) -> Layout {
     let index_of = |id: u32| graph.nodes.iter().position(|node| node.id == id);
     let start = graph.nodes.iter().position(|node| node.effect.is_none());
     // Edges as node indices, once (an id that names no node is ignored).
-    let edges: Vec<(usize, usize, &GraphEdge)> = graph
-        .edges
-        .iter()
-        .filter_map(|e| Some((index_of(e.from)?, index_of(e.to)?, e)))
-        .collect();
+    let edges: Vec<(usize, usize, &GraphEdge)> =
+        graph.edges.iter().filter_map(|e| Some((index_of(e.from)?, index_of(e.to)?, e))).collect();
 
     let mut count = vec![0u64; n];
     for &(from, to, e) in &edges {
@@ -250,10 +247,8 @@ mod tests {
             .collect();
         nodes.push(GraphNode { id: tools.len() as u32, tool: "^".into(), effect: None });
         let id = |t: &str| nodes.iter().find(|n| n.tool == t).map(|n| n.id).unwrap();
-        let edges = edges
-            .iter()
-            .map(|&(f, t, c)| GraphEdge { from: id(f), to: id(t), p: 0.5, count: c })
-            .collect();
+        let edges =
+            edges.iter().map(|&(f, t, c)| GraphEdge { from: id(f), to: id(t), p: 0.5, count: c }).collect();
         Graph { nodes, edges }
     }
 

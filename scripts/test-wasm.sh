@@ -6,8 +6,9 @@
 #
 # 1. ensures the wasm32-unknown-unknown target, wasm-bindgen-cli at exactly the version of
 #    wasm-bindgen in Cargo.lock (the CLI and the crate must match) and wasm-opt;
-# 2. cargo build -p handrail-wasm --target wasm32-unknown-unknown --release (workspace
-#    target dir, shared with the other scripts);
+# 2. cargo build -p handrail-wasm --target wasm32-unknown-unknown --profile wasm-release
+#    (opt-level "z", fat LTO, one codegen unit: see Cargo.toml; workspace target dir, shared
+#    with the other scripts);
 # 3. wasm-bindgen --target web into bindings-wasm/pkg/web and --target nodejs into
 #    bindings-wasm/pkg/node; optimises the web .wasm with `wasm-opt -Oz` (npm package
 #    binaryen, pinned in bindings-wasm/package-lock.json; skipped with a message when npm
@@ -90,9 +91,9 @@ else
 fi
 
 # ---- 2. cargo build ---------------------------------------------------------------------
-step "cargo build -p handrail-wasm --target $target --release"
-cargo build -p handrail-wasm --target "$target" --release
-artifact="$CARGO_TARGET_DIR/$target/release/handrail_wasm.wasm"
+step "cargo build -p handrail-wasm --target $target --profile wasm-release"
+cargo build -p handrail-wasm --target "$target" --profile wasm-release
+artifact="$CARGO_TARGET_DIR/$target/wasm-release/handrail_wasm.wasm"
 
 # ---- 3. wasm-bindgen + wasm-opt -----------------------------------------------------------
 # Everything below depends only on these inputs; unchanged inputs keep pkg/ as it is.

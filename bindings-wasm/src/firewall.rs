@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Result;
 use crate::input;
+use crate::output::to_js;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -58,6 +59,13 @@ export interface GraphNode { id: number; tool: string; effect: Effect | null }
 export interface GraphEdge { from: number; to: number; p: number; count: number }
 /** The profile as a graph of tools. */
 export interface Graph { nodes: GraphNode[]; edges: GraphEdge[] }
+/**
+ * A node with its place: `layer` 0 is `^`, columns go left to right; `x` and `y` are in
+ * [0, 1]; `count` is how often the tool was reached (for `^`: sessions started).
+ */
+export interface LayoutNode extends GraphNode { layer: number; x: number; y: number; count: number }
+/** The graph laid out in layers, cut to the most observed nodes (`truncated`: how many were left out). */
+export interface Layout { nodes: LayoutNode[]; edges: GraphEdge[]; truncated: number }
 "#;
 
 /// An agent's firewall: its learned profile, policy, configuration and mode.
@@ -145,7 +153,7 @@ impl Firewall {
         let args = input::json_value(&args, "args")?;
         let call = call(tool, &args, effect, cost_usd)?;
         let now = input::unix_seconds(now, "now")?;
-        Ok(to_js(serde_json::to_string(&self.inner.check(&session.inner, &call, now))))
+        Ok(to_js(&self.inner.check(&session.inner, &call, now)))
     }
 
     /// Records what became of a call (`outcome`: `"ran"`, `"trusted"`, `"approved"` or
@@ -191,7 +199,7 @@ impl Firewall {
     /// mode.
     #[wasm_bindgen(unchecked_return_type = "Readiness")]
     pub fn readiness(&self) -> JsValue {
-        to_js(serde_json::to_string(&self.inner.readiness()))
+        to_js(&self.inner.readiness())
     }
 
     /// The learned profile as a graph of tools at `now`: `{nodes: [{id, tool, effect}],
@@ -199,7 +207,26 @@ impl Firewall {
     #[wasm_bindgen(unchecked_return_type = "Graph")]
     pub fn graph(&self, now: f64) -> Result<JsValue> {
         let now = input::unix_seconds(now, "now")?;
-        Ok(to_js(serde_json::to_string(&self.inner.profile.graph(now, &self.inner.config))))
+        Ok(to_js(&self.inner.profile.graph(now, &self.inner.config)))
+    }
+
+    /// The graph of `graph(now)` laid out for drawing: `{nodes: [{id, tool, effect, layer, x,
+    /// y, count}], edges, truncated}`.
+    ///
+    /// Keeps `^` and the `maxNodes − 1` most observed tools (`maxNodes` defaults to 60;
+    /// `truncated` says how many were left out) and only the edges between them. `layer` is
+    /// the longest path from `^` once the edges that close a cycle are set aside; `x` places
+    /// layers left to right and `y` the nodes of a layer top to bottom (ordered to reduce
+    /// crossings), both in [0, 1]. The same profile and `now` give the same layout.
+    #[wasm_bindgen(unchecked_return_type = "Layout")]
+    pub fn layout(
+        &self,
+        now: f64,
+        #[wasm_bindgen(js_name = maxNodes)] max_nodes: Option<f64>,
+    ) -> Result<JsValue> {
+        let now = input::unix_seconds(now, "now")?;
+        let max = input::opt_count(max_nodes, "maxNodes")?.unwrap_or(firewall::DEFAULT_MAX_NODES);
+        Ok(to_js(&firewall::layout(&self.inner.profile.graph(now, &self.inner.config), max)))
     }
 
     /// The profile in its binary form (what the server stores).
@@ -232,6 +259,27 @@ impl Firewall {
     }
 }
 
+/// The layout of a profile in binary form, as `Firewall.layout` gives it (with the default
+/// configuration, as the server's own graph): `profileBytes` is the body of `GET
+/// /v1/agents/{agent}/profile` (`application/octet-stream`; `new Uint8Array(await
+/// response.arrayBuffer())`), or an `ArrayBuffer` of it. Throws `profile_corrupt` for bytes
+/// that are not a profile.
+#[wasm_bindgen(js_name = layoutProfile, unchecked_return_type = "Layout")]
+pub fn layout_profile(
+    #[wasm_bindgen(js_name = profileBytes, unchecked_param_type = "Uint8Array | ArrayBuffer")] profile_bytes: JsValue,
+    now: f64,
+    #[wasm_bindgen(js_name = maxNodes)] max_nodes: Option<f64>,
+) -> Result<JsValue> {
+    let bytes = match profile_bytes.dyn_ref::<js_sys::ArrayBuffer>() {
+        Some(buffer) => js_sys::Uint8Array::new(buffer).to_vec(),
+        None => input::bytes(&profile_bytes, "profileBytes")?,
+    };
+    let profile = Profile::from_bytes(&bytes)?;
+    let now = input::unix_seconds(now, "now")?;
+    let max = input::opt_count(max_nodes, "maxNodes")?.unwrap_or(firewall::DEFAULT_MAX_NODES);
+    Ok(to_js(&firewall::layout(&profile.graph(now, &Config::default()), max)))
+}
+
 /// A tool call, as the core takes it.
 fn call<'a>(
     tool: &'a str,
@@ -261,11 +309,4 @@ fn settings<T: Default>(
     let text = String::from_utf8(text)
         .map_err(|e| handrail_core::canonical::canonicalize(e.as_bytes()).unwrap_err())?;
     Ok(parse(&text)?)
-}
-
-/// A core value as a plain JavaScript object, through the JSON its serde form writes.
-fn to_js(json: serde_json::Result<String>) -> JsValue {
-    // The core's results are structs of strings, numbers and lists: they always serialize,
-    // and JSON.parse reads back what serde_json writes.
-    json.ok().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::NULL)
 }

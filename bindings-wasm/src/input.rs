@@ -66,3 +66,49 @@ pub fn finite(value: Option<f64>, arg: &str) -> Result<Option<f64>> {
         _ => Ok(value),
     }
 }
+
+/// Member `name` of an options object; `undefined` when the options are `undefined` or
+/// `null`.
+pub fn member(options: &JsValue, name: &str, arg: &str) -> Result<JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    if !options.is_object() {
+        return Err(Error::Type(format!("{arg} must be an object")));
+    }
+    js_sys::Reflect::get(options, &JsValue::from_str(name))
+        .map_err(|_| Error::Type(format!("{arg}.{name} could not be read")))
+}
+
+/// An optional boolean (`undefined` or `null` is absent).
+pub fn opt_bool(value: &JsValue, arg: &str) -> Result<Option<bool>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.as_bool().map(Some).ok_or_else(|| Error::Type(format!("{arg} must be a boolean")))
+}
+
+/// An optional `Uint8Array` (`undefined` or `null` is absent).
+pub fn opt_bytes(value: &JsValue, arg: &str) -> Result<Option<Vec<u8>>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    bytes(value, arg).map(Some)
+}
+
+/// An optional string (`undefined` or `null` is absent).
+pub fn opt_string(value: &JsValue, arg: &str) -> Result<Option<String>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.as_string().map(Some).ok_or_else(|| Error::Type(format!("{arg} must be a string")))
+}
+
+/// An optional count (`undefined` or `null` is absent): a whole number ≥ 0.
+pub fn opt_count(value: Option<f64>, arg: &str) -> Result<Option<usize>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v.fract() == 0.0 && v >= 0.0 => Ok(Some(v.min(u32::MAX as f64) as usize)),
+        Some(v) => Err(Error::Range(format!("{arg} must be a whole number of at least 0, not {v}"))),
+    }
+}

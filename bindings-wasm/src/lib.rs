@@ -1,8 +1,11 @@
 //! Browser bindings of `handrail-core`, built with wasm-bindgen.
 //!
 //! Deliberately thin: every export converts its JavaScript arguments ([`input`]), calls
-//! the core and returns its result. The behavioral firewall is the `Firewall` and
-//! `FirewallSession` classes ([`firewall`]). Errors go through [`error`], the only place that knows
+//! the core and returns its result. Keys and envelopes are in [`envelope`] (with
+//! `envelopeParts` for opening through WebCrypto), decision proofs in [`proof`], edits in
+//! [`request`], the audit chain in [`audit`]; the behavioral firewall is the `Firewall` and
+//! `FirewallSession` classes and `layoutProfile` ([`firewall`]). Results that are core serde
+//! types cross as plain objects ([`output`]). Errors go through [`error`], the only place that knows
 //! how a core error looks to JavaScript. Export names are camelCase (`js_name`) so the
 //! browser API matches the Node package.
 //!
@@ -11,11 +14,25 @@
 
 use wasm_bindgen::prelude::*;
 
+mod audit;
+mod envelope;
 mod error;
 mod firewall;
 mod input;
+mod output;
+mod proof;
+mod request;
 
-pub use crate::firewall::{Firewall, FirewallSession};
+pub use crate::audit::verify_audit;
+pub use crate::envelope::{
+    envelope_parts, generate_key, is_envelope, key_from_jwk, key_kid, key_to_jwk, open_envelope,
+    seal_envelope,
+};
+pub use crate::firewall::{layout_profile, Firewall, FirewallSession};
+pub use crate::proof::{proof_digest, ProofVerifier};
+pub use crate::request::{apply_patch, diff};
+#[cfg(feature = "schema")]
+pub use crate::request::{review_edit, validate_edit};
 
 use crate::error::Result;
 

@@ -114,9 +114,61 @@ pub fn verify_after<'a>(
     previous: Option<&Entry>,
     entries: impl IntoIterator<Item = &'a Entry>,
 ) -> Result<u64> {
-    let mut expected_prev = previous.map_or_else(|| GENESIS.to_string(), |p| p.hash.clone());
-    let first_seq = previous.map_or(1, |p| p.seq + 1);
-    let mut project = previous.map(|p| p.project.clone());
+    let at = previous.map(|p| Checkpoint { seq: p.seq, hash: p.hash.clone() });
+    verify_chain(at.as_ref(), previous.map(|p| p.project.clone()), entries)
+}
+
+/// Where a verified chain stands: the `seq` and `hash` of its last entry. What a reader of
+/// `GET /v1/audit` pages keeps between pages instead of the whole entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last verified entry's `seq` (0 with [`GENESIS`]: before the first entry).
+    pub seq: u64,
+    /// The last verified entry's `hash`.
+    pub hash: String,
+}
+
+/// [`verify_after`] from a [`Checkpoint`] rather than an entry: the entries must continue
+/// the chain at `after.seq + 1` from `after.hash`, all in one project (the first entry's,
+/// as a checkpoint names none). `None`, or `{seq: 0, hash: GENESIS}`, means from the first
+/// entry.
+pub fn verify_from<'a>(
+    after: Option<&Checkpoint>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<u64> {
+    verify_chain(after, None, entries)
+}
+
+/// Reads audit entries from JSON text: an array of entries, or a page of `GET /v1/audit`
+/// (`{"entries": [...], "next": …}`), with the core's strict parser. Anything else is
+/// [`Error::InvalidResponse`].
+pub fn entries_from_json(text: &[u8]) -> Result<Vec<Entry>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Entries(Vec<Entry>),
+        Page {
+            entries: Vec<Entry>,
+            #[allow(dead_code)]
+            next: Option<u64>,
+        },
+    }
+    let value = crate::protocol::parse_json(text)?;
+    match serde_json::from_value(value) {
+        Ok(Wire::Entries(entries) | Wire::Page { entries, .. }) => Ok(entries),
+        Err(_) => Err(Error::InvalidResponse {
+            reason: "expected an array of audit entries or a page {entries, next}".into(),
+        }),
+    }
+}
+
+fn verify_chain<'a>(
+    after: Option<&Checkpoint>,
+    mut project: Option<String>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<u64> {
+    let mut expected_prev = after.map_or_else(|| GENESIS.to_string(), |p| p.hash.clone());
+    let first_seq = after.map_or(1, |p| p.seq + 1);
     let mut count = 0;
     for entry in entries {
         let broken =
@@ -221,6 +273,34 @@ mod tests {
         let mut swapped = entries;
         swapped.swap(3, 4);
         assert_eq!(verify(&swapped).unwrap_err().code(), "audit_broken");
+    }
+
+    #[test]
+    fn entries_from_an_array_or_a_page() {
+        let entries = log(2);
+        let array = serde_json::to_string(&entries).unwrap();
+        assert_eq!(entries_from_json(array.as_bytes()).unwrap(), entries);
+        let page = format!(r#"{{"entries":{array},"next":null}}"#);
+        assert_eq!(entries_from_json(page.as_bytes()).unwrap(), entries);
+        assert_eq!(entries_from_json(b"[{\"seq\":1}]").unwrap_err().code(), "invalid_response");
+        assert_eq!(entries_from_json(b"[1,").unwrap_err().code(), "json_syntax");
+    }
+
+    #[test]
+    fn verify_from_a_checkpoint() {
+        let entries = log(5);
+        let genesis = Checkpoint { seq: 0, hash: GENESIS.into() };
+        assert_eq!(verify_from(Some(&genesis), &entries).unwrap(), 5);
+        assert_eq!(verify_from(None, &entries).unwrap(), 5);
+        let at2 = Checkpoint { seq: entries[1].seq, hash: entries[1].hash.clone() };
+        assert_eq!(verify_from(Some(&at2), &entries[2..]).unwrap(), 3);
+        // A page that skips an entry, or a checkpoint with the wrong hash, names the entry.
+        let err = verify_from(Some(&at2), &entries[3..]).unwrap_err();
+        assert!(matches!(err, Error::AuditBroken { seq: 4, .. }), "{err}");
+        let wrong = Checkpoint { seq: 2, hash: entries[0].hash.clone() };
+        let err = verify_from(Some(&wrong), &entries[2..]).unwrap_err();
+        assert!(matches!(err, Error::AuditBroken { seq: 3, .. }), "{err}");
+        assert!(err.to_string().contains("entry 3"));
     }
 
     #[test]

@@ -346,49 +346,132 @@ pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec
 /// [`open`], leaving the plaintext in `buf` (cleared first) so a caller can reuse it.
 pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mut Vec<u8>) -> Result<()> {
     buf.clear();
+    let wire = read_wire(envelope)?;
+    if wire.lp_enc.is_some() {
+        let (iv, mut ct) = legacy_fields(&wire)?;
+        let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
+        aes256gcm_open_in_place(&key.secret, &iv, b"", &mut ct)?;
+        *buf = ct;
+        return Ok(());
+    }
+    let header = v1_header(&wire)?;
+    b64url_decode_append(header.ct, buf)?;
+    if buf.len() < TAG_LEN {
+        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
+    }
+    let key = keyring.get(header.kid).ok_or_else(|| Error::UnknownKid { kid: header.kid.to_string() })?;
+    let aad = aad(header.kid, header.ek, ctx);
+    match header.ek {
+        Some(ek) => {
+            let wrapped = decode_ek(ek)?;
+            let unwrapped = Zeroizing::new(aes256kw_unwrap(&key.secret, &wrapped)?);
+            let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
+            aes256gcm_open_in_place(data_key, &header.iv, &aad, buf)?;
+        }
+        None => aes256gcm_open_in_place(&key.secret, &header.iv, &aad, buf)?,
+    }
+    Ok(())
+}
+
+/// An envelope taken apart into exactly what WebCrypto needs to open it, without any key.
+///
+/// A browser opening many envelopes can hand the AES work to `crypto.subtle`: when `ek` is
+/// present, `unwrapKey("raw", ek, kek, "AES-KW", "AES-GCM", …)` under the key named by
+/// `kid`, then `decrypt({name: "AES-GCM", iv, additionalData: aad}, key, ct)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Parts {
+    /// The key the envelope names; `None` for the legacy form (use the legacy key).
+    pub kid: Option<String>,
+    /// True for the legacy `_lp_enc` form: no AAD, no `kid`, not bound to a request.
+    pub legacy: bool,
+    /// The 12-byte GCM IV.
+    pub iv: [u8; IV_LEN],
+    /// The ciphertext with the 16-byte tag appended (what WebCrypto's `decrypt` takes).
+    pub ct: Vec<u8>,
+    /// The AES-KW (RFC 3394) wrapped data key, 40 bytes, when the envelope has one.
+    pub ek: Option<Vec<u8>>,
+    /// The additional authenticated data for `ctx` ([`aad`]); empty for the legacy form.
+    pub aad: Vec<u8>,
+}
+
+impl fmt::Debug for Parts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Ciphertext is not secret, but it can be large: print sizes, not bytes.
+        f.debug_struct("Parts")
+            .field("kid", &self.kid)
+            .field("legacy", &self.legacy)
+            .field("ct_len", &self.ct.len())
+            .field("ek", &self.ek.is_some())
+            .finish()
+    }
+}
+
+/// Takes an envelope of either form apart for `ctx` (see [`Parts`]), with the same checks
+/// and error codes as [`open`] up to the point where a key is needed.
+pub fn parts(envelope: &[u8], ctx: &Context<'_>) -> Result<Parts> {
+    let wire = read_wire(envelope)?;
+    if wire.lp_enc.is_some() {
+        let (iv, ct) = legacy_fields(&wire)?;
+        return Ok(Parts { kid: None, legacy: true, iv, ct, ek: None, aad: Vec::new() });
+    }
+    let header = v1_header(&wire)?;
+    let ct = b64url_decode(header.ct)?;
+    if ct.len() < TAG_LEN {
+        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
+    }
+    let ek = header.ek.map(decode_ek).transpose()?;
+    Ok(Parts {
+        kid: Some(header.kid.to_string()),
+        legacy: false,
+        iv: header.iv,
+        ct,
+        ek,
+        aad: aad(header.kid, header.ek, ctx),
+    })
+}
+
+fn read_wire(envelope: &[u8]) -> Result<Wire<'_>> {
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
     }
-    let wire: Wire<'_> = serde_json::from_slice(envelope)
-        .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })?;
-    if wire.lp_enc.is_some() {
-        *buf = open_legacy(&wire, keyring)?;
-        return Ok(());
-    }
+    serde_json::from_slice(envelope)
+        .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })
+}
+
+/// The checked header of a v1 envelope; `ct` still encoded.
+struct V1Header<'w> {
+    kid: &'w str,
+    ek: Option<&'w str>,
+    iv: [u8; IV_LEN],
+    ct: &'w str,
+}
+
+fn v1_header<'w>(wire: &'w Wire<'_>) -> Result<V1Header<'w>> {
     match wire.v {
         Some(1) => {}
         Some(v) => return Err(Error::EnvelopeUnsupported { field: "v", value: v.to_string() }),
         None => return Err(Error::EnvelopeMalformed { reason: "missing v" }),
     }
-    let alg = wire.alg.ok_or(Error::EnvelopeMalformed { reason: "missing alg" })?;
+    let alg = wire.alg.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing alg" })?;
     if alg != ALG {
-        return Err(Error::EnvelopeUnsupported { field: "alg", value: alg.into_owned() });
+        return Err(Error::EnvelopeUnsupported { field: "alg", value: alg.to_string() });
     }
-    let kid = wire.kid.ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
+    let kid = wire.kid.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
     let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
-    let ct = wire.ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    b64url_decode_append(&ct, buf)?;
-    if buf.len() < TAG_LEN {
-        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
-    }
-    let key = keyring.get(&kid).ok_or_else(|| Error::UnknownKid { kid: kid.to_string() })?;
-    let aad = aad(&kid, wire.ek.as_deref(), ctx);
-    match &wire.ek {
-        Some(ek) => {
-            let wrapped = b64url_decode(ek)?;
-            if wrapped.len() != 40 {
-                return Err(Error::EnvelopeMalformed { reason: "ek must wrap a 32-byte key" });
-            }
-            let unwrapped = Zeroizing::new(aes256kw_unwrap(&key.secret, &wrapped)?);
-            let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
-            aes256gcm_open_in_place(data_key, &iv, &aad, buf)?;
-        }
-        None => aes256gcm_open_in_place(&key.secret, &iv, &aad, buf)?,
-    }
-    Ok(())
+    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
+    Ok(V1Header { kid, ek: wire.ek.as_deref(), iv, ct })
 }
 
-fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
+fn decode_ek(ek: &str) -> Result<Vec<u8>> {
+    let wrapped = b64url_decode(ek)?;
+    if wrapped.len() != 40 {
+        return Err(Error::EnvelopeMalformed { reason: "ek must wrap a 32-byte key" });
+    }
+    Ok(wrapped)
+}
+
+/// The IV and the ciphertext (with tag) of a legacy envelope, decoded and checked.
+fn legacy_fields(wire: &Wire<'_>) -> Result<([u8; IV_LEN], Vec<u8>)> {
     if wire.lp_enc != Some(true) {
         return Err(Error::EnvelopeMalformed { reason: "_lp_enc must be true" });
     }
@@ -398,13 +481,11 @@ fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
     let either = |text: &str| b64_decode(text).or_else(|_| b64url_decode(text));
     let iv = decode_iv(wire.iv.as_deref(), either)?;
     let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    let mut buf = either(ct)?;
-    if buf.len() < TAG_LEN {
+    let ct = either(ct)?;
+    if ct.len() < TAG_LEN {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
-    aes256gcm_open_in_place(&key.secret, &iv, b"", &mut buf)?;
-    Ok(buf)
+    Ok((iv, ct))
 }
 
 fn decode_iv(iv: Option<&str>, decode: impl Fn(&str) -> Result<Vec<u8>>) -> Result<[u8; IV_LEN]> {
@@ -471,6 +552,30 @@ mod tests {
         assert_eq!(back.export(), k.export());
         assert_eq!(Key::from_jwk(&k.to_jwk()).unwrap().export(), k.export());
         assert_eq!(Key::parse("hrk1.k1.AAAA").unwrap_err().code(), "invalid_key");
+    }
+
+    #[test]
+    fn parts_are_what_the_primitives_open() {
+        let ctx = Context::new("req_1", "payload");
+        let direct = parts(seal(&key(), &ctx, b"hello").unwrap().as_bytes(), &ctx).unwrap();
+        assert_eq!((direct.kid.as_deref(), direct.legacy, direct.ek.is_none()), (Some("k1"), false, true));
+        assert_eq!(direct.aad, aad("k1", None, &ctx));
+        let mut ct = direct.ct.clone();
+        aes256gcm_open_in_place(&key().secret, &direct.iv, &direct.aad, &mut ct).unwrap();
+        assert_eq!(ct, b"hello");
+
+        let wrapped = parts(seal_wrapped(&key(), &ctx, b"hi").unwrap().as_bytes(), &ctx).unwrap();
+        let ek = wrapped.ek.clone().unwrap();
+        let data_key: [u8; 32] = aes256kw_unwrap(&key().secret, &ek).unwrap().as_slice().try_into().unwrap();
+        assert_eq!(wrapped.aad, aad("k1", Some(&b64url_encode(&ek)), &ctx));
+        let mut ct = wrapped.ct.clone();
+        aes256gcm_open_in_place(&data_key, &wrapped.iv, &wrapped.aad, &mut ct).unwrap();
+        assert_eq!(ct, b"hi");
+
+        let legacy = parts(seal_legacy_with(&key(), b"x", [1u8; 12]).unwrap().as_bytes(), &ctx).unwrap();
+        assert_eq!((legacy.kid, legacy.legacy, legacy.aad.len()), (None, true, 0));
+        assert_eq!(parts(b"[1]", &ctx).unwrap_err().code(), "envelope_malformed");
+        assert!(format!("{direct:?}").contains("ct_len: 21"));
     }
 
     #[test]

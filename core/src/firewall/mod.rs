@@ -27,6 +27,7 @@
 //! of the core: `now` is an argument.
 
 mod effect;
+mod layout;
 mod profile;
 mod values;
 
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use effect::Effect;
+pub use layout::{layout, Layout, LayoutNode, DEFAULT_MAX_NODES};
 pub use profile::{Graph, GraphEdge, GraphNode, Profile, Readiness};
 use profile::{Level, START};
 

@@ -1,0 +1,97 @@
+//! Decision proofs ([`handrail_core::proof`]): `proofDigest` and `ProofVerifier`, as in the
+//! Node package, except that `verify` returns the claims as an object.
+
+use handrail_core::proof::{self, Expect, Verifier};
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::input;
+use crate::output::to_js;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** What `ProofVerifier.verify` checks beyond the signature and the time. */
+export interface ProofExpect {
+  /** The request the proof must be about (always checked). */
+  requestId: string;
+  /** base64url SHA-256 of the canonical request (`proofDigest`). */
+  requestDigest?: string;
+  /** The decision status the proof must assert. */
+  decision?: string;
+  /** base64url SHA-256 of the canonical patched payload. */
+  patchedDigest?: string;
+}
+/** What a verified proof asserts. */
+export interface ProofClaims {
+  /** Request id. */
+  rid: string;
+  /** base64url SHA-256 of the canonical request. */
+  req: string;
+  /** The decision status. */
+  dec: string;
+  /** Who decided. */
+  act: string;
+  /** base64url SHA-256 of the canonical patched payload, after an edit. */
+  pat?: string;
+  /** Issued at, Unix seconds. */
+  iat: number;
+  /** Expires at, Unix seconds. */
+  exp: number;
+  /** The proof's unique id. */
+  jti: string;
+}
+"#;
+
+/// base64url SHA-256 of the canonical form of JSON text (a proof's `req` and `pat`).
+///
+/// `json` is JSON text or its UTF-8 bytes; throws `json_syntax`, `duplicate_key`, … when it
+/// is not canonicalizable.
+#[wasm_bindgen(js_name = proofDigest)]
+pub fn proof_digest(
+    #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] json: JsValue,
+) -> Result<String> {
+    Ok(proof::digest(input::json_bytes(&json, "json")?)?)
+}
+
+/// Verifies decision proofs against a JWKS.
+#[wasm_bindgen]
+pub struct ProofVerifier {
+    verifier: Verifier,
+}
+
+#[wasm_bindgen]
+impl ProofVerifier {
+    /// `jwksJson` is JSON text of a JWKS (`{"keys": […]}`, what `GET /v1/keys/proof` serves)
+    /// or of one JWK. Throws `invalid_key` for keys that are not OKP Ed25519.
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(js_name = jwksJson)] jwks_json: &str) -> Result<ProofVerifier> {
+        let jwks = handrail_core::protocol::parse_json(jwks_json.as_bytes())?;
+        Ok(ProofVerifier { verifier: Verifier::from_jwks(&jwks)? })
+    }
+
+    /// Verifies `token` at `now` (Unix seconds) against `expect`; returns its claims. Throws
+    /// a `HandrailError` with `code` `proof_malformed`, `proof_algorithm`, `proof_signature`,
+    /// `proof_expired`, `proof_mismatch`, `unknown_kid` or `encoding`, and a `TypeError`
+    /// when `expect.requestId` is missing.
+    #[wasm_bindgen(unchecked_return_type = "ProofClaims")]
+    pub fn verify(
+        &self,
+        token: &str,
+        now: f64,
+        #[wasm_bindgen(unchecked_param_type = "ProofExpect")] expect: JsValue,
+    ) -> Result<JsValue> {
+        let now = input::unix_seconds(now, "now")?;
+        let field = |name: &str| input::opt_string(&input::member(&expect, name, "expect")?, name);
+        let request_id = field("requestId")?
+            .ok_or_else(|| Error::Type("expect.requestId must be the request's id".into()))?;
+        let (request_digest, decision, patched_digest) =
+            (field("requestDigest")?, field("decision")?, field("patchedDigest")?);
+        let expect = Expect {
+            request_id: &request_id,
+            request_digest: request_digest.as_deref(),
+            decision: decision.as_deref(),
+            patched_digest: patched_digest.as_deref(),
+        };
+        Ok(to_js(&self.verifier.verify(token, now, &expect)?))
+    }
+}

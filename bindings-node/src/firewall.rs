@@ -10,11 +10,12 @@
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Buffer, Uint8Array};
+use napi::bindgen_prelude::{Array, Buffer, Uint8Array, Unknown};
+use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::{invalid_arg, IntoJs, Result};
+use crate::error::{invalid_arg, IntoJs, Result, ThrownJs};
 
 /// What to do with a call.
 #[napi(string_enum = "lowercase")]
@@ -78,13 +79,17 @@ pub struct FirewallInit {
     pub mode: Option<String>,
 }
 
-/// One tool call, as the native firewall takes it.
-#[napi(object, object_to_js = false)]
+/// One tool call, as the public `Firewall` takes it: described to TypeScript only (the
+/// native methods take its fields as arguments, which is cheaper than reading an object).
+// Never built from or into JavaScript: it exists for its generated TypeScript type.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct FirewallCall {
     /// Tool name.
     pub tool: String,
-    /// The arguments as JSON text.
-    pub args_json: String,
+    /// The arguments: any JSON value, read natively (see `toolCallKeyOf` for the rules).
+    #[napi(ts_type = "unknown")]
+    pub args: String,
     /// The effect declared for this call, overriding the policy and the inference.
     #[napi(ts_type = "Effect")]
     pub effect: Option<String>,
@@ -159,7 +164,10 @@ pub struct Reason {
 }
 
 /// The firewall's answer for one call.
-#[napi(object, object_from_js = false)]
+// Described to TypeScript only: `check` returns it as `VerdictParts`, which the TypeScript
+// layer turns into this shape (an array crosses napi much faster than an object).
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct Verdict {
     /// What to do.
     pub action: Action,
@@ -274,42 +282,87 @@ impl Firewall {
         FirewallSession { inner: self.inner.begin(session_id, &context) }
     }
 
-    /// The verdict on `call` before it runs.
-    #[napi]
-    pub fn check(&self, session: &FirewallSession, call: FirewallCall, now: f64) -> Result<Verdict> {
-        let args = call.args()?;
-        Ok(self.inner.check(&session.inner, &call.core(&args)?, unix_seconds(now)?).into())
+    /// The verdict on a call before it runs, as `[action, score, enforced, reasons?]`:
+    /// `action` 0 allow, 1 review, 2 block; `reasons` only when there are any. `args` is any
+    /// JSON value, read natively (the rules of `toolCallKeyOf`).
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number",
+        ts_return_type = "[action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    pub fn check<'env>(
+        &self,
+        env: &'env Env,
+        session: &FirewallSession,
+        tool: String,
+        args: Unknown<'_>,
+        effect: Option<String>,
+        cost_usd: Option<f64>,
+        now: f64,
+    ) -> napi::Result<Array<'env>> {
+        let args = crate::json::to_value(env, args)?;
+        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(env)?;
+        let now = unix_seconds(now).map_err(napi_error)?;
+        let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
+        let code: u32 = match action {
+            fw::Action::Allow => 0,
+            fw::Action::Review => 1,
+            fw::Action::Block => 2,
+        };
+        let mut parts = env.create_array(if reasons.is_empty() { 3 } else { 4 })?;
+        parts.set(0, code)?;
+        parts.set(1, score)?;
+        parts.set(2, enforced)?;
+        if !reasons.is_empty() {
+            let reasons: Vec<Reason> =
+                reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect();
+            parts.set(3, reasons)?;
+        }
+        Ok(parts)
     }
 
-    /// Records what became of `call` and what it returned (untrusted `output`).
-    #[napi]
+    /// Records what became of a call and what it returned (untrusted `output`).
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number"
+    )]
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
+        env: Env,
         session: &mut FirewallSession,
-        call: FirewallCall,
-        #[napi(ts_arg_type = "Outcome")] outcome: String,
+        tool: String,
+        args: Unknown<'_>,
+        effect: Option<String>,
+        cost_usd: Option<f64>,
+        outcome: String,
         output: Option<String>,
         now: f64,
-    ) -> Result<()> {
-        let args = call.args()?;
-        let core_call = call.core(&args)?;
-        let outcome = outcome.parse().js()?;
-        let now = unix_seconds(now)?;
-        self.inner.record(&mut session.inner, &core_call, outcome, output.as_deref(), now);
+    ) -> napi::Result<()> {
+        let args = crate::json::to_value(&env, args)?;
+        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
+        let outcome = outcome.parse().thrown(&env)?;
+        let now = unix_seconds(now).map_err(napi_error)?;
+        self.inner.record(&mut session.inner, &call, outcome, output.as_deref(), now);
         Ok(())
     }
 
     /// Updates the session alone (previous step, untrusted values) without teaching the
     /// profile.
-    #[napi]
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect?: Effect | undefined | null, output?: string | undefined | null"
+    )]
     pub fn observe(
         &self,
+        env: Env,
         session: &mut FirewallSession,
-        call: FirewallCall,
+        tool: String,
+        args: Unknown<'_>,
+        effect: Option<String>,
         output: Option<String>,
-    ) -> Result<()> {
-        let args = call.args()?;
-        self.inner.observe_only(&mut session.inner, &call.core(&args)?, output.as_deref());
+    ) -> napi::Result<()> {
+        let args = crate::json::to_value(&env, args)?;
+        let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
+        self.inner.observe_only(&mut session.inner, &call, output.as_deref());
         Ok(())
     }
 
@@ -348,16 +401,20 @@ impl Firewall {
     }
 }
 
-impl FirewallCall {
-    /// The arguments, read by the core's strict parser like in every binding.
-    fn args(&self) -> Result<Value> {
-        fw::args_from_json(self.args_json.as_bytes()).js()
-    }
+/// The core's view of one call; the effect name is parsed by the core (`unknown_variant`).
+fn core_call<'a>(
+    tool: &'a str,
+    args: &'a Value,
+    effect: Option<&str>,
+    cost_usd: Option<f64>,
+) -> handrail_core::Result<Call<'a>> {
+    let effect = effect.map(str::parse).transpose()?;
+    Ok(Call { tool, args, effect, cost_usd })
+}
 
-    fn core<'a>(&'a self, args: &'a Value) -> Result<Call<'a>> {
-        let effect = self.effect.as_deref().map(str::parse).transpose().js()?;
-        Ok(Call { tool: &self.tool, args, effect, cost_usd: self.cost_usd })
-    }
+/// An error of this module's `Result` as the plain `napi::Error` the class methods return.
+fn napi_error(err: napi::Error<crate::error::ErrorCode>) -> napi::Error {
+    napi::Error::new(napi::Status::InvalidArg, err.reason.clone())
 }
 
 /// A time in whole Unix seconds (the core has no clock: every `now` is an argument).
@@ -403,14 +460,6 @@ impl From<fw::Effect> for Effect {
             fw::Effect::Egress => Effect::Egress,
             fw::Effect::Payment => Effect::Payment,
         }
-    }
-}
-
-impl From<fw::Verdict> for Verdict {
-    fn from(verdict: fw::Verdict) -> Self {
-        let fw::Verdict { action, score, reasons, enforced } = verdict;
-        let reasons = reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect();
-        Verdict { action: action.into(), score, reasons, enforced }
     }
 }
 

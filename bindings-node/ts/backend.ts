@@ -56,6 +56,9 @@ export type {
   Verdict,
 };
 
+/** A verdict as the backend returns it: action 0 allow, 1 review, 2 block; reasons only when any. @internal */
+export type VerdictParts = [action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Reason[]];
+
 /**
  * The internal contract between the public API and whatever computes it.
  *
@@ -103,6 +106,8 @@ export interface Backend {
   ProofVerifier: new (jwksJson: string) => { verify(token: string, now: number, expect: ProofExpect): string };
   idempotencyKey(parts: Array<string | Uint8Array>): string;
   toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string;
+  /** The same key, with the arguments read natively from the JS value (no JSON text). */
+  toolCallKeyOf(scope: string, tool: string, args: unknown): string;
   fingerprint(method: string, path: string, body: Uint8Array): string;
   /** The core's idempotency state machine; executions cross as opaque objects. */
   Execution: { fromJson(text: string): BackendExecution };
@@ -206,22 +211,39 @@ export interface BackendSession {
 }
 
 /**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text.
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JS values, read
+ * natively, and a verdict comes back as `[action, score, enforced, reasons?]`.
  *
  * @internal
  */
 export interface BackendFirewall {
   mode: Mode;
   begin(sessionId: string, context: string): BackendSession;
-  check(session: BackendSession, call: FirewallCall, now: number): Verdict;
+  check(
+    session: BackendSession,
+    tool: string,
+    args: unknown,
+    effect: Effect | undefined | null,
+    costUsd: number | undefined | null,
+    now: number,
+  ): VerdictParts;
   record(
     session: BackendSession,
-    call: FirewallCall,
+    tool: string,
+    args: unknown,
+    effect: Effect | undefined | null,
+    costUsd: number | undefined | null,
     outcome: Outcome,
     output: string | undefined | null,
     now: number,
   ): void;
-  observe(session: BackendSession, call: FirewallCall, output?: string | undefined | null): void;
+  observe(
+    session: BackendSession,
+    tool: string,
+    args: unknown,
+    effect?: Effect | undefined | null,
+    output?: string | undefined | null,
+  ): void;
   readiness(): Readiness;
   graph(now: number): Graph;
   profileBytes(): Uint8Array;

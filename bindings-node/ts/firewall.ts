@@ -3,7 +3,6 @@ import type {
   BackendFirewall,
   BackendSession,
   Effect,
-  FirewallCall,
   FirewallConfig,
   FirewallInit,
   FirewallPolicy,
@@ -12,6 +11,7 @@ import type {
   Outcome,
   Readiness,
   Verdict,
+  VerdictParts,
 } from "./backend.js";
 import { asBuffer } from "./bytes.js";
 import { translate } from "./errors.js";
@@ -44,9 +44,12 @@ export interface ToolCall {
   /** Tool name. */
   tool: string;
   /**
-   * The arguments: any value `JSON.stringify` accepts. Integers beyond ±(2^53−1) and lone
-   * surrogates are refused (HandrailError `integer_out_of_range`, `lone_surrogate`), as in
-   * every binding.
+   * The arguments: a JSON value, read natively as `JSON.stringify` would see it (an object
+   * that is not plain data, such as a `Date`, goes through its `toJSON`). Integers beyond
+   * ±(2^53−1), non-finite numbers and lone surrogates are refused (HandrailError
+   * `integer_out_of_range`, `non_finite_number`, `lone_surrogate`), as in every binding;
+   * so are `undefined`, functions and symbols at the top or in an array, and BigInts
+   * (`invalid_request`).
    */
   args: unknown;
   /** The effect declared for this call, overriding the policy and the inference from the name. */
@@ -153,11 +156,11 @@ function json(value: unknown, what: string): string {
   return text;
 }
 
-function nativeCall({ tool, args, effect }: ToolCall, costUsd?: number): FirewallCall {
-  const call: FirewallCall = { tool, argsJson: json(args, "args") };
-  if (effect !== undefined) call.effect = effect;
-  if (costUsd !== undefined) call.costUsd = costUsd;
-  return call;
+const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
+
+/** The verdict from the backend's `[action, score, enforced, reasons?]`. */
+function verdict([action, score, enforced, reasons]: VerdictParts): Verdict {
+  return { action: ACTIONS[action]!, score, reasons: reasons ?? [], enforced };
 }
 
 /** The `Firewall` class over `backend`. @internal */
@@ -189,15 +192,19 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     }
 
     check(session: FirewallSession, call: CheckOptions): Verdict {
-      return translate(() => this.#inner.check(session, nativeCall(call, call.costUsd), call.now));
+      return verdict(
+        translate(() => this.#inner.check(session, call.tool, call.args, call.effect, call.costUsd, call.now)),
+      );
     }
 
     record(session: FirewallSession, call: RecordOptions): void {
-      translate(() => this.#inner.record(session, nativeCall(call, call.costUsd), call.outcome, call.output, call.now));
+      translate(() =>
+        this.#inner.record(session, call.tool, call.args, call.effect, call.costUsd, call.outcome, call.output, call.now),
+      );
     }
 
     observe(session: FirewallSession, call: ObserveOptions): void {
-      translate(() => this.#inner.observe(session, nativeCall(call), call.output));
+      translate(() => this.#inner.observe(session, call.tool, call.args, call.effect, call.output));
     }
 
     readiness(): Readiness {

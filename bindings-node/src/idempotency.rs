@@ -27,7 +27,8 @@ pub fn idempotency_key(parts: Vec<Either<String, Uint8Array>>) -> String {
 /// text `argsJson`, so equal arguments written differently give the same key.
 #[napi(ts_args_type = "scope: string, tool: string, argsJson: string | Uint8Array")]
 pub fn tool_call_key(env: Env, scope: String, tool: String, args_json: Unknown<'_>) -> napi::Result<String> {
-    crate::json::with_text(&env, args_json, |args| idempotency::tool_call_key(&scope, &tool, args))?.thrown(&env)
+    crate::json::with_text(&env, args_json, |args| idempotency::tool_call_key(&scope, &tool, args))?
+        .thrown(&env)
 }
 
 /// The idempotency key of one tool call whose arguments are a JavaScript value, read

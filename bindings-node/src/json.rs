@@ -61,11 +61,12 @@ enum Kind {
 /// The state of one walk: the environment and what it fetched once.
 struct Walker {
     env: sys::napi_env,
-    /// `Object.prototype` and `Array.prototype`, fetched when the first object is met; both
-    /// null when either of them carries a `toJSON` (then every object takes the slow path).
+    /// `Object.prototype` and `Array.prototype`, each fetched when the first value that
+    /// needs it is met (see `standard_proto`).
     object_proto: sys::napi_value,
     array_proto: sys::napi_value,
-    protos_fetched: bool,
+    object_fetched: bool,
+    array_fetched: bool,
     /// The string `"toJSON"`.
     to_json: sys::napi_value,
     /// `JSON.stringify`, fetched on first need.
@@ -100,7 +101,8 @@ impl Walker {
             env: env.raw(),
             object_proto: ptr::null_mut(),
             array_proto: ptr::null_mut(),
-            protos_fetched: false,
+            object_fetched: false,
+            array_fetched: false,
             to_json: ptr::null_mut(),
             stringify: ptr::null_mut(),
             text: Vec::new(),
@@ -168,19 +170,16 @@ impl Walker {
 
     /// Array, plain object, or something for `JSON.stringify` (see the module docs).
     fn object_kind(&mut self, v: sys::napi_value) -> napi::Result<Kind> {
-        if !self.protos_fetched {
-            self.fetch_protos()?;
-        }
         let mut is_array = false;
         // SAFETY: valid env and handle.
         self.check(unsafe { sys::napi_is_array(self.env, v, &mut is_array) })?;
-        let mut proto = ptr::null_mut();
-        // SAFETY: `v` is an object.
-        self.check(unsafe { sys::napi_get_prototype(self.env, v, &mut proto) })?;
-        let standard = if is_array { self.array_proto } else { self.object_proto };
+        let standard = self.standard_proto(is_array)?;
         if standard.is_null() {
             return Ok(Kind::Other);
         }
+        let mut proto = ptr::null_mut();
+        // SAFETY: `v` is an object.
+        self.check(unsafe { sys::napi_get_prototype(self.env, v, &mut proto) })?;
         let mut same = false;
         // SAFETY: both are live handles.
         self.check(unsafe { sys::napi_strict_equals(self.env, proto, standard, &mut same) })?;
@@ -189,7 +188,7 @@ impl Walker {
                 return Ok(Kind::Other);
             }
             let mut own = false;
-            // SAFETY: `v` is an object, `to_json` a string.
+            // SAFETY: `v` is an object, `to_json` a string (made by `standard_proto`).
             self.check(unsafe { sys::napi_has_own_property(self.env, v, self.to_json, &mut own) })?;
             return Ok(if own { Kind::Other } else { Kind::Array });
         }
@@ -205,34 +204,44 @@ impl Walker {
         Ok(Kind::Object)
     }
 
-    fn fetch_protos(&mut self) -> napi::Result<()> {
-        self.protos_fetched = true;
-        let mut to_json = ptr::null_mut();
-        // SAFETY: valid env; the text is 6 bytes of ASCII.
-        self.check(unsafe { sys::napi_create_string_utf8(self.env, c"toJSON".as_ptr(), 6, &mut to_json) })?;
-        self.to_json = to_json;
-        let (mut object, mut array) = (ptr::null_mut(), ptr::null_mut());
-        let (mut object_proto, mut array_proto) = (ptr::null_mut(), ptr::null_mut());
-        // SAFETY: valid env; fresh values, whose prototypes are the standard ones.
+    /// `Array.prototype` or `Object.prototype`, fetched once per walk; null when it carries
+    /// a `toJSON` (which applies to every such value: all of them go to `JSON.stringify`).
+    fn standard_proto(&mut self, array: bool) -> napi::Result<sys::napi_value> {
+        let (fetched, cached) = if array {
+            (self.array_fetched, self.array_proto)
+        } else {
+            (self.object_fetched, self.object_proto)
+        };
+        if fetched {
+            return Ok(cached);
+        }
+        if self.to_json.is_null() {
+            let mut to_json = ptr::null_mut();
+            // SAFETY: valid env; the text is 6 bytes of ASCII.
+            self.check(unsafe {
+                sys::napi_create_string_utf8(self.env, c"toJSON".as_ptr(), 6, &mut to_json)
+            })?;
+            self.to_json = to_json;
+        }
+        let (mut fresh, mut proto) = (ptr::null_mut(), ptr::null_mut());
+        let mut has = false;
+        // SAFETY: valid env; a fresh value's prototype is the standard one; `to_json` is a string.
         unsafe {
-            self.check(sys::napi_create_object(self.env, &mut object))?;
-            self.check(sys::napi_create_array(self.env, &mut array))?;
-            self.check(sys::napi_get_prototype(self.env, object, &mut object_proto))?;
-            self.check(sys::napi_get_prototype(self.env, array, &mut array_proto))?;
-        }
-        (self.object_proto, self.array_proto) = (object_proto, array_proto);
-        for proto in [self.object_proto, self.array_proto] {
-            let mut has = false;
-            // SAFETY: `proto` is an object, `to_json` a string.
-            self.check(unsafe { sys::napi_has_property(self.env, proto, self.to_json, &mut has) })?;
-            if has {
-                // A `toJSON` on a standard prototype applies to every value: leave them
-                // all to `JSON.stringify`.
-                self.object_proto = ptr::null_mut();
-                self.array_proto = ptr::null_mut();
+            if array {
+                self.check(sys::napi_create_array(self.env, &mut fresh))?;
+            } else {
+                self.check(sys::napi_create_object(self.env, &mut fresh))?;
             }
+            self.check(sys::napi_get_prototype(self.env, fresh, &mut proto))?;
+            self.check(sys::napi_has_property(self.env, proto, self.to_json, &mut has))?;
         }
-        Ok(())
+        let proto = if has { ptr::null_mut() } else { proto };
+        if array {
+            (self.array_fetched, self.array_proto) = (true, proto);
+        } else {
+            (self.object_fetched, self.object_proto) = (true, proto);
+        }
+        Ok(proto)
     }
 
     /// Reads the string `v` into `self.text` (UTF-8); refuses a lone surrogate.
@@ -615,7 +624,13 @@ pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -
         let mut copied = 0;
         // SAFETY: the buffer has `capacity` writable bytes, enough for the whole string.
         check_plain(unsafe {
-            sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.capacity(), &mut copied)
+            sys::napi_get_value_string_utf8(
+                raw_env,
+                raw,
+                buf.as_mut_ptr().cast(),
+                buf.capacity(),
+                &mut copied,
+            )
         })?;
         // SAFETY: napi wrote `copied` initialized bytes.
         unsafe { buf.set_len(copied) };

@@ -41,17 +41,18 @@ export declare class Firewall {
   begin(sessionId: string, context: string): FirewallSession
   /**
    * The verdict on a call before it runs, as `[action, score, enforced, reasons?]`:
-   * `action` 0 allow, 1 review, 2 block; `reasons` only when there are any. `args` is any
-   * JSON value, read natively (the rules of `toolCallKeyOf`).
+   * `action` 0 allow, 1 review, 2 block; `reasons` only when there are any (an array
+   * crosses napi faster than an object). `argsJson` is JSON text (a string or its UTF-8
+   * bytes), read by the core's strict parser (`json_syntax`, `integer_out_of_range`, …).
    */
-  check(session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number): [action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]
+  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number): [action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]
   /** Records what became of a call and what it returned (untrusted `output`). */
-  record(session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
+  record(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
   /**
    * Updates the session alone (previous step, untrusted values) without teaching the
    * profile.
    */
-  observe(session: FirewallSession, tool: string, args: unknown, effect?: Effect | undefined | null, output?: string | undefined | null): void
+  observe(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect?: Effect | undefined | null, output?: string | undefined | null): void
   /** Whether the profile may leave shadow mode. */
   readiness(): Readiness
   /** The tool-level graph of the profile at `now`. */
@@ -314,14 +315,14 @@ export type Effect = 'read' | 'write' | 'destructive' | 'egress' | 'payment'
 export declare function fingerprint(method: string, path: string, body: Uint8Array): string
 
 /**
- * One tool call, as the public `Firewall` takes it: described to TypeScript only (the
- * native methods take its fields as arguments, which is cheaper than reading an object).
+ * One tool call: described to TypeScript only (the native methods take its fields as
+ * arguments, which is cheaper than reading an object).
  */
 export interface FirewallCall {
   /** Tool name. */
   tool: string
-  /** The arguments: any JSON value, read natively (see `toolCallKeyOf` for the rules). */
-  args: unknown
+  /** The arguments as JSON text. */
+  argsJson: string
   /** The effect declared for this call, overriding the policy and the inference. */
   effect?: Effect
   /** Projected cost in USD, for the budget guardrail. */

@@ -6,7 +6,10 @@
 //! core's. Policy and configuration arrive as JSON text in the core's serde form (one wire
 //! format with Python and the server) and are read by the core (`Policy::from_json`,
 //! `Config::from_json`: unknown fields are `invalid_options`); tool arguments arrive as JSON
-//! text too, read by `args_from_json` (`json_syntax`, `integer_out_of_range`, …). Enum
+//! text too (a string or its bytes, read into a reused buffer), read by `args_from_json`
+//! (`json_syntax`, `integer_out_of_range`, …). Reading them natively from the JS object
+//! (`json::canonical`'s walk) was measured slower, even for `{"id":"INV-1"}`: napi costs more
+//! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
 use handrail_core::firewall::{self as fw, Call};
@@ -79,17 +82,16 @@ pub struct FirewallInit {
     pub mode: Option<String>,
 }
 
-/// One tool call, as the public `Firewall` takes it: described to TypeScript only (the
-/// native methods take its fields as arguments, which is cheaper than reading an object).
+/// One tool call: described to TypeScript only (the native methods take its fields as
+/// arguments, which is cheaper than reading an object).
 // Never built from or into JavaScript: it exists for its generated TypeScript type.
 #[allow(dead_code)]
 #[napi(object, object_from_js = false, object_to_js = false)]
 pub struct FirewallCall {
     /// Tool name.
     pub tool: String,
-    /// The arguments: any JSON value, read natively (see `toolCallKeyOf` for the rules).
-    #[napi(ts_type = "unknown")]
-    pub args: String,
+    /// The arguments as JSON text.
+    pub args_json: String,
     /// The effect declared for this call, overriding the policy and the inference.
     #[napi(ts_type = "Effect")]
     pub effect: Option<String>,
@@ -283,10 +285,11 @@ impl Firewall {
     }
 
     /// The verdict on a call before it runs, as `[action, score, enforced, reasons?]`:
-    /// `action` 0 allow, 1 review, 2 block; `reasons` only when there are any. `args` is any
-    /// JSON value, read natively (the rules of `toolCallKeyOf`).
+    /// `action` 0 allow, 1 review, 2 block; `reasons` only when there are any (an array
+    /// crosses napi faster than an object). `argsJson` is JSON text (a string or its UTF-8
+    /// bytes), read by the core's strict parser (`json_syntax`, `integer_out_of_range`, …).
     #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number",
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number",
         ts_return_type = "[action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]"
     )]
     #[allow(clippy::too_many_arguments)]
@@ -295,12 +298,12 @@ impl Firewall {
         env: &'env Env,
         session: &FirewallSession,
         tool: String,
-        args: Unknown<'_>,
+        args_json: Unknown<'_>,
         effect: Option<String>,
         cost_usd: Option<f64>,
         now: f64,
     ) -> napi::Result<Array<'env>> {
-        let args = crate::json::to_value(env, args)?;
+        let args = crate::json::with_text(env, args_json, fw::args_from_json)?.thrown(env)?;
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
         let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
@@ -323,7 +326,7 @@ impl Firewall {
 
     /// Records what became of a call and what it returned (untrusted `output`).
     #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number"
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number"
     )]
     #[allow(clippy::too_many_arguments)]
     pub fn record(
@@ -331,14 +334,14 @@ impl Firewall {
         env: Env,
         session: &mut FirewallSession,
         tool: String,
-        args: Unknown<'_>,
+        args_json: Unknown<'_>,
         effect: Option<String>,
         cost_usd: Option<f64>,
         outcome: String,
         output: Option<String>,
         now: f64,
     ) -> napi::Result<()> {
-        let args = crate::json::to_value(&env, args)?;
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let outcome = outcome.parse().thrown(&env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
@@ -349,18 +352,18 @@ impl Firewall {
     /// Updates the session alone (previous step, untrusted values) without teaching the
     /// profile.
     #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, args: unknown, effect?: Effect | undefined | null, output?: string | undefined | null"
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect?: Effect | undefined | null, output?: string | undefined | null"
     )]
     pub fn observe(
         &self,
         env: Env,
         session: &mut FirewallSession,
         tool: String,
-        args: Unknown<'_>,
+        args_json: Unknown<'_>,
         effect: Option<String>,
         output: Option<String>,
     ) -> napi::Result<()> {
-        let args = crate::json::to_value(&env, args)?;
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
         self.inner.observe_only(&mut session.inner, &call, output.as_deref());
         Ok(())

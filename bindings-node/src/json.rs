@@ -1,9 +1,8 @@
 //! JavaScript values read natively, as `JSON.stringify` would see them, without a JSON text
 //! in between.
 //!
-//! [`canonical`] writes a value's RFC 8785 form straight from the JS heap, and
-//! [`to_value`] builds the `serde_json::Value` the core's firewall takes. Neither holds a
-//! format rule: strings are written by the core's `canonical::write_string`, numbers by
+//! [`canonical`] writes a value's RFC 8785 form straight from the JS heap (`toolCallKeyOf`);
+//! [`with_text`] reads JSON text given as a string or bytes. The walk holds no format rule: strings are written by the core's `canonical::write_string`, numbers by
 //! `canonical::write_number` (with its refusals: non-finite numbers, integers beyond
 //! ±(2^53−1)), member order is `canonical::cmp_keys`. The result is the bytes the core
 //! writes for `JSON.stringify(value)`, with these choices where JavaScript has more values
@@ -31,7 +30,6 @@ use handrail_core::canonical::{cmp_keys, write_number, write_string, MAX_DEPTH};
 use handrail_core::Error as CoreError;
 use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::{sys, Env, JsValue};
-use serde_json::{Map, Number, Value};
 
 use crate::error::thrown;
 
@@ -58,6 +56,21 @@ enum Kind {
     Other,
 }
 
+/// What every walk needs from the environment: `Object.prototype`, `Array.prototype`,
+/// `Object.keys` and `JSON.stringify`, fetched on the first walk and kept as references in
+/// the addon's instance data (a global looked up by name costs more than the walk of a
+/// small object). They are the values the realm started with; a `toJSON` added to a
+/// standard prototype later is still seen, by each walk.
+struct Globals {
+    refs: [sys::napi_ref; GLOBALS],
+}
+
+const OBJECT_PROTO: usize = 0;
+const ARRAY_PROTO: usize = 1;
+const OBJECT_KEYS: usize = 2;
+const STRINGIFY: usize = 3;
+const GLOBALS: usize = 4;
+
 /// The state of one walk: the environment and what it fetched once.
 struct Walker {
     env: sys::napi_env,
@@ -69,8 +82,8 @@ struct Walker {
     array_fetched: bool,
     /// The string `"toJSON"`.
     to_json: sys::napi_value,
-    /// `JSON.stringify`, fetched on first need.
-    stringify: sys::napi_value,
+    /// The [`Globals`] of this walk's environment, as handles, each fetched on first need.
+    handles: [sys::napi_value; GLOBALS],
     /// Text of the string being read.
     text: Vec<u8>,
     /// Names of the objects being written, back to back, and their napi handles.
@@ -87,14 +100,6 @@ pub fn canonical(env: &Env, value: Unknown<'_>, out: &mut Vec<u8>) -> napi::Resu
     w.canonical(raw, 0, Slot::Top, out).map(|_| ())
 }
 
-/// The `serde_json::Value` of `value`, members in their JavaScript order (the order
-/// `JSON.parse(JSON.stringify(value))` has), refused where [`canonical`] refuses.
-pub fn to_value(env: &Env, value: Unknown<'_>) -> napi::Result<Value> {
-    let mut w = Walker::new(env);
-    let raw = value.raw();
-    w.value(raw, 0, Slot::Top)?.ok_or_else(|| w.refuse("the value has no JSON form"))
-}
-
 impl Walker {
     fn new(env: &Env) -> Self {
         Walker {
@@ -104,7 +109,7 @@ impl Walker {
             object_fetched: false,
             array_fetched: false,
             to_json: ptr::null_mut(),
-            stringify: ptr::null_mut(),
+            handles: [ptr::null_mut(); GLOBALS],
             text: Vec::new(),
             names: Vec::new(),
             members: Vec::new(),
@@ -223,18 +228,10 @@ impl Walker {
             })?;
             self.to_json = to_json;
         }
-        let (mut fresh, mut proto) = (ptr::null_mut(), ptr::null_mut());
+        let proto = self.global(if array { ARRAY_PROTO } else { OBJECT_PROTO })?;
         let mut has = false;
-        // SAFETY: valid env; a fresh value's prototype is the standard one; `to_json` is a string.
-        unsafe {
-            if array {
-                self.check(sys::napi_create_array(self.env, &mut fresh))?;
-            } else {
-                self.check(sys::napi_create_object(self.env, &mut fresh))?;
-            }
-            self.check(sys::napi_get_prototype(self.env, fresh, &mut proto))?;
-            self.check(sys::napi_has_property(self.env, proto, self.to_json, &mut has))?;
-        }
+        // SAFETY: `proto` is an object, `to_json` a string.
+        self.check(unsafe { sys::napi_has_property(self.env, proto, self.to_json, &mut has) })?;
         let proto = if has { ptr::null_mut() } else { proto };
         if array {
             (self.array_fetched, self.array_proto) = (true, proto);
@@ -242,6 +239,62 @@ impl Walker {
             (self.object_fetched, self.object_proto) = (true, proto);
         }
         Ok(proto)
+    }
+
+    /// One of the environment's [`Globals`] (`OBJECT_PROTO`, …) as a handle.
+    fn global(&mut self, which: usize) -> napi::Result<sys::napi_value> {
+        if !self.handles[which].is_null() {
+            return Ok(self.handles[which]);
+        }
+        let env = Env::from_raw(self.env);
+        let globals = match env.get_instance_data::<Globals>()? {
+            Some(globals) => globals.refs,
+            None => {
+                let refs = self.fetch_globals()?;
+                env.set_instance_data(Globals { refs }, (), |_| {})?;
+                refs
+            }
+        };
+        let mut value = ptr::null_mut();
+        // SAFETY: the reference was made in this environment and is never deleted.
+        self.check(unsafe { sys::napi_get_reference_value(self.env, globals[which], &mut value) })?;
+        self.handles[which] = value;
+        Ok(value)
+    }
+
+    fn fetch_globals(&self) -> napi::Result<[sys::napi_ref; GLOBALS]> {
+        let mut values = [ptr::null_mut(); GLOBALS];
+        let (mut global, mut object, mut json) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let (mut fresh_object, mut fresh_array) = (ptr::null_mut(), ptr::null_mut());
+        // SAFETY: valid env; the names are NUL-terminated ASCII; a fresh object's and a fresh
+        // array's prototypes are the standard ones.
+        unsafe {
+            self.check(sys::napi_get_global(self.env, &mut global))?;
+            self.check(sys::napi_get_named_property(self.env, global, c"Object".as_ptr(), &mut object))?;
+            self.check(sys::napi_get_named_property(self.env, global, c"JSON".as_ptr(), &mut json))?;
+            self.check(sys::napi_get_named_property(
+                self.env,
+                object,
+                c"keys".as_ptr(),
+                &mut values[OBJECT_KEYS],
+            ))?;
+            self.check(sys::napi_get_named_property(
+                self.env,
+                json,
+                c"stringify".as_ptr(),
+                &mut values[STRINGIFY],
+            ))?;
+            self.check(sys::napi_create_object(self.env, &mut fresh_object))?;
+            self.check(sys::napi_create_array(self.env, &mut fresh_array))?;
+            self.check(sys::napi_get_prototype(self.env, fresh_object, &mut values[OBJECT_PROTO]))?;
+            self.check(sys::napi_get_prototype(self.env, fresh_array, &mut values[ARRAY_PROTO]))?;
+        }
+        let mut refs = [ptr::null_mut(); GLOBALS];
+        for (r, v) in refs.iter_mut().zip(values) {
+            // SAFETY: `v` is an object or a function of this environment.
+            self.check(unsafe { sys::napi_create_reference(self.env, v, 1, r) })?;
+        }
+        Ok(refs)
     }
 
     /// Reads the string `v` into `self.text` (UTF-8); refuses a lone surrogate.
@@ -252,26 +305,12 @@ impl Walker {
 
     /// Calls `JSON.stringify(v)`; `None` when it returns `undefined`.
     fn stringify(&mut self, v: sys::napi_value) -> napi::Result<Option<()>> {
-        if self.stringify.is_null() {
-            let (mut global, mut json, mut stringify) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-            // SAFETY: valid env; the names are NUL-terminated ASCII.
-            unsafe {
-                self.check(sys::napi_get_global(self.env, &mut global))?;
-                self.check(sys::napi_get_named_property(self.env, global, c"JSON".as_ptr(), &mut json))?;
-                self.check(sys::napi_get_named_property(
-                    self.env,
-                    json,
-                    c"stringify".as_ptr(),
-                    &mut stringify,
-                ))?;
-            }
-            self.stringify = stringify;
-        }
+        let stringify = self.global(STRINGIFY)?;
         let (mut recv, mut text) = (ptr::null_mut(), ptr::null_mut());
         // SAFETY: valid env; `stringify` is a function, one argument is passed.
         unsafe {
             self.check(sys::napi_get_undefined(self.env, &mut recv))?;
-            self.check(sys::napi_call_function(self.env, recv, self.stringify, 1, &v, &mut text))?;
+            self.check(sys::napi_call_function(self.env, recv, stringify, 1, &v, &mut text))?;
         }
         let mut t = 0;
         // SAFETY: `text` is a live handle.
@@ -287,18 +326,12 @@ impl Walker {
     /// `self.members`; `false` when one of them is `toJSON` (then `v` is not plain data, and
     /// the caller drops what was collected).
     fn names(&mut self, v: sys::napi_value) -> napi::Result<bool> {
+        // `Object.keys` itself: V8 answers it from the object's enum cache, which
+        // `napi_get_all_property_names` (a generic key collection) does not use.
+        let object_keys = self.global(OBJECT_KEYS)?;
         let mut keys = ptr::null_mut();
-        // SAFETY: `v` is an object; the filters are those of `Object.keys`.
-        self.check(unsafe {
-            sys::napi_get_all_property_names(
-                self.env,
-                v,
-                sys::KeyCollectionMode::own_only,
-                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                sys::KeyConversion::numbers_to_strings,
-                &mut keys,
-            )
-        })?;
+        // SAFETY: valid env; `object_keys` is a function, one argument is passed.
+        self.check(unsafe { sys::napi_call_function(self.env, v, object_keys, 1, &v, &mut keys) })?;
         let mut len = 0;
         // SAFETY: `keys` is an array.
         self.check(unsafe { sys::napi_get_array_length(self.env, keys, &mut len) })?;
@@ -443,80 +476,6 @@ impl Walker {
         handrail_core::canonical::canonicalize_into(&self.text, out).map_err(|e| self.core_error(&e))?;
         Ok(true)
     }
-
-    /// The `serde_json::Value` of `v`; `None` for a member to leave out.
-    fn value(&mut self, v: sys::napi_value, depth: usize, slot: Slot) -> napi::Result<Option<Value>> {
-        Ok(Some(match self.kind(v)? {
-            Kind::Absent => {
-                self.absent(slot)?;
-                return Ok(None);
-            }
-            Kind::Null => Value::Null,
-            Kind::Bool(b) => Value::Bool(b),
-            Kind::Number(n) => number(n).map_err(|e| self.core_error(&e))?,
-            Kind::String => {
-                self.read_string(v)?;
-                // `read_utf8` leaves valid UTF-8.
-                Value::String(String::from_utf8(std::mem::take(&mut self.text)).unwrap_or_default())
-            }
-            Kind::Array => {
-                self.too_deep(depth + 1)?;
-                let len = self.length(v)?;
-                let mut items = Vec::with_capacity(len as usize);
-                for i in 0..len {
-                    let e = self.element(v, i)?;
-                    items.extend(self.value(e, depth + 1, Slot::Element)?);
-                }
-                Value::Array(items)
-            }
-            Kind::Object => {
-                self.too_deep(depth + 1)?;
-                let first = self.members.len();
-                let names_start = self.names.len();
-                if !self.names(v)? {
-                    self.members.truncate(first);
-                    self.names.truncate(names_start);
-                    return self.other_value(v, slot);
-                }
-                let mut map = Map::with_capacity(self.members.len() - first);
-                for k in first..self.members.len() {
-                    let (s, e, key) = self.members[k];
-                    let value = self.property(v, key)?;
-                    if let Some(value) = self.value(value, depth + 1, Slot::Member)? {
-                        let name = String::from_utf8_lossy(&self.names[s..e]).into_owned();
-                        map.insert(name, value);
-                    }
-                }
-                self.members.truncate(first);
-                self.names.truncate(names_start);
-                Value::Object(map)
-            }
-            Kind::Other => return self.other_value(v, slot),
-        }))
-    }
-
-    fn other_value(&mut self, v: sys::napi_value, slot: Slot) -> napi::Result<Option<Value>> {
-        if self.stringify(v)?.is_none() {
-            self.absent(slot)?;
-            return Ok(None);
-        }
-        handrail_core::firewall::args_from_json(&self.text).map(Some).map_err(|e| self.core_error(&e))
-    }
-}
-
-/// A JS number as `JSON.parse(JSON.stringify(n))` would give it to serde: an integer when
-/// its ECMAScript form is an integer literal, a float otherwise; refused where the core's
-/// `write_number` refuses.
-fn number(n: f64) -> handrail_core::Result<Value> {
-    // 2^53 − 1, the largest integer a double holds exactly with all below it.
-    const SAFE: f64 = 9_007_199_254_740_991.0;
-    if n.fract() == 0.0 && n.abs() <= SAFE {
-        // Integral and within ±(2^53−1): exact; -0 becomes 0, as in its JSON text.
-        return Ok(Value::from(n as i64));
-    }
-    // The refusals (non-finite, unsafe integer literal) are the core's.
-    write_number(n, &mut Vec::new())?;
-    Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
 }
 
 /// Writes UTF-8 read by `read_utf8` as a JSON string.

@@ -162,16 +162,20 @@ describe("toolCallKeyOf refusals", () => {
     assert.throws(() => viaValue(value), (err) => err === boom);
   });
 
-  test("the SDK's refusals are HandrailErrors (InvalidPayloadError for non-JSON values)", () => {
+  test("the SDK's firewall refuses args JSON.stringify has no text for as InvalidPayloadError", () => {
     const fw = new Firewall();
     const session = fw.begin({ sessionId: "s", context: "" });
+    const cycle = {};
+    cycle.self = cycle;
+    for (const args of [{ n: 10n }, cycle, undefined, () => 1]) {
+      assert.throws(
+        () => fw.check(session, { tool: "t", args, now: 1 }),
+        (err) => err instanceof InvalidPayloadError && err.code === "invalid_request",
+      );
+    }
     assert.throws(
-      () => fw.check(session, { tool: "t", args: { n: 10n }, now: 1 }),
-      (err) => err instanceof InvalidPayloadError && err.code === "invalid_request",
-    );
-    assert.throws(
-      () => fw.check(session, { tool: "t", args: { n: NaN }, now: 1 }),
-      (err) => err instanceof HandrailError && err.code === "non_finite_number",
+      () => fw.check(session, { tool: "t", args: { n: 2 ** 53 }, now: 1 }),
+      (err) => err instanceof HandrailError && err.code === "integer_out_of_range",
     );
   });
 });

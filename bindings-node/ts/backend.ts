@@ -211,8 +211,8 @@ export interface BackendSession {
 }
 
 /**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JS values, read
- * natively, and a verdict comes back as `[action, score, enforced, reasons?]`.
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text, a
+ * verdict comes back as `[action, score, enforced, reasons?]`.
  *
  * @internal
  */
@@ -222,7 +222,7 @@ export interface BackendFirewall {
   check(
     session: BackendSession,
     tool: string,
-    args: unknown,
+    argsJson: string,
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     now: number,
@@ -230,7 +230,7 @@ export interface BackendFirewall {
   record(
     session: BackendSession,
     tool: string,
-    args: unknown,
+    argsJson: string,
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     outcome: Outcome,
@@ -240,7 +240,7 @@ export interface BackendFirewall {
   observe(
     session: BackendSession,
     tool: string,
-    args: unknown,
+    argsJson: string,
     effect?: Effect | undefined | null,
     output?: string | undefined | null,
   ): void;

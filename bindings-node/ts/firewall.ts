@@ -14,7 +14,7 @@ import type {
   VerdictParts,
 } from "./backend.js";
 import { asBuffer } from "./bytes.js";
-import { translate } from "./errors.js";
+import { InvalidPayloadError, translate } from "./errors.js";
 
 /** How a `Firewall` starts. */
 export interface FirewallOptions {
@@ -44,11 +44,10 @@ export interface ToolCall {
   /** Tool name. */
   tool: string;
   /**
-   * The arguments: a JSON value, read natively as `JSON.stringify` would see it (an object
-   * that is not plain data, such as a `Date`, goes through its `toJSON`). Integers beyond
-   * ±(2^53−1), non-finite numbers and lone surrogates are refused (HandrailError
-   * `integer_out_of_range`, `non_finite_number`, `lone_surrogate`), as in every binding;
-   * so are `undefined`, functions and symbols at the top or in an array, and BigInts
+   * The arguments: any value `JSON.stringify` accepts, as it writes them. Integers beyond
+   * ±(2^53−1) and lone surrogates are refused (HandrailError `integer_out_of_range`,
+   * `lone_surrogate`), as in every binding; a value `JSON.stringify` gives no text for
+   * (`undefined`, a function, a BigInt, a cycle) is an `InvalidPayloadError`
    * (`invalid_request`).
    */
   args: unknown;
@@ -156,6 +155,21 @@ function json(value: unknown, what: string): string {
   return text;
 }
 
+/** A call's arguments as JSON text; a value JSON has no form for is an `InvalidPayloadError`. */
+function argsJson(args: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(args);
+  } catch (err) {
+    // A BigInt, a cycle, a throwing toJSON.
+    throw new InvalidPayloadError("invalid_request", `args have no JSON form: ${(err as Error).message}`, null, { cause: err });
+  }
+  if (text === undefined) {
+    throw new InvalidPayloadError("invalid_request", "args have no JSON form (undefined, a function or a symbol)");
+  }
+  return text;
+}
+
 const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
 
 /** The verdict from the backend's `[action, score, enforced, reasons?]`. */
@@ -192,19 +206,18 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     }
 
     check(session: FirewallSession, call: CheckOptions): Verdict {
-      return verdict(
-        translate(() => this.#inner.check(session, call.tool, call.args, call.effect, call.costUsd, call.now)),
-      );
+      const text = argsJson(call.args);
+      return verdict(translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now)));
     }
 
     record(session: FirewallSession, call: RecordOptions): void {
-      translate(() =>
-        this.#inner.record(session, call.tool, call.args, call.effect, call.costUsd, call.outcome, call.output, call.now),
-      );
+      const text = argsJson(call.args);
+      translate(() => this.#inner.record(session, call.tool, text, call.effect, call.costUsd, call.outcome, call.output, call.now));
     }
 
     observe(session: FirewallSession, call: ObserveOptions): void {
-      translate(() => this.#inner.observe(session, call.tool, call.args, call.effect, call.output));
+      const text = argsJson(call.args);
+      translate(() => this.#inner.observe(session, call.tool, text, call.effect, call.output));
     }
 
     readiness(): Readiness {

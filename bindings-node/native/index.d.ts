@@ -40,12 +40,15 @@ export declare class Firewall {
   /** Starts a session; `context` is the task as the user gave it (trusted text). */
   begin(sessionId: string, context: string): FirewallSession
   /**
-   * The verdict on a call before it runs, as `[action, score, enforced, reasons?]`:
-   * `action` 0 allow, 1 review, 2 block; `reasons` only when there are any (an array
-   * crosses napi faster than an object). `argsJson` is JSON text (a string or its UTF-8
-   * bytes), read by the core's strict parser (`json_syntax`, `integer_out_of_range`, …).
+   * The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
+   * and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
+   * the caller keeps and reuses; the reasons are returned, or `undefined` when there are
+   * none. Building no object per call is what keeps a verdict within a few µs: creating
+   * a JS array or object through napi cost more than the core's verdict itself.
+   * `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
+   * parser (`json_syntax`, `integer_out_of_range`, …).
    */
-  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number): [action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]
+  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
   /** Records what became of a call and what it returned (untrusted `output`). */
   record(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
   /**

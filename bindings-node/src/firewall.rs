@@ -13,8 +13,9 @@
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Array, Buffer, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, Uint8Array, Unknown};
 use napi::Env;
+use napi::JsValue;
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -166,8 +167,8 @@ pub struct Reason {
 }
 
 /// The firewall's answer for one call.
-// Described to TypeScript only: `check` returns it as `VerdictParts`, which the TypeScript
-// layer turns into this shape (an array crosses napi much faster than an object).
+// Described to TypeScript only: `check` writes it into a reused `Float64Array` (and returns
+// the reasons), from which the TypeScript layer builds this shape.
 #[allow(dead_code)]
 #[napi(object, object_from_js = false, object_to_js = false)]
 pub struct Verdict {
@@ -284,44 +285,42 @@ impl Firewall {
         FirewallSession { inner: self.inner.begin(session_id, &context) }
     }
 
-    /// The verdict on a call before it runs, as `[action, score, enforced, reasons?]`:
-    /// `action` 0 allow, 1 review, 2 block; `reasons` only when there are any (an array
-    /// crosses napi faster than an object). `argsJson` is JSON text (a string or its UTF-8
-    /// bytes), read by the core's strict parser (`json_syntax`, `integer_out_of_range`, …).
+    /// The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
+    /// and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
+    /// the caller keeps and reuses; the reasons are returned, or `undefined` when there are
+    /// none. Building no object per call is what keeps a verdict within a few µs: creating
+    /// a JS array or object through napi cost more than the core's verdict itself.
+    /// `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
+    /// parser (`json_syntax`, `integer_out_of_range`, …).
     #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number",
-        ts_return_type = "[action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Array<Reason>]"
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
     )]
     #[allow(clippy::too_many_arguments)]
-    pub fn check<'env>(
+    pub fn check(
         &self,
-        env: &'env Env,
+        env: Env,
         session: &FirewallSession,
         tool: String,
         args_json: Unknown<'_>,
         effect: Option<String>,
         cost_usd: Option<f64>,
         now: f64,
-    ) -> napi::Result<Array<'env>> {
-        let args = crate::json::with_text(env, args_json, fw::args_from_json)?.thrown(env)?;
-        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(env)?;
+        out: Unknown<'_>,
+    ) -> napi::Result<Option<Vec<Reason>>> {
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
         let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
-        let code: u32 = match action {
-            fw::Action::Allow => 0,
-            fw::Action::Review => 1,
-            fw::Action::Block => 2,
+        let action = match action {
+            fw::Action::Allow => 0.0,
+            fw::Action::Review => 1.0,
+            fw::Action::Block => 2.0,
         };
-        let mut parts = env.create_array(if reasons.is_empty() { 3 } else { 4 })?;
-        parts.set(0, code)?;
-        parts.set(1, score)?;
-        parts.set(2, enforced)?;
-        if !reasons.is_empty() {
-            let reasons: Vec<Reason> =
-                reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect();
-            parts.set(3, reasons)?;
+        write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
+        if reasons.is_empty() {
+            return Ok(None);
         }
-        Ok(parts)
+        Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
     }
 
     /// Records what became of a call and what it returned (untrusted `output`).
@@ -402,6 +401,35 @@ impl Firewall {
         self.inner.profile.merge(&other, &self.inner.config);
         Ok(())
     }
+}
+
+/// Writes `values` into the `Float64Array` `out`; throws `InvalidArg` for anything else or a
+/// shorter array.
+fn write_f64s<const N: usize>(env: &Env, out: Unknown<'_>, values: [f64; N]) -> napi::Result<()> {
+    let (mut kind, mut len, mut data) = (0, 0, std::ptr::null_mut());
+    let (mut buffer, mut offset) = (std::ptr::null_mut(), 0);
+    // SAFETY: valid env and handle; the call fails (status not ok) for a non-typed-array.
+    let status = unsafe {
+        napi::sys::napi_get_typedarray_info(
+            env.raw(),
+            out.raw(),
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    if status != napi::sys::Status::napi_ok || kind != napi::sys::TypedarrayType::float64_array || len < N {
+        return Err(napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("out must be a Float64Array of at least {N}"),
+        ));
+    }
+    // SAFETY: `data` points to `len` ≥ N aligned f64s of a live typed array, and no JS runs
+    // while this native call does.
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), N) };
+    Ok(())
 }
 
 /// The core's view of one call; the effect name is parsed by the core (`unknown_variant`).

@@ -56,9 +56,6 @@ export type {
   Verdict,
 };
 
-/** A verdict as the backend returns it: action 0 allow, 1 review, 2 block; reasons only when any. @internal */
-export type VerdictParts = [action: 0 | 1 | 2, score: number, enforced: boolean, reasons?: Reason[]];
-
 /**
  * The internal contract between the public API and whatever computes it.
  *
@@ -211,8 +208,9 @@ export interface BackendSession {
 }
 
 /**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text, a
- * verdict comes back as `[action, score, enforced, reasons?]`.
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. `check`
+ * writes action (0 allow, 1 review, 2 block), score and enforced (0/1) into `out` and
+ * returns the reasons when there are any.
  *
  * @internal
  */
@@ -226,7 +224,8 @@ export interface BackendFirewall {
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     now: number,
-  ): VerdictParts;
+    out: Float64Array,
+  ): Reason[] | undefined | null;
   record(
     session: BackendSession,
     tool: string,

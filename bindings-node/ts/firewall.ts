@@ -11,7 +11,6 @@ import type {
   Outcome,
   Readiness,
   Verdict,
-  VerdictParts,
 } from "./backend.js";
 import { asBuffer } from "./bytes.js";
 import { InvalidPayloadError, translate } from "./errors.js";
@@ -172,15 +171,12 @@ function argsJson(args: unknown): string {
 
 const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
 
-/** The verdict from the backend's `[action, score, enforced, reasons?]`. */
-function verdict([action, score, enforced, reasons]: VerdictParts): Verdict {
-  return { action: ACTIONS[action]!, score, reasons: reasons ?? [], enforced };
-}
-
 /** The `Firewall` class over `backend`. @internal */
 export function createFirewall(backend: Backend): FirewallConstructor {
   return class Firewall {
     readonly #inner: BackendFirewall;
+    /** Where the backend writes each verdict's action, score and enforced flag. */
+    readonly #out = new Float64Array(3);
 
     constructor(options: FirewallOptions = {}) {
       const { policy, mode, config } = options;
@@ -207,7 +203,9 @@ export function createFirewall(backend: Backend): FirewallConstructor {
 
     check(session: FirewallSession, call: CheckOptions): Verdict {
       const text = argsJson(call.args);
-      return verdict(translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now)));
+      const out = this.#out;
+      const reasons = translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now, out));
+      return { action: ACTIONS[out[0]!]!, score: out[1]!, reasons: reasons ?? [], enforced: out[2] === 1 };
     }
 
     record(session: FirewallSession, call: RecordOptions): void {

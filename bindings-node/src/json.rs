@@ -1,8 +1,10 @@
-//! JavaScript values read natively, as `JSON.stringify` would see them, without a JSON text
-//! in between.
+//! JSON from JavaScript: text read into a reused buffer ([`with_text`], what the SDK uses),
+//! and JS values walked natively, as `JSON.stringify` would see them ([`canonical`], behind
+//! `toolCallKeyOf`; measured slower than `JSON.stringify` + the core's parser, see
+//! BENCHMARKS.md).
 //!
-//! [`canonical`] writes a value's RFC 8785 form straight from the JS heap (`toolCallKeyOf`);
-//! [`with_text`] reads JSON text given as a string or bytes. The walk holds no format rule: strings are written by the core's `canonical::write_string`, numbers by
+//! The walk writes a value's RFC 8785 form straight from the JS heap and holds no format
+//! rule: strings are written by the core's `canonical::write_string`, numbers by
 //! `canonical::write_number` (with its refusals: non-finite numbers, integers beyond
 //! ±(2^53−1)), member order is `canonical::cmp_keys`. The result is the bytes the core
 //! writes for `JSON.stringify(value)`, with these choices where JavaScript has more values

@@ -287,7 +287,7 @@ impl Firewall {
 
     /// The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
     /// and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
-    /// the caller keeps and reuses; the reasons are returned, or `undefined` when there are
+    /// the caller keeps and reuses; the reasons are returned, or `null` when there are
     /// none. Building no object per call is what keeps a verdict within a few µs: creating
     /// a JS array or object through napi cost more than the core's verdict itself.
     /// `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict

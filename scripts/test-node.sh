@@ -7,7 +7,8 @@
 # since the last install), builds the addon into the workspace target dir (target/<host
 # triple>/release, shared between runs), compiles ts/ into dist/, checks that the committed
 # native/index.d.ts is what the build generated, builds `handrail-server` (debug) for the
-# client tests and exports it as HANDRAIL_BIN, and runs `node --test test/`.
+# client tests and exports it as HANDRAIL_BIN, checks the packed tarball installed into a
+# fresh folder (scripts/check-node-pack.sh), and runs `node --test test/`.
 set -euo pipefail
 # Servers started by the tests log at warn: CI output keeps what matters.
 export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
@@ -47,5 +48,9 @@ if git -C "$root" ls-files --error-unmatch bindings-node/native/index.d.ts >/dev
     exit 1
   fi
 fi
+
+# The package as npm users get it: packed, installed offline into a fresh folder, every
+# entry point resolved from there.
+bash "$root/scripts/check-node-pack.sh"
 
 npm test

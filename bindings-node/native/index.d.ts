@@ -39,15 +39,23 @@ export declare class Firewall {
   set mode(mode: Mode)
   /** Starts a session; `context` is the task as the user gave it (trusted text). */
   begin(sessionId: string, context: string): FirewallSession
-  /** The verdict on `call` before it runs. */
-  check(session: FirewallSession, call: FirewallCall, now: number): Verdict
-  /** Records what became of `call` and what it returned (untrusted `output`). */
-  record(session: FirewallSession, call: FirewallCall, outcome: Outcome, output: string | undefined | null, now: number): void
+  /**
+   * The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
+   * and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
+   * the caller keeps and reuses; the reasons are returned, or `null` when there are
+   * none. Building no object per call is what keeps a verdict within a few µs: creating
+   * a JS array or object through napi cost more than the core's verdict itself.
+   * `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
+   * parser (`json_syntax`, `integer_out_of_range`, …).
+   */
+  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
+  /** Records what became of a call and what it returned (untrusted `output`). */
+  record(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
   /**
    * Updates the session alone (previous step, untrusted values) without teaching the
    * profile.
    */
-  observe(session: FirewallSession, call: FirewallCall, output?: string | undefined | null): void
+  observe(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect?: Effect | undefined | null, output?: string | undefined | null): void
   /** Whether the profile may leave shadow mode. */
   readiness(): Readiness
   /** The tool-level graph of the profile at `now`. */
@@ -309,7 +317,10 @@ export type Effect = 'read' | 'write' | 'destructive' | 'egress' | 'payment'
 /** The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body. */
 export declare function fingerprint(method: string, path: string, body: Uint8Array): string
 
-/** One tool call, as the native firewall takes it. */
+/**
+ * One tool call: described to TypeScript only (the native methods take its fields as
+ * arguments, which is cheaper than reading an object).
+ */
 export interface FirewallCall {
   /** Tool name. */
   tool: string
@@ -596,6 +607,18 @@ export interface SealOptions {
  * text `argsJson`, so equal arguments written differently give the same key.
  */
 export declare function toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string
+
+/**
+ * The idempotency key of one tool call whose arguments are a JavaScript value, read
+ * natively (no JSON text in between): the same key as `toolCallKey` over
+ * `JSON.stringify(args)`. Plain objects and arrays are walked in Rust; anything else
+ * (a `Date`, an object with `toJSON`, a class instance) goes through `JSON.stringify`.
+ * `undefined` members are left out; `undefined`, functions and symbols at the top or in an
+ * array, and BigInts anywhere, are refused (`invalid_request`); so are non-finite numbers
+ * (`non_finite_number`), integers beyond ±(2^53−1) (`integer_out_of_range`), lone
+ * surrogates (`lone_surrogate`) and nesting beyond 128 levels, cycles included (`too_deep`).
+ */
+export declare function toolCallKeyOf(scope: string, tool: string, args: unknown): string
 
 /** Checks an edited payload against a JSON Schema; throws `edit_invalid`, `schema_invalid`. */
 export declare function validateEdit(schema: string, edited: string): void

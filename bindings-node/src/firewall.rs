@@ -6,15 +6,20 @@
 //! core's. Policy and configuration arrive as JSON text in the core's serde form (one wire
 //! format with Python and the server) and are read by the core (`Policy::from_json`,
 //! `Config::from_json`: unknown fields are `invalid_options`); tool arguments arrive as JSON
-//! text too, read by `args_from_json` (`json_syntax`, `integer_out_of_range`, …). Enum
+//! text too (a string or its bytes, read into a reused buffer), read by `args_from_json`
+//! (`json_syntax`, `integer_out_of_range`, …). Reading them natively from the JS object
+//! (`json::canonical`'s walk) was measured slower, even for `{"id":"INV-1"}`: napi costs more
+//! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Buffer, Uint8Array};
+use napi::bindgen_prelude::{Buffer, Uint8Array, Unknown};
+use napi::Env;
+use napi::JsValue;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::{invalid_arg, IntoJs, Result};
+use crate::error::{invalid_arg, IntoJs, Result, ThrownJs};
 
 /// What to do with a call.
 #[napi(string_enum = "lowercase")]
@@ -78,8 +83,11 @@ pub struct FirewallInit {
     pub mode: Option<String>,
 }
 
-/// One tool call, as the native firewall takes it.
-#[napi(object, object_to_js = false)]
+/// One tool call: described to TypeScript only (the native methods take its fields as
+/// arguments, which is cheaper than reading an object).
+// Never built from or into JavaScript: it exists for its generated TypeScript type.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct FirewallCall {
     /// Tool name.
     pub tool: String,
@@ -159,7 +167,10 @@ pub struct Reason {
 }
 
 /// The firewall's answer for one call.
-#[napi(object, object_from_js = false)]
+// Described to TypeScript only: `check` writes it into a reused `Float64Array` (and returns
+// the reasons), from which the TypeScript layer builds this shape.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct Verdict {
     /// What to do.
     pub action: Action,
@@ -274,42 +285,86 @@ impl Firewall {
         FirewallSession { inner: self.inner.begin(session_id, &context) }
     }
 
-    /// The verdict on `call` before it runs.
-    #[napi]
-    pub fn check(&self, session: &FirewallSession, call: FirewallCall, now: f64) -> Result<Verdict> {
-        let args = call.args()?;
-        Ok(self.inner.check(&session.inner, &call.core(&args)?, unix_seconds(now)?).into())
+    /// The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
+    /// and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
+    /// the caller keeps and reuses; the reasons are returned, or `null` when there are
+    /// none. Building no object per call is what keeps a verdict within a few µs: creating
+    /// a JS array or object through napi cost more than the core's verdict itself.
+    /// `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
+    /// parser (`json_syntax`, `integer_out_of_range`, …).
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(
+        &self,
+        env: Env,
+        session: &FirewallSession,
+        tool: String,
+        args_json: Unknown<'_>,
+        effect: Option<String>,
+        cost_usd: Option<f64>,
+        now: f64,
+        out: Unknown<'_>,
+    ) -> napi::Result<Option<Vec<Reason>>> {
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
+        let now = unix_seconds(now).map_err(napi_error)?;
+        let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
+        let action = match action {
+            fw::Action::Allow => 0.0,
+            fw::Action::Review => 1.0,
+            fw::Action::Block => 2.0,
+        };
+        write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
+        if reasons.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
     }
 
-    /// Records what became of `call` and what it returned (untrusted `output`).
-    #[napi]
+    /// Records what became of a call and what it returned (untrusted `output`).
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number"
+    )]
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
+        env: Env,
         session: &mut FirewallSession,
-        call: FirewallCall,
-        #[napi(ts_arg_type = "Outcome")] outcome: String,
+        tool: String,
+        args_json: Unknown<'_>,
+        effect: Option<String>,
+        cost_usd: Option<f64>,
+        outcome: String,
         output: Option<String>,
         now: f64,
-    ) -> Result<()> {
-        let args = call.args()?;
-        let core_call = call.core(&args)?;
-        let outcome = outcome.parse().js()?;
-        let now = unix_seconds(now)?;
-        self.inner.record(&mut session.inner, &core_call, outcome, output.as_deref(), now);
+    ) -> napi::Result<()> {
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
+        let outcome = outcome.parse().thrown(&env)?;
+        let now = unix_seconds(now).map_err(napi_error)?;
+        self.inner.record(&mut session.inner, &call, outcome, output.as_deref(), now);
         Ok(())
     }
 
     /// Updates the session alone (previous step, untrusted values) without teaching the
     /// profile.
-    #[napi]
+    #[napi(
+        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect?: Effect | undefined | null, output?: string | undefined | null"
+    )]
     pub fn observe(
         &self,
+        env: Env,
         session: &mut FirewallSession,
-        call: FirewallCall,
+        tool: String,
+        args_json: Unknown<'_>,
+        effect: Option<String>,
         output: Option<String>,
-    ) -> Result<()> {
-        let args = call.args()?;
-        self.inner.observe_only(&mut session.inner, &call.core(&args)?, output.as_deref());
+    ) -> napi::Result<()> {
+        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
+        self.inner.observe_only(&mut session.inner, &call, output.as_deref());
         Ok(())
     }
 
@@ -348,16 +403,49 @@ impl Firewall {
     }
 }
 
-impl FirewallCall {
-    /// The arguments, read by the core's strict parser like in every binding.
-    fn args(&self) -> Result<Value> {
-        fw::args_from_json(self.args_json.as_bytes()).js()
+/// Writes `values` into the `Float64Array` `out`; throws `InvalidArg` for anything else or a
+/// shorter array.
+fn write_f64s<const N: usize>(env: &Env, out: Unknown<'_>, values: [f64; N]) -> napi::Result<()> {
+    let (mut kind, mut len, mut data) = (0, 0, std::ptr::null_mut());
+    let (mut buffer, mut offset) = (std::ptr::null_mut(), 0);
+    // SAFETY: valid env and handle; the call fails (status not ok) for a non-typed-array.
+    let status = unsafe {
+        napi::sys::napi_get_typedarray_info(
+            env.raw(),
+            out.raw(),
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    if status != napi::sys::Status::napi_ok || kind != napi::sys::TypedarrayType::float64_array || len < N {
+        return Err(napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("out must be a Float64Array of at least {N}"),
+        ));
     }
+    // SAFETY: `data` points to `len` ≥ N aligned f64s of a live typed array, and no JS runs
+    // while this native call does.
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), N) };
+    Ok(())
+}
 
-    fn core<'a>(&'a self, args: &'a Value) -> Result<Call<'a>> {
-        let effect = self.effect.as_deref().map(str::parse).transpose().js()?;
-        Ok(Call { tool: &self.tool, args, effect, cost_usd: self.cost_usd })
-    }
+/// The core's view of one call; the effect name is parsed by the core (`unknown_variant`).
+fn core_call<'a>(
+    tool: &'a str,
+    args: &'a Value,
+    effect: Option<&str>,
+    cost_usd: Option<f64>,
+) -> handrail_core::Result<Call<'a>> {
+    let effect = effect.map(str::parse).transpose()?;
+    Ok(Call { tool, args, effect, cost_usd })
+}
+
+/// An error of this module's `Result` as the plain `napi::Error` the class methods return.
+fn napi_error(err: napi::Error<crate::error::ErrorCode>) -> napi::Error {
+    napi::Error::new(napi::Status::InvalidArg, err.reason.clone())
 }
 
 /// A time in whole Unix seconds (the core has no clock: every `now` is an argument).
@@ -403,14 +491,6 @@ impl From<fw::Effect> for Effect {
             fw::Effect::Egress => Effect::Egress,
             fw::Effect::Payment => Effect::Payment,
         }
-    }
-}
-
-impl From<fw::Verdict> for Verdict {
-    fn from(verdict: fw::Verdict) -> Self {
-        let fw::Verdict { action, score, reasons, enforced } = verdict;
-        let reasons = reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect();
-        Verdict { action: action.into(), score, reasons, enforced }
     }
 }
 

@@ -13,6 +13,7 @@ use napi_derive::napi;
 mod error;
 mod firewall;
 mod idempotency;
+mod json;
 mod proof;
 mod protocol;
 mod request;
@@ -20,7 +21,7 @@ mod webhook;
 
 // The protocol's free functions, exported to JavaScript by `#[napi]`; re-exported so a
 // test build (where the napi registration is compiled out) sees them used.
-pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key};
+pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key, tool_call_key_of};
 pub use proof::proof_digest;
 pub use protocol::{retry_network, retry_response, verify_webhook};
 pub use request::{apply_patch, diff, request_priority, request_status, review_edit, validate_edit};

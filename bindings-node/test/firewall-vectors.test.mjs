@@ -140,11 +140,14 @@ describe("firewall", () => {
     );
   });
 
-  test("malformed args, time or session are argument errors, not HandrailError", () => {
+  test("args without a JSON form are refused as a payload; time or session are argument errors", () => {
     const notHandrail = (err) => err instanceof Error && !(err instanceof HandrailError);
     const fw = new Firewall();
     const session = fw.begin({ sessionId: "s", context: "" });
-    assert.throws(() => fw.check(session, { tool: "t", args: undefined, now: NOW }), TypeError);
+    assert.throws(() => fw.check(session, { tool: "t", args: undefined, now: NOW }), {
+      name: "InvalidPayloadError",
+      code: "invalid_request",
+    });
     assert.throws(() => fw.check({ id: "forged" }, { tool: "t", args: {}, now: NOW }), notHandrail);
     for (const now of [NOW + 0.5, NaN, Infinity]) {
       assert.throws(() => fw.check(session, { tool: "t", args: {}, now }), { code: "InvalidArg" });

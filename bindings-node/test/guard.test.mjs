@@ -71,6 +71,45 @@ test("a rejection throws guard_rejected and does not run the tool", async () => 
   assert.equal(ran, false);
 });
 
+test('onReject: "return" gives the model the rejection text instead of throwing', async () => {
+  let ran = false;
+  const refund = guard(() => {
+    ran = true;
+    return "refunded";
+  }, { ...setup("review-3"), tool: "refund", onReject: "return" });
+  const [result] = await Promise.all([
+    refund({ order: "o3", amount: 9 }),
+    server.resolveWhenPending({ decision: "reject", reason: "already refunded" }),
+  ]);
+  assert.equal(result, "REJECTED: already refunded");
+  assert.equal(ran, false);
+});
+
+test("onReject as a function gets the decision and gives the result", async () => {
+  const refund = guard(() => "refunded", {
+    ...setup("review-4"),
+    tool: "refund",
+    onReject: (decision) => ({ skipped: decision.requestId, status: decision.status, reason: decision.reason }),
+  });
+  const [result, row] = await Promise.all([
+    refund({ order: "o4", amount: 9 }),
+    server.resolveWhenPending({ decision: "reject", reason: "no" }),
+  ]);
+  assert.deepEqual(result, { skipped: row.id, status: "REJECTED", reason: "no" });
+  // An approval still runs the tool under the same options.
+  const [approved] = await Promise.all([
+    refund({ order: "o5", amount: 9 }),
+    server.resolveWhenPending({ decision: "approve" }),
+  ]);
+  assert.equal(approved, "refunded");
+});
+
+test("onReject does not soften a block, and an unknown onReject is refused", async () => {
+  const drop = guard(() => "dropped", { ...setup("block-2"), tool: "drop_database", onReject: "return" });
+  await assert.rejects(drop({ name: "prod" }), (err) => err instanceof GuardError && err.code === "guard_blocked");
+  assert.throws(() => guard(() => 1, { ...setup("bad-1"), tool: "lookup", onReject: "ignore" }), TypeError);
+});
+
 test("block throws guard_blocked without asking or running", async () => {
   let ran = false;
   const drop = guard(() => {

@@ -103,6 +103,8 @@ export interface Backend {
   ProofVerifier: new (jwksJson: string) => { verify(token: string, now: number, expect: ProofExpect): string };
   idempotencyKey(parts: Array<string | Uint8Array>): string;
   toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string;
+  /** The same key, with the arguments read natively from the JS value (no JSON text). */
+  toolCallKeyOf(scope: string, tool: string, args: unknown): string;
   fingerprint(method: string, path: string, body: Uint8Array): string;
   /** The core's idempotency state machine; executions cross as opaque objects. */
   Execution: { fromJson(text: string): BackendExecution };
@@ -206,22 +208,41 @@ export interface BackendSession {
 }
 
 /**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text.
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. `check`
+ * writes action (0 allow, 1 review, 2 block), score and enforced (0/1) into `out` and
+ * returns the reasons when there are any.
  *
  * @internal
  */
 export interface BackendFirewall {
   mode: Mode;
   begin(sessionId: string, context: string): BackendSession;
-  check(session: BackendSession, call: FirewallCall, now: number): Verdict;
+  check(
+    session: BackendSession,
+    tool: string,
+    argsJson: string,
+    effect: Effect | undefined | null,
+    costUsd: number | undefined | null,
+    now: number,
+    out: Float64Array,
+  ): Reason[] | undefined | null;
   record(
     session: BackendSession,
-    call: FirewallCall,
+    tool: string,
+    argsJson: string,
+    effect: Effect | undefined | null,
+    costUsd: number | undefined | null,
     outcome: Outcome,
     output: string | undefined | null,
     now: number,
   ): void;
-  observe(session: BackendSession, call: FirewallCall, output?: string | undefined | null): void;
+  observe(
+    session: BackendSession,
+    tool: string,
+    argsJson: string,
+    effect?: Effect | undefined | null,
+    output?: string | undefined | null,
+  ): void;
   readiness(): Readiness;
   graph(now: number): Graph;
   profileBytes(): Uint8Array;

@@ -3,7 +3,6 @@ import type {
   BackendFirewall,
   BackendSession,
   Effect,
-  FirewallCall,
   FirewallConfig,
   FirewallInit,
   FirewallPolicy,
@@ -14,7 +13,7 @@ import type {
   Verdict,
 } from "./backend.js";
 import { asBuffer } from "./bytes.js";
-import { translate } from "./errors.js";
+import { InvalidPayloadError, translate } from "./errors.js";
 
 /** How a `Firewall` starts. */
 export interface FirewallOptions {
@@ -44,9 +43,11 @@ export interface ToolCall {
   /** Tool name. */
   tool: string;
   /**
-   * The arguments: any value `JSON.stringify` accepts. Integers beyond ±(2^53−1) and lone
-   * surrogates are refused (HandrailError `integer_out_of_range`, `lone_surrogate`), as in
-   * every binding.
+   * The arguments: any value `JSON.stringify` accepts, as it writes them. Integers beyond
+   * ±(2^53−1) and lone surrogates are refused (HandrailError `integer_out_of_range`,
+   * `lone_surrogate`), as in every binding; a value `JSON.stringify` gives no text for
+   * (`undefined`, a function, a BigInt, a cycle) is an `InvalidPayloadError`
+   * (`invalid_request`).
    */
   args: unknown;
   /** The effect declared for this call, overriding the policy and the inference from the name. */
@@ -153,17 +154,29 @@ function json(value: unknown, what: string): string {
   return text;
 }
 
-function nativeCall({ tool, args, effect }: ToolCall, costUsd?: number): FirewallCall {
-  const call: FirewallCall = { tool, argsJson: json(args, "args") };
-  if (effect !== undefined) call.effect = effect;
-  if (costUsd !== undefined) call.costUsd = costUsd;
-  return call;
+/** A call's arguments as JSON text; a value JSON has no form for is an `InvalidPayloadError`. */
+function argsJson(args: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(args);
+  } catch (err) {
+    // A BigInt, a cycle, a throwing toJSON.
+    throw new InvalidPayloadError("invalid_request", `args have no JSON form: ${(err as Error).message}`, null, { cause: err });
+  }
+  if (text === undefined) {
+    throw new InvalidPayloadError("invalid_request", "args have no JSON form (undefined, a function or a symbol)");
+  }
+  return text;
 }
+
+const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
 
 /** The `Firewall` class over `backend`. @internal */
 export function createFirewall(backend: Backend): FirewallConstructor {
   return class Firewall {
     readonly #inner: BackendFirewall;
+    /** Where the backend writes each verdict's action, score and enforced flag. */
+    readonly #out = new Float64Array(3);
 
     constructor(options: FirewallOptions = {}) {
       const { policy, mode, config } = options;
@@ -189,15 +202,20 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     }
 
     check(session: FirewallSession, call: CheckOptions): Verdict {
-      return translate(() => this.#inner.check(session, nativeCall(call, call.costUsd), call.now));
+      const text = argsJson(call.args);
+      const out = this.#out;
+      const reasons = translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now, out));
+      return { action: ACTIONS[out[0]!]!, score: out[1]!, reasons: reasons ?? [], enforced: out[2] === 1 };
     }
 
     record(session: FirewallSession, call: RecordOptions): void {
-      translate(() => this.#inner.record(session, nativeCall(call, call.costUsd), call.outcome, call.output, call.now));
+      const text = argsJson(call.args);
+      translate(() => this.#inner.record(session, call.tool, text, call.effect, call.costUsd, call.outcome, call.output, call.now));
     }
 
     observe(session: FirewallSession, call: ObserveOptions): void {
-      translate(() => this.#inner.observe(session, nativeCall(call), call.output));
+      const text = argsJson(call.args);
+      translate(() => this.#inner.observe(session, call.tool, text, call.effect, call.output));
     }
 
     readiness(): Readiness {

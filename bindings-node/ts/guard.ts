@@ -1,4 +1,4 @@
-import type { Handrail } from "./client.js";
+import type { Decision, Handrail } from "./client.js";
 import { once } from "./client.js";
 import type { Core } from "./core.js";
 import { HandrailError } from "./errors.js";
@@ -21,6 +21,29 @@ export interface GuardOptions {
   scope?: string;
   /** Posts observations under this agent name; none are posted without it. */
   agent?: string;
+  /**
+   * What a call a person rejected gives: `"throw"` (the default) throws `GuardError`
+   * (`guard_rejected`); `"return"` resolves to a text a model can act on,
+   * `"REJECTED: <reason>"` (or `"EXPIRED: do not act"`), as Python's `on_reject="return"`;
+   * a function resolves to what it returns for the `Decision`. The tool does not run in any
+   * case. A block by the firewall always throws `guard_blocked`.
+   */
+  onReject?: "throw" | "return" | ((decision: Decision) => unknown);
+}
+
+/** `guard`'s signatures: what a rejection gives depends on `onReject`. */
+export interface Guard {
+  <A, R>(fn: (args: A) => R | Promise<R>, options: GuardOptions & { onReject?: "throw" }): (args: A) => Promise<R>;
+  <A, R>(fn: (args: A) => R | Promise<R>, options: GuardOptions & { onReject: "return" }): (args: A) => Promise<R | string>;
+  <A, R, X>(
+    fn: (args: A) => R | Promise<R>,
+    options: GuardOptions & { onReject: (decision: Decision) => X | Promise<X> },
+  ): (args: A) => Promise<R | X>;
+}
+
+/** The text a model gets for a decision that is not an approval (Python's `decision_text`). */
+function rejectionText(decision: Decision): string {
+  return decision.status === "REJECTED" ? `REJECTED: ${decision.reason ?? "no reason given"}` : `${decision.status}: do not act`;
 }
 
 /** Thrown by a guarded tool the firewall blocks (`guard_blocked`) or a person rejects (`guard_rejected`). */
@@ -54,7 +77,7 @@ function observeLater(hr: Handrail, agent: string, event: unknown): void {
 }
 
 /** @internal */
-export function createGuard(core: Core) {
+export function createGuard(core: Core): Guard {
   /**
    * Wraps `fn` so each call is judged by the firewall first: `allow` runs it, `review` asks a
    * person through Handrail and runs it with the approved (possibly edited) arguments,
@@ -62,9 +85,12 @@ export function createGuard(core: Core) {
    * Each call runs at most once per key (tool, canonical arguments, scope): a retried call
    * gets the first result. Observations are posted in the background.
    */
-  return function guard<A, R>(fn: (args: A) => R | Promise<R>, options: GuardOptions): (args: A) => Promise<R> {
-    const { handrail: hr, firewall, session, tool, service = "agent", scope = "", agent } = options;
-    return async (args: A): Promise<R> => {
+  function guard<A, R>(fn: (args: A) => R | Promise<R>, options: GuardOptions): (args: A) => Promise<unknown> {
+    const { handrail: hr, firewall, session, tool, service = "agent", scope = "", agent, onReject = "throw" } = options;
+    if (onReject !== "throw" && onReject !== "return" && typeof onReject !== "function") {
+      throw new TypeError('guard: onReject is "throw", "return" or a function');
+    }
+    return async (args: A): Promise<unknown> => {
       const key = core.toolCallKey(scope, tool, args);
       const now = Math.floor(Date.now() / 1000);
       const verdict: Verdict = firewall.check(session, { tool, args, now });
@@ -84,6 +110,8 @@ export function createGuard(core: Core) {
         });
         if (!decision.approved) {
           record(args, "rejected");
+          if (onReject === "return") return rejectionText(decision);
+          if (typeof onReject === "function") return await onReject(decision);
           throw new GuardError("guard_rejected", decision.reason ?? `${tool} was ${decision.status.toLowerCase()}`, {
             status: decision.status,
             reason: decision.reason,
@@ -107,5 +135,7 @@ export function createGuard(core: Core) {
         }
       }
     };
-  };
+  }
+  // The overloads only narrow what a rejection resolves to; the one body serves them all.
+  return guard as Guard;
 }

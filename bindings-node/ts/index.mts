@@ -49,6 +49,7 @@ export type {
   Begin,
   Core,
   Diff,
+  Guard,
   GuardOptions,
   PatchOp,
   ProofExpectation,

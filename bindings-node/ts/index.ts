@@ -132,6 +132,6 @@ export const requestStatus = core.requestStatus;
 export const requestPriority = core.requestPriority;
 
 export { GuardError } from "./guard.js";
-export type { GuardOptions } from "./guard.js";
+export type { Guard, GuardOptions } from "./guard.js";
 /** Wraps a tool function in the firewall, Handrail review and exactly-once (see `GuardOptions`). */
 export const guard = createGuard(core);

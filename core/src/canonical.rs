@@ -484,8 +484,55 @@ fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
 
 /// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
 /// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
-pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+///
+/// For bindings that walk their language's values instead of parsing text: a `&str` has no
+/// lone surrogates, so the caller refuses those ([`Error::LoneSurrogate`]) before it gets here.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
     write_string_bytes(s.as_bytes(), out);
+}
+
+/// Writes a number (a double, as JavaScript and Python floats hold it) in its ECMAScript
+/// `Number.prototype.toString` form, the form [`canonicalize`] writes.
+///
+/// The refusals are those the parser applies to the same number written as JSON text by
+/// `JSON.stringify`: a non-finite value is [`Error::NonFiniteNumber`], and an integral value
+/// whose ECMAScript form is an integer literal (below 1e21) beyond ±(2^53−1) is
+/// [`Error::IntegerOutOfRange`] (`1e21` and larger are written with an exponent and
+/// accepted). `-0` is written `0`. Error offsets are 0: there is no input text.
+pub fn write_number(n: f64, out: &mut Vec<u8>) -> Result<()> {
+    if !n.is_finite() {
+        return Err(Error::NonFiniteNumber { offset: 0 });
+    }
+    if n.fract() == 0.0 && n.abs() < 1e21 {
+        if n.abs() > MAX_SAFE_INTEGER as f64 {
+            return Err(Error::IntegerOutOfRange { offset: 0 });
+        }
+        // Integral and within ±(2^53−1): the cast is exact, and -0 becomes 0.
+        out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
+        return Ok(());
+    }
+    out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    Ok(())
+}
+
+/// Orders two object member names as RFC 8785 §3.2.3 requires: by their UTF-16 code units.
+///
+/// UTF-8 byte order is code point order, which differs from UTF-16 order only between a
+/// supplementary character (a surrogate pair, 0xD800..) and one in U+E000..U+FFFF; so names
+/// are compared as bytes, and only a first difference between two such characters is
+/// settled in UTF-16.
+pub fn cmp_keys(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let Some(i) = x.iter().zip(y).position(|(p, q)| p != q) else {
+        return x.len().cmp(&y.len());
+    };
+    if x[i] < 0x80 && y[i] < 0x80 {
+        return x[i].cmp(&y[i]);
+    }
+    // The common prefix is whole characters up to the start of the one that differs; a
+    // difference inside it (equal lead bytes) keeps both in one class, where bytes decide.
+    let start = (0..=i).rev().find(|&j| a.is_char_boundary(j)).unwrap_or(0);
+    a[start..].encode_utf16().cmp(b[start..].encode_utf16())
 }
 
 /// [`write_string`] for text already known to be UTF-8.
@@ -588,6 +635,56 @@ mod tests {
         assert_eq!(canonicalize(b"\"\xff\"").unwrap_err().code(), "json_syntax");
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(canonicalize(deep).unwrap_err().code(), "too_deep");
+    }
+
+    #[test]
+    fn write_number_matches_the_parser() {
+        for (n, text) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.5, "1.5"),
+            (-1.0, "-1"),
+            (1e21, "1e+21"),
+            (1e-7, "1e-7"),
+            (9007199254740991.0, "9007199254740991"),
+            (-9007199254740991.0, "-9007199254740991"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ] {
+            let mut out = Vec::new();
+            write_number(n, &mut out).unwrap();
+            assert_eq!(out, text.as_bytes(), "{n}");
+            assert_eq!(canonicalize(text).unwrap(), text, "{text} reads back the same");
+        }
+        let code = |n: f64| write_number(n, &mut Vec::new()).unwrap_err().code();
+        assert_eq!(code(f64::NAN), "non_finite_number");
+        assert_eq!(code(f64::INFINITY), "non_finite_number");
+        assert_eq!(code(f64::NEG_INFINITY), "non_finite_number");
+        assert_eq!(code(9007199254740992.0), "integer_out_of_range");
+        assert_eq!(code(-1e20), "integer_out_of_range");
+    }
+
+    #[test]
+    fn cmp_keys_is_utf16_order() {
+        let names = [
+            "",
+            "a",
+            "aa",
+            "b",
+            "\u{e9}",
+            "\u{fb01}",
+            "\u{1f600}",
+            "a\u{fb01}",
+            "a\u{1f600}",
+            "\u{10000}",
+            "\u{ffff}",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(cmp_keys(a, b), a.encode_utf16().cmp(b.encode_utf16()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

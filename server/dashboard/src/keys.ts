@@ -4,7 +4,7 @@
 //
 // Nothing here is ever sent: API calls carry the operator token, never a key.
 
-import { codeOf, wasm } from "./wasm";
+import { codeOf, wasm, type EnvelopeParts } from "./wasm";
 
 const KEYS = "handrail.keys";
 
@@ -69,26 +69,27 @@ export async function openValue(value: unknown, id: string, field: string): Prom
   return openText(text, id, field);
 }
 
-/** Opens envelope bytes (a snapshot as downloaded). */
+/** Opens envelope bytes (a snapshot as downloaded), without decoding them to a string. */
 export async function openBytes(bytes: Uint8Array, id: string, field: string): Promise<Opened> {
-  return openText(new TextDecoder().decode(bytes), id, field);
+  return openText(bytes, id, field);
 }
 
-async function openText(text: string, id: string, field: string, engine?: "wasm" | "webcrypto"): Promise<Opened> {
+async function openText(text: string | Uint8Array, id: string, field: string, engine?: "wasm" | "webcrypto"): Promise<Opened> {
   const w = await wasm();
-  let kid: string | null = null;
+  const t0 = performance.now();
+  let parts: EnvelopeParts;
   try {
-    kid = w.envelopeParts(text, id, field).kid;
+    parts = w.envelopeParts(text, id, field);
   } catch (e) {
     return { state: "invalid", code: codeOf(e), message: (e as Error).message };
   }
+  const kid = parts.kid;
   const keys = storedKeys();
   if (!keys.length || (kid !== null && !keys.some((k) => w.keyKid(k) === kid))) return { state: "missing", kid };
   const use = engine ?? (text.length >= WEBCRYPTO_FROM ? "webcrypto" : "wasm");
-  const t0 = performance.now();
   let plain: Uint8Array;
   try {
-    plain = use === "webcrypto" ? await openWebCrypto(text, keys, id, field) : w.openEnvelope(text, keys, id, field);
+    plain = use === "webcrypto" ? await openWebCrypto(parts, keys) : w.openEnvelope(text, keys, id, field);
   } catch (e) {
     const code = codeOf(e);
     if (code === "unknown_kid") return { state: "missing", kid };
@@ -116,9 +117,8 @@ class DecryptError extends Error {
 }
 
 /** AES-GCM (and AES-KW for a wrapped data key) by `crypto.subtle`, on the module's parts. */
-async function openWebCrypto(text: string, keys: string[], id: string, field: string): Promise<Uint8Array> {
+async function openWebCrypto(parts: EnvelopeParts, keys: string[]): Promise<Uint8Array> {
   const w = await wasm();
-  const parts = w.envelopeParts(text, id, field);
   const key = parts.legacy ? keys[0] : keys.find((k) => w.keyKid(k) === parts.kid);
   if (!key) throw Object.assign(new Error("no key with this kid"), { code: "unknown_kid" });
   const jwk = JSON.parse(w.keyToJwk(key));

@@ -73,7 +73,11 @@ function route(): void {
   const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
   const params = new URLSearchParams(query ?? "");
   window.scrollTo(0, 0);
-  const run = (p: Promise<void> | void) => Promise.resolve(p).catch((e) => !signal.aborted && toast((e as Error).message, "error"));
+  const run = (p: Promise<void> | void) =>
+    Promise.resolve(p).catch((e) => {
+      if (signal.aborted) return;
+      mount(main, h("h1", null, "Something went wrong"), h("p", { class: "error" }, (e as Error).message), h("a", { href: "#/" }, "Back to the queue"));
+    });
   switch (parts[0]) {
     case undefined:
     case "queue":

@@ -89,8 +89,8 @@ export interface AuditEntry {
 export interface KeyInfo {
   key_id: string;
   role: "agent" | "operator";
-  roles: string[];
-  admin: boolean;
+  roles?: string[];
+  admin?: boolean;
   created_at: number;
 }
 

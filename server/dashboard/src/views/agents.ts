@@ -51,7 +51,10 @@ function modeBadge(a: AgentRow): HTMLElement {
 export async function agentView(root: HTMLElement, name: string, highlight: string | null, signal: AbortSignal): Promise<void> {
   mount(root, h("p", { class: "loading" }, "Loading…"));
   const path = `/v1/agents/${encodeURIComponent(name)}`;
-  let detail: { agent: AgentRow; telemetry: { tools: Record<string, { calls: number; cost_usd: number }> } };
+  let detail: AgentRow & {
+    telemetry: { tools: Record<string, { calls: number; cost_usd: number }> };
+    budget: { daily_usd?: number | null; spent_today_usd: number };
+  };
   let layout: Layout;
   try {
     const [d, bytes, w] = await Promise.all([
@@ -64,7 +67,7 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
   } catch (e) {
     return mount(root, h("h1", null, name), h("p", { class: "error" }, (e as Error).message));
   }
-  const a = detail.agent;
+  const a = detail;
   const toggle = h("button", { class: "secondary", "data-testid": "toggle-mode" }, a.mode === "enforce" ? "Switch to shadow" : "Enforce");
   toggle.addEventListener("click", async () => {
     const mode = a.mode === "enforce" ? "shadow" : "enforce";
@@ -85,6 +88,12 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
       "section",
       { class: "card" },
       h("p", null, `Readiness: ${r.observations} observations, ${r.transitions} transitions, chance the next transition is new ≈ ${(r.novelty * 100).toFixed(2)}% — ${r.ready ? "ready to enforce" : "keep shadowing"}.`),
+      h(
+        "p",
+        { class: "note" },
+        `Spent today: $${detail.budget.spent_today_usd.toFixed(2)}`,
+        detail.budget.daily_usd != null ? ` of a $${detail.budget.daily_usd.toFixed(2)} daily budget` : " (no daily budget: `handrail budget set`)",
+      ),
       toggle,
     ),
     h(

@@ -20,7 +20,7 @@ async function encryptionKeys(box: HTMLElement): Promise<void> {
   const draw = async () => {
     const keys = await keyList();
     const input = h("textarea", { rows: 2, placeholder: "hrk1.<kid>.<key> or a JWK", "aria-label": "key to import", "data-testid": "key-input", spellcheck: "false" });
-    const kid = h("input", { type: "text", value: "browser-1", "aria-label": "new key name", pattern: "[A-Za-z0-9._:-]{1,64}" });
+    const kid = h("input", { type: "text", value: "browser-1", "aria-label": "new key name", pattern: "[A-Za-z0-9._:\\-]{1,64}" });
     const out = h("pre", { class: "secret", "data-testid": "key-export" });
     mount(
       box,
@@ -100,7 +100,7 @@ async function agentKeys(box: HTMLElement, signal: AbortSignal): Promise<void> {
             "tr",
             null,
             h("td", null, h("code", null, k.key_id)),
-            h("td", null, k.role, k.admin ? " (admin)" : "", k.roles.length ? ` · ${k.roles.join(", ")}` : ""),
+            h("td", null, k.role, k.admin ? " (admin)" : "", k.roles?.length ? ` · ${k.roles.join(", ")}` : ""),
             h("td", null, when(k.created_at)),
             h("td", null, h("button", { class: "danger", onclick: async () => {
               if (!confirm(`Revoke ${k.key_id}? Whatever uses it stops working at once.`)) return;

@@ -14,12 +14,18 @@ pub(crate) mod sessions;
 mod snapshots;
 mod webhooks;
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONNECTION, EXPECT};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use http_body::Body as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::dashboard::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(read_what_is_left))
         .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
 }
@@ -202,6 +209,88 @@ async fn read_limited(req: axum::extract::Request) -> ApiResult<Bytes> {
         return Err(too_large());
     }
     Ok(Bytes::from(kept))
+}
+
+/// Reads what the route left of the request body before its answer goes out, so the
+/// connection stays usable.
+///
+/// A route may answer from the head alone: it takes no body (LetsPing's `request-token`,
+/// sent `{}`), an extractor before the body refuses (a bad path or query), the method or
+/// the route does not exist. hyper then keeps the connection only if the rest of the body
+/// has already arrived; otherwise it closes it after an answer already written without
+/// `connection: close`, and a client that sends its next request on it gets no answer
+/// (httpx, which writes a small body after the head: "Server disconnected without sending a
+/// response"). Past [`DRAIN_BYTES`], or when the client waits for `100 Continue`, the answer
+/// says `connection: close` instead. Routes finish with their body before they answer (none
+/// hands it to a task), so what is left once they have answered is theirs no more.
+async fn read_what_is_left(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let waits_for_continue =
+        parts.headers.get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let shared = Arc::new(Mutex::new(Some(body)));
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::new(Unread(shared.clone())));
+    let mut response = next.run(req).await;
+    let rest = shared.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(rest) = rest.filter(|b| !b.is_end_stream()) else {
+        return response;
+    };
+    if waits_for_continue || !read_to_end(rest).await {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads and drops a body; false if it is longer than [`DRAIN_BYTES`] or cannot be read.
+async fn read_to_end(body: axum::body::Body) -> bool {
+    use futures_util::StreamExt;
+    if body.size_hint().lower() > DRAIN_BYTES as u64 {
+        return false;
+    }
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return false;
+        };
+        seen += chunk.len();
+        if seen > DRAIN_BYTES {
+            return false;
+        }
+    }
+    true
+}
+
+/// The request body as a route sees it; what the route leaves unread stays in the shared
+/// slot for [`read_what_is_left`].
+struct Unread(Arc<Mutex<Option<axum::body::Body>>>);
+
+impl Unread {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Option<axum::body::Body>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl http_body::Body for Unread {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        match self.inner().as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner().as_ref().map_or(true, |b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner().as_ref().map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
+    }
 }
 
 /// The bytes of a body, or the error reading it gave.

@@ -3,8 +3,10 @@
 //
 //  1. first meaningful paint of the queue with 1,000 pending requests (target < 300 ms):
 //     from navigation start to the frame that shows the sorted list (the page's own
-//     `handrail:queue-painted` mark), each run in a fresh browser context (empty cache),
-//     signed in beforehand; Chromium's first-contentful-paint is reported beside it;
+//     `handrail:queue-painted` mark: the first screenful, the rest follows in slices),
+//     each run in a fresh browser context (empty cache), signed in beforehand; when the API
+//     answer arrived, when all 1,000 rows were in the page, and Chromium's
+//     first-contentful-paint are reported beside it;
 //  2. opening a 1 MB enveloped snapshot in the page (target < 50 ms): decrypt + JSON.parse,
 //     with the browser package (wasm, the core's own code) and with WebCrypto on the parts
 //     the package extracts (the dashboard's path for large envelopes), alternating, medians.
@@ -52,6 +54,8 @@ try {
   const session = JSON.stringify([{ token: server.operatorToken, project: me.project, projectName: "bench" }]);
   const paint = [];
   const fcp = [];
+  const all = [];
+  const data = [];
   for (let run = 0; run < RUNS; run++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     await context.addInitScript(
@@ -68,9 +72,11 @@ try {
         new Promise((resolve) => {
           const read = () => {
             const m = performance.getEntriesByName("handrail:queue-painted")[0];
-            if (!m) return setTimeout(read, 5);
+            const rows = document.querySelectorAll("li.item").length;
+            if (!m || rows < 1000) return setTimeout(read, 5);
             const f = performance.getEntriesByType("paint").find((e) => e.name === "first-contentful-paint");
-            resolve({ painted: m.startTime, fcp: f ? f.startTime : NaN, rows: document.querySelectorAll("li.item").length });
+            const list = performance.getEntriesByType("resource").find((r) => r.name.includes("/v1/requests"));
+            resolve({ painted: m.startTime, all: performance.now(), fcp: f ? f.startTime : NaN, data: list ? list.responseEnd : NaN, rows });
           };
           read();
         }),
@@ -78,6 +84,8 @@ try {
     if (t.rows !== 1000) throw new Error(`the queue showed ${t.rows} rows`);
     paint.push(t.painted);
     fcp.push(t.fcp);
+    all.push(t.all);
+    data.push(t.data);
     await context.close();
   }
 
@@ -116,7 +124,11 @@ try {
 
   const f = (x) => `${x.toFixed(1)} ms`;
   console.log(`Chromium ${browser.version()}, ${RUNS} runs, server ${process.env.HANDRAIL_BIN ?? "target/debug/handrail"}`);
-  console.log(`queue, 1,000 pending: painted median ${f(median(paint))} (p90 ${f(pct(paint, 0.9))}), first-contentful-paint median ${f(median(fcp))}; target < 300 ms`);
+  console.log(
+    `queue, 1,000 pending: sorted queue on screen median ${f(median(paint))} (p90 ${f(pct(paint, 0.9))}); ` +
+      `its data (the API answer) received at ${f(median(data))}; all 1,000 rows in the page at ${f(median(all))}; ` +
+      `first-contentful-paint ${f(median(fcp))}; target < 300 ms`,
+  );
   console.log(
     `1 MB snapshot (${(envelope.length / 1048576).toFixed(2)} MiB envelope, ${(plain.length / 1048576).toFixed(2)} MiB JSON) decrypt+parse: ` +
       `wasm median ${f(median(snap.wasm))}, WebCrypto median ${f(median(snap.subtle))}, ratio wasm/WebCrypto ${(median(snap.wasm) / median(snap.subtle)).toFixed(2)}; target < 50 ms`,

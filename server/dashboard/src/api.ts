@@ -69,8 +69,8 @@ export function signOut(): void {
 
 async function call<T>(method: string, path: string, body: unknown, token: string, signal?: AbortSignal): Promise<T> {
   const res = await send(method, path, body, token, signal);
-  const text = await res.text();
-  return (text ? JSON.parse(text) : {}) as T;
+  if (res.status === 204 || res.headers.get("content-length") === "0") return {} as T;
+  return (await res.json()) as T;
 }
 
 async function send(method: string, path: string, body: unknown, token: string, signal?: AbortSignal): Promise<Response> {

@@ -6,7 +6,7 @@ import { ApiError, session, sessions, signIn, signOut, useProject } from "./api"
 import { h, mount, toast } from "./dom";
 import { agentsView, agentView } from "./views/agents";
 import { auditView } from "./views/audit";
-import { queueView } from "./views/queue";
+import { prefetchQueue, queueView } from "./views/queue";
 import { requestView } from "./views/request";
 import { settingsView } from "./views/settings";
 
@@ -33,7 +33,8 @@ function navigation(): void {
     link("#/agents", "Agents", "agents"),
     link("#/audit", "Audit", "audit"),
     link("#/settings", "Settings", "settings"),
-    picker,
+    // One project: its name; several (one token each): a picker.
+    sessions().length > 1 ? picker : h("span", { class: "project", "data-testid": "project" }, s.projectName),
     h("button", { class: "link", onclick: () => (signOut(), route()) }, "Sign out"),
   );
 }
@@ -98,6 +99,8 @@ function route(): void {
 // A sign-in link (`/#token=hr_op_…`, printed by `make run`): used once, then removed from
 // the address bar and the history.
 async function start(): Promise<void> {
+  // The queue is the first page most of the time: ask for it before anything else.
+  if (session() && /^(#\/?(queue)?)?$/.test(location.hash)) prefetchQueue();
   const m = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
   if (m) {
     history.replaceState(null, "", "/#/");
@@ -114,8 +117,12 @@ async function start(): Promise<void> {
     route();
   });
   route();
-  if ("serviceWorker" in navigator && location.protocol !== "file:") {
-    navigator.serviceWorker.register("/sw.js").catch(() => {});
+  // Installable and usable offline; registered once the page has settled, so installing
+  // the shell never competes with the first paint.
+  if ("serviceWorker" in navigator) {
+    const register = () => navigator.serviceWorker.register("/sw.js").catch(() => {});
+    if (document.readyState === "complete") setTimeout(register, 1000);
+    else window.addEventListener("load", () => setTimeout(register, 1000), { once: true });
   }
 }
 

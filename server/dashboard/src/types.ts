@@ -50,6 +50,22 @@ export interface RequestRow {
   escalations?: { from: string; to: string; at: number }[];
 }
 
+/** A row of `GET /v1/requests?view=summary`: what the queue shows. */
+export interface RequestSummary {
+  id: string;
+  service: string;
+  action: string;
+  priority: Priority;
+  role?: string;
+  status: Status;
+  created_at: number;
+  expires_at: number;
+  encrypted: boolean;
+  held: boolean;
+  preview?: string;
+  escalations: number;
+}
+
 export interface RequestView extends RequestRow {
   snapshot?: { size: number; sha256: string; created_at: number; url: string; expires_at: number } | null;
 }

@@ -11,7 +11,6 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const binary = process.env.HANDRAIL_BIN ?? join(root, "target", "debug", "handrail");
 /** Where screenshots go (kept after the run). */
 export const shots = process.env.HANDRAIL_SCREENSHOTS ?? join(root, "target", "dashboard-screenshots");
 
@@ -27,6 +26,7 @@ export const FLAGS = [
 ];
 
 export async function startServer(env = {}) {
+  const binary = process.env.HANDRAIL_BIN ?? join(root, "target", "debug", "handrail");
   assert.ok(existsSync(binary), `no server binary at ${binary}: run scripts/test-dashboard.sh`);
   const dir = mkdtempSync(join(tmpdir(), "handrail-dash-"));
   const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data", dir], {

@@ -306,7 +306,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("get", "/v1/requests", Key, "List the project's requests")
             .query::<ListQuery>(g)
             .json::<RequestList>(g, 200, "Newest first.")
-            .errors(400, &["unknown_variant"]),
+            .errors(400, &["unknown_variant", "invalid_query"]),
         op("get", "/v1/requests/{id}", Key, "Read a request")
             .json::<RequestView<'static>>(
                 g,

@@ -212,13 +212,85 @@ pub(super) struct ListQuery {
     role: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<usize>,
+    /// `full` (default): the rows as stored; `summary`: what a queue shows, without payloads,
+    /// schemas, context or decisions (a queue of a thousand large payloads stays small).
+    #[schemars(extend("enum" = ["full", "summary"]))]
+    view: Option<String>,
 }
 
-/// A page of requests.
+/// A page of requests: full rows, or with `view=summary`, summaries.
 #[derive(Serialize, JsonSchema)]
-pub(super) struct RequestList {
+#[serde(untagged)]
+pub(super) enum RequestList {
     /// Newest first.
-    requests: Vec<RequestRow>,
+    Full {
+        /// Newest first.
+        requests: Vec<RequestRow>,
+    },
+    /// Newest first.
+    Summary {
+        /// Newest first.
+        requests: Vec<RequestSummary>,
+    },
+}
+
+/// Longest `preview`, in bytes.
+const PREVIEW_BYTES: usize = 160;
+
+/// One request as a queue lists it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct RequestSummary {
+    id: String,
+    service: String,
+    action: String,
+    #[schemars(with = "handrail_core::request::Priority")]
+    priority: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[schemars(with = "handrail_core::request::Status")]
+    status: String,
+    created_at: i64,
+    expires_at: i64,
+    /// The payload is an end-to-end encrypted envelope (no preview then).
+    encrypted: bool,
+    /// The firewall held the call (`context.firewall` is set).
+    held: bool,
+    /// The start of the payload's compact JSON, at most 160 bytes (cut on a character).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preview: Option<String>,
+    /// How many times it moved to another role.
+    escalations: usize,
+}
+
+impl RequestSummary {
+    fn of(row: RequestRow) -> RequestSummary {
+        let encrypted = is_envelope(&row.payload);
+        let preview = (!encrypted).then(|| {
+            let mut text = row.payload.to_string();
+            if text.len() > PREVIEW_BYTES {
+                let mut end = PREVIEW_BYTES;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+            text
+        });
+        RequestSummary {
+            held: row.context.as_ref().is_some_and(|c| c.get("firewall").is_some()),
+            escalations: row.escalations.len(),
+            id: row.id,
+            service: row.service,
+            action: row.action,
+            priority: row.priority,
+            role: row.role,
+            status: row.status,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            encrypted,
+            preview,
+        }
+    }
 }
 
 async fn list(
@@ -228,8 +300,17 @@ async fn list(
 ) -> ApiResult<Json<RequestList>> {
     let who = principal(&state, &headers)?;
     let status = q.status.map(|s| s.parse::<Status>().map(|s| s.as_str())).transpose()?;
+    let summary = match q.view.as_deref() {
+        None | Some("full") => false,
+        Some("summary") => true,
+        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "view is full or summary")),
+    };
     let rows = state.store.list(&who.project, status, q.role.as_deref(), q.limit.unwrap_or(100).min(1000))?;
-    Ok(Json(RequestList { requests: rows }))
+    Ok(Json(if summary {
+        RequestList::Summary { requests: rows.into_iter().map(RequestSummary::of).collect() }
+    } else {
+        RequestList::Full { requests: rows }
+    }))
 }
 
 /// `GET /v1/requests/{id}/wait` query.

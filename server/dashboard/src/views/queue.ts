@@ -2,21 +2,50 @@
 
 import { api, follow } from "../api";
 import { age, h, mount, nowSecs, toast } from "../dom";
-import type { Priority, RequestRow } from "../types";
+import type { Priority, RequestRow, RequestSummary } from "../types";
 import { decide } from "./request";
+
+/** Rows drawn in the first frame, then per slice. */
+const FIRST = 24;
+const SLICE = 200;
 
 const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
-/** `amount: 500, to: acct_1` — the first members of a plain payload, clipped. */
-function peek(payload: unknown): string {
-  if (typeof payload !== "object" || payload === null) return JSON.stringify(payload) ?? "";
-  const parts = Object.entries(payload).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
-  const text = parts.join(", ");
-  return text.length > 90 ? `${text.slice(0, 89)}…` : text;
+/** The summary of a full row (server-sent events carry full rows). */
+function summary(r: RequestRow): RequestSummary {
+  const p = r.payload as Record<string, unknown> | null;
+  const encrypted = typeof p === "object" && p !== null && "ct" in p && "iv" in p;
+  return {
+    id: r.id,
+    service: r.service,
+    action: r.action,
+    priority: r.priority,
+    role: r.role,
+    status: r.status,
+    created_at: r.created_at,
+    expires_at: r.expires_at,
+    encrypted,
+    held: !!r.context?.firewall,
+    preview: encrypted ? undefined : JSON.stringify(r.payload).slice(0, 160),
+    escalations: r.escalations?.length ?? 0,
+  };
 }
 
+const LIST = "/v1/requests?status=PENDING&limit=1000&view=summary";
+
+/** Starts loading the queue before the page is built (main.ts calls it first thing). */
+export function prefetchQueue(): void {
+  try {
+    first = api.get<{ requests: RequestSummary[] }>(LIST);
+    first.catch(() => {});
+  } catch {
+    first = null;
+  }
+}
+let first: Promise<{ requests: RequestSummary[] }> | null = null;
+
 export function queueView(root: HTMLElement, signal: AbortSignal): void {
-  const pending = new Map<string, RequestRow>();
+  const pending = new Map<string, RequestSummary>();
   const filters = { service: "", role: "", text: "" };
   const counts = h("div", { class: "counts", "aria-live": "polite" });
   const serviceSel = h("select", { "aria-label": "service", "data-filter": "service" });
@@ -46,6 +75,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
   });
 
   let scheduled = false;
+  let drawn = 0;
   let loaded = false;
   let painted = false;
   function render(): void {
@@ -89,17 +119,25 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
       mount(list, h("li", { class: "empty" }, rows.length ? "Nothing matches the filters." : "Nothing waits for a decision."));
       return;
     }
-    list.replaceChildren(...shown.map((r) => item(r, now)));
+    // What fits on a screen first, the rest in slices after that frame: the queue is on
+    // screen as soon as its data is, however long it is.
+    const generation = ++drawn;
+    list.replaceChildren(...shown.slice(0, FIRST).map((r) => item(r, now)));
+    const more = (from: number) => {
+      if (generation !== drawn || from >= shown.length) return;
+      list.append(...shown.slice(from, from + SLICE).map((r) => item(r, now)));
+      setTimeout(() => more(from + SLICE));
+    };
     if (!painted && loaded) {
       painted = true;
-      // After this frame is on screen: what benches/dashboard/bench.mjs reads.
+      // After this frame is on screen (before the next slice): what
+      // benches/dashboard/bench.mjs reads.
       requestAnimationFrame(() => setTimeout(() => performance.mark("handrail:queue-painted")));
     }
+    requestAnimationFrame(() => setTimeout(() => more(FIRST)));
   }
 
-  function item(r: RequestRow, now: number): HTMLLIElement {
-    const encrypted = typeof r.payload === "object" && r.payload !== null && "ct" in (r.payload as object);
-    const held = r.context?.firewall;
+  function item(r: RequestSummary, now: number): HTMLLIElement {
     return h(
       "li",
       { class: `item p-${r.priority}`, "data-id": r.id },
@@ -108,8 +146,8 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
         { href: `#/requests/${encodeURIComponent(r.id)}`, class: "item-main" },
         h("span", { class: `prio p-${r.priority}` }, r.priority),
         h("span", { class: "what" }, h("b", null, r.service), " · ", r.action),
-        h("span", { class: "meta" }, age(now - r.created_at), r.role ? ` · ${r.role}` : "", held ? " · held by the firewall" : ""),
-        h("span", { class: "peek" }, encrypted ? "🔒 end-to-end encrypted" : peek(r.payload)),
+        h("span", { class: "meta" }, age(now - r.created_at), r.role ? ` · ${r.role}` : "", r.held ? " · held by the firewall" : ""),
+        h("span", { class: "peek" }, r.encrypted ? "🔒 end-to-end encrypted" : (r.preview ?? "")),
       ),
       h(
         "span",
@@ -120,7 +158,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
     );
   }
 
-  async function quick(r: RequestRow, decision: "approve" | "reject"): Promise<void> {
+  async function quick(r: RequestSummary, decision: "approve" | "reject"): Promise<void> {
     try {
       await decide(r.id, decision, undefined, undefined);
       pending.delete(r.id);
@@ -133,11 +171,18 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   async function reload(): Promise<void> {
     try {
-      const page = await api.get<{ requests: RequestRow[] }>("/v1/requests?status=PENDING&limit=1000", signal);
+      const page = await (first ?? api.get<{ requests: RequestSummary[] }>(LIST, signal));
+      first = null;
       pending.clear();
       for (const r of page.requests) pending.set(r.id, r);
-      loaded = true;
-      render();
+      // The first answer is drawn at once (not in the next frame): it is what the person
+      // waits for.
+      if (!loaded) {
+        loaded = true;
+        draw();
+      } else {
+        render();
+      }
     } catch (e) {
       if (!signal.aborted) toast((e as Error).message, "error");
     }
@@ -154,7 +199,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
       } catch {
         return;
       }
-      if (r.status === "PENDING") pending.set(r.id, r);
+      if (r.status === "PENDING") pending.set(r.id, summary(r));
       else pending.delete(r.id);
       render();
     },

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::error::CoreError;
+use crate::input::{JsonText, Str};
 use crate::DETACH_THRESHOLD;
 
 /// Scratch buffers kept alive per thread above this size would hold too much memory idle.
@@ -77,13 +78,14 @@ impl PyKeyring {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        kid: &str,
-        request_id: &str,
-        field: &str,
+        kid: Str<'_>,
+        request_id: Str<'_>,
+        field: Str<'_>,
         plaintext: &[u8],
         iv: Option<&[u8]>,
         data_key: Option<&[u8]>,
     ) -> Result<Bound<'py, PyString>, CoreError> {
+        let (kid, request_id, field) = (kid.0, request_id.0, field.0);
         let key = self.ring.get(kid).ok_or(handrail_core::Error::UnknownKid { kid: kid.to_string() })?;
         let ctx = Context::new(request_id, field);
         let data_key = data_key.map(|d| fixed::<32>(d, "a data key is 32 bytes")).transpose()?;
@@ -117,15 +119,17 @@ impl PyKeyring {
         Ok(envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?)
     }
 
-    /// Opens an envelope of either form for one field of one request.
+    /// Opens an envelope of either form for one field of one request; ``envelope`` is the
+    /// text ``seal`` returned, as ``str`` or ``bytes``.
     fn open<'py>(
         &self,
         py: Python<'py>,
-        envelope: &[u8],
-        request_id: &str,
-        field: &str,
+        envelope: JsonText,
+        request_id: Str<'_>,
+        field: Str<'_>,
     ) -> Result<Bound<'py, PyBytes>, CoreError> {
-        let ctx = Context::new(request_id, field);
+        let envelope = envelope.as_bytes();
+        let ctx = Context::new(request_id.0, field.0);
         with_scratch(|buf, _| {
             let mut run = || envelope::open_into(envelope, &self.ring, &ctx, buf);
             if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;

@@ -406,15 +406,7 @@ impl<'a> Parser<'a> {
         }
         let value: f64 =
             literal.parse().map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid number" })?;
-        if !value.is_finite() {
-            return Err(Error::NonFiniteNumber { offset: start });
-        }
-        if value == 0.0 {
-            out.push(b'0');
-        } else {
-            out.extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
-        }
-        Ok(())
+        write_number(value, out).map_err(|_| Error::NonFiniteNumber { offset: start })
     }
 }
 
@@ -479,13 +471,55 @@ fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
     // Names are slices of the validated input or built from decoded escapes: valid UTF-8.
     let a = std::str::from_utf8(a).expect("member names are UTF-8");
     let b = std::str::from_utf8(b).expect("member names are UTF-8");
+    cmp_keys(a, b)
+}
+
+/// Orders two member names as RFC 8785 §3.2.3 requires: by their UTF-16 code units.
+///
+/// For bindings that walk a host language's objects and write the canonical form
+/// themselves; sorting with this and writing with [`write_string`] and [`write_number`]
+/// gives exactly the bytes [`canonicalize`] gives for the same value as JSON text.
+pub fn cmp_keys(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.as_bytes().cmp(b.as_bytes());
+    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
 /// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
-pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
     write_string_bytes(s.as_bytes(), out);
+}
+
+/// Writes a double in the ECMAScript `Number.prototype.toString` form, as [`canonicalize`]
+/// writes a number literal with a fraction or an exponent (`-0` is written `0`).
+///
+/// Refuses NaN and the infinities ([`Error::NonFiniteNumber`], offset 0), which JSON cannot
+/// express. The ±(2^53−1) rule of [`canonicalize`] is a rule on integer *literals*, so it
+/// is not applied here: a binding holding an integer type checks that range itself (its
+/// JSON text would be an integer literal), while a double written from a host float is
+/// never an integer literal (Python writes `1e+16`, `2.0`).
+pub fn write_number(n: f64, out: &mut Vec<u8>) -> Result<()> {
+    if !n.is_finite() {
+        return Err(Error::NonFiniteNumber { offset: 0 });
+    }
+    if n == 0.0 {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    }
+    Ok(())
+}
+
+/// Writes an integer the way [`canonicalize`] writes an integer literal, refusing one beyond
+/// ±(2^53−1) ([`Error::IntegerOutOfRange`], offset 0) as it does.
+pub fn write_integer(n: i64, out: &mut Vec<u8>) -> Result<()> {
+    if n.unsigned_abs() > MAX_SAFE_INTEGER {
+        return Err(Error::IntegerOutOfRange { offset: 0 });
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    Ok(())
 }
 
 /// [`write_string`] for text already known to be UTF-8.
@@ -588,6 +622,25 @@ mod tests {
         assert_eq!(canonicalize(b"\"\xff\"").unwrap_err().code(), "json_syntax");
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(canonicalize(deep).unwrap_err().code(), "too_deep");
+    }
+
+    #[test]
+    fn writers_give_the_parser_bytes() {
+        for n in [0.0, -0.0, 1.5, 1e21, 1e-7, 1e16, 2f64.powi(60), 5e-324, -123456789012345.6] {
+            let mut out = Vec::new();
+            write_number(n, &mut out).unwrap();
+            let text = format!("{n:e}");
+            assert_eq!(String::from_utf8(out).unwrap(), canonicalize(&text).unwrap(), "{n}");
+        }
+        assert_eq!(write_number(f64::NAN, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        assert_eq!(write_number(f64::INFINITY, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        let mut out = Vec::new();
+        write_integer(-9007199254740991, &mut out).unwrap();
+        assert_eq!(out, b"-9007199254740991");
+        assert_eq!(write_integer(1 << 53, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
+        assert_eq!(write_integer(i64::MIN, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
+        assert_eq!(cmp_keys("\u{1f600}", "\u{fb01}"), Ordering::Less);
+        assert_eq!(cmp_keys("b", "ab"), Ordering::Greater);
     }
 
     #[test]

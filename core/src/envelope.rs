@@ -349,6 +349,14 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
     }
+    if let Some(fields) = Compact::read(envelope) {
+        match open_v1(fields.kid, None, Some(fields.iv), Some(fields.ct), keyring, ctx, buf) {
+            // A field that is not base64url may hide other JSON (`"ct":"…","x":"…"`): the
+            // general reader below decides, and reports the error it would have anyway.
+            Err(Error::Encoding { .. }) => buf.clear(),
+            done => return done,
+        }
+    }
     let wire: Wire<'_> = serde_json::from_slice(envelope)
         .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })?;
     if wire.lp_enc.is_some() {
@@ -365,15 +373,59 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
         return Err(Error::EnvelopeUnsupported { field: "alg", value: alg.into_owned() });
     }
     let kid = wire.kid.ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
-    let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
-    let ct = wire.ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    b64url_decode_append(&ct, buf)?;
+    open_v1(&kid, wire.ek.as_deref(), wire.iv.as_deref(), wire.ct.as_deref(), keyring, ctx, buf)
+}
+
+/// The fields of an envelope in exactly the layout [`seal_with_buffers`] writes without a
+/// data key — `{"v":1,"alg":"A256GCM","kid":"…","iv":"…","ct":"…"}`, no whitespace, no
+/// escapes — read by position instead of through a JSON parser: at a megabyte, scanning and
+/// copying `ct` in serde_json costs more than AES-GCM. Anything else (`ek`, the legacy form,
+/// other spacing or order) is left to the general reader.
+struct Compact<'a> {
+    kid: &'a str,
+    iv: &'a str,
+    ct: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    fn read(text: &'a [u8]) -> Option<Compact<'a>> {
+        let rest = text.strip_prefix(br#"{"v":1,"alg":"A256GCM","kid":""#)?;
+        // A kid is plain text: no quote, backslash or control character inside it.
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let kid = std::str::from_utf8(&rest[..end]).ok()?;
+        let rest = rest[end..].strip_prefix(br#"","iv":""#)?;
+        let end = rest.iter().position(|&b| b == b'"')?;
+        // iv and ct are only accepted as base64url, whose alphabet is ASCII without quotes
+        // or escapes; a decode failure sends the text to the general reader.
+        let iv = std::str::from_utf8(&rest[..end]).ok()?;
+        let ct = rest[end..].strip_prefix(br#"","ct":""#)?.strip_suffix(br#""}"#)?;
+        if !ct.is_ascii() {
+            return None;
+        }
+        let ct = std::str::from_utf8(ct).ok()?;
+        Some(Compact { kid, iv, ct })
+    }
+}
+
+/// Opens a v1 envelope from its fields, in the order of the checks the format defines.
+fn open_v1(
+    kid: &str,
+    ek: Option<&str>,
+    iv: Option<&str>,
+    ct: Option<&str>,
+    keyring: &Keyring,
+    ctx: &Context<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let iv = decode_iv(iv, b64url_decode)?;
+    let ct = ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
+    b64url_decode_append(ct, buf)?;
     if buf.len() < TAG_LEN {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let key = keyring.get(&kid).ok_or_else(|| Error::UnknownKid { kid: kid.to_string() })?;
-    let aad = aad(&kid, wire.ek.as_deref(), ctx);
-    match &wire.ek {
+    let key = keyring.get(kid).ok_or_else(|| Error::UnknownKid { kid: kid.to_string() })?;
+    let aad = aad(kid, ek, ctx);
+    match ek {
         Some(ek) => {
             let wrapped = b64url_decode(ek)?;
             if wrapped.len() != 40 {
@@ -471,6 +523,38 @@ mod tests {
         assert_eq!(back.export(), k.export());
         assert_eq!(Key::from_jwk(&k.to_jwk()).unwrap().export(), k.export());
         assert_eq!(Key::parse("hrk1.k1.AAAA").unwrap_err().code(), "invalid_key");
+    }
+
+    #[test]
+    fn compact_and_general_readers_agree() {
+        let ring = Keyring::new().with(key());
+        let ctx = Context::new("req_1", "payload");
+        let sealed = seal_with(&key(), &ctx, b"hello", [3u8; 12], None).unwrap();
+        assert!(Compact::read(sealed.as_bytes()).is_some(), "seal writes the compact layout");
+        // The same envelope spaced and reordered takes the general reader: same plaintext.
+        let value: serde_json::Value = serde_json::from_str(&sealed).unwrap();
+        let spaced = serde_json::to_string_pretty(&value).unwrap();
+        assert!(Compact::read(spaced.as_bytes()).is_none());
+        assert_eq!(open(spaced.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        // A member smuggled after ct looks compact up to the end, but ct no longer decodes:
+        // the general reader refuses the unknown member.
+        let smuggled = format!("{}\",\"x\":\"y\"}}", &sealed[..sealed.len() - 2]);
+        assert_eq!(open(smuggled.as_bytes(), &ring, &ctx).unwrap_err().code(), "envelope_malformed");
+        // Errors after the fields are read are the format's own, on either path.
+        let other = Context::new("req_2", "payload");
+        assert_eq!(open(sealed.as_bytes(), &ring, &other).unwrap_err().code(), "decrypt_failed");
+        assert_eq!(open(spaced.as_bytes(), &ring, &other).unwrap_err().code(), "decrypt_failed");
+        let unknown = sealed.replace(r#""kid":"k1""#, r#""kid":"k2""#);
+        assert_eq!(
+            open(unknown.as_bytes(), &Keyring::new().with(key()), &ctx).unwrap_err().code(),
+            "unknown_kid"
+        );
+        let escaped = sealed.replace(r#""kid":"k1""#, r#""kid":"\u006b1""#);
+        assert!(Compact::read(escaped.as_bytes()).is_none());
+        assert_eq!(open(escaped.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        let bad_iv = sealed.replace(r#""iv":""#, r#""iv":"!"#);
+        assert_eq!(open(bad_iv.as_bytes(), &ring, &ctx).unwrap_err().code(), "encoding");
     }
 
     #[test]

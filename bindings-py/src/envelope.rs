@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 
 use handrail_core::envelope::{self, Context, Key, Keyring};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
@@ -45,6 +46,37 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> R) -> R {
 /// Bytes of a fixed length from Python, or the core's own `invalid_key`-style error.
 fn fixed<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], CoreError> {
     bytes.try_into().map_err(|_| CoreError(handrail_core::Error::InvalidKey { reason: what }))
+}
+
+impl PyKeyring {
+    /// Opens an envelope of the layout `seal` writes straight into a new `bytes` of the
+    /// plaintext's size (no scratch buffer, no copy); `None` when it does not open that
+    /// way, for the general path to open it or report why not.
+    fn open_direct<'py>(
+        &self,
+        py: Python<'py>,
+        envelope: &[u8],
+        ctx: &Context<'_>,
+        len: usize,
+    ) -> Option<Bound<'py, PyBytes>> {
+        let size = ffi::Py_ssize_t::try_from(len).ok()?;
+        // SAFETY: a NULL source asks CPython for an uninitialized bytes object of `size`
+        // bytes, which its creator may fill before sharing it; the thread is attached.
+        let bytes = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))
+        }
+        .ok()?
+        .cast_into::<PyBytes>()
+        .ok()?;
+        // SAFETY: `bytes` is ours alone (not yet returned), `len` bytes long, and stays
+        // alive while `out` is used; nothing else reads it until it is filled.
+        let out = unsafe {
+            std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(bytes.as_ptr()).cast::<u8>(), len)
+        };
+        let mut run = || envelope::open_compact_to(envelope, &self.ring, ctx, out);
+        let opened = if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() };
+        opened.ok().map(|()| bytes)
+    }
 }
 
 /// Envelope keys by key id (AES-256-GCM), with an optional legacy LetsPing key.
@@ -108,7 +140,10 @@ impl PyKeyring {
             } else {
                 run()?
             }
-            let text = std::str::from_utf8(out).expect("the envelope text is ASCII");
+            // SAFETY: `seal_with_buffers` writes ASCII only — fixed syntax, a kid that
+            // `Key::new` restricted to [A-Za-z0-9._:-], base64url — so the bytes are UTF-8;
+            // a second scan of a megabyte of text here would cost as much as the copy.
+            let text = unsafe { std::str::from_utf8_unchecked(out) };
             Ok(PyString::new(py, text))
         })
     }
@@ -130,6 +165,11 @@ impl PyKeyring {
     ) -> Result<Bound<'py, PyBytes>, CoreError> {
         let envelope = envelope.as_bytes();
         let ctx = Context::new(request_id.0, field.0);
+        if let Some(len) = envelope::compact_plaintext_len(envelope) {
+            if let Some(bytes) = self.open_direct(py, envelope, &ctx, len) {
+                return Ok(bytes);
+            }
+        }
         with_scratch(|buf, _| {
             let mut run = || envelope::open_into(envelope, &self.ring, &ctx, buf);
             if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;

@@ -57,6 +57,21 @@ pub fn aes256gcm_open_in_place(
     gcm::open_in_place(key, iv, aad, buf)
 }
 
+/// Checks `tag` and decrypts `buf` (ciphertext without the tag) in place.
+///
+/// For callers that decode ciphertext and tag to different places (straight into a
+/// result object the size of the plaintext). On failure `buf` holds no plaintext worth
+/// anything and must be discarded.
+pub fn aes256gcm_open_detached(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; GCM_TAG_LEN],
+) -> Result<()> {
+    gcm::open_detached(key, iv, aad, buf, tag)
+}
+
 /// Native AES-GCM: ring's assembly.
 #[cfg(not(target_arch = "wasm32"))]
 mod gcm {
@@ -94,6 +109,25 @@ mod gcm {
         buf.truncate(len);
         Ok(())
     }
+
+    pub(super) fn open_detached(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; super::GCM_TAG_LEN],
+    ) -> Result<()> {
+        key(k)
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                ring::aead::Tag::from(*tag),
+                buf,
+                0..,
+            )
+            .map_err(|_| Error::DecryptFailed)?;
+        Ok(())
+    }
 }
 
 /// Browser AES-GCM: the pure-Rust `aes-gcm` crate.
@@ -124,6 +158,18 @@ mod gcm {
     ) -> Result<()> {
         Aes256Gcm::new(k.into())
             .decrypt_in_place(Nonce::from_slice(iv), aad, buf)
+            .map_err(|_| Error::DecryptFailed)
+    }
+
+    pub(super) fn open_detached(
+        k: &[u8; 32],
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; super::GCM_TAG_LEN],
+    ) -> Result<()> {
+        Aes256Gcm::new(k.into())
+            .decrypt_in_place_detached(Nonce::from_slice(iv), aad, buf, tag.into())
             .map_err(|_| Error::DecryptFailed)
     }
 }

@@ -40,11 +40,12 @@ use zeroize::Zeroizing;
 
 use crate::canonical::write_string;
 use crate::crypto::{
-    aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
-    hmac_sha256,
+    aes256gcm_open_detached, aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap,
+    aes256kw_wrap, fill_random, hmac_sha256,
 };
 use crate::encoding::{
-    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_encode, b64url_encode_into,
+    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len,
+    b64url_encode, b64url_encode_into,
 };
 use crate::error::{Error, Result};
 
@@ -399,12 +400,55 @@ impl<'a> Compact<'a> {
         // or escapes; a decode failure sends the text to the general reader.
         let iv = std::str::from_utf8(&rest[..end]).ok()?;
         let ct = rest[end..].strip_prefix(br#"","ct":""#)?.strip_suffix(br#""}"#)?;
-        if !ct.is_ascii() {
-            return None;
-        }
+        // from_utf8 is one fast pass for ASCII; base64url decoding checks each byte again.
         let ct = std::str::from_utf8(ct).ok()?;
         Some(Compact { kid, iv, ct })
     }
+}
+
+/// The plaintext length of an envelope in the layout [`seal`] writes (no `ek`), read from
+/// the length of its `ct`; `None` for any other text. With [`open_compact_to`], lets a
+/// binding decrypt straight into a result object it allocates at the right size.
+pub fn compact_plaintext_len(envelope: &[u8]) -> Option<usize> {
+    let fields = Compact::read(envelope)?;
+    b64url_decoded_len(fields.ct.as_bytes()).ok()?.checked_sub(TAG_LEN)
+}
+
+/// Opens an envelope of the layout [`seal`] writes into `out`, which is exactly
+/// [`compact_plaintext_len`] bytes long; the tag is decoded aside, so the ciphertext is
+/// decoded and decrypted in `out` itself and never copied.
+///
+/// Any error means "not opened this way": the caller then calls [`open_into`], which opens
+/// every envelope this opens and reports the format's own error for the others. On error
+/// `out` holds nothing usable and must be discarded.
+pub fn open_compact_to(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, out: &mut [u8]) -> Result<()> {
+    let malformed = Error::EnvelopeMalformed { reason: "not the compact envelope layout" };
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
+    }
+    let fields = Compact::read(envelope).ok_or(malformed.clone())?;
+    let iv = decode_iv(Some(fields.iv), b64url_decode)?;
+    let ct = fields.ct.as_bytes();
+    if b64url_decoded_len(ct)? != out.len() + TAG_LEN {
+        return Err(malformed);
+    }
+    // Whole base64 quanta (3 bytes per 4 characters) go straight into `out`; the last
+    // few plaintext bytes and the tag come from the short tail.
+    let head = out.len() / 3 * 3;
+    let split = head / 3 * 4;
+    b64url_decode_to(&ct[..split], &mut out[..head])?;
+    let mut tail = [0u8; 2 + TAG_LEN];
+    let n = b64url_decode_to(&ct[split..], &mut tail)?;
+    let rest = out.len() - head;
+    if n != rest + TAG_LEN {
+        return Err(malformed);
+    }
+    out[head..].copy_from_slice(&tail[..rest]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&tail[rest..n]);
+    let key = keyring.get(fields.kid).ok_or_else(|| Error::UnknownKid { kid: fields.kid.to_string() })?;
+    let aad = aad(fields.kid, None, ctx);
+    aes256gcm_open_detached(&key.secret, &iv, &aad, out, &tag)
 }
 
 /// Opens a v1 envelope from its fields, in the order of the checks the format defines.
@@ -555,6 +599,29 @@ mod tests {
         assert_eq!(open(escaped.as_bytes(), &ring, &ctx).unwrap(), b"hello");
         let bad_iv = sealed.replace(r#""iv":""#, r#""iv":"!"#);
         assert_eq!(open(bad_iv.as_bytes(), &ring, &ctx).unwrap_err().code(), "encoding");
+    }
+
+    #[test]
+    fn open_compact_to_decrypts_in_the_callers_buffer() {
+        let ring = Keyring::new().with(key());
+        let ctx = Context::new("req_1", "payload");
+        for len in [0usize, 1, 2, 3, 4, 5, 100, 1000, 4097] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let sealed = seal(&key(), &ctx, &plain).unwrap();
+            assert_eq!(compact_plaintext_len(sealed.as_bytes()), Some(len));
+            let mut out = vec![0u8; len];
+            open_compact_to(sealed.as_bytes(), &ring, &ctx, &mut out).unwrap();
+            assert_eq!(out, plain);
+            let other = Context::new("req_1", "state");
+            assert_eq!(
+                open_compact_to(sealed.as_bytes(), &ring, &other, &mut out).unwrap_err().code(),
+                "decrypt_failed"
+            );
+            let mut short = vec![0u8; len + 1];
+            assert!(open_compact_to(sealed.as_bytes(), &ring, &ctx, &mut short).is_err());
+        }
+        let wrapped = seal_wrapped(&key(), &ctx, b"x").unwrap();
+        assert_eq!(compact_plaintext_len(wrapped.as_bytes()), None, "ek envelopes take open_into");
     }
 
     #[test]

@@ -40,8 +40,8 @@ use zeroize::Zeroizing;
 
 use crate::canonical::write_string;
 use crate::crypto::{
-    aes256gcm_open_detached, aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap,
-    aes256kw_wrap, fill_random, hmac_sha256,
+    aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
+    hmac_sha256, GcmKey,
 };
 use crate::encoding::{
     b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len,
@@ -61,10 +61,18 @@ const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
 /// A 256-bit AES key with its identifier. Prints `[redacted]` in `Debug`; zeroed on drop.
-#[derive(Clone)]
 pub struct Key {
     kid: String,
     secret: Zeroizing<[u8; 32]>,
+    /// The AES-GCM schedule of `secret`, prepared once (zeroed on drop too): a keyring
+    /// seals and opens many envelopes under one key.
+    cipher: GcmKey,
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Key { kid: self.kid.clone(), secret: self.secret.clone(), cipher: GcmKey::new(&self.secret) }
+    }
 }
 
 impl fmt::Debug for Key {
@@ -78,7 +86,8 @@ impl Key {
     pub fn new(kid: impl Into<String>, secret: [u8; 32]) -> Result<Key> {
         let kid = kid.into();
         check_kid(&kid)?;
-        Ok(Key { kid, secret: Zeroizing::new(secret) })
+        let cipher = GcmKey::new(&secret);
+        Ok(Key { kid, secret: Zeroizing::new(secret), cipher })
     }
 
     /// Generates a fresh random key.
@@ -281,7 +290,10 @@ pub fn seal_with_buffers(
     buf.clear();
     buf.reserve(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    aes256gcm_seal_in_place(data_key.unwrap_or(&key.secret), &iv, &aad, buf)?;
+    match data_key {
+        Some(dk) => aes256gcm_seal_in_place(dk, &iv, &aad, buf)?,
+        None => key.cipher.seal_in_place(&iv, &aad, buf)?,
+    }
 
     // Written straight into one buffer: at 1 MB, every extra copy of the base64 text shows.
     out.clear();
@@ -306,7 +318,7 @@ pub fn seal_with_buffers(
 /// Only for compatibility with clients that read that form; new code uses [`seal`].
 pub fn seal_legacy_with(key: &Key, plaintext: &[u8], iv: [u8; IV_LEN]) -> Result<String> {
     let mut buf = plaintext.to_vec();
-    aes256gcm_seal_in_place(&key.secret, &iv, b"", &mut buf)?;
+    key.cipher.seal_in_place(&iv, b"", &mut buf)?;
     Ok(format!(r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#, b64_encode(iv), b64_encode(&buf)))
 }
 
@@ -448,7 +460,7 @@ pub fn open_compact_to(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, ou
     tag.copy_from_slice(&tail[rest..n]);
     let key = keyring.get(fields.kid).ok_or_else(|| Error::UnknownKid { kid: fields.kid.to_string() })?;
     let aad = aad(fields.kid, None, ctx);
-    aes256gcm_open_detached(&key.secret, &iv, &aad, out, &tag)
+    key.cipher.open_detached(&iv, &aad, out, &tag)
 }
 
 /// Opens a v1 envelope from its fields, in the order of the checks the format defines.
@@ -479,7 +491,7 @@ fn open_v1(
             let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
             aes256gcm_open_in_place(data_key, &iv, &aad, buf)?;
         }
-        None => aes256gcm_open_in_place(&key.secret, &iv, &aad, buf)?,
+        None => key.cipher.open_in_place(&iv, &aad, buf)?,
     }
     Ok(())
 }
@@ -499,7 +511,7 @@ fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
     let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
-    aes256gcm_open_in_place(&key.secret, &iv, b"", &mut buf)?;
+    key.cipher.open_in_place(&iv, b"", &mut buf)?;
     Ok(buf)
 }
 

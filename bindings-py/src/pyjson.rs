@@ -2,7 +2,8 @@
 //!
 //! `dict` (with `str` keys), `list`, `tuple`, `str`, `int`, `float`, `bool` and `None`, and
 //! their subclasses, are walked in Rust. [`write_canonical`] writes the RFC 8785 form with
-//! the core's own writers (`canonical::cmp_keys`, `write_string`, `write_number`,
+//! the core's own writers (`canonical::cmp_keys`, `write_string`, `write_float` — Python
+//! writes floats with a fraction or an exponent, never as integer literals — and
 //! `write_integer`), so the bytes are exactly those `canonical::canonicalize` gives for
 //! `json.dumps` of the same value; [`to_value`] builds the `serde_json::Value` the core's
 //! `firewall::args_from_json` would parse from that text. The refusals are the core's, with
@@ -179,7 +180,7 @@ fn write_value<'py>(
         Kind::Bool(true) => out.extend_from_slice(b"true"),
         Kind::Bool(false) => out.extend_from_slice(b"false"),
         Kind::Int => canonical::write_integer(int(obj)?, out).map_err(core)?,
-        Kind::Float => canonical::write_number(float(obj)?, out).map_err(core)?,
+        Kind::Float => canonical::write_float(float(obj)?, out).map_err(core)?,
         Kind::Str(s) => canonical::write_string(text(s)?, out),
         Kind::List(list) => {
             check_depth(depth + 1)?;

@@ -181,18 +181,19 @@ def test_langgraph_resume_from_webhook(clean: Server) -> None:
     assert resume_from_webhook(app, client, created_body, created_headers, secret) is None
     assert executed == []
 
-    clean.resolve(request_id, decision="approve", payload={"order": "o_4", "amount": 7})
+    # An encrypting client refuses a plain edit (the dashboard seals one): approve as is.
+    clean.resolve(request_id, decision="approve")
     body, headers = deliveries.wait("request.resolved", request_id)
     with pytest.raises(WebhookError):
         resume_from_webhook(app, client, body.replace(b"APPROVED", b"REJECTED"), headers, secret)
     assert executed == []
 
     out = resume_from_webhook(app, client, body, headers, secret)
-    assert out["done"] == "refunded 7" and executed == [{"order": "o_4", "amount": 7}]
-    assert out["handrail"]["type"] == "edit" and out["handrail"]["request_id"] == request_id
+    assert out["done"] == "refunded 70" and executed == [{"order": "o_4", "amount": 70}]
+    assert out["handrail"]["type"] == "approve" and out["handrail"]["request_id"] == request_id
     # A repeated delivery re-runs nothing the checkpointer recorded.
     resume_from_webhook(app, client, body, headers, secret)
-    assert executed == [{"order": "o_4", "amount": 7}]
+    assert executed == [{"order": "o_4", "amount": 70}]
 
 
 def test_langgraph_resume_from_webhook_without_parked_state_uses_thread_of(clean: Server) -> None:
@@ -206,12 +207,13 @@ def test_langgraph_resume_from_webhook_without_parked_state_uses_thread_of(clean
     thread = f"t-{uuid.uuid4().hex[:8]}"
     out = app.invoke({"refund": {"order": "o_5", "amount": 3}}, {"configurable": {"thread_id": thread}})
     request_id = out["__interrupt__"][0].value["handrail_request_id"]
-    clean.resolve(request_id, decision="approve")
+    clean.resolve(request_id, decision="approve", payload={"order": "o_5", "amount": 2})
     body, headers = deliveries.wait("request.resolved", request_id)
     assert resume_from_webhook(app, client, body, headers, secret) is None
     assert executed == []
     out = resume_from_webhook(app, client, body, headers, secret, thread_of={request_id: thread}.get)
-    assert out["done"] == "refunded 3" and executed == [{"order": "o_5", "amount": 3}]
+    assert out["done"] == "refunded 2" and executed == [{"order": "o_5", "amount": 2}]
+    assert out["handrail"]["type"] == "edit"
 
 
 crewai = pytest.importorskip("crewai")

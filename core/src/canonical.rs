@@ -406,8 +406,38 @@ impl<'a> Parser<'a> {
         }
         let value: f64 =
             literal.parse().map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid number" })?;
-        write_number(value, out).map_err(|_| Error::NonFiniteNumber { offset: start })
+        write_float(value, out).map_err(|_| Error::NonFiniteNumber { offset: start })
     }
+}
+
+/// Writes a double as [`canonicalize`] writes a number literal that has a fraction or an
+/// exponent: the ECMAScript form, `-0` as `0`, NaN and the infinities refused
+/// ([`Error::NonFiniteNumber`], offset 0). No range rule applies to such a literal.
+///
+/// For hosts whose JSON text of a float always has a fraction or an exponent — Python's
+/// `json.dumps` writes `2.0`, `1e+16`, `1.152921504606847e+18` — so their floats are never
+/// integer literals; [`write_number`] is the rule for `JSON.stringify`, which writes
+/// integral doubles below 1e21 as integer literals.
+pub fn write_float(n: f64, out: &mut Vec<u8>) -> Result<()> {
+    if !n.is_finite() {
+        return Err(Error::NonFiniteNumber { offset: 0 });
+    }
+    if n == 0.0 {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    }
+    Ok(())
+}
+
+/// Writes an integer as [`canonicalize`] writes an integer literal, refusing one beyond
+/// ±(2^53−1) ([`Error::IntegerOutOfRange`], offset 0) as it does.
+pub fn write_integer(n: i64, out: &mut Vec<u8>) -> Result<()> {
+    if n.unsigned_abs() > MAX_SAFE_INTEGER {
+        return Err(Error::IntegerOutOfRange { offset: 0 });
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    Ok(())
 }
 
 /// Fast path for the common decimal literal (`12.50`, `-0.25`): no exponent, at most 15
@@ -471,55 +501,60 @@ fn utf16_cmp(a: &[u8], b: &[u8]) -> Ordering {
     // Names are slices of the validated input or built from decoded escapes: valid UTF-8.
     let a = std::str::from_utf8(a).expect("member names are UTF-8");
     let b = std::str::from_utf8(b).expect("member names are UTF-8");
-    cmp_keys(a, b)
-}
-
-/// Orders two member names as RFC 8785 §3.2.3 requires: by their UTF-16 code units.
-///
-/// For bindings that walk a host language's objects and write the canonical form
-/// themselves; sorting with this and writing with [`write_string`] and [`write_number`]
-/// gives exactly the bytes [`canonicalize`] gives for the same value as JSON text.
-pub fn cmp_keys(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.as_bytes().cmp(b.as_bytes());
-    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// Writes a string with the JCS escapes: `"`, `\`, and the C0 controls (short forms for
 /// \b \t \n \f \r, lowercase `\u00xx` for the rest); everything else as UTF-8.
+///
+/// For bindings that walk their language's values instead of parsing text: a `&str` has no
+/// lone surrogates, so the caller refuses those ([`Error::LoneSurrogate`]) before it gets here.
 pub fn write_string(s: &str, out: &mut Vec<u8>) {
     write_string_bytes(s.as_bytes(), out);
 }
 
-/// Writes a double in the ECMAScript `Number.prototype.toString` form, as [`canonicalize`]
-/// writes a number literal with a fraction or an exponent (`-0` is written `0`).
+/// Writes a number (a double, as JavaScript and Python floats hold it) in its ECMAScript
+/// `Number.prototype.toString` form, the form [`canonicalize`] writes.
 ///
-/// Refuses NaN and the infinities ([`Error::NonFiniteNumber`], offset 0), which JSON cannot
-/// express. The ±(2^53−1) rule of [`canonicalize`] is a rule on integer *literals*, so it
-/// is not applied here: a binding holding an integer type checks that range itself (its
-/// JSON text would be an integer literal), while a double written from a host float is
-/// never an integer literal (Python writes `1e+16`, `2.0`).
+/// The refusals are those the parser applies to the same number written as JSON text by
+/// `JSON.stringify`: a non-finite value is [`Error::NonFiniteNumber`], and an integral value
+/// whose ECMAScript form is an integer literal (below 1e21) beyond ±(2^53−1) is
+/// [`Error::IntegerOutOfRange`] (`1e21` and larger are written with an exponent and
+/// accepted). `-0` is written `0`. Error offsets are 0: there is no input text.
 pub fn write_number(n: f64, out: &mut Vec<u8>) -> Result<()> {
     if !n.is_finite() {
         return Err(Error::NonFiniteNumber { offset: 0 });
     }
-    if n == 0.0 {
-        out.push(b'0');
-    } else {
-        out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    if n.fract() == 0.0 && n.abs() < 1e21 {
+        if n.abs() > MAX_SAFE_INTEGER as f64 {
+            return Err(Error::IntegerOutOfRange { offset: 0 });
+        }
+        // Integral and within ±(2^53−1): the cast is exact, and -0 becomes 0.
+        out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
+        return Ok(());
     }
+    out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
     Ok(())
 }
 
-/// Writes an integer the way [`canonicalize`] writes an integer literal, refusing one beyond
-/// ±(2^53−1) ([`Error::IntegerOutOfRange`], offset 0) as it does.
-pub fn write_integer(n: i64, out: &mut Vec<u8>) -> Result<()> {
-    if n.unsigned_abs() > MAX_SAFE_INTEGER {
-        return Err(Error::IntegerOutOfRange { offset: 0 });
+/// Orders two object member names as RFC 8785 §3.2.3 requires: by their UTF-16 code units.
+///
+/// UTF-8 byte order is code point order, which differs from UTF-16 order only between a
+/// supplementary character (a surrogate pair, 0xD800..) and one in U+E000..U+FFFF; so names
+/// are compared as bytes, and only a first difference between two such characters is
+/// settled in UTF-16.
+pub fn cmp_keys(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let Some(i) = x.iter().zip(y).position(|(p, q)| p != q) else {
+        return x.len().cmp(&y.len());
+    };
+    if x[i] < 0x80 && y[i] < 0x80 {
+        return x[i].cmp(&y[i]);
     }
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    Ok(())
+    // The common prefix is whole characters up to the start of the one that differs; a
+    // difference inside it (equal lead bytes) keeps both in one class, where bytes decide.
+    let start = (0..=i).rev().find(|&j| a.is_char_boundary(j)).unwrap_or(0);
+    a[start..].encode_utf16().cmp(b[start..].encode_utf16())
 }
 
 /// [`write_string`] for text already known to be UTF-8.
@@ -609,6 +644,24 @@ mod tests {
     }
 
     #[test]
+    fn float_and_integer_writers_give_the_parser_bytes() {
+        // Python's json.dumps writes every float with a fraction or an exponent.
+        for n in [0.0, -0.0, 1.5, 1e21, 1e-7, 1e16, 2f64.powi(60), 5e-324, -123456789012345.6] {
+            let mut out = Vec::new();
+            write_float(n, &mut out).unwrap();
+            let text = format!("{n:e}");
+            assert_eq!(String::from_utf8(out).unwrap(), canonicalize(&text).unwrap(), "{n}");
+        }
+        assert_eq!(write_float(f64::NAN, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        assert_eq!(write_float(f64::INFINITY, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        let mut out = Vec::new();
+        write_integer(-9007199254740991, &mut out).unwrap();
+        assert_eq!(out, b"-9007199254740991");
+        assert_eq!(write_integer(1 << 53, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
+        assert_eq!(write_integer(i64::MIN, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
+    }
+
+    #[test]
     fn distinct_errors() {
         assert_eq!(canonicalize(r#"{"a":1,"a":2}"#).unwrap_err().code(), "duplicate_key");
         assert_eq!(canonicalize(r#"{"a":1,"\u0061":2}"#).unwrap_err().code(), "duplicate_key");
@@ -625,22 +678,53 @@ mod tests {
     }
 
     #[test]
-    fn writers_give_the_parser_bytes() {
-        for n in [0.0, -0.0, 1.5, 1e21, 1e-7, 1e16, 2f64.powi(60), 5e-324, -123456789012345.6] {
+    fn write_number_matches_the_parser() {
+        for (n, text) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.5, "1.5"),
+            (-1.0, "-1"),
+            (1e21, "1e+21"),
+            (1e-7, "1e-7"),
+            (9007199254740991.0, "9007199254740991"),
+            (-9007199254740991.0, "-9007199254740991"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ] {
             let mut out = Vec::new();
             write_number(n, &mut out).unwrap();
-            let text = format!("{n:e}");
-            assert_eq!(String::from_utf8(out).unwrap(), canonicalize(&text).unwrap(), "{n}");
+            assert_eq!(out, text.as_bytes(), "{n}");
+            assert_eq!(canonicalize(text).unwrap(), text, "{text} reads back the same");
         }
-        assert_eq!(write_number(f64::NAN, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
-        assert_eq!(write_number(f64::INFINITY, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
-        let mut out = Vec::new();
-        write_integer(-9007199254740991, &mut out).unwrap();
-        assert_eq!(out, b"-9007199254740991");
-        assert_eq!(write_integer(1 << 53, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
-        assert_eq!(write_integer(i64::MIN, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
-        assert_eq!(cmp_keys("\u{1f600}", "\u{fb01}"), Ordering::Less);
-        assert_eq!(cmp_keys("b", "ab"), Ordering::Greater);
+        let code = |n: f64| write_number(n, &mut Vec::new()).unwrap_err().code();
+        assert_eq!(code(f64::NAN), "non_finite_number");
+        assert_eq!(code(f64::INFINITY), "non_finite_number");
+        assert_eq!(code(f64::NEG_INFINITY), "non_finite_number");
+        assert_eq!(code(9007199254740992.0), "integer_out_of_range");
+        assert_eq!(code(-1e20), "integer_out_of_range");
+    }
+
+    #[test]
+    fn cmp_keys_is_utf16_order() {
+        let names = [
+            "",
+            "a",
+            "aa",
+            "b",
+            "\u{e9}",
+            "\u{fb01}",
+            "\u{1f600}",
+            "a\u{fb01}",
+            "a\u{1f600}",
+            "\u{10000}",
+            "\u{ffff}",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(cmp_keys(a, b), a.encode_utf16().cmp(b.encode_utf16()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -63,12 +63,17 @@ def canonical_cases() -> list[dict[str, Any]]:
     return [c for c in doc["cases"] if "input" in c]
 
 
-@pytest.mark.parametrize("case", canonical_cases(), ids=lambda c: c["name"])
-def test_canonical_vectors_native_equals_text(case: dict[str, Any]) -> None:
+def representable(case: dict[str, Any]) -> bool:
     try:
-        value = as_value(case["input"])
+        as_value(case["input"])
+        return True
     except NotRepresentable:
-        pytest.skip("not representable as a Python value")
+        return False  # duplicate keys, NaN literals, syntax errors: no Python value holds them
+
+
+@pytest.mark.parametrize("case", [c for c in canonical_cases() if representable(c)], ids=lambda c: c["name"])
+def test_canonical_vectors_native_equals_text(case: dict[str, Any]) -> None:
+    value = as_value(case["input"])
     text = case["input"]
     if isinstance(value, str):
         # A str argument is JSON text; a JSON string goes in as the member of a list.
@@ -84,14 +89,7 @@ def test_canonical_vectors_native_equals_text(case: dict[str, Any]) -> None:
 
 
 def test_most_canonical_vectors_are_representable() -> None:
-    representable = 0
-    for case in canonical_cases():
-        try:
-            as_value(case["input"])
-            representable += 1
-        except NotRepresentable:
-            pass
-    assert representable >= len(canonical_cases()) * 2 // 3
+    assert sum(map(representable, canonical_cases())) >= len(canonical_cases()) * 2 // 3
 
 
 def test_idempotency_vectors_native() -> None:

@@ -207,6 +207,7 @@ impl PyFirewall {
 
     /// The verdict on a call before it runs; ``args`` is JSON text or a Python value.
     #[pyo3(signature = (session, tool, args, now, effect = None, cost_usd = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust call site.
     fn check(
         &self,
         py: Python<'_>,

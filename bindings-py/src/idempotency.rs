@@ -22,7 +22,7 @@ use crate::pyjson::write_canonical;
 /// its ``json.dumps`` text would give, without the text.
 #[pyfunction]
 pub fn tool_call_key(scope: Str<'_>, tool: Str<'_>, args: &Bound<'_, PyAny>) -> PyResult<String> {
-    let mut canonical = Vec::with_capacity(256);
+    let mut canonical = Vec::with_capacity(1024);
     if args.is_instance_of::<PyString>() || args.is_instance_of::<PyBytes>() {
         let text: JsonText = args.extract()?;
         canonicalize_into(text.as_bytes(), &mut canonical).map_err(CoreError)?;

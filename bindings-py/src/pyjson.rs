@@ -146,19 +146,19 @@ fn key_text<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     }
 }
 
-/// One member of a dict being written: its name (a view of the key, which `key` keeps
-/// alive) and its value.
-struct Member<'py> {
+/// One member of a dict being written: its name (a view of the key's UTF-8) and its value,
+/// both borrowed from the dict.
+struct Member {
     name: *const u8,
     len: usize,
-    _key: Bound<'py, PyAny>,
-    value: Bound<'py, PyAny>,
+    value: *mut ffi::PyObject,
 }
 
-impl Member<'_> {
+impl Member {
     fn name(&self) -> &str {
-        // SAFETY: `name`/`len` were taken from `utf8` of `_key`, which this member holds and
-        // which is immutable; the bytes are valid UTF-8.
+        // SAFETY: `name`/`len` were taken from `utf8` of a key of a dict that is alive for
+        // the whole walk and never changes during it (no Python code runs); str is
+        // immutable, and the bytes are valid UTF-8.
         unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(self.name, self.len)) }
     }
 }
@@ -169,11 +169,11 @@ pub fn write_canonical(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()
     write_value(obj, 0, out, &mut members)
 }
 
-fn write_value<'py>(
-    obj: &Bound<'py, PyAny>,
+fn write_value(
+    obj: &Bound<'_, PyAny>,
     depth: usize,
     out: &mut Vec<u8>,
-    members: &mut Vec<Member<'py>>,
+    members: &mut Vec<Member>,
 ) -> PyResult<()> {
     match kind(obj)? {
         Kind::Null => out.extend_from_slice(b"null"),
@@ -206,12 +206,17 @@ fn write_value<'py>(
         }
         Kind::Dict(dict) => {
             check_depth(depth + 1)?;
+            let py = obj.py();
             // This dict's members sit at the tail of the stack shared by all open dicts.
             let first = members.len();
-            for (key, value) in dict.iter() {
+            let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: `dict` is a live dict; PyDict_Next hands out borrowed references, valid
+            // while the dict is alive and unchanged — the whole walk, as no Python code runs.
+            while unsafe { ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
+                // SAFETY: a non-null borrowed reference from PyDict_Next (see above).
+                let key = unsafe { Borrowed::from_ptr(py, key) };
                 let name = key_text(&key)?;
-                let (ptr, len) = (name.as_ptr(), name.len());
-                members.push(Member { name: ptr, len, _key: key, value });
+                members.push(Member { name: name.as_ptr(), len: name.len(), value });
             }
             let mine = &mut members[first..];
             mine.sort_unstable_by(|a, b| canonical::cmp_keys(a.name(), b.name()));
@@ -227,7 +232,8 @@ fn write_value<'py>(
                 }
                 canonical::write_string(members[i].name(), out);
                 out.push(b':');
-                let value = members[i].value.clone();
+                // SAFETY: a borrowed value of the dict, alive as above.
+                let value = unsafe { Borrowed::from_ptr(py, members[i].value) };
                 write_value(&value, depth + 1, out, members)?;
             }
             out.push(b'}');

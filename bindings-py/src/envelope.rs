@@ -7,10 +7,12 @@
 use std::cell::RefCell;
 
 use handrail_core::envelope::{self, Context, Key, Keyring};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::error::CoreError;
+use crate::input::{JsonText, Str};
 use crate::DETACH_THRESHOLD;
 
 /// Scratch buffers kept alive per thread above this size would hold too much memory idle.
@@ -46,6 +48,37 @@ fn fixed<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], Co
     bytes.try_into().map_err(|_| CoreError(handrail_core::Error::InvalidKey { reason: what }))
 }
 
+impl PyKeyring {
+    /// Opens an envelope of the layout `seal` writes straight into a new `bytes` of the
+    /// plaintext's size (no scratch buffer, no copy); `None` when it does not open that
+    /// way, for the general path to open it or report why not.
+    fn open_direct<'py>(
+        &self,
+        py: Python<'py>,
+        envelope: &[u8],
+        ctx: &Context<'_>,
+        len: usize,
+    ) -> Option<Bound<'py, PyBytes>> {
+        let size = ffi::Py_ssize_t::try_from(len).ok()?;
+        // SAFETY: a NULL source asks CPython for an uninitialized bytes object of `size`
+        // bytes, which its creator may fill before sharing it; the thread is attached.
+        let bytes = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))
+        }
+        .ok()?
+        .cast_into::<PyBytes>()
+        .ok()?;
+        // SAFETY: `bytes` is ours alone (not yet returned), `len` bytes long, and stays
+        // alive while `out` is used; nothing else reads it until it is filled.
+        let out = unsafe {
+            std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(bytes.as_ptr()).cast::<u8>(), len)
+        };
+        let mut run = || envelope::open_compact_to(envelope, &self.ring, ctx, out);
+        let opened = if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() };
+        opened.ok().map(|()| bytes)
+    }
+}
+
 /// Envelope keys by key id (AES-256-GCM), with an optional legacy LetsPing key.
 #[pyclass(name = "Keyring", module = "handrail._core", frozen)]
 pub struct PyKeyring {
@@ -77,13 +110,14 @@ impl PyKeyring {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        kid: &str,
-        request_id: &str,
-        field: &str,
+        kid: Str<'_>,
+        request_id: Str<'_>,
+        field: Str<'_>,
         plaintext: &[u8],
         iv: Option<&[u8]>,
         data_key: Option<&[u8]>,
     ) -> Result<Bound<'py, PyString>, CoreError> {
+        let (kid, request_id, field) = (kid.0, request_id.0, field.0);
         let key = self.ring.get(kid).ok_or(handrail_core::Error::UnknownKid { kid: kid.to_string() })?;
         let ctx = Context::new(request_id, field);
         let data_key = data_key.map(|d| fixed::<32>(d, "a data key is 32 bytes")).transpose()?;
@@ -106,7 +140,10 @@ impl PyKeyring {
             } else {
                 run()?
             }
-            let text = std::str::from_utf8(out).expect("the envelope text is ASCII");
+            // SAFETY: `seal_with_buffers` writes ASCII only — fixed syntax, a kid that
+            // `Key::new` restricted to [A-Za-z0-9._:-], base64url — so the bytes are UTF-8;
+            // a second scan of a megabyte of text here would cost as much as the copy.
+            let text = unsafe { std::str::from_utf8_unchecked(out) };
             Ok(PyString::new(py, text))
         })
     }
@@ -117,15 +154,22 @@ impl PyKeyring {
         Ok(envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?)
     }
 
-    /// Opens an envelope of either form for one field of one request.
+    /// Opens an envelope of either form for one field of one request; ``envelope`` is the
+    /// text ``seal`` returned, as ``str`` or ``bytes``.
     fn open<'py>(
         &self,
         py: Python<'py>,
-        envelope: &[u8],
-        request_id: &str,
-        field: &str,
+        envelope: JsonText,
+        request_id: Str<'_>,
+        field: Str<'_>,
     ) -> Result<Bound<'py, PyBytes>, CoreError> {
-        let ctx = Context::new(request_id, field);
+        let envelope = envelope.as_bytes();
+        let ctx = Context::new(request_id.0, field.0);
+        if let Some(len) = envelope::compact_plaintext_len(envelope) {
+            if let Some(bytes) = self.open_direct(py, envelope, &ctx, len) {
+                return Ok(bytes);
+            }
+        }
         with_scratch(|buf, _| {
             let mut run = || envelope::open_into(envelope, &self.ring, &ctx, buf);
             if envelope.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }?;

@@ -4,18 +4,32 @@
 //! What to do with a retried request (run, replay, refuse) is decided by the core; Python
 //! only stores the execution between calls (``Execution.to_json`` / ``from_json``).
 
+use handrail_core::canonical::canonicalize_into;
 use handrail_core::idempotency::{self, Begin, Execution, Fingerprint, State, Stored};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 use pyo3::IntoPyObjectExt;
 
 use crate::error::CoreError;
-use crate::input::JsonText;
+use crate::input::{JsonText, Str};
+use crate::pyjson::write_canonical;
 
 /// The idempotency key of one tool call: ``scope``, ``tool`` and the canonical form of the
-/// JSON text ``args``, so equal arguments written differently give the same key.
+/// arguments, so equal arguments written differently give the same key.
+///
+/// ``args`` is JSON text (``str`` or ``bytes``) or a Python value (``dict``, ``list``,
+/// ``tuple``, ``int``, ``float``, ``bool``, ``None``), walked natively: the key is the one
+/// its ``json.dumps`` text would give, without the text.
 #[pyfunction]
-pub fn tool_call_key(scope: &str, tool: &str, args: JsonText) -> Result<String, CoreError> {
-    Ok(idempotency::tool_call_key(scope, tool, args.as_bytes())?)
+pub fn tool_call_key(scope: Str<'_>, tool: Str<'_>, args: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut canonical = Vec::with_capacity(1024);
+    if args.is_instance_of::<PyString>() || args.is_instance_of::<PyBytes>() {
+        let text: JsonText = args.extract()?;
+        canonicalize_into(text.as_bytes(), &mut canonical).map_err(CoreError)?;
+    } else {
+        write_canonical(args, &mut canonical)?;
+    }
+    Ok(idempotency::derive_key(&[scope.0.as_bytes(), tool.0.as_bytes(), &canonical]))
 }
 
 /// The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body.

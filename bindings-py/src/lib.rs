@@ -17,6 +17,7 @@ mod idempotency;
 mod input;
 mod proof;
 mod protocol;
+mod pyjson;
 mod request;
 mod webhook;
 
@@ -78,6 +79,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(idempotency_key, m)?)?;
     m.add_class::<firewall::PyFirewall>()?;
     m.add_class::<firewall::PySession>()?;
+    m.add_class::<firewall::PyVerdict>()?;
+    m.add_class::<firewall::PyReason>()?;
     m.add_class::<protocol::PyProtocol>()?;
     m.add_class::<protocol::PyRecord>()?;
     m.add_class::<protocol::PyWait>()?;

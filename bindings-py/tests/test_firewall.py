@@ -7,7 +7,6 @@ policy's effects; then, in enforce mode, each case's session is judged alone at 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -95,10 +94,10 @@ def test_verdict_shape(firewall: Firewall) -> None:
     assert isinstance(v.score, float)
     assert isinstance(v.reasons, tuple) and all(isinstance(r, Reason) for r in v.reasons)
     assert v.reasons[0].code == "value_unseen"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         v.action = "allow"  # type: ignore[misc]
-    assert v == dataclasses.replace(v)
-    assert hash(v) == hash(dataclasses.replace(v))
+    same = Verdict(v.action, v.score, v.reasons, v.enforced)
+    assert v == same and hash(v) == hash(same)
 
 
 def test_args_as_json_text_str_or_bytes(firewall: Firewall) -> None:
@@ -129,7 +128,7 @@ def test_bad_args_text(firewall: Firewall, text: str, code: str) -> None:
 def test_nan_args_value_is_a_handrail_error(firewall: Firewall) -> None:
     with pytest.raises(HandrailError) as info:
         firewall.check(firewall.begin("s"), "send_money", {"amount": float("nan")}, now=NOW)
-    assert info.value.code == "json_syntax"
+    assert info.value.code == "non_finite_number"
 
 
 def test_profile_bytes_round_trip_gives_identical_verdicts(firewall: Firewall) -> None:

@@ -3,14 +3,18 @@ against a real ``handrail serve``."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import sqlite3
+import threading
 import uuid
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import pytest
 from typing_extensions import TypedDict
 
-from handrail import Client, Firewall, HandrailError
+from handrail import Client, Firewall, HandrailError, WebhookError
 from handrail.guard import run
 
 from conftest import Server
@@ -21,7 +25,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.graph import END, START, StateGraph  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
-from handrail.integrations.langgraph import gate, resume, resume_command  # noqa: E402
+from handrail.integrations.langgraph import gate, resume, resume_command, resume_from_webhook  # noqa: E402
 
 
 class State(TypedDict, total=False):
@@ -115,6 +119,101 @@ def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
     with pytest.raises(HandrailError, match="resume value says 'approve'"):
         app.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
     assert executed == []
+
+
+class _Deliveries:
+    """A webhook endpoint on 127.0.0.1 that keeps every delivery (body, headers)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.items: List[Tuple[bytes, List[Tuple[str, str]]]] = []
+        self.arrived = threading.Condition()
+        outer = self
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with outer.arrived:
+                    outer.items.append((body, list(self.headers.items())))
+                    outer.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/hook"
+
+    def wait(self, kind: str, request_id: str) -> Tuple[bytes, List[Tuple[str, str]]]:
+        def found() -> Optional[Tuple[bytes, List[Tuple[str, str]]]]:
+            for body, headers in self.items:
+                event = json.loads(body)
+                if event["type"] == kind and event["data"]["id"] == request_id:
+                    return body, headers
+            return None
+
+        with self.arrived:
+            assert self.arrived.wait_for(found, timeout=60), f"no {kind} delivery for {request_id}"
+            hit = found()
+        assert hit is not None
+        return hit
+
+
+def test_langgraph_resume_from_webhook(clean: Server) -> None:
+    """The decision arrives by webhook; the thread parked with the request is resumed."""
+    deliveries = _Deliveries()
+    hook = clean.operator("POST", "/v1/webhooks", {"url": deliveries.url})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
+    key = "hrk1.team." + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    client = Client(clean.url, clean.agent_key, encryption_key=key)
+    executed: List[Dict[str, Any]] = []
+    app = build(client, executed, MemorySaver())
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    out = app.invoke({"refund": {"order": "o_4", "amount": 70}}, {"configurable": {"thread_id": thread}})
+    request_id = out["__interrupt__"][0].value["handrail_request_id"]
+
+    # request.created carries no decision: nothing to resume.
+    created_body, created_headers = deliveries.wait("request.created", request_id)
+    assert resume_from_webhook(app, client, created_body, created_headers, secret) is None
+    assert executed == []
+
+    # An encrypting client refuses a plain edit (the dashboard seals one): approve as is.
+    clean.resolve(request_id, decision="approve")
+    body, headers = deliveries.wait("request.resolved", request_id)
+    with pytest.raises(WebhookError):
+        resume_from_webhook(app, client, body.replace(b"APPROVED", b"REJECTED"), headers, secret)
+    assert executed == []
+
+    out = resume_from_webhook(app, client, body, headers, secret)
+    assert out["done"] == "refunded 70" and executed == [{"order": "o_4", "amount": 70}]
+    assert out["handrail"]["type"] == "approve" and out["handrail"]["request_id"] == request_id
+    # A repeated delivery re-runs nothing the checkpointer recorded.
+    resume_from_webhook(app, client, body, headers, secret)
+    assert executed == [{"order": "o_4", "amount": 70}]
+
+
+def test_langgraph_resume_from_webhook_without_parked_state_uses_thread_of(clean: Server) -> None:
+    deliveries = _Deliveries()
+    hook = clean.operator("POST", "/v1/webhooks", {"url": deliveries.url})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
+    client = Client(clean.url, clean.agent_key)  # no key: no state parked with the request
+    executed: List[Dict[str, Any]] = []
+    app = build(client, executed, MemorySaver())
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    out = app.invoke({"refund": {"order": "o_5", "amount": 3}}, {"configurable": {"thread_id": thread}})
+    request_id = out["__interrupt__"][0].value["handrail_request_id"]
+    clean.resolve(request_id, decision="approve", payload={"order": "o_5", "amount": 2})
+    body, headers = deliveries.wait("request.resolved", request_id)
+    assert resume_from_webhook(app, client, body, headers, secret) is None
+    assert executed == []
+    out = resume_from_webhook(app, client, body, headers, secret, thread_of={request_id: thread}.get)
+    assert out["done"] == "refunded 2" and executed == [{"order": "o_5", "amount": 2}]
+    assert out["handrail"]["type"] == "edit"
 
 
 crewai = pytest.importorskip("crewai")

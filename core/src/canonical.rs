@@ -406,16 +406,38 @@ impl<'a> Parser<'a> {
         }
         let value: f64 =
             literal.parse().map_err(|_| Error::JsonSyntax { offset: start, reason: "invalid number" })?;
-        if !value.is_finite() {
-            return Err(Error::NonFiniteNumber { offset: start });
-        }
-        if value == 0.0 {
-            out.push(b'0');
-        } else {
-            out.extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
-        }
-        Ok(())
+        write_float(value, out).map_err(|_| Error::NonFiniteNumber { offset: start })
     }
+}
+
+/// Writes a double as [`canonicalize`] writes a number literal that has a fraction or an
+/// exponent: the ECMAScript form, `-0` as `0`, NaN and the infinities refused
+/// ([`Error::NonFiniteNumber`], offset 0). No range rule applies to such a literal.
+///
+/// For hosts whose JSON text of a float always has a fraction or an exponent — Python's
+/// `json.dumps` writes `2.0`, `1e+16`, `1.152921504606847e+18` — so their floats are never
+/// integer literals; [`write_number`] is the rule for `JSON.stringify`, which writes
+/// integral doubles below 1e21 as integer literals.
+pub fn write_float(n: f64, out: &mut Vec<u8>) -> Result<()> {
+    if !n.is_finite() {
+        return Err(Error::NonFiniteNumber { offset: 0 });
+    }
+    if n == 0.0 {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    }
+    Ok(())
+}
+
+/// Writes an integer as [`canonicalize`] writes an integer literal, refusing one beyond
+/// ±(2^53−1) ([`Error::IntegerOutOfRange`], offset 0) as it does.
+pub fn write_integer(n: i64, out: &mut Vec<u8>) -> Result<()> {
+    if n.unsigned_abs() > MAX_SAFE_INTEGER {
+        return Err(Error::IntegerOutOfRange { offset: 0 });
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    Ok(())
 }
 
 /// Fast path for the common decimal literal (`12.50`, `-0.25`): no exponent, at most 15
@@ -619,6 +641,24 @@ mod tests {
         ] {
             assert_eq!(canonicalize(input).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn float_and_integer_writers_give_the_parser_bytes() {
+        // Python's json.dumps writes every float with a fraction or an exponent.
+        for n in [0.0, -0.0, 1.5, 1e21, 1e-7, 1e16, 2f64.powi(60), 5e-324, -123456789012345.6] {
+            let mut out = Vec::new();
+            write_float(n, &mut out).unwrap();
+            let text = format!("{n:e}");
+            assert_eq!(String::from_utf8(out).unwrap(), canonicalize(&text).unwrap(), "{n}");
+        }
+        assert_eq!(write_float(f64::NAN, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        assert_eq!(write_float(f64::INFINITY, &mut Vec::new()).unwrap_err().code(), "non_finite_number");
+        let mut out = Vec::new();
+        write_integer(-9007199254740991, &mut out).unwrap();
+        assert_eq!(out, b"-9007199254740991");
+        assert_eq!(write_integer(1 << 53, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
+        assert_eq!(write_integer(i64::MIN, &mut Vec::new()).unwrap_err().code(), "integer_out_of_range");
     }
 
     #[test]

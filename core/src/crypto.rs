@@ -11,6 +11,8 @@
 //! - Ed25519 (RFC 8032) with *strict* verification: non-canonical `S`, non-canonical or
 //!   small-order points are refused, so a signature cannot be mutated into another valid one.
 
+use std::mem::ManuallyDrop;
+
 use aes_kw::KekAes256;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -41,7 +43,7 @@ pub fn aes256gcm_seal_in_place(
     aad: &[u8],
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    gcm::seal_in_place(key, iv, aad, buf)
+    gcm::seal_in_place(&gcm::prepare(key), iv, aad, buf)
 }
 
 /// Checks the tag at the end of `buf` and decrypts in place, leaving the plaintext.
@@ -54,7 +56,22 @@ pub fn aes256gcm_open_in_place(
     if buf.len() < GCM_TAG_LEN {
         return Err(Error::DecryptFailed);
     }
-    gcm::open_in_place(key, iv, aad, buf)
+    gcm::open_in_place(&gcm::prepare(key), iv, aad, buf)
+}
+
+/// Checks `tag` and decrypts `buf` (ciphertext without the tag) in place.
+///
+/// For callers that decode ciphertext and tag to different places (straight into a
+/// result object the size of the plaintext). On failure `buf` holds no plaintext worth
+/// anything and must be discarded.
+pub fn aes256gcm_open_detached(
+    key: &[u8; 32],
+    iv: &[u8; GCM_IV_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; GCM_TAG_LEN],
+) -> Result<()> {
+    gcm::open_detached(&gcm::prepare(key), iv, aad, buf, tag)
 }
 
 /// Native AES-GCM: ring's assembly.
@@ -62,36 +79,56 @@ pub fn aes256gcm_open_in_place(
 mod gcm {
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
-    use super::{GCM_IV_LEN, MAX_GCM_BYTES};
+    use super::{GCM_IV_LEN, GCM_TAG_LEN, MAX_GCM_BYTES};
     use crate::error::{Error, Result};
 
-    fn key(bytes: &[u8; 32]) -> LessSafeKey {
+    /// A key with its schedule: round keys and the GHASH table (plain arrays, no pointers).
+    pub(super) type Prepared = LessSafeKey;
+
+    pub(super) fn prepare(bytes: &[u8; 32]) -> Prepared {
         // A 32-byte key is always a valid AES-256 key.
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32-byte AES-256 key"))
     }
 
     pub(super) fn seal_in_place(
-        k: &[u8; 32],
+        key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        key(k)
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
             .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })
     }
 
     pub(super) fn open_in_place(
-        k: &[u8; 32],
+        key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        let len = key(k)
+        let len = key
             .open_in_place(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
             .map_err(|_| Error::DecryptFailed)?
             .len();
         buf.truncate(len);
+        Ok(())
+    }
+
+    pub(super) fn open_detached(
+        key: &Prepared,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> Result<()> {
+        key.open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*iv),
+            Aad::from(aad),
+            ring::aead::Tag::from(*tag),
+            buf,
+            0..,
+        )
+        .map_err(|_| Error::DecryptFailed)?;
         Ok(())
     }
 }
@@ -102,29 +139,102 @@ mod gcm {
     use aes_gcm::aead::{AeadInPlace, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce};
 
-    use super::{GCM_IV_LEN, MAX_GCM_BYTES};
+    use super::{GCM_IV_LEN, GCM_TAG_LEN, MAX_GCM_BYTES};
     use crate::error::{Error, Result};
 
+    /// A key with its schedule (round keys and GHASH key: plain arrays, no pointers).
+    pub(super) type Prepared = Aes256Gcm;
+
+    pub(super) fn prepare(bytes: &[u8; 32]) -> Prepared {
+        Aes256Gcm::new(bytes.into())
+    }
+
     pub(super) fn seal_in_place(
-        k: &[u8; 32],
+        key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        Aes256Gcm::new(k.into())
-            .encrypt_in_place(Nonce::from_slice(iv), aad, buf)
+        key.encrypt_in_place(Nonce::from_slice(iv), aad, buf)
             .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })
     }
 
     pub(super) fn open_in_place(
-        k: &[u8; 32],
+        key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        Aes256Gcm::new(k.into())
-            .decrypt_in_place(Nonce::from_slice(iv), aad, buf)
+        key.decrypt_in_place(Nonce::from_slice(iv), aad, buf).map_err(|_| Error::DecryptFailed)
+    }
+
+    pub(super) fn open_detached(
+        key: &Prepared,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> Result<()> {
+        key.decrypt_in_place_detached(Nonce::from_slice(iv), aad, buf, tag.into())
             .map_err(|_| Error::DecryptFailed)
+    }
+}
+
+/// An AES-256-GCM key whose schedule (round keys, GHASH table) is computed once, for a key
+/// that seals and opens many times: preparing it costs about as much as sealing a
+/// kilobyte. The schedule lives in one heap allocation that is overwritten with zeros on
+/// drop, like the secret it was derived from. Prints `[redacted]` in `Debug`.
+pub struct GcmKey(Box<ManuallyDrop<gcm::Prepared>>);
+
+impl GcmKey {
+    /// Prepares `key`.
+    pub fn new(key: &[u8; 32]) -> GcmKey {
+        GcmKey(Box::new(ManuallyDrop::new(gcm::prepare(key))))
+    }
+
+    /// [`aes256gcm_seal_in_place`] under this key.
+    pub fn seal_in_place(&self, iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+        gcm::seal_in_place(&self.0, iv, aad, buf)
+    }
+
+    /// [`aes256gcm_open_in_place`] under this key.
+    pub fn open_in_place(&self, iv: &[u8; GCM_IV_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+        if buf.len() < GCM_TAG_LEN {
+            return Err(Error::DecryptFailed);
+        }
+        gcm::open_in_place(&self.0, iv, aad, buf)
+    }
+
+    /// [`aes256gcm_open_detached`] under this key.
+    pub fn open_detached(
+        &self,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> Result<()> {
+        gcm::open_detached(&self.0, iv, aad, buf, tag)
+    }
+}
+
+impl Drop for GcmKey {
+    fn drop(&mut self) {
+        let prepared: *mut gcm::Prepared = &mut **self.0;
+        let bytes = prepared.cast::<u8>();
+        for i in 0..std::mem::size_of::<gcm::Prepared>() {
+            // SAFETY: `i` is within the allocation of the prepared key, which is ours and is
+            // never read again (ManuallyDrop: no destructor runs on the zeroed bytes; the
+            // type holds only arrays and a `&'static` algorithm, nothing to free). Volatile,
+            // so the writes are not optimized away before the deallocation.
+            unsafe { bytes.add(i).write_volatile(0) };
+        }
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for GcmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GcmKey([redacted])")
     }
 }
 
@@ -208,4 +318,36 @@ pub fn ed25519_verify(public: &[u8], msg: &[u8], signature: &[u8]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(&public) else { return false };
     let Ok(signature) = Signature::from_slice(signature) else { return false };
     key.verify_strict(msg, &signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_key_gives_the_same_bytes_as_the_one_shot_functions() {
+        let (key, iv, aad) = ([9u8; 32], [4u8; GCM_IV_LEN], b"aad".as_slice());
+        let prepared = GcmKey::new(&key);
+        for len in [0usize, 1, 16, 1000] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut sealed = plain.clone();
+            prepared.seal_in_place(&iv, aad, &mut sealed).unwrap();
+            assert_eq!(sealed, aes256gcm_seal(&key, &iv, aad, &plain).unwrap());
+            let mut opened = sealed.clone();
+            prepared.open_in_place(&iv, aad, &mut opened).unwrap();
+            assert_eq!(opened, plain);
+            let (ct, tag) = sealed.split_at(len);
+            let mut detached = ct.to_vec();
+            prepared.open_detached(&iv, aad, &mut detached, tag.try_into().unwrap()).unwrap();
+            assert_eq!(detached, plain);
+            let mut tampered = sealed.clone();
+            tampered[0] ^= 1;
+            assert_eq!(prepared.open_in_place(&iv, aad, &mut tampered).unwrap_err().code(), "decrypt_failed");
+        }
+        assert_eq!(
+            prepared.open_in_place(&iv, aad, &mut vec![0u8; 15]).unwrap_err().code(),
+            "decrypt_failed"
+        );
+        assert_eq!(format!("{prepared:?}"), "GcmKey([redacted])");
+    }
 }

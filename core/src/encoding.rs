@@ -38,6 +38,22 @@ pub fn b64url_decode_append(text: &str, out: &mut Vec<u8>) -> Result<()> {
     base64_simd::URL_SAFE_NO_PAD.decode_append(text, out).map_err(|_| Error::Encoding { what: "base64url" })
 }
 
+/// The exact length unpadded base64url `text` decodes to, if its length is a possible one.
+pub fn b64url_decoded_len(text: &[u8]) -> Result<usize> {
+    base64_simd::URL_SAFE_NO_PAD.decoded_length(text).map_err(|_| Error::Encoding { what: "base64url" })
+}
+
+/// Decodes unpadded base64url `text` strictly into the start of `out`, which must hold at
+/// least [`b64url_decoded_len`] bytes; returns that length.
+pub fn b64url_decode_to(text: &[u8], out: &mut [u8]) -> Result<usize> {
+    let len = b64url_decoded_len(text)?;
+    let out = out.get_mut(..len).ok_or(Error::Encoding { what: "base64url" })?;
+    base64_simd::URL_SAFE_NO_PAD
+        .decode(text, base64_simd::Out::from_slice(out))
+        .map(|decoded| decoded.len())
+        .map_err(|_| Error::Encoding { what: "base64url" })
+}
+
 /// Encodes bytes as standard padded base64 (the Standard Webhooks signature form).
 pub fn b64_encode(bytes: impl AsRef<[u8]>) -> String {
     STANDARD.encode(bytes)

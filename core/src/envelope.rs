@@ -41,10 +41,11 @@ use zeroize::Zeroizing;
 use crate::canonical::write_string;
 use crate::crypto::{
     aes256gcm_open_in_place, aes256gcm_seal_in_place, aes256kw_unwrap, aes256kw_wrap, fill_random,
-    hmac_sha256,
+    hmac_sha256, GcmKey,
 };
 use crate::encoding::{
-    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_encode, b64url_encode_into,
+    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len,
+    b64url_encode, b64url_encode_into,
 };
 use crate::error::{Error, Result};
 
@@ -60,10 +61,18 @@ const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
 /// A 256-bit AES key with its identifier. Prints `[redacted]` in `Debug`; zeroed on drop.
-#[derive(Clone)]
 pub struct Key {
     kid: String,
     secret: Zeroizing<[u8; 32]>,
+    /// The AES-GCM schedule of `secret`, prepared once (zeroed on drop too): a keyring
+    /// seals and opens many envelopes under one key.
+    cipher: GcmKey,
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Key { kid: self.kid.clone(), secret: self.secret.clone(), cipher: GcmKey::new(&self.secret) }
+    }
 }
 
 impl fmt::Debug for Key {
@@ -77,7 +86,8 @@ impl Key {
     pub fn new(kid: impl Into<String>, secret: [u8; 32]) -> Result<Key> {
         let kid = kid.into();
         check_kid(&kid)?;
-        Ok(Key { kid, secret: Zeroizing::new(secret) })
+        let cipher = GcmKey::new(&secret);
+        Ok(Key { kid, secret: Zeroizing::new(secret), cipher })
     }
 
     /// Generates a fresh random key.
@@ -280,7 +290,10 @@ pub fn seal_with_buffers(
     buf.clear();
     buf.reserve(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    aes256gcm_seal_in_place(data_key.unwrap_or(&key.secret), &iv, &aad, buf)?;
+    match data_key {
+        Some(dk) => aes256gcm_seal_in_place(dk, &iv, &aad, buf)?,
+        None => key.cipher.seal_in_place(&iv, &aad, buf)?,
+    }
 
     // Written straight into one buffer: at 1 MB, every extra copy of the base64 text shows.
     out.clear();
@@ -305,7 +318,7 @@ pub fn seal_with_buffers(
 /// Only for compatibility with clients that read that form; new code uses [`seal`].
 pub fn seal_legacy_with(key: &Key, plaintext: &[u8], iv: [u8; IV_LEN]) -> Result<String> {
     let mut buf = plaintext.to_vec();
-    aes256gcm_seal_in_place(&key.secret, &iv, b"", &mut buf)?;
+    key.cipher.seal_in_place(&iv, b"", &mut buf)?;
     Ok(format!(r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#, b64_encode(iv), b64_encode(&buf)))
 }
 
@@ -346,31 +359,135 @@ pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec
 /// [`open`], leaving the plaintext in `buf` (cleared first) so a caller can reuse it.
 pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mut Vec<u8>) -> Result<()> {
     buf.clear();
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
+    }
+    if let Some(fields) = Compact::read(envelope) {
+        match open_v1(fields.kid, None, Some(fields.iv), Some(fields.ct), keyring, ctx, buf) {
+            // A field that is not base64url may hide other JSON (`"ct":"…","x":"…"`): the
+            // general reader below decides, and reports the error it would have anyway.
+            Err(Error::Encoding { .. }) => buf.clear(),
+            done => return done,
+        }
+    }
     let wire = read_wire(envelope)?;
     if wire.lp_enc.is_some() {
-        let (iv, mut ct) = legacy_fields(&wire)?;
-        let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
-        aes256gcm_open_in_place(&key.secret, &iv, b"", &mut ct)?;
-        *buf = ct;
+        *buf = open_legacy(&wire, keyring)?;
         return Ok(());
     }
-    let header = v1_header(&wire)?;
-    b64url_decode_append(header.ct, buf)?;
+    let kid = v1_kid(&wire)?;
+    open_v1(kid, wire.ek.as_deref(), wire.iv.as_deref(), wire.ct.as_deref(), keyring, ctx, buf)
+}
+
+/// The fields of an envelope in exactly the layout [`seal_with_buffers`] writes without a
+/// data key — `{"v":1,"alg":"A256GCM","kid":"…","iv":"…","ct":"…"}`, no whitespace, no
+/// escapes — read by position instead of through a JSON parser: at a megabyte, scanning and
+/// copying `ct` in serde_json costs more than AES-GCM. Anything else (`ek`, the legacy form,
+/// other spacing or order) is left to the general reader.
+struct Compact<'a> {
+    kid: &'a str,
+    iv: &'a str,
+    ct: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    fn read(text: &'a [u8]) -> Option<Compact<'a>> {
+        let rest = text.strip_prefix(br#"{"v":1,"alg":"A256GCM","kid":""#)?;
+        // A kid is plain text: no quote, backslash or control character inside it.
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let kid = std::str::from_utf8(&rest[..end]).ok()?;
+        let rest = rest[end..].strip_prefix(br#"","iv":""#)?;
+        let end = rest.iter().position(|&b| b == b'"')?;
+        // iv and ct are only accepted as base64url, whose alphabet is ASCII without quotes
+        // or escapes; a decode failure sends the text to the general reader.
+        let iv = std::str::from_utf8(&rest[..end]).ok()?;
+        let ct = rest[end..].strip_prefix(br#"","ct":""#)?.strip_suffix(br#""}"#)?;
+        // from_utf8 is one fast pass for ASCII; base64url decoding checks each byte again.
+        let ct = std::str::from_utf8(ct).ok()?;
+        Some(Compact { kid, iv, ct })
+    }
+}
+
+/// The plaintext length of an envelope in the layout [`seal`] writes (no `ek`), read from
+/// the length of its `ct`; `None` for any other text. With [`open_compact_to`], lets a
+/// binding decrypt straight into a result object it allocates at the right size.
+pub fn compact_plaintext_len(envelope: &[u8]) -> Option<usize> {
+    let fields = Compact::read(envelope)?;
+    b64url_decoded_len(fields.ct.as_bytes()).ok()?.checked_sub(TAG_LEN)
+}
+
+/// Opens an envelope of the layout [`seal`] writes into `out`, which is exactly
+/// [`compact_plaintext_len`] bytes long; the tag is decoded aside, so the ciphertext is
+/// decoded and decrypted in `out` itself and never copied.
+///
+/// Any error means "not opened this way": the caller then calls [`open_into`], which opens
+/// every envelope this opens and reports the format's own error for the others. On error
+/// `out` holds nothing usable and must be discarded.
+pub fn open_compact_to(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, out: &mut [u8]) -> Result<()> {
+    let malformed = Error::EnvelopeMalformed { reason: "not the compact envelope layout" };
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(Error::TooLarge { size: envelope.len(), limit: MAX_ENVELOPE_BYTES });
+    }
+    let fields = Compact::read(envelope).ok_or(malformed.clone())?;
+    let iv = decode_iv(Some(fields.iv), b64url_decode)?;
+    let ct = fields.ct.as_bytes();
+    if b64url_decoded_len(ct)? != out.len() + TAG_LEN {
+        return Err(malformed);
+    }
+    // Whole base64 quanta (3 bytes per 4 characters) go straight into `out`; the last
+    // few plaintext bytes and the tag come from the short tail.
+    let head = out.len() / 3 * 3;
+    let split = head / 3 * 4;
+    b64url_decode_to(&ct[..split], &mut out[..head])?;
+    let mut tail = [0u8; 2 + TAG_LEN];
+    let n = b64url_decode_to(&ct[split..], &mut tail)?;
+    let rest = out.len() - head;
+    if n != rest + TAG_LEN {
+        return Err(malformed);
+    }
+    out[head..].copy_from_slice(&tail[..rest]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&tail[rest..n]);
+    let key = keyring.get(fields.kid).ok_or_else(|| Error::UnknownKid { kid: fields.kid.to_string() })?;
+    let aad = aad(fields.kid, None, ctx);
+    key.cipher.open_detached(&iv, &aad, out, &tag)
+}
+
+/// Opens a v1 envelope from its fields, in the order of the checks the format defines.
+fn open_v1(
+    kid: &str,
+    ek: Option<&str>,
+    iv: Option<&str>,
+    ct: Option<&str>,
+    keyring: &Keyring,
+    ctx: &Context<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let iv = decode_iv(iv, b64url_decode)?;
+    let ct = ct.ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
+    b64url_decode_append(ct, buf)?;
     if buf.len() < TAG_LEN {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let key = keyring.get(header.kid).ok_or_else(|| Error::UnknownKid { kid: header.kid.to_string() })?;
-    let aad = aad(header.kid, header.ek, ctx);
-    match header.ek {
+    let key = keyring.get(kid).ok_or_else(|| Error::UnknownKid { kid: kid.to_string() })?;
+    let aad = aad(kid, ek, ctx);
+    match ek {
         Some(ek) => {
             let wrapped = decode_ek(ek)?;
             let unwrapped = Zeroizing::new(aes256kw_unwrap(&key.secret, &wrapped)?);
             let data_key: &[u8; 32] = unwrapped.as_slice().try_into().map_err(|_| Error::UnwrapFailed)?;
-            aes256gcm_open_in_place(data_key, &header.iv, &aad, buf)?;
+            aes256gcm_open_in_place(data_key, &iv, &aad, buf)?;
         }
-        None => aes256gcm_open_in_place(&key.secret, &header.iv, &aad, buf)?,
+        None => key.cipher.open_in_place(&iv, &aad, buf)?,
     }
     Ok(())
+}
+
+fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
+    let (iv, mut buf) = legacy_fields(wire)?;
+    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
+    key.cipher.open_in_place(&iv, b"", &mut buf)?;
+    Ok(buf)
 }
 
 /// An envelope taken apart into exactly what WebCrypto needs to open it, without any key.
@@ -414,19 +531,20 @@ pub fn parts(envelope: &[u8], ctx: &Context<'_>) -> Result<Parts> {
         let (iv, ct) = legacy_fields(&wire)?;
         return Ok(Parts { kid: None, legacy: true, iv, ct, ek: None, aad: Vec::new() });
     }
-    let header = v1_header(&wire)?;
-    let ct = b64url_decode(header.ct)?;
+    let kid = v1_kid(&wire)?;
+    let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
+    let ct = b64url_decode(wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?)?;
     if ct.len() < TAG_LEN {
         return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
     }
-    let ek = header.ek.map(decode_ek).transpose()?;
+    let ek = wire.ek.as_deref().map(decode_ek).transpose()?;
     Ok(Parts {
-        kid: Some(header.kid.to_string()),
+        kid: Some(kid.to_string()),
         legacy: false,
-        iv: header.iv,
+        iv,
         ct,
         ek,
-        aad: aad(header.kid, header.ek, ctx),
+        aad: aad(kid, wire.ek.as_deref(), ctx),
     })
 }
 
@@ -438,15 +556,8 @@ fn read_wire(envelope: &[u8]) -> Result<Wire<'_>> {
         .map_err(|_| Error::EnvelopeMalformed { reason: "not a JSON object of the envelope shape" })
 }
 
-/// The checked header of a v1 envelope; `ct` still encoded.
-struct V1Header<'w> {
-    kid: &'w str,
-    ek: Option<&'w str>,
-    iv: [u8; IV_LEN],
-    ct: &'w str,
-}
-
-fn v1_header<'w>(wire: &'w Wire<'_>) -> Result<V1Header<'w>> {
+/// Checks `v` and `alg` of a v1 envelope; its `kid`.
+fn v1_kid<'w>(wire: &'w Wire<'_>) -> Result<&'w str> {
     match wire.v {
         Some(1) => {}
         Some(v) => return Err(Error::EnvelopeUnsupported { field: "v", value: v.to_string() }),
@@ -456,10 +567,7 @@ fn v1_header<'w>(wire: &'w Wire<'_>) -> Result<V1Header<'w>> {
     if alg != ALG {
         return Err(Error::EnvelopeUnsupported { field: "alg", value: alg.to_string() });
     }
-    let kid = wire.kid.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing kid" })?;
-    let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
-    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    Ok(V1Header { kid, ek: wire.ek.as_deref(), iv, ct })
+    wire.kid.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing kid" })
 }
 
 fn decode_ek(ek: &str) -> Result<Vec<u8>> {
@@ -552,6 +660,61 @@ mod tests {
         assert_eq!(back.export(), k.export());
         assert_eq!(Key::from_jwk(&k.to_jwk()).unwrap().export(), k.export());
         assert_eq!(Key::parse("hrk1.k1.AAAA").unwrap_err().code(), "invalid_key");
+    }
+
+    #[test]
+    fn compact_and_general_readers_agree() {
+        let ring = Keyring::new().with(key());
+        let ctx = Context::new("req_1", "payload");
+        let sealed = seal_with(&key(), &ctx, b"hello", [3u8; 12], None).unwrap();
+        assert!(Compact::read(sealed.as_bytes()).is_some(), "seal writes the compact layout");
+        // The same envelope spaced and reordered takes the general reader: same plaintext.
+        let value: serde_json::Value = serde_json::from_str(&sealed).unwrap();
+        let spaced = serde_json::to_string_pretty(&value).unwrap();
+        assert!(Compact::read(spaced.as_bytes()).is_none());
+        assert_eq!(open(spaced.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        // A member smuggled after ct looks compact up to the end, but ct no longer decodes:
+        // the general reader refuses the unknown member.
+        let smuggled = format!("{}\",\"x\":\"y\"}}", &sealed[..sealed.len() - 2]);
+        assert_eq!(open(smuggled.as_bytes(), &ring, &ctx).unwrap_err().code(), "envelope_malformed");
+        // Errors after the fields are read are the format's own, on either path.
+        let other = Context::new("req_2", "payload");
+        assert_eq!(open(sealed.as_bytes(), &ring, &other).unwrap_err().code(), "decrypt_failed");
+        assert_eq!(open(spaced.as_bytes(), &ring, &other).unwrap_err().code(), "decrypt_failed");
+        let unknown = sealed.replace(r#""kid":"k1""#, r#""kid":"k2""#);
+        assert_eq!(
+            open(unknown.as_bytes(), &Keyring::new().with(key()), &ctx).unwrap_err().code(),
+            "unknown_kid"
+        );
+        let escaped = sealed.replace(r#""kid":"k1""#, r#""kid":"\u006b1""#);
+        assert!(Compact::read(escaped.as_bytes()).is_none());
+        assert_eq!(open(escaped.as_bytes(), &ring, &ctx).unwrap(), b"hello");
+        let bad_iv = sealed.replace(r#""iv":""#, r#""iv":"!"#);
+        assert_eq!(open(bad_iv.as_bytes(), &ring, &ctx).unwrap_err().code(), "encoding");
+    }
+
+    #[test]
+    fn open_compact_to_decrypts_in_the_callers_buffer() {
+        let ring = Keyring::new().with(key());
+        let ctx = Context::new("req_1", "payload");
+        for len in [0usize, 1, 2, 3, 4, 5, 100, 1000, 4097] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let sealed = seal(&key(), &ctx, &plain).unwrap();
+            assert_eq!(compact_plaintext_len(sealed.as_bytes()), Some(len));
+            let mut out = vec![0u8; len];
+            open_compact_to(sealed.as_bytes(), &ring, &ctx, &mut out).unwrap();
+            assert_eq!(out, plain);
+            let other = Context::new("req_1", "state");
+            assert_eq!(
+                open_compact_to(sealed.as_bytes(), &ring, &other, &mut out).unwrap_err().code(),
+                "decrypt_failed"
+            );
+            let mut short = vec![0u8; len + 1];
+            assert!(open_compact_to(sealed.as_bytes(), &ring, &ctx, &mut short).is_err());
+        }
+        let wrapped = seal_wrapped(&key(), &ctx, b"x").unwrap();
+        assert_eq!(compact_plaintext_len(wrapped.as_bytes()), None, "ek envelopes take open_into");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 The functions here are implemented in Rust (``handrail._core``) and re-exported unchanged;
 import them from ``handrail``, not from ``handrail._core``. :class:`Firewall` (the
-behavioral firewall) is a thin Python class over the Rust one that takes dicts and any
-JSON-serializable call arguments and returns :class:`Verdict` dataclasses.
+behavioral firewall) is a thin Python class over the Rust one that takes dicts as call
+arguments (walked in Rust, no JSON text in between) and returns the core's native
+:class:`Verdict` objects.
 
 Every error Handrail raises for bad input is a :class:`HandrailError`, a ``ValueError``
 whose ``code`` attribute is a stable machine-readable string; the client's errors are
@@ -13,7 +14,8 @@ subclasses of it (:class:`AuthError`, :class:`ExpiredError`, :class:`WaitTimeout
 :class:`Client` and :class:`AsyncClient` (``handrail/client.py``) talk to a Handrail server
 over httpx; every protocol rule they follow is the core's.
 
-The primitives are the core's too, one call each (JSON crosses as text, ``json.dumps`` it):
+The primitives are the core's too, one call each (JSON crosses as text, ``json.dumps`` it;
+:func:`tool_call_key` also takes the Python value itself and gives the same key):
 
 - idempotency: :func:`idempotency_key`, :func:`tool_call_key`, :func:`fingerprint`,
   :func:`idempotency_begin` and :class:`Execution` (run, replay or refuse a retried request);

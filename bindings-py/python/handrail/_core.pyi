@@ -1,6 +1,6 @@
 """Native core of the ``handrail`` package; import from ``handrail`` instead."""
 
-from typing import Any, Literal, final
+from typing import Any, Iterable, Literal, final
 
 __all__ = [
     "__version__",
@@ -10,6 +10,8 @@ __all__ = [
     "ExpiredError",
     "Firewall",
     "FirewallSession",
+    "Reason",
+    "Verdict",
     "HandrailError",
     "InvalidPayload",
     "NotFoundError",
@@ -193,6 +195,46 @@ def idempotency_key(parts: list[bytes]) -> str:
     """An idempotency key (``idk_…``) derived from ``parts``, length-prefixed and hashed."""
 
 @final
+class Reason:
+    """Why a call stepped off the profile: a stable ``code`` and a sentence for people."""
+
+    def __new__(cls, code: str, text: str) -> Reason: ...
+    @property
+    def code(self) -> str:
+        """Stable code: ``"value_unseen"``, ``"transition_new"``, ``"policy_deny"``, …"""
+    @property
+    def text(self) -> str:
+        """A human sentence; may change between versions."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Verdict:
+    """The firewall's answer for one call."""
+
+    def __new__(
+        cls,
+        action: Literal["allow", "review", "block"],
+        score: float,
+        reasons: Iterable[Reason],
+        enforced: bool,
+    ) -> Verdict: ...
+    @property
+    def action(self) -> Literal["allow", "review", "block"]:
+        """``"allow"``, ``"review"`` (ask a person first) or ``"block"``."""
+    @property
+    def score(self) -> float:
+        """How far the call steps off the profile, 0–1."""
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Why, strongest first."""
+    @property
+    def enforced(self) -> bool:
+        """False in shadow mode: report the verdict but let the call run."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
 class FirewallSession:
     """One agent session between calls (``Firewall.begin`` makes one)."""
 
@@ -205,7 +247,8 @@ class Firewall:
     """An agent's behavioral firewall; use ``handrail.Firewall``, which wraps this class.
 
     ``policy`` and ``config`` are JSON text of the core's ``Policy`` and ``Config``; call
-    arguments are JSON text; ``readiness`` and ``graph`` return JSON text.
+    arguments are JSON text (``str``/``bytes``) or a JSON-like Python value, read natively;
+    ``readiness`` and ``graph`` return JSON text.
     """
 
     mode: Literal["shadow", "enforce"]
@@ -217,17 +260,16 @@ class Firewall:
         self,
         session: FirewallSession,
         tool: str,
-        args: str | bytes,
+        args: Any,
         now: int,
         effect: str | None = None,
         cost_usd: float | None = None,
-    ) -> tuple[Literal["allow", "review", "block"], float, list[tuple[str, str]], bool]:
-        """``(action, score, [(code, text), ...], enforced)``."""
+    ) -> Verdict: ...
     def record(
         self,
         session: FirewallSession,
         tool: str,
-        args: str | bytes,
+        args: Any,
         outcome: str,
         now: int,
         output: str | None = None,
@@ -238,7 +280,7 @@ class Firewall:
         self,
         session: FirewallSession,
         tool: str,
-        args: str | bytes,
+        args: Any,
         output: str | None = None,
         effect: str | None = None,
     ) -> None: ...
@@ -248,8 +290,12 @@ class Firewall:
     def load_profile(self, data: bytes) -> None: ...
     def merge_profile(self, data: bytes) -> None: ...
 
-def tool_call_key(scope: str, tool: str, args: str | bytes) -> str:
-    """The idempotency key of one tool call (scope, tool, canonical JSON arguments)."""
+def tool_call_key(scope: str, tool: str, args: Any) -> str:
+    """The idempotency key of one tool call (scope, tool, canonical JSON arguments).
+
+    ``args`` is JSON text (``str``/``bytes``) or a Python value (dict with str keys, list,
+    tuple, int, float, bool, None), canonicalized natively to the same key.
+    """
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body."""
@@ -297,7 +343,7 @@ class Keyring:
         data_key: bytes | None = None,
     ) -> str: ...
     def seal_legacy(self, plaintext: bytes, iv: bytes) -> str: ...
-    def open(self, envelope: bytes, request_id: str, field: str) -> bytes: ...
+    def open(self, envelope: str | bytes, request_id: str, field: str) -> bytes: ...
 
 @final
 class Webhook:

@@ -1,15 +1,15 @@
 """The behavioral firewall: Python's face on ``handrail._core.Firewall``.
 
-Every rule lives in the Rust core. This layer only writes dicts and call arguments as JSON
-text (``json.dumps``), reads the core's JSON reports back (``json.loads``) and gives
-verdicts a frozen dataclass.
+Every rule lives in the Rust core. This layer writes the policy and configuration as JSON
+text (``json.dumps``) and reads the core's JSON reports back (``json.loads``); call
+arguments go to the core as they are (a Python value is walked natively, JSON text parsed),
+and verdicts are the core's native ``Verdict`` objects.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal, Tuple
+from typing import Any, Literal
 
 from handrail import _core
 from handrail._core import FirewallSession
@@ -26,35 +26,14 @@ Effect = Literal["read", "write", "destructive", "egress", "payment"]
 """What a tool does to the world."""
 
 
-@dataclass(frozen=True)
-class Reason:
-    """Why a call stepped off the profile: a stable ``code`` and a sentence for people."""
+Reason = _core.Reason
+"""Why a call stepped off the profile: ``code`` (stable) and ``text`` (for people)."""
+Verdict = _core.Verdict
+"""The firewall's answer for one call: ``action``, ``score``, ``reasons``, ``enforced``.
 
-    code: str
-    """Stable code: ``"value_unseen"``, ``"transition_new"``, ``"policy_deny"``, …"""
-    text: str
-    """A human sentence; may change between versions."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The firewall's answer for one call."""
-
-    action: Action
-    """``"allow"``, ``"review"`` (ask a person first) or ``"block"``."""
-    score: float
-    """How far the call steps off the profile, 0–1."""
-    reasons: Tuple[Reason, ...]
-    """Why, strongest first."""
-    enforced: bool
-    """False in shadow mode: report the verdict but let the call run."""
-
-
-def _json_text(value: Any) -> str | bytes:
-    """Call arguments as JSON text: ``str`` and ``bytes`` are taken to be JSON text already."""
-    if isinstance(value, (str, bytes)):
-        return value
-    return json.dumps(value)
+Native (built by the core, compared and hashed by value), so a verdict costs no JSON and no
+dataclass construction per call.
+"""
 
 
 def _optional_json(value: dict[str, Any] | None) -> str | None:
@@ -69,8 +48,13 @@ class Firewall:
     ``Config`` (``review_at``, ``target_false_alarm``, …); missing fields take their
     defaults. ``mode`` is ``"shadow"`` (verdicts reported, never enforced) or ``"enforce"``.
 
-    Call arguments (``args``) are any JSON-serializable value, or JSON text as ``str`` or
-    ``bytes``. ``now`` is Unix time in seconds: the firewall never reads a clock.
+    Call arguments (``args``) are JSON text as ``str`` or ``bytes``, or a Python value of
+    dicts with ``str`` keys, lists, tuples, ints, floats, bools and ``None``, read natively
+    with the core's rules: ``integer_out_of_range`` beyond ±(2**53-1),
+    ``non_finite_number`` for NaN and infinities, ``too_deep`` past 128 levels, and
+    ``InvalidPayload`` (``code == "invalid_request"``) for a key that is not a ``str`` or a
+    value of any other type. ``now`` is Unix time in seconds: the firewall never reads a
+    clock.
 
     Raises ``HandrailError`` with ``code == "invalid_options"`` for a policy or config that
     does not parse (an unknown or wrongly typed field), ``"unknown_variant"`` for an unknown
@@ -117,10 +101,7 @@ class Firewall:
         overrides the policy's and the one inferred from the tool name; ``cost_usd`` is
         checked against the policy's daily budget.
         """
-        action, score, reasons, enforced = self._core.check(
-            session, tool, _json_text(args), now, effect, cost_usd
-        )
-        return Verdict(action, score, tuple(Reason(code, text) for code, text in reasons), enforced)
+        return self._core.check(session, tool, args, now, effect, cost_usd)
 
     def record(
         self,
@@ -141,7 +122,7 @@ class Firewall:
         tool and day) or ``"rejected"`` (its values are blocked from now on). ``output`` is
         untrusted text: values first seen there are suspect in later calls of the session.
         """
-        self._core.record(session, tool, _json_text(args), outcome, now, output, effect, cost_usd)
+        self._core.record(session, tool, args, outcome, now, output, effect, cost_usd)
 
     def observe(
         self,
@@ -153,7 +134,7 @@ class Firewall:
         effect: Effect | None = None,
     ) -> None:
         """Follow a call in the session (previous step, untrusted output) without learning."""
-        self._core.observe(session, tool, _json_text(args), output, effect)
+        self._core.observe(session, tool, args, output, effect)
 
     def readiness(self) -> dict[str, Any]:
         """``novelty``, ``observations``, ``transitions`` and ``ready`` (may leave shadow mode)."""

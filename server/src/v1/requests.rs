@@ -303,7 +303,9 @@ async fn list(
     let summary = match q.view.as_deref() {
         None | Some("full") => false,
         Some("summary") => true,
-        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "view is full or summary")),
+        Some(_) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "view is full or summary"))
+        }
     };
     let rows = state.store.list(&who.project, status, q.role.as_deref(), q.limit.unwrap_or(100).min(1000))?;
     Ok(Json(if summary {

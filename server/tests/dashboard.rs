@@ -44,7 +44,7 @@ fn the_summary_listing_carries_no_payloads() {
 
     // The full listing is unchanged, and an unknown view is refused.
     let (_, full) = s.call("GET", "/v1/requests?status=PENDING", &s.operator, None);
-    assert_eq!(full["requests"][0]["payload"].is_object(), true);
+    assert!(full["requests"][0]["payload"].is_object());
     let (st, err) = s.call("GET", "/v1/requests?view=everything", &s.operator, None);
     assert_eq!((st, err["error"]["code"].as_str()), (400, Some("invalid_query")));
 }

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{read_request, Server};
 use handrail_core::audit::{self, Entry};
 use serde_json::{json, Value};
 
@@ -86,39 +86,17 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 
 /// A webhook receiver on 127.0.0.1 answering 200; sends each body it gets.
 fn receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, length) = loop {
-                let read = stream.read(&mut chunk).unwrap_or(0);
-                if read == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..read]);
-                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..at]).to_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                        .unwrap_or(0);
-                    break (at + 4, length);
-                }
-            };
-            while buf.len() < head_end + length {
-                let read = stream.read(&mut chunk).unwrap_or(0);
-                if read == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-            }
+            // Answered whatever came; a body that is not whole JSON is not passed on.
+            let request = read_request(&mut stream);
             let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            if let Ok(body) = serde_json::from_slice(&buf[head_end..]) {
+            if let Some(body) = request.and_then(|(_, body)| serde_json::from_str(&body).ok()) {
                 let _ = tx.send(body);
             }
         }

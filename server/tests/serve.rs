@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{read_request, Server};
 use handrail_core::proof::{self, Expect, Verifier};
 use handrail_server::store::{Role, Sqlite, Store};
 use serde_json::{json, Value};
@@ -329,46 +329,15 @@ fn operator_cli_and_the_audit_chain() {
 type Received = (Vec<(String, String)>, String, u16);
 
 fn receiver(failures: usize) -> (String, std::sync::mpsc::Receiver<Received>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for (n, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, length) = loop {
-                let read = stream.read(&mut chunk).unwrap_or(0);
-                if read == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..read]);
-                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..at]).to_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                        .unwrap_or(0);
-                    break (at + 4, length);
-                }
-            };
-            while buf.len() < head_end + length {
-                let read = stream.read(&mut chunk).unwrap_or(0);
-                if read == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let headers = head
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-                })
-                .collect();
-            let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+            // A connection closed before the whole request came is seen as an empty one.
+            let (headers, body) = read_request(&mut stream).unwrap_or_default();
             let status = if n < failures { 500 } else { 200 };
             let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             let _ = tx.send((headers, body, status));

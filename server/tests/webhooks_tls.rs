@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{read_request, Server};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
@@ -98,36 +98,6 @@ fn https_receiver_answering(pki: &Pki, host: &str, answer: &str) -> (String, Rec
     (url, rx)
 }
 
-/// One HTTP/1.1 request (head and `content-length` body), or None when the connection
-/// failed first (the TLS handshake included).
-fn read_request(stream: &mut impl Read) -> Option<(Vec<(String, String)>, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let (head_end, length) = loop {
-        let read = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&chunk[..read]);
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..at]).to_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                .unwrap_or(0);
-            break (at + 4, length);
-        }
-    };
-    while buf.len() < head_end + length {
-        let read = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&chunk[..read]);
-    }
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
-        .collect();
-    Some((headers, String::from_utf8_lossy(&buf[head_end..]).to_string()))
-}
-
 /// Writes `text` to a file beside the test's data directories.
 fn write_temp(name: &str, text: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("handrail-tls-{name}-{}.pem", std::process::id()));
@@ -166,6 +136,22 @@ fn log_until(server: &Server, path: &str, done: impl Fn(&[Value]) -> bool) -> Ve
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Registers a webhook to `url`, creates and decides a request, and waits until both of its
+/// deliveries were attempted `attempts` times or more; none was delivered. The log, returned.
+fn failed_deliveries(server: &Server, url: &str, attempts: i64) -> Vec<Value> {
+    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
+    let hook_id = hook["id"].as_str().unwrap();
+    create_and_decide(server, &request());
+    let tried =
+        |log: &[Value]| log.len() == 2 && log.iter().all(|d| d["attempts"].as_i64() >= Some(attempts));
+    let log = log_until(server, &format!("/v1/webhooks/{hook_id}/deliveries"), tried);
+    assert!(tried(&log), "each delivery was attempted {attempts} times or more: {log:?}");
+    for d in &log {
+        assert_ne!(d["state"], "delivered", "{d}");
+    }
+    log
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
@@ -225,14 +211,7 @@ fn untrusted_or_misnamed_certificates_fail_the_attempt_and_send_nothing() {
     let pki_ok = pki(&["localhost", "127.0.0.1"]);
     let server = Server::fresh("untrusted");
     let (url, rx) = https_receiver(&pki_ok, "127.0.0.1");
-    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
-    let hook_id = hook["id"].as_str().unwrap();
-    create_and_decide(&server, &request());
-    let retried = |log: &[Value]| log.len() == 2 && log.iter().all(|d| d["attempts"].as_i64() >= Some(2));
-    let log = log_until(&server, &format!("/v1/webhooks/{hook_id}/deliveries"), retried);
-    assert!(retried(&log), "each delivery was retried: {log:?}");
-    for d in &log {
-        assert_ne!(d["state"], "delivered", "{d}");
+    for d in &failed_deliveries(&server, &url, 2) {
         assert_eq!(d["last_outcome"], "tls: invalid peer certificate: UnknownIssuer", "{d}");
     }
     let seen: Vec<Seen> = rx.try_iter().collect();
@@ -247,14 +226,7 @@ fn untrusted_or_misnamed_certificates_fail_the_attempt_and_send_nothing() {
     let ca = write_temp("misnamed", &pki_other.ca_pem);
     let server = Server::fresh_with("misnamed", &[("HANDRAIL_WEBHOOK_CA_FILE", ca.to_str().unwrap())]);
     let (url, rx) = https_receiver(&pki_other, "127.0.0.1");
-    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
-    let hook_id = hook["id"].as_str().unwrap();
-    create_and_decide(&server, &request());
-    let failed = |log: &[Value]| log.len() == 2 && log.iter().all(|d| d["attempts"].as_i64() >= Some(1));
-    let log = log_until(&server, &format!("/v1/webhooks/{hook_id}/deliveries"), failed);
-    assert!(failed(&log), "{log:?}");
-    for d in &log {
-        assert_ne!(d["state"], "delivered", "{d}");
+    for d in &failed_deliveries(&server, &url, 1) {
         let outcome = d["last_outcome"].as_str().unwrap();
         assert!(outcome.starts_with("tls: invalid peer certificate: certificate not valid for name"), "{d}");
     }
@@ -318,14 +290,7 @@ fn a_redirect_is_a_failed_attempt_and_never_followed_to_http() {
     plain.set_nonblocking(true).unwrap();
     let answer = format!("302 Found\r\nlocation: {plain_url}\r\ncontent-length: 0");
     let (url, rx) = https_receiver_answering(&pki, "127.0.0.1", &answer);
-    let (_, hook) = server.call("POST", "/v1/webhooks", &server.operator, Some(&json!({ "url": url })));
-    let hook_id = hook["id"].as_str().unwrap();
-    create_and_decide(&server, &request());
-    let retried = |log: &[Value]| log.len() == 2 && log.iter().all(|d| d["attempts"].as_i64() >= Some(2));
-    let log = log_until(&server, &format!("/v1/webhooks/{hook_id}/deliveries"), retried);
-    assert!(retried(&log), "{log:?}");
-    for d in &log {
-        assert_ne!(d["state"], "delivered", "{d}");
+    for d in &failed_deliveries(&server, &url, 2) {
         assert_eq!(d["last_outcome"], "HTTP 302", "{d}");
     }
     assert!(rx.try_iter().any(|s| matches!(s, Seen::Delivery(..))), "the https receiver was reached");

@@ -5,16 +5,13 @@ import asyncio
 
 import httpx
 import pytest
-from _lp_server import Server
 from aegis_hitl import AegisClient
 
 
 @pytest.fixture(scope="module")
-def server():
-    """A fresh server: (base URL, agent key, operator token)."""
-    s = Server()
-    yield s.url, s.agent_key, s.operator_token
-    s.stop()
+def server(server):
+    """The module's fresh server (conftest.py) as (base URL, agent key, operator token)."""
+    return server.url, server.agent_key, server.operator_token
 
 
 def ours(url, token, path):

@@ -8,18 +8,15 @@ import subprocess
 
 import httpx
 import pytest
-from _lp_server import Server
 from agent_ledger_sdk import AgentLedgerClient, AgentLedgerError, BudgetGuardrailError, instrument_tool, run_session
 
 BIN = os.environ.get("HANDRAIL_BIN", "handrail")
 
 
 @pytest.fixture(scope="module")
-def server():
-    """A fresh server: (base URL, agent key, operator token)."""
-    s = Server()
-    yield s.url, s.agent_key, s.operator_token
-    s.stop()
+def server(server):
+    """The module's fresh server (conftest.py) as (base URL, agent key, operator token)."""
+    return server.url, server.agent_key, server.operator_token
 
 
 def ours(url, token, path):

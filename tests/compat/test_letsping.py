@@ -9,22 +9,6 @@ import time
 import pytest
 from letsping import ApprovalRejectedError, LetsPing
 
-from _lp_server import Server
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def lp(server):
-    client = LetsPing(api_key=server.agent_key, base_url=server.url + "/compat/letsping/api/")
-    yield client
-    client.close()
-
 
 def decide_later(action):
     t = threading.Thread(target=action, daemon=True)

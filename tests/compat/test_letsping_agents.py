@@ -11,15 +11,6 @@ import httpx
 import pytest
 from letsping import LetsPingError, create_agent_workspace, ingest_with_agent_signature
 
-from _lp_server import Server
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
 
 def register(server):
     r = httpx.post(

@@ -5,24 +5,9 @@ LetsPing webhook secret, through the server's durable delivery queue."""
 import json
 
 import pytest
-from letsping import LetsPing, LetsPingError
+from letsping import LetsPingError
 
-from _lp_server import Server
 from _receiver import Receiver, until
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def lp(server):
-    client = LetsPing(api_key=server.agent_key, base_url=server.url + "/compat/letsping/api/")
-    yield client
-    client.close()
 
 
 @pytest.fixture

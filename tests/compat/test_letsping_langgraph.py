@@ -4,25 +4,15 @@ resume, with its checkpoints kept by `handrail serve` (no LLM)."""
 from typing import TypedDict
 
 import httpx
-import pytest
 from langgraph.graph import END, START, StateGraph
 from letsping import LetsPing
 from letsping.integrations.langgraph import LetsPingCheckpointer
-
-from _lp_server import Server
 
 # Their checkpointer implements `put`, `get_tuple` and `list` but not `put_writes`, so LangGraph
 # must only save whole checkpoints: durability "exit" (a checkpoint when the run stops, at the
 # interrupt and at the end) and a static interrupt (`interrupt_before`), because a dynamic
 # `interrupt()` is saved as a pending write, which their checkpointer cannot store.
 DURABILITY = "exit"
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    s.stop()
 
 
 class State(TypedDict):

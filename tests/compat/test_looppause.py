@@ -9,13 +9,6 @@ from looppause_client import LoopPauseClient, LoopPauseDenied, verify_signature
 from _lp_server import Server
 
 
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
 @pytest.fixture
 def client(server):
     return LoopPauseClient(

@@ -2,7 +2,7 @@
 //! 127.0.0.1:0 from a temporary data directory, and HTTP calls to it from the outside.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -156,4 +156,35 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// One HTTP/1.1 request read from `stream` (head and `content-length` body), as a receiver in
+/// a test sees it: the headers (names lower-cased) and the body. None when the connection
+/// closed or failed before the whole request was there.
+pub fn read_request(stream: &mut impl Read) -> Option<(Vec<(String, String)>, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, length) = loop {
+        let read = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..read]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..at]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            break (at + 4, length);
+        }
+    };
+    while buf.len() < head_end + length {
+        let read = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
+        .collect();
+    Some((headers, String::from_utf8_lossy(&buf[head_end..]).to_string()))
 }

@@ -194,6 +194,9 @@ pub struct Record {
     /// The parked state, if any.
     #[serde(default)]
     pub snapshot: Option<SnapshotMeta>,
+    /// The JSON Schema an edit must satisfy, as the request was created with it.
+    #[serde(default)]
+    pub schema: Option<Value>,
 }
 
 /// A decision with its payloads opened: what the agent acts on.
@@ -409,6 +412,12 @@ impl Client {
             .transpose()?;
         if (decision.status == Status::ApprovedWithModifications) != patched.is_some() {
             return Err(invalid("an edited payload belongs to APPROVED_WITH_MODIFICATIONS only"));
+        }
+        // The server checks a plain edit against the schema; an encrypted one it cannot
+        // read, so the agent checks it here, after opening it: an edit outside the
+        // request's own schema is never acted on (`edit_invalid`).
+        if let (Some(schema), Some(edited)) = (&record.schema, &patched) {
+            request::validate_edit(schema, edited)?;
         }
         let diff = patched.as_ref().map(|p| request::diff(&original, p));
         let payload = decision.status.allows_action().then(|| patched.clone().unwrap_or(original));
@@ -1025,6 +1034,28 @@ mod tests {
         let (_, forged) =
             decided(&c, &forger, Status::ApprovedWithModifications, Some(json!({"amount": 50})));
         assert!(c.verify_proof(&record, &forged, 1_700_000_100).is_err());
+    }
+
+    #[test]
+    fn an_encrypted_edit_outside_the_requests_schema_is_never_acted_on() {
+        let signer = Signer::from_seed("p1", [7; 32]).unwrap();
+        let c = sealed_client();
+        let schema = json!({"type": "object", "properties": {"amount": {"type": "integer", "maximum": 100}}});
+        for (edit, ok) in [(json!({"amount": 50, "to": "acct_1"}), true), (json!({"amount": 5000, "to": "acct_1"}), false)] {
+            let (mut record, _) = decided(&c, &signer, Status::ApprovedWithModifications, Some(edit.clone()));
+            assert!(envelope::is_envelope(record.decision.as_ref().unwrap().patched_payload.as_ref().unwrap()));
+            record.schema = Some(schema.clone());
+            match c.outcome(&record) {
+                Ok(out) => {
+                    assert!(ok, "an edit beyond the schema's maximum was accepted");
+                    assert_eq!(out.unwrap().payload, Some(edit));
+                }
+                Err(e) => {
+                    assert!(!ok, "a valid edit was refused: {e}");
+                    assert_eq!(e.code(), "edit_invalid");
+                }
+            }
+        }
     }
 
     #[test]

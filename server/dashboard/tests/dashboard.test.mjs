@@ -226,6 +226,12 @@ test("the execution graph renders a profile learned from recorded sessions, with
   // start → search_orders → read_order → refund: three highlighted transitions.
   assert.equal(await page.locator("svg path.edge.hot").count(), 3);
   await screenshot(page, "desktop-agent-graph");
+  // Live: a new session with a new tool shows up in the open page, without a reload.
+  await server.agent("POST", "/v1/observations", {
+    agent: "billing",
+    events: ["search_orders", "export_csv"].map((tool, i) => ({ id: `live-${i}`, session: "s-live", tool, args: { order: "o_1" }, outcome: "ran", at: now - 10 + i, effect: "read" })),
+  });
+  await page.locator('svg g.node[data-tool="export_csv"]').waitFor({ timeout: 20_000 });
 
   page.once("dialog", (d) => d.accept());
   await page.getByTestId("toggle-mode").click();

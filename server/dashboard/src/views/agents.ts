@@ -8,6 +8,9 @@ import { age, h, mount, nowSecs, s, toast } from "../dom";
 import type { AgentRow } from "../types";
 import { wasm, type Layout } from "../wasm";
 
+/** How often an open agent page fetches the profile again. */
+const LIVE_MS = 5000;
+
 export async function agentsView(root: HTMLElement, signal: AbortSignal): Promise<void> {
   mount(root, h("header", { class: "page-head" }, h("h1", null, "Agents")), h("p", { class: "loading" }, "Loading…"));
   let list: AgentRow[];
@@ -81,6 +84,26 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
     }
   });
   const r = a.readiness;
+  // Live: the profile is fetched again every few seconds while the page is open, and the
+  // graph redrawn when what it learned changed.
+  const graphBox = h("div", { class: "graph-box" }, layout.nodes.length ? graph(layout, highlight) : h("p", { class: "empty" }, "No transitions learned yet."));
+  // What was learned, not the decayed probabilities (those move every second).
+  const learned = (l: Layout) => JSON.stringify([l.nodes.map((n) => [n.tool, n.count]), l.edges.map((e) => [e.from, e.to, e.count])]);
+  let drawnAs = learned(layout);
+  const refresh = setInterval(async () => {
+    try {
+      const [bytes, w] = await Promise.all([api.bytes(`${path}/profile`), wasm()]);
+      const next = w.layoutProfile(bytes, nowSecs(), 60);
+      const text = learned(next);
+      if (text !== drawnAs && !signal.aborted) {
+        drawnAs = text;
+        mount(graphBox, next.nodes.length ? graph(next, highlight) : h("p", { class: "empty" }, "No transitions learned yet."));
+      }
+    } catch {
+      /* keep the last graph; the next tick tries again */
+    }
+  }, LIVE_MS);
+  signal.addEventListener("abort", () => clearInterval(refresh));
   mount(
     root,
     h("header", { class: "page-head" }, h("a", { href: "#/agents", class: "back" }, "←"), h("h1", null, name), modeBadge(a)),
@@ -99,8 +122,8 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
     h(
       "section",
       { class: "card graph-card" },
-      h("h2", null, "Execution graph"),
-      layout.nodes.length ? graph(layout, highlight) : h("p", { class: "empty" }, "No transitions learned yet."),
+      h("h2", null, "Execution graph ", h("span", { class: "live on" }, "live")),
+      graphBox,
       layout.truncated ? h("p", { class: "note" }, `${layout.truncated} rarely used tools are not drawn.`) : null,
     ),
     h(

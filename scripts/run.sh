@@ -5,6 +5,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # The dashboard is embedded into the binary: build it first (the browser package and the
 # bundled TypeScript; the first run installs wasm-bindgen-cli, about 2 minutes).
+echo "building the dashboard and the server (the first run takes a few minutes)…"
 scripts/build-dashboard.sh >/dev/null
 cargo build --release -q -p handrail-server --bin handrail --example refund_agent
 ./target/release/handrail serve --data .handrail --addr "${HANDRAIL_ADDR:-127.0.0.1:8787}" &

@@ -1041,9 +1041,13 @@ mod tests {
         let signer = Signer::from_seed("p1", [7; 32]).unwrap();
         let c = sealed_client();
         let schema = json!({"type": "object", "properties": {"amount": {"type": "integer", "maximum": 100}}});
-        for (edit, ok) in [(json!({"amount": 50, "to": "acct_1"}), true), (json!({"amount": 5000, "to": "acct_1"}), false)] {
+        for (edit, ok) in
+            [(json!({"amount": 50, "to": "acct_1"}), true), (json!({"amount": 5000, "to": "acct_1"}), false)]
+        {
             let (mut record, _) = decided(&c, &signer, Status::ApprovedWithModifications, Some(edit.clone()));
-            assert!(envelope::is_envelope(record.decision.as_ref().unwrap().patched_payload.as_ref().unwrap()));
+            assert!(envelope::is_envelope(
+                record.decision.as_ref().unwrap().patched_payload.as_ref().unwrap()
+            ));
             record.schema = Some(schema.clone());
             match c.outcome(&record) {
                 Ok(out) => {

@@ -84,6 +84,8 @@ async function openText(text: string | Uint8Array, id: string, field: string, en
     return { state: "invalid", code: codeOf(e), message: (e as Error).message };
   }
   const kid = parts.kid;
+  // The legacy `_lp_enc` form names no key, and the dashboard keeps none for it.
+  if (parts.legacy) return { state: "missing", kid: null };
   const keys = storedKeys();
   if (!keys.length || (kid !== null && !keys.some((k) => w.keyKid(k) === kid))) return { state: "missing", kid };
   const use = engine ?? (text.length >= WEBCRYPTO_FROM ? "webcrypto" : "wasm");
@@ -119,7 +121,7 @@ class DecryptError extends Error {
 /** AES-GCM (and AES-KW for a wrapped data key) by `crypto.subtle`, on the module's parts. */
 async function openWebCrypto(parts: EnvelopeParts, keys: string[]): Promise<Uint8Array> {
   const w = await wasm();
-  const key = parts.legacy ? keys[0] : keys.find((k) => w.keyKid(k) === parts.kid);
+  const key = keys.find((k) => w.keyKid(k) === parts.kid);
   if (!key) throw Object.assign(new Error("no key with this kid"), { code: "unknown_kid" });
   const jwk = JSON.parse(w.keyToJwk(key));
   let aes: CryptoKey;

@@ -3,6 +3,7 @@
 import { api, follow } from "../api";
 import { age, h, mount, nowSecs, toast } from "../dom";
 import type { Priority, RequestRow, RequestSummary } from "../types";
+import { wasm } from "../wasm";
 import { decide } from "./request";
 
 /** Rows drawn in the first frame, then per slice. */
@@ -11,10 +12,13 @@ const SLICE = 200;
 
 const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
-/** The summary of a full row (server-sent events carry full rows). */
-function summary(r: RequestRow): RequestSummary {
-  const p = r.payload as Record<string, unknown> | null;
-  const encrypted = typeof p === "object" && p !== null && "ct" in p && "iv" in p;
+/**
+ * The summary of a full row (server-sent events carry full rows); whether the payload is
+ * an envelope is the core's rule (`isEnvelope`), as on the server. Events only arrive
+ * after the first paint, so loading the module here costs the queue nothing.
+ */
+async function summary(r: RequestRow): Promise<RequestSummary> {
+  const encrypted = (await wasm()).isEnvelope(JSON.stringify(r.payload));
   return {
     id: r.id,
     service: r.service,
@@ -46,6 +50,8 @@ let first: Promise<{ requests: RequestSummary[] }> | null = null;
 
 export function queueView(root: HTMLElement, signal: AbortSignal): void {
   const pending = new Map<string, RequestSummary>();
+  /** Ids seen decided on the stream (a decision is final). */
+  const decided = new Set<string>();
   const filters = { service: "", role: "", text: "" };
   const counts = h("div", { class: "counts", "aria-live": "polite" });
   const serviceSel = h("select", { "aria-label": "service", "data-filter": "service" });
@@ -199,9 +205,17 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
       } catch {
         return;
       }
-      if (r.status === "PENDING") pending.set(r.id, summary(r));
-      else pending.delete(r.id);
-      render();
+      if (r.status !== "PENDING") {
+        decided.add(r.id);
+        pending.delete(r.id);
+        return render();
+      }
+      void summary(r).then((row) => {
+        // Decided while its summary was made: it stays out.
+        if (decided.has(row.id)) return;
+        pending.set(row.id, row);
+        render();
+      });
     },
     () => {
       live.textContent = "live";

@@ -55,7 +55,7 @@ function alone(fn, batch) {
 const fmt = (ns) => (ns < 1e6 ? `${(ns / 1000).toFixed(2)} µs` : `${(ns / 1e6).toFixed(2)} ms`);
 const ROWS = [];
 function row(name, ours, theirs, target, met) {
-  const ratio = theirs == null ? "—" : `${(theirs / ours).toFixed(1)}×`;
+  const ratio = theirs == null ? "—" : `${(theirs / ours).toFixed(theirs < ours ? 2 : 1)}×`;
   ROWS.push([name, fmt(ours), theirs == null ? "—" : fmt(theirs), ratio, target, met ? "yes" : "**no**"]);
 }
 

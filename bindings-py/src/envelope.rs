@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use handrail_core::envelope::{self, Context, Key, Keyring};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::PyBytes;
 
 use crate::error::CoreError;
 use crate::input::{JsonText, Str};
@@ -48,6 +48,36 @@ fn fixed<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], Co
     bytes.try_into().map_err(|_| CoreError(handrail_core::Error::InvalidKey { reason: what }))
 }
 
+/// Seals with a random IV straight into a new `bytes` of the envelope's exact size
+/// (`envelope::sealed_len`): the text is written once, by the core, into the result.
+fn seal_direct<'py>(
+    py: Python<'py>,
+    key: &Key,
+    ctx: &Context<'_>,
+    plaintext: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let len = envelope::sealed_len(key, plaintext.len());
+    let bytes = new_bytes(py, len)?;
+    // SAFETY: `bytes` is ours alone (not yet returned), `len` bytes long, and stays alive
+    // while `out` is used; nothing reads it until `seal_to` has filled every byte.
+    let out =
+        unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(bytes.as_ptr()).cast::<u8>(), len) };
+    let mut run = || envelope::seal_to(key, ctx, plaintext, out);
+    if plaintext.len() >= DETACH_THRESHOLD { py.detach(run) } else { run() }.map_err(CoreError)?;
+    Ok(bytes)
+}
+
+/// A new, uninitialized `bytes` of `len` bytes, for its creator to fill before sharing it.
+fn new_bytes(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyBytes>> {
+    let size = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("envelope too large"))?;
+    // SAFETY: a NULL source asks CPython for an uninitialized bytes object of `size` bytes,
+    // which its creator may fill before sharing it; the thread is attached.
+    let any =
+        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size)) }?;
+    Ok(any.cast_into::<PyBytes>()?)
+}
+
 impl PyKeyring {
     /// Opens an envelope of the layout `seal` writes straight into a new `bytes` of the
     /// plaintext's size (no scratch buffer, no copy); `None` when it does not open that
@@ -59,15 +89,7 @@ impl PyKeyring {
         ctx: &Context<'_>,
         len: usize,
     ) -> Option<Bound<'py, PyBytes>> {
-        let size = ffi::Py_ssize_t::try_from(len).ok()?;
-        // SAFETY: a NULL source asks CPython for an uninitialized bytes object of `size`
-        // bytes, which its creator may fill before sharing it; the thread is attached.
-        let bytes = unsafe {
-            Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))
-        }
-        .ok()?
-        .cast_into::<PyBytes>()
-        .ok()?;
+        let bytes = new_bytes(py, len).ok()?;
         // SAFETY: `bytes` is ours alone (not yet returned), `len` bytes long, and stays
         // alive while `out` is used; nothing else reads it until it is filled.
         let out = unsafe {
@@ -104,7 +126,9 @@ impl PyKeyring {
         Ok(Self { ring, legacy })
     }
 
-    /// Seals ``plaintext`` under key ``kid`` for one field of one request.
+    /// Seals ``plaintext`` under key ``kid`` for one field of one request; returns the
+    /// envelope's JSON text (ASCII) as ``bytes``, as ``cryptography``'s Fernet returns its
+    /// tokens: the wire form, written once straight into the result.
     #[pyo3(signature = (kid, request_id, field, plaintext, iv = None, data_key = None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, not a Rust call site.
     fn seal<'py>(
@@ -116,46 +140,43 @@ impl PyKeyring {
         plaintext: &[u8],
         iv: Option<&[u8]>,
         data_key: Option<&[u8]>,
-    ) -> Result<Bound<'py, PyString>, CoreError> {
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let (kid, request_id, field) = (kid.0, request_id.0, field.0);
-        let key = self.ring.get(kid).ok_or(handrail_core::Error::UnknownKid { kid: kid.to_string() })?;
+        let key =
+            self.ring.get(kid).ok_or(CoreError(handrail_core::Error::UnknownKid { kid: kid.to_string() }))?;
         let ctx = Context::new(request_id, field);
         let data_key = data_key.map(|d| fixed::<32>(d, "a data key is 32 bytes")).transpose()?;
         let iv = match iv {
             None if data_key.is_some() => {
-                return Err(CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" }))
+                return Err(
+                    CoreError(handrail_core::Error::InvalidKey { reason: "data_key needs an iv" }).into()
+                )
             }
-            None => None,
-            Some(iv) => Some(fixed(iv, "an IV is 12 bytes")?),
+            None => return seal_direct(py, key, &ctx, plaintext),
+            Some(iv) => fixed(iv, "an IV is 12 bytes")?,
         };
+        // An explicit IV (test vectors): through scratch buffers, then copied.
         with_scratch(|buf, out| {
-            let mut run = || match iv {
-                None => envelope::seal_into(key, &ctx, plaintext, buf, out),
-                Some(iv) => {
-                    envelope::seal_with_buffers(key, &ctx, plaintext, iv, data_key.as_ref(), buf, out)
-                }
-            };
-            if plaintext.len() >= DETACH_THRESHOLD {
-                py.detach(run)?
-            } else {
-                run()?
-            }
-            // SAFETY: `seal_with_buffers` writes ASCII only — fixed syntax, a kid that
-            // `Key::new` restricted to [A-Za-z0-9._:-], base64url — so the bytes are UTF-8;
-            // a second scan of a megabyte of text here would cost as much as the copy.
-            let text = unsafe { std::str::from_utf8_unchecked(out) };
-            Ok(PyString::new(py, text))
+            envelope::seal_with_buffers(key, &ctx, plaintext, iv, data_key.as_ref(), buf, out)
+                .map_err(CoreError)?;
+            Ok(PyBytes::new(py, out))
         })
     }
 
     /// Seals in the legacy LetsPing form under the legacy key, with an explicit IV.
-    fn seal_legacy(&self, plaintext: &[u8], iv: &[u8]) -> Result<String, CoreError> {
+    fn seal_legacy<'py>(
+        &self,
+        py: Python<'py>,
+        plaintext: &[u8],
+        iv: &[u8],
+    ) -> Result<Bound<'py, PyBytes>, CoreError> {
         let key = self.legacy.as_ref().ok_or(handrail_core::Error::NoKey { field: "legacy" })?;
-        Ok(envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?)
+        let text = envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?;
+        Ok(PyBytes::new(py, text.as_bytes()))
     }
 
-    /// Opens an envelope of either form for one field of one request; ``envelope`` is the
-    /// text ``seal`` returned, as ``str`` or ``bytes``.
+    /// Opens an envelope of either form for one field of one request; ``envelope`` is what
+    /// ``seal`` returned (``bytes``) or the same text as ``str``.
     fn open<'py>(
         &self,
         py: Python<'py>,

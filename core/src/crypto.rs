@@ -114,6 +114,20 @@ mod gcm {
         Ok(())
     }
 
+    pub(super) fn seal_detached(
+        key: &Prepared,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; GCM_TAG_LEN]> {
+        let tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), buf)
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })?;
+        let mut out = [0u8; GCM_TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
     pub(super) fn open_detached(
         key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
@@ -168,6 +182,17 @@ mod gcm {
         key.decrypt_in_place(Nonce::from_slice(iv), aad, buf).map_err(|_| Error::DecryptFailed)
     }
 
+    pub(super) fn seal_detached(
+        key: &Prepared,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; GCM_TAG_LEN]> {
+        key.encrypt_in_place_detached(Nonce::from_slice(iv), aad, buf)
+            .map(Into::into)
+            .map_err(|_| Error::TooLarge { size: buf.len(), limit: MAX_GCM_BYTES })
+    }
+
     pub(super) fn open_detached(
         key: &Prepared,
         iv: &[u8; GCM_IV_LEN],
@@ -203,6 +228,16 @@ impl GcmKey {
             return Err(Error::DecryptFailed);
         }
         gcm::open_in_place(&self.0, iv, aad, buf)
+    }
+
+    /// Encrypts `buf` in place under this key and returns the tag (kept apart).
+    pub fn seal_detached(
+        &self,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; GCM_TAG_LEN]> {
+        gcm::seal_detached(&self.0, iv, aad, buf)
     }
 
     /// [`aes256gcm_open_detached`] under this key.
@@ -265,7 +300,7 @@ pub fn aes256gcm_open(
 
 /// RFC 3394 key wrap under a 256-bit key-encryption key. `key_data` is ≥ 16 bytes, a multiple of 8.
 pub fn aes256kw_wrap(kek: &[u8; 32], key_data: &[u8]) -> Result<Vec<u8>> {
-    if key_data.len() < 16 || key_data.len() % 8 != 0 {
+    if key_data.len() < 16 || !key_data.len().is_multiple_of(8) {
         return Err(Error::InvalidKey {
             reason: "key wrap input must be at least 16 bytes, a multiple of 8",
         });
@@ -275,7 +310,7 @@ pub fn aes256kw_wrap(kek: &[u8; 32], key_data: &[u8]) -> Result<Vec<u8>> {
 
 /// RFC 3394 key unwrap; fails with [`Error::UnwrapFailed`] when the integrity check fails.
 pub fn aes256kw_unwrap(kek: &[u8; 32], wrapped: &[u8]) -> Result<Vec<u8>> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(Error::UnwrapFailed);
     }
     KekAes256::from(*kek).unwrap_vec(wrapped).map_err(|_| Error::UnwrapFailed)

@@ -45,7 +45,7 @@ use crate::crypto::{
 };
 use crate::encoding::{
     b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len,
-    b64url_encode, b64url_encode_into,
+    b64url_encode, b64url_encode_into, b64url_encode_to, b64url_encoded_len,
 };
 use crate::error::{Error, Result};
 
@@ -228,6 +228,92 @@ pub fn seal_into(
     seal_with_buffers(key, ctx, plaintext, iv, None, buf, out)
 }
 
+/// The exact length of the envelope text [`seal`] and [`seal_to`] write for a plaintext of
+/// `plaintext_len` bytes under `key`: a binding allocates its result object at this size and
+/// lets [`seal_to`] fill it, so the text is written once and never copied.
+pub fn sealed_len(key: &Key, plaintext_len: usize) -> usize {
+    // `{"v":1,"alg":"A256GCM","kid":"` kid `","iv":"` iv `","ct":"` ct `"}`; a kid is
+    // `[A-Za-z0-9._:-]` (see `Key::new`), so as a JSON string it is itself in quotes.
+    const FIXED: usize = COMPACT_HEAD.len() + COMPACT_IV.len() + 16 + COMPACT_CT.len() + 2;
+    FIXED + key.kid.len() + b64url_encoded_len(plaintext_len + TAG_LEN)
+}
+
+/// [`seal`] writing into `out`, which must be exactly [`sealed_len`] bytes long (else
+/// `invalid_request`, nothing written). Nothing else is allocated: the ciphertext is made
+/// inside `out`, where its text goes.
+pub fn seal_to(key: &Key, ctx: &Context<'_>, plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut iv = [0u8; IV_LEN];
+    fill_random(&mut iv)?;
+    seal_to_with_iv(key, ctx, plaintext, iv, out)
+}
+
+const COMPACT_HEAD: &[u8] = br#"{"v":1,"alg":"A256GCM","kid":""#;
+const COMPACT_IV: &[u8] = br#"","iv":""#;
+const COMPACT_CT: &[u8] = br#"","ct":""#;
+
+fn seal_to_with_iv(
+    key: &Key,
+    ctx: &Context<'_>,
+    plaintext: &[u8],
+    iv: [u8; IV_LEN],
+    out: &mut [u8],
+) -> Result<()> {
+    let want = sealed_len(key, plaintext.len());
+    if out.len() != want {
+        return Err(Error::InvalidRequest {
+            reason: "invalid_buffer".into(),
+            message: format!("the envelope is {want} bytes; the buffer is {}", out.len()),
+        });
+    }
+    let aad = aad(&key.kid, None, ctx);
+    let (head, rest) = out.split_at_mut(COMPACT_HEAD.len() + key.kid.len() + COMPACT_IV.len());
+    head[..COMPACT_HEAD.len()].copy_from_slice(COMPACT_HEAD);
+    head[COMPACT_HEAD.len()..COMPACT_HEAD.len() + key.kid.len()].copy_from_slice(key.kid.as_bytes());
+    head[COMPACT_HEAD.len() + key.kid.len()..].copy_from_slice(COMPACT_IV);
+    let (iv_text, rest) = rest.split_at_mut(16);
+    b64url_encode_to(&iv, iv_text);
+    let (ct_key, rest) = rest.split_at_mut(COMPACT_CT.len());
+    ct_key.copy_from_slice(COMPACT_CT);
+    let (body, end) = rest.split_at_mut(rest.len() - 2);
+    end.copy_from_slice(b"\"}");
+
+    // The ciphertext is made where its base64url text will be, at the end of `body`, and
+    // encoded from there front to back in place: no buffer beside the result.
+    let raw_len = plaintext.len() + TAG_LEN;
+    let raw_at = body.len() - raw_len;
+    body[raw_at..raw_at + plaintext.len()].copy_from_slice(plaintext);
+    let tag = key.cipher.seal_detached(&iv, &aad, &mut body[raw_at..raw_at + plaintext.len()])?;
+    body[raw_at + plaintext.len()..].copy_from_slice(&tag);
+    encode_in_place(body, raw_at);
+    Ok(())
+}
+
+/// Encodes the bytes at `body[raw_at..]` as base64url over the whole of `body`, which is
+/// exactly their encoded length. Text is written behind the bytes still to be read: a chunk
+/// of at most a quarter of what is left, written 4/3 as long, never reaches the bytes after
+/// it (the text runs ahead by a third of the rest, which the gap `raw_at` covers).
+fn encode_in_place(body: &mut [u8], raw_at: usize) {
+    let raw_len = body.len() - raw_at;
+    let (mut read, mut written) = (0, 0);
+    loop {
+        let left = raw_len - read;
+        let chunk = left / 4 / 48 * 48; // whole quanta, and whole SIMD blocks
+        if chunk == 0 {
+            break;
+        }
+        let (text, raw) = body.split_at_mut(raw_at + read);
+        let n = b64url_encode_to(&raw[..chunk], &mut text[written..]);
+        read += chunk;
+        written += n;
+    }
+    // The last few bytes (under 192) go through a copy.
+    let mut tail = [0u8; 192];
+    let left = raw_len - read;
+    tail[..left].copy_from_slice(&body[raw_at + read..]);
+    let n = b64url_encode_to(&tail[..left], &mut body[written..]);
+    debug_assert_eq!(written + n, body.len());
+}
+
 /// Seals `plaintext` under a fresh data key that is wrapped under `master`.
 pub fn seal_wrapped(master: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
     let mut iv = [0u8; IV_LEN];
@@ -376,7 +462,15 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
         return Ok(());
     }
     let kid = v1_kid(&wire)?;
-    open_v1(kid, wire.ek.as_deref(), wire.iv.as_deref(), wire.ct.as_deref(), keyring, ctx, buf)
+    open_v1(
+        kid,
+        wire.ek.as_deref(),
+        wire.iv.as_deref(),
+        wire.ct.as_deref().map(str::as_bytes),
+        keyring,
+        ctx,
+        buf,
+    )
 }
 
 /// The fields of an envelope in exactly the layout [`seal_with_buffers`] writes without a
@@ -387,7 +481,8 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
 struct Compact<'a> {
     kid: &'a str,
     iv: &'a str,
-    ct: &'a str,
+    /// Not checked for UTF-8 here: base64url decoding refuses every non-alphabet byte.
+    ct: &'a [u8],
 }
 
 impl<'a> Compact<'a> {
@@ -402,8 +497,6 @@ impl<'a> Compact<'a> {
         // or escapes; a decode failure sends the text to the general reader.
         let iv = std::str::from_utf8(&rest[..end]).ok()?;
         let ct = rest[end..].strip_prefix(br#"","ct":""#)?.strip_suffix(br#""}"#)?;
-        // from_utf8 is one fast pass for ASCII; base64url decoding checks each byte again.
-        let ct = std::str::from_utf8(ct).ok()?;
         Some(Compact { kid, iv, ct })
     }
 }
@@ -413,7 +506,7 @@ impl<'a> Compact<'a> {
 /// binding decrypt straight into a result object it allocates at the right size.
 pub fn compact_plaintext_len(envelope: &[u8]) -> Option<usize> {
     let fields = Compact::read(envelope)?;
-    b64url_decoded_len(fields.ct.as_bytes()).ok()?.checked_sub(TAG_LEN)
+    b64url_decoded_len(fields.ct).ok()?.checked_sub(TAG_LEN)
 }
 
 /// Opens an envelope of the layout [`seal`] writes into `out`, which is exactly
@@ -430,7 +523,7 @@ pub fn open_compact_to(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, ou
     }
     let fields = Compact::read(envelope).ok_or(malformed.clone())?;
     let iv = decode_iv(Some(fields.iv), b64url_decode)?;
-    let ct = fields.ct.as_bytes();
+    let ct = fields.ct;
     if b64url_decoded_len(ct)? != out.len() + TAG_LEN {
         return Err(malformed);
     }
@@ -458,7 +551,7 @@ fn open_v1(
     kid: &str,
     ek: Option<&str>,
     iv: Option<&str>,
-    ct: Option<&str>,
+    ct: Option<&[u8]>,
     keyring: &Keyring,
     ctx: &Context<'_>,
     buf: &mut Vec<u8>,
@@ -641,6 +734,27 @@ mod tests {
             let other_field = Context::new("req_1", "state");
             assert_eq!(open(sealed.as_bytes(), &ring, &other_field).unwrap_err().code(), "decrypt_failed");
         }
+    }
+
+    #[test]
+    fn seal_to_writes_what_seal_writes_at_every_length() {
+        let (key, ring, ctx) = (key(), Keyring::new().with(key()), Context::new("req_1", "payload"));
+        let iv = [3u8; IV_LEN];
+        for len in (0..400).chain([1000, 4099, 65_536, 1 << 20]) {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let want = seal_with(&key, &ctx, &plaintext, iv, None).unwrap();
+            assert_eq!(sealed_len(&key, len), want.len(), "length of {len}");
+            let mut out = vec![0u8; want.len()];
+            seal_to_with_iv(&key, &ctx, &plaintext, iv, &mut out).unwrap();
+            assert_eq!(out, want.as_bytes(), "envelope of {len}");
+            let mut random = vec![0u8; want.len()];
+            seal_to(&key, &ctx, &plaintext, &mut random).unwrap();
+            assert_eq!(open(&random, &ring, &ctx).unwrap(), plaintext);
+        }
+        let mut short = vec![0u8; sealed_len(&key, 5) - 1];
+        let err = seal_to(&key, &ctx, b"hello", &mut short).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        assert!(short.iter().all(|&b| b == 0), "nothing written");
     }
 
     #[test]

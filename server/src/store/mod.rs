@@ -50,7 +50,7 @@ impl Principal {
     /// Whether this key may decide a request restricted to `role` (None: unrestricted).
     pub fn may_decide(&self, role: Option<&str>) -> bool {
         self.role == Role::Operator
-            && role.map_or(true, |r| self.roles.iter().any(|mine| mine == ANY_ROLE || mine == r))
+            && role.is_none_or(|r| self.roles.iter().any(|mine| mine == ANY_ROLE || mine == r))
     }
 }
 

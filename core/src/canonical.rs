@@ -204,8 +204,18 @@ impl<'a> Parser<'a> {
                 out.push(b',');
             }
             let start = out.len();
-            write_string_bytes(&name, out);
-            out.push(b':');
+            match &name {
+                // No escape in the input: the raw bytes are already the canonical form.
+                Cow::Borrowed(raw) => {
+                    out.push(b'"');
+                    out.extend_from_slice(raw);
+                    out.extend_from_slice(b"\":");
+                }
+                Cow::Owned(text) => {
+                    write_string_bytes(text, out);
+                    out.push(b':');
+                }
+            }
             self.value(depth, out)?;
             let ascii = name.is_ascii();
             let mut head = [0u8; 8];

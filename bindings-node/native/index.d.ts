@@ -39,16 +39,6 @@ export declare class Firewall {
   set mode(mode: Mode)
   /** Starts a session; `context` is the task as the user gave it (trusted text). */
   begin(sessionId: string, context: string): FirewallSession
-  /**
-   * The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
-   * and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
-   * the caller keeps and reuses; the reasons are returned, or `null` when there are
-   * none. Building no object per call is what keeps a verdict within a few µs: creating
-   * a JS array or object through napi cost more than the core's verdict itself.
-   * `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
-   * parser (`json_syntax`, `integer_out_of_range`, …).
-   */
-  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
   /** Records what became of a call and what it returned (untrusted `output`). */
   record(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
   /**
@@ -331,6 +321,23 @@ export interface FirewallCall {
   /** Projected cost in USD, for the budget guardrail. */
   costUsd?: number
 }
+
+/**
+ * The verdict of `firewall` on a call before it runs. `action` (0 allow, 1 review,
+ * 2 block), `score` and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at
+ * least 3 that the caller keeps and reuses; the reasons are returned, or `null` when there
+ * are none. Building no object per call is what keeps a verdict within a few µs: creating
+ * a JS array or object through napi cost more than the core's verdict itself. `argsJson`
+ * is JSON text (a string or its UTF-8 bytes), read by the core's strict parser
+ * (`json_syntax`, `integer_out_of_range`, …).
+ *
+ * A free function, not a method: napi-rs registers a `&self` or `&T` argument in its global
+ * borrow map (a lock, a hash-map insert and remove, a scope), which cost about a quarter of
+ * a verdict. The two classes arrive as `ClassInstance`s instead (class checked, nothing
+ * registered) and are only read through `RefCell` borrows, never a `&mut` (see
+ * `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
+ */
+export declare function firewallCheck(firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
 
 /**
  * Tunable constants: the core's `Config`, with its serde field names; each one left out

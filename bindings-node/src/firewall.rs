@@ -12,8 +12,10 @@
 //! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
+use std::cell::RefCell;
+
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Buffer, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, ClassInstance, FromNapiValue, Uint8Array, Unknown};
 use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
@@ -228,26 +230,62 @@ pub struct GraphEdge {
     pub count: u32,
 }
 
+// Both classes keep their core value in a `RefCell` and every method takes `&self`: napi-rs
+// never hands out a `&mut` to them, so `firewallCheck` may take them as `ClassInstance`s
+// (checked class, no per-call borrow registration in napi-rs's global borrow map, which cost
+// more than the core's verdict) and only ever derefs them to shared references. Mutation
+// goes through `try_borrow_mut`, held only around core calls that run no JavaScript (errors
+// are built before or after), so a conflicting borrow cannot happen; if it ever did, it
+// throws instead of aliasing.
+
 /// The state of one agent session between calls (the core's `Session`); made by
 /// `Firewall.begin`.
 #[napi]
 pub struct FirewallSession {
-    inner: fw::Session,
+    inner: RefCell<fw::Session>,
 }
 
 #[napi]
 impl FirewallSession {
     /// The session id given to `begin`.
     #[napi(getter)]
-    pub fn id(&self) -> String {
-        self.inner.id.clone()
+    pub fn id(&self) -> napi::Result<String> {
+        Ok(shared(&self.inner)?.id.clone())
     }
 }
 
 /// An agent's firewall: its learned profile, policy, configuration and mode.
 #[napi]
 pub struct Firewall {
-    inner: fw::Firewall,
+    inner: RefCell<fw::Firewall>,
+}
+
+/// A shared borrow of a class's core value; fails (never panics) on a conflicting borrow.
+fn shared<T>(cell: &RefCell<T>) -> std::result::Result<std::cell::Ref<'_, T>, InUse> {
+    cell.try_borrow().map_err(|_| InUse)
+}
+
+/// An exclusive borrow of a class's core value; fails (never panics) on a conflicting borrow.
+fn exclusive<T>(cell: &RefCell<T>) -> std::result::Result<std::cell::RefMut<'_, T>, InUse> {
+    cell.try_borrow_mut().map_err(|_| InUse)
+}
+
+/// A conflicting borrow of a firewall or session: unreachable while no borrow is held across
+/// JavaScript, thrown rather than trusted.
+struct InUse;
+
+const IN_USE: &str = "the firewall or session is in use by another call";
+
+impl From<InUse> for napi::Error {
+    fn from(_: InUse) -> Self {
+        napi::Error::new(napi::Status::GenericFailure, IN_USE.to_owned())
+    }
+}
+
+impl From<InUse> for napi::Error<crate::error::ErrorCode> {
+    fn from(_: InUse) -> Self {
+        crate::error::generic_failure(IN_USE)
+    }
 }
 
 #[napi]
@@ -264,63 +302,27 @@ impl Firewall {
         if let Some(mode) = mode {
             inner.mode = mode.parse().js()?;
         }
-        Ok(Firewall { inner })
+        Ok(Firewall { inner: RefCell::new(inner) })
     }
 
     /// Shadow or enforce. Setting an unknown mode throws `unknown_variant`.
     #[napi(getter)]
-    pub fn mode(&self) -> Mode {
-        self.inner.mode.into()
+    pub fn mode(&self) -> Result<Mode> {
+        Ok(shared(&self.inner)?.mode.into())
     }
 
     #[napi(setter, ts_args_type = "mode: Mode")]
-    pub fn set_mode(&mut self, mode: String) -> Result<()> {
-        self.inner.mode = mode.parse().js()?;
+    pub fn set_mode(&self, mode: String) -> Result<()> {
+        let mode = mode.parse().js()?;
+        exclusive(&self.inner)?.mode = mode;
         Ok(())
     }
 
     /// Starts a session; `context` is the task as the user gave it (trusted text).
     #[napi]
-    pub fn begin(&self, session_id: String, context: String) -> FirewallSession {
-        FirewallSession { inner: self.inner.begin(session_id, &context) }
-    }
-
-    /// The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
-    /// and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
-    /// the caller keeps and reuses; the reasons are returned, or `null` when there are
-    /// none. Building no object per call is what keeps a verdict within a few µs: creating
-    /// a JS array or object through napi cost more than the core's verdict itself.
-    /// `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
-    /// parser (`json_syntax`, `integer_out_of_range`, …).
-    #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    pub fn check(
-        &self,
-        env: Env,
-        session: &FirewallSession,
-        tool: String,
-        args_json: Unknown<'_>,
-        effect: Option<String>,
-        cost_usd: Option<f64>,
-        now: f64,
-        out: Unknown<'_>,
-    ) -> napi::Result<Option<Vec<Reason>>> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
-        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
-        let now = unix_seconds(now).map_err(napi_error)?;
-        let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
-        let action = match action {
-            fw::Action::Allow => 0.0,
-            fw::Action::Review => 1.0,
-            fw::Action::Block => 2.0,
-        };
-        write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
-        if reasons.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
+    pub fn begin(&self, session_id: String, context: String) -> napi::Result<FirewallSession> {
+        let inner = shared(&self.inner)?.begin(session_id, &context);
+        Ok(FirewallSession { inner: RefCell::new(inner) })
     }
 
     /// Records what became of a call and what it returned (untrusted `output`).
@@ -329,9 +331,9 @@ impl Firewall {
     )]
     #[allow(clippy::too_many_arguments)]
     pub fn record(
-        &mut self,
+        &self,
         env: Env,
-        session: &mut FirewallSession,
+        session: &FirewallSession,
         tool: String,
         args_json: Unknown<'_>,
         effect: Option<String>,
@@ -344,7 +346,8 @@ impl Firewall {
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let outcome = outcome.parse().thrown(&env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
-        self.inner.record(&mut session.inner, &call, outcome, output.as_deref(), now);
+        let (mut firewall, mut session) = (exclusive(&self.inner)?, exclusive(&session.inner)?);
+        firewall.record(&mut session, &call, outcome, output.as_deref(), now);
         Ok(())
     }
 
@@ -356,7 +359,7 @@ impl Firewall {
     pub fn observe(
         &self,
         env: Env,
-        session: &mut FirewallSession,
+        session: &FirewallSession,
         tool: String,
         args_json: Unknown<'_>,
         effect: Option<String>,
@@ -364,42 +367,153 @@ impl Firewall {
     ) -> napi::Result<()> {
         let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
-        self.inner.observe_only(&mut session.inner, &call, output.as_deref());
+        let (firewall, mut session) = (shared(&self.inner)?, exclusive(&session.inner)?);
+        firewall.observe_only(&mut session, &call, output.as_deref());
         Ok(())
     }
 
     /// Whether the profile may leave shadow mode.
     #[napi]
-    pub fn readiness(&self) -> Readiness {
-        self.inner.readiness().into()
+    pub fn readiness(&self) -> napi::Result<Readiness> {
+        Ok(shared(&self.inner)?.readiness().into())
     }
 
     /// The tool-level graph of the profile at `now`.
     #[napi]
     pub fn graph(&self, now: f64) -> Result<Graph> {
-        Ok(self.inner.profile.graph(unix_seconds(now)?, &self.inner.config).into())
+        let now = unix_seconds(now)?;
+        let firewall = shared(&self.inner)?;
+        Ok(firewall.profile.graph(now, &firewall.config).into())
     }
 
     /// The profile's compact binary form.
     #[napi]
-    pub fn profile_bytes(&self) -> Buffer {
-        self.inner.profile.to_bytes().into()
+    pub fn profile_bytes(&self) -> napi::Result<Buffer> {
+        Ok(shared(&self.inner)?.profile.to_bytes().into())
     }
 
     /// Replaces the profile with one read from `bytes`. Throws `profile_corrupt`.
     #[napi]
-    pub fn load_profile(&mut self, bytes: Uint8Array) -> Result<()> {
-        self.inner.profile = fw::Profile::from_bytes(&bytes).js()?;
+    pub fn load_profile(&self, bytes: Uint8Array) -> Result<()> {
+        let profile = fw::Profile::from_bytes(&bytes).js()?;
+        exclusive(&self.inner)?.profile = profile;
         Ok(())
     }
 
     /// Adds another worker's profile, read from `bytes`, into this one. Throws
     /// `profile_corrupt`.
     #[napi]
-    pub fn merge_profile(&mut self, bytes: Uint8Array) -> Result<()> {
+    pub fn merge_profile(&self, bytes: Uint8Array) -> Result<()> {
         let other = fw::Profile::from_bytes(&bytes).js()?;
-        self.inner.profile.merge(&other, &self.inner.config);
+        let mut firewall = exclusive(&self.inner)?;
+        let fw::Firewall { profile, config, .. } = &mut *firewall;
+        profile.merge(&other, config);
         Ok(())
+    }
+}
+
+/// The verdict of `firewall` on a call before it runs. `action` (0 allow, 1 review,
+/// 2 block), `score` and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at
+/// least 3 that the caller keeps and reuses; the reasons are returned, or `null` when there
+/// are none. Building no object per call is what keeps a verdict within a few µs: creating
+/// a JS array or object through napi cost more than the core's verdict itself. `argsJson`
+/// is JSON text (a string or its UTF-8 bytes), read by the core's strict parser
+/// (`json_syntax`, `integer_out_of_range`, …).
+///
+/// A free function, not a method: napi-rs registers a `&self` or `&T` argument in its global
+/// borrow map (a lock, a hash-map insert and remove, a scope), which cost about a quarter of
+/// a verdict. The two classes arrive as `ClassInstance`s instead (class checked, nothing
+/// registered) and are only read through `RefCell` borrows, never a `&mut` (see
+/// `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
+#[napi(
+    ts_args_type = "firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn firewall_check(
+    env: Env,
+    firewall: ClassInstance<'_, Firewall>,
+    session: ClassInstance<'_, FirewallSession>,
+    tool: Unknown<'_>,
+    args_json: Unknown<'_>,
+    effect: Unknown<'_>,
+    cost_usd: Option<f64>,
+    now: f64,
+    out: Unknown<'_>,
+) -> napi::Result<Option<Vec<Reason>>> {
+    let tool = SmallStr::read(&env, tool)?;
+    let effect = SmallStr::read_optional(&env, effect)?;
+    let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+    let call =
+        core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
+    let now = unix_seconds(now).map_err(napi_error)?;
+    let fw::Verdict { action, score, reasons, enforced } = {
+        let (firewall, session) = (shared(&firewall.inner)?, shared(&session.inner)?);
+        firewall.check(&session, &call, now)
+    };
+    let action = match action {
+        fw::Action::Allow => 0.0,
+        fw::Action::Review => 1.0,
+        fw::Action::Block => 2.0,
+    };
+    write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
+    if reasons.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
+}
+
+/// A JS string's UTF-8 text, on the stack when short (tool and effect names are).
+struct SmallStr {
+    buf: [u8; SmallStr::CAP],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl SmallStr {
+    /// Bytes on the stack, napi's NUL included: a string that fills them may have been cut,
+    /// and is read again onto the heap.
+    const CAP: usize = 128;
+
+    /// `value` as text; anything but a string fails exactly as napi-rs's `String` does.
+    fn read(env: &Env, value: Unknown<'_>) -> napi::Result<SmallStr> {
+        let mut s = SmallStr { buf: [0; SmallStr::CAP], len: 0, heap: None };
+        let mut copied = 0;
+        // SAFETY: valid env and a live handle of this call; napi writes at most `CAP` bytes
+        // (its NUL included) into the buffer, and fails for a non-string.
+        let status = unsafe {
+            napi::sys::napi_get_value_string_utf8(
+                env.raw(),
+                value.raw(),
+                s.buf.as_mut_ptr().cast(),
+                SmallStr::CAP,
+                &mut copied,
+            )
+        };
+        if status == napi::sys::Status::napi_ok && copied < SmallStr::CAP - 1 {
+            s.len = copied;
+            return Ok(s);
+        }
+        // Long, or not a string: napi-rs's own conversion, with its error.
+        // SAFETY: valid env and a live handle of this call.
+        s.heap = Some(unsafe { String::from_napi_value(env.raw(), value.raw()) }?);
+        Ok(s)
+    }
+
+    /// As [`SmallStr::read`], with `undefined` and `null` as `None` (as napi-rs's `Option`).
+    fn read_optional(env: &Env, value: Unknown<'_>) -> napi::Result<Option<SmallStr>> {
+        match value.get_type()? {
+            napi::ValueType::Undefined | napi::ValueType::Null => Ok(None),
+            _ => SmallStr::read(env, value).map(Some),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(text) => text,
+            // napi writes UTF-8 (a lone surrogate becomes U+FFFD, and a cut never happens
+            // here), so this never fails; checking costs little at these lengths.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
     }
 }
 

@@ -204,7 +204,7 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     check(session: FirewallSession, call: CheckOptions): Verdict {
       const text = argsJson(call.args);
       const out = this.#out;
-      const reasons = translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now, out));
+      const reasons = translate(() => backend.firewallCheck(this.#inner, session, call.tool, text, call.effect, call.costUsd, call.now, out));
       return { action: ACTIONS[out[0]!]!, score: out[1]!, reasons: reasons ?? [], enforced: out[2] === 1 };
     }
 

@@ -323,21 +323,24 @@ export interface FirewallCall {
 }
 
 /**
- * The verdict of `firewall` on a call before it runs. `action` (0 allow, 1 review,
- * 2 block), `score` and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at
- * least 3 that the caller keeps and reuses; the reasons are returned, or `null` when there
- * are none. Building no object per call is what keeps a verdict within a few µs: creating
- * a JS array or object through napi cost more than the core's verdict itself. `argsJson`
- * is JSON text (a string or its UTF-8 bytes), read by the core's strict parser
- * (`json_syntax`, `integer_out_of_range`, …).
+ * The verdict function, made once per `Firewall` class by the TypeScript layer:
+ * `check(firewall, session, tool, argsJson, effect, costUsd, now, out)` writes `action`
+ * (0 allow, 1 review, 2 block), `score` and `enforced` (0 or 1) into `out`, a
+ * `Float64Array` of at least 3 that the caller keeps and reuses, and returns the reasons,
+ * or `null` when there are none. Building no object per call is what keeps a verdict
+ * within a few µs: creating a JS array or object through napi cost more than the core's
+ * verdict itself. `argsJson` is JSON text (a string or its UTF-8 bytes), read by the
+ * core's strict parser (`json_syntax`, `integer_out_of_range`, …).
  *
- * A free function, not a method: napi-rs registers a `&self` or `&T` argument in its global
- * borrow map (a lock, a hash-map insert and remove, a scope), which cost about a quarter of
- * a verdict. The two classes arrive as `ClassInstance`s instead (class checked, nothing
- * registered) and are only read through `RefCell` borrows, never a `&mut` (see
- * `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
+ * A hand-written napi callback, not a `#[napi]` method: napi-rs's generated glue registers
+ * each `&self` or `&T` argument in a global borrow map (a lock, a hash-map insert and
+ * remove) and allocates a borrow scope per call, which together cost about a third of a
+ * verdict. Here each argument goes through napi-rs's own `FromNapiValue` (the same checks
+ * and errors as a `#[napi]` function's), the two classes as `ClassInstance`s (class
+ * identity checked, nothing registered), read only through their `RefCell`s, never as
+ * `&mut` (see `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
  */
-export declare function firewallCheck(firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
+export declare function firewallChecker(): (firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array) => Array<Reason> | null
 
 /**
  * Tunable constants: the core's `Config`, with its serde field names; each one left out

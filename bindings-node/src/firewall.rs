@@ -412,34 +412,113 @@ impl Firewall {
     }
 }
 
-/// The verdict of `firewall` on a call before it runs. `action` (0 allow, 1 review,
-/// 2 block), `score` and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at
-/// least 3 that the caller keeps and reuses; the reasons are returned, or `null` when there
-/// are none. Building no object per call is what keeps a verdict within a few µs: creating
-/// a JS array or object through napi cost more than the core's verdict itself. `argsJson`
-/// is JSON text (a string or its UTF-8 bytes), read by the core's strict parser
-/// (`json_syntax`, `integer_out_of_range`, …).
+/// The verdict function, made once per `Firewall` class by the TypeScript layer:
+/// `check(firewall, session, tool, argsJson, effect, costUsd, now, out)` writes `action`
+/// (0 allow, 1 review, 2 block), `score` and `enforced` (0 or 1) into `out`, a
+/// `Float64Array` of at least 3 that the caller keeps and reuses, and returns the reasons,
+/// or `null` when there are none. Building no object per call is what keeps a verdict
+/// within a few µs: creating a JS array or object through napi cost more than the core's
+/// verdict itself. `argsJson` is JSON text (a string or its UTF-8 bytes), read by the
+/// core's strict parser (`json_syntax`, `integer_out_of_range`, …).
 ///
-/// A free function, not a method: napi-rs registers a `&self` or `&T` argument in its global
-/// borrow map (a lock, a hash-map insert and remove, a scope), which cost about a quarter of
-/// a verdict. The two classes arrive as `ClassInstance`s instead (class checked, nothing
-/// registered) and are only read through `RefCell` borrows, never a `&mut` (see
-/// `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
+/// A hand-written napi callback, not a `#[napi]` method: napi-rs's generated glue registers
+/// each `&self` or `&T` argument in a global borrow map (a lock, a hash-map insert and
+/// remove) and allocates a borrow scope per call, which together cost about a third of a
+/// verdict. Here each argument goes through napi-rs's own `FromNapiValue` (the same checks
+/// and errors as a `#[napi]` function's), the two classes as `ClassInstance`s (class
+/// identity checked, nothing registered), read only through their `RefCell`s, never as
+/// `&mut` (see `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
 #[napi(
-    ts_args_type = "firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
+    ts_return_type = "(firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array) => Array<Reason> | null"
 )]
-#[allow(clippy::too_many_arguments)]
-pub fn firewall_check(
-    env: Env,
-    firewall: ClassInstance<'_, Firewall>,
-    session: ClassInstance<'_, FirewallSession>,
-    tool: Unknown<'_>,
-    args_json: Unknown<'_>,
-    effect: Unknown<'_>,
-    cost_usd: Option<f64>,
-    now: f64,
-    out: Unknown<'_>,
-) -> napi::Result<Option<Vec<Reason>>> {
+pub fn firewall_checker(env: &Env) -> napi::Result<Unknown<'_>> {
+    const NAME: &str = "check";
+    let mut function = std::ptr::null_mut();
+    // SAFETY: valid env; the name is `NAME.len()` bytes of UTF-8, the callback a plain
+    // function with no data.
+    let status = unsafe {
+        napi::sys::napi_create_function(
+            env.raw(),
+            NAME.as_ptr().cast(),
+            NAME.len() as isize,
+            Some(check_callback),
+            std::ptr::null_mut(),
+            &mut function,
+        )
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            napi::Status::from(status),
+            "creating the check function failed".to_owned(),
+        ));
+    }
+    // SAFETY: a live handle just created in this env.
+    unsafe { Unknown::from_napi_value(env.raw(), function) }
+}
+
+/// The napi callback behind [`firewall_checker`]'s function. A panic cannot unwind out of
+/// an `extern "C"` function (it aborts), as with napi-rs's own callbacks.
+unsafe extern "C" fn check_callback(
+    env: napi::sys::napi_env,
+    info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    const ARGS: usize = 8;
+    let mut argv = [std::ptr::null_mut(); ARGS];
+    let mut argc = ARGS;
+    // SAFETY: `env` and `info` are this callback's; napi writes at most `argc` handles into
+    // `argv` and fills the ones not passed with `undefined`.
+    let status = unsafe {
+        napi::sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    let result = if status == napi::sys::Status::napi_ok {
+        // SAFETY: valid env, and `argv` holds live handles of this call.
+        unsafe { check(env, &argv) }
+    } else {
+        Err(napi::Error::new(napi::Status::from(status), "reading the arguments failed".to_owned()))
+    };
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            // SAFETY: valid env of this call; at most one exception is pending after this.
+            unsafe { napi::JsError::from(err).throw_into(env) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// [`check_callback`]'s work, with napi-rs's conversions for every argument.
+///
+/// # Safety
+///
+/// `env` is the env of the running callback and `argv` holds live handles of this call.
+unsafe fn check(
+    env: napi::sys::napi_env,
+    argv: &[napi::sys::napi_value; 8],
+) -> napi::Result<napi::sys::napi_value> {
+    use napi::bindgen_prelude::ToNapiValue;
+    let [firewall, session, tool, args_json, effect, cost_usd, now, out] = *argv;
+    // SAFETY (all conversions): live handles of this call, as the caller guarantees.
+    let firewall = unsafe { class_instance::<Firewall>(env, firewall, "Firewall") }?;
+    let session = unsafe { class_instance::<FirewallSession>(env, session, "FirewallSession") }?;
+    let (tool, args_json, effect) = unsafe {
+        (
+            Unknown::from_napi_value(env, tool)?,
+            Unknown::from_napi_value(env, args_json)?,
+            Unknown::from_napi_value(env, effect)?,
+        )
+    };
+    let cost_usd = unsafe { Option::<f64>::from_napi_value(env, cost_usd) }?;
+    let now = unsafe { f64::from_napi_value(env, now) }?;
+    let out = unsafe { Unknown::from_napi_value(env, out) }?;
+    let env = Env::from_raw(env);
+
     let tool = SmallStr::read(&env, tool)?;
     let effect = SmallStr::read_optional(&env, effect)?;
     let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
@@ -456,10 +535,39 @@ pub fn firewall_check(
         fw::Action::Block => 2.0,
     };
     write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
-    if reasons.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
+    let reasons = (!reasons.is_empty()).then(|| {
+        reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect::<Vec<_>>()
+    });
+    // SAFETY: valid env of this call.
+    unsafe { Option::<Vec<Reason>>::to_napi_value(env.raw(), reasons) }
+}
+
+/// `value` as a `ClassInstance` of `T` (class identity checked by napi-rs), failing as a
+/// `#[napi]` method's `&T` argument does: `Failed to recover `T` type …` for an object no
+/// class wraps, napi-rs's wrong-class error for another class's instance.
+///
+/// # Safety
+///
+/// `env` is the env of the running callback and `value` a live handle of this call.
+unsafe fn class_instance<'env, T: 'env + napi::bindgen_prelude::MaybeTypeTag>(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+    name: &str,
+) -> napi::Result<ClassInstance<'env, T>> {
+    // SAFETY: as the caller guarantees.
+    unsafe { ClassInstance::<T>::from_napi_value(env, value) }.map_err(|err| {
+        let mut wrapped = std::ptr::null_mut();
+        // SAFETY: as above; only the status is used (error path only).
+        let status = unsafe { napi::sys::napi_unwrap(env, value, &mut wrapped) };
+        if status == napi::sys::Status::napi_ok {
+            err
+        } else {
+            napi::Error::new(
+                napi::Status::from(status),
+                format!("Failed to recover `{name}` type from napi value"),
+            )
+        }
+    })
 }
 
 /// A JS string's UTF-8 text, on the stack when short (tool and effect names are).

@@ -87,20 +87,12 @@ export interface Backend {
   /** The core's `Firewall`; policy and config cross as JSON text in the core's serde form. */
   Firewall: new (init?: FirewallInit | undefined | null) => BackendFirewall;
   /**
-   * `firewall`'s verdict on a call: writes action (0 allow, 1 review, 2 block), score and
-   * enforced (0/1) into `out` and returns the reasons when there are any. A function rather
-   * than a method of `BackendFirewall`, which costs the napi addon less per call.
+   * The firewall's verdict function: `check(firewall, session, …, out)` writes action
+   * (0 allow, 1 review, 2 block), score and enforced (0/1) into `out` and returns the
+   * reasons when there are any. Fetched once: a plain function (not a method of
+   * `BackendFirewall`) costs the napi addon less per call.
    */
-  firewallCheck(
-    firewall: BackendFirewall,
-    session: BackendSession,
-    tool: string,
-    argsJson: string,
-    effect: Effect | undefined | null,
-    costUsd: number | undefined | null,
-    now: number,
-    out: Float64Array,
-  ): Reason[] | undefined | null;
+  firewallChecker(): BackendCheck;
   /** The core's sans-IO client protocol; JSON values cross as text. */
   Protocol: new (baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null) => BackendProtocol;
   retryResponse(answer: HttpAnswer, attempt: number): number | null;
@@ -223,8 +215,29 @@ export interface BackendSession {
 }
 
 /**
+ * `Backend.firewallChecker`'s function. Written as a method's type so that its parameters
+ * compare bivariantly, as `BackendFirewall`'s methods do: the addon's function takes its own
+ * `Firewall` class, whose `profileBytes` returns a `Buffer` where this contract says
+ * `Uint8Array`.
+ *
+ * @internal
+ */
+export type BackendCheck = {
+  check(
+    firewall: BackendFirewall,
+    session: BackendSession,
+    tool: string,
+    argsJson: string,
+    effect: Effect | undefined | null,
+    costUsd: number | undefined | null,
+    now: number,
+    out: Float64Array,
+  ): Reason[] | undefined | null;
+}["check"];
+
+/**
  * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. Its
- * verdicts are `Backend.firewallCheck`.
+ * verdicts come from `Backend.firewallChecker`.
  *
  * @internal
  */

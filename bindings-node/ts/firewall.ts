@@ -173,6 +173,7 @@ const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
 
 /** The `Firewall` class over `backend`. @internal */
 export function createFirewall(backend: Backend): FirewallConstructor {
+  const verdict = backend.firewallChecker();
   return class Firewall {
     readonly #inner: BackendFirewall;
     /** Where the backend writes each verdict's action, score and enforced flag. */
@@ -204,7 +205,7 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     check(session: FirewallSession, call: CheckOptions): Verdict {
       const text = argsJson(call.args);
       const out = this.#out;
-      const reasons = translate(() => backend.firewallCheck(this.#inner, session, call.tool, text, call.effect, call.costUsd, call.now, out));
+      const reasons = translate(() => verdict(this.#inner, session, call.tool, text, call.effect, call.costUsd, call.now, out));
       return { action: ACTIONS[out[0]!]!, score: out[1]!, reasons: reasons ?? [], enforced: out[2] === 1 };
     }
 

@@ -13,6 +13,7 @@
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use handrail_core::firewall::{self as fw, Call};
 use napi::bindgen_prelude::{Buffer, ClassInstance, FromNapiValue, Uint8Array, Unknown};
@@ -231,12 +232,12 @@ pub struct GraphEdge {
 }
 
 // Both classes keep their core value in a `RefCell` and every method takes `&self`: napi-rs
-// never hands out a `&mut` to them, so `firewallCheck` may take them as `ClassInstance`s
-// (checked class, no per-call borrow registration in napi-rs's global borrow map, which cost
-// more than the core's verdict) and only ever derefs them to shared references. Mutation
-// goes through `try_borrow_mut`, held only around core calls that run no JavaScript (errors
-// are built before or after), so a conflicting borrow cannot happen; if it ever did, it
-// throws instead of aliasing.
+// never hands out a `&mut` to them, so a verdict function (`Firewall.checker`) may hold the
+// firewall's value and take the session as a `ClassInstance` (class checked, no per-call
+// registration in napi-rs's global borrow map, which cost more than the core's verdict),
+// and only ever reads them through shared borrows. Mutation goes through `try_borrow_mut`,
+// held only around core calls that run no JavaScript (errors are built before or after), so
+// a conflicting borrow cannot happen; if it ever did, it throws instead of aliasing.
 
 /// The state of one agent session between calls (the core's `Session`); made by
 /// `Firewall.begin`.
@@ -257,7 +258,8 @@ impl FirewallSession {
 /// An agent's firewall: its learned profile, policy, configuration and mode.
 #[napi]
 pub struct Firewall {
-    inner: RefCell<fw::Firewall>,
+    /// Shared with this firewall's verdict functions (`checker`).
+    inner: Rc<RefCell<fw::Firewall>>,
 }
 
 /// A shared borrow of a class's core value; fails (never panics) on a conflicting borrow.
@@ -302,7 +304,7 @@ impl Firewall {
         if let Some(mode) = mode {
             inner.mode = mode.parse().js()?;
         }
-        Ok(Firewall { inner: RefCell::new(inner) })
+        Ok(Firewall { inner: Rc::new(RefCell::new(inner)) })
     }
 
     /// Shadow or enforce. Setting an unknown mode throws `unknown_variant`.
@@ -323,6 +325,31 @@ impl Firewall {
     pub fn begin(&self, session_id: String, context: String) -> napi::Result<FirewallSession> {
         let inner = shared(&self.inner)?.begin(session_id, &context);
         Ok(FirewallSession { inner: RefCell::new(inner) })
+    }
+
+    /// A verdict function of this firewall, for the TypeScript layer to fetch once:
+    /// `check(session, tool, argsJson, effect, costUsd, now, out)` writes `action` (0 allow,
+    /// 1 review, 2 block), `score` and `enforced` (0 or 1) as three doubles into `out`, an
+    /// `ArrayBuffer` of at least 24 bytes the caller keeps and reuses (and reads through a
+    /// `Float64Array`), and returns the reasons, or `null` when there are none. Building no
+    /// object per call is what keeps a verdict within a few µs: creating a JS array or
+    /// object through napi cost more than the core's verdict itself. `argsJson` is JSON text
+    /// (a string or its UTF-8 bytes), read by the core's strict parser (`json_syntax`,
+    /// `integer_out_of_range`, …).
+    ///
+    /// A hand-written napi function holding its firewall, not a `#[napi]` method: napi-rs's
+    /// generated glue registers each `&self` or `&T` argument in a global borrow map (a
+    /// lock, a hash-map insert and remove) and allocates a borrow scope per call, which
+    /// together cost about a third of a verdict. The function's arguments go through
+    /// napi-rs's own `FromNapiValue` (the same checks and errors as a `#[napi]` method's),
+    /// the session as a `ClassInstance` (class identity checked, nothing registered); both
+    /// values are read only through their `RefCell`s, never as `&mut`. `tool` and `effect`
+    /// are read into stack buffers, not `String`s.
+    #[napi(
+        ts_return_type = "(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: ArrayBuffer) => Array<Reason> | null"
+    )]
+    pub fn checker<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        new_checker(env, &self.inner)
     }
 
     /// Records what became of a call and what it returned (untrusted `output`).
@@ -412,74 +439,88 @@ impl Firewall {
     }
 }
 
-/// The verdict function, made once per `Firewall` class by the TypeScript layer:
-/// `check(firewall, session, tool, argsJson, effect, costUsd, now, out)` writes `action`
-/// (0 allow, 1 review, 2 block), `score` and `enforced` (0 or 1) into `out`, a
-/// `Float64Array` of at least 3 that the caller keeps and reuses, and returns the reasons,
-/// or `null` when there are none. Building no object per call is what keeps a verdict
-/// within a few µs: creating a JS array or object through napi cost more than the core's
-/// verdict itself. `argsJson` is JSON text (a string or its UTF-8 bytes), read by the
-/// core's strict parser (`json_syntax`, `integer_out_of_range`, …).
-///
-/// A hand-written napi callback, not a `#[napi]` method: napi-rs's generated glue registers
-/// each `&self` or `&T` argument in a global borrow map (a lock, a hash-map insert and
-/// remove) and allocates a borrow scope per call, which together cost about a third of a
-/// verdict. Here each argument goes through napi-rs's own `FromNapiValue` (the same checks
-/// and errors as a `#[napi]` function's), the two classes as `ClassInstance`s (class
-/// identity checked, nothing registered), read only through their `RefCell`s, never as
-/// `&mut` (see `Firewall`). `tool` and `effect` are read into stack buffers, not `String`s.
-#[napi(
-    ts_return_type = "(firewall: Firewall, session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array) => Array<Reason> | null"
-)]
-pub fn firewall_checker(env: &Env) -> napi::Result<Unknown<'_>> {
+/// What a verdict function made by `Firewall.checker` holds: its firewall. Boxed as the
+/// function's napi data, dropped by the function's finalizer.
+type CheckerData = Rc<RefCell<fw::Firewall>>;
+
+/// A verdict function of `firewall` (see `Firewall.checker`).
+fn new_checker<'env>(env: &'env Env, firewall: &CheckerData) -> napi::Result<Unknown<'env>> {
     const NAME: &str = "check";
+    let data = Box::into_raw(Box::new(Rc::clone(firewall)));
+    let fail = |status: napi::sys::napi_status, what: &str| {
+        // SAFETY: `data` came from `Box::into_raw` above and no finalizer owns it yet.
+        drop(unsafe { Box::from_raw(data) });
+        napi::Error::new(napi::Status::from(status), format!("{what} the check function failed"))
+    };
     let mut function = std::ptr::null_mut();
-    // SAFETY: valid env; the name is `NAME.len()` bytes of UTF-8, the callback a plain
-    // function with no data.
+    // SAFETY: valid env; the name is `NAME.len()` bytes of UTF-8; `data` is passed back to
+    // `check_callback`, which reads it as the `CheckerData` it is.
     let status = unsafe {
         napi::sys::napi_create_function(
             env.raw(),
             NAME.as_ptr().cast(),
             NAME.len() as isize,
             Some(check_callback),
-            std::ptr::null_mut(),
+            data.cast(),
             &mut function,
         )
     };
     if status != napi::sys::Status::napi_ok {
-        return Err(napi::Error::new(
-            napi::Status::from(status),
-            "creating the check function failed".to_owned(),
-        ));
+        return Err(fail(status, "creating"));
+    }
+    // SAFETY: `function` is live; from here the finalizer owns `data` and frees it once the
+    // function is collected, which cannot happen while a call of it runs.
+    let status = unsafe {
+        napi::sys::napi_add_finalizer(
+            env.raw(),
+            function,
+            data.cast(),
+            Some(drop_checker_data),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status != napi::sys::Status::napi_ok {
+        // The function exists but holds no finalizer: it must not outlive its data, so it is
+        // not returned (and never called).
+        return Err(fail(status, "finalizing"));
     }
     // SAFETY: a live handle just created in this env.
     unsafe { Unknown::from_napi_value(env.raw(), function) }
 }
 
-/// The napi callback behind [`firewall_checker`]'s function. A panic cannot unwind out of
-/// an `extern "C"` function (it aborts), as with napi-rs's own callbacks.
+/// The finalizer of a verdict function: frees its [`CheckerData`].
+unsafe extern "C" fn drop_checker_data(
+    _env: napi::sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `data` is the `Box<CheckerData>` `new_checker` made for this function; napi
+    // calls the finalizer once, after the function can no longer be called.
+    drop(unsafe { Box::from_raw(data.cast::<CheckerData>()) });
+}
+
+/// The napi callback of a verdict function. A panic cannot unwind out of an `extern "C"`
+/// function (it aborts), as with napi-rs's own callbacks.
 unsafe extern "C" fn check_callback(
     env: napi::sys::napi_env,
     info: napi::sys::napi_callback_info,
 ) -> napi::sys::napi_value {
-    const ARGS: usize = 8;
+    const ARGS: usize = 7;
     let mut argv = [std::ptr::null_mut(); ARGS];
     let mut argc = ARGS;
+    let mut data = std::ptr::null_mut();
     // SAFETY: `env` and `info` are this callback's; napi writes at most `argc` handles into
-    // `argv` and fills the ones not passed with `undefined`.
+    // `argv`, fills the ones not passed with `undefined`, and gives back the function's data.
     let status = unsafe {
-        napi::sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
+        napi::sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), std::ptr::null_mut(), &mut data)
     };
     let result = if status == napi::sys::Status::napi_ok {
+        // SAFETY: `data` is this function's `CheckerData` (`new_checker`), alive while the
+        // function runs (its finalizer frees it only after the function is collected).
+        let firewall = unsafe { &*data.cast::<CheckerData>() };
         // SAFETY: valid env, and `argv` holds live handles of this call.
-        unsafe { check(env, &argv) }
+        unsafe { check(env, firewall, &argv) }
     } else {
         Err(napi::Error::new(napi::Status::from(status), "reading the arguments failed".to_owned()))
     };
@@ -500,12 +541,12 @@ unsafe extern "C" fn check_callback(
 /// `env` is the env of the running callback and `argv` holds live handles of this call.
 unsafe fn check(
     env: napi::sys::napi_env,
-    argv: &[napi::sys::napi_value; 8],
+    firewall: &RefCell<fw::Firewall>,
+    argv: &[napi::sys::napi_value; 7],
 ) -> napi::Result<napi::sys::napi_value> {
     use napi::bindgen_prelude::ToNapiValue;
-    let [firewall, session, tool, args_json, effect, cost_usd, now, out] = *argv;
+    let [session, tool, args_json, effect, cost_usd, now, out] = *argv;
     // SAFETY (all conversions): live handles of this call, as the caller guarantees.
-    let firewall = unsafe { class_instance::<Firewall>(env, firewall, "Firewall") }?;
     let session = unsafe { class_instance::<FirewallSession>(env, session, "FirewallSession") }?;
     let (tool, args_json, effect) = unsafe {
         (
@@ -516,7 +557,6 @@ unsafe fn check(
     };
     let cost_usd = unsafe { Option::<f64>::from_napi_value(env, cost_usd) }?;
     let now = unsafe { f64::from_napi_value(env, now) }?;
-    let out = unsafe { Unknown::from_napi_value(env, out) }?;
     let env = Env::from_raw(env);
 
     let tool = SmallStr::read(&env, tool)?;
@@ -526,7 +566,7 @@ unsafe fn check(
         core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
     let now = unix_seconds(now).map_err(napi_error)?;
     let fw::Verdict { action, score, reasons, enforced } = {
-        let (firewall, session) = (shared(&firewall.inner)?, shared(&session.inner)?);
+        let (firewall, session) = (shared(firewall)?, shared(&session.inner)?);
         firewall.check(&session, &call, now)
     };
     let action = match action {
@@ -625,32 +665,25 @@ impl SmallStr {
     }
 }
 
-/// Writes `values` into the `Float64Array` `out`; throws `InvalidArg` for anything else or a
-/// shorter array.
-fn write_f64s<const N: usize>(env: &Env, out: Unknown<'_>, values: [f64; N]) -> napi::Result<()> {
-    let (mut kind, mut len, mut data) = (0, 0, std::ptr::null_mut());
-    let (mut buffer, mut offset) = (std::ptr::null_mut(), 0);
-    // SAFETY: valid env and handle; the call fails (status not ok) for a non-typed-array.
-    let status = unsafe {
-        napi::sys::napi_get_typedarray_info(
-            env.raw(),
-            out.raw(),
-            &mut kind,
-            &mut len,
-            &mut data,
-            &mut buffer,
-            &mut offset,
-        )
-    };
-    if status != napi::sys::Status::napi_ok || kind != napi::sys::TypedarrayType::float64_array || len < N {
+/// Writes `values` (native byte order, as a `Float64Array` over the buffer reads them) into
+/// the `ArrayBuffer` `out`; throws `InvalidArg` for anything else (a `SharedArrayBuffer`
+/// too), a detached or a shorter buffer. An `ArrayBuffer` costs napi less to reach than a
+/// typed array (measured: ~0.1 µs a call).
+fn write_f64s<const N: usize>(env: &Env, out: napi::sys::napi_value, values: [f64; N]) -> napi::Result<()> {
+    let (mut data, mut len) = (std::ptr::null_mut(), 0);
+    // SAFETY: valid env and handle; the call fails (status not ok) for anything but an
+    // `ArrayBuffer`, and gives a length of 0 for a detached one.
+    let status = unsafe { napi::sys::napi_get_arraybuffer_info(env.raw(), out, &mut data, &mut len) };
+    let size = std::mem::size_of::<[f64; N]>();
+    if status != napi::sys::Status::napi_ok || len < size || data.is_null() {
         return Err(napi::Error::new(
             napi::Status::InvalidArg,
-            format!("out must be a Float64Array of at least {N}"),
+            format!("out must be an ArrayBuffer of at least {size} bytes"),
         ));
     }
-    // SAFETY: `data` points to `len` ≥ N aligned f64s of a live typed array, and no JS runs
-    // while this native call does.
-    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), N) };
+    // SAFETY: `data` points to `len` ≥ `size` writable bytes of a live, unshared buffer, and
+    // no JS runs while this native call does; bytes are copied, so alignment does not matter.
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), size) };
     Ok(())
 }
 

@@ -21,7 +21,6 @@ mod webhook;
 
 // The protocol's free functions, exported to JavaScript by `#[napi]`; re-exported so a
 // test build (where the napi registration is compiled out) sees them used.
-pub use firewall::firewall_checker;
 pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key, tool_call_key_of};
 pub use proof::proof_digest;
 pub use protocol::{retry_network, retry_response, verify_webhook};

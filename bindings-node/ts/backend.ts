@@ -86,13 +86,6 @@ export interface Backend {
   generateKey(kid: string): string;
   /** The core's `Firewall`; policy and config cross as JSON text in the core's serde form. */
   Firewall: new (init?: FirewallInit | undefined | null) => BackendFirewall;
-  /**
-   * The firewall's verdict function: `check(firewall, session, …, out)` writes action
-   * (0 allow, 1 review, 2 block), score and enforced (0/1) into `out` and returns the
-   * reasons when there are any. Fetched once: a plain function (not a method of
-   * `BackendFirewall`) costs the napi addon less per call.
-   */
-  firewallChecker(): BackendCheck;
   /** The core's sans-IO client protocol; JSON values cross as text. */
   Protocol: new (baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null) => BackendProtocol;
   retryResponse(answer: HttpAnswer, attempt: number): number | null;
@@ -215,35 +208,36 @@ export interface BackendSession {
 }
 
 /**
- * `Backend.firewallChecker`'s function. Written as a method's type so that its parameters
- * compare bivariantly, as `BackendFirewall`'s methods do: the addon's function takes its own
- * `Firewall` class, whose `profileBytes` returns a `Buffer` where this contract says
- * `Uint8Array`.
+ * A verdict function of a `BackendFirewall` (`checker()`): writes action (0 allow, 1 review,
+ * 2 block), score and enforced (0/1) as three doubles into `out` (read back through a
+ * `Float64Array`) and returns the reasons when there are any. Written as a method's type so
+ * that its parameters compare bivariantly, as `BackendFirewall`'s methods do.
  *
  * @internal
  */
 export type BackendCheck = {
   check(
-    firewall: BackendFirewall,
     session: BackendSession,
     tool: string,
     argsJson: string,
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     now: number,
-    out: Float64Array,
+    out: ArrayBuffer,
   ): Reason[] | undefined | null;
 }["check"];
 
 /**
  * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. Its
- * verdicts come from `Backend.firewallChecker`.
+ * verdicts come from the function `checker()` returns, fetched once: a plain function costs
+ * the napi addon less per call than a method.
  *
  * @internal
  */
 export interface BackendFirewall {
   mode: Mode;
   begin(sessionId: string, context: string): BackendSession;
+  checker(): BackendCheck;
   record(
     session: BackendSession,
     tool: string,

@@ -369,7 +369,7 @@ impl Firewall {
         output: Option<String>,
         now: f64,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let outcome = outcome.parse().thrown(&env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
@@ -392,7 +392,7 @@ impl Firewall {
         effect: Option<String>,
         output: Option<String>,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
         let (firewall, mut session) = (shared(&self.inner)?, exclusive(&session.inner)?);
         firewall.observe_only(&mut session, &call, output.as_deref());
@@ -561,7 +561,7 @@ unsafe fn check(
 
     let tool = SmallStr::read(&env, tool)?;
     let effect = SmallStr::read_optional(&env, effect)?;
-    let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+    let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
     let call =
         core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
     let now = unix_seconds(now).map_err(napi_error)?;
@@ -618,8 +618,9 @@ struct SmallStr {
 }
 
 impl SmallStr {
-    /// Bytes on the stack, napi's NUL included: a string that fills them may have been cut,
-    /// and is read again onto the heap.
+    /// Bytes on the stack, napi's NUL included. napi stops before a character that does
+    /// not fit, so only text that leaves room for a whole one (4 bytes) surely is complete:
+    /// anything longer is read again onto the heap.
     const CAP: usize = 128;
 
     /// `value` as text; anything but a string fails exactly as napi-rs's `String` does.
@@ -637,7 +638,7 @@ impl SmallStr {
                 &mut copied,
             )
         };
-        if status == napi::sys::Status::napi_ok && copied < SmallStr::CAP - 1 {
+        if status == napi::sys::Status::napi_ok && copied + crate::json::MAX_CHAR_UTF8 < SmallStr::CAP {
             s.len = copied;
             return Ok(s);
         }
@@ -685,6 +686,20 @@ fn write_f64s<const N: usize>(env: &Env, out: napi::sys::napi_value, values: [f6
     // no JS runs while this native call does; bytes are copied, so alignment does not matter.
     unsafe { std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), size) };
     Ok(())
+}
+
+thread_local! {
+    /// The room `args_from_json` needs, kept between calls (as `json::with_text` keeps its text).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The core's `args_from_json`, with a scratch buffer kept between calls.
+fn args_from_json(text: &[u8]) -> handrail_core::Result<Value> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => fw::args_from_json_with(text, &mut scratch),
+        // Reentrancy is impossible (the core calls no JS); a fresh buffer rather than a panic.
+        Err(_) => fw::args_from_json(text),
+    })
 }
 
 /// The core's view of one call; the effect name is parsed by the core (`unknown_variant`).

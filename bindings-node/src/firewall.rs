@@ -11,6 +11,10 @@
 //! (`json::canonical`'s walk) was measured slower, even for `{"id":"INV-1"}`: napi costs more
 //! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
+//!
+//! Verdicts, the hot path, go through a hand-written napi function (`Firewall.checker`)
+//! rather than napi-rs's generated glue, whose per-call borrow bookkeeping cost more than
+//! the core's verdict; see `new_checker`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -170,8 +174,8 @@ pub struct Reason {
 }
 
 /// The firewall's answer for one call.
-// Described to TypeScript only: `check` writes it into a reused `Float64Array` (and returns
-// the reasons), from which the TypeScript layer builds this shape.
+// Described to TypeScript only: a verdict function (`Firewall.checker`) writes it into a
+// reused buffer (and returns the reasons), from which the TypeScript layer builds this shape.
 #[allow(dead_code)]
 #[napi(object, object_from_js = false, object_to_js = false)]
 pub struct Verdict {

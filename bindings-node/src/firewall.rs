@@ -16,11 +16,12 @@
 //! rather than napi-rs's generated glue, whose per-call borrow bookkeeping cost more than
 //! the core's verdict; see `new_checker`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Buffer, ClassInstance, FromNapiValue, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, ClassInstance, FromNapiValue, JavaScriptClassExt, Uint8Array, Unknown};
 use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
@@ -248,6 +249,57 @@ pub struct GraphEdge {
 #[napi]
 pub struct FirewallSession {
     inner: RefCell<fw::Session>,
+    /// Where napi-rs keeps this value (the pointer its JS object wraps), set by `begin`:
+    /// its entry in [`SESSIONS`], removed when the value drops.
+    key: Cell<usize>,
+}
+
+thread_local! {
+    /// The wrapped pointers of this thread's live `FirewallSession`s: what lets a verdict
+    /// function take a session from any JS value soundly (see `session_of`) without
+    /// napi-rs's class check (a lock and two map look-ups) or its momentary `&mut`.
+    static SESSIONS: RefCell<HashSet<usize, PointerHash>> = RefCell::new(HashSet::default());
+}
+
+impl Drop for FirewallSession {
+    fn drop(&mut self) {
+        let key = self.key.get();
+        // Gone already when the thread exits; borrowed never (no JS or finalizer runs while
+        // the set is borrowed).
+        let _ = SESSIONS.try_with(|sessions| {
+            if let Ok(mut sessions) = sessions.try_borrow_mut() {
+                sessions.remove(&key);
+            }
+        });
+    }
+}
+
+/// A hasher for heap addresses (Fibonacci hashing): cheaper than SipHash, and nothing here
+/// is chosen by an attacker.
+#[derive(Default, Clone, Copy)]
+struct PointerHash;
+
+impl std::hash::BuildHasher for PointerHash {
+    type Hasher = PointerHasher;
+    fn build_hasher(&self) -> PointerHasher {
+        PointerHasher(0)
+    }
+}
+
+struct PointerHasher(u64);
+
+impl std::hash::Hasher for PointerHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[napi]
@@ -325,10 +377,21 @@ impl Firewall {
     }
 
     /// Starts a session; `context` is the task as the user gave it (trusted text).
-    #[napi]
-    pub fn begin(&self, session_id: String, context: String) -> napi::Result<FirewallSession> {
+    #[napi(ts_return_type = "FirewallSession")]
+    pub fn begin<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        context: String,
+    ) -> napi::Result<ClassInstance<'env, FirewallSession>> {
         let inner = shared(&self.inner)?.begin(session_id, &context);
-        Ok(FirewallSession { inner: RefCell::new(inner) })
+        let session = FirewallSession { inner: RefCell::new(inner), key: Cell::new(0) }.into_instance(env)?;
+        // The address napi-rs wrapped (what `napi_unwrap` gives back), recorded for
+        // `session_of`; the value's `Drop` removes it before the memory is freed.
+        let key = std::ptr::from_ref::<FirewallSession>(&session) as usize;
+        session.key.set(key);
+        SESSIONS.with(|sessions| sessions.borrow_mut().insert(key));
+        Ok(session)
     }
 
     /// A verdict function of this firewall, for the TypeScript layer to fetch once:
@@ -551,7 +614,7 @@ unsafe fn check(
     use napi::bindgen_prelude::ToNapiValue;
     let [session, tool, args_json, effect, cost_usd, now, out] = *argv;
     // SAFETY (all conversions): live handles of this call, as the caller guarantees.
-    let session = unsafe { class_instance::<FirewallSession>(env, session, "FirewallSession") }?;
+    let session = unsafe { session_of(env, session) }?;
     let (tool, args_json, effect) = unsafe {
         (
             Unknown::from_napi_value(env, tool)?,
@@ -570,6 +633,11 @@ unsafe fn check(
         core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
     let now = unix_seconds(now).map_err(napi_error)?;
     let fw::Verdict { action, score, reasons, enforced } = {
+        // SAFETY: `session` is a live `FirewallSession` (`session_of`): its JS object is an
+        // argument of this call, so not collected, and no JS has run since (only the error
+        // paths above run any, and they return). Only a shared reference is made, and it
+        // ends here, before any JS can run again.
+        let session = unsafe { &*session };
         let (firewall, session) = (shared(firewall)?, shared(&session.inner)?);
         firewall.check(&session, &call, now)
     };
@@ -586,32 +654,39 @@ unsafe fn check(
     unsafe { Option::<Vec<Reason>>::to_napi_value(env.raw(), reasons) }
 }
 
-/// `value` as a `ClassInstance` of `T` (class identity checked by napi-rs), failing as a
-/// `#[napi]` method's `&T` argument does: `Failed to recover `T` type …` for an object no
-/// class wraps, napi-rs's wrong-class error for another class's instance.
+/// The `FirewallSession` `value` wraps, failing as a `#[napi]` method's `&FirewallSession`
+/// argument does: `Failed to recover …` for an object nothing wraps, napi-rs's wrong-class
+/// error for another class's instance.
+///
+/// The pointer `napi_unwrap` gives is only trusted once found in [`SESSIONS`], which holds
+/// exactly the addresses of this thread's live sessions (recorded by `begin`, the only way
+/// to make one, removed by `Drop` before the memory is freed): anything else, another
+/// class's value included, is refused before any byte is read through it.
 ///
 /// # Safety
 ///
 /// `env` is the env of the running callback and `value` a live handle of this call.
-unsafe fn class_instance<'env, T: 'env + napi::bindgen_prelude::MaybeTypeTag>(
+unsafe fn session_of(
     env: napi::sys::napi_env,
     value: napi::sys::napi_value,
-    name: &str,
-) -> napi::Result<ClassInstance<'env, T>> {
-    // SAFETY: as the caller guarantees.
-    unsafe { ClassInstance::<T>::from_napi_value(env, value) }.map_err(|err| {
-        let mut wrapped = std::ptr::null_mut();
-        // SAFETY: as above; only the status is used (error path only).
-        let status = unsafe { napi::sys::napi_unwrap(env, value, &mut wrapped) };
-        if status == napi::sys::Status::napi_ok {
-            err
-        } else {
-            napi::Error::new(
-                napi::Status::from(status),
-                format!("Failed to recover `{name}` type from napi value"),
-            )
-        }
-    })
+) -> napi::Result<*const FirewallSession> {
+    let mut wrapped = std::ptr::null_mut();
+    // SAFETY: as the caller guarantees; napi only writes the pointer.
+    let status = unsafe { napi::sys::napi_unwrap(env, value, &mut wrapped) };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            napi::Status::from(status),
+            "Failed to recover `FirewallSession` type from napi value".to_owned(),
+        ));
+    }
+    if SESSIONS.with(|sessions| sessions.borrow().contains(&(wrapped as usize))) {
+        Ok(wrapped.cast_const().cast())
+    } else {
+        Err(napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("Value is not an instance of class `{}`", std::any::type_name::<FirewallSession>()),
+        ))
+    }
 }
 
 /// A JS string's UTF-8 text, on the stack when short (tool and effect names are).

@@ -55,9 +55,9 @@ export declare class Firewall {
    * lock, a hash-map insert and remove) and allocates a borrow scope per call, which
    * together cost about a third of a verdict. The function's arguments go through
    * napi-rs's own `FromNapiValue` (the same checks and errors as a `#[napi]` method's),
-   * the session as a `ClassInstance` (class identity checked, nothing registered); both
-   * values are read only through their `RefCell`s, never as `&mut`. `tool` and `effect`
-   * are read into stack buffers, not `String`s.
+   * the session through a per-thread set of live sessions (`session_of`, the same
+   * errors); both values are read only through their `RefCell`s, never as `&mut`. `tool`
+   * and `effect` are read into stack buffers, not `String`s.
    */
   checker(): (session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: ArrayBuffer) => Array<Reason> | null
   /** Records what became of a call and what it returned (untrusted `output`). */

@@ -236,13 +236,14 @@ pub struct GraphEdge {
     pub count: u32,
 }
 
-// Both classes keep their core value in a `RefCell` and every method takes `&self`: napi-rs
-// never hands out a `&mut` to them, so a verdict function (`Firewall.checker`) may hold the
-// firewall's value and take the session as a `ClassInstance` (class checked, no per-call
-// registration in napi-rs's global borrow map, which cost more than the core's verdict),
-// and only ever reads them through shared borrows. Mutation goes through `try_borrow_mut`,
-// held only around core calls that run no JavaScript (errors are built before or after), so
-// a conflicting borrow cannot happen; if it ever did, it throws instead of aliasing.
+// Both classes keep their core value in a `RefCell` and every method takes `&self`, so no
+// call holds a `&mut` to either. A verdict function (`Firewall.checker`) holds the
+// firewall's value itself and finds the session without napi-rs's per-call bookkeeping (its
+// global borrow map cost more than the core's verdict; see `session_of`), and only reads
+// them through shared borrows, made after every step that may run JavaScript. Mutation goes
+// through `try_borrow_mut`, held only around core calls that run no JavaScript (errors are
+// built before or after), so a conflicting borrow cannot happen; if it ever did, it throws
+// instead of aliasing.
 
 /// The state of one agent session between calls (the core's `Session`); made by
 /// `Firewall.begin`.
@@ -409,9 +410,9 @@ impl Firewall {
     /// lock, a hash-map insert and remove) and allocates a borrow scope per call, which
     /// together cost about a third of a verdict. The function's arguments go through
     /// napi-rs's own `FromNapiValue` (the same checks and errors as a `#[napi]` method's),
-    /// the session as a `ClassInstance` (class identity checked, nothing registered); both
-    /// values are read only through their `RefCell`s, never as `&mut`. `tool` and `effect`
-    /// are read into stack buffers, not `String`s.
+    /// the session through a per-thread set of live sessions (`session_of`, the same
+    /// errors); both values are read only through their `RefCell`s, never as `&mut`. `tool`
+    /// and `effect` are read into stack buffers, not `String`s.
     #[napi(
         ts_return_type = "(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: ArrayBuffer) => Array<Reason> | null"
     )]

@@ -180,6 +180,7 @@ export function createFirewall(backend: Backend): FirewallConstructor {
     readonly #check: BackendCheck;
     /** Where the backend writes each verdict's action, score and enforced flag. */
     readonly #out = new Float64Array(3);
+    /** The same memory, as the backend takes it. */
     readonly #outBuffer = this.#out.buffer as ArrayBuffer;
 
     constructor(options: FirewallOptions = {}) {

@@ -40,15 +40,26 @@ export declare class Firewall {
   /** Starts a session; `context` is the task as the user gave it (trusted text). */
   begin(sessionId: string, context: string): FirewallSession
   /**
-   * The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
-   * and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
-   * the caller keeps and reuses; the reasons are returned, or `null` when there are
-   * none. Building no object per call is what keeps a verdict within a few µs: creating
-   * a JS array or object through napi cost more than the core's verdict itself.
-   * `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
-   * parser (`json_syntax`, `integer_out_of_range`, …).
+   * A verdict function of this firewall, for the TypeScript layer to fetch once:
+   * `check(session, tool, argsJson, effect, costUsd, now, out)` writes `action` (0 allow,
+   * 1 review, 2 block), `score` and `enforced` (0 or 1) as three doubles into `out`, an
+   * `ArrayBuffer` of at least 24 bytes the caller keeps and reuses (and reads through a
+   * `Float64Array`), and returns the reasons, or `null` when there are none. Building no
+   * object per call is what keeps a verdict within a few µs: creating a JS array or
+   * object through napi cost more than the core's verdict itself. `argsJson` is JSON text
+   * (a string or its UTF-8 bytes), read by the core's strict parser (`json_syntax`,
+   * `integer_out_of_range`, …).
+   *
+   * A hand-written napi function holding its firewall, not a `#[napi]` method: napi-rs's
+   * generated glue registers each `&self` or `&T` argument in a global borrow map (a
+   * lock, a hash-map insert and remove) and allocates a borrow scope per call, which
+   * together cost about a third of a verdict. The function's arguments go through
+   * napi-rs's own `FromNapiValue` (the same checks and errors as a `#[napi]` method's),
+   * the session through a per-thread set of live sessions (`session_of`, the same
+   * errors); both values are read only through their `RefCell`s, never as `&mut`. `tool`
+   * and `effect` are read into stack buffers, not `String`s.
    */
-  check(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array): Array<Reason> | null
+  checker(): (session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: ArrayBuffer) => Array<Reason> | null
   /** Records what became of a call and what it returned (untrusted `output`). */
   record(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, outcome: Outcome, output: string | undefined | null, now: number): void
   /**

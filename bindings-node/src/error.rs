@@ -126,3 +126,9 @@ impl<T> ThrownJs<T> for handrail_core::Result<T> {
         self.map_err(|err| thrown(env, &err))
     }
 }
+
+/// napi's `GenericFailure`, for a state that should be unreachable (a class value borrowed
+/// by another call).
+pub fn generic_failure(reason: impl Into<String>) -> napi::Error<ErrorCode> {
+    napi::Error::new(ErrorCode("GenericFailure"), reason.into())
+}

@@ -11,9 +11,17 @@
 //! (`json::canonical`'s walk) was measured slower, even for `{"id":"INV-1"}`: napi costs more
 //! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
+//!
+//! Verdicts, the hot path, go through a hand-written napi function (`Firewall.checker`)
+//! rather than napi-rs's generated glue, whose per-call borrow bookkeeping cost more than
+//! the core's verdict; see `new_checker`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
 
 use handrail_core::firewall::{self as fw, Call};
-use napi::bindgen_prelude::{Buffer, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, ClassInstance, FromNapiValue, JavaScriptClassExt, Uint8Array, Unknown};
 use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
@@ -167,8 +175,8 @@ pub struct Reason {
 }
 
 /// The firewall's answer for one call.
-// Described to TypeScript only: `check` writes it into a reused `Float64Array` (and returns
-// the reasons), from which the TypeScript layer builds this shape.
+// Described to TypeScript only: a verdict function (`Firewall.checker`) writes it into a
+// reused buffer (and returns the reasons), from which the TypeScript layer builds this shape.
 #[allow(dead_code)]
 #[napi(object, object_from_js = false, object_to_js = false)]
 pub struct Verdict {
@@ -228,26 +236,115 @@ pub struct GraphEdge {
     pub count: u32,
 }
 
+// Both classes keep their core value in a `RefCell` and every method takes `&self`, so no
+// call holds a `&mut` to either. A verdict function (`Firewall.checker`) holds the
+// firewall's value itself and finds the session without napi-rs's per-call bookkeeping (its
+// global borrow map cost more than the core's verdict; see `session_of`), and only reads
+// them through shared borrows, made after every step that may run JavaScript. Mutation goes
+// through `try_borrow_mut`, held only around core calls that run no JavaScript (errors are
+// built before or after), so a conflicting borrow cannot happen; if it ever did, it throws
+// instead of aliasing.
+
 /// The state of one agent session between calls (the core's `Session`); made by
 /// `Firewall.begin`.
 #[napi]
 pub struct FirewallSession {
-    inner: fw::Session,
+    inner: RefCell<fw::Session>,
+    /// Where napi-rs keeps this value (the pointer its JS object wraps), set by `begin`:
+    /// its entry in [`SESSIONS`], removed when the value drops.
+    key: Cell<usize>,
+}
+
+thread_local! {
+    /// The wrapped pointers of this thread's live `FirewallSession`s: what lets a verdict
+    /// function take a session from any JS value soundly (see `session_of`) without
+    /// napi-rs's class check (a lock and two map look-ups) or its momentary `&mut`.
+    static SESSIONS: RefCell<HashSet<usize, PointerHash>> = RefCell::new(HashSet::default());
+}
+
+impl Drop for FirewallSession {
+    fn drop(&mut self) {
+        let key = self.key.get();
+        // Gone already when the thread exits; borrowed never (no JS or finalizer runs while
+        // the set is borrowed).
+        let _ = SESSIONS.try_with(|sessions| {
+            if let Ok(mut sessions) = sessions.try_borrow_mut() {
+                sessions.remove(&key);
+            }
+        });
+    }
+}
+
+/// A hasher for heap addresses (Fibonacci hashing): cheaper than SipHash, and nothing here
+/// is chosen by an attacker.
+#[derive(Default, Clone, Copy)]
+struct PointerHash;
+
+impl std::hash::BuildHasher for PointerHash {
+    type Hasher = PointerHasher;
+    fn build_hasher(&self) -> PointerHasher {
+        PointerHasher(0)
+    }
+}
+
+struct PointerHasher(u64);
+
+impl std::hash::Hasher for PointerHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[napi]
 impl FirewallSession {
     /// The session id given to `begin`.
     #[napi(getter)]
-    pub fn id(&self) -> String {
-        self.inner.id.clone()
+    pub fn id(&self) -> napi::Result<String> {
+        Ok(shared(&self.inner)?.id.clone())
     }
 }
 
 /// An agent's firewall: its learned profile, policy, configuration and mode.
 #[napi]
 pub struct Firewall {
-    inner: fw::Firewall,
+    /// Shared with this firewall's verdict functions (`checker`).
+    inner: Rc<RefCell<fw::Firewall>>,
+}
+
+/// A shared borrow of a class's core value; fails (never panics) on a conflicting borrow.
+fn shared<T>(cell: &RefCell<T>) -> std::result::Result<std::cell::Ref<'_, T>, InUse> {
+    cell.try_borrow().map_err(|_| InUse)
+}
+
+/// An exclusive borrow of a class's core value; fails (never panics) on a conflicting borrow.
+fn exclusive<T>(cell: &RefCell<T>) -> std::result::Result<std::cell::RefMut<'_, T>, InUse> {
+    cell.try_borrow_mut().map_err(|_| InUse)
+}
+
+/// A conflicting borrow of a firewall or session: unreachable while no borrow is held across
+/// JavaScript, thrown rather than trusted.
+struct InUse;
+
+const IN_USE: &str = "the firewall or session is in use by another call";
+
+impl From<InUse> for napi::Error {
+    fn from(_: InUse) -> Self {
+        napi::Error::new(napi::Status::GenericFailure, IN_USE.to_owned())
+    }
+}
+
+impl From<InUse> for napi::Error<crate::error::ErrorCode> {
+    fn from(_: InUse) -> Self {
+        crate::error::generic_failure(IN_USE)
+    }
 }
 
 #[napi]
@@ -264,63 +361,63 @@ impl Firewall {
         if let Some(mode) = mode {
             inner.mode = mode.parse().js()?;
         }
-        Ok(Firewall { inner })
+        Ok(Firewall { inner: Rc::new(RefCell::new(inner)) })
     }
 
     /// Shadow or enforce. Setting an unknown mode throws `unknown_variant`.
     #[napi(getter)]
-    pub fn mode(&self) -> Mode {
-        self.inner.mode.into()
+    pub fn mode(&self) -> Result<Mode> {
+        Ok(shared(&self.inner)?.mode.into())
     }
 
     #[napi(setter, ts_args_type = "mode: Mode")]
-    pub fn set_mode(&mut self, mode: String) -> Result<()> {
-        self.inner.mode = mode.parse().js()?;
+    pub fn set_mode(&self, mode: String) -> Result<()> {
+        let mode = mode.parse().js()?;
+        exclusive(&self.inner)?.mode = mode;
         Ok(())
     }
 
     /// Starts a session; `context` is the task as the user gave it (trusted text).
-    #[napi]
-    pub fn begin(&self, session_id: String, context: String) -> FirewallSession {
-        FirewallSession { inner: self.inner.begin(session_id, &context) }
+    #[napi(ts_return_type = "FirewallSession")]
+    pub fn begin<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        context: String,
+    ) -> napi::Result<ClassInstance<'env, FirewallSession>> {
+        let inner = shared(&self.inner)?.begin(session_id, &context);
+        let session = FirewallSession { inner: RefCell::new(inner), key: Cell::new(0) }.into_instance(env)?;
+        // The address napi-rs wrapped (what `napi_unwrap` gives back), recorded for
+        // `session_of`; the value's `Drop` removes it before the memory is freed.
+        let key = std::ptr::from_ref::<FirewallSession>(&session) as usize;
+        session.key.set(key);
+        SESSIONS.with(|sessions| sessions.borrow_mut().insert(key));
+        Ok(session)
     }
 
-    /// The verdict on a call before it runs. `action` (0 allow, 1 review, 2 block), `score`
-    /// and `enforced` (0 or 1) are written into `out`, a `Float64Array` of at least 3 that
-    /// the caller keeps and reuses; the reasons are returned, or `null` when there are
-    /// none. Building no object per call is what keeps a verdict within a few µs: creating
-    /// a JS array or object through napi cost more than the core's verdict itself.
-    /// `argsJson` is JSON text (a string or its UTF-8 bytes), read by the core's strict
-    /// parser (`json_syntax`, `integer_out_of_range`, …).
+    /// A verdict function of this firewall, for the TypeScript layer to fetch once:
+    /// `check(session, tool, argsJson, effect, costUsd, now, out)` writes `action` (0 allow,
+    /// 1 review, 2 block), `score` and `enforced` (0 or 1) as three doubles into `out`, an
+    /// `ArrayBuffer` of at least 24 bytes the caller keeps and reuses (and reads through a
+    /// `Float64Array`), and returns the reasons, or `null` when there are none. Building no
+    /// object per call is what keeps a verdict within a few µs: creating a JS array or
+    /// object through napi cost more than the core's verdict itself. `argsJson` is JSON text
+    /// (a string or its UTF-8 bytes), read by the core's strict parser (`json_syntax`,
+    /// `integer_out_of_range`, …).
+    ///
+    /// A hand-written napi function holding its firewall, not a `#[napi]` method: napi-rs's
+    /// generated glue registers each `&self` or `&T` argument in a global borrow map (a
+    /// lock, a hash-map insert and remove) and allocates a borrow scope per call, which
+    /// together cost about a third of a verdict. The function's arguments go through
+    /// napi-rs's own `FromNapiValue` (the same checks and errors as a `#[napi]` method's),
+    /// the session through a per-thread set of live sessions (`session_of`, the same
+    /// errors); both values are read only through their `RefCell`s, never as `&mut`. `tool`
+    /// and `effect` are read into stack buffers, not `String`s.
     #[napi(
-        ts_args_type = "session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: Float64Array"
+        ts_return_type = "(session: FirewallSession, tool: string, argsJson: string | Uint8Array, effect: Effect | undefined | null, costUsd: number | undefined | null, now: number, out: ArrayBuffer) => Array<Reason> | null"
     )]
-    #[allow(clippy::too_many_arguments)]
-    pub fn check(
-        &self,
-        env: Env,
-        session: &FirewallSession,
-        tool: String,
-        args_json: Unknown<'_>,
-        effect: Option<String>,
-        cost_usd: Option<f64>,
-        now: f64,
-        out: Unknown<'_>,
-    ) -> napi::Result<Option<Vec<Reason>>> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
-        let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
-        let now = unix_seconds(now).map_err(napi_error)?;
-        let fw::Verdict { action, score, reasons, enforced } = self.inner.check(&session.inner, &call, now);
-        let action = match action {
-            fw::Action::Allow => 0.0,
-            fw::Action::Review => 1.0,
-            fw::Action::Block => 2.0,
-        };
-        write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
-        if reasons.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect()))
+    pub fn checker<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        new_checker(env, &self.inner)
     }
 
     /// Records what became of a call and what it returned (untrusted `output`).
@@ -329,9 +426,9 @@ impl Firewall {
     )]
     #[allow(clippy::too_many_arguments)]
     pub fn record(
-        &mut self,
+        &self,
         env: Env,
-        session: &mut FirewallSession,
+        session: &FirewallSession,
         tool: String,
         args_json: Unknown<'_>,
         effect: Option<String>,
@@ -340,11 +437,12 @@ impl Firewall {
         output: Option<String>,
         now: f64,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let outcome = outcome.parse().thrown(&env)?;
         let now = unix_seconds(now).map_err(napi_error)?;
-        self.inner.record(&mut session.inner, &call, outcome, output.as_deref(), now);
+        let (mut firewall, mut session) = (exclusive(&self.inner)?, exclusive(&session.inner)?);
+        firewall.record(&mut session, &call, outcome, output.as_deref(), now);
         Ok(())
     }
 
@@ -356,80 +454,332 @@ impl Firewall {
     pub fn observe(
         &self,
         env: Env,
-        session: &mut FirewallSession,
+        session: &FirewallSession,
         tool: String,
         args_json: Unknown<'_>,
         effect: Option<String>,
         output: Option<String>,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, fw::args_from_json)?.thrown(&env)?;
+        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
-        self.inner.observe_only(&mut session.inner, &call, output.as_deref());
+        let (firewall, mut session) = (shared(&self.inner)?, exclusive(&session.inner)?);
+        firewall.observe_only(&mut session, &call, output.as_deref());
         Ok(())
     }
 
     /// Whether the profile may leave shadow mode.
     #[napi]
-    pub fn readiness(&self) -> Readiness {
-        self.inner.readiness().into()
+    pub fn readiness(&self) -> napi::Result<Readiness> {
+        Ok(shared(&self.inner)?.readiness().into())
     }
 
     /// The tool-level graph of the profile at `now`.
     #[napi]
     pub fn graph(&self, now: f64) -> Result<Graph> {
-        Ok(self.inner.profile.graph(unix_seconds(now)?, &self.inner.config).into())
+        let now = unix_seconds(now)?;
+        let firewall = shared(&self.inner)?;
+        Ok(firewall.profile.graph(now, &firewall.config).into())
     }
 
     /// The profile's compact binary form.
     #[napi]
-    pub fn profile_bytes(&self) -> Buffer {
-        self.inner.profile.to_bytes().into()
+    pub fn profile_bytes(&self) -> napi::Result<Buffer> {
+        Ok(shared(&self.inner)?.profile.to_bytes().into())
     }
 
     /// Replaces the profile with one read from `bytes`. Throws `profile_corrupt`.
     #[napi]
-    pub fn load_profile(&mut self, bytes: Uint8Array) -> Result<()> {
-        self.inner.profile = fw::Profile::from_bytes(&bytes).js()?;
+    pub fn load_profile(&self, bytes: Uint8Array) -> Result<()> {
+        let profile = fw::Profile::from_bytes(&bytes).js()?;
+        exclusive(&self.inner)?.profile = profile;
         Ok(())
     }
 
     /// Adds another worker's profile, read from `bytes`, into this one. Throws
     /// `profile_corrupt`.
     #[napi]
-    pub fn merge_profile(&mut self, bytes: Uint8Array) -> Result<()> {
+    pub fn merge_profile(&self, bytes: Uint8Array) -> Result<()> {
         let other = fw::Profile::from_bytes(&bytes).js()?;
-        self.inner.profile.merge(&other, &self.inner.config);
+        let mut firewall = exclusive(&self.inner)?;
+        let fw::Firewall { profile, config, .. } = &mut *firewall;
+        profile.merge(&other, config);
         Ok(())
     }
 }
 
-/// Writes `values` into the `Float64Array` `out`; throws `InvalidArg` for anything else or a
-/// shorter array.
-fn write_f64s<const N: usize>(env: &Env, out: Unknown<'_>, values: [f64; N]) -> napi::Result<()> {
-    let (mut kind, mut len, mut data) = (0, 0, std::ptr::null_mut());
-    let (mut buffer, mut offset) = (std::ptr::null_mut(), 0);
-    // SAFETY: valid env and handle; the call fails (status not ok) for a non-typed-array.
+/// What a verdict function made by `Firewall.checker` holds: its firewall. Boxed as the
+/// function's napi data, dropped by the function's finalizer.
+type CheckerData = Rc<RefCell<fw::Firewall>>;
+
+/// A verdict function of `firewall` (see `Firewall.checker`).
+fn new_checker<'env>(env: &'env Env, firewall: &CheckerData) -> napi::Result<Unknown<'env>> {
+    const NAME: &str = "check";
+    let data = Box::into_raw(Box::new(Rc::clone(firewall)));
+    let fail = |status: napi::sys::napi_status, what: &str| {
+        // SAFETY: `data` came from `Box::into_raw` above and no finalizer owns it yet.
+        drop(unsafe { Box::from_raw(data) });
+        napi::Error::new(napi::Status::from(status), format!("{what} the check function failed"))
+    };
+    let mut function = std::ptr::null_mut();
+    // SAFETY: valid env; the name is `NAME.len()` bytes of UTF-8; `data` is passed back to
+    // `check_callback`, which reads it as the `CheckerData` it is.
     let status = unsafe {
-        napi::sys::napi_get_typedarray_info(
+        napi::sys::napi_create_function(
             env.raw(),
-            out.raw(),
-            &mut kind,
-            &mut len,
-            &mut data,
-            &mut buffer,
-            &mut offset,
+            NAME.as_ptr().cast(),
+            NAME.len() as isize,
+            Some(check_callback),
+            data.cast(),
+            &mut function,
         )
     };
-    if status != napi::sys::Status::napi_ok || kind != napi::sys::TypedarrayType::float64_array || len < N {
+    if status != napi::sys::Status::napi_ok {
+        return Err(fail(status, "creating"));
+    }
+    // SAFETY: `function` is live; from here the finalizer owns `data` and frees it once the
+    // function is collected, which cannot happen while a call of it runs.
+    let status = unsafe {
+        napi::sys::napi_add_finalizer(
+            env.raw(),
+            function,
+            data.cast(),
+            Some(drop_checker_data),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status != napi::sys::Status::napi_ok {
+        // The function exists but holds no finalizer: it must not outlive its data, so it is
+        // not returned (and never called).
+        return Err(fail(status, "finalizing"));
+    }
+    // SAFETY: a live handle just created in this env.
+    unsafe { Unknown::from_napi_value(env.raw(), function) }
+}
+
+/// The finalizer of a verdict function: frees its [`CheckerData`].
+unsafe extern "C" fn drop_checker_data(
+    _env: napi::sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `data` is the `Box<CheckerData>` `new_checker` made for this function; napi
+    // calls the finalizer once, after the function can no longer be called.
+    drop(unsafe { Box::from_raw(data.cast::<CheckerData>()) });
+}
+
+/// The napi callback of a verdict function. A panic cannot unwind out of an `extern "C"`
+/// function (it aborts), as with napi-rs's own callbacks.
+unsafe extern "C" fn check_callback(
+    env: napi::sys::napi_env,
+    info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    const ARGS: usize = 7;
+    let mut argv = [std::ptr::null_mut(); ARGS];
+    let mut argc = ARGS;
+    let mut data = std::ptr::null_mut();
+    // SAFETY: `env` and `info` are this callback's; napi writes at most `argc` handles into
+    // `argv`, fills the ones not passed with `undefined`, and gives back the function's data.
+    let status = unsafe {
+        napi::sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), std::ptr::null_mut(), &mut data)
+    };
+    let result = if status == napi::sys::Status::napi_ok {
+        // SAFETY: `data` is this function's `CheckerData` (`new_checker`), alive while the
+        // function runs (its finalizer frees it only after the function is collected).
+        let firewall = unsafe { &*data.cast::<CheckerData>() };
+        // SAFETY: valid env, and `argv` holds live handles of this call.
+        unsafe { check(env, firewall, &argv) }
+    } else {
+        Err(napi::Error::new(napi::Status::from(status), "reading the arguments failed".to_owned()))
+    };
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            // SAFETY: valid env of this call; at most one exception is pending after this.
+            unsafe { napi::JsError::from(err).throw_into(env) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// [`check_callback`]'s work, with napi-rs's conversions for every argument.
+///
+/// # Safety
+///
+/// `env` is the env of the running callback and `argv` holds live handles of this call.
+unsafe fn check(
+    env: napi::sys::napi_env,
+    firewall: &RefCell<fw::Firewall>,
+    argv: &[napi::sys::napi_value; 7],
+) -> napi::Result<napi::sys::napi_value> {
+    use napi::bindgen_prelude::ToNapiValue;
+    let [session, tool, args_json, effect, cost_usd, now, out] = *argv;
+    // SAFETY (all conversions): live handles of this call, as the caller guarantees.
+    let session = unsafe { session_of(env, session) }?;
+    let (tool, args_json, effect) = unsafe {
+        (
+            Unknown::from_napi_value(env, tool)?,
+            Unknown::from_napi_value(env, args_json)?,
+            Unknown::from_napi_value(env, effect)?,
+        )
+    };
+    let cost_usd = unsafe { Option::<f64>::from_napi_value(env, cost_usd) }?;
+    let now = unsafe { f64::from_napi_value(env, now) }?;
+    let env = Env::from_raw(env);
+
+    let tool = SmallStr::read(&env, tool)?;
+    let effect = SmallStr::read_optional(&env, effect)?;
+    let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
+    let call =
+        core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
+    let now = unix_seconds(now).map_err(napi_error)?;
+    let fw::Verdict { action, score, reasons, enforced } = {
+        // SAFETY: `session` is a live `FirewallSession` (`session_of`): its JS object is an
+        // argument of this call, so not collected, and no JS has run since (only the error
+        // paths above run any, and they return). Only a shared reference is made, and it
+        // ends here, before any JS can run again.
+        let session = unsafe { &*session };
+        let (firewall, session) = (shared(firewall)?, shared(&session.inner)?);
+        firewall.check(&session, &call, now)
+    };
+    let action = match action {
+        fw::Action::Allow => 0.0,
+        fw::Action::Review => 1.0,
+        fw::Action::Block => 2.0,
+    };
+    write_f64s(&env, out, [action, score, if enforced { 1.0 } else { 0.0 }])?;
+    let reasons = (!reasons.is_empty()).then(|| {
+        reasons.into_iter().map(|fw::Reason { code, text }| Reason { code, text }).collect::<Vec<_>>()
+    });
+    // SAFETY: valid env of this call.
+    unsafe { Option::<Vec<Reason>>::to_napi_value(env.raw(), reasons) }
+}
+
+/// The `FirewallSession` `value` wraps, failing as a `#[napi]` method's `&FirewallSession`
+/// argument does: `Failed to recover …` for an object nothing wraps, napi-rs's wrong-class
+/// error for another class's instance.
+///
+/// The pointer `napi_unwrap` gives is only trusted once found in [`SESSIONS`], which holds
+/// exactly the addresses of this thread's live sessions (recorded by `begin`, the only way
+/// to make one, removed by `Drop` before the memory is freed): anything else, another
+/// class's value included, is refused before any byte is read through it.
+///
+/// # Safety
+///
+/// `env` is the env of the running callback and `value` a live handle of this call.
+unsafe fn session_of(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+) -> napi::Result<*const FirewallSession> {
+    let mut wrapped = std::ptr::null_mut();
+    // SAFETY: as the caller guarantees; napi only writes the pointer.
+    let status = unsafe { napi::sys::napi_unwrap(env, value, &mut wrapped) };
+    if status != napi::sys::Status::napi_ok {
         return Err(napi::Error::new(
-            napi::Status::InvalidArg,
-            format!("out must be a Float64Array of at least {N}"),
+            napi::Status::from(status),
+            "Failed to recover `FirewallSession` type from napi value".to_owned(),
         ));
     }
-    // SAFETY: `data` points to `len` ≥ N aligned f64s of a live typed array, and no JS runs
-    // while this native call does.
-    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), N) };
+    if SESSIONS.with(|sessions| sessions.borrow().contains(&(wrapped as usize))) {
+        Ok(wrapped.cast_const().cast())
+    } else {
+        Err(napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("Value is not an instance of class `{}`", std::any::type_name::<FirewallSession>()),
+        ))
+    }
+}
+
+/// A JS string's UTF-8 text, on the stack when short (tool and effect names are).
+struct SmallStr {
+    buf: [u8; SmallStr::CAP],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl SmallStr {
+    /// Bytes on the stack, napi's NUL included. napi stops before a character that does
+    /// not fit, so only text that leaves room for a whole one (4 bytes) surely is complete:
+    /// anything longer is read again onto the heap.
+    const CAP: usize = 128;
+
+    /// `value` as text; anything but a string fails exactly as napi-rs's `String` does.
+    fn read(env: &Env, value: Unknown<'_>) -> napi::Result<SmallStr> {
+        let mut s = SmallStr { buf: [0; SmallStr::CAP], len: 0, heap: None };
+        let mut copied = 0;
+        // SAFETY: valid env and a live handle of this call; napi writes at most `CAP` bytes
+        // (its NUL included) into the buffer, and fails for a non-string.
+        let status = unsafe {
+            napi::sys::napi_get_value_string_utf8(
+                env.raw(),
+                value.raw(),
+                s.buf.as_mut_ptr().cast(),
+                SmallStr::CAP,
+                &mut copied,
+            )
+        };
+        if status == napi::sys::Status::napi_ok && copied + crate::json::MAX_CHAR_UTF8 < SmallStr::CAP {
+            s.len = copied;
+            return Ok(s);
+        }
+        // Long, or not a string: napi-rs's own conversion, with its error.
+        // SAFETY: valid env and a live handle of this call.
+        s.heap = Some(unsafe { String::from_napi_value(env.raw(), value.raw()) }?);
+        Ok(s)
+    }
+
+    /// As [`SmallStr::read`], with `undefined` and `null` as `None` (as napi-rs's `Option`).
+    fn read_optional(env: &Env, value: Unknown<'_>) -> napi::Result<Option<SmallStr>> {
+        match value.get_type()? {
+            napi::ValueType::Undefined | napi::ValueType::Null => Ok(None),
+            _ => SmallStr::read(env, value).map(Some),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(text) => text,
+            // napi writes UTF-8 (a lone surrogate becomes U+FFFD, and a cut never happens
+            // here), so this never fails; checking costs little at these lengths.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+/// Writes `values` (native byte order, as a `Float64Array` over the buffer reads them) into
+/// the `ArrayBuffer` `out`; throws `InvalidArg` for anything else (a `SharedArrayBuffer`
+/// too), a detached or a shorter buffer. An `ArrayBuffer` costs napi less to reach than a
+/// typed array (measured: ~0.1 µs a call).
+fn write_f64s<const N: usize>(env: &Env, out: napi::sys::napi_value, values: [f64; N]) -> napi::Result<()> {
+    let (mut data, mut len) = (std::ptr::null_mut(), 0);
+    // SAFETY: valid env and handle; the call fails (status not ok) for anything but an
+    // `ArrayBuffer`, and gives a length of 0 for a detached one.
+    let status = unsafe { napi::sys::napi_get_arraybuffer_info(env.raw(), out, &mut data, &mut len) };
+    let size = std::mem::size_of::<[f64; N]>();
+    if status != napi::sys::Status::napi_ok || len < size || data.is_null() {
+        return Err(napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("out must be an ArrayBuffer of at least {size} bytes"),
+        ));
+    }
+    // SAFETY: `data` points to `len` ≥ `size` writable bytes of a live, unshared buffer, and
+    // no JS runs while this native call does; bytes are copied, so alignment does not matter.
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), size) };
     Ok(())
+}
+
+thread_local! {
+    /// The room `args_from_json` needs, kept between calls (as `json::with_text` keeps its text).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The core's `args_from_json`, with a scratch buffer kept between calls.
+fn args_from_json(text: &[u8]) -> handrail_core::Result<Value> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => fw::args_from_json_with(text, &mut scratch),
+        // Reentrancy is impossible (the core calls no JS); a fresh buffer rather than a panic.
+        Err(_) => fw::args_from_json(text),
+    })
 }
 
 /// The core's view of one call; the effect name is parsed by the core (`unknown_variant`).

@@ -560,16 +560,10 @@ thread_local! {
 /// A lone surrogate in the string becomes U+FFFD, as in every napi string conversion; JSON
 /// text from `JSON.stringify` has none (it escapes them, and the core refuses the escape).
 pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -> napi::Result<R> {
+    /// Room kept in the buffer for a first read without asking the length.
+    const FIRST: usize = 1024;
     let raw_env = env.raw();
     let raw = value.raw();
-    if !matches!(value.get_type()?, napi::ValueType::String) {
-        // SAFETY: a live handle of this call; the conversion checks that it is a Uint8Array.
-        let bytes = unsafe { napi::bindgen_prelude::Uint8Array::from_napi_value(raw_env, raw) }?;
-        return Ok(f(&bytes));
-    }
-    let mut units = 0;
-    // SAFETY: a null buffer asks for the length in UTF-16 units, which V8 knows without a pass.
-    check_plain(unsafe { sys::napi_get_value_string_utf16(raw_env, raw, ptr::null_mut(), 0, &mut units) })?;
     TEXT.with(|cell| {
         // Reentrancy is impossible (`f` is ours and calls no JS); fall back to a fresh buffer
         // rather than panic if it ever happens.
@@ -580,11 +574,12 @@ pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -
             Err(_) => &mut fresh,
         };
         buf.clear();
-        // One UTF-16 unit is at most three bytes of UTF-8; one more for napi's NUL.
-        buf.reserve(3 * units + 1);
+        buf.reserve(FIRST);
         let mut copied = 0;
-        // SAFETY: the buffer has `capacity` writable bytes, enough for the whole string.
-        check_plain(unsafe {
+        // One call for the common short text: napi copies what fits (never part of a
+        // character), and fails for anything but a string.
+        // SAFETY: the buffer has `capacity` writable bytes.
+        let status = unsafe {
             sys::napi_get_value_string_utf8(
                 raw_env,
                 raw,
@@ -592,12 +587,42 @@ pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -
                 buf.capacity(),
                 &mut copied,
             )
-        })?;
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: a live handle of this call; the conversion checks that it is a Uint8Array.
+            let bytes = unsafe { napi::bindgen_prelude::Uint8Array::from_napi_value(raw_env, raw) }?;
+            return Ok(f(&bytes));
+        }
+        if copied + MAX_CHAR_UTF8 >= buf.capacity() {
+            // Maybe cut: read it whole, with room for all of it.
+            let mut units = 0;
+            // SAFETY: a null buffer asks for the length in UTF-16 units, which V8 knows
+            // without a pass.
+            check_plain(unsafe {
+                sys::napi_get_value_string_utf16(raw_env, raw, ptr::null_mut(), 0, &mut units)
+            })?;
+            // One UTF-16 unit is at most three bytes of UTF-8; one more for napi's NUL.
+            buf.reserve(3 * units + 1);
+            // SAFETY: the buffer has `capacity` writable bytes, enough for the whole string.
+            check_plain(unsafe {
+                sys::napi_get_value_string_utf8(
+                    raw_env,
+                    raw,
+                    buf.as_mut_ptr().cast(),
+                    buf.capacity(),
+                    &mut copied,
+                )
+            })?;
+        }
         // SAFETY: napi wrote `copied` initialized bytes.
         unsafe { buf.set_len(copied) };
         Ok(f(buf))
     })
 }
+
+/// The most bytes one character takes in UTF-8: text napi copied with at least this much
+/// room left in the buffer was not cut.
+pub const MAX_CHAR_UTF8: usize = 4;
 
 fn check_plain(status: sys::napi_status) -> napi::Result<()> {
     if status == sys::Status::napi_ok {

@@ -155,6 +155,26 @@ describe("firewall", () => {
     }
   });
 
+  test("tool names and arguments of any length are read whole", () => {
+    // The addon reads short text into fixed buffers first; a character that does not fit
+    // must send it to the slow path, not cut the text.
+    const fw = new Firewall();
+    const session = fw.begin({ sessionId: "s", context: "" });
+    for (let n = 100; n < 140; n++) {
+      for (const ch of ["é", "€", "😀"]) {
+        const tool = `${"a".repeat(n)}${ch}b`;
+        const v = fw.check(session, { tool, args: {}, now: NOW });
+        assert.ok(v.reasons.some((r) => r.text.includes(`${tool} `)), `${n} ${ch}`);
+      }
+    }
+    for (let n = 990; n < 1040; n++) {
+      for (const ch of ["é", "€", "😀"]) {
+        // Cut anywhere, the text would not be JSON (json_syntax).
+        fw.check(session, { tool: "t", args: { k: `${"a".repeat(n)}${ch}` }, now: NOW });
+      }
+    }
+  });
+
   test("shadow mode reports verdicts without enforcing them", () => {
     assert.equal(new Firewall().mode, "shadow");
     const fw = trained();

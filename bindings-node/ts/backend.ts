@@ -208,15 +208,14 @@ export interface BackendSession {
 }
 
 /**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. `check`
- * writes action (0 allow, 1 review, 2 block), score and enforced (0/1) into `out` and
- * returns the reasons when there are any.
+ * A verdict function of a `BackendFirewall` (`checker()`): writes action (0 allow, 1 review,
+ * 2 block), score and enforced (0/1) as three doubles into `out` (read back through a
+ * `Float64Array`) and returns the reasons when there are any. Written as a method's type so
+ * that its parameters compare bivariantly, as `BackendFirewall`'s methods do.
  *
  * @internal
  */
-export interface BackendFirewall {
-  mode: Mode;
-  begin(sessionId: string, context: string): BackendSession;
+export type BackendCheck = {
   check(
     session: BackendSession,
     tool: string,
@@ -224,8 +223,21 @@ export interface BackendFirewall {
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     now: number,
-    out: Float64Array,
+    out: ArrayBuffer,
   ): Reason[] | undefined | null;
+}["check"];
+
+/**
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. Its
+ * verdicts come from the function `checker()` returns, fetched once: a plain function costs
+ * the napi addon less per call than a method.
+ *
+ * @internal
+ */
+export interface BackendFirewall {
+  mode: Mode;
+  begin(sessionId: string, context: string): BackendSession;
+  checker(): BackendCheck;
   record(
     session: BackendSession,
     tool: string,

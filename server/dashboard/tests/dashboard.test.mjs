@@ -276,8 +276,8 @@ kid, secret = os.environ["KEY"].split(".")[1:]
 ring = _core.Keyring([(kid, secret)])
 plain = os.environ["PLAIN"].encode()
 print(json.dumps({
-  "python": ring.seal(kid, os.environ["RID"], "payload", plain),
-  "pythonWrapped": ring.seal(kid, os.environ["RID"], "payload", plain, iv=os.urandom(12), data_key=os.urandom(32)),
+  "python": ring.seal(kid, os.environ["RID"], "payload", plain).decode("ascii"),
+  "pythonWrapped": ring.seal(kid, os.environ["RID"], "payload", plain, iv=os.urandom(12), data_key=os.urandom(32)).decode("ascii"),
 }))`,
       { KEY: key, PLAIN: plain, RID: id },
     ),

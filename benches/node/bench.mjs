@@ -4,6 +4,7 @@
 //
 //   scripts/test-node.sh                      # or: (cd bindings-node && npm ci && npm run build)
 //   node benches/node/bench.mjs               # BENCH_BATCHES=31 for a quicker run
+//   BENCH_ONLY=firewall node benches/node/bench.mjs   # one group: key, webhook, envelope, firewall
 //
 // The alternatives (npm `canonicalize`, `standardwebhooks`) are devDependencies of
 // bindings-node. Each figure is the median, over many batches, of one batch's
@@ -144,11 +145,17 @@ function benchFirewall() {
   row(`firewall verdict per call (\`Firewall.check\`, ${c.tool}, trained on \`firewall.json\` ×50)`, a, null, "≤ 3 µs", a <= 3000);
 }
 
-benchIdempotency();
-benchWebhook();
-benchEnvelope(1024, 2000, 1);
-benchEnvelope(1 << 20, 5, 0.5);
-benchFirewall();
+// BENCH_ONLY=firewall (or key, webhook, envelope) runs one group: several short processes
+// show how much a figure moves with the machine, which one long run hides.
+const only = process.env.BENCH_ONLY;
+const run = (name, fn) => (only === undefined || only === name) && fn();
+run("key", benchIdempotency);
+run("webhook", benchWebhook);
+run("envelope", () => {
+  benchEnvelope(1024, 2000, 1);
+  benchEnvelope(1 << 20, 5, 0.5);
+});
+run("firewall", benchFirewall);
 const cpus = os.cpus();
 console.log(`Node ${process.version}, ${cpus.length}× ${cpus[0]?.model ?? "?"}, loadavg ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}, ${BATCHES} batches, medians`);
 console.log();

@@ -20,6 +20,7 @@ import {
   HandrailError,
   WaitTimeoutError,
   once,
+  tool,
 } from "handrail";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -234,6 +235,40 @@ test("the same scope gives the same request: a re-run does not ask twice", async
   assert.deepEqual(await Promise.all([effect(), effect()]), [1, 1]);
   assert.equal(await effect(), 1);
   assert.equal(runs, 1);
+});
+
+test("tool: a person as a tool answers approve, edit and reject with texts a model acts on; a scope asks once", async () => {
+  const askHuman = tool({ handrail: client(), service: "billing", priority: "high", scope: "thread-tool" });
+  let id;
+  const [approved] = await Promise.all([
+    askHuman("refund", { amount: 5, to: "acct_1" }, "Refund this customer?"),
+    (async () => {
+      for (;;) {
+        const { requests } = await operator("GET", "/v1/requests?status=PENDING");
+        if (requests.length > 0) return resolve((id = requests[0].id), { decision: "approve" });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })(),
+  ]);
+  assert.equal(approved, "APPROVED");
+  const stored = await operator("GET", `/v1/requests/${id}`);
+  assert.equal(stored.service, "billing");
+  assert.equal(stored.priority, "high");
+  assert.deepEqual(stored.context, { question: "Refund this customer?" });
+  // The same question in the same run: the first answer, no second request.
+  assert.equal(await askHuman("refund", { amount: 5, to: "acct_1" }, "Refund this customer?"), "APPROVED");
+
+  const [edited] = await Promise.all([
+    askHuman("refund", { amount: 500, to: "acct_1" }),
+    resolveWhenPending({ decision: "approve", payload: { amount: 50, to: "acct_1" } }),
+  ]);
+  assert.equal(edited, 'APPROVED WITH EDITS: amount: 500 → 50; use these values: {"amount":50,"to":"acct_1"}');
+  const [rejected] = await Promise.all([
+    tool({ handrail: client() })("delete_account", { id: "u_1" }),
+    resolveWhenPending({ decision: "reject", reason: "not this one" }),
+  ]);
+  assert.equal(rejected, "REJECTED: not this one");
+  await assert.rejects(tool({ handrail: client(), timeout: 0.2 })("wait_forever"), WaitTimeoutError);
 });
 
 test("once: a run that throws records nothing", async () => {

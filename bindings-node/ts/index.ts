@@ -51,6 +51,8 @@ export {
 } from "./errors.js";
 export { Decision, once } from "./client.js";
 export { decisionText } from "./text.js";
+export { tool } from "./tool.js";
+export type { AskHuman, ToolOptions } from "./tool.js";
 export type {
   AskOptions,
   DeferOptions,

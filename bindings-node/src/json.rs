@@ -575,20 +575,17 @@ pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -
         };
         buf.clear();
         buf.reserve(FIRST);
-        let mut copied = 0;
-        // One call for the common short text: napi copies what fits (never part of a
-        // character), and fails for anything but a string.
-        // SAFETY: the buffer has `capacity` writable bytes.
-        let status = unsafe {
-            sys::napi_get_value_string_utf8(
-                raw_env,
-                raw,
-                buf.as_mut_ptr().cast(),
-                buf.capacity(),
-                &mut copied,
-            )
+        // Copies what fits of the string into the buffer's capacity (never part of a
+        // character); fails for anything but a string.
+        let copy = |buf: &mut Vec<u8>, copied: &mut usize| {
+            // SAFETY: the buffer has `capacity` writable bytes, and napi writes no more.
+            unsafe {
+                sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.capacity(), copied)
+            }
         };
-        if status != sys::Status::napi_ok {
+        let mut copied = 0;
+        // One call for the common short text.
+        if copy(buf, &mut copied) != sys::Status::napi_ok {
             // SAFETY: a live handle of this call; the conversion checks that it is a Uint8Array.
             let bytes = unsafe { napi::bindgen_prelude::Uint8Array::from_napi_value(raw_env, raw) }?;
             return Ok(f(&bytes));
@@ -603,16 +600,7 @@ pub fn with_text<R>(env: &Env, value: Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -
             })?;
             // One UTF-16 unit is at most three bytes of UTF-8; one more for napi's NUL.
             buf.reserve(3 * units + 1);
-            // SAFETY: the buffer has `capacity` writable bytes, enough for the whole string.
-            check_plain(unsafe {
-                sys::napi_get_value_string_utf8(
-                    raw_env,
-                    raw,
-                    buf.as_mut_ptr().cast(),
-                    buf.capacity(),
-                    &mut copied,
-                )
-            })?;
+            check_plain(copy(buf, &mut copied))?;
         }
         // SAFETY: napi wrote `copied` initialized bytes.
         unsafe { buf.set_len(copied) };

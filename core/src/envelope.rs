@@ -356,8 +356,9 @@ pub fn seal_with(
     Ok(String::from_utf8(out).expect("ASCII syntax, base64 and a JSON string are UTF-8"))
 }
 
-/// [`seal_with`], writing the envelope text (ASCII) into `out` and using `buf` as the
-/// ciphertext scratch; both are cleared first. A binding that seals large payloads
+/// [`seal_with`], writing the envelope text (ASCII) into `out` and, with a data key, using
+/// `buf` as the ciphertext scratch (without one, the ciphertext is made inside `out`, as
+/// [`seal_to`] does); both are cleared first. A binding that seals large payloads
 /// repeatedly keeps the two across calls, so their pages are not faulted in afresh each time.
 pub fn seal_with_buffers(
     key: &Key,
@@ -368,30 +369,26 @@ pub fn seal_with_buffers(
     buf: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let ek = match data_key {
-        Some(dk) => Some(b64url_encode(aes256kw_wrap(&key.secret, dk)?)),
-        None => None,
+    out.clear();
+    let Some(dk) = data_key else {
+        // The compact layout has one writer: `seal_to`'s, into `out` at its exact size.
+        out.resize(sealed_len(key, plaintext.len()), 0);
+        return seal_to_with_iv(key, ctx, plaintext, iv, out);
     };
-    let aad = aad(&key.kid, ek.as_deref(), ctx);
+    let ek = b64url_encode(aes256kw_wrap(&key.secret, dk)?);
+    let aad = aad(&key.kid, Some(&ek), ctx);
     buf.clear();
     buf.reserve(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    match data_key {
-        Some(dk) => aes256gcm_seal_in_place(dk, &iv, &aad, buf)?,
-        None => key.cipher.seal_in_place(&iv, &aad, buf)?,
-    }
+    aes256gcm_seal_in_place(dk, &iv, &aad, buf)?;
 
     // Written straight into one buffer: at 1 MB, every extra copy of the base64 text shows.
-    out.clear();
-    out.reserve(96 + key.kid.len() + (buf.len() * 4).div_ceil(3));
+    out.reserve(96 + key.kid.len() + ek.len() + (buf.len() * 4).div_ceil(3));
     out.extend_from_slice(br#"{"v":1,"alg":"A256GCM","kid":"#);
     write_string(&key.kid, out);
-    if let Some(ek) = &ek {
-        out.extend_from_slice(br#","ek":""#);
-        out.extend_from_slice(ek.as_bytes());
-        out.push(b'"');
-    }
-    out.extend_from_slice(br#","iv":""#);
+    out.extend_from_slice(br#","ek":""#);
+    out.extend_from_slice(ek.as_bytes());
+    out.extend_from_slice(br#"","iv":""#);
     b64url_encode_into(iv, out);
     out.extend_from_slice(br#"","ct":""#);
     b64url_encode_into(&*buf, out);
@@ -487,16 +484,16 @@ struct Compact<'a> {
 
 impl<'a> Compact<'a> {
     fn read(text: &'a [u8]) -> Option<Compact<'a>> {
-        let rest = text.strip_prefix(br#"{"v":1,"alg":"A256GCM","kid":""#)?;
+        let rest = text.strip_prefix(COMPACT_HEAD)?;
         // A kid is plain text: no quote, backslash or control character inside it.
         let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         let kid = std::str::from_utf8(&rest[..end]).ok()?;
-        let rest = rest[end..].strip_prefix(br#"","iv":""#)?;
+        let rest = rest[end..].strip_prefix(COMPACT_IV)?;
         let end = rest.iter().position(|&b| b == b'"')?;
         // iv and ct are only accepted as base64url, whose alphabet is ASCII without quotes
         // or escapes; a decode failure sends the text to the general reader.
         let iv = std::str::from_utf8(&rest[..end]).ok()?;
-        let ct = rest[end..].strip_prefix(br#"","ct":""#)?.strip_suffix(br#""}"#)?;
+        let ct = rest[end..].strip_prefix(COMPACT_CT)?.strip_suffix(br#""}"#)?;
         Some(Compact { kid, iv, ct })
     }
 }

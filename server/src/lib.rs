@@ -36,12 +36,16 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// One channel per request someone is waiting on; a decision wakes its waiters.
     waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
-    /// Queue changes for the live views (server-sent events): (project, event, request JSON).
-    pub(crate) events: tokio::sync::broadcast::Sender<(String, &'static str, String)>,
+    /// Queue changes for the live views (server-sent events).
+    pub(crate) events: tokio::sync::broadcast::Sender<Arc<QueueEvent>>,
     pub(crate) limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
     /// Signs and checks the expiring snapshot links.
     pub(crate) blob_links: Arc<v1::LinkKey>,
+    /// What each key holds open (streams, long-polls), against its caps.
+    pub(crate) open: Arc<limits::OpenCaps>,
+    /// Bumped by every revocation: open streams and long-polls check their key again.
+    revocations: Arc<watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -62,7 +66,24 @@ impl AppState {
             limiter: Arc::new(limits::RateLimiter::from_env()),
             metrics: Arc::default(),
             blob_links,
+            open: Arc::new(limits::OpenCaps::from_env()),
+            revocations: Arc::new(watch::channel(0).0),
         })
+    }
+
+    /// A receiver that changes whenever a key is revoked.
+    pub(crate) fn revocations(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    /// Tells open streams and long-polls that a key was revoked.
+    pub(crate) fn revoked(&self) {
+        self.revocations.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether the key `who` authenticated with still exists (it was not revoked since).
+    pub(crate) fn still_valid(&self, who: &store::Principal) -> bool {
+        matches!(self.store.key(&who.project, &who.key_id), Ok(Some(_)))
     }
 
     /// A receiver that changes when request `id` is decided.
@@ -77,6 +98,26 @@ impl AppState {
         if let Some(tx) = waiters.remove(id) {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A change of a project's queue, for the live views.
+#[derive(Debug)]
+pub(crate) struct QueueEvent {
+    pub(crate) project: String,
+    /// `request.created`, `request.resolved`, …
+    pub(crate) event: &'static str,
+    /// The request's role now (who may read it).
+    pub(crate) role: Option<String>,
+    /// The request as JSON.
+    pub(crate) data: String,
+}
+
+impl AppState {
+    /// Tells the live views of `row`'s project that it changed (`text`: the row as JSON).
+    pub(crate) fn announce(&self, row: &store::RequestRow, event: &'static str, text: String) {
+        let change = QueueEvent { project: row.project.clone(), event, role: row.role.clone(), data: text };
+        let _ = self.events.send(Arc::new(change));
     }
 }
 
@@ -129,29 +170,38 @@ pub(crate) fn mint_key(role: Role, roles: Vec<String>, admin: bool) -> Result<(N
     Ok((NewKeyRow { key_id, token_hash: token_hash(&token), role, roles, admin }, token))
 }
 
-/// Creates a key in `project` (see [`mint_key`]): (key id, token). Only the token's hash is
-/// stored; the token is returned this once.
+/// Creates a key in `project` (see [`mint_key`]) made by `actor`, audited as `key.created`:
+/// (key id, token). Only the token's hash is stored; the token is returned this once.
 pub(crate) fn new_key(
     store: &dyn Store,
     project: &str,
     role: Role,
     roles: Vec<String>,
     admin: bool,
+    actor: &str,
     now: i64,
 ) -> Result<(String, String), String> {
     let (key, token) = mint_key(role, roles, admin)?;
-    store.add_key_row(project, &key, now).map_err(|e| e.0)?;
+    let data = serde_json::json!({ "role": role.as_str(), "roles": key.roles, "admin": key.admin });
+    let audit = store::AuditEvent { at: now, actor, event: "key.created", data };
+    store.add_key_row(project, &key, audit).map_err(|e| e.0)?;
     Ok((key.key_id, token))
 }
 
 /// Creates the default project with one agent key and one operator token, which decides
-/// every role and administers the server (creates projects).
+/// every role and administers the server (creates projects), audited as the first entry of
+/// the project's chain.
 fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
     let now = now();
     let project = format!("prj_{}", b64url_encode(random::<9>()?));
-    store.add_project(&project, "default", now).map_err(|e| e.0)?;
-    let agent_key = new_key(store, &project, Role::Agent, Vec::new(), false, now)?.1;
-    let operator_token = new_key(store, &project, Role::Operator, vec![ANY_ROLE.to_string()], true, now)?.1;
+    let (agent, agent_key) = mint_key(Role::Agent, Vec::new(), false)?;
+    let (operator, operator_token) = mint_key(Role::Operator, vec![ANY_ROLE.to_string()], true)?;
+    let data = serde_json::json!({
+        "name": "default", "bootstrap": true, "keys": [&agent.key_id, &operator.key_id],
+    });
+    let audit = store::AuditEvent { at: now, actor: "system", event: "project.created", data };
+    let row = store::Project { id: project.clone(), name: "default".into(), created_at: now };
+    store.create_project(&row, &[agent, operator], audit).map_err(|e| e.0)?;
     Ok(Bootstrap { url: url.to_string(), project, agent_key, operator_token })
 }
 

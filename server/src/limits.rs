@@ -37,6 +37,72 @@ impl RateLimiter {
     }
 }
 
+/// What a key holds open: server-sent event streams and long-polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Open {
+    /// `GET /v1/events`.
+    Stream,
+    /// `GET /v1/requests/{id}/wait` (and the compat routes that wait).
+    Wait,
+}
+
+/// Caps on what one key holds open at once, so one key cannot tie up the server's
+/// connections and memory: `HANDRAIL_MAX_STREAMS_PER_KEY` streams (default 16) and
+/// `HANDRAIL_MAX_WAITS_PER_KEY` long-polls (default 1024).
+pub(crate) struct OpenCaps {
+    streams: usize,
+    waits: usize,
+    held: Mutex<HashMap<(String, bool), usize>>,
+}
+
+impl OpenCaps {
+    pub(crate) fn from_env() -> OpenCaps {
+        let var = |name: &str, default: usize| {
+            std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0).unwrap_or(default)
+        };
+        OpenCaps {
+            streams: var("HANDRAIL_MAX_STREAMS_PER_KEY", 16),
+            waits: var("HANDRAIL_MAX_WAITS_PER_KEY", 1024),
+            held: Mutex::default(),
+        }
+    }
+
+    /// Takes one slot of `kind` for `key`, released when the guard drops; None when the key
+    /// holds its cap already.
+    pub(crate) fn open(self: &std::sync::Arc<Self>, key: &str, kind: Open) -> Option<OpenSlot> {
+        let cap = match kind {
+            Open::Stream => self.streams,
+            Open::Wait => self.waits,
+        };
+        let slot = (key.to_string(), kind == Open::Stream);
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(slot.clone()).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(OpenSlot { caps: self.clone(), slot })
+    }
+}
+
+/// One open stream or long-poll of a key (see [`OpenCaps::open`]).
+pub(crate) struct OpenSlot {
+    caps: std::sync::Arc<OpenCaps>,
+    slot: (String, bool),
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        let mut held = self.caps.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.slot) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.slot);
+            }
+        }
+    }
+}
+
 /// Counters, exposed in the Prometheus text format.
 #[derive(Default)]
 pub(crate) struct Metrics {

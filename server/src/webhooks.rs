@@ -127,7 +127,7 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
         };
         for delivery in due {
             // Requests made through the LetsPing layer are announced in their shape too.
-            let letsping = crate::compat::letsping_delivery(&state, &delivery.body);
+            let letsping = crate::compat::letsping_delivery(&state, &delivery.body, delivery.callback);
             let agents = agents.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 let result = send(&agents, &delivery, letsping);
@@ -179,7 +179,7 @@ fn send(agents: &Agents, d: &Delivery, letsping: Option<(String, String)>) -> Re
     let body = letsping.as_ref().map_or(d.body.as_str(), |(body, _)| body.as_str());
     let mut request = if d.callback {
         if letsping.is_none() {
-            return Err("no LetsPing webhook secret for this callback".into());
+            return Err("no callback secret for this request's creator".into());
         }
         agents.callbacks.post(&d.url)
     } else {

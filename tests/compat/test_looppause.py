@@ -73,13 +73,22 @@ def test_timed_out_fails_closed(client):
         client.wait_for_proof(pause_id, poll_interval=0.1)
 
 
-def test_fallback_action_is_a_system_fallback_not_a_human_sign_off(server, client):
+def test_auto_approve_fails_closed_an_agent_cannot_approve_itself_by_waiting(server, client):
     pause_id = create(
         client, "idem_fallback", timeout_hours=0,
         escalation={"after_hours": 0, "escalate_to": "manager@acme.eu", "fallback_action": "auto_approve"},
     )
+    with pytest.raises(LoopPauseDenied, match="timed_out"):
+        client.wait_for_proof(pause_id, poll_interval=0.1)
+
+
+def test_auto_reject_is_a_system_fallback_not_a_human_sign_off(server, client):
+    pause_id = create(
+        client, "idem_fallback_reject", timeout_hours=0,
+        escalation={"after_hours": 0, "fallback_action": "auto_reject"},
+    )
     proof = client.wait_for_proof(pause_id, poll_interval=0.1)
-    assert proof.decision == "approved" and proof.authorization_type == "system_fallback"
+    assert proof.decision == "rejected" and proof.authorization_type == "system_fallback"
     assert not proof.human_authorized
     assert verify_signature(proof.raw, client.signing_secret)
 

@@ -1,10 +1,11 @@
 //! AEGIS (PyPI `aegis-idempotency` 0.1.x), under `/compat/aegis`.
 //!
 //! AEGIS is an exactly-once execution log in which the caller approves or rejects its own
-//! action. Here each first `POST /api/v1/hitl/{approve,reject}` under an `Idempotency-Key`
-//! becomes an ordinary request of the key's project (service `aegis`), decided at once as
-//! *self-declared* by the agent key ([`requests::declare`]): actor `self-declared:KEY`, audit
-//! event `request.self_declared`, no decision proof. It is never an operator approval. The
+//! action. Handrail lets no caller approve itself: each first `POST
+//! /api/v1/hitl/{approve,reject}` under an `Idempotency-Key` opens an ordinary PENDING
+//! request of the key's project (service `aegis`, the verb the agent asked for kept in
+//! `context.aegis_verb`) and answers 202, AEGIS' "accepted and queued"; an operator decides
+//! it like any other, and `GET /api/v1/hitl/status/{id}` shows where it really stands. The
 //! tenant is always the project of the bearer key; a `Tenant-Id` header is ignored.
 
 use axum::extract::{Path, State};
@@ -63,7 +64,8 @@ fn state_of(status: &str) -> &'static str {
     }
 }
 
-/// The answer AEGIS clients read: 202 body and status body alike.
+/// The answer AEGIS clients read: 202 body and status body alike. `self_declared` is always
+/// false: a decision here is an operator's.
 fn answer(row: &RequestRow) -> Value {
     let context = row.context.as_ref();
     let decision = row.decision.as_ref();
@@ -73,16 +75,15 @@ fn answer(row: &RequestRow) -> Value {
         "status": row.status,
         "thread_id": context.and_then(|c| c.get("thread_id")),
         "idempotency_key": context.and_then(|c| c.get("idempotency_key")),
-        "self_declared": decision
-            .and_then(|d| d.get("actor"))
-            .and_then(Value::as_str)
-            .is_some_and(|a| a.starts_with("self-declared:")),
+        "requested": context.and_then(|c| c.get("aegis_verb")),
+        "self_declared": false,
         "decided_by": decision.and_then(|d| d.get("actor")),
+        "proof": decision.and_then(|d| d.get("proof")),
         "payload": row.payload,
     })
 }
 
-/// The first call under a key is stored and self-declared (202); any later one, whatever its
+/// The first call under a key opens a pending request (202); any later one, whatever its
 /// body or its verb, is a duplicate (409) naming the request the first one made.
 async fn record(
     state: &AppState,
@@ -109,7 +110,7 @@ async fn record(
         "payload": payload,
         "context": {
             "compat": "aegis",
-            "self_declared": verb,
+            "aegis_verb": verb,
             "thread_id": thread,
             "idempotency_key": key,
             "x_request_id": trace,
@@ -131,10 +132,6 @@ async fn record(
                     continue; // another call won the key: it is a duplicate now
                 };
                 let row: RequestRow = serde_json::from_str(&created).map_err(internal)?;
-                let reason = format!("self-declared {verb} through the AEGIS compatibility layer");
-                blocking(|| requests::declare(state, &row, status, &who, &reason))?;
-                let row =
-                    state.store.request(&who.project, &row.id)?.ok_or_else(|| internal("lost request"))?;
                 return Ok((StatusCode::ACCEPTED, Json(answer(&row))).into_response());
             }
             Begin::Replay(stored) => return Ok(duplicate(state, &who, Some(&stored.body))),
@@ -148,7 +145,7 @@ async fn record(
 fn duplicate(state: &AppState, who: &Principal, first: Option<&str>) -> Response {
     let row = first
         .and_then(|body| serde_json::from_str::<RequestRow>(body).ok())
-        .and_then(|row| state.store.request(&who.project, &row.id).ok().flatten());
+        .and_then(|row| crate::v1::authority::readable(state, who, &row.id).ok());
     let mut body = json!({ "detail": "duplicate Idempotency-Key: already processed" });
     if let Some(row) = row {
         body["request_id"] = json!(row.id);
@@ -165,6 +162,6 @@ async fn status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    let row = state.store.request(&who.project, &id)?.ok_or_else(crate::v1::not_found)?;
+    let row = crate::v1::authority::readable(&state, &who, &id)?;
     Ok(Json(answer(&row)))
 }

@@ -31,6 +31,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/compat/letsping/api/ingest", post(ingest))
         .route("/compat/letsping/api/status/{id}", get(status))
+        .route("/compat/letsping/api/callback-secret", get(own_callback_secret))
         .route(
             "/compat/letsping/api/langgraph/checkpoints",
             post(put_checkpoint).get(get_checkpoint).delete(delete_checkpoints),
@@ -103,10 +104,15 @@ async fn ingest(
     })?;
     let priority = ask.priority.as_deref().map(str::parse::<Priority>).transpose()?.unwrap_or_default();
     let mut metadata = ask.metadata.unwrap_or_else(|| json!({}));
-    if let (Some(agent), Some(obj)) = (agent, metadata.as_object_mut()) {
-        // Kept beside their metadata so the dashboard shows which signing agent asked.
-        obj.insert("agent_id".into(), json!(agent));
-        obj.insert("agent_signature_verified".into(), json!(true));
+    if let Some(obj) = metadata.as_object_mut() {
+        // These two are ours to say: a caller's own claim of them is dropped.
+        obj.remove("agent_id");
+        obj.remove("agent_signature_verified");
+        if let Some(agent) = agent {
+            // Kept beside their metadata so the dashboard shows which signing agent asked.
+            obj.insert("agent_id".into(), json!(agent));
+            obj.insert("agent_signature_verified".into(), json!(true));
+        }
     }
     if let Some(url) = metadata.get("callback_url") {
         let checked = url.as_str().ok_or("callback_url must be a string").and_then(check_callback_url);
@@ -147,7 +153,7 @@ async fn status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let row = crate::v1::authority::readable(&state, &who, &id)?;
     Ok(Json(view(&row)))
 }
 
@@ -155,9 +161,11 @@ async fn status(
 pub(crate) fn view(row: &RequestRow) -> Value {
     let decision = row.decision.as_ref();
     let field = |k: &str| decision.and_then(|d| d.get(k)).cloned().unwrap_or(Value::Null);
+    // APPROVED only for an operator's signed decision (an unsigned one stored by an earlier
+    // version reads as REJECTED: fail closed).
     let status = match row.status.as_str() {
         "PENDING" => "PENDING",
-        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" => "APPROVED",
+        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" if crate::v1::authority::decided_by_person(row) => "APPROVED",
         _ => "REJECTED",
     };
     let resolved_at = decision.and_then(|d| d.get("decided_at")).and_then(Value::as_i64).map(iso8601);
@@ -302,17 +310,45 @@ pub(crate) fn signature_header(secret: &str, body: &[u8], now_ms: i64) -> String
     format!("t={now_ms},v1={}", hex_encode(hmac_sha256(secret.as_bytes(), &[body])))
 }
 
+/// The secret that signs the deliveries to the callback URLs of the requests agent key
+/// `key_id` makes: `lp_cbk_` + base64url HMAC-SHA256 of the key under a server seed. Each
+/// agent key has its own, so what an agent's callback receiver holds never signs what an
+/// operator endpoint (signed with the project's `letsping_webhook_secret`) or another
+/// agent's receiver trusts.
+pub(crate) fn callback_secret(store: &dyn Store, project: &str, key_id: &str) -> Result<String, StoreError> {
+    let fresh = b64url_encode(random::<32>().map_err(StoreError)?);
+    let seed = store.setting_or_insert("compat.letsping.callback_seed", &fresh)?;
+    let mac = hmac_sha256(
+        seed.as_bytes(),
+        &[b"letsping-callback-v1.", project.as_bytes(), b".", key_id.as_bytes()],
+    );
+    Ok(format!("lp_cbk_{}", b64url_encode(mac)))
+}
+
+/// `GET /callback-secret`: the calling key's callback secret (see [`callback_secret`]), for
+/// the agent's own receiver of `callback_url` deliveries.
+async fn own_callback_secret(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = principal(&state, &headers)?;
+    let secret = callback_secret(state.store.as_ref(), &who.project, &who.key_id)?;
+    Ok(Json(json!({ "key_id": who.key_id, "callback_secret": secret })))
+}
+
 /// For a delivery about a request made through this layer: the body with LetsPing's
-/// fields added (`id`, `event`, `data.state_download_url`, `data.dek`) and the project's
-/// webhook secret. None for every other delivery.
-pub(crate) fn delivery(state: &AppState, body: &str) -> Option<(String, String)> {
+/// fields added (`id`, `event`, `data.state_download_url`, `data.dek`) and the secret of its
+/// `x-letsping-signature`: to a registered endpoint, the project's webhook secret; to the
+/// request's own callback URL, its creator's callback secret. None for every other delivery.
+pub(crate) fn delivery(state: &AppState, body: &str, callback: bool) -> Option<(String, String)> {
     let mut value: Value = serde_json::from_str(body).ok()?;
     let data = value.get("data")?;
     if data.get("context").and_then(|c| c.get("compat")).and_then(Value::as_str) != Some(MARK) {
         return None;
     }
     let row: RequestRow = serde_json::from_value(data.clone()).ok()?;
-    let secret = secrets::secret(state.store.as_ref(), &row.project, Kind::LetsPingWebhook).ok()?;
+    let secret = if callback {
+        callback_secret(state.store.as_ref(), &row.project, row.created_by.as_deref()?).ok()?
+    } else {
+        secrets::secret(state.store.as_ref(), &row.project, Kind::LetsPingWebhook).ok()?
+    };
     let mut data = view(&row);
     if let Some(obj) = data.as_object_mut() {
         if let Ok(Some(url)) = crate::v1::download_url(state, &row.project, &row.id) {

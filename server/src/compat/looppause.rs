@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::secrets::{self, Kind};
 use crate::store::RequestRow;
 use crate::v1::{
-    body, create_request, idempotency_key, internal, not_found, parse, principal, ApiError, ApiResult,
+    body, create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult,
 };
 use crate::AppState;
 
@@ -126,32 +126,38 @@ fn own_escalation(escalation: Option<&Value>) -> Result<Option<(i64, Option<&str
     Ok(Some(((hours * 3600.0).ceil() as i64, to)))
 }
 
-/// `GET /v1/pauses/{id}`: `pending`; `responded` with the signed proof; `timed_out` when the
-/// deadline passed with no `escalation.fallback_action` (with `auto_approve` / `auto_reject`
-/// it is `responded` with `authorization_type: system_fallback`).
+/// `GET /v1/pauses/{id}`: `pending`; `responded` with the signed proof (`authorization_type:
+/// human` only for an operator's signed decision); `timed_out` when the deadline passed —
+/// also with `escalation.fallback_action: auto_approve`, which an agent could otherwise use
+/// to approve itself; with `auto_reject` it is `responded`, rejected, `authorization_type:
+/// system_fallback`.
 async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let row = crate::v1::authority::readable(&state, &who, &id)?;
     let Some(decision) = row.decision.as_ref() else {
         return Ok(Json(json!({ "pause_id": row.id, "status": "pending" })));
     };
     let text = |k: &str| decision.get(k).and_then(Value::as_str).map(str::to_string);
     let decided_at = decision.get("decided_at").and_then(Value::as_i64).unwrap_or(row.created_at);
+    // `human` only for an operator's signed decision; anything else decided is handled as a
+    // request nobody decided in time.
+    let person = crate::v1::authority::decided_by_person(&row);
     let (outcome, authorization, human) = match row.status.as_str() {
-        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" => ("approved", "human", true),
-        "REJECTED" => ("rejected", "human", true),
+        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" if person => ("approved", "human", true),
+        "REJECTED" if person => ("rejected", "human", true),
         _ => {
             let fallback = row
                 .context
                 .as_ref()
                 .and_then(|c| c.pointer("/escalation/fallback_action"))
                 .and_then(Value::as_str);
+            // `auto_approve` would let the agent approve itself by letting its deadline
+            // pass: it fails closed as a timeout. Rejecting by default is always allowed.
             match fallback {
-                Some("auto_approve") => ("approved", "system_fallback", false),
                 Some("auto_reject") => ("rejected", "system_fallback", false),
                 _ => {
                     return Ok(Json(json!({

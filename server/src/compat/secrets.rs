@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::store::{AuditEvent, Store, StoreError};
-use crate::v1::{operator, ApiError, ApiResult};
+use crate::v1::{project_operator, ApiError, ApiResult};
 use crate::{now, random, AppState};
 
 /// A secret the compatibility layers keep per project.
@@ -72,7 +72,7 @@ fn all(state: &AppState, project: &str) -> ApiResult<Json<Value>> {
 
 /// `GET /compat/secrets`: the caller's project's secrets (operator only).
 async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     all(&state, &who.project)
 }
 
@@ -91,7 +91,7 @@ async fn rotate(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let ask: Rotate = if body.is_empty() { Rotate { secret: None } } else { crate::v1::parse(&body)? };
     let kinds: Vec<Kind> = match ask.secret.as_deref() {
         None => Kind::ALL.to_vec(),

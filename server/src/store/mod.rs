@@ -193,6 +193,48 @@ pub struct RequestRow {
     /// Moves to other roles while pending, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalations: Vec<Escalation>,
+    /// The key that created it (an agent key reads only the requests it created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+/// Which requests a listing returns (see [`Store::list`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFilter<'a> {
+    /// Only this status.
+    pub status: Option<&'a str>,
+    /// Only requests restricted to this role.
+    pub role: Option<&'a str>,
+    /// Only requests that are unrestricted or restricted to one of these roles (None: any):
+    /// what a role-limited operator may read.
+    pub readable_roles: Option<&'a [String]>,
+    /// Only requests this key created (what an agent key may read).
+    pub created_by: Option<&'a str>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// The one rule every store applies before it writes a decision: a request reaches
+/// `APPROVED` or `APPROVED_WITH_MODIFICATIONS` only by a decision that carries a proof and
+/// names its decider, never `system` nor a self-declaration. For such a decision the answer
+/// is the decider's key id, which the store must find as an operator key of the request's
+/// project inside the transaction that writes it; for any other decision, None.
+pub fn approving_actor<'a>(status: &str, decision: &'a Value) -> StoreResult<Option<&'a str>> {
+    let Ok(parsed) = status.parse::<handrail_core::request::Status>() else {
+        return Err(StoreError(format!("decision refused: unknown status {status:?}")));
+    };
+    if decision.get("status").and_then(Value::as_str) != Some(status) {
+        return Err(StoreError("decision refused: its status differs from the stored one".into()));
+    }
+    if !parsed.allows_action() {
+        return Ok(None);
+    }
+    let proof = decision.get("proof").and_then(Value::as_str).filter(|p| !p.is_empty());
+    let actor = decision.get("actor").and_then(Value::as_str);
+    match (proof, actor) {
+        (Some(_), Some(actor)) if actor != "system" && !actor.contains(':') => Ok(Some(actor)),
+        _ => Err(StoreError("approval refused: only an operator's signed decision approves".into())),
+    }
 }
 
 /// A storage failure; its detail goes to the log, never to a client.
@@ -226,6 +268,9 @@ pub struct AuditEvent<'a> {
 pub struct Webhook {
     pub id: String,
     pub url: String,
+    /// The request roles whose events it receives (unrestricted requests always); absent: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub created_at: i64,
 }
 
@@ -387,11 +432,15 @@ pub trait Store: Send + Sync {
     /// The principal of a token hash, if any.
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
     /// Adds a key (its token hash) to a project; an operator may decide every role and
-    /// administers nothing (see [`Store::add_key_row`]).
+    /// administers nothing (see [`Store::add_key_row`]). Audited as made by `system`.
     fn add_key(&self, key_id: &str, token_hash: &str, project: &str, role: Role, now: i64)
         -> StoreResult<()>;
-    /// Adds a key with its roles and admin flag to a project.
-    fn add_key_row(&self, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()>;
+    /// Adds a key with its roles and admin flag to a project and appends the audit entry, in
+    /// one transaction.
+    fn add_key_row(&self, project: &str, key: &NewKeyRow, audit: AuditEvent<'_>) -> StoreResult<()>;
+    /// Appends an audit entry about `subject` on its own (for changes whose other writes
+    /// are not the store's to make in one transaction).
+    fn append_audit(&self, project: &str, subject: &str, audit: AuditEvent<'_>) -> StoreResult<()>;
     /// A project's keys — never the tokens.
     fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>>;
     /// Creates a project.
@@ -418,16 +467,11 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
-    /// Requests of a project, newest first, optionally by status and by role.
-    fn list(
-        &self,
-        project: &str,
-        status: Option<&str>,
-        role: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<RequestRow>>;
+    /// Requests of a project, newest first, as `filter` says.
+    fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>>;
     /// Decides a pending request and appends the audit entry; false when it was no longer
-    /// pending.
+    /// pending. An approval must pass [`approving_actor`], its actor an operator key of the
+    /// project at that moment; otherwise nothing is written and the answer is an error.
     fn decide(
         &self,
         project: &str,
@@ -440,8 +484,17 @@ pub trait Store: Send + Sync {
     fn audit_log(&self) -> StoreResult<Vec<Entry>>;
     /// A project's audit entries after its entry `after` (0: from the first), in order.
     fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>>;
-    /// Adds a webhook endpoint.
-    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()>;
+    /// Adds a webhook endpoint (receiving the events of `roles`' requests; empty: all) and
+    /// appends the audit entry, in one transaction.
+    fn add_webhook(
+        &self,
+        id: &str,
+        project: &str,
+        url: &str,
+        secret: &str,
+        roles: &[String],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
     /// A project's webhook endpoints.
     fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>>;
     /// Deliveries whose next attempt is due at `now_ms`.

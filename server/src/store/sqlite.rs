@@ -13,9 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation,
-    EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule,
-    SessionRow, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    approving_actor, AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim,
+    Delivery, Escalation, EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project,
+    RequestFilter, RequestRow, Role, RoleRule, SessionRow, Snapshot, SnapshotCommit, Store, StoreError,
+    StoreResult, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -230,6 +231,18 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("requests", "created_by")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN created_by TEXT;
+             UPDATE requests SET created_by = json_extract(body, '$.created_by');
+             COMMIT;",
+        )?;
+    }
+    if !has("webhooks", "roles")? {
+        // NULL: the endpoint receives every request's events.
+        conn.execute_batch("ALTER TABLE webhooks ADD COLUMN roles TEXT;")?;
+    }
     if !has("requests", "role")? {
         conn.execute_batch(
             "BEGIN;
@@ -346,8 +359,15 @@ fn row_from(body: String) -> StoreResult<RequestRow> {
 /// own callback URL if it names one (see [`crate::compat::letsping_callback`]), inside `tx`
 /// (so a change and its notification are stored together or not at all).
 fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
-    let mut stmt = tx.prepare("SELECT id FROM webhooks WHERE project = ?1")?;
-    let hooks = stmt.query_map([&row.project], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
+    // what an operator holding those roles may read.
+    let mut stmt = tx.prepare(
+        "SELECT id FROM webhooks WHERE project = ?1
+         AND (roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(roles) WHERE value = ?2))",
+    )?;
+    let hooks = stmt
+        .query_map(params![&row.project, &row.role], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     let decided = matches!(event, "request.resolved" | "request.expired");
     let callback = if decided { crate::compat::letsping_callback(row) } else { None };
     if hooks.is_empty() && callback.is_none() {
@@ -471,11 +491,25 @@ impl Store for Sqlite {
             roles: vec![ANY_ROLE.to_string()],
             admin: false,
         };
-        self.add_key_row(project, &key, now)
+        let data = serde_json::json!({ "role": role.as_str(), "roles": key.roles, "admin": false });
+        self.add_key_row(project, &key, AuditEvent { at: now, actor: "system", event: "key.created", data })
     }
 
-    fn add_key_row(&self, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()> {
-        insert_key(&self.conn(), project, key, now)
+    fn add_key_row(&self, project: &str, key: &NewKeyRow, audit: AuditEvent<'_>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        insert_key(&tx, project, key, audit.at)?;
+        append_audit(&tx, project, &key.key_id, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_audit(&self, project: &str, subject: &str, audit: AuditEvent<'_>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        append_audit(&tx, project, subject, &audit)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>> {
@@ -577,9 +611,18 @@ impl Store for Sqlite {
                 }
             }
             tx.execute(
-                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![row.id, row.project, body, row.status, row.created_at, row.expires_at, row.role],
+                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    row.id,
+                    row.project,
+                    body,
+                    row.status,
+                    row.created_at,
+                    row.expires_at,
+                    row.role,
+                    row.created_by
+                ],
             )?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
@@ -600,20 +643,20 @@ impl Store for Sqlite {
         body.map(row_from).transpose()
     }
 
-    fn list(
-        &self,
-        project: &str,
-        status: Option<&str>,
-        role: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<RequestRow>> {
+    fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
             "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
+               AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
+               AND (?6 IS NULL OR created_by = ?6)
              ORDER BY created_at DESC, rowid DESC LIMIT ?4",
         )?;
+        let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
         let bodies = stmt
-            .query_map(params![project, status, role, limit as i64], |r| r.get::<_, String>(0))?
+            .query_map(
+                params![project, filter.status, filter.role, filter.limit as i64, readable, filter.created_by],
+                |r| r.get::<_, String>(0),
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         bodies.into_iter().map(row_from).collect()
     }
@@ -630,7 +673,22 @@ impl Store for Sqlite {
             (project.to_string(), id.to_string(), status.to_string(), decision.clone());
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+        let approver = approving_actor(&status, &decision)?.map(str::to_string);
         self.grouped(move |tx| {
+            if let Some(actor) = &approver {
+                let role: Option<String> = tx
+                    .query_row(
+                        "SELECT role FROM keys WHERE project = ?1 AND key_id = ?2",
+                        params![project, actor],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if role.as_deref() != Some(Role::Operator.as_str()) {
+                    return Err(StoreError(
+                        "approval refused: its decider is not an operator of the project".into(),
+                    ));
+                }
+            }
             let body: Option<String> = tx
                 .query_row(
                     "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
@@ -653,22 +711,43 @@ impl Store for Sqlite {
         })
     }
 
-    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, now: i64) -> StoreResult<()> {
-        self.conn().execute(
-            "INSERT INTO webhooks (id, project, url, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, project, url, secret, now],
+    fn add_webhook(
+        &self,
+        id: &str,
+        project: &str,
+        url: &str,
+        secret: &str,
+        roles: &[String],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
+        let roles = (!roles.is_empty()).then(|| serde_json::to_string(roles)).transpose()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO webhooks (id, project, url, secret, created_at, roles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, project, url, secret, audit.at, roles],
         )?;
+        append_audit(&tx, project, id, &audit)?;
+        tx.commit()?;
         Ok(())
     }
 
     fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare("SELECT id, url, created_at FROM webhooks WHERE project = ?1 ORDER BY created_at")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, url, created_at, roles FROM webhooks WHERE project = ?1 ORDER BY created_at",
+        )?;
         let rows = stmt
-            .query_map([project], |r| Ok(Webhook { id: r.get(0)?, url: r.get(1)?, created_at: r.get(2)? }))?
+            .query_map([project], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|(id, url, created_at, roles)| {
+                let roles = roles.map(|t| serde_json::from_str(&t)).transpose()?.unwrap_or_default();
+                Ok(Webhook { id, url, roles, created_at })
+            })
+            .collect()
     }
 
     fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {

@@ -23,8 +23,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
-use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Principal, Role, ToolCount};
+use super::{body, internal, parse, principal, project_operator, ApiError, ApiResult};
+use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Principal, ToolCount};
 use crate::{now, AppState};
 
 /// Events per batch.
@@ -203,7 +203,8 @@ fn bad_event(index: usize, message: impl std::fmt::Display) -> ApiError {
 }
 
 /// Checks one event; `now` is the server's clock (events cannot be dated after it).
-fn check_event(index: usize, raw: Value, role: Role, now: i64) -> ApiResult<Event> {
+/// `vouches`: the caller holds the project-wide powers, the only ones that may post `trusted`.
+fn check_event(index: usize, raw: Value, vouches: bool, now: i64) -> ApiResult<Event> {
     let e: EventIn = serde_json::from_value(raw).map_err(|err| bad_event(index, err))?;
     if !id_ok(&e.id) {
         return Err(bad_event(index, "id must be 1–128 printable ASCII characters"));
@@ -229,12 +230,13 @@ fn check_event(index: usize, raw: Value, role: Role, now: i64) -> ApiResult<Even
         }
     }
     let outcome: Outcome = e.outcome.parse().map_err(|err| bad_event(index, err))?;
-    if outcome == Outcome::Trusted && role != Role::Operator {
-        // Trusted history teaches values without a cap: an agent must not vouch for itself.
+    if outcome == Outcome::Trusted && !vouches {
+        // Trusted history teaches values without a cap: an agent must not vouch for itself,
+        // nor a role-limited operator for the whole project's agents.
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("events[{index}]: only an operator token may post trusted history"),
+            format!("events[{index}]: only an operator token of role \"*\" may post trusted history"),
         ));
     }
     let outcome_name = match serde_json::to_value(outcome) {
@@ -301,7 +303,7 @@ pub(crate) async fn ingest(
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, raw)| check_event(i, raw, who.role, now))
+        .map(|(i, raw)| check_event(i, raw, super::authority::is_project_operator(who), now))
         .collect::<ApiResult<Vec<Event>>>()?;
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let mut sessions: Vec<&str> = Vec::new();
@@ -353,6 +355,17 @@ pub(crate) async fn ingest(
             now,
         };
         if state.store.commit_observations(&who.project, &batch.agent, &update)? {
+            // Trusted history teaches values without a cap: who vouched is on the record.
+            let trusted = fresh.iter().filter(|e| e.outcome == Outcome::Trusted).count();
+            if trusted > 0 {
+                let audit = AuditEvent {
+                    at: now,
+                    actor: &who.key_id,
+                    event: "agent.trusted_history",
+                    data: json!({ "agent": batch.agent, "events": trusted }),
+                };
+                state.store.append_audit(&who.project, &batch.agent, audit)?;
+            }
             return Ok(Accepted { accepted: fresh.len(), duplicates });
         }
         tokio::task::yield_now().await; // another batch of this agent won: compute again
@@ -515,7 +528,7 @@ async fn set_mode(
     Path(agent): Path<String>,
     bytes: crate::v1::Body,
 ) -> ApiResult<Json<ModeSet>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let new: NewMode = parse(&body(bytes)?)?;
     let mode: Mode = new.mode.parse()?;
     if !agent_name(&agent) {

@@ -11,7 +11,7 @@ use handrail_core::audit::Entry;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{operator, ApiError, ApiResult};
+use super::{project_operator, ApiError, ApiResult};
 use crate::AppState;
 
 /// Most entries per page.
@@ -46,7 +46,7 @@ async fn audit_log(
     headers: HeaderMap,
     page: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let Query(page) =
         page.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);

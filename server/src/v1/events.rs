@@ -1,20 +1,40 @@
 //! Server-sent events of a project's queue, for live views (operators only).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 
 use super::{operator, ApiResult};
-use crate::AppState;
+use crate::limits::{Open, OpenSlot};
+use crate::store::Principal;
+use crate::{AppState, QueueEvent};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(events))
 }
 
-/// Server-sent events: every change of the project's queue (`request.created`,
+/// How often an open stream checks that its key still exists, besides on every revocation
+/// this process makes (another replica's revocation is seen within this).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// What one open stream holds.
+struct Listener {
+    state: AppState,
+    who: Principal,
+    rx: tokio::sync::broadcast::Receiver<Arc<QueueEvent>>,
+    revocations: tokio::sync::watch::Receiver<u64>,
+    recheck: tokio::time::Interval,
+    _slot: OpenSlot,
+}
+
+/// Server-sent events: every change of the requests the caller may read (`request.created`,
 /// `request.resolved`, `request.expired`, `request.escalated`, with the request as data),
-/// for live views.
+/// for live views. A key holds at most `HANDRAIL_MAX_STREAMS_PER_KEY` streams (429 beyond);
+/// a revoked key's streams end within a second.
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -26,19 +46,45 @@ async fn events(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let who = operator(&state, &headers)?;
-    let rx = state.events.subscribe();
-    let stream = futures_util::stream::unfold((rx, who.project), |(mut rx, project)| async move {
+    let slot = state
+        .open
+        .open(&who.key_id, Open::Stream)
+        .ok_or_else(|| super::requests::too_many_open("event streams"))?;
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let listener = Listener {
+        rx: state.events.subscribe(),
+        revocations: state.revocations(),
+        state,
+        who,
+        recheck,
+        _slot: slot,
+    };
+    let stream = futures_util::stream::unfold(listener, |mut l| async move {
         loop {
-            match rx.recv().await {
-                Ok((p, event, data)) if p == project => {
-                    return Some((Ok(Event::default().event(event).data(data)), (rx, project)));
+            tokio::select! {
+                got = l.rx.recv() => match got {
+                    Ok(change) if change.project == l.who.project && l.who.may_decide(change.role.as_deref()) => {
+                        let event = Event::default().event(change.event).data(change.data.clone());
+                        return Some((Ok(event), l));
+                    }
+                    Ok(_) => continue,
+                    // A slow reader missed some: tell it to reload the queue.
+                    Err(RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("resync").data("{}")), l));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                changed = l.revocations.changed() => {
+                    if changed.is_err() || !l.state.still_valid(&l.who) {
+                        return None;
+                    }
                 }
-                Ok(_) => continue,
-                // A slow reader missed some: tell it to reload the queue.
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("resync").data("{}")), (rx, project)));
+                _ = l.recheck.tick() => {
+                    if !l.state.still_valid(&l.who) {
+                        return None;
+                    }
                 }
-                Err(RecvError::Closed) => return None,
             }
         }
     });

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::roles::check_role_name;
-use super::{body, internal, operator, parse, ApiError, ApiResult};
+use super::{body, internal, parse, project_operator, ApiError, ApiResult};
 use crate::store::{AuditEvent, Role, ANY_ROLE};
 use crate::{now, AppState};
 
@@ -105,7 +105,7 @@ async fn add_key(
     headers: HeaderMap,
     bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let new: NewKey = parse(&body(bytes)?)?;
     let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
@@ -130,7 +130,7 @@ async fn add_key(
         return Err(forbidden("only an admin token grants admin".into()));
     }
     let (key_id, token) =
-        crate::new_key(state.store.as_ref(), &who.project, new.role, roles.clone(), admin, now())
+        crate::new_key(state.store.as_ref(), &who.project, new.role, roles.clone(), admin, &who.key_id, now())
             .map_err(internal)?;
     let operator = new.role == Role::Operator;
     Ok((
@@ -146,7 +146,7 @@ async fn add_key(
 }
 
 async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<KeyList>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     Ok(Json(KeyList { keys: state.store.keys(&who.project)? }))
 }
 
@@ -158,7 +158,7 @@ async fn revoke_key(
     headers: HeaderMap,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such key");
     let (_, admin) = state.store.key(&who.project, &key_id)?.ok_or_else(not_found)?;
     if key_id == who.key_id {
@@ -171,8 +171,10 @@ async fn revoke_key(
             "only an admin token revokes an admin",
         ));
     }
-    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({}) };
+    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({ "admin": admin }) };
     if state.store.revoke_key(&who.project, &key_id, audit)? {
+        // Its open streams and long-polls end now, not when they next time out.
+        state.revoked();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())

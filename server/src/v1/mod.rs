@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 mod audit;
+pub(crate) mod authority;
 mod events;
 mod keys;
 mod openapi;
@@ -30,9 +31,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::Metrics;
-use crate::store::{Principal, Role, StoreError};
+use crate::store::{Principal, StoreError};
 use crate::{token_hash, AppState};
 
+pub(crate) use authority::{operator, project_operator};
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};
 pub use roles::{escalate_due, MAX_ESCALATIONS};
@@ -133,9 +135,12 @@ impl From<handrail_core::Error> for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// 401 `unauthorized`.
+pub(crate) fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+}
+
 pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let unauthorized =
-        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -325,12 +330,4 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let who = principal(state, headers)?;
-    if who.role != Role::Operator {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs an operator token"));
-    }
-    Ok(who)
 }

@@ -21,7 +21,9 @@ use super::{
     MAX_WAIT_SECS,
 };
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Claim, Principal, RequestRow, Role};
+use super::authority;
+use crate::limits::Open;
+use crate::store::{AuditEvent, Claim, Principal, RequestFilter, RequestRow, Role};
 use crate::{now, random, AppState};
 
 /// How long an in-flight idempotent create holds its key before another may take over.
@@ -169,6 +171,7 @@ pub(crate) fn insert(
         expires_at: created_at + timeout as i64,
         decision: None,
         escalations: Vec::new(),
+        created_by: Some(who.key_id.clone()),
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
     let committed = match exec {
@@ -188,7 +191,7 @@ pub(crate) fn insert(
         return Ok(None);
     }
     Metrics::add(&state.metrics.requests_created, 1);
-    let _ = state.events.send((row.project.clone(), "request.created", body.clone()));
+    state.announce(&row, "request.created", body.clone());
     Ok(Some((StatusCode::CREATED, body)))
 }
 
@@ -198,7 +201,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let row = authority::readable(&state, &who, &id)?;
     Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
 
@@ -307,7 +310,13 @@ async fn list(
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "view is full or summary"))
         }
     };
-    let rows = state.store.list(&who.project, status, q.role.as_deref(), q.limit.unwrap_or(100).min(1000))?;
+    let filter = RequestFilter {
+        status,
+        role: q.role.as_deref(),
+        limit: q.limit.unwrap_or(100).min(1000),
+        ..RequestFilter::default()
+    };
+    let rows = state.store.list(&who.project, &authority::list_filter(&who, filter))?;
     Ok(Json(if summary {
         RequestList::Summary { requests: rows.into_iter().map(RequestSummary::of).collect() }
     } else {
@@ -323,7 +332,8 @@ pub(super) struct WaitQuery {
 }
 
 /// Long-poll: answers as soon as the request is decided, or with it still pending after
-/// `timeout` seconds (at most 60).
+/// `timeout` seconds (at most 60). A key holds at most `HANDRAIL_MAX_WAITS_PER_KEY` at once
+/// (429 beyond); a revoked key's long-polls end at once with 401.
 async fn wait(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -331,18 +341,44 @@ async fn wait(
     Query(q): Query<WaitQuery>,
 ) -> ApiResult<Json<Value>> {
     let who = principal(&state, &headers)?;
-    // Subscribe before reading, so a decision between the two is not missed.
-    let mut rx = state.subscribe(&id);
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    // Readable first: no waiter is registered for an id the caller cannot see.
+    let row = authority::readable(&state, &who, &id)?;
     if row.status != Status::Pending.as_str() {
         return Ok(Json(super::snapshots::with_snapshot(&state, &row)?));
     }
-    let timeout = Duration::from_secs(q.timeout.unwrap_or(30).min(MAX_WAIT_SECS));
-    let held = Metrics::hold(&state.metrics.waiters);
-    let _ = tokio::time::timeout(timeout, rx.changed()).await;
-    drop(held);
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let _slot = state.open.open(&who.key_id, Open::Wait).ok_or_else(|| too_many_open("long-polls"))?;
+    // Subscribe before reading again, so a decision between the two is not missed.
+    let mut rx = state.subscribe(&id);
+    let mut revocations = state.revocations();
+    let row = authority::readable(&state, &who, &id)?;
+    if row.status == Status::Pending.as_str() {
+        let timeout = tokio::time::sleep(Duration::from_secs(q.timeout.unwrap_or(30).min(MAX_WAIT_SECS)));
+        tokio::pin!(timeout);
+        let held = Metrics::hold(&state.metrics.waiters);
+        loop {
+            tokio::select! {
+                _ = &mut timeout => break,
+                _ = rx.changed() => break,
+                changed = revocations.changed() => {
+                    if changed.is_err() || !state.still_valid(&who) {
+                        return Err(super::unauthorized());
+                    }
+                }
+            }
+        }
+        drop(held);
+    }
+    let row = authority::readable(&state, &who, &id)?;
     Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
+}
+
+/// 429 `too_many_open`: the key holds its cap of `what` already.
+pub(crate) fn too_many_open(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_open",
+        format!("this key holds as many open {what} as it may; close one first"),
+    )
 }
 
 /// A person's decision on a pending request.
@@ -458,7 +494,7 @@ fn decide(
     state.notify(&row.id);
     if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
         if let Ok(text) = serde_json::to_string(&updated) {
-            let _ = state.events.send((row.project.clone(), event, text));
+            state.announce(&updated, event, text);
         }
     }
     let counter = if status == Status::Expired {
@@ -490,52 +526,4 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
         }
     }
     Ok(n)
-}
-
-/// Records a decision the agent declared about its own action (the AEGIS model lets the
-/// caller approve itself): stored like any decision, but with the actor `self-declared:KEY`,
-/// the audit event `request.self_declared` and no proof, so it can never pass for an
-/// operator's approval. The stored decision, as JSON.
-pub(crate) fn declare(
-    state: &AppState,
-    row: &RequestRow,
-    status: Status,
-    who: &Principal,
-    reason: &str,
-) -> ApiResult<Value> {
-    let decided_at = now();
-    let actor = format!("self-declared:{}", who.key_id);
-    let decision = Decision {
-        request_id: row.id.clone(),
-        status,
-        payload: status.allows_action().then(|| row.payload.clone()),
-        patched_payload: None,
-        diff: None,
-        actor: Some(actor.clone()),
-        reason: Some(reason.to_string()),
-        decided_at,
-        proof: None,
-    };
-    let value = serde_json::to_value(&decision).map_err(internal)?;
-    let audit = AuditEvent {
-        at: decided_at,
-        actor: &actor,
-        event: "request.self_declared",
-        data: json!({ "status": status.as_str(), "self_declared": true }),
-    };
-    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, audit)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_decided",
-            "the request was decided meanwhile",
-        ));
-    }
-    state.notify(&row.id);
-    if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
-        if let Ok(text) = serde_json::to_string(&updated) {
-            let _ = state.events.send((row.project.clone(), "request.self_declared", text));
-        }
-    }
-    Metrics::add(&state.metrics.requests_decided, 1);
-    Ok(value)
 }

@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{body, operator, parse, ApiError, ApiResult};
-use crate::store::{AuditEvent, EscalationStep, Principal, RequestRow, RoleRule, ANY_ROLE};
+use super::{body, operator, parse, project_operator, ApiError, ApiResult};
+use crate::store::{AuditEvent, EscalationStep, RequestRow, RoleRule};
 use crate::{now, AppState};
 
 /// How many times one request may move between roles: a cycle (A → B → A) stops there and
@@ -52,20 +52,6 @@ pub(crate) fn check_role_name(name: &str) -> ApiResult<()> {
     }
 }
 
-/// Changing roles changes who may decide what, so it needs an operator that decides every
-/// role: one limited to `finance` could otherwise route `legal`'s requests to itself.
-fn any_role_operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let who = operator(state, headers)?;
-    if !who.roles.iter().any(|r| r == ANY_ROLE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "managing roles needs an operator token with the role \"*\"",
-        ));
-    }
-    Ok(who)
-}
-
 /// A role to add, with its escalation rule if any.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +78,7 @@ async fn add_role(
     headers: HeaderMap,
     bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<RoleRule>)> {
-    let who = any_role_operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let new: NewRole = parse(&body(bytes)?)?;
     check_role_name(&new.name)?;
     let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
@@ -138,7 +124,7 @@ async fn delete_role(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = any_role_operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let audit = AuditEvent { at: now(), actor: &who.key_id, event: "role.deleted", data: json!({}) };
     if state.store.delete_role(&who.project, &name, audit)? {
         Ok(StatusCode::NO_CONTENT)
@@ -235,7 +221,7 @@ fn escalate(
         return Ok(false);
     };
     if let Ok(text) = serde_json::to_string(&moved) {
-        let _ = state.events.send((moved.project.clone(), "request.escalated", text));
+        state.announce(&moved, "request.escalated", text);
     }
     Ok(true)
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::agents::agent_name;
-use super::{body, internal, operator, parse, principal, ApiError, ApiResult};
+use super::{body, internal, parse, principal, project_operator, ApiError, ApiResult};
 use crate::store::{AuditEvent, Principal, SessionRow};
 use crate::{now, random, AppState};
 
@@ -79,7 +79,7 @@ async fn set_budget(
     Path(agent): Path<String>,
     bytes: crate::v1::Body,
 ) -> ApiResult<Json<BudgetView>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let new: NewBudget = parse(&body(bytes)?)?;
     if !agent_name(&agent) {
         return Err(invalid_agent());

@@ -208,6 +208,7 @@ async fn upload(
     body: Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
+    super::authority::readable(&state, &who, &id)?;
     store_upload(&state, &who.project, &id, &who.key_id, &headers, body).await
 }
 
@@ -317,6 +318,7 @@ async fn download(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
+    super::authority::readable(&state, &who, &id)?;
     send_snapshot(&state, who.project, id).await
 }
 
@@ -390,7 +392,7 @@ async fn upload_link(
 ) -> ApiResult<Json<BlobLink>> {
     let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
-    let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    let row = super::authority::readable(&state, &who, &id)?;
     if row.status != Status::Pending.as_str() {
         return Err(already_decided(&row));
     }
@@ -406,7 +408,7 @@ async fn download_link(
 ) -> ApiResult<Json<BlobLink>> {
     let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
-    state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
+    super::authority::readable(&state, &who, &id)?;
     state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;
     let url = state.blob_links.link(Purpose::Download, &who.project, &id, expires_at)?;
     Ok(Json(BlobLink { url, expires_at }))

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{body, internal, operator, parse, ApiError, ApiResult};
+use super::{body, internal, parse, project_operator, ApiError, ApiResult};
 use crate::store::{AuditEvent, Webhook};
 use crate::{now, random, AppState};
 
@@ -27,6 +27,9 @@ pub(super) fn router() -> Router<AppState> {
 pub(super) struct NewWebhook {
     /// An http(s) URL of at most 2048 bytes.
     url: String,
+    /// Only the events of requests of these roles (and of unrestricted requests): what an
+    /// operator holding them may read. Absent: every request's.
+    roles: Option<Vec<String>>,
 }
 
 /// An endpoint just added: its secret is shown this once.
@@ -36,6 +39,9 @@ pub(super) struct WebhookCreated {
     id: String,
     /// Where deliveries go.
     url: String,
+    /// The roles it is scoped to (absent: all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
     /// The Standard Webhooks signing secret (`whsec_…`).
     secret: String,
 }
@@ -61,7 +67,7 @@ async fn add_webhook(
     headers: HeaderMap,
     bytes: crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let new: NewWebhook = parse(&body(bytes)?)?;
     if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
         return Err(ApiError::new(
@@ -70,14 +76,37 @@ async fn add_webhook(
             "an http(s) URL of at most 2048 bytes",
         ));
     }
+    let empty = new.roles.as_ref().is_some_and(Vec::is_empty);
+    let roles = new.roles.unwrap_or_default();
+    if empty || new_roles_invalid(&roles) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "roles lists 1 to 32 role names (leave it out for every role)",
+        ));
+    }
+    for role in &roles {
+        super::roles::check_role_name(role)?;
+    }
     let id = format!("wh_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?));
     let secret = handrail_core::webhook::Secret::generate_hmac()?.export();
-    state.store.add_webhook(&id, &who.project, &new.url, &secret, now())?;
-    Ok((StatusCode::CREATED, Json(WebhookCreated { id, url: new.url, secret })))
+    let audit = AuditEvent {
+        at: now(),
+        actor: &who.key_id,
+        event: "webhook.added",
+        data: json!({ "url": new.url, "roles": roles }),
+    };
+    state.store.add_webhook(&id, &who.project, &new.url, &secret, &roles, audit)?;
+    Ok((StatusCode::CREATED, Json(WebhookCreated { id, url: new.url, roles, secret })))
+}
+
+/// Whether a webhook's `roles` is out of bounds (an empty list would receive nothing).
+fn new_roles_invalid(roles: &[String]) -> bool {
+    roles.len() > 32 || roles.iter().any(|r| r == crate::store::ANY_ROLE)
 }
 
 async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<WebhookList>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     Ok(Json(WebhookList { webhooks: state.store.webhooks(&who.project)? }))
 }
 
@@ -86,7 +115,7 @@ async fn deliveries(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     Ok(Json(DeliveryList { deliveries: state.store.deliveries(&who.project, &id, 200)? }))
 }
 
@@ -104,7 +133,7 @@ async fn request_deliveries(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestDeliveryList>> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     if state.store.request(&who.project, &id)?.is_none() {
         return Err(super::not_found());
     }
@@ -116,7 +145,7 @@ async fn redeliver(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     if state.store.redeliver(&who.project, &id, crate::now_ms())? {
         Ok(StatusCode::ACCEPTED)
     } else {
@@ -130,7 +159,7 @@ async fn delete_webhook(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = operator(&state, &headers)?;
+    let who = project_operator(&state, &headers)?;
     let audit = AuditEvent { at: now(), actor: &who.key_id, event: "webhook.deleted", data: json!({}) };
     if state.store.delete_webhook(&who.project, &id, audit)? {
         Ok(StatusCode::NO_CONTENT)

@@ -1,0 +1,91 @@
+//! Who may do what: the one table of powers, and the checks every route calls.
+//!
+//! | power | agent key | operator of some roles | operator of `*` | admin |
+//! |---|---|---|---|---|
+//! | create requests, park state, post observations (never `trusted`) | yes | yes | yes | yes |
+//! | read, wait on, fetch the state of a request | those it created | its roles' and unrestricted ones | all | all |
+//! | decide a request | never | its roles' and unrestricted ones | all | all |
+//! | the live queue (`/v1/events`) | no | its roles' and unrestricted ones | all | all |
+//! | project-wide powers: keys, webhooks, roles, firewall modes, `trusted` history, budgets, compat secrets, the audit log, a request's deliveries | no | no | yes | yes |
+//! | projects (create, list all) | no | no | no | yes |
+//!
+//! A request reaches `APPROVED` only through [`super::requests`]' `resolve`, by an
+//! operator allowed to decide it, with a signed proof; the store refuses any other approval
+//! ([`crate::store::approving_actor`]), so a route that forgets this table still cannot
+//! approve.
+
+use axum::http::{HeaderMap, StatusCode};
+
+use super::{not_found, principal, ApiError, ApiResult};
+use crate::store::{Principal, RequestFilter, RequestRow, Role, ANY_ROLE};
+use crate::AppState;
+
+/// The caller, who must hold an operator token.
+pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let who = principal(state, headers)?;
+    if who.role != Role::Operator {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs an operator token"));
+    }
+    Ok(who)
+}
+
+/// Whether `who` holds the project-wide powers: an operator of every role (`*`).
+pub(crate) fn is_project_operator(who: &Principal) -> bool {
+    who.role == Role::Operator && who.roles.iter().any(|r| r == ANY_ROLE)
+}
+
+/// The caller, who must hold the project-wide powers (an operator token of role `*`): 403
+/// `forbidden` for an agent key, 403 `all_roles_required` for a role-limited operator.
+pub(crate) fn project_operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let who = operator(state, headers)?;
+    if !is_project_operator(&who) {
+        return Err(all_roles_required());
+    }
+    Ok(who)
+}
+
+/// 403 `all_roles_required`.
+pub(crate) fn all_roles_required() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "all_roles_required",
+        "this changes the whole project: it needs an operator token of role \"*\"",
+    )
+}
+
+/// Whether `who` may read `row` (and wait on it, and fetch its state).
+pub(crate) fn may_read(who: &Principal, row: &RequestRow) -> bool {
+    match who.role {
+        Role::Agent => row.created_by.as_deref() == Some(who.key_id.as_str()),
+        Role::Operator => who.may_decide(row.role.as_deref()),
+    }
+}
+
+/// Request `id` of the caller's project if the caller may read it; 404 `not_found` otherwise
+/// (whether it exists elsewhere is not the caller's to learn).
+pub(crate) fn readable(state: &AppState, who: &Principal, id: &str) -> ApiResult<RequestRow> {
+    match state.store.request(&who.project, id)? {
+        Some(row) if may_read(who, &row) => Ok(row),
+        _ => Err(not_found()),
+    }
+}
+
+/// A listing's filter narrowed to what `who` may read.
+pub(crate) fn list_filter<'a>(who: &'a Principal, mut filter: RequestFilter<'a>) -> RequestFilter<'a> {
+    match who.role {
+        Role::Agent => filter.created_by = Some(&who.key_id),
+        Role::Operator if !is_project_operator(who) => filter.readable_roles = Some(&who.roles),
+        Role::Operator => {}
+    }
+    filter
+}
+
+/// Whether `row`'s decision is a person's: it carries a decision proof and names an
+/// operator key (not `system`, not a self-declaration stored by an earlier version). What a
+/// compatibility view may call a human decision.
+pub(crate) fn decided_by_person(row: &RequestRow) -> bool {
+    let Some(decision) = row.decision.as_ref() else { return false };
+    let proof = decision.get("proof").and_then(serde_json::Value::as_str).is_some_and(|p| !p.is_empty());
+    let actor = decision.get("actor").and_then(serde_json::Value::as_str);
+    proof && actor.is_some_and(|a| a != "system" && !a.contains(':'))
+}

@@ -226,6 +226,12 @@ fn agent_keys_are_refused_every_management_route() {
     );
 }
 
+fn ids_as(server: &Server, token: &str, query: &str) -> Vec<String> {
+    let (status, list) = server.call("GET", &format!("/v1/requests{query}"), token, None);
+    assert_eq!(status, 200, "{list}");
+    list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
 #[test]
 fn operators_decide_only_requests_of_their_roles() {
     let server = Server::fresh("roles");
@@ -242,17 +248,19 @@ fn operators_decide_only_requests_of_their_roles() {
     let for_anyone = server.create(&server.agent, None, None);
     assert_eq!(server.resolve(&for_finance, &ops), (403, "role_required".into()));
     assert_eq!(server.resolve(&for_ops, &finance), (403, "role_required".into()));
-    // Refused, it is still pending; the right role (or *) decides it.
-    let (_, row) = server.call("GET", &format!("/v1/requests/{for_finance}"), &ops, None);
+    // Refused, it is still pending (and not the ops operator's to read); the right role (or *)
+    // decides it.
+    assert_eq!(server.code("GET", &format!("/v1/requests/{for_finance}"), &ops, None).0, 404);
+    let (_, row) = server.call("GET", &format!("/v1/requests/{for_finance}"), &finance, None);
     assert_eq!(row["status"], "PENDING");
     assert_eq!(server.resolve(&for_finance, &finance), (200, String::new()));
     assert_eq!(server.resolve(&for_ops, &server.operator), (200, String::new()));
     assert_eq!(server.resolve(&for_anyone, &ops), (200, String::new()));
 
-    // The queue by role.
+    // The queue by role (an operator of `*` reads every role's).
     let second = server.create(&server.agent, Some("finance"), None);
     let ids = |query: &str| -> Vec<String> {
-        let (status, list) = server.call("GET", &format!("/v1/requests{query}"), &ops, None);
+        let (status, list) = server.call("GET", &format!("/v1/requests{query}"), &server.operator, None);
         assert_eq!(status, 200, "{list}");
         list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
     };
@@ -262,19 +270,23 @@ fn operators_decide_only_requests_of_their_roles() {
     let mut expected = [second.clone(), for_finance.clone()];
     expected.sort();
     assert_eq!(both, expected);
-    assert_eq!(ids("?role=finance&status=PENDING"), [second]);
+    assert_eq!(ids("?role=finance&status=PENDING"), [second.clone()]);
     assert_eq!(ids("?role=ops"), [for_ops]);
     assert_eq!(ids("?role=nobody"), Vec::<String>::new());
 
-    // A restricted operator grants no more than it holds and changes no roles.
-    for roles in [json!(["*"]), json!(["ops"])] {
+    // A role-limited operator reads only its roles' queue, and makes no keys and changes no
+    // roles: those are project-wide powers.
+    let mut own = ids_as(&server, &finance, "");
+    own.sort();
+    let mut expected = [second.clone(), for_finance.clone(), for_anyone.clone()];
+    expected.sort();
+    assert_eq!(own, expected, "finance's queue: its own role's requests and the unrestricted one");
+    for roles in [json!(["*"]), json!(["ops"]), json!(["legal"])] {
         let body = json!({"role": "operator", "roles": roles});
-        assert_eq!(server.code("POST", "/v1/keys", &finance, Some(&body)), (403, "forbidden".into()));
+        assert_eq!(server.code("POST", "/v1/keys", &finance, Some(&body)), (403, "all_roles_required".into()));
     }
-    let body = json!({"role": "operator", "roles": ["legal"]});
-    assert_eq!(server.call("POST", "/v1/keys", &finance, Some(&body)).0, 201);
     let rule = json!({"name": "legal", "escalate_to": "finance", "escalate_after_secs": 1});
-    assert_eq!(server.code("POST", "/v1/roles", &finance, Some(&rule)), (403, "forbidden".into()));
+    assert_eq!(server.code("POST", "/v1/roles", &finance, Some(&rule)), (403, "all_roles_required".into()));
     for bad in [json!({"role": "operator", "roles": []}), json!({"role": "operator", "roles": ["a b"]})] {
         assert_eq!(server.call("POST", "/v1/keys", &server.operator, Some(&bad)).0, 400, "{bad}");
     }
@@ -411,13 +423,13 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
     }
     let ours = server.audit(&server.operator, "");
     let theirs = server.audit(&other_op, "?limit=1000");
-    assert_eq!(ours.len(), 5, "3 creates and 2 decisions");
+    assert_eq!(ours.len(), 6, "project.created (the bootstrap), 3 creates and 2 decisions");
     assert_eq!(theirs.len(), 6, "project.created, 3 creates and 2 decisions");
     assert!(ours.iter().all(|e| e.project == server.project));
     assert!(theirs.iter().all(|e| e.project == other));
     assert_eq!(theirs[0].event, "project.created");
     assert_eq!(theirs.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
-    assert_eq!(audit::verify(&ours).unwrap(), 5);
+    assert_eq!(audit::verify(&ours).unwrap(), 6);
     assert_eq!(audit::verify(&theirs).unwrap(), 6);
 
     // Pages continue the chain.
@@ -437,7 +449,7 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
     // The CLI checks every chain, in the database and in an export.
     let data = server.dir.to_str().unwrap();
     let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);
-    assert_eq!((code, out.trim()), (0, "audit chain intact: 11 entries in 2 project chains"), "{err}");
+    assert_eq!((code, out.trim()), (0, "audit chain intact: 12 entries in 2 project chains"), "{err}");
     let (_, export, _) = cli(&["audit", "export", "--data", data], &[]);
     let file = server.dir.join("audit.jsonl");
     std::fs::write(&file, &export).unwrap();
@@ -469,7 +481,7 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
     );
     // The project's operator sees it too, with the core; the other project's chain still holds.
     assert!(audit::verify(&server.audit(&other_op, "")).is_err());
-    assert_eq!(audit::verify(&server.audit(&server.operator, "")).unwrap(), 5);
+    assert_eq!(audit::verify(&server.audit(&server.operator, "")).unwrap(), 6);
 }
 
 #[test]
@@ -528,7 +540,8 @@ fn a_database_of_the_previous_schema_is_migrated() {
     assert!(!later.admin && later.may_decide(Some("finance")));
     let agent = store.principal("h_agent").unwrap().unwrap();
     assert_eq!((agent.role, agent.admin, agent.may_decide(None)), (Role::Agent, false, false));
-    let listed = store.list("prj_a", None, Some("finance"), 10).unwrap();
+    let filter = handrail_server::store::RequestFilter { role: Some("finance"), limit: 10, ..Default::default() };
+    let listed = store.list("prj_a", &filter).unwrap();
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
     // The old chain is the project's chain, and new entries continue it.
     assert_eq!(store.audit_page("prj_a", 0, 10).unwrap(), [entry]);

@@ -304,24 +304,30 @@ fn operator_cli_and_the_audit_chain() {
     assert_eq!(keys.lines().count(), 3, "{keys}");
     assert!(!keys.contains("hr_"), "tokens are never listed");
 
-    // 3 creates + 2 decisions, chained.
+    // The project's creation, 3 creates + 2 decisions and the new key, chained.
     let data = server.dir.to_str().unwrap();
     let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);
-    assert_eq!((code, out.trim()), (0, "audit chain intact: 5 entries"), "{err}");
+    assert_eq!((code, out.trim()), (0, "audit chain intact: 7 entries"), "{err}");
     let (_, export, _) = cli(&["audit", "export", "--data", data], &[]);
     let file = server.dir.join("audit.jsonl");
     std::fs::write(&file, &export).unwrap();
     assert_eq!(cli(&["audit", "verify", "--file", file.to_str().unwrap()], &[]).0, 0);
 
-    // Someone edits entry 4 in the database: verification fails there.
+    // Someone edits the edited approval's entry in the database: verification fails there.
     let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
-    let entry: String = conn.query_row("SELECT entry FROM audit WHERE seq = 4", [], |r| r.get(0)).unwrap();
+    let (seq, entry): (i64, String) = conn
+        .query_row(
+            "SELECT seq, entry FROM audit WHERE entry LIKE '%APPROVED_WITH_MODIFICATIONS%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
     let forged = entry.replace("APPROVED_WITH_MODIFICATIONS", "APPROVED");
     assert_ne!(forged, entry);
-    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = 4", [forged]).unwrap();
+    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = ?2", rusqlite::params![forged, seq]).unwrap();
     let (code, _, err) = cli(&["audit", "verify", "--data", data], &[]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("error[audit_broken]: audit chain broken at entry 4"), "{err}");
+    assert!(err.starts_with(&format!("error[audit_broken]: audit chain broken at entry {seq}")), "{err}");
 }
 
 /// A webhook receiver on 127.0.0.1 that fails its first `failures` deliveries with 500.

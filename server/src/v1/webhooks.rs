@@ -40,7 +40,7 @@ pub(super) struct WebhookCreated {
     /// Where deliveries go.
     url: String,
     /// The roles it is scoped to (absent: all).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
     /// The Standard Webhooks signing secret (`whsec_…`).
     secret: String,

@@ -27,9 +27,15 @@ class Server:
         self.operator_token = boot["operator_token"]
 
     def operator(self, method, path, body=None):
+        return self.call(self.operator_token, method, path, body)
+
+    def agent(self, method, path, body=None):
+        return self.call(self.agent_key, method, path, body)
+
+    def call(self, token, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.operator_token}")
+        req.add_header("Authorization", f"Bearer {token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req) as r:
@@ -46,6 +52,11 @@ class Server:
 
     def secrets(self):
         return self.operator("GET", "/compat/secrets")
+
+    def callback_secret(self):
+        """The agent key's own secret for its `callback_url` receiver (never the project's
+        LetsPing webhook secret, which signs what operator endpoints trust)."""
+        return self.agent("GET", "/compat/letsping/api/callback-secret")["callback_secret"]
 
     def stop(self):
         self.proc.terminate()

@@ -21,7 +21,28 @@ def ours(url, token, path):
     return r.json()
 
 
-def test_approve_then_duplicate_then_status(server):
+def status_of(url, agent, rid):
+    """`get_status` sends no credentials of its own: give it a client that carries the key
+    (the constructor's documented `client=` parameter)."""
+
+    async def status():
+        http = httpx.AsyncClient(base_url=url + "/compat/aegis", headers={"Authorization": f"Bearer {agent}"})
+        async with AegisClient(api_key=agent, thread_id="order-42", client=http) as c:
+            r = await c.get_status(rid)
+        await http.aclose()
+        return r
+
+    return asyncio.run(status())
+
+
+def decide(url, operator, rid, decision):
+    r = httpx.post(url + f"/v1/requests/{rid}/resolve", json={"decision": decision},
+                   headers={"Authorization": f"Bearer {operator}"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_an_agents_approve_is_queued_for_a_person_never_self_approved(server):
     url, agent, operator = server
 
     async def flow():
@@ -32,39 +53,47 @@ def test_approve_then_duplicate_then_status(server):
             return first, again, other_verb
 
     first, again, other_verb = asyncio.run(flow())
+    # Accepted and queued: a pending request, not a decision.
     assert first.status_code == 202, first.text
+    assert first.json()["state"] == "PENDING" and first.json()["status"] == "PENDING"
+    assert first.json()["self_declared"] is False and first.json()["requested"] == "approve"
     assert again.status_code == 409 and other_verb.status_code == 409
     rid = first.json()["request_id"]
-    assert again.json()["request_id"] == rid
-    assert first.json()["state"] == "COMMITTED" and first.json()["status"] == "APPROVED"
+    assert again.json()["request_id"] == rid and again.json()["state"] == "PENDING"
 
-    # get_status sends no credentials of its own: give it a client that carries the key
-    # (the constructor's documented `client=` parameter).
-    async def status():
-        http = httpx.AsyncClient(base_url=url + "/compat/aegis", headers={"Authorization": f"Bearer {agent}"})
-        async with AegisClient(api_key=agent, thread_id="order-42", client=http) as c:
-            r = await c.get_status(rid)
-        await http.aclose()
-        return r
-
-    r = asyncio.run(status())
+    r = status_of(url, agent, rid)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["state"] == "COMMITTED" and body["self_declared"] is True
+    assert body["state"] == "PENDING" and body["decided_by"] is None
     assert body["thread_id"] == "order-42" and body["payload"]["to"] == "a@example.com"
 
-    # In our own model: an ordinary request, decided as self-declared, with no proof.
+    # In our own model: an ordinary pending request; nothing decided it.
     row = ours(url, operator, f"/v1/requests/{rid}")
     assert row["service"] == "aegis" and row["action"] == "send_email"
-    assert row["status"] == "APPROVED"
-    assert row["decision"]["actor"].startswith("self-declared:")
-    assert "proof" not in row["decision"]
+    assert row["status"] == "PENDING" and "decision" not in row
     events = [e["event"] for e in ours(url, operator, "/v1/audit")["entries"]]
-    assert "request.self_declared" in events
-    assert "request.resolved" not in events
+    assert "request.self_declared" not in events
+
+    # No other view of the same id calls it approved: our wait, LetsPing's status, and
+    # LoopPause's pause (which would otherwise be a forged human sign-off with a valid HMAC).
+    waited = httpx.get(url + f"/v1/requests/{rid}/wait?timeout=1", headers={"Authorization": f"Bearer {agent}"})
+    assert waited.json()["status"] == "PENDING"
+    lp_status = httpx.get(url + f"/compat/letsping/api/status/{rid}", headers={"Authorization": f"Bearer {agent}"})
+    assert lp_status.json()["status"] == "PENDING"
+    pause = httpx.get(url + f"/compat/looppause/v1/pauses/{rid}", headers={"Authorization": f"Bearer {agent}"})
+    assert pause.json() == {"pause_id": rid, "status": "pending"}
+
+    # A person decides; then the status shows it, with the operator and the proof.
+    decision = decide(url, operator, rid, "approve")
+    body = status_of(url, agent, rid).json()
+    assert body["state"] == "COMMITTED" and body["status"] == "APPROVED"
+    assert body["decided_by"] == decision["actor"] and body["proof"] == decision["proof"]
+    assert body["self_declared"] is False
+    pause = httpx.get(url + f"/compat/looppause/v1/pauses/{rid}", headers={"Authorization": f"Bearer {agent}"})
+    assert pause.json()["authorization_type"] == "human" and pause.json()["responder"] == decision["actor"]
 
 
-def test_reject(server):
+def test_reject_is_queued_too(server):
     url, agent, operator = server
 
     async def flow():
@@ -73,9 +102,11 @@ def test_reject(server):
 
     r = asyncio.run(flow())
     assert r.status_code == 202, r.text
-    row = ours(url, operator, f"/v1/requests/{r.json()['request_id']}")
-    assert row["status"] == "REJECTED"
-    assert row["decision"]["actor"].startswith("self-declared:")
+    rid = r.json()["request_id"]
+    row = ours(url, operator, f"/v1/requests/{rid}")
+    assert row["status"] == "PENDING" and row["context"]["aegis_verb"] == "reject"
+    decide(url, operator, rid, "reject")
+    assert status_of(url, agent, rid).json()["status"] == "REJECTED"
 
 
 def test_tenant_comes_from_the_key_never_a_header(server):

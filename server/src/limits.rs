@@ -58,7 +58,11 @@ pub(crate) struct OpenCaps {
 impl OpenCaps {
     pub(crate) fn from_env() -> OpenCaps {
         let var = |name: &str, default: usize| {
-            std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0).unwrap_or(default)
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(default)
         };
         OpenCaps {
             streams: var("HANDRAIL_MAX_STREAMS_PER_KEY", 16),

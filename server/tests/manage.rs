@@ -283,7 +283,10 @@ fn operators_decide_only_requests_of_their_roles() {
     assert_eq!(own, expected, "finance's queue: its own role's requests and the unrestricted one");
     for roles in [json!(["*"]), json!(["ops"]), json!(["legal"])] {
         let body = json!({"role": "operator", "roles": roles});
-        assert_eq!(server.code("POST", "/v1/keys", &finance, Some(&body)), (403, "all_roles_required".into()));
+        assert_eq!(
+            server.code("POST", "/v1/keys", &finance, Some(&body)),
+            (403, "all_roles_required".into())
+        );
     }
     let rule = json!({"name": "legal", "escalate_to": "finance", "escalate_after_secs": 1});
     assert_eq!(server.code("POST", "/v1/roles", &finance, Some(&rule)), (403, "all_roles_required".into()));
@@ -540,7 +543,8 @@ fn a_database_of_the_previous_schema_is_migrated() {
     assert!(!later.admin && later.may_decide(Some("finance")));
     let agent = store.principal("h_agent").unwrap().unwrap();
     assert_eq!((agent.role, agent.admin, agent.may_decide(None)), (Role::Agent, false, false));
-    let filter = handrail_server::store::RequestFilter { role: Some("finance"), limit: 10, ..Default::default() };
+    let filter =
+        handrail_server::store::RequestFilter { role: Some("finance"), limit: 10, ..Default::default() };
     let listed = store.list("prj_a", &filter).unwrap();
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
     // The old chain is the project's chain, and new entries continue it.

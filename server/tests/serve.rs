@@ -316,11 +316,9 @@ fn operator_cli_and_the_audit_chain() {
     // Someone edits the edited approval's entry in the database: verification fails there.
     let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
     let (seq, entry): (i64, String) = conn
-        .query_row(
-            "SELECT seq, entry FROM audit WHERE entry LIKE '%APPROVED_WITH_MODIFICATIONS%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT seq, entry FROM audit WHERE entry LIKE '%APPROVED_WITH_MODIFICATIONS%'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     let forged = entry.replace("APPROVED_WITH_MODIFICATIONS", "APPROVED");
     assert_ne!(forged, entry);

@@ -165,7 +165,9 @@ pub(crate) fn view(row: &RequestRow) -> Value {
     // version reads as REJECTED: fail closed).
     let status = match row.status.as_str() {
         "PENDING" => "PENDING",
-        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" if crate::v1::authority::decided_by_person(row) => "APPROVED",
+        "APPROVED" | "APPROVED_WITH_MODIFICATIONS" if crate::v1::authority::decided_by_person(row) => {
+            "APPROVED"
+        }
         _ => "REJECTED",
     };
     let resolved_at = decision.and_then(|d| d.get("decided_at")).and_then(Value::as_i64).map(iso8601);

@@ -18,9 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
 use crate::store::RequestRow;
-use crate::v1::{
-    body, create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult,
-};
+use crate::v1::{body, create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult};
 use crate::AppState;
 
 /// The marker in a request's `context.compat` that it came through this layer.

@@ -654,7 +654,14 @@ impl Store for Sqlite {
         let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
         let bodies = stmt
             .query_map(
-                params![project, filter.status, filter.role, filter.limit as i64, readable, filter.created_by],
+                params![
+                    project,
+                    filter.status,
+                    filter.role,
+                    filter.limit as i64,
+                    readable,
+                    filter.created_by
+                ],
                 |r| r.get::<_, String>(0),
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -738,9 +745,7 @@ impl Store for Sqlite {
             "SELECT id, url, created_at, roles FROM webhooks WHERE project = ?1 ORDER BY created_at",
         )?;
         let rows = stmt
-            .query_map([project], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?))
-            })?
+            .query_map([project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(id, url, created_at, roles)| {

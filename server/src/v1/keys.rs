@@ -129,9 +129,16 @@ async fn add_key(
     if admin && !who.admin {
         return Err(forbidden("only an admin token grants admin".into()));
     }
-    let (key_id, token) =
-        crate::new_key(state.store.as_ref(), &who.project, new.role, roles.clone(), admin, &who.key_id, now())
-            .map_err(internal)?;
+    let (key_id, token) = crate::new_key(
+        state.store.as_ref(),
+        &who.project,
+        new.role,
+        roles.clone(),
+        admin,
+        &who.key_id,
+        now(),
+    )
+    .map_err(internal)?;
     let operator = new.role == Role::Operator;
     Ok((
         StatusCode::CREATED,
@@ -171,7 +178,8 @@ async fn revoke_key(
             "only an admin token revokes an admin",
         ));
     }
-    let audit = AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({ "admin": admin }) };
+    let audit =
+        AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({ "admin": admin }) };
     if state.store.revoke_key(&who.project, &key_id, audit)? {
         // Its open streams and long-polls end now, not when they next time out.
         state.revoked();

@@ -16,12 +16,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::authority;
 use super::{
     blocking, body, internal, not_found, parse, principal, ApiError, ApiResult, DEFAULT_TIMEOUT_SECS,
     MAX_WAIT_SECS,
 };
 use crate::limits::Metrics;
-use super::authority;
 use crate::limits::Open;
 use crate::store::{AuditEvent, Claim, Principal, RequestFilter, RequestRow, Role};
 use crate::{now, random, AppState};

@@ -52,6 +52,9 @@ enum Auth {
     Key,
     /// An operator token; an agent key gets 403 `forbidden`.
     Operator,
+    /// An operator token of role `*` (the project-wide powers, see `v1/authority.rs`): an
+    /// agent key gets 403 `forbidden`, a role-limited operator 403 `all_roles_required`.
+    Project,
 }
 
 /// Codes every JSON body can fail with: unreadable, not strict JSON, not the expected shape.
@@ -96,6 +99,12 @@ fn op(method: &'static str, path: &'static str, auth: Auth, summary: &'static st
         Auth::Key => op = op.errors(401, &["unauthorized"]).errors(429, &["rate_limited"]),
         Auth::Operator => {
             op = op.errors(401, &["unauthorized"]).errors(403, &["forbidden"]).errors(429, &["rate_limited"])
+        }
+        Auth::Project => {
+            op = op
+                .errors(401, &["unauthorized"])
+                .errors(403, &["forbidden", "all_roles_required"])
+                .errors(429, &["rate_limited"])
         }
     }
     if auth != Auth::Public {
@@ -260,7 +269,7 @@ impl Op {
         let security = match self.auth {
             Auth::Public => json!([]),
             Auth::Key => json!([{ "agentKey": [] }, { "operatorToken": [] }]),
-            Auth::Operator => json!([{ "operatorToken": [] }]),
+            Auth::Operator | Auth::Project => json!([{ "operatorToken": [] }]),
         };
         let id: Vec<&str> =
             self.path.split(['/', '{', '}', '.', '-']).filter(|s| !s.is_empty() && *s != "v1").collect();
@@ -282,7 +291,7 @@ impl Op {
 
 /// Every route of v1. Keep the order of the routers in `v1/mod.rs`.
 fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
-    use Auth::{Key, Operator, Public};
+    use Auth::{Key, Operator, Project, Public};
     const LINK: &[&str] = &["invalid_request"];
     vec![
         op("get", "/healthz", Public, "Liveness").raw(200, "text/plain", "`ok`"),
@@ -321,7 +330,8 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
                 200,
                 "As soon as it is decided, or still PENDING after `timeout`.",
             )
-            .errors(404, &["not_found"]),
+            .errors(404, &["not_found"])
+            .errors(429, &["too_many_open"]),
         op("post", "/v1/requests/{id}/resolve", Operator, "Approve (possibly edited) or reject")
             .json_body::<Resolve>(g)
             .json::<Decision>(g, 200, "The signed decision.")
@@ -329,7 +339,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(409, &["already_decided"])
             .errors(422, &["edit_invalid", "schema_invalid"]),
         // events.rs
-        op("get", "/v1/events", Operator, "The queue's changes as server-sent events").raw(
+        op("get", "/v1/events", Operator, "The queue's changes as server-sent events")
+            .errors(429, &["too_many_open"])
+            .raw(
             200,
             "text/event-stream",
             "Events `request.created`, `request.resolved`, `request.expired` (data: the request), \
@@ -346,10 +358,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             200,
             "Never the token.",
         ),
-        op("post", "/v1/keys", Operator, "Create an agent key or operator token")
+        op("post", "/v1/keys", Project, "Create an agent key or operator token")
             .json_body::<NewKey>(g)
             .json::<KeyCreated>(g, 201, "Created; the token is shown this once."),
-        op("get", "/v1/keys", Operator, "List the project's keys").json::<KeyList>(
+        op("get", "/v1/keys", Project, "List the project's keys").json::<KeyList>(
             g,
             200,
             "Never the tokens.",
@@ -369,43 +381,43 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             "Every project for an admin; the caller's own otherwise.",
         ),
         // roles.rs
-        op("post", "/v1/roles", Operator, "Add a role, optionally with an escalation rule")
+        op("post", "/v1/roles", Project, "Add a role, optionally with an escalation rule")
             .json_body::<NewRole>(g)
             .json::<RoleRule>(g, 201, "Added.")
             .errors(400, &["invalid_request"])
             .errors(409, &["role_exists"]),
         op("get", "/v1/roles", Operator, "List the project's roles").json::<RoleList>(g, 200, "By name."),
-        op("delete", "/v1/roles/{name}", Operator, "Remove a role and its rule")
+        op("delete", "/v1/roles/{name}", Project, "Remove a role and its rule")
             .empty(204, "Removed.")
             .errors(404, &["not_found"]),
         // audit.rs
-        op("get", "/v1/audit", Operator, "Read the project's audit chain")
+        op("get", "/v1/audit", Project, "Read the project's audit chain")
             .query::<Page>(g)
             .json::<AuditPage>(g, 200, "In order; verify with the core's `audit::verify`.")
             .errors(400, &["invalid_request"]),
-        op("delete", "/v1/keys/{key_id}", Operator, "Revoke a key")
+        op("delete", "/v1/keys/{key_id}", Project, "Revoke a key")
             .empty(204, "Revoked: its token is refused from now on.")
             .errors(404, &["not_found"])
             .errors(409, &["own_key"]),
         // webhooks.rs
-        op("post", "/v1/webhooks", Operator, "Add a webhook endpoint")
+        op("post", "/v1/webhooks", Project, "Add a webhook endpoint")
             .json_body::<NewWebhook>(g)
             .json::<WebhookCreated>(g, 201, "Added; the secret is shown this once.")
             .errors(400, &["invalid_url"]),
-        op("get", "/v1/webhooks", Operator, "List webhook endpoints").json::<WebhookList>(
+        op("get", "/v1/webhooks", Project, "List webhook endpoints").json::<WebhookList>(
             g,
             200,
             "Without secrets.",
         ),
-        op("delete", "/v1/webhooks/{id}", Operator, "Remove a webhook endpoint")
+        op("delete", "/v1/webhooks/{id}", Project, "Remove a webhook endpoint")
             .empty(204, "Removed, with its delivery log.")
             .errors(404, &["not_found"]),
-        op("get", "/v1/webhooks/{id}/deliveries", Operator, "An endpoint's delivery log")
+        op("get", "/v1/webhooks/{id}/deliveries", Project, "An endpoint's delivery log")
             .json::<DeliveryList>(g, 200, "Newest first."),
-        op("get", "/v1/requests/{id}/deliveries", Operator, "A request's deliveries")
+        op("get", "/v1/requests/{id}/deliveries", Project, "A request's deliveries")
             .json::<RequestDeliveryList>(g, 200, "Newest first: to endpoints and to its callback URL.")
             .errors(404, &["not_found"]),
-        op("post", "/v1/deliveries/{id}/redeliver", Operator, "Send a delivery again")
+        op("post", "/v1/deliveries/{id}/redeliver", Project, "Send a delivery again")
             .empty(202, "Queued for now.")
             .errors(404, &["not_found"]),
         // agents.rs
@@ -426,13 +438,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .json::<Graph>(g, 200, "With `?format=graph`: the graph for the dashboard.")
             .errors(400, &["invalid_query"])
             .errors(404, &["not_found"]),
-        op("put", "/v1/agents/{agent}/mode", Operator, "Set an agent's mode")
+        op("put", "/v1/agents/{agent}/mode", Project, "Set an agent's mode")
             .json_body::<NewMode>(g)
             .json::<ModeSet>(g, 200, "Set (and audited).")
             .errors(400, &["unknown_variant"])
             .errors(404, &["not_found"]),
         // sessions.rs
-        op("put", "/v1/agents/{agent}/budget", Operator, "Set or clear an agent's daily budget")
+        op("put", "/v1/agents/{agent}/budget", Project, "Set or clear an agent's daily budget")
             .json_body::<NewBudget>(g)
             .json::<BudgetView>(g, 200, "Set (and audited), with today's spend.")
             .errors(400, &["invalid_agent", "invalid_budget"]),

@@ -270,7 +270,7 @@ fn operators_decide_only_requests_of_their_roles() {
     let mut expected = [second.clone(), for_finance.clone()];
     expected.sort();
     assert_eq!(both, expected);
-    assert_eq!(ids("?role=finance&status=PENDING"), [second.clone()]);
+    assert_eq!(ids("?role=finance&status=PENDING"), std::slice::from_ref(&second));
     assert_eq!(ids("?role=ops"), [for_ops]);
     assert_eq!(ids("?role=nobody"), Vec::<String>::new());
 

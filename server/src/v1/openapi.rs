@@ -342,11 +342,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("get", "/v1/events", Operator, "The queue's changes as server-sent events")
             .errors(429, &["too_many_open"])
             .raw(
-            200,
-            "text/event-stream",
-            "Events `request.created`, `request.resolved`, `request.expired` (data: the request), \
+                200,
+                "text/event-stream",
+                "Events `request.created`, `request.resolved`, `request.expired` (data: the request), \
              and `resync` when the reader fell behind.",
-        ),
+            ),
         // keys.rs
         op("get", "/v1/keys/proof", Public, "Public keys of decision proofs (JWKS)").json::<Jwks>(
             g,

@@ -73,7 +73,7 @@ for (const [build, api] of Object.entries(builds)) {
       });
     }
     for (const c of requests.reveal) {
-      test(`revealInvisible: ${JSON.stringify(c.input)}`, () => assert.equal(api.revealInvisible(c.input), c.output));
+      test(`revealInvisible → ${JSON.stringify(c.output)}`, () => assert.equal(api.revealInvisible(c.input), c.output));
     }
     test('bad patches and JSON', () => {
       expectHandrailError(() => api.applyPatch('{"a":1}', '[{"op":"move","from":"/a","path":"/b"}]'), 'invalid_request');

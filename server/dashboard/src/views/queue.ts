@@ -104,9 +104,9 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   function options(sel: HTMLSelectElement, all: string, values: Set<string>, current: string): void {
     const want = [all, ...[...values].sort()];
-    const have = [...sel.options].map((o) => o.textContent);
-    if (want.join("\n") === have.join("\n")) return;
-    sel.replaceChildren(...want.map((v, i) => h("option", { value: i ? v : "" }, v)));
+    const have = [...sel.options].map((o) => o.value);
+    if (["", ...want.slice(1)].join("\n") === have.join("\n")) return;
+    sel.replaceChildren(...want.map((v, i) => h("option", { value: i ? v : "" }, i ? visible(v) : v)));
     sel.value = current;
   }
 

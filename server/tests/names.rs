@@ -110,3 +110,41 @@ fn the_summary_says_whether_the_preview_is_the_whole_payload() {
         (json!(false), json!(true))
     );
 }
+
+/// Rows stored before the rule (or by another writer) may still hold such names: `handrail
+/// requests ls` writes them revealed, so a U+202E cannot reorder the terminal line. The
+/// answer comes from a stand-in server, since the real one no longer stores such a name.
+#[test]
+fn requests_ls_reveals_invisible_characters_in_names() {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = json!({"requests": [{
+        "id": "req_AAAAAAAAAAAAAAAA", "status": "PENDING", "priority": "high",
+        "service": "pay\u{202E}tuo", "action": "send\u{200B}", "payload": {},
+    }]})
+    .to_string();
+    let stand_in = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        common::read_request(&mut stream).unwrap();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            answer.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(answer.as_bytes()).unwrap();
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_handrail"))
+        .args(["requests", "ls"])
+        .env("HANDRAIL_URL", &url)
+        .env("HANDRAIL_OPERATOR_TOKEN", "hr_op_test")
+        .output()
+        .unwrap();
+    stand_in.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("pay<U+202E>tuo/send<U+200B>"), "{text}");
+    assert!(!text.contains('\u{202E}') && !text.contains('\u{200B}'), "{text}");
+}

@@ -14,5 +14,5 @@ trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [[ -f .handrail/bootstrap.json ]] && curl -sf "http://${HANDRAIL_ADDR:-127.0.0.1:8787}/healthz" >/dev/null && break; sleep 0.1; done
 token="$(python3 -c 'import json;print(json.load(open(".handrail/bootstrap.json"))["operator_token"])')"
 echo "dashboard: http://${HANDRAIL_ADDR:-127.0.0.1:8787}/#token=$token"
-echo "(open it to sign in; or decide with ./target/release/handrail approve|reject)"
+echo "(open it and confirm the project it names to sign in; or decide with ./target/release/handrail approve|reject)"
 ./target/release/examples/refund_agent

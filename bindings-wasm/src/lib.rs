@@ -30,7 +30,7 @@ pub use crate::envelope::{
 };
 pub use crate::firewall::{layout_profile, Firewall, FirewallSession};
 pub use crate::proof::{proof_digest, ProofVerifier};
-pub use crate::request::{apply_patch, diff};
+pub use crate::request::{apply_patch, diff, reveal_invisible};
 #[cfg(feature = "schema")]
 pub use crate::request::{review_edit, validate_edit};
 

@@ -62,3 +62,11 @@ pub fn review_edit(original: &str, edited: &str, schema: Option<String>) -> Resu
     let schema = schema.map(|s| handrail_core::protocol::parse_json(s.as_bytes())).transpose()?;
     Ok(to_js(&request::review_edit(&original, &edited, schema.as_ref())?))
 }
+
+/// `text` with each bidi control or other invisible format character written as `<U+XXXX>`
+/// (`"acct_\u202E1"` → `"acct_<U+202E>1"`), the core's `request::reveal_invisible`: what
+/// the dashboard renders wherever a payload, a preview, a name or a diff meets a person.
+#[wasm_bindgen(js_name = revealInvisible)]
+pub fn reveal_invisible(text: &str) -> String {
+    request::reveal_invisible(text).into_owned()
+}

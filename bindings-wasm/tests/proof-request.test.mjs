@@ -72,6 +72,9 @@ for (const [build, api] of Object.entries(builds)) {
         assert.deepEqual(JSON.parse(api.applyPatch(before, JSON.stringify(d.ops))), c.after);
       });
     }
+    for (const c of requests.reveal) {
+      test(`revealInvisible → ${JSON.stringify(c.output)}`, () => assert.equal(api.revealInvisible(c.input), c.output));
+    }
     test('bad patches and JSON', () => {
       expectHandrailError(() => api.applyPatch('{"a":1}', '[{"op":"move","from":"/a","path":"/b"}]'), 'invalid_request');
       expectHandrailError(() => api.applyPatch('{"a":1}', '[{"op":"remove","path":"/zz"}]'), 'edit_invalid');

@@ -122,6 +122,11 @@ pub enum Error {
     /// An edited payload does not satisfy the request's schema.
     #[error("edited payload violates the schema: {}", errors.join("; "))]
     EditInvalid { errors: Vec<String> },
+    /// A name (service, action, role, or a member name of the payload, schema or context)
+    /// holds a bidi control or another invisible format character
+    /// ([`crate::request::is_invisible`]): what a person reads would not be what it says.
+    #[error("{what} contains the invisible character U+{codepoint:04X}")]
+    InvisibleCharacter { what: &'static str, codepoint: u32 },
 
     // ---- protocol (answers of the server, see `protocol`) ------------------------------
     /// 401: the API key is missing, unknown or revoked.
@@ -205,6 +210,7 @@ impl Error {
             Error::UnknownVariant { .. } => "unknown_variant",
             Error::SchemaInvalid { .. } => "schema_invalid",
             Error::EditInvalid { .. } => "edit_invalid",
+            Error::InvisibleCharacter { .. } => "invisible_character",
             Error::Unauthorized { .. } => "unauthorized",
             Error::Forbidden { .. } => "forbidden",
             Error::NotFound { .. } => "not_found",

@@ -7,6 +7,7 @@
 //! I/O). The agent receives the patched payload and a [`Diff`]: RFC 6902 operations plus a
 //! short sentence a model or a person can read.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -173,16 +174,107 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
+/// True for a character that is not seen but changes how the text around it reads: the
+/// Unicode bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and every
+/// other invisible format character of general category Cf (zero-width space and joiners,
+/// word joiner and invisible operators, byte order mark, soft hyphen, Mongolian vowel
+/// separator, Arabic and Syriac number marks, interlinear annotation, tags U+E0000–U+E007F…).
+///
+/// The table is written out here (Unicode 15.1's Cf, plus the unassigned U+2065 inside the
+/// U+2060–U+206F block) so the core needs no Unicode database; every surface asks this
+/// function, none keeps its own list.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE007F
+    )
+}
+
+/// Refuses `text` when it holds an [invisible character](is_invisible), naming `what` (the
+/// field) and the first such code point: [`Error::InvisibleCharacter`], `invisible_character`.
+pub fn check_visible(what: &'static str, text: &str) -> Result<()> {
+    match text.chars().find(|&c| is_invisible(c)) {
+        Some(c) => Err(Error::InvisibleCharacter { what, codepoint: c as u32 }),
+        None => Ok(()),
+    }
+}
+
+/// Checks every member name of `value`, at any depth (iteratively: no recursion on hostile
+/// depth, though the canonical parser already bounds it).
+fn check_member_names(what: &'static str, value: &Value) -> Result<()> {
+    let mut todo = vec![value];
+    while let Some(v) = todo.pop() {
+        match v {
+            Value::Object(map) => {
+                for (name, inner) in map {
+                    check_visible(what, name)?;
+                    todo.push(inner);
+                }
+            }
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `text` with each [invisible character](is_invisible) written as `<U+XXXX>` (uppercase
+/// hex, at least four digits: `<U+202E>`, `<U+E0041>`), so a person sees that it is there
+/// and where; borrowed unchanged when there is none. Payload string values may hold such
+/// characters (names may not, see [`NewRequest::validate`]): whatever shows a payload, a
+/// preview or a diff to a person renders it through this.
+pub fn reveal_invisible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_invisible) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 impl NewRequest {
-    /// Checks names, compiles the schema, and validates a plain payload against it.
+    /// Checks names (no control or [invisible](is_invisible) characters in `service`,
+    /// `action`, `role`, nor in any member name of `payload`, `schema` or `context`),
+    /// compiles the schema, and validates a plain payload against it.
     pub fn validate(&self) -> Result<()> {
         for (what, value) in
             [("service", Some(&self.service)), ("action", Some(&self.action)), ("role", self.role.as_ref())]
         {
             if let Some(v) = value {
+                check_visible(what, v)?;
                 if v.is_empty() || v.len() > MAX_NAME_LEN || v.chars().any(char::is_control) {
                     return Err(Error::UnknownVariant { kind: what, value: v.chars().take(40).collect() });
                 }
+            }
+        }
+        check_member_names("payload member name", &self.payload)?;
+        for (what, value) in [("schema member name", &self.schema), ("context member name", &self.context)] {
+            if let Some(v) = value {
+                check_member_names(what, v)?;
             }
         }
         if let Some(id) = &self.id {
@@ -511,6 +603,68 @@ mod tests {
         );
         assert_eq!("CRITICAL".parse::<Priority>().unwrap(), Priority::Critical);
         assert_eq!("urgent".parse::<Priority>().unwrap_err().code(), "unknown_variant");
+    }
+
+    fn new_request(v: Value) -> NewRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_names() {
+        let ok = json!({"service": "stripe", "action": "refund", "payload": {"to": "acct_\u{202E}1"}});
+        assert!(new_request(ok).validate().is_ok(), "values may hold them");
+        for (c, field) in [
+            ('\u{202E}', "service"),
+            ('\u{2066}', "action"),
+            ('\u{200B}', "role"),
+            ('\u{FEFF}', "payload"),
+            ('\u{00AD}', "schema"),
+            ('\u{E0041}', "context"),
+            ('\u{061C}', "deep"),
+        ] {
+            let name = format!("a{c}b");
+            let mut v = json!({"service": "s", "action": "a", "payload": {}});
+            match field {
+                "service" | "action" | "role" => v[field] = json!(name),
+                "payload" => v["payload"] = json!({ name: 1 }),
+                "schema" => {
+                    v["schema"] = json!({"type": "object", "properties": { name: {"type": "integer"} }})
+                }
+                "context" => v["context"] = json!({"trace": { name: true }}),
+                _ => v["payload"] = json!({"list": [{"x": [{ name: 1 }]}]}),
+            }
+            let err = new_request(v).validate().unwrap_err();
+            assert_eq!(err.code(), "invisible_character", "{field}");
+            assert!(
+                matches!(err, Error::InvisibleCharacter { codepoint, .. } if codepoint == c as u32),
+                "{err}"
+            );
+        }
+        assert!(check_visible("service", "plain-ASCII_name.v2:ok").is_ok());
+        assert!(check_visible("service", "Zürich 東京 🚀").is_ok());
+    }
+
+    #[test]
+    fn the_table_holds_the_bidi_controls_and_format_characters() {
+        let listed = [
+            0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F, 0x061C,
+            0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0xE0000,
+            0xE0001, 0xE0020, 0xE007F,
+        ];
+        for cp in listed {
+            assert!(is_invisible(char::from_u32(cp).unwrap()), "U+{cp:04X}");
+        }
+        for c in ['a', ' ', '\n', 'é', '\u{2028}', '\u{00A0}', '\u{E0080}', '\u{FFFC}', '😀'] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn reveal_writes_each_invisible_character_as_its_code_point() {
+        assert!(matches!(reveal_invisible("acct_42"), Cow::Borrowed("acct_42")));
+        assert_eq!(reveal_invisible("acct_\u{202E}24"), "acct_<U+202E>24");
+        assert_eq!(reveal_invisible("\u{200B}\u{E0041}x\u{00AD}"), "<U+200B><U+E0041>x<U+00AD>");
+        assert_eq!(reveal_invisible("Zürich"), "Zürich");
     }
 
     #[test]

@@ -302,5 +302,14 @@ fn request() {
         }
         count += 1;
     }
+    for case in doc["names"].as_array().unwrap() {
+        let new: request::NewRequest = serde_json::from_value(case["request"].clone()).unwrap();
+        expect_outcome(case, new.validate());
+        count += 1;
+    }
+    for case in doc["reveal"].as_array().unwrap() {
+        assert_eq!(request::reveal_invisible(s(case, "input")), s(case, "output"));
+        count += 1;
+    }
     report("request", count);
 }

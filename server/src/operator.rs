@@ -75,7 +75,8 @@ pub(crate) fn list(status: Option<&str>, as_json: bool) -> Result<(), CliError> 
     }
     println!("{:<24} {:<28} {:<9} {:<28}", "ID", "STATUS", "PRIORITY", "SERVICE/ACTION");
     for r in answer["requests"].as_array().into_iter().flatten() {
-        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        // A bidi override in a name would reorder the terminal line: shown as `<U+202E>`.
+        let s = |k: &str| handrail_core::request::reveal_invisible(r[k].as_str().unwrap_or("")).into_owned();
         println!("{:<24} {:<28} {:<9} {}/{}", s("id"), s("status"), s("priority"), s("service"), s("action"));
     }
     Ok(())

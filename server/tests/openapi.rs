@@ -304,6 +304,9 @@ fn real_answers_match_the_documented_schemas() {
     let (status, list) = server.call("GET", "/v1/requests?status=pending&limit=10", operator, None);
     assert_eq!((status, list["requests"].as_array().map(Vec::len)), (200, Some(1)), "{list}");
     doc.check("GET", "/v1/requests", 200, &list);
+    let (status, summary) = server.call("GET", "/v1/requests?view=summary", operator, None);
+    assert_eq!((status, summary["requests"][0]["complete"].is_boolean()), (200, true), "{summary}");
+    doc.check("GET", "/v1/requests", 200, &summary);
 
     // Errors: the shape, and a code the document lists for that route and status.
     let (status, err) = server.call("GET", "/v1/requests/req_nope", agent, None);
@@ -331,6 +334,13 @@ fn real_answers_match_the_documented_schemas() {
     let (status, err) = server.send("POST", "/v1/requests", Some(agent), Some(b"{\"a\":1,\"a\":2}"), true);
     assert_eq!(status, 400);
     doc.check("POST", "/v1/requests", 400, &err);
+    let bidi = json!({"service": "s\u{202E}", "action": "a", "payload": {}});
+    let (status, err) = server.call("POST", "/v1/requests", agent, Some(&bidi));
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invisible_character")));
+    doc.check("POST", "/v1/requests", 400, &err);
+    let (status, err) = server.call("POST", "/v1/roles", operator, Some(&json!({"name": "r\u{200B}"})));
+    assert_eq!(status, 400);
+    doc.check("POST", "/v1/roles", 400, &err);
 
     // Approve with an edit; the waiter gets the decided request.
     let (status, decision) = server.call(

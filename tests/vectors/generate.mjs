@@ -387,10 +387,42 @@ function requestVectors() {
     ...['low', 'medium', 'high', 'critical'].map((p) => ({ input: p, value: p })),
     { input: 'HIGH', value: 'high' }, { input: 'urgent', error: 'unknown_variant' },
   ];
+  // Bidi controls and invisible format characters (general category Cf), listed here
+  // independently of the core's table: refused in names at create, revealed as <U+XXXX> in
+  // values.
+  const invisible = [0x202A, 0x202E, 0x2066, 0x2069, 0x200E, 0x200F, 0x061C, 0x200B, 0x200D, 0x2060, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0xE0001, 0xE0041, 0xE007F];
+  const reveal = (text) => [...text].map((c) => (invisible.includes(c.codePointAt(0)) || /\p{Cf}/u.test(c)
+    ? `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>` : c)).join('');
+  const base = { service: 'stripe', action: 'refund', payload: { to: 'acct_1' } };
+  const names = [
+    { name: 'plain names', request: base, ok: true },
+    { name: 'non-ASCII names are fine', request: { ...base, service: 'zürich-東京', payload: { 'montant €': 1 } }, ok: true },
+    { name: 'an invisible character in a value is allowed', request: { ...base, payload: { to: 'acct_\u202E1' } }, ok: true },
+    ...invisible.map((cp) => ({
+      name: `U+${cp.toString(16).toUpperCase().padStart(4, '0')} in service`,
+      request: { ...base, service: `pay${String.fromCodePoint(cp)}out` }, error: 'invisible_character',
+    })),
+    { name: 'in action', request: { ...base, action: 'ref\u200Bund' }, error: 'invisible_character' },
+    { name: 'in role', request: { ...base, role: 'fin\u202Eance' }, error: 'invisible_character' },
+    { name: 'in a payload member name', request: { ...base, payload: { 'to\u2067': 'acct_1' } }, error: 'invisible_character' },
+    { name: 'in a nested payload member name', request: { ...base, payload: { a: [{ b: { 'c\uFEFF': 1 } }] } }, error: 'invisible_character' },
+    { name: 'in a schema member name', request: { ...base, schema: { type: 'object', properties: { 'to\u00AD': { type: 'string' } } } }, error: 'invisible_character' },
+    { name: 'in a context member name', request: { ...base, context: { ['trace\u{E0041}']: 1 } }, error: 'invisible_character' },
+  ];
+  for (const c of names) {
+    const r = c.request;
+    const keys = (v) => (Array.isArray(v) ? v.flatMap(keys) : v && typeof v === 'object' ? Object.entries(v).flatMap(([k, x]) => [k, ...keys(x)]) : []);
+    const all = [r.service, r.action, r.role ?? '', ...keys([r.payload, r.schema, r.context])].join('');
+    const found = [...all].some((ch) => reveal(ch) !== ch);
+    if (found !== (c.error === 'invisible_character')) throw new Error(`names vector ${c.name} is inconsistent`);
+  }
+  const reveals = [
+    'acct_42', 'acct_\u202E24', 'Zürich 🚀', '\u200B\u{E0041}x\u00AD', 'a\u2066b\u2069c', 'line\nbreak\u2028',
+  ].map((input) => ({ input, output: reveal(input) }));
   emit('request.json', {
     module: 'request',
-    description: 'Edit diffs (RFC 6902 ops in order, and the summary line), edit validation against JSON Schema, and status/priority names.',
-    diffs, validation, statuses, priorities,
+    description: 'Edit diffs (RFC 6902 ops in order, and the summary line), edit validation against JSON Schema, status/priority names, requests refused at create for a bidi control or invisible format character in a name (names: the NewRequest body, ok or the error code), and the escaping of such characters in values as <U+XXXX> (reveal).',
+    diffs, validation, statuses, priorities, names, reveal: reveals,
   });
 }
 

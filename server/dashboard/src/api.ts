@@ -44,17 +44,30 @@ export function useProject(project: string): void {
 
 /** Checks `token` with the server and keeps it (one session per project). */
 export async function signIn(token: string): Promise<Session> {
+  return keep(await inspect(token));
+}
+
+/**
+ * What `token` would sign in as (`GET /v1/keys/me` and the project's name), without keeping
+ * it: a `#token=` link is shown to the person before it is used.
+ */
+export async function inspect(token: string): Promise<Session & { keyId: string }> {
   token = token.trim();
   if (!/^hr_[A-Za-z0-9_-]{8,200}$/.test(token)) {
     throw new ApiError(0, "invalid_token", "That does not look like a Handrail token (hr_op_…).");
   }
-  const me = await call<{ project: string; role: string }>("GET", "/v1/keys/me", undefined, token);
+  const me = await call<{ key_id: string; project: string; role: string }>("GET", "/v1/keys/me", undefined, token, undefined, false);
   if (me.role !== "operator") {
     throw new ApiError(403, "forbidden", "This is an agent key: agents cannot decide requests. Sign in with an operator token.");
   }
-  const list = await call<{ projects: { id: string; name: string }[] }>("GET", "/v1/projects", undefined, token);
+  const list = await call<{ projects: { id: string; name: string }[] }>("GET", "/v1/projects", undefined, token, undefined, false);
   const mine = list.projects.find((p) => p.id === me.project);
-  const s: Session = { token, project: me.project, projectName: mine?.name || me.project };
+  return { token, project: me.project, projectName: mine?.name || me.project, keyId: me.key_id };
+}
+
+/** Keeps a checked session and makes it the active one. */
+export function keep(checked: Session): Session {
+  const s: Session = { token: checked.token, project: checked.project, projectName: checked.projectName };
   const rest = sessions().filter((x) => x.project !== s.project);
   localStorage.setItem(SESSIONS, JSON.stringify([...rest, s]));
   useProject(s.project);
@@ -67,13 +80,14 @@ export function signOut(): void {
   localStorage.removeItem(ACTIVE);
 }
 
-async function call<T>(method: string, path: string, body: unknown, token: string, signal?: AbortSignal): Promise<T> {
-  const res = await send(method, path, body, token, signal);
+async function call<T>(method: string, path: string, body: unknown, token: string, signal?: AbortSignal, session = true): Promise<T> {
+  const res = await send(method, path, body, token, signal, session);
   if (res.status === 204 || res.headers.get("content-length") === "0") return {} as T;
   return (await res.json()) as T;
 }
 
-async function send(method: string, path: string, body: unknown, token: string, signal?: AbortSignal): Promise<Response> {
+/** `session`: the token is the signed-in one (a 401 then signs out); false for a token being checked. */
+async function send(method: string, path: string, body: unknown, token: string, signal?: AbortSignal, session = true): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -100,7 +114,7 @@ async function send(method: string, path: string, body: unknown, token: string, 
     } catch {
       /* not JSON: keep the status */
     }
-    if (res.status === 401) window.dispatchEvent(new CustomEvent("handrail:unauthorized"));
+    if (res.status === 401 && session) window.dispatchEvent(new CustomEvent("handrail:unauthorized"));
     throw new ApiError(res.status, code, message);
   }
   return res;

@@ -5,6 +5,23 @@
 // browser package) checks the edit against the schema again before anything is decided.
 
 import { h } from "./dom";
+import { visible } from "./wasm";
+
+/**
+ * A line under a text field that shows its value with bidi controls and other invisible
+ * characters revealed (`<U+202E>`), present only while the value holds one: the field
+ * itself must show the raw text, or editing would change it.
+ */
+function revealed(read: () => string): { el: HTMLElement; update(): void } {
+  const el = h("small", { class: "hint reveal", "data-testid": "reveal", hidden: true });
+  const update = () => {
+    const raw = read();
+    const shown = visible(raw);
+    el.hidden = shown === raw;
+    el.textContent = shown === raw ? "" : `Holds invisible characters: ${shown}`;
+  };
+  return { el, update };
+}
 
 type Schema = {
   type?: string | string[];
@@ -102,13 +119,14 @@ function objectFields(value: Record<string, unknown>, schema: Schema, path: stri
 function scalarField(name: string, path: string, value: unknown, s: Schema, required: boolean, onChange: () => void): Field & { el: HTMLElement } {
   const t = typeOf(s)!;
   const id = `f-${path.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  const label = h("label", { for: id }, s.title ?? name, required ? h("span", { class: "req", title: "required" }, " *") : null);
-  const hint = s.description ? h("small", { class: "hint" }, s.description) : null;
+  const label = h("label", { for: id }, visible(String(s.title ?? name)), required ? h("span", { class: "req", title: "required" }, " *") : null);
+  const hint = s.description ? h("small", { class: "hint" }, visible(String(s.description))) : null;
+  let reveal: ReturnType<typeof revealed> | null = null;
   let input: HTMLInputElement | HTMLSelectElement;
   if (s.enum) {
     input = h("select", { id, name: path, "data-field": path });
     if (!required) input.append(h("option", { value: "" }, "—"));
-    for (const opt of s.enum) input.append(h("option", { value: JSON.stringify(opt) }, String(opt)));
+    for (const opt of s.enum) input.append(h("option", { value: JSON.stringify(opt) }, visible(String(opt))));
     input.value = value === undefined ? "" : JSON.stringify(value);
   } else if (t === "boolean") {
     input = h("input", { id, name: path, type: "checkbox", "data-field": path });
@@ -131,10 +149,14 @@ function scalarField(name: string, path: string, value: unknown, s: Schema, requ
     input = h("input", { id, name: path, type, required, minlength: s.minLength, maxlength: s.maxLength, "data-field": path });
     if (s.pattern) input.setAttribute("pattern", s.pattern);
     input.value = typeof value === "string" ? value : "";
+    const text = input;
+    reveal = revealed(() => text.value);
+    reveal.update();
+    input.addEventListener("input", reveal.update);
   }
   input.addEventListener("input", onChange);
   input.addEventListener("change", onChange);
-  const el = h("div", { class: t === "boolean" ? "field check" : "field" }, label, input, hint);
+  const el = h("div", { class: t === "boolean" ? "field check" : "field" }, label, input, reveal?.el, hint);
   return {
     el,
     read() {
@@ -158,7 +180,10 @@ function jsonEditor(value: unknown, onChange: () => void): Editor {
   const area = h("textarea", { class: "json", spellcheck: "false", rows: 14, "aria-label": "payload (JSON)" });
   area.value = JSON.stringify(value, null, 2);
   const error = h("div", { class: "field-error", role: "alert" });
+  const reveal = revealed(() => area.value);
+  reveal.update();
   area.addEventListener("input", () => {
+    reveal.update();
     try {
       JSON.parse(area.value);
       error.textContent = "";
@@ -168,7 +193,7 @@ function jsonEditor(value: unknown, onChange: () => void): Editor {
     onChange();
   });
   return {
-    el: h("div", { class: "json-editor" }, area, error),
+    el: h("div", { class: "json-editor" }, area, reveal.el, error),
     read() {
       try {
         return JSON.parse(area.value);

@@ -2,7 +2,7 @@
 // #/agents, #/agents/NAME, #/audit, #/settings). Each view gets an AbortSignal that fires
 // when the person navigates away, which closes its fetches and its live stream.
 
-import { ApiError, session, sessions, signIn, signOut, useProject } from "./api";
+import { ApiError, inspect, keep, session, sessions, signIn, signOut, useProject } from "./api";
 import { h, mount, toast } from "./dom";
 import { agentsView, agentView } from "./views/agents";
 import { auditView } from "./views/audit";
@@ -68,6 +68,16 @@ function route(): void {
   current?.abort();
   current = new AbortController();
   const signal = current.signal;
+  // A sign-in link, on load or followed while the page is open.
+  const link = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (link) {
+    history.replaceState(null, "", "/#/");
+    navigation();
+    void confirmLink(link[1]!).then(() => {
+      if (!signal.aborted) route();
+    });
+    return;
+  }
   navigation();
   if (!session()) return loginView(main);
   const [path, query] = location.hash.replace(/^#/, "").split("?");
@@ -96,20 +106,70 @@ function route(): void {
   }
 }
 
-// A sign-in link (`/#token=hr_op_…`, printed by `make run`): used once, then removed from
-// the address bar and the history.
+/**
+ * A sign-in link (`/#token=hr_op_…`, printed by `make run`) is removed from the address bar
+ * and the history at once, and used only if the person confirms: a link from anyone else
+ * would otherwise sign this browser into their project (login CSRF), and decisions made
+ * there would go to them. The page says which project and key it would sign into, and
+ * whether another session is active. Resolves when the person has answered.
+ */
+async function confirmLink(token: string): Promise<void> {
+  mount(main, h("p", { class: "loading" }, "Checking the sign-in link…"));
+  let checked: Awaited<ReturnType<typeof inspect>>;
+  try {
+    checked = await inspect(token);
+  } catch (e) {
+    toast(e instanceof ApiError && e.status === 401 ? "The sign-in link's token is not known to this server." : (e as Error).message, "error");
+    return;
+  }
+  const now = session();
+  const known = sessions().find((x) => x.project === checked.project);
+  await new Promise<void>((done) => {
+    const yes = h("button", { class: "approve", "data-testid": "link-confirm" }, "Sign in");
+    const no = h("button", { class: "secondary", "data-testid": "link-cancel" }, "Cancel");
+    yes.addEventListener("click", () => {
+      keep(checked);
+      toast(`Signed in to ${checked.projectName}`);
+      done();
+    });
+    no.addEventListener("click", () => done());
+    mount(
+      main,
+      h(
+        "section",
+        { class: "card login", "data-testid": "link-signin" },
+        h("h1", null, "Sign in with this link?"),
+        h(
+          "p",
+          null,
+          "The link signs this browser into project ",
+          h("b", { "data-testid": "link-project" }, checked.projectName),
+          checked.projectName !== checked.project ? ` (${checked.project})` : "",
+          " as operator key ",
+          h("code", { "data-testid": "link-key" }, checked.keyId),
+          ".",
+        ),
+        now
+          ? h(
+              "p",
+              { class: "note warn", "data-testid": "link-current" },
+              now.project === checked.project
+                ? `You are already signed in to ${now.projectName} with another token; this one would replace it.`
+                : `You are signed in to ${now.projectName}; this would add ${checked.projectName} and switch to it.`,
+            )
+          : null,
+        known && known.token === checked.token ? h("p", { class: "note" }, "This browser already holds this token.") : null,
+        h("p", { class: "note" }, "Only continue if you asked for this link: whoever made it chooses the project your decisions go to."),
+        h("div", { class: "actions" }, yes, no),
+      ),
+    );
+    yes.focus();
+  });
+}
+
 async function start(): Promise<void> {
   // The queue is the first page most of the time: ask for it before anything else.
   if (session() && /^(#\/?(queue)?)?$/.test(location.hash)) prefetchQueue();
-  const m = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
-  if (m) {
-    history.replaceState(null, "", "/#/");
-    try {
-      await signIn(m[1]!);
-    } catch (e) {
-      toast((e as Error).message, "error");
-    }
-  }
   window.addEventListener("hashchange", route);
   window.addEventListener("handrail:unauthorized", () => {
     if (session()) toast("The server refused this token: sign in again.", "error");

@@ -63,6 +63,8 @@ export interface RequestSummary {
   encrypted: boolean;
   held: boolean;
   preview?: string;
+  /** `preview` is the whole payload (false when cut, and for an encrypted payload). */
+  complete: boolean;
   escalations: number;
 }
 

@@ -41,6 +41,7 @@ export interface Wasm {
   openEnvelope(envelope: string | Uint8Array, keys: string[], requestId: string, field: string): Uint8Array;
   envelopeParts(envelope: string | Uint8Array, requestId: string, field: string): EnvelopeParts;
   diff(before: string, after: string): { ops: import("./types").PatchOp[]; summary: string };
+  revealInvisible(text: string): string;
   reviewEdit?(original: string, edited: string, schema?: string): { ops: import("./types").PatchOp[]; summary: string };
   verifyAudit(entriesJson: string, after?: { seq: number; hash: string }): { count: number; last: { seq: number; hash: string } | null };
   layoutProfile(profile: Uint8Array, now: number, maxNodes?: number): Layout;
@@ -48,15 +49,28 @@ export interface Wasm {
 }
 
 let loading: Promise<Wasm> | null = null;
+let loaded: Wasm | null = null;
 
 export function wasm(): Promise<Wasm> {
   loading ??= (async () => {
     const url = "/wasm/handrail_wasm.js";
     const mod = await import(/* @vite-ignore */ url);
     await mod.default({ module_or_path: "/wasm/handrail_wasm_bg.wasm" });
-    return mod as unknown as Wasm;
+    loaded = mod as unknown as Wasm;
+    return loaded;
   })();
   return loading;
+}
+
+/**
+ * Text as a person should see it: every bidi control and invisible format character
+ * written as `<U+202E>` (the core's `reveal_invisible`; the table is the core's, not ours).
+ * Views that show payloads, previews, names or diffs await `wasm()` before they render, so
+ * the module is here; if it is not, nothing is shown rather than unescaped text.
+ */
+export function visible(text: string): string {
+  if (!loaded) throw new Error("The browser package is not loaded: nothing is shown unescaped.");
+  return loaded.revealInvisible(text);
 }
 
 export function codeOf(e: unknown): string {

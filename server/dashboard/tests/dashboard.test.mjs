@@ -398,3 +398,148 @@ test("screenshots of every page at phone size", async () => {
   await server.operator("POST", `/v1/requests/${id}/resolve`, { decision: "reject", reason: "cleanup" });
   await page.context().close();
 });
+
+test("one tap approves only a payload that is all on screen: a padded one opens the request instead", async () => {
+  const hr = agent();
+  // The agent chooses the key order: 200 characters of padding push the recipient past the
+  // queue's 160-byte preview.
+  const padded = await hr.defer({ service: "bank", action: "transfer", payload: { note: "x".repeat(200), to: "acct_attacker", amount: 10 } });
+  const short = await hr.defer({ service: "bank", action: "transfer", payload: { to: "acct_1", amount: 10 } });
+  const waiting = hr.wait(short, { timeout: 120 });
+  const { page, errors } = await signedIn(browser, server);
+
+  const row = page.locator(`li[data-id="${padded}"]`);
+  await row.waitFor();
+  assert.doesNotMatch(await row.innerText(), /acct_attacker/, "the cut hides the recipient");
+  assert.equal(await row.locator("button.approve").getAttribute("data-one-tap"), "false");
+  await screenshot(page, "desktop-queue-padded");
+  await row.locator("button.approve").click();
+  await page.getByTestId("payload").waitFor();
+  assert.equal(new URL(page.url()).hash, `#/requests/${padded}`);
+  assert.match(await page.getByTestId("payload").innerText(), /acct_attacker/, "the request page shows all of it");
+  assert.equal((await server.operator("GET", `/v1/requests/${padded}`)).status, "PENDING");
+  assert.equal(await page.getByTestId("status").innerText(), "PENDING");
+
+  // A payload the row shows whole (wrapped, not cut) is approved in one tap.
+  await page.goto(`${server.url}/#/`);
+  const whole = page.locator(`li[data-id="${short}"]`);
+  await whole.waitFor();
+  assert.equal(await whole.locator("button.approve").getAttribute("data-one-tap"), "true");
+  const peek = whole.getByTestId("peek");
+  assert.equal(JSON.parse(await peek.innerText()).to, "acct_1");
+  assert.ok(await peek.evaluate((e) => e.scrollWidth <= e.clientWidth && getComputedStyle(e).whiteSpace === "pre-wrap"));
+  await whole.locator("button.approve").click();
+  assert.equal((await waiting).status, "APPROVED");
+  assert.equal((await server.operator("GET", `/v1/requests/${padded}`)).status, "PENDING");
+
+  await server.operator("POST", `/v1/requests/${padded}/resolve`, { decision: "reject", reason: "cleanup" });
+  assert.deepEqual(errors.map(String), []);
+  await page.context().close();
+});
+
+test("an encrypted payload this browser cannot open cannot be approved, by button or by key; it can be rejected", async () => {
+  const key = generateKey("not-here");
+  const id = await agent(key).defer({ service: "stripe", action: "payout", payload: { to: "acct_9", amount: 5 } });
+  const { page, errors } = await signedIn(browser, server);
+  const row = page.locator(`li[data-id="${id}"]`);
+  await row.waitFor();
+  assert.equal(await row.locator("button.approve").getAttribute("data-one-tap"), "false");
+  await row.locator("button.approve").click();
+  await page.getByTestId("payload-state").waitFor();
+  assert.equal(await page.getByTestId("payload-state").innerText(), "KEY MISSING");
+  const approve = page.getByTestId("approve");
+  assert.equal(await approve.isDisabled(), true);
+  assert.match(await page.getByTestId("approve-blocked").innerText(), /cannot open the payload/);
+  await screenshot(page, "desktop-request-approve-blocked");
+  // The shortcuts do nothing, and neither does a click on a button re-enabled behind the page's back.
+  await page.keyboard.press("a");
+  await page.keyboard.press("e");
+  await approve.evaluate((b) => {
+    b.disabled = false;
+    b.click();
+  });
+  await page.waitForTimeout(500);
+  assert.equal((await server.operator("GET", `/v1/requests/${id}`)).status, "PENDING");
+  assert.equal(new URL(page.url()).hash, `#/requests/${id}`);
+  assert.equal(await page.locator(".edit-area *").count(), 0, "no editor for what cannot be read");
+
+  await page.getByTestId("reason").fill("cannot read it");
+  await page.getByTestId("reject").click();
+  await page.getByTestId("pending-count").waitFor();
+  assert.equal((await server.operator("GET", `/v1/requests/${id}`)).status, "REJECTED");
+  assert.deepEqual(errors.map(String), []);
+  await page.context().close();
+});
+
+test("a bidi override in a payload value is shown escaped, in the queue and on the request page", async () => {
+  const hr = agent();
+  const id = await hr.defer({ service: "bank", action: "transfer", payload: { to: "acct_\u202E1337", amount: 5 } });
+  const { page, errors } = await signedIn(browser, server);
+  const peek = page.locator(`li[data-id="${id}"]`).getByTestId("peek");
+  await peek.waitFor();
+  const row = await peek.innerText();
+  assert.match(row, /acct_<U\+202E>1337/);
+  assert.ok(!row.includes("\u202E"), "the override itself is not in the page");
+  await page.locator(`li[data-id="${id}"] a.item-main`).click();
+  await page.getByTestId("payload").waitFor();
+  const shown = await page.getByTestId("payload").innerText();
+  assert.match(shown, /"to": "acct_<U\+202E>1337"/);
+  assert.ok(!shown.includes("\u202E"));
+  // The edit's diff shows it escaped too.
+  await page.getByTestId("edit").click();
+  // The editor holds the raw text (editing must not change it), with the revealed form under it.
+  assert.match(await page.locator(".edit-area").getByTestId("reveal").innerText(), /acct_<U\+202E>1337/);
+  await page.locator(".edit-area textarea").fill(JSON.stringify({ to: "acct_\u2066x", amount: 5 }));
+  await page.getByTestId("diff").filter({ hasText: "U+2066" }).waitFor();
+  assert.ok(!(await page.getByTestId("diff").innerText()).includes("\u2066"));
+  await screenshot(page, "desktop-request-bidi");
+  // And the create of a name that holds one is refused by the server (the core's rule).
+  const res = await fetch(server.url + "/v1/requests", {
+    method: "POST",
+    headers: { authorization: `Bearer ${server.agentKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ service: "ba\u202Enk", action: "transfer", payload: {} }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error.code, "invisible_character");
+  await server.operator("POST", `/v1/requests/${id}/resolve`, { decision: "reject", reason: "cleanup" });
+  assert.deepEqual(errors.map(String), []);
+  await page.context().close();
+});
+
+test("a #token= link signs in only after the person confirms, and says when another session is active", async () => {
+  const context = await browser.newContext(DESKTOP);
+  const page = await context.newPage();
+  const stored = () => page.evaluate(() => localStorage.getItem("handrail.sessions"));
+  const me = await server.operator("GET", "/v1/keys/me");
+
+  await page.goto(`${server.url}/#token=${server.operatorToken}`);
+  await page.getByTestId("link-signin").waitFor();
+  assert.equal(new URL(page.url()).hash, "#/", "the token left the address bar at once");
+  assert.equal(await stored(), null, "nothing is kept before the person confirms");
+  assert.equal(await page.getByTestId("link-key").innerText(), me.key_id);
+  assert.ok((await page.getByTestId("link-project").innerText()).length > 0);
+  assert.equal(await page.getByTestId("link-current").count(), 0);
+  await screenshot(page, "desktop-link-confirm");
+  await page.getByTestId("link-cancel").click();
+  await page.getByTestId("token").waitFor();
+  assert.equal(await stored(), null, "cancelled: still signed out");
+
+  await page.goto("about:blank");
+  await page.goto(`${server.url}/#token=${server.operatorToken}`);
+  await page.getByTestId("link-confirm").click();
+  await page.getByTestId("pending-count").waitFor();
+  assert.match(await stored(), new RegExp(server.operatorToken));
+
+  // Signed in, a link with another token (followed inside the open page) says so first.
+  const other = await server.operator("POST", "/v1/keys", { role: "operator" });
+  await page.evaluate((t) => (location.hash = `#token=${t}`), other.token);
+  await page.getByTestId("link-current").waitFor();
+  assert.match(await page.getByTestId("link-current").innerText(), /already signed in/);
+  assert.equal(new URL(page.url()).hash, "#/");
+  assert.doesNotMatch(await stored(), new RegExp(other.token));
+  await page.getByTestId("link-cancel").click();
+  await page.getByTestId("pending-count").waitFor();
+  assert.doesNotMatch(await stored(), new RegExp(other.token));
+  assert.match(await stored(), new RegExp(server.operatorToken), "the session in use is kept");
+  await context.close();
+});

@@ -310,7 +310,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
                 201,
                 "Created (or, with `Idempotent-Replayed: true`, the first answer again).",
             )
-            .errors(400, &["unknown_variant"])
+            .errors(400, &["unknown_variant", "invisible_character"])
             .errors(422, &["schema_invalid", "edit_invalid"]),
         op("get", "/v1/requests", Key, "List the project's requests")
             .query::<ListQuery>(g)
@@ -360,7 +360,8 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         ),
         op("post", "/v1/keys", Project, "Create an agent key or operator token")
             .json_body::<NewKey>(g)
-            .json::<KeyCreated>(g, 201, "Created; the token is shown this once."),
+            .json::<KeyCreated>(g, 201, "Created; the token is shown this once.")
+            .errors(400, &["invalid_request", "invalid_role", "invisible_character"]),
         op("get", "/v1/keys", Project, "List the project's keys").json::<KeyList>(
             g,
             200,
@@ -384,7 +385,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("post", "/v1/roles", Project, "Add a role, optionally with an escalation rule")
             .json_body::<NewRole>(g)
             .json::<RoleRule>(g, 201, "Added.")
-            .errors(400, &["invalid_request"])
+            .errors(400, &["invalid_request", "invalid_role", "invisible_character"])
             .errors(409, &["role_exists"]),
         op("get", "/v1/roles", Operator, "List the project's roles").json::<RoleList>(g, 200, "By name."),
         op("delete", "/v1/roles/{name}", Project, "Remove a role and its rule")

@@ -261,6 +261,10 @@ pub(super) struct RequestSummary {
     /// The start of the payload's compact JSON, at most 160 bytes (cut on a character).
     #[serde(skip_serializing_if = "Option::is_none")]
     preview: Option<String>,
+    /// `preview` is the whole payload (nothing was cut). Only then may a queue approve in
+    /// one tap: past the cut, a padded payload hides what it does (`"to": "acct_attacker"`).
+    /// False for an encrypted payload.
+    complete: bool,
     /// How many times it moved to another role.
     escalations: usize,
 }
@@ -268,9 +272,11 @@ pub(super) struct RequestSummary {
 impl RequestSummary {
     fn of(row: RequestRow) -> RequestSummary {
         let encrypted = is_envelope(&row.payload);
+        let mut complete = false;
         let preview = (!encrypted).then(|| {
             let mut text = row.payload.to_string();
-            if text.len() > PREVIEW_BYTES {
+            complete = text.len() <= PREVIEW_BYTES;
+            if !complete {
                 let mut end = PREVIEW_BYTES;
                 while !text.is_char_boundary(end) {
                     end -= 1;
@@ -280,6 +286,7 @@ impl RequestSummary {
             text
         });
         RequestSummary {
+            complete,
             held: row.context.as_ref().is_some_and(|c| c.get("firewall").is_some()),
             escalations: row.escalations.len(),
             id: row.id,

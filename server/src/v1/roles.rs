@@ -36,8 +36,11 @@ pub(crate) fn role_required(role: &str) -> ApiError {
     )
 }
 
-/// Checks a role name: 1 to 64 bytes of `A–Z a–z 0–9 . _ - :`.
+/// Checks a role name: 1 to 64 bytes of `A–Z a–z 0–9 . _ - :`. Bidi controls and other
+/// invisible characters are refused first with the core's rule and code
+/// (`invisible_character`), as in a request's `role`.
 pub(crate) fn check_role_name(name: &str) -> ApiResult<()> {
+    handrail_core::request::check_visible("role", name)?;
     let ok = !name.is_empty()
         && name.len() <= MAX_ROLE_LEN
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));

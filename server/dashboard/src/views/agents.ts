@@ -6,7 +6,7 @@
 import { api } from "../api";
 import { age, h, mount, nowSecs, s, toast } from "../dom";
 import type { AgentRow } from "../types";
-import { wasm, type Layout } from "../wasm";
+import { visible, wasm, type Layout } from "../wasm";
 
 /** How often an open agent page fetches the profile again. */
 const LIVE_MS = 5000;
@@ -15,7 +15,8 @@ export async function agentsView(root: HTMLElement, signal: AbortSignal): Promis
   mount(root, h("header", { class: "page-head" }, h("h1", null, "Agents")), h("p", { class: "loading" }, "Loading…"));
   let list: AgentRow[];
   try {
-    list = (await api.get<{ agents: AgentRow[] }>("/v1/agents", signal)).agents;
+    // Names are shown through the core's `reveal_invisible`: the module loads with the list.
+    [list] = await Promise.all([api.get<{ agents: AgentRow[] }>("/v1/agents", signal).then((x) => x.agents), wasm()]);
   } catch (e) {
     return mount(root, h("h1", null, "Agents"), h("p", { class: "error" }, (e as Error).message));
   }
@@ -31,7 +32,7 @@ export async function agentsView(root: HTMLElement, signal: AbortSignal): Promis
             h(
               "li",
               { class: "card" },
-              h("a", { href: `#/agents/${encodeURIComponent(a.name)}` }, h("b", null, a.name)),
+              h("a", { href: `#/agents/${encodeURIComponent(a.name)}` }, h("b", null, visible(a.name))),
               " ",
               modeBadge(a),
               h("p", { class: "note" }, `${a.calls} calls · ${a.sessions} sessions · ${a.nodes} nodes · ${a.edges} edges · seen ${age(now - a.last_seen)} ago`),
@@ -106,7 +107,7 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
   signal.addEventListener("abort", () => clearInterval(refresh));
   mount(
     root,
-    h("header", { class: "page-head" }, h("a", { href: "#/agents", class: "back" }, "←"), h("h1", null, name), modeBadge(a)),
+    h("header", { class: "page-head" }, h("a", { href: "#/agents", class: "back" }, "←"), h("h1", null, visible(name)), modeBadge(a)),
     h(
       "section",
       { class: "card" },
@@ -134,7 +135,7 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
         "table",
         null,
         h("tr", null, h("th", null, "tool"), h("th", null, "calls"), h("th", null, "cost (USD)")),
-        Object.entries(detail.telemetry.tools).map(([tool, t]) => h("tr", null, h("td", null, tool), h("td", null, t.calls), h("td", null, t.cost_usd.toFixed(4)))),
+        Object.entries(detail.telemetry.tools).map(([tool, t]) => h("tr", null, h("td", null, visible(tool)), h("td", null, t.calls), h("td", null, t.cost_usd.toFixed(4)))),
       ),
     ),
   );
@@ -203,8 +204,8 @@ function graph(layout: Layout, highlight: string | null): SVGElement {
     const p = pos.get(n.id)!;
     const on = n.tool === highlight;
     const g = s("g", { class: `node e-${n.effect ?? "start"}${on ? " hot" : ""}`, transform: `translate(${p.x},${p.y})`, "data-tool": n.tool });
-    g.append(s("circle", { r: n.tool === "^" ? 8 : 12 }), s("text", { y: -18, "text-anchor": "middle" }, n.tool === "^" ? "start" : n.tool));
-    g.append(s("title", {}, `${n.tool} · ${n.effect ?? "start"} · ${n.count} calls`));
+    g.append(s("circle", { r: n.tool === "^" ? 8 : 12 }), s("text", { y: -18, "text-anchor": "middle" }, n.tool === "^" ? "start" : visible(n.tool)));
+    g.append(s("title", {}, `${visible(n.tool)} · ${n.effect ?? "start"} · ${n.count} calls`));
     svg.append(g);
   }
   return svg;

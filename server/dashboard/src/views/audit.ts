@@ -4,7 +4,7 @@
 import { api } from "../api";
 import { h, mount, when } from "../dom";
 import type { AuditEntry } from "../types";
-import { codeOf, wasm } from "../wasm";
+import { codeOf, visible, wasm } from "../wasm";
 
 const PAGE = 1000;
 /** Entries drawn in the table (all of them are verified). */
@@ -52,9 +52,9 @@ export async function auditView(root: HTMLElement, signal: AbortSignal): Promise
           null,
           h("td", null, e.seq),
           h("td", null, when(e.at)),
-          h("td", null, e.actor),
-          h("td", null, e.event),
-          h("td", null, h("code", null, e.subject)),
+          h("td", null, visible(e.actor)),
+          h("td", null, visible(e.event)),
+          h("td", null, h("code", null, visible(e.subject))),
           h("td", null, h("code", { title: e.hash }, e.hash.slice(0, 12))),
         ),
       ),

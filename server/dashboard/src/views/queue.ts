@@ -3,7 +3,7 @@
 import { api, follow } from "../api";
 import { age, h, mount, nowSecs, toast } from "../dom";
 import type { Priority, RequestRow, RequestSummary } from "../types";
-import { wasm } from "../wasm";
+import { visible, wasm } from "../wasm";
 import { decide } from "./request";
 
 /** Rows drawn in the first frame, then per slice. */
@@ -18,7 +18,10 @@ const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3
  * after the first paint, so loading the module here costs the queue nothing.
  */
 async function summary(r: RequestRow): Promise<RequestSummary> {
-  const encrypted = (await wasm()).isEnvelope(JSON.stringify(r.payload));
+  const text = JSON.stringify(r.payload);
+  const encrypted = (await wasm()).isEnvelope(text);
+  // The whole payload is here: it is complete when it fits the server's 160-byte preview.
+  const complete = !encrypted && new TextEncoder().encode(text).length <= PREVIEW_BYTES;
   return {
     id: r.id,
     service: r.service,
@@ -30,15 +33,21 @@ async function summary(r: RequestRow): Promise<RequestSummary> {
     expires_at: r.expires_at,
     encrypted,
     held: !!r.context?.firewall,
-    preview: encrypted ? undefined : JSON.stringify(r.payload).slice(0, 160),
+    preview: encrypted ? undefined : complete ? text : text.slice(0, PREVIEW_BYTES),
+    complete,
     escalations: r.escalations?.length ?? 0,
   };
 }
 
 const LIST = "/v1/requests?status=PENDING&limit=1000&view=summary";
+/** The server's preview length (`RequestSummary`). */
+const PREVIEW_BYTES = 160;
 
 /** Starts loading the queue before the page is built (main.ts calls it first thing). */
 export function prefetchQueue(): void {
+  // Rows show names and previews through the core's `reveal_invisible`: fetch the module
+  // alongside the list.
+  void wasm().catch(() => {});
   try {
     first = api.get<{ requests: RequestSummary[] }>(LIST);
     first.catch(() => {});
@@ -95,9 +104,9 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   function options(sel: HTMLSelectElement, all: string, values: Set<string>, current: string): void {
     const want = [all, ...[...values].sort()];
-    const have = [...sel.options].map((o) => o.textContent);
-    if (want.join("\n") === have.join("\n")) return;
-    sel.replaceChildren(...want.map((v, i) => h("option", { value: i ? v : "" }, v)));
+    const have = [...sel.options].map((o) => o.value);
+    if (["", ...want.slice(1)].join("\n") === have.join("\n")) return;
+    sel.replaceChildren(...want.map((v, i) => h("option", { value: i ? v : "" }, i ? visible(v) : v)));
     sel.value = current;
   }
 
@@ -144,6 +153,11 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
   }
 
   function item(r: RequestSummary, now: number): HTMLLIElement {
+    // One tap approves only what is all on screen: a plain payload whose preview is the
+    // whole of it (`complete`), drawn wrapped, never cut by an ellipsis.
+    const whole = !r.encrypted && r.complete === true && r.preview !== undefined;
+    const shown = r.encrypted ? "🔒 end-to-end encrypted" : visible(r.preview ?? "") + (whole ? "" : " …");
+    const peek = h("span", { class: whole ? "peek whole" : "peek", "data-testid": "peek" }, shown);
     return h(
       "li",
       { class: `item p-${r.priority}`, "data-id": r.id },
@@ -151,17 +165,32 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
         "a",
         { href: `#/requests/${encodeURIComponent(r.id)}`, class: "item-main" },
         h("span", { class: `prio p-${r.priority}` }, r.priority),
-        h("span", { class: "what" }, h("b", null, r.service), " · ", r.action),
-        h("span", { class: "meta" }, age(now - r.created_at), r.role ? ` · ${r.role}` : "", r.held ? " · held by the firewall" : ""),
-        h("span", { class: "peek" }, r.encrypted ? "🔒 end-to-end encrypted" : (r.preview ?? "")),
+        h("span", { class: "what" }, h("b", null, visible(r.service)), " · ", visible(r.action)),
+        h("span", { class: "meta" }, age(now - r.created_at), r.role ? ` · ${visible(r.role)}` : "", r.held ? " · held by the firewall" : ""),
+        peek,
       ),
       h(
         "span",
         { class: "quick" },
-        h("button", { class: "approve", "aria-label": `approve ${r.id}`, onclick: () => quick(r, "approve") }, "Approve"),
+        h(
+          "button",
+          {
+            class: "approve",
+            "aria-label": `approve ${r.id}`,
+            "data-one-tap": String(whole),
+            title: whole ? "Approve (the whole payload is shown)" : "The whole payload is not shown here: opens the request to approve",
+            onclick: () => (whole && shownWhole(peek) ? quick(r, "approve") : open(r)),
+          },
+          whole ? "Approve" : "Approve…",
+        ),
         h("button", { class: "reject", "aria-label": `reject ${r.id}`, onclick: () => quick(r, "reject") }, "Reject"),
       ),
     );
+  }
+
+  /** Approving from the row needs the whole request on screen: opens its page instead. */
+  function open(r: RequestSummary): void {
+    location.hash = `#/requests/${encodeURIComponent(r.id)}`;
   }
 
   async function quick(r: RequestSummary, decision: "approve" | "reject"): Promise<void> {
@@ -177,7 +206,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   async function reload(): Promise<void> {
     try {
-      const page = await (first ?? api.get<{ requests: RequestSummary[] }>(LIST, signal));
+      const [page] = await Promise.all([first ?? api.get<{ requests: RequestSummary[] }>(LIST, signal), wasm()]);
       first = null;
       pending.clear();
       for (const r of page.requests) pending.set(r.id, r);
@@ -230,4 +259,12 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
   });
   const tick = setInterval(render, 15_000);
   signal.addEventListener("abort", () => clearInterval(tick));
+}
+
+/**
+ * The row's text is the preview, entirely: nothing clipped (the row is on screen when it is
+ * tapped, so its layout is current).
+ */
+function shownWhole(peek: HTMLElement): boolean {
+  return peek.scrollWidth <= peek.clientWidth && peek.scrollHeight <= peek.clientHeight;
 }

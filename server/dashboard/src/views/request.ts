@@ -7,7 +7,7 @@ import { age, h, mount, nowSecs, toast, when } from "../dom";
 import { editor, type Editor } from "../form";
 import { openBytes, openValue, sealFor, type Opened } from "../keys";
 import type { Decision, RequestView } from "../types";
-import { codeOf, wasm } from "../wasm";
+import { codeOf, visible, wasm } from "../wasm";
 
 /** Resolves a request (used by the queue's one-tap buttons too). */
 export function decide(id: string, decision: "approve" | "reject", payload: unknown, reason: string | undefined): Promise<Decision> {
@@ -26,13 +26,14 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
     mount(root, h("h1", null, "Request"), h("p", { class: "error" }, (e as Error).message), h("a", { href: "#/" }, "Back to the queue"));
     return;
   }
-  const opened = await openValue(r.payload, r.id, "payload");
+  // Everything below shows text through the core's `reveal_invisible` (`visible`).
+  const [opened] = await Promise.all([openValue(r.payload, r.id, "payload"), wasm()]);
   const now = nowSecs();
   const head = h(
     "header",
     { class: "page-head" },
     h("a", { href: "#/", class: "back", "aria-label": "back to the queue" }, "←"),
-    h("h1", null, h("span", { class: `prio p-${r.priority}` }, r.priority), " ", r.service, " · ", r.action),
+    h("h1", null, h("span", { class: `prio p-${r.priority}` }, r.priority), " ", visible(r.service), " · ", visible(r.action)),
     h("span", { class: `status s-${r.status}`, "data-testid": "status" }, r.status),
   );
   const facts = h(
@@ -45,9 +46,9 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
     h("dt", null, "deadline"),
     h("dd", null, r.expires_at > now ? `in ${age(r.expires_at - now)}` : "passed"),
     r.role ? h("dt", null, "role") : null,
-    r.role ? h("dd", null, r.role, r.escalations?.length ? ` (escalated ${r.escalations.length}×)` : "") : null,
+    r.role ? h("dd", null, visible(r.role), r.escalations?.length ? ` (escalated ${r.escalations.length}×)` : "") : null,
     r.context?.task ? h("dt", null, "task") : null,
-    r.context?.task ? h("dd", null, String(r.context.task)) : null,
+    r.context?.task ? h("dd", null, visible(String(r.context.task))) : null,
   );
   const sections: HTMLElement[] = [head, facts];
   if (r.context?.firewall) sections.push(firewallSection(r));
@@ -101,7 +102,7 @@ function explain(o: Opened): HTMLElement | null {
 }
 
 function pretty(v: unknown): HTMLElement {
-  return h("pre", { class: "json", "data-testid": "payload" }, JSON.stringify(v, null, 2));
+  return h("pre", { class: "json", "data-testid": "payload" }, visible(JSON.stringify(v, null, 2)));
 }
 
 function payloadSection(o: Opened): HTMLElement {
@@ -123,7 +124,7 @@ function firewallSection(r: RequestView): HTMLElement {
     h(
       "ul",
       { class: "reasons" },
-      (fw.reasons ?? []).map((x) => h("li", null, h("code", null, x.code), " ", x.text)),
+      (fw.reasons ?? []).map((x) => h("li", null, h("code", null, visible(String(x.code))), " ", visible(String(x.text)))),
     ),
     typeof fw.score === "number" ? h("p", { class: "note" }, `score ${fw.score.toFixed(3)} · verdict ${fw.action ?? "review"}`) : null,
     h("a", { href: `#/agents/${encodeURIComponent(r.service)}?tool=${encodeURIComponent(r.action)}` }, "See this call on the agent's graph →"),
@@ -146,7 +147,7 @@ function snapshotSection(r: RequestView): HTMLElement {
         o.state === "decrypted"
           ? h("p", { class: "note", "data-testid": "snapshot-timing" }, `${(o.bytes / 1024).toFixed(1)} KiB opened with ${o.engine === "webcrypto" ? "WebCrypto" : "WebAssembly"} in ${o.ms.toFixed(1)} ms`)
           : null,
-        o.state === "decrypted" || o.state === "plain" ? h("pre", { class: "json snapshot" }, clip(JSON.stringify(o.value, null, 2))) : null,
+        o.state === "decrypted" || o.state === "plain" ? h("pre", { class: "json snapshot" }, visible(clip(JSON.stringify(o.value, null, 2)))) : null,
       );
     } catch (e) {
       mount(out, h("p", { class: "error" }, (e as Error).message));
@@ -176,7 +177,16 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
   const reason = h("input", { type: "text", placeholder: "Reason (shown to the agent)", "aria-label": "reason", "data-testid": "reason", maxlength: 2000 });
   const error = h("p", { class: "error", role: "alert" });
   let ed: Editor | null = null;
-  const approve = h("button", { class: "approve big", "data-testid": "approve", title: "Approve (a)" }, "Approve");
+  // Only what this browser can show may be approved: an envelope it cannot open (KEY
+  // MISSING, WRONG KEY, UNREADABLE) can be rejected, not approved unseen.
+  const approve = h("button", { class: "approve big", "data-testid": "approve", title: "Approve (a)", disabled: !readable }, "Approve");
+  const unseen = readable
+    ? null
+    : h(
+        "p",
+        { class: "note warn", "data-testid": "approve-blocked" },
+        "Approving is not offered: this browser cannot open the payload, and a person approves only what they have seen. Import its key in Settings to read it, or reject it.",
+      );
   const reject = h("button", { class: "reject big", "data-testid": "reject", title: "Reject (r)" }, "Reject");
   const edit = h("button", { class: "secondary", "data-testid": "edit", title: "Edit (e)", disabled: !readable }, "Edit");
   const editArea = h("div", { class: "edit-area" });
@@ -190,7 +200,7 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
       mount(
         diffBox,
         d.ops.length
-          ? [h("p", { class: "summary" }, d.summary), h("ul", { class: "ops" }, d.ops.map((op) => h("li", { class: `op-${op.op}` }, h("code", null, op.op), " ", op.path, "value" in op ? ` → ${JSON.stringify(op.value)}` : "")))]
+          ? [h("p", { class: "summary" }, visible(d.summary)), h("ul", { class: "ops" }, d.ops.map((op) => h("li", { class: `op-${op.op}` }, h("code", null, op.op), " ", visible(op.path), "value" in op ? ` → ${visible(JSON.stringify(op.value))}` : "")))]
           : h("p", { class: "note" }, "No change yet."),
       );
       approve.textContent = d.ops.length ? "Approve with edits" : "Approve";
@@ -208,9 +218,10 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
   });
 
   const busy = (on: boolean) => {
-    for (const b of [approve, reject, edit]) b.disabled = on || (b === edit && (!readable || ed !== null));
+    for (const b of [approve, reject, edit]) b.disabled = on || (b === approve && !readable) || (b === edit && (!readable || ed !== null));
   };
   approve.addEventListener("click", async () => {
+    if (!readable) return;
     error.textContent = "";
     let payload: unknown;
     try {
@@ -258,7 +269,9 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
     if (!document.contains(approve)) return document.removeEventListener("keydown", keys);
     const t = e.target as HTMLElement;
     if (t.closest("input, textarea, select") || e.metaKey || e.ctrlKey || e.altKey) return;
-    if (e.key === "a") approve.click();
+    if (e.key === "a") {
+      if (readable) approve.click();
+    }
     else if (e.key === "r") reason.focus();
     else if (e.key === "e") edit.click();
     else if (e.key === "Escape") location.hash = "#/";
@@ -271,6 +284,7 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
     { class: "card decide" },
     h("h2", null, "Decide"),
     editArea,
+    unseen,
     reason,
     error,
     h("div", { class: "actions" }, approve, edit, reject),
@@ -286,7 +300,7 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
     if ((p.state === "decrypted" || p.state === "plain") && (o.state === "decrypted" || o.state === "plain")) {
       const w = await wasm();
       const diff = w.diff(JSON.stringify(o.value), JSON.stringify(p.value));
-      patched.append(h("p", { class: "summary" }, diff.summary));
+      patched.append(h("p", { class: "summary" }, visible(diff.summary)));
     }
   }
   let proof: HTMLElement | null = null;
@@ -309,7 +323,7 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
     { class: "card" },
     h("h2", null, "Decision"),
     h("p", null, h("b", null, d.status), d.actor ? ` by ${d.actor}` : "", ` · ${when(d.decided_at)}`),
-    d.reason ? h("p", null, "Reason: ", d.reason) : null,
+    d.reason ? h("p", null, "Reason: ", visible(d.reason)) : null,
     patched,
     proof,
   );
@@ -320,5 +334,5 @@ function extraContext(r: RequestView): HTMLElement | null {
   delete rest.firewall;
   delete rest.task;
   if (!Object.keys(rest).length) return null;
-  return h("details", { class: "card" }, h("summary", null, "Context"), h("pre", { class: "json" }, JSON.stringify(rest, null, 2)));
+  return h("details", { class: "card" }, h("summary", null, "Context"), h("pre", { class: "json" }, visible(JSON.stringify(rest, null, 2))));
 }

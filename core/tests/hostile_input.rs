@@ -115,7 +115,7 @@ proptest! {
         let verifier = Verifier::from_jwks(&signer.public_jwk()).unwrap();
         let claims = proof::Claims {
             rid: "r".into(), req: proof::digest("{}").unwrap(), dec: "APPROVED".into(), act: "op".into(),
-            pat: None, iat: 0, exp: 100, jti: "j".into(),
+            pat: None, iat: 0, exp: 100, jti: "j".into(), prj: Some("prj".into()), iss: Some("srv_1".into()),
         };
         let token = signer.sign(&claims).unwrap();
         let mut bytes = token.clone().into_bytes();

@@ -33,6 +33,7 @@ use crate::limits::Metrics;
 use crate::store::{Principal, Role, StoreError};
 use crate::{token_hash, AppState};
 
+pub use audit::refresh_checkpoints;
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};
 pub use roles::{escalate_due, MAX_ESCALATIONS};

@@ -436,7 +436,10 @@ mod tests {
                 iss: Some("srv_1".into()),
             })
             .unwrap();
-        assert_eq!(verify_signed_checkpoint(&verifier, &proof, None, None).unwrap_err().code(), "proof_malformed");
+        assert_eq!(
+            verify_signed_checkpoint(&verifier, &proof, None, None).unwrap_err().code(),
+            "proof_malformed"
+        );
         let expect = crate::proof::Expect { request_id: "r", ..Default::default() };
         assert!(verifier.verify(&token, 1, &expect).is_err());
 
@@ -447,19 +450,28 @@ mod tests {
         append(&mut grown, "p", 3);
         assert!(check_holds("p", &got.at(), &grown).is_ok());
         // The newest two entries deleted: the remaining chain verifies, the checkpoint does not hold.
-        let truncated: Vec<Entry> = entries.iter().filter(|e| !(e.project == "p" && e.seq > 3)).cloned().collect();
+        let truncated: Vec<Entry> =
+            entries.iter().filter(|e| !(e.project == "p" && e.seq > 3)).cloned().collect();
         assert_eq!(verify_log(&truncated).unwrap()["p"], 3);
         assert_eq!(
             check_holds("p", &got.at(), &truncated).unwrap_err(),
             Error::AuditTruncated { project: "p".into(), seq: 5, have: 3 }
         );
         // Rewritten from entry 3 on (re-chained consistently): another entry 5.
-        let mut rewritten: Vec<Entry> = entries.iter().filter(|e| e.project == "p" && e.seq < 3).cloned().collect();
+        let mut rewritten: Vec<Entry> =
+            entries.iter().filter(|e| e.project == "p" && e.seq < 3).cloned().collect();
         append(&mut rewritten, "p", 3);
         rewritten[2].data = json!({"forged": true});
         let mut rechained = rewritten[..2].to_vec();
         for e in &rewritten[2..] {
-            let fields = Fields { at: e.at, project: "p", actor: &e.actor, event: &e.event, subject: &e.subject, data: &e.data };
+            let fields = Fields {
+                at: e.at,
+                project: "p",
+                actor: &e.actor,
+                event: &e.event,
+                subject: &e.subject,
+                data: &e.data,
+            };
             let next = chain(rechained.last(), fields).unwrap();
             rechained.push(next);
         }

@@ -353,7 +353,10 @@ mod tests {
         // A proof from before prj/iss: verifies when nothing is expected, never otherwise.
         let old = signer.sign(&Claims { prj: None, iss: None, ..claims() }).unwrap();
         assert!(verifier.verify(&old, 1500, &base).is_ok());
-        assert_eq!(verifier.verify(&old, 1500, &with(Some("prj_a"), None)).unwrap_err().code(), "proof_project");
+        assert_eq!(
+            verifier.verify(&old, 1500, &with(Some("prj_a"), None)).unwrap_err().code(),
+            "proof_project"
+        );
         assert_eq!(verifier.verify(&old, 1500, &with(None, Some("x"))).unwrap_err().code(), "proof_issuer");
         // A token of another typ (an audit checkpoint) is never a decision proof.
         let other = signer.sign_typed("handrail-audit+jws", &claims()).unwrap();

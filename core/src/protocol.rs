@@ -1056,7 +1056,8 @@ mod tests {
         c.load_jwks(&answer(200, &json!({"keys": [signer.public_jwk()]}).to_string())).unwrap();
         assert!(c.verify_proof(&record, &token, 1_700_000_100).is_ok());
         // What the caller configured wins over the record and the JWKS.
-        let mut pinned = sealed_client().with_expected_project("prj_b").with_expected_issuer("https://hr.example");
+        let mut pinned =
+            sealed_client().with_expected_project("prj_b").with_expected_issuer("https://hr.example");
         pinned.load_jwks(&jwks(&signer)).unwrap();
         assert_eq!(pinned.verify_proof(&record, &token, 1_700_000_100).unwrap_err().code(), "proof_project");
         let mut pinned = sealed_client().with_expected_issuer("srv_y");

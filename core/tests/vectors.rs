@@ -179,7 +179,8 @@ fn proof() {
             project: opt("project"),
             issuer: opt("issuer"),
         };
-        if let Some(claims) = expect_outcome(case, verifier.verify(s(case, "token"), i(case, "now"), &expect)) {
+        if let Some(claims) = expect_outcome(case, verifier.verify(s(case, "token"), i(case, "now"), &expect))
+        {
             // What was expected is what the proof names.
             assert!(expect.project.is_none() || claims.prj.as_deref() == expect.project);
             assert!(expect.issuer.is_none() || claims.iss.as_deref() == expect.issuer);

@@ -295,7 +295,9 @@ async fn checkpoint_loop(state: AppState) {
                     }
                 }
             }
-            Err(e) => log::event(log::Level::Error, "audit checkpoint failed", serde_json::json!({ "error": e })),
+            Err(e) => {
+                log::event(log::Level::Error, "audit checkpoint failed", serde_json::json!({ "error": e }))
+            }
         }
     }
 }

@@ -58,7 +58,8 @@ fn write_state(path: &Path, state: &VerifiedState) -> Result<(), CliError> {
     let io = |e: std::io::Error| CliError::other("io", format!("{}: {e}", path.display()));
     // Written aside and renamed, so a crash never leaves half a state (which would fail open).
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(state).expect("state serializes") + "\n").map_err(io)?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(state).expect("state serializes") + "\n")
+        .map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -103,8 +104,12 @@ fn fetch_remote(
     let token = head["checkpoint"]
         .as_str()
         .ok_or_else(|| CliError::other("bad_response", "/v1/audit/head carries no checkpoint"))?;
-    let claims =
-        audit::verify_signed_checkpoint(&verifier, token, Some(&project), Some(expected_issuer.unwrap_or(&issuer)))?;
+    let claims = audit::verify_signed_checkpoint(
+        &verifier,
+        token,
+        Some(&project),
+        Some(expected_issuer.unwrap_or(&issuer)),
+    )?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut after = 0u64;
     loop {
@@ -165,7 +170,9 @@ pub(crate) fn verify_audit(source: AuditSource, state: Option<&Path>) -> Result<
     }
     if let Some(path) = state {
         for entry in &entries {
-            remembered.chains.insert(entry.project.clone(), Checkpoint { seq: entry.seq, hash: entry.hash.clone() });
+            remembered
+                .chains
+                .insert(entry.project.clone(), Checkpoint { seq: entry.seq, hash: entry.hash.clone() });
         }
         write_state(path, &remembered)?;
     }

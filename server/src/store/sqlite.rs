@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::{
     AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim, Delivery, Escalation,
     EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, RequestRow, Role, RoleRule,
-    SessionRow, Snapshot, SnapshotCommit, Store, StoreError, StoredCheckpoint, StoreResult, ToolCount, Webhook, ANY_ROLE,
+    SessionRow, Snapshot, SnapshotCommit, Store, StoreError, StoreResult, StoredCheckpoint, ToolCount,
+    Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -802,7 +803,8 @@ impl Store for Sqlite {
 
     fn audit_checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare("SELECT project, seq, hash, token FROM audit_checkpoints ORDER BY project")?;
+        let mut stmt =
+            conn.prepare("SELECT project, seq, hash, token FROM audit_checkpoints ORDER BY project")?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(StoredCheckpoint {

@@ -82,7 +82,8 @@ pub(super) struct AuditHead {
 /// Signs a checkpoint of `head` (or of the empty chain) for `project`.
 fn sign(state: &AppState, project: &str, head: Option<&Entry>, now: i64) -> ApiResult<StoredCheckpoint> {
     let (seq, hash) = head.map_or((0, GENESIS.to_string()), |e| (e.seq, e.hash.clone()));
-    let claims = CheckpointClaims { prj: project.to_string(), seq, hash, iat: now, iss: state.issuer.to_string() };
+    let claims =
+        CheckpointClaims { prj: project.to_string(), seq, hash, iat: now, iss: state.issuer.to_string() };
     let token = audit::sign_checkpoint(&state.signer, &claims).map_err(internal)?;
     Ok(StoredCheckpoint { project: claims.prj, seq: claims.seq, hash: claims.hash, token })
 }

@@ -91,7 +91,7 @@ export interface Backend {
     baseUrl: string,
     apiKey: string,
     encryptionKey?: string | undefined | null,
-    expect?: { project?: string | undefined; issuer?: string | undefined } | undefined | null,
+    expect?: { project?: string; issuer?: string } | undefined | null,
   ) => BackendProtocol;
   retryResponse(answer: HttpAnswer, attempt: number): number | null;
   retryNetwork(attempt: number): number | null;

@@ -276,7 +276,10 @@ export function createHandrail(backend: Backend): HandrailConstructor {
       if (!apiKey) {
         throw new HandrailError("invalid_key", "no API key: pass apiKey or set HANDRAIL_API_KEY");
       }
-      const expect = { project: options.expectProject, issuer: options.expectIssuer };
+      // Only members that are set (the type has no room for `undefined`).
+      const expect: { project?: string; issuer?: string } = {};
+      if (options.expectProject !== undefined) expect.project = options.expectProject;
+      if (options.expectIssuer !== undefined) expect.issuer = options.expectIssuer;
       this.#protocol = translate(() => new backend.Protocol(baseUrl, apiKey, encryptionKey, expect));
       this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     }

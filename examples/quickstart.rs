@@ -62,6 +62,8 @@ fn main() -> Result<(), handrail_core::Error> {
         iat: now,
         exp: now + 3600,
         jti: proof::new_jti()?,
+        prj: Some("prj_demo".into()),
+        iss: Some("https://handrail.example".into()),
     };
     let token = signer.sign(&claims)?;
     let verifier = Verifier::from_jwks(&json!({"keys": [signer.public_jwk()]}))?;

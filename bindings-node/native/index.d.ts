@@ -115,10 +115,11 @@ export declare class ProofVerifier {
 /** The protocol client: builds requests and reads answers; sends nothing itself. */
 export declare class Protocol {
   /**
-   * `encryptionKey` is `hrk1.<kid>.<base64url>`. Throws `invalid_options` for a base URL
-   * that is not http(s), `invalid_key` for an empty API key or a bad encryption key.
+   * `encryptionKey` is `hrk1.<kid>.<base64url>`; `expect` pins the project and issuer
+   * proofs must name. Throws `invalid_options` for a base URL that is not http(s),
+   * `invalid_key` for an empty API key or a bad encryption key.
    */
-  constructor(baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null)
+  constructor(baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null, expect?: ProofOrigin | undefined | null)
   /** True when payloads and state are sealed. */
   get encrypts(): boolean
   /** True once the proof keys are loaded. */
@@ -534,6 +535,10 @@ export interface ProofClaims {
   exp: number
   /** Unique proof id. */
   jti: string
+  /** The project of the request (absent only from proofs issued before it existed). */
+  prj?: string
+  /** The issuing server: its public URL or `srv_…` id (absent only from older proofs). */
+  iss?: string
 }
 
 /** base64url SHA-256 of the canonical form of JSON text (a proof's `req` and `pat`). */
@@ -549,6 +554,24 @@ export interface ProofExpect {
   decision?: string
   /** base64url SHA-256 of the canonical patched payload. */
   patchedDigest?: string
+  /** The project the proof must name (`prj`); throws `proof_project` otherwise. */
+  project?: string
+  /**
+   * The server that must have issued it (`iss`, the `issuer` of `/v1/keys/proof`);
+   * throws `proof_issuer` otherwise.
+   */
+  issuer?: string
+}
+
+/**
+ * Whose proofs `Protocol.verifyProof` accepts, beyond its defaults (the project a request
+ * names, the issuer `/v1/keys/proof` names).
+ */
+export interface ProofOrigin {
+  /** Only proofs for this project. */
+  project?: string
+  /** Only proofs issued by this server (its public URL or `srv_…` id). */
+  issuer?: string
 }
 
 /** How much the profile has seen, and whether it may leave shadow mode. */

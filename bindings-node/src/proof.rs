@@ -68,6 +68,11 @@ pub struct ProofExpect {
     pub decision: Option<String>,
     /// base64url SHA-256 of the canonical patched payload.
     pub patched_digest: Option<String>,
+    /// The project the proof must name (`prj`); throws `proof_project` otherwise.
+    pub project: Option<String>,
+    /// The server that must have issued it (`iss`, the `issuer` of `/v1/keys/proof`);
+    /// throws `proof_issuer` otherwise.
+    pub issuer: Option<String>,
 }
 
 /// Verifies decision proofs against a JWKS.
@@ -94,6 +99,8 @@ impl ProofVerifier {
             request_digest: expect.request_digest.as_deref(),
             decision: expect.decision.as_deref(),
             patched_digest: expect.patched_digest.as_deref(),
+            project: expect.project.as_deref(),
+            issuer: expect.issuer.as_deref(),
         };
         let claims = self.verifier.verify(&token, now, &expect).thrown(&env)?;
         // Serializing the core's claims struct cannot fail.

@@ -178,6 +178,16 @@ impl RequestRecord {
     }
 }
 
+/// Whose proofs `Protocol.verifyProof` accepts, beyond its defaults (the project a request
+/// names, the issuer `/v1/keys/proof` names).
+#[napi(object)]
+pub struct ProofOrigin {
+    /// Only proofs for this project.
+    pub project: Option<String>,
+    /// Only proofs issued by this server (its public URL or `srv_…` id).
+    pub issuer: Option<String>,
+}
+
 /// The protocol client: builds requests and reads answers; sends nothing itself.
 #[napi]
 pub struct Protocol {
@@ -186,18 +196,28 @@ pub struct Protocol {
 
 #[napi]
 impl Protocol {
-    /// `encryptionKey` is `hrk1.<kid>.<base64url>`. Throws `invalid_options` for a base URL
-    /// that is not http(s), `invalid_key` for an empty API key or a bad encryption key.
+    /// `encryptionKey` is `hrk1.<kid>.<base64url>`; `expect` pins the project and issuer
+    /// proofs must name. Throws `invalid_options` for a base URL that is not http(s),
+    /// `invalid_key` for an empty API key or a bad encryption key.
     #[napi(constructor)]
     pub fn new(
         env: Env,
         base_url: String,
         api_key: String,
         encryption_key: Option<String>,
+        expect: Option<ProofOrigin>,
     ) -> napi::Result<Self> {
         let mut client = Client::new(&base_url, &api_key).thrown(&env)?;
         if let Some(key) = encryption_key {
             client = client.with_encryption_key(Key::parse(&key).thrown(&env)?);
+        }
+        if let Some(expect) = expect {
+            if let Some(project) = expect.project {
+                client = client.with_expected_project(project);
+            }
+            if let Some(issuer) = expect.issuer {
+                client = client.with_expected_issuer(issuer);
+            }
         }
         Ok(Protocol { client })
     }
@@ -465,6 +485,10 @@ pub struct ProofClaims {
     pub exp: i64,
     /// Unique proof id.
     pub jti: String,
+    /// The project of the request (absent only from proofs issued before it existed).
+    pub prj: Option<String>,
+    /// The issuing server: its public URL or `srv_…` id (absent only from older proofs).
+    pub iss: Option<String>,
 }
 
 /// What an edit changed: the core's `Diff`, RFC 6902 operations and a one-line summary.

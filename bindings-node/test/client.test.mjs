@@ -104,6 +104,22 @@ test("ask → approve: the decision, its proof, its status", async () => {
   assert.equal(await hr.status(decision.requestId), "APPROVED");
 });
 
+test("the proof binds the project and the issuer", async () => {
+  const { project } = await operator("GET", "/v1/keys/me");
+  const { issuer } = await operator("GET", "/v1/keys/proof");
+  const hr = client();
+  const [decision] = await Promise.all([
+    hr.ask({ service: "stripe", action: "refund", payload: { amount: 8 } }),
+    resolveWhenPending({ decision: "approve" }),
+  ]);
+  const claims = await hr.verifyProof(decision);
+  assert.deepEqual([claims.prj, claims.iss], [project, issuer]);
+  assert.equal((await client({ expectProject: project, expectIssuer: issuer }).verifyProof(decision)).jti, claims.jti);
+  for (const [options, code] of [[{ expectProject: "prj_other" }, "proof_project"], [{ expectIssuer: "srv_x" }, "proof_issuer"]]) {
+    await assert.rejects(client(options).verifyProof(decision), (e) => e instanceof HandrailError && e.code === code);
+  }
+});
+
 test("the README example", async () => {
   const saved = { url: process.env.HANDRAIL_URL, key: process.env.HANDRAIL_API_KEY };
   process.env.HANDRAIL_URL = url;

@@ -100,9 +100,15 @@ describe("vectors: proof", () => {
         requestDigest: e.request_digest,
         decision: e.decision,
         patchedDigest: e.patched_digest,
+        project: e.project,
+        issuer: e.issuer,
       };
       const claims = outcome(c, () => verifier.verify(c.token, c.now, expect));
-      if (claims !== undefined) assert.equal(claims.rid, e.request_id);
+      if (claims !== undefined) {
+        assert.equal(claims.rid, e.request_id);
+        if (e.project) assert.equal(claims.prj, e.project);
+        if (e.issuer) assert.equal(claims.iss, e.issuer);
+      }
     });
   }
 });

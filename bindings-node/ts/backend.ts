@@ -87,7 +87,12 @@ export interface Backend {
   /** The core's `Firewall`; policy and config cross as JSON text in the core's serde form. */
   Firewall: new (init?: FirewallInit | undefined | null) => BackendFirewall;
   /** The core's sans-IO client protocol; JSON values cross as text. */
-  Protocol: new (baseUrl: string, apiKey: string, encryptionKey?: string | undefined | null) => BackendProtocol;
+  Protocol: new (
+    baseUrl: string,
+    apiKey: string,
+    encryptionKey?: string | undefined | null,
+    expect?: { project?: string; issuer?: string } | undefined | null,
+  ) => BackendProtocol;
   retryResponse(answer: HttpAnswer, attempt: number): number | null;
   retryNetwork(attempt: number): number | null;
   verifyWebhook(secret: string, headers: Record<string, string>, body: Uint8Array, now: number): BackendWebhookDelivery;

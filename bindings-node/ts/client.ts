@@ -28,6 +28,16 @@ export interface HandrailOptions {
    * `HANDRAIL_ENCRYPTION_KEY`, else no encryption.
    */
   encryptionKey?: string;
+  /**
+   * The project proofs must be for. Default: the project each request names (what
+   * `verifyProof` checks; a proof from elsewhere throws `ProofError` `proof_project`).
+   */
+  expectProject?: string;
+  /**
+   * The server that must have issued proofs (its public URL or `srv_…` id). Default: the
+   * `issuer` that `/v1/keys/proof` names (otherwise `ProofError` `proof_issuer`).
+   */
+  expectIssuer?: string;
   /** The `fetch` to use. Default: the global one. */
   fetch?: typeof fetch;
 }
@@ -266,7 +276,11 @@ export function createHandrail(backend: Backend): HandrailConstructor {
       if (!apiKey) {
         throw new HandrailError("invalid_key", "no API key: pass apiKey or set HANDRAIL_API_KEY");
       }
-      this.#protocol = translate(() => new backend.Protocol(baseUrl, apiKey, encryptionKey));
+      // Only members that are set (the type has no room for `undefined`).
+      const expect: { project?: string; issuer?: string } = {};
+      if (options.expectProject !== undefined) expect.project = options.expectProject;
+      if (options.expectIssuer !== undefined) expect.issuer = options.expectIssuer;
+      this.#protocol = translate(() => new backend.Protocol(baseUrl, apiKey, encryptionKey, expect));
       this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     }
 

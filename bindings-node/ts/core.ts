@@ -11,6 +11,10 @@ export interface ProofExpectation {
   requestDigest?: string;
   decision?: string;
   patchedDigest?: string;
+  /** The project the proof must name (`prj`); `ProofError` `proof_project` otherwise. */
+  project?: string;
+  /** The issuer it must name (`iss`, the `issuer` of `/v1/keys/proof`); `proof_issuer` otherwise. */
+  issuer?: string;
 }
 
 /** An RFC 6902 operation. */

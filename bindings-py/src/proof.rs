@@ -64,7 +64,12 @@ impl PyVerifier {
     }
 
     /// Verifies ``token`` at ``now`` (Unix seconds); returns its claims as JSON text.
-    #[pyo3(signature = (token, now, request_id, request_digest = None, decision = None, patched_digest = None))]
+    ///
+    /// ``project`` and ``issuer``, when given, must be the proof's ``prj`` and ``iss``
+    /// (``proof_project``, ``proof_issuer`` otherwise, also when the proof names none).
+    #[pyo3(signature = (token, now, request_id, request_digest = None, decision = None, patched_digest = None,
+                        *, project = None, issuer = None))]
+    #[allow(clippy::too_many_arguments)]
     fn verify(
         &self,
         token: &str,
@@ -73,8 +78,10 @@ impl PyVerifier {
         request_digest: Option<&str>,
         decision: Option<&str>,
         patched_digest: Option<&str>,
+        project: Option<&str>,
+        issuer: Option<&str>,
     ) -> Result<String, CoreError> {
-        let expect = Expect { request_id, request_digest, decision, patched_digest };
+        let expect = Expect { request_id, request_digest, decision, patched_digest, project, issuer };
         let claims = self.verifier.verify(token, now, &expect)?;
         // Serializing the core's claims struct cannot fail.
         Ok(serde_json::to_string(&claims).unwrap_or_default())

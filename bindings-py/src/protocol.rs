@@ -88,13 +88,27 @@ pub struct PyProtocol {
 
 #[pymethods]
 impl PyProtocol {
-    /// ``encryption_key`` is ``hrk1.<kid>.<base64url>``.
+    /// ``encryption_key`` is ``hrk1.<kid>.<base64url>``. Proofs are verified for the project
+    /// their request names and the issuer ``/v1/keys/proof`` names; ``expect_project`` and
+    /// ``expect_issuer`` pin them instead.
     #[new]
-    #[pyo3(signature = (base_url, api_key, encryption_key = None))]
-    fn new(base_url: &str, api_key: &str, encryption_key: Option<&str>) -> Result<Self, CoreError> {
+    #[pyo3(signature = (base_url, api_key, encryption_key = None, *, expect_project = None, expect_issuer = None))]
+    fn new(
+        base_url: &str,
+        api_key: &str,
+        encryption_key: Option<&str>,
+        expect_project: Option<&str>,
+        expect_issuer: Option<&str>,
+    ) -> Result<Self, CoreError> {
         let mut client = Client::new(base_url, api_key)?;
         if let Some(key) = encryption_key {
             client = client.with_encryption_key(Key::parse(key)?);
+        }
+        if let Some(project) = expect_project {
+            client = client.with_expected_project(project);
+        }
+        if let Some(issuer) = expect_issuer {
+            client = client.with_expected_issuer(issuer);
         }
         Ok(Self { client })
     }

@@ -45,6 +45,23 @@ def test_ask_approve_and_the_proof_verifies(clean: Server) -> None:
     assert client.status(decision.request_id) == "APPROVED"
 
 
+def test_the_proof_binds_the_project_and_the_issuer(clean: Server) -> None:
+    project = clean.operator("GET", "/v1/keys/me").json()["project"]
+    issuer = clean.operator("GET", "/v1/keys/proof").json()["issuer"]
+    client = Client(clean.url, clean.agent_key)
+    clean.resolve_when_pending(decision="approve")
+    decision = client.ask("stripe", "refund", {"amount": 7}, timeout=60)
+    claims = client.verify_proof(decision)
+    assert (claims["prj"], claims["iss"]) == (project, issuer)
+    pinned = Client(clean.url, clean.agent_key, expect_project=project, expect_issuer=issuer)
+    assert pinned.verify_proof(decision)["jti"] == claims["jti"]
+    # Pinned to another project or another server: the same proof is refused.
+    for kwargs, code in (({"expect_project": "prj_other"}, "proof_project"), ({"expect_issuer": "srv_x"}, "proof_issuer")):
+        with pytest.raises(ProofError) as info:
+            Client(clean.url, clean.agent_key, **kwargs).verify_proof(decision)
+        assert info.value.code == code
+
+
 def test_readme_example(clean: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANDRAIL_URL", clean.url)
     monkeypatch.setenv("HANDRAIL_API_KEY", clean.agent_key)

@@ -216,10 +216,16 @@ def test_proof_verify(case: dict[str, Any]) -> None:
             request_digest=e.get("request_digest"),
             decision=e.get("decision"),
             patched_digest=e.get("patched_digest"),
+            project=e.get("project"),
+            issuer=e.get("issuer"),
         ),
     )
     if claims is not None:
-        assert json.loads(claims)["rid"] == e["request_id"]
+        got = json.loads(claims)
+        assert got["rid"] == e["request_id"]
+        for field, claim in (("project", "prj"), ("issuer", "iss")):
+            if field in e:
+                assert got[claim] == e[field]
 
 
 # idempotency.json

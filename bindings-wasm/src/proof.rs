@@ -20,6 +20,10 @@ export interface ProofExpect {
   decision?: string;
   /** base64url SHA-256 of the canonical patched payload. */
   patchedDigest?: string;
+  /** The project the proof must name (`prj`): the signed-in project. Throws `proof_project`. */
+  project?: string;
+  /** The server that must have issued it (`iss`, the `issuer` of `GET /v1/keys/proof`). Throws `proof_issuer`. */
+  issuer?: string;
 }
 /** What a verified proof asserts. */
 export interface ProofClaims {
@@ -39,6 +43,10 @@ export interface ProofClaims {
   exp: number;
   /** The proof's unique id. */
   jti: string;
+  /** The project of the request (absent only from proofs issued before it existed). */
+  prj?: string;
+  /** The issuing server: its public URL or `srv_…` id (absent only from older proofs). */
+  iss?: string;
 }
 "#;
 
@@ -71,7 +79,8 @@ impl ProofVerifier {
 
     /// Verifies `token` at `now` (Unix seconds) against `expect`; returns its claims. Throws
     /// a `HandrailError` with `code` `proof_malformed`, `proof_algorithm`, `proof_signature`,
-    /// `proof_expired`, `proof_mismatch`, `unknown_kid` or `encoding`, and a `TypeError`
+    /// `proof_expired`, `proof_mismatch`, `proof_project`, `proof_issuer`, `unknown_kid` or
+    /// `encoding`, and a `TypeError`
     /// when `expect.requestId` is missing.
     #[wasm_bindgen(unchecked_return_type = "ProofClaims")]
     pub fn verify(
@@ -86,11 +95,14 @@ impl ProofVerifier {
             .ok_or_else(|| Error::Type("expect.requestId must be the request's id".into()))?;
         let (request_digest, decision, patched_digest) =
             (field("requestDigest")?, field("decision")?, field("patchedDigest")?);
+        let (project, issuer) = (field("project")?, field("issuer")?);
         let expect = Expect {
             request_id: &request_id,
             request_digest: request_digest.as_deref(),
             decision: decision.as_deref(),
             patched_digest: patched_digest.as_deref(),
+            project: project.as_deref(),
+            issuer: issuer.as_deref(),
         };
         Ok(to_js(&self.verifier.verify(token, now, &expect)?))
     }

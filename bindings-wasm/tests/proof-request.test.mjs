@@ -16,6 +16,8 @@ function expectOf(e) {
   if (e.request_digest) out.requestDigest = e.request_digest;
   if (e.decision) out.decision = e.decision;
   if (e.patched_digest) out.patchedDigest = e.patched_digest;
+  if (e.project) out.project = e.project;
+  if (e.issuer) out.issuer = e.issuer;
   return out;
 }
 
@@ -47,6 +49,8 @@ for (const [build, api] of Object.entries(builds)) {
           assert.equal(claims.rid, c.expect.request_id);
           assert.ok(claims.iat <= c.now && c.now <= claims.exp);
           if (c.expect.patched_digest) assert.equal(claims.pat, c.expect.patched_digest);
+          if (c.expect.project) assert.equal(claims.prj, c.expect.project);
+          if (c.expect.issuer) assert.equal(claims.iss, c.expect.issuer);
         } else {
           expectHandrailError(() => verifier.verify(c.token, c.now, expectOf(c.expect)), c.error);
         }

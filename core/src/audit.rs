@@ -12,6 +12,16 @@
 //! while a server's whole log — the chains interleaved — is checked by [`verify_log`].
 //! Anyone with an export (JSONL, one entry per line) can check it offline — the server's
 //! CLI, or the browser.
+//!
+//! **Signed checkpoints.** A hash chain alone cannot show that its newest entries were
+//! deleted: what remains is still a valid chain. So the server signs its view of each
+//! project's head, `{prj, seq, hash, iat, iss}`, with its proof key as a compact JWS of
+//! `typ` [`CHECKPOINT_TYP`] (a checkpoint is never taken for a decision proof, nor a proof
+//! for a checkpoint). [`verify_signed_checkpoint`] checks such a token; [`check_holds`]
+//! then checks that a verified chain still holds entry `seq` with exactly `hash`: a chain
+//! that ends before it is [`Error::AuditTruncated`], one with another entry there is
+//! [`Error::AuditBroken`]. The same check against a checkpoint remembered from an earlier
+//! verification shows a chain that no longer extends what was seen before.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +32,10 @@ use sha2::{Digest, Sha256};
 use crate::canonical::to_canonical;
 use crate::encoding::hex_encode;
 use crate::error::{Error, Result};
+use crate::proof::{check_origin, Signer, Verifier};
+
+/// The `typ` header value of a signed audit checkpoint.
+pub const CHECKPOINT_TYP: &str = "handrail-audit+jws";
 
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -126,6 +140,90 @@ pub struct Checkpoint {
     pub seq: u64,
     /// The last verified entry's `hash`.
     pub hash: String,
+}
+
+/// What a signed checkpoint asserts: project `prj`'s chain held entry `seq` with `hash` when
+/// server `iss` signed it at `iat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointClaims {
+    /// The project.
+    pub prj: String,
+    /// Its newest entry's `seq` at `iat`.
+    pub seq: u64,
+    /// That entry's `hash`.
+    pub hash: String,
+    /// Signed at, Unix seconds.
+    pub iat: i64,
+    /// The signing server (its public URL or `srv_…` id, as for decision proofs).
+    pub iss: String,
+}
+
+impl CheckpointClaims {
+    /// Where the chain stood: the `seq` and `hash` the checkpoint vouches for.
+    pub fn at(&self) -> Checkpoint {
+        Checkpoint { seq: self.seq, hash: self.hash.clone() }
+    }
+}
+
+/// Signs a checkpoint of a project's chain head with the server's proof key.
+pub fn sign_checkpoint(signer: &Signer, claims: &CheckpointClaims) -> Result<String> {
+    signer.sign_typed(CHECKPOINT_TYP, claims)
+}
+
+/// Verifies a signed checkpoint: form, Ed25519 signature under a key of `verifier`, `typ`
+/// [`CHECKPOINT_TYP`] (a decision proof is refused), and the project and issuer when
+/// expected ([`Error::ProofProject`], [`Error::ProofIssuer`]). A checkpoint does not
+/// expire: it states where a chain stood, which stays true.
+pub fn verify_signed_checkpoint(
+    verifier: &Verifier,
+    token: &str,
+    project: Option<&str>,
+    issuer: Option<&str>,
+) -> Result<CheckpointClaims> {
+    let claims = verifier.verify_typed(token, CHECKPOINT_TYP, false)?;
+    let claims: CheckpointClaims = serde_json::from_slice(&claims)
+        .map_err(|_| Error::ProofMalformed { reason: "claims are not a checkpoint's" })?;
+    check_origin(project, issuer, Some(&claims.prj), Some(&claims.iss))?;
+    Ok(claims)
+}
+
+/// Checks that `project`'s chain holds entry `at.seq` with hash `at.hash`. `entries` must
+/// already be verified ([`verify`], [`verify_log`], or page by page with [`verify_from`])
+/// and run to the chain's end; entries of other projects are skipped. A chain that ends
+/// before `at.seq` is [`Error::AuditTruncated`]; another entry at `at.seq` is
+/// [`Error::AuditBroken`]. `at.seq == 0` (nothing vouched for yet) always holds.
+pub fn check_holds<'a>(
+    project: &str,
+    at: &Checkpoint,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<()> {
+    let mut have = 0;
+    for entry in entries.into_iter().filter(|e| e.project == project) {
+        have = have.max(entry.seq);
+        if entry.seq == at.seq {
+            if entry.hash != at.hash {
+                return Err(Error::AuditBroken {
+                    project: project.to_string(),
+                    seq: entry.seq,
+                    reason: "differs from the entry a checkpoint vouched for (the chain was rewritten)",
+                });
+            }
+            return Ok(());
+        }
+    }
+    if at.seq == 0 {
+        return Ok(());
+    }
+    if at.seq <= have {
+        // Entries after `at.seq` but not it: a page that starts later, nothing to compare.
+        return Err(Error::AuditBroken {
+            project: project.to_string(),
+            seq: at.seq,
+            reason: "the entries given do not include the entry a checkpoint vouched for",
+        });
+    }
+    Err(Error::AuditTruncated { project: project.to_string(), seq: at.seq, have })
 }
 
 /// [`verify_after`] from a [`Checkpoint`] rather than an entry: the entries must continue
@@ -301,6 +399,87 @@ mod tests {
         let err = verify_from(Some(&wrong), &entries[2..]).unwrap_err();
         assert!(matches!(err, Error::AuditBroken { seq: 3, .. }), "{err}");
         assert!(err.to_string().contains("entry 3"));
+    }
+
+    #[test]
+    fn signed_checkpoints_detect_truncation_and_rewrites() {
+        let signer = Signer::from_seed("proof-1", [5; 32]).unwrap();
+        let verifier = Verifier::from_jwks(&signer.public_jwk()).unwrap();
+        let mut entries = log(5);
+        append(&mut entries, "q", 2);
+        let head = &entries[4];
+        let claims = CheckpointClaims {
+            prj: "p".into(),
+            seq: head.seq,
+            hash: head.hash.clone(),
+            iat: 7,
+            iss: "srv_1".into(),
+        };
+        let token = sign_checkpoint(&signer, &claims).unwrap();
+        let got = verify_signed_checkpoint(&verifier, &token, Some("p"), Some("srv_1")).unwrap();
+        assert_eq!(got, claims);
+        let code = |p, i| verify_signed_checkpoint(&verifier, &token, p, i).unwrap_err().code();
+        assert_eq!(code(Some("q"), None), "proof_project");
+        assert_eq!(code(None, Some("srv_2")), "proof_issuer");
+        // A decision proof is not a checkpoint, and a checkpoint is not a decision proof.
+        let proof = signer
+            .sign(&crate::proof::Claims {
+                rid: "r".into(),
+                req: "x".into(),
+                dec: "APPROVED".into(),
+                act: "a".into(),
+                pat: None,
+                iat: 1,
+                exp: 2,
+                jti: "j".into(),
+                prj: Some("p".into()),
+                iss: Some("srv_1".into()),
+            })
+            .unwrap();
+        assert_eq!(
+            verify_signed_checkpoint(&verifier, &proof, None, None).unwrap_err().code(),
+            "proof_malformed"
+        );
+        let expect = crate::proof::Expect { request_id: "r", ..Default::default() };
+        assert!(verifier.verify(&token, 1, &expect).is_err());
+
+        // The whole chain holds it; so do later pages and a chain that grew since.
+        assert!(check_holds("p", &got.at(), &entries).is_ok());
+        assert!(check_holds("p", &got.at(), &entries[4..]).is_ok());
+        let mut grown = entries.clone();
+        append(&mut grown, "p", 3);
+        assert!(check_holds("p", &got.at(), &grown).is_ok());
+        // The newest two entries deleted: the remaining chain verifies, the checkpoint does not hold.
+        let truncated: Vec<Entry> =
+            entries.iter().filter(|e| !(e.project == "p" && e.seq > 3)).cloned().collect();
+        assert_eq!(verify_log(&truncated).unwrap()["p"], 3);
+        assert_eq!(
+            check_holds("p", &got.at(), &truncated).unwrap_err(),
+            Error::AuditTruncated { project: "p".into(), seq: 5, have: 3 }
+        );
+        // Rewritten from entry 3 on (re-chained consistently): another entry 5.
+        let mut rewritten: Vec<Entry> =
+            entries.iter().filter(|e| e.project == "p" && e.seq < 3).cloned().collect();
+        append(&mut rewritten, "p", 3);
+        rewritten[2].data = json!({"forged": true});
+        let mut rechained = rewritten[..2].to_vec();
+        for e in &rewritten[2..] {
+            let fields = Fields {
+                at: e.at,
+                project: "p",
+                actor: &e.actor,
+                event: &e.event,
+                subject: &e.subject,
+                data: &e.data,
+            };
+            let next = chain(rechained.last(), fields).unwrap();
+            rechained.push(next);
+        }
+        assert_eq!(verify(&rechained).unwrap(), 5);
+        assert_eq!(check_holds("p", &got.at(), &rechained).unwrap_err().code(), "audit_broken");
+        // Nothing vouched for yet always holds; an empty chain under a checkpoint is truncated.
+        assert!(check_holds("p", &Checkpoint { seq: 0, hash: GENESIS.into() }, &[]).is_ok());
+        assert_eq!(check_holds("p", &got.at(), &[]).unwrap_err().code(), "audit_truncated");
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub enum Error {
     /// The proof is valid but for another request, request body or decision.
     #[error("proof does not match: {field}")]
     ProofMismatch { field: &'static str },
+    /// The proof (or signed audit checkpoint) is for another project than the one expected,
+    /// or names no project while one is expected.
+    #[error("signed for another project (or for none) than the expected one")]
+    ProofProject,
+    /// The proof (or signed audit checkpoint) was issued by another server than the one
+    /// expected, or names no issuer while one is expected.
+    #[error("issued by another server (or by none) than the expected one")]
+    ProofIssuer,
 
     // ---- idempotency ----------------------------------------------------------------------
     /// An idempotency key that is empty, too long or not printable ASCII.
@@ -103,6 +111,10 @@ pub enum Error {
     /// The audit chain of a project does not hold at this entry.
     #[error("audit chain broken at entry {seq} of project {project:?}: {reason}")]
     AuditBroken { project: String, seq: u64, reason: &'static str },
+    /// A project's chain ends before the entry a signed checkpoint (or a remembered
+    /// verification) vouches for: its newest entries were deleted.
+    #[error("audit chain of project {project:?} ends at entry {have}, but entry {seq} was vouched for (newest entries deleted)")]
+    AuditTruncated { project: String, seq: u64, have: u64 },
 
     // ---- firewall -------------------------------------------------------------------------
     /// Options (a firewall policy or configuration) that do not parse.
@@ -202,9 +214,12 @@ impl Error {
             Error::ProofSignature => "proof_signature",
             Error::ProofExpired => "proof_expired",
             Error::ProofMismatch { .. } => "proof_mismatch",
+            Error::ProofProject => "proof_project",
+            Error::ProofIssuer => "proof_issuer",
             Error::IdempotencyKey { .. } => "idempotency_key",
             Error::InvalidTransition { .. } => "invalid_transition",
             Error::AuditBroken { .. } => "audit_broken",
+            Error::AuditTruncated { .. } => "audit_truncated",
             Error::InvalidOptions { .. } => "invalid_options",
             Error::ProfileCorrupt { .. } => "profile_corrupt",
             Error::UnknownVariant { .. } => "unknown_variant",

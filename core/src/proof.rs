@@ -3,14 +3,26 @@
 //! ```text
 //! base64url(header) "." base64url(claims) "." base64url(signature)
 //! header = {"alg":"Ed25519","kid":"…","typ":"handrail-proof+jws"}
-//! claims = {"act","dec","exp","iat","jti","pat"?,"req","rid"}
+//! claims = {"act","dec","exp","iat","iss","jti","pat"?,"prj","req","rid"}
 //! ```
 //!
 //! Header and claims are canonical JSON (RFC 8785), so the same decision always yields the
 //! same signing input. The claims bind the request id (`rid`), the SHA-256 of the canonical
 //! request (`req`), the decision (`dec`), the approver (`act`), the SHA-256 of the canonical
 //! patched payload when the approver edited it (`pat`), issue and expiry times (`iat`,
-//! `exp`, Unix seconds) and a unique id (`jti`).
+//! `exp`, Unix seconds), a unique id (`jti`), the project of the request (`prj`) and the
+//! server that issued the proof (`iss`: its public URL or a stable `srv_…` id, published
+//! beside the keys at `/v1/keys/proof`).
+//!
+//! `prj` and `iss` are why a proof from one project, or from another server that happens to
+//! share a key, cannot be replayed as a decision somewhere else: a verifier that expects a
+//! project or an issuer refuses a proof that names another one — or none
+//! ([`Error::ProofProject`], [`Error::ProofIssuer`]). Proofs issued before these claims
+//! existed lack them; they still verify, but only for a caller that expects neither.
+//!
+//! The same signing machinery signs the audit chain's checkpoints (see
+//! [`crate::audit::CheckpointClaims`]) under another `typ`, so one can never be taken for
+//! the other.
 //!
 //! Anyone holding the public key (published as JWKS) can verify a proof offline; nobody
 //! without the private key can forge one. [`Verifier::verify`] pins the algorithm to
@@ -58,6 +70,14 @@ pub struct Claims {
     pub exp: i64,
     /// Unique proof id.
     pub jti: String,
+    /// The project the request belongs to. Every new proof carries it; only proofs issued
+    /// before it existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prj: Option<String>,
+    /// The issuing server: its public URL or a stable `srv_…` id. Every new proof carries
+    /// it; only proofs issued before it existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,7 +156,12 @@ impl Signer {
 
     /// Signs claims into a compact JWS.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
-        let header = Header { alg: "Ed25519".into(), kid: self.kid.clone(), typ: Some(TYP.into()) };
+        self.sign_typed(TYP, claims)
+    }
+
+    /// Signs any claims under header `typ` (decision proofs, audit checkpoints).
+    pub(crate) fn sign_typed(&self, typ: &str, claims: &impl Serialize) -> Result<String> {
+        let header = Header { alg: "Ed25519".into(), kid: self.kid.clone(), typ: Some(typ.into()) };
         let mut token = b64url_encode(to_canonical(&header)?);
         token.push('.');
         token.push_str(&b64url_encode(to_canonical(claims)?));
@@ -158,6 +183,29 @@ pub struct Expect<'a> {
     pub decision: Option<&'a str>,
     /// The digest of the patched payload the caller received, when there is one.
     pub patched_digest: Option<&'a str>,
+    /// The project the request belongs to, when the caller knows it: a proof for another
+    /// project, or naming none, is refused with [`Error::ProofProject`].
+    pub project: Option<&'a str>,
+    /// The server the caller trusts to issue proofs (its public URL or `srv_…` id, as
+    /// `/v1/keys/proof` publishes it): a proof from another, or naming none, is refused with
+    /// [`Error::ProofIssuer`].
+    pub issuer: Option<&'a str>,
+}
+
+/// Checks an expected project and issuer against the ones a signed statement names.
+pub(crate) fn check_origin(
+    project: Option<&str>,
+    issuer: Option<&str>,
+    claimed_project: Option<&str>,
+    claimed_issuer: Option<&str>,
+) -> Result<()> {
+    if project.is_some_and(|p| claimed_project != Some(p)) {
+        return Err(Error::ProofProject);
+    }
+    if issuer.is_some_and(|i| claimed_issuer != Some(i)) {
+        return Err(Error::ProofIssuer);
+    }
+    Ok(())
 }
 
 /// Verification keys, by `kid`.
@@ -210,34 +258,9 @@ impl Verifier {
 
     /// Verifies `token` at `now` and returns its claims when every check passes.
     pub fn verify(&self, token: &str, now: i64, expect: &Expect<'_>) -> Result<Claims> {
-        if token.len() > MAX_PROOF_LEN {
-            return Err(Error::TooLarge { size: token.len(), limit: MAX_PROOF_LEN });
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::ProofMalformed { reason: "expected three dot-separated parts" });
-        };
-        let header: Header = serde_json::from_slice(&b64url_decode(h)?)
-            .map_err(|_| Error::ProofMalformed { reason: "header is not the expected JSON" })?;
-        if header.alg != "Ed25519" && header.alg != "EdDSA" {
-            return Err(Error::ProofAlgorithm { alg: header.alg });
-        }
-        let key = self
-            .keys
-            .iter()
-            .find(|(kid, _)| *kid == header.kid)
-            .map(|(_, key)| key)
-            .ok_or(Error::UnknownKid { kid: header.kid })?;
-        let signature = b64url_decode(s)?;
-        if signature.len() != 64 {
-            return Err(Error::ProofMalformed { reason: "signature is not 64 bytes" });
-        }
-        let signing_input = &token[..h.len() + 1 + c.len()];
-        if !ed25519_verify(key, signing_input.as_bytes(), &signature) {
-            return Err(Error::ProofSignature);
-        }
-        let claims: Claims = serde_json::from_slice(&b64url_decode(c)?)
+        // Tokens from before `typ` was set carry none; anything else typed is not a proof.
+        let claims = self.verify_typed(token, TYP, true)?;
+        let claims: Claims = serde_json::from_slice(&claims)
             .map_err(|_| Error::ProofMalformed { reason: "claims are not the expected JSON" })?;
         if now > claims.exp || claims.iat > now + MAX_SKEW_SECS {
             return Err(Error::ProofExpired);
@@ -254,7 +277,46 @@ impl Verifier {
         if expect.patched_digest.is_some() && expect.patched_digest != claims.pat.as_deref() {
             return Err(Error::ProofMismatch { field: "pat" });
         }
+        check_origin(expect.project, expect.issuer, claims.prj.as_deref(), claims.iss.as_deref())?;
         Ok(claims)
+    }
+
+    /// Checks a compact JWS's form, algorithm, key and signature, and that its header `typ`
+    /// is `typ` (or absent, when `untyped_ok`); returns the decoded claims bytes.
+    pub(crate) fn verify_typed(&self, token: &str, typ: &str, untyped_ok: bool) -> Result<Vec<u8>> {
+        if token.len() > MAX_PROOF_LEN {
+            return Err(Error::TooLarge { size: token.len(), limit: MAX_PROOF_LEN });
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::ProofMalformed { reason: "expected three dot-separated parts" });
+        };
+        let header: Header = serde_json::from_slice(&b64url_decode(h)?)
+            .map_err(|_| Error::ProofMalformed { reason: "header is not the expected JSON" })?;
+        if header.alg != "Ed25519" && header.alg != "EdDSA" {
+            return Err(Error::ProofAlgorithm { alg: header.alg });
+        }
+        match header.typ.as_deref() {
+            Some(t) if t == typ => {}
+            None if untyped_ok => {}
+            _ => return Err(Error::ProofMalformed { reason: "the header's typ is not this kind of token" }),
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|(kid, _)| *kid == header.kid)
+            .map(|(_, key)| key)
+            .ok_or(Error::UnknownKid { kid: header.kid })?;
+        let signature = b64url_decode(s)?;
+        if signature.len() != 64 {
+            return Err(Error::ProofMalformed { reason: "signature is not 64 bytes" });
+        }
+        let signing_input = &token[..h.len() + 1 + c.len()];
+        if !ed25519_verify(key, signing_input.as_bytes(), &signature) {
+            return Err(Error::ProofSignature);
+        }
+        b64url_decode(c)
     }
 }
 
@@ -272,7 +334,33 @@ mod tests {
             iat: 1000,
             exp: 2000,
             jti: "j1".into(),
+            prj: Some("prj_a".into()),
+            iss: Some("https://hr.example".into()),
         }
+    }
+
+    #[test]
+    fn project_and_issuer_bind() {
+        let signer = Signer::from_seed("p1", [9u8; 32]).unwrap();
+        let verifier = Verifier::from_jwks(&signer.public_jwk()).unwrap();
+        let token = signer.sign(&claims()).unwrap();
+        let base = Expect { request_id: "req_1", ..Default::default() };
+        let with = |project, issuer| Expect { project, issuer, ..base };
+        assert!(verifier.verify(&token, 1500, &with(Some("prj_a"), Some("https://hr.example"))).is_ok());
+        let code = |e: Expect<'_>| verifier.verify(&token, 1500, &e).unwrap_err().code();
+        assert_eq!(code(with(Some("prj_b"), None)), "proof_project");
+        assert_eq!(code(with(None, Some("https://other.example"))), "proof_issuer");
+        // A proof from before prj/iss: verifies when nothing is expected, never otherwise.
+        let old = signer.sign(&Claims { prj: None, iss: None, ..claims() }).unwrap();
+        assert!(verifier.verify(&old, 1500, &base).is_ok());
+        assert_eq!(
+            verifier.verify(&old, 1500, &with(Some("prj_a"), None)).unwrap_err().code(),
+            "proof_project"
+        );
+        assert_eq!(verifier.verify(&old, 1500, &with(None, Some("x"))).unwrap_err().code(), "proof_issuer");
+        // A token of another typ (an audit checkpoint) is never a decision proof.
+        let other = signer.sign_typed("handrail-audit+jws", &claims()).unwrap();
+        assert_eq!(verifier.verify(&other, 1500, &base).unwrap_err().code(), "proof_malformed");
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub struct Client {
     key: Option<Key>,
     keyring: Keyring,
     verifier: Option<Verifier>,
+    /// The issuer `/v1/keys/proof` named beside its keys, when it named one.
+    jwks_issuer: Option<String>,
+    /// What the caller configured: wins over the record's project and the JWKS's issuer.
+    expected_project: Option<String>,
+    expected_issuer: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -176,6 +181,9 @@ pub struct SnapshotMeta {
 pub struct Record {
     /// The request id.
     pub id: String,
+    /// The project it belongs to (absent from older servers' answers).
+    #[serde(default)]
+    pub project: Option<String>,
     /// The service.
     pub service: String,
     /// The action.
@@ -267,7 +275,24 @@ impl Client {
             key: None,
             keyring: Keyring::new(),
             verifier: None,
+            jwks_issuer: None,
+            expected_project: None,
+            expected_issuer: None,
         })
+    }
+
+    /// Accepts only proofs for `project` from now on, whatever project a request record
+    /// names (by default, a proof must be for the project its record names).
+    pub fn with_expected_project(mut self, project: impl Into<String>) -> Client {
+        self.expected_project = Some(project.into());
+        self
+    }
+
+    /// Accepts only proofs issued by `issuer` (a server's public URL or `srv_…` id) from now
+    /// on, whatever issuer `/v1/keys/proof` names (by default, the one it names).
+    pub fn with_expected_issuer(mut self, issuer: impl Into<String>) -> Client {
+        self.expected_issuer = Some(issuer.into());
+        self
     }
 
     /// Seals payloads and state with `key` from now on (and opens what it sealed).
@@ -533,10 +558,17 @@ impl Client {
         self.http("GET", "/v1/keys/proof".into(), None)
     }
 
-    /// Loads the proof keys from the answer to [`Client::jwks_request`].
+    /// Loads the proof keys from the answer to [`Client::jwks_request`], and the issuer the
+    /// server names beside them (`{"keys": [...], "issuer": "..."}`; older servers name none).
     pub fn load_jwks(&mut self, response: &HttpResponse) -> Result<()> {
         let jwks: Value = ok_json(response)?;
+        let issuer = match jwks.get("issuer") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(_) => return Err(invalid("the JWKS issuer must be a non-empty string")),
+        };
         self.verifier = Some(Verifier::from_jwks(&jwks)?);
+        self.jwks_issuer = issuer;
         Ok(())
     }
 
@@ -546,7 +578,9 @@ impl Client {
     }
 
     /// Verifies `proof` for `record` at `now`: signed by the server's key, for this request
-    /// as stored, for its decision and for the patched payload it carries.
+    /// as stored, for its decision and for the patched payload it carries, for the record's
+    /// project and from the issuer the JWKS named (a configured expected project or issuer
+    /// wins over both).
     pub fn verify_proof(&self, record: &Record, proof: &str, now: i64) -> Result<Claims> {
         let verifier =
             self.verifier.as_ref().ok_or(Error::InvalidKey { reason: "load the proof keys first" })?;
@@ -562,6 +596,8 @@ impl Client {
             request_digest: Some(&request_digest),
             decision: Some(decision.status.as_str()),
             patched_digest: patched_digest.as_deref(),
+            project: self.expected_project.as_deref().or(record.project.as_deref()),
+            issuer: self.expected_issuer.as_deref().or(self.jwks_issuer.as_deref()),
         };
         // A proof under a key the server does not publish is not the server's signature.
         verifier.verify(proof, now, &expect).map_err(|e| match e {
@@ -978,6 +1014,8 @@ mod tests {
             iat: 1_700_000_000,
             exp: 1_800_000_000,
             jti: "j1".into(),
+            prj: Some("prj".into()),
+            iss: Some("https://hr.example".into()),
         };
         let token = signer.sign(&claims).unwrap();
         let row = json!({
@@ -996,7 +1034,37 @@ mod tests {
     }
 
     fn jwks(signer: &Signer) -> HttpResponse {
-        answer(200, &json!({"keys": [signer.public_jwk()]}).to_string())
+        answer(200, &json!({"keys": [signer.public_jwk()], "issuer": "https://hr.example"}).to_string())
+    }
+
+    #[test]
+    fn proofs_are_checked_for_the_records_project_and_the_jwks_issuer() {
+        let signer = Signer::from_seed("p1", [7; 32]).unwrap();
+        let mut c = sealed_client();
+        let (record, token) = decided(&c, &signer, Status::Approved, None);
+        assert_eq!(record.project.as_deref(), Some("prj"));
+        c.load_jwks(&jwks(&signer)).unwrap();
+        assert!(c.verify_proof(&record, &token, 1_700_000_100).is_ok());
+        // The same proof shown as another project's record.
+        let moved = Record { project: Some("prj_other".into()), ..record.clone() };
+        assert_eq!(c.verify_proof(&moved, &token, 1_700_000_100).unwrap_err().code(), "proof_project");
+        // Keys served under another issuer's name.
+        let other = answer(200, &json!({"keys": [signer.public_jwk()], "issuer": "srv_x"}).to_string());
+        c.load_jwks(&other).unwrap();
+        assert_eq!(c.verify_proof(&record, &token, 1_700_000_100).unwrap_err().code(), "proof_issuer");
+        // An older server names no issuer: only the project binds.
+        c.load_jwks(&answer(200, &json!({"keys": [signer.public_jwk()]}).to_string())).unwrap();
+        assert!(c.verify_proof(&record, &token, 1_700_000_100).is_ok());
+        // What the caller configured wins over the record and the JWKS.
+        let mut pinned =
+            sealed_client().with_expected_project("prj_b").with_expected_issuer("https://hr.example");
+        pinned.load_jwks(&jwks(&signer)).unwrap();
+        assert_eq!(pinned.verify_proof(&record, &token, 1_700_000_100).unwrap_err().code(), "proof_project");
+        let mut pinned = sealed_client().with_expected_issuer("srv_y");
+        pinned.load_jwks(&jwks(&signer)).unwrap();
+        assert_eq!(pinned.verify_proof(&record, &token, 1_700_000_100).unwrap_err().code(), "proof_issuer");
+        let bad = answer(200, &json!({"keys": [signer.public_jwk()], "issuer": 5}).to_string());
+        assert_eq!(c.load_jwks(&bad).unwrap_err().code(), "invalid_response");
     }
 
     #[test]

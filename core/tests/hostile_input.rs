@@ -2,6 +2,7 @@
 //! value or a typed error — never a panic — and the formats' invariants must hold.
 //! Bounded (see `CASES`) so the test command stays fast.
 
+use handrail_core::audit;
 use handrail_core::canonical::canonicalize;
 use handrail_core::envelope::{self, Context, Key, Keyring};
 use handrail_core::proof::{self, Expect, Signer, Verifier};
@@ -115,7 +116,7 @@ proptest! {
         let verifier = Verifier::from_jwks(&signer.public_jwk()).unwrap();
         let claims = proof::Claims {
             rid: "r".into(), req: proof::digest("{}").unwrap(), dec: "APPROVED".into(), act: "op".into(),
-            pat: None, iat: 0, exp: 100, jti: "j".into(),
+            pat: None, iat: 0, exp: 100, jti: "j".into(), prj: Some("prj".into()), iss: Some("srv_1".into()),
         };
         let token = signer.sign(&claims).unwrap();
         let mut bytes = token.clone().into_bytes();
@@ -127,6 +128,22 @@ proptest! {
         // base64url's last character may carry unused bits the strict decoder refuses;
         // whatever the reason, a changed token never verifies.
         prop_assert!(result.is_err());
+    }
+
+    #[test]
+    fn mutated_checkpoints_never_verify(pos in 0usize..400, ch in "[A-Za-z0-9_\\-]") {
+        let signer = Signer::from_seed("p", [3; 32]).unwrap();
+        let verifier = Verifier::from_jwks(&signer.public_jwk()).unwrap();
+        let claims = audit::CheckpointClaims {
+            prj: "prj".into(), seq: 7, hash: audit::GENESIS.into(), iat: 1, iss: "srv_1".into(),
+        };
+        let token = audit::sign_checkpoint(&signer, &claims).unwrap();
+        let mut bytes = token.clone().into_bytes();
+        let pos = pos % bytes.len();
+        prop_assume!(bytes[pos] != b'.' && bytes[pos] != ch.as_bytes()[0]);
+        bytes[pos] = ch.as_bytes()[0];
+        let mutated = String::from_utf8(bytes).unwrap();
+        prop_assert!(audit::verify_signed_checkpoint(&verifier, &mutated, None, None).is_err());
     }
 
     #[test]

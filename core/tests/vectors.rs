@@ -176,8 +176,15 @@ fn proof() {
             request_digest: opt("request_digest"),
             decision: opt("decision"),
             patched_digest: opt("patched_digest"),
+            project: opt("project"),
+            issuer: opt("issuer"),
         };
-        expect_outcome(case, verifier.verify(s(case, "token"), i(case, "now"), &expect));
+        if let Some(claims) = expect_outcome(case, verifier.verify(s(case, "token"), i(case, "now"), &expect))
+        {
+            // What was expected is what the proof names.
+            assert!(expect.project.is_none() || claims.prj.as_deref() == expect.project);
+            assert!(expect.issuer.is_none() || claims.iss.as_deref() == expect.issuer);
+        }
         count += 1;
     }
     report("proof", count);

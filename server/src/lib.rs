@@ -34,6 +34,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The server's decision-proof key.
     pub signer: Arc<Signer>,
+    /// Who signs: `HANDRAIL_PUBLIC_URL` (without a trailing `/`), else a stable `srv_…` id
+    /// kept in the settings table. Every proof and audit checkpoint names it (`iss`), and
+    /// `/v1/keys/proof` publishes it beside the keys.
+    pub issuer: Arc<str>,
     /// One channel per request someone is waiting on; a decision wakes its waiters.
     waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
     /// Queue changes for the live views (server-sent events).
@@ -57,10 +61,12 @@ impl AppState {
             .and_then(|s| s.try_into().ok())
             .ok_or("stored proof seed is corrupt")?;
         let signer = Signer::from_seed("proof-1", seed).map_err(|e| e.to_string())?;
+        let issuer = issuer(store.as_ref())?;
         let blob_links = Arc::new(v1::LinkKey::load(store.as_ref())?);
         Ok(AppState {
             store,
             signer: Arc::new(signer),
+            issuer: issuer.into(),
             waiters: Arc::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
@@ -119,6 +125,28 @@ impl AppState {
         let change = QueueEvent { project: row.project.clone(), event, role: row.role.clone(), data: text };
         let _ = self.events.send(Arc::new(change));
     }
+}
+
+/// The issuer this server names in what it signs: its configured public URL, else an id
+/// made once and kept, so proofs stay attributable across restarts.
+fn issuer(store: &dyn Store) -> Result<String, String> {
+    match std::env::var("HANDRAIL_PUBLIC_URL") {
+        Ok(url) if !url.trim().is_empty() => Ok(url.trim().trim_end_matches('/').to_string()),
+        _ => store
+            .setting_or_insert("issuer", &format!("srv_{}", b64url_encode(random::<12>()?)))
+            .map_err(|e| e.0),
+    }
+}
+
+/// The proof key a data directory's database holds (what `handrail audit verify` checks the
+/// stored checkpoints with), or `None` when the server never started on it.
+pub fn stored_signer(store: &dyn Store) -> Result<Option<Signer>, String> {
+    let Some(seed) = store.setting("proof_seed").map_err(|e| e.0)? else {
+        return Ok(None);
+    };
+    let seed: [u8; 32] =
+        b64url_decode(&seed).ok().and_then(|s| s.try_into().ok()).ok_or("stored proof seed is corrupt")?;
+    Signer::from_seed("proof-1", seed).map(Some).map_err(|e| e.to_string())
 }
 
 /// The router.
@@ -256,6 +284,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     }
     let state = AppState::new(store)?;
     tokio::spawn(expire_loop(state.clone()));
+    tokio::spawn(checkpoint_loop(state.clone()));
     tokio::spawn(webhooks::worker(state.clone(), agents));
     println!("listening on {url}");
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
@@ -290,6 +319,35 @@ async fn expire_loop(state: AppState) {
         }
         if let Err(e) = v1::blocking(|| v1::escalate_due(&state, now)) {
             log::event(log::Level::Error, "escalation sweep failed", serde_json::json!({ "error": e }));
+        }
+    }
+}
+
+/// Every second: signs a fresh checkpoint of each project's audit chain head that moved
+/// since its stored checkpoint (see `v1::refresh_checkpoints`). So a truncation of
+/// the `audit` table is detectable up to the entries of the last second, unless the stored
+/// checkpoint is deleted too — which `handrail audit verify --state` catches remotely.
+async fn checkpoint_loop(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Each broken chain is reported once per start, not every second.
+    let mut reported = std::collections::HashSet::new();
+    loop {
+        tick.tick().await;
+        match v1::blocking(|| v1::refresh_checkpoints(&state, now())) {
+            Ok(broken) => {
+                for project in broken {
+                    if reported.insert(project.clone()) {
+                        log::event(
+                            log::Level::Error,
+                            "audit chain no longer holds its signed checkpoint",
+                            serde_json::json!({ "project": project }),
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                log::event(log::Level::Error, "audit checkpoint failed", serde_json::json!({ "error": e }))
+            }
         }
     }
 }

@@ -104,6 +104,12 @@ enum Command {
         /// The request id the proof must belong to.
         #[arg(long)]
         request_id: String,
+        /// The project the proof must be for (its `prj`).
+        #[arg(long)]
+        project: Option<String>,
+        /// The server that must have issued it (its `iss`: the `issuer` of /v1/keys/proof).
+        #[arg(long)]
+        issuer: Option<String>,
         /// Check against this Unix time instead of the clock.
         #[arg(long)]
         now: Option<i64>,
@@ -134,14 +140,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check every project's chain in a data directory's database, or in an exported JSONL
-    /// file (a whole export, or one project's entries).
+    /// Check every project's chain in a data directory's database (and its signed
+    /// checkpoints, so deleted newest entries show), in an exported JSONL file (a whole
+    /// export, or one project's entries), or on a server: with HANDRAIL_URL and
+    /// HANDRAIL_OPERATOR_TOKEN set and neither --data nor --file, or with --remote, the
+    /// operator's project's chain and its signed head.
     Verify {
-        #[arg(long, default_value = ".handrail")]
-        data: std::path::PathBuf,
+        /// The data directory (default .handrail).
+        #[arg(long, conflicts_with_all = ["file", "remote"])]
+        data: Option<std::path::PathBuf>,
         /// An export (one entry per line) instead of the database.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "remote")]
         file: Option<String>,
+        /// Verify on the server at HANDRAIL_URL (HANDRAIL_OPERATOR_TOKEN).
+        #[arg(long)]
+        remote: bool,
+        /// Remember where each verified chain ended in FILE; a later run fails if a chain
+        /// no longer holds it (detects deleted entries even when their checkpoint went too).
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
     },
     /// Print the log as JSONL.
     Export {
@@ -285,9 +302,12 @@ fn main() -> ExitCode {
                 Error::ProofSignature
                     | Error::ProofExpired
                     | Error::ProofMismatch { .. }
+                    | Error::ProofProject
+                    | Error::ProofIssuer
                     | Error::WebhookSignature
                     | Error::WebhookTimestamp
                     | Error::AuditBroken { .. }
+                    | Error::AuditTruncated { .. }
             );
             ExitCode::from(if verification { 1 } else { 2 })
         }
@@ -354,27 +374,32 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", handrail_core::encoding::b64url_encode(signer.seed().as_slice()));
             println!("{}", serde_json::json!({ "keys": [signer.public_jwk()] }));
         }
-        Command::VerifyProof { token, jwks, request_id, now } => {
+        Command::VerifyProof { token, jwks, request_id, project, issuer, now } => {
             let text = read_input(Some(&jwks))?;
             let jwks: serde_json::Value = serde_json::from_slice(&text)
                 .map_err(|_| Error::InvalidKey { reason: "the JWKS file is not JSON" })?;
             let verifier = Verifier::from_jwks(&jwks)?;
-            let expect = Expect { request_id: &request_id, ..Default::default() };
+            let expect = Expect {
+                request_id: &request_id,
+                project: project.as_deref(),
+                issuer: issuer.as_deref(),
+                ..Default::default()
+            };
             let claims = verifier.verify(token.trim(), now.unwrap_or_else(clock), &expect)?;
             println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
         }
         Command::Firewall(_) | Command::Serve { .. } => unreachable!("handled in main"),
-        Command::Audit(AuditCommand::Verify { data, file }) => {
-            let entries = match file {
-                Some(path) => operator::read_export(&path)?,
-                None => operator::read_log(&data)?,
+        Command::Audit(AuditCommand::Verify { data, file, remote, state }) => {
+            let env_set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+            let source = match (data, file) {
+                (Some(dir), _) => operator::AuditSource::Data(dir),
+                (None, Some(path)) => operator::AuditSource::File(path),
+                (None, None) if remote || (env_set("HANDRAIL_URL") && env_set("HANDRAIL_OPERATOR_TOKEN")) => {
+                    operator::AuditSource::Remote
+                }
+                (None, None) => operator::AuditSource::Data(".handrail".into()),
             };
-            let chains = handrail_core::audit::verify_log(&entries)?;
-            let n: u64 = chains.values().sum();
-            match chains.len() {
-                0 | 1 => println!("audit chain intact: {n} entries"),
-                p => println!("audit chain intact: {n} entries in {p} project chains"),
-            }
+            operator::verify_audit(source, state.as_deref())?
         }
         Command::Audit(AuditCommand::Export { data }) => {
             for entry in operator::read_log(&data)? {

@@ -1,22 +1,182 @@
 //! The operator's commands: audit verification and export from the data directory, and
 //! listing and deciding requests over HTTP (`HANDRAIL_URL`, `HANDRAIL_OPERATOR_TOKEN`).
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use handrail_core::audit::Entry;
+use handrail_core::audit::{self, Checkpoint, CheckpointClaims, Entry};
+use handrail_core::proof::Verifier;
 use handrail_server::store::{Sqlite, Store};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::CliError;
 
-/// The audit log stored in a data directory.
-pub(crate) fn read_log(data: &Path) -> Result<Vec<Entry>, CliError> {
+fn open_store(data: &Path) -> Result<Sqlite, CliError> {
     let db = data.join("handrail.db");
     if !db.exists() {
         return Err(CliError::other("no_database", format!("{} does not exist", db.display())));
     }
-    let store = Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))?;
-    store.audit_log().map_err(|e| CliError::other("database", e.0))
+    Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))
+}
+
+/// The audit log stored in a data directory.
+pub(crate) fn read_log(data: &Path) -> Result<Vec<Entry>, CliError> {
+    open_store(data)?.audit_log().map_err(|e| CliError::other("database", e.0))
+}
+
+/// Where `handrail audit verify` reads the chains from.
+pub(crate) enum AuditSource {
+    /// The database of a data directory, with its stored signed checkpoints.
+    Data(PathBuf),
+    /// An export (JSONL).
+    File(String),
+    /// A server (`HANDRAIL_URL`, `HANDRAIL_OPERATOR_TOKEN`): the operator's project's chain,
+    /// page by page, and its signed head.
+    Remote,
+}
+
+/// What `--state FILE` remembers between runs: the issuer seen, and where each project's
+/// verified chain ended. A later run fails unless every chain still holds that entry.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct VerifiedState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    chains: BTreeMap<String, Checkpoint>,
+}
+
+fn read_state(path: &Path) -> Result<VerifiedState, CliError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::other("state_format", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(VerifiedState::default()),
+        Err(e) => Err(CliError::other("io", format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_state(path: &Path, state: &VerifiedState) -> Result<(), CliError> {
+    let io = |e: std::io::Error| CliError::other("io", format!("{}: {e}", path.display()));
+    // Written aside and renamed, so a crash never leaves half a state (which would fail open).
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(state).expect("state serializes") + "\n")
+        .map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The stored checkpoints of a data directory, each verified under the key the database
+/// holds (the server's proof key) and for the project it is stored under.
+fn stored_checkpoints(store: &Sqlite) -> Result<Vec<CheckpointClaims>, CliError> {
+    let stored = store.audit_checkpoints().map_err(|e| CliError::other("database", e.0))?;
+    if stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let signer = handrail_server::stored_signer(store)
+        .map_err(|e| CliError::other("database", e))?
+        .ok_or_else(|| CliError::other("no_proof_key", "checkpoints are stored but the proof key is not"))?;
+    let verifier = Verifier::from_jwks(&signer.public_jwk())?;
+    let mut out = Vec::new();
+    for c in stored {
+        let claims = audit::verify_signed_checkpoint(&verifier, &c.token, Some(&c.project), None)?;
+        out.push(claims);
+    }
+    Ok(out)
+}
+
+/// The operator's project's chain from a server, its signed head (verified against the
+/// server's published key and issuer, or the issuer `expected_issuer` remembered), and the
+/// project and issuer.
+fn fetch_remote(
+    expected_issuer: Option<&str>,
+) -> Result<(String, String, Vec<Entry>, CheckpointClaims), CliError> {
+    let me = call("GET", "/v1/keys/me", None)?;
+    let project = me["project"]
+        .as_str()
+        .ok_or_else(|| CliError::other("bad_response", "/v1/keys/me names no project"))?
+        .to_string();
+    let jwks = call("GET", "/v1/keys/proof", None)?;
+    let verifier = Verifier::from_jwks(&jwks)?;
+    let issuer = jwks["issuer"]
+        .as_str()
+        .ok_or_else(|| CliError::other("bad_response", "/v1/keys/proof names no issuer"))?
+        .to_string();
+    // The head first: the chain read after it must hold it (checkpoints only move forward).
+    let head = call("GET", "/v1/audit/head", None)?;
+    let token = head["checkpoint"]
+        .as_str()
+        .ok_or_else(|| CliError::other("bad_response", "/v1/audit/head carries no checkpoint"))?;
+    let claims = audit::verify_signed_checkpoint(
+        &verifier,
+        token,
+        Some(&project),
+        Some(expected_issuer.unwrap_or(&issuer)),
+    )?;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut after = 0u64;
+    loop {
+        let page = call("GET", &format!("/v1/audit?after={after}&limit=1000"), None)?;
+        let mut chunk = audit::entries_from_json(page.to_string().as_bytes())?;
+        // Each page continues the chain where the previous one ended.
+        let at = entries.last().map(|e| Checkpoint { seq: e.seq, hash: e.hash.clone() });
+        audit::verify_from(at.as_ref(), &chunk)?;
+        entries.append(&mut chunk);
+        match page["next"].as_u64() {
+            Some(next) if next > after => after = next,
+            Some(_) => return Err(CliError::other("bad_response", "/v1/audit paged backwards")),
+            None => break,
+        }
+    }
+    Ok((project, issuer, entries, claims))
+}
+
+/// `handrail audit verify`: every chain of the source, the signed checkpoints it has (the
+/// database's stored ones, a server's head), and with `state` what an earlier run saw.
+pub(crate) fn verify_audit(source: AuditSource, state: Option<&Path>) -> Result<(), CliError> {
+    let mut remembered = state.map(read_state).transpose()?.unwrap_or_default();
+    // Projects whose whole chain the source holds: a remembered chain of one of them that
+    // is missing here was deleted, not merely out of view.
+    let (entries, checkpoints, mut in_scope) = match &source {
+        AuditSource::Data(dir) => {
+            let store = open_store(dir)?;
+            // Checkpoints before the log: one signed meanwhile names an entry already read.
+            let checkpoints = stored_checkpoints(&store)?;
+            let log = store.audit_log().map_err(|e| CliError::other("database", e.0))?;
+            let scope: BTreeSet<String> = remembered.chains.keys().cloned().collect();
+            (log, checkpoints, scope)
+        }
+        AuditSource::File(path) => (read_export(path)?, Vec::new(), BTreeSet::new()),
+        AuditSource::Remote => {
+            let (project, issuer, entries, head) = fetch_remote(remembered.issuer.as_deref())?;
+            remembered.issuer = Some(issuer);
+            (entries, vec![head], BTreeSet::from([project]))
+        }
+    };
+    let chains = audit::verify_log(&entries)?;
+    for checkpoint in &checkpoints {
+        audit::check_holds(&checkpoint.prj, &checkpoint.at(), &entries)?;
+    }
+    in_scope.extend(chains.keys().cloned());
+    for (project, at) in &remembered.chains {
+        if in_scope.contains(project) {
+            audit::check_holds(project, at, &entries)?;
+        }
+    }
+    let n: u64 = chains.values().sum();
+    match chains.len() {
+        0 | 1 => println!("audit chain intact: {n} entries"),
+        p => println!("audit chain intact: {n} entries in {p} project chains"),
+    }
+    if !checkpoints.is_empty() {
+        println!("signed checkpoints hold: {} of {} project chains", checkpoints.len(), chains.len());
+    }
+    if let Some(path) = state {
+        for entry in &entries {
+            remembered
+                .chains
+                .insert(entry.project.clone(), Checkpoint { seq: entry.seq, hash: entry.hash.clone() });
+        }
+        write_state(path, &remembered)?;
+    }
+    Ok(())
 }
 
 /// An exported log (JSONL); a malformed line is named.

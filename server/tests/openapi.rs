@@ -378,6 +378,10 @@ fn real_answers_match_the_documented_schemas() {
     let (status, jwks) = server.send("GET", "/v1/keys/proof", None, None, true);
     assert_eq!(status, 200);
     doc.check("GET", "/v1/keys/proof", 200, &jwks);
+    assert!(jwks["issuer"].as_str().is_some_and(|i| !i.is_empty()), "{jwks}");
+    let (status, head) = server.call("GET", "/v1/audit/head", operator, None);
+    assert_eq!(status, 200, "{head}");
+    doc.check("GET", "/v1/audit/head", 200, &head);
 
     // Webhooks.
     let (status, hook) =

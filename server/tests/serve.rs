@@ -75,7 +75,10 @@ fn the_whole_loop_with_an_edit_and_a_verifiable_proof() {
         request_digest: Some(&req_digest),
         decision: Some("APPROVED_WITH_MODIFICATIONS"),
         patched_digest: Some(&pat_digest),
+        project: Some(&server.project),
+        issuer: jwks["issuer"].as_str(),
     };
+    assert!(jwks["issuer"].as_str().is_some_and(|i| i.starts_with("srv_")), "{jwks}");
     let now = d["decided_at"].as_i64().unwrap();
     verifier.verify(d["proof"].as_str().unwrap(), now, &expect).unwrap();
 

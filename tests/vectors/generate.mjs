@@ -33,6 +33,9 @@ function jcs(value) {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${jcs(value[k])}`).join(',')}}`;
 }
 
+// A copy without the members that are undefined (what JSON.stringify would drop).
+const jcsObject = (value) => JSON.parse(jcs(value));
+
 function lengthPrefixed(parts) {
   const chunks = [];
   for (const part of parts) {
@@ -251,11 +254,16 @@ function proofVectors() {
     return `${input}.${b64url(edSign(null, Buffer.from(input), ed25519Private(signWith)))}`;
   };
   const header = { alg: 'Ed25519', kid, typ: 'handrail-proof+jws' };
-  const base = { rid: 'req_01HZX', req, dec: 'APPROVED', act: 'op_alice', iat: 1764000000, exp: 1764003600, jti: 'jti_0001' };
+  const prj = 'prj_alpha';
+  const iss = 'https://handrail.example';
+  const base = { rid: 'req_01HZX', req, dec: 'APPROVED', act: 'op_alice', iat: 1764000000, exp: 1764003600, jti: 'jti_0001', prj, iss };
   const edited = { ...base, dec: 'APPROVED_WITH_MODIFICATIONS', pat, jti: 'jti_0002' };
+  // A proof from before prj and iss existed: verifies only when neither is expected.
+  const legacy = { ...base, prj: undefined, iss: undefined, jti: 'jti_0003' };
   const sign = [
     { name: 'approved', claims: base, token: token(header, base) },
     { name: 'approved with modifications', claims: edited, token: token(header, edited) },
+    { name: 'legacy, without project and issuer', claims: jcsObject(legacy), token: token(header, legacy) },
   ];
   const good = sign[0].token;
   const [h, c, s] = good.split('.');
@@ -280,10 +288,19 @@ function proofVectors() {
     vf('signature not base64url', `${h}.${c}.***`, { error: 'encoding' }),
     vf('signature wrong length', `${h}.${c}.${b64url(bytes(32, 1))}`, { error: 'proof_malformed' }),
     vf('claims missing jti', token(header, { ...base, jti: undefined }), { error: 'proof_malformed' }),
+    vf('valid for its project and issuer', good, { expect: { ...expect, project: prj, issuer: iss }, ok: true }),
+    vf('project A verified as project B', good, { expect: { ...expect, project: 'prj_beta' }, error: 'proof_project' }),
+    vf('other issuer', good, { expect: { ...expect, issuer: 'https://other.example' }, error: 'proof_issuer' }),
+    vf('issuer id instead of URL', good, { expect: { ...expect, issuer: 'srv_handrail' }, error: 'proof_issuer' }),
+    vf('legacy proof, nothing expected', sign[2].token, { ok: true }),
+    vf('legacy proof, project expected', sign[2].token, { expect: { ...expect, project: prj }, error: 'proof_project' }),
+    vf('legacy proof, issuer expected', sign[2].token, { expect: { ...expect, issuer: iss }, error: 'proof_issuer' }),
+    vf('missing prj, project expected', token(header, { ...base, prj: undefined }), { expect: { ...expect, project: prj, issuer: iss }, error: 'proof_project' }),
+    vf('audit checkpoint typ is not a proof', token({ ...header, typ: 'handrail-audit+jws' }, base), { error: 'proof_malformed' }),
   ];
   emit('proof.json', {
     module: 'proof',
-    description: 'Decision proofs (JWS compact, Ed25519) computed with node:crypto. seed: the signer\'s 32-byte Ed25519 seed (base64url); jwks: its public key. digests: SHA-256 (base64url) of the canonical JSON. sign: signing claims with (kid, seed) yields token exactly. verify: token checked at now against expect: ok or error code.',
+    description: 'Decision proofs (JWS compact, Ed25519) computed with node:crypto. seed: the signer\'s 32-byte Ed25519 seed (base64url); jwks: its public key. digests: SHA-256 (base64url) of the canonical JSON. sign: signing claims with (kid, seed) yields token exactly. verify: token checked at now against expect (project and issuer, when present, must be the claims\' prj and iss): ok or error code.',
     kid, seed: b64url(seed), jwks: { keys: [jwk] },
     digests: [{ json: request, digest: req }, { json: patched, digest: pat }],
     sign, verify,

@@ -133,7 +133,13 @@ class Protocol:
     """The protocol client: builds requests and reads answers; sends nothing itself."""
 
     def __new__(
-        cls, base_url: str, api_key: str, encryption_key: str | None = None
+        cls,
+        base_url: str,
+        api_key: str,
+        encryption_key: str | None = None,
+        *,
+        expect_project: str | None = None,
+        expect_issuer: str | None = None,
     ) -> Protocol: ...
     @property
     def encrypts(self) -> bool: ...
@@ -392,6 +398,9 @@ class ProofVerifier:
         request_digest: str | None = None,
         decision: str | None = None,
         patched_digest: str | None = None,
+        *,
+        project: str | None = None,
+        issuer: str | None = None,
     ) -> str: ...
 
 def diff(before: str | bytes, after: str | bytes) -> tuple[str, str]:

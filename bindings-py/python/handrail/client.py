@@ -114,7 +114,11 @@ def _parked(store: Callable[[], None]) -> None:
 
 
 def _settings(
-    base_url: Optional[str], api_key: Optional[str], encryption_key: Optional[str]
+    base_url: Optional[str],
+    api_key: Optional[str],
+    encryption_key: Optional[str],
+    expect_project: Optional[str] = None,
+    expect_issuer: Optional[str] = None,
 ) -> _core.Protocol:
     base_url = base_url or os.environ.get("HANDRAIL_URL")
     api_key = api_key or os.environ.get("HANDRAIL_API_KEY")
@@ -123,7 +127,9 @@ def _settings(
         raise _error(HandrailError, "invalid_options", "no server URL: pass base_url or set HANDRAIL_URL")
     if not api_key:
         raise _error(HandrailError, "invalid_key", "no API key: pass api_key or set HANDRAIL_API_KEY")
-    return _core.Protocol(base_url, api_key, encryption_key)
+    return _core.Protocol(
+        base_url, api_key, encryption_key, expect_project=expect_project, expect_issuer=expect_issuer
+    )
 
 
 def _headers(headers: Union[Mapping[str, str], httpx.Headers, List[Tuple[str, str]]]) -> List[Tuple[str, str]]:
@@ -194,6 +200,10 @@ class Client(_Base):
     ``HANDRAIL_API_KEY`` and ``HANDRAIL_ENCRYPTION_KEY``. With an encryption key
     (``hrk1.<kid>.<base64url>``) payloads and state are sealed before they leave the process
     and opened on the way back; the server only ever stores envelopes.
+
+    :meth:`verify_proof` accepts a proof only for the project its request belongs to and
+    from the issuer the server publishes beside its keys; ``expect_project`` and
+    ``expect_issuer`` pin either instead (a proof from elsewhere raises :class:`ProofError`).
     """
 
     def __init__(
@@ -203,8 +213,10 @@ class Client(_Base):
         encryption_key: Optional[str] = None,
         *,
         http: Optional[httpx.Client] = None,
+        expect_project: Optional[str] = None,
+        expect_issuer: Optional[str] = None,
     ) -> None:
-        self._protocol = _settings(base_url, api_key, encryption_key)
+        self._protocol = _settings(base_url, api_key, encryption_key, expect_project, expect_issuer)
         self._http = http or httpx.Client()
         self._lock = threading.Lock()
 
@@ -360,8 +372,10 @@ class AsyncClient(_Base):
         encryption_key: Optional[str] = None,
         *,
         http: Optional[httpx.AsyncClient] = None,
+        expect_project: Optional[str] = None,
+        expect_issuer: Optional[str] = None,
     ) -> None:
-        self._protocol = _settings(base_url, api_key, encryption_key)
+        self._protocol = _settings(base_url, api_key, encryption_key, expect_project, expect_issuer)
         self._http = http or httpx.AsyncClient()
         self._lock = asyncio.Lock()
 

@@ -45,7 +45,9 @@ export interface Wasm {
   reviewEdit?(original: string, edited: string, schema?: string): { ops: import("./types").PatchOp[]; summary: string };
   verifyAudit(entriesJson: string, after?: { seq: number; hash: string }): { count: number; last: { seq: number; hash: string } | null };
   layoutProfile(profile: Uint8Array, now: number, maxNodes?: number): Layout;
-  ProofVerifier: new (jwksJson: string) => { verify(token: string, now: number, expect: { requestId?: string }): Record<string, unknown> };
+  ProofVerifier: new (jwksJson: string) => {
+    verify(token: string, now: number, expect: { requestId?: string; project?: string; issuer?: string }): Record<string, unknown>;
+  };
 }
 
 let loading: Promise<Wasm> | null = null;

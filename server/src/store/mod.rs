@@ -154,6 +154,19 @@ pub struct Delivery {
     pub callback: bool,
 }
 
+/// A project's newest signed audit checkpoint (core `audit::sign_checkpoint`), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The project.
+    pub project: String,
+    /// The entry it vouches for.
+    pub seq: u64,
+    /// That entry's hash.
+    pub hash: String,
+    /// The compact JWS.
+    pub token: String,
+}
+
 /// A stored request, as the API returns it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RequestRow {
@@ -482,6 +495,15 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
     /// The whole audit log, every project's chain interleaved, in the order appended.
     fn audit_log(&self) -> StoreResult<Vec<Entry>>;
+    /// Each project's newest audit entry.
+    fn audit_heads(&self) -> StoreResult<Vec<Entry>>;
+    /// A project's audit entry `seq`.
+    fn audit_entry(&self, project: &str, seq: u64) -> StoreResult<Option<Entry>>;
+    /// The newest signed checkpoint of each project's chain, by project.
+    fn audit_checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
+    /// Stores a project's signed checkpoint if it is further along than the stored one;
+    /// true when it was stored.
+    fn put_audit_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<bool>;
     /// A project's audit entries after its entry `after` (0: from the first), in order.
     fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>>;
     /// Adds a webhook endpoint (receiving the events of `roles`' requests; empty: all) and

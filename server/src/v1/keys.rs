@@ -22,15 +22,18 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/keys/{key_id}", delete(revoke_key))
 }
 
-/// The server's public proof keys, as a JWK Set.
+/// The server's public proof keys, as a JWK Set, and the issuer its proofs name.
 #[derive(Serialize, JsonSchema)]
 pub(super) struct Jwks {
     /// Ed25519 public keys: `{"kty": "OKP", "crv": "Ed25519", "alg", "use": "sig", "kid", "x"}`.
     keys: Vec<Value>,
+    /// The `iss` of this server's proofs and audit checkpoints: its public URL
+    /// (`HANDRAIL_PUBLIC_URL`) or a stable `srv_…` id.
+    issuer: String,
 }
 
 async fn proof_keys(State(state): State<AppState>) -> Json<Jwks> {
-    Json(Jwks { keys: vec![state.signer.public_jwk()] })
+    Json(Jwks { keys: vec![state.signer.public_jwk()], issuer: state.issuer.to_string() })
 }
 
 /// A key to create.

@@ -34,6 +34,7 @@ use crate::limits::Metrics;
 use crate::store::{Principal, StoreError};
 use crate::{token_hash, AppState};
 
+pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, project_operator};
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};

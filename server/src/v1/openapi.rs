@@ -20,7 +20,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
-use super::audit::{AuditPage, Page};
+use super::audit::{AuditHead, AuditPage, Page};
 use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
@@ -351,7 +351,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("get", "/v1/keys/proof", Public, "Public keys of decision proofs (JWKS)").json::<Jwks>(
             g,
             200,
-            "The keys proofs are signed with.",
+            "The keys proofs and audit checkpoints are signed with, and their issuer (`iss`).",
         ),
         op("get", "/v1/keys/me", Key, "The calling key: its id, project, role").json::<Me>(
             g,
@@ -396,6 +396,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .query::<Page>(g)
             .json::<AuditPage>(g, 200, "In order; verify with the core's `audit::verify`.")
             .errors(400, &["invalid_request"]),
+        op("get", "/v1/audit/head", Project, "The project's audit chain head, signed").json::<AuditHead>(
+            g,
+            200,
+            "A checkpoint signed now (or the stored one, when the chain no longer holds it): \
+                 the chain read after it must hold entry `seq` with `hash`, else it was truncated \
+                 or rewritten.",
+        ),
         op("delete", "/v1/keys/{key_id}", Project, "Revoke a key")
             .empty(204, "Revoked: its token is refused from now on.")
             .errors(404, &["not_found"])

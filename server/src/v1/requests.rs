@@ -471,6 +471,8 @@ fn decide(
         iat: decided_at,
         exp: decided_at + PROOF_LIFETIME_SECS,
         jti: proof::new_jti()?,
+        prj: Some(row.project.clone()),
+        iss: Some(state.issuer.to_string()),
     };
     let decision = Decision {
         request_id: row.id.clone(),

@@ -2,7 +2,7 @@
 // why the firewall held it, the parked state, and the decision — approve, approve with
 // edits (a form from the request's schema, with a diff preview), or reject with a reason.
 
-import { api } from "../api";
+import { api, session } from "../api";
 import { age, h, mount, nowSecs, toast, when } from "../dom";
 import { editor, type Editor } from "../form";
 import { openBytes, openValue, sealFor, type Opened } from "../keys";
@@ -308,8 +308,11 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
     proof = h("p", { class: "note", "data-testid": "proof" }, "Checking the decision proof…");
     void (async () => {
       try {
-        const [w, jwks] = await Promise.all([wasm(), api.get<unknown>("/v1/keys/proof")]);
-        const claims = new w.ProofVerifier(JSON.stringify(jwks)).verify(d.proof!, nowSecs(), { requestId: r.id });
+        const [w, jwks] = await Promise.all([wasm(), api.get<{ issuer?: string }>("/v1/keys/proof")]);
+        // Bound to the signed-in project (from /v1/keys/me) and the server that published
+        // the keys: a proof from another project or server does not verify here.
+        const expect = { requestId: r.id, project: session()?.project, issuer: jwks.issuer };
+        const claims = new w.ProofVerifier(JSON.stringify(jwks)).verify(d.proof!, nowSecs(), expect);
         proof!.textContent = `Proof verified in this browser: ${String(claims.dec)} by ${String(claims.act)}.`;
         proof!.className = "note ok";
       } catch (e) {

@@ -36,7 +36,8 @@ fn remote(server: &Server, extra: &[&str]) -> (i32, String, String) {
     cli(&[&["audit", "verify"], extra].concat(), &env)
 }
 
-/// Creates and approves `n` requests: 2 audit entries each.
+/// Creates and approves `n` requests: 2 audit entries each (after the bootstrap's
+/// `project.created`, entry 1).
 fn activity(server: &Server, n: usize) {
     for _ in 0..n {
         let body = json!({"service": "stripe", "action": "refund", "payload": {"amount": 5}});
@@ -67,10 +68,10 @@ fn the_head_is_signed_and_kept_by_the_server() {
     activity(&server, 2);
     // The background loop signs the moved head within about a second.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while stored_seq(&server.dir, &server.project) != Some(4) {
+    while stored_seq(&server.dir, &server.project) != Some(5) {
         assert!(
             Instant::now() < deadline,
-            "no checkpoint of entry 4: {:?}",
+            "no checkpoint of entry 5: {:?}",
             stored_seq(&server.dir, &server.project)
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -102,31 +103,31 @@ fn deleting_the_newest_entries_is_detected() {
     let state = server.dir.with_extension("state.json");
     let _ = std::fs::remove_file(&state);
     let state_arg = state.to_str().unwrap().to_string();
-    // Verified remotely, and remembered: the chain ends at entry 6.
+    // Verified remotely, and remembered: the chain ends at entry 7.
     let (code, out, err) = remote(&server, &["--state", &state_arg]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("audit chain intact: 6 entries\nsigned checkpoints hold: 1 of 1"), "{out}");
+    assert!(out.starts_with("audit chain intact: 7 entries\nsigned checkpoints hold: 1 of 1"), "{out}");
     let remembered: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(remembered["chains"][&server.project]["seq"], 6, "{remembered}");
+    assert_eq!(remembered["chains"][&server.project]["seq"], 7, "{remembered}");
     assert_eq!(remembered["issuer"], server.call("GET", "/v1/keys/proof", &server.agent, None).1["issuer"]);
     let project = server.project.clone();
     let dir = server.into_dir();
     let data = dir.to_str().unwrap().to_string();
-    assert_eq!(stored_seq(&dir, &project), Some(6), "the head read stored its checkpoint");
+    assert_eq!(stored_seq(&dir, &project), Some(7), "the head read stored its checkpoint");
     assert_eq!(cli(&["audit", "verify", "--data", &data], &[]).0, 0);
 
     // Someone deletes the two newest entries. What remains is a valid chain…
-    let n = db(&dir).execute("DELETE FROM audit WHERE project = ?1 AND project_seq > 4", [&project]).unwrap();
+    let n = db(&dir).execute("DELETE FROM audit WHERE project = ?1 AND project_seq > 5", [&project]).unwrap();
     assert_eq!(n, 2);
     // …but not the one the stored checkpoint vouches for.
     let (code, _, err) = cli(&["audit", "verify", "--data", &data], &[]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.starts_with("error[audit_truncated]") && err.contains("ends at entry 4"), "{err}");
+    assert!(err.starts_with("error[audit_truncated]") && err.contains("ends at entry 5"), "{err}");
 
     // A restarted server neither re-signs the shorter chain nor hides it from a remote reader.
     let server = Server::start(dir.clone());
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(stored_seq(&dir, &project), Some(6));
+    assert_eq!(stored_seq(&dir, &project), Some(7));
     let (code, _, err) = remote(&server, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with("error[audit_truncated]"), "{err}");
@@ -137,11 +138,11 @@ fn deleting_the_newest_entries_is_detected() {
     db(&dir).execute("DELETE FROM audit_checkpoints", []).unwrap();
     let (code, out, err) = cli(&["audit", "verify", "--data", &data], &[]);
     assert_eq!(code, 0, "{out}{err}");
-    // …but a reader that remembers entry 6 can.
+    // …but a reader that remembers entry 7 can.
     let server = Server::start(dir.clone());
     let (code, _, err) = remote(&server, &["--state", &state_arg]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.starts_with("error[audit_truncated]") && err.contains("entry 6"), "{err}");
+    assert!(err.starts_with("error[audit_truncated]") && err.contains("entry 7"), "{err}");
     // The state is left as it was, so the next run fails too.
     assert_eq!(remote(&server, &["--state", &state_arg]).0, 1);
     // So can the local verification with the same memory.
@@ -192,7 +193,7 @@ fn rewriting_an_entry_is_detected() {
     .unwrap();
     let mut rewritten = entries.clone();
     *rewritten.last_mut().unwrap() = forged;
-    assert_eq!(audit::verify(&rewritten).unwrap(), 4, "a consistent rewrite");
+    assert_eq!(audit::verify(&rewritten).unwrap(), 5, "a consistent rewrite");
     let (code, _, err) = cli(&["audit", "verify", "--data", &data], &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with("error[audit_broken]") && err.contains("checkpoint vouched for"), "{err}");

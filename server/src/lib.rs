@@ -50,6 +50,8 @@ pub struct AppState {
     pub(crate) open: Arc<limits::OpenCaps>,
     /// Bumped by every revocation: open streams and long-polls check their key again.
     revocations: Arc<watch::Sender<u64>>,
+    /// What the compatibility layers add to deliveries (callback URLs, their shapes).
+    pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             blob_links,
             open: Arc::new(limits::OpenCaps::from_env()),
             revocations: Arc::new(watch::channel(0).0),
+            delivery_hooks: compat::delivery_hooks().into(),
         })
     }
 
@@ -151,7 +154,10 @@ pub fn stored_signer(store: &dyn Store) -> Result<Option<Signer>, String> {
 
 /// The router.
 pub fn app(state: AppState) -> axum::Router {
-    v1::router(state)
+    // The API, the compatibility layers at the edge (which map onto the API's rules), and the
+    // dashboard's assets.
+    let routes = v1::router().merge(compat::router()).merge(dashboard::router());
+    v1::finish(routes, state)
 }
 
 /// Unix seconds now: the server owns the clock the core never reads.

@@ -2,8 +2,8 @@
 //! with exponential backoff and jitter for 24 hours, and a delivery log.
 //!
 //! Deliveries are queued in the same transaction as the change they announce — to every
-//! registered endpoint, and a decision also to the callback URL its request named (LetsPing's
-//! `callback_url`) — and this worker sends what is due. A receiver that answers 2xx has it;
+//! registered endpoint, and a decision also to the callback URL its request named (through a
+//! compatibility layer's [`DeliveryHook`]) — and this worker sends what is due. A receiver that answers 2xx has it;
 //! anything else (an error status, a redirect, a TLS failure, no answer within 10 s) is
 //! retried after `base · 2^attempt` (±20%, capped at an hour).
 //!
@@ -23,7 +23,7 @@ use handrail_core::webhook::{self, Secret};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use crate::store::Delivery;
+use crate::store::{Delivery, RequestRow};
 use crate::{now_ms, AppState};
 
 /// Deliveries are retried for this long after they were queued, then marked failed.
@@ -126,11 +126,11 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
             }
         };
         for delivery in due {
-            // Requests made through the LetsPing layer are announced in their shape too.
-            let letsping = crate::compat::letsping_delivery(&state, &delivery.body, delivery.callback);
+            // A request made through a compatibility layer is announced in its shape too.
+            let shaped = state.delivery_hooks.iter().find_map(|hook| hook.shape(&state, &delivery));
             let agents = agents.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let result = send(&agents, &delivery, letsping);
+                let result = send(&agents, &delivery, shaped);
                 (delivery, result)
             })
             .await;
@@ -168,18 +168,38 @@ fn backoff(attempts: u32) -> i64 {
     delay + jitter
 }
 
+/// What a compatibility layer adds to the deliveries of the requests made through it: the
+/// callback URL a request names, and the layer's own body shape and signature headers. The
+/// worker and the store know only this interface; each layer registers its hook
+/// (`compat::delivery_hooks`).
+pub(crate) trait DeliveryHook: Send + Sync {
+    /// The URL `row` asked its decision to be delivered to, if it is this layer's request and
+    /// names one that passes the outbound rules.
+    fn callback(&self, row: &RequestRow) -> Option<String>;
+    /// For a delivery about a request of this layer: the body to send instead and the headers
+    /// that sign it. None when the delivery is not this layer's.
+    fn shape(&self, state: &AppState, delivery: &Delivery) -> Option<Shaped>;
+}
+
+/// A delivery's body in a layer's shape, with the headers that sign it.
+#[derive(Debug, Clone)]
+pub(crate) struct Shaped {
+    pub(crate) body: String,
+    pub(crate) headers: Vec<(&'static str, String)>,
+}
+
 /// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx; any other status
 /// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`. With
-/// `letsping` (the body in LetsPing's shape and the project's LetsPing webhook secret), that body is
-/// sent, signed both ways: Standard Webhooks and `x-letsping-signature`. A request's own
-/// callback URL has no endpoint secret: it gets `x-letsping-signature` alone (never an
-/// unsigned body), through [`callback_agent`].
-fn send(agents: &Agents, d: &Delivery, letsping: Option<(String, String)>) -> Result<u16, String> {
+/// `shaped` (a layer's body and signature headers), that body is sent, signed both ways:
+/// Standard Webhooks and the layer's headers. A request's own callback URL has no endpoint
+/// secret: it is sent only when a layer signs it (never an unsigned body), through
+/// [`callback_agent`].
+fn send(agents: &Agents, d: &Delivery, shaped: Option<Shaped>) -> Result<u16, String> {
     let ts = crate::now();
-    let body = letsping.as_ref().map_or(d.body.as_str(), |(body, _)| body.as_str());
+    let body = shaped.as_ref().map_or(d.body.as_str(), |s| s.body.as_str());
     let mut request = if d.callback {
-        if letsping.is_none() {
-            return Err("no callback secret for this request's creator".into());
+        if shaped.is_none() {
+            return Err("no layer signs this callback".into());
         }
         agents.callbacks.post(&d.url)
     } else {
@@ -194,11 +214,8 @@ fn send(agents: &Agents, d: &Delivery, letsping: Option<(String, String)>) -> Re
         let signature = webhook::sign(&secret, &d.id, ts, body.as_bytes()).map_err(|e| e.to_string())?;
         request = request.set("webhook-signature", &signature);
     }
-    if let Some((_, lp_secret)) = &letsping {
-        request = request.set(
-            "x-letsping-signature",
-            &crate::compat::letsping_signature(lp_secret, body.as_bytes(), now_ms()),
-        );
+    for (name, value) in shaped.iter().flat_map(|s| &s.headers) {
+        request = request.set(name, value);
     }
     let response = request.send_string(body);
     match response {

@@ -576,7 +576,7 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_agent", event, data: json!({}) };
     assert!(store.insert_request(&row, None, audit("request.created")).unwrap());
     let decide =
-        |status: &str, decision: Value| store.decide("prj_a", &row.id, status, &decision, audit("x"));
+        |status: &str, decision: Value| store.decide("prj_a", &row.id, status, &decision, None, audit("x"));
     let approval = |actor: &str, proof: Option<&str>| {
         let mut d = json!({"request_id": row.id, "status": "APPROVED", "actor": actor, "decided_at": 1});
         if let Some(p) = proof {

@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use super::letsping_agents::their_error;
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
-use crate::store::{CheckpointPut, RequestRow, Store, StoreError};
+use crate::store::{CheckpointPut, Delivery, RequestRow, Store, StoreError};
 use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiError, ApiResult};
-use crate::webhooks::check_callback_url;
+use crate::webhooks::{check_callback_url, DeliveryHook, Shaped};
 use crate::{now, random, AppState};
 
 /// The marker in a request's `context.compat` that it came through this layer.
@@ -296,7 +296,7 @@ async fn delete_checkpoints(
 /// passes [`check_callback_url`]: its decision is delivered there too, in the same shape and
 /// with the same `x-letsping-signature` as to registered endpoints. Checked again here
 /// because `/v1/requests` could store a look-alike context unchecked.
-pub(crate) fn callback(row: &RequestRow) -> Option<String> {
+fn callback(row: &RequestRow) -> Option<String> {
     let context = row.context.as_ref()?;
     if context.get("compat").and_then(Value::as_str) != Some(MARK) {
         return None;
@@ -308,8 +308,24 @@ pub(crate) fn callback(row: &RequestRow) -> Option<String> {
 
 /// The `x-letsping-signature` of a webhook body: `t=<unix ms>,v1=<hex HMAC-SHA256(secret,
 /// body)>`, the form their `webhook_handler` verifies.
-pub(crate) fn signature_header(secret: &str, body: &[u8], now_ms: i64) -> String {
+fn signature_header(secret: &str, body: &[u8], now_ms: i64) -> String {
     format!("t={now_ms},v1={}", hex_encode(hmac_sha256(secret.as_bytes(), &[body])))
+}
+
+/// This layer's part in deliveries: a request's `metadata.callback_url`, and every delivery
+/// about one of its requests in their shape, signed `x-letsping-signature`.
+pub(crate) struct Deliveries;
+
+impl DeliveryHook for Deliveries {
+    fn callback(&self, row: &RequestRow) -> Option<String> {
+        callback(row)
+    }
+
+    fn shape(&self, state: &AppState, delivery: &Delivery) -> Option<Shaped> {
+        let (body, secret) = self::delivery(state, &delivery.body, delivery.callback)?;
+        let signature = signature_header(&secret, body.as_bytes(), crate::now_ms());
+        Some(Shaped { body, headers: vec![("x-letsping-signature", signature)] })
+    }
 }
 
 /// The secret that signs the deliveries to the callback URLs of the requests agent key
@@ -339,7 +355,7 @@ async fn own_callback_secret(State(state): State<AppState>, headers: HeaderMap) 
 /// fields added (`id`, `event`, `data.state_download_url`, `data.dek`) and the secret of its
 /// `x-letsping-signature`: to a registered endpoint, the project's webhook secret; to the
 /// request's own callback URL, its creator's callback secret. None for every other delivery.
-pub(crate) fn delivery(state: &AppState, body: &str, callback: bool) -> Option<(String, String)> {
+fn delivery(state: &AppState, body: &str, callback: bool) -> Option<(String, String)> {
     let mut value: Value = serde_json::from_str(body).ok()?;
     let data = value.get("data")?;
     if data.get("context").and_then(|c| c.get("compat")).and_then(Value::as_str) != Some(MARK) {

@@ -27,6 +27,8 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(secrets::router())
 }
 
-pub(crate) use letsping::callback as letsping_callback;
-pub(crate) use letsping::delivery as letsping_delivery;
-pub(crate) use letsping::signature_header as letsping_signature;
+/// The delivery hooks of the layers that shape their requests' deliveries (see
+/// [`crate::webhooks::DeliveryHook`]).
+pub(crate) fn delivery_hooks() -> Vec<std::sync::Arc<dyn crate::webhooks::DeliveryHook>> {
+    vec![std::sync::Arc::new(letsping::Deliveries)]
+}

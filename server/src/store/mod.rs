@@ -105,7 +105,7 @@ pub struct RoleRule {
 }
 
 /// One escalation of a pending request: a move from a role to another (a role's rule), or
-/// the request's own escalation (LoopPause's `escalation`), which names whom to notify and
+/// the request's own escalation (one a compatibility layer set), which names whom to notify and
 /// moves it only when that names a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
@@ -412,7 +412,7 @@ pub enum SnapshotCommit {
 pub struct BudgetState {
     /// The daily limit in USD, if one is set.
     pub daily_usd: Option<f64>,
-    /// Cost recorded that day (observations' `cost_usd`, priced Agent Ledger events), USD.
+    /// Cost recorded that day (observations' `cost_usd`, priced events a compatibility layer reports), USD.
     pub spent_usd: f64,
 }
 
@@ -440,8 +440,9 @@ pub struct SessionRow {
     pub cost_usd: f64,
 }
 
-/// Everything the handlers need from storage.
-pub trait Store: Send + Sync {
+/// Everything the handlers need from storage (thread checkpoints included, see
+/// [`Checkpoints`]).
+pub trait Store: Checkpoints + Send + Sync {
     /// The principal of a token hash, if any.
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
     /// Adds a key (its token hash) to a project; an operator may decide every role and
@@ -482,15 +483,18 @@ pub trait Store: Send + Sync {
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
     /// Requests of a project, newest first, as `filter` says.
     fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>>;
-    /// Decides a pending request and appends the audit entry; false when it was no longer
-    /// pending. An approval must pass [`approving_actor`], its actor an operator key of the
-    /// project at that moment; otherwise nothing is written and the answer is an error.
+    /// Decides a pending request, appends the audit entry and queues the event for the
+    /// project's endpoints and, when given, for the request's own `callback` URL; false when
+    /// it was no longer pending. An approval must pass [`approving_actor`], its actor an
+    /// operator key of the project at that moment; otherwise nothing is written and the answer
+    /// is an error.
     fn decide(
         &self,
         project: &str,
         id: &str,
         status: &str,
         decision: &Value,
+        callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
     /// The whole audit log, every project's chain interleaved, in the order appended.
@@ -636,7 +640,7 @@ pub trait Store: Send + Sync {
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>>;
     /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
-    /// time (`context.escalate_at`, Unix seconds, set by the LoopPause layer) is at or before
+    /// time (`context.escalate_at`, Unix seconds, set by a compatibility layer) is at or before
     /// `now`.
     fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
     /// Sets (Some) or clears (None) an agent's daily budget and appends the audit entry. The
@@ -676,7 +680,13 @@ pub trait Store: Send + Sync {
         value: &str,
         audit: AuditEvent<'_>,
     ) -> StoreResult<()>;
-    /// Stores a LangGraph checkpoint (LetsPing layer) of a project's thread as its newest,
+}
+
+/// Checkpoints of agents' threads (LangGraph's checkpointer model: a thread's newest state
+/// and its history), for the layers whose clients park graph state on the server. A store
+/// of its own trait, so the request store holds no layer's model.
+pub trait Checkpoints: Send + Sync {
+    /// Stores a checkpoint of a project's thread as its newest,
     /// then drops the oldest beyond `per_thread` in that thread and beyond `per_project` in
     /// the project, in one transaction.
     fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()>;

@@ -13,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    approving_actor, AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Claim,
-    Delivery, Escalation, EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project,
+    approving_actor, AgentRow, AgentSnapshot, AuditEvent, BlobSink, BudgetState, CheckpointPut, Checkpoints,
+    Claim, Delivery, Escalation, EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project,
     RequestFilter, RequestRow, Role, RoleRule, SessionRow, Snapshot, SnapshotCommit, Store, StoreError,
     StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
@@ -357,10 +357,16 @@ fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
 }
 
-/// Queues the event for every webhook of the project and, for a decision, for the request's
-/// own callback URL if it names one (see [`crate::compat::letsping_callback`]), inside `tx`
-/// (so a change and its notification are stored together or not at all).
-fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResult<()> {
+/// Queues the event for every webhook of the project and, when given, for the request's own
+/// callback URL, inside `tx` (so a change and its notification are stored together or not at
+/// all).
+fn enqueue(
+    tx: &Connection,
+    row: &RequestRow,
+    event: &str,
+    at: i64,
+    callback: Option<&str>,
+) -> StoreResult<()> {
     // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
     // what an operator holding those roles may read.
     let mut stmt = tx.prepare(
@@ -370,8 +376,6 @@ fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResu
     let hooks = stmt
         .query_map(params![&row.project, &row.role], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
-    let decided = matches!(event, "request.resolved" | "request.expired");
-    let callback = if decided { crate::compat::letsping_callback(row) } else { None };
     if hooks.is_empty() && callback.is_none() {
         return Ok(());
     }
@@ -382,7 +386,8 @@ fn enqueue(tx: &Connection, row: &RequestRow, event: &str, at: i64) -> StoreResu
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
     let now_ms = at * 1000;
-    let targets = hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url))));
+    let targets =
+        hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url.to_string()))));
     for (hook, url) in targets {
         let mut id = [0u8; 12];
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
@@ -628,7 +633,7 @@ impl Store for Sqlite {
             )?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
-            enqueue(tx, &row, audit.event, audit.at)?;
+            enqueue(tx, &row, audit.event, audit.at, None)?;
             Ok(true)
         })
     }
@@ -676,10 +681,12 @@ impl Store for Sqlite {
         id: &str,
         status: &str,
         decision: &Value,
+        callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
         let (project, id, status, decision) =
             (project.to_string(), id.to_string(), status.to_string(), decision.clone());
+        let callback = callback.map(str::to_string);
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
         let approver = approving_actor(&status, &decision)?.map(str::to_string);
@@ -715,7 +722,7 @@ impl Store for Sqlite {
             )?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;
-            enqueue(tx, &row, audit.event, audit.at)?;
+            enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
             Ok(true)
         })
     }
@@ -1422,7 +1429,7 @@ impl Store for Sqlite {
             params![project, id, serde_json::to_string(&row)?, row.role],
         )?;
         append_audit(&tx, project, id, &audit)?;
-        enqueue(&tx, &row, audit.event, audit.at)?;
+        enqueue(&tx, &row, audit.event, audit.at, None)?;
         tx.commit()?;
         Ok(Some(row))
     }
@@ -1576,7 +1583,9 @@ impl Store for Sqlite {
         tx.commit()?;
         Ok(())
     }
+}
 
+impl Checkpoints for Sqlite {
     fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -72,6 +72,14 @@ pub(crate) fn agent_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b))
 }
 
+/// 400 `invalid_agent`.
+pub(crate) fn invalid_agent() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_agent",
+        "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
+    )
+}
 /// An event or session id: 1–128 printable ASCII characters, no spaces.
 fn id_ok(id: &str) -> bool {
     (1..=MAX_NAME).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
@@ -147,7 +155,7 @@ pub(super) struct AgentDetail {
     /// Calls and cost per tool and outcome.
     telemetry: Telemetry,
     /// Its daily budget and today's spend.
-    budget: super::sessions::BudgetView,
+    budget: BudgetView,
 }
 
 /// Calls and cost per tool and per outcome.
@@ -474,7 +482,7 @@ async fn read(
         tool.outcomes.insert(c.outcome.clone(), c.calls);
         *outcomes.entry(c.outcome).or_default() += c.calls;
     }
-    let budget = super::sessions::budget_view(&state, &who.project, &agent)?;
+    let budget = budget_view(&state, &who.project, &agent)?;
     Ok(Json(AgentDetail { agent: row, telemetry: Telemetry { tools, outcomes }, budget }))
 }
 
@@ -544,4 +552,28 @@ async fn set_mode(
         return Err(no_agent());
     }
     Ok(Json(ModeSet { name: agent, mode }))
+}
+
+/// An agent's daily budget and today's spend.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct BudgetView {
+    /// The agent.
+    pub(crate) agent: String,
+    /// The daily limit in USD; null when none is set.
+    pub(crate) daily_usd: Option<f64>,
+    /// Cost recorded today (UTC day of the server's clock), USD.
+    pub(crate) spent_today_usd: f64,
+    /// What is left today, never below 0; null without a limit.
+    pub(crate) remaining_usd: Option<f64>,
+}
+
+/// The budget and today's spend of `agent` in `project`.
+pub(crate) fn budget_view(state: &AppState, project: &str, agent: &str) -> ApiResult<BudgetView> {
+    let b = state.store.budget(project, agent, now().div_euclid(86_400))?;
+    Ok(BudgetView {
+        agent: agent.to_string(),
+        daily_usd: b.daily_usd,
+        spent_today_usd: b.spent_usd,
+        remaining_usd: b.daily_usd.map(|limit| (limit - b.spent_usd).max(0.0)),
+    })
 }

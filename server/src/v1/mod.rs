@@ -5,6 +5,7 @@
 pub(crate) mod agents;
 mod audit;
 pub(crate) mod authority;
+mod budgets;
 mod events;
 mod keys;
 mod openapi;
@@ -48,8 +49,9 @@ pub const MAX_WAIT_SECS: u64 = 60;
 /// Default deadline of a request without `timeout_secs`: a day.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 86_400;
 
-/// Every route.
-pub fn router(state: AppState) -> Router {
+/// Every route of the API (`/v1`, health and metrics), without state: [`crate::app`] merges
+/// it with the compatibility layers and the dashboard.
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
@@ -62,11 +64,16 @@ pub fn router(state: AppState) -> Router {
         .merge(roles::router())
         .merge(audit::router())
         .merge(sessions::router())
+        .merge(budgets::router())
         // Streams its own bodies with its own limit (`HANDRAIL_MAX_SNAPSHOT_BYTES`).
         .merge(snapshots::router())
         .merge(openapi::router())
-        .merge(crate::compat::router())
-        .merge(crate::dashboard::router())
+}
+
+/// What every route shares, around the merged router: the 404 of an unknown route, the body
+/// limit, the drain of unread bodies, the request log.
+pub(crate) fn finish(router: Router<AppState>, state: AppState) -> Router {
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(read_what_is_left))

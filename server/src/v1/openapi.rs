@@ -19,13 +19,15 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use super::agents::BudgetView;
 use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
 use super::audit::{AuditHead, AuditPage, Page};
+use super::budgets::NewBudget;
 use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
-use super::sessions::{BudgetView, EndSession, NewBudget, NewSession, SessionList, SessionQuery};
+use super::sessions::{EndSession, NewSession, SessionList, SessionQuery};
 use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
 use super::webhooks::{DeliveryList, NewWebhook, RequestDeliveryList, WebhookCreated, WebhookList};
 use super::ErrorBody;

@@ -493,7 +493,8 @@ fn decide(
         event,
         data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
     };
-    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, audit)? {
+    let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
+    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, callback.as_deref(), audit)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_decided",

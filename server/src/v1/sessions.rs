@@ -1,11 +1,4 @@
-//! Sessions (one run of an agent, from start to end, with its event count and cost) and
-//! budgets (an agent's daily limit in USD, set by an operator, against what it spent today).
-//!
-//! Spend is counted per UTC day of the server's clock from every observation's `cost_usd`
-//! (`POST /v1/observations`, and the Agent Ledger layer's priced events, which go through the
-//! same path). Checking a call's projected cost against the budget before it runs is the
-//! guard's job (`Policy::daily_budget_usd`, or the Agent Ledger layer's 429): this module
-//! stores the limit and reports the spend.
+//! Sessions: one run of an agent, from start to end, with its event count and cost.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,101 +10,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::agents::agent_name;
-use super::{body, internal, parse, principal, project_operator, ApiError, ApiResult};
+use super::agents::{agent_name, invalid_agent};
+use super::{body, internal, parse, principal, ApiError, ApiResult};
 use crate::store::{AuditEvent, Principal, SessionRow};
 use crate::{now, random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/agents/{agent}/budget", get(read_budget).put(set_budget))
         .route("/v1/agents/{agent}/sessions", get(list))
         .route("/v1/sessions", post(start))
         .route("/v1/sessions/{id}", get(read))
         .route("/v1/sessions/{id}/end", post(end))
-}
-
-/// An agent's daily budget and today's spend.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub(crate) struct BudgetView {
-    /// The agent.
-    pub(crate) agent: String,
-    /// The daily limit in USD; null when none is set.
-    pub(crate) daily_usd: Option<f64>,
-    /// Cost recorded today (UTC day of the server's clock), USD.
-    pub(crate) spent_today_usd: f64,
-    /// What is left today, never below 0; null without a limit.
-    pub(crate) remaining_usd: Option<f64>,
-}
-
-/// The budget and today's spend of `agent` in `project`.
-pub(crate) fn budget_view(state: &AppState, project: &str, agent: &str) -> ApiResult<BudgetView> {
-    let b = state.store.budget(project, agent, now().div_euclid(86_400))?;
-    Ok(BudgetView {
-        agent: agent.to_string(),
-        daily_usd: b.daily_usd,
-        spent_today_usd: b.spent_usd,
-        remaining_usd: b.daily_usd.map(|limit| (limit - b.spent_usd).max(0.0)),
-    })
-}
-
-fn invalid_agent() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_agent",
-        "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
-    )
-}
-
-/// The budget to set.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewBudget {
-    /// The daily limit in USD (finite, ≥ 0); null removes the limit.
-    daily_usd: Option<f64>,
-}
-
-/// `PUT /v1/agents/{agent}/budget` (operators): sets or clears the daily limit, audited. The
-/// agent need not have been observed yet.
-async fn set_budget(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(agent): Path<String>,
-    bytes: crate::v1::Body,
-) -> ApiResult<Json<BudgetView>> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewBudget = parse(&body(bytes)?)?;
-    if !agent_name(&agent) {
-        return Err(invalid_agent());
-    }
-    if let Some(usd) = new.daily_usd.filter(|u| !u.is_finite() || *u < 0.0) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_budget",
-            format!("daily_usd must be a finite number ≥ 0, not {usd}"),
-        ));
-    }
-    let audit = AuditEvent {
-        at: now(),
-        actor: &who.key_id,
-        event: "agent.budget",
-        data: json!({ "agent": agent, "daily_usd": new.daily_usd }),
-    };
-    state.store.set_budget(&who.project, &agent, new.daily_usd, audit)?;
-    Ok(Json(budget_view(&state, &who.project, &agent)?))
-}
-
-/// `GET /v1/agents/{agent}/budget`: the limit and today's spend (a guard reads it before a call).
-async fn read_budget(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(agent): Path<String>,
-) -> ApiResult<Json<BudgetView>> {
-    let who = principal(&state, &headers)?;
-    if !agent_name(&agent) {
-        return Err(invalid_agent());
-    }
-    Ok(Json(budget_view(&state, &who.project, &agent)?))
 }
 
 /// A session to start.

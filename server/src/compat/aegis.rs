@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::store::{Principal, RequestRow};
 use crate::v1::requests::{self, LEASE_SECS};
-use crate::v1::{blocking, body, internal, parse, principal, ApiError, ApiResult};
+use crate::v1::{blocking, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::{now, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -95,7 +95,7 @@ async fn record(
     let key = header(headers, "idempotency-key")?;
     let thread = header(headers, "thread-id")?;
     let trace = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    let bytes = body(bytes)?;
+    let bytes = bytes.0;
     let payload: Value = if bytes.is_empty() { json!({}) } else { parse(&bytes)? };
     let verb = if status == Status::Approved { "approve" } else { "reject" };
     let action = payload
@@ -158,10 +158,9 @@ fn duplicate(state: &AppState, who: &Principal, first: Option<&str>) -> Response
 /// `GET /api/v1/hitl/status/{id}`: the request by the id a 202 gave, in the key's project.
 async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     let row = crate::v1::authority::readable(&state, &who, &id)?;
     Ok(Json(answer(&row)))
 }

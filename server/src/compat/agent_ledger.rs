@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::store::{Principal, SessionRow};
 use crate::v1::agents::{self, MAX_EVENTS, MAX_NAME};
 use crate::v1::sessions::{self, no_session};
-use crate::v1::{body, internal, parse, principal, ApiError, ApiResult};
+use crate::v1::{internal, parse, principal, ApiError, ApiResult};
 use crate::{now, pricing, random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -84,10 +84,14 @@ fn session_json(row: &SessionRow) -> Value {
     })
 }
 
-async fn start(State(state): State<AppState>, headers: HeaderMap, bytes: crate::v1::Body) -> Response {
+async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<crate::v1::Body, ApiError>,
+) -> Response {
     answer((|| {
         let who = who(&state, &headers)?;
-        let ask: StartBody = parse(&body(bytes)?)?;
+        let ask: StartBody = parse(&bytes?.0)?;
         let row = sessions::start_session(&state, &who, &ask.agent_name)?;
         Ok((StatusCode::CREATED, Json(session_json(&row))).into_response())
     })())
@@ -107,11 +111,11 @@ async fn end(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    bytes: crate::v1::Body,
+    bytes: Result<crate::v1::Body, ApiError>,
 ) -> Response {
     answer((|| {
         let who = who(&state, &headers)?;
-        let ask: EndBody = parse(&body(bytes)?)?;
+        let ask: EndBody = parse(&bytes?.0)?;
         let row = sessions::end_session(&state, &who, &id, &ask.status, ask.error_message.as_deref())?;
         Ok(Json(session_json(&row)).into_response())
     })())
@@ -218,14 +222,24 @@ fn over_budget(agent: &str, limit: f64, spent: f64, attempted: f64) -> Response 
     (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap, bytes: crate::v1::Body) -> Response {
+/// Bodies come as `Result`s: a body refused (too large, unreadable) is answered in their
+/// error shape too.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<crate::v1::Body, ApiError>,
+) -> Response {
     answer(record(&state, &headers, bytes).await).await
 }
 
 /// Checks the whole batch, then the budget, then records it: all of it or nothing.
-async fn record(state: &AppState, headers: &HeaderMap, bytes: crate::v1::Body) -> ApiResult<Response> {
+async fn record(
+    state: &AppState,
+    headers: &HeaderMap,
+    bytes: Result<crate::v1::Body, ApiError>,
+) -> ApiResult<Response> {
     let who = who(state, headers)?;
-    let ask: EventsBody = parse(&body(bytes)?)?;
+    let ask: EventsBody = parse(&bytes?.0)?;
     if ask.events.len() > MAX_EVENTS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -5,7 +5,7 @@
 //! checkpointer stores its checkpoints under `/langgraph/checkpoints`, per project and thread.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -20,7 +20,7 @@ use super::letsping_agents::their_error;
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
 use crate::store::{CheckpointPut, Delivery, RequestRow, Store, StoreError};
-use crate::v1::{body, create_request, internal, not_found, parse, principal, ApiError, ApiResult};
+use crate::v1::{create_request, internal, not_found, parse, ApiError, ApiResult, Caller};
 use crate::webhooks::{check_callback_url, DeliveryHook, Shaped};
 use crate::{now, random, AppState};
 
@@ -89,11 +89,9 @@ fn std_b64(bytes: &[u8]) -> String {
 /// `_lp_enc` envelope), with an upload link and a data key for the state snapshot.
 async fn ingest(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    Caller(who): Caller,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Response> {
-    let who = principal(&state, &headers)?;
-    let bytes = body(bytes)?;
     let raw: Value = parse(&bytes)?;
     let agent = match super::letsping_agents::verify(&state, &who, &raw)? {
         Ok(agent) => agent,
@@ -149,10 +147,9 @@ async fn ingest(
 /// `metadata`.
 async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     let row = crate::v1::authority::readable(&state, &who, &id)?;
     Ok(Json(view(&row)))
 }
@@ -239,11 +236,9 @@ fn checkpoint_id(name: &str, value: &str) -> ApiResult<()> {
 /// newest, within the per-thread and per-project bounds.
 async fn put_checkpoint(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    Caller(who): Caller,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
-    let bytes = body(bytes)?;
     let cp: NewCheckpoint = parse(&bytes)?;
     checkpoint_id("thread_id", &cp.thread_id)?;
     checkpoint_id("checkpoint_id", &cp.checkpoint_id)?;
@@ -270,10 +265,9 @@ async fn put_checkpoint(
 /// checkpoint_id, checkpoint, metadata}`, or 404 (their checkpointer then has none).
 async fn get_checkpoint(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Query(q): Query<CheckpointQuery>,
 ) -> ApiResult<Response> {
-    let who = principal(&state, &headers)?;
     let text = state
         .store
         .checkpoint(&who.project, &q.thread_id, q.checkpoint_id.as_deref())?
@@ -284,10 +278,9 @@ async fn get_checkpoint(
 /// `DELETE /langgraph/checkpoints?thread_id=…`: forgets the thread's checkpoints.
 async fn delete_checkpoints(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Query(q): Query<CheckpointQuery>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     let deleted = state.store.delete_checkpoints(&who.project, &q.thread_id)?;
     Ok(Json(json!({ "deleted": deleted })))
 }
@@ -345,8 +338,7 @@ pub(crate) fn callback_secret(store: &dyn Store, project: &str, key_id: &str) ->
 
 /// `GET /callback-secret`: the calling key's callback secret (see [`callback_secret`]), for
 /// the agent's own receiver of `callback_url` deliveries.
-async fn own_callback_secret(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
+async fn own_callback_secret(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
     let secret = callback_secret(state.store.as_ref(), &who.project, &who.key_id)?;
     Ok(Json(json!({ "key_id": who.key_id, "callback_secret": secret })))
 }

@@ -9,7 +9,7 @@
 //! number forms), so both byte forms are accepted.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::looppause::python_dumps;
 use crate::store::Principal;
-use crate::v1::{internal, principal, ApiResult};
+use crate::v1::{internal, ApiResult, Caller};
 use crate::{random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -38,8 +38,7 @@ fn setting_name(project: &str, agent_id: &str) -> String {
 }
 
 /// `POST /agents/register` (bearer agent key): a new signing agent of the key's project.
-async fn register(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
+async fn register(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
     let agent_id = format!("agt_{}", b64url_encode(random::<12>().map_err(internal)?));
     let secret = b64url_encode(random::<32>().map_err(internal)?);
     let secret = state.store.setting_or_insert(&setting_name(&who.project, &agent_id), &secret)?;

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use super::letsping_agents::their_error;
 use crate::store::AuditEvent;
-use crate::v1::{body, internal, operator, parse, ApiError, ApiResult, Body};
+use crate::v1::{internal, operator, parse, ApiError, ApiResult, Body};
 use crate::{now, random, AppState};
 
 /// Most sign-ups one window allows.
@@ -120,7 +120,7 @@ fn shown(w: Option<&Window>) -> Value {
 /// unredeemed tokens stop working; its unclaimed operator tokens stay claimable).
 async fn open(State(state): State<AppState>, headers: HeaderMap, bytes: Body) -> ApiResult<Json<Value>> {
     let who = admin(&state, &headers)?;
-    let ask: OpenWindow = parse(&body(bytes)?)?;
+    let ask: OpenWindow = parse(&bytes.0)?;
     if ask.signups == 0 || ask.signups > MAX_SIGNUPS || ask.expires_in < 1 || ask.expires_in > MAX_WINDOW_SECS
     {
         return Err(ApiError::new(
@@ -175,7 +175,7 @@ async fn claim(State(state): State<AppState>, headers: HeaderMap, bytes: Body) -
         project: String,
     }
     let who = admin(&state, &headers)?;
-    let ask: Claim = parse(&body(bytes)?)?;
+    let ask: Claim = parse(&bytes.0)?;
     let _guard = REDEEM.lock().unwrap_or_else(|e| e.into_inner());
     let name = claim_name(&ask.project);
     let token = state.store.setting(&name)?.filter(|t| !t.is_empty()).ok_or_else(crate::v1::not_found)?;
@@ -240,7 +240,7 @@ fn public_base(headers: &HeaderMap) -> String {
 
 /// `POST /api/agent-signup {"token"}`: redeems a token for a new project and its agent key.
 async fn redeem(State(state): State<AppState>, headers: HeaderMap, bytes: Body) -> ApiResult<Response> {
-    let ask: Value = parse(&body(bytes)?)?;
+    let ask: Value = parse(&bytes.0)?;
     let token = ask.get("token").and_then(Value::as_str).unwrap_or("");
     let bad = || {
         their_error(

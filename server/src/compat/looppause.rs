@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
 use crate::store::RequestRow;
-use crate::v1::{body, create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult};
+use crate::v1::{create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::AppState;
 
 /// The marker in a request's `context.compat` that it came through this layer.
@@ -55,10 +55,9 @@ struct CreatePause {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
-    let bytes = body(bytes)?;
     let ask: CreatePause = parse(&bytes)?;
     let escalation = match own_escalation(ask.escalation.as_ref()) {
         Ok(e) => e,
@@ -131,10 +130,9 @@ fn own_escalation(escalation: Option<&Value>) -> Result<Option<(i64, Option<&str
 /// system_fallback`.
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     let row = crate::v1::authority::readable(&state, &who, &id)?;
     let Some(decision) = row.decision.as_ref() else {
         return Ok(Json(json!({ "pause_id": row.id, "status": "pending" })));

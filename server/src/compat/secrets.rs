@@ -3,7 +3,7 @@
 //! first use, shown and rotated only with an operator token (`handrail compat secrets`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use handrail_core::encoding::b64url_encode;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::store::{AuditEvent, Store, StoreError};
-use crate::v1::{project_operator, ApiError, ApiResult};
+use crate::v1::{ApiError, ApiResult, ProjectOperator};
 use crate::{now, random, AppState};
 
 /// A secret the compatibility layers keep per project.
@@ -71,8 +71,10 @@ fn all(state: &AppState, project: &str) -> ApiResult<Json<Value>> {
 }
 
 /// `GET /compat/secrets`: the caller's project's secrets (operator only).
-async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = project_operator(&state, &headers)?;
+async fn show(
+    State(state): State<AppState>,
+    ProjectOperator(who): ProjectOperator,
+) -> ApiResult<Json<Value>> {
     all(&state, &who.project)
 }
 
@@ -88,10 +90,9 @@ struct Rotate {
 /// one stops working at once. Answers with every secret, as `GET` does.
 async fn rotate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let who = project_operator(&state, &headers)?;
     let ask: Rotate = if body.is_empty() { Rotate { secret: None } } else { crate::v1::parse(&body)? };
     let kinds: Vec<Kind> = match ask.secret.as_deref() {
         None => Kind::ALL.to_vec(),

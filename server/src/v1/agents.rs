@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{body, internal, parse, principal, project_operator, ApiError, ApiResult};
+use super::{internal, parse, ApiError, ApiResult, Caller, ProjectOperator};
 use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Principal, ToolCount};
 use crate::{now, AppState};
 
@@ -275,11 +275,10 @@ fn check_event(index: usize, raw: Value, vouches: bool, now: i64) -> ApiResult<E
 /// `POST /v1/observations`: applies a batch; `{"accepted", "duplicates"}`.
 async fn observe(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    Caller(who): Caller,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<Accepted>> {
-    let who = principal(&state, &headers)?;
-    let batch: Batch = parse(&body(bytes)?)?;
+    let batch: Batch = parse(&bytes)?;
     Ok(Json(ingest(&state, &who, &batch.agent, batch.events).await?))
 }
 
@@ -457,18 +456,16 @@ fn no_agent() -> ApiError {
 }
 
 /// `GET /v1/agents`: the project's agents.
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<AgentList>> {
-    let who = principal(&state, &headers)?;
+async fn list(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<AgentList>> {
     Ok(Json(AgentList { agents: state.store.agents(&who.project)? }))
 }
 
 /// `GET /v1/agents/{agent}`: one agent with its telemetry.
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(agent): Path<String>,
 ) -> ApiResult<Json<AgentDetail>> {
-    let who = principal(&state, &headers)?;
     if !agent_name(&agent) {
         return Err(no_agent());
     }
@@ -499,11 +496,10 @@ pub(super) struct ProfileQuery {
 /// `GET /v1/agents/{agent}/profile`: the `HRFW` bytes, or `?format=graph` for the dashboard.
 async fn profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(agent): Path<String>,
     query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let who = principal(&state, &headers)?;
     let Query(query) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     if !agent_name(&agent) {
@@ -532,12 +528,11 @@ pub(super) struct NewMode {
 /// `PUT /v1/agents/{agent}/mode` (operators): shadow or enforce, audited.
 async fn set_mode(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(agent): Path<String>,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<ModeSet>> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewMode = parse(&body(bytes)?)?;
+    let new: NewMode = parse(&bytes)?;
     let mode: Mode = new.mode.parse()?;
     if !agent_name(&agent) {
         return Err(no_agent());

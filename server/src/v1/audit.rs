@@ -14,14 +14,14 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use handrail_core::audit::{self, CheckpointClaims, Entry, GENESIS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{internal, project_operator, ApiError, ApiResult};
+use super::{internal, ApiError, ApiResult, ProjectOperator};
 use crate::store::StoredCheckpoint;
 use crate::{log, now, AppState};
 
@@ -54,10 +54,9 @@ pub(super) struct AuditPage {
 
 async fn audit_log(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     page: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {
-    let who = project_operator(&state, &headers)?;
     let Query(page) =
         page.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
@@ -128,8 +127,10 @@ pub fn refresh_checkpoints(state: &AppState, now: i64) -> Result<Vec<String>, St
     run().map_err(|e| e.message)
 }
 
-async fn audit_head(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<AuditHead>> {
-    let who = project_operator(&state, &headers)?;
+async fn audit_head(
+    State(state): State<AppState>,
+    ProjectOperator(who): ProjectOperator,
+) -> ApiResult<Json<AuditHead>> {
     let checkpoint = super::blocking(|| -> ApiResult<StoredCheckpoint> {
         let stored = state.store.audit_checkpoints()?.into_iter().find(|c| c.project == who.project);
         if let Some(stored) = stored {

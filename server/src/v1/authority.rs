@@ -14,11 +14,47 @@
 //! ([`crate::store::approving_actor`]), so a route that forgets this table still cannot
 //! approve.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::{not_found, principal, ApiError, ApiResult};
 use crate::store::{Principal, RequestFilter, RequestRow, Role, ANY_ROLE};
 use crate::AppState;
+
+/// The caller: a valid key of a project, agent or operator (401 `unauthorized`, 429
+/// `rate_limited`). As an extractor, checked before the body is read.
+pub(crate) struct Caller(pub(crate) Principal);
+
+/// The caller, who must hold an operator token (403 `forbidden` for an agent key).
+pub(crate) struct Operator(pub(crate) Principal);
+
+/// The caller, who must hold the project-wide powers (see [`project_operator`]).
+pub(crate) struct ProjectOperator(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        principal(state, &parts.headers).map(Caller)
+    }
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        operator(state, &parts.headers).map(Operator)
+    }
+}
+
+impl FromRequestParts<AppState> for ProjectOperator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        project_operator(state, &parts.headers).map(ProjectOperator)
+    }
+}
 
 /// The caller, who must hold an operator token.
 pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {

@@ -7,7 +7,7 @@
 //! the limit and reports the spend.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use schemars::JsonSchema;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::agents::{agent_name, budget_view, invalid_agent, BudgetView};
-use super::{body, parse, principal, project_operator, ApiError, ApiResult};
+use super::{parse, ApiError, ApiResult, Caller, ProjectOperator};
 use crate::store::AuditEvent;
 use crate::{now, AppState};
 
@@ -35,12 +35,11 @@ pub(super) struct NewBudget {
 /// agent need not have been observed yet.
 async fn set_budget(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(agent): Path<String>,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<BudgetView>> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewBudget = parse(&body(bytes)?)?;
+    let new: NewBudget = parse(&bytes)?;
     if !agent_name(&agent) {
         return Err(invalid_agent());
     }
@@ -64,10 +63,9 @@ async fn set_budget(
 /// `GET /v1/agents/{agent}/budget`: the limit and today's spend (a guard reads it before a call).
 async fn read_budget(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(agent): Path<String>,
 ) -> ApiResult<Json<BudgetView>> {
-    let who = principal(&state, &headers)?;
     if !agent_name(&agent) {
         return Err(invalid_agent());
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::roles::check_role_name;
-use super::{body, internal, parse, project_operator, ApiError, ApiResult};
+use super::{internal, parse, ApiError, ApiResult, ProjectOperator};
 use crate::store::{AuditEvent, Role, ANY_ROLE};
 use crate::{now, AppState};
 
@@ -105,11 +105,10 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json
 /// An operator grants at most what it holds: roles it decides (all with `*`) and `admin`.
 async fn add_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    ProjectOperator(who): ProjectOperator,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewKey = parse(&body(bytes)?)?;
+    let new: NewKey = parse(&bytes)?;
     let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
     if new.role == Role::Agent && (new.roles.is_some() || new.admin.is_some()) {
@@ -155,8 +154,10 @@ async fn add_key(
     ))
 }
 
-async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<KeyList>> {
-    let who = project_operator(&state, &headers)?;
+async fn list_keys(
+    State(state): State<AppState>,
+    ProjectOperator(who): ProjectOperator,
+) -> ApiResult<Json<KeyList>> {
     Ok(Json(KeyList { keys: state.store.keys(&who.project)? }))
 }
 
@@ -165,10 +166,9 @@ async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
 /// project is never locked out by accident.
 async fn revoke_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = project_operator(&state, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such key");
     let (_, admin) = state.store.key(&who.project, &key_id)?.ok_or_else(not_found)?;
     if key_id == who.key_id {

@@ -36,7 +36,7 @@ use crate::store::{Principal, StoreError};
 use crate::{token_hash, AppState};
 
 pub use audit::refresh_checkpoints;
-pub(crate) use authority::{operator, project_operator};
+pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};
 pub use roles::{escalate_due, MAX_ESCALATIONS};
@@ -169,19 +169,20 @@ pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Prin
 /// that is still sending gets the answer instead of a connection reset.
 const DRAIN_BYTES: usize = 8 << 20;
 
-/// A request body of at most [`MAX_BODY`] bytes, read by the handler through [`body`].
+/// A request body of at most [`MAX_BODY`] bytes (the extractor every route that takes a
+/// body uses; 413 `too_large`, 400 `bad_body` otherwise).
 ///
 /// Past the limit the rest is read and dropped, up to [`DRAIN_BYTES`] more, and the answer is
 /// 413 `too_large`: replying while the client is still writing would otherwise close the
 /// connection under it (seen as "broken pipe" by clients sending a few MiB). A declared
 /// `content-length` beyond that is refused without reading.
-pub(crate) struct Body(ApiResult<Bytes>);
+pub(crate) struct Body(pub(crate) Bytes);
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Body(read_limited(req).await))
+        read_limited(req).await.map(Body)
     }
 }
 
@@ -304,11 +305,6 @@ impl http_body::Body for Unread {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner().as_ref().map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
     }
-}
-
-/// The bytes of a body, or the error reading it gave.
-pub(crate) fn body(bytes: Body) -> ApiResult<Bytes> {
-    bytes.0
 }
 
 /// Parses a JSON body strictly (the core's parser names the problem), then into `T`.

@@ -2,14 +2,14 @@
 //! only its own. A project's keys read nothing of another project.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{body, internal, operator, parse, ApiError, ApiResult};
+use super::{internal, parse, ApiError, ApiResult, Operator};
 use crate::store::{AuditEvent, Project, Role, ANY_ROLE};
 use crate::{mint_key, now, random, AppState};
 
@@ -54,10 +54,9 @@ pub(super) struct ProjectList {
 /// key, shown this once: `{"id", "name", "created_at", "operator_token", "agent_key"}`.
 async fn add_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    Operator(who): Operator,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<ProjectCreated>)> {
-    let who = operator(&state, &headers)?;
     if !who.admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -65,7 +64,7 @@ async fn add_project(
             "creating projects needs an admin token",
         ));
     }
-    let new: NewProject = parse(&body(bytes)?)?;
+    let new: NewProject = parse(&bytes)?;
     let created = create(&state, &new.name, &who.key_id, json!({}))?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -112,8 +111,10 @@ pub(crate) fn create(
 }
 
 /// Every project for an admin; the caller's own for any other operator.
-async fn list_projects(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<ProjectList>> {
-    let who = operator(&state, &headers)?;
+async fn list_projects(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+) -> ApiResult<Json<ProjectList>> {
     let projects = if who.admin {
         state.store.projects()?
     } else {

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::authority;
 use super::{
-    blocking, body, internal, not_found, parse, principal, ApiError, ApiResult, DEFAULT_TIMEOUT_SECS,
+    blocking, internal, not_found, parse, principal, ApiError, ApiResult, Caller, DEFAULT_TIMEOUT_SECS,
     MAX_WAIT_SECS,
 };
 use crate::limits::Metrics;
@@ -42,10 +42,9 @@ pub(super) fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers)?;
-    let bytes = body(bytes)?;
     let new: NewRequest = parse(&bytes)?;
     let key = idempotency_key(&headers)?;
     let fingerprint = Fingerprint::new("POST", "/v1/requests", &bytes)?;
@@ -197,10 +196,9 @@ pub(crate) fn insert(
 
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     let row = authority::readable(&state, &who, &id)?;
     Ok(Json(super::snapshots::with_snapshot(&state, &row)?))
 }
@@ -305,10 +303,9 @@ impl RequestSummary {
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<RequestList>> {
-    let who = principal(&state, &headers)?;
     let status = q.status.map(|s| s.parse::<Status>().map(|s| s.as_str())).transpose()?;
     let summary = match q.view.as_deref() {
         None | Some("full") => false,
@@ -343,11 +340,10 @@ pub(super) struct WaitQuery {
 /// (429 beyond); a revoked key's long-polls end at once with 401.
 async fn wait(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     // Readable first: no waiter is registered for an id the caller cannot see.
     let row = authority::readable(&state, &who, &id)?;
     if row.status != Status::Pending.as_str() {
@@ -403,15 +399,14 @@ pub(super) struct Resolve {
 
 async fn resolve(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<Value>> {
-    let who = principal(&state, &headers)?;
     if who.role != Role::Operator {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "agent keys cannot decide requests"));
     }
-    let ask: Resolve = parse(&body(bytes)?)?;
+    let ask: Resolve = parse(&bytes)?;
     let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
     if !who.may_decide(row.role.as_deref()) {
         return Err(super::roles::role_required(row.role.as_deref().unwrap_or_default()));

@@ -2,14 +2,14 @@
 //! pending request to the next role when nobody of its role decided in time.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{body, operator, parse, project_operator, ApiError, ApiResult};
+use super::{parse, ApiError, ApiResult, Operator, ProjectOperator};
 use crate::store::{AuditEvent, EscalationStep, RequestRow, RoleRule};
 use crate::{now, AppState};
 
@@ -78,11 +78,10 @@ pub(super) struct RoleList {
 /// (delete it first to change it).
 async fn add_role(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    ProjectOperator(who): ProjectOperator,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<RoleRule>)> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewRole = parse(&body(bytes)?)?;
+    let new: NewRole = parse(&bytes)?;
     check_role_name(&new.name)?;
     let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
     match (&new.escalate_to, new.escalate_after_secs) {
@@ -116,18 +115,16 @@ async fn add_role(
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
-async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<RoleList>> {
-    let who = operator(&state, &headers)?;
+async fn list_roles(State(state): State<AppState>, Operator(who): Operator) -> ApiResult<Json<RoleList>> {
     Ok(Json(RoleList { roles: state.store.roles(&who.project)? }))
 }
 
 /// Removes a role and its rule. Requests restricted to it stay so (and no longer escalate).
 async fn delete_role(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = project_operator(&state, &headers)?;
     let audit = AuditEvent { at: now(), actor: &who.key_id, event: "role.deleted", data: json!({}) };
     if state.store.delete_role(&who.project, &name, audit)? {
         Ok(StatusCode::NO_CONTENT)

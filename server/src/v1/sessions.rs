@@ -1,7 +1,7 @@
 //! Sessions: one run of an agent, from start to end, with its event count and cost.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::agents::{agent_name, invalid_agent};
-use super::{body, internal, parse, principal, ApiError, ApiResult};
+use super::{internal, parse, ApiError, ApiResult, Caller};
 use crate::store::{AuditEvent, Principal, SessionRow};
 use crate::{now, random, AppState};
 
@@ -84,11 +84,10 @@ pub(crate) fn no_session() -> ApiError {
 /// `POST /v1/sessions`: starts a session.
 async fn start(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    Caller(who): Caller,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Response> {
-    let who = principal(&state, &headers)?;
-    let new: NewSession = parse(&body(bytes)?)?;
+    let new: NewSession = parse(&bytes)?;
     let row = start_session(&state, &who, &new.agent)?;
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }
@@ -108,22 +107,20 @@ pub(super) struct EndSession {
 /// `POST /v1/sessions/{id}/end`: ends a running session.
 async fn end(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    bytes: crate::v1::Body,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<SessionRow>> {
-    let who = principal(&state, &headers)?;
-    let ask: EndSession = parse(&body(bytes)?)?;
+    let ask: EndSession = parse(&bytes)?;
     Ok(Json(end_session(&state, &who, &id, &ask.status, ask.error.as_deref())?))
 }
 
 /// `GET /v1/sessions/{id}`.
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionRow>> {
-    let who = principal(&state, &headers)?;
     Ok(Json(state.store.session(&who.project, &id)?.ok_or_else(no_session)?))
 }
 
@@ -144,11 +141,10 @@ pub(super) struct SessionList {
 /// `GET /v1/agents/{agent}/sessions`: newest first.
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(agent): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> ApiResult<Json<SessionList>> {
-    let who = principal(&state, &headers)?;
     if !agent_name(&agent) {
         return Err(invalid_agent());
     }

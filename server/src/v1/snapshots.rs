@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{internal, not_found, principal, ApiError, ApiResult};
+use super::{internal, not_found, principal, ApiError, ApiResult, Caller};
 use crate::store::{AuditEvent, RequestRow, Snapshot, SnapshotCommit, Store};
 use crate::{now, random, AppState};
 
@@ -314,10 +314,9 @@ async fn store_upload(
 
 async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let who = principal(&state, &headers)?;
     super::authority::readable(&state, &who, &id)?;
     send_snapshot(&state, who.project, id).await
 }
@@ -386,11 +385,10 @@ fn expiry(query: Result<Query<LinkQuery>, QueryRejection>) -> ApiResult<i64> {
 
 async fn upload_link(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
     query: Result<Query<LinkQuery>, QueryRejection>,
 ) -> ApiResult<Json<BlobLink>> {
-    let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
     let row = super::authority::readable(&state, &who, &id)?;
     if row.status != Status::Pending.as_str() {
@@ -402,11 +400,10 @@ async fn upload_link(
 
 async fn download_link(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(id): Path<String>,
     query: Result<Query<LinkQuery>, QueryRejection>,
 ) -> ApiResult<Json<BlobLink>> {
-    let who = principal(&state, &headers)?;
     let expires_at = expiry(query)?;
     super::authority::readable(&state, &who, &id)?;
     state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;

@@ -1,14 +1,14 @@
 //! Webhook endpoints, their delivery log and manual redelivery (operators only).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{body, internal, parse, project_operator, ApiError, ApiResult};
+use super::{internal, parse, ApiError, ApiResult, ProjectOperator};
 use crate::store::{AuditEvent, Webhook};
 use crate::{now, random, AppState};
 
@@ -64,11 +64,10 @@ pub(super) struct DeliveryList {
 /// Adds an endpoint; the answer carries its `whsec_` secret, shown this once.
 async fn add_webhook(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: crate::v1::Body,
+    ProjectOperator(who): ProjectOperator,
+    crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
-    let who = project_operator(&state, &headers)?;
-    let new: NewWebhook = parse(&body(bytes)?)?;
+    let new: NewWebhook = parse(&bytes)?;
     if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -105,17 +104,18 @@ fn new_roles_invalid(roles: &[String]) -> bool {
     roles.len() > 32 || roles.iter().any(|r| r == crate::store::ANY_ROLE)
 }
 
-async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<WebhookList>> {
-    let who = project_operator(&state, &headers)?;
+async fn list_webhooks(
+    State(state): State<AppState>,
+    ProjectOperator(who): ProjectOperator,
+) -> ApiResult<Json<WebhookList>> {
     Ok(Json(WebhookList { webhooks: state.store.webhooks(&who.project)? }))
 }
 
 async fn deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let who = project_operator(&state, &headers)?;
     Ok(Json(DeliveryList { deliveries: state.store.deliveries(&who.project, &id, 200)? }))
 }
 
@@ -130,10 +130,9 @@ pub(super) struct RequestDeliveryList {
 
 async fn request_deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestDeliveryList>> {
-    let who = project_operator(&state, &headers)?;
     if state.store.request(&who.project, &id)?.is_none() {
         return Err(super::not_found());
     }
@@ -142,10 +141,9 @@ async fn request_deliveries(
 
 async fn redeliver(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = project_operator(&state, &headers)?;
     if state.store.redeliver(&who.project, &id, crate::now_ms())? {
         Ok(StatusCode::ACCEPTED)
     } else {
@@ -156,10 +154,9 @@ async fn redeliver(
 /// Removes an endpoint: nothing more is sent to it, and its delivery log goes with it.
 async fn delete_webhook(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ProjectOperator(who): ProjectOperator,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let who = project_operator(&state, &headers)?;
     let audit = AuditEvent { at: now(), actor: &who.key_id, event: "webhook.deleted", data: json!({}) };
     if state.store.delete_webhook(&who.project, &id, audit)? {
         Ok(StatusCode::NO_CONTENT)

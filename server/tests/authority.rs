@@ -569,14 +569,15 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     store.add_key("key_op", "h2", "prj_a", Role::Operator, 0).unwrap();
     let row: RequestRow = serde_json::from_value(json!({
         "id": "req_aaaaaaaaaaaaaaaa", "project": "prj_a", "service": "s", "action": "a", "payload": {},
-        "priority": "normal", "status": "PENDING", "created_at": 0, "expires_at": 4_000_000_000i64,
+        "priority": "medium", "status": "PENDING", "created_at": 0, "expires_at": 4_000_000_000i64,
         "created_by": "key_agent",
     }))
     .unwrap();
     let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_agent", event, data: json!({}) };
     assert!(store.insert_request(&row, None, audit("request.created")).unwrap());
-    let decide =
-        |status: &str, decision: Value| store.decide("prj_a", &row.id, status, &decision, None, audit("x"));
+    let decide = |status: &str, decision: Value| {
+        store.decide("prj_a", &row.id, status.parse().unwrap(), &decision, None, audit("x"))
+    };
     let approval = |actor: &str, proof: Option<&str>| {
         let mut d = json!({"request_id": row.id, "status": "APPROVED", "actor": actor, "decided_at": 1});
         if let Some(p) = proof {
@@ -595,9 +596,9 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     }
     // A status that says otherwise than the decision is refused too.
     assert!(decide("APPROVED", json!({"status": "REJECTED", "actor": "key_agent"})).is_err());
-    assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status, "PENDING");
+    assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status.as_str(), "PENDING");
     // What may pass: an operator's decision with its proof; a rejection.
     assert!(decide("APPROVED", approval("key_op", Some("a.b.c"))).unwrap());
-    assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status, "APPROVED");
+    assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status.as_str(), "APPROVED");
     let _ = std::fs::remove_dir_all(&dir);
 }

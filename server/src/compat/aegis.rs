@@ -54,13 +54,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
 
 /// Where an AEGIS status stands: the decision is committed exactly once; a request that
 /// expired undecided (an operator could also have let one lapse) failed.
-fn state_of(status: &str) -> &'static str {
-    if status == Status::Pending.as_str() {
-        "PENDING"
-    } else if status == Status::Expired.as_str() {
-        "FAILED"
-    } else {
-        "COMMITTED"
+fn state_of(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "PENDING",
+        Status::Expired => "FAILED",
+        _ => "COMMITTED",
     }
 }
 
@@ -71,7 +69,7 @@ fn answer(row: &RequestRow) -> Value {
     let decision = row.decision.as_ref();
     json!({
         "request_id": row.id,
-        "state": state_of(&row.status),
+        "state": state_of(row.status),
         "status": row.status,
         "thread_id": context.and_then(|c| c.get("thread_id")),
         "idempotency_key": context.and_then(|c| c.get("idempotency_key")),
@@ -149,7 +147,7 @@ fn duplicate(state: &AppState, who: &Principal, first: Option<&str>) -> Response
     let mut body = json!({ "detail": "duplicate Idempotency-Key: already processed" });
     if let Some(row) = row {
         body["request_id"] = json!(row.id);
-        body["state"] = json!(state_of(&row.status));
+        body["state"] = json!(state_of(row.status));
         body["status"] = json!(row.status);
     }
     (StatusCode::CONFLICT, Json(body)).into_response()

@@ -6,6 +6,7 @@ mod sqlite;
 
 use handrail_core::audit::Entry;
 use handrail_core::idempotency::Execution;
+use handrail_core::request::{Priority, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -181,8 +182,7 @@ pub struct RequestRow {
     /// The payload to approve: plain JSON, or an envelope.
     pub payload: Value,
     /// Urgency.
-    #[schemars(with = "handrail_core::request::Priority")]
-    pub priority: String,
+    pub priority: Priority,
     /// The role of the people who may decide, if restricted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -193,8 +193,7 @@ pub struct RequestRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
     /// Where it stands.
-    #[schemars(with = "handrail_core::request::Status")]
-    pub status: String,
+    pub status: Status,
     /// When it was created, Unix seconds.
     pub created_at: i64,
     /// Its deadline (then EXPIRED, fail closed), Unix seconds.
@@ -232,14 +231,11 @@ pub struct RequestFilter<'a> {
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
 /// is the decider's key id, which the store must find as an operator key of the request's
 /// project inside the transaction that writes it; for any other decision, None.
-pub fn approving_actor<'a>(status: &str, decision: &'a Value) -> StoreResult<Option<&'a str>> {
-    let Ok(parsed) = status.parse::<handrail_core::request::Status>() else {
-        return Err(StoreError(format!("decision refused: unknown status {status:?}")));
-    };
-    if decision.get("status").and_then(Value::as_str) != Some(status) {
+pub fn approving_actor(status: Status, decision: &Value) -> StoreResult<Option<&str>> {
+    if decision.get("status").and_then(Value::as_str) != Some(status.as_str()) {
         return Err(StoreError("decision refused: its status differs from the stored one".into()));
     }
-    if !parsed.allows_action() {
+    if !status.allows_action() {
         return Ok(None);
     }
     let proof = decision.get("proof").and_then(Value::as_str).filter(|p| !p.is_empty());
@@ -492,7 +488,7 @@ pub trait Store: Checkpoints + Send + Sync {
         &self,
         project: &str,
         id: &str,
-        status: &str,
+        status: Status,
         decision: &Value,
         callback: Option<&str>,
         audit: AuditEvent<'_>,

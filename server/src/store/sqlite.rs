@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use handrail_core::audit::{self, Entry};
 use handrail_core::idempotency::Execution;
+use handrail_core::request::Status;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -624,7 +625,7 @@ impl Store for Sqlite {
                     row.id,
                     row.project,
                     body,
-                    row.status,
+                    row.status.as_str(),
                     row.created_at,
                     row.expires_at,
                     row.role,
@@ -679,17 +680,16 @@ impl Store for Sqlite {
         &self,
         project: &str,
         id: &str,
-        status: &str,
+        status: Status,
         decision: &Value,
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
-        let (project, id, status, decision) =
-            (project.to_string(), id.to_string(), status.to_string(), decision.clone());
+        let (project, id, decision) = (project.to_string(), id.to_string(), decision.clone());
         let callback = callback.map(str::to_string);
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
-        let approver = approving_actor(&status, &decision)?.map(str::to_string);
+        let approver = approving_actor(status, &decision)?.map(str::to_string);
         self.grouped(move |tx| {
             if let Some(actor) = &approver {
                 let role: Option<String> = tx
@@ -714,11 +714,11 @@ impl Store for Sqlite {
                 .optional()?;
             let Some(body) = body else { return Ok(false) };
             let mut row = row_from(body)?;
-            row.status = status.clone();
+            row.status = status;
             row.decision = Some(decision);
             tx.execute(
                 "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
-                params![project, id, serde_json::to_string(&row)?, status],
+                params![project, id, serde_json::to_string(&row)?, status.as_str()],
             )?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;

@@ -161,11 +161,11 @@ pub(crate) fn insert(
         service: new.service,
         action: new.action,
         payload: new.payload,
-        priority: new.priority.as_str().to_string(),
+        priority: new.priority,
         role: new.role,
         schema: new.schema,
         context: new.context,
-        status: Status::Pending.as_str().to_string(),
+        status: Status::Pending,
         created_at,
         expires_at: created_at + timeout as i64,
         decision: None,
@@ -244,12 +244,10 @@ pub(super) struct RequestSummary {
     id: String,
     service: String,
     action: String,
-    #[schemars(with = "handrail_core::request::Priority")]
-    priority: String,
+    priority: handrail_core::request::Priority,
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<String>,
-    #[schemars(with = "handrail_core::request::Status")]
-    status: String,
+    status: Status,
     created_at: i64,
     expires_at: i64,
     /// The payload is an end-to-end encrypted envelope (no preview then).
@@ -346,7 +344,7 @@ async fn wait(
 ) -> ApiResult<Json<Value>> {
     // Readable first: no waiter is registered for an id the caller cannot see.
     let row = authority::readable(&state, &who, &id)?;
-    if row.status != Status::Pending.as_str() {
+    if row.status != Status::Pending {
         return Ok(Json(super::snapshots::with_snapshot(&state, &row)?));
     }
     let _slot = state.open.open(&who.key_id, Open::Wait).ok_or_else(|| too_many_open("long-polls"))?;
@@ -354,7 +352,7 @@ async fn wait(
     let mut rx = state.subscribe(&id);
     let mut revocations = state.revocations();
     let row = authority::readable(&state, &who, &id)?;
-    if row.status == Status::Pending.as_str() {
+    if row.status == Status::Pending {
         let timeout = tokio::time::sleep(Duration::from_secs(q.timeout.unwrap_or(30).min(MAX_WAIT_SECS)));
         tokio::pin!(timeout);
         let held = Metrics::hold(&state.metrics.waiters);
@@ -411,7 +409,7 @@ async fn resolve(
     if !who.may_decide(row.role.as_deref()) {
         return Err(super::roles::role_required(row.role.as_deref().unwrap_or_default()));
     }
-    if row.status != Status::Pending.as_str() {
+    if row.status != Status::Pending {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_decided",
@@ -489,7 +487,7 @@ fn decide(
         data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
     };
     let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
-    if !state.store.decide(&row.project, &row.id, status.as_str(), &value, callback.as_deref(), audit)? {
+    if !state.store.decide(&row.project, &row.id, status, &value, callback.as_deref(), audit)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_decided",

@@ -242,7 +242,7 @@ async fn store_upload(
     };
     // Refuse early what cannot succeed, before reading megabytes.
     let row = state.store.request(project, id)?.ok_or_else(not_found)?;
-    if row.status != Status::Pending.as_str() {
+    if row.status != Status::Pending {
         return Err(already_decided(&row));
     }
     let declared =
@@ -391,7 +391,7 @@ async fn upload_link(
 ) -> ApiResult<Json<BlobLink>> {
     let expires_at = expiry(query)?;
     let row = super::authority::readable(&state, &who, &id)?;
-    if row.status != Status::Pending.as_str() {
+    if row.status != Status::Pending {
         return Err(already_decided(&row));
     }
     let url = state.blob_links.link(Purpose::Upload, &who.project, &id, expires_at)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use handrail_core::audit::{self, Checkpoint, CheckpointClaims, Entry};
 use handrail_core::proof::Verifier;
-use handrail_server::store::{Sqlite, Store};
+use handrail_server::store::{AuditLog, Sqlite};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -8,7 +8,7 @@ use std::io::Read;
 
 use common::Server;
 use handrail_core::firewall::{Call, Config, Effect, Firewall, Outcome, Policy, Profile, Verdict};
-use handrail_server::store::{Role, Sqlite, Store};
+use handrail_server::store::{AuditLog, Projects, Role, Sqlite};
 use serde_json::{json, Value};
 
 /// Events are dated here and after; probes are checked a day later.

@@ -560,7 +560,7 @@ fn a_letsping_ingest_cannot_claim_a_verified_signature() {
 
 #[test]
 fn the_store_refuses_an_approval_without_an_operators_proof() {
-    use handrail_server::store::{AuditEvent, RequestRow, Role, Sqlite, Store};
+    use handrail_server::store::{AuditEvent, Projects, RequestRow, Requests, Role, Sqlite};
     let dir = common::fresh_dir("store");
     std::fs::create_dir_all(&dir).unwrap();
     let store = Sqlite::open(&dir.join("handrail.db")).unwrap();

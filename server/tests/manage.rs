@@ -494,7 +494,7 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
 
 #[test]
 fn a_database_of_the_previous_schema_is_migrated() {
-    use handrail_server::store::{Role, Sqlite, Store};
+    use handrail_server::store::{AuditLog, Projects, Requests, Role, Sqlite};
     let dir = std::env::temp_dir().join(format!("handrail-manage-migrate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -576,7 +576,7 @@ fn a_database_of_the_previous_schema_is_migrated() {
 
 #[test]
 fn a_delivery_log_of_the_previous_schema_is_migrated() {
-    use handrail_server::store::{Sqlite, Store};
+    use handrail_server::store::{Deliveries, Sqlite};
     let dir = std::env::temp_dir().join(format!("handrail-manage-deliveries-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{read_request, Server};
 use handrail_core::proof::{self, Expect, Verifier};
-use handrail_server::store::{Role, Sqlite, Store};
+use handrail_server::store::{Projects, Role, Sqlite};
 use serde_json::{json, Value};
 
 fn refund(amount: u64) -> Value {

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::Server;
-use handrail_server::store::{Role, Sqlite, Store};
+use handrail_server::store::{AuditLog, Projects, Role, Sqlite};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

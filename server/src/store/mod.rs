@@ -436,9 +436,14 @@ pub struct SessionRow {
     pub cost_usd: f64,
 }
 
-/// Everything the handlers need from storage (thread checkpoints included, see
-/// [`Checkpoints`]).
-pub trait Store: Checkpoints + Send + Sync {
+/// Everything the handlers need from storage, one trait per aggregate (each store
+/// implements them all).
+pub trait Store: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints {}
+
+impl<T: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints> Store for T {}
+
+/// Projects, their keys, roles and settings: who may do what.
+pub trait Projects: Send + Sync {
     /// The principal of a token hash, if any.
     fn principal(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
     /// Adds a key (its token hash) to a project; an operator may decide every role and
@@ -448,9 +453,6 @@ pub trait Store: Checkpoints + Send + Sync {
     /// Adds a key with its roles and admin flag to a project and appends the audit entry, in
     /// one transaction.
     fn add_key_row(&self, project: &str, key: &NewKeyRow, audit: AuditEvent<'_>) -> StoreResult<()>;
-    /// Appends an audit entry about `subject` on its own (for changes whose other writes
-    /// are not the store's to make in one transaction).
-    fn append_audit(&self, project: &str, subject: &str, audit: AuditEvent<'_>) -> StoreResult<()>;
     /// A project's keys — never the tokens.
     fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>>;
     /// Creates a project.
@@ -461,6 +463,38 @@ pub trait Store: Checkpoints + Send + Sync {
     fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Stores a setting if it is not set yet; returns the value in force.
     fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// A key of the project by its public id: (role, admin), if there is one.
+    fn key(&self, project: &str, key_id: &str) -> StoreResult<Option<(Role, bool)>>;
+    /// Revokes a key of the project (its token stops working at once) and appends the audit
+    /// entry; false when the project has no such key.
+    fn revoke_key(&self, project: &str, key_id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Creates a project with its first keys and appends the audit entry (the first of the
+    /// project's chain), in one transaction.
+    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>)
+        -> StoreResult<()>;
+    /// Every project, oldest first.
+    fn projects(&self) -> StoreResult<Vec<Project>>;
+    /// One project.
+    fn project(&self, id: &str) -> StoreResult<Option<Project>>;
+    /// Adds a role to a project and appends the audit entry; false when it exists.
+    fn add_role(&self, project: &str, rule: &RoleRule, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// A project's roles, by name.
+    fn roles(&self, project: &str) -> StoreResult<Vec<RoleRule>>;
+    /// Removes a role and appends the audit entry; false when there is none.
+    fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
+    /// the audit entry, in one transaction.
+    fn set_project_setting(
+        &self,
+        project: &str,
+        name: &str,
+        value: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()>;
+}
+
+/// Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
+pub trait Requests: Send + Sync {
     /// The execution stored under an idempotency key.
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>>;
     /// Inserts a request and, in the same transaction, stores the execution's outcome and
@@ -493,6 +527,38 @@ pub trait Store: Checkpoints + Send + Sync {
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
+    /// Pending requests whose deadline is at or before `now`.
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// Pending requests, not yet expired at `now`, whose role's escalation delay has passed
+    /// since they entered it and that moved fewer than `max_hops` times: (request, target).
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>>;
+    /// Escalates a request as `step` says if it is still pending in `step.from`, not expired
+    /// at `audit.at` and within `step`'s hop limits; in the same transaction records the
+    /// escalation on it (and its new role), appends the audit entry and queues the
+    /// `request.escalated` webhooks. The updated request, or None when it no longer qualified.
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        step: &EscalationStep<'_>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>>;
+    /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
+    /// time (`context.escalate_at`, Unix seconds, set by a compatibility layer) is at or before
+    /// `now`.
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+}
+
+/// The audit log: one hash chain per project, and its signed checkpoints.
+pub trait AuditLog: Send + Sync {
+    /// Appends an audit entry about `subject` on its own (for changes whose other writes
+    /// are not the store's to make in one transaction).
+    fn append_audit(&self, project: &str, subject: &str, audit: AuditEvent<'_>) -> StoreResult<()>;
     /// The whole audit log, every project's chain interleaved, in the order appended.
     fn audit_log(&self) -> StoreResult<Vec<Entry>>;
     /// Each project's newest audit entry.
@@ -506,6 +572,10 @@ pub trait Store: Checkpoints + Send + Sync {
     fn put_audit_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<bool>;
     /// A project's audit entries after its entry `after` (0: from the first), in order.
     fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>>;
+}
+
+/// Webhook endpoints and the durable outbox of deliveries.
+pub trait Deliveries: Send + Sync {
     /// Adds a webhook endpoint (receiving the events of `roles`' requests; empty: all) and
     /// appends the audit entry, in one transaction.
     fn add_webhook(
@@ -536,8 +606,13 @@ pub trait Store: Checkpoints + Send + Sync {
     fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<Value>>;
     /// Sends a delivery again now; false when it is not this project's.
     fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
-    /// Pending requests whose deadline is at or before `now`.
-    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// Removes a webhook endpoint with its delivery log and appends the audit entry; false
+    /// when the project has no such endpoint.
+    fn delete_webhook(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+}
+
+/// Agents: firewall profiles from observations, modes, budgets and sessions.
+pub trait Agents: Send + Sync {
     /// What is stored of an agent before observations: its version and profile, which of
     /// `event_ids` were applied already, the state of those of `sessions` it knows.
     fn agent_snapshot(
@@ -562,14 +637,6 @@ pub trait Store: Checkpoints + Send + Sync {
     fn agent(&self, project: &str, agent: &str) -> StoreResult<Option<(AgentRow, Vec<ToolCount>)>>;
     /// An agent's profile bytes.
     fn agent_profile(&self, project: &str, agent: &str) -> StoreResult<Option<Vec<u8>>>;
-    /// A key of the project by its public id: (role, admin), if there is one.
-    fn key(&self, project: &str, key_id: &str) -> StoreResult<Option<(Role, bool)>>;
-    /// Revokes a key of the project (its token stops working at once) and appends the audit
-    /// entry; false when the project has no such key.
-    fn revoke_key(&self, project: &str, key_id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
-    /// Removes a webhook endpoint with its delivery log and appends the audit entry; false
-    /// when the project has no such endpoint.
-    fn delete_webhook(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
     /// Sets an agent's mode and appends the audit entry; false when there is no such agent.
     fn set_agent_mode(
         &self,
@@ -578,67 +645,6 @@ pub trait Store: Checkpoints + Send + Sync {
         mode: &str,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
-    /// Starts staging a snapshot upload.
-    fn stage_snapshot(&self) -> StoreResult<Box<dyn BlobSink>>;
-    /// Makes a finished staged blob the snapshot of a pending request of `project`, replacing
-    /// any previous one, and appends the audit entry in the same transaction. Anything but
-    /// [`SnapshotCommit::Stored`] discards the staged blob.
-    fn commit_snapshot(
-        &self,
-        project: &str,
-        id: &str,
-        blob: &str,
-        meta: &Snapshot,
-        audit: AuditEvent<'_>,
-    ) -> StoreResult<SnapshotCommit>;
-    /// The snapshot metadata of a request of `project`, if one is stored.
-    fn snapshot(&self, project: &str, id: &str) -> StoreResult<Option<Snapshot>>;
-    /// The snapshot of a request of `project` with a reader over its bytes (blocking I/O).
-    fn open_snapshot(
-        &self,
-        project: &str,
-        id: &str,
-    ) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>>;
-    /// Removes staged or replaced blobs that no snapshot refers to (after a crash). Call
-    /// before serving: an upload in flight would look unreferenced.
-    fn sweep_snapshots(&self) -> StoreResult<usize>;
-    /// Creates a project with its first keys and appends the audit entry (the first of the
-    /// project's chain), in one transaction.
-    fn create_project(&self, project: &Project, keys: &[NewKeyRow], audit: AuditEvent<'_>)
-        -> StoreResult<()>;
-    /// Every project, oldest first.
-    fn projects(&self) -> StoreResult<Vec<Project>>;
-    /// One project.
-    fn project(&self, id: &str) -> StoreResult<Option<Project>>;
-    /// Adds a role to a project and appends the audit entry; false when it exists.
-    fn add_role(&self, project: &str, rule: &RoleRule, audit: AuditEvent<'_>) -> StoreResult<bool>;
-    /// A project's roles, by name.
-    fn roles(&self, project: &str) -> StoreResult<Vec<RoleRule>>;
-    /// Removes a role and appends the audit entry; false when there is none.
-    fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
-    /// Pending requests, not yet expired at `now`, whose role's escalation delay has passed
-    /// since they entered it and that moved fewer than `max_hops` times: (request, target).
-    fn due_escalations(
-        &self,
-        now: i64,
-        max_hops: usize,
-        limit: usize,
-    ) -> StoreResult<Vec<(RequestRow, String)>>;
-    /// Escalates a request as `step` says if it is still pending in `step.from`, not expired
-    /// at `audit.at` and within `step`'s hop limits; in the same transaction records the
-    /// escalation on it (and its new role), appends the audit entry and queues the
-    /// `request.escalated` webhooks. The updated request, or None when it no longer qualified.
-    fn escalate(
-        &self,
-        project: &str,
-        id: &str,
-        step: &EscalationStep<'_>,
-        audit: AuditEvent<'_>,
-    ) -> StoreResult<Option<RequestRow>>;
-    /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
-    /// time (`context.escalate_at`, Unix seconds, set by a compatibility layer) is at or before
-    /// `now`.
-    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
     /// Sets (Some) or clears (None) an agent's daily budget and appends the audit entry. The
     /// agent need not have been observed yet.
     fn set_budget(
@@ -667,15 +673,34 @@ pub trait Store: Checkpoints + Send + Sync {
     fn sessions(&self, project: &str, agent: &str, limit: usize) -> StoreResult<Vec<SessionRow>>;
     /// Adds `events` events costing `cost_usd` to a session's counts.
     fn count_session_events(&self, project: &str, id: &str, events: u64, cost_usd: f64) -> StoreResult<()>;
-    /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
-    /// the audit entry, in one transaction.
-    fn set_project_setting(
+}
+
+/// Parked state: snapshot blobs staged, committed, read and swept.
+pub trait Snapshots: Send + Sync {
+    /// Starts staging a snapshot upload.
+    fn stage_snapshot(&self) -> StoreResult<Box<dyn BlobSink>>;
+    /// Makes a finished staged blob the snapshot of a pending request of `project`, replacing
+    /// any previous one, and appends the audit entry in the same transaction. Anything but
+    /// [`SnapshotCommit::Stored`] discards the staged blob.
+    fn commit_snapshot(
         &self,
         project: &str,
-        name: &str,
-        value: &str,
+        id: &str,
+        blob: &str,
+        meta: &Snapshot,
         audit: AuditEvent<'_>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<SnapshotCommit>;
+    /// The snapshot metadata of a request of `project`, if one is stored.
+    fn snapshot(&self, project: &str, id: &str) -> StoreResult<Option<Snapshot>>;
+    /// The snapshot of a request of `project` with a reader over its bytes (blocking I/O).
+    fn open_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>>;
+    /// Removes staged or replaced blobs that no snapshot refers to (after a crash). Call
+    /// before serving: an upload in flight would look unreferenced.
+    fn sweep_snapshots(&self) -> StoreResult<usize>;
 }
 
 /// Checkpoints of agents' threads (LangGraph's checkpointer model: a thread's newest state

@@ -1,0 +1,84 @@
+//! Brings a database made by an earlier version up to this schema.
+
+use super::*;
+
+/// Brings a database made by an earlier version up to this schema: key roles and the admin
+/// flag, the request's role as a column (the queue filter and the escalation sweep), and
+/// each audit entry's project and position in it (one chain per project). Before projects
+/// could be created over the API a database held one project, so its single global chain
+/// is that project's chain as it stands.
+pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
+    let has = |table: &str, column: &str| -> StoreResult<bool> {
+        let mut stmt =
+            conn.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
+        Ok(stmt.exists([column])?)
+    };
+    if !has("keys", "roles")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE keys ADD COLUMN roles TEXT NOT NULL DEFAULT '[\"*\"]';
+             ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+             UPDATE keys SET admin = 1 WHERE rowid =
+                (SELECT rowid FROM keys WHERE role = 'operator' ORDER BY rowid LIMIT 1);
+             COMMIT;",
+        )?;
+    }
+    if !has("requests", "created_by")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN created_by TEXT;
+             UPDATE requests SET created_by = json_extract(body, '$.created_by');
+             COMMIT;",
+        )?;
+    }
+    if !has("webhooks", "roles")? {
+        // NULL: the endpoint receives every request's events.
+        conn.execute_batch("ALTER TABLE webhooks ADD COLUMN roles TEXT;")?;
+    }
+    if !has("requests", "role")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN role TEXT;
+             UPDATE requests SET role = json_extract(body, '$.role');
+             COMMIT;",
+        )?;
+    }
+    if !has("audit", "project")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE audit ADD COLUMN project TEXT;
+             ALTER TABLE audit ADD COLUMN project_seq INTEGER;
+             UPDATE audit SET project = json_extract(entry, '$.project'), project_seq = json_extract(entry, '$.seq');
+             COMMIT;",
+        )?;
+    }
+    if !has("deliveries", "url")? {
+        // A delivery now goes to a registered endpoint (`webhook`) or to a request's own
+        // callback URL (`url`), and names its request. SQLite cannot drop the old NOT NULL, so
+        // the table is rebuilt, rowids kept (the log lists by them).
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE deliveries_new (
+                id TEXT PRIMARY KEY, webhook TEXT REFERENCES webhooks(id), url TEXT, request TEXT,
+                project TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+                attempts INTEGER NOT NULL, next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL, CHECK ((webhook IS NULL) <> (url IS NULL)));
+             INSERT INTO deliveries_new (rowid, id, webhook, url, request, project, event, body, state, attempts,
+                next_ms, last_outcome, created_ms, updated_ms)
+                SELECT rowid, id, webhook, NULL, json_extract(body, '$.data.id'), project, event, body, state,
+                attempts, next_ms, last_outcome, created_ms, updated_ms FROM deliveries;
+             DROP TABLE deliveries;
+             ALTER TABLE deliveries_new RENAME TO deliveries;
+             COMMIT;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS requests_by_role ON requests(project, role, status);
+         CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);
+         CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);
+         CREATE INDEX IF NOT EXISTS deliveries_by_request ON deliveries(project, request);
+         CREATE INDEX IF NOT EXISTS requests_escalate_at
+            ON requests(json_extract(body, '$.context.escalate_at')) WHERE status = 'PENDING';",
+    )?;
+    Ok(())
+}

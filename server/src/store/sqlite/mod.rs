@@ -1,0 +1,424 @@
+//! The SQLite implementation of [`Store`]: one file, WAL mode, `synchronous=FULL`, so a
+//! request acknowledged to a client is on disk. Snapshot bytes live in files beside it
+//! (`snapshots/`), their metadata in the database.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use handrail_core::audit::{self, Entry};
+use handrail_core::idempotency::Execution;
+use handrail_core::request::Status;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+mod agents;
+mod audit_log;
+mod deliveries;
+mod migrate;
+mod projects;
+mod requests;
+mod snapshots;
+
+use super::{
+    approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
+    CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, Escalation, EscalationStep, KeyInfo, NewKeyRow,
+    ObservationUpdate, Principal, Project, Projects, RequestFilter, RequestRow, Requests, Role, RoleRule,
+    SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount,
+    Webhook, ANY_ROLE,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// How many read connections serve lookups beside the one writer (WAL readers never block
+/// the writer, nor it them).
+const READERS: usize = 4;
+
+/// A write that joins a group commit: it runs inside the batch's transaction, in a
+/// savepoint of its own, and answers whether it applied (false: it wrote nothing).
+type Job = Box<dyn FnOnce(&Connection) -> StoreResult<bool> + Send>;
+
+/// SQLite storage in one file.
+///
+/// Writes go through one connection. The hot writes (creating and deciding requests) are
+/// group-committed: each caller queues its job, and whoever holds the writer runs every
+/// queued job in one transaction — one fsync for the batch — each job in its own
+/// savepoint, so a job that fails or loses a race leaves nothing behind while the others
+/// commit. Lookups use a small pool of read connections.
+pub struct Sqlite {
+    conn: Mutex<Connection>,
+    queue: Mutex<Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>>,
+    readers: Vec<Mutex<Connection>>,
+    /// Directory of snapshot blobs, one file each.
+    blobs: PathBuf,
+}
+
+impl Sqlite {
+    /// Opens (and creates) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Sqlite> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA foreign_keys=ON;
+             PRAGMA busy_timeout=5000;",
+        )?;
+        conn.execute_batch(include_str!("schema.sql"))?;
+        migrate::migrate(&conn)?;
+        let blobs = path.parent().unwrap_or(Path::new(".")).join("snapshots");
+        if !blobs.is_dir() {
+            std::fs::create_dir_all(&blobs).map_err(io)?;
+            sync_dir(blobs.parent().unwrap_or(Path::new(".")))?;
+        }
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path)?;
+                reader.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Sqlite { conn: Mutex::new(conn), queue: Mutex::default(), readers, blobs })
+    }
+
+    /// A read connection: the first free one, else the caller waits on one.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let n = self.readers.len();
+        let pick = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::thread::current().id(),
+        ) as usize
+            % n;
+        self.readers[pick].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `job` in a group commit (see [`Sqlite`]); returns once its batch is on disk.
+    fn grouped(
+        &self,
+        job: impl FnOnce(&Connection) -> StoreResult<bool> + Send + 'static,
+    ) -> StoreResult<bool> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push((Box::new(job), done));
+        loop {
+            if let Ok(r) = result.try_recv() {
+                return r;
+            }
+            let mut conn = self.conn();
+            // The leader before us may have committed our job while we waited.
+            if let Ok(r) = result.try_recv() {
+                return r;
+            }
+            let jobs = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            run_batch(&mut conn, jobs);
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (it rolls back): go on.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Commits a batch of jobs in one transaction and tells each caller its outcome. When the
+/// commit itself fails, every job of the batch gets the error: none was acknowledged.
+fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>) {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut senders = Vec::with_capacity(jobs.len());
+    let committed = (|| -> StoreResult<()> {
+        let mut tx = conn.transaction()?;
+        for (job, done) in jobs {
+            let outcome = (|| {
+                let sp = tx.savepoint()?;
+                let applied = job(&sp)?;
+                if applied {
+                    sp.commit()?;
+                }
+                Ok(applied)
+            })();
+            outcomes.push(outcome);
+            senders.push(done);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = committed {
+        for done in senders {
+            let _ = done.send(Err(StoreError(e.0.clone())));
+        }
+        return;
+    }
+    for (done, outcome) in senders.into_iter().zip(outcomes) {
+        let _ = done.send(outcome);
+    }
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError(format!("snapshot storage: {e}"))
+}
+
+/// Makes a directory's entries (a file created or renamed in it) durable.
+fn sync_dir(dir: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A snapshot upload being written to its own file under `snapshots/`. The database refers
+/// to it only once it is complete and fsync'd; until then (or if dropped) it is removed.
+struct FileSink {
+    dir: PathBuf,
+    key: String,
+    file: std::io::BufWriter<std::fs::File>,
+    done: bool,
+}
+
+impl BlobSink for FileSink {
+    fn write(&mut self, bytes: &[u8]) -> StoreResult<()> {
+        self.file.write_all(bytes).map_err(io)
+    }
+
+    fn finish(mut self: Box<Self>) -> StoreResult<String> {
+        self.file.flush().map_err(io)?;
+        self.file.get_ref().sync_all().map_err(io)?;
+        sync_dir(&self.dir)?;
+        self.done = true;
+        Ok(self.key.clone())
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(self.dir.join(&self.key));
+        }
+    }
+}
+
+/// The snapshot of request `id` of `project` (its blob's key and metadata).
+fn snapshot_in(conn: &Connection, project: &str, id: &str) -> StoreResult<Option<(String, Snapshot)>> {
+    Ok(conn
+        .query_row(
+            "SELECT blob, size, sha256, created_at FROM snapshots WHERE request = ?1 AND project = ?2",
+            [id, project],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Snapshot { size: r.get::<_, i64>(1)? as u64, sha256: r.get(2)?, created_at: r.get(3)? },
+                ))
+            },
+        )
+        .optional()?)
+}
+
+fn row_from(body: String) -> StoreResult<RequestRow> {
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// Queues the event for every webhook of the project and, when given, for the request's own
+/// callback URL, inside `tx` (so a change and its notification are stored together or not at
+/// all).
+fn enqueue(
+    tx: &Connection,
+    row: &RequestRow,
+    event: &str,
+    at: i64,
+    callback: Option<&str>,
+) -> StoreResult<()> {
+    // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
+    // what an operator holding those roles may read.
+    let mut stmt = tx.prepare(
+        "SELECT id FROM webhooks WHERE project = ?1
+         AND (roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(roles) WHERE value = ?2))",
+    )?;
+    let hooks = stmt
+        .query_map(params![&row.project, &row.role], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if hooks.is_empty() && callback.is_none() {
+        return Ok(());
+    }
+    let mut data = serde_json::to_value(row)?;
+    // Snapshot metadata travels with the event; its bytes are fetched with a key or a link.
+    if let (Some((_, meta)), Some(obj)) = (snapshot_in(tx, &row.project, &row.id)?, data.as_object_mut()) {
+        obj.insert("snapshot".into(), serde_json::to_value(meta)?);
+    }
+    let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
+    let now_ms = at * 1000;
+    let targets =
+        hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url.to_string()))));
+    for (hook, url) in targets {
+        let mut id = [0u8; 12];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO deliveries (id, webhook, url, request, project, event, body, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
+            params![
+                format!("msg_{}", handrail_core::encoding::b64url_encode(id)),
+                hook,
+                url,
+                row.id,
+                row.project,
+                event,
+                body,
+                now_ms
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Chains one audit entry to its project's last and appends it, inside `tx`.
+fn append_audit(tx: &Connection, project: &str, subject: &str, e: &AuditEvent<'_>) -> StoreResult<()> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT entry FROM audit WHERE project = ?1 ORDER BY project_seq DESC LIMIT 1",
+            [project],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let last: Option<Entry> = last.map(|t| serde_json::from_str(&t)).transpose()?;
+    let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };
+    let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO audit (entry, project, project_seq) VALUES (?1, ?2, ?3)",
+        params![serde_json::to_string(&entry)?, project, entry.seq as i64],
+    )?;
+    Ok(())
+}
+
+/// Inserts a key inside `tx`.
+fn insert_key(tx: &Connection, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO keys (token_hash, key_id, project, role, created_at, roles, admin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            key.token_hash,
+            key.key_id,
+            project,
+            key.role.as_str(),
+            now,
+            serde_json::to_string(&key.roles)?,
+            key.admin
+        ],
+    )?;
+    Ok(())
+}
+
+fn role_from(text: &str) -> Role {
+    if text == "operator" {
+        Role::Operator
+    } else {
+        Role::Agent
+    }
+}
+
+/// A key's roles column; agents decide nothing, so they hold none.
+fn roles_from(role: Role, text: &str) -> StoreResult<Vec<String>> {
+    Ok(if role == Role::Operator { serde_json::from_str(text)? } else { Vec::new() })
+}
+
+impl Checkpoints for Sqlite {
+    fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // REPLACE gives a re-sent checkpoint a new `seq`: the last one written is the newest.
+        tx.execute(
+            "INSERT OR REPLACE INTO compat_checkpoints (project, thread, id, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![project, put.thread, put.id, put.body, put.now],
+        )?;
+        tx.execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND seq NOT IN (
+                SELECT seq FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)",
+            params![project, put.thread, put.per_thread as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND seq NOT IN (
+                SELECT seq FROM compat_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)",
+            params![project, put.per_project as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, project: &str, thread: &str, id: Option<&str>) -> StoreResult<Option<String>> {
+        let conn = self.reader();
+        let body = match id {
+            Some(id) => conn
+                .query_row(
+                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND id = ?3",
+                    params![project, thread, id],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            None => conn
+                .query_row(
+                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2
+                     ORDER BY seq DESC LIMIT 1",
+                    params![project, thread],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        Ok(body)
+    }
+
+    fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2",
+            params![project, thread],
+        )?)
+    }
+}
+
+const AGENT_COLUMNS: &str =
+    "SELECT name, mode, readiness, nodes, edges, calls, sessions, cost_usd, first_seen, last_seen
+     FROM agents";
+
+const SESSION_COLUMNS: &str =
+    "SELECT id, agent, status, error, started_at, ended_at, events, cost_usd FROM sessions";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        status: r.get(2)?,
+        error: r.get(3)?,
+        started_at: r.get(4)?,
+        ended_at: r.get(5)?,
+        events: r.get::<_, i64>(6)? as u64,
+        cost_usd: r.get(7)?,
+    })
+}
+
+fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRow, String)> {
+    let row = AgentRow {
+        name: r.get(0)?,
+        mode: r.get(1)?,
+        readiness: Value::Null,
+        nodes: r.get::<_, i64>(3)? as u64,
+        edges: r.get::<_, i64>(4)? as u64,
+        calls: r.get::<_, i64>(5)? as u64,
+        sessions: r.get::<_, i64>(6)? as u64,
+        cost_usd: r.get(7)?,
+        first_seen: r.get(8)?,
+        last_seen: r.get(9)?,
+    };
+    Ok((row, r.get(2)?))
+}
+
+fn finish_agent(mut row: AgentRow, readiness: &str) -> StoreResult<AgentRow> {
+    row.readiness = serde_json::from_str(readiness)?;
+    Ok(row)
+}

@@ -1,0 +1,258 @@
+//! Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
+
+use super::*;
+
+impl Requests for Sqlite {
+    fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>> {
+        let text: Option<String> = self
+            .reader()
+            .query_row(
+                "SELECT execution FROM executions WHERE project = ?1 AND key = ?2",
+                params![project, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
+    fn insert_request(
+        &self,
+        row: &RequestRow,
+        claim: Option<Claim<'_>>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
+        let claim = claim
+            .map(|c| -> StoreResult<_> {
+                Ok((
+                    c.committed.key.clone(),
+                    serde_json::to_string(c.committed)?,
+                    c.previous.map(serde_json::to_string).transpose()?,
+                ))
+            })
+            .transpose()?;
+        let row = row.clone();
+        let body = serde_json::to_string(&row)?;
+        let (at, actor, event, data) =
+            (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+        self.grouped(move |tx| {
+            if let Some((key, text, previous)) = claim {
+                let changed = match previous {
+                    None => tx.execute(
+                        "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
+                        params![row.project, key, text],
+                    )?,
+                    Some(prev) => tx.execute(
+                        "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
+                        params![row.project, key, text, prev],
+                    )?,
+                };
+                if changed != 1 {
+                    return Ok(false); // another create won the key; this savepoint rolls back
+                }
+            }
+            tx.execute(
+                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    row.id,
+                    row.project,
+                    body,
+                    row.status.as_str(),
+                    row.created_at,
+                    row.expires_at,
+                    row.role,
+                    row.created_by
+                ],
+            )?;
+            let audit = AuditEvent { at, actor: &actor, event: &event, data };
+            append_audit(tx, &row.project, &row.id, &audit)?;
+            enqueue(tx, &row, audit.event, audit.at, None)?;
+            Ok(true)
+        })
+    }
+
+    fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
+        let body: Option<String> = self
+            .reader()
+            .query_row(
+                "SELECT body FROM requests WHERE project = ?1 AND id = ?2",
+                params![project, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(row_from).transpose()
+    }
+
+    fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
+               AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
+               AND (?6 IS NULL OR created_by = ?6)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
+        )?;
+        let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
+        let bodies = stmt
+            .query_map(
+                params![
+                    project,
+                    filter.status,
+                    filter.role,
+                    filter.limit as i64,
+                    readable,
+                    filter.created_by
+                ],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
+    }
+
+    fn decide(
+        &self,
+        project: &str,
+        id: &str,
+        status: Status,
+        decision: &Value,
+        callback: Option<&str>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
+        let (project, id, decision) = (project.to_string(), id.to_string(), decision.clone());
+        let callback = callback.map(str::to_string);
+        let (at, actor, event, data) =
+            (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+        let approver = approving_actor(status, &decision)?.map(str::to_string);
+        self.grouped(move |tx| {
+            if let Some(actor) = &approver {
+                let role: Option<String> = tx
+                    .query_row(
+                        "SELECT role FROM keys WHERE project = ?1 AND key_id = ?2",
+                        params![project, actor],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if role.as_deref() != Some(Role::Operator.as_str()) {
+                    return Err(StoreError(
+                        "approval refused: its decider is not an operator of the project".into(),
+                    ));
+                }
+            }
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
+                    params![project, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else { return Ok(false) };
+            let mut row = row_from(body)?;
+            row.status = status;
+            row.decision = Some(decision);
+            tx.execute(
+                "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
+                params![project, id, serde_json::to_string(&row)?, status.as_str()],
+            )?;
+            let audit = AuditEvent { at, actor: &actor, event: &event, data };
+            append_audit(tx, &project, &id, &audit)?;
+            enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
+            Ok(true)
+        })
+    }
+
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests WHERE status = 'PENDING' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        )?;
+        let bodies = stmt
+            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
+    }
+
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(RequestRow, String)>> {
+        let conn = self.reader();
+        // Driven from the (few) roles with a rule (CROSS JOIN keeps that order: the pending
+        // requests of those roles come from `requests_by_role`, the rest are never read). The
+        // request's time in its role starts at its last escalation, else at its creation.
+        // Rows moved here no longer qualify, so more than `limit` due go at the next sweeps.
+        let mut stmt = conn.prepare(
+            "SELECT r.body, ro.escalate_to FROM roles ro
+             CROSS JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
+             WHERE ro.escalate_to IS NOT NULL AND ro.escalate_after_secs IS NOT NULL AND r.expires_at > ?1
+               AND COALESCE(json_extract(r.body, '$.escalations[#-1].at'), r.created_at) + ro.escalate_after_secs <= ?1
+               AND COALESCE(json_array_length(r.body, '$.escalations'), 0) < ?2
+             LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![now, max_hops as i64, limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(body, to)| Ok((row_from(body)?, to))).collect()
+    }
+
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        step: &EscalationStep<'_>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM requests
+                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role IS ?3 AND expires_at > ?4",
+                params![project, id, step.from, audit.at],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(body) = body else { return Ok(None) };
+        let mut row = row_from(body)?;
+        if row.escalations.len() >= step.max_hops || (step.first_only && !row.escalations.is_empty()) {
+            return Ok(None);
+        }
+        if let Some(to) = step.to {
+            row.role = Some(to.to_string());
+        }
+        row.escalations.push(Escalation {
+            from: step.from.map(str::to_string),
+            to: step.to.map(str::to_string),
+            target: step.target.map(str::to_string),
+            at: audit.at,
+        });
+        tx.execute(
+            "UPDATE requests SET body = ?3, role = ?4 WHERE project = ?1 AND id = ?2",
+            params![project, id, serde_json::to_string(&row)?, row.role],
+        )?;
+        append_audit(&tx, project, id, &audit)?;
+        enqueue(&tx, &row, audit.event, audit.at, None)?;
+        tx.commit()?;
+        Ok(Some(row))
+    }
+
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
+        let conn = self.reader();
+        // `requests_escalate_at` is a partial index over pending requests by their own
+        // escalation time, so only those due are read; the rest of the pending queue is never
+        // scanned. Named, because without statistics SQLite prefers `requests_due`, which
+        // would read every pending request not yet expired.
+        let mut stmt = conn.prepare(
+            "SELECT body FROM requests INDEXED BY requests_escalate_at
+             WHERE status = 'PENDING' AND json_extract(body, '$.context.escalate_at') <= ?1 AND expires_at > ?1
+               AND COALESCE(json_array_length(body, '$.escalations'), 0) = 0
+             LIMIT ?2",
+        )?;
+        let bodies = stmt
+            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.into_iter().map(row_from).collect()
+    }
+}

@@ -22,6 +22,8 @@
 //!
 //! Sans-IO like the rest of the core: no network, no clock (`at` is an argument).
 
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -101,6 +103,14 @@ impl Plan {
     }
 }
 
+impl FromStr for Plan {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Plan> {
+        serde_json::from_value(Value::String(s.to_ascii_lowercase()))
+            .map_err(|_| Error::UnknownVariant { kind: "plan", value: s.chars().take(40).collect() })
+    }
+}
+
 /// The `context` of the review request for a held call: `{"firewall": {"action", "score",
 /// "reasons": [{"code", "text"}]}}`, plus `"task"` when the run has task text.
 pub fn review_context(verdict: &Verdict, task: Option<&str>) -> Value {
@@ -168,11 +178,11 @@ pub struct Observed<'a> {
 pub fn observation(o: &Observed<'_>) -> Value {
     let args_fit = o.args.is_object() && to_canonical(o.args).is_ok_and(|t| t.len() <= MAX_FIELD);
     let mut event = Map::new();
-    event.insert("id".into(), Value::String(format!("{}:{}", o.key, outcome_name(o.outcome))));
+    event.insert("id".into(), Value::String(format!("{}:{}", o.key, o.outcome.as_str())));
     event.insert("session".into(), Value::String(o.session.to_string()));
     event.insert("tool".into(), Value::String(o.tool.to_string()));
     event.insert("args".into(), if args_fit { o.args.clone() } else { Value::Object(Map::new()) });
-    event.insert("outcome".into(), Value::String(outcome_name(o.outcome).to_string()));
+    event.insert("outcome".into(), Value::String(o.outcome.as_str().to_string()));
     event.insert("at".into(), Value::from(o.at));
     if let Some(context) = o.context.filter(|c| !c.is_empty()) {
         event.insert("context".into(), Value::String(clip(context).to_string()));
@@ -184,15 +194,6 @@ pub fn observation(o: &Observed<'_>) -> Value {
         event.insert("output".into(), Value::String(clip(output).to_string()));
     }
     Value::Object(event)
-}
-
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Ran => "ran",
-        Outcome::Trusted => "trusted",
-        Outcome::Approved => "approved",
-        Outcome::Rejected => "rejected",
-    }
 }
 
 /// `text` cut to at most [`MAX_FIELD`] bytes, at a character boundary.

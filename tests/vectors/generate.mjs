@@ -476,7 +476,7 @@ function guardVectors() {
           runs: approved, outcome: approved ? 'approved' : 'rejected' });
       }
       for (const decision of ['PENDING', null]) {
-        calls.push({ name: `${mode} ${action} without a final decision`, mode, action, enforced, decision, plan,
+        calls.push({ name: `${mode} ${action} ${decision ?? "no decision"} (not final)`, mode, action, enforced, decision, plan,
           runs: false, error: 'invalid_options' });
       }
     }

@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { Firewall, guard, GuardError, Handrail } from "handrail";
+import { createRequire } from "node:module";
+
+import { Firewall, guard, GuardError, Handrail, once } from "handrail";
 
 import { startServer } from "./server.mjs";
 
@@ -216,4 +218,23 @@ test("the same sequence records the same outcomes as Python", async () => {
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.deepEqual(outcomes, SAME_SEQUENCE_OUTCOMES);
+});
+
+test("a re-executed call whose review context moved gets the first request and its decision", async () => {
+  const native = createRequire(import.meta.url)("../native/index.js");
+  const ran = [];
+  const make = (context) =>
+    guard((a) => {
+      ran.push(a);
+      return "refunded";
+    }, { ...setup("reexec-1"), tool: "refund", service: "reexec", context });
+  const args = { order: "o9", amount: 9 };
+  const [first] = await Promise.all([make("refund order o9")(args), server.resolveWhenPending({ decision: "approve" })]);
+  assert.equal(first, "refunded");
+  // A fresh process: the in-memory record is gone, and the task text (so the request body)
+  // differs under the same key.
+  once.forget(native.guardCallKey("reexec-1", "reexec", "refund", JSON.stringify(args)));
+  assert.equal(await make("refund order o9, retried")(args), "refunded");
+  assert.equal((await server.all()).filter((r) => r.service === "reexec").length, 1);
+  assert.deepEqual(ran, [args, args]);
 });

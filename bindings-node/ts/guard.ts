@@ -1,5 +1,5 @@
 import type { Decision, Handrail } from "./client.js";
-import { once } from "./client.js";
+import { once, requestIdFor } from "./client.js";
 import { HandrailError, translate } from "./errors.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
 import type { Backend, Effect, GuardObserved, GuardPlan, Verdict } from "./backend.js";
@@ -138,7 +138,18 @@ export function createGuard(backend: Backend): Guard {
         throw new GuardError("guard_blocked", `the firewall blocked ${tool}`, { reasons: verdict.reasons });
       }
       const context = JSON.parse(translate(() => backend.guardReviewContext(JSON.stringify(verdict), task)));
-      const decision = await hr.ask({ service, action: tool, payload: args, context, idempotencyKey: key });
+      const ask = { service, action: tool, payload: args, context, idempotencyKey: key };
+      let decision: Decision;
+      try {
+        decision = await hr.ask(ask);
+      } catch (err) {
+        // The same key with another body: the call ran before (another process, or this one
+        // before a restart) and the firewall's context has moved since. The first request
+        // and its decision stand; its id is the core's function of the key (Python's
+        // `first_request`).
+        if (!(err instanceof HandrailError && err.code === "idempotency_mismatch")) throw err;
+        decision = await hr.wait(requestIdFor(hr, ask));
+      }
       if (!decision.approved) {
         record(key, args, plan, decision.status, undefined, now);
         if (onReject === "return") return decisionText(decision);

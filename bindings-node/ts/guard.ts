@@ -2,7 +2,7 @@ import type { Decision, Handrail } from "./client.js";
 import { once, requestIdFor } from "./client.js";
 import { HandrailError, translate } from "./errors.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
-import type { Backend, Effect, GuardObserved, GuardPlan, Verdict } from "./backend.js";
+import type { Backend, Effect, GuardObserved, GuardPlan, Outcome, Verdict } from "./backend.js";
 import { decisionText } from "./text.js";
 
 /** How `guard` wraps one tool. */
@@ -130,11 +130,11 @@ export function createGuard(backend: Backend): Guard {
       const plan: GuardPlan = translate(() => backend.guardPlan(verdict.action, verdict.enforced));
       if (plan === "run" || plan === "shadow") {
         const result = await fn(args);
-        record(key, args, plan, null, result, now);
+        record(key, args, plan, null, result);
         return result;
       }
       if (plan === "block") {
-        record(key, args, plan, null, undefined, now);
+        record(key, args, plan, null, undefined);
         throw new GuardError("guard_blocked", `the firewall blocked ${tool}`, { reasons: verdict.reasons });
       }
       const context = JSON.parse(translate(() => backend.guardReviewContext(JSON.stringify(verdict), task)));
@@ -151,7 +151,7 @@ export function createGuard(backend: Backend): Guard {
         decision = await hr.wait(requestIdFor(hr, ask));
       }
       if (!decision.approved) {
-        record(key, args, plan, decision.status, undefined, now);
+        record(key, args, plan, decision.status, undefined);
         if (onReject === "return") return decisionText(decision);
         if (typeof onReject === "function") return await onReject(decision);
         throw new GuardError("guard_rejected", decision.reason ?? `${tool} was ${decision.status.toLowerCase()}`, {
@@ -161,13 +161,15 @@ export function createGuard(backend: Backend): Guard {
       }
       const runArgs = (decision.payload ?? args) as A;
       const result = await fn(runArgs);
-      record(key, runArgs, plan, decision.status, result, now);
+      record(key, runArgs, plan, decision.status, result);
       return result;
     }
 
     /** Records how the call ended (the core's outcome and observation event); never throws. */
-    function record(key: string, values: unknown, plan: GuardPlan, status: string | null, result: unknown, now: number): void {
-      let event: { outcome: Parameters<Firewall["record"]>[1]["outcome"]; output?: string };
+    function record(key: string, values: unknown, plan: GuardPlan, status: string | null, result: unknown): void {
+      // When the call ended (after a review, not when it was asked), as Python records it.
+      const now = Math.floor(Date.now() / 1000);
+      let event: { outcome: Outcome; output?: string };
       try {
         const outcome = backend.guardOutcome(plan, status);
         if (outcome === null) return;

@@ -298,6 +298,13 @@ export interface DecisionOutcome {
   decidedAt: number
 }
 
+/**
+ * The text a model acts on for a decision: `APPROVED`, `APPROVED WITH EDITS: <summary>;
+ * use these values: <canonical JSON of payloadJson>`, `REJECTED: <reason>` or
+ * `<STATUS>: do not act`.
+ */
+export declare function decisionText(status: string, reason?: string | undefined | null, summary?: string | undefined | null, payloadJson?: string | undefined | null): string
+
 /** The RFC 6902 diff from `before` to `after` (JSON texts). */
 export declare function diff(before: string, after: string): DiffText
 
@@ -440,6 +447,62 @@ export interface GraphNode {
   /** Effect class; absent for the session start. */
   effect?: Effect
 }
+
+/**
+ * The guard's key of one call: scope (the run), service (the agent), tool and the
+ * canonical form of the JSON text `argsJson`. The exactly-once key of the call and the
+ * review request's `Idempotency-Key`.
+ */
+export declare function guardCallKey(scope: string, service: string, tool: string, argsJson: string | Uint8Array): string
+
+/**
+ * The `POST /v1/observations` event (JSON text) for a recorded call, its fields clipped to
+ * the server's limits.
+ */
+export declare function guardObservation(observed: GuardObserved): string
+
+/** One recorded call, for `guardObservation`. */
+export interface GuardObserved {
+  /** The call's `guardCallKey`. */
+  key: string
+  /** The session (the run's scope). */
+  session: string
+  /** The tool. */
+  tool: string
+  /** The arguments it ran with, JSON text. */
+  argsJson: string
+  /** What the firewall recorded (`guardOutcome`). */
+  outcome: Outcome
+  /** When, Unix seconds. */
+  at: number
+  /** The run's task text. */
+  context?: string
+  /** The tool's declared effect. */
+  effect?: Effect
+  /** What the tool returned, as text. */
+  output?: string
+}
+
+/**
+ * What the firewall records for a call that ended under `plan` (with the decision's status
+ * after `ask`): `ran`, `approved`, `rejected`, or `null` (an enforced block records nothing).
+ */
+export declare function guardOutcome(plan: GuardPlan, decision?: string | undefined | null): Outcome | null
+
+/**
+ * What the guard does with a verdict: `run` (allowed), `shadow` (would be held, but the
+ * verdict is not enforced: run, ask nobody), `block` (do not run) or `ask` (a person first).
+ */
+export declare function guardPlan(action: Action, enforced: boolean): GuardPlan
+
+/** Names the plan type for TypeScript (`GuardPlan`); the functions above return its names. */
+export type GuardPlan = 'run' | 'shadow' | 'block' | 'ask'
+
+/**
+ * The review request's `context` (JSON text) for a held call: `{"firewall": {"action",
+ * "score", "reasons"}, "task"?}`. `verdictJson` is the verdict's JSON.
+ */
+export declare function guardReviewContext(verdictJson: string, task?: string | undefined | null): string
 
 /** An HTTP answer as received. */
 export interface HttpAnswer {

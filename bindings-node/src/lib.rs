@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 mod error;
 mod firewall;
+mod guard;
 mod idempotency;
 mod json;
 mod proof;
@@ -21,6 +22,9 @@ mod webhook;
 
 // The protocol's free functions, exported to JavaScript by `#[napi]`; re-exported so a
 // test build (where the napi registration is compiled out) sees them used.
+pub use guard::{
+    decision_text, guard_call_key, guard_observation, guard_outcome, guard_plan, guard_review_context,
+};
 pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key, tool_call_key_of};
 pub use proof::proof_digest;
 pub use protocol::{retry_network, retry_response, verify_webhook};

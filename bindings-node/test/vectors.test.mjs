@@ -1,4 +1,4 @@
-// Replays tests/vectors/{webhook,proof,idempotency,request}.json against the Node package,
+// Replays tests/vectors/{webhook,proof,idempotency,request,guard}.json against the Node package,
 // case by case, like core/tests/vectors.rs and bindings-py/tests/test_vectors.py. The
 // canonical, envelope and firewall files have their own test files; the last test fails
 // when a vector file exists that no Node test replays.
@@ -6,8 +6,11 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
+import { createRequire } from "node:module";
+
 import {
   applyPatch,
+  decisionText,
   diff,
   Execution,
   fingerprint,
@@ -212,6 +215,49 @@ describe("vectors: request", () => {
   }
 });
 
+// The guard's rules are internal to `guard` and `tool`: replayed on the addon itself, and
+// the decision texts through the public `decisionText`.
+const native = createRequire(import.meta.url)("../native/index.js");
+describe("vectors: guard", () => {
+  const doc = load("guard");
+  const nativeOutcome = (c, call) => {
+    if (!("error" in c)) return call();
+    assert.throws(call, (err) => err.code === c.error);
+    return undefined;
+  };
+  for (const [name, c] of section(doc, "keys")) {
+    test(name, () => {
+      const key = nativeOutcome(c, () => native.guardCallKey(c.scope, c.service, c.tool, c.args));
+      if (key !== undefined) assert.equal(key, c.key);
+    });
+  }
+  for (const [name, c] of section(doc, "calls")) {
+    test(name, () => {
+      const plan = native.guardPlan(c.action, c.enforced);
+      assert.equal(plan, c.plan);
+      const runs = plan === "run" || plan === "shadow" || c.decision === "APPROVED" || c.decision === "APPROVED_WITH_MODIFICATIONS";
+      assert.equal(runs, c.runs);
+      const outcome = nativeOutcome(c, () => native.guardOutcome(plan, c.decision));
+      if (!("error" in c)) assert.equal(outcome, c.outcome);
+    });
+  }
+  for (const [name, c] of section(doc, "contexts")) {
+    test(name, () => assert.deepEqual(JSON.parse(native.guardReviewContext(JSON.stringify(c.verdict), c.task)), c.context));
+  }
+  for (const [name, c] of section(doc, "observations")) {
+    test(name, () => {
+      const { args, ...rest } = c.input;
+      assert.deepEqual(JSON.parse(native.guardObservation({ ...rest, argsJson: JSON.stringify(args) })), c.event);
+    });
+  }
+  for (const [name, c] of section(doc, "texts")) {
+    test(name, () => {
+      const decision = { status: c.status, reason: c.reason, diff: c.summary === null ? null : { ops: [], summary: c.summary }, payload: c.payload };
+      assert.equal(decisionText(decision), c.text);
+    });
+  }
+});
+
 test("every vector file is replayed by a Node test", () => {
   // rfc8785-numbers.json feeds canonical.json through generate.mjs. A new vector file must
   // be replayed, and listed here with the test file that replays it.
@@ -223,6 +269,7 @@ test("every vector file is replayed by a Node test", () => {
     proof: "vectors.test.mjs",
     idempotency: "vectors.test.mjs",
     request: "vectors.test.mjs",
+    guard: "vectors.test.mjs",
   };
   const files = readdirSync(DIR)
     .filter((f) => f.endsWith(".json"))

@@ -20,6 +20,8 @@ import type {
   Graph,
   GraphEdge,
   GraphNode,
+  GuardObserved,
+  GuardPlan,
   Mode,
   OpenOptions,
   Outcome,
@@ -47,6 +49,8 @@ export type {
   Graph,
   GraphEdge,
   GraphNode,
+  GuardObserved,
+  GuardPlan,
   Mode,
   OpenOptions,
   Outcome,
@@ -111,6 +115,18 @@ export interface Backend {
   /** The same key, with the arguments read natively from the JS value (no JSON text). */
   toolCallKeyOf(scope: string, tool: string, args: unknown): string;
   fingerprint(method: string, path: string, body: Uint8Array): string;
+  /** The core's guard (`handrail_core::guard`): every rule of `guard` and `tool`. */
+  guardCallKey(scope: string, service: string, tool: string, argsJson: string | Uint8Array): string;
+  guardPlan(action: Action, enforced: boolean): GuardPlan;
+  guardOutcome(plan: GuardPlan, decision?: string | undefined | null): Outcome | null;
+  guardReviewContext(verdictJson: string, task?: string | undefined | null): string;
+  guardObservation(observed: GuardObserved): string;
+  decisionText(
+    status: string,
+    reason?: string | undefined | null,
+    summary?: string | undefined | null,
+    payloadJson?: string | undefined | null,
+  ): string;
   /** The core's idempotency state machine; executions cross as opaque objects. */
   Execution: { fromJson(text: string): BackendExecution };
   idempotencyBegin(

@@ -260,6 +260,33 @@ function headerList(headers: HeadersLike): Record<string, string> {
 }
 
 /** The `Handrail` class over `backend`. @internal */
+/** The core's create options for `defer(options)`; the state only when it will be sent. */
+function askInit(options: DeferOptions, withState: boolean): AskInit {
+  const { service, action, payload, priority, role, schema, expiresIn, stateSnapshot, context } = options;
+  const ask: AskInit = { service, action, payloadJson: json(payload, "payload") };
+  if (priority !== undefined) ask.priority = priority;
+  if (role !== undefined) ask.role = role;
+  if (schema !== undefined) ask.schemaJson = json(schema, "schema");
+  if (expiresIn !== undefined) ask.timeoutSecs = expiresIn;
+  if (context !== undefined) ask.contextJson = json(context, "context");
+  if (withState && stateSnapshot !== undefined) ask.stateJson = json(stateSnapshot, "stateSnapshot");
+  if (options.idempotencyScope !== undefined) ask.idempotencyScope = options.idempotencyScope;
+  if (options.idempotencyKey !== undefined) ask.idempotencyKey = options.idempotencyKey;
+  return ask;
+}
+
+let REQUEST_ID_FOR: ((hr: Handrail, options: DeferOptions) => string) | undefined;
+
+/**
+ * The id of the request `hr.defer(options)` opens — a function of its idempotency key —
+ * computed without any I/O: how the guard finds the request a re-executed call opened
+ * before, when the same key now comes with another body (`idempotency_mismatch`). @internal
+ */
+export function requestIdFor(hr: Handrail, options: DeferOptions): string {
+  if (REQUEST_ID_FOR === undefined) throw new Error("handrail: no Handrail class was created");
+  return REQUEST_ID_FOR(hr, options);
+}
+
 export function createHandrail(backend: Backend): HandrailConstructor {
   return class Handrail {
     readonly #protocol: BackendProtocol;
@@ -325,18 +352,13 @@ export function createHandrail(backend: Backend): HandrailConstructor {
       }
     }
 
+    static {
+      // The guard's way to the request a key opened before (see `requestIdFor`).
+      REQUEST_ID_FOR = (hr, options) => translate(() => (hr as Handrail).#protocol.create(askInit(options, false)).id);
+    }
+
     async defer(options: DeferOptions): Promise<string> {
-      const { service, action, payload, priority, role, schema, expiresIn, stateSnapshot, context } = options;
-      const ask: AskInit = { service, action, payloadJson: json(payload, "payload") };
-      if (priority !== undefined) ask.priority = priority;
-      if (role !== undefined) ask.role = role;
-      if (schema !== undefined) ask.schemaJson = json(schema, "schema");
-      if (expiresIn !== undefined) ask.timeoutSecs = expiresIn;
-      if (context !== undefined) ask.contextJson = json(context, "context");
-      if (stateSnapshot !== undefined) ask.stateJson = json(stateSnapshot, "stateSnapshot");
-      if (options.idempotencyScope !== undefined) ask.idempotencyScope = options.idempotencyScope;
-      if (options.idempotencyKey !== undefined) ask.idempotencyKey = options.idempotencyKey;
-      const calls = translate(() => this.#protocol.create(ask));
+      const calls = translate(() => this.#protocol.create(askInit(options, true)));
       const created = await this.#call(calls.request, options.signal);
       const record = translate(() => this.#protocol.parseRecord(created));
       if (calls.snapshot) {

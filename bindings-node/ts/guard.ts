@@ -1,9 +1,9 @@
 import type { Decision, Handrail } from "./client.js";
-import { once } from "./client.js";
-import type { Core } from "./core.js";
-import { HandrailError } from "./errors.js";
+import { once, requestIdFor } from "./client.js";
+import { HandrailError, translate } from "./errors.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
-import type { Outcome, Verdict } from "./backend.js";
+import type { Backend, Effect, GuardObserved, GuardPlan, Outcome, Verdict } from "./backend.js";
+import { decisionText } from "./text.js";
 
 /** How `guard` wraps one tool. */
 export interface GuardOptions {
@@ -21,10 +21,17 @@ export interface GuardOptions {
   scope?: string;
   /** Posts observations under this agent name; none are posted without it. */
   agent?: string;
+  /** What the tool does (`read`, `write`, `destructive`, `egress`, `payment`), for the firewall. */
+  effect?: Effect;
+  /**
+   * The task as the user gave it (the text given to `firewall.begin`): shown to the person
+   * reviewing (`context.task`) and sent with observations, as Python's `run(context=…)`.
+   */
+  context?: string;
   /**
    * What a call a person rejected gives: `"throw"` (the default) throws `GuardError`
    * (`guard_rejected`); `"return"` resolves to a text a model can act on,
-   * `"REJECTED: <reason>"` (or `"EXPIRED: do not act"`), as Python's `on_reject="return"`;
+   * `"REJECTED: <reason>"` (or `"EXPIRED: do not act"`, `decisionText`), as Python's `on_reject="return"`;
    * a function resolves to what it returns for the `Decision`. The tool does not run in any
    * case. A block by the firewall always throws `guard_blocked`.
    */
@@ -39,11 +46,6 @@ export interface Guard {
     fn: (args: A) => R | Promise<R>,
     options: GuardOptions & { onReject: (decision: Decision) => X | Promise<X> },
   ): (args: A) => Promise<R | X>;
-}
-
-/** The text a model gets for a decision that is not an approval (Python's `decision_text`). */
-function rejectionText(decision: Decision): string {
-  return decision.status === "REJECTED" ? `REJECTED: ${decision.reason ?? "no reason given"}` : `${decision.status}: do not act`;
 }
 
 /** Thrown by a guarded tool the firewall blocks (`guard_blocked`) or a person rejects (`guard_rejected`). */
@@ -76,65 +78,132 @@ function observeLater(hr: Handrail, agent: string, event: unknown): void {
   });
 }
 
+/** What a tool returned, as the text an observation carries. */
+function outputText(result: unknown): string | undefined {
+  if (result === undefined || result === null) return undefined;
+  if (typeof result === "string") return result;
+  try {
+    return JSON.stringify(result) ?? String(result);
+  } catch {
+    return String(result);
+  }
+}
+
 /** @internal */
-export function createGuard(core: Core): Guard {
+export function createGuard(backend: Backend): Guard {
   /**
-   * Wraps `fn` so each call is judged by the firewall first: `allow` runs it, `review` asks a
-   * person through Handrail and runs it with the approved (possibly edited) arguments,
-   * `block` throws `GuardError` (`guard_blocked`), a rejection throws `guard_rejected`.
-   * Each call runs at most once per key (tool, canonical arguments, scope): a retried call
-   * gets the first result. Observations are posted in the background.
+   * Wraps `fn` so each call is judged by the firewall first, by the core's guard (the same
+   * rules as Python's `handrail.guard`): `allow` runs it; in shadow mode (`enforced` false) a
+   * verdict that would hold it runs it too and asks nobody; an enforced `review` asks a
+   * person through Handrail (context `{ firewall: { action, score, reasons }, task }`) and
+   * runs it with the approved (possibly edited) arguments; an enforced `block` throws
+   * `GuardError` (`guard_blocked`); a rejection throws `guard_rejected`. Each call runs at
+   * most once per key (scope, service, tool, canonical arguments): a retried call gets the
+   * first result; the key is also the review request's `Idempotency-Key`. What ends a call
+   * is recorded into the firewall (`ran`, `approved`, `rejected`; a block records nothing)
+   * and posted as an observation in the background.
    */
   function guard<A, R>(fn: (args: A) => R | Promise<R>, options: GuardOptions): (args: A) => Promise<unknown> {
-    const { handrail: hr, firewall, session, tool, service = "agent", scope = "", agent, onReject = "throw" } = options;
+    const {
+      handrail: hr,
+      firewall,
+      session,
+      tool,
+      service = "agent",
+      scope = "",
+      agent,
+      effect,
+      context: task,
+      onReject = "throw",
+    } = options;
     if (onReject !== "throw" && onReject !== "return" && typeof onReject !== "function") {
       throw new TypeError('guard: onReject is "throw", "return" or a function');
     }
     return async (args: A): Promise<unknown> => {
-      const key = core.toolCallKey(scope, tool, args);
+      const key = translate(() => backend.guardCallKey(scope, service, tool, JSON.stringify(args)));
+      return once(key, () => call(args, key));
+    };
+
+    async function call(args: A, key: string): Promise<unknown> {
       const now = Math.floor(Date.now() / 1000);
-      const verdict: Verdict = firewall.check(session, { tool, args, now });
-      let runArgs = args;
-      let outcome: Outcome = "ran";
-      if (verdict.action === "block") {
-        record(args, "rejected");
+      const verdict: Verdict = firewall.check(session, { tool, args, now, ...(effect !== undefined ? { effect } : {}) });
+      const plan: GuardPlan = translate(() => backend.guardPlan(verdict.action, verdict.enforced));
+      if (plan === "run" || plan === "shadow") {
+        const result = await fn(args);
+        record(key, args, plan, null, result);
+        return result;
+      }
+      if (plan === "block") {
+        record(key, args, plan, null, undefined);
         throw new GuardError("guard_blocked", `the firewall blocked ${tool}`, { reasons: verdict.reasons });
       }
-      if (verdict.action === "review") {
-        const decision = await hr.ask({
-          service,
-          action: tool,
-          payload: args,
-          context: { reasons: verdict.reasons },
-          ...(scope ? { idempotencyScope: scope } : {}),
+      const context = JSON.parse(translate(() => backend.guardReviewContext(JSON.stringify(verdict), task)));
+      const ask = { service, action: tool, payload: args, context, idempotencyKey: key };
+      let decision: Decision;
+      try {
+        decision = await hr.ask(ask);
+      } catch (err) {
+        // The same key with another body: the call ran before (another process, or this one
+        // before a restart) and the firewall's context has moved since. The first request
+        // and its decision stand; its id is the core's function of the key (Python's
+        // `first_request`).
+        if (!(err instanceof HandrailError && err.code === "idempotency_mismatch")) throw err;
+        decision = await hr.wait(requestIdFor(hr, ask));
+      }
+      if (!decision.approved) {
+        record(key, args, plan, decision.status, undefined);
+        if (onReject === "return") return decisionText(decision);
+        if (typeof onReject === "function") return await onReject(decision);
+        throw new GuardError("guard_rejected", decision.reason ?? `${tool} was ${decision.status.toLowerCase()}`, {
+          status: decision.status,
+          reason: decision.reason,
         });
-        if (!decision.approved) {
-          record(args, "rejected");
-          if (onReject === "return") return rejectionText(decision);
-          if (typeof onReject === "function") return await onReject(decision);
-          throw new GuardError("guard_rejected", decision.reason ?? `${tool} was ${decision.status.toLowerCase()}`, {
-            status: decision.status,
-            reason: decision.reason,
-          });
-        }
-        runArgs = decision.payload as A;
-        outcome = "approved";
       }
-      const result = await once(key, () => fn(runArgs));
-      record(runArgs, outcome);
+      const runArgs = (decision.payload ?? args) as A;
+      const result = await fn(runArgs);
+      record(key, runArgs, plan, decision.status, result);
       return result;
+    }
 
-      function record(values: unknown, o: Outcome): void {
-        try {
-          firewall.record(session, { tool, args: values, outcome: o, now });
-        } catch {
-          // Learning is best effort; it never fails the tool.
-        }
-        if (agent !== undefined) {
-          observeLater(hr, agent, { id: `${key}:${o}`, session: scope || session.id, tool, args: values, outcome: o, at: now });
-        }
+    /** Records how the call ended (the core's outcome and observation event); never throws. */
+    function record(key: string, values: unknown, plan: GuardPlan, status: string | null, result: unknown): void {
+      // When the call ended (after a review, not when it was asked), as Python records it.
+      const now = Math.floor(Date.now() / 1000);
+      let event: { outcome: Outcome; output?: string };
+      try {
+        const outcome = backend.guardOutcome(plan, status);
+        if (outcome === null) return;
+        const output = outputText(result);
+        const observed: GuardObserved = {
+          key,
+          session: scope || session.id,
+          tool,
+          argsJson: JSON.stringify(values),
+          outcome,
+          at: now,
+          ...(task !== undefined ? { context: task } : {}),
+          ...(effect !== undefined ? { effect } : {}),
+          ...(output !== undefined ? { output } : {}),
+        };
+        event = JSON.parse(backend.guardObservation(observed));
+      } catch {
+        // Recording is best effort; it never fails the tool.
+        return;
       }
-    };
+      try {
+        firewall.record(session, {
+          tool,
+          args: values,
+          outcome: event.outcome,
+          now,
+          ...(effect !== undefined ? { effect } : {}),
+          ...(event.output !== undefined ? { output: event.output } : {}),
+        });
+      } catch {
+        // Learning is best effort; it never fails the tool.
+      }
+      if (agent !== undefined) observeLater(hr, agent, event);
+    }
   }
   // The overloads only narrow what a rejection resolves to; the one body serves them all.
   return guard as Guard;

@@ -27,6 +27,7 @@
 import * as native from "../native/index.js";
 import { createApi } from "./api.js";
 import { createGuard } from "./guard.js";
+import { bindText } from "./text.js";
 import { createCore, type Execution as ExecutionInstance } from "./core.js";
 import type { Backend } from "./backend.js";
 import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
@@ -98,6 +99,7 @@ export type {
 // The addon must satisfy the backend contract; this line is where TypeScript checks it
 // against the generated `native/index.d.ts`.
 const backend: Backend = native;
+bindText(backend);
 const api = createApi(backend);
 
 export const canonicalize = api.canonicalize;
@@ -136,4 +138,4 @@ export const requestPriority = core.requestPriority;
 export { GuardError } from "./guard.js";
 export type { Guard, GuardOptions } from "./guard.js";
 /** Wraps a tool function in the firewall, Handrail review and exactly-once (see `GuardOptions`). */
-export const guard = createGuard(core);
+export const guard = createGuard(backend);

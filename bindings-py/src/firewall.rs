@@ -147,6 +147,21 @@ impl PyVerdict {
 }
 
 impl PyVerdict {
+    /// The core's verdict; every reason must be a ``Reason``.
+    pub(crate) fn to_core(&self, py: Python<'_>) -> PyResult<Verdict> {
+        let action: Action = self.action.bind(py).extract::<String>()?.parse().map_err(CoreError)?;
+        let reasons = self
+            .reasons
+            .bind(py)
+            .iter()
+            .map(|r| {
+                let r = r.cast::<PyReason>()?.borrow();
+                Ok(handrail_core::firewall::Reason { code: r.code.clone(), text: r.text.clone() })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Verdict { action, score: self.score, reasons, enforced: self.enforced })
+    }
+
     fn from_core(py: Python<'_>, v: Verdict) -> PyResult<Self> {
         let reasons = v
             .reasons

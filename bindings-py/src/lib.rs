@@ -13,6 +13,7 @@
 mod envelope;
 mod error;
 mod firewall;
+mod guard;
 mod idempotency;
 mod input;
 mod proof;
@@ -88,6 +89,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(protocol::retry_network, m)?)?;
     m.add_function(wrap_pyfunction!(protocol::verify_webhook, m)?)?;
     m.add_function(wrap_pyfunction!(idempotency::tool_call_key, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_call_key, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_outcome, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_review_context, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_observation, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::decision_text, m)?)?;
     m.add_function(wrap_pyfunction!(idempotency::fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(idempotency::idempotency_begin, m)?)?;
     m.add_class::<idempotency::PyExecution>()?;

@@ -82,6 +82,8 @@ def test_review_approved_with_an_edit_runs_with_the_edited_args(clean: Server) -
     assert row["schema"] == schema
     assert row["context"]["task"] == "refund order o_1"
     assert row["context"]["firewall"]["action"] == "review" and row["context"]["firewall"]["reasons"]
+    summaries = clean.operator("GET", "/v1/requests?view=summary&limit=200").json()["requests"]
+    assert [r["held"] for r in summaries if r["id"] == row["id"]] == [True]
     assert flush(30)
     tools = clean.operator("GET", f"/v1/agents/{agent}").json()["telemetry"]["tools"]
     assert tools["refund"]["outcomes"] == {"approved": 1}
@@ -253,3 +255,48 @@ def test_readme_guard_example(clean: Server, monkeypatch: pytest.MonkeyPatch, ca
         print(refund("o_1", 500))  # a person approved 50: "refunded 50 on o_1"
     # README END
     assert capsys.readouterr().out == "refunded 50 on o_1\n"
+
+
+# The same sequence as bindings-node/test/guard.test.mjs ("both SDKs record the same
+# outcomes"): ran, approved, rejected, an enforced block (nothing), a shadow hold (ran).
+SAME_SEQUENCE_OUTCOMES = {
+    "lookup": {"ran": 1},
+    "refund": {"approved": 1, "rejected": 1},
+    "pay": {"ran": 1},
+}
+
+
+def test_the_same_sequence_records_the_same_outcomes_as_node(clean: Server) -> None:
+    client = client_for(clean)
+    agent = f"same-{uuid.uuid4().hex[:8]}"
+    policy = {"allow": ["lookup"], "deny": ["drop_database"], "always_review": ["refund", "pay"]}
+    fw = Firewall(policy, mode="enforce")
+    shadow = Firewall(policy, mode="shadow")
+
+    def lookup(id: str) -> str:
+        return f"found {id}"
+
+    def refund(order: str, amount: int) -> str:
+        return f"refunded {amount}"
+
+    def drop_database(name: str) -> str:
+        return "dropped"
+
+    def pay(amount: int) -> str:
+        return f"paid {amount}"
+
+    with run(scope(), context="Refund order 1"):
+        assert guard(lookup, client=client, firewall=fw, agent=agent)("o1") == "found o1"
+        clean.resolve_when_pending(decision="approve")
+        assert guard(refund, client=client, firewall=fw, agent=agent)("o1", 5) == "refunded 5"
+        clean.resolve_when_pending(decision="reject", reason="no")
+        quiet = guard(refund, client=client, firewall=fw, agent=agent, on_reject="return")
+        assert quiet("o2", 6) == "REJECTED: no"
+        with pytest.raises(Blocked):
+            guard(drop_database, client=client, firewall=fw, agent=agent)("prod")
+        # Shadow mode: the firewall would hold pay (always_review); it runs, nobody is asked.
+        assert guard(pay, client=client, firewall=shadow, agent=agent)(7) == "paid 7"
+    assert [r for r in requests_for(clean, "pay") if r["service"] == agent] == []
+    assert flush(30)
+    tools = clean.operator("GET", f"/v1/agents/{agent}").json()["telemetry"]["tools"]
+    assert {t: v["outcomes"] for t, v in tools.items()} == SAME_SEQUENCE_OUTCOMES

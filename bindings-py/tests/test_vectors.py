@@ -344,6 +344,56 @@ def test_request_priority(case: dict[str, Any]) -> None:
 def test_every_vector_file_is_replayed() -> None:
     # firewall.json is replayed by test_firewall.py; rfc8785-numbers.json feeds canonical.json
     # through generate.mjs. A new file must be added here or there.
-    replayed = {"canonical", "envelope", "webhook", "proof", "idempotency", "request", "firewall"}
+    replayed = {"canonical", "envelope", "webhook", "proof", "idempotency", "request", "firewall", "guard"}
     files = {p.stem for p in VECTORS.glob("*.json")} - {"rfc8785-numbers"}
     assert files == replayed
+
+
+# guard.json
+GUARD = load_doc("guard")
+_core = handrail._core
+
+
+@pytest.mark.parametrize("case", section(GUARD, "keys"))
+def test_guard_call_key(case: dict[str, Any]) -> None:
+    args = case["args"]
+    key = expect_outcome(case, lambda: _core.guard_call_key(case["scope"], case["service"], case["tool"], args))
+    if key is not None:
+        assert key == case["key"]
+        # The Python value walked natively gives the same key as its JSON text.
+        assert _core.guard_call_key(case["scope"], case["service"], case["tool"], json.loads(args)) == key
+
+
+@pytest.mark.parametrize("case", section(GUARD, "calls"))
+def test_guard_calls(case: dict[str, Any]) -> None:
+    plan = _core.guard_plan(case["action"], case["enforced"])
+    assert plan == case["plan"]
+    decision = case["decision"]
+    runs = plan in ("run", "shadow") or decision in ("APPROVED", "APPROVED_WITH_MODIFICATIONS")
+    assert runs == case["runs"]
+    outcome = expect_outcome(case, lambda: _core.guard_outcome(plan, decision))
+    if "error" not in case:
+        assert outcome == case["outcome"]
+
+
+@pytest.mark.parametrize("case", section(GUARD, "contexts"))
+def test_guard_review_context(case: dict[str, Any]) -> None:
+    v = case["verdict"]
+    reasons = [handrail.Reason(r["code"], r["text"]) for r in v["reasons"]]
+    verdict = handrail.Verdict(v["action"], v["score"], reasons, v["enforced"])
+    assert json.loads(_core.guard_review_context(verdict, case["task"])) == case["context"]
+
+
+@pytest.mark.parametrize("case", section(GUARD, "observations"))
+def test_guard_observation(case: dict[str, Any]) -> None:
+    i = case["input"]
+    event = _core.guard_observation(
+        i["key"], i["session"], i["tool"], i["args"], i["outcome"], i["at"],
+        i.get("context"), i.get("effect"), i.get("output"),
+    )
+    assert json.loads(event) == case["event"]
+
+
+@pytest.mark.parametrize("case", section(GUARD, "texts"))
+def test_decision_text(case: dict[str, Any]) -> None:
+    assert _core.decision_text(case["status"], case["reason"], case["summary"], case["payload"]) == case["text"]

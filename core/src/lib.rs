@@ -17,6 +17,7 @@
 //! | [`webhook`] | Standard Webhooks signatures (HMAC v1, Ed25519 v1a) |
 //! | [`proof`] | Ed25519-signed decision proofs, verifiable offline |
 //! | [`firewall`] | the behavioral firewall: learned profiles and per-call verdicts |
+//! | [`guard`] | the guard before each tool call: call key, plan for a verdict, review context, what to record, the text a model reads |
 //! | [`request`] | request and decision models, edit diffs, schema validation |
 //! | [`protocol`] | the sans-IO client of the server API: requests built, answers interpreted |
 //!
@@ -41,6 +42,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod error;
 pub mod firewall;
+pub mod guard;
 pub mod idempotency;
 pub mod proof;
 pub mod protocol;

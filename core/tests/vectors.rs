@@ -320,3 +320,74 @@ fn request() {
     }
     report("request", count);
 }
+
+#[test]
+fn guard() {
+    use handrail_core::firewall::{Action, Effect, Outcome, Verdict};
+    use handrail_core::guard::{self, Observed, Plan};
+
+    let doc = load("guard.json");
+    let canon = |v: &Value| handrail_core::canonical::to_canonical(v).unwrap();
+    let mut count = 0;
+    for case in doc["keys"].as_array().unwrap() {
+        let key = guard::call_key(
+            s(case, "scope"),
+            s(case, "service"),
+            s(case, "tool"),
+            s(case, "args").as_bytes(),
+        );
+        if let Some(key) = expect_outcome(case, key) {
+            assert_eq!(key, s(case, "key"), "{}", s(case, "name"));
+        }
+        count += 1;
+    }
+    for case in doc["calls"].as_array().unwrap() {
+        let name = s(case, "name");
+        let action: Action = s(case, "action").parse().unwrap();
+        let enforced = case["enforced"].as_bool().unwrap();
+        assert_eq!(enforced, s(case, "mode") == "enforce", "{name}");
+        let plan = Plan::for_action(action, enforced);
+        assert_eq!(plan.as_str(), s(case, "plan"), "{name}");
+        let decision = case["decision"].as_str().map(|d| d.parse::<Status>().unwrap());
+        let runs = plan.runs_now() || decision.is_some_and(Status::allows_action);
+        assert_eq!(runs, case["runs"].as_bool().unwrap(), "{name}");
+        if let Some(outcome) = expect_outcome(case, guard::outcome(plan, decision)) {
+            let want = case["outcome"].as_str().map(|o| o.parse::<Outcome>().unwrap());
+            assert_eq!(outcome, want, "{name}");
+        }
+        count += 1;
+    }
+    for case in doc["contexts"].as_array().unwrap() {
+        let verdict: Verdict = serde_json::from_value(case["verdict"].clone()).unwrap();
+        assert_eq!(Plan::of(&verdict), Plan::Ask);
+        let context = guard::review_context(&verdict, case["task"].as_str());
+        assert_eq!(canon(&context), canon(&case["context"]), "{}", s(case, "name"));
+        count += 1;
+    }
+    for case in doc["observations"].as_array().unwrap() {
+        let input = &case["input"];
+        let effect = input["effect"].as_str().map(|e| e.parse::<Effect>().unwrap());
+        let event = guard::observation(&Observed {
+            key: s(input, "key"),
+            session: s(input, "session"),
+            tool: s(input, "tool"),
+            args: &input["args"],
+            outcome: s(input, "outcome").parse().unwrap(),
+            at: i(input, "at"),
+            context: input["context"].as_str(),
+            effect,
+            output: input["output"].as_str(),
+        });
+        assert_eq!(canon(&event), canon(&case["event"]), "{}", s(case, "name"));
+        count += 1;
+    }
+    for case in doc["texts"].as_array().unwrap() {
+        let status: Status = s(case, "status").parse().unwrap();
+        let payload = Some(&case["payload"]).filter(|p| !p.is_null());
+        let text =
+            guard::decision_text(status, case["reason"].as_str(), case["summary"].as_str(), payload).unwrap();
+        assert_eq!(text, s(case, "text"), "{}", s(case, "name"));
+        count += 1;
+    }
+    report("guard", count);
+}

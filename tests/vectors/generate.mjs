@@ -443,11 +443,92 @@ function requestVectors() {
   });
 }
 
+// ---------------------------------------------------------------- guard
+// The guard's rules (core/src/guard.rs), written here independently: keys with
+// node:crypto, plans and outcomes from the rules as the SDK docs state them.
+function guardVectors() {
+  const derive = (parts) => 'idk_' + b64url(sha256(lengthPrefixed(parts)));
+  const key = (scope, service, tool, args) => derive(['handrail.guard.v1', scope, service, tool, jcs(args)]);
+  const keys = [
+    { name: 'arguments canonicalized', scope: 'run-1', service: 'billing', tool: 'refund',
+      args: '{ "order": "o_1", "amount": 500.0 }', key: key('run-1', 'billing', 'refund', { amount: 500, order: 'o_1' }) },
+    { name: 'another run', scope: 'run-2', service: 'billing', tool: 'refund',
+      args: '{"amount":500,"order":"o_1"}', key: key('run-2', 'billing', 'refund', { amount: 500, order: 'o_1' }) },
+    { name: 'another agent', scope: 'run-1', service: 'support', tool: 'refund',
+      args: '{"amount":500,"order":"o_1"}', key: key('run-1', 'support', 'refund', { amount: 500, order: 'o_1' }) },
+    { name: 'empty scope', scope: '', service: 'agent', tool: 'lookup', args: '{}', key: key('', 'agent', 'lookup', {}) },
+    { name: 'invalid arguments', scope: 'run-1', service: 'billing', tool: 'refund', args: '{"a":1,"a":2}', error: 'duplicate_key' },
+  ];
+  // Every mode × action × decision: the plan, whether the tool runs, what is recorded.
+  const calls = [];
+  for (const mode of ['shadow', 'enforce']) {
+    for (const action of ['allow', 'review', 'block']) {
+      const enforced = mode === 'enforce';
+      const plan = action === 'allow' ? 'run' : !enforced ? 'shadow' : action === 'block' ? 'block' : 'ask';
+      if (plan !== 'ask') {
+        calls.push({ name: `${mode} ${action}`, mode, action, enforced, decision: null, plan,
+          runs: plan !== 'block', outcome: plan === 'block' ? null : 'ran' });
+        continue;
+      }
+      for (const decision of ['APPROVED', 'APPROVED_WITH_MODIFICATIONS', 'REJECTED', 'EXPIRED']) {
+        const approved = decision.startsWith('APPROVED');
+        calls.push({ name: `${mode} ${action} ${decision}`, mode, action, enforced, decision, plan,
+          runs: approved, outcome: approved ? 'approved' : 'rejected' });
+      }
+      for (const decision of ['PENDING', null]) {
+        calls.push({ name: `${mode} ${action} ${decision ?? "no decision"} (not final)`, mode, action, enforced, decision, plan,
+          runs: false, error: 'invalid_options' });
+      }
+    }
+  }
+  const reasons = [{ code: 'policy_review', text: 'refund always needs a person' }];
+  const contexts = [
+    { name: 'with the task', verdict: { action: 'review', score: 1, reasons, enforced: true }, task: 'refund order o_1',
+      context: { firewall: { action: 'review', score: 1, reasons }, task: 'refund order o_1' } },
+    { name: 'without a task', verdict: { action: 'review', score: 0.75, reasons: [], enforced: true }, task: null,
+      context: { firewall: { action: 'review', score: 0.75, reasons: [] } } },
+    { name: 'an empty task is none', verdict: { action: 'review', score: 0.5, reasons, enforced: true }, task: '',
+      context: { firewall: { action: 'review', score: 0.5, reasons } } },
+  ];
+  const k = key('run-1', 'billing', 'refund', { amount: 500, order: 'o_1' });
+  const observations = [
+    { name: 'a call that ran', input: { key: k, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 500 }, outcome: 'ran', at: 1700000000 },
+      event: { id: `${k}:ran`, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 500 }, outcome: 'ran', at: 1700000000 } },
+    { name: 'approved, with task, effect and output', input: { key: k, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 50 },
+      outcome: 'approved', at: 1700000001, context: 'refund order o_1', effect: 'payment', output: 'refunded 50 on o_1' },
+      event: { id: `${k}:approved`, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 50 }, outcome: 'approved', at: 1700000001,
+        context: 'refund order o_1', effect: 'payment', output: 'refunded 50 on o_1' } },
+    { name: 'rejected, empty task left out', input: { key: k, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 500 },
+      outcome: 'rejected', at: 1700000002, context: '' },
+      event: { id: `${k}:rejected`, session: 'run-1', tool: 'refund', args: { order: 'o_1', amount: 500 }, outcome: 'rejected', at: 1700000002 } },
+    { name: 'arguments that are not an object are sent as {}', input: { key: k, session: 's', tool: 'ping', args: [1, 2], outcome: 'ran', at: 5 },
+      event: { id: `${k}:ran`, session: 's', tool: 'ping', args: {}, outcome: 'ran', at: 5 } },
+  ];
+  const texts = [
+    { name: 'approved', status: 'APPROVED', reason: null, summary: null, payload: { amount: 500 }, text: 'APPROVED' },
+    { name: 'approved with edits', status: 'APPROVED_WITH_MODIFICATIONS', reason: null, summary: 'amount: 500 → 50',
+      payload: { order: 'o_1', amount: 50 }, text: `APPROVED WITH EDITS: amount: 500 → 50; use these values: ${jcs({ amount: 50, order: 'o_1' })}` },
+    { name: 'edits without a summary', status: 'APPROVED_WITH_MODIFICATIONS', reason: null, summary: '',
+      payload: { note: 'café' }, text: 'APPROVED WITH EDITS: edited; use these values: {"note":"café"}' },
+    { name: 'rejected', status: 'REJECTED', reason: 'too risky', summary: null, payload: null, text: 'REJECTED: too risky' },
+    { name: 'rejected without a reason', status: 'REJECTED', reason: null, summary: null, payload: null, text: 'REJECTED: no reason given' },
+    { name: 'an empty reason is none', status: 'REJECTED', reason: '', summary: null, payload: null, text: 'REJECTED: no reason given' },
+    { name: 'expired', status: 'EXPIRED', reason: 'nobody decided', summary: null, payload: null, text: 'EXPIRED: do not act' },
+    { name: 'pending', status: 'PENDING', reason: null, summary: null, payload: null, text: 'PENDING: do not act' },
+  ];
+  emit('guard.json', {
+    module: 'guard',
+    description: 'The guard before each tool call (core/src/guard.rs). keys: idk_ + base64url SHA-256 (node:crypto) of length-prefixed "handrail.guard.v1", scope, service, tool, canonical args. calls: mode x verdict action x decision -> plan (run | shadow | block | ask), whether the tool runs, the outcome the firewall records (null: nothing) or an error code. contexts: the review request context for a verdict and task text. observations: the POST /v1/observations event for a recorded call. texts: what a model reads for a decision.',
+    keys, calls, contexts, observations, texts,
+  });
+}
+
 await envelopeVectors();
 webhookVectors();
 proofVectors();
 idempotencyVectors();
 requestVectors();
+guardVectors();
 
 let stale = [];
 for (const [name, text] of Object.entries(outputs)) {

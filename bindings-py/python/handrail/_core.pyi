@@ -43,6 +43,12 @@ __all__ = [
     "request_status",
     "review_edit",
     "tool_call_key",
+    "guard_call_key",
+    "guard_plan",
+    "guard_outcome",
+    "guard_review_context",
+    "guard_observation",
+    "decision_text",
     "validate_edit",
     "verify_letsping",
 ]
@@ -302,6 +308,36 @@ def tool_call_key(scope: str, tool: str, args: Any) -> str:
     ``args`` is JSON text (``str``/``bytes``) or a Python value (dict with str keys, list,
     tuple, int, float, bool, None), canonicalized natively to the same key.
     """
+
+def guard_call_key(scope: str, service: str, tool: str, args: Any) -> str:
+    """The guard's key of one call (scope, service, tool, canonical JSON arguments): the
+    exactly-once key of the call and the review request's ``Idempotency-Key``."""
+
+def guard_plan(action: str, enforced: bool) -> Literal["run", "shadow", "block", "ask"]:
+    """What the guard does with a verdict: ``"shadow"`` when it would hold the call but is
+    not enforced (run it, ask nobody)."""
+
+def guard_outcome(plan: str, decision: str | None = None) -> Literal["ran", "approved", "rejected"] | None:
+    """What the firewall records for a call that ended under ``plan`` (``None``: nothing)."""
+
+def guard_review_context(verdict: Verdict, task: str | None = None) -> str:
+    """The review request's ``context`` as JSON text: ``{"firewall": {...}, "task"?}``."""
+
+def guard_observation(
+    key: str,
+    session: str,
+    tool: str,
+    args: Any,
+    outcome: str,
+    at: int,
+    context: str | None = None,
+    effect: str | None = None,
+    output: str | None = None,
+) -> str:
+    """The ``POST /v1/observations`` event (JSON text) for a recorded call."""
+
+def decision_text(status: str, reason: str | None = None, summary: str | None = None, payload: Any = None) -> str:
+    """The text a model acts on for a decision (``"APPROVED"``, ``"REJECTED: <reason>"``, …)."""
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body."""

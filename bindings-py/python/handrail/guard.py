@@ -12,22 +12,27 @@ What happens on a call of a guarded tool:
 1. Its arguments are bound to the parameter names (defaults applied): that dict is the
    call's ``args`` for the firewall, the payload a person sees and may edit, and, in
    canonical JSON, part of its idempotency key.
-2. The idempotency key is the core's (``handrail._core.idempotency_key``) over the tool,
-   the run's scope (:func:`run`, else the guard's ``scope``) and the canonical arguments.
+2. The idempotency key is the core's (``handrail._core.guard_call_key``) over the run's
+   scope (:func:`run`, else the guard's ``scope``), the service, the tool and the canonical
+   arguments.
    A call whose key already ran returns the first result (:class:`handrail.once`): a retry
    or a re-executed step never runs the tool twice in this process; across processes the
    review itself is idempotent (the same key opens the same request on the server).
-3. The in-process :class:`handrail.Firewall` gives a verdict. ``allow`` (or any verdict in
-   shadow mode) runs the tool. ``block`` raises :class:`Blocked` without running it.
+3. The in-process :class:`handrail.Firewall` gives a verdict; the core's guard
+   (``handrail._core.guard_plan``) turns it into a plan. ``allow`` runs the tool; so does
+   any verdict in shadow mode (``verdict.enforced`` false: logged, never enforced, nobody
+   asked). ``block`` raises :class:`Blocked` without running it.
    ``review`` asks a person through the client: service = ``agent`` (else the tool's
    module), action = the tool's name, payload = the arguments, schema = ``schema``,
-   context = the firewall's reasons and the run's task text. Approved: the tool runs with
+   context = ``{"firewall": {"action", "score", "reasons"}, "task"}`` (the core's
+   ``guard_review_context``: what the server's ``held`` flag and the dashboard read). Approved: the tool runs with
    the approved arguments, edits included. Rejected: :class:`Rejected` is raised
    (``on_reject="raise"``, the default), or ``on_reject="return"`` returns the rejection's
    text for a model (``"REJECTED: <reason>"``), or ``on_reject=callable`` returns
    ``callable(decision)``.
 4. The outcome is recorded into the firewall (``ran``, ``approved``, ``rejected``; a block
-   records nothing: nothing happened) and queued as an observation for the server, which
+   records nothing: nothing happened — the core's ``guard_outcome``) and queued as an
+   observation for the server (the core's ``guard_observation``), which
    a daemon thread posts in batches (``POST /v1/observations``, the request built by the
    core) without ever blocking or failing the tool; failed posts are logged and retried,
    and the queue is flushed at exit (:func:`flush` flushes it now).
@@ -41,6 +46,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import json
 import logging
 import threading
 import time
@@ -58,9 +64,6 @@ __all__ = ["Blocked", "Rejected", "decision_text", "flush", "guard", "run", "too
 
 log = logging.getLogger("handrail")
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The server's limit on one event's args and output (64 KiB).
-_MAX_FIELD = 64 << 10
 
 
 class Rejected(HandrailError):
@@ -87,15 +90,10 @@ class Blocked(HandrailError):
 def decision_text(decision: Decision) -> str:
     """A short text a model can act on: ``"APPROVED"``,
     ``"APPROVED WITH EDITS: <diff summary>; use these values: <json>"`` or
-    ``"REJECTED: <reason>"``."""
-    if decision.status == "APPROVED":
-        return "APPROVED"
-    if decision.status == "APPROVED_WITH_MODIFICATIONS":
-        summary = (decision.diff or {}).get("summary") or "edited"
-        return f"APPROVED WITH EDITS: {summary}; use these values: {_dumps(decision.payload)}"
-    if decision.status == "REJECTED":
-        return f"REJECTED: {decision.reason or 'no reason given'}"
-    return f"{decision.status}: do not act"
+    ``"REJECTED: <reason>"`` (``"EXPIRED: do not act"``). The core's
+    ``handrail._core.decision_text``, the same text in every SDK."""
+    summary = (decision.diff or {}).get("summary")
+    return _core.decision_text(decision.status, decision.reason, summary, decision.payload)
 
 
 # ---- the run: scope and task text ------------------------------------------------------
@@ -215,13 +213,6 @@ atexit.register(flush, 5.0)
 # ---- guard -----------------------------------------------------------------------------
 
 
-def _clip(text: Optional[str]) -> Optional[str]:
-    if text is None:
-        return None
-    data = text.encode("utf-8")
-    return text if len(data) <= _MAX_FIELD else data[:_MAX_FIELD].decode("utf-8", "ignore")
-
-
 def _output(result: Any) -> Optional[str]:
     if result is None:
         return None
@@ -303,21 +294,16 @@ class _Guard:
             return s
 
     def key(self, scope: str, values: Dict[str, Any]) -> str:
-        canonical = _core.canonicalize(_dumps(values))
-        return _core.idempotency_key(
-            [b"handrail.guard.v1", scope.encode(), self.service.encode(), self.tool.encode(), canonical.encode()]
-        )
+        return _core.guard_call_key(scope, self.service, self.tool, values)
+
+    def plan(self, verdict: Verdict) -> str:
+        plan = _core.guard_plan(verdict.action, verdict.enforced)
+        if plan == "shadow":
+            log.info("handrail: shadow mode: the firewall would %s %s (not enforced)", verdict.action, self.tool)
+        return plan
 
     def ask_options(self, r: _Run, verdict: Verdict, key: str) -> Dict[str, Any]:
-        context: Dict[str, Any] = {
-            "firewall": {
-                "action": verdict.action,
-                "score": verdict.score,
-                "reasons": [{"code": x.code, "text": x.text} for x in verdict.reasons],
-            }
-        }
-        if r.context:
-            context["task"] = r.context
+        context = json.loads(_core.guard_review_context(verdict, r.context or None))
         return {
             "schema": self.schema,
             "context": context,
@@ -326,32 +312,36 @@ class _Guard:
         }
 
     def record(
-        self, r: _Run, session: FirewallSession, key: str, values: Dict[str, Any], outcome: str, result: Any
+        self,
+        r: _Run,
+        session: FirewallSession,
+        key: str,
+        values: Dict[str, Any],
+        plan: str,
+        decision: Optional[str],
+        result: Any,
     ) -> None:
-        output = _clip(_output(result))
+        """Records how the call ended (the core's ``guard_outcome``) into the firewall and,
+        with a client and an agent, queues the core's observation event for the server."""
+        outcome = _core.guard_outcome(plan, decision)
+        if outcome is None:
+            return
         now = int(time.time())
         try:
-            self.firewall.record(session, self.tool, values, outcome, now=now, output=output, effect=self.effect)  # type: ignore[arg-type]
+            event: Dict[str, Any] = json.loads(
+                _core.guard_observation(
+                    key, r.scope, self.tool, values, outcome, now, r.context or None, self.effect, _output(result)
+                )
+            )
+        except HandrailError as e:
+            log.warning("handrail: recording %s failed: %s", self.tool, e)
+            return
+        try:
+            self.firewall.record(session, self.tool, values, outcome, now=now, output=event.get("output"), effect=self.effect)  # type: ignore[arg-type]
         except HandrailError as e:
             log.warning("handrail: firewall record of %s failed: %s", self.tool, e)
         if self.client is None or self.agent is None:
             return
-        event: Dict[str, Any] = {
-            "id": f"{key}:{outcome}",
-            "session": r.scope,
-            "tool": self.tool,
-            "args": values,
-            "outcome": outcome,
-            "at": now,
-        }
-        if r.context:
-            event["context"] = _clip(r.context)
-        if self.effect:
-            event["effect"] = self.effect
-        if output is not None:
-            event["output"] = output
-        if len(_dumps(values).encode("utf-8")) > _MAX_FIELD:
-            event["args"] = {}
         _observer(self.client).put(self.agent, event)
 
     def rejected(self, decision: Decision) -> Any:
@@ -402,11 +392,13 @@ class _Guard:
     def _run(self, r: _Run, key: str, values: Dict[str, Any]) -> Any:
         session = self.session(r)
         verdict = self.verdict(session, values)
-        if verdict.action == "allow" or not verdict.enforced:
+        plan = self.plan(verdict)
+        if plan in ("run", "shadow"):
             result = self.invoke(self.fn, values)
-            self.record(r, session, key, values, "ran", result)
+            self.record(r, session, key, values, plan, None, result)
             return result
-        if verdict.action == "block":
+        if plan == "block":
+            self.record(r, session, key, values, plan, None, None)
             raise self.blocked(verdict)
         client = self.need_client()
         options = self.ask_options(r, verdict, key)
@@ -417,11 +409,11 @@ class _Guard:
         except HandrailError as e:
             decision = client.wait(self.first_request(client, e, values, key), timeout=self.timeout)
         if not decision.approved:
-            self.record(r, session, key, values, "rejected", None)
+            self.record(r, session, key, values, "ask", decision.status, None)
             return self.rejected(decision)
         approved = self.approved_values(decision, values)
         result = self.invoke(self.fn, approved)
-        self.record(r, session, key, approved, "approved", result)
+        self.record(r, session, key, approved, "ask", decision.status, result)
         return result
 
     # -- async --
@@ -435,11 +427,13 @@ class _Guard:
     async def _arun(self, r: _Run, key: str, values: Dict[str, Any]) -> Any:
         session = self.session(r)
         verdict = self.verdict(session, values)
-        if verdict.action == "allow" or not verdict.enforced:
+        plan = self.plan(verdict)
+        if plan in ("run", "shadow"):
             result = await self.invoke(self.fn, values)
-            self.record(r, session, key, values, "ran", result)
+            self.record(r, session, key, values, plan, None, result)
             return result
-        if verdict.action == "block":
+        if plan == "block":
+            self.record(r, session, key, values, plan, None, None)
             raise self.blocked(verdict)
         client = self.need_client()
         options = self.ask_options(r, verdict, key)
@@ -457,11 +451,11 @@ class _Guard:
             else:
                 decision = await loop.run_in_executor(None, functools.partial(client.wait, first, timeout=self.timeout))
         if not decision.approved:
-            self.record(r, session, key, values, "rejected", None)
+            self.record(r, session, key, values, "ask", decision.status, None)
             return self.rejected(decision)
         approved = self.approved_values(decision, values)
         result = await self.invoke(self.fn, approved)
-        self.record(r, session, key, approved, "approved", result)
+        self.record(r, session, key, approved, "ask", decision.status, result)
         return result
 
 

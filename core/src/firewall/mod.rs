@@ -245,6 +245,18 @@ pub enum Outcome {
     Rejected,
 }
 
+impl Outcome {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ran => "ran",
+            Outcome::Trusted => "trusted",
+            Outcome::Approved => "approved",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
 impl FromStr for Outcome {
     type Err = Error;
     fn from_str(s: &str) -> Result<Outcome> {

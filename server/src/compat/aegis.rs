@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::store::{Principal, RequestRow};
 use crate::v1::requests::{self, LEASE_SECS};
+use crate::v1::Code;
 use crate::v1::{blocking, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::{now, AppState};
 
@@ -47,9 +48,12 @@ async fn reject(
 
 /// A header as text, required.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).ok_or_else(
-        || ApiError::new(StatusCode::BAD_REQUEST, "missing_header", format!("{name} is required")),
-    )
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::new(Code::MissingHeader, format!("{name} is required")))
 }
 
 /// Where an AEGIS status stands: the decision is committed exactly once; a request that

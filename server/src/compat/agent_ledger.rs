@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::store::{Principal, SessionRow};
 use crate::v1::agents::{self, MAX_EVENTS, MAX_NAME};
 use crate::v1::sessions::{self, no_session};
+use crate::v1::Code;
 use crate::v1::{internal, parse, principal, ApiError, ApiResult};
 use crate::{now, pricing, random, AppState};
 
@@ -34,8 +35,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The key's principal: `x-api-key` is checked exactly as a bearer token is.
 fn who(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let unauthorized =
-        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid x-api-key is required");
+    let unauthorized = || ApiError::new(Code::Unauthorized, "a valid x-api-key is required");
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
     let mut bearer = HeaderMap::new();
     let value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| unauthorized())?;
@@ -131,7 +131,7 @@ struct EventsBody {
 }
 
 fn bad_event(index: usize, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", format!("events[{index}]: {message}"))
+    ApiError::new(Code::InvalidEvent, format!("events[{index}]: {message}"))
 }
 
 fn text<'a>(event: &'a Value, index: usize, name: &str) -> ApiResult<&'a str> {
@@ -242,14 +242,13 @@ async fn record(
     let ask: EventsBody = parse(&bytes?.0)?;
     if ask.events.len() > MAX_EVENTS {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_many_events",
+            Code::TooManyEvents,
             format!("a batch holds at most {MAX_EVENTS} events, not {}", ask.events.len()),
         ));
     }
     let session = state.store.session(&who.project, &ask.session_id)?.ok_or_else(no_session)?;
     if session.status != "running" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "session_ended", "the session has ended"));
+        return Err(ApiError::new(Code::SessionEnded, "the session has ended"));
     }
     let mut observations = Vec::new();
     let mut attempted = 0.0;

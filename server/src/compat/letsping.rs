@@ -20,6 +20,7 @@ use super::letsping_agents::their_error;
 use super::looppause::iso8601;
 use super::secrets::{self, Kind};
 use crate::store::{CheckpointPut, Delivery, RequestRow, Store, StoreError};
+use crate::v1::Code;
 use crate::v1::{create_request, internal, not_found, parse, ApiError, ApiResult, Caller};
 use crate::webhooks::{check_callback_url, DeliveryHook, Shaped};
 use crate::{now, random, AppState};
@@ -97,9 +98,8 @@ async fn ingest(
         Ok(agent) => agent,
         Err(refused) => return Ok(refused.response()),
     };
-    let ask: Ingest = serde_json::from_value(raw).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid body: {e}"))
-    })?;
+    let ask: Ingest = serde_json::from_value(raw)
+        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid body: {e}")))?;
     let priority = ask.priority.as_deref().map(str::parse::<Priority>).transpose()?.unwrap_or_default();
     let mut metadata = ask.metadata.unwrap_or_else(|| json!({}));
     if let Some(obj) = metadata.as_object_mut() {
@@ -224,8 +224,7 @@ struct CheckpointQuery {
 fn checkpoint_id(name: &str, value: &str) -> ApiResult<()> {
     if value.is_empty() || value.len() > MAX_CHECKPOINT_ID {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            Code::InvalidRequest,
             format!("`{name}` must be 1 to {MAX_CHECKPOINT_ID} bytes"),
         ));
     }

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::letsping_agents::their_error;
 use crate::store::AuditEvent;
+use crate::v1::Code;
 use crate::v1::{internal, operator, parse, ApiError, ApiResult, Body};
 use crate::{now, random, AppState};
 
@@ -86,7 +87,7 @@ struct OpenWindow {
 fn admin(state: &AppState, headers: &HeaderMap) -> ApiResult<crate::store::Principal> {
     let who = operator(state, headers)?;
     if !who.admin {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "agent sign-up is an admin setting"));
+        return Err(ApiError::new(Code::Forbidden, "agent sign-up is an admin setting"));
     }
     Ok(who)
 }
@@ -124,8 +125,7 @@ async fn open(State(state): State<AppState>, headers: HeaderMap, bytes: Body) ->
     if ask.signups == 0 || ask.signups > MAX_SIGNUPS || ask.expires_in < 1 || ask.expires_in > MAX_WINDOW_SECS
     {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            Code::InvalidRequest,
             format!("signups is 1 to {MAX_SIGNUPS}, expires_in 1 to {MAX_WINDOW_SECS} seconds"),
         ));
     }

@@ -5,7 +5,7 @@
 //! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
 use crate::store::RequestRow;
+use crate::v1::Code;
 use crate::v1::{create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::AppState;
 
@@ -61,7 +62,7 @@ async fn create(
     let ask: CreatePause = parse(&bytes)?;
     let escalation = match own_escalation(ask.escalation.as_ref()) {
         Ok(e) => e,
-        Err(message) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)),
+        Err(message) => return Err(ApiError::new(Code::InvalidRequest, message)),
     };
     let mut context = json!({
         "compat": MARK,

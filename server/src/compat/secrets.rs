@@ -3,7 +3,6 @@
 //! first use, shown and rotated only with an operator token (`handrail compat secrets`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use handrail_core::encoding::b64url_encode;
@@ -11,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::store::{AuditEvent, Store, StoreError};
+use crate::v1::Code;
 use crate::v1::{ApiError, ApiResult, ProjectOperator};
 use crate::{now, random, AppState};
 
@@ -98,8 +98,7 @@ async fn rotate(
         None => Kind::ALL.to_vec(),
         Some(name) => vec![Kind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+                Code::InvalidRequest,
                 "secret is looppause_signing_secret or letsping_webhook_secret",
             )
         })?],

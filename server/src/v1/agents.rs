@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -23,6 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::Code;
 use super::{internal, parse, ApiError, ApiResult, Caller, ProjectOperator};
 use crate::store::{AgentRow, AuditEvent, ObservationUpdate, Principal, ToolCount};
 use crate::{now, AppState};
@@ -74,11 +74,7 @@ pub(crate) fn agent_name(name: &str) -> bool {
 
 /// 400 `invalid_agent`.
 pub(crate) fn invalid_agent() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_agent",
-        "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
-    )
+    ApiError::new(Code::InvalidAgent, "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @")
 }
 /// An event or session id: 1–128 printable ASCII characters, no spaces.
 fn id_ok(id: &str) -> bool {
@@ -207,7 +203,7 @@ struct Event {
 }
 
 fn bad_event(index: usize, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", format!("events[{index}]: {message}"))
+    ApiError::new(Code::InvalidEvent, format!("events[{index}]: {message}"))
 }
 
 /// Checks one event; `now` is the server's clock (events cannot be dated after it).
@@ -242,8 +238,7 @@ fn check_event(index: usize, raw: Value, vouches: bool, now: i64) -> ApiResult<E
         // Trusted history teaches values without a cap: an agent must not vouch for itself,
         // nor a role-limited operator for the whole project's agents.
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            Code::Forbidden,
             format!("events[{index}]: only an operator token of role \"*\" may post trusted history"),
         ));
     }
@@ -293,15 +288,13 @@ pub(crate) async fn ingest(
     let batch = Batch { agent: agent.to_string(), events };
     if !agent_name(&batch.agent) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_agent",
+            Code::InvalidAgent,
             "agent must be 1–128 characters of A–Z a–z 0–9 . _ - : @",
         ));
     }
     if batch.events.len() > MAX_EVENTS {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_many_events",
+            Code::TooManyEvents,
             format!("a batch holds at most {MAX_EVENTS} events, not {}", batch.events.len()),
         ));
     }
@@ -377,15 +370,11 @@ pub(crate) async fn ingest(
         }
         tokio::task::yield_now().await; // another batch of this agent won: compute again
     }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "busy",
-        "other batches of this agent keep arriving at the same moment; retry",
-    ))
+    Err(ApiError::new(Code::Busy, "other batches of this agent keep arriving at the same moment; retry"))
 }
 
 fn profile_full(message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_full", message)
+    ApiError::new(Code::ProfileFull, message)
 }
 
 struct Learned<'a> {
@@ -452,7 +441,7 @@ fn telemetry(events: &[&Event]) -> Vec<ToolCount> {
 }
 
 fn no_agent() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such agent")
+    ApiError::new(Code::NotFound, "no such agent")
 }
 
 /// `GET /v1/agents`: the project's agents.
@@ -500,8 +489,7 @@ async fn profile(
     Path(agent): Path<String>,
     query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
     if !agent_name(&agent) {
         return Err(no_agent());
     }
@@ -512,7 +500,7 @@ async fn profile(
             let profile = Profile::from_bytes(&bytes).map_err(internal)?;
             Ok(Json(profile.graph(now(), &config())).into_response())
         }
-        Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "format is bytes or graph")),
+        Some(_) => Err(ApiError::new(Code::InvalidQuery, "format is bytes or graph")),
     }
 }
 

@@ -14,13 +14,13 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use handrail_core::audit::{self, CheckpointClaims, Entry, GENESIS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Code;
 use super::{internal, ApiError, ApiResult, ProjectOperator};
 use crate::store::StoredCheckpoint;
 use crate::{log, now, AppState};
@@ -57,8 +57,7 @@ async fn audit_log(
     ProjectOperator(who): ProjectOperator,
     page: Result<Query<Page>, QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {
-    let Query(page) =
-        page.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(page) = page.map_err(|e| ApiError::new(Code::InvalidRequest, e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let entries = state.store.audit_page(&who.project, page.after.unwrap_or(0), limit)?;
     let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();

@@ -16,8 +16,9 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 
+use super::Code;
 use super::{not_found, principal, ApiError, ApiResult};
 use crate::store::{Principal, RequestFilter, RequestRow, Role, ANY_ROLE};
 use crate::AppState;
@@ -60,7 +61,7 @@ impl FromRequestParts<AppState> for ProjectOperator {
 pub(crate) fn operator(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let who = principal(state, headers)?;
     if who.role != Role::Operator {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs an operator token"));
+        return Err(ApiError::new(Code::Forbidden, "this needs an operator token"));
     }
     Ok(who)
 }
@@ -83,8 +84,7 @@ pub(crate) fn project_operator(state: &AppState, headers: &HeaderMap) -> ApiResu
 /// 403 `all_roles_required`.
 pub(crate) fn all_roles_required() -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "all_roles_required",
+        Code::AllRolesRequired,
         "this changes the whole project: it needs an operator token of role \"*\"",
     )
 }

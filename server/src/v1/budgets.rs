@@ -7,7 +7,6 @@
 //! the limit and reports the spend.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use schemars::JsonSchema;
@@ -15,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::agents::{agent_name, budget_view, invalid_agent, BudgetView};
+use super::Code;
 use super::{parse, ApiError, ApiResult, Caller, ProjectOperator};
 use crate::store::AuditEvent;
 use crate::{now, AppState};
@@ -45,8 +45,7 @@ async fn set_budget(
     }
     if let Some(usd) = new.daily_usd.filter(|u| !u.is_finite() || *u < 0.0) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_budget",
+            Code::InvalidBudget,
             format!("daily_usd must be a finite number ≥ 0, not {usd}"),
         ));
     }

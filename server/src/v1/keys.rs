@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::roles::check_role_name;
+use super::Code;
 use super::{internal, parse, ApiError, ApiResult, ProjectOperator};
 use crate::store::{AuditEvent, Role, ANY_ROLE};
 use crate::{now, AppState};
@@ -109,8 +110,8 @@ async fn add_key(
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let new: NewKey = parse(&bytes)?;
-    let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
-    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
+    let invalid = |m: &str| ApiError::new(Code::InvalidRequest, m);
+    let forbidden = |m: String| ApiError::new(Code::Forbidden, m);
     if new.role == Role::Agent && (new.roles.is_some() || new.admin.is_some()) {
         return Err(invalid("roles and admin are for operator keys; agent keys decide nothing"));
     }
@@ -169,17 +170,13 @@ async fn revoke_key(
     ProjectOperator(who): ProjectOperator,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such key");
+    let not_found = || ApiError::new(Code::NotFound, "no such key");
     let (_, admin) = state.store.key(&who.project, &key_id)?.ok_or_else(not_found)?;
     if key_id == who.key_id {
-        return Err(ApiError::new(StatusCode::CONFLICT, "own_key", "a token cannot revoke itself"));
+        return Err(ApiError::new(Code::OwnKey, "a token cannot revoke itself"));
     }
     if admin && !who.admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an admin token revokes an admin",
-        ));
+        return Err(ApiError::new(Code::Forbidden, "only an admin token revokes an admin"));
     }
     let audit =
         AuditEvent { at: now(), actor: &who.key_id, event: "key.revoked", data: json!({ "admin": admin }) };

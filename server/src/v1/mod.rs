@@ -6,6 +6,7 @@ pub(crate) mod agents;
 mod audit;
 pub(crate) mod authority;
 mod budgets;
+mod error;
 mod events;
 mod keys;
 mod openapi;
@@ -23,20 +24,21 @@ use std::task::{Context, Poll};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CONNECTION, EXPECT};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use http_body::Body as _;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::limits::Metrics;
-use crate::store::{Principal, StoreError};
+use crate::store::Principal;
 use crate::{token_hash, AppState};
 
 pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
+pub use error::{ApiError, Code};
+pub(crate) use error::{ApiResult, ErrorBody};
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};
 pub use roles::{escalate_due, MAX_ESCALATIONS};
@@ -74,78 +76,16 @@ pub fn router() -> Router<AppState> {
 /// limit, the drain of unread bodies, the request log.
 pub(crate) fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(read_what_is_left))
         .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
 }
 
-/// An API error: status, stable code, message for people.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
-    }
-}
-
-/// The body of every error answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ErrorBody {
-    /// What went wrong.
-    error: ErrorDetail,
-}
-
-/// An error's stable code and message.
-#[derive(Debug, Serialize, JsonSchema)]
-struct ErrorDetail {
-    /// Stable, `snake_case`; each operation lists the codes it can give.
-    code: String,
-    /// For people; may change between versions.
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body =
-            Json(ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } });
-        match self.retry_after {
-            Some(secs) => (self.status, [("retry-after", secs.to_string())], body).into_response(),
-            None => (self.status, body).into_response(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        crate::log::event(crate::log::Level::Error, "storage error", serde_json::json!({ "error": e.0 }));
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-    }
-}
-
-impl From<handrail_core::Error> for ApiError {
-    fn from(e: handrail_core::Error) -> Self {
-        let status = match e.code() {
-            "edit_invalid" | "schema_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
-            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError { status, code: e.code(), message: e.to_string(), retry_after: None }
-    }
-}
-
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
-
 /// 401 `unauthorized`.
 pub(crate) fn unauthorized() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+    ApiError::new(Code::Unauthorized, "a valid bearer token is required")
 }
 
 pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
@@ -159,7 +99,7 @@ pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Prin
         Metrics::add(&state.metrics.rate_limited, 1);
         return Err(ApiError {
             retry_after: Some(retry_after),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests for this key")
+            ..ApiError::new(Code::RateLimited, "too many requests for this key")
         });
     }
     Ok(who)
@@ -187,11 +127,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("bodies are limited to {MAX_BODY} bytes"),
-    )
+    ApiError::new(Code::TooLarge, format!("bodies are limited to {MAX_BODY} bytes"))
 }
 
 async fn read_limited(req: axum::extract::Request) -> ApiResult<Bytes> {
@@ -208,9 +144,7 @@ async fn read_limited(req: axum::extract::Request) -> ApiResult<Bytes> {
     let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY));
     let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
-        })?;
+        let chunk = chunk.map_err(|_| ApiError::new(Code::BadBody, "the request body could not be read"))?;
         seen += chunk.len();
         if seen > MAX_BODY + DRAIN_BYTES {
             break;
@@ -310,12 +244,11 @@ impl http_body::Body for Unread {
 /// Parses a JSON body strictly (the core's parser names the problem), then into `T`.
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
     handrail_core::canonical::canonicalize(bytes)?;
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
 }
 
 pub(crate) fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such request")
+    ApiError::new(Code::NotFound, "no such request")
 }
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     crate::log::event(
@@ -323,7 +256,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         "internal error",
         serde_json::json!({ "error": e.to_string() }),
     );
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    ApiError::new(Code::Internal, "internal error")
 }
 
 /// Runs storage work that may wait on a group commit without stalling the runtime's other

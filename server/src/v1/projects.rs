@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Code;
 use super::{internal, parse, ApiError, ApiResult, Operator};
 use crate::store::{AuditEvent, Project, Role, ANY_ROLE};
 use crate::{mint_key, now, random, AppState};
@@ -58,11 +59,7 @@ async fn add_project(
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<ProjectCreated>)> {
     if !who.admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "creating projects needs an admin token",
-        ));
+        return Err(ApiError::new(Code::Forbidden, "creating projects needs an admin token"));
     }
     let new: NewProject = parse(&bytes)?;
     let created = create(&state, &new.name, &who.key_id, json!({}))?;
@@ -82,8 +79,7 @@ pub(crate) fn create(
     let name = name.trim();
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            Code::InvalidRequest,
             format!("a project name is 1 to {MAX_NAME_LEN} bytes without control characters"),
         ));
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::authority;
+use super::Code;
 use super::{
     blocking, internal, not_found, parse, principal, ApiError, ApiResult, Caller, DEFAULT_TIMEOUT_SECS,
     MAX_WAIT_SECS,
@@ -61,9 +62,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
     headers
         .get("idempotency-key")
         .map(|key| {
-            key.to_str().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "idempotency_key", "Idempotency-Key must be ASCII")
-            })
+            key.to_str().map_err(|_| ApiError::new(Code::IdempotencyKey, "Idempotency-Key must be ASCII"))
         })
         .transpose()
 }
@@ -110,22 +109,17 @@ pub(crate) async fn create_request(
                 {
                     continue;
                 }
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_conflict",
-                    "a request with this key is in flight",
-                ));
+                return Err(ApiError::new(Code::IdempotencyConflict, "a request with this key is in flight"));
             }
             Begin::Mismatch => {
                 return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_mismatch",
+                    Code::IdempotencyMismatch,
                     "this Idempotency-Key was used with another request body",
                 ))
             }
         }
     }
-    Err(ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", "a request with this key is in flight"))
+    Err(ApiError::new(Code::IdempotencyConflict, "a request with this key is in flight"))
 }
 
 /// Stores a new request; with an idempotent execution, claims its key and commits it in the
@@ -149,7 +143,7 @@ pub(crate) fn insert(
                     return Ok(None);
                 }
             }
-            return Err(ApiError::new(StatusCode::CONFLICT, "id_taken", "a request with this id exists"));
+            return Err(ApiError::new(Code::IdTaken, "a request with this id exists"));
         }
         Some(id) => id,
         None => format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?)),
@@ -308,9 +302,7 @@ async fn list(
     let summary = match q.view.as_deref() {
         None | Some("full") => false,
         Some("summary") => true,
-        Some(_) => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "view is full or summary"))
-        }
+        Some(_) => return Err(ApiError::new(Code::InvalidQuery, "view is full or summary")),
     };
     let filter = RequestFilter {
         status,
@@ -375,11 +367,7 @@ async fn wait(
 
 /// 429 `too_many_open`: the key holds its cap of `what` already.
 pub(crate) fn too_many_open(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_open",
-        format!("this key holds as many open {what} as it may; close one first"),
-    )
+    ApiError::new(Code::TooManyOpen, format!("this key holds as many open {what} as it may; close one first"))
 }
 
 /// A person's decision on a pending request.
@@ -402,7 +390,7 @@ async fn resolve(
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<Json<Value>> {
     if who.role != Role::Operator {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "agent keys cannot decide requests"));
+        return Err(ApiError::new(Code::Forbidden, "agent keys cannot decide requests"));
     }
     let ask: Resolve = parse(&bytes)?;
     let row = state.store.request(&who.project, &id)?.ok_or_else(not_found)?;
@@ -410,11 +398,7 @@ async fn resolve(
         return Err(super::roles::role_required(row.role.as_deref().unwrap_or_default()));
     }
     if row.status != Status::Pending {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_decided",
-            format!("the request is {}", row.status),
-        ));
+        return Err(ApiError::new(Code::AlreadyDecided, format!("the request is {}", row.status)));
     }
     let (status, patched, diff) = match ask.decision.as_str() {
         "approve" => match ask.payload {
@@ -430,13 +414,7 @@ async fn resolve(
             None => (Status::Approved, None, None),
         },
         "reject" => (Status::Rejected, None, None),
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "decision is approve or reject",
-            ))
-        }
+        _ => return Err(ApiError::new(Code::InvalidRequest, "decision is approve or reject")),
     };
     let decision = blocking(|| decide(&state, &row, status, &who.key_id, patched, diff, ask.reason))?;
     Ok(Json(decision))
@@ -488,11 +466,7 @@ fn decide(
     };
     let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
     if !state.store.decide(&row.project, &row.id, status, &value, callback.as_deref(), audit)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_decided",
-            "the request was decided meanwhile",
-        ));
+        return Err(ApiError::new(Code::AlreadyDecided, "the request was decided meanwhile"));
     }
     state.notify(&row.id);
     if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
@@ -524,7 +498,7 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
             Some("no decision before the deadline".into()),
         ) {
             Ok(_) => n += 1,
-            Err(e) if e.code == "already_decided" => {}
+            Err(e) if e.is(Code::AlreadyDecided) => {}
             Err(e) => return Err(e.message),
         }
     }

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Code;
 use super::{parse, ApiError, ApiResult, Operator, ProjectOperator};
 use crate::store::{AuditEvent, EscalationStep, RequestRow, RoleRule};
 use crate::{now, AppState};
@@ -29,11 +30,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The 403 for an operator whose roles do not include the request's.
 pub(crate) fn role_required(role: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "role_required",
-        format!("this request is for operators with the role {role:?}"),
-    )
+    ApiError::new(Code::RoleRequired, format!("this request is for operators with the role {role:?}"))
 }
 
 /// Checks a role name: 1 to 64 bytes of `A–Z a–z 0–9 . _ - :`. Bidi controls and other
@@ -48,8 +45,7 @@ pub(crate) fn check_role_name(name: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_role",
+            Code::InvalidRole,
             format!("a role name is 1 to {MAX_ROLE_LEN} characters of A-Z a-z 0-9 . _ - :"),
         ))
     }
@@ -83,7 +79,7 @@ async fn add_role(
 ) -> ApiResult<(StatusCode, Json<RoleRule>)> {
     let new: NewRole = parse(&bytes)?;
     check_role_name(&new.name)?;
-    let invalid = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let invalid = |m: &str| ApiError::new(Code::InvalidRequest, m);
     match (&new.escalate_to, new.escalate_after_secs) {
         (None, None) => {}
         (Some(to), Some(after)) => {
@@ -110,7 +106,7 @@ async fn add_role(
         data: json!({ "escalate_to": rule.escalate_to, "escalate_after_secs": rule.escalate_after_secs }),
     };
     if !state.store.add_role(&who.project, &rule, audit)? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "role_exists", "the project has this role already"));
+        return Err(ApiError::new(Code::RoleExists, "the project has this role already"));
     }
     Ok((StatusCode::CREATED, Json(rule)))
 }
@@ -129,7 +125,7 @@ async fn delete_role(
     if state.store.delete_role(&who.project, &name, audit)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such role"))
+        Err(ApiError::new(Code::NotFound, "no such role"))
     }
 }
 

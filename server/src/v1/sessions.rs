@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::agents::{agent_name, invalid_agent};
+use super::Code;
 use super::{internal, parse, ApiError, ApiResult, Caller};
 use crate::store::{AuditEvent, Principal, SessionRow};
 use crate::{now, random, AppState};
@@ -65,12 +66,12 @@ pub(crate) fn end_session(
     error: Option<&str>,
 ) -> ApiResult<SessionRow> {
     if status != "success" && status != "error" {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_status", "status is success or error"));
+        return Err(ApiError::new(Code::InvalidStatus, "status is success or error"));
     }
     let error = error.map(|e| e.chars().take(4096).collect::<String>());
     if !state.store.end_session(&who.project, id, status, error.as_deref(), now())? {
         return Err(match state.store.session(&who.project, id)? {
-            Some(_) => ApiError::new(StatusCode::CONFLICT, "session_ended", "the session has ended"),
+            Some(_) => ApiError::new(Code::SessionEnded, "the session has ended"),
             None => no_session(),
         });
     }
@@ -78,7 +79,7 @@ pub(crate) fn end_session(
 }
 
 pub(crate) fn no_session() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session")
+    ApiError::new(Code::NotFound, "no such session")
 }
 
 /// `POST /v1/sessions`: starts a session.

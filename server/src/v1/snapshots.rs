@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::Code;
 use super::{internal, not_found, principal, ApiError, ApiResult, Caller};
 use crate::store::{AuditEvent, RequestRow, Snapshot, SnapshotCommit, Store};
 use crate::{now, random, AppState};
@@ -107,7 +108,7 @@ impl LinkKey {
 
     /// The (project, request id) a token grants `purpose` on at `now`.
     fn check(&self, token: &str, purpose: Purpose, now: i64) -> ApiResult<(String, String)> {
-        let invalid = || ApiError::new(StatusCode::FORBIDDEN, "link_invalid", "this link is not valid");
+        let invalid = || ApiError::new(Code::LinkInvalid, "this link is not valid");
         let (claims, mac) = token.split_once('.').ok_or_else(invalid)?;
         let mac = b64url_decode(mac).map_err(|_| invalid())?;
         if !mac_eq(&self.mac(claims), &mac) {
@@ -117,14 +118,10 @@ impl LinkKey {
         let (granted, project, id, expires_at): (String, String, String, i64) =
             serde_json::from_slice(&claims).map_err(|_| invalid())?;
         if granted != purpose.as_str() {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "link_invalid",
-                format!("this link is for {granted}s only"),
-            ));
+            return Err(ApiError::new(Code::LinkInvalid, format!("this link is for {granted}s only")));
         }
         if now >= expires_at {
-            return Err(ApiError::new(StatusCode::GONE, "link_expired", "this link has expired"));
+            return Err(ApiError::new(Code::LinkExpired, "this link has expired"));
         }
         Ok((project, id))
     }
@@ -139,13 +136,12 @@ fn max_bytes() -> u64 {
 }
 
 fn no_snapshot() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "this request has no snapshot")
+    ApiError::new(Code::NotFound, "this request has no snapshot")
 }
 
 fn already_decided(row: &RequestRow) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "already_decided",
+        Code::AlreadyDecided,
         format!("the request is {}: snapshots are parked only while it is pending", row.status),
     )
 }
@@ -233,13 +229,7 @@ async fn store_upload(
     body: Body,
 ) -> ApiResult<Response> {
     let limit = max_bytes();
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("snapshots are limited to {limit} bytes"),
-        )
-    };
+    let too_large = || ApiError::new(Code::TooLarge, format!("snapshots are limited to {limit} bytes"));
     // Refuse early what cannot succeed, before reading megabytes.
     let row = state.store.request(project, id)?.ok_or_else(not_found)?;
     if row.status != Status::Pending {
@@ -268,9 +258,7 @@ async fn store_upload(
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
-        })?;
+        let chunk = chunk.map_err(|_| ApiError::new(Code::BadBody, "the request body could not be read"))?;
         received += chunk.len() as u64;
         if received > limit {
             // Dropping the sender ends the writer; its staged blob is removed when dropped,
@@ -374,7 +362,7 @@ pub(super) struct LinkQuery {
 
 /// The expiry of a link asked for with `?ttl=` seconds (1 to a day; default 15 minutes).
 fn expiry(query: Result<Query<LinkQuery>, QueryRejection>) -> ApiResult<i64> {
-    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m.to_string());
+    let bad = |m: &str| ApiError::new(Code::InvalidRequest, m.to_string());
     let Query(q) = query.map_err(|e| bad(&e.body_text()))?;
     let ttl = q.ttl.unwrap_or(DEFAULT_LINK_SECS);
     if !(1..=MAX_LINK_SECS).contains(&ttl) {

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::Code;
 use super::{internal, parse, ApiError, ApiResult, ProjectOperator};
 use crate::store::{AuditEvent, Webhook};
 use crate::{now, random, AppState};
@@ -69,18 +70,13 @@ async fn add_webhook(
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     let new: NewWebhook = parse(&bytes)?;
     if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_url",
-            "an http(s) URL of at most 2048 bytes",
-        ));
+        return Err(ApiError::new(Code::InvalidUrl, "an http(s) URL of at most 2048 bytes"));
     }
     let empty = new.roles.as_ref().is_some_and(Vec::is_empty);
     let roles = new.roles.unwrap_or_default();
     if empty || new_roles_invalid(&roles) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            Code::InvalidRequest,
             "roles lists 1 to 32 role names (leave it out for every role)",
         ));
     }
@@ -147,7 +143,7 @@ async fn redeliver(
     if state.store.redeliver(&who.project, &id, crate::now_ms())? {
         Ok(StatusCode::ACCEPTED)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such delivery"))
+        Err(ApiError::new(Code::NotFound, "no such delivery"))
     }
 }
 
@@ -161,6 +157,6 @@ async fn delete_webhook(
     if state.store.delete_webhook(&who.project, &id, audit)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such webhook"))
+        Err(ApiError::new(Code::NotFound, "no such webhook"))
     }
 }

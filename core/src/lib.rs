@@ -47,4 +47,4 @@ pub mod protocol;
 pub mod request;
 pub mod webhook;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -223,6 +223,7 @@ test("every vector file is replayed by a Node test", () => {
     proof: "vectors.test.mjs",
     idempotency: "vectors.test.mjs",
     request: "vectors.test.mjs",
+    errors: "errors.test.mjs",
   };
   const files = readdirSync(DIR)
     .filter((f) => f.endsWith(".json"))

@@ -610,8 +610,10 @@ unsafe fn check(
 ) -> napi::Result<napi::sys::napi_value> {
     use napi::bindgen_prelude::ToNapiValue;
     let [session, tool, args_json, effect, cost_usd, now, out] = *argv;
-    // SAFETY (all conversions): live handles of this call, as the caller guarantees.
+    // SAFETY: `env` is the running callback's and `session` a live handle of this call, as
+    // the caller guarantees; `session_of` checks that it wraps a `FirewallSession`.
     let session = unsafe { session_of(env, session) }?;
+    // SAFETY: live handles of this call (the caller's guarantee); `Unknown` takes any value.
     let (tool, args_json, effect) = unsafe {
         (
             Unknown::from_napi_value(env, tool)?,
@@ -619,7 +621,9 @@ unsafe fn check(
             Unknown::from_napi_value(env, effect)?,
         )
     };
+    // SAFETY: a live handle of this call; the conversion checks the value's type.
     let cost_usd = unsafe { Option::<f64>::from_napi_value(env, cost_usd) }?;
+    // SAFETY: as above.
     let now = unsafe { f64::from_napi_value(env, now) }?;
     let env = Env::from_raw(env);
 

@@ -6,8 +6,9 @@
 # Checks formatting and clippy (warnings are errors; an `unsafe` block without a `// SAFETY:`
 # comment is one, see [workspace.lints] in Cargo.toml) for the core, the server and the Node
 # addon (which needs only Rust to check); the Python binding is checked by test-py.sh (pyo3
-# needs the venv's Python), the wasm one by test-wasm.sh (for wasm32). Then runs every test of the core
-# (unit, shared vectors, public vectors, bounded property tests, doc tests) and the CLI's.
+# needs the venv's Python), the wasm one by test-wasm.sh (for wasm32). Then runs every test
+# of the core (unit, shared vectors, public vectors, bounded property tests, doc tests) and
+# the CLI's.
 # --show-output prints how many cases each vector set ran.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -432,3 +432,61 @@ impl std::fmt::Display for ErrorKind {
 
 /// Shorthand used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_distinct_snake_case_names() {
+        use ErrorKind as K;
+        let all = [
+            K::InvalidInput,
+            K::InvalidPayload,
+            K::Auth,
+            K::Forbidden,
+            K::NotFound,
+            K::Conflict,
+            K::Expired,
+            K::Timeout,
+            K::RateLimited,
+            K::Server,
+            K::Protocol,
+            K::Decryption,
+            K::Proof,
+            K::Webhook,
+            K::Audit,
+            K::Unavailable,
+            K::Network,
+        ];
+        let names: std::collections::HashSet<_> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert_eq!(K::Timeout.to_string(), "timeout");
+    }
+
+    #[test]
+    fn one_code_two_kinds_where_the_cause_differs() {
+        // Both are `too_large`, but only the server's refusal is about the payload sent.
+        let local = Error::TooLarge { size: 2, limit: 1 };
+        let refused = Error::BodyTooLarge { message: "m".into() };
+        assert_eq!((local.code(), refused.code()), ("too_large", "too_large"));
+        assert_eq!((local.kind(), refused.kind()), (ErrorKind::InvalidInput, ErrorKind::InvalidPayload));
+        assert_eq!((local.status(), refused.status()), (None, Some(413)));
+    }
+
+    #[test]
+    fn fields_are_given_only_by_the_errors_that_have_them() {
+        let conflict = Error::Conflict { reason: String::new(), message: "m".into() };
+        assert_eq!(
+            (conflict.kind(), conflict.status(), conflict.reason()),
+            (ErrorKind::Conflict, Some(409), None)
+        );
+        assert_eq!(Error::Server { status: 503 }.status(), Some(503));
+        assert_eq!(Error::NoKey { field: "state" }.field(), Some("state"));
+        assert_eq!(Error::Expired { id: "req_1".into() }.id(), Some("req_1"));
+        assert_eq!(Error::ProofSignature.kind(), ErrorKind::Proof);
+        assert_eq!(Error::Random.kind(), ErrorKind::Unavailable);
+        assert_eq!(Error::DecryptFailed.id(), None);
+    }
+}

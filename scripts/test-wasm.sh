@@ -94,6 +94,8 @@ fi
 # clippy for the target the crate is built for, with and without the optional `schema`.
 step "cargo clippy -p handrail-wasm --target $target"
 cargo clippy -p handrail-wasm --target "$target" --all-targets -- -D warnings
+# The core as the browser gets it (its x86-64 fast paths compiled out).
+cargo clippy -p handrail-core --target "$target" -- -D warnings
 cargo clippy -p handrail-wasm --target "$target" --all-targets --all-features -- -D warnings
 step "cargo build -p handrail-wasm --target $target --profile wasm-release"
 cargo build -p handrail-wasm --target "$target" --profile wasm-release

@@ -54,7 +54,10 @@ step "building handrail-server (debug)"
 cargo build -p handrail-server
 export HANDRAIL_BIN="${HANDRAIL_BIN:-$ROOT/target/debug/handrail}"
 
-# ---- 2. wheel -----------------------------------------------------------------------------
+# ---- 2. clippy and wheel ------------------------------------------------------------------
+# clippy for the binding here, where its build environment is: pyo3 needs a Python.
+step "cargo clippy -p handrail-py"
+PYO3_PYTHON="$PY" cargo clippy -p handrail-py --all-targets -- -D warnings
 step "building wheel ($PROFILE)"
 WHEELS="$ROOT/target/wheels"
 OUT="$(mktemp -d)"

@@ -3,8 +3,12 @@
 #
 #   scripts/test-rust.sh      # from any directory
 #
-# Checks formatting and clippy (warnings are errors), then runs every test of the core
-# (unit, shared vectors, public vectors, bounded property tests, doc tests) and the CLI's.
+# Checks formatting and clippy (warnings are errors; an `unsafe` block without a `// SAFETY:`
+# comment is one, see [workspace.lints] in Cargo.toml) for the core, the server and the Node
+# addon (which needs only Rust to check); the Python binding is checked by test-py.sh (pyo3
+# needs the venv's Python), the wasm one by test-wasm.sh (for wasm32). Then runs every test
+# of the core (unit, shared vectors, public vectors, bounded property tests, doc tests) and
+# the CLI's.
 # --show-output prints how many cases each vector set ran.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,5 +24,5 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check
-cargo clippy -p handrail-core -p handrail-server --all-targets -- -D warnings
+cargo clippy -p handrail-core -p handrail-server -p handrail-node --all-targets -- -D warnings
 cargo test -p handrail-core -p handrail-server -- --show-output

@@ -90,7 +90,13 @@ else
   fi
 fi
 
-# ---- 2. cargo build ---------------------------------------------------------------------
+# ---- 2. clippy and cargo build ----------------------------------------------------------
+# clippy for the target the crate is built for, with and without the optional `schema`.
+step "cargo clippy -p handrail-wasm --target $target"
+cargo clippy -p handrail-wasm --target "$target" --all-targets -- -D warnings
+# The core as the browser gets it (its x86-64 fast paths compiled out).
+cargo clippy -p handrail-core --target "$target" -- -D warnings
+cargo clippy -p handrail-wasm --target "$target" --all-targets --all-features -- -D warnings
 step "cargo build -p handrail-wasm --target $target --profile wasm-release"
 cargo build -p handrail-wasm --target "$target" --profile wasm-release
 artifact="$CARGO_TARGET_DIR/$target/wasm-release/handrail_wasm.wasm"

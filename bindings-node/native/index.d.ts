@@ -705,18 +705,6 @@ export interface SealOptions {
  */
 export declare function toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string
 
-/**
- * The idempotency key of one tool call whose arguments are a JavaScript value, read
- * natively (no JSON text in between): the same key as `toolCallKey` over
- * `JSON.stringify(args)`. Plain objects and arrays are walked in Rust; anything else
- * (a `Date`, an object with `toJSON`, a class instance) goes through `JSON.stringify`.
- * `undefined` members are left out; `undefined`, functions and symbols at the top or in an
- * array, and BigInts anywhere, are refused (`invalid_request`); so are non-finite numbers
- * (`non_finite_number`), integers beyond ±(2^53−1) (`integer_out_of_range`), lone
- * surrogates (`lone_surrogate`) and nesting beyond 128 levels, cycles included (`too_deep`).
- */
-export declare function toolCallKeyOf(scope: string, tool: string, args: unknown): string
-
 /** Checks an edited payload against a JSON Schema; throws `edit_invalid`, `schema_invalid`. */
 export declare function validateEdit(schema: string, edited: string): void
 

@@ -8,7 +8,7 @@
 //! `Config::from_json`: unknown fields are `invalid_options`); tool arguments arrive as JSON
 //! text too (a string or its bytes, read into a reused buffer), read by `args_from_json`
 //! (`json_syntax`, `integer_out_of_range`, …). Reading them natively from the JS object
-//! (`json::canonical`'s walk) was measured slower, even for `{"id":"INV-1"}`: napi costs more
+//! (a walk of the JS value, since removed) was measured slower, even for `{"id":"INV-1"}`: napi costs more
 //! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
 //! strings are parsed by the core's `FromStr` (`unknown_variant`).
 //!
@@ -27,7 +27,7 @@ use napi::JsValue;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::{invalid_arg, IntoJs, Result, ThrownJs};
+use crate::error::{invalid_arg, Result, ThrownJs};
 
 /// What to do with a call.
 #[napi(string_enum = "lowercase")]
@@ -341,25 +341,21 @@ impl From<InUse> for napi::Error {
     }
 }
 
-impl From<InUse> for napi::Error<crate::error::ErrorCode> {
-    fn from(_: InUse) -> Self {
-        crate::error::generic_failure(IN_USE)
-    }
-}
-
 #[napi]
 impl Firewall {
     /// A firewall with an empty profile. Throws `invalid_options` for a policy or config the
     /// core does not accept, `unknown_variant` for an unknown mode.
     #[napi(constructor)]
-    pub fn new(init: Option<FirewallInit>) -> Result<Self> {
+    pub fn new(env: &Env, init: Option<FirewallInit>) -> Result<Self> {
         let FirewallInit { policy, config, mode } =
             init.unwrap_or(FirewallInit { policy: None, config: None, mode: None });
-        let policy = policy.as_deref().map(fw::Policy::from_json).transpose().js()?.unwrap_or_default();
-        let config = config.as_deref().map(fw::Config::from_json).transpose().js()?.unwrap_or_default();
+        let policy =
+            policy.as_deref().map(fw::Policy::from_json).transpose().thrown(env)?.unwrap_or_default();
+        let config =
+            config.as_deref().map(fw::Config::from_json).transpose().thrown(env)?.unwrap_or_default();
         let mut inner = fw::Firewall::new(policy, config);
         if let Some(mode) = mode {
-            inner.mode = mode.parse().js()?;
+            inner.mode = mode.parse().thrown(env)?;
         }
         Ok(Firewall { inner: Rc::new(RefCell::new(inner)) })
     }
@@ -371,8 +367,8 @@ impl Firewall {
     }
 
     #[napi(setter, ts_args_type = "mode: Mode")]
-    pub fn set_mode(&self, mode: String) -> Result<()> {
-        let mode = mode.parse().js()?;
+    pub fn set_mode(&self, env: &Env, mode: String) -> Result<()> {
+        let mode = mode.parse().thrown(env)?;
         exclusive(&self.inner)?.mode = mode;
         Ok(())
     }
@@ -437,10 +433,10 @@ impl Firewall {
         output: Option<String>,
         now: f64,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
+        let args = crate::text::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), cost_usd).thrown(&env)?;
         let outcome = outcome.parse().thrown(&env)?;
-        let now = unix_seconds(now).map_err(napi_error)?;
+        let now = unix_seconds(now)?;
         let (mut firewall, mut session) = (exclusive(&self.inner)?, exclusive(&session.inner)?);
         firewall.record(&mut session, &call, outcome, output.as_deref(), now);
         Ok(())
@@ -460,7 +456,7 @@ impl Firewall {
         effect: Option<String>,
         output: Option<String>,
     ) -> napi::Result<()> {
-        let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
+        let args = crate::text::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
         let call = core_call(&tool, &args, effect.as_deref(), None).thrown(&env)?;
         let (firewall, mut session) = (shared(&self.inner)?, exclusive(&session.inner)?);
         firewall.observe_only(&mut session, &call, output.as_deref());
@@ -489,8 +485,8 @@ impl Firewall {
 
     /// Replaces the profile with one read from `bytes`. Throws `profile_corrupt`.
     #[napi]
-    pub fn load_profile(&self, bytes: Uint8Array) -> Result<()> {
-        let profile = fw::Profile::from_bytes(&bytes).js()?;
+    pub fn load_profile(&self, env: &Env, bytes: Uint8Array) -> Result<()> {
+        let profile = fw::Profile::from_bytes(&bytes).thrown(env)?;
         exclusive(&self.inner)?.profile = profile;
         Ok(())
     }
@@ -498,8 +494,8 @@ impl Firewall {
     /// Adds another worker's profile, read from `bytes`, into this one. Throws
     /// `profile_corrupt`.
     #[napi]
-    pub fn merge_profile(&self, bytes: Uint8Array) -> Result<()> {
-        let other = fw::Profile::from_bytes(&bytes).js()?;
+    pub fn merge_profile(&self, env: &Env, bytes: Uint8Array) -> Result<()> {
+        let other = fw::Profile::from_bytes(&bytes).thrown(env)?;
         let mut firewall = exclusive(&self.inner)?;
         let fw::Firewall { profile, config, .. } = &mut *firewall;
         profile.merge(&other, config);
@@ -614,8 +610,10 @@ unsafe fn check(
 ) -> napi::Result<napi::sys::napi_value> {
     use napi::bindgen_prelude::ToNapiValue;
     let [session, tool, args_json, effect, cost_usd, now, out] = *argv;
-    // SAFETY (all conversions): live handles of this call, as the caller guarantees.
+    // SAFETY: `env` is the running callback's and `session` a live handle of this call, as
+    // the caller guarantees; `session_of` checks that it wraps a `FirewallSession`.
     let session = unsafe { session_of(env, session) }?;
+    // SAFETY: live handles of this call (the caller's guarantee); `Unknown` takes any value.
     let (tool, args_json, effect) = unsafe {
         (
             Unknown::from_napi_value(env, tool)?,
@@ -623,16 +621,18 @@ unsafe fn check(
             Unknown::from_napi_value(env, effect)?,
         )
     };
+    // SAFETY: a live handle of this call; the conversion checks the value's type.
     let cost_usd = unsafe { Option::<f64>::from_napi_value(env, cost_usd) }?;
+    // SAFETY: as above.
     let now = unsafe { f64::from_napi_value(env, now) }?;
     let env = Env::from_raw(env);
 
     let tool = SmallStr::read(&env, tool)?;
     let effect = SmallStr::read_optional(&env, effect)?;
-    let args = crate::json::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
+    let args = crate::text::with_text(&env, args_json, args_from_json)?.thrown(&env)?;
     let call =
         core_call(tool.as_str(), &args, effect.as_ref().map(SmallStr::as_str), cost_usd).thrown(&env)?;
-    let now = unix_seconds(now).map_err(napi_error)?;
+    let now = unix_seconds(now)?;
     let fw::Verdict { action, score, reasons, enforced } = {
         // SAFETY: `session` is a live `FirewallSession` (`session_of`): its JS object is an
         // argument of this call, so not collected, and no JS has run since (only the error
@@ -718,7 +718,7 @@ impl SmallStr {
                 &mut copied,
             )
         };
-        if status == napi::sys::Status::napi_ok && copied + crate::json::MAX_CHAR_UTF8 < SmallStr::CAP {
+        if status == napi::sys::Status::napi_ok && copied + crate::text::MAX_CHAR_UTF8 < SmallStr::CAP {
             s.len = copied;
             return Ok(s);
         }
@@ -791,11 +791,6 @@ fn core_call<'a>(
 ) -> handrail_core::Result<Call<'a>> {
     let effect = effect.map(str::parse).transpose()?;
     Ok(Call { tool, args, effect, cost_usd })
-}
-
-/// An error of this module's `Result` as the plain `napi::Error` the class methods return.
-fn napi_error(err: napi::Error<crate::error::ErrorCode>) -> napi::Error {
-    napi::Error::new(napi::Status::InvalidArg, err.reason.clone())
 }
 
 /// A time in whole Unix seconds (the core has no clock: every `now` is an argument).

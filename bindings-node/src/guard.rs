@@ -24,7 +24,7 @@ pub fn guard_call_key(
     tool: String,
     args_json: Unknown<'_>,
 ) -> napi::Result<String> {
-    crate::json::with_text(&env, args_json, |args| guard::call_key(&scope, &service, &tool, args))?
+    crate::text::with_text(&env, args_json, |args| guard::call_key(&scope, &service, &tool, args))?
         .thrown(&env)
 }
 

@@ -27,24 +27,8 @@ pub fn idempotency_key(parts: Vec<Either<String, Uint8Array>>) -> String {
 /// text `argsJson`, so equal arguments written differently give the same key.
 #[napi(ts_args_type = "scope: string, tool: string, argsJson: string | Uint8Array")]
 pub fn tool_call_key(env: Env, scope: String, tool: String, args_json: Unknown<'_>) -> napi::Result<String> {
-    crate::json::with_text(&env, args_json, |args| idempotency::tool_call_key(&scope, &tool, args))?
+    crate::text::with_text(&env, args_json, |args| idempotency::tool_call_key(&scope, &tool, args))?
         .thrown(&env)
-}
-
-/// The idempotency key of one tool call whose arguments are a JavaScript value, read
-/// natively (no JSON text in between): the same key as `toolCallKey` over
-/// `JSON.stringify(args)`. Plain objects and arrays are walked in Rust; anything else
-/// (a `Date`, an object with `toJSON`, a class instance) goes through `JSON.stringify`.
-/// `undefined` members are left out; `undefined`, functions and symbols at the top or in an
-/// array, and BigInts anywhere, are refused (`invalid_request`); so are non-finite numbers
-/// (`non_finite_number`), integers beyond ±(2^53−1) (`integer_out_of_range`), lone
-/// surrogates (`lone_surrogate`) and nesting beyond 128 levels, cycles included (`too_deep`).
-#[napi(ts_args_type = "scope: string, tool: string, args: unknown")]
-pub fn tool_call_key_of(env: Env, scope: String, tool: String, args: Unknown<'_>) -> napi::Result<String> {
-    let mut canonical = Vec::with_capacity(1024);
-    crate::json::canonical(&env, args, &mut canonical)?;
-    // The composition is the core's `tool_call_key` over already canonical arguments.
-    Ok(idempotency::derive_key(&[scope.as_bytes(), tool.as_bytes(), &canonical]))
 }
 
 /// The fingerprint (hex SHA-256) of a request: method, path and canonical JSON body.

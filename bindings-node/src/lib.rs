@@ -14,10 +14,10 @@ mod error;
 mod firewall;
 mod guard;
 mod idempotency;
-mod json;
 mod proof;
 mod protocol;
 mod request;
+mod text;
 mod webhook;
 
 // The protocol's free functions, exported to JavaScript by `#[napi]`; re-exported so a
@@ -25,25 +25,26 @@ mod webhook;
 pub use guard::{
     decision_text, guard_call_key, guard_observation, guard_outcome, guard_plan, guard_review_context,
 };
-pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key, tool_call_key_of};
+pub use idempotency::{fingerprint, idempotency_begin, idempotency_key, tool_call_key};
 pub use proof::proof_digest;
 pub use protocol::{retry_network, retry_response, verify_webhook};
 pub use request::{apply_patch, diff, request_priority, request_status, review_edit, validate_edit};
 pub use webhook::verify_letsping;
 
-use error::{invalid_arg, IntoJs, Result};
+use error::{invalid_arg, Result, ThrownJs};
+use napi::Env;
 
 /// RFC 8785 canonical JSON of `input` (JSON text, or its raw bytes).
 ///
 /// Throws with `code` `json_syntax`, `duplicate_key`, `lone_surrogate`, … when the input is
 /// not canonicalizable JSON.
 #[napi]
-pub fn canonicalize(input: Either<String, Uint8Array>) -> Result<String> {
+pub fn canonicalize(env: &Env, input: Either<String, Uint8Array>) -> Result<String> {
     match input {
         Either::A(text) => handrail_core::canonical::canonicalize(text),
         Either::B(bytes) => handrail_core::canonical::canonicalize(&*bytes),
     }
-    .js()
+    .thrown(env)
 }
 
 /// How `sealEnvelope` keys and randomizes an envelope.
@@ -66,13 +67,14 @@ pub struct SealOptions {
 /// needs the same request id and field. Throws with `code` `invalid_key` for a bad key.
 #[napi]
 pub fn seal_envelope(
+    env: &Env,
     key: String,
     request_id: String,
     field: String,
     plaintext: Uint8Array,
     options: Option<SealOptions>,
 ) -> Result<String> {
-    let key = Key::parse(&key).js()?;
+    let key = Key::parse(&key).thrown(env)?;
     let ctx = Context::new(&request_id, &field);
     let SealOptions { wrap, iv, data_key } =
         options.unwrap_or(SealOptions { wrap: None, iv: None, data_key: None });
@@ -95,7 +97,7 @@ pub fn seal_envelope(
             envelope::seal_with(&key, &ctx, &plaintext, iv, data_key.as_ref())
         }
     }
-    .js()
+    .thrown(env)
 }
 
 /// How `openEnvelope` finds keys beyond `keys`.
@@ -115,6 +117,7 @@ pub struct OpenOptions {
 /// `invalid_key`.
 #[napi]
 pub fn open_envelope(
+    env: &Env,
     envelope: Either<String, Uint8Array>,
     keys: Vec<String>,
     request_id: String,
@@ -123,17 +126,17 @@ pub fn open_envelope(
 ) -> Result<Buffer> {
     let mut keyring = Keyring::new();
     for key in &keys {
-        keyring.insert(Key::parse(key).js()?);
+        keyring.insert(Key::parse(key).thrown(env)?);
     }
     if let Some(legacy) = options.and_then(|o| o.legacy_key) {
-        keyring.set_legacy(Key::parse(&legacy).js()?);
+        keyring.set_legacy(Key::parse(&legacy).thrown(env)?);
     }
     let ctx = Context::new(&request_id, &field);
     let bytes: &[u8] = match &envelope {
         Either::A(text) => text.as_bytes(),
         Either::B(bytes) => bytes,
     };
-    envelope::open(bytes, &keyring, &ctx).map(Buffer::from).js()
+    envelope::open(bytes, &keyring, &ctx).map(Buffer::from).thrown(env)
 }
 
 /// A fresh random 256-bit key named `kid`, as compact key text `hrk1.<kid>.<base64url key>`.
@@ -141,6 +144,6 @@ pub fn open_envelope(
 /// The text *is* the secret: keep it in a secret store. Throws with `code` `invalid_key`
 /// unless `kid` is 1–64 characters of `[A-Za-z0-9._:-]`.
 #[napi]
-pub fn generate_key(kid: String) -> Result<String> {
-    Key::generate(kid).map(|key| key.export()).js()
+pub fn generate_key(env: &Env, kid: String) -> Result<String> {
+    Key::generate(kid).map(|key| key.export()).thrown(env)
 }

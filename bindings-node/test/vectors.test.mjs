@@ -270,6 +270,7 @@ test("every vector file is replayed by a Node test", () => {
     idempotency: "vectors.test.mjs",
     request: "vectors.test.mjs",
     guard: "vectors.test.mjs",
+    errors: "errors.test.mjs",
   };
   const files = readdirSync(DIR)
     .filter((f) => f.endsWith(".json"))

@@ -112,8 +112,6 @@ export interface Backend {
   ProofVerifier: new (jwksJson: string) => { verify(token: string, now: number, expect: ProofExpect): string };
   idempotencyKey(parts: Array<string | Uint8Array>): string;
   toolCallKey(scope: string, tool: string, argsJson: string | Uint8Array): string;
-  /** The same key, with the arguments read natively from the JS value (no JSON text). */
-  toolCallKeyOf(scope: string, tool: string, args: unknown): string;
   fingerprint(method: string, path: string, body: Uint8Array): string;
   /** The core's guard (`handrail_core::guard`): every rule of `guard` and `tool`. */
   guardCallKey(scope: string, service: string, tool: string, argsJson: string | Uint8Array): string;

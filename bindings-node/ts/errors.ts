@@ -2,12 +2,19 @@
  * Every failure reported by the Handrail core.
  *
  * `code` is stable and machine-readable (`"duplicate_key"`, `"decrypt_failed"`, …); the
- * same codes appear in the Python package and in the shared test vectors. `message` is
+ * same codes appear in the Python package and in the shared test vectors. `kind` is the
+ * category the core gives the error; it decides the subclass, with the same class names
+ * (and the same `code`, `kind`, `status`, `id`, `field`) as the Python package. `message` is
  * for people and may change. Messages never contain key material or plaintext.
  */
 export class HandrailError extends Error {
   /** The stable error code from the core, e.g. `"decrypt_failed"`. */
   readonly code: string;
+  /**
+   * The stable category the core gives the error (`"invalid_input"`, `"auth"`, `"proof"`, …),
+   * which decides its class; `null` for an error the SDK made without one.
+   */
+  readonly kind: string | null;
   /** Structured details of the failure, when the core provides them; otherwise `null`. */
   readonly data: Readonly<Record<string, unknown>> | null;
 
@@ -15,14 +22,44 @@ export class HandrailError extends Error {
     code: string,
     message: string,
     data: Readonly<Record<string, unknown>> | null = null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: string },
   ) {
     super(message, options);
     // The subclass's own name: `AuthError`, `ExpiredError`, …
     this.name = new.target.name;
     this.code = code;
+    this.kind = options?.kind ?? null;
     this.data = data;
   }
+
+  /** The HTTP status of the server's answer the error stands for (`data.status`), or `null`. */
+  get status(): number | null {
+    return field(this.data, "status", "number");
+  }
+
+  /** The request the error is about (`data.id`: an expiry, a wait timeout), or `null`. */
+  get id(): string | null {
+    return field(this.data, "id", "string");
+  }
+
+  /** The field the error is about (`data.field`: `"payload"`, `"state"`, …), or `null`. */
+  get field(): string | null {
+    return field(this.data, "field", "string");
+  }
+
+  /** The server's own code of a refusal (`data.reason`: `"already_decided"`, …), or `null`. */
+  get reason(): string | null {
+    return field(this.data, "reason", "string");
+  }
+}
+
+function field<T extends "number" | "string">(
+  data: Readonly<Record<string, unknown>> | null,
+  name: string,
+  type: T,
+): (T extends "number" ? number : string) | null {
+  const value = data?.[name];
+  return typeof value === type ? (value as T extends "number" ? number : string) : null;
 }
 
 /** The API key is missing, unknown or not allowed to do this (`unauthorized`, `forbidden`). */
@@ -65,24 +102,37 @@ export class ProofError extends HandrailError {}
 /** A webhook did not verify (`webhook_*`). */
 export class WebhookError extends HandrailError {}
 /** The server could not be reached after the retries (`network`); `cause` is fetch's error. */
-export class NetworkError extends HandrailError {}
+export class NetworkError extends HandrailError {
+  constructor(
+    code: string,
+    message: string,
+    data: Readonly<Record<string, unknown>> | null = null,
+    options?: { cause?: unknown; kind?: string },
+  ) {
+    // The kind the core reserves for the SDKs' network failures.
+    super(code, message, data, { kind: "network", ...options });
+  }
+}
 
-// The addon names the subclass of each protocol error (`errorClass`, chosen in the Rust
-// `error.rs`); this table only finds the class by that name.
+// The class of each kind the core gives an error (`kind`, decided by the Rust core's
+// `Error::kind`, the same for the napi addon and the wasm backend); the Python package maps
+// the kinds to classes of the same names. Kinds without a class of their own are plain
+// `HandrailError`.
 const CLASSES: Readonly<Record<string, typeof HandrailError>> = {
-  HandrailError,
-  AuthError,
-  NotFoundError,
-  ConflictError,
-  InvalidPayloadError,
-  RateLimitedError,
-  ServerError,
-  ProtocolError,
-  DecryptionFailedError,
-  ExpiredError,
-  WaitTimeoutError,
-  ProofError,
-  WebhookError,
+  auth: AuthError,
+  forbidden: AuthError,
+  not_found: NotFoundError,
+  conflict: ConflictError,
+  invalid_payload: InvalidPayloadError,
+  rate_limited: RateLimitedError,
+  server: ServerError,
+  protocol: ProtocolError,
+  decryption: DecryptionFailedError,
+  expired: ExpiredError,
+  timeout: WaitTimeoutError,
+  proof: ProofError,
+  webhook: WebhookError,
+  network: NetworkError,
 };
 
 // Core codes are snake_case; napi's own argument errors (`InvalidArg`, `StringExpected`, …)
@@ -99,10 +149,12 @@ export function fromBackendError(err: unknown): unknown {
     return err;
   }
   const data = (err as { data?: unknown }).data;
-  const name = (err as { errorClass?: unknown }).errorClass;
-  const Class = (typeof name === "string" && Object.hasOwn(CLASSES, name) ? CLASSES[name] : undefined) ?? HandrailError;
+  const kind = (err as { kind?: unknown }).kind;
+  const known = typeof kind === "string" ? kind : undefined;
+  const Class = (known !== undefined && Object.hasOwn(CLASSES, known) ? CLASSES[known] : undefined) ?? HandrailError;
   return new Class(code, err.message, typeof data === "object" && data !== null ? (data as Record<string, unknown>) : null, {
     cause: err,
+    ...(known !== undefined ? { kind: known } : {}),
   });
 }
 

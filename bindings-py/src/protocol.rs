@@ -292,7 +292,7 @@ impl PyWait {
         self.wait.id()
     }
 
-    /// The next long-poll; raises ``WaitTimeout`` once the deadline has passed.
+    /// The next long-poll; raises ``WaitTimeoutError`` once the deadline has passed.
     fn request<'py>(
         &self,
         py: Python<'py>,

@@ -11,7 +11,7 @@
 //! (`integer_out_of_range`), NaN and infinities (`non_finite_number`), nesting deeper than
 //! `canonical::MAX_DEPTH` (`too_deep`). What JSON text could not hold at all — a key that is
 //! not a `str`, a value of another type — is refused as the SDK refuses a bad payload
-//! (`InvalidPayload`, code `invalid_request`, reason `not_json`), where `json.dumps` would
+//! (`InvalidPayloadError`, code `invalid_request`, reason `not_json`), where `json.dumps` would
 //! have turned `1` into `"1"` or called `default`.
 //!
 //! No Python code runs during a walk (only C-level type checks and reads of the objects'

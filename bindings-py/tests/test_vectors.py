@@ -342,9 +342,10 @@ def test_request_priority(case: dict[str, Any]) -> None:
 
 
 def test_every_vector_file_is_replayed() -> None:
-    # firewall.json is replayed by test_firewall.py; rfc8785-numbers.json feeds canonical.json
-    # through generate.mjs. A new file must be added here or there.
-    replayed = {"canonical", "envelope", "webhook", "proof", "idempotency", "request", "firewall", "guard"}
+    # firewall.json is replayed by test_firewall.py, errors.json by test_errors.py;
+    # rfc8785-numbers.json feeds canonical.json through generate.mjs. A new file must be added
+    # here or there.
+    replayed = {"canonical", "envelope", "webhook", "proof", "idempotency", "request", "firewall", "guard", "errors"}
     files = {p.stem for p in VECTORS.glob("*.json")} - {"rfc8785-numbers"}
     assert files == replayed
 

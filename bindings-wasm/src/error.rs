@@ -2,8 +2,10 @@
 //!
 //! Every exported function returns [`Result`]; wasm-bindgen throws the error side. A core
 //! error is thrown as a real `Error` object (stack trace, `instanceof Error`) with
-//! `name === "HandrailError"` and `code` set to the core's stable code (`"json_syntax"`,
-//! `"duplicate_key"`, …), the same string the shared vectors and the other bindings use.
+//! `name === "HandrailError"`, `code` set to the core's stable code (`"json_syntax"`,
+//! `"duplicate_key"`, …), the same string the shared vectors and the other bindings use, and
+//! `kind` to the core's stable category of it ([`handrail_core::Error::kind`]: `"proof"`,
+//! `"decryption"`, …), from which the TypeScript SDK picks its error class.
 //! An argument of the wrong JavaScript type is a programming error, thrown as a `TypeError`
 //! without a `code`, and a number outside what the argument takes (a fractional `now`, a
 //! `NaN` cost) a `RangeError` without a `code`, so callers that branch on `code` only ever
@@ -51,7 +53,8 @@ fn core_error(err: &handrail_core::Error) -> js_sys::Error {
     let thrown = js_sys::Error::new(&err.to_string());
     thrown.set_name(NAME);
     // `Reflect.set` on a fresh, extensible, non-proxy Error object cannot fail; if it ever
-    // did, the caller would still get a HandrailError, only without `code`.
+    // did, the caller would still get a HandrailError, only without `code` or `kind`.
     let _ = Reflect::set(&thrown, &JsString::from("code"), &JsString::from(err.code()));
+    let _ = Reflect::set(&thrown, &JsString::from("kind"), &JsString::from(err.kind().as_str()));
     thrown
 }

@@ -43,7 +43,23 @@ function expectHandrailError(fn, code) {
   });
 }
 
+// errors.json's triggers that need no protocol client (this package has none): the thrown
+// error carries the core's code and kind, from which the TypeScript SDK picks its class.
+const errorCases = JSON.parse(readFileSync(new URL('errors.json', vectorsDir), 'utf8')).cases.filter(
+  (c) => c.trigger.op === 'canonicalize',
+);
+
 for (const [build, api] of Object.entries(builds)) {
+  describe(`errors.json, canonicalize cases (${build} build)`, () => {
+    assert.ok(errorCases.length > 0);
+    for (const c of errorCases) {
+      test(c.name, () => {
+        expectHandrailError(() => api.canonicalize(c.trigger.input), c.expect.code);
+        assert.throws(() => api.canonicalize(c.trigger.input), (err) => err.kind === c.expect.kind);
+      });
+    }
+  });
+
   describe(`canonical vectors (${build} build)`, () => {
     for (const c of loadVectors('canonical')) {
       test(c.name, () => {

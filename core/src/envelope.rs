@@ -215,22 +215,12 @@ pub fn seal(key: &Key, ctx: &Context<'_>, plaintext: &[u8]) -> Result<String> {
     seal_with(key, ctx, plaintext, iv, None)
 }
 
-/// [`seal`] into caller-kept buffers, as [`seal_with_buffers`].
-pub fn seal_into(
-    key: &Key,
-    ctx: &Context<'_>,
-    plaintext: &[u8],
-    buf: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let mut iv = [0u8; IV_LEN];
-    fill_random(&mut iv)?;
-    seal_with_buffers(key, ctx, plaintext, iv, None, buf, out)
-}
-
 /// The exact length of the envelope text [`seal`] and [`seal_to`] write for a plaintext of
 /// `plaintext_len` bytes under `key`: a binding allocates its result object at this size and
 /// lets [`seal_to`] fill it, so the text is written once and never copied.
+///
+/// With [`seal_to`], a fast path kept for the Python benchmark "envelope seal + open, 1 MB"
+/// (BENCHMARKS.md, Python: `Keyring.seal` writes into the result `bytes`).
 pub fn sealed_len(key: &Key, plaintext_len: usize) -> usize {
     // `{"v":1,"alg":"A256GCM","kid":"` kid `","iv":"` iv `","ct":"` ct `"}`; a kid is
     // `[A-Za-z0-9._:-]` (see `Key::new`), so as a JSON string it is itself in quotes.
@@ -240,7 +230,8 @@ pub fn sealed_len(key: &Key, plaintext_len: usize) -> usize {
 
 /// [`seal`] writing into `out`, which must be exactly [`sealed_len`] bytes long (else
 /// `invalid_request`, nothing written). Nothing else is allocated: the ciphertext is made
-/// inside `out`, where its text goes.
+/// inside `out`, where its text goes. Kept for the Python benchmark "envelope seal + open,
+/// 1 MB" (BENCHMARKS.md, Python), see [`sealed_len`].
 pub fn seal_to(key: &Key, ctx: &Context<'_>, plaintext: &[u8], out: &mut [u8]) -> Result<()> {
     let mut iv = [0u8; IV_LEN];
     fill_random(&mut iv)?;
@@ -251,6 +242,10 @@ const COMPACT_HEAD: &[u8] = br#"{"v":1,"alg":"A256GCM","kid":""#;
 const COMPACT_IV: &[u8] = br#"","iv":""#;
 const COMPACT_CT: &[u8] = br#"","ct":""#;
 
+// The one writer of the compact layout, hand-written (ciphertext made in place, encoded in
+// place by `encode_in_place`) for the benchmarks "envelope seal, 1 MB" (BENCHMARKS.md, core
+// formats: 1.80 GB/s against bare `aes-gcm`'s 0.79) and the Python "envelope seal + open,
+// 1 MB".
 fn seal_to_with_iv(
     key: &Key,
     ctx: &Context<'_>,
@@ -351,25 +346,21 @@ pub fn seal_with(
     iv: [u8; IV_LEN],
     data_key: Option<&[u8; 32]>,
 ) -> Result<String> {
-    let (mut buf, mut out) = (Vec::new(), Vec::new());
-    seal_with_buffers(key, ctx, plaintext, iv, data_key, &mut buf, &mut out)?;
+    let mut out = Vec::new();
+    seal_with_into(key, ctx, plaintext, iv, data_key, &mut out)?;
     Ok(String::from_utf8(out).expect("ASCII syntax, base64 and a JSON string are UTF-8"))
 }
 
-/// [`seal_with`], writing the envelope text (ASCII) into `out` and, with a data key, using
-/// `buf` as the ciphertext scratch (without one, the ciphertext is made inside `out`, as
-/// [`seal_to`] does); both are cleared first. A binding that seals large payloads
-/// repeatedly keeps the two across calls, so their pages are not faulted in afresh each time.
-pub fn seal_with_buffers(
+/// [`seal_with`], writing the envelope text (ASCII) into `out` (empty). Without a data key
+/// the ciphertext is made inside `out`, as [`seal_to`] does.
+fn seal_with_into(
     key: &Key,
     ctx: &Context<'_>,
     plaintext: &[u8],
     iv: [u8; IV_LEN],
     data_key: Option<&[u8; 32]>,
-    buf: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    out.clear();
     let Some(dk) = data_key else {
         // The compact layout has one writer: `seal_to`'s, into `out` at its exact size.
         out.resize(sealed_len(key, plaintext.len()), 0);
@@ -377,10 +368,9 @@ pub fn seal_with_buffers(
     };
     let ek = b64url_encode(aes256kw_wrap(&key.secret, dk)?);
     let aad = aad(&key.kid, Some(&ek), ctx);
-    buf.clear();
-    buf.reserve(plaintext.len() + TAG_LEN);
+    let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    aes256gcm_seal_in_place(dk, &iv, &aad, buf)?;
+    aes256gcm_seal_in_place(dk, &iv, &aad, &mut buf)?;
 
     // Written straight into one buffer: at 1 MB, every extra copy of the base64 text shows.
     out.reserve(96 + key.kid.len() + ek.len() + (buf.len() * 4).div_ceil(3));
@@ -391,7 +381,7 @@ pub fn seal_with_buffers(
     out.extend_from_slice(br#"","iv":""#);
     b64url_encode_into(iv, out);
     out.extend_from_slice(br#"","ct":""#);
-    b64url_encode_into(&*buf, out);
+    b64url_encode_into(&buf, out);
     out.extend_from_slice(b"\"}");
     Ok(())
 }
@@ -470,7 +460,7 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
     )
 }
 
-/// The fields of an envelope in exactly the layout [`seal_with_buffers`] writes without a
+/// The fields of an envelope in exactly the layout [`seal_with`] writes without a
 /// data key — `{"v":1,"alg":"A256GCM","kid":"…","iv":"…","ct":"…"}`, no whitespace, no
 /// escapes — read by position instead of through a JSON parser: at a megabyte, scanning and
 /// copying `ct` in serde_json costs more than AES-GCM. Anything else (`ek`, the legacy form,

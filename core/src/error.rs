@@ -6,6 +6,10 @@
 //! `tests/vectors/` name as the expected outcome. Codes never change once published; new
 //! variants may be added, so the enum is `#[non_exhaustive]`.
 //!
+//! Each error also has a [`Error::kind`], a small category ([`ErrorKind`]) that decides
+//! which exception class a binding raises: the bindings map kinds to classes and never
+//! look at codes themselves, so the category of an error is decided here, once.
+//!
 //! Messages never contain key material, secrets or plaintext.
 
 /// Everything that can go wrong in the core.
@@ -242,7 +246,247 @@ impl Error {
             Error::WaitTimeout { .. } => "wait_timeout",
         }
     }
+
+    /// The category of this error; the bindings choose the exception class from it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Unauthorized { .. } => ErrorKind::Auth,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. } | Error::IdempotencyMismatch => ErrorKind::Conflict,
+            Error::InvalidRequest { .. }
+            | Error::EditInvalid { .. }
+            | Error::SchemaInvalid { .. }
+            | Error::BodyTooLarge { .. } => ErrorKind::InvalidPayload,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::Server { .. } => ErrorKind::Server,
+            Error::InvalidResponse { .. } => ErrorKind::Protocol,
+            Error::DecryptFailed
+            | Error::UnwrapFailed
+            | Error::EnvelopeMalformed { .. }
+            | Error::EnvelopeUnsupported { .. }
+            | Error::NotEncrypted { .. }
+            | Error::NoKey { .. }
+            | Error::UnknownKid { .. } => ErrorKind::Decryption,
+            Error::Expired { .. } => ErrorKind::Expired,
+            Error::WaitTimeout { .. } => ErrorKind::Timeout,
+            Error::ProofMalformed { .. }
+            | Error::ProofAlgorithm { .. }
+            | Error::ProofSignature
+            | Error::ProofExpired
+            | Error::ProofMismatch { .. }
+            | Error::ProofProject
+            | Error::ProofIssuer => ErrorKind::Proof,
+            Error::WebhookHeader { .. } | Error::WebhookTimestamp | Error::WebhookSignature => {
+                ErrorKind::Webhook
+            }
+            Error::AuditBroken { .. } | Error::AuditTruncated { .. } => ErrorKind::Audit,
+            Error::Random => ErrorKind::Unavailable,
+            Error::JsonSyntax { .. }
+            | Error::DuplicateKey { .. }
+            | Error::LoneSurrogate { .. }
+            | Error::NonFiniteNumber { .. }
+            | Error::IntegerOutOfRange { .. }
+            | Error::TooDeep { .. }
+            | Error::TooLarge { .. }
+            | Error::Encoding { .. }
+            | Error::InvalidKey { .. }
+            | Error::IdempotencyKey { .. }
+            | Error::InvalidTransition { .. }
+            | Error::InvalidOptions { .. }
+            | Error::ProfileCorrupt { .. }
+            | Error::UnknownVariant { .. }
+            | Error::InvisibleCharacter { .. } => ErrorKind::InvalidInput,
+        }
+    }
+
+    /// The HTTP status of the server's answer this error stands for, when it stands for one
+    /// (401, 403, 404, 409, 413, 422, 429, 5xx); `None` for errors the core found itself.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Unauthorized { .. } => Some(401),
+            Error::Forbidden { .. } => Some(403),
+            Error::NotFound { .. } => Some(404),
+            Error::Conflict { .. } => Some(409),
+            Error::BodyTooLarge { .. } => Some(413),
+            Error::IdempotencyMismatch => Some(422),
+            Error::RateLimited { .. } => Some(429),
+            Error::Server { status } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The request id the error is about (an expiry, a wait timeout), when there is one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Error::Expired { id } | Error::WaitTimeout { id } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The server's own code of a refusal (`"already_decided"` of a 409, `"invalid_payload"`
+    /// of a 400 or 422), when it sent one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::Conflict { reason, .. } | Error::InvalidRequest { reason, .. } if !reason.is_empty() => {
+                Some(reason)
+            }
+            _ => None,
+        }
+    }
+
+    /// Seconds the server asked to wait before the next call (a 429's `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The field the error is about (`"payload"`, `"state"`, …: a value that should have
+    /// been encrypted, or an envelope without a key), when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::NotEncrypted { field } | Error::NoKey { field } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// The category of an [`Error`]: what a caller may want to branch on, and the exception
+/// class each binding raises (`ProofError`, `ExpiredError`, …, see `tests/vectors/errors.json`).
+///
+/// [`ErrorKind::as_str`] is stable like [`Error::code`]; kinds may be added, so the enum is
+/// `#[non_exhaustive]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Input the core refuses on its own: JSON, encodings, keys, options, names.
+    InvalidInput,
+    /// The server (400, 413, 422) or the request's schema refused the payload.
+    InvalidPayload,
+    /// 401: the API key is missing, unknown or revoked.
+    Auth,
+    /// 403: the key is valid but may not do this.
+    Forbidden,
+    /// 404: no such request in this key's project.
+    NotFound,
+    /// 409, or an Idempotency-Key reused with another body.
+    Conflict,
+    /// Nobody decided before the request's deadline.
+    Expired,
+    /// The caller's own wait deadline passed while the request was pending.
+    Timeout,
+    /// 429: too many requests.
+    RateLimited,
+    /// 5xx: the server failed.
+    Server,
+    /// The server's answer does not have the shape the protocol promises.
+    Protocol,
+    /// An envelope did not open, or a plain value came where an envelope belongs.
+    Decryption,
+    /// A decision proof did not verify.
+    Proof,
+    /// A webhook did not verify.
+    Webhook,
+    /// The audit chain does not hold.
+    Audit,
+    /// The platform could not provide what the core needs (the random number generator).
+    Unavailable,
+    /// The server could not be reached. The core never returns it (it does no I/O); the
+    /// SDKs' HTTP layers report their network failures with this kind.
+    Network,
+}
+
+impl ErrorKind {
+    /// The stable `snake_case` name of the kind (`"invalid_input"`, `"proof"`, …), exposed by
+    /// the bindings as the `kind` of their errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::InvalidPayload => "invalid_payload",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Decryption => "decryption",
+            ErrorKind::Proof => "proof",
+            ErrorKind::Webhook => "webhook",
+            ErrorKind::Audit => "audit",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Network => "network",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Shorthand used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_distinct_snake_case_names() {
+        use ErrorKind as K;
+        let all = [
+            K::InvalidInput,
+            K::InvalidPayload,
+            K::Auth,
+            K::Forbidden,
+            K::NotFound,
+            K::Conflict,
+            K::Expired,
+            K::Timeout,
+            K::RateLimited,
+            K::Server,
+            K::Protocol,
+            K::Decryption,
+            K::Proof,
+            K::Webhook,
+            K::Audit,
+            K::Unavailable,
+            K::Network,
+        ];
+        let names: std::collections::HashSet<_> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert_eq!(K::Timeout.to_string(), "timeout");
+    }
+
+    #[test]
+    fn one_code_two_kinds_where_the_cause_differs() {
+        // Both are `too_large`, but only the server's refusal is about the payload sent.
+        let local = Error::TooLarge { size: 2, limit: 1 };
+        let refused = Error::BodyTooLarge { message: "m".into() };
+        assert_eq!((local.code(), refused.code()), ("too_large", "too_large"));
+        assert_eq!((local.kind(), refused.kind()), (ErrorKind::InvalidInput, ErrorKind::InvalidPayload));
+        assert_eq!((local.status(), refused.status()), (None, Some(413)));
+    }
+
+    #[test]
+    fn fields_are_given_only_by_the_errors_that_have_them() {
+        let conflict = Error::Conflict { reason: String::new(), message: "m".into() };
+        assert_eq!(
+            (conflict.kind(), conflict.status(), conflict.reason()),
+            (ErrorKind::Conflict, Some(409), None)
+        );
+        assert_eq!(Error::Server { status: 503 }.status(), Some(503));
+        assert_eq!(Error::NoKey { field: "state" }.field(), Some("state"));
+        assert_eq!(Error::Expired { id: "req_1".into() }.id(), Some("req_1"));
+        assert_eq!(Error::ProofSignature.kind(), ErrorKind::Proof);
+        assert_eq!(Error::Random.kind(), ErrorKind::Unavailable);
+        assert_eq!(Error::DecryptFailed.id(), None);
+    }
+}

@@ -21,7 +21,8 @@
 //! | [`request`] | request and decision models, edit diffs, schema validation |
 //! | [`protocol`] | the sans-IO client of the server API: requests built, answers interpreted |
 //!
-//! Every error is an [`Error`] with a stable [`Error::code`].
+//! Every error is an [`Error`] with a stable [`Error::code`] and a stable category,
+//! [`Error::kind`] ([`ErrorKind`]), from which every binding picks its exception class.
 //!
 //! ```
 //! # fn main() -> Result<(), handrail_core::Error> {
@@ -49,4 +50,4 @@ pub mod protocol;
 pub mod request;
 pub mod webhook;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

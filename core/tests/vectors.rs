@@ -391,3 +391,77 @@ fn guard() {
     }
     report("guard", count);
 }
+
+/// The answer of a vector (`status`, `headers` as `[name, value]` pairs, `body` text).
+fn answer(v: &Value) -> handrail_core::protocol::HttpResponse {
+    let headers = v["headers"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h[0].as_str().unwrap().to_string(), h[1].as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    handrail_core::protocol::HttpResponse {
+        status: i(v, "status") as u16,
+        headers,
+        body: s(v, "body").as_bytes().to_vec(),
+    }
+}
+
+/// Runs the trigger of an errors.json case; it must fail.
+fn trigger(t: &Value) -> Error {
+    use handrail_core::protocol::{verify_webhook, Client};
+    let client = || Client::new("http://127.0.0.1:7777/", "hr_agent_test").unwrap();
+    let result: Result<(), Error> = match s(t, "op") {
+        "canonicalize" => canonicalize(s(t, "input").as_bytes()).map(drop),
+        "response" => client().parse_record(&answer(t)).map(drop),
+        "payload" => {
+            let mut c = client();
+            if let Some(key) = t["encryption_key"].as_str() {
+                c = c.with_encryption_key(Key::parse(key).unwrap());
+            }
+            let record =
+                c.parse_record(&answer(&serde_json::json!({"status": 200, "body": t["record"]}))).unwrap();
+            c.payload(&record).map(drop)
+        }
+        "wait" => {
+            let c = client();
+            let mut w = c.wait(s(t, "id"), 0, t["timeout_ms"].as_u64()).unwrap();
+            match t.get("response") {
+                Some(r) => w.on_response(&c, &answer(r), 0).map(drop),
+                None => w.request(&c, 0).map(drop),
+            }
+        }
+        "webhook" => {
+            let headers: Vec<(String, String)> = t["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h[0].as_str().unwrap().to_string(), h[1].as_str().unwrap().to_string()))
+                .collect();
+            verify_webhook(s(t, "secret"), &headers, s(t, "body").as_bytes(), i(t, "now")).map(drop)
+        }
+        op => panic!("unknown trigger {op}"),
+    };
+    result.expect_err("the trigger should fail")
+}
+
+#[test]
+fn errors() {
+    let doc = load("errors.json");
+    let cases = doc["cases"].as_array().unwrap();
+    for case in cases {
+        let name = s(case, "name");
+        let err = trigger(&case["trigger"]);
+        let want = &case["expect"];
+        assert_eq!(err.code(), s(want, "code"), "{name}: {err}");
+        assert_eq!(err.kind().as_str(), s(want, "kind"), "{name}: {err}");
+        assert_eq!(err.status().map(i64::from), want["status"].as_i64(), "{name}: status");
+        assert_eq!(err.id(), want["id"].as_str(), "{name}: id");
+        assert_eq!(err.field(), want["field"].as_str(), "{name}: field");
+        assert_eq!(err.reason(), want["reason"].as_str(), "{name}: reason");
+        assert_eq!(err.retry_after(), want["retry_after"].as_u64(), "{name}: retry_after");
+    }
+    report("errors", cases.len());
+}

@@ -6,8 +6,9 @@
 //   node tests/vectors/generate.mjs           # rewrite the files
 //   node tests/vectors/generate.mjs --check   # fail if a file would change
 //
-// canonical.json is written by hand (its expectations come from RFC 8785 and ECMAScript),
-// not by this script.
+// canonical.json and errors.json are written by hand (canonical.json's expectations come
+// from RFC 8785 and ECMAScript; errors.json names the kind the core gives each error), and
+// --check leaves them alone: it compares only the files it writes.
 
 import { createHash, createHmac, createPrivateKey, sign as edSign, webcrypto } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

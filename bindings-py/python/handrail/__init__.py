@@ -8,8 +8,12 @@ arguments (walked in Rust, no JSON text in between) and returns the core's nativ
 
 Every error Handrail raises for bad input is a :class:`HandrailError`, a ``ValueError``
 whose ``code`` attribute is a stable machine-readable string; the client's errors are
-subclasses of it (:class:`AuthError`, :class:`ExpiredError`, :class:`WaitTimeout`,
-:class:`RateLimited`, :class:`DecryptionFailed`, …).
+subclasses of it (:class:`AuthError`, :class:`ExpiredError`, :class:`WaitTimeoutError`,
+:class:`RateLimitedError`, :class:`DecryptionFailedError`, …), chosen by the error's
+``kind``, which the core decides; the TypeScript SDK throws classes of the same names with
+the same ``code``, ``kind``, ``status``, ``id`` and ``field``. The earlier names
+``InvalidPayload``, ``RateLimited``, ``DecryptionFailed`` and ``WaitTimeout`` remain, as
+aliases of the same classes.
 
 :class:`Client` and :class:`AsyncClient` (``handrail/client.py``) talk to a Handrail server
 over httpx; every protocol rule they follow is the core's.
@@ -31,15 +35,19 @@ from handrail._core import (
     AuthError,
     ConflictError,
     DecryptionFailed,
+    DecryptionFailedError,
     ExpiredError,
     HandrailError,
     InvalidPayload,
+    InvalidPayloadError,
     NotFoundError,
     ProofError,
     ProtocolError,
     RateLimited,
+    RateLimitedError,
     ServerError,
     WaitTimeout,
+    WaitTimeoutError,
     WebhookError,
     Execution,
     Keyring,
@@ -71,20 +79,24 @@ __all__ = [
     "ConflictError",
     "Decision",
     "DecryptionFailed",
+    "DecryptionFailedError",
     "ExpiredError",
     "Firewall",
     "FirewallSession",
     "HandrailError",
     "InvalidPayload",
+    "InvalidPayloadError",
     "NetworkError",
     "NotFoundError",
     "ProofError",
     "ProtocolError",
     "RateLimited",
+    "RateLimitedError",
     "Reason",
     "ServerError",
     "Verdict",
     "WaitTimeout",
+    "WaitTimeoutError",
     "WebhookError",
     "WebhookEvent",
     "__version__",

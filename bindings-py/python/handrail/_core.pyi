@@ -7,6 +7,7 @@ __all__ = [
     "AuthError",
     "ConflictError",
     "DecryptionFailed",
+    "DecryptionFailedError",
     "ExpiredError",
     "Firewall",
     "FirewallSession",
@@ -14,15 +15,18 @@ __all__ = [
     "Verdict",
     "HandrailError",
     "InvalidPayload",
+    "InvalidPayloadError",
     "NotFoundError",
     "Protocol",
     "ProofError",
     "ProtocolError",
     "RateLimited",
+    "RateLimitedError",
     "Record",
     "ServerError",
     "Wait",
     "WaitTimeout",
+    "WaitTimeoutError",
     "WebhookError",
     "canonicalize",
     "idempotency_key",
@@ -59,13 +63,22 @@ class HandrailError(ValueError):
     """Raised when Handrail rejects its input.
 
     ``code`` is a stable, machine-readable ``snake_case`` string such as ``"json_syntax"``
-    or ``"duplicate_key"``; compare against it rather than against the message.
+    or ``"duplicate_key"``; compare against it rather than against the message. ``kind`` is
+    the error's stable category (``"invalid_input"``, ``"auth"``, ``"proof"``, …), which
+    decides its class. ``status`` (the HTTP status of the server's answer), ``id`` (the
+    request), ``field`` (``"payload"``, ``"state"``, …) and ``reason`` (the server's own
+    code, such as ``"already_decided"``) are ``None`` where the error has none.
     """
 
     code: str
+    kind: str | None
+    status: int | None
+    id: str | None
+    field: str | None
+    reason: str | None
 
 class AuthError(HandrailError):
-    """The API key is missing, unknown or not allowed to do this."""
+    """The API key is missing, unknown or not allowed to do this (kinds ``auth``, ``forbidden``)."""
 
 class NotFoundError(HandrailError):
     """No such request in this key's project."""
@@ -76,12 +89,10 @@ class ConflictError(HandrailError):
     ``reason`` is the server's code (``"id_taken"``, ``"already_decided"``, …) when it sent one.
     """
 
-    reason: str
-
-class InvalidPayload(HandrailError):
+class InvalidPayloadError(HandrailError):
     """The server or the schema refused the input."""
 
-class RateLimited(HandrailError):
+class RateLimitedError(HandrailError):
     """Too many requests; ``retry_after`` is in seconds."""
 
     retry_after: int
@@ -92,13 +103,13 @@ class ServerError(HandrailError):
 class ProtocolError(HandrailError):
     """The server's answer does not have the promised shape."""
 
-class DecryptionFailed(HandrailError):
+class DecryptionFailedError(HandrailError):
     """An envelope did not open, or a plain value came where an envelope belongs."""
 
 class ExpiredError(HandrailError):
     """Nobody decided before the request's deadline: do not act."""
 
-class WaitTimeout(HandrailError):
+class WaitTimeoutError(HandrailError):
     """The caller's wait timeout passed while the request was pending."""
 
 class ProofError(HandrailError):
@@ -106,6 +117,12 @@ class ProofError(HandrailError):
 
 class WebhookError(HandrailError):
     """A webhook did not verify."""
+
+# The earlier names, kept as aliases of the same classes.
+InvalidPayload = InvalidPayloadError
+RateLimited = RateLimitedError
+DecryptionFailed = DecryptionFailedError
+WaitTimeout = WaitTimeoutError
 
 _Headers = list[tuple[str, str]]
 _Request = tuple[str, str, _Headers, bytes, int]

@@ -52,7 +52,7 @@ class Firewall:
     dicts with ``str`` keys, lists, tuples, ints, floats, bools and ``None``, read natively
     with the core's rules: ``integer_out_of_range`` beyond ±(2**53-1),
     ``non_finite_number`` for NaN and infinities, ``too_deep`` past 128 levels, and
-    ``InvalidPayload`` (``code == "invalid_request"``) for a key that is not a ``str`` or a
+    ``InvalidPayloadError`` (``code == "invalid_request"``) for a key that is not a ``str`` or a
     value of any other type. ``now`` is Unix time in seconds: the firewall never reads a
     clock.
 

@@ -34,9 +34,10 @@ _Answer = Tuple[int, List[Tuple[str, str]], bytes]
 
 
 class NetworkError(HandrailError):
-    """The server could not be reached after the retries (``code`` ``"network"``)."""
+    """The server could not be reached after the retries (``code`` and ``kind`` ``"network"``)."""
 
     code = "network"
+    kind = "network"
 
 
 def _error(cls: type, code: str, message: str) -> HandrailError:
@@ -63,7 +64,7 @@ class Decision:
 
     ``payload`` is what to act on: the edited payload after an edit, ``None`` unless
     ``status`` allows action. Payloads are already decrypted; a payload that does not open
-    raises :class:`handrail.DecryptionFailed` instead of ever reaching you.
+    raises :class:`handrail.DecryptionFailedError` instead of ever reaching you.
     """
 
     request_id: str
@@ -282,7 +283,7 @@ class Client(_Base):
         (``patched_payload``, ``diff``), rejected (``reason``). Raises
         :class:`handrail.ExpiredError` when nobody decided within ``expires_in`` seconds
         (the request's deadline, the server's default a day) and
-        :class:`handrail.WaitTimeout` when ``timeout`` seconds (the caller's patience)
+        :class:`handrail.WaitTimeoutError` when ``timeout`` seconds (the caller's patience)
         pass first — the request then stays open; :meth:`wait` on it later.
 
         ``idempotency_scope`` names the step (a thread or run id): the same scope and

@@ -61,6 +61,23 @@ pub fn proof_digest(
     Ok(proof::digest(input::json_bytes(&json, "json")?)?)
 }
 
+/// The `req` claim a decision on this request must carry: the digest of its service, action
+/// and payload as stored (the envelope, when sealed), computed by the same core function the
+/// server signs with. `payload` is JSON text or its UTF-8 bytes.
+#[wasm_bindgen(js_name = requestDigest)]
+pub fn request_digest(
+    service: &str,
+    action: &str,
+    #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] payload: JsValue,
+) -> Result<String> {
+    let bytes = input::json_bytes(&payload, "payload")?;
+    // The strict reading first (duplicate keys, lone surrogates, …), then the value.
+    handrail_core::canonical::canonicalize(&bytes)?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Type(format!("payload: {e}")))?;
+    Ok(proof::request_digest(service, action, &payload)?)
+}
+
 /// Verifies decision proofs against a JWKS.
 #[wasm_bindgen]
 pub struct ProofVerifier {

@@ -70,3 +70,14 @@ pub fn review_edit(original: &str, edited: &str, schema: Option<String>) -> Resu
 pub fn reveal_invisible(text: &str) -> String {
     request::reveal_invisible(text).into_owned()
 }
+
+/// What a queue row shows of a payload (the core's `request::preview`, the same as the
+/// server's `view=summary`): `{encrypted, text?, complete}`; `text` is at most 160 bytes of
+/// the compact JSON, and `complete` says it is the whole payload. `payload` is JSON text.
+#[wasm_bindgen(js_name = payloadPreview, unchecked_return_type = "{ encrypted: boolean; text?: string; complete: boolean }")]
+pub fn payload_preview(payload: &str) -> Result<JsValue> {
+    handrail_core::canonical::canonicalize(payload.as_bytes())?;
+    let value: serde_json::Value =
+        serde_json::from_str(payload).map_err(|e| crate::error::Error::Type(format!("payload: {e}")))?;
+    Ok(to_js(&request::preview(&value)))
+}

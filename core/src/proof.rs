@@ -95,6 +95,19 @@ pub fn digest(json: impl AsRef<[u8]>) -> Result<String> {
     Ok(b64url_encode(Sha256::digest(canonical.as_bytes())))
 }
 
+/// The `req` claim of a decision: the digest of `{"service", "action", "payload"}` of the
+/// request as stored (the envelope, when the payload is sealed). The server that signs and
+/// every verifier compute it here, so they cannot drift apart.
+pub fn request_digest(service: &str, action: &str, payload: &serde_json::Value) -> Result<String> {
+    let requested = serde_json::json!({ "service": service, "action": action, "payload": payload });
+    digest(requested.to_string())
+}
+
+/// The `pat` claim of an edited approval: the digest of the patched payload as stored.
+pub fn payload_digest(payload: &serde_json::Value) -> Result<String> {
+    digest(payload.to_string())
+}
+
 /// A fresh random proof id (128 bits, base64url).
 pub fn new_jti() -> Result<String> {
     let mut bytes = [0u8; 16];

@@ -585,12 +585,8 @@ impl Client {
         let verifier =
             self.verifier.as_ref().ok_or(Error::InvalidKey { reason: "load the proof keys first" })?;
         let decision = record.decision.as_ref().ok_or_else(|| invalid("the request is not decided"))?;
-        let requested =
-            json!({ "service": record.service, "action": record.action, "payload": record.payload })
-                .to_string();
-        let request_digest = proof::digest(&requested)?;
-        let patched_digest =
-            decision.patched_payload.as_ref().map(|p| proof::digest(p.to_string())).transpose()?;
+        let request_digest = proof::request_digest(&record.service, &record.action, &record.payload)?;
+        let patched_digest = decision.patched_payload.as_ref().map(proof::payload_digest).transpose()?;
         let expect = Expect {
             request_id: &record.id,
             request_digest: Some(&request_digest),

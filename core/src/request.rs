@@ -569,6 +569,42 @@ pub fn review_edit(original: &Value, edited: &Value, schema: Option<&Value>) -> 
     Ok(diff(original, edited))
 }
 
+/// Longest [`Preview::text`], in bytes.
+pub const PREVIEW_BYTES: usize = 160;
+
+/// What a queue shows of a payload without the payload: whether it is an end-to-end
+/// encrypted envelope, the start of its compact JSON, and whether that start is all of it.
+/// The server's `view=summary` and the dashboard's live rows both come from [`preview`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// The payload is an envelope (no text then).
+    pub encrypted: bool,
+    /// The start of the payload's compact JSON, at most [`PREVIEW_BYTES`] bytes, cut on a
+    /// character boundary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `text` is the whole payload: only then may a queue approve in one tap (past the cut,
+    /// a padded payload hides what it does).
+    pub complete: bool,
+}
+
+/// The [`Preview`] of a payload.
+pub fn preview(payload: &Value) -> Preview {
+    if crate::envelope::is_envelope(payload) {
+        return Preview { encrypted: true, text: None, complete: false };
+    }
+    let mut text = payload.to_string();
+    let complete = text.len() <= PREVIEW_BYTES;
+    if !complete {
+        let mut end = PREVIEW_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    Preview { encrypted: false, text: Some(text), complete }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

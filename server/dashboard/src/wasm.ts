@@ -42,11 +42,17 @@ export interface Wasm {
   envelopeParts(envelope: string | Uint8Array, requestId: string, field: string): EnvelopeParts;
   diff(before: string, after: string): { ops: import("./types").PatchOp[]; summary: string };
   revealInvisible(text: string): string;
+  requestDigest(service: string, action: string, payload: string): string;
+  payloadPreview(payload: string): { encrypted: boolean; text?: string; complete: boolean };
   reviewEdit?(original: string, edited: string, schema?: string): { ops: import("./types").PatchOp[]; summary: string };
   verifyAudit(entriesJson: string, after?: { seq: number; hash: string }): { count: number; last: { seq: number; hash: string } | null };
   layoutProfile(profile: Uint8Array, now: number, maxNodes?: number): Layout;
   ProofVerifier: new (jwksJson: string) => {
-    verify(token: string, now: number, expect: { requestId?: string; project?: string; issuer?: string }): Record<string, unknown>;
+    verify(
+      token: string,
+      now: number,
+      expect: { requestId?: string; project?: string; issuer?: string; requestDigest?: string; decision?: string },
+    ): Record<string, unknown>;
   };
 }
 

@@ -229,9 +229,6 @@ pub(super) enum RequestList {
     },
 }
 
-/// Longest `preview`, in bytes.
-const PREVIEW_BYTES: usize = 160;
-
 /// One request as a queue lists it.
 #[derive(Serialize, JsonSchema)]
 pub(super) struct RequestSummary {
@@ -261,22 +258,9 @@ pub(super) struct RequestSummary {
 
 impl RequestSummary {
     fn of(row: RequestRow) -> RequestSummary {
-        let encrypted = is_envelope(&row.payload);
-        let mut complete = false;
-        let preview = (!encrypted).then(|| {
-            let mut text = row.payload.to_string();
-            complete = text.len() <= PREVIEW_BYTES;
-            if !complete {
-                let mut end = PREVIEW_BYTES;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-            }
-            text
-        });
+        let preview = request::preview(&row.payload);
         RequestSummary {
-            complete,
+            complete: preview.complete,
             held: row.context.as_ref().is_some_and(|c| c.get("firewall").is_some()),
             escalations: row.escalations.len(),
             id: row.id,
@@ -287,8 +271,8 @@ impl RequestSummary {
             status: row.status,
             created_at: row.created_at,
             expires_at: row.expires_at,
-            encrypted,
-            preview,
+            encrypted: preview.encrypted,
+            preview: preview.text,
         }
     }
 }
@@ -431,14 +415,12 @@ fn decide(
     reason: Option<String>,
 ) -> ApiResult<Value> {
     let decided_at = now();
-    let requested =
-        json!({ "service": row.service, "action": row.action, "payload": row.payload }).to_string();
     let claims = Claims {
         rid: row.id.clone(),
-        req: proof::digest(&requested)?,
+        req: proof::request_digest(&row.service, &row.action, &row.payload)?,
         dec: status.as_str().to_string(),
         act: actor.to_string(),
-        pat: patched.as_ref().map(|p| proof::digest(p.to_string())).transpose()?,
+        pat: patched.as_ref().map(proof::payload_digest).transpose()?,
         iat: decided_at,
         exp: decided_at + PROOF_LIFETIME_SECS,
         jti: proof::new_jti()?,

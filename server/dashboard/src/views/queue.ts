@@ -13,15 +13,13 @@ const SLICE = 200;
 const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
 /**
- * The summary of a full row (server-sent events carry full rows); whether the payload is
- * an envelope is the core's rule (`isEnvelope`), as on the server. Events only arrive
- * after the first paint, so loading the module here costs the queue nothing.
+ * The summary of a full row (server-sent events carry full rows), by the core's rule
+ * (`payloadPreview`), as on the server. Events only arrive after the first paint, so
+ * loading the module here costs the queue nothing.
  */
 async function summary(r: RequestRow): Promise<RequestSummary> {
-  const text = JSON.stringify(r.payload);
-  const encrypted = (await wasm()).isEnvelope(text);
-  // The whole payload is here: it is complete when it fits the server's 160-byte preview.
-  const complete = !encrypted && new TextEncoder().encode(text).length <= PREVIEW_BYTES;
+  // The core's `request::preview`, as the server's `view=summary` computes it.
+  const preview = (await wasm()).payloadPreview(JSON.stringify(r.payload));
   return {
     id: r.id,
     service: r.service,
@@ -31,17 +29,15 @@ async function summary(r: RequestRow): Promise<RequestSummary> {
     status: r.status,
     created_at: r.created_at,
     expires_at: r.expires_at,
-    encrypted,
+    encrypted: preview.encrypted,
     held: !!r.context?.firewall,
-    preview: encrypted ? undefined : complete ? text : text.slice(0, PREVIEW_BYTES),
-    complete,
+    preview: preview.text,
+    complete: preview.complete,
     escalations: r.escalations?.length ?? 0,
   };
 }
 
 const LIST = "/v1/requests?status=PENDING&limit=1000&view=summary";
-/** The server's preview length (`RequestSummary`). */
-const PREVIEW_BYTES = 160;
 
 /** Starts loading the queue before the page is built (main.ts calls it first thing). */
 export function prefetchQueue(): void {

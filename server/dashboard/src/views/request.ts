@@ -311,7 +311,15 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
         const [w, jwks] = await Promise.all([wasm(), api.get<{ issuer?: string }>("/v1/keys/proof")]);
         // Bound to the signed-in project (from /v1/keys/me) and the server that published
         // the keys: a proof from another project or server does not verify here.
-        const expect = { requestId: r.id, project: session()?.project, issuer: jwks.issuer };
+        // And to this request as stored and the decision shown: the digest comes from the
+        // core function the server signs with.
+        const expect = {
+          requestId: r.id,
+          project: session()?.project,
+          issuer: jwks.issuer,
+          requestDigest: w.requestDigest(r.service, r.action, JSON.stringify(r.payload)),
+          decision: d.status,
+        };
         const claims = new w.ProofVerifier(JSON.stringify(jwks)).verify(d.proof!, nowSecs(), expect);
         proof!.textContent = `Proof verified in this browser: ${String(claims.dec)} by ${String(claims.act)}.`;
         proof!.className = "note ok";

@@ -7,6 +7,8 @@
 
 mod compat;
 mod dashboard;
+pub mod error;
+pub mod lifecycle;
 mod limits;
 pub mod log;
 mod pricing;
@@ -158,6 +160,16 @@ pub fn app(state: AppState) -> axum::Router {
     // dashboard's assets.
     let routes = v1::router().merge(compat::router()).merge(dashboard::router());
     v1::finish(routes, state)
+}
+
+/// Runs storage work that may wait on a group commit without stalling the runtime's other
+/// tasks (on the multi-threaded runtime the worker hands its queue to another thread).
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Unix seconds now: the server owns the clock the core never reads.

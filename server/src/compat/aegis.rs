@@ -17,8 +17,8 @@ use handrail_core::idempotency::{self, Begin, Fingerprint};
 use handrail_core::request::{NewRequest, Status};
 use serde_json::{json, Value};
 
+use crate::lifecycle::{self, LEASE_SECS};
 use crate::store::{Principal, RequestRow};
-use crate::v1::requests::{self, LEASE_SECS};
 use crate::v1::Code;
 use crate::v1::{blocking, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::{now, AppState};
@@ -129,7 +129,7 @@ async fn record(
         match idempotency::begin(existing.as_ref(), &scoped, fingerprint, now(), LEASE_SECS)? {
             Begin::Proceed(exec) => {
                 let Some((_, created)) =
-                    blocking(|| requests::insert(state, &who, &new, Some((exec, existing.as_ref()))))?
+                    blocking(|| lifecycle::insert(state, &who, &new, Some((exec, existing.as_ref()))))?
                 else {
                     continue; // another call won the key: it is a duplicate now
                 };

@@ -6,7 +6,6 @@ pub(crate) mod agents;
 mod audit;
 pub(crate) mod authority;
 mod budgets;
-mod error;
 mod events;
 mod keys;
 mod openapi;
@@ -35,21 +34,21 @@ use crate::limits::Metrics;
 use crate::store::Principal;
 use crate::{token_hash, AppState};
 
+pub use crate::blocking;
+pub(crate) use crate::error::{internal, not_found, unauthorized, ApiResult, ErrorBody};
+pub use crate::error::{ApiError, Code};
+pub(crate) use crate::lifecycle::create_request;
+pub use crate::lifecycle::{escalate_due, expire_due, MAX_ESCALATIONS};
 pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
-pub use error::{ApiError, Code};
-pub(crate) use error::{ApiResult, ErrorBody};
-pub use requests::expire_due;
-pub(crate) use requests::{create_request, idempotency_key};
-pub use roles::{escalate_due, MAX_ESCALATIONS};
+pub(crate) use requests::idempotency_key;
 pub(crate) use snapshots::{download_by_link, download_url, upload_by_link, upload_url, LinkKey};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;
 /// Longest long-poll, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
-/// Default deadline of a request without `timeout_secs`: a day.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 86_400;
+pub use crate::lifecycle::DEFAULT_TIMEOUT_SECS;
 
 /// Every route of the API (`/v1`, health and metrics), without state: [`crate::app`] merges
 /// it with the compatibility layers and the dashboard.
@@ -81,11 +80,6 @@ pub(crate) fn finish(router: Router<AppState>, state: AppState) -> Router {
         .layer(axum::middleware::from_fn(read_what_is_left))
         .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
-}
-
-/// 401 `unauthorized`.
-pub(crate) fn unauthorized() -> ApiError {
-    ApiError::new(Code::Unauthorized, "a valid bearer token is required")
 }
 
 pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
@@ -245,26 +239,4 @@ impl http_body::Body for Unread {
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
     handrail_core::canonical::canonicalize(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(Code::NotFound, "no such request")
-}
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    crate::log::event(
-        crate::log::Level::Error,
-        "internal error",
-        serde_json::json!({ "error": e.to_string() }),
-    );
-    ApiError::new(Code::Internal, "internal error")
-}
-
-/// Runs storage work that may wait on a group commit without stalling the runtime's other
-/// tasks (on the multi-threaded runtime the worker hands its queue to another thread).
-pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
 }

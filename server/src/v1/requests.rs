@@ -4,33 +4,25 @@
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use handrail_core::envelope::is_envelope;
-use handrail_core::idempotency::{self, Begin, Fingerprint, Stored};
-use handrail_core::proof::{self, Claims};
-use handrail_core::request::{self, Decision, NewRequest, Status};
+use handrail_core::idempotency::Fingerprint;
+use handrail_core::request::{self, NewRequest, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::authority;
 use super::Code;
-use super::{
-    blocking, internal, not_found, parse, principal, ApiError, ApiResult, Caller, DEFAULT_TIMEOUT_SECS,
-    MAX_WAIT_SECS,
-};
+use super::{blocking, not_found, parse, principal, ApiError, ApiResult, Caller, MAX_WAIT_SECS};
+use crate::lifecycle::{create_request, decide};
 use crate::limits::Metrics;
 use crate::limits::Open;
-use crate::store::{AuditEvent, Claim, Principal, RequestFilter, RequestRow, Role};
-use crate::{now, random, AppState};
-
-/// How long an in-flight idempotent create holds its key before another may take over.
-pub(crate) const LEASE_SECS: i64 = 30;
-/// How long a decision proof stays valid.
-const PROOF_LIFETIME_SECS: i64 = 365 * 86_400;
+use crate::store::{RequestFilter, RequestRow, Role};
+use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -65,127 +57,6 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
             key.to_str().map_err(|_| ApiError::new(Code::IdempotencyKey, "Idempotency-Key must be ASCII"))
         })
         .transpose()
-}
-
-/// Validates and creates a request, exactly once per idempotency key when one is given
-/// (`fingerprint` identifies the body the key was first used with). The status and the
-/// request JSON as stored, and whether they are a replay of an earlier create. Every
-/// surface that creates requests (ours and the compatibility layers) comes through here.
-pub(crate) async fn create_request(
-    state: &AppState,
-    who: &Principal,
-    new: &NewRequest,
-    key: Option<&str>,
-    fingerprint: Fingerprint,
-) -> ApiResult<(StatusCode, String, bool)> {
-    new.validate()?;
-    let Some(key) = key else {
-        let (status, body) = blocking(|| insert(state, who, new, None))?
-            .ok_or_else(|| internal("unclaimed insert refused"))?;
-        return Ok((status, body, false));
-    };
-    // A few rounds at most: each lost race re-reads what the winner stored.
-    for _ in 0..5 {
-        let existing = state.store.execution(&who.project, key)?;
-        match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
-            Begin::Proceed(exec) => {
-                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref()))))? {
-                    Some((status, body)) => return Ok((status, body, false)),
-                    None => continue, // another create won the key: read what it stored
-                }
-            }
-            Begin::Replay(stored) => {
-                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-                return Ok((status, stored.body, true));
-            }
-            Begin::Conflict { .. } => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                // Most in-flight creates finish within milliseconds; answer 409 only if not.
-                let again = state.store.execution(&who.project, key)?;
-                if let Some(Begin::Replay(_)) = again
-                    .as_ref()
-                    .map(|e| idempotency::begin(Some(e), key, fingerprint, now(), LEASE_SECS))
-                    .transpose()?
-                {
-                    continue;
-                }
-                return Err(ApiError::new(Code::IdempotencyConflict, "a request with this key is in flight"));
-            }
-            Begin::Mismatch => {
-                return Err(ApiError::new(
-                    Code::IdempotencyMismatch,
-                    "this Idempotency-Key was used with another request body",
-                ))
-            }
-        }
-    }
-    Err(ApiError::new(Code::IdempotencyConflict, "a request with this key is in flight"))
-}
-
-/// Stores a new request; with an idempotent execution, claims its key and commits it in the
-/// same transaction. None when another create claimed the key first.
-pub(crate) fn insert(
-    state: &AppState,
-    who: &Principal,
-    new: &NewRequest,
-    exec: Option<(idempotency::Execution, Option<&idempotency::Execution>)>,
-) -> ApiResult<Option<(StatusCode, String)>> {
-    let new = new.clone();
-    let created_at = now();
-    // A client-chosen id (the SDK seals the payload for it) must be new in the project. A
-    // retry with the same Idempotency-Key is replayed before it gets here — unless it raced
-    // the create that won: then that create's execution is stored by now, and the caller
-    // reads and replays it (None) instead of calling the id taken.
-    let id = match new.id {
-        Some(id) if state.store.request(&who.project, &id)?.is_some() => {
-            if let Some((pending, _)) = &exec {
-                if state.store.execution(&who.project, &pending.key)?.is_some() {
-                    return Ok(None);
-                }
-            }
-            return Err(ApiError::new(Code::IdTaken, "a request with this id exists"));
-        }
-        Some(id) => id,
-        None => format!("req_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?)),
-    };
-    let timeout = new.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).min(365 * 86_400);
-    let row = RequestRow {
-        id,
-        project: who.project.clone(),
-        service: new.service,
-        action: new.action,
-        payload: new.payload,
-        priority: new.priority,
-        role: new.role,
-        schema: new.schema,
-        context: new.context,
-        status: Status::Pending,
-        created_at,
-        expires_at: created_at + timeout as i64,
-        decision: None,
-        escalations: Vec::new(),
-        created_by: Some(who.key_id.clone()),
-    };
-    let body = serde_json::to_string(&row).map_err(internal)?;
-    let committed = match exec {
-        Some((pending, previous)) => {
-            Some((pending.commit(Stored { status: 201, body: body.clone() }, created_at)?, previous))
-        }
-        None => None,
-    };
-    let claim = committed.as_ref().map(|(committed, previous)| Claim { committed, previous: *previous });
-    let audit = AuditEvent {
-        at: created_at,
-        actor: &who.key_id,
-        event: "request.created",
-        data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
-    };
-    if !state.store.insert_request(&row, claim, audit)? {
-        return Ok(None);
-    }
-    Metrics::add(&state.metrics.requests_created, 1);
-    state.announce(&row, "request.created", body.clone());
-    Ok(Some((StatusCode::CREATED, body)))
 }
 
 async fn read(
@@ -402,87 +273,4 @@ async fn resolve(
     };
     let decision = blocking(|| decide(&state, &row, status, &who.key_id, patched, diff, ask.reason))?;
     Ok(Json(decision))
-}
-
-/// Signs and stores a decision, then wakes the waiters.
-fn decide(
-    state: &AppState,
-    row: &RequestRow,
-    status: Status,
-    actor: &str,
-    patched: Option<Value>,
-    diff: Option<request::Diff>,
-    reason: Option<String>,
-) -> ApiResult<Value> {
-    let decided_at = now();
-    let claims = Claims {
-        rid: row.id.clone(),
-        req: proof::request_digest(&row.service, &row.action, &row.payload)?,
-        dec: status.as_str().to_string(),
-        act: actor.to_string(),
-        pat: patched.as_ref().map(proof::payload_digest).transpose()?,
-        iat: decided_at,
-        exp: decided_at + PROOF_LIFETIME_SECS,
-        jti: proof::new_jti()?,
-        prj: Some(row.project.clone()),
-        iss: Some(state.issuer.to_string()),
-    };
-    let decision = Decision {
-        request_id: row.id.clone(),
-        status,
-        payload: status.allows_action().then(|| patched.clone().unwrap_or_else(|| row.payload.clone())),
-        patched_payload: patched,
-        diff,
-        actor: Some(actor.to_string()),
-        reason,
-        decided_at,
-        proof: Some(state.signer.sign(&claims)?),
-    };
-    let value = serde_json::to_value(&decision).map_err(internal)?;
-    let event = if status == Status::Expired { "request.expired" } else { "request.resolved" };
-    let audit = AuditEvent {
-        at: decided_at,
-        actor,
-        event,
-        data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
-    };
-    let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
-    if !state.store.decide(&row.project, &row.id, status, &value, callback.as_deref(), audit)? {
-        return Err(ApiError::new(Code::AlreadyDecided, "the request was decided meanwhile"));
-    }
-    state.notify(&row.id);
-    if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
-        if let Ok(text) = serde_json::to_string(&updated) {
-            state.announce(&updated, event, text);
-        }
-    }
-    let counter = if status == Status::Expired {
-        &state.metrics.requests_expired
-    } else {
-        &state.metrics.requests_decided
-    };
-    Metrics::add(counter, 1);
-    Ok(value)
-}
-
-/// Expires every overdue pending request: EXPIRED, signed by `system`, waiters woken.
-pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
-    let due = state.store.due(now, 500).map_err(|e| e.0)?;
-    let mut n = 0;
-    for row in due {
-        match decide(
-            state,
-            &row,
-            Status::Expired,
-            "system",
-            None,
-            None,
-            Some("no decision before the deadline".into()),
-        ) {
-            Ok(_) => n += 1,
-            Err(e) if e.is(Code::AlreadyDecided) => {}
-            Err(e) => return Err(e.message),
-        }
-    }
-    Ok(n)
 }

@@ -11,12 +11,9 @@ use serde_json::json;
 
 use super::Code;
 use super::{parse, ApiError, ApiResult, Operator, ProjectOperator};
-use crate::store::{AuditEvent, EscalationStep, RequestRow, RoleRule};
+use crate::store::{AuditEvent, RoleRule};
 use crate::{now, AppState};
 
-/// How many times one request may move between roles: a cycle (A → B → A) stops there and
-/// the request waits in its last role until someone decides or it expires.
-pub const MAX_ESCALATIONS: usize = 8;
 /// Longest escalation delay: a year.
 const MAX_DELAY_SECS: u64 = 365 * 86_400;
 /// Longest role name, in bytes.
@@ -127,97 +124,4 @@ async fn delete_role(
     } else {
         Err(ApiError::new(Code::NotFound, "no such role"))
     }
-}
-
-/// Moves every pending request whose role's escalation delay has passed to the next role:
-/// its `role` and `escalations` change, and the audit entry and the `request.escalated`
-/// webhooks are written in the same transaction; then the live views hear of it. Then the
-/// requests' own escalations ([`escalate_own_due`]). Requests already due to expire are
-/// left to the expiry sweep (which runs first).
-pub fn escalate_due(state: &AppState, now: i64) -> Result<usize, String> {
-    Ok(escalate_by_role(state, now)? + escalate_own_due(state, now)?)
-}
-
-/// A request's own escalation: `context.escalate_at` (Unix seconds) and, optionally,
-/// `context.escalate_to` (whom to notify: an e-mail address, or one of the project's roles).
-/// The LoopPause layer writes both from their `escalation {after_hours, escalate_to}`.
-///
-/// Once that time has passed, a pending request is escalated once: an `escalations` entry
-/// with the `target`, the `request.escalated` audit entry, webhooks and live event — so the
-/// operator's notification hook (a webhook receiver) can mail or page that person — and,
-/// when the target names a role of the project, the request moves to that role.
-fn escalate_own_due(state: &AppState, now: i64) -> Result<usize, String> {
-    let due = state.store.due_own_escalations(now, 500).map_err(|e| e.0)?;
-    let mut n = 0;
-    for row in due {
-        let context = row.context.as_ref();
-        let target = context.and_then(|c| c.get("escalate_to")).and_then(serde_json::Value::as_str);
-        let role = match target {
-            Some(t) if row.role.as_deref() != Some(t) => {
-                let roles = state.store.roles(&row.project).map_err(|e| e.0)?;
-                roles.iter().any(|r| r.name == t).then_some(t)
-            }
-            _ => None,
-        };
-        let audit = AuditEvent {
-            at: now,
-            actor: "system",
-            event: "request.escalated",
-            data: json!({ "from": row.role, "to": role, "target": target, "hop": row.escalations.len() + 1 }),
-        };
-        let step = EscalationStep {
-            from: row.role.as_deref(),
-            to: role,
-            target,
-            max_hops: MAX_ESCALATIONS,
-            first_only: true,
-        };
-        if escalate(state, &row, &step, audit)? {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Moves the requests whose role's rule is due (see [`escalate_due`]).
-fn escalate_by_role(state: &AppState, now: i64) -> Result<usize, String> {
-    let due = state.store.due_escalations(now, MAX_ESCALATIONS, 500).map_err(|e| e.0)?;
-    let mut n = 0;
-    for (row, to) in due {
-        let Some(from) = row.role.as_deref() else { continue };
-        let audit = AuditEvent {
-            at: now,
-            actor: "system",
-            event: "request.escalated",
-            data: json!({ "from": from, "to": to, "hop": row.escalations.len() + 1 }),
-        };
-        let step = EscalationStep {
-            from: Some(from),
-            to: Some(&to),
-            target: None,
-            max_hops: MAX_ESCALATIONS,
-            first_only: false,
-        };
-        if escalate(state, &row, &step, audit)? {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Escalates one request as `step` says (see [`crate::store::Store::escalate`]) and, when it
-/// did, tells the live views; whether it did.
-fn escalate(
-    state: &AppState,
-    row: &RequestRow,
-    step: &EscalationStep<'_>,
-    audit: AuditEvent<'_>,
-) -> Result<bool, String> {
-    let Some(moved) = state.store.escalate(&row.project, &row.id, step, audit).map_err(|e| e.0)? else {
-        return Ok(false);
-    };
-    if let Ok(text) = serde_json::to_string(&moved) {
-        state.announce(&moved, "request.escalated", text);
-    }
-    Ok(true)
 }

@@ -1,4 +1,4 @@
-//! The one error type of the API: a stable [`Code`] (and its HTTP status), a message for
+//! The one error type of the server's API: a stable [`Code`] (and its HTTP status), a message for
 //! people, never internals. Every answer that is not a success is `{"error": {"code",
 //! "message"}}`.
 
@@ -262,3 +262,23 @@ impl From<handrail_core::Error> for ApiError {
 
 /// What a route answers.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// 401 `unauthorized`.
+pub(crate) fn unauthorized() -> ApiError {
+    ApiError::new(Code::Unauthorized, "a valid bearer token is required")
+}
+
+/// 404 `not_found` for a request.
+pub(crate) fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no such request")
+}
+
+/// 500 `internal`; the detail goes to the log only.
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
+    crate::log::event(
+        crate::log::Level::Error,
+        "internal error",
+        serde_json::json!({ "error": e.to_string() }),
+    );
+    ApiError::new(Code::Internal, "internal error")
+}

@@ -39,6 +39,7 @@ pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
 pub use error::{ApiError, Code};
 pub(crate) use error::{ApiResult, ErrorBody};
+pub use openapi::document as openapi_document;
 pub use requests::expire_due;
 pub(crate) use requests::{create_request, idempotency_key};
 pub use roles::{escalate_due, MAX_ESCALATIONS};

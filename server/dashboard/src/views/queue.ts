@@ -2,7 +2,7 @@
 
 import { api, follow } from "../api";
 import { age, h, mount, nowSecs, toast } from "../dom";
-import type { Priority, RequestRow, RequestSummary } from "../types";
+import { requestContext, type Priority, type RequestRow, type RequestSummary, type RequestSummaryList } from "../types";
 import { visible, wasm } from "../wasm";
 import { decide } from "./request";
 
@@ -32,7 +32,7 @@ async function summary(r: RequestRow): Promise<RequestSummary> {
     created_at: r.created_at,
     expires_at: r.expires_at,
     encrypted,
-    held: !!r.context?.firewall,
+    held: requestContext(r).firewall !== undefined,
     preview: encrypted ? undefined : complete ? text : text.slice(0, PREVIEW_BYTES),
     complete,
     escalations: r.escalations?.length ?? 0,
@@ -49,13 +49,13 @@ export function prefetchQueue(): void {
   // alongside the list.
   void wasm().catch(() => {});
   try {
-    first = api.get<{ requests: RequestSummary[] }>(LIST);
+    first = api.get<RequestSummaryList>(LIST);
     first.catch(() => {});
   } catch {
     first = null;
   }
 }
-let first: Promise<{ requests: RequestSummary[] }> | null = null;
+let first: Promise<RequestSummaryList> | null = null;
 
 export function queueView(root: HTMLElement, signal: AbortSignal): void {
   const pending = new Map<string, RequestSummary>();
@@ -206,7 +206,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   async function reload(): Promise<void> {
     try {
-      const [page] = await Promise.all([first ?? api.get<{ requests: RequestSummary[] }>(LIST, signal), wasm()]);
+      const [page] = await Promise.all([first ?? api.get<RequestSummaryList>(LIST, signal), wasm()]);
       first = null;
       pending.clear();
       for (const r of page.requests) pending.set(r.id, r);

@@ -149,9 +149,14 @@ function generate(text) {
     const schema = schemas[name];
     const at = `components.schemas.${name}`;
     out.push(...doc(schema, ""));
-    const keys = typeof schema === "object" ? Object.keys(schema).filter((k) => !ANNOTATIONS.has(k) && k !== "additionalProperties") : [];
-    const isInterface = schema.type === "object" && schema.properties && keys.every((k) => ["type", "properties", "required"].includes(k)) && schema.additionalProperties !== true && (schema.additionalProperties === undefined || schema.additionalProperties === false);
-    if (isInterface) out.push(`export interface ${name} ${objectType(schema, at, "")}`);
+    // A plain struct (named members, nothing else) is an interface; anything else a type alias.
+    const structural = typeof schema === "object" ? Object.keys(schema).filter((k) => !ANNOTATIONS.has(k)) : [];
+    const plainStruct =
+      schema.type === "object" &&
+      Object.keys(schema.properties ?? {}).length > 0 &&
+      [undefined, false].includes(schema.additionalProperties) &&
+      structural.every((k) => ["type", "properties", "required", "additionalProperties"].includes(k));
+    if (plainStruct) out.push(`export interface ${name} ${objectType(schema, at, "")}`);
     else out.push(`export type ${name} = ${typeOf(schema, at)};`);
     out.push("");
   }

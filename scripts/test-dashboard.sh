@@ -3,7 +3,8 @@
 # driven by playwright-core against a real `handrail serve`, with agents on the Node SDK
 # (bindings-node, built by scripts/test-node.sh) and the Python SDK (.venv, built by
 # scripts/test-py.sh). Screenshots of every page, desktop and phone, go to
-# target/dashboard-screenshots/.
+# target/dashboard-screenshots/. First it checks that server/dashboard/src/api-types.ts is
+# what `node server/dashboard/gen-types.mjs` generates from the server just built.
 #
 #   scripts/test-dashboard.sh      # after test-node and test-py (make test runs them first)
 set -euo pipefail
@@ -26,6 +27,10 @@ scripts/build-dashboard.sh
 printf '\n==> cargo build -p handrail-server (embeds the dashboard)\n'
 cargo build --quiet -p handrail-server
 export HANDRAIL_BIN="${HANDRAIL_BIN:-$CARGO_TARGET_DIR/debug/handrail}"
+# The dashboard's wire types (src/api-types.ts) are generated from this binary's OpenAPI
+# document: stale ones fail here, with the diff and the command that regenerates them.
+printf '\n==> dashboard wire types match the OpenAPI document\n'
+node server/dashboard/gen-types.mjs --check
 for need in bindings-node/dist/index.mjs .venv/bin/python; do
   [[ -e "$need" ]] || { echo "test-dashboard: $need is missing: run scripts/test-node.sh and scripts/test-py.sh first" >&2; exit 1; }
 done

@@ -117,6 +117,10 @@ enum Command {
     /// The behavioral firewall's offline tools.
     #[command(subcommand)]
     Firewall(FirewallCommand),
+    /// Print the OpenAPI 3.1 document of v1 (as `GET /v1/openapi.json` serves it) without
+    /// starting a server: the dashboard's wire types are generated from it.
+    #[command(hide = true)]
+    Openapi,
     /// Verify a Standard Webhooks delivery (body from a file, or stdin when omitted).
     VerifyWebhook {
         /// whsec_… or whpk_… secret.
@@ -389,6 +393,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", serde_json::to_string_pretty(&claims).expect("claims serialize"));
         }
         Command::Firewall(_) | Command::Serve { .. } => unreachable!("handled in main"),
+        Command::Openapi => {
+            let document = handrail_server::v1::openapi_document();
+            println!("{}", serde_json::to_string_pretty(&document).expect("a Value serializes"));
+        }
         Command::Audit(AuditCommand::Verify { data, file, remote, state }) => {
             let env_set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
             let source = match (data, file) {

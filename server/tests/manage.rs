@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{read_request, Server};
 use handrail_core::audit::{self, Entry};
+use handrail_server::store::DeliveryTarget;
 use serde_json::{json, Value};
 
 /// What these tests do to a server beyond calling it.
@@ -609,7 +610,7 @@ fn a_delivery_log_of_the_previous_schema_is_migrated() {
     );
     let log = store.request_deliveries("prj_a", "req_1", 10).unwrap();
     assert_eq!(log.len(), 1, "the request is read from the old body");
-    assert_eq!((log[0]["target"].as_str(), log[0]["webhook"].as_str()), (Some("webhook"), Some("wh_1")));
+    assert_eq!((log[0].target, log[0].webhook.as_deref()), (DeliveryTarget::Webhook, Some("wh_1")));
     assert_eq!(store.deliveries("prj_a", "wh_1", 10).unwrap().len(), 1);
     drop(store);
     let store = Sqlite::open(&db).unwrap(); // a second open migrates nothing twice

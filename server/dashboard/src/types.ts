@@ -1,129 +1,79 @@
-// The server's JSON, as /v1/openapi.json describes it (only what the dashboard reads).
+// The server's JSON: generated from /v1/openapi.json into api-types.ts (run
+// `node server/dashboard/gen-types.mjs`; scripts/test-dashboard.sh fails when it is stale).
+// This file only re-exports those types under the names the dashboard uses, and reads the
+// one part of a request the wire leaves open: its free `context`.
 
-export type Status = "PENDING" | "APPROVED" | "APPROVED_WITH_MODIFICATIONS" | "REJECTED" | "EXPIRED";
-export type Priority = "low" | "medium" | "high" | "critical";
+import type { RequestList, RequestRow, RequestSummary } from "./api-types";
 
-export interface PatchOp {
-  op: "add" | "remove" | "replace" | "move" | "copy" | "test";
-  path: string;
-  from?: string;
-  value?: unknown;
-}
+export type {
+  AgentDetail,
+  AgentList,
+  AgentRow,
+  AuditPage,
+  Decision,
+  DeliveryEntry as Delivery,
+  DeliveryList,
+  Diff,
+  Entry as AuditEntry,
+  Jwks,
+  KeyCreated,
+  KeyInfo,
+  KeyList,
+  Mode,
+  NewKey,
+  NewMode,
+  NewWebhook,
+  PatchOp,
+  Priority,
+  Readiness,
+  RequestList,
+  RequestRow,
+  RequestSummary,
+  RequestView,
+  Resolve,
+  Status,
+  Webhook,
+  WebhookCreated,
+  WebhookList,
+} from "./api-types";
 
-export interface Diff {
-  ops: PatchOp[];
-  summary: string;
-}
+/** `GET /v1/requests?view=summary`: the variant of `RequestList` the queue reads. */
+export type RequestSummaryList = Extract<RequestList, { requests: RequestSummary[] }>;
 
-export interface Decision {
-  request_id: string;
-  status: Status;
-  payload?: unknown;
-  patched_payload?: unknown;
-  diff?: Diff | null;
-  actor?: string | null;
-  reason?: string | null;
-  decided_at: number;
-  proof?: string | null;
-}
-
+/**
+ * `context.firewall` of a request the behavioral firewall held (the core's
+ * `guard::review_context`). `context` is the agent's free JSON, so every member may be
+ * missing or of another type: read it through {@link requestContext}.
+ */
 export interface FirewallContext {
   action?: string;
   score?: number;
-  reasons?: { code: string; text: string }[];
+  reasons?: { code: unknown; text: unknown }[];
 }
 
-export interface RequestRow {
-  id: string;
-  project: string;
-  service: string;
-  action: string;
-  payload: unknown;
-  priority: Priority;
-  role?: string;
-  schema?: unknown;
-  context?: { firewall?: FirewallContext; task?: string; [k: string]: unknown } | null;
-  status: Status;
-  created_at: number;
-  expires_at: number;
-  decision?: Decision | null;
-  escalations?: { from: string; to: string; at: number }[];
+/** The members of a request's `context` the dashboard shows, and the rest as given. */
+export interface RequestContext {
+  firewall?: FirewallContext;
+  task?: unknown;
+  [member: string]: unknown;
 }
 
-/** A row of `GET /v1/requests?view=summary`: what the queue shows. */
-export interface RequestSummary {
-  id: string;
-  service: string;
-  action: string;
-  priority: Priority;
-  role?: string;
-  status: Status;
-  created_at: number;
-  expires_at: number;
-  encrypted: boolean;
-  held: boolean;
-  preview?: string;
-  /** `preview` is the whole payload (false when cut, and for an encrypted payload). */
-  complete: boolean;
-  escalations: number;
-}
-
-export interface RequestView extends RequestRow {
-  snapshot?: { size: number; sha256: string; created_at: number; url: string; expires_at: number } | null;
-}
-
-export interface Readiness {
-  novelty: number;
-  observations: number;
-  transitions: number;
-  ready: boolean;
-}
-
-export interface AgentRow {
-  name: string;
-  mode: "shadow" | "enforce";
-  readiness: Readiness;
-  nodes: number;
-  edges: number;
-  calls: number;
-  sessions: number;
-  cost_usd: number;
-  first_seen: number;
-  last_seen: number;
-}
-
-export interface AuditEntry {
-  seq: number;
-  at: number;
-  project: string;
-  actor: string;
-  event: string;
-  subject: string;
-  data: unknown;
-  prev: string;
-  hash: string;
-}
-
-export interface KeyInfo {
-  key_id: string;
-  role: "agent" | "operator";
-  roles?: string[];
-  admin?: boolean;
-  created_at: number;
-}
-
-export interface Webhook {
-  id: string;
-  url: string;
-  created_at: number;
-}
-
-export interface Delivery {
-  id: string;
-  event: string;
-  state: string;
-  attempts: number;
-  last_outcome?: string | null;
-  created_ms: number;
-  updated_ms: number;
+/** A request's `context` when it is a JSON object, else an empty one. */
+export function requestContext(r: Pick<RequestRow, "context">): RequestContext {
+  const c = r.context;
+  if (typeof c !== "object" || c === null || Array.isArray(c)) return {};
+  const out: RequestContext = { ...(c as Record<string, unknown>) };
+  const fw = out.firewall;
+  if (typeof fw === "object" && fw !== null && !Array.isArray(fw)) {
+    const f = fw as Record<string, unknown>;
+    out.firewall = {
+      action: typeof f.action === "string" ? f.action : undefined,
+      score: typeof f.score === "number" ? f.score : undefined,
+      reasons: Array.isArray(f.reasons) ? f.reasons.filter((x): x is { code: unknown; text: unknown } => typeof x === "object" && x !== null) : undefined,
+    };
+  } else if ("firewall" in out) {
+    // Held all the same, as the server's `held` counts it: only the details are unreadable.
+    out.firewall = {};
+  }
+  return out;
 }

@@ -40,11 +40,11 @@ export interface Wasm {
   sealEnvelope(key: string, requestId: string, field: string, plaintext: Uint8Array, options?: { wrap?: boolean }): string;
   openEnvelope(envelope: string | Uint8Array, keys: string[], requestId: string, field: string): Uint8Array;
   envelopeParts(envelope: string | Uint8Array, requestId: string, field: string): EnvelopeParts;
-  diff(before: string, after: string): { ops: import("./types").PatchOp[]; summary: string };
+  diff(before: string, after: string): import("./types").Diff;
   revealInvisible(text: string): string;
   requestDigest(service: string, action: string, payload: string): string;
   payloadPreview(payload: string): { encrypted: boolean; text?: string; complete: boolean };
-  reviewEdit?(original: string, edited: string, schema?: string): { ops: import("./types").PatchOp[]; summary: string };
+  reviewEdit?(original: string, edited: string, schema?: string): import("./types").Diff;
   verifyAudit(entriesJson: string, after?: { seq: number; hash: string }): { count: number; last: { seq: number; hash: string } | null };
   layoutProfile(profile: Uint8Array, now: number, maxNodes?: number): Layout;
   ProofVerifier: new (jwksJson: string) => {

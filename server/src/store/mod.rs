@@ -412,6 +412,47 @@ pub struct BudgetState {
     pub spent_usd: f64,
 }
 
+/// One delivery of an event to a webhook endpoint, as its delivery log lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct DeliveryEntry {
+    /// The delivery's id (its `webhook-id` header).
+    pub id: String,
+    /// The event it carries (`request.created`, …).
+    pub event: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last attempt's outcome; none before the first attempt.
+    pub last_outcome: Option<String>,
+    /// When it was queued, Unix milliseconds.
+    pub created_ms: i64,
+    /// When it last changed, Unix milliseconds.
+    pub updated_ms: i64,
+}
+
+/// Where a request's delivery goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryTarget {
+    /// A webhook endpoint of the project.
+    Webhook,
+    /// The request's own callback URL.
+    Callback,
+}
+
+/// One delivery of a request's events: to an endpoint or to its callback URL.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RequestDeliveryEntry {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: DeliveryEntry,
+    /// Where it goes.
+    pub target: DeliveryTarget,
+    /// The endpoint (`wh_…`); null for the callback URL.
+    pub webhook: Option<String>,
+}
+
 /// A run of an agent, from start to end.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SessionRow {
@@ -601,9 +642,14 @@ pub trait Deliveries: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<()>;
     /// A webhook's delivery log, newest first.
-    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>>;
+    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<DeliveryEntry>>;
     /// A request's deliveries, to endpoints and to its callback URL, newest first.
-    fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<Value>>;
+    fn request_deliveries(
+        &self,
+        project: &str,
+        request: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestDeliveryEntry>>;
     /// Sends a delivery again now; false when it is not this project's.
     fn redeliver(&self, project: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
     /// Removes a webhook endpoint with its delivery log and appends the audit entry; false

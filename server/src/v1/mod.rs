@@ -41,6 +41,7 @@ pub(crate) use crate::lifecycle::create_request;
 pub use crate::lifecycle::{escalate_due, expire_due, MAX_ESCALATIONS};
 pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
+pub use openapi::document as openapi_document;
 pub(crate) use requests::idempotency_key;
 pub(crate) use snapshots::{download_by_link, download_url, upload_by_link, upload_url, LinkKey};
 

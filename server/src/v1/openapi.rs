@@ -521,8 +521,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
     ]
 }
 
-/// The whole document.
-pub(crate) fn document() -> Value {
+/// The whole document (also printed by the hidden `handrail openapi`, which
+/// `server/dashboard/gen-types.mjs` reads to generate the dashboard's wire types).
+pub fn document() -> Value {
     let mut g = SchemaSettings::draft2020_12()
         .with(|s| {
             s.definitions_path = "/components/schemas".into();

@@ -6,11 +6,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::Code;
 use super::{internal, parse, ApiError, ApiResult, ProjectOperator};
-use crate::store::{AuditEvent, Webhook};
+use crate::store::{AuditEvent, DeliveryEntry, RequestDeliveryEntry, Webhook};
 use crate::{now, random, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -57,9 +57,8 @@ pub(super) struct WebhookList {
 /// An endpoint's delivery log.
 #[derive(Serialize, JsonSchema)]
 pub(super) struct DeliveryList {
-    /// Newest first, at most 200: `{"id", "event", "state", "attempts", "last_outcome",
-    /// "created_ms", "updated_ms"}`.
-    deliveries: Vec<Value>,
+    /// Newest first, at most 200.
+    deliveries: Vec<DeliveryEntry>,
 }
 
 /// Adds an endpoint; the answer carries its `whsec_` secret, shown this once.
@@ -119,9 +118,8 @@ async fn deliveries(
 /// URL the request named, if any.
 #[derive(Serialize, JsonSchema)]
 pub(super) struct RequestDeliveryList {
-    /// `{"id", "target": "webhook"|"callback", "webhook" (the endpoint's id, null for the
-    /// callback), "event", "state", "attempts", "last_outcome", "created_ms", "updated_ms"}`.
-    deliveries: Vec<Value>,
+    /// Newest first, at most 200.
+    deliveries: Vec<RequestDeliveryEntry>,
 }
 
 async fn request_deliveries(

@@ -5,7 +5,7 @@
 
 import { api } from "../api";
 import { age, h, mount, nowSecs, s, toast } from "../dom";
-import type { AgentRow } from "../types";
+import type { AgentDetail, AgentList, AgentRow, NewMode } from "../types";
 import { visible, wasm, type Layout } from "../wasm";
 
 /** How often an open agent page fetches the profile again. */
@@ -16,7 +16,7 @@ export async function agentsView(root: HTMLElement, signal: AbortSignal): Promis
   let list: AgentRow[];
   try {
     // Names are shown through the core's `reveal_invisible`: the module loads with the list.
-    [list] = await Promise.all([api.get<{ agents: AgentRow[] }>("/v1/agents", signal).then((x) => x.agents), wasm()]);
+    [list] = await Promise.all([api.get<AgentList>("/v1/agents", signal).then((x) => x.agents), wasm()]);
   } catch (e) {
     return mount(root, h("h1", null, "Agents"), h("p", { class: "error" }, (e as Error).message));
   }
@@ -55,14 +55,11 @@ function modeBadge(a: AgentRow): HTMLElement {
 export async function agentView(root: HTMLElement, name: string, highlight: string | null, signal: AbortSignal): Promise<void> {
   mount(root, h("p", { class: "loading" }, "Loading…"));
   const path = `/v1/agents/${encodeURIComponent(name)}`;
-  let detail: AgentRow & {
-    telemetry: { tools: Record<string, { calls: number; cost_usd: number }> };
-    budget: { daily_usd?: number | null; spent_today_usd: number };
-  };
+  let detail: AgentDetail;
   let layout: Layout;
   try {
     const [d, bytes, w] = await Promise.all([
-      api.get<typeof detail>(path, signal),
+      api.get<AgentDetail>(path, signal),
       api.bytes(`${path}/profile`),
       wasm(),
     ]);
@@ -77,7 +74,7 @@ export async function agentView(root: HTMLElement, name: string, highlight: stri
     const mode = a.mode === "enforce" ? "shadow" : "enforce";
     if (mode === "enforce" && !a.readiness.ready && !confirm("The profile has not seen enough yet: honest calls may be held. Enforce anyway?")) return;
     try {
-      await api.put(`${path}/mode`, { mode });
+      await api.put(`${path}/mode`, { mode } satisfies NewMode);
       toast(`${name}: ${mode}`);
       void agentView(root, name, highlight, signal);
     } catch (e) {

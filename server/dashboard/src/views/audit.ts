@@ -3,7 +3,7 @@
 
 import { api } from "../api";
 import { h, mount, when } from "../dom";
-import type { AuditEntry } from "../types";
+import type { AuditEntry, AuditPage } from "../types";
 import { codeOf, visible, wasm } from "../wasm";
 
 const PAGE = 1000;
@@ -21,7 +21,7 @@ export async function auditView(root: HTMLElement, signal: AbortSignal): Promise
   let count = 0;
   try {
     for (;;) {
-      const page = await api.get<{ entries: AuditEntry[]; next: number | null }>(`/v1/audit?after=${after}&limit=${PAGE}`, signal);
+      const page = await api.get<AuditPage>(`/v1/audit?after=${after}&limit=${PAGE}`, signal);
       if (page.entries.length) {
         const checked = w.verifyAudit(JSON.stringify(page.entries), last);
         count += checked.count;

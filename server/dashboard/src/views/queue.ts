@@ -2,7 +2,7 @@
 
 import { api, follow } from "../api";
 import { age, h, mount, nowSecs, toast } from "../dom";
-import type { Priority, RequestRow, RequestSummary } from "../types";
+import { requestContext, type Priority, type RequestRow, type RequestSummary, type RequestSummaryList } from "../types";
 import { visible, wasm } from "../wasm";
 import { decide } from "./request";
 
@@ -30,7 +30,7 @@ async function summary(r: RequestRow): Promise<RequestSummary> {
     created_at: r.created_at,
     expires_at: r.expires_at,
     encrypted: preview.encrypted,
-    held: !!r.context?.firewall,
+    held: requestContext(r).firewall !== undefined,
     preview: preview.text,
     complete: preview.complete,
     escalations: r.escalations?.length ?? 0,
@@ -45,13 +45,13 @@ export function prefetchQueue(): void {
   // alongside the list.
   void wasm().catch(() => {});
   try {
-    first = api.get<{ requests: RequestSummary[] }>(LIST);
+    first = api.get<RequestSummaryList>(LIST);
     first.catch(() => {});
   } catch {
     first = null;
   }
 }
-let first: Promise<{ requests: RequestSummary[] }> | null = null;
+let first: Promise<RequestSummaryList> | null = null;
 
 export function queueView(root: HTMLElement, signal: AbortSignal): void {
   const pending = new Map<string, RequestSummary>();
@@ -202,7 +202,7 @@ export function queueView(root: HTMLElement, signal: AbortSignal): void {
 
   async function reload(): Promise<void> {
     try {
-      const [page] = await Promise.all([first ?? api.get<{ requests: RequestSummary[] }>(LIST, signal), wasm()]);
+      const [page] = await Promise.all([first ?? api.get<RequestSummaryList>(LIST, signal), wasm()]);
       first = null;
       pending.clear();
       for (const r of page.requests) pending.set(r.id, r);

@@ -6,12 +6,12 @@ import { api, session } from "../api";
 import { age, h, mount, nowSecs, toast, when } from "../dom";
 import { editor, type Editor } from "../form";
 import { openBytes, openValue, sealFor, type Opened } from "../keys";
-import type { Decision, RequestView } from "../types";
+import { requestContext, type Decision, type FirewallContext, type Jwks, type RequestContext, type RequestView, type Resolve } from "../types";
 import { codeOf, visible, wasm } from "../wasm";
 
 /** Resolves a request (used by the queue's one-tap buttons too). */
 export function decide(id: string, decision: "approve" | "reject", payload: unknown, reason: string | undefined): Promise<Decision> {
-  const body: Record<string, unknown> = { decision };
+  const body: Resolve = { decision };
   if (payload !== undefined) body.payload = payload;
   if (reason) body.reason = reason;
   return api.post<Decision>(`/v1/requests/${encodeURIComponent(id)}/resolve`, body);
@@ -29,6 +29,7 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
   // Everything below shows text through the core's `reveal_invisible` (`visible`).
   const [opened] = await Promise.all([openValue(r.payload, r.id, "payload"), wasm()]);
   const now = nowSecs();
+  const context = requestContext(r);
   const head = h(
     "header",
     { class: "page-head" },
@@ -47,16 +48,16 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
     h("dd", null, r.expires_at > now ? `in ${age(r.expires_at - now)}` : "passed"),
     r.role ? h("dt", null, "role") : null,
     r.role ? h("dd", null, visible(r.role), r.escalations?.length ? ` (escalated ${r.escalations.length}×)` : "") : null,
-    r.context?.task ? h("dt", null, "task") : null,
-    r.context?.task ? h("dd", null, visible(String(r.context.task))) : null,
+    context.task ? h("dt", null, "task") : null,
+    context.task ? h("dd", null, visible(String(context.task))) : null,
   );
   const sections: HTMLElement[] = [head, facts];
-  if (r.context?.firewall) sections.push(firewallSection(r));
+  if (context.firewall) sections.push(firewallSection(r, context.firewall));
   sections.push(payloadSection(opened));
   if (r.snapshot) sections.push(snapshotSection(r));
   if (r.status === "PENDING") sections.push(decideSection(r, opened));
   else if (r.decision) sections.push(await decisionSection(r, r.decision, opened));
-  const extra = extraContext(r);
+  const extra = extraContext(context);
   if (extra) sections.push(extra);
   mount(root, ...sections);
 }
@@ -115,8 +116,7 @@ function payloadSection(o: Opened): HTMLElement {
   );
 }
 
-function firewallSection(r: RequestView): HTMLElement {
-  const fw = r.context!.firewall!;
+function firewallSection(r: RequestView, fw: FirewallContext): HTMLElement {
   return h(
     "section",
     { class: "card firewall" },
@@ -308,7 +308,7 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
     proof = h("p", { class: "note", "data-testid": "proof" }, "Checking the decision proof…");
     void (async () => {
       try {
-        const [w, jwks] = await Promise.all([wasm(), api.get<{ issuer?: string }>("/v1/keys/proof")]);
+        const [w, jwks] = await Promise.all([wasm(), api.get<Jwks>("/v1/keys/proof")]);
         // Bound to the signed-in project (from /v1/keys/me) and the server that published
         // the keys: a proof from another project or server does not verify here.
         // And to this request as stored and the decision shown: the digest comes from the
@@ -340,8 +340,8 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
   );
 }
 
-function extraContext(r: RequestView): HTMLElement | null {
-  const rest = { ...(r.context ?? {}) };
+function extraContext(context: RequestContext): HTMLElement | null {
+  const rest = { ...context };
   delete rest.firewall;
   delete rest.task;
   if (!Object.keys(rest).length) return null;

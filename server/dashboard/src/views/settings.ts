@@ -5,7 +5,7 @@
 import { api } from "../api";
 import { h, mount, toast, when } from "../dom";
 import { generateKey, importKey, keyList, removeKey } from "../keys";
-import type { Delivery, KeyInfo, Webhook } from "../types";
+import type { DeliveryList, KeyCreated, KeyInfo, KeyList, NewKey, NewWebhook, Webhook, WebhookCreated, WebhookList } from "../types";
 import { wasm } from "../wasm";
 
 export async function settingsView(root: HTMLElement, signal: AbortSignal): Promise<void> {
@@ -83,7 +83,7 @@ async function agentKeys(box: HTMLElement, signal: AbortSignal): Promise<void> {
   const draw = async () => {
     let keys: KeyInfo[] = [];
     try {
-      keys = (await api.get<{ keys: KeyInfo[] }>("/v1/keys", signal)).keys;
+      keys = (await api.get<KeyList>("/v1/keys", signal)).keys;
     } catch (e) {
       return mount(box, h("h2", null, "API keys"), h("p", { class: "error" }, (e as Error).message));
     }
@@ -116,7 +116,7 @@ async function agentKeys(box: HTMLElement, signal: AbortSignal): Promise<void> {
       ),
       h("button", { "data-testid": "new-agent-key", onclick: async () => {
         try {
-          const k = await api.post<{ key_id: string; token: string }>("/v1/keys", { role: "agent" });
+          const k = await api.post<KeyCreated>("/v1/keys", { role: "agent" } satisfies NewKey);
           await draw();
           box.append(h("p", { class: "note warn" }, `New agent key ${k.key_id} — shown once:`), h("pre", { class: "secret" }, k.token));
         } catch (e) {
@@ -133,7 +133,7 @@ async function webhooks(box: HTMLElement, signal: AbortSignal): Promise<void> {
   const draw = async () => {
     let hooks: Webhook[] = [];
     try {
-      hooks = (await api.get<{ webhooks: Webhook[] }>("/v1/webhooks", signal)).webhooks;
+      hooks = (await api.get<WebhookList>("/v1/webhooks", signal)).webhooks;
     } catch (e) {
       return mount(box, h("h2", null, "Webhooks"), h("p", { class: "error" }, (e as Error).message));
     }
@@ -144,7 +144,7 @@ async function webhooks(box: HTMLElement, signal: AbortSignal): Promise<void> {
       hooks.length ? h("ul", { class: "hooks" }, hooks.map((w) => hookItem(w, draw))) : h("p", { class: "empty" }, "No webhook endpoint."),
       h("div", { class: "row" }, url, h("button", { onclick: async () => {
         try {
-          const w = await api.post<{ id: string; secret: string }>("/v1/webhooks", { url: url.value });
+          const w = await api.post<WebhookCreated>("/v1/webhooks", { url: url.value } satisfies NewWebhook);
           await draw();
           box.append(h("p", { class: "note warn" }, `Signing secret of ${w.id} — shown once:`), h("pre", { class: "secret" }, w.secret));
         } catch (e) {
@@ -160,7 +160,7 @@ function hookItem(w: Webhook, redraw: () => Promise<void>): HTMLElement {
   const log = h("div", { class: "deliveries" });
   const show = async () => {
     try {
-      const list = (await api.get<{ deliveries: Delivery[] }>(`/v1/webhooks/${encodeURIComponent(w.id)}/deliveries`)).deliveries;
+      const list = (await api.get<DeliveryList>(`/v1/webhooks/${encodeURIComponent(w.id)}/deliveries`)).deliveries;
       mount(
         log,
         list.length

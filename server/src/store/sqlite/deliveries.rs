@@ -88,7 +88,7 @@ impl Deliveries for Sqlite {
         Ok(())
     }
 
-    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<Value>> {
+    fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<DeliveryEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
@@ -96,11 +96,15 @@ impl Deliveries for Sqlite {
         )?;
         let rows = stmt
             .query_map(params![project, webhook, limit as i64], |r| {
-                Ok(serde_json::json!({
-                    "id": r.get::<_, String>(0)?, "event": r.get::<_, String>(1)?, "state": r.get::<_, String>(2)?,
-                    "attempts": r.get::<_, i64>(3)?, "last_outcome": r.get::<_, Option<String>>(4)?,
-                    "created_ms": r.get::<_, i64>(5)?, "updated_ms": r.get::<_, i64>(6)?,
-                }))
+                Ok(DeliveryEntry {
+                    id: r.get(0)?,
+                    event: r.get(1)?,
+                    state: r.get(2)?,
+                    attempts: r.get(3)?,
+                    last_outcome: r.get(4)?,
+                    created_ms: r.get(5)?,
+                    updated_ms: r.get(6)?,
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -114,7 +118,12 @@ impl Deliveries for Sqlite {
         Ok(n == 1)
     }
 
-    fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<Value>> {
+    fn request_deliveries(
+        &self,
+        project: &str,
+        request: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestDeliveryEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, webhook, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
@@ -122,15 +131,24 @@ impl Deliveries for Sqlite {
         )?;
         let rows = stmt
             .query_map(params![project, request, limit as i64], |r| {
-                let webhook = r.get::<_, Option<String>>(1)?;
-                Ok(serde_json::json!({
-                    "id": r.get::<_, String>(0)?,
-                    "target": if webhook.is_some() { "webhook" } else { "callback" },
-                    "webhook": webhook,
-                    "event": r.get::<_, String>(2)?, "state": r.get::<_, String>(3)?,
-                    "attempts": r.get::<_, i64>(4)?, "last_outcome": r.get::<_, Option<String>>(5)?,
-                    "created_ms": r.get::<_, i64>(6)?, "updated_ms": r.get::<_, i64>(7)?,
-                }))
+                let webhook: Option<String> = r.get(1)?;
+                Ok(RequestDeliveryEntry {
+                    delivery: DeliveryEntry {
+                        id: r.get(0)?,
+                        event: r.get(2)?,
+                        state: r.get(3)?,
+                        attempts: r.get(4)?,
+                        last_outcome: r.get(5)?,
+                        created_ms: r.get(6)?,
+                        updated_ms: r.get(7)?,
+                    },
+                    target: if webhook.is_some() {
+                        DeliveryTarget::Webhook
+                    } else {
+                        DeliveryTarget::Callback
+                    },
+                    webhook,
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

@@ -23,10 +23,10 @@ mod snapshots;
 
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
-    CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, Escalation, EscalationStep, KeyInfo, NewKeyRow,
-    ObservationUpdate, Principal, Project, Projects, RequestFilter, RequestRow, Requests, Role, RoleRule,
-    SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount,
-    Webhook, ANY_ROLE,
+    CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, DeliveryEntry, DeliveryTarget, Escalation,
+    EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, Projects,
+    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow, Snapshot,
+    SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {

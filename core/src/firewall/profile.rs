@@ -29,7 +29,9 @@ pub(crate) struct Count {
 
 impl Count {
     pub(crate) fn at(&self, now: i64, half_life: i64) -> f64 {
-        let age = (now - self.at).max(0) as f64;
+        // Saturating: a loaded profile's time is outside input (a mutated one can hold any
+        // i64), and a count from the future has age 0.
+        let age = now.saturating_sub(self.at).max(0) as f64;
         f64::from(self.value) * (-age / half_life as f64 * std::f64::consts::LN_2).exp()
     }
 
@@ -211,7 +213,7 @@ impl Profile {
     /// Counts one approval of `tool` in the current window; false once the cap is reached.
     pub(crate) fn approval_allowed(&mut self, tool: u32, now: i64, config: &Config) -> bool {
         let slot = self.approvals.entry(tool).or_insert((now, 0));
-        if now - slot.0 >= config.approval_window_secs {
+        if now.saturating_sub(slot.0) >= config.approval_window_secs {
             *slot = (now, 0);
         }
         slot.1 += 1;

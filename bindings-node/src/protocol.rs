@@ -139,7 +139,7 @@ pub struct ObservationsAccepted {
 }
 
 fn json_in(env: &Env, text: Option<&str>) -> napi::Result<Option<Value>> {
-    text.map(|t| protocol::parse_json(t.as_bytes())).transpose().thrown(env)
+    text.map(|t| handrail_core::canonical::parse(t.as_bytes())).transpose().thrown(env)
 }
 
 fn json_out<T: Serialize>(value: &T) -> String {
@@ -240,7 +240,7 @@ impl Protocol {
         let ask = Ask {
             service: ask.service,
             action: ask.action,
-            payload: protocol::parse_json(ask.payload_json.as_bytes()).thrown(&env)?,
+            payload: handrail_core::canonical::parse(ask.payload_json.as_bytes()).thrown(&env)?,
             priority: ask.priority.as_deref().map(str::parse).transpose().thrown(&env)?,
             role: ask.role,
             schema: json_in(&env, ask.schema_json.as_deref())?,
@@ -322,7 +322,7 @@ impl Protocol {
     /// `POST /v1/observations`; `eventsJson` is a JSON array (text) of at most 1000 events.
     #[napi]
     pub fn observations(&self, env: Env, agent: String, events_json: String) -> napi::Result<HttpRequest> {
-        let events = protocol::parse_json(events_json.as_bytes()).thrown(&env)?;
+        let events = handrail_core::canonical::parse(events_json.as_bytes()).thrown(&env)?;
         Ok(self.client.observations(&agent, &events).thrown(&env)?.into())
     }
 

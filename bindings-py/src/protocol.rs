@@ -28,7 +28,7 @@ fn response(status: u16, headers: Vec<(String, String)>, body: &[u8]) -> HttpRes
 }
 
 fn json_in(text: Option<&str>) -> Result<Option<Value>, CoreError> {
-    Ok(text.map(|t| protocol::parse_json(t.as_bytes())).transpose()?)
+    Ok(text.map(|t| handrail_core::canonical::parse(t.as_bytes())).transpose()?)
 }
 
 fn json_out<T: Serialize>(value: &T) -> String {
@@ -153,7 +153,7 @@ impl PyProtocol {
         let ask = Ask {
             service,
             action,
-            payload: protocol::parse_json(payload.as_bytes())?,
+            payload: handrail_core::canonical::parse(payload.as_bytes())?,
             priority: priority.map(str::parse).transpose()?,
             role,
             schema: json_in(schema)?,
@@ -243,7 +243,7 @@ impl PyProtocol {
         agent: &str,
         events: &str,
     ) -> Result<Request<'py>, CoreError> {
-        let events = protocol::parse_json(events.as_bytes())?;
+        let events = handrail_core::canonical::parse(events.as_bytes())?;
         Ok(request(py, self.client.observations(agent, &events)?))
     }
 

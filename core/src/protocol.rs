@@ -478,7 +478,7 @@ impl Client {
         }
         let bytes = serde_json::to_vec(value).map_err(|_| invalid("unserializable envelope"))?;
         let plain = envelope::open(&bytes, &self.keyring, &Context::new(id, field))?;
-        parse_json(&plain)
+        canonical::parse(&plain)
     }
 
     /// `PUT /v1/requests/{id}/snapshot` with `state` sealed for `(id, "state")`.
@@ -519,14 +519,14 @@ impl Client {
     /// Opens a downloaded snapshot of request `id`.
     pub fn open_snapshot(&self, id: &str, response: &HttpResponse) -> Result<Value> {
         check_status(response)?;
-        let value = parse_json(&response.body)?;
+        let value = canonical::parse(&response.body)?;
         if !envelope::is_envelope(&value) {
             return Err(Error::NotEncrypted { field: "state" });
         }
         if self.keyring.is_empty() {
             return Err(Error::NoKey { field: "state" });
         }
-        parse_json(&envelope::open(&response.body, &self.keyring, &Context::new(id, "state"))?)
+        canonical::parse(envelope::open(&response.body, &self.keyring, &Context::new(id, "state"))?)
     }
 
     /// `POST /v1/observations` with a batch of events (a JSON array, at most 1000).
@@ -749,25 +749,22 @@ pub fn verify_webhook(secret: &str, headers: &[(String, String)], body: &[u8], n
         timestamp: i64,
         data: Record,
     }
-    canonical::canonicalize(body)?;
-    let parsed: Body = serde_json::from_slice(body).map_err(|e| invalid(format!("webhook body: {e}")))?;
+    let parsed: Body =
+        serde_json::from_value(canonical::parse(body)?).map_err(|e| invalid(format!("webhook body: {e}")))?;
     Ok(Event { id: h.id.to_string(), kind: parsed.kind, timestamp: parsed.timestamp, record: parsed.data })
-}
-
-/// Strict JSON (the core's parser: no duplicate keys, no lone surrogates) into a value.
-pub fn parse_json(bytes: &[u8]) -> Result<Value> {
-    canonical::canonicalize(bytes)?;
-    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidResponse { reason: reason.into() }
 }
 
+/// A 2xx answer's body as `T`: a server answer that is not strict JSON, or not of the
+/// shape, is [`Error::InvalidResponse`] whatever the parser's own code.
 fn ok_json<T: for<'de> Deserialize<'de>>(response: &HttpResponse) -> Result<T> {
     check_status(response)?;
-    canonical::canonicalize(&response.body).map_err(|e| invalid(format!("body is not strict JSON: {e}")))?;
-    serde_json::from_slice(&response.body).map_err(|e| invalid(e.to_string()))
+    let value =
+        canonical::parse(&response.body).map_err(|e| invalid(format!("body is not strict JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// A 2xx passes; anything else becomes the typed error of its status.

@@ -6,7 +6,7 @@
 //! core's. Policy and configuration arrive as JSON text in the core's serde form (one wire
 //! format with Python and the server) and are read by the core (`Policy::from_json`,
 //! `Config::from_json`: unknown fields are `invalid_options`); tool arguments arrive as JSON
-//! text too (a string or its bytes, read into a reused buffer), read by `args_from_json`
+//! text too (a string or its bytes, read into a reused buffer), read by `canonical::parse`
 //! (`json_syntax`, `integer_out_of_range`, …). Reading them natively from the JS object
 //! (a walk of the JS value, since removed) was measured slower, even for `{"id":"INV-1"}`: napi costs more
 //! per property than `JSON.stringify` plus the core's parser (BENCHMARKS.md, Node). Enum
@@ -769,16 +769,16 @@ fn write_f64s<const N: usize>(env: &Env, out: napi::sys::napi_value, values: [f6
 }
 
 thread_local! {
-    /// The room `args_from_json` needs, kept between calls (as `json::with_text` keeps its text).
+    /// The room `canonical::parse_with` needs, kept between calls (as `json::with_text` keeps its text).
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The core's `args_from_json`, with a scratch buffer kept between calls.
+/// The core's strict parser (`canonical::parse_with`), with a scratch buffer kept between calls.
 fn args_from_json(text: &[u8]) -> handrail_core::Result<Value> {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => fw::args_from_json_with(text, &mut scratch),
+        Ok(mut scratch) => handrail_core::canonical::parse_with(text, &mut scratch),
         // Reentrancy is impossible (the core calls no JS); a fresh buffer rather than a panic.
-        Err(_) => fw::args_from_json(text),
+        Err(_) => handrail_core::canonical::parse(text),
     })
 }
 

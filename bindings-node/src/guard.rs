@@ -3,9 +3,9 @@
 //! event and the text a model reads. Every decision is the core's; enum names are parsed by
 //! the core (`unknown_variant`), JSON crosses as text.
 
+use handrail_core::canonical;
 use handrail_core::firewall::{Effect, Outcome, Verdict};
 use handrail_core::guard::{self, Observed, Plan};
-use handrail_core::protocol::parse_json;
 use handrail_core::request::Status;
 use napi::bindgen_prelude::Unknown;
 use napi::Env;
@@ -51,7 +51,7 @@ pub fn guard_outcome(env: Env, plan: String, decision: Option<String>) -> napi::
 /// "score", "reasons"}, "task"?}`. `verdictJson` is the verdict's JSON.
 #[napi]
 pub fn guard_review_context(env: Env, verdict_json: String, task: Option<String>) -> napi::Result<String> {
-    let value = parse_json(verdict_json.as_bytes()).thrown(&env)?;
+    let value = canonical::parse(verdict_json.as_bytes()).thrown(&env)?;
     let verdict: handrail_core::Result<Verdict> = serde_json::from_value(value)
         .map_err(|e| handrail_core::Error::InvalidOptions { what: "verdict", reason: e.to_string() });
     let verdict = verdict.thrown(&env)?;
@@ -87,7 +87,7 @@ pub struct GuardObserved {
 /// the server's limits.
 #[napi]
 pub fn guard_observation(env: Env, observed: GuardObserved) -> napi::Result<String> {
-    let args = parse_json(observed.args_json.as_bytes()).thrown(&env)?;
+    let args = canonical::parse(observed.args_json.as_bytes()).thrown(&env)?;
     let outcome: Outcome = observed.outcome.parse().thrown(&env)?;
     let effect: Option<Effect> = observed.effect.as_deref().map(str::parse).transpose().thrown(&env)?;
     let event = guard::observation(&Observed {
@@ -116,7 +116,7 @@ pub fn decision_text(
     payload_json: Option<String>,
 ) -> napi::Result<String> {
     let status: Status = status.parse().thrown(&env)?;
-    let payload = payload_json.map(|p| parse_json(p.as_bytes())).transpose().thrown(&env)?;
+    let payload = payload_json.map(|p| canonical::parse(p.as_bytes())).transpose().thrown(&env)?;
     guard::decision_text(status, reason.as_deref(), summary.as_deref(), payload.as_ref()).thrown(&env)
 }
 

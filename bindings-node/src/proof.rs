@@ -1,8 +1,8 @@
 //! Decision proofs (`handrail_core::proof`) as `ProofSigner`, `ProofVerifier` and
 //! `proofDigest`. Claims and JWKs cross as JSON text, parsed and checked by the core.
 
+use handrail_core::canonical;
 use handrail_core::proof::{self, Claims, Expect, Signer, Verifier};
-use handrail_core::protocol::parse_json;
 use napi::bindgen_prelude::{Either, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
@@ -49,7 +49,7 @@ impl ProofSigner {
     /// Signs `claimsJson` (JSON text of the claims object); returns the compact token.
     #[napi]
     pub fn sign(&self, env: Env, claims_json: String) -> napi::Result<String> {
-        let value = parse_json(claims_json.as_bytes()).thrown(&env)?;
+        let value = canonical::parse(claims_json.as_bytes()).thrown(&env)?;
         let claims: handrail_core::Result<Claims> = serde_json::from_value(value).map_err(|e| {
             handrail_core::Error::InvalidRequest { reason: "invalid_claims".into(), message: e.to_string() }
         });
@@ -86,7 +86,7 @@ impl ProofVerifier {
     /// `jwksJson` is JSON text of a JWKS (`{"keys": […]}`) or of one JWK.
     #[napi(constructor)]
     pub fn new(env: Env, jwks_json: String) -> napi::Result<Self> {
-        let jwks = parse_json(jwks_json.as_bytes()).thrown(&env)?;
+        let jwks = canonical::parse(jwks_json.as_bytes()).thrown(&env)?;
         Ok(ProofVerifier { verifier: Verifier::from_jwks(&jwks).thrown(&env)? })
     }
 

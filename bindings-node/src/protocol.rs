@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use handrail_core::envelope::Key;
-use handrail_core::protocol::{self, Ask, Client, HttpRequest as CoreRequest, HttpResponse, Record, Step};
+use handrail_core::protocol::{
+    self, Ask, Client, HttpRequest as CoreRequest, HttpResponse, Record, WaitStep,
+};
 use napi::bindgen_prelude::{Buffer, Either, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
@@ -139,7 +141,7 @@ pub struct ObservationsAccepted {
 }
 
 fn json_in(env: &Env, text: Option<&str>) -> napi::Result<Option<Value>> {
-    text.map(|t| protocol::parse_json(t.as_bytes())).transpose().thrown(env)
+    text.map(|t| handrail_core::canonical::parse(t.as_bytes())).transpose().thrown(env)
 }
 
 fn json_out<T: Serialize>(value: &T) -> String {
@@ -240,7 +242,7 @@ impl Protocol {
         let ask = Ask {
             service: ask.service,
             action: ask.action,
-            payload: protocol::parse_json(ask.payload_json.as_bytes()).thrown(&env)?,
+            payload: handrail_core::canonical::parse(ask.payload_json.as_bytes()).thrown(&env)?,
             priority: ask.priority.as_deref().map(str::parse).transpose().thrown(&env)?,
             role: ask.role,
             schema: json_in(&env, ask.schema_json.as_deref())?,
@@ -274,7 +276,7 @@ impl Protocol {
     /// The decision with its payloads opened and diffed; `null` while pending.
     #[napi]
     pub fn outcome(&self, env: Env, record: &RequestRecord) -> napi::Result<Option<DecisionOutcome>> {
-        Ok(self.client.outcome(&record.record).thrown(&env)?.map(|o| DecisionOutcome {
+        Ok(self.client.resolution(&record.record).thrown(&env)?.map(|o| DecisionOutcome {
             status: o.status.as_str().to_string(),
             payload_json: o.payload.as_ref().map(json_out),
             patched_payload_json: o.patched_payload.as_ref().map(json_out),
@@ -322,7 +324,7 @@ impl Protocol {
     /// `POST /v1/observations`; `eventsJson` is a JSON array (text) of at most 1000 events.
     #[napi]
     pub fn observations(&self, env: Env, agent: String, events_json: String) -> napi::Result<HttpRequest> {
-        let events = protocol::parse_json(events_json.as_bytes()).thrown(&env)?;
+        let events = handrail_core::canonical::parse(events_json.as_bytes()).thrown(&env)?;
         Ok(self.client.observations(&agent, &events).thrown(&env)?.into())
     }
 
@@ -390,9 +392,9 @@ impl Wait {
         now_ms: i64,
     ) -> napi::Result<Either<RequestRecord, u32>> {
         Ok(match self.wait.on_response(&protocol.client, &(&answer).into(), now_ms).thrown(&env)? {
-            Step::Done(record) => Either::A(RequestRecord { record: *record }),
-            Step::Again => Either::B(0),
-            Step::Retry { delay_ms } => Either::B(u32::try_from(delay_ms).unwrap_or(u32::MAX)),
+            WaitStep::Done(record) => Either::A(RequestRecord { record: *record }),
+            WaitStep::Again => Either::B(0),
+            WaitStep::Retry { delay_ms } => Either::B(u32::try_from(delay_ms).unwrap_or(u32::MAX)),
         })
     }
 

@@ -1,7 +1,7 @@
 //! Request edits (`handrail_core::request`): diffs, patches, schema checks and the names of
 //! statuses and priorities. JSON crosses as text, parsed by the core's strict parser.
 
-use handrail_core::protocol::parse_json;
+use handrail_core::canonical;
 use handrail_core::request::{self, Diff, PatchOp, Priority, Status};
 use napi::Env;
 use napi_derive::napi;
@@ -9,7 +9,7 @@ use napi_derive::napi;
 use crate::error::ThrownJs;
 
 fn json(env: &Env, text: &str) -> napi::Result<serde_json::Value> {
-    parse_json(text.as_bytes()).thrown(env)
+    canonical::parse(text.as_bytes()).thrown(env)
 }
 
 /// An edit's RFC 6902 operations (JSON text) and its one-line summary.

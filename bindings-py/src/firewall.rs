@@ -311,7 +311,7 @@ impl PyFirewall {
 fn parse_args(args: &Bound<'_, PyAny>) -> PyResult<Value> {
     if args.is_instance_of::<PyString>() || args.is_instance_of::<PyBytes>() {
         let text: JsonText = args.extract()?;
-        return Ok(handrail_core::firewall::args_from_json(text.as_bytes()).map_err(CoreError)?);
+        return Ok(handrail_core::canonical::parse(text.as_bytes()).map_err(CoreError)?);
     }
     pyjson::to_value(args)
 }

@@ -4,8 +4,8 @@
 //! Newtypes over the core's `Signer` and `Verifier`. Claims and JWKs cross as JSON text,
 //! parsed and checked by the core; every check of a proof is the core's.
 
+use handrail_core::canonical;
 use handrail_core::proof::{self, Claims, Expect, Signer, Verifier};
-use handrail_core::protocol::parse_json;
 use pyo3::prelude::*;
 
 use crate::error::CoreError;
@@ -41,7 +41,7 @@ impl PySigner {
 
     /// Signs ``claims`` (JSON text of the claims object); returns the compact token.
     fn sign(&self, claims: JsonText) -> Result<String, CoreError> {
-        let value = parse_json(claims.as_bytes())?;
+        let value = canonical::parse(claims.as_bytes())?;
         let claims: Claims = serde_json::from_value(value).map_err(|e| {
             handrail_core::Error::InvalidRequest { reason: "invalid_claims".into(), message: e.to_string() }
         })?;
@@ -60,7 +60,7 @@ impl PyVerifier {
     /// ``jwks`` is JSON text of a JWKS (``{"keys": […]}``) or of one JWK.
     #[new]
     fn new(jwks: JsonText) -> Result<Self, CoreError> {
-        Ok(Self { verifier: Verifier::from_jwks(&parse_json(jwks.as_bytes())?)? })
+        Ok(Self { verifier: Verifier::from_jwks(&canonical::parse(jwks.as_bytes())?)? })
     }
 
     /// Verifies ``token`` at ``now`` (Unix seconds); returns its claims as JSON text.

@@ -8,7 +8,7 @@
 //! core's.
 
 use handrail_core::envelope::Key;
-use handrail_core::protocol::{self, Ask, Client, HttpRequest, HttpResponse, Record, Step};
+use handrail_core::protocol::{self, Ask, Client, HttpRequest, HttpResponse, Record, WaitStep};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde::Serialize;
@@ -28,7 +28,7 @@ fn response(status: u16, headers: Vec<(String, String)>, body: &[u8]) -> HttpRes
 }
 
 fn json_in(text: Option<&str>) -> Result<Option<Value>, CoreError> {
-    Ok(text.map(|t| protocol::parse_json(t.as_bytes())).transpose()?)
+    Ok(text.map(|t| handrail_core::canonical::parse(t.as_bytes())).transpose()?)
 }
 
 fn json_out<T: Serialize>(value: &T) -> String {
@@ -69,7 +69,7 @@ impl PyRecord {
 }
 
 /// `(status, payload, patched_payload, diff, actor, reason, proof, decided_at)`, JSON as text.
-type OutcomeTuple = (
+type ResolutionTuple = (
     &'static str,
     Option<String>,
     Option<String>,
@@ -153,7 +153,7 @@ impl PyProtocol {
         let ask = Ask {
             service,
             action,
-            payload: protocol::parse_json(payload.as_bytes())?,
+            payload: handrail_core::canonical::parse(payload.as_bytes())?,
             priority: priority.map(str::parse).transpose()?,
             role,
             schema: json_in(schema)?,
@@ -183,8 +183,8 @@ impl PyProtocol {
     }
 
     /// The decision with its payloads opened, or ``None`` while pending.
-    fn outcome(&self, record: &PyRecord) -> Result<Option<OutcomeTuple>, CoreError> {
-        Ok(self.client.outcome(&record.record)?.map(|o| {
+    fn outcome(&self, record: &PyRecord) -> Result<Option<ResolutionTuple>, CoreError> {
+        Ok(self.client.resolution(&record.record)?.map(|o| {
             (
                 o.status.as_str(),
                 o.payload.as_ref().map(json_out),
@@ -243,7 +243,7 @@ impl PyProtocol {
         agent: &str,
         events: &str,
     ) -> Result<Request<'py>, CoreError> {
-        let events = protocol::parse_json(events.as_bytes())?;
+        let events = handrail_core::canonical::parse(events.as_bytes())?;
         Ok(request(py, self.client.observations(agent, &events)?))
     }
 
@@ -315,9 +315,9 @@ impl PyWait {
     ) -> PyResult<(&'static str, Py<PyAny>)> {
         let step = self.wait.on_response(&protocol.client, &response(status, headers, body), now_ms);
         Ok(match step.map_err(CoreError)? {
-            Step::Done(record) => ("done", Py::new(py, PyRecord { record: *record })?.into_any()),
-            Step::Again => ("again", py.None()),
-            Step::Retry { delay_ms } => ("retry", delay_ms.into_pyobject(py)?.into_any().unbind()),
+            WaitStep::Done(record) => ("done", Py::new(py, PyRecord { record: *record })?.into_any()),
+            WaitStep::Again => ("again", py.None()),
+            WaitStep::Retry { delay_ms } => ("retry", delay_ms.into_pyobject(py)?.into_any().unbind()),
         })
     }
 

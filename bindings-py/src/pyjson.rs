@@ -6,7 +6,7 @@
 //! writes floats with a fraction or an exponent, never as integer literals — and
 //! `write_integer`), so the bytes are exactly those `canonical::canonicalize` gives for
 //! `json.dumps` of the same value; [`to_value`] builds the `serde_json::Value` the core's
-//! `firewall::args_from_json` would parse from that text. The refusals are the core's, with
+//! `canonical::parse` would parse from that text. The refusals are the core's, with
 //! its codes: lone surrogates in a `str` (`lone_surrogate`), `int`s beyond ±(2**53-1)
 //! (`integer_out_of_range`), NaN and infinities (`non_finite_number`), nesting deeper than
 //! `canonical::MAX_DEPTH` (`too_deep`). What JSON text could not hold at all — a key that is

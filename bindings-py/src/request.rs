@@ -1,7 +1,7 @@
 //! Request edits (`handrail_core::request`): diffs, patches, schema checks and the names of
 //! statuses and priorities. JSON crosses as text, parsed by the core's strict parser.
 
-use handrail_core::protocol::parse_json;
+use handrail_core::canonical;
 use handrail_core::request::{self, Diff, PatchOp, Priority, Status};
 use pyo3::prelude::*;
 
@@ -9,7 +9,7 @@ use crate::error::CoreError;
 use crate::input::JsonText;
 
 fn json(text: &JsonText) -> Result<serde_json::Value, CoreError> {
-    Ok(parse_json(text.as_bytes())?)
+    Ok(canonical::parse(text.as_bytes())?)
 }
 
 fn diff_out(d: Diff) -> (String, String) {

@@ -75,7 +75,7 @@ pub fn key_to_jwk(key: &str) -> Result<String> {
 /// Throws `invalid_key`, or `json_syntax` (…) for text that is not JSON.
 #[wasm_bindgen(js_name = keyFromJwk)]
 pub fn key_from_jwk(#[wasm_bindgen(js_name = jwkJson)] jwk_json: &str) -> Result<String> {
-    let jwk = handrail_core::protocol::parse_json(jwk_json.as_bytes())?;
+    let jwk = handrail_core::canonical::parse(jwk_json.as_bytes())?;
     Ok(Key::from_jwk(&jwk)?.export())
 }
 
@@ -154,7 +154,7 @@ pub fn open_envelope(
 /// and either `v` or `"_lp_enc": true`. Text that is not JSON is not an envelope.
 #[wasm_bindgen(js_name = isEnvelope)]
 pub fn is_envelope(json: &str) -> bool {
-    handrail_core::protocol::parse_json(json.as_bytes()).is_ok_and(|value| envelope::is_envelope(&value))
+    handrail_core::canonical::parse(json.as_bytes()).is_ok_and(|value| envelope::is_envelope(&value))
 }
 
 /// Takes an envelope for request `requestId` and `field` apart into exactly what WebCrypto

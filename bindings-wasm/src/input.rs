@@ -37,7 +37,7 @@ pub fn json_text(value: &JsValue, arg: &str) -> Result<Vec<u8>> {
 /// A call's arguments (see [`json_text`]), read by the core's strict parser, so malformed
 /// JSON is the same `HandrailError` (`json_syntax`, `duplicate_key`, …) as everywhere else.
 pub fn json_value(value: &JsValue, arg: &str) -> Result<Value> {
-    Ok(handrail_core::firewall::args_from_json(&json_text(value, arg)?)?)
+    Ok(handrail_core::canonical::parse(json_text(value, arg)?)?)
 }
 
 /// A `Uint8Array`.

@@ -90,7 +90,7 @@ impl ProofVerifier {
     /// or of one JWK. Throws `invalid_key` for keys that are not OKP Ed25519.
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(js_name = jwksJson)] jwks_json: &str) -> Result<ProofVerifier> {
-        let jwks = handrail_core::protocol::parse_json(jwks_json.as_bytes())?;
+        let jwks = handrail_core::canonical::parse(jwks_json.as_bytes())?;
         Ok(ProofVerifier { verifier: Verifier::from_jwks(&jwks)? })
     }
 

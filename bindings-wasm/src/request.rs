@@ -23,8 +23,8 @@ export interface EditDiff { ops: PatchOp[]; summary: string }
 /// Throws `json_syntax`, `duplicate_key`, … for text that is not strict JSON.
 #[wasm_bindgen(unchecked_return_type = "EditDiff")]
 pub fn diff(before: &str, after: &str) -> Result<JsValue> {
-    let before = handrail_core::protocol::parse_json(before.as_bytes())?;
-    let after = handrail_core::protocol::parse_json(after.as_bytes())?;
+    let before = handrail_core::canonical::parse(before.as_bytes())?;
+    let after = handrail_core::canonical::parse(after.as_bytes())?;
     Ok(to_js(&request::diff(&before, &after)))
 }
 
@@ -34,8 +34,8 @@ pub fn diff(before: &str, after: &str) -> Result<JsValue> {
 /// does not apply.
 #[wasm_bindgen(js_name = applyPatch)]
 pub fn apply_patch(doc: &str, #[wasm_bindgen(js_name = opsJson)] ops_json: &str) -> Result<String> {
-    let doc = handrail_core::protocol::parse_json(doc.as_bytes())?;
-    let ops = handrail_core::protocol::parse_json(ops_json.as_bytes())?;
+    let doc = handrail_core::canonical::parse(doc.as_bytes())?;
+    let ops = handrail_core::canonical::parse(ops_json.as_bytes())?;
     let ops: Vec<PatchOp> = serde_json::from_value(ops).map_err(|e| {
         handrail_core::Error::InvalidRequest { reason: "invalid_patch".into(), message: e.to_string() }
     })?;
@@ -47,8 +47,8 @@ pub fn apply_patch(doc: &str, #[wasm_bindgen(js_name = opsJson)] ops_json: &str)
 #[cfg(feature = "schema")]
 #[wasm_bindgen(js_name = validateEdit)]
 pub fn validate_edit(schema: &str, edited: &str) -> Result<()> {
-    let schema = handrail_core::protocol::parse_json(schema.as_bytes())?;
-    let edited = handrail_core::protocol::parse_json(edited.as_bytes())?;
+    let schema = handrail_core::canonical::parse(schema.as_bytes())?;
+    let edited = handrail_core::canonical::parse(edited.as_bytes())?;
     Ok(request::validate_edit(&schema, &edited)?)
 }
 
@@ -57,9 +57,9 @@ pub fn validate_edit(schema: &str, edited: &str) -> Result<()> {
 #[cfg(feature = "schema")]
 #[wasm_bindgen(js_name = reviewEdit, unchecked_return_type = "EditDiff")]
 pub fn review_edit(original: &str, edited: &str, schema: Option<String>) -> Result<JsValue> {
-    let original = handrail_core::protocol::parse_json(original.as_bytes())?;
-    let edited = handrail_core::protocol::parse_json(edited.as_bytes())?;
-    let schema = schema.map(|s| handrail_core::protocol::parse_json(s.as_bytes())).transpose()?;
+    let original = handrail_core::canonical::parse(original.as_bytes())?;
+    let edited = handrail_core::canonical::parse(edited.as_bytes())?;
+    let schema = schema.map(|s| handrail_core::canonical::parse(s.as_bytes())).transpose()?;
     Ok(to_js(&request::review_edit(&original, &edited, schema.as_ref())?))
 }
 

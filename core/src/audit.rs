@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::canonical::to_canonical;
+use crate::canonical::{self, to_canonical};
 use crate::encoding::hex_encode;
 use crate::error::{Error, Result};
 use crate::proof::{check_origin, Signer, Verifier};
@@ -251,7 +251,7 @@ pub fn entries_from_json(text: &[u8]) -> Result<Vec<Entry>> {
             next: Option<u64>,
         },
     }
-    let value = crate::protocol::parse_json(text)?;
+    let value = canonical::parse(text)?;
     match serde_json::from_value(value) {
         Ok(Wire::Entries(entries) | Wire::Page { entries, .. }) => Ok(entries),
         Err(_) => Err(Error::InvalidResponse {

@@ -13,6 +13,10 @@
 //! JavaScript or Python peer could not read back exactly. Nesting is limited to
 //! [`MAX_DEPTH`] levels so hostile input cannot exhaust the stack.
 //!
+//! [`parse`] is the same parser for a caller that wants the value: every crate of the
+//! workspace (the bindings, the server, the audit and firewall readers) reads untrusted JSON
+//! through it, so all of them accept and refuse exactly the same texts with the same codes.
+//!
 //! ```
 //! let jcs = handrail_core::canonical::canonicalize(br#"{"b": 1.50, "a": [true, null]}"#).unwrap();
 //! assert_eq!(jcs, r#"{"a":[true,null],"b":1.5}"#);
@@ -20,6 +24,9 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -53,6 +60,35 @@ pub fn canonicalize_into(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         return Err(parser.syntax("trailing characters after the JSON value"));
     }
     Ok(())
+}
+
+/// Parses strict JSON text into a value: the text [`canonicalize`] accepts, refused with
+/// its error codes otherwise.
+///
+/// ```
+/// use handrail_core::canonical::parse;
+///
+/// assert_eq!(parse(br#"{"a": [1, 2.5]}"#).unwrap()["a"][1], 2.5);
+/// assert_eq!(parse(br#"{"a": 1, "a": 2}"#).unwrap_err().code(), "duplicate_key");
+/// ```
+pub fn parse(input: impl AsRef<[u8]>) -> Result<Value> {
+    let input = input.as_ref();
+    parse_with(input, &mut Vec::with_capacity(input.len()))
+}
+
+/// [`parse`], with `scratch` (cleared first) as the room the check needs: a hot path that
+/// reads JSON text after text keeps one buffer instead of allocating one each time.
+pub fn parse_with(input: &[u8], scratch: &mut Vec<u8>) -> Result<Value> {
+    scratch.clear();
+    canonicalize_into(input, scratch)?;
+    // The text is valid strict JSON by now, at most MAX_DEPTH deep: serde_json only builds
+    // the value. Its own nesting limit (one level short of ours) is lifted so that the
+    // depth rule is this module's alone; the check above already bounds the recursion.
+    let mut de = serde_json::Deserializer::from_slice(input);
+    de.disable_recursion_limit();
+    // Values keep the text's own numbers (`1.0` stays a float), not their canonical form.
+    // Not reached for a text the check accepted; an error, not a panic, all the same.
+    Value::deserialize(&mut de).map_err(|_| Error::JsonSyntax { offset: 0, reason: "unreadable JSON value" })
 }
 
 /// Serializes any `serde` value and canonicalizes it.
@@ -685,6 +721,27 @@ mod tests {
         assert_eq!(canonicalize(b"\"\xff\"").unwrap_err().code(), "json_syntax");
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(canonicalize(deep).unwrap_err().code(), "too_deep");
+    }
+
+    #[test]
+    fn parse_refuses_what_canonicalize_refuses() {
+        for text in [r#"{"a":1,"a":2}"#, r#""\ud800""#, "1e400", "-9007199254740992", "[1,]", "{} {}"] {
+            assert_eq!(parse(text).unwrap_err().code(), canonicalize(text).unwrap_err().code(), "{text}");
+        }
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        // The depth rule is MAX_DEPTH alone: serde_json's own limit is one level shorter.
+        assert!(parse(deep(MAX_DEPTH)).is_ok());
+        assert_eq!(parse(deep(MAX_DEPTH + 1)).unwrap_err().code(), "too_deep");
+    }
+
+    #[test]
+    fn parse_keeps_the_texts_numbers() {
+        let value = parse(r#"{"f": 1.0, "i": 9007199254740991, "s": "\u00e9"}"#).unwrap();
+        assert!(value["f"].is_f64());
+        assert_eq!(value["i"].as_u64(), Some(9007199254740991));
+        assert_eq!(value["s"], "\u{e9}");
+        let mut scratch = b"left over".to_vec();
+        assert_eq!(parse_with(b"[true]", &mut scratch).unwrap(), serde_json::json!([true]));
     }
 
     #[test]

@@ -207,9 +207,10 @@ pub struct Record {
     pub schema: Option<Value>,
 }
 
-/// A decision with its payloads opened: what the agent acts on.
+/// How a request was resolved, its payloads opened: what the agent acts on
+/// ([`Client::resolution`]). Not the firewall's `Outcome`, which is what became of a call.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Resolution {
     /// The request id.
     pub id: String,
     /// Approved, approved with modifications, rejected or expired.
@@ -244,9 +245,9 @@ pub struct Event {
     pub record: Record,
 }
 
-/// What to do after one long-poll answer.
+/// What a [`Wait`] does after one long-poll answer ([`Wait::on_response`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub enum WaitStep {
     /// Decided: here is the request.
     Done(Box<Record>),
     /// Still pending: send the next poll now.
@@ -419,8 +420,9 @@ impl Client {
         ok_json(response)
     }
 
-    /// Opens the decision of a decided request; `None` while it is pending.
-    pub fn outcome(&self, record: &Record) -> Result<Option<Outcome>> {
+    /// Opens the decision of a decided request into its [`Resolution`]; `None` while it is
+    /// pending.
+    pub fn resolution(&self, record: &Record) -> Result<Option<Resolution>> {
         if record.status == Status::Pending {
             return Ok(None);
         }
@@ -446,7 +448,7 @@ impl Client {
         }
         let diff = patched.as_ref().map(|p| request::diff(&original, p));
         let payload = decision.status.allows_action().then(|| patched.clone().unwrap_or(original));
-        Ok(Some(Outcome {
+        Ok(Some(Resolution {
             id: record.id.clone(),
             status: decision.status,
             payload,
@@ -478,7 +480,7 @@ impl Client {
         }
         let bytes = serde_json::to_vec(value).map_err(|_| invalid("unserializable envelope"))?;
         let plain = envelope::open(&bytes, &self.keyring, &Context::new(id, field))?;
-        parse_json(&plain)
+        canonical::parse(&plain)
     }
 
     /// `PUT /v1/requests/{id}/snapshot` with `state` sealed for `(id, "state")`.
@@ -519,14 +521,14 @@ impl Client {
     /// Opens a downloaded snapshot of request `id`.
     pub fn open_snapshot(&self, id: &str, response: &HttpResponse) -> Result<Value> {
         check_status(response)?;
-        let value = parse_json(&response.body)?;
+        let value = canonical::parse(&response.body)?;
         if !envelope::is_envelope(&value) {
             return Err(Error::NotEncrypted { field: "state" });
         }
         if self.keyring.is_empty() {
             return Err(Error::NoKey { field: "state" });
         }
-        parse_json(&envelope::open(&response.body, &self.keyring, &Context::new(id, "state"))?)
+        canonical::parse(envelope::open(&response.body, &self.keyring, &Context::new(id, "state"))?)
     }
 
     /// `POST /v1/observations` with a batch of events (a JSON array, at most 1000).
@@ -645,7 +647,7 @@ impl Wait {
     }
 
     /// Interprets one poll's answer.
-    pub fn on_response(&mut self, client: &Client, response: &HttpResponse, now_ms: i64) -> Result<Step> {
+    pub fn on_response(&mut self, client: &Client, response: &HttpResponse, now_ms: i64) -> Result<WaitStep> {
         match client.parse_record(response) {
             Ok(record) => {
                 self.attempt = 0;
@@ -653,13 +655,13 @@ impl Wait {
                     return Err(invalid("the answer is about another request"));
                 }
                 match record.status {
-                    Status::Pending => Ok(Step::Again),
+                    Status::Pending => Ok(WaitStep::Again),
                     Status::Expired => Err(Error::Expired { id: self.id.clone() }),
-                    _ => Ok(Step::Done(Box::new(record))),
+                    _ => Ok(WaitStep::Done(Box::new(record))),
                 }
             }
             Err(e) => match retry_delay(&e, 0) {
-                Some(delay) => Ok(Step::Retry { delay_ms: self.backoff(delay, now_ms) }),
+                Some(delay) => Ok(WaitStep::Retry { delay_ms: self.backoff(delay, now_ms) }),
                 None => Err(e),
             },
         }
@@ -745,25 +747,22 @@ pub fn verify_webhook(secret: &str, headers: &[(String, String)], body: &[u8], n
         timestamp: i64,
         data: Record,
     }
-    canonical::canonicalize(body)?;
-    let parsed: Body = serde_json::from_slice(body).map_err(|e| invalid(format!("webhook body: {e}")))?;
+    let parsed: Body =
+        serde_json::from_value(canonical::parse(body)?).map_err(|e| invalid(format!("webhook body: {e}")))?;
     Ok(Event { id: h.id.to_string(), kind: parsed.kind, timestamp: parsed.timestamp, record: parsed.data })
-}
-
-/// Strict JSON (the core's parser: no duplicate keys, no lone surrogates) into a value.
-pub fn parse_json(bytes: &[u8]) -> Result<Value> {
-    canonical::canonicalize(bytes)?;
-    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidResponse { reason: reason.into() }
 }
 
+/// A 2xx answer's body as `T`: a server answer that is not strict JSON, or not of the
+/// shape, is [`Error::InvalidResponse`] whatever the parser's own code.
 fn ok_json<T: for<'de> Deserialize<'de>>(response: &HttpResponse) -> Result<T> {
     check_status(response)?;
-    canonical::canonicalize(&response.body).map_err(|e| invalid(format!("body is not strict JSON: {e}")))?;
-    serde_json::from_slice(&response.body).map_err(|e| invalid(e.to_string()))
+    let value =
+        canonical::parse(&response.body).map_err(|e| invalid(format!("body is not strict JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// A 2xx passes; anything else becomes the typed error of its status.
@@ -1073,7 +1072,7 @@ mod tests {
             Status::ApprovedWithModifications,
             Some(json!({"amount": 50, "to": "acct_1"})),
         );
-        let out = c.outcome(&record).unwrap().unwrap();
+        let out = c.resolution(&record).unwrap().unwrap();
         assert_eq!(out.status, Status::ApprovedWithModifications);
         assert_eq!(out.payload, Some(json!({"amount": 50, "to": "acct_1"})));
         assert_eq!(out.patched_payload, out.payload);
@@ -1113,7 +1112,7 @@ mod tests {
                 record.decision.as_ref().unwrap().patched_payload.as_ref().unwrap()
             ));
             record.schema = Some(schema.clone());
-            match c.outcome(&record) {
+            match c.resolution(&record) {
                 Ok(out) => {
                     assert!(ok, "an edit beyond the schema's maximum was accepted");
                     assert_eq!(out.unwrap().payload, Some(edit));
@@ -1131,13 +1130,13 @@ mod tests {
         let signer = Signer::from_seed("p1", [7; 32]).unwrap();
         let c = client();
         let (record, _) = decided(&c, &signer, Status::Approved, None);
-        let out = c.outcome(&record).unwrap().unwrap();
+        let out = c.resolution(&record).unwrap().unwrap();
         assert_eq!(
             (out.status, out.payload.clone(), out.diff.clone()),
             (Status::Approved, Some(json!({"amount": 500, "to": "acct_1"})), None)
         );
         let (record, _) = decided(&c, &signer, Status::Rejected, None);
-        let out = c.outcome(&record).unwrap().unwrap();
+        let out = c.resolution(&record).unwrap().unwrap();
         assert_eq!((out.status, out.payload, out.reason.as_deref()), (Status::Rejected, None, Some("ok")));
     }
 
@@ -1146,18 +1145,18 @@ mod tests {
         let signer = Signer::from_seed("p1", [7; 32]).unwrap();
         let (record, _) = decided(&sealed_client(), &signer, Status::Approved, None);
         // A client without the key cannot open it, and says so.
-        assert_eq!(client().outcome(&record).unwrap_err().code(), "no_key");
+        assert_eq!(client().resolution(&record).unwrap_err().code(), "no_key");
         // A client with another key under the same kid: decryption fails.
         let wrong = client().with_encryption_key(Key::new("team", [9; 32]).unwrap());
-        assert_eq!(wrong.outcome(&record).unwrap_err().code(), "decrypt_failed");
+        assert_eq!(wrong.resolution(&record).unwrap_err().code(), "decrypt_failed");
         // A server that swaps in a plain payload is caught.
         let (plain, _) = decided(&client(), &signer, Status::Approved, None);
-        assert_eq!(sealed_client().outcome(&plain).unwrap_err(), Error::NotEncrypted { field: "payload" });
+        assert_eq!(sealed_client().resolution(&plain).unwrap_err(), Error::NotEncrypted { field: "payload" });
         // An envelope moved to another request does not open.
         let mut moved = record.clone();
         moved.id = "req_BBBBBBBBBBBBBBBBBBBBBB".into();
         moved.decision.as_mut().unwrap().request_id = moved.id.clone();
-        assert_eq!(sealed_client().outcome(&moved).unwrap_err().code(), "decrypt_failed");
+        assert_eq!(sealed_client().resolution(&moved).unwrap_err().code(), "decrypt_failed");
     }
 
     #[test]
@@ -1173,11 +1172,11 @@ mod tests {
         assert_eq!(w.request(&c, 1_090_000).unwrap_err(), Error::WaitTimeout { id: id.into() });
 
         let pending = json!({"id": id, "service": "s", "action": "a", "payload": {}, "status": "PENDING", "created_at": 1, "expires_at": 2}).to_string();
-        assert_eq!(w.on_response(&c, &answer(200, &pending), 1_000_000).unwrap(), Step::Again);
+        assert_eq!(w.on_response(&c, &answer(200, &pending), 1_000_000).unwrap(), WaitStep::Again);
         let expired = pending.replace("PENDING", "EXPIRED");
         assert_eq!(w.on_response(&c, &answer(200, &expired), 1_000_000).unwrap_err().code(), "expired");
         match w.on_response(&c, &answer(503, ""), 1_000_000).unwrap() {
-            Step::Retry { delay_ms } => assert!((125..=250).contains(&delay_ms), "{delay_ms}"),
+            WaitStep::Retry { delay_ms } => assert!((125..=250).contains(&delay_ms), "{delay_ms}"),
             other => panic!("{other:?}"),
         }
         // The backoff grows, and never sleeps past the deadline.
@@ -1212,7 +1211,7 @@ mod tests {
         let event = verify_webhook(&secret.export(), &headers, body.as_bytes(), 1_700_000_010).unwrap();
         assert_eq!((event.id.as_str(), event.kind.as_str()), ("msg_1", "request.resolved"));
         assert_eq!(event.record.snapshot.as_ref().unwrap().size, 10);
-        let out = client().outcome(&event.record).unwrap().unwrap();
+        let out = client().resolution(&event.record).unwrap().unwrap();
         assert_eq!((out.status, out.reason.as_deref()), (Status::Rejected, Some("no")));
         let mut altered = body.clone().into_bytes();
         altered[10] ^= 1;

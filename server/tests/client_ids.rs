@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::Server;
 use handrail_core::envelope::{is_envelope, Key};
-use handrail_core::protocol::{Ask, Client, HttpRequest, HttpResponse, Step};
+use handrail_core::protocol::{Ask, Client, HttpRequest, HttpResponse, WaitStep};
 use handrail_core::request::Status;
 use serde_json::{json, Value};
 
@@ -119,12 +119,12 @@ fn the_server_keeps_the_client_id_and_replays_a_repeated_create() {
     let record = loop {
         let answer = send(&wait.request(&client, now() * 1000).unwrap());
         match wait.on_response(&client, &answer, now() * 1000).unwrap() {
-            Step::Done(record) => break record,
-            Step::Again => continue,
-            Step::Retry { delay_ms } => std::thread::sleep(Duration::from_millis(delay_ms)),
+            WaitStep::Done(record) => break record,
+            WaitStep::Again => continue,
+            WaitStep::Retry { delay_ms } => std::thread::sleep(Duration::from_millis(delay_ms)),
         }
     };
-    let outcome = client.outcome(&record).unwrap().unwrap();
+    let outcome = client.resolution(&record).unwrap().unwrap();
     assert_eq!(
         (outcome.status, outcome.payload, outcome.reason.as_deref()),
         (Status::Rejected, None, Some("not this one"))

@@ -124,22 +124,6 @@ impl Policy {
     }
 }
 
-/// Reads a call's arguments from JSON text with the core's strict parser (duplicate keys,
-/// lone surrogates, non-finite numbers and unsafe integers are refused with their codes), so
-/// every binding accepts exactly the same arguments.
-pub fn args_from_json(text: &[u8]) -> Result<Value> {
-    args_from_json_with(text, &mut Vec::with_capacity(text.len()))
-}
-
-/// [`args_from_json`], with `scratch` (cleared first) as the room the check needs: a hot
-/// path that reads arguments call after call keeps one buffer instead of allocating one.
-pub fn args_from_json_with(text: &[u8], scratch: &mut Vec<u8>) -> Result<Value> {
-    scratch.clear();
-    crate::canonical::canonicalize_into(text, scratch)?;
-    // Valid by now; serde_json's own nesting limit (128) is the only thing left to refuse.
-    serde_json::from_slice(text).map_err(|_| Error::TooDeep { limit: crate::canonical::MAX_DEPTH })
-}
-
 fn options_from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
     const MAX_OPTIONS: usize = 1 << 20;
     if text.len() > MAX_OPTIONS {

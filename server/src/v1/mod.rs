@@ -236,8 +236,9 @@ impl http_body::Body for Unread {
     }
 }
 
-/// Parses a JSON body strictly (the core's parser names the problem), then into `T`.
+/// Parses a JSON body with the core's strict parser (its code names the problem), then into
+/// `T` (`invalid_request` when the shape is wrong).
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
-    handrail_core::canonical::canonicalize(bytes)?;
-    serde_json::from_slice(bytes).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
+    let value = handrail_core::canonical::parse(bytes)?;
+    serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
 }

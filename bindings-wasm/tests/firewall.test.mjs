@@ -230,10 +230,11 @@ for (const [build, api] of Object.entries(builds)) {
       expectHandrailError(() => fw.check(s, 'send_money', '{"a":1,"a":2}', NOW), 'duplicate_key');
       expectHandrailError(() => fw.record(s, 'send_money', '[1e400]', 'ran', null, NOW), 'non_finite_number');
       expectHandrailError(() => fw.observe(s, 'send_money', '['.repeat(200) + ']'.repeat(200)), 'too_deep');
-      // 127 levels are read; 128 pass the core's parser but not serde_json's, 129 neither.
+      // The depth rule is the core parser's alone (`canonical::MAX_DEPTH`, 128): 128 levels
+      // are read, 129 are too deep.
       const nested = (n) => '['.repeat(n) + ']'.repeat(n);
       assert.equal(fw.check(s, 'send_money', nested(127), NOW).action, 'review');
-      expectHandrailError(() => fw.check(s, 'send_money', nested(128), NOW), 'too_deep');
+      assert.equal(fw.check(s, 'send_money', nested(128), NOW).action, 'review');
       expectHandrailError(() => fw.check(s, 'send_money', nested(129), NOW), 'too_deep');
       for (const bad of [undefined, () => 1, 10n]) {
         expectPlainError(() => fw.check(s, 'send_money', bad, NOW), TypeError);

@@ -10,6 +10,7 @@ mod dashboard;
 pub mod error;
 pub mod lifecycle;
 mod limits;
+mod links;
 pub mod log;
 mod pricing;
 pub mod store;

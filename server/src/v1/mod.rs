@@ -39,11 +39,12 @@ pub(crate) use crate::error::{internal, not_found, unauthorized, ApiResult, Erro
 pub use crate::error::{ApiError, Code};
 pub(crate) use crate::lifecycle::create_request;
 pub use crate::lifecycle::{escalate_due, expire_due, MAX_ESCALATIONS};
+pub(crate) use crate::links::{download_url, upload_url, LinkKey};
 pub use audit::refresh_checkpoints;
 pub(crate) use authority::{operator, Caller, Operator, ProjectOperator};
 pub use openapi::document as openapi_document;
 pub(crate) use requests::idempotency_key;
-pub(crate) use snapshots::{download_by_link, download_url, upload_by_link, upload_url, LinkKey};
+pub(crate) use snapshots::{download_by_link, upload_by_link};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;

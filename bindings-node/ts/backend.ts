@@ -63,8 +63,10 @@ export type {
 /**
  * The internal contract between the public API and whatever computes it.
  *
- * The napi addon (`native/`) satisfies it today; a wasm build of the same core can satisfy
- * it later without the public API changing (automerge's `UseApi` pattern). A backend
+ * The napi addon (`native/`) satisfies it today, through the adapter in `napi.ts`; a wasm
+ * build of the same core can satisfy it later without the public API changing (automerge's
+ * `UseApi` pattern). It names what the public API needs, in plain values: how one engine
+ * moves them fast (the addon's verdict buffer) stays in that engine's adapter. A backend
  * throws errors whose `code` is the core's stable `snake_case` error code; the public
  * layer converts them into `HandrailError` (see `errors.ts`). Errors with any other code
  * (napi's `InvalidArg` for a malformed argument) pass through unchanged.
@@ -227,14 +229,16 @@ export interface BackendSession {
 }
 
 /**
- * A verdict function of a `BackendFirewall` (`checker()`): writes action (0 allow, 1 review,
- * 2 block), score and enforced (0/1) as three doubles into `out` (read back through a
- * `Float64Array`) and returns the reasons when there are any. Written as a method's type so
- * that its parameters compare bivariantly, as `BackendFirewall`'s methods do.
+ * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text and
+ * verdicts as plain `Verdict` objects. How a backend makes verdicts fast is its own affair
+ * (the napi adapter's is in `napi.ts`).
  *
  * @internal
  */
-export type BackendCheck = {
+export interface BackendFirewall {
+  mode: Mode;
+  begin(sessionId: string, context: string): BackendSession;
+  /** The verdict on a call before it runs. */
   check(
     session: BackendSession,
     tool: string,
@@ -242,21 +246,7 @@ export type BackendCheck = {
     effect: Effect | undefined | null,
     costUsd: number | undefined | null,
     now: number,
-    out: ArrayBuffer,
-  ): Reason[] | undefined | null;
-}["check"];
-
-/**
- * The core's `Firewall` as a backend exposes it; call arguments cross as JSON text. Its
- * verdicts come from the function `checker()` returns, fetched once: a plain function costs
- * the napi addon less per call than a method.
- *
- * @internal
- */
-export interface BackendFirewall {
-  mode: Mode;
-  begin(sessionId: string, context: string): BackendSession;
-  checker(): BackendCheck;
+  ): Verdict;
   record(
     session: BackendSession,
     tool: string,

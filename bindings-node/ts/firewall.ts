@@ -1,6 +1,5 @@
 import type {
   Backend,
-  BackendCheck,
   BackendFirewall,
   BackendSession,
   Effect,
@@ -170,18 +169,10 @@ function argsJson(args: unknown): string {
   return text;
 }
 
-const ACTIONS: readonly Verdict["action"][] = ["allow", "review", "block"];
-
 /** The `Firewall` class over `backend`. @internal */
 export function createFirewall(backend: Backend): FirewallConstructor {
   return class Firewall {
     readonly #inner: BackendFirewall;
-    /** The backend's verdict function for this firewall. */
-    readonly #check: BackendCheck;
-    /** Where the backend writes each verdict's action, score and enforced flag. */
-    readonly #out = new Float64Array(3);
-    /** The same memory, as the backend takes it. */
-    readonly #outBuffer = this.#out.buffer as ArrayBuffer;
 
     constructor(options: FirewallOptions = {}) {
       const { policy, mode, config } = options;
@@ -190,7 +181,6 @@ export function createFirewall(backend: Backend): FirewallConstructor {
       if (config !== undefined) init.config = json(config, "config");
       if (mode !== undefined) init.mode = mode;
       this.#inner = translate(() => new backend.Firewall(init));
-      this.#check = this.#inner.checker();
     }
 
     get mode(): Mode {
@@ -209,9 +199,7 @@ export function createFirewall(backend: Backend): FirewallConstructor {
 
     check(session: FirewallSession, call: CheckOptions): Verdict {
       const text = argsJson(call.args);
-      const out = this.#out;
-      const reasons = translate(() => this.#check(session, call.tool, text, call.effect, call.costUsd, call.now, this.#outBuffer));
-      return { action: ACTIONS[out[0]!]!, score: out[1]!, reasons: reasons ?? [], enforced: out[2] === 1 };
+      return translate(() => this.#inner.check(session, call.tool, text, call.effect, call.costUsd, call.now));
     }
 
     record(session: FirewallSession, call: RecordOptions): void {

@@ -24,12 +24,11 @@
  *
  * @packageDocumentation
  */
-import * as native from "../native/index.js";
 import { createApi } from "./api.js";
 import { createGuard } from "./guard.js";
 import { bindText } from "./text.js";
 import { createCore, type Execution as ExecutionInstance } from "./core.js";
-import type { Backend } from "./backend.js";
+import { napiBackend } from "./napi.js";
 import type { Firewall as FirewallInstance, FirewallConstructor } from "./firewall.js";
 
 import { createHandrail, type Handrail as HandrailInstance, type HandrailConstructor } from "./client.js";
@@ -96,9 +95,8 @@ export type {
   ToolCall,
 } from "./firewall.js";
 
-// The addon must satisfy the backend contract; this line is where TypeScript checks it
-// against the generated `native/index.d.ts`.
-const backend: Backend = native;
+// The addon, through its adapter (`napi.ts`), is this package's backend.
+const backend = napiBackend;
 bindText(backend);
 const api = createApi(backend);
 

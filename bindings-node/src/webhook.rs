@@ -72,5 +72,5 @@ pub fn verify_letsping(
     tolerance_ms: i64,
 ) -> napi::Result<i64> {
     let tolerance_ms = u64::try_from(tolerance_ms).unwrap_or(0);
-    webhook::verify_letsping(&secret, &header, &body, now_ms, tolerance_ms).thrown(&env)
+    handrail_core::compat::letsping::verify(&secret, &header, &body, now_ms, tolerance_ms).thrown(&env)
 }

@@ -115,6 +115,11 @@ export const Handrail: HandrailConstructor = createHandrail(backend);
 
 const core = createCore(backend);
 export const Webhook = core.Webhook;
+/**
+ * Verifies a LetsPing `x-letsping-signature` header; for receivers migrating from LetsPing.
+ * Its MAC covers the body only, so a captured delivery replays with a fresh `t`: new
+ * receivers use `Webhook`.
+ */
 export const verifyLetsping = core.verifyLetsping;
 export const proofDigest = core.proofDigest;
 export const ProofSigner = core.ProofSigner;

@@ -166,7 +166,11 @@ impl PyKeyring {
         iv: &[u8],
     ) -> Result<Bound<'py, PyBytes>, CoreError> {
         let key = self.legacy.as_ref().ok_or(handrail_core::Error::NoKey { field: "legacy" })?;
-        let text = envelope::seal_legacy_with(key, plaintext, fixed(iv, "an IV is 12 bytes")?)?;
+        let text = handrail_core::compat::letsping::seal_legacy_with(
+            key,
+            plaintext,
+            fixed(iv, "an IV is 12 bytes")?,
+        )?;
         Ok(PyBytes::new(py, text.as_bytes()))
     }
 

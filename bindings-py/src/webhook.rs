@@ -64,6 +64,9 @@ impl PyWebhook {
 }
 
 /// Verifies a LetsPing ``x-letsping-signature`` header; returns its timestamp (ms).
+///
+/// For receivers migrating from LetsPing: its MAC covers the body only, so a captured
+/// delivery replays with a fresh ``t``; new receivers use :class:`Webhook`.
 #[pyfunction]
 pub fn verify_letsping(
     secret: &[u8],
@@ -72,5 +75,5 @@ pub fn verify_letsping(
     now_ms: i64,
     tolerance_ms: u64,
 ) -> Result<i64, CoreError> {
-    Ok(webhook::verify_letsping(secret, header, body, now_ms, tolerance_ms)?)
+    Ok(handrail_core::compat::letsping::verify(secret, header, body, now_ms, tolerance_ms)?)
 }

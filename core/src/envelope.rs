@@ -29,8 +29,10 @@
 //! authenticate under two keys. [`open`] therefore uses exactly the key the envelope names
 //! and never tries keys in turn.
 //!
-//! The legacy LetsPing form `{"_lp_enc":true,"iv":…,"ct":…}` (standard base64, no AAD, no
-//! `kid`) is also opened, with the keyring's legacy key; it has none of the bindings above.
+//! **The legacy LetsPing form** `{"_lp_enc":true,"iv":…,"ct":…}` (standard base64, no AAD,
+//! no `kid`) lives in `crate::compat::letsping`, behind the `compat` feature; this module
+//! only calls its hooks (`legacy::…`) where an envelope may be of that form. It has none of
+//! the bindings above.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -44,8 +46,8 @@ use crate::crypto::{
     hmac_sha256, GcmKey,
 };
 use crate::encoding::{
-    b64_decode, b64_encode, b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len,
-    b64url_encode, b64url_encode_into, b64url_encode_to, b64url_encoded_len,
+    b64url_decode, b64url_decode_append, b64url_decode_to, b64url_decoded_len, b64url_encode,
+    b64url_encode_into, b64url_encode_to, b64url_encoded_len,
 };
 use crate::error::{Error, Result};
 
@@ -57,8 +59,8 @@ pub const MAX_ENVELOPE_BYTES: usize = 96 * 1024 * 1024;
 pub const MAX_KID_LEN: usize = 64;
 /// Prefix of the compact text form of a key (`hrk1.<kid>.<base64url key>`).
 const KEY_PREFIX: &str = "hrk1.";
-const IV_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+pub(crate) const IV_LEN: usize = 12;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// A 256-bit AES key with its identifier. Prints `[redacted]` in `Debug`; zeroed on drop.
 pub struct Key {
@@ -66,7 +68,7 @@ pub struct Key {
     secret: Zeroizing<[u8; 32]>,
     /// The AES-GCM schedule of `secret`, prepared once (zeroed on drop too): a keyring
     /// seals and opens many envelopes under one key.
-    cipher: GcmKey,
+    pub(crate) cipher: GcmKey,
 }
 
 impl Clone for Key {
@@ -171,7 +173,9 @@ impl<'a> Context<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<Key>,
-    legacy: Option<Key>,
+    /// The key of the legacy LetsPing form, which names none (`Keyring::set_legacy`).
+    #[cfg(feature = "compat")]
+    pub(crate) legacy: Option<Key>,
 }
 
 impl Keyring {
@@ -192,14 +196,13 @@ impl Keyring {
         self
     }
 
-    /// Sets the key for the legacy `_lp_enc` form, which names no key.
-    pub fn set_legacy(&mut self, key: Key) {
-        self.legacy = Some(key);
-    }
-
     /// True when the keyring holds no key at all (not even a legacy one).
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.legacy.is_none()
+        #[cfg(feature = "compat")]
+        if self.legacy.is_some() {
+            return false;
+        }
+        self.keys.is_empty()
     }
 
     /// The key with this `kid`, if any.
@@ -386,43 +389,63 @@ fn seal_with_into(
     Ok(())
 }
 
-/// Seals in the legacy LetsPing form `{"_lp_enc":true,"iv","ct"}` (standard base64, no AAD).
-///
-/// Only for compatibility with clients that read that form; new code uses [`seal`].
-pub fn seal_legacy_with(key: &Key, plaintext: &[u8], iv: [u8; IV_LEN]) -> Result<String> {
-    let mut buf = plaintext.to_vec();
-    key.cipher.seal_in_place(&iv, b"", &mut buf)?;
-    Ok(format!(r#"{{"_lp_enc":true,"iv":"{}","ct":"{}"}}"#, b64_encode(iv), b64_encode(&buf)))
-}
-
-/// Every field either form may carry; which ones are present decides the form.
+/// Every field an envelope may carry; which ones are present decides the form.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Wire<'a> {
-    v: Option<u64>,
+pub(crate) struct Wire<'a> {
+    pub(crate) v: Option<u64>,
     #[serde(borrow)]
-    alg: Option<Cow<'a, str>>,
+    pub(crate) alg: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
+    pub(crate) kid: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    ek: Option<Cow<'a, str>>,
+    pub(crate) ek: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    iv: Option<Cow<'a, str>>,
+    pub(crate) iv: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    ct: Option<Cow<'a, str>>,
+    pub(crate) ct: Option<Cow<'a, str>>,
+    /// Only known with the `compat` feature; without it, an unknown member like any other.
+    #[cfg(feature = "compat")]
     #[serde(rename = "_lp_enc")]
-    lp_enc: Option<bool>,
+    pub(crate) lp_enc: Option<bool>,
 }
 
-/// True when `value` looks like an envelope of either form (an object with `ct` and `iv`
-/// and either `v` or `_lp_enc`); lets callers tell sealed fields from plain ones.
+// The hooks to the legacy LetsPing form, the one place this module meets it: with the
+// `compat` feature they are `crate::compat::letsping`'s; without it the form is unknown,
+// and the stand-ins below say so (an `_lp_enc` member then fails `read_wire` as an unknown
+// field, `envelope_malformed`). Each answers `None` or `false` for a v1 envelope, which
+// the v1 reader then takes.
+#[cfg(feature = "compat")]
+use crate::compat::letsping as legacy;
+
+#[cfg(not(feature = "compat"))]
+mod legacy {
+    use super::{Keyring, Parts, Wire};
+    use crate::error::Result;
+
+    pub(super) fn is_legacy_envelope(_: &serde_json::Value) -> bool {
+        false
+    }
+
+    pub(super) fn open_legacy(_: &Wire<'_>, _: &Keyring) -> Option<Result<Vec<u8>>> {
+        None
+    }
+
+    pub(super) fn legacy_parts(_: &Wire<'_>) -> Option<Result<Parts>> {
+        None
+    }
+}
+
+/// True when `value` looks like an envelope (an object with `ct` and `iv` and either `v`
+/// or, with the `compat` feature, `"_lp_enc": true`); lets callers tell sealed fields from
+/// plain ones.
 pub fn is_envelope(value: &serde_json::Value) -> bool {
     value.get("ct").is_some()
         && value.get("iv").is_some()
-        && (value.get("v").is_some() || value.get("_lp_enc") == Some(&serde_json::Value::Bool(true)))
+        && (value.get("v").is_some() || legacy::is_legacy_envelope(value))
 }
 
-/// Opens an envelope of either form, choosing the key strictly by its `kid`.
+/// Opens an envelope, choosing the key strictly by its `kid`.
 pub fn open(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     open_into(envelope, keyring, ctx, &mut buf)?;
@@ -444,8 +467,8 @@ pub fn open_into(envelope: &[u8], keyring: &Keyring, ctx: &Context<'_>, buf: &mu
         }
     }
     let wire = read_wire(envelope)?;
-    if wire.lp_enc.is_some() {
-        *buf = open_legacy(&wire, keyring)?;
+    if let Some(opened) = legacy::open_legacy(&wire, keyring) {
+        *buf = opened?;
         return Ok(());
     }
     let kid = v1_kid(&wire)?;
@@ -563,13 +586,6 @@ fn open_v1(
     Ok(())
 }
 
-fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
-    let (iv, mut buf) = legacy_fields(wire)?;
-    let key = keyring.legacy.as_ref().ok_or_else(|| Error::UnknownKid { kid: "_lp_enc".into() })?;
-    key.cipher.open_in_place(&iv, b"", &mut buf)?;
-    Ok(buf)
-}
-
 /// An envelope taken apart into exactly what WebCrypto needs to open it, without any key.
 ///
 /// A browser opening many envelopes can hand the AES work to `crypto.subtle`: when `ek` is
@@ -579,7 +595,8 @@ fn open_legacy(wire: &Wire<'_>, keyring: &Keyring) -> Result<Vec<u8>> {
 pub struct Parts {
     /// The key the envelope names; `None` for the legacy form (use the legacy key).
     pub kid: Option<String>,
-    /// True for the legacy `_lp_enc` form: no AAD, no `kid`, not bound to a request.
+    /// True for the legacy `_lp_enc` form ([`crate::compat::letsping`]): no AAD, no `kid`,
+    /// not bound to a request. Always false without the `compat` feature.
     pub legacy: bool,
     /// The 12-byte GCM IV.
     pub iv: [u8; IV_LEN],
@@ -603,13 +620,12 @@ impl fmt::Debug for Parts {
     }
 }
 
-/// Takes an envelope of either form apart for `ctx` (see [`Parts`]), with the same checks
+/// Takes an envelope apart for `ctx` (see [`Parts`]), with the same checks
 /// and error codes as [`open`] up to the point where a key is needed.
 pub fn parts(envelope: &[u8], ctx: &Context<'_>) -> Result<Parts> {
     let wire = read_wire(envelope)?;
-    if wire.lp_enc.is_some() {
-        let (iv, ct) = legacy_fields(&wire)?;
-        return Ok(Parts { kid: None, legacy: true, iv, ct, ek: None, aad: Vec::new() });
+    if let Some(legacy) = legacy::legacy_parts(&wire) {
+        return legacy;
     }
     let kid = v1_kid(&wire)?;
     let iv = decode_iv(wire.iv.as_deref(), b64url_decode)?;
@@ -658,25 +674,7 @@ fn decode_ek(ek: &str) -> Result<Vec<u8>> {
     Ok(wrapped)
 }
 
-/// The IV and the ciphertext (with tag) of a legacy envelope, decoded and checked.
-fn legacy_fields(wire: &Wire<'_>) -> Result<([u8; IV_LEN], Vec<u8>)> {
-    if wire.lp_enc != Some(true) {
-        return Err(Error::EnvelopeMalformed { reason: "_lp_enc must be true" });
-    }
-    if wire.v.is_some() || wire.alg.is_some() || wire.kid.is_some() || wire.ek.is_some() {
-        return Err(Error::EnvelopeMalformed { reason: "legacy envelope with v1 fields" });
-    }
-    let either = |text: &str| b64_decode(text).or_else(|_| b64url_decode(text));
-    let iv = decode_iv(wire.iv.as_deref(), either)?;
-    let ct = wire.ct.as_deref().ok_or(Error::EnvelopeMalformed { reason: "missing ct" })?;
-    let ct = either(ct)?;
-    if ct.len() < TAG_LEN {
-        return Err(Error::EnvelopeMalformed { reason: "ct shorter than the tag" });
-    }
-    Ok((iv, ct))
-}
-
-fn decode_iv(iv: Option<&str>, decode: impl Fn(&str) -> Result<Vec<u8>>) -> Result<[u8; IV_LEN]> {
+pub(crate) fn decode_iv(iv: Option<&str>, decode: impl Fn(&str) -> Result<Vec<u8>>) -> Result<[u8; IV_LEN]> {
     let iv = iv.ok_or(Error::EnvelopeMalformed { reason: "missing iv" })?;
     decode(iv)?.as_slice().try_into().map_err(|_| Error::EnvelopeMalformed { reason: "iv must be 12 bytes" })
 }
@@ -836,19 +834,7 @@ mod tests {
         aes256gcm_open_in_place(&data_key, &wrapped.iv, &wrapped.aad, &mut ct).unwrap();
         assert_eq!(ct, b"hi");
 
-        let legacy = parts(seal_legacy_with(&key(), b"x", [1u8; 12]).unwrap().as_bytes(), &ctx).unwrap();
-        assert_eq!((legacy.kid, legacy.legacy, legacy.aad.len()), (None, true, 0));
         assert_eq!(parts(b"[1]", &ctx).unwrap_err().code(), "envelope_malformed");
         assert!(format!("{direct:?}").contains("ct_len: 21"));
-    }
-
-    #[test]
-    fn legacy_form_opens_with_the_legacy_key_only() {
-        let sealed = seal_legacy_with(&key(), b"{\"a\":1}", [1u8; 12]).unwrap();
-        let ctx = Context::new("x", "y");
-        let mut ring = Keyring::new().with(key());
-        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap_err().code(), "unknown_kid");
-        ring.set_legacy(key());
-        assert_eq!(open(sealed.as_bytes(), &ring, &ctx).unwrap(), b"{\"a\":1}");
     }
 }

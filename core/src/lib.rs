@@ -20,6 +20,7 @@
 //! | [`guard`] | the guard before each tool call: call key, plan for a verdict, review context, what to record, the text a model reads |
 //! | [`request`] | request and decision models, edit diffs, schema validation |
 //! | [`protocol`] | the sans-IO client of the server API: requests built, answers interpreted |
+//! | `compat` | vendor-only formats (LetsPing's signature header and legacy envelope), behind the `compat` feature |
 //!
 //! Every error is an [`Error`] with a stable [`Error::code`] and a stable category,
 //! [`Error::kind`] ([`ErrorKind`]), from which every binding picks its exception class.
@@ -38,6 +39,8 @@
 
 pub mod audit;
 pub mod canonical;
+#[cfg(feature = "compat")]
+pub mod compat;
 pub mod crypto;
 pub mod encoding;
 pub mod envelope;

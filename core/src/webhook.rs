@@ -1,5 +1,5 @@
-//! Webhook signatures: Standard Webhooks v1 (HMAC-SHA256) and v1a (Ed25519), plus
-//! verification of the older LetsPing `t=…,v1=…` header.
+//! Webhook signatures: Standard Webhooks v1 (HMAC-SHA256) and v1a (Ed25519). The older
+//! LetsPing `t=…,v1=…` header is verified by [`crate::compat::letsping::verify`].
 //!
 //! A Standard Webhooks message carries three headers: `webhook-id`, `webhook-timestamp`
 //! (Unix seconds) and `webhook-signature`, a space-separated list of `v1,<base64>` (HMAC)
@@ -24,7 +24,7 @@ use crate::crypto::{
 };
 
 use crate::crypto::fill_random;
-use crate::encoding::{b64_decode, b64_encode, hex_decode};
+use crate::encoding::{b64_decode, b64_encode};
 use crate::error::{Error, Result};
 
 /// Default tolerance between a webhook's timestamp and `now`, in seconds (both directions).
@@ -210,47 +210,6 @@ pub fn verify(
     Err(Error::WebhookSignature)
 }
 
-/// Verifies the LetsPing header `t=<unix ms>,v1=<hex HMAC-SHA256(secret, body)>`.
-///
-/// **Weaker than Standard Webhooks:** the MAC covers the body only, not the timestamp or
-/// a message id, so an attacker who captured one delivery can replay it with a fresh `t`.
-/// Accept it only for compatibility with LetsPing receivers; deduplicate by the event id
-/// inside the body.
-pub fn verify_letsping(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_ms: i64,
-    tolerance_ms: u64,
-) -> Result<i64> {
-    const NAME: &str = "x-letsping-signature";
-    if header.len() > MAX_SIGNATURE_HEADER {
-        return Err(Error::WebhookHeader { header: NAME, reason: "too long" });
-    }
-    let mut t = None;
-    let mut sigs = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => t = Some(parse_timestamp(value)?),
-            Some(("v1", value)) => sigs.push(value),
-            _ => {}
-        }
-    }
-    let t = t.ok_or(Error::WebhookHeader { header: NAME, reason: "missing t=" })?;
-    if sigs.is_empty() {
-        return Err(Error::WebhookHeader { header: NAME, reason: "missing v1=" });
-    }
-    if t.abs_diff(now_ms) > tolerance_ms {
-        return Err(Error::WebhookTimestamp);
-    }
-    let expected = hmac_sha256(secret, &[body]);
-    if sigs.into_iter().filter_map(|sig| hex_decode(sig).ok()).any(|sig| mac_eq(&expected, &sig)) {
-        Ok(t)
-    } else {
-        Err(Error::WebhookSignature)
-    }
-}
-
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::WebhookHeader {
@@ -261,7 +220,7 @@ fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse_timestamp(text: &str) -> Result<i64> {
+pub(crate) fn parse_timestamp(text: &str) -> Result<i64> {
     if text.is_empty() || text.len() > 16 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::WebhookHeader {
             header: "webhook-timestamp",

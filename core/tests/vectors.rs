@@ -78,7 +78,9 @@ fn envelope() {
         keys.insert(s(k, "kid").to_string(), key.clone());
         ring.insert(key);
     }
+    #[cfg(feature = "compat")]
     let legacy = Key::from_b64url("legacy", s(&doc, "legacy_key")).unwrap();
+    #[cfg(feature = "compat")]
     ring.set_legacy(legacy.clone());
     let cases = doc["cases"].as_array().unwrap();
     for case in cases {
@@ -87,15 +89,25 @@ fn envelope() {
         let context = Context::new(&rid, &field);
         let sealed = s(case, "envelope");
         let opened = envelope::open(sealed.as_bytes(), &ring, &context);
+        // Without `compat` the legacy form is unknown: a member `_lp_enc` is malformed.
+        #[cfg(not(feature = "compat"))]
+        if sealed.contains("\"_lp_enc\"") {
+            assert_eq!(opened.unwrap_err().code(), "envelope_malformed", "{name}: legacy without compat");
+            continue;
+        }
         let Some(plaintext) = expect_outcome(case, opened) else {
             continue;
         };
         let want = b64url_decode(s(case, "plaintext_b64url")).unwrap();
         assert_eq!(plaintext, want, "{name}: opened plaintext");
         let iv: [u8; 12] = b64url_decode(s(case, "iv")).unwrap().try_into().unwrap();
-        let resealed = if case.get("legacy").is_some() {
-            envelope::seal_legacy_with(&legacy, &want, iv).unwrap()
-        } else {
+        #[cfg(feature = "compat")]
+        if case.get("legacy").is_some() {
+            let resealed = handrail_core::compat::letsping::seal_legacy_with(&legacy, &want, iv).unwrap();
+            assert_eq!(resealed, sealed, "{name}: sealing reproduces the envelope");
+            continue;
+        }
+        let resealed = {
             let data_key: Option<[u8; 32]> =
                 case.get("data_key").map(|d| b64url_decode(d.as_str().unwrap()).unwrap().try_into().unwrap());
             envelope::seal_with(&keys[s(case, "kid")], &context, &want, iv, data_key.as_ref()).unwrap()
@@ -131,8 +143,9 @@ fn webhook() {
         expect_outcome(case, result);
         count += 1;
     }
+    #[cfg(feature = "compat")]
     for case in doc["letsping"].as_array().unwrap() {
-        let result = webhook::verify_letsping(
+        let result = handrail_core::compat::letsping::verify(
             s(case, "secret").as_bytes(),
             s(case, "header"),
             s(case, "body").as_bytes(),

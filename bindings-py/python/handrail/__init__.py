@@ -25,7 +25,7 @@ The primitives are the core's too, one call each (JSON crosses as text, ``json.d
   :func:`idempotency_begin` and :class:`Execution` (run, replay or refuse a retried request);
 - field envelopes: :class:`Keyring` (``seal``/``open``, AES-256-GCM bound to request and field);
 - webhooks: :class:`Webhook` (Standard Webhooks ``v1``/``v1a``, ``now`` passed in) and
-  :func:`verify_letsping`;
+  :func:`verify_letsping` (LetsPing's own header, for receivers migrating from LetsPing);
 - decision proofs: :class:`ProofVerifier`, :class:`ProofSigner`, :func:`proof_digest`;
 - edits: :func:`diff`, :func:`apply_patch`, :func:`validate_edit`, :func:`review_edit`,
   :func:`request_status`, :func:`request_priority`.

@@ -425,7 +425,11 @@ class Webhook:
 def verify_letsping(
     secret: bytes, header: str, body: bytes, now_ms: int, tolerance_ms: int
 ) -> int:
-    """Verifies a LetsPing ``x-letsping-signature`` header; returns its timestamp (ms)."""
+    """Verifies a LetsPing ``x-letsping-signature`` header; returns its timestamp (ms).
+
+    For receivers migrating from LetsPing: its MAC covers the body only, so a captured
+    delivery replays with a fresh ``t``; new receivers use :class:`Webhook`.
+    """
 
 def proof_digest(json: str | bytes) -> str:
     """base64url SHA-256 of the canonical form of JSON text."""

@@ -5,7 +5,7 @@
 //! webhook that announces it is signed and verified, and a retried call replays the stored
 //! result instead of paying twice.
 //!
-//! Run: `make run` (or `cargo run -p handrail-core --example quickstart`).
+//! Run: `make quickstart` (or `cargo run -p handrail-core --example quickstart`).
 
 use handrail_core::canonical::canonicalize;
 use handrail_core::envelope::{self, Context, Key, Keyring};

@@ -1,10 +1,11 @@
 //! `handrail` — the command line of the Handrail control plane.
 //!
-//! The control plane itself (`handrail serve`) arrives with the server issue; today the
-//! command offers the core's offline tools: canonical JSON, key generation, and verification
-//! of decision proofs and webhook deliveries, so anyone can check a Handrail decision without
-//! trusting a server. Failures print the error's stable code and exit with status 1
-//! (verification failed) or 2 (bad input).
+//! `handrail serve` runs the control plane; the operator's commands (`requests`, `approve`,
+//! `reject`, `keys`, `projects`, `budget`, `compat secrets`, `audit verify|export`) talk to
+//! it or read its data directory; the offline tools (canonical JSON, key generation,
+//! verification of decision proofs and webhook deliveries) let anyone check a Handrail
+//! decision without trusting a server. Failures print the error's stable code and exit with
+//! status 1 (verification failed) or 2 (bad input).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;

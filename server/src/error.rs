@@ -27,6 +27,8 @@ pub enum Code {
     Forbidden,
     /// A request with this client-chosen id exists.
     IdTaken,
+    /// The request's deadline passed before the decision: it expired (fail closed).
+    Expired,
     /// A create with this `Idempotency-Key` is in flight.
     IdempotencyConflict,
     /// The `Idempotency-Key` header is not ASCII.
@@ -83,13 +85,14 @@ pub enum Code {
 
 impl Code {
     /// Every code, for the checks that the OpenAPI document names them all.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::AllRolesRequired,
         Code::AlreadyDecided,
         Code::BadBody,
         Code::Busy,
         Code::Forbidden,
         Code::IdTaken,
+        Code::Expired,
         Code::IdempotencyConflict,
         Code::IdempotencyKey,
         Code::IdempotencyMismatch,
@@ -127,6 +130,7 @@ impl Code {
             Code::Busy => "busy",
             Code::Forbidden => "forbidden",
             Code::IdTaken => "id_taken",
+            Code::Expired => "expired",
             Code::IdempotencyConflict => "idempotency_conflict",
             Code::IdempotencyKey => "idempotency_key",
             Code::IdempotencyMismatch => "idempotency_mismatch",
@@ -165,6 +169,7 @@ impl Code {
             Code::Busy => StatusCode::CONFLICT,
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::IdTaken => StatusCode::CONFLICT,
+            Code::Expired => StatusCode::CONFLICT,
             Code::IdempotencyConflict => StatusCode::CONFLICT,
             Code::IdempotencyKey => StatusCode::BAD_REQUEST,
             Code::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,

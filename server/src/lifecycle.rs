@@ -206,6 +206,17 @@ pub(crate) fn decide(
     Ok(value)
 }
 
+/// Expires one overdue pending request now (a decision came after its deadline); nothing
+/// when it was decided meanwhile.
+pub(crate) fn expire(state: &AppState, row: &RequestRow) -> ApiResult<()> {
+    let reason = Some("no decision before the deadline".into());
+    match decide(state, row, Status::Expired, "system", None, None, reason) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is(Code::AlreadyDecided) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Expires every overdue pending request: EXPIRED, signed by `system`, waiters woken.
 pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
     let due = state.store.due(now, 500).map_err(|e| e.0)?;

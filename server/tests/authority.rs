@@ -546,6 +546,30 @@ fn an_agent_key_sees_only_the_requests_it_created() {
 }
 
 #[test]
+fn a_decision_after_the_deadline_is_refused_and_the_request_expires() {
+    let server = Server::fresh("deadline");
+    for _ in 0..5 {
+        let id = create(
+            &server,
+            &server.agent,
+            json!({"service": "s", "action": "a", "payload": {}, "timeout_secs": 0}),
+        );
+        let (status, answer) = server.call(
+            "POST",
+            &format!("/v1/requests/{id}/resolve"),
+            &server.operator,
+            Some(&json!({"decision": "approve"})),
+        );
+        // Either this call found it overdue (409 expired, and expired it) or the sweep did first.
+        let code = answer["error"]["code"].as_str().unwrap_or_default().to_string();
+        assert!(status == 409 && (code == "expired" || code == "already_decided"), "{status} {answer}");
+        let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+        assert_eq!(row["status"], "EXPIRED", "{row}");
+        assert_eq!(row["decision"]["actor"], "system");
+    }
+}
+
+#[test]
 fn a_letsping_ingest_cannot_claim_a_verified_signature() {
     let server = Server::fresh("lp-claim");
     let body = json!({"service": "s", "action": "a", "payload": {},
@@ -597,8 +621,23 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     // A status that says otherwise than the decision is refused too.
     assert!(decide("APPROVED", json!({"status": "REJECTED", "actor": "key_agent"})).is_err());
     assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status.as_str(), "PENDING");
-    // What may pass: an operator's decision with its proof; a rejection.
+    // What may pass: an operator's decision with its proof.
     assert!(decide("APPROVED", approval("key_op", Some("a.b.c"))).unwrap());
     assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status.as_str(), "APPROVED");
+
+    // Past its deadline a request takes only its expiry, whatever the sweep's backlog.
+    let mut overdue = row.clone();
+    overdue.id = "req_bbbbbbbbbbbbbbbb".into();
+    overdue.expires_at = 0;
+    assert!(store.insert_request(&overdue, None, audit("request.created")).unwrap());
+    let mut late = approval("key_op", Some("a.b.c"));
+    late["request_id"] = json!(overdue.id);
+    assert!(!store
+        .decide("prj_a", &overdue.id, "APPROVED".parse().unwrap(), &late, None, audit("x"))
+        .unwrap());
+    let expiry = json!({"request_id": overdue.id, "status": "EXPIRED", "actor": "system", "decided_at": 1});
+    assert!(store
+        .decide("prj_a", &overdue.id, "EXPIRED".parse().unwrap(), &expiry, None, audit("x"))
+        .unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -340,7 +340,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .json::<Decision>(g, 200, "The signed decision.")
             .errors(403, &["role_required"])
             .errors(404, &["not_found"])
-            .errors(409, &["already_decided"])
+            .errors(409, &["already_decided", "expired"])
             .errors(422, &["edit_invalid", "schema_invalid"]),
         // events.rs
         op("get", "/v1/events", Operator, "The queue's changes as server-sent events")

@@ -255,6 +255,11 @@ async fn resolve(
     if row.status != Status::Pending {
         return Err(ApiError::new(Code::AlreadyDecided, format!("the request is {}", row.status)));
     }
+    if crate::now() >= row.expires_at {
+        // Fail closed at decision time, whatever the expiry sweep's backlog: it expires now.
+        blocking(|| crate::lifecycle::expire(&state, &row))?;
+        return Err(ApiError::new(Code::Expired, "the request's deadline passed: it has expired"));
+    }
     let (status, patched, diff) = match ask.decision.as_str() {
         "approve" => match ask.payload {
             Some(edited) => {

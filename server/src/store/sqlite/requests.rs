@@ -146,6 +146,11 @@ impl Requests for Sqlite {
                 .optional()?;
             let Some(body) = body else { return Ok(false) };
             let mut row = row_from(body)?;
+            // The deadline holds at decision time, whatever the expiry sweep's backlog: past
+            // it, only the expiry itself may be written.
+            if status != Status::Expired && row.expires_at <= at {
+                return Ok(false);
+            }
             row.status = status;
             row.decision = Some(decision);
             tx.execute(

@@ -410,31 +410,11 @@ pub(crate) struct Wire<'a> {
     pub(crate) lp_enc: Option<bool>,
 }
 
-// The hooks to the legacy LetsPing form, the one place this module meets it: with the
-// `compat` feature they are `crate::compat::letsping`'s; without it the form is unknown,
-// and the stand-ins below say so (an `_lp_enc` member then fails `read_wire` as an unknown
-// field, `envelope_malformed`). Each answers `None` or `false` for a v1 envelope, which
-// the v1 reader then takes.
-#[cfg(feature = "compat")]
-use crate::compat::letsping as legacy;
-
-#[cfg(not(feature = "compat"))]
-mod legacy {
-    use super::{Keyring, Parts, Wire};
-    use crate::error::Result;
-
-    pub(super) fn is_legacy_envelope(_: &serde_json::Value) -> bool {
-        false
-    }
-
-    pub(super) fn open_legacy(_: &Wire<'_>, _: &Keyring) -> Option<Result<Vec<u8>>> {
-        None
-    }
-
-    pub(super) fn legacy_parts(_: &Wire<'_>) -> Option<Result<Parts>> {
-        None
-    }
-}
+// The hooks to the legacy LetsPing form (`legacy.rs`), the one place this module meets it:
+// each answers `None` or `false` for a v1 envelope, which the v1 reader then takes. Without
+// the `compat` feature the form is unknown (an `_lp_enc` member fails `read_wire` as an
+// unknown field, `envelope_malformed`).
+pub(crate) mod legacy;
 
 /// True when `value` looks like an envelope (an object with `ct` and `iv` and either `v`
 /// or, with the `compat` feature, `"_lp_enc": true`); lets callers tell sealed fields from

@@ -226,6 +226,12 @@ pub struct RequestFilter<'a> {
     pub limit: usize,
 }
 
+/// Whether a decision's actor names a person's key: not `system` (expiry), not a
+/// self-declaration an earlier version stored (`self-declared:KEY`).
+pub fn is_person(actor: &str) -> bool {
+    actor != "system" && !actor.contains(':')
+}
+
 /// The one rule every store applies before it writes a decision: a request reaches
 /// `APPROVED` or `APPROVED_WITH_MODIFICATIONS` only by a decision that carries a proof and
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
@@ -241,7 +247,7 @@ pub fn approving_actor(status: Status, decision: &Value) -> StoreResult<Option<&
     let proof = decision.get("proof").and_then(Value::as_str).filter(|p| !p.is_empty());
     let actor = decision.get("actor").and_then(Value::as_str);
     match (proof, actor) {
-        (Some(_), Some(actor)) if actor != "system" && !actor.contains(':') => Ok(Some(actor)),
+        (Some(_), Some(actor)) if is_person(actor) => Ok(Some(actor)),
         _ => Err(StoreError("approval refused: only an operator's signed decision approves".into())),
     }
 }

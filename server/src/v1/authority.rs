@@ -123,5 +123,5 @@ pub(crate) fn decided_by_person(row: &RequestRow) -> bool {
     let Some(decision) = row.decision.as_ref() else { return false };
     let proof = decision.get("proof").and_then(serde_json::Value::as_str).is_some_and(|p| !p.is_empty());
     let actor = decision.get("actor").and_then(serde_json::Value::as_str);
-    proof && actor.is_some_and(|a| a != "system" && !a.contains(':'))
+    proof && actor.is_some_and(crate::store::is_person)
 }

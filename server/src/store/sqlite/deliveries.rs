@@ -91,22 +91,10 @@ impl Deliveries for Sqlite {
     fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<DeliveryEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
-             WHERE project = ?1 AND webhook = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3",
+            &format!("{ENTRY_COLUMNS} WHERE project = ?1 AND webhook = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3"),
         )?;
-        let rows = stmt
-            .query_map(params![project, webhook, limit as i64], |r| {
-                Ok(DeliveryEntry {
-                    id: r.get(0)?,
-                    event: r.get(1)?,
-                    state: r.get(2)?,
-                    attempts: r.get(3)?,
-                    last_outcome: r.get(4)?,
-                    created_ms: r.get(5)?,
-                    updated_ms: r.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            stmt.query_map(params![project, webhook, limit as i64], entry)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
@@ -126,22 +114,13 @@ impl Deliveries for Sqlite {
     ) -> StoreResult<Vec<RequestDeliveryEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, webhook, event, state, attempts, last_outcome, created_ms, updated_ms FROM deliveries
-             WHERE project = ?1 AND request = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3",
+            &format!("{ENTRY_COLUMNS} WHERE project = ?1 AND request = ?2 ORDER BY created_ms DESC, rowid DESC LIMIT ?3"),
         )?;
         let rows = stmt
             .query_map(params![project, request, limit as i64], |r| {
-                let webhook: Option<String> = r.get(1)?;
+                let webhook: Option<String> = r.get(7)?;
                 Ok(RequestDeliveryEntry {
-                    delivery: DeliveryEntry {
-                        id: r.get(0)?,
-                        event: r.get(2)?,
-                        state: r.get(3)?,
-                        attempts: r.get(4)?,
-                        last_outcome: r.get(5)?,
-                        created_ms: r.get(6)?,
-                        updated_ms: r.get(7)?,
-                    },
+                    delivery: entry(r)?,
                     target: if webhook.is_some() {
                         DeliveryTarget::Webhook
                     } else {
@@ -166,4 +145,20 @@ impl Deliveries for Sqlite {
         tx.commit()?;
         Ok(true)
     }
+}
+
+/// The columns of a delivery log entry ([`entry`]), then the endpoint.
+const ENTRY_COLUMNS: &str =
+    "SELECT id, event, state, attempts, last_outcome, created_ms, updated_ms, webhook FROM deliveries";
+
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryEntry> {
+    Ok(DeliveryEntry {
+        id: r.get(0)?,
+        event: r.get(1)?,
+        state: r.get(2)?,
+        attempts: r.get(3)?,
+        last_outcome: r.get(4)?,
+        created_ms: r.get(5)?,
+        updated_ms: r.get(6)?,
+    })
 }

@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 
 use handrail_core::envelope::Key;
-use handrail_core::protocol::{
-    self, Ask, Client, HttpRequest as CoreRequest, HttpResponse, Record, WaitStep,
-};
+use handrail_core::protocol::{self, Ask, Client, HttpRequest as CoreRequest, HttpResponse, WaitStep};
+use handrail_core::request::Request;
 use napi::bindgen_prelude::{Buffer, Either, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
@@ -156,7 +155,7 @@ fn count(n: u64) -> u32 {
 /// A request as the server returned it (payloads as stored).
 #[napi]
 pub struct RequestRecord {
-    record: Record,
+    record: Request,
 }
 
 #[napi]

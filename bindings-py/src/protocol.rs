@@ -8,7 +8,7 @@
 //! core's.
 
 use handrail_core::envelope::Key;
-use handrail_core::protocol::{self, Ask, Client, HttpRequest, HttpResponse, Record, WaitStep};
+use handrail_core::protocol::{self, Ask, Client, HttpRequest, HttpResponse, WaitStep};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde::Serialize;
@@ -39,7 +39,7 @@ fn json_out<T: Serialize>(value: &T) -> String {
 /// A request as the server returned it (payloads as stored).
 #[pyclass(name = "Record", module = "handrail._core", frozen)]
 pub struct PyRecord {
-    record: Record,
+    record: handrail_core::request::Request,
 }
 
 #[pymethods]

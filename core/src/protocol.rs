@@ -1,7 +1,7 @@
 //! The client side of the server API, sans-IO: every rule of the wire protocol, no socket.
 //!
 //! A [`Client`] builds each [`HttpRequest`] (method, URL, headers, body) and interprets each
-//! [`HttpResponse`] (status → typed [`Error`], JSON → [`Record`], envelopes opened with the
+//! [`HttpResponse`] (status → typed [`Error`], JSON → [`Request`], envelopes opened with the
 //! client's keys, edits diffed, proofs verified, next poll delay). The Python and TypeScript
 //! SDKs only move the bytes with their own HTTP client, so a rule is written once, here.
 //!
@@ -37,7 +37,7 @@ use crate::envelope::{self, Context, Key, Keyring};
 use crate::error::{Error, Result};
 use crate::idempotency;
 use crate::proof::{self, Claims, Expect, Verifier};
-use crate::request::{self, Decision, Diff, NewRequest, Priority, Status};
+use crate::request::{self, Diff, NewRequest, Priority, Request, SnapshotMeta, Status};
 use crate::webhook;
 
 /// Longest long-poll the server holds, in seconds (`MAX_WAIT_SECS` on the server).
@@ -162,51 +162,6 @@ pub struct Create {
     pub snapshot: Option<HttpRequest>,
 }
 
-/// Metadata of a parked state snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SnapshotMeta {
-    /// Bytes stored.
-    pub size: u64,
-    /// SHA-256 of the stored bytes, hex.
-    pub sha256: String,
-    /// Upload time, Unix seconds.
-    pub created_at: i64,
-    /// A fresh download link (absent in webhook bodies).
-    #[serde(default)]
-    pub url: Option<String>,
-}
-
-/// A request as the server returns it, payload as stored (possibly an envelope).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Record {
-    /// The request id.
-    pub id: String,
-    /// The project it belongs to (absent from older servers' answers).
-    #[serde(default)]
-    pub project: Option<String>,
-    /// The service.
-    pub service: String,
-    /// The action.
-    pub action: String,
-    /// The payload as stored: an envelope when the client encrypts.
-    pub payload: Value,
-    /// Where it stands.
-    pub status: Status,
-    /// Creation time, Unix seconds.
-    pub created_at: i64,
-    /// Deadline, Unix seconds.
-    pub expires_at: i64,
-    /// The decision once decided, payloads as stored.
-    #[serde(default)]
-    pub decision: Option<Decision>,
-    /// The parked state, if any.
-    #[serde(default)]
-    pub snapshot: Option<SnapshotMeta>,
-    /// The JSON Schema an edit must satisfy, as the request was created with it.
-    #[serde(default)]
-    pub schema: Option<Value>,
-}
-
 /// How a request was resolved, its payloads opened: what the agent acts on
 /// ([`Client::resolution`]). Not the firewall's `Outcome`, which is what became of a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,14 +197,14 @@ pub struct Event {
     /// When the event happened, Unix seconds.
     pub timestamp: i64,
     /// The request it is about; open its decision with [`Client::outcome`].
-    pub record: Record,
+    pub record: Request,
 }
 
 /// What a [`Wait`] does after one long-poll answer ([`Wait::on_response`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitStep {
     /// Decided: here is the request.
-    Done(Box<Record>),
+    Done(Box<Request>),
     /// Still pending: send the next poll now.
     Again,
     /// A transient failure: send the next poll after this many milliseconds.
@@ -416,13 +371,13 @@ impl Client {
     }
 
     /// Interprets an answer that carries one request (create, read, wait).
-    pub fn parse_record(&self, response: &HttpResponse) -> Result<Record> {
+    pub fn parse_record(&self, response: &HttpResponse) -> Result<Request> {
         ok_json(response)
     }
 
     /// Opens the decision of a decided request into its [`Resolution`]; `None` while it is
     /// pending.
-    pub fn resolution(&self, record: &Record) -> Result<Option<Resolution>> {
+    pub fn resolution(&self, record: &Request) -> Result<Option<Resolution>> {
         if record.status == Status::Pending {
             return Ok(None);
         }
@@ -462,7 +417,7 @@ impl Client {
     }
 
     /// Opens the stored payload of a request (pending or not).
-    pub fn payload(&self, record: &Record) -> Result<Value> {
+    pub fn payload(&self, record: &Request) -> Result<Value> {
         self.open_value(&record.payload, &record.id, "payload")
     }
 
@@ -583,7 +538,7 @@ impl Client {
     /// as stored, for its decision and for the patched payload it carries, for the record's
     /// project and from the issuer the JWKS named (a configured expected project or issuer
     /// wins over both).
-    pub fn verify_proof(&self, record: &Record, proof: &str, now: i64) -> Result<Claims> {
+    pub fn verify_proof(&self, record: &Request, proof: &str, now: i64) -> Result<Claims> {
         let verifier =
             self.verifier.as_ref().ok_or(Error::InvalidKey { reason: "load the proof keys first" })?;
         let decision = record.decision.as_ref().ok_or_else(|| invalid("the request is not decided"))?;
@@ -594,7 +549,10 @@ impl Client {
             request_digest: Some(&request_digest),
             decision: Some(decision.status.as_str()),
             patched_digest: patched_digest.as_deref(),
-            project: self.expected_project.as_deref().or(record.project.as_deref()),
+            project: self
+                .expected_project
+                .as_deref()
+                .or(Some(record.project.as_str()).filter(|p| !p.is_empty())),
             issuer: self.expected_issuer.as_deref().or(self.jwks_issuer.as_deref()),
         };
         // A proof under a key the server does not publish is not the server's signature.
@@ -745,7 +703,7 @@ pub fn verify_webhook(secret: &str, headers: &[(String, String)], body: &[u8], n
         #[serde(rename = "type")]
         kind: String,
         timestamp: i64,
-        data: Record,
+        data: Request,
     }
     let parsed: Body =
         serde_json::from_value(canonical::parse(body)?).map_err(|e| invalid(format!("webhook body: {e}")))?;
@@ -986,7 +944,7 @@ mod tests {
     }
 
     /// A decided request as the server stores it, signed by `signer`.
-    fn decided(c: &Client, signer: &Signer, status: Status, edit: Option<Value>) -> (Record, String) {
+    fn decided(c: &Client, signer: &Signer, status: Status, edit: Option<Value>) -> (Request, String) {
         let create = c.create(&ask(json!({"amount": 500, "to": "acct_1"}))).unwrap();
         let body: Value = serde_json::from_slice(&create.request.body).unwrap();
         let id = create.id.clone();
@@ -1037,11 +995,11 @@ mod tests {
         let signer = Signer::from_seed("p1", [7; 32]).unwrap();
         let mut c = sealed_client();
         let (record, token) = decided(&c, &signer, Status::Approved, None);
-        assert_eq!(record.project.as_deref(), Some("prj"));
+        assert_eq!(record.project, "prj");
         c.load_jwks(&jwks(&signer)).unwrap();
         assert!(c.verify_proof(&record, &token, 1_700_000_100).is_ok());
         // The same proof shown as another project's record.
-        let moved = Record { project: Some("prj_other".into()), ..record.clone() };
+        let moved = Request { project: "prj_other".into(), ..record.clone() };
         assert_eq!(c.verify_proof(&moved, &token, 1_700_000_100).unwrap_err().code(), "proof_project");
         // Keys served under another issuer's name.
         let other = answer(200, &json!({"keys": [signer.public_jwk()], "issuer": "srv_x"}).to_string());
@@ -1171,7 +1129,7 @@ mod tests {
         assert_eq!(second.path, format!("/v1/requests/{id}/wait?timeout=10"));
         assert_eq!(w.request(&c, 1_090_000).unwrap_err(), Error::WaitTimeout { id: id.into() });
 
-        let pending = json!({"id": id, "service": "s", "action": "a", "payload": {}, "status": "PENDING", "created_at": 1, "expires_at": 2}).to_string();
+        let pending = json!({"id": id, "project": "prj", "service": "s", "action": "a", "payload": {}, "priority": "medium", "status": "PENDING", "created_at": 1, "expires_at": 2}).to_string();
         assert_eq!(w.on_response(&c, &answer(200, &pending), 1_000_000).unwrap(), WaitStep::Again);
         let expired = pending.replace("PENDING", "EXPIRED");
         assert_eq!(w.on_response(&c, &answer(200, &expired), 1_000_000).unwrap_err().code(), "expired");
@@ -1196,8 +1154,8 @@ mod tests {
     fn webhooks_verify_into_events() {
         let secret = webhook::Secret::generate_hmac().unwrap();
         let body = json!({"type": "request.resolved", "timestamp": 1_700_000_000, "data": {
-            "id": "req_AAAAAAAAAAAAAAAA", "service": "s", "action": "a", "payload": {"x": 1},
-            "status": "REJECTED", "created_at": 1, "expires_at": 2,
+            "id": "req_AAAAAAAAAAAAAAAA", "project": "prj", "service": "s", "action": "a", "payload": {"x": 1},
+            "priority": "low", "status": "REJECTED", "created_at": 1, "expires_at": 2,
             "decision": {"request_id": "req_AAAAAAAAAAAAAAAA", "status": "REJECTED", "reason": "no", "decided_at": 3},
             "snapshot": {"size": 10, "sha256": "ab", "created_at": 1}
         }})

@@ -290,6 +290,87 @@ impl NewRequest {
     }
 }
 
+/// A request as the server stores and returns it: the one wire model the server's store and
+/// routes, the protocol's reads and the dashboard's generated types share. The payload is as
+/// stored (an envelope when the client encrypts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct Request {
+    /// `req_…`.
+    pub id: String,
+    /// The project it belongs to.
+    pub project: String,
+    /// The system acted on (`stripe`, `gmail`…).
+    pub service: String,
+    /// The action (`refund`, `send_email`…).
+    pub action: String,
+    /// The payload to approve: plain JSON, or an envelope.
+    pub payload: Value,
+    /// Urgency.
+    pub priority: Priority,
+    /// The role of the people who may decide, if restricted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// JSON Schema an edited payload must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Free context the agent attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// Where it stands.
+    pub status: Status,
+    /// When it was created, Unix seconds.
+    pub created_at: i64,
+    /// Its deadline (then EXPIRED, fail closed), Unix seconds.
+    pub expires_at: i64,
+    /// The decision, once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Moves to other roles while pending, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<Escalation>,
+    /// The key that created it (an agent key reads only the requests it created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The parked state's metadata, where the answer carries it (a request's events do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotMeta>,
+}
+
+/// One move of a pending request to another role (or a notification to someone), as its
+/// escalation policy or the request's own escalation made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct Escalation {
+    /// The role it had (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The role it was given (absent: its role did not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Whom the escalation is for, as the agent named it (an e-mail address, a role): for the
+    /// operator's notification hook, which reads it from the `request.escalated` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// Metadata of a parked state snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct SnapshotMeta {
+    /// Bytes stored.
+    pub size: u64,
+    /// SHA-256 of the stored bytes, hex.
+    pub sha256: String,
+    /// Upload time, Unix seconds.
+    pub created_at: i64,
+    /// A fresh download link (absent in webhook bodies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
 /// A person's (or the deadline's) decision on a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]

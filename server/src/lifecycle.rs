@@ -122,6 +122,7 @@ pub(crate) fn insert(
         decision: None,
         escalations: Vec::new(),
         created_by: Some(who.key_id.clone()),
+        snapshot: None,
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
     let committed = match exec {
@@ -154,7 +155,7 @@ pub(crate) fn decide(
     patched: Option<Value>,
     diff: Option<request::Diff>,
     reason: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<Decision> {
     let decided_at = now();
     let claims = Claims {
         rid: row.id.clone(),
@@ -179,7 +180,6 @@ pub(crate) fn decide(
         decided_at,
         proof: Some(state.signer.sign(&claims)?),
     };
-    let value = serde_json::to_value(&decision).map_err(internal)?;
     let event = if status == Status::Expired { "request.expired" } else { "request.resolved" };
     let audit = AuditEvent {
         at: decided_at,
@@ -188,7 +188,7 @@ pub(crate) fn decide(
         data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
     };
     let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
-    if !state.store.decide(&row.project, &row.id, status, &value, callback.as_deref(), audit)? {
+    if !state.store.decide(&row.project, &row.id, status, &decision, callback.as_deref(), audit)? {
         return Err(ApiError::new(Code::AlreadyDecided, "the request was decided meanwhile"));
     }
     state.notify(&row.id);
@@ -203,7 +203,7 @@ pub(crate) fn decide(
         &state.metrics.requests_decided
     };
     Metrics::add(counter, 1);
-    Ok(value)
+    Ok(decision)
 }
 
 /// Expires one overdue pending request now (a decision came after its deadline); nothing

@@ -584,6 +584,7 @@ fn a_letsping_ingest_cannot_claim_a_verified_signature() {
 
 #[test]
 fn the_store_refuses_an_approval_without_an_operators_proof() {
+    use handrail_core::request::Decision;
     use handrail_server::store::{AuditEvent, Projects, RequestRow, Requests, Role, Sqlite};
     let dir = common::fresh_dir("store");
     std::fs::create_dir_all(&dir).unwrap();
@@ -600,6 +601,7 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_agent", event, data: json!({}) };
     assert!(store.insert_request(&row, None, audit("request.created")).unwrap());
     let decide = |status: &str, decision: Value| {
+        let decision: Decision = serde_json::from_value(decision).unwrap();
         store.decide("prj_a", &row.id, status.parse().unwrap(), &decision, None, audit("x"))
     };
     let approval = |actor: &str, proof: Option<&str>| {
@@ -619,7 +621,7 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
         assert!(decide("APPROVED", approval(actor, proof)).is_err(), "{actor} {proof:?}");
     }
     // A status that says otherwise than the decision is refused too.
-    assert!(decide("APPROVED", json!({"status": "REJECTED", "actor": "key_agent"})).is_err());
+    assert!(decide("APPROVED", json!({"request_id": row.id, "status": "REJECTED", "actor": "key_op", "proof": "a.b.c", "decided_at": 1})).is_err());
     assert_eq!(store.request("prj_a", &row.id).unwrap().unwrap().status.as_str(), "PENDING");
     // What may pass: an operator's decision with its proof.
     assert!(decide("APPROVED", approval("key_op", Some("a.b.c"))).unwrap());
@@ -632,10 +634,14 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     assert!(store.insert_request(&overdue, None, audit("request.created")).unwrap());
     let mut late = approval("key_op", Some("a.b.c"));
     late["request_id"] = json!(overdue.id);
+    let late: Decision = serde_json::from_value(late).unwrap();
     assert!(!store
         .decide("prj_a", &overdue.id, "APPROVED".parse().unwrap(), &late, None, audit("x"))
         .unwrap());
-    let expiry = json!({"request_id": overdue.id, "status": "EXPIRED", "actor": "system", "decided_at": 1});
+    let expiry: Decision = serde_json::from_value(
+        json!({"request_id": overdue.id, "status": "EXPIRED", "actor": "system", "decided_at": 1}),
+    )
+    .unwrap();
     assert!(store
         .decide("prj_a", &overdue.id, "EXPIRED".parse().unwrap(), &expiry, None, audit("x"))
         .unwrap());

@@ -619,6 +619,34 @@ fn a_delivery_log_of_the_previous_schema_is_migrated() {
 }
 
 #[test]
+fn thread_checkpoints_of_the_previous_schema_are_migrated() {
+    use handrail_server::store::{Checkpoints, Sqlite};
+    let dir = std::env::temp_dir().join(format!("handrail-manage-checkpoints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handrail.db");
+    // The table as the previous version named it, after the compatibility layer.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE compat_checkpoints (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, thread TEXT NOT NULL,
+                id TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (project, thread, id));
+             INSERT INTO compat_checkpoints (project, thread, id, body, created_at)
+                VALUES ('prj_a', 't1', 'c1', '{\"n\":1}', 5), ('prj_a', 't1', 'c2', '{\"n\":2}', 6);",
+        )
+        .unwrap();
+    }
+    let store = Sqlite::open(&db).unwrap();
+    assert_eq!(store.checkpoint("prj_a", "t1", None).unwrap().as_deref(), Some("{\"n\":2}"));
+    assert_eq!(store.checkpoint("prj_a", "t1", Some("c1")).unwrap().as_deref(), Some("{\"n\":1}"));
+    drop(store);
+    let store = Sqlite::open(&db).unwrap(); // a second open migrates nothing twice
+    assert_eq!(store.delete_checkpoints("prj_a", "t1").unwrap(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn revoked_keys_stop_working_and_removed_webhooks_get_nothing() {
     let server = Server::fresh("revoke");
     let (status, created) =

@@ -264,7 +264,7 @@ fn real_answers_match_the_documented_schemas() {
     let (agent, operator) = (server.agent.as_str(), server.operator.as_str());
 
     // The validator is live: a wrong body fails the schema a right one passes.
-    let row_schema = json!({ "$ref": "#/components/schemas/RequestRow" });
+    let row_schema = json!({ "$ref": "#/components/schemas/Request" });
     assert!(!doc.validator(&row_schema).is_valid(&json!({ "id": 1 })));
 
     let new = json!({

@@ -24,8 +24,8 @@ The primitives are the core's too, one call each (JSON crosses as text, ``json.d
 - idempotency: :func:`idempotency_key`, :func:`tool_call_key`, :func:`fingerprint`,
   :func:`idempotency_begin` and :class:`Execution` (run, replay or refuse a retried request);
 - field envelopes: :class:`Keyring` (``seal``/``open``, AES-256-GCM bound to request and field);
-- webhooks: :class:`Webhook` (Standard Webhooks ``v1``/``v1a``, ``now`` passed in) and
-  :func:`verify_letsping` (LetsPing's own header, for receivers migrating from LetsPing);
+- webhooks: :class:`Webhook` (Standard Webhooks ``v1``/``v1a``, ``now`` passed in); LetsPing's
+  own header, for receivers migrating from LetsPing, is :func:`handrail.compat.verify_letsping`;
 - decision proofs: :class:`ProofVerifier`, :class:`ProofSigner`, :func:`proof_digest`;
 - edits: :func:`diff`, :func:`apply_patch`, :func:`validate_edit`, :func:`review_edit`,
   :func:`request_status`, :func:`request_priority`.
@@ -67,7 +67,6 @@ from handrail._core import (
     review_edit,
     tool_call_key,
     validate_edit,
-    verify_letsping,
 )
 from handrail._firewall import Firewall, FirewallSession, Reason, Verdict
 from handrail.client import AsyncClient, Client, Decision, NetworkError, WebhookEvent, once
@@ -118,5 +117,4 @@ __all__ = [
     "review_edit",
     "tool_call_key",
     "validate_edit",
-    "verify_letsping",
 ]

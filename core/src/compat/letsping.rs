@@ -6,13 +6,21 @@
 //!
 //! Both are weaker than what Handrail uses instead ([`crate::webhook`],
 //! [`crate::envelope`]): the signature covers the body only, and the envelope is bound to
-//! no request, field or key id. They are read so that LetsPing users can migrate; the
-//! signature is verify-only, and the envelope is sealed only to make test vectors.
+//! no request, field or key id. They are read so that LetsPing users can migrate; a server
+//! speaking LetsPing signs deliveries with [`sign`], and the envelope is sealed only to make
+//! test vectors.
 
 use crate::crypto::{hmac_sha256, mac_eq};
 use crate::encoding::hex_decode;
 use crate::error::{Error, Result};
 use crate::webhook::{parse_timestamp, MAX_SIGNATURE_HEADER};
+
+/// The LetsPing header `t=<unix ms>,v1=<hex HMAC-SHA256(secret, body)>` for `body`: what
+/// a server speaking LetsPing's protocol sends, and what [`verify`] accepts. Same weakness
+/// as [`verify`]'s: the MAC does not cover `t`.
+pub fn sign(secret: &[u8], body: &[u8], now_ms: i64) -> String {
+    format!("t={now_ms},v1={}", crate::encoding::hex_encode(hmac_sha256(secret, &[body])))
+}
 
 /// Verifies the LetsPing header `t=<unix ms>,v1=<hex HMAC-SHA256(secret, body)>`; returns
 /// its `t`.
@@ -51,3 +59,31 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now_ms: i64, tolerance_m
 }
 
 pub use crate::envelope::legacy::seal_legacy_with;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_sign_makes_verify_accepts_and_nothing_else() {
+        let body = br#"{"id":"req_1","status":"APPROVED"}"#;
+        let header = sign(b"lp_secret", body, 1_700_000_000_000);
+        assert!(header.starts_with("t=1700000000000,v1="));
+        assert_eq!(verify(b"lp_secret", &header, body, 1_700_000_001_000, 300_000), Ok(1_700_000_000_000));
+        assert_eq!(
+            verify(
+                b"lp_secret",
+                &header,
+                br#"{"id":"req_1","status":"REJECTED"}"#,
+                1_700_000_000_000,
+                300_000
+            ),
+            Err(Error::WebhookSignature)
+        );
+        assert_eq!(verify(b"other", &header, body, 1_700_000_000_000, 300_000), Err(Error::WebhookSignature));
+        assert_eq!(
+            verify(b"lp_secret", &header, body, 1_700_001_000_000, 300_000),
+            Err(Error::WebhookTimestamp)
+        );
+    }
+}

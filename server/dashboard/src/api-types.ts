@@ -229,9 +229,8 @@ export interface ErrorDetail {
 }
 
 /**
- * One escalation of a pending request: a move from a role to another (a role's rule), or
- * the request's own escalation (one a compatibility layer set), which names whom to notify and
- * moves it only when that names a role.
+ * One move of a pending request to another role (or a notification to someone), as its
+ * escalation policy or the request's own escalation made it.
  */
 export interface Escalation {
   /** The role it had (absent: none). */
@@ -513,6 +512,46 @@ export interface Readiness {
   ready: boolean;
 }
 
+/**
+ * A request as the server stores and returns it: the one wire model the server's store and
+ * routes, the protocol's reads and the dashboard's generated types share. The payload is as
+ * stored (an envelope when the client encrypts).
+ */
+export interface Request {
+  /** `req_…`. */
+  id: string;
+  /** The project it belongs to. */
+  project: string;
+  /** The system acted on (`stripe`, `gmail`…). */
+  service: string;
+  /** The action (`refund`, `send_email`…). */
+  action: string;
+  /** The payload to approve: plain JSON, or an envelope. */
+  payload: unknown;
+  /** Urgency. */
+  priority: Priority;
+  /** The role of the people who may decide, if restricted. */
+  role?: string | null;
+  /** JSON Schema an edited payload must satisfy. */
+  schema?: unknown;
+  /** Free context the agent attached. */
+  context?: unknown;
+  /** Where it stands. */
+  status: Status;
+  /** When it was created, Unix seconds. */
+  created_at: number;
+  /** Its deadline (then EXPIRED, fail closed), Unix seconds. */
+  expires_at: number;
+  /** The decision, once decided. */
+  decision?: Decision | null;
+  /** Moves to other roles while pending, oldest first. */
+  escalations?: Escalation[];
+  /** The key that created it (an agent key reads only the requests it created). */
+  created_by?: string | null;
+  /** The parked state's metadata, where the answer carries it (a request's events do). */
+  snapshot?: SnapshotMeta | null;
+}
+
 /** One delivery of a request's events: to an endpoint or to its callback URL. */
 export interface RequestDeliveryEntry {
   /** The delivery's id (its `webhook-id` header). */
@@ -547,45 +586,11 @@ export interface RequestDeliveryList {
 /** A page of requests: full rows, or with `view=summary`, summaries. */
 export type RequestList = {
   /** Newest first. */
-  requests: RequestRow[];
+  requests: Request[];
 } | {
   /** Newest first. */
   requests: RequestSummary[];
 };
-
-/** A stored request, as the API returns it. */
-export interface RequestRow {
-  /** `req_…`. */
-  id: string;
-  /** The project it belongs to. */
-  project: string;
-  /** The system acted on (`stripe`, `gmail`…). */
-  service: string;
-  /** The action (`refund`, `send_email`…). */
-  action: string;
-  /** The payload to approve: plain JSON, or an envelope. */
-  payload: unknown;
-  /** Urgency. */
-  priority: Priority;
-  /** The role of the people who may decide, if restricted. */
-  role?: string | null;
-  /** JSON Schema an edited payload must satisfy. */
-  schema?: unknown;
-  /** Free context the agent attached. */
-  context?: unknown;
-  /** Where it stands. */
-  status: Status;
-  /** When it was created, Unix seconds. */
-  created_at: number;
-  /** Its deadline (then EXPIRED, fail closed), Unix seconds. */
-  expires_at: number;
-  /** The decision, once decided. */
-  decision?: Decision | null;
-  /** Moves to other roles while pending, oldest first. */
-  escalations?: Escalation[];
-  /** The key that created it (an agent key reads only the requests it created). */
-  created_by?: string | null;
-}
 
 /** One request as a queue lists it. */
 export interface RequestSummary {
@@ -727,6 +732,18 @@ export interface SnapshotLink {
   url: string;
   /** When the link expires, Unix seconds. */
   expires_at: number;
+}
+
+/** Metadata of a parked state snapshot. */
+export interface SnapshotMeta {
+  /** Bytes stored. */
+  size: number;
+  /** SHA-256 of the stored bytes, hex. */
+  sha256: string;
+  /** Upload time, Unix seconds. */
+  created_at: number;
+  /** A fresh download link (absent in webhook bodies). */
+  url?: string | null;
 }
 
 /** A snapshot just stored. */

@@ -3,7 +3,7 @@
 // This file only re-exports those types under the names the dashboard uses, and reads the
 // one part of a request the wire leaves open: its free `context`.
 
-import type { RequestList, RequestRow, RequestSummary } from "./api-types";
+import type { RequestList, Request as RequestRow, RequestSummary } from "./api-types";
 
 export type {
   AgentDetail,
@@ -27,7 +27,8 @@ export type {
   Priority,
   Readiness,
   RequestList,
-  RequestRow,
+  // The core's `Request`, named apart from the DOM's `Request`.
+  Request as RequestRow,
   RequestSummary,
   RequestView,
   Resolve,

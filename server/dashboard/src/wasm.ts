@@ -1,60 +1,24 @@
 // The browser package (bindings-wasm, served at /wasm/): loaded on first use, so the queue
 // paints without waiting for it.
 
+// Its types are the ones wasm-bindgen generates from bindings-wasm (scripts/build-dashboard.sh
+// builds the package before it typechecks the dashboard), so they cannot drift from the core.
+import type * as Module from "../../../bindings-wasm/pkg/web/handrail_wasm";
+
+export type { EnvelopeParts, Layout } from "../../../bindings-wasm/pkg/web/handrail_wasm";
+
 /** An error thrown by the module: `code` is stable (`decrypt_failed`, `unknown_kid`, …). */
 export interface HandrailError extends Error {
   code: string;
 }
 
-export interface EnvelopeParts {
-  kid: string | null;
-  legacy: boolean;
-  iv: Uint8Array;
-  ct: Uint8Array;
-  ek: Uint8Array | null;
-  aad: Uint8Array;
-}
-
-export interface LayoutNode {
-  id: number;
-  tool: string;
-  effect: string | null;
-  layer: number;
-  x: number;
-  y: number;
-  count: number;
-}
-
-export interface Layout {
-  nodes: LayoutNode[];
-  edges: { from: number; to: number; p: number; count: number }[];
-  truncated: number;
-}
-
-export interface Wasm {
-  generateKey(kid: string): string;
-  keyKid(key: string): string;
-  keyToJwk(key: string): string;
-  keyFromJwk(jwkJson: string): string;
-  isEnvelope(json: string): boolean;
-  sealEnvelope(key: string, requestId: string, field: string, plaintext: Uint8Array, options?: { wrap?: boolean }): string;
-  openEnvelope(envelope: string | Uint8Array, keys: string[], requestId: string, field: string): Uint8Array;
-  envelopeParts(envelope: string | Uint8Array, requestId: string, field: string): EnvelopeParts;
-  diff(before: string, after: string): import("./types").Diff;
-  revealInvisible(text: string): string;
-  requestDigest(service: string, action: string, payload: string): string;
-  payloadPreview(payload: string): { encrypted: boolean; text?: string; complete: boolean };
-  reviewEdit?(original: string, edited: string, schema?: string): import("./types").Diff;
-  verifyAudit(entriesJson: string, after?: { seq: number; hash: string }): { count: number; last: { seq: number; hash: string } | null };
-  layoutProfile(profile: Uint8Array, now: number, maxNodes?: number): Layout;
-  ProofVerifier: new (jwksJson: string) => {
-    verify(
-      token: string,
-      now: number,
-      expect: { requestId?: string; project?: string; issuer?: string; requestDigest?: string; decision?: string },
-    ): Record<string, unknown>;
-  };
-}
+/**
+ * The browser package. `reviewEdit` exists only in builds with the core's JSON Schema
+ * validation (the `schema` feature), which the dashboard's build leaves out.
+ */
+export type Wasm = typeof Module & {
+  reviewEdit?(original: string, edited: string, schema?: string): Module.EditDiff;
+};
 
 let loading: Promise<Wasm> | null = null;
 let loaded: Wasm | null = null;

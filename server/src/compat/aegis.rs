@@ -79,8 +79,8 @@ fn answer(row: &RequestRow) -> Value {
         "idempotency_key": context.and_then(|c| c.get("idempotency_key")),
         "requested": context.and_then(|c| c.get("aegis_verb")),
         "self_declared": false,
-        "decided_by": decision.and_then(|d| d.get("actor")),
-        "proof": decision.and_then(|d| d.get("proof")),
+        "decided_by": decision.and_then(|d| d.actor.as_deref()),
+        "proof": decision.and_then(|d| d.proof.as_deref()),
         "payload": row.payload,
     })
 }

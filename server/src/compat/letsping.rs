@@ -1,7 +1,7 @@
 //! LetsPing (PyPI `letsping` 0.3.x), under `/compat/letsping/api`: `POST /ingest` creates an
 //! ordinary request (plain or `_lp_enc` payload), `GET /status/{id}` reports it in their
 //! shape, and the state parking links are our snapshot links. Webhooks of requests made
-//! here also carry `x-letsping-signature` (see [`signature_header`]). Their LangGraph
+//! here also carry `x-letsping-signature` (the core's `compat::letsping::sign`). Their LangGraph
 //! checkpointer stores its checkpoints under `/langgraph/checkpoints`, per project and thread.
 
 use axum::extract::{Path, Query, State};
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use handrail_core::crypto::hmac_sha256;
-use handrail_core::encoding::{b64url_encode, hex_encode};
+use handrail_core::encoding::b64url_encode;
 use handrail_core::idempotency::Fingerprint;
 use handrail_core::request::{NewRequest, Priority};
 use serde::Deserialize;
@@ -157,7 +157,6 @@ async fn status(
 /// A request in LetsPing's status shape.
 pub(crate) fn view(row: &RequestRow) -> Value {
     let decision = row.decision.as_ref();
-    let field = |k: &str| decision.and_then(|d| d.get(k)).cloned().unwrap_or(Value::Null);
     // APPROVED only for an operator's signed decision (an unsigned one stored by an earlier
     // version reads as REJECTED: fail closed).
     let status = match row.status.as_str() {
@@ -167,8 +166,8 @@ pub(crate) fn view(row: &RequestRow) -> Value {
         }
         _ => "REJECTED",
     };
-    let resolved_at = decision.and_then(|d| d.get("decided_at")).and_then(Value::as_i64).map(iso8601);
-    let actor = field("actor");
+    let resolved_at = decision.map(|d| iso8601(d.decided_at));
+    let actor = json!(decision.and_then(|d| d.actor.as_deref()));
     let mut metadata = row
         .context
         .as_ref()
@@ -178,9 +177,9 @@ pub(crate) fn view(row: &RequestRow) -> Value {
         .unwrap_or_default();
     metadata.insert("actor_id".into(), actor.clone());
     metadata.insert("resolved_at".into(), json!(resolved_at));
-    metadata.insert("reason".into(), field("reason"));
+    metadata.insert("reason".into(), json!(decision.and_then(|d| d.reason.as_deref())));
     metadata.insert("handrail_status".into(), json!(row.status));
-    metadata.insert("proof".into(), field("proof"));
+    metadata.insert("proof".into(), json!(decision.and_then(|d| d.proof.as_deref())));
     json!({
         "id": row.id,
         "status": status,
@@ -188,7 +187,7 @@ pub(crate) fn view(row: &RequestRow) -> Value {
         "action": row.action,
         "priority": row.priority,
         "payload": row.payload,
-        "patched_payload": field("patched_payload"),
+        "patched_payload": decision.and_then(|d| d.patched_payload.as_ref()),
         "resolved_at": resolved_at,
         "actor_id": actor,
         "metadata": metadata,
@@ -298,12 +297,6 @@ fn callback(row: &RequestRow) -> Option<String> {
     Some(url.to_string())
 }
 
-/// The `x-letsping-signature` of a webhook body: `t=<unix ms>,v1=<hex HMAC-SHA256(secret,
-/// body)>`, the form their `webhook_handler` verifies.
-fn signature_header(secret: &str, body: &[u8], now_ms: i64) -> String {
-    format!("t={now_ms},v1={}", hex_encode(hmac_sha256(secret.as_bytes(), &[body])))
-}
-
 /// This layer's part in deliveries: a request's `metadata.callback_url`, and every delivery
 /// about one of its requests in their shape, signed `x-letsping-signature`.
 pub(crate) struct Deliveries;
@@ -315,7 +308,8 @@ impl DeliveryHook for Deliveries {
 
     fn shape(&self, state: &AppState, delivery: &Delivery) -> Option<Shaped> {
         let (body, secret) = self::delivery(state, &delivery.body, delivery.callback)?;
-        let signature = signature_header(&secret, body.as_bytes(), crate::now_ms());
+        let signature =
+            handrail_core::compat::letsping::sign(secret.as_bytes(), body.as_bytes(), crate::now_ms());
         Some(Shaped { body, headers: vec![("x-letsping-signature", signature)] })
     }
 }

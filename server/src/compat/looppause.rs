@@ -138,8 +138,7 @@ async fn read(
     let Some(decision) = row.decision.as_ref() else {
         return Ok(Json(json!({ "pause_id": row.id, "status": "pending" })));
     };
-    let text = |k: &str| decision.get(k).and_then(Value::as_str).map(str::to_string);
-    let decided_at = decision.get("decided_at").and_then(Value::as_i64).unwrap_or(row.created_at);
+    let decided_at = decision.decided_at;
     // `human` only for an operator's signed decision; anything else decided is handled as a
     // request nobody decided in time.
     let person = crate::v1::authority::decided_by_person(&row);
@@ -172,13 +171,13 @@ async fn read(
     proof.insert("decision".into(), json!(outcome));
     proof.insert("authorization_type".into(), json!(authorization));
     proof.insert("human_response".into(), json!(human));
-    proof.insert("responder".into(), json!(text("actor").unwrap_or_default()));
+    proof.insert("responder".into(), json!(decision.actor.clone().unwrap_or_default()));
     proof.insert("responded_at".into(), json!(iso8601(decided_at)));
     proof.insert("channel".into(), json!("handrail"));
-    proof.insert("comment".into(), json!(text("reason")));
-    proof.insert("fields".into(), decision.get("patched_payload").cloned().unwrap_or(Value::Null));
+    proof.insert("comment".into(), json!(decision.reason));
+    proof.insert("fields".into(), decision.patched_payload.clone().unwrap_or(Value::Null));
     // Our own Ed25519 proof travels inside theirs, so it is covered by their HMAC too.
-    proof.insert("handrail_proof".into(), decision.get("proof").cloned().unwrap_or(Value::Null));
+    proof.insert("handrail_proof".into(), json!(decision.proof));
     let secret = secrets::secret(state.store.as_ref(), &row.project, Kind::LoopPauseSigning)?;
     let mut canonical = String::new();
     python_json(&Value::Object(proof.clone()), &mut canonical);

@@ -6,7 +6,7 @@ mod sqlite;
 
 use handrail_core::audit::Entry;
 use handrail_core::idempotency::Execution;
-use handrail_core::request::{Priority, Status};
+use handrail_core::request::{Decision, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,24 +105,7 @@ pub struct RoleRule {
     pub created_at: i64,
 }
 
-/// One escalation of a pending request: a move from a role to another (a role's rule), or
-/// the request's own escalation (one a compatibility layer set), which names whom to notify and
-/// moves it only when that names a role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Escalation {
-    /// The role it had (absent: none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// The role it was given (absent: its role did not change).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// Whom the escalation is for, as the agent named it (an e-mail address, a role): for the
-    /// operator's notification hook, which reads it from the `request.escalated` event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Unix seconds.
-    pub at: i64,
-}
+pub use handrail_core::request::Escalation;
 
 /// What [`Store::escalate`] should do to a pending request.
 #[derive(Debug, Clone, Copy)]
@@ -168,47 +151,8 @@ pub struct StoredCheckpoint {
     pub token: String,
 }
 
-/// A stored request, as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct RequestRow {
-    /// `req_…`.
-    pub id: String,
-    /// The project it belongs to.
-    pub project: String,
-    /// The system acted on (`stripe`, `gmail`…).
-    pub service: String,
-    /// The action (`refund`, `send_email`…).
-    pub action: String,
-    /// The payload to approve: plain JSON, or an envelope.
-    pub payload: Value,
-    /// Urgency.
-    pub priority: Priority,
-    /// The role of the people who may decide, if restricted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// JSON Schema an edited payload must satisfy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub schema: Option<Value>,
-    /// Free context the agent attached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub context: Option<Value>,
-    /// Where it stands.
-    pub status: Status,
-    /// When it was created, Unix seconds.
-    pub created_at: i64,
-    /// Its deadline (then EXPIRED, fail closed), Unix seconds.
-    pub expires_at: i64,
-    /// The decision, once decided.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<handrail_core::request::Decision>")]
-    pub decision: Option<Value>,
-    /// Moves to other roles while pending, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub escalations: Vec<Escalation>,
-    /// The key that created it (an agent key reads only the requests it created).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-}
+/// A stored request, as the API returns it: the core's one wire model.
+pub use handrail_core::request::Request as RequestRow;
 
 /// Which requests a listing returns (see [`Store::list`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -237,15 +181,15 @@ pub fn is_person(actor: &str) -> bool {
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
 /// is the decider's key id, which the store must find as an operator key of the request's
 /// project inside the transaction that writes it; for any other decision, None.
-pub fn approving_actor(status: Status, decision: &Value) -> StoreResult<Option<&str>> {
-    if decision.get("status").and_then(Value::as_str) != Some(status.as_str()) {
+pub fn approving_actor(status: Status, decision: &Decision) -> StoreResult<Option<&str>> {
+    if decision.status != status {
         return Err(StoreError("decision refused: its status differs from the stored one".into()));
     }
     if !status.allows_action() {
         return Ok(None);
     }
-    let proof = decision.get("proof").and_then(Value::as_str).filter(|p| !p.is_empty());
-    let actor = decision.get("actor").and_then(Value::as_str);
+    let proof = decision.proof.as_deref().filter(|p| !p.is_empty());
+    let actor = decision.actor.as_deref();
     match (proof, actor) {
         (Some(_), Some(actor)) if is_person(actor) => Ok(Some(actor)),
         _ => Err(StoreError("approval refused: only an operator's signed decision approves".into())),
@@ -570,7 +514,7 @@ pub trait Requests: Send + Sync {
         project: &str,
         id: &str,
         status: Status,
-        decision: &Value,
+        decision: &Decision,
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;

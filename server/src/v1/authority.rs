@@ -121,7 +121,6 @@ pub(crate) fn list_filter<'a>(who: &'a Principal, mut filter: RequestFilter<'a>)
 /// compatibility view may call a human decision.
 pub(crate) fn decided_by_person(row: &RequestRow) -> bool {
     let Some(decision) = row.decision.as_ref() else { return false };
-    let proof = decision.get("proof").and_then(serde_json::Value::as_str).is_some_and(|p| !p.is_empty());
-    let actor = decision.get("actor").and_then(serde_json::Value::as_str);
-    proof && actor.is_some_and(crate::store::is_person)
+    let proof = decision.proof.as_deref().is_some_and(|p| !p.is_empty());
+    proof && decision.actor.as_deref().is_some_and(crate::store::is_person)
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use handrail_core::envelope::is_envelope;
 use handrail_core::idempotency::Fingerprint;
-use handrail_core::request::{self, NewRequest, Status};
+use handrail_core::request::{self, Decision, NewRequest, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -243,7 +243,7 @@ async fn resolve(
     Caller(who): Caller,
     Path(id): Path<String>,
     crate::v1::Body(bytes): crate::v1::Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Decision>> {
     if who.role != Role::Operator {
         return Err(ApiError::new(Code::Forbidden, "agent keys cannot decide requests"));
     }

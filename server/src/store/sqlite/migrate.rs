@@ -72,6 +72,19 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    let table_exists = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'compat_checkpoints'")?
+        .exists([])?;
+    if table_exists {
+        // Thread checkpoints were named after the compatibility layer that first used them.
+        conn.execute_batch(
+            "BEGIN;
+             INSERT OR IGNORE INTO thread_checkpoints (seq, project, thread, id, body, created_at)
+                SELECT seq, project, thread, id, body, created_at FROM compat_checkpoints;
+             DROP TABLE compat_checkpoints;
+             COMMIT;",
+        )?;
+    }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS requests_by_role ON requests(project, role, status);
          CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use handrail_core::audit::{self, Entry};
 use handrail_core::idempotency::Execution;
-use handrail_core::request::Status;
+use handrail_core::request::{Decision, Status};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -334,18 +334,18 @@ impl Checkpoints for Sqlite {
         let tx = conn.transaction()?;
         // REPLACE gives a re-sent checkpoint a new `seq`: the last one written is the newest.
         tx.execute(
-            "INSERT OR REPLACE INTO compat_checkpoints (project, thread, id, body, created_at)
+            "INSERT OR REPLACE INTO thread_checkpoints (project, thread, id, body, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![project, put.thread, put.id, put.body, put.now],
         )?;
         tx.execute(
-            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND seq NOT IN (
-                SELECT seq FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)",
+            "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 AND seq NOT IN (
+                SELECT seq FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)",
             params![project, put.thread, put.per_thread as i64],
         )?;
         tx.execute(
-            "DELETE FROM compat_checkpoints WHERE project = ?1 AND seq NOT IN (
-                SELECT seq FROM compat_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)",
+            "DELETE FROM thread_checkpoints WHERE project = ?1 AND seq NOT IN (
+                SELECT seq FROM thread_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)",
             params![project, put.per_project as i64],
         )?;
         tx.commit()?;
@@ -357,14 +357,14 @@ impl Checkpoints for Sqlite {
         let body = match id {
             Some(id) => conn
                 .query_row(
-                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2 AND id = ?3",
+                    "SELECT body FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 AND id = ?3",
                     params![project, thread, id],
                     |r| r.get(0),
                 )
                 .optional()?,
             None => conn
                 .query_row(
-                    "SELECT body FROM compat_checkpoints WHERE project = ?1 AND thread = ?2
+                    "SELECT body FROM thread_checkpoints WHERE project = ?1 AND thread = ?2
                      ORDER BY seq DESC LIMIT 1",
                     params![project, thread],
                     |r| r.get(0),
@@ -376,7 +376,7 @@ impl Checkpoints for Sqlite {
 
     fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize> {
         Ok(self.conn().execute(
-            "DELETE FROM compat_checkpoints WHERE project = ?1 AND thread = ?2",
+            "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2",
             params![project, thread],
         )?)
     }

@@ -113,7 +113,7 @@ impl Requests for Sqlite {
         project: &str,
         id: &str,
         status: Status,
-        decision: &Value,
+        decision: &Decision,
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {

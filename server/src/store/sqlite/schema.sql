@@ -74,11 +74,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions(project, agent, started_at);
 
-CREATE TABLE IF NOT EXISTS compat_checkpoints (
+CREATE TABLE IF NOT EXISTS thread_checkpoints (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, thread TEXT NOT NULL,
     id TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (project, thread, id));
 
-CREATE INDEX IF NOT EXISTS compat_checkpoints_by_thread ON compat_checkpoints(project, thread, seq);
+CREATE INDEX IF NOT EXISTS thread_checkpoints_by_thread ON thread_checkpoints(project, thread, seq);
 
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     project TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, token TEXT NOT NULL);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::error::{internal, ApiError, ApiResult, Code};
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Claim, EscalationStep, Principal, RequestRow};
+use crate::store::{AuditEvent, Claim, EscalationStep, Inserted, Principal, RequestRow};
 use crate::{blocking, now, random, AppState};
 
 /// Default deadline of a request without `timeout_secs`: a day.
@@ -138,8 +138,11 @@ pub(crate) fn insert(
         event: "request.created",
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
-    if !state.store.insert_request(&row, claim, audit)? {
-        return Ok(None);
+    match state.store.insert_request(&row, claim, audit)? {
+        Inserted::Created => {}
+        Inserted::KeyTaken => return Ok(None),
+        // Another project's request has this client-chosen id (ids are global).
+        Inserted::IdTaken => return Err(ApiError::new(Code::IdTaken, "a request with this id exists")),
     }
     Metrics::add(&state.metrics.requests_created, 1);
     state.announce(&row, "request.created", body.clone());

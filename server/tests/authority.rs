@@ -585,7 +585,7 @@ fn a_letsping_ingest_cannot_claim_a_verified_signature() {
 #[test]
 fn the_store_refuses_an_approval_without_an_operators_proof() {
     use handrail_core::request::Decision;
-    use handrail_server::store::{AuditEvent, Projects, RequestRow, Requests, Role, Sqlite};
+    use handrail_server::store::{AuditEvent, Inserted, Projects, RequestRow, Requests, Role, Sqlite};
     let dir = common::fresh_dir("store");
     std::fs::create_dir_all(&dir).unwrap();
     let store = Sqlite::open(&dir.join("handrail.db")).unwrap();
@@ -599,7 +599,7 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     }))
     .unwrap();
     let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_agent", event, data: json!({}) };
-    assert!(store.insert_request(&row, None, audit("request.created")).unwrap());
+    assert_eq!(store.insert_request(&row, None, audit("request.created")).unwrap(), Inserted::Created);
     let decide = |status: &str, decision: Value| {
         let decision: Decision = serde_json::from_value(decision).unwrap();
         store.decide("prj_a", &row.id, status.parse().unwrap(), &decision, None, audit("x"))
@@ -631,7 +631,7 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     let mut overdue = row.clone();
     overdue.id = "req_bbbbbbbbbbbbbbbb".into();
     overdue.expires_at = 0;
-    assert!(store.insert_request(&overdue, None, audit("request.created")).unwrap());
+    assert_eq!(store.insert_request(&overdue, None, audit("request.created")).unwrap(), Inserted::Created);
     let mut late = approval("key_op", Some("a.b.c"));
     late["request_id"] = json!(overdue.id);
     let late: Decision = serde_json::from_value(late).unwrap();

@@ -106,6 +106,24 @@ fn receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
 }
 
 #[test]
+fn a_client_id_another_project_has_is_id_taken_and_theirs_is_untouched() {
+    let server = Server::fresh("id-collision");
+    let (_, created) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
+    let other_agent = created["agent_key"].as_str().unwrap().to_string();
+    let other_op = created["operator_token"].as_str().unwrap().to_string();
+    let id = "req_collision_0000000001";
+    let body =
+        |note: &str| json!({"id": id, "service": "bank", "action": "transfer", "payload": {"note": note}});
+    let (status, theirs) = server.call("POST", "/v1/requests", &other_agent, Some(&body("theirs")));
+    assert_eq!(status, 201, "{theirs}");
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body("ours")));
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("id_taken")), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &other_op, None);
+    assert_eq!(row["payload"], json!({"note": "theirs"}));
+    assert_eq!(server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None).0, 404);
+}
+
+#[test]
 fn an_admin_creates_projects_that_see_nothing_of_each_other() {
     let server = Server::fresh("projects");
     let (status, created) =

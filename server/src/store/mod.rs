@@ -484,6 +484,17 @@ pub trait Projects: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// What [`Requests::insert_request`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored, with its audit entry and deliveries.
+    Created,
+    /// Another create claimed the idempotency key first: nothing written (replay that one).
+    KeyTaken,
+    /// The id is another request's, in this project or another: nothing written.
+    IdTaken,
+}
+
 /// Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
 pub trait Requests: Send + Sync {
     /// The execution stored under an idempotency key.
@@ -493,13 +504,15 @@ pub trait Requests: Send + Sync {
     ///
     /// With a [`Claim`], the idempotency key is claimed in that same transaction: the whole
     /// create happens only if the key is still as the caller read it (absent, or exactly
-    /// `previous`); otherwise nothing is written and the answer is false.
+    /// `previous`); otherwise nothing is written and the answer is [`Inserted::KeyTaken`].
+    /// Request ids are unique across projects: an id another request has, in this project
+    /// or another, writes nothing and answers [`Inserted::IdTaken`].
     fn insert_request(
         &self,
         row: &RequestRow,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Inserted>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
     /// Requests of a project, newest first, as `filter` says.

@@ -24,7 +24,7 @@ mod snapshots;
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
     CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, DeliveryEntry, DeliveryTarget, Escalation,
-    EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, Projects,
+    EscalationStep, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, Projects,
     RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow, Snapshot,
     SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
@@ -40,8 +40,22 @@ impl From<rusqlite::Error> for StoreError {
 const READERS: usize = 4;
 
 /// A write that joins a group commit: it runs inside the batch's transaction, in a
-/// savepoint of its own, and answers whether it applied (false: it wrote nothing).
-type Job = Box<dyn FnOnce(&Connection) -> StoreResult<bool> + Send>;
+/// savepoint of its own, and answers what it did (anything but `Applied`: it wrote nothing).
+type Job = Box<dyn FnOnce(&Connection) -> StoreResult<Written> + Send>;
+
+/// A job's outcome and the channel its caller waits on.
+type Done = std::sync::mpsc::SyncSender<StoreResult<Written>>;
+
+/// What a group-committed job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Its writes are part of the batch.
+    Applied,
+    /// It found nothing to do (a lost race, a request no longer pending); nothing written.
+    Skipped,
+    /// The id it would create is another request's; nothing written.
+    IdTaken,
+}
 
 /// SQLite storage in one file.
 ///
@@ -52,7 +66,7 @@ type Job = Box<dyn FnOnce(&Connection) -> StoreResult<bool> + Send>;
 /// commit. Lookups use a small pool of read connections.
 pub struct Sqlite {
     conn: Mutex<Connection>,
-    queue: Mutex<Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>>,
+    queue: Mutex<Vec<(Job, Done)>>,
     readers: Vec<Mutex<Connection>>,
     /// Directory of snapshot blobs, one file each.
     blobs: PathBuf,
@@ -104,17 +118,26 @@ impl Sqlite {
     /// Runs `job` in a group commit (see [`Sqlite`]); returns once its batch is on disk.
     fn grouped(
         &self,
-        job: impl FnOnce(&Connection) -> StoreResult<bool> + Send + 'static,
-    ) -> StoreResult<bool> {
+        job: impl FnOnce(&Connection) -> StoreResult<Written> + Send + 'static,
+    ) -> StoreResult<Written> {
+        use std::sync::mpsc::TryRecvError;
         let (done, result) = std::sync::mpsc::sync_channel(1);
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).push((Box::new(job), done));
+        let answered = |r: Result<StoreResult<Written>, TryRecvError>| match r {
+            Ok(r) => Some(r),
+            // The batch that held our job went away without an answer: it was not stored.
+            Err(TryRecvError::Disconnected) => {
+                Some(Err(StoreError("the write's batch ended without an outcome; nothing was stored".into())))
+            }
+            Err(TryRecvError::Empty) => None,
+        };
         loop {
-            if let Ok(r) = result.try_recv() {
+            if let Some(r) = answered(result.try_recv()) {
                 return r;
             }
             let mut conn = self.conn();
             // The leader before us may have committed our job while we waited.
-            if let Ok(r) = result.try_recv() {
+            if let Some(r) = answered(result.try_recv()) {
                 return r;
             }
             let jobs = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
@@ -128,36 +151,64 @@ impl Sqlite {
     }
 }
 
-/// Commits a batch of jobs in one transaction and tells each caller its outcome. When the
-/// commit itself fails, every job of the batch gets the error: none was acknowledged.
-fn run_batch(conn: &mut Connection, jobs: Vec<(Job, std::sync::mpsc::SyncSender<StoreResult<bool>>)>) {
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    let mut senders = Vec::with_capacity(jobs.len());
+/// Commits a batch of jobs in one transaction and tells each caller its exact outcome.
+///
+/// - A job that fails or panics leaves nothing behind (its savepoint rolls back); the others
+///   go on.
+/// - When SQLite rolls the whole transaction back on its own (a full disk, an I/O error),
+///   the jobs run so far are answered with an error, since nothing of them is stored, and
+///   the jobs not yet run go into a batch of their own instead of running outside any
+///   transaction.
+/// - When the commit fails, every job of the batch gets the error: none was stored.
+fn run_batch(conn: &mut Connection, jobs: Vec<(Job, Done)>) {
+    let mut jobs = jobs.into_iter();
+    let mut answered: Vec<(Done, StoreResult<Written>)> = Vec::new();
+    let mut rolled_back = false;
     let committed = (|| -> StoreResult<()> {
         let mut tx = conn.transaction()?;
-        for (job, done) in jobs {
+        for (job, done) in jobs.by_ref() {
             let outcome = (|| {
                 let sp = tx.savepoint()?;
-                let applied = job(&sp)?;
-                if applied {
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&sp)))
+                    .unwrap_or_else(|_| {
+                        Err(StoreError("a storage job panicked; nothing of it was stored".into()))
+                    })?;
+                if written == Written::Applied {
                     sp.commit()?;
                 }
-                Ok(applied)
+                Ok(written)
             })();
-            outcomes.push(outcome);
-            senders.push(done);
+            let failed = outcome.is_err();
+            answered.push((done, outcome));
+            if failed && tx.is_autocommit() {
+                rolled_back = true;
+                return Ok(());
+            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit().map_err(StoreError::from)
     })();
-    if let Err(e) = committed {
-        for done in senders {
-            let _ = done.send(Err(StoreError(e.0.clone())));
+    match committed {
+        Err(e) => {
+            for (done, _) in answered {
+                let _ = done.send(Err(StoreError(e.0.clone())));
+            }
         }
-        return;
-    }
-    for (done, outcome) in senders.into_iter().zip(outcomes) {
-        let _ = done.send(outcome);
+        Ok(()) if rolled_back => {
+            for (done, outcome) in answered {
+                let _ = done.send(outcome.and(Err(StoreError(
+                    "SQLite rolled the batch back; nothing of this write was stored".into(),
+                ))));
+            }
+            let rest: Vec<_> = jobs.collect();
+            if !rest.is_empty() {
+                run_batch(conn, rest);
+            }
+        }
+        Ok(()) => {
+            for (done, outcome) in answered {
+                let _ = done.send(outcome);
+            }
+        }
     }
 }
 
@@ -421,4 +472,79 @@ fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AgentRow, String)> {
 fn finish_agent(mut row: AgentRow, readiness: &str) -> StoreResult<AgentRow> {
     row.readiness = serde_json::from_str(readiness)?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT PRIMARY KEY);").unwrap();
+        conn
+    }
+
+    fn insert(v: &'static str) -> Job {
+        Box::new(move |c: &Connection| {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(Written::Applied)
+        })
+    }
+
+    /// Runs `jobs` as one batch; each caller's answer, in order.
+    fn run(conn: &mut Connection, jobs: Vec<Job>) -> Vec<StoreResult<Written>> {
+        let (jobs, answers): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|job| {
+                let (done, answer) = std::sync::mpsc::sync_channel(1);
+                ((job, done), answer)
+            })
+            .unzip();
+        run_batch(conn, jobs);
+        answers.into_iter().map(|a| a.recv().unwrap()).collect()
+    }
+
+    fn stored(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_failing_or_panicking_job_leaves_nothing_and_the_others_commit() {
+        let mut conn = conn();
+        let failing: Job = Box::new(|c: &Connection| {
+            c.execute("INSERT INTO t (v) VALUES ('half')", [])?;
+            Err(StoreError("refused".into()))
+        });
+        let panicking: Job = Box::new(|c: &Connection| {
+            c.execute("INSERT INTO t (v) VALUES ('panicked')", []).unwrap();
+            panic!("a bug in a job");
+        });
+        let answers = run(&mut conn, vec![insert("a"), failing, panicking, insert("b")]);
+        assert!(matches!(answers[0], Ok(Written::Applied)));
+        assert!(answers[1].is_err() && answers[2].is_err());
+        assert!(matches!(answers[3], Ok(Written::Applied)));
+        assert_eq!(stored(&conn), ["a", "b"]);
+    }
+
+    #[test]
+    fn after_sqlite_rolls_the_batch_back_each_caller_hears_exactly_what_was_stored() {
+        let mut conn = conn();
+        // What SQLite does on a full disk or an I/O error mid-batch: the whole transaction
+        // is gone and the connection is back in autocommit mode.
+        let rolls_back: Job = Box::new(|c: &Connection| {
+            c.execute_batch("ROLLBACK")?;
+            Err(StoreError("database or disk is full".into()))
+        });
+        let answers = run(&mut conn, vec![insert("a"), rolls_back, insert("c"), insert("d")]);
+        assert!(answers[0].is_err(), "a was rolled back with the batch: its caller must not hear success");
+        assert!(answers[1].is_err());
+        assert!(matches!(answers[2], Ok(Written::Applied)) && matches!(answers[3], Ok(Written::Applied)));
+        assert_eq!(
+            stored(&conn),
+            ["c", "d"],
+            "the jobs after the rollback ran in a transaction of their own"
+        );
+        assert!(conn.is_autocommit());
+    }
 }

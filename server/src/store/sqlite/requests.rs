@@ -20,7 +20,7 @@ impl Requests for Sqlite {
         row: &RequestRow,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Inserted> {
         let claim = claim
             .map(|c| -> StoreResult<_> {
                 Ok((
@@ -47,11 +47,13 @@ impl Requests for Sqlite {
                     )?,
                 };
                 if changed != 1 {
-                    return Ok(false); // another create won the key; this savepoint rolls back
+                    return Ok(Written::Skipped); // another create won the key; this savepoint rolls back
                 }
             }
-            tx.execute(
-                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by)
+            // Ids are unique across projects (a client may choose one): a taken id writes
+            // nothing, whichever project has it.
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO requests (id, project, body, status, created_at, expires_at, role, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     row.id,
@@ -64,10 +66,18 @@ impl Requests for Sqlite {
                     row.created_by
                 ],
             )?;
+            if inserted != 1 {
+                return Ok(Written::IdTaken);
+            }
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
             enqueue(tx, &row, audit.event, audit.at, None)?;
-            Ok(true)
+            Ok(Written::Applied)
+        })
+        .map(|written| match written {
+            Written::Applied => Inserted::Created,
+            Written::Skipped => Inserted::KeyTaken,
+            Written::IdTaken => Inserted::IdTaken,
         })
     }
 
@@ -144,12 +154,12 @@ impl Requests for Sqlite {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let Some(body) = body else { return Ok(false) };
+            let Some(body) = body else { return Ok(Written::Skipped) };
             let mut row = row_from(body)?;
             // The deadline holds at decision time, whatever the expiry sweep's backlog: past
             // it, only the expiry itself may be written.
             if status != Status::Expired && row.expires_at <= at {
-                return Ok(false);
+                return Ok(Written::Skipped);
             }
             row.status = status;
             row.decision = Some(decision);
@@ -160,8 +170,9 @@ impl Requests for Sqlite {
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;
             enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
-            Ok(true)
+            Ok(Written::Applied)
         })
+        .map(|written| written == Written::Applied)
     }
 
     fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {

@@ -15,12 +15,12 @@ pub mod log;
 mod pricing;
 pub mod store;
 pub mod v1;
+mod waiters;
 mod webhooks;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use handrail_core::encoding::{b64url_decode, b64url_encode, hex_encode};
@@ -41,8 +41,8 @@ pub struct AppState {
     /// kept in the settings table. Every proof and audit checkpoint names it (`iss`), and
     /// `/v1/keys/proof` publishes it beside the keys.
     pub issuer: Arc<str>,
-    /// One channel per request someone is waiting on; a decision wakes its waiters.
-    waiters: Arc<Mutex<HashMap<String, watch::Sender<()>>>>,
+    /// Who waits on which request's decision.
+    pub(crate) waiters: waiters::Waiters,
     /// Queue changes for the live views (server-sent events).
     pub(crate) events: tokio::sync::broadcast::Sender<Arc<QueueEvent>>,
     pub(crate) limiter: Arc<limits::RateLimiter>,
@@ -72,7 +72,7 @@ impl AppState {
             store,
             signer: Arc::new(signer),
             issuer: issuer.into(),
-            waiters: Arc::default(),
+            waiters: waiters::Waiters::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
             metrics: Arc::default(),
@@ -98,18 +98,14 @@ impl AppState {
         matches!(self.store.key(&who.project, &who.key_id), Ok(Some(_)))
     }
 
-    /// A receiver that changes when request `id` is decided.
-    pub(crate) fn subscribe(&self, id: &str) -> watch::Receiver<()> {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        waiters.entry(id.to_string()).or_insert_with(|| watch::channel(()).0).subscribe()
+    /// Starts waiting on request `id` (see [`waiters`]).
+    pub(crate) fn subscribe(&self, id: &str) -> waiters::Waiter {
+        self.waiters.subscribe(id)
     }
 
     /// Wakes everyone waiting on request `id`.
     pub(crate) fn notify(&self, id: &str) {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = waiters.remove(id) {
-            let _ = tx.send(());
-        }
+        self.waiters.notify(id);
     }
 }
 

@@ -647,3 +647,22 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
         .unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn junk_waits_are_refused_before_anything_is_registered() {
+    let server = Server::fresh("junk-waits");
+    let long = format!("req_{}", "A".repeat(4000));
+    for id in
+        ["req_AAAAAAAAAAAAAAAAAAAAAA", long.as_str(), "..%2F..%2Fetc", "req_%00%00%00%00%00%00%00%00%00"]
+    {
+        for token in [&server.agent, &server.operator] {
+            let (status, answer) =
+                server.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), token, None);
+            assert_eq!(
+                (status, answer["error"]["code"].as_str()),
+                (404, Some("not_found")),
+                "{id}: {answer}"
+            );
+        }
+    }
+}

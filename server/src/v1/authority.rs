@@ -100,6 +100,10 @@ pub(crate) fn may_read(who: &Principal, row: &RequestRow) -> bool {
 /// Request `id` of the caller's project if the caller may read it; 404 `not_found` otherwise
 /// (whether it exists elsewhere is not the caller's to learn).
 pub(crate) fn readable(state: &AppState, who: &Principal, id: &str) -> ApiResult<RequestRow> {
+    // No request has an id of another form: such an id is not looked up at all.
+    if handrail_core::request::check_id(id).is_err() {
+        return Err(not_found());
+    }
     match state.store.request(&who.project, id)? {
         Some(row) if may_read(who, &row) => Ok(row),
         _ => Err(not_found()),

@@ -206,7 +206,7 @@ async fn wait(
         loop {
             tokio::select! {
                 _ = &mut timeout => break,
-                _ = rx.changed() => break,
+                _ = rx.decided() => break,
                 changed = revocations.changed() => {
                     if changed.is_err() || !state.still_valid(&who) {
                         return Err(super::unauthorized());

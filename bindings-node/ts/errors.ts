@@ -71,7 +71,7 @@ export class NotFoundError extends HandrailError {}
  * `data.reason`; `idempotency_mismatch`: the same key with another body).
  */
 export class ConflictError extends HandrailError {}
-/** The server or the schema refused the input (`invalid_request`, `edit_invalid`, `schema_invalid`, `too_large`). */
+/** The server or the schema refused the input (`invalid_request`, `edit_invalid`, `schema_invalid`, `schema_too_complex`, `too_large`, `too_many_values`). */
 export class InvalidPayloadError extends HandrailError {}
 /** Too many requests (`rate_limited`), after the retries. */
 export class RateLimitedError extends HandrailError {

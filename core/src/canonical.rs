@@ -48,13 +48,22 @@ pub fn canonicalize(input: impl AsRef<[u8]>) -> Result<String> {
 ///
 /// On error, `out` may hold a partial result; callers that reuse it should clear it.
 pub fn canonicalize_into(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    check(input, out, usize::MAX)
+}
+
+/// Canonicalizes `input` into `out`, counting its values against `max_values`.
+fn check(input: &[u8], out: &mut Vec<u8>, max_values: usize) -> Result<()> {
     // One validation of the whole text (SIMD in std) instead of one per string: every slice
     // between ASCII delimiters of valid UTF-8 is valid UTF-8 too.
     std::str::from_utf8(input)
         .map_err(|e| Error::JsonSyntax { offset: e.valid_up_to(), reason: "invalid UTF-8" })?;
-    let mut parser = Parser { input, pos: 0, scratch: Vec::new(), members: Vec::new() };
+    let mut parser =
+        Parser { input, pos: 0, scratch: Vec::new(), members: Vec::new(), values_left: max_values };
     parser.skip_ws();
-    parser.value(0, out)?;
+    parser.value(0, out).map_err(|e| match e {
+        Error::TooManyValues { .. } => Error::TooManyValues { limit: max_values },
+        e => e,
+    })?;
     parser.skip_ws();
     if parser.pos != input.len() {
         return Err(parser.syntax("trailing characters after the JSON value"));
@@ -76,11 +85,33 @@ pub fn parse(input: impl AsRef<[u8]>) -> Result<Value> {
     parse_with(input, &mut Vec::with_capacity(input.len()))
 }
 
+/// [`parse`], refusing a text of more than `max_values` values (`too_many_values`) before
+/// any value is built: what a server reads from untrusted clients, where a megabyte of
+/// `[0,0,…]` would otherwise cost tens of megabytes to hold.
+///
+/// ```
+/// use handrail_core::canonical::parse_bounded;
+///
+/// assert!(parse_bounded(br#"{"a": [1, 2]}"#, 4).is_ok()); // the object, the array, 1, 2
+/// assert_eq!(parse_bounded(br#"{"a": [1, 2, 3]}"#, 4).unwrap_err().code(), "too_many_values");
+/// ```
+pub fn parse_bounded(input: impl AsRef<[u8]>, max_values: usize) -> Result<Value> {
+    let input = input.as_ref();
+    let mut scratch = Vec::with_capacity(input.len());
+    check(input, &mut scratch, max_values)?;
+    build(input)
+}
+
 /// [`parse`], with `scratch` (cleared first) as the room the check needs: a hot path that
 /// reads JSON text after text keeps one buffer instead of allocating one each time.
 pub fn parse_with(input: &[u8], scratch: &mut Vec<u8>) -> Result<Value> {
     scratch.clear();
     canonicalize_into(input, scratch)?;
+    build(input)
+}
+
+/// Builds the value of a text [`canonicalize_into`] accepted.
+fn build(input: &[u8]) -> Result<Value> {
     // The text is valid strict JSON by now, at most MAX_DEPTH deep: serde_json only builds
     // the value. Its own nesting limit (one level short of ours) is lifted so that the
     // depth rule is this module's alone; the check above already bounds the recursion.
@@ -126,6 +157,8 @@ struct Parser<'a> {
     scratch: Vec<u8>,
     /// Member stack shared by all open objects (each object uses the tail it pushed).
     members: Vec<Member<'a>>,
+    /// How many more values the caller accepts (see [`parse_bounded`]).
+    values_left: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -154,6 +187,7 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<()> {
+        self.values_left = self.values_left.checked_sub(1).ok_or(Error::TooManyValues { limit: 0 })?;
         match self.peek() {
             None => Err(self.syntax("unexpected end of input")),
             Some(b'n') => self.literal(b"null", out),

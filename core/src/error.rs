@@ -38,6 +38,10 @@ pub enum Error {
     /// An input larger than the limit the caller or the format sets.
     #[error("input of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    /// A JSON text with more values (scalars, arrays and objects, counted alike) than the
+    /// caller's limit: dense input that would cost far more to hold than its size says.
+    #[error("JSON text holds more than {limit} values")]
+    TooManyValues { limit: usize },
 
     // ---- encodings and keys ---------------------------------------------------------------
     /// A base64 / base64url / hex field did not decode.
@@ -135,6 +139,11 @@ pub enum Error {
     /// The JSON Schema attached to a request is itself invalid.
     #[error("invalid JSON Schema: {reason}")]
     SchemaInvalid { reason: String },
+    /// A JSON Schema whose validation would cost more than the limits allow: too large,
+    /// `$ref` chains too long, or too many subschemas once every `$ref` is followed (alone,
+    /// or times the size of the payload it must check). See `request::compile_schema`.
+    #[error("JSON Schema too complex: {reason}")]
+    SchemaTooComplex { reason: String },
     /// An edited payload does not satisfy the request's schema.
     #[error("edited payload violates the schema: {}", errors.join("; "))]
     EditInvalid { errors: Vec<String> },
@@ -202,6 +211,7 @@ impl Error {
             Error::IntegerOutOfRange { .. } => "integer_out_of_range",
             Error::TooDeep { .. } => "too_deep",
             Error::TooLarge { .. } => "too_large",
+            Error::TooManyValues { .. } => "too_many_values",
             Error::Encoding { .. } => "encoding",
             Error::InvalidKey { .. } => "invalid_key",
             Error::Random => "random_unavailable",
@@ -228,6 +238,7 @@ impl Error {
             Error::ProfileCorrupt { .. } => "profile_corrupt",
             Error::UnknownVariant { .. } => "unknown_variant",
             Error::SchemaInvalid { .. } => "schema_invalid",
+            Error::SchemaTooComplex { .. } => "schema_too_complex",
             Error::EditInvalid { .. } => "edit_invalid",
             Error::InvisibleCharacter { .. } => "invisible_character",
             Error::Unauthorized { .. } => "unauthorized",
@@ -257,6 +268,7 @@ impl Error {
             Error::InvalidRequest { .. }
             | Error::EditInvalid { .. }
             | Error::SchemaInvalid { .. }
+            | Error::SchemaTooComplex { .. }
             | Error::BodyTooLarge { .. } => ErrorKind::InvalidPayload,
             Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::Server { .. } => ErrorKind::Server,
@@ -289,6 +301,7 @@ impl Error {
             | Error::IntegerOutOfRange { .. }
             | Error::TooDeep { .. }
             | Error::TooLarge { .. }
+            | Error::TooManyValues { .. }
             | Error::Encoding { .. }
             | Error::InvalidKey { .. }
             | Error::IdempotencyKey { .. }

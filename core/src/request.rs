@@ -281,9 +281,10 @@ impl NewRequest {
             check_id(id)?;
         }
         if let Some(schema) = &self.schema {
-            let validator = compile_schema(schema)?;
-            if !crate::envelope::is_envelope(&self.payload) {
-                check(&validator, &self.payload)?;
+            if crate::envelope::is_envelope(&self.payload) {
+                compile_schema(schema)?; // the client checks the opened payload
+            } else {
+                validate_edit(schema, &self.payload)?;
             }
         }
         Ok(())
@@ -611,14 +612,149 @@ fn short(value: &Value) -> String {
     }
 }
 
-/// Compiles a JSON Schema, refusing invalid schemas with [`Error::SchemaInvalid`].
+/// Largest JSON Schema accepted, in bytes of its compact JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// Most subschemas a schema may have once every local `$ref` is followed (a `$ref` counts
+/// its target again each time). Validation visits each at most once per value of the
+/// instance, so this bounds its work; a chain of `$defs` each `allOf` of the previous one
+/// twice doubles at every step and is refused here instead of running for minutes.
+pub const MAX_SCHEMA_EXPANSION: usize = 10_000;
+/// Most `$ref`s followed one inside another.
+pub const MAX_SCHEMA_REF_DEPTH: usize = 32;
+/// Most regular expressions (`pattern`, `patternProperties`) in one schema; each compiles to
+/// at most 256 KiB.
+pub const MAX_SCHEMA_PATTERNS: usize = 64;
+/// Most (subschemas after expansion) × (values of the instance) one validation may cost.
+pub const MAX_VALIDATION_WORK: usize = 5_000_000;
+
+/// Compiles a JSON Schema, refusing invalid schemas with [`Error::SchemaInvalid`] and those
+/// past the limits above with [`Error::SchemaTooComplex`]. Patterns use the `regex` crate's
+/// linear-time engine (no backreferences or look-around: such a pattern is `schema_invalid`),
+/// with bounded compiled sizes.
 pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator> {
-    jsonschema::validator_for(schema).map_err(|e| Error::SchemaInvalid { reason: e.to_string() })
+    schema_cost(schema)?;
+    let patterns = jsonschema::PatternOptions::regex().size_limit(256 << 10).dfa_size_limit(256 << 10);
+    jsonschema::options()
+        .with_pattern_options(patterns)
+        .build(schema)
+        .map_err(|e| Error::SchemaInvalid { reason: e.to_string() })
 }
 
-/// Validates an edited payload against the request's schema.
+/// Validates an edited payload against the request's schema, within
+/// [`MAX_VALIDATION_WORK`].
 pub fn validate_edit(schema: &Value, edited: &Value) -> Result<()> {
+    let expansion = schema_cost(schema)?;
+    let values = count_values(edited);
+    if expansion.saturating_mul(values) > MAX_VALIDATION_WORK {
+        return Err(Error::SchemaTooComplex {
+            reason: format!(
+                "{expansion} subschemas over {values} values is more than {MAX_VALIDATION_WORK} steps"
+            ),
+        });
+    }
     check(&compile_schema(schema)?, edited)
+}
+
+/// How many values `v` holds (itself included).
+fn count_values(v: &Value) -> usize {
+    let mut n = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        n += 1;
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(members) => stack.extend(members.values()),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// The schema's size after expansion (see [`MAX_SCHEMA_EXPANSION`]), or why it is refused.
+fn schema_cost(schema: &Value) -> Result<usize> {
+    let too = |reason: String| Error::SchemaTooComplex { reason };
+    let bytes = serde_json::to_vec(schema).map_err(|_| too("unserializable".into()))?.len();
+    if bytes > MAX_SCHEMA_BYTES {
+        return Err(too(format!("{bytes} bytes is more than {MAX_SCHEMA_BYTES}")));
+    }
+    let mut walk =
+        Expansion { root: schema, memo: std::collections::HashMap::new(), open: Vec::new(), patterns: 0 };
+    let (n, depth) = walk.cost(schema)?;
+    if depth > MAX_SCHEMA_REF_DEPTH {
+        return Err(too(format!("$refs nested more than {MAX_SCHEMA_REF_DEPTH} deep")));
+    }
+    if n > MAX_SCHEMA_EXPANSION {
+        return Err(too(format!("more than {MAX_SCHEMA_EXPANSION} subschemas once its $refs are followed")));
+    }
+    if walk.patterns > MAX_SCHEMA_PATTERNS {
+        return Err(too(format!("more than {MAX_SCHEMA_PATTERNS} patterns")));
+    }
+    Ok(n)
+}
+
+/// Counts a schema's values with every local `$ref` replaced by its target, memoized per
+/// target, and the longest chain of `$ref`s one inside another; a `$ref` back into a target
+/// being counted (a recursive schema) counts 1, since its recursion is bounded by the
+/// instance, not the schema.
+struct Expansion<'a> {
+    root: &'a Value,
+    /// Per target: (subschemas after expansion, longest `$ref` chain from it).
+    memo: std::collections::HashMap<&'a str, (usize, usize)>,
+    /// Targets being counted, outermost first.
+    open: Vec<&'a str>,
+    /// Regular expressions met (each place once).
+    patterns: usize,
+}
+
+impl<'a> Expansion<'a> {
+    /// (subschemas after expansion, longest `$ref` chain) of `v`.
+    fn cost(&mut self, v: &'a Value) -> Result<(usize, usize)> {
+        let (mut n, mut depth) = (1usize, 0usize);
+        let children: Box<dyn Iterator<Item = (Option<&'a str>, &'a Value)> + 'a> = match v {
+            Value::Object(members) => Box::new(members.iter().map(|(k, v)| (Some(k.as_str()), v))),
+            Value::Array(items) => Box::new(items.iter().map(|v| (None, v))),
+            _ => return Ok((n, depth)),
+        };
+        for (name, member) in children {
+            match (name, member) {
+                (Some("pattern"), Value::String(_)) => self.patterns += 1,
+                (Some("patternProperties"), Value::Object(p)) => self.patterns += p.len(),
+                _ => {}
+            }
+            let (m, d) = match (name, member) {
+                (Some("$ref" | "$dynamicRef" | "$recursiveRef"), Value::String(r)) => self.reference(r)?,
+                _ => self.cost(member)?,
+            };
+            n = n.saturating_add(m);
+            depth = depth.max(d);
+            if n > MAX_SCHEMA_EXPANSION || depth > MAX_SCHEMA_REF_DEPTH {
+                break;
+            }
+        }
+        Ok((n, depth))
+    }
+
+    fn reference(&mut self, r: &'a str) -> Result<(usize, usize)> {
+        // Only local pointers are followed (remote ones are never fetched; anchors are rare
+        // and count as one).
+        let Some(pointer) = r.strip_prefix('#') else { return Ok((1, 1)) };
+        if let Some(&known) = self.memo.get(r) {
+            return Ok((known.0, known.1 + 1));
+        }
+        if self.open.contains(&r) {
+            return Ok((1, 1));
+        }
+        let Some(target) = self.root.pointer(pointer) else { return Ok((1, 1)) };
+        if self.open.len() >= MAX_SCHEMA_REF_DEPTH {
+            return Ok((1, MAX_SCHEMA_REF_DEPTH + 1)); // refused by the caller; recurse no deeper
+        }
+        self.open.push(r);
+        let counted = self.cost(target);
+        self.open.pop();
+        let (n, depth) = counted?;
+        self.memo.insert(r, (n, depth));
+        Ok((n, depth + 1))
+    }
 }
 
 fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<()> {
@@ -710,6 +846,66 @@ mod tests {
         let err = validate_edit(&schema, &json!({"amount": 500})).unwrap_err();
         assert_eq!(err.code(), "edit_invalid");
         assert_eq!(compile_schema(&json!({"type": 12})).unwrap_err().code(), "schema_invalid");
+    }
+
+    /// `$defs` where each step is `allOf` of the previous step twice: 2^depth subschemas.
+    fn doubling(depth: usize) -> Value {
+        let mut defs = serde_json::Map::new();
+        defs.insert("d0".into(), json!({"type": "integer"}));
+        for i in 1..=depth {
+            let prev = format!("#/$defs/d{}", i - 1);
+            defs.insert(format!("d{i}"), json!({"allOf": [{"$ref": prev}, {"$ref": prev}]}));
+        }
+        json!({"$defs": defs, "$ref": format!("#/$defs/d{depth}")})
+    }
+
+    #[test]
+    fn schemas_whose_validation_would_explode_are_refused_before_compiling() {
+        // A few doublings are an ordinary schema; 32 would be four billion checks.
+        assert!(validate_edit(&doubling(4), &json!(1)).is_ok());
+        assert_eq!(validate_edit(&doubling(4), &json!("x")).unwrap_err().code(), "edit_invalid");
+        for depth in [14, 25, 32] {
+            assert_eq!(compile_schema(&doubling(depth)).unwrap_err().code(), "schema_too_complex", "{depth}");
+        }
+        // A $ref chain longer than the limit, each step used once.
+        let mut defs = serde_json::Map::new();
+        defs.insert("c0".into(), json!({"type": "string"}));
+        for i in 1..=40 {
+            defs.insert(format!("c{i}"), json!({"$ref": format!("#/$defs/c{}", i - 1)}));
+        }
+        let chain = json!({"$defs": defs, "$ref": "#/$defs/c40"});
+        assert_eq!(compile_schema(&chain).unwrap_err().code(), "schema_too_complex");
+        // Too large, too many patterns.
+        let big = json!({"enum": vec!["x".repeat(100); 1000]});
+        assert_eq!(compile_schema(&big).unwrap_err().code(), "schema_too_complex");
+        let props: serde_json::Map<String, Value> =
+            (0..100).map(|i| (format!("p{i}"), json!({"type": "string", "pattern": "^a+$"}))).collect();
+        assert_eq!(compile_schema(&json!({"properties": props})).unwrap_err().code(), "schema_too_complex");
+    }
+
+    #[test]
+    fn recursive_schemas_are_fine_and_work_is_bounded_by_the_instance_too() {
+        let tree = json!({"$defs": {"node": {"type": "object", "properties": {
+            "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}}, "$ref": "#/$defs/node"});
+        assert!(validate_edit(&tree, &json!({"children": [{"children": []}]})).is_ok());
+        assert_eq!(
+            validate_edit(&tree, &json!({"children": [{"children": 1}]})).unwrap_err().code(),
+            "edit_invalid"
+        );
+        // 2^9 subschemas is a fine schema, but not over 50,000 values.
+        let dense = Value::Array(vec![json!(1); 50_000]);
+        assert!(compile_schema(&doubling(9)).is_ok());
+        assert_eq!(validate_edit(&doubling(9), &dense).unwrap_err().code(), "schema_too_complex");
+        assert!(validate_edit(&json!({"type": "array"}), &dense).is_ok());
+    }
+
+    #[test]
+    fn patterns_run_in_linear_time_and_backreferences_are_refused() {
+        // Catastrophic for a backtracking engine; linear for the regex crate.
+        let schema = json!({"type": "string", "pattern": "^(a+)+$"});
+        let evil = format!("{}!", "a".repeat(5_000));
+        assert_eq!(validate_edit(&schema, &json!(evil)).unwrap_err().code(), "edit_invalid");
+        assert_eq!(compile_schema(&json!({"pattern": "(a)\\1"})).unwrap_err().code(), "schema_invalid");
     }
 
     #[test]

@@ -257,8 +257,8 @@ impl From<StoreError> for ApiError {
 impl From<handrail_core::Error> for ApiError {
     fn from(e: handrail_core::Error) -> Self {
         let status = match e.code() {
-            "edit_invalid" | "schema_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
-            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "edit_invalid" | "schema_invalid" | "schema_too_complex" => StatusCode::UNPROCESSABLE_ENTITY,
+            "too_large" | "too_many_values" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError { status, code: e.code(), message: e.to_string(), retry_after: None }

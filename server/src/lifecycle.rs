@@ -35,7 +35,9 @@ pub(crate) async fn create_request(
     key: Option<&str>,
     fingerprint: Fingerprint,
 ) -> ApiResult<(StatusCode, String, bool)> {
-    new.validate()?;
+    // Schema validation is bounded (`request::MAX_VALIDATION_WORK`) but still the heaviest
+    // step of a create: off the runtime's workers.
+    blocking(|| new.validate())?;
     let Some(key) = key else {
         let (status, body) = blocking(|| insert(state, who, new, None))?
             .ok_or_else(|| internal("unclaimed insert refused"))?;

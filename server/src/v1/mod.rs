@@ -48,6 +48,10 @@ pub(crate) use snapshots::{download_by_link, upload_by_link};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 1 << 20;
+/// Most values (scalars, arrays, objects) one JSON body may hold: 413 `too_many_values`
+/// past it, refused before any is built. A megabyte of `[0,0,…]` holds half a million, which
+/// would cost some 40 MB to hold as values; a payload a person reviews is far smaller.
+pub const MAX_JSON_VALUES: usize = 50_000;
 /// Longest long-poll, in seconds.
 pub const MAX_WAIT_SECS: u64 = 60;
 pub use crate::lifecycle::DEFAULT_TIMEOUT_SECS;
@@ -240,6 +244,6 @@ impl http_body::Body for Unread {
 /// Parses a JSON body with the core's strict parser (its code names the problem), then into
 /// `T` (`invalid_request` when the shape is wrong).
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
-    let value = handrail_core::canonical::parse(bytes)?;
+    let value = handrail_core::canonical::parse_bounded(bytes, MAX_JSON_VALUES)?;
     serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
 }

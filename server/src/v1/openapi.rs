@@ -190,7 +190,7 @@ impl Op {
             "required": true,
             "content": { "application/json": { "schema": g.subschema_for::<T>() } },
         }));
-        self.errors(400, BODY_400).errors(413, &["too_large"])
+        self.errors(400, BODY_400).errors(413, &["too_large", "too_many_values"])
     }
 
     /// A body of opaque bytes.
@@ -314,7 +314,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             )
             .errors(400, &["unknown_variant", "invisible_character"])
             .errors(409, &["id_taken"])
-            .errors(422, &["schema_invalid", "edit_invalid"]),
+            .errors(422, &["schema_invalid", "schema_too_complex", "edit_invalid"]),
         op("get", "/v1/requests", Key, "List the project's requests")
             .query::<ListQuery>(g)
             .json::<RequestList>(g, 200, "Newest first.")
@@ -341,7 +341,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(403, &["role_required"])
             .errors(404, &["not_found"])
             .errors(409, &["already_decided", "expired"])
-            .errors(422, &["edit_invalid", "schema_invalid"]),
+            .errors(422, &["edit_invalid", "schema_invalid", "schema_too_complex"]),
         // events.rs
         op("get", "/v1/events", Operator, "The queue's changes as server-sent events")
             .errors(429, &["too_many_open"])

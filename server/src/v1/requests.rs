@@ -264,7 +264,7 @@ async fn resolve(
         "approve" => match ask.payload {
             Some(edited) => {
                 let schema = row.schema.as_ref().filter(|_| !is_envelope(&edited));
-                let diff = request::review_edit(&row.payload, &edited, schema)?;
+                let diff = blocking(|| request::review_edit(&row.payload, &edited, schema))?;
                 if diff.is_empty() {
                     (Status::Approved, None, None)
                 } else {

@@ -1,0 +1,71 @@
+//! A hostile agent key against a real `handrail serve`: dense bodies and schemas whose
+//! validation would explode are refused with stable codes, and the server keeps answering.
+
+mod common;
+
+use common::Server;
+use serde_json::{json, Value};
+
+/// `$defs` where each step is `allOf` of the previous step twice: 2^depth subschemas.
+fn doubling(depth: usize) -> Value {
+    let mut defs = serde_json::Map::new();
+    defs.insert("d0".into(), json!({"type": "integer"}));
+    for i in 1..=depth {
+        let prev = format!("#/$defs/d{}", i - 1);
+        defs.insert(format!("d{i}"), json!({"allOf": [{"$ref": prev}, {"$ref": prev}]}));
+    }
+    json!({"$defs": defs, "$ref": format!("#/$defs/d{depth}")})
+}
+
+fn plain_create_works(server: &Server) {
+    let (status, row) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "transfer", "payload": {"amount": 5}})),
+    );
+    assert_eq!(status, 201, "{row}");
+}
+
+#[test]
+fn a_dense_payload_is_refused_before_it_is_built() {
+    let server = Server::fresh("bounds-dense");
+    // Under a megabyte, half a million values.
+    let dense = Value::Array(vec![json!(0); 400_000]);
+    let body = json!({"service": "bank", "action": "transfer", "payload": dense, "timeout_secs": 1});
+    for _ in 0..3 {
+        let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+        assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("too_many_values")), "{answer}");
+    }
+    // Within the limit is fine.
+    let fine =
+        json!({"service": "bank", "action": "transfer", "payload": Value::Array(vec![json!(0); 40_000])});
+    assert_eq!(server.call("POST", "/v1/requests", &server.agent, Some(&fine)).0, 201);
+    plain_create_works(&server);
+}
+
+#[test]
+fn a_schema_bomb_is_refused_and_the_server_keeps_answering() {
+    let server = Server::fresh("bounds-schema");
+    for depth in [25, 32] {
+        let body = json!({"service": "bank", "action": "transfer", "payload": 1, "schema": doubling(depth)});
+        let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+        assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("schema_too_complex")), "{answer}");
+        plain_create_works(&server);
+    }
+    // Sealed payloads are not checked by the server, but their schema is still bounded.
+    let sealed = json!({"v": 1, "alg": "A256GCM", "kid": "k", "iv": "AAAAAAAAAAAAAAAA", "ct": "AAAAAAAAAAAAAAAAAAAAAA"});
+    let body = json!({"service": "bank", "action": "transfer", "payload": sealed, "schema": doubling(32)});
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("schema_too_complex")), "{answer}");
+    // A catastrophic-backtracking pattern over a long string runs in linear time.
+    let body = json!({"service": "s", "action": "a", "payload": format!("{}!", "a".repeat(20_000)),
+        "schema": {"type": "string", "pattern": "^(a+)+$"}});
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("edit_invalid")), "{answer}");
+    // And an ordinary schema still checks the payload.
+    let body = json!({"service": "s", "action": "a", "payload": {"amount": 5},
+        "schema": doubling(3)});
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("edit_invalid")), "{answer}");
+}

@@ -786,6 +786,59 @@ pub fn review_edit(original: &Value, edited: &Value, schema: Option<&Value>) -> 
     Ok(diff(original, edited))
 }
 
+/// One request as a queue lists it: everything but the payload, schema, context and
+/// decision, with a [`Preview`] of the payload. What `GET /v1/requests?view=summary` answers;
+/// a store keeps the parts that never change from the request's creation, so a listing
+/// never parses a payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct RequestSummary {
+    pub id: String,
+    pub service: String,
+    pub action: String,
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub status: Status,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The payload is an end-to-end encrypted envelope (no preview then).
+    pub encrypted: bool,
+    /// The firewall held the call (`context.firewall` is set).
+    pub held: bool,
+    /// The start of the payload's compact JSON, at most 160 bytes (cut on a character).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    /// `preview` is the whole payload (nothing was cut). Only then may a queue approve in
+    /// one tap: past the cut, a padded payload hides what it does (`"to": "acct_attacker"`).
+    /// False for an encrypted payload.
+    pub complete: bool,
+    /// How many times it moved to another role.
+    pub escalations: usize,
+}
+
+impl RequestSummary {
+    /// The summary of `request`.
+    pub fn of(request: &Request) -> RequestSummary {
+        let preview = preview(&request.payload);
+        RequestSummary {
+            id: request.id.clone(),
+            service: request.service.clone(),
+            action: request.action.clone(),
+            priority: request.priority,
+            role: request.role.clone(),
+            status: request.status,
+            created_at: request.created_at,
+            expires_at: request.expires_at,
+            encrypted: preview.encrypted,
+            held: request.context.as_ref().is_some_and(|c| c.get("firewall").is_some()),
+            preview: preview.text,
+            complete: preview.complete,
+            escalations: request.escalations.len(),
+        }
+    }
+}
+
 /// Longest [`Preview::text`], in bytes.
 pub const PREVIEW_BYTES: usize = 160;
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::error::{internal, ApiError, ApiResult, Code};
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Claim, EscalationStep, Inserted, Principal, RequestRow};
+use crate::store::{AuditEvent, Claim, DecideArgs, EscalationStep, Inserted, Principal, RequestRow};
 use crate::{blocking, now, random, AppState};
 
 /// Default deadline of a request without `timeout_secs`: a day.
@@ -151,8 +151,9 @@ pub(crate) fn insert(
     Ok(Some((StatusCode::CREATED, body)))
 }
 
-/// Signs and stores a decision, then wakes the waiters.
-pub(crate) fn decide(
+/// A decision on `row`, signed: its proof binds the request as stored, the outcome, the
+/// actor, the edit, the project and this server.
+fn signed_decision(
     state: &AppState,
     row: &RequestRow,
     status: Status,
@@ -174,7 +175,7 @@ pub(crate) fn decide(
         prj: Some(row.project.clone()),
         iss: Some(state.issuer.to_string()),
     };
-    let decision = Decision {
+    Ok(Decision {
         request_id: row.id.clone(),
         status,
         payload: status.allows_action().then(|| patched.clone().unwrap_or_else(|| row.payload.clone())),
@@ -184,22 +185,33 @@ pub(crate) fn decide(
         reason,
         decided_at,
         proof: Some(state.signer.sign(&claims)?),
-    };
-    let event = if status == Status::Expired { "request.expired" } else { "request.resolved" };
-    let audit = AuditEvent {
-        at: decided_at,
+    })
+}
+
+/// The audit entry of a decision.
+fn decision_audit<'a>(decision: &Decision, actor: &'a str) -> AuditEvent<'a> {
+    AuditEvent {
+        at: decision.decided_at,
         actor,
-        event,
-        data: json!({ "status": status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
-    };
-    let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
-    if !state.store.decide(&row.project, &row.id, status, &decision, callback.as_deref(), audit)? {
-        return Err(ApiError::new(Code::AlreadyDecided, "the request was decided meanwhile"));
+        event: decision_event(decision.status),
+        data: json!({ "status": decision.status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
     }
-    state.notify(&row.id);
-    if let Ok(Some(updated)) = state.store.request(&row.project, &row.id) {
+}
+
+fn decision_event(status: Status) -> &'static str {
+    if status == Status::Expired {
+        "request.expired"
+    } else {
+        "request.resolved"
+    }
+}
+
+/// After a decision is stored: wakes the waiters, tells the live views, counts it.
+fn decided(state: &AppState, project: &str, id: &str, status: Status) {
+    state.notify(id);
+    if let Ok(Some(updated)) = state.store.request(project, id) {
         if let Ok(text) = serde_json::to_string(&updated) {
-            state.announce(&updated, event, text);
+            state.announce(&updated, decision_event(status), text);
         }
     }
     let counter = if status == Status::Expired {
@@ -208,13 +220,32 @@ pub(crate) fn decide(
         &state.metrics.requests_decided
     };
     Metrics::add(counter, 1);
+}
+
+/// Signs and stores a decision, then wakes the waiters.
+pub(crate) fn decide(
+    state: &AppState,
+    row: &RequestRow,
+    status: Status,
+    actor: &str,
+    patched: Option<Value>,
+    diff: Option<request::Diff>,
+    reason: Option<String>,
+) -> ApiResult<Decision> {
+    let decision = signed_decision(state, row, status, actor, patched, diff, reason)?;
+    let audit = decision_audit(&decision, actor);
+    let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
+    if !state.store.decide(&row.project, &row.id, status, &decision, callback.as_deref(), audit)? {
+        return Err(ApiError::new(Code::AlreadyDecided, "the request was decided meanwhile"));
+    }
+    decided(state, &row.project, &row.id, status);
     Ok(decision)
 }
 
 /// Expires one overdue pending request now (a decision came after its deadline); nothing
 /// when it was decided meanwhile.
 pub(crate) fn expire(state: &AppState, row: &RequestRow) -> ApiResult<()> {
-    let reason = Some("no decision before the deadline".into());
+    let reason = Some(EXPIRY_REASON.into());
     match decide(state, row, Status::Expired, "system", None, None, reason) {
         Ok(_) => Ok(()),
         Err(e) if e.is(Code::AlreadyDecided) => Ok(()),
@@ -222,26 +253,73 @@ pub(crate) fn expire(state: &AppState, row: &RequestRow) -> ApiResult<()> {
     }
 }
 
-/// Expires every overdue pending request: EXPIRED, signed by `system`, waiters woken.
+const EXPIRY_REASON: &str = "no decision before the deadline";
+
+/// Overdue requests the sweep expires per batch: read one at a time, written together (one
+/// transaction, one fsync per batch).
+const EXPIRY_BATCH: usize = 64;
+
+/// Expires every overdue pending request (up to 500 a sweep): EXPIRED, signed by `system`,
+/// waiters woken. Rows are read one at a time, so memory holds one payload, not the
+/// backlog; a row that fails is logged and skipped, never stopping the sweep.
 pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
     let due = state.store.due(now, 500).map_err(|e| e.0)?;
     let mut n = 0;
-    for row in due {
-        match decide(
-            state,
-            &row,
-            Status::Expired,
-            "system",
-            None,
-            None,
-            Some("no decision before the deadline".into()),
-        ) {
-            Ok(_) => n += 1,
-            Err(e) if e.is(Code::AlreadyDecided) => {}
-            Err(e) => return Err(e.message),
+    for batch in due.chunks(EXPIRY_BATCH) {
+        let mut decisions = Vec::with_capacity(batch.len());
+        for (project, id) in batch {
+            let prepared = state.store.request(project, id).map_err(ApiError::from).and_then(|row| {
+                let Some(row) = row.filter(|r| r.status == Status::Pending) else { return Ok(None) };
+                let decision = signed_decision(
+                    state,
+                    &row,
+                    Status::Expired,
+                    "system",
+                    None,
+                    None,
+                    Some(EXPIRY_REASON.into()),
+                )?;
+                let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(&row));
+                Ok(Some((project, id, decision, callback)))
+            });
+            match prepared {
+                Ok(Some(d)) => decisions.push(d),
+                Ok(None) => {}
+                Err(e) => skipped(id, &e.message),
+            }
+        }
+        let args = decisions
+            .iter()
+            .map(|(project, id, decision, callback)| DecideArgs {
+                project,
+                id,
+                status: Status::Expired,
+                decision,
+                callback: callback.as_deref(),
+                audit: decision_audit(decision, "system"),
+            })
+            .collect();
+        for ((project, id, _, _), outcome) in decisions.iter().zip(state.store.decide_many(args)) {
+            match outcome {
+                Ok(true) => {
+                    decided(state, project, id, Status::Expired);
+                    n += 1;
+                }
+                Ok(false) => {} // decided meanwhile
+                Err(e) => skipped(id, &e.0),
+            }
         }
     }
     Ok(n)
+}
+
+/// A row the expiry sweep could not expire: logged, and tried again at the next sweep.
+fn skipped(id: &str, error: &str) {
+    crate::log::event(
+        crate::log::Level::Error,
+        "expiry sweep skipped a request",
+        json!({ "request": id, "error": error }),
+    );
 }
 
 /// How many times one request may move between roles: a cycle (A → B → A) stops there and

@@ -69,3 +69,47 @@ fn a_schema_bomb_is_refused_and_the_server_keeps_answering() {
     let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
     assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("edit_invalid")), "{answer}");
 }
+
+#[test]
+fn a_flood_of_overdue_requests_all_expire_and_none_can_be_approved() {
+    let server = Server::fresh("bounds-flood");
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let body = json!({"service": "bank", "action": "transfer", "payload": {"n": i}, "timeout_secs": 0});
+        let (status, row) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+        assert_eq!(status, 201, "{row}");
+        ids.push(row["id"].as_str().unwrap().to_string());
+    }
+    // Whatever the sweep's backlog, no decision lands past the deadline.
+    for id in ids.iter().step_by(37) {
+        let (status, answer) = server.call(
+            "POST",
+            &format!("/v1/requests/{id}/resolve"),
+            &server.operator,
+            Some(&json!({"decision": "approve"})),
+        );
+        let code = answer["error"]["code"].as_str().unwrap_or_default();
+        assert!(status == 409 && (code == "expired" || code == "already_decided"), "{status} {answer}");
+    }
+    // The sweep expires them all, in batches.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, pending) =
+            server.call("GET", "/v1/requests?status=PENDING&view=summary&limit=1000", &server.operator, None);
+        if pending["requests"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still pending after a minute: {pending}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (_, expired) =
+        server.call("GET", "/v1/requests?status=EXPIRED&view=summary&limit=1000", &server.operator, None);
+    assert_eq!(expired["requests"].as_array().unwrap().len(), 300);
+    for id in &ids {
+        let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.agent, None);
+        assert_eq!(
+            (row["status"].as_str(), row["decision"]["actor"].as_str()),
+            (Some("EXPIRED"), Some("system"))
+        );
+    }
+}

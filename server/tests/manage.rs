@@ -571,6 +571,10 @@ fn a_database_of_the_previous_schema_is_migrated() {
         handrail_server::store::RequestFilter { role: Some("finance"), limit: 10, ..Default::default() };
     let listed = store.list("prj_a", &filter).unwrap();
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
+    // A row stored before summaries were kept is summarized from its body.
+    let summaries = store.list_summaries("prj_a", &filter).unwrap();
+    assert_eq!(summaries, [handrail_core::request::RequestSummary::of(&listed[0])]);
+    assert_eq!((summaries[0].preview.as_deref(), summaries[0].complete), (Some("{}"), true));
     // The old chain is the project's chain, and new entries continue it.
     assert_eq!(store.audit_page("prj_a", 0, 10).unwrap(), [entry]);
     let rule = handrail_server::store::RoleRule {

@@ -592,7 +592,12 @@ export type RequestList = {
   requests: RequestSummary[];
 };
 
-/** One request as a queue lists it. */
+/**
+ * One request as a queue lists it: everything but the payload, schema, context and
+ * decision, with a [`Preview`] of the payload. What `GET /v1/requests?view=summary` answers;
+ * a store keeps the parts that never change from the request's creation, so a listing
+ * never parses a payload.
+ */
 export interface RequestSummary {
   id: string;
   service: string;

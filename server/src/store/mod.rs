@@ -6,7 +6,7 @@ mod sqlite;
 
 use handrail_core::audit::Entry;
 use handrail_core::idempotency::Execution;
-use handrail_core::request::{Decision, Status};
+use handrail_core::request::{Decision, RequestSummary, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -484,6 +484,16 @@ pub trait Projects: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// One decision of [`Requests::decide_many`]: the arguments of [`Requests::decide`].
+pub struct DecideArgs<'a> {
+    pub project: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    pub decision: &'a Decision,
+    pub callback: Option<&'a str>,
+    pub audit: AuditEvent<'a>,
+}
+
 /// What [`Requests::insert_request`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -531,8 +541,23 @@ pub trait Requests: Send + Sync {
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool>;
-    /// Pending requests whose deadline is at or before `now`.
-    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    /// What a queue shows of [`Requests::list`]'s requests, without reading their payloads
+    /// where the store kept their summaries at creation.
+    fn list_summaries(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestSummary>> {
+        Ok(self.list(project, filter)?.iter().map(RequestSummary::of).collect())
+    }
+    /// Several decisions, each as [`Requests::decide`] writes it, written together where the
+    /// store can (one transaction and one flush for all); one outcome per decision, in
+    /// order. The expiry sweep writes its batches so.
+    fn decide_many(&self, decisions: Vec<DecideArgs<'_>>) -> Vec<StoreResult<bool>> {
+        decisions
+            .into_iter()
+            .map(|d| self.decide(d.project, d.id, d.status, d.decision, d.callback, d.audit))
+            .collect()
+    }
+    /// Pending requests whose deadline is at or before `now`, the oldest deadline first, as
+    /// (project, id): the sweep reads each row only when it expires it.
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<(String, String)>>;
     /// Pending requests, not yet expired at `now`, whose role's escalation delay has passed
     /// since they entered it and that moved fewer than `max_hops` times: (request, target).
     fn due_escalations(

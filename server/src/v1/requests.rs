@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use handrail_core::envelope::is_envelope;
 use handrail_core::idempotency::Fingerprint;
-use handrail_core::request::{self, Decision, NewRequest, Status};
+use handrail_core::request::{self, Decision, NewRequest, RequestSummary, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -100,54 +100,6 @@ pub(super) enum RequestList {
     },
 }
 
-/// One request as a queue lists it.
-#[derive(Serialize, JsonSchema)]
-pub(super) struct RequestSummary {
-    id: String,
-    service: String,
-    action: String,
-    priority: handrail_core::request::Priority,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<String>,
-    status: Status,
-    created_at: i64,
-    expires_at: i64,
-    /// The payload is an end-to-end encrypted envelope (no preview then).
-    encrypted: bool,
-    /// The firewall held the call (`context.firewall` is set).
-    held: bool,
-    /// The start of the payload's compact JSON, at most 160 bytes (cut on a character).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preview: Option<String>,
-    /// `preview` is the whole payload (nothing was cut). Only then may a queue approve in
-    /// one tap: past the cut, a padded payload hides what it does (`"to": "acct_attacker"`).
-    /// False for an encrypted payload.
-    complete: bool,
-    /// How many times it moved to another role.
-    escalations: usize,
-}
-
-impl RequestSummary {
-    fn of(row: RequestRow) -> RequestSummary {
-        let preview = request::preview(&row.payload);
-        RequestSummary {
-            complete: preview.complete,
-            held: row.context.as_ref().is_some_and(|c| c.get("firewall").is_some()),
-            escalations: row.escalations.len(),
-            id: row.id,
-            service: row.service,
-            action: row.action,
-            priority: row.priority,
-            role: row.role,
-            status: row.status,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            encrypted: preview.encrypted,
-            preview: preview.text,
-        }
-    }
-}
-
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -165,11 +117,11 @@ async fn list(
         limit: q.limit.unwrap_or(100).min(1000),
         ..RequestFilter::default()
     };
-    let rows = state.store.list(&who.project, &authority::list_filter(&who, filter))?;
+    let filter = authority::list_filter(&who, filter);
     Ok(Json(if summary {
-        RequestList::Summary { requests: rows.into_iter().map(RequestSummary::of).collect() }
+        RequestList::Summary { requests: blocking(|| state.store.list_summaries(&who.project, &filter))? }
     } else {
-        RequestList::Full { requests: rows }
+        RequestList::Full { requests: blocking(|| state.store.list(&who.project, &filter))? }
     }))
 }
 

@@ -72,6 +72,16 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("requests", "summary")? {
+        // What a queue shows, kept at creation (NULL for older rows: read from their body).
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN summary TEXT;
+             ALTER TABLE requests ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+             UPDATE requests SET escalations = COALESCE(json_array_length(body, '$.escalations'), 0);
+             COMMIT;",
+        )?;
+    }
     let table_exists = conn
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'compat_checkpoints'")?
         .exists([])?;

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 
 use handrail_core::audit::{self, Entry};
 use handrail_core::idempotency::Execution;
-use handrail_core::request::{Decision, Status};
+use handrail_core::request::{Decision, Priority, RequestSummary, Status};
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod agents;
@@ -23,10 +24,11 @@ mod snapshots;
 
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
-    CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, DeliveryEntry, DeliveryTarget, Escalation,
-    EscalationStep, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, Projects,
-    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow, Snapshot,
-    SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
+    CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
+    Escalation, EscalationStep, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project,
+    Projects, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow,
+    Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook,
+    ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -120,29 +122,54 @@ impl Sqlite {
         &self,
         job: impl FnOnce(&Connection) -> StoreResult<Written> + Send + 'static,
     ) -> StoreResult<Written> {
-        use std::sync::mpsc::TryRecvError;
-        let (done, result) = std::sync::mpsc::sync_channel(1);
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push((Box::new(job), done));
-        let answered = |r: Result<StoreResult<Written>, TryRecvError>| match r {
-            Ok(r) => Some(r),
-            // The batch that held our job went away without an answer: it was not stored.
-            Err(TryRecvError::Disconnected) => {
-                Some(Err(StoreError("the write's batch ended without an outcome; nothing was stored".into())))
+        self.grouped_all(vec![Box::new(job)])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError("a write had no outcome".into())))
+    }
+
+    /// Runs `jobs` in a group commit, queued together (so usually in one batch: one
+    /// transaction, one fsync); one outcome per job, in order, once each is on disk.
+    fn grouped_all(&self, jobs: Vec<Job>) -> Vec<StoreResult<Written>> {
+        use std::sync::mpsc::{Receiver, TryRecvError};
+        let results: Vec<Receiver<StoreResult<Written>>> = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.into_iter()
+                .map(|job| {
+                    let (done, result) = std::sync::mpsc::sync_channel(1);
+                    queue.push((job, done));
+                    result
+                })
+                .collect()
+        };
+        let mut answers: Vec<Option<StoreResult<Written>>> = results.iter().map(|_| None).collect();
+        let poll = |answers: &mut Vec<Option<StoreResult<Written>>>| {
+            for (answer, result) in answers.iter_mut().zip(&results) {
+                if answer.is_none() {
+                    *answer = match result.try_recv() {
+                        Ok(r) => Some(r),
+                        // The batch that held the job went away without an answer.
+                        Err(TryRecvError::Disconnected) => Some(Err(StoreError(
+                            "the write's batch ended without an outcome; nothing was stored".into(),
+                        ))),
+                        Err(TryRecvError::Empty) => None,
+                    };
+                }
             }
-            Err(TryRecvError::Empty) => None,
+            answers.iter().all(Option::is_some)
         };
         loop {
-            if let Some(r) = answered(result.try_recv()) {
-                return r;
+            if poll(&mut answers) {
+                break;
             }
             let mut conn = self.conn();
-            // The leader before us may have committed our job while we waited.
-            if let Some(r) = answered(result.try_recv()) {
-                return r;
+            // The leader before us may have committed our jobs while we waited.
+            if poll(&mut answers) {
+                break;
             }
             let jobs = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
             run_batch(&mut conn, jobs);
         }
+        answers.into_iter().map(|a| a.unwrap_or_else(|| Err(StoreError("no outcome".into())))).collect()
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -32,6 +32,7 @@ impl Requests for Sqlite {
             .transpose()?;
         let row = row.clone();
         let body = serde_json::to_string(&row)?;
+        let summary = serde_json::to_string(&Kept::of(&row))?;
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
         self.grouped(move |tx| {
@@ -53,8 +54,9 @@ impl Requests for Sqlite {
             // Ids are unique across projects (a client may choose one): a taken id writes
             // nothing, whichever project has it.
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO requests (id, project, body, status, created_at, expires_at, role, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR IGNORE INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
+                    summary, escalations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     row.id,
                     row.project,
@@ -63,7 +65,9 @@ impl Requests for Sqlite {
                     row.created_at,
                     row.expires_at,
                     row.role,
-                    row.created_by
+                    row.created_by,
+                    summary,
+                    row.escalations.len() as i64
                 ],
             )?;
             if inserted != 1 {
@@ -118,6 +122,73 @@ impl Requests for Sqlite {
         bodies.into_iter().map(row_from).collect()
     }
 
+    fn list_summaries(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestSummary>> {
+        let conn = self.reader();
+        // The body is read only for a row stored before summaries were kept.
+        let mut stmt = conn.prepare(
+            "SELECT id, status, role, created_at, expires_at, escalations, summary,
+                    CASE WHEN summary IS NULL THEN body END
+             FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
+               AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
+               AND (?6 IS NULL OR created_by = ?6)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
+        )?;
+        let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
+        type Columns = (String, String, Option<String>, i64, i64, i64, Option<String>, Option<String>);
+        let rows = stmt
+            .query_map(
+                params![
+                    project,
+                    filter.status,
+                    filter.role,
+                    filter.limit as i64,
+                    readable,
+                    filter.created_by
+                ],
+                |r| -> rusqlite::Result<Columns> {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, status, role, created_at, expires_at, escalations, summary, body)| {
+                let kept = match (summary, body) {
+                    (Some(summary), _) => serde_json::from_str::<Kept>(&summary)?,
+                    (None, Some(body)) => Kept::of(&row_from(body)?),
+                    (None, None) => {
+                        return Err(StoreError(format!("request {id} has neither summary nor body")))
+                    }
+                };
+                let status =
+                    status.parse().map_err(|_| StoreError(format!("request {id}: status {status:?}")))?;
+                Ok(RequestSummary {
+                    id,
+                    service: kept.service,
+                    action: kept.action,
+                    priority: kept.priority,
+                    role,
+                    status,
+                    created_at,
+                    expires_at,
+                    encrypted: kept.encrypted,
+                    held: kept.held,
+                    preview: kept.preview,
+                    complete: kept.complete,
+                    escalations: escalations.max(0) as usize,
+                })
+            })
+            .collect()
+    }
+
     fn decide(
         &self,
         project: &str,
@@ -127,63 +198,46 @@ impl Requests for Sqlite {
         callback: Option<&str>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
-        let (project, id, decision) = (project.to_string(), id.to_string(), decision.clone());
-        let callback = callback.map(str::to_string);
-        let (at, actor, event, data) =
-            (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
-        let approver = approving_actor(status, &decision)?.map(str::to_string);
-        self.grouped(move |tx| {
-            if let Some(actor) = &approver {
-                let role: Option<String> = tx
-                    .query_row(
-                        "SELECT role FROM keys WHERE project = ?1 AND key_id = ?2",
-                        params![project, actor],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if role.as_deref() != Some(Role::Operator.as_str()) {
-                    return Err(StoreError(
-                        "approval refused: its decider is not an operator of the project".into(),
-                    ));
-                }
-            }
-            let body: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
-                    params![project, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(body) = body else { return Ok(Written::Skipped) };
-            let mut row = row_from(body)?;
-            // The deadline holds at decision time, whatever the expiry sweep's backlog: past
-            // it, only the expiry itself may be written.
-            if status != Status::Expired && row.expires_at <= at {
-                return Ok(Written::Skipped);
-            }
-            row.status = status;
-            row.decision = Some(decision);
-            tx.execute(
-                "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
-                params![project, id, serde_json::to_string(&row)?, status.as_str()],
-            )?;
-            let audit = AuditEvent { at, actor: &actor, event: &event, data };
-            append_audit(tx, &project, &id, &audit)?;
-            enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
-            Ok(Written::Applied)
-        })
-        .map(|written| written == Written::Applied)
+        let job = decide_job(project, id, status, decision, callback, audit)?;
+        self.grouped(job).map(|written| written == Written::Applied)
     }
 
-    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
-        let conn = self.conn();
+    fn decide_many(&self, decisions: Vec<DecideArgs<'_>>) -> Vec<StoreResult<bool>> {
+        let mut answers: Vec<Option<StoreResult<bool>>> = Vec::with_capacity(decisions.len());
+        let mut jobs = Vec::new();
+        for d in decisions {
+            match decide_job(d.project, d.id, d.status, d.decision, d.callback, d.audit) {
+                Ok(job) => {
+                    answers.push(None);
+                    jobs.push(job);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let mut written = self.grouped_all(jobs).into_iter();
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    written
+                        .next()
+                        .unwrap_or_else(|| Err(StoreError("a decision had no outcome".into())))
+                        .map(|w| w == Written::Applied)
+                })
+            })
+            .collect()
+    }
+
+    fn due(&self, now: i64, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT body FROM requests WHERE status = 'PENDING' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+            "SELECT project, id FROM requests WHERE status = 'PENDING' AND expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
         )?;
-        let bodies = stmt
-            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+        let due = stmt
+            .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<Vec<_>, _>>()?;
-        bodies.into_iter().map(row_from).collect()
+        Ok(due)
     }
 
     fn due_escalations(
@@ -245,8 +299,8 @@ impl Requests for Sqlite {
             at: audit.at,
         });
         tx.execute(
-            "UPDATE requests SET body = ?3, role = ?4 WHERE project = ?1 AND id = ?2",
-            params![project, id, serde_json::to_string(&row)?, row.role],
+            "UPDATE requests SET body = ?3, role = ?4, escalations = ?5 WHERE project = ?1 AND id = ?2",
+            params![project, id, serde_json::to_string(&row)?, row.role, row.escalations.len() as i64],
         )?;
         append_audit(&tx, project, id, &audit)?;
         enqueue(&tx, &row, audit.event, audit.at, None)?;
@@ -270,5 +324,89 @@ impl Requests for Sqlite {
             .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         bodies.into_iter().map(row_from).collect()
+    }
+}
+
+/// The group-commit job that writes one decision (see [`Requests::decide`]).
+fn decide_job(
+    project: &str,
+    id: &str,
+    status: Status,
+    decision: &Decision,
+    callback: Option<&str>,
+    audit: AuditEvent<'_>,
+) -> StoreResult<Job> {
+    let (project, id, decision) = (project.to_string(), id.to_string(), decision.clone());
+    let callback = callback.map(str::to_string);
+    let (at, actor, event, data) = (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
+    let approver = approving_actor(status, &decision)?.map(str::to_string);
+    Ok(Box::new(move |tx| {
+        if let Some(actor) = &approver {
+            let role: Option<String> = tx
+                .query_row(
+                    "SELECT role FROM keys WHERE project = ?1 AND key_id = ?2",
+                    params![project, actor],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if role.as_deref() != Some(Role::Operator.as_str()) {
+                return Err(StoreError(
+                    "approval refused: its decider is not an operator of the project".into(),
+                ));
+            }
+        }
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
+                params![project, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(body) = body else { return Ok(Written::Skipped) };
+        let mut row = row_from(body)?;
+        // The deadline holds at decision time, whatever the expiry sweep's backlog: past
+        // it, only the expiry itself may be written.
+        if status != Status::Expired && row.expires_at <= at {
+            return Ok(Written::Skipped);
+        }
+        row.status = status;
+        row.decision = Some(decision);
+        tx.execute(
+            "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
+            params![project, id, serde_json::to_string(&row)?, status.as_str()],
+        )?;
+        let audit = AuditEvent { at, actor: &actor, event: &event, data };
+        append_audit(tx, &project, &id, &audit)?;
+        enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
+        Ok(Written::Applied)
+    }))
+}
+
+/// The parts of a request's summary that never change after its creation, kept in its row
+/// so that a queue listing reads no payload.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    service: String,
+    action: String,
+    priority: Priority,
+    encrypted: bool,
+    held: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preview: Option<String>,
+    complete: bool,
+}
+
+impl Kept {
+    fn of(row: &RequestRow) -> Kept {
+        let s = RequestSummary::of(row);
+        Kept {
+            service: s.service,
+            action: s.action,
+            priority: s.priority,
+            encrypted: s.encrypted,
+            held: s.held,
+            preview: s.preview,
+            complete: s.complete,
+        }
     }
 }

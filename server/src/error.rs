@@ -65,6 +65,8 @@ pub enum Code {
     OwnKey,
     /// The agent's profile would exceed its bounds.
     ProfileFull,
+    /// The project stores as many bytes as its quota allows (`HANDRAIL_PROJECT_QUOTA_BYTES`).
+    QuotaExceeded,
     /// The key's rate limit; see `retry-after`.
     RateLimited,
     /// The role exists already.
@@ -85,7 +87,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for the checks that the OpenAPI document names them all.
-    pub const ALL: [Code; 33] = [
+    pub const ALL: [Code; 34] = [
         Code::AllRolesRequired,
         Code::AlreadyDecided,
         Code::BadBody,
@@ -111,6 +113,7 @@ impl Code {
         Code::NotFound,
         Code::OwnKey,
         Code::ProfileFull,
+        Code::QuotaExceeded,
         Code::RateLimited,
         Code::RoleExists,
         Code::RoleRequired,
@@ -149,6 +152,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::OwnKey => "own_key",
             Code::ProfileFull => "profile_full",
+            Code::QuotaExceeded => "quota_exceeded",
             Code::RateLimited => "rate_limited",
             Code::RoleExists => "role_exists",
             Code::RoleRequired => "role_required",
@@ -188,6 +192,7 @@ impl Code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::OwnKey => StatusCode::CONFLICT,
             Code::ProfileFull => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::RoleExists => StatusCode::CONFLICT,
             Code::RoleRequired => StatusCode::FORBIDDEN,

@@ -13,6 +13,7 @@ mod limits;
 mod links;
 pub mod log;
 mod pricing;
+mod retention;
 pub mod store;
 pub mod v1;
 mod waiters;
@@ -55,6 +56,8 @@ pub struct AppState {
     revocations: Arc<watch::Sender<u64>>,
     /// What the compatibility layers add to deliveries (callback URLs, their shapes).
     pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
+    /// The per-project quota and the retention of what projects store.
+    pub(crate) policy: retention::Policy,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             open: Arc::new(limits::OpenCaps::from_env()),
             revocations: Arc::new(watch::channel(0).0),
             delivery_hooks: compat::delivery_hooks().into(),
+            policy: retention::Policy::from_env(),
         })
     }
 
@@ -300,6 +304,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let state = AppState::new(store)?;
     tokio::spawn(expire_loop(state.clone()));
     tokio::spawn(checkpoint_loop(state.clone()));
+    tokio::spawn(retention::prune_loop(state.clone()));
     tokio::spawn(webhooks::worker(state.clone(), agents));
     println!("listening on {url}");
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));

@@ -127,6 +127,7 @@ pub(crate) fn insert(
         snapshot: None,
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
+    state.policy.check(state.store.as_ref(), &who.project, body.len() as u64)?;
     let committed = match exec {
         Some((pending, previous)) => {
             Some((pending.commit(Stored { status: 201, body: body.clone() }, created_at)?, previous))

@@ -113,3 +113,93 @@ fn a_flood_of_overdue_requests_all_expire_and_none_can_be_approved() {
         );
     }
 }
+
+/// An operator approves request `id`; the answer's status.
+fn approve(server: &Server, id: &str) -> u16 {
+    let path = format!("/v1/requests/{id}/resolve");
+    server.call("POST", &path, &server.operator, Some(&json!({"decision": "approve"}))).0
+}
+
+/// PUT of raw bytes; (status, JSON answer).
+fn put_bytes(server: &Server, path: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
+    let req = ureq::put(&format!("{}{path}", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("content-type", "application/octet-stream");
+    match req.send_bytes(bytes) {
+        Ok(r) => (r.status(), serde_json::from_str(&r.into_string().unwrap()).unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(s, r)) => {
+            (s, serde_json::from_str(&r.into_string().unwrap()).unwrap_or(Value::Null))
+        }
+        Err(e) => panic!("PUT {path}: {e}"),
+    }
+}
+
+#[test]
+fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
+    let server = Server::fresh_with("bounds-quota", &[("HANDRAIL_PROJECT_QUOTA_BYTES", "200000")]);
+    let payload = json!({"blob": "x".repeat(30_000)});
+    let body = json!({"service": "bank", "action": "transfer", "payload": payload});
+    let mut created = Vec::new();
+    let refused = loop {
+        let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+        if status != 201 {
+            break (status, answer);
+        }
+        created.push(answer["id"].as_str().unwrap().to_string());
+        assert!(created.len() < 20, "the quota never applied");
+    };
+    assert_eq!(
+        (refused.0, refused.1["error"]["code"].as_str()),
+        (507, Some("quota_exceeded")),
+        "{}",
+        refused.1
+    );
+    assert!((5..=7).contains(&created.len()), "{} creates of ~30 KB fit 200 KB", created.len());
+    // What was stored is intact and still decidable.
+    assert_eq!(approve(&server, &created[0]), 200);
+    // A snapshot counts too.
+    let (status, answer) =
+        put_bytes(&server, &format!("/v1/requests/{}/snapshot", created[1]), &server.agent, &[7u8; 100_000]);
+    assert_eq!((status, answer["error"]["code"].as_str()), (507, Some("quota_exceeded")), "{answer}");
+    // Another project has its own quota.
+    let (_, other) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
+    let other_agent = other["agent_key"].as_str().unwrap();
+    assert_eq!(server.call("POST", "/v1/requests", other_agent, Some(&body)).0, 201);
+}
+
+#[test]
+fn retention_drops_old_snapshots_deliveries_and_idempotency_records_but_never_requests() {
+    let server = Server::fresh_with(
+        "bounds-retention",
+        &[
+            ("HANDRAIL_RETAIN_SNAPSHOTS_SECS", "0"),
+            ("HANDRAIL_RETAIN_IDEMPOTENCY_SECS", "0"),
+            ("HANDRAIL_PRUNE_EVERY_SECS", "1"),
+        ],
+    );
+    let body = json!({"service": "bank", "action": "transfer", "payload": {"n": 1}});
+    let (_, first) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("idem-retention-1"));
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        put_bytes(&server, &format!("/v1/requests/{id}/snapshot"), &server.agent, b"parked state").0,
+        201
+    );
+    assert_eq!(approve(&server, &id), 200);
+    let files = || std::fs::read_dir(server.dir.join("snapshots")).unwrap().count();
+    assert_eq!(files(), 1);
+    // The sweep runs every second here: the decided request's snapshot goes, the request stays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while files() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the snapshot was never dropped");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.agent, None);
+    assert_eq!((status, row["status"].as_str()), (200, Some("APPROVED")), "{row}");
+    assert!(row.get("snapshot").is_none(), "{row}");
+    // The idempotency record went too: the same key now finds the id taken, not a replay.
+    let (status, again) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("idem-retention-1"));
+    assert!(status == 201 || status == 409, "{status} {again}");
+    assert_ne!(again.get("id"), Some(&json!(id)), "not replayed from a dropped record: {again}");
+}

@@ -429,9 +429,47 @@ pub struct SessionRow {
 
 /// Everything the handlers need from storage, one trait per aggregate (each store
 /// implements them all).
-pub trait Store: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints {}
+pub trait Store:
+    Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints + Housekeeping
+{
+}
 
-impl<T: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints> Store for T {}
+impl<T: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints + Housekeeping> Store
+    for T
+{
+}
+
+/// How long what a project stores is kept (see [`Housekeeping::prune`]), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// A decided request's parked state, from its decision.
+    pub snapshots_after_decision: i64,
+    /// A delivery that was delivered or gave up (its body too), from its last attempt.
+    pub deliveries: i64,
+    /// An idempotency record, from its first use (Stripe keeps theirs 24 hours).
+    pub idempotency: i64,
+    /// An observation's id (kept to drop a resent batch), from its arrival.
+    pub observations: i64,
+}
+
+/// What one [`Housekeeping::prune`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub snapshots: usize,
+    pub deliveries: usize,
+    pub idempotency: usize,
+    pub observations: usize,
+}
+
+/// What a project keeps: its stored bytes (for quotas) and what retention drops.
+pub trait Housekeeping: Send + Sync {
+    /// Bytes a project stores: its requests as stored (decisions included) and its parked
+    /// snapshots. Kept as the writes happen, so reading it costs one row.
+    fn usage(&self, project: &str) -> StoreResult<u64>;
+    /// Drops what `policy` no longer keeps as of `now` (Unix seconds), at most `limit` of each
+    /// kind; what it dropped. Requests, decisions and the audit log are never dropped.
+    fn prune(&self, now: i64, policy: &Retention, limit: usize) -> StoreResult<Pruned>;
+}
 
 /// Projects, their keys, roles and settings: who may do what.
 pub trait Projects: Send + Sync {

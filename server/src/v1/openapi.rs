@@ -314,7 +314,8 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             )
             .errors(400, &["unknown_variant", "invisible_character"])
             .errors(409, &["id_taken"])
-            .errors(422, &["schema_invalid", "schema_too_complex", "edit_invalid"]),
+            .errors(422, &["schema_invalid", "schema_too_complex", "edit_invalid"])
+            .errors(507, &["quota_exceeded"]),
         op("get", "/v1/requests", Key, "List the project's requests")
             .query::<ListQuery>(g)
             .json::<RequestList>(g, 200, "Newest first.")
@@ -487,7 +488,8 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(400, &["bad_body"])
             .errors(404, &["not_found"])
             .errors(409, &["already_decided"])
-            .errors(413, &["too_large"]),
+            .errors(413, &["too_large"])
+            .errors(507, &["quota_exceeded"]),
         op("get", "/v1/requests/{id}/snapshot", Key, "Download a request's snapshot")
             .raw(200, "application/octet-stream", "The bytes, with `x-handrail-sha256`.")
             .errors(404, &["not_found"]),
@@ -511,6 +513,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(409, &["already_decided"])
             .errors(410, &["link_expired"])
             .errors(413, &["too_large"])
+            .errors(507, &["quota_exceeded"])
             .errors(500, &["internal"]),
         op("get", "/v1/blobs/{token}", Public, "Download a snapshot with a download link")
             .raw(200, "application/octet-stream", "The bytes, with `x-handrail-sha256`.")

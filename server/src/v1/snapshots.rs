@@ -158,6 +158,7 @@ async fn store_upload(
     if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES)) {
         return Err(too_large());
     }
+    state.policy.check(state.store.as_ref(), project, declared.unwrap_or(0).min(limit))?;
 
     // The writer owns the staged blob on a blocking thread; the body arrives here in chunks.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -197,6 +198,8 @@ async fn store_upload(
     }
     drop(tx);
     let (sink, size, sha256) = writer.await.map_err(internal)??;
+    // The quota again, with the size received (a dropped sink leaves nothing behind).
+    state.policy.check(state.store.as_ref(), project, size)?;
     let blob = tokio::task::spawn_blocking(move || sink.finish()).await.map_err(internal)??;
 
     let meta = Snapshot { size, sha256, created_at: now() };

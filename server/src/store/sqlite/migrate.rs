@@ -72,6 +72,21 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("executions", "created_at")? {
+        // Idempotency records are kept 24 hours from their first use; older ones count from now.
+        conn.execute_batch(&format!(
+            "ALTER TABLE executions ADD COLUMN created_at INTEGER NOT NULL DEFAULT {};",
+            crate::now()
+        ))?;
+        // Usage as the rows stand (kept up to date by every write from now on).
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO usage (project, bytes)
+               SELECT project, SUM(bytes) FROM (
+                 SELECT project, length(CAST(body AS BLOB)) AS bytes FROM requests
+                 UNION ALL SELECT project, size FROM snapshots)
+               GROUP BY project;",
+        )?;
+    }
     if !has("requests", "summary")? {
         // What a queue shows, kept at creation (NULL for older rows: read from their body).
         conn.execute_batch(

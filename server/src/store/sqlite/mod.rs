@@ -17,6 +17,7 @@ use serde_json::Value;
 mod agents;
 mod audit_log;
 mod deliveries;
+mod housekeeping;
 mod migrate;
 mod projects;
 mod requests;
@@ -25,10 +26,10 @@ mod snapshots;
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
     CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
-    Escalation, EscalationStep, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project,
-    Projects, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow,
-    Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook,
-    ANY_ROLE,
+    Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal,
+    Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role,
+    RoleRule, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint,
+    ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {

@@ -39,8 +39,8 @@ impl Requests for Sqlite {
             if let Some((key, text, previous)) = claim {
                 let changed = match previous {
                     None => tx.execute(
-                        "INSERT OR IGNORE INTO executions (project, key, execution) VALUES (?1, ?2, ?3)",
-                        params![row.project, key, text],
+                        "INSERT OR IGNORE INTO executions (project, key, execution, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![row.project, key, text, row.created_at],
                     )?,
                     Some(prev) => tx.execute(
                         "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
@@ -73,6 +73,7 @@ impl Requests for Sqlite {
             if inserted != 1 {
                 return Ok(Written::IdTaken);
             }
+            housekeeping::add_usage(tx, &row.project, body.len() as i64)?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
             enqueue(tx, &row, audit.event, audit.at, None)?;
@@ -363,6 +364,7 @@ fn decide_job(
             )
             .optional()?;
         let Some(body) = body else { return Ok(Written::Skipped) };
+        let before = body.len() as i64;
         let mut row = row_from(body)?;
         // The deadline holds at decision time, whatever the expiry sweep's backlog: past
         // it, only the expiry itself may be written.
@@ -371,10 +373,12 @@ fn decide_job(
         }
         row.status = status;
         row.decision = Some(decision);
+        let body = serde_json::to_string(&row)?;
         tx.execute(
             "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
-            params![project, id, serde_json::to_string(&row)?, status.as_str()],
+            params![project, id, body, status.as_str()],
         )?;
+        housekeeping::add_usage(tx, &project, body.len() as i64 - before)?;
         let audit = AuditEvent { at, actor: &actor, event: &event, data };
         append_audit(tx, &project, &id, &audit)?;
         enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;

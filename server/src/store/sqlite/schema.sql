@@ -82,3 +82,5 @@ CREATE INDEX IF NOT EXISTS thread_checkpoints_by_thread ON thread_checkpoints(pr
 
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     project TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, token TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS usage (project TEXT PRIMARY KEY, bytes INTEGER NOT NULL);

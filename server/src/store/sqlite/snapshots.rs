@@ -51,7 +51,13 @@ impl Snapshots for Sqlite {
                 return Ok(SnapshotCommit::NotPending);
             }
         }
-        let previous = snapshot_in(&tx, project, id)?.map(|(blob, _)| blob);
+        let previous = snapshot_in(&tx, project, id)?;
+        housekeeping::add_usage(
+            &tx,
+            project,
+            meta.size as i64 - previous.as_ref().map_or(0, |(_, old)| old.size as i64),
+        )?;
+        let previous = previous.map(|(blob, _)| blob);
         tx.execute(
             "INSERT INTO snapshots (request, project, blob, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(request) DO UPDATE SET blob = excluded.blob, size = excluded.size,

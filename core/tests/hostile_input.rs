@@ -1,6 +1,7 @@
 //! Property tests: every parser gets random and mutated input and must answer with a
 //! value or a typed error — never a panic — and the formats' invariants must hold.
-//! Bounded (see `CASES`) so the test command stays fast.
+//! Bounded (see `CASES`) so the test command stays fast; `HANDRAIL_PROPTEST_CASES=100000
+//! cargo test -p handrail-core --test hostile_input` runs longer on demand.
 
 use handrail_core::audit;
 use handrail_core::canonical::canonicalize;
@@ -14,7 +15,40 @@ use serde_json::Value;
 const CASES: u32 = 512;
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("HANDRAIL_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// JSON-Schema-like values: keywords that combine, refer and constrain, nested and mixed
+/// with arbitrary JSON, so compiling and validating meet hostile shapes.
+fn schema_like() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::json!({"type": "string"})),
+        Just(serde_json::json!({"type": ["integer", "null"]})),
+        Just(serde_json::json!({"$ref": "#"})),
+        Just(serde_json::json!({"$ref": "#/$defs/a"})),
+        Just(serde_json::json!({"$ref": "#/definitions/x/y"})),
+        Just(serde_json::json!({"$ref": "https://example.com/s.json"})),
+        Just(serde_json::json!({"pattern": "^(a+)+$"})),
+        Just(serde_json::json!({"pattern": "(a)\\1"})),
+        Just(serde_json::json!({"minLength": 2, "maxLength": 1})),
+        Just(serde_json::json!({"uniqueItems": true})),
+        Just(serde_json::json!(true)),
+        Just(serde_json::json!(false)),
+        json_value(),
+    ];
+    leaf.prop_recursive(5, 64, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..4).prop_map(|v| serde_json::json!({"allOf": v})),
+            prop::collection::vec(inner.clone(), 1..4).prop_map(|v| serde_json::json!({"anyOf": v})),
+            inner.clone().prop_map(|v| serde_json::json!({"items": v})),
+            inner.clone().prop_map(|v| serde_json::json!({"not": v})),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| serde_json::json!({"$defs": {"a": a}, "properties": {"p": b}})),
+            (inner.clone(), inner)
+                .prop_map(|(a, b)| serde_json::json!({"if": a, "then": b, "$ref": "#/$defs/a"})),
+        ]
+    })
 }
 
 /// Arbitrary JSON values whose numbers are exactly representable (no big integers).
@@ -151,5 +185,60 @@ proptest! {
     fn diff_then_apply_gives_the_edit(before in json_value(), after in json_value()) {
         let d = request::diff(&before, &after);
         prop_assert_eq!(request::apply(&before, &d.ops).unwrap(), after);
+    }
+
+    #[test]
+    fn schemas_compile_or_fail_with_a_code_and_validation_stays_bounded(schema in schema_like(), instance in json_value()) {
+        match request::compile_schema(&schema) {
+            Ok(_) => {
+                if let Err(e) = request::validate_edit(&schema, &instance) {
+                    prop_assert!(["edit_invalid", "schema_too_complex"].contains(&e.code()), "{}", e.code());
+                }
+            }
+            Err(e) => prop_assert!(["schema_invalid", "schema_too_complex"].contains(&e.code()), "{}", e.code()),
+        }
+    }
+
+    #[test]
+    fn request_bodies_parse_and_validate_or_fail_with_a_code(value in json_value(), schema in schema_like()) {
+        // A create body as a server reads it: strict parse, bounded, then the model and its
+        // validation. Random members and a random schema beside a valid skeleton.
+        let mut body = serde_json::json!({"service": "s", "action": "a", "payload": value, "schema": schema});
+        for text in [body.to_string(), { body["extra"] = Value::Bool(true); body.to_string() }] {
+            let parsed = match handrail_core::canonical::parse_bounded(text.as_bytes(), 50_000) {
+                Ok(v) => v,
+                Err(e) => { prop_assert!(!e.code().is_empty()); continue; }
+            };
+            if let Ok(new) = serde_json::from_value::<request::NewRequest>(parsed) {
+                if let Err(e) = new.validate() {
+                    prop_assert!(!e.code().is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_parsing_refuses_exactly_past_the_limit(value in json_value(), slack in 0usize..3) {
+        let text = value.to_string();
+        let count = handrail_core::canonical::parse(&text).map(|v| count(&v)).unwrap();
+        prop_assert!(handrail_core::canonical::parse_bounded(&text, count + slack).is_ok());
+        if count > slack {
+            let refused = handrail_core::canonical::parse_bounded(&text, count - 1).unwrap_err();
+            prop_assert_eq!(refused.code(), "too_many_values");
+        }
+    }
+
+    #[test]
+    fn letsping_headers_never_panic(header in "\\PC{0,120}", body in prop::collection::vec(any::<u8>(), 0..64), now in any::<i64>()) {
+        let _ = handrail_core::compat::letsping::verify(b"secret", &header, &body, now, 300_000);
+    }
+}
+
+/// How many values `v` holds, itself included.
+fn count(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(count).sum(),
+        Value::Object(members) => members.values().map(count).sum(),
+        _ => 0,
     }
 }

@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run quickstart test build-dashboard test-rust test-vectors test-py test-node test-wasm test-dashboard test-compat bench fmt
+.PHONY: run quickstart test build-dashboard test-rust test-api test-vectors test-py test-node test-wasm test-dashboard test-compat bench fmt
 
 run:
 	scripts/run.sh
@@ -17,7 +17,7 @@ run:
 quickstart:
 	cargo run --quiet -p handrail-core --example quickstart
 
-test: build-dashboard test-rust test-vectors test-py test-node test-wasm test-dashboard test-compat
+test: build-dashboard test-rust test-api test-vectors test-py test-node test-wasm test-dashboard test-compat
 	@echo "make test: every suite passed"
 
 # The dashboard's assets (browser package + bundled TypeScript), embedded by the server's
@@ -29,6 +29,11 @@ build-dashboard:
 # tests, doc tests) and the CLI. --show-output prints each vector set's case count.
 test-rust:
 	scripts/test-rust.sh
+
+# Schemathesis from PyPI against a real server's /v1/openapi.json, with an operator token and
+# an agent key: no 5xx, every answer as documented (bounded examples, fixed seed).
+test-api:
+	scripts/test-api.sh
 
 # The shared vectors must still be what node:crypto computes.
 test-vectors:

@@ -8,7 +8,9 @@
 //! it like any other, and `GET /api/v1/hitl/status/{id}` shows where it really stands. The
 //! tenant is always the project of the bearer key; a `Tenant-Id` header is ignored.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::v1::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

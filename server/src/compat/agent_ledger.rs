@@ -10,7 +10,9 @@
 //! The key travels in `x-api-key`; errors are `{"error": MESSAGE, "code": CODE}`, the shape
 //! the client reads its message from.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::v1::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;

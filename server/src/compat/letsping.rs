@@ -4,7 +4,9 @@
 //! here also carry `x-letsping-signature` (the core's `compat::letsping::sign`). Their LangGraph
 //! checkpointer stores its checkpoints under `/langgraph/checkpoints`, per project and thread.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::v1::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};

@@ -4,7 +4,9 @@
 //! project's signing secret, over the bytes Python's
 //! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::v1::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -487,9 +489,8 @@ async fn profile(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(agent): Path<String>,
-    query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ProfileQuery>,
 ) -> ApiResult<Response> {
-    let Query(query) = query.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
     if !agent_name(&agent) {
         return Err(no_agent());
     }

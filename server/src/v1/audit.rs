@@ -12,16 +12,16 @@
 //! checkpoint names them yet) go unnoticed; deleting the stored checkpoints too is caught
 //! only by a verifier that remembers what it saw (`handrail audit verify --state`).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::Query;
 use axum::routing::get;
 use axum::{Json, Router};
 use handrail_core::audit::{self, CheckpointClaims, Entry, GENESIS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Code;
-use super::{internal, ApiError, ApiResult, ProjectOperator};
+use super::{internal, ApiResult, ProjectOperator};
 use crate::store::StoredCheckpoint;
 use crate::{log, now, AppState};
 
@@ -55,9 +55,8 @@ pub(super) struct AuditPage {
 async fn audit_log(
     State(state): State<AppState>,
     ProjectOperator(who): ProjectOperator,
-    page: Result<Query<Page>, QueryRejection>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<AuditPage>> {
-    let Query(page) = page.map_err(|e| ApiError::new(Code::InvalidRequest, e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let entries = state.store.audit_page(&who.project, page.after.unwrap_or(0), limit)?;
     let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();

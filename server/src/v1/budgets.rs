@@ -6,7 +6,9 @@
 //! runs is the guard's job (`Policy::daily_budget_usd`, or a layer's 429): this module stores
 //! the limit and reports the spend.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::Path;
 use axum::routing::get;
 use axum::{Json, Router};
 use schemars::JsonSchema;

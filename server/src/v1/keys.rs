@@ -1,7 +1,9 @@
 //! Keys: agent keys and operator tokens of a project (operators only), and the server's
 //! public proof keys as JWKS (anyone: proofs are verified offline).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};

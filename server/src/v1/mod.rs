@@ -241,6 +241,36 @@ impl http_body::Body for Unread {
     }
 }
 
+/// The query string as `T`; one it cannot be read as is 400 `invalid_query` in our JSON
+/// error shape (axum's own rejection is plain text).
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))
+    }
+}
+
+/// The path's parameters as `T`; a path they cannot be read from (not UTF-8 once decoded)
+/// names nothing: 404 `not_found`, in our JSON error shape.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|_| ApiError::new(Code::NotFound, "no such resource"))
+    }
+}
+
 /// Parses a JSON body with the core's strict parser (its code names the problem), then into
 /// `T` (`invalid_request` when the shape is wrong).
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {

@@ -167,7 +167,8 @@ impl Op {
                 }));
             }
         }
-        self
+        // A query string the handler's `Query` cannot read (`v1::Query`).
+        self.errors(400, &["invalid_query"])
     }
 
     /// The `Idempotency-Key` header of a create.

@@ -1,7 +1,9 @@
 //! Roles of a project and their escalation rules (operators), and the sweep that moves a
 //! pending request to the next role when nobody of its role decided in time.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::Path;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};

@@ -1,6 +1,8 @@
 //! Sessions: one run of an agent, from start to end, with its event count and cost.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

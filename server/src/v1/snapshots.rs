@@ -11,8 +11,9 @@
 use std::io::Read;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
@@ -282,9 +283,8 @@ pub(super) struct LinkQuery {
 }
 
 /// The expiry of a link asked for with `?ttl=` seconds (1 to a day; default 15 minutes).
-fn expiry(query: Result<Query<LinkQuery>, QueryRejection>) -> ApiResult<i64> {
+fn expiry(q: LinkQuery) -> ApiResult<i64> {
     let bad = |m: &str| ApiError::new(Code::InvalidRequest, m.to_string());
-    let Query(q) = query.map_err(|e| bad(&e.body_text()))?;
     let ttl = q.ttl.unwrap_or(DEFAULT_LINK_SECS);
     if !(1..=MAX_LINK_SECS).contains(&ttl) {
         return Err(bad(&format!("ttl is between 1 and {MAX_LINK_SECS} seconds")));
@@ -296,7 +296,7 @@ async fn upload_link(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    query: Result<Query<LinkQuery>, QueryRejection>,
+    Query(query): Query<LinkQuery>,
 ) -> ApiResult<Json<BlobLink>> {
     let expires_at = expiry(query)?;
     let row = super::authority::readable(&state, &who, &id)?;
@@ -311,7 +311,7 @@ async fn download_link(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    query: Result<Query<LinkQuery>, QueryRejection>,
+    Query(query): Query<LinkQuery>,
 ) -> ApiResult<Json<BlobLink>> {
     let expires_at = expiry(query)?;
     super::authority::readable(&state, &who, &id)?;

@@ -1,6 +1,8 @@
 //! Webhook endpoints, their delivery log and manual redelivery (operators only).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::Path;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};

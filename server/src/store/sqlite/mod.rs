@@ -25,7 +25,7 @@ use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
     CheckpointPut, Checkpoints, Claim, Deliveries, Delivery, DeliveryEntry, DeliveryTarget, Escalation,
     EscalationStep, KeyInfo, NewKeyRow, ObservationUpdate, Principal, Project, Projects,
-    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, SessionRow, Snapshot,
+    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Role, RoleRule, Room, SessionRow, Snapshot,
     SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 
@@ -74,6 +74,11 @@ impl Sqlite {
         if !blobs.is_dir() {
             std::fs::create_dir_all(&blobs).map_err(io)?;
             sync_dir(blobs.parent().unwrap_or(Path::new(".")))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&blobs, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
         let readers = (0..READERS)
             .map(|_| {

@@ -177,11 +177,16 @@ fn class_v6(ip: Ipv6Addr) -> Class {
     if (s[0] & 0xe000) != 0x2000 {
         return Class::Never;
     }
-    let never = (s[0] == 0x2001 && s[1] == 0) // Teredo: an IPv4 tunnel, its address obfuscated
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20
-        || (s[0] == 0x2001 && s[1] == 2 && s[2] == 0) // benchmarking
-        || (s[0] == 0x2001 && matches!(s[1] & 0xfff0, 0x10 | 0x20)); // ORCHID
+    let never = match s[0] {
+        0x2001 => {
+            s[1] == 0 // Teredo: an IPv4 tunnel, its address obfuscated
+                || s[1] == 0x0db8 // documentation
+                || (s[1] == 2 && s[2] == 0) // benchmarking
+                || matches!(s[1] & 0xfff0, 0x10 | 0x20) // ORCHID
+        }
+        0x3fff => s[1] < 0x1000, // documentation 3fff::/20
+        _ => false,
+    };
     if never {
         return Class::Never;
     }

@@ -177,9 +177,14 @@ fn a_delivery_the_policy_refuses_is_logged_as_such_and_connects_to_nothing() {
     let hook = hook["id"].as_str().unwrap().to_string();
     assert_eq!(server.call("POST", "/v1/requests", &server.agent, Some(&refund(1))).0, 201);
     rx.recv_timeout(PATIENCE).expect("delivered while allowed");
+    let path = format!("/v1/webhooks/{hook}/deliveries");
+    until(
+        "the delivery was recorded",
+        || server.call("GET", &path, &server.operator, None).1["deliveries"].clone(),
+        |log| log[0]["state"] == "delivered",
+    );
     let server = Server::start_with(server.into_dir(), &[("HANDRAIL_OUTBOUND_NETWORKS", "public")]);
     assert_eq!(server.call("POST", "/v1/requests", &server.agent, Some(&refund(2))).0, 201);
-    let path = format!("/v1/webhooks/{hook}/deliveries");
     let log = until(
         "the refused delivery was attempted twice",
         || server.call("GET", &path, &server.operator, None).1["deliveries"].clone(),

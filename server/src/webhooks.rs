@@ -47,6 +47,8 @@ const MAX_BACKOFF_MS: i64 = 3600 * 1000;
 pub(crate) const PER_ENDPOINT: usize = 4;
 /// Most attempts in flight in all; callbacks get at most half of them.
 pub(crate) const IN_FLIGHT: usize = 32;
+/// Most runs of failures the worker remembers before it forgets those no longer resting.
+const MAX_FAILING: usize = 10_000;
 /// How long a claimed delivery is kept from other passes: well past an attempt's 10 s.
 const LEASE_MS: i64 = 60_000;
 /// Time to connect (each address), and for a whole attempt.
@@ -190,11 +192,12 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
             continue;
         }
         let now = now_ms();
-        let mut room = Room {
-            per_endpoint: PER_ENDPOINT,
-            endpoints: HashMap::new(),
-            callbacks: callbacks < IN_FLIGHT / 2,
-        };
+        if failing.len() > MAX_FAILING {
+            // Forget the runs that rest no more and have nothing in flight (many callback
+            // URLs that failed once); their deliveries keep their own backoff.
+            failing.retain(|key, f| f.until_ms > now || held.contains_key(key));
+        }
+        let mut room = Room { per_endpoint: PER_ENDPOINT, webhooks: true, ..Room::default() };
         for (key, f) in &failing {
             // A failing endpoint rests, then gets one probe at a time.
             let cap: usize = if f.until_ms > now { 0 } else { 1 };
@@ -203,18 +206,18 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
         for (key, n) in &held {
             room.endpoints.entry(key.clone()).or_insert(PER_ENDPOINT.saturating_sub(*n));
         }
-        let claimed = crate::blocking(|| state.store.claim_deliveries(now, free, LEASE_MS, &room));
-        let due = match claimed {
-            Ok(due) => due,
-            Err(e) => {
-                crate::log::event(
-                    crate::log::Level::Error,
-                    "webhook worker",
-                    serde_json::json!({ "error": e.0 }),
-                );
-                continue;
-            }
+        // Registered endpoints first, then callback URLs — which agents name — within half
+        // of all slots, so no number of callback URLs can crowd the endpoints out.
+        let mut due = match claim(&state, now, free, &room) {
+            Some(due) => due,
+            None => continue,
         };
+        let callback_room = (IN_FLIGHT / 2).saturating_sub(callbacks).min(free - due.len());
+        if callback_room > 0 {
+            room.webhooks = false;
+            room.callbacks = true;
+            due.extend(claim(&state, now, callback_room, &room).unwrap_or_default());
+        }
         for delivery in due {
             *held.entry(delivery.endpoint_key()).or_insert(0) += 1;
             if delivery.callback {
@@ -227,6 +230,21 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
                 let result = send(&agents, &delivery, shaped);
                 (delivery, result)
             });
+        }
+    }
+}
+
+/// Claims up to `limit` due deliveries within `room` (None, logged, when the store fails).
+fn claim(state: &AppState, now: i64, limit: usize, room: &Room) -> Option<Vec<Delivery>> {
+    match crate::blocking(|| state.store.claim_deliveries(now, limit, LEASE_MS, room)) {
+        Ok(due) => Some(due),
+        Err(e) => {
+            crate::log::event(
+                crate::log::Level::Error,
+                "webhook worker",
+                serde_json::json!({ "error": e.0 }),
+            );
+            None
         }
     }
 }

@@ -602,7 +602,7 @@ fn a_delivery_log_of_the_previous_schema_is_migrated() {
         .unwrap();
     }
     let store = Sqlite::open(&db).unwrap();
-    let room = Room { per_endpoint: 4, callbacks: true, ..Room::default() };
+    let room = Room { per_endpoint: 4, webhooks: true, callbacks: true, ..Room::default() };
     let due = store.claim_deliveries(10, 10, 1000, &room).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(

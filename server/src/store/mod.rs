@@ -174,7 +174,9 @@ pub struct Room {
     pub per_endpoint: usize,
     /// The endpoints (by [`Delivery::endpoint_key`]) that have less room, 0 for none.
     pub endpoints: std::collections::HashMap<String, usize>,
-    /// Whether callback URLs may be handed out at all.
+    /// Whether deliveries to registered endpoints may be handed out.
+    pub webhooks: bool,
+    /// Whether deliveries to callback URLs may be handed out.
     pub callbacks: bool,
 }
 

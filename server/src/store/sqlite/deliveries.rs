@@ -54,13 +54,21 @@ impl Deliveries for Sqlite {
                            COALESCE(d.webhook, 'url:' || d.url) AS endpoint
                     FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook
                     WHERE d.state = 'pending' AND d.next_ms <= ?1 AND COALESCE(d.url, w.url) IS NOT NULL
-                      AND w.disabled_at IS NULL AND (?5 OR d.url IS NULL))
+                      AND w.disabled_at IS NULL
+                      AND ((?5 AND d.url IS NOT NULL) OR (?6 AND d.url IS NULL)))
                  SELECT id, target, secret, body, attempts, created_ms, callback, webhook FROM due
                  WHERE n <= COALESCE((SELECT value FROM json_each(?3) WHERE key = due.endpoint), ?4)
                  ORDER BY next_ms LIMIT ?2",
             )?;
             let rows = stmt.query_map(
-                params![now_ms, limit as i64, endpoints, room.per_endpoint as i64, room.callbacks],
+                params![
+                    now_ms,
+                    limit as i64,
+                    endpoints,
+                    room.per_endpoint as i64,
+                    room.callbacks,
+                    room.webhooks
+                ],
                 |r| {
                     Ok(Delivery {
                         id: r.get(0)?,

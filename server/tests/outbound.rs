@@ -250,6 +250,63 @@ fn a_hanging_endpoint_does_not_delay_a_healthy_one() {
     assert!(stuck.try_iter().count() >= 1, "the hanging endpoint was tried");
 }
 
+/// An endpoint that accepts connections and never answers, and tracks how many it holds
+/// open at once (a connection ends when the server gives up on it): (url, the most at once).
+fn hanging_counted() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = most.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 4096];
+                while stream.read(&mut sink).is_ok_and(|n| n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn callback_urls_agents_name_never_take_more_than_half_of_the_slots() {
+    let server = Server::fresh("callbacks");
+    let (stuck, most) = hanging_counted();
+    let (ok_url, ok) = receiver();
+    assert_eq!(add_webhook(&server, &ok_url).0, 201);
+    // 60 requests naming 60 different callback URLs that never answer (each its own
+    // "endpoint"), each decided: 60 callbacks hang beside 120 endpoint deliveries.
+    let n = 60;
+    for i in 0..n {
+        let mut body = refund(i);
+        body["context"] =
+            json!({"compat": "letsping", "metadata": {"callback_url": format!("{stuck}/cb/{i}")}});
+        let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let decision = json!({"decision": "reject", "reason": "no"});
+        let (status, _) =
+            server.call("POST", &format!("/v1/requests/{id}/resolve"), &server.operator, Some(&decision));
+        assert_eq!(status, 200);
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 2 * n as usize {
+        let id =
+            ok.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("{} of {} delivered", seen.len(), 2 * n));
+        seen.insert(id);
+    }
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most >= 1, "the callbacks were tried");
+    assert!(most <= 16, "{most} callbacks in flight at once, beyond half of the 32 slots");
+}
+
 #[test]
 fn an_endpoint_failing_for_long_enough_is_disabled_until_updated() {
     let server = Server::fresh_with("disable", &[("HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS", "1")]);

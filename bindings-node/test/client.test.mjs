@@ -36,7 +36,7 @@ before(async () => {
   assert.ok(existsSync(binary), `no server binary at ${binary}: run \`cargo build -p handrail-server\` or set HANDRAIL_BIN`);
   dir = mkdtempSync(join(tmpdir(), "handrail-node-"));
   server = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data", dir], {
-    env: { ...process.env, HANDRAIL_RATE_LIMIT: "100000" },
+    env: { ...process.env, HANDRAIL_RATE_LIMIT: "100000", HANDRAIL_OUTBOUND_NETWORKS: "private" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: server.stdout });

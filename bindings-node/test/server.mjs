@@ -17,7 +17,8 @@ export async function startServer() {
   assert.ok(existsSync(binary), `no server binary at ${binary}: run \`cargo build -p handrail-server\` or set HANDRAIL_BIN`);
   const dir = mkdtempSync(join(tmpdir(), "handrail-node-"));
   const server = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data", dir], {
-    env: { ...process.env, HANDRAIL_RATE_LIMIT: "100000" },
+    // Receivers listen on 127.0.0.1, which the default outbound policy (`public`) refuses.
+    env: { ...process.env, HANDRAIL_RATE_LIMIT: "100000", HANDRAIL_OUTBOUND_NETWORKS: "private" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: server.stdout });

@@ -62,7 +62,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(binary).exists():
         pytest.fail(f"no server binary at {binary}: run `cargo build -p handrail-server` or set HANDRAIL_BIN")
     data = tmp_path_factory.mktemp("handrail-data")
-    env = dict(os.environ, HANDRAIL_RATE_LIMIT="100000")
+    # Webhook receivers in the tests listen on 127.0.0.1, which the default (`public`) refuses.
+    env = dict(os.environ, HANDRAIL_RATE_LIMIT="100000", HANDRAIL_OUTBOUND_NETWORKS="private")
     proc = subprocess.Popen(
         [binary, "serve", "--addr", "127.0.0.1:0", "--data", str(data)],
         stdout=subprocess.PIPE,

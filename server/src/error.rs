@@ -83,11 +83,13 @@ pub enum Code {
     TooManyOpen,
     /// No valid bearer token.
     Unauthorized,
+    /// A URL whose host the outbound policy refuses (an address literal or `localhost`).
+    UrlForbidden,
 }
 
 impl Code {
     /// Every code, for the checks that the OpenAPI document names them all.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 35] = [
         Code::AllRolesRequired,
         Code::AlreadyDecided,
         Code::BadBody,
@@ -122,6 +124,7 @@ impl Code {
         Code::TooManyEvents,
         Code::TooManyOpen,
         Code::Unauthorized,
+        Code::UrlForbidden,
     ];
 
     /// The stable `snake_case` name clients match on.
@@ -161,6 +164,7 @@ impl Code {
             Code::TooManyEvents => "too_many_events",
             Code::TooManyOpen => "too_many_open",
             Code::Unauthorized => "unauthorized",
+            Code::UrlForbidden => "url_forbidden",
         }
     }
 
@@ -201,6 +205,7 @@ impl Code {
             Code::TooManyEvents => StatusCode::BAD_REQUEST,
             Code::TooManyOpen => StatusCode::TOO_MANY_REQUESTS,
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::UrlForbidden => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod lifecycle;
 mod limits;
 mod links;
 pub mod log;
+mod outbound;
 mod pricing;
 mod retention;
 pub mod store;
@@ -47,13 +48,20 @@ pub struct AppState {
     /// Queue changes for the live views (server-sent events).
     pub(crate) events: tokio::sync::broadcast::Sender<Arc<QueueEvent>>,
     pub(crate) limiter: Arc<limits::RateLimiter>,
+    /// Per source address, on the routes that create something without a key.
+    pub(crate) signup_limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
+    /// `HANDRAIL_METRICS_TOKEN`: when set, `/metrics` answers only a bearer of it.
+    pub(crate) metrics_token: Option<Arc<str>>,
     /// Signs and checks the expiring snapshot links.
     pub(crate) blob_links: Arc<v1::LinkKey>,
     /// What each key holds open (streams, long-polls), against its caps.
     pub(crate) open: Arc<limits::OpenCaps>,
     /// Bumped by every revocation: open streams and long-polls check their key again.
     revocations: Arc<watch::Sender<u64>>,
+    /// Bumped when an operator re-enables an endpoint: the delivery worker forgets the
+    /// failures it counted, so the endpoint gets its full room at once.
+    pub(crate) endpoints_changed: Arc<std::sync::atomic::AtomicU64>,
     /// What the compatibility layers add to deliveries (callback URLs, their shapes).
     pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
     /// The per-project quota and the retention of what projects store.
@@ -78,10 +86,16 @@ impl AppState {
             waiters: waiters::Waiters::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
+            signup_limiter: Arc::new(limits::RateLimiter::signups_from_env()),
             metrics: Arc::default(),
+            metrics_token: std::env::var("HANDRAIL_METRICS_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().into()),
             blob_links,
             open: Arc::new(limits::OpenCaps::from_env()),
             revocations: Arc::new(watch::channel(0).0),
+            endpoints_changed: Arc::default(),
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
         })
@@ -194,7 +208,7 @@ pub fn token_hash(token: &str) -> String {
     hex_encode(Sha256::digest(token.as_bytes()))
 }
 
-/// What the first start prints once and writes to `DIR/bootstrap.json` (mode 0600).
+/// What the first start writes to `DIR/bootstrap.json` (mode 0600), and only there.
 #[derive(Debug, serde::Serialize)]
 pub struct Bootstrap {
     pub url: String,
@@ -264,6 +278,43 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// Makes every file and directory the server creates private to its user (umask 077), so
+/// the database, its WAL and shared-memory files, the snapshots and bootstrap.json are
+/// never readable by others, whatever the caller's umask.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail and
+    // touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Sets `path`'s mode to `mode` when it grants more (to the group or others), with a log
+/// line, so a data directory made by an older version or by hand is tightened.
+fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let now = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if now & !mode != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            log::event(
+                log::Level::Warn,
+                "tightened permissions",
+                serde_json::json!({
+                    "path": path.display().to_string(),
+                    "was": format!("{now:o}"),
+                    "now": format!("{mode:o}"),
+                }),
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 /// Options of `handrail serve`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -277,9 +328,17 @@ pub struct ServeOptions {
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
     // First: a CA file that cannot be used stops the start before anything is written.
     let agents = webhooks::Agents::from_env()?;
+    private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
-    let store: Arc<dyn Store> =
-        Arc::new(Sqlite::open(&options.data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?);
+    tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;
+    let db = options.data.join("handrail.db");
+    let store: Arc<dyn Store> = Arc::new(Sqlite::open(&db).map_err(|e| format!("database: {}", e.0))?);
+    for name in ["handrail.db", "handrail.db-wal", "handrail.db-shm", "bootstrap.json"] {
+        let file = options.data.join(name);
+        if file.exists() {
+            tighten(&file, 0o600).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+    }
     // Before serving, so no upload is in flight: blobs a crash left unreferenced go.
     match store.sweep_snapshots() {
         Ok(0) => {}
@@ -292,14 +351,14 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     if store.is_empty().map_err(|e| e.0)? {
         let boot = bootstrap(store.as_ref(), &url)?;
         let text = serde_json::to_string_pretty(&boot).map_err(|e| e.to_string())?;
-        write_private(&options.data.join("bootstrap.json"), &(text.clone() + "\n"))
-            .map_err(|e| e.to_string())?;
+        write_private(&options.data.join("bootstrap.json"), &(text + "\n")).map_err(|e| e.to_string())?;
+        // The tokens go to the file only (mode 0600), never to stdout or the log, which
+        // are often collected by others.
         println!(
-            "first start: created project {} (also in {})",
+            "first start: created project {}; its agent key and admin operator token are in {}",
             boot.project,
             options.data.join("bootstrap.json").display()
         );
-        println!("{text}");
     }
     let state = AppState::new(store)?;
     tokio::spawn(expire_loop(state.clone()));
@@ -310,7 +369,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
     // A made service, not the router itself: axum rebuilds a router's route table for every
     // connection it is handed (9 KB each, measured with massif at 1,000 waiters).
-    axum::serve(listener, app(state).into_make_service())
+    // With each connection's peer address, which the per-address limits read.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())

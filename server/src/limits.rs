@@ -1,6 +1,8 @@
-//! Per-key rate limits (token buckets) and the counters behind `/metrics`.
+//! Rate limits (token buckets per key, and per source address for the routes that create
+//! something without a key) and the counters behind `/metrics`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -21,10 +23,28 @@ impl RateLimiter {
         RateLimiter { rate, burst: (rate * 2.0).max(1.0), buckets: Mutex::default() }
     }
 
+    /// `HANDRAIL_SIGNUP_RATE_LIMIT` calls per minute per source address (default 10, in
+    /// bursts of as many) on the routes anyone may call to create something: LetsPing's
+    /// agent sign-up.
+    pub(crate) fn signups_from_env() -> RateLimiter {
+        let per_minute = std::env::var("HANDRAIL_SIGNUP_RATE_LIMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&r: &f64| r > 0.0)
+            .unwrap_or(10.0);
+        RateLimiter { rate: per_minute / 60.0, burst: per_minute.max(1.0), buckets: Mutex::default() }
+    }
+
     /// Takes one token for `key`; when none is left, the seconds until one is.
     pub(crate) fn take(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_BUCKETS {
+            // Forget the buckets that have refilled: they hold nothing a new one would not.
+            let (rate, burst) = (self.rate, self.burst);
+            buckets
+                .retain(|_, (tokens, last)| *tokens + now.duration_since(*last).as_secs_f64() * rate < burst);
+        }
         let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
@@ -34,6 +54,24 @@ impl RateLimiter {
         } else {
             Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
         }
+    }
+}
+
+/// Most buckets a limiter keeps before it forgets the full ones.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The bucket of a source address: an IPv4 address (IPv4-mapped ones too), or an IPv6
+/// address's /64, the least a host is usually given.
+pub(crate) fn source_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 

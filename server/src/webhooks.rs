@@ -4,17 +4,29 @@
 //! Deliveries are queued in the same transaction as the change they announce — to every
 //! registered endpoint, and a decision also to the callback URL its request named (through a
 //! compatibility layer's [`DeliveryHook`]) — and this worker sends what is due. A receiver that answers 2xx has it;
-//! anything else (an error status, a redirect, a TLS failure, no answer within 10 s) is
-//! retried after `base · 2^attempt` (±20%, capped at an hour).
+//! anything else (an error status, a redirect, a TLS failure, no connection within 3 s, no
+//! answer within 10 s) is retried after `base · 2^attempt` (±20%, capped at an hour).
+//!
+//! Every call goes through the one outbound policy ([`crate::outbound`]): the agent's
+//! resolver keeps only the addresses it allows, and redirects are never followed.
+//!
+//! Endpoints are isolated from each other: at most [`PER_ENDPOINT`] attempts in flight per
+//! endpoint (callback URLs count by URL), [`IN_FLIGHT`] in all, and callbacks — URLs agents
+//! name — never more than half of that. An endpoint that fails is backed off on its own
+//! (exponentially, one probe at a time) and, after `HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS` of
+//! nothing but failures (5 days), disabled, so a hanging receiver delays only itself.
 //!
 //! https URLs are sent over rustls (ring): the certificate must chain to a Mozilla root
 //! (webpki-roots) or to a CA of `HANDRAIL_WEBHOOK_CA_FILE`, and name the URL's host. There
 //! is no setting that turns verification off, and a failed handshake is a failed attempt:
 //! the body is never sent in clear text instead.
+//!
+//! The delivery log keeps only a class of each failure (`HTTP 5xx`, `timed out`,
+//! `connection failed`, `tls: …`, [`crate::outbound::REFUSED`]), never the remote's words.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::io::Read as _;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,12 +35,35 @@ use handrail_core::webhook::{self, Secret};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use crate::store::{Delivery, RequestRow};
+use crate::outbound::{self, Networks};
+use crate::store::{Delivery, RequestRow, Room};
 use crate::{now_ms, AppState};
 
 /// Deliveries are retried for this long after they were queued, then marked failed.
 const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
 const MAX_BACKOFF_MS: i64 = 3600 * 1000;
+
+/// Most attempts in flight to one endpoint (or one callback URL) at once.
+pub(crate) const PER_ENDPOINT: usize = 4;
+/// Most attempts in flight in all; callbacks get at most half of them.
+pub(crate) const IN_FLIGHT: usize = 32;
+/// Most runs of failures the worker remembers before it forgets those no longer resting.
+const MAX_FAILING: usize = 10_000;
+/// How long a claimed delivery is kept from other passes: well past an attempt's 10 s.
+const LEASE_MS: i64 = 60_000;
+/// Time to connect (each address), and for a whole attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an endpoint may fail every attempt before it is disabled:
+/// `HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS` (tests shorten it), else 5 days.
+fn disable_after_ms() -> i64 {
+    std::env::var("HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&v| v > 0)
+        .map_or(5 * 86_400 * 1000, |v| v.saturating_mul(1000))
+}
 
 /// The first retry delay: `HANDRAIL_WEBHOOK_RETRY_MS` (tests shorten it), else one second.
 fn base_ms() -> i64 {
@@ -47,29 +82,34 @@ pub(crate) const CA_FILE_VAR: &str = "HANDRAIL_WEBHOOK_CA_FILE";
 const MAX_CA_CERTS: usize = 1000;
 const MAX_CA_FILE: u64 = 4 << 20;
 
-/// The HTTP agents of the worker, built once at start (see [`Agents::from_env`]).
+/// The HTTP agent of the worker, built once at start (see [`Agents::from_env`]).
 #[derive(Clone)]
 pub(crate) struct Agents {
-    /// To registered endpoints: 10 s, no redirects.
-    endpoints: ureq::Agent,
-    /// To a request's own callback URL (see [`callback_agent`]).
-    callbacks: ureq::Agent,
+    /// To endpoints and callback URLs alike: the outbound policy's resolver, 3 s to
+    /// connect, 10 s in all, no redirects (a 3xx is a failed attempt, so a redirect can lead
+    /// neither elsewhere nor from https to http). For https the TLS handshake runs over the
+    /// very connection made to a checked address (ureq connects, then hands the socket to
+    /// rustls), so the check holds for TLS too.
+    agent: ureq::Agent,
 }
 
 impl Agents {
-    /// Both agents over the TLS trust of [`tls_config`], with `HANDRAIL_WEBHOOK_CA_FILE`'s
-    /// certificates when it is set. An unreadable or invalid file is an error, so `handrail
-    /// serve` refuses to start rather than trust other than what the operator said.
+    /// The agent over the TLS trust of [`tls_config`], with `HANDRAIL_WEBHOOK_CA_FILE`'s
+    /// certificates when it is set, and the networks of `HANDRAIL_OUTBOUND_NETWORKS`. An
+    /// unreadable or invalid file or setting is an error, so `handrail serve` refuses to
+    /// start rather than trust or reach other than what the operator said.
     pub(crate) fn from_env() -> Result<Agents, String> {
+        let networks = Networks::from_env()?;
         let ca_file = std::env::var_os(CA_FILE_VAR).filter(|v| !v.is_empty());
         let tls = tls_config(ca_file.as_deref().map(Path::new))?;
-        let endpoints = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(10))
-            // A redirect is a failed attempt: it could lead an https delivery to http.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(ATTEMPT_TIMEOUT)
             .redirects(0)
-            .tls_config(tls.clone())
+            .tls_config(tls)
+            .resolver(outbound::Resolver(networks))
             .build();
-        Ok(Agents { endpoints, callbacks: callback_agent(tls) })
+        Ok(Agents { agent })
     }
 }
 
@@ -109,52 +149,153 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
     Ok(Arc::new(config))
 }
 
-/// Sends due deliveries through `agents`, forever.
+/// An endpoint's run of failures, in memory: how many in a row, and until when it rests.
+#[derive(Debug, Clone, Copy)]
+struct Failing {
+    failures: u32,
+    until_ms: i64,
+}
+
+/// What one finished attempt hands back to the worker.
+type Attempt = (Delivery, Result<u16, String>);
+
+/// Sends due deliveries through `agents`, forever: claims what the endpoints have room for,
+/// sends each on the blocking pool, and records each outcome as it comes.
 pub(crate) async fn worker(state: AppState, agents: Agents) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut running: tokio::task::JoinSet<Attempt> = tokio::task::JoinSet::new();
+    let mut held: HashMap<String, usize> = HashMap::new();
+    let mut failing: HashMap<String, Failing> = HashMap::new();
+    let mut callbacks = 0usize;
+    let mut seen_changes = 0;
     loop {
-        tick.tick().await;
-        let due = match state.store.due_deliveries(now_ms(), 32) {
-            Ok(due) => due,
-            Err(e) => {
-                crate::log::event(
-                    crate::log::Level::Error,
-                    "webhook worker",
-                    serde_json::json!({ "error": e.0 }),
-                );
-                continue;
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Ok(attempt) = done {
+                    finish(&state, attempt, &mut held, &mut failing, &mut callbacks);
+                }
             }
+        }
+        while let Some(done) = running.try_join_next() {
+            if let Ok(attempt) = done {
+                finish(&state, attempt, &mut held, &mut failing, &mut callbacks);
+            }
+        }
+        let changes = state.endpoints_changed.load(std::sync::atomic::Ordering::Relaxed);
+        if changes != seen_changes {
+            seen_changes = changes;
+            failing.clear();
+        }
+        let free = IN_FLIGHT.saturating_sub(running.len());
+        if free == 0 {
+            continue;
+        }
+        let now = now_ms();
+        if failing.len() > MAX_FAILING {
+            // Forget the runs that rest no more and have nothing in flight (many callback
+            // URLs that failed once); their deliveries keep their own backoff.
+            failing.retain(|key, f| f.until_ms > now || held.contains_key(key));
+        }
+        let mut room = Room { per_endpoint: PER_ENDPOINT, webhooks: true, ..Room::default() };
+        for (key, f) in &failing {
+            // A failing endpoint rests, then gets one probe at a time.
+            let cap: usize = if f.until_ms > now { 0 } else { 1 };
+            room.endpoints.insert(key.clone(), cap.saturating_sub(held.get(key).copied().unwrap_or(0)));
+        }
+        for (key, n) in &held {
+            room.endpoints.entry(key.clone()).or_insert(PER_ENDPOINT.saturating_sub(*n));
+        }
+        // Registered endpoints first, then callback URLs — which agents name — within half
+        // of all slots, so no number of callback URLs can crowd the endpoints out.
+        let mut due = match claim(&state, now, free, &room) {
+            Some(due) => due,
+            None => continue,
         };
+        let callback_room = (IN_FLIGHT / 2).saturating_sub(callbacks).min(free - due.len());
+        if callback_room > 0 {
+            room.webhooks = false;
+            room.callbacks = true;
+            due.extend(claim(&state, now, callback_room, &room).unwrap_or_default());
+        }
         for delivery in due {
+            *held.entry(delivery.endpoint_key()).or_insert(0) += 1;
+            if delivery.callback {
+                callbacks += 1;
+            }
             // A request made through a compatibility layer is announced in its shape too.
             let shaped = state.delivery_hooks.iter().find_map(|hook| hook.shape(&state, &delivery));
             let agents = agents.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
+            running.spawn_blocking(move || {
                 let result = send(&agents, &delivery, shaped);
                 (delivery, result)
-            })
-            .await;
-            let Ok((delivery, result)) = outcome else { continue };
-            let now = now_ms();
-            let (delivered, text) = match result {
-                Ok(status) => (true, format!("HTTP {status}")),
-                Err(e) => (false, e),
-            };
-            let counter = if delivered {
-                &state.metrics.webhooks_delivered
-            } else {
-                &state.metrics.webhooks_failed_attempts
-            };
-            crate::limits::Metrics::add(counter, 1);
-            let next = (!delivered && now - delivery.created_ms < GIVE_UP_MS)
-                .then(|| now + backoff(delivery.attempts));
-            if let Err(e) = state.store.record_attempt(&delivery.id, delivered, &text, next, now) {
-                crate::log::event(
-                    crate::log::Level::Error,
-                    "webhook worker",
-                    serde_json::json!({ "error": e.0 }),
-                );
-            }
+            });
+        }
+    }
+}
+
+/// Claims up to `limit` due deliveries within `room` (None, logged, when the store fails).
+fn claim(state: &AppState, now: i64, limit: usize, room: &Room) -> Option<Vec<Delivery>> {
+    match crate::blocking(|| state.store.claim_deliveries(now, limit, LEASE_MS, room)) {
+        Ok(due) => Some(due),
+        Err(e) => {
+            crate::log::event(
+                crate::log::Level::Error,
+                "webhook worker",
+                serde_json::json!({ "error": e.0 }),
+            );
+            None
+        }
+    }
+}
+
+/// Records one attempt's outcome and the endpoint's run of failures.
+fn finish(
+    state: &AppState,
+    (delivery, result): Attempt,
+    held: &mut HashMap<String, usize>,
+    failing: &mut HashMap<String, Failing>,
+    callbacks: &mut usize,
+) {
+    let key = delivery.endpoint_key();
+    if let Some(n) = held.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            held.remove(&key);
+        }
+    }
+    if delivery.callback {
+        *callbacks = callbacks.saturating_sub(1);
+    }
+    let now = now_ms();
+    let (delivered, text) = match result {
+        Ok(status) => (true, format!("HTTP {status}")),
+        Err(e) => (false, e),
+    };
+    let counter =
+        if delivered { &state.metrics.webhooks_delivered } else { &state.metrics.webhooks_failed_attempts };
+    crate::limits::Metrics::add(counter, 1);
+    if delivered {
+        failing.remove(&key);
+    } else {
+        let f = failing.entry(key).or_insert(Failing { failures: 0, until_ms: now });
+        f.until_ms = now + backoff(f.failures);
+        f.failures = f.failures.saturating_add(1);
+    }
+    let next =
+        (!delivered && now - delivery.created_ms < GIVE_UP_MS).then(|| now + backoff(delivery.attempts));
+    let recorded = crate::blocking(|| {
+        state.store.record_attempt(&delivery.id, delivered, &text, next, now, disable_after_ms())
+    });
+    match recorded {
+        Ok(Some(webhook)) => crate::log::event(
+            crate::log::Level::Warn,
+            "webhook disabled after failing every attempt",
+            serde_json::json!({ "webhook": webhook }),
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            crate::log::event(crate::log::Level::Error, "webhook worker", serde_json::json!({ "error": e.0 }))
         }
     }
 }
@@ -189,23 +330,25 @@ pub(crate) struct Shaped {
 }
 
 /// One attempt: the body, signed, to the endpoint. Ok(status) for 2xx; any other status
-/// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`. With
-/// `shaped` (a layer's body and signature headers), that body is sent, signed both ways:
-/// Standard Webhooks and the layer's headers. A request's own callback URL has no endpoint
-/// secret: it is sent only when a layer signs it (never an unsigned body), through
-/// [`callback_agent`].
+/// (a redirect included) and any failure to connect (TLS included) is `Err(reason)`, a
+/// class of the failure (see [`failure`]). With `shaped` (a layer's body and signature
+/// headers), that body is sent, signed both ways: Standard Webhooks and the layer's headers.
+/// A request's own callback URL has no endpoint secret: it is sent only when a layer signs
+/// it (never an unsigned body).
 fn send(agents: &Agents, d: &Delivery, shaped: Option<Shaped>) -> Result<u16, String> {
     let ts = crate::now();
     let body = shaped.as_ref().map_or(d.body.as_str(), |s| s.body.as_str());
-    let mut request = if d.callback {
-        if shaped.is_none() {
-            return Err("no layer signs this callback".into());
-        }
-        agents.callbacks.post(&d.url)
-    } else {
-        agents.endpoints.post(&d.url)
-    };
-    request = request
+    if d.callback && shaped.is_none() {
+        return Err("no layer signs this callback".into());
+    }
+    // The URL was checked when it was registered or named; the policy may have changed
+    // since (a restart with `public`), so literals are checked again before any connection.
+    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(&d.url, networks()) {
+        return Err(outbound::REFUSED.into());
+    }
+    let mut request = agents
+        .agent
+        .post(&d.url)
         .set("content-type", "application/json")
         .set("webhook-id", &d.id)
         .set("webhook-timestamp", &ts.to_string());
@@ -217,18 +360,27 @@ fn send(agents: &Agents, d: &Delivery, shaped: Option<Shaped>) -> Result<u16, St
     for (name, value) in shaped.iter().flat_map(|s| &s.headers) {
         request = request.set(name, value);
     }
-    let response = request.send_string(body);
-    match response {
+    match request.send_string(body) {
         Ok(r) if (200..300).contains(&r.status()) => Ok(r.status()),
-        Ok(r) => Err(format!("HTTP {}", r.status())),
-        Err(ureq::Error::Status(status, _)) => Err(format!("HTTP {status}")),
-        Err(e) => Err(tls_reason(&e).unwrap_or_else(|| format!("unreachable: {e}"))),
+        Ok(r) => Err(status_class(r.status())),
+        Err(ureq::Error::Status(status, _)) => Err(status_class(status)),
+        Err(e) => Err(failure(&e)),
     }
 }
 
-/// `tls: <rustls' error>` when a handshake failed (an untrusted certificate, another host's
-/// name, no common protocol), for the delivery log.
-fn tls_reason(e: &ureq::Error) -> Option<String> {
+/// `HTTP 4xx`: what the log keeps of a failed answer.
+fn status_class(status: u16) -> String {
+    format!("HTTP {}xx", status / 100)
+}
+
+/// A failed attempt's class for the delivery log: the policy's [`outbound::REFUSED`], `tls:
+/// untrusted certificate`, `tls: certificate for another name`, `tls: handshake failed`,
+/// `timed out` or `connection failed`. Never the remote's error text: the log must not turn
+/// the server into a probe of what answers where.
+fn failure(e: &ureq::Error) -> String {
+    if outbound::is_refused(e) {
+        return outbound::REFUSED.into();
+    }
     let mut source = e.source();
     while let Some(err) = source {
         // rustls' errors reach ureq wrapped in an io::Error, whose `source` skips them.
@@ -238,125 +390,58 @@ fn tls_reason(e: &ureq::Error) -> Option<String> {
             .map(|i| i as &dyn std::error::Error);
         for candidate in [Some(err), inner].into_iter().flatten() {
             if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(format!("tls: {tls}"));
+                use rustls::CertificateError as C;
+                return match tls {
+                    rustls::Error::InvalidCertificate(C::UnknownIssuer) => "tls: untrusted certificate",
+                    rustls::Error::InvalidCertificate(
+                        C::NotValidForName | C::NotValidForNameContext { .. },
+                    ) => "tls: certificate for another name",
+                    rustls::Error::InvalidCertificate(_) => "tls: invalid certificate",
+                    _ => "tls: handshake failed",
+                }
+                .into();
+            }
+            if let Some(io) = candidate.downcast_ref::<std::io::Error>() {
+                if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) {
+                    return "timed out".into();
+                }
             }
         }
         source = err.source();
     }
-    None
+    "connection failed".into()
 }
 
-/// Longest callback URL, in bytes (as for registered endpoints).
-pub(crate) const MAX_CALLBACK_URL: usize = 2048;
-
-/// Which addresses a callback URL (named by an agent, not by an operator) may reach:
-/// `HANDRAIL_CALLBACK_NETWORKS=public` refuses loopback and private networks too; the default
-/// (`local`) allows them, since a self-hosted server calling a service beside it is ordinary.
-/// Link-local (cloud metadata at 169.254.169.254), unspecified, broadcast and multicast
-/// addresses are refused either way.
-fn public_only() -> bool {
-    static PUBLIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PUBLIC.get_or_init(|| std::env::var("HANDRAIL_CALLBACK_NETWORKS").is_ok_and(|v| v == "public"))
+/// The networks outgoing calls may reach ([`Networks::from_env`], read once; `serve` refused
+/// to start on a bad value, so the fallback never serves).
+pub(crate) fn networks() -> Networks {
+    static NETWORKS: std::sync::OnceLock<Networks> = std::sync::OnceLock::new();
+    *NETWORKS.get_or_init(|| Networks::from_env().unwrap_or(Networks::Public))
 }
 
-/// Whether a callback may connect to `ip` (see [`public_only`]).
-fn allowed(ip: IpAddr, public_only: bool) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            let never = v4.is_unspecified() || v4.is_link_local() || v4.is_broadcast() || v4.is_multicast();
-            let local = v4.is_loopback() || v4.is_private() || a == 0 || (a == 100 && (64..128).contains(&b));
-            !(never || (public_only && local))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return allowed(IpAddr::V4(v4), public_only);
-            }
-            let first = v6.segments()[0];
-            let never = v6.is_unspecified() || v6.is_multicast() || (first & 0xffc0) == 0xfe80;
-            let local = v6.is_loopback() || (first & 0xfe00) == 0xfc00;
-            !(never || (public_only && local))
-        }
-    }
-}
-
-/// Checks a callback URL an agent names: http or https, at most 2048 bytes, a host, no
-/// user name or password in it, and (for an address literal) an address callbacks may
-/// reach. Host names are checked when they are resolved, at each attempt.
+/// Checks a callback URL an agent names, by the outbound policy ([`outbound::check_url`]):
+/// http or https, at most 2048 bytes, a host, no credentials, and for an address literal or
+/// `localhost` a host the policy allows. Host names are checked as they resolve, at each
+/// attempt.
 pub(crate) fn check_callback_url(text: &str) -> Result<(), &'static str> {
-    if text.len() > MAX_CALLBACK_URL {
-        return Err("callback_url is longer than 2048 bytes");
+    match outbound::check_url(text, networks()) {
+        Ok(_) => Ok(()),
+        Err(outbound::UrlError::Forbidden) => {
+            Err("callback_url points at an address outgoing calls may not reach")
+        }
+        Err(outbound::UrlError::Invalid(why)) => Err(match why {
+            "longer than 2048 bytes" => "callback_url is longer than 2048 bytes",
+            "not http or https" => "callback_url must be http or https",
+            "carries credentials" => "callback_url must not carry credentials",
+            "has no host" => "callback_url has no host",
+            _ => "callback_url is not a URL",
+        }),
     }
-    let url = url::Url::parse(text).map_err(|_| "callback_url is not a URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("callback_url must be http or https");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("callback_url must not carry credentials");
-    }
-    let ip = match url.host() {
-        None => return Err("callback_url has no host"),
-        Some(url::Host::Domain(_)) => None,
-        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-    };
-    if ip.is_some_and(|ip| !allowed(ip, public_only())) {
-        return Err("callback_url points at an address callbacks may not reach");
-    }
-    Ok(())
-}
-
-/// The HTTP agent of callback deliveries: 10 s, no redirects (a 3xx is a failed attempt,
-/// so a redirect cannot lead elsewhere), and a resolver that keeps only the addresses
-/// [`allowed`] lets through, so a host name that resolves to a refused address (at any
-/// attempt, DNS rebinding included) is never connected to. For https the TLS handshake
-/// runs over the very connection made to one of those addresses (ureq connects, then hands
-/// the socket to rustls), so the check holds for TLS too.
-fn callback_agent(tls: Arc<rustls::ClientConfig>) -> ureq::Agent {
-    let only_public = public_only();
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(10))
-        .redirects(0)
-        .tls_config(tls)
-        .resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
-            let addrs: Vec<SocketAddr> =
-                netloc.to_socket_addrs()?.filter(|a| allowed(a.ip(), only_public)).collect();
-            if addrs.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    "the callback host has no address callbacks may reach",
-                ));
-            }
-            Ok(addrs)
-        })
-        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn callback_addresses() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
-        for (addr, local, public) in [
-            ("127.0.0.1", true, false),
-            ("10.1.2.3", true, false),
-            ("100.64.0.1", true, false),
-            ("::1", true, false),
-            ("fd00::1", true, false),
-            ("93.184.216.34", true, true),
-            ("2606:2800:220:1::1", true, true),
-            ("169.254.169.254", false, false),
-            ("fe80::1", false, false),
-            ("::ffff:169.254.169.254", false, false),
-            ("0.0.0.0", false, false),
-            ("224.0.0.1", false, false),
-        ] {
-            assert_eq!(allowed(ip(addr), false), local, "{addr}");
-            assert_eq!(allowed(ip(addr), true), public, "{addr}");
-        }
-    }
 
     #[test]
     fn ca_files_are_used_whole_or_refused() {
@@ -379,15 +464,14 @@ mod tests {
     }
 
     #[test]
-    fn callback_urls() {
-        assert!(check_callback_url("http://127.0.0.1:8080/hook").is_ok());
+    fn failures_keep_only_a_class() {
+        assert_eq!(status_class(503), "HTTP 5xx");
+        assert_eq!(status_class(302), "HTTP 3xx");
+        assert_eq!(status_class(404), "HTTP 4xx");
         assert!(check_callback_url("https://hooks.example.com/lp?x=1").is_ok());
         assert!(check_callback_url("ftp://example.com/").is_err());
         assert!(check_callback_url("http://user:pw@example.com/").is_err());
-        assert!(check_callback_url("http://user@example.com/").is_err());
         assert!(check_callback_url("http://169.254.169.254/latest/meta-data").is_err());
-        assert!(check_callback_url("http://[fe80::1]/").is_err());
-        assert!(check_callback_url("not a url").is_err());
         assert!(check_callback_url(&format!("http://example.com/{}", "a".repeat(2048))).is_err());
     }
 }

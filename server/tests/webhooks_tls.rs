@@ -212,7 +212,7 @@ fn untrusted_or_misnamed_certificates_fail_the_attempt_and_send_nothing() {
     let server = Server::fresh("untrusted");
     let (url, rx) = https_receiver(&pki_ok, "127.0.0.1");
     for d in &failed_deliveries(&server, &url, 2) {
-        assert_eq!(d["last_outcome"], "tls: invalid peer certificate: UnknownIssuer", "{d}");
+        assert_eq!(d["last_outcome"], "tls: untrusted certificate", "{d}");
     }
     let seen: Vec<Seen> = rx.try_iter().collect();
     assert!(!seen.is_empty(), "the server did try to connect");
@@ -227,8 +227,7 @@ fn untrusted_or_misnamed_certificates_fail_the_attempt_and_send_nothing() {
     let server = Server::fresh_with("misnamed", &[("HANDRAIL_WEBHOOK_CA_FILE", ca.to_str().unwrap())]);
     let (url, rx) = https_receiver(&pki_other, "127.0.0.1");
     for d in &failed_deliveries(&server, &url, 1) {
-        let outcome = d["last_outcome"].as_str().unwrap();
-        assert!(outcome.starts_with("tls: invalid peer certificate: certificate not valid for name"), "{d}");
+        assert_eq!(d["last_outcome"], "tls: certificate for another name", "{d}");
     }
     assert!(rx.try_iter().all(|s| matches!(s, Seen::HandshakeFailed { tls_record: true })));
     let _ = std::fs::remove_file(ca);
@@ -245,7 +244,7 @@ fn https_callbacks_are_delivered_and_still_refused_addresses_are_never_connected
         body
     };
 
-    // Allowed (the default `local` networks): delivered over TLS with LetsPing's signature.
+    // Allowed (`private` networks, as the tests run): delivered over TLS with LetsPing's signature.
     let server = Server::fresh_with("callback", &[ca_env]);
     let (url, rx) = https_receiver(&pki, "localhost");
     let id = create_and_decide(&server, &with_callback(&url));
@@ -263,18 +262,15 @@ fn https_callbacks_are_delivered_and_still_refused_addresses_are_never_connected
     assert_eq!((&log[0]["target"], &log[0]["state"]), (&json!("callback"), &json!("delivered")), "{log:?}");
     drop(server);
 
-    // `public` only: localhost resolves to loopback, so no connection is made at all (the
-    // address check comes before any TLS).
-    let server = Server::fresh_with("callback-public", &[ca_env, ("HANDRAIL_CALLBACK_NETWORKS", "public")]);
+    // `public` (the default outside the tests): a callback to localhost is never queued, so
+    // nothing is connected to (host names that resolve to loopback are refused at each
+    // attempt by the resolver; see tests/outbound.rs).
+    let server = Server::fresh_with("callback-public", &[ca_env, ("HANDRAIL_OUTBOUND_NETWORKS", "public")]);
     let (url, rx) = https_receiver(&pki, "localhost");
     let id = create_and_decide(&server, &with_callback(&url));
-    let path = format!("/v1/requests/{id}/deliveries");
-    let tried = |log: &[Value]| log.len() == 1 && log[0]["attempts"].as_i64() >= Some(2);
-    let log = log_until(&server, &path, tried);
-    assert!(tried(&log), "{log:?}");
-    assert_ne!(log[0]["state"], "delivered");
-    let outcome = log[0]["last_outcome"].as_str().unwrap();
-    assert!(outcome.contains("no address callbacks may reach"), "{outcome}");
+    let (status, log) = server.call("GET", &format!("/v1/requests/{id}/deliveries"), &server.operator, None);
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["deliveries"], json!([]), "queued with the decision, or not at all");
     assert!(rx.try_iter().next().is_none(), "a refused address was connected to");
     let _ = std::fs::remove_file(ca);
 }
@@ -291,7 +287,7 @@ fn a_redirect_is_a_failed_attempt_and_never_followed_to_http() {
     let answer = format!("302 Found\r\nlocation: {plain_url}\r\ncontent-length: 0");
     let (url, rx) = https_receiver_answering(&pki, "127.0.0.1", &answer);
     for d in &failed_deliveries(&server, &url, 2) {
-        assert_eq!(d["last_outcome"], "HTTP 302", "{d}");
+        assert_eq!(d["last_outcome"], "HTTP 3xx", "only the status class is kept: {d}");
     }
     assert!(rx.try_iter().any(|s| matches!(s, Seen::Delivery(..))), "the https receiver was reached");
     assert!(plain.accept().is_err(), "the redirect to http was followed");

@@ -12,7 +12,8 @@ class Server:
 
     def __init__(self):
         self._dir = tempfile.TemporaryDirectory()
-        env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100")
+        # Callback receivers listen on 127.0.0.1, which the default (`public`) refuses.
+        env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100", HANDRAIL_OUTBOUND_NETWORKS="private")
         self.proc = subprocess.Popen(
             [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", self._dir.name],
             stdout=subprocess.PIPE, text=True, env=env,

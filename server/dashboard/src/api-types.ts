@@ -441,7 +441,11 @@ export interface NewSession {
 
 /** An endpoint to add. */
 export interface NewWebhook {
-  /** An http(s) URL of at most 2048 bytes. */
+  /**
+   * An http(s) URL of at most 2048 bytes, without credentials. An address literal or
+   * `localhost` the outbound policy (`HANDRAIL_OUTBOUND_NETWORKS`) refuses is 422
+   * `url_forbidden`; a host name is checked at every delivery, as it resolves.
+   */
   url: string;
   /**
    * Only the events of requests of these roles (and of unrestricted requests): what an
@@ -791,6 +795,12 @@ export interface Webhook {
   /** The request roles whose events it receives (unrestricted requests always); absent: all. */
   roles?: string[];
   created_at: number;
+  /**
+   * Nothing is sent to it: it failed every attempt for `HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS`
+   * (or an operator disabled it). Its deliveries wait; updating it with
+   * `{"disabled": false}` sends them again.
+   */
+  disabled: boolean;
 }
 
 /** An endpoint just added: its secret is shown this once. */
@@ -809,4 +819,13 @@ export interface WebhookCreated {
 export interface WebhookList {
   /** Every endpoint (without secrets). */
   webhooks: Webhook[];
+}
+
+/** A change of an endpoint. */
+export interface WebhookUpdate {
+  /**
+   * `false` re-enables an endpoint disabled after failing (its waiting deliveries are sent
+   * again, its failures forgotten); `true` stops deliveries to it until then.
+   */
+  disabled: boolean;
 }

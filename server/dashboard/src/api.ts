@@ -133,6 +133,7 @@ export const api = {
   get: <T>(path: string, signal?: AbortSignal) => call<T>("GET", path, undefined, token(), signal),
   post: <T>(path: string, body?: unknown) => call<T>("POST", path, body ?? {}, token()),
   put: <T>(path: string, body: unknown) => call<T>("PUT", path, body, token()),
+  patch: <T>(path: string, body: unknown) => call<T>("PATCH", path, body, token()),
   del: <T>(path: string) => call<T>("DELETE", path, undefined, token()),
   /** The raw bytes of an answer (profiles, snapshots). */
   async bytes(path: string): Promise<Uint8Array> {

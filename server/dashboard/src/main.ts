@@ -46,7 +46,7 @@ function loginView(root: HTMLElement): void {
     "form",
     { class: "card login" },
     h("h1", null, "Sign in to Handrail"),
-    h("p", { class: "note" }, "Paste an operator token (printed by the first `handrail serve`, in DIR/bootstrap.json, or created with `handrail keys`). It stays in this browser."),
+    h("p", { class: "note" }, "Paste an operator token (the first `handrail serve` writes one to DIR/bootstrap.json; `handrail keys` creates more). It stays in this browser."),
     token,
     h("button", { type: "submit", "data-testid": "sign-in" }, "Sign in"),
     error,

@@ -36,6 +36,7 @@ export type {
   Webhook,
   WebhookCreated,
   WebhookList,
+  WebhookUpdate,
 } from "./api-types";
 
 /** `GET /v1/requests?view=summary`: the variant of `RequestList` the queue reads. */

@@ -30,7 +30,14 @@ export async function startServer(env = {}) {
   assert.ok(existsSync(binary), `no server binary at ${binary}: run scripts/test-dashboard.sh`);
   const dir = mkdtempSync(join(tmpdir(), "handrail-dash-"));
   const child = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--data", dir], {
-    env: { ...process.env, HANDRAIL_RATE_LIMIT: "100000", HANDRAIL_WEBHOOK_RETRY_MS: "50", ...env },
+    // HANDRAIL_OUTBOUND_NETWORKS: receivers listen on 127.0.0.1, which `public` (the default) refuses.
+    env: {
+      ...process.env,
+      HANDRAIL_RATE_LIMIT: "100000",
+      HANDRAIL_WEBHOOK_RETRY_MS: "50",
+      HANDRAIL_OUTBOUND_NETWORKS: "private",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout });

@@ -9,6 +9,9 @@
 //! admin to claim once (`POST /compat/letsping/signup/claim {"project"}`): an agent that
 //! signed itself up must never decide its own requests.
 //!
+//! Both routes anyone may call are limited per source address (`HANDRAIL_SIGNUP_RATE_LIMIT`,
+//! 10 a minute): past it, 429 `rate_limited`, window open or not.
+//!
 //! Their client sends nothing to `request-token`, so the token is the only gate between the
 //! two calls: `NONCE.UNTIL.MAC`, an HMAC under a server secret binding it to the window's
 //! deadline, redeemed once (the nonce is recorded at redemption; issuing stores nothing).
@@ -28,7 +31,7 @@ use serde_json::{json, Value};
 use super::letsping_agents::their_error;
 use crate::store::AuditEvent;
 use crate::v1::Code;
-use crate::v1::{internal, operator, parse, ApiError, ApiResult, Body};
+use crate::v1::{internal, limit_source, operator, parse, ApiError, ApiResult, Body, Source};
 use crate::{now, random, AppState};
 
 /// Most sign-ups one window allows.
@@ -218,7 +221,8 @@ fn token_mac(state: &AppState, nonce: &str, until: i64) -> ApiResult<[u8; 32]> {
 }
 
 /// `POST /api/agent-signup/request-token`: a single-use token while a window is open.
-async fn request_token(State(state): State<AppState>) -> ApiResult<Response> {
+async fn request_token(State(state): State<AppState>, source: Source) -> ApiResult<Response> {
+    limit_source(&state, &source)?;
     let Some(w) = window(&state)?.filter(|w| w.is_open(now())) else {
         return Ok(disabled());
     };
@@ -239,7 +243,13 @@ fn public_base(headers: &HeaderMap) -> String {
 }
 
 /// `POST /api/agent-signup {"token"}`: redeems a token for a new project and its agent key.
-async fn redeem(State(state): State<AppState>, headers: HeaderMap, bytes: Body) -> ApiResult<Response> {
+async fn redeem(
+    State(state): State<AppState>,
+    source: Source,
+    headers: HeaderMap,
+    bytes: Body,
+) -> ApiResult<Response> {
+    limit_source(&state, &source)?;
     let ask: Value = parse(&bytes.0)?;
     let token = ask.get("token").and_then(Value::as_str).unwrap_or("");
     let bad = || {

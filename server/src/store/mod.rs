@@ -136,6 +136,31 @@ pub struct Delivery {
     /// Whether `url` is a request's own callback URL (an agent named it) rather than an
     /// endpoint an operator registered.
     pub callback: bool,
+    /// The endpoint it goes to; None for a callback URL.
+    pub webhook: Option<String>,
+}
+
+impl Delivery {
+    /// What the worker isolates deliveries by: the endpoint, or the callback URL.
+    pub fn endpoint_key(&self) -> String {
+        match &self.webhook {
+            Some(id) => id.clone(),
+            None => format!("url:{}", self.url),
+        }
+    }
+}
+
+/// How many deliveries [`Deliveries::claim_deliveries`] may hand out, per endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Room {
+    /// At most this many per endpoint not listed in `endpoints`.
+    pub per_endpoint: usize,
+    /// The endpoints (by [`Delivery::endpoint_key`]) that have less room, 0 for none.
+    pub endpoints: std::collections::HashMap<String, usize>,
+    /// Whether deliveries to registered endpoints may be handed out.
+    pub webhooks: bool,
+    /// Whether deliveries to callback URLs may be handed out.
+    pub callbacks: bool,
 }
 
 /// A project's newest signed audit checkpoint (core `audit::sign_checkpoint`), as stored.
@@ -231,6 +256,10 @@ pub struct Webhook {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     pub created_at: i64,
+    /// Nothing is sent to it: it failed every attempt for `HANDRAIL_WEBHOOK_DISABLE_AFTER_SECS`
+    /// (or an operator disabled it). Its deliveries wait; updating it with
+    /// `{"disabled": false}` sends them again.
+    pub disabled: bool,
 }
 
 /// An idempotency key claimed by a create (see [`Store::insert_request`]).
@@ -656,9 +685,20 @@ pub trait Deliveries: Send + Sync {
     ) -> StoreResult<()>;
     /// A project's webhook endpoints.
     fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>>;
-    /// Deliveries whose next attempt is due at `now_ms`.
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Claims up to `limit` deliveries due at `now_ms`, oldest first, within `room` per
+    /// endpoint and never for a disabled endpoint: their next attempt moves to `now_ms +
+    /// lease_ms`, so no other pass sends them meanwhile (a crash sends them again then).
+    fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+        room: &Room,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Records an attempt: delivered, retried at `next_ms`, or given up (`next_ms` None).
+    /// For an endpoint it also keeps when its failures began: a success clears that, and an
+    /// endpoint that failed every attempt for `disable_after_ms` is disabled (audited
+    /// `webhook.disabled` by `system`). Some(endpoint id) when this attempt disabled it.
     fn record_attempt(
         &self,
         id: &str,
@@ -666,7 +706,17 @@ pub trait Deliveries: Send + Sync {
         outcome: &str,
         next_ms: Option<i64>,
         now_ms: i64,
-    ) -> StoreResult<()>;
+        disable_after_ms: i64,
+    ) -> StoreResult<Option<String>>;
+    /// Disables or re-enables an endpoint (re-enabling forgets its failures) and appends the
+    /// audit entry; None when the project has no such endpoint.
+    fn set_webhook_disabled(
+        &self,
+        project: &str,
+        id: &str,
+        disabled: bool,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<Webhook>>;
     /// A webhook's delivery log, newest first.
     fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<DeliveryEntry>>;
     /// A request's deliveries, to endpoints and to its callback URL, newest first.

@@ -29,6 +29,7 @@ use axum::routing::get;
 use axum::Router;
 use http_body::Body as _;
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use crate::limits::Metrics;
 use crate::store::Principal;
@@ -61,7 +62,7 @@ pub use crate::lifecycle::DEFAULT_TIMEOUT_SECS;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .route("/metrics", get(metrics))
         .merge(requests::router())
         .merge(events::router())
         .merge(keys::router())
@@ -86,6 +87,55 @@ pub(crate) fn finish(router: Router<AppState>, state: AppState) -> Router {
         .layer(axum::middleware::from_fn(read_what_is_left))
         .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
+}
+
+/// `GET /metrics`: server-wide counters only (no series names a project, so nothing of one
+/// tenant shows to another). With `HANDRAIL_METRICS_TOKEN` set, only for a bearer of it,
+/// compared in constant time.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<String> {
+    if let Some(expected) = &state.metrics_token {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Digests, so the comparison takes as long whatever the lengths.
+        let (given, expected) =
+            (sha2::Sha256::digest(given.trim()), sha2::Sha256::digest(expected.as_bytes()));
+        if !handrail_core::crypto::mac_eq(&given, &expected) {
+            return Err(unauthorized());
+        }
+    }
+    Ok(state.metrics.render())
+}
+
+/// The address a request came from (the TCP peer; a proxy in front shares one bucket), or
+/// None when the router runs without connection info (in process).
+pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Source(peer.map(|c| c.0.ip())))
+    }
+}
+
+/// Takes one call from `source`'s sign-up bucket (`HANDRAIL_SIGNUP_RATE_LIMIT`); past it,
+/// 429 `rate_limited` with `retry-after`, as the per-key limit answers.
+pub(crate) fn limit_source(state: &AppState, source: &Source) -> ApiResult<()> {
+    let key = source.0.map_or_else(|| "unknown".to_string(), crate::limits::source_key);
+    state.signup_limiter.take(&key).map_err(|retry_after| {
+        Metrics::add(&state.metrics.rate_limited, 1);
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(Code::RateLimited, "too many sign-up calls from this address")
+        }
+    })
 }
 
 pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {

@@ -29,9 +29,11 @@ use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
 use super::sessions::{EndSession, NewSession, SessionList, SessionQuery};
 use super::snapshots::{BlobLink, LinkQuery, RequestView, SnapshotStored};
-use super::webhooks::{DeliveryList, NewWebhook, RequestDeliveryList, WebhookCreated, WebhookList};
+use super::webhooks::{
+    DeliveryList, NewWebhook, RequestDeliveryList, WebhookCreated, WebhookList, WebhookUpdate,
+};
 use super::ErrorBody;
-use crate::store::{RequestRow, RoleRule, SessionRow};
+use crate::store::{RequestRow, RoleRule, SessionRow, Webhook};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -298,11 +300,14 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
     const LINK: &[&str] = &["invalid_request"];
     vec![
         op("get", "/healthz", Public, "Liveness").raw(200, "text/plain", "`ok`"),
-        op("get", "/metrics", Public, "Prometheus metrics").raw(
-            200,
-            "text/plain",
-            "The text exposition format.",
-        ),
+        op("get", "/metrics", Public, "Prometheus metrics")
+            .raw(
+                200,
+                "text/plain",
+                "The text exposition format: server-wide counters, no per-project series. With \
+                 `HANDRAIL_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`.",
+            )
+            .errors(401, &["unauthorized"]),
         op("get", "/v1/openapi.json", Public, "This document").raw(200, "application/json", "OpenAPI 3.1.0."),
         // requests.rs
         op("post", "/v1/requests", Key, "Ask a person to decide")
@@ -417,12 +422,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("post", "/v1/webhooks", Project, "Add a webhook endpoint")
             .json_body::<NewWebhook>(g)
             .json::<WebhookCreated>(g, 201, "Added; the secret is shown this once.")
-            .errors(400, &["invalid_url"]),
+            .errors(400, &["invalid_url"])
+            .errors(422, &["url_forbidden"]),
         op("get", "/v1/webhooks", Project, "List webhook endpoints").json::<WebhookList>(
             g,
             200,
             "Without secrets.",
         ),
+        op("patch", "/v1/webhooks/{id}", Project, "Disable or re-enable a webhook endpoint")
+            .json_body::<WebhookUpdate>(g)
+            .json::<Webhook>(g, 200, "The endpoint as it is now.")
+            .errors(404, &["not_found"]),
         op("delete", "/v1/webhooks/{id}", Project, "Remove a webhook endpoint")
             .empty(204, "Removed, with its delivery log.")
             .errors(404, &["not_found"]),

@@ -4,7 +4,7 @@ use axum::extract::State;
 
 use super::Path;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use crate::{now, random, AppState};
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/webhooks", post(add_webhook).get(list_webhooks))
-        .route("/v1/webhooks/{id}", delete(delete_webhook))
+        .route("/v1/webhooks/{id}", axum::routing::patch(update_webhook).delete(delete_webhook))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/requests/{id}/deliveries", get(request_deliveries))
         .route("/v1/deliveries/{id}/redeliver", post(redeliver))
@@ -28,7 +28,9 @@ pub(super) fn router() -> Router<AppState> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewWebhook {
-    /// An http(s) URL of at most 2048 bytes.
+    /// An http(s) URL of at most 2048 bytes, without credentials. An address literal or
+    /// `localhost` the outbound policy (`HANDRAIL_OUTBOUND_NETWORKS`) refuses is 422
+    /// `url_forbidden`; a host name is checked at every delivery, as it resolves.
     url: String,
     /// Only the events of requests of these roles (and of unrestricted requests): what an
     /// operator holding them may read. Absent: every request's.
@@ -70,8 +72,20 @@ async fn add_webhook(
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     let new: NewWebhook = parse(&bytes)?;
-    if !(new.url.starts_with("http://") || new.url.starts_with("https://")) || new.url.len() > 2048 {
-        return Err(ApiError::new(Code::InvalidUrl, "an http(s) URL of at most 2048 bytes"));
+    match crate::outbound::check_url(&new.url, crate::webhooks::networks()) {
+        Ok(_) => {}
+        Err(crate::outbound::UrlError::Invalid(_)) => {
+            return Err(ApiError::new(
+                Code::InvalidUrl,
+                "an http(s) URL of at most 2048 bytes with a host and no credentials",
+            ))
+        }
+        Err(crate::outbound::UrlError::Forbidden) => {
+            return Err(ApiError::new(
+                Code::UrlForbidden,
+                "the URL's host is an address outgoing calls may not reach (HANDRAIL_OUTBOUND_NETWORKS)",
+            ))
+        }
     }
     let empty = new.roles.as_ref().is_some_and(Vec::is_empty);
     let roles = new.roles.unwrap_or_default();
@@ -144,6 +158,34 @@ async fn redeliver(
         Ok(StatusCode::ACCEPTED)
     } else {
         Err(ApiError::new(Code::NotFound, "no such delivery"))
+    }
+}
+
+/// A change of an endpoint.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WebhookUpdate {
+    /// `false` re-enables an endpoint disabled after failing (its waiting deliveries are sent
+    /// again, its failures forgotten); `true` stops deliveries to it until then.
+    disabled: bool,
+}
+
+/// Disables or re-enables an endpoint, audited `webhook.disabled` / `webhook.enabled`.
+async fn update_webhook(
+    State(state): State<AppState>,
+    ProjectOperator(who): ProjectOperator,
+    Path(id): Path<String>,
+    crate::v1::Body(bytes): crate::v1::Body,
+) -> ApiResult<Json<Webhook>> {
+    let update: WebhookUpdate = parse(&bytes)?;
+    let event = if update.disabled { "webhook.disabled" } else { "webhook.enabled" };
+    let audit = AuditEvent { at: now(), actor: &who.key_id, event, data: json!({}) };
+    match state.store.set_webhook_disabled(&who.project, &id, update.disabled, audit)? {
+        Some(webhook) => {
+            state.endpoints_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Json(webhook))
+        }
+        None => Err(ApiError::new(Code::NotFound, "no such webhook")),
     }
 }
 

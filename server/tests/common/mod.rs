@@ -18,6 +18,8 @@ pub struct Server {
     pub agent: String,
     pub operator: String,
     pub project: String,
+    /// What the server printed on stdout up to and including `listening on …`.
+    pub stdout: Vec<String>,
 }
 
 impl Server {
@@ -36,6 +38,8 @@ impl Server {
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(&dir)
             .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
+            // The tests' receivers listen on 127.0.0.1, which the default (`public`) refuses.
+            .env("HANDRAIL_OUTBOUND_NETWORKS", "private")
             // Bursts of hundreds of calls are the point of some tests; the limit has its own.
             .env("HANDRAIL_RATE_LIMIT", "100000")
             .envs(env.iter().copied())
@@ -44,8 +48,10 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stdout = Vec::new();
         let url = loop {
             let line = lines.next().expect("the server prints its address").unwrap();
+            stdout.push(line.clone());
             if let Some(url) = line.strip_prefix("listening on ") {
                 break url.to_string();
             }
@@ -62,6 +68,7 @@ impl Server {
             operator: s("operator_token"),
             project: s("project"),
             dir,
+            stdout,
         }
     }
 

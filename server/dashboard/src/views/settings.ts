@@ -5,7 +5,7 @@
 import { api } from "../api";
 import { h, mount, toast, when } from "../dom";
 import { generateKey, importKey, keyList, removeKey } from "../keys";
-import type { DeliveryList, KeyCreated, KeyInfo, KeyList, NewKey, NewWebhook, Webhook, WebhookCreated, WebhookList } from "../types";
+import type { DeliveryList, KeyCreated, KeyInfo, KeyList, NewKey, NewWebhook, Webhook, WebhookCreated, WebhookList, WebhookUpdate } from "../types";
 import { wasm } from "../wasm";
 
 export async function settingsView(root: HTMLElement, signal: AbortSignal): Promise<void> {
@@ -200,6 +200,18 @@ function hookItem(w: Webhook, redraw: () => Promise<void>): HTMLElement {
     null,
     h("code", null, w.url),
     " ",
+    // Disabled after failing for days: nothing is sent until it is enabled again.
+    w.disabled
+      ? h("span", null, h("strong", null, "disabled"), " ", h("button", { class: "secondary", onclick: async () => {
+          try {
+            await api.patch(`/v1/webhooks/${encodeURIComponent(w.id)}`, { disabled: false } satisfies WebhookUpdate);
+            toast("Enabled: waiting deliveries are sent now");
+            await redraw();
+          } catch (e) {
+            toast((e as Error).message, "error");
+          }
+        } }, "Enable"), " ")
+      : null,
     h("button", { class: "secondary", onclick: show }, "Deliveries"),
     " ",
     h("button", { class: "danger", onclick: async () => {

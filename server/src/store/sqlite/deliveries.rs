@@ -26,42 +26,71 @@ impl Deliveries for Sqlite {
 
     fn webhooks(&self, project: &str) -> StoreResult<Vec<Webhook>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare(
-            "SELECT id, url, created_at, roles FROM webhooks WHERE project = ?1 ORDER BY created_at",
-        )?;
-        let rows = stmt
-            .query_map([project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(id, url, created_at, roles)| {
-                let roles = roles.map(|t| serde_json::from_str(&t)).transpose()?.unwrap_or_default();
-                Ok(Webhook { id, url, roles, created_at })
-            })
-            .collect()
+        let mut stmt = conn.prepare(&format!("{WEBHOOK_COLUMNS} WHERE project = ?1 ORDER BY created_at"))?;
+        let rows = stmt.query_map([project], webhook_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(webhook).collect()
     }
 
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
-        let conn = self.conn();
-        // A callback delivery has its own URL and no endpoint (nor an endpoint secret).
-        let mut stmt = conn.prepare(
-            "SELECT d.id, COALESCE(d.url, w.url), w.secret, d.body, d.attempts, d.created_ms, d.url IS NOT NULL
-             FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook
-             WHERE d.state = 'pending' AND d.next_ms <= ?1 AND COALESCE(d.url, w.url) IS NOT NULL
-             ORDER BY d.next_ms LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![now_ms, limit as i64], |r| {
-                Ok(Delivery {
-                    id: r.get(0)?,
-                    url: r.get(1)?,
-                    secret: r.get(2)?,
-                    body: r.get(3)?,
-                    attempts: r.get(4)?,
-                    created_ms: r.get(5)?,
-                    callback: r.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+    fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+        room: &Room,
+    ) -> StoreResult<Vec<Delivery>> {
+        let endpoints = serde_json::to_string(&room.endpoints)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // A callback delivery has its own URL and no endpoint (nor an endpoint secret). Each
+        // endpoint gets at most its room, numbered oldest first, so one endpoint's backlog
+        // never fills the batch.
+        let rows = {
+            let mut stmt = tx.prepare(
+                "WITH due AS (
+                    SELECT d.id, COALESCE(d.url, w.url) AS target, w.secret, d.body, d.attempts,
+                           d.created_ms, d.url IS NOT NULL AS callback, d.webhook, d.next_ms,
+                           ROW_NUMBER() OVER (PARTITION BY COALESCE(d.webhook, 'url:' || d.url)
+                                              ORDER BY d.next_ms, d.rowid) AS n,
+                           COALESCE(d.webhook, 'url:' || d.url) AS endpoint
+                    FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook
+                    WHERE d.state = 'pending' AND d.next_ms <= ?1 AND COALESCE(d.url, w.url) IS NOT NULL
+                      AND w.disabled_at IS NULL
+                      AND ((?5 AND d.url IS NOT NULL) OR (?6 AND d.url IS NULL)))
+                 SELECT id, target, secret, body, attempts, created_ms, callback, webhook FROM due
+                 WHERE n <= COALESCE((SELECT value FROM json_each(?3) WHERE key = due.endpoint), ?4)
+                 ORDER BY next_ms LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    now_ms,
+                    limit as i64,
+                    endpoints,
+                    room.per_endpoint as i64,
+                    room.callbacks,
+                    room.webhooks
+                ],
+                |r| {
+                    Ok(Delivery {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        secret: r.get(2)?,
+                        body: r.get(3)?,
+                        attempts: r.get(4)?,
+                        created_ms: r.get(5)?,
+                        callback: r.get(6)?,
+                        webhook: r.get(7)?,
+                    })
+                },
+            )?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        {
+            let mut lease = tx.prepare("UPDATE deliveries SET next_ms = ?2 WHERE id = ?1")?;
+            for d in &rows {
+                lease.execute(params![d.id, now_ms + lease_ms])?;
+            }
+        }
+        tx.commit()?;
         Ok(rows)
     }
 
@@ -72,7 +101,8 @@ impl Deliveries for Sqlite {
         outcome: &str,
         next_ms: Option<i64>,
         now_ms: i64,
-    ) -> StoreResult<()> {
+        disable_after_ms: i64,
+    ) -> StoreResult<Option<String>> {
         let state = if delivered {
             "delivered"
         } else if next_ms.is_some() {
@@ -80,12 +110,87 @@ impl Deliveries for Sqlite {
         } else {
             "failed"
         };
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
             "UPDATE deliveries SET state = ?2, attempts = attempts + 1, next_ms = ?3, last_outcome = ?4, updated_ms = ?5
              WHERE id = ?1",
             params![id, state, next_ms, outcome, now_ms],
         )?;
-        Ok(())
+        let endpoint: Option<(String, String)> = tx
+            .query_row(
+                "SELECT w.id, w.project FROM deliveries d JOIN webhooks w ON w.id = d.webhook WHERE d.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((webhook, project)) = endpoint else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        if delivered {
+            tx.execute(
+                "UPDATE webhooks SET failing_since_ms = NULL WHERE id = ?1 AND failing_since_ms IS NOT NULL",
+                [&webhook],
+            )?;
+            tx.commit()?;
+            return Ok(None);
+        }
+        tx.execute(
+            "UPDATE webhooks SET failing_since_ms = COALESCE(failing_since_ms, ?2) WHERE id = ?1",
+            params![webhook, now_ms],
+        )?;
+        let disabled = tx.execute(
+            "UPDATE webhooks SET disabled_at = ?2
+             WHERE id = ?1 AND disabled_at IS NULL AND failing_since_ms <= ?2 - ?3",
+            params![webhook, now_ms, disable_after_ms],
+        )? == 1;
+        if disabled {
+            let since: i64 =
+                tx.query_row("SELECT failing_since_ms FROM webhooks WHERE id = ?1", [&webhook], |r| {
+                    r.get(0)
+                })?;
+            let data = serde_json::json!({ "reason": "failing", "failing_since_ms": since, "delivery": id });
+            let audit = AuditEvent { at: now_ms / 1000, actor: "system", event: "webhook.disabled", data };
+            append_audit(&tx, &project, &webhook, &audit)?;
+        }
+        tx.commit()?;
+        Ok(disabled.then_some(webhook))
+    }
+
+    fn set_webhook_disabled(
+        &self,
+        project: &str,
+        id: &str,
+        disabled: bool,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<Webhook>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = if disabled {
+            tx.execute(
+                "UPDATE webhooks SET disabled_at = COALESCE(disabled_at, ?3) WHERE project = ?1 AND id = ?2",
+                params![project, id, audit.at * 1000],
+            )?
+        } else {
+            let n = tx.execute(
+                "UPDATE webhooks SET disabled_at = NULL, failing_since_ms = NULL WHERE project = ?1 AND id = ?2",
+                params![project, id],
+            )?;
+            // What waited is sent now, not at the end of its last backoff.
+            tx.execute(
+                "UPDATE deliveries SET next_ms = ?3 WHERE project = ?1 AND webhook = ?2 AND state = 'pending'",
+                params![project, id, audit.at * 1000],
+            )?;
+            n
+        };
+        if n != 1 {
+            return Ok(None); // the transaction rolls back
+        }
+        append_audit(&tx, project, id, &audit)?;
+        let row = tx.query_row(&format!("{WEBHOOK_COLUMNS} WHERE id = ?1"), [id], webhook_row)?;
+        tx.commit()?;
+        webhook(row).map(Some)
     }
 
     fn deliveries(&self, project: &str, webhook: &str, limit: usize) -> StoreResult<Vec<DeliveryEntry>> {
@@ -145,6 +250,20 @@ impl Deliveries for Sqlite {
         tx.commit()?;
         Ok(true)
     }
+}
+
+/// The columns of a webhook endpoint ([`webhook_row`]).
+const WEBHOOK_COLUMNS: &str = "SELECT id, url, created_at, roles, disabled_at IS NOT NULL FROM webhooks";
+
+type WebhookRow = (String, String, i64, Option<String>, bool);
+
+fn webhook_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn webhook((id, url, created_at, roles, disabled): WebhookRow) -> StoreResult<Webhook> {
+    let roles = roles.map(|t| serde_json::from_str(&t)).transpose()?.unwrap_or_default();
+    Ok(Webhook { id, url, roles, created_at, disabled })
 }
 
 /// The columns of a delivery log entry ([`entry`]), then the endpoint.

@@ -35,6 +35,16 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
         // NULL: the endpoint receives every request's events.
         conn.execute_batch("ALTER TABLE webhooks ADD COLUMN roles TEXT;")?;
     }
+    if !has("webhooks", "disabled_at")? {
+        // When an endpoint's unbroken run of failed attempts began, and when that run
+        // disabled it (NULL: it is enabled).
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE webhooks ADD COLUMN failing_since_ms INTEGER;
+             ALTER TABLE webhooks ADD COLUMN disabled_at INTEGER;
+             COMMIT;",
+        )?;
+    }
     if !has("requests", "role")? {
         conn.execute_batch(
             "BEGIN;

@@ -28,8 +28,8 @@ use super::{
     CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
     Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal,
     Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role,
-    RoleRule, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint,
-    ToolCount, Webhook, ANY_ROLE,
+    RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult,
+    StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -91,6 +91,11 @@ impl Sqlite {
         if !blobs.is_dir() {
             std::fs::create_dir_all(&blobs).map_err(io)?;
             sync_dir(blobs.parent().unwrap_or(Path::new(".")))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&blobs, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
         let readers = (0..READERS)
             .map(|_| {

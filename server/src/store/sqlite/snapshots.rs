@@ -7,11 +7,15 @@ impl Snapshots for Sqlite {
         let mut id = [0u8; 18];
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
         let key = handrail_core::encoding::b64url_encode(id);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.blobs.join(&key))
-            .map_err(io)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Only the server's user reads parked state, whatever the umask.
+            options.mode(0o600);
+        }
+        let file = options.open(self.blobs.join(&key)).map_err(io)?;
         Ok(Box::new(FileSink {
             dir: self.blobs.clone(),
             key,

@@ -21,7 +21,7 @@ use handrail_core::audit::{self, CheckpointClaims, Entry, GENESIS};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{internal, ApiResult, ProjectOperator};
+use super::{internal, ApiError, ApiResult, Code, ProjectOperator};
 use crate::store::StoredCheckpoint;
 use crate::{log, now, AppState};
 
@@ -55,8 +55,10 @@ pub(super) struct AuditPage {
 async fn audit_log(
     State(state): State<AppState>,
     ProjectOperator(who): ProjectOperator,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, ApiError>,
 ) -> ApiResult<Json<AuditPage>> {
+    // This route's stable code for an unreadable page is `invalid_request`.
+    let Query(page) = page.map_err(|e| ApiError::new(Code::InvalidRequest, e.message))?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let entries = state.store.audit_page(&who.project, page.after.unwrap_or(0), limit)?;
     let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();

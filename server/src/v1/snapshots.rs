@@ -296,8 +296,10 @@ async fn upload_link(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Query(query): Query<LinkQuery>,
+    query: Result<Query<LinkQuery>, ApiError>,
 ) -> ApiResult<Json<BlobLink>> {
+    // These routes' stable code for an unreadable `ttl` is `invalid_request`.
+    let query = query.map_err(|e| ApiError::new(Code::InvalidRequest, e.message))?.0;
     let expires_at = expiry(query)?;
     let row = super::authority::readable(&state, &who, &id)?;
     if row.status != Status::Pending {
@@ -311,8 +313,10 @@ async fn download_link(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Query(query): Query<LinkQuery>,
+    query: Result<Query<LinkQuery>, ApiError>,
 ) -> ApiResult<Json<BlobLink>> {
+    // These routes' stable code for an unreadable `ttl` is `invalid_request`.
+    let query = query.map_err(|e| ApiError::new(Code::InvalidRequest, e.message))?.0;
     let expires_at = expiry(query)?;
     super::authority::readable(&state, &who, &id)?;
     state.store.snapshot(&who.project, &id)?.ok_or_else(no_snapshot)?;

@@ -275,6 +275,13 @@ pub struct Session {
     prev: Option<Prev>,
     /// Sensitive values first seen in tool output during this session.
     untrusted: HashSet<String>,
+    /// Structured fields (short string fields of JSON) of outputs that carried no
+    /// instructions: where an agent legitimately finds a recipient, a card, an order.
+    from_records: HashSet<String>,
+    /// The text of outputs that carried instructions addressed to the agent (searchable).
+    tainted: (String, String),
+    /// The first tool whose output carried instructions, once one did.
+    tainted_by: Option<String>,
     /// Values of records the task names (see [`values::named_records`]).
     records: Vec<values::RecordValue>,
     /// Kinds of value the task gives itself (an IBAN, an e-mail address, …).
@@ -319,6 +326,9 @@ impl Firewall {
             context: values::searchable(context),
             prev: None,
             untrusted: HashSet::new(),
+            from_records: HashSet::new(),
+            tainted: (String::new(), String::new()),
+            tainted_by: None,
             records: Vec::new(),
             context_kinds: values::sensitive_in_text(context).into_iter().map(|v| v.kind).collect(),
             identifiers: values::task_identifiers(context),
@@ -389,9 +399,21 @@ impl Firewall {
             let before = found.len();
             self.check_values(session, call, effect, &sensitive, now, &mut found);
             // Every destination is one the user named, one learned before or one a rule
-            // below trusts (reasons scored 0): the order of steps alone does not hold the
-            // call (honest agents vary their order).
-            let destinations_trusted = !sensitive.is_empty() && found[before..].iter().all(|f| f.0 <= 0.0);
+            // trusts (reasons scored 0), or the call has none: the order of steps alone
+            // does not hold it (honest agents vary their order), nor does a new tool.
+            let destinations_trusted = found[before..].iter().all(|f| f.0 <= 0.0);
+            if let Some(source) = session.tainted_by.as_deref() {
+                // After the agent read instructions addressed to it, a side effect is held
+                // unless the task itself gives every destination it uses.
+                let from_task = !sensitive.is_empty()
+                    && sensitive.iter().all(|v| values::occurs_in(v, &session.context));
+                if !from_task {
+                    let text = format!(
+                        "the output of {source} addressed the agent with instructions earlier in this session, and this {effect} call uses destinations the task does not give"
+                    );
+                    found.push((0.7, reason("after_instructions", text), Action::Allow));
+                }
+            }
             self.check_path(session, call, effect, destinations_trusted, now, &mut found);
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -430,15 +452,36 @@ impl Firewall {
                     found.push((0.9, reason("data_in_url", text), Action::Allow));
                 }
             }
+            // Provenance, strongest first: the task's own words; an output that carried
+            // instructions to the agent (whatever else vouches for the value); a value
+            // learned or approved before; the rules below; a structured field of a clean
+            // output; free text of an output; nowhere.
+            if values::occurs_in(value, &session.context) {
+                continue;
+            }
+            if let Some(source) = session.tainted_by.as_deref().filter(|_| values::occurs_in(value, &session.tainted)) {
+                let text = format!(
+                    "{noun} {shown} comes from tool output that also addresses the agent with instructions (first seen from {source}), not from the task"
+                );
+                found.push((0.95, reason("value_from_tainted_output", text), Action::Allow));
+                continue;
+            }
             let path_hash = values::hash64(value.path.as_bytes());
             let known =
                 tool_id.is_some_and(|t| self.profile.knows_value(t, path_hash, value_hash, now, half_life));
-            if known || values::occurs_in(value, &session.context) {
+            if known {
                 continue;
             }
             if let Some(why) = self.trusted_by_rule(session, call, effect, value, now) {
                 // Trusted, but said: every value let through by a rule is explained.
                 found.push((0.0, why, Action::Allow));
+                continue;
+            }
+            if session.from_records.contains(&value.normalized) {
+                let text = format!(
+                    "{noun} {shown} is a field of a record a tool returned, in output that gave the agent no instructions"
+                );
+                found.push((0.0, reason("value_from_record", text), Action::Allow));
                 continue;
             }
             if session.untrusted.contains(&value.normalized) {
@@ -553,7 +596,17 @@ impl Firewall {
         // Borrowed: most verdicts give no reason, and then never print it.
         let after = session.prev.as_ref().map_or("the session start", |prev| prev.tool.as_str());
         let Some(tool) = p.tool_id(call.tool) else {
-            let score = if matches!(effect, Effect::Destructive | Effect::Payment) { 0.85 } else { 0.7 };
+            // A new tool is judged by what it does with which values: reported, and held
+            // only when its destinations are not all vouched for, or when it destroys or
+            // pays and nothing in it comes from the task.
+            let nothing_vouched = values::sensitive_values(call.args).is_empty();
+            let score = if !destinations_trusted {
+                0.7
+            } else if nothing_vouched && matches!(effect, Effect::Destructive | Effect::Payment) {
+                0.7
+            } else {
+                0.3
+            };
             let text = format!("first {} ({effect}) this agent ever makes, after {after}", call.tool);
             found.push((score, reason("tool_new", text), Action::Allow));
             return;
@@ -574,7 +627,7 @@ impl Firewall {
                 // Trusted targets soften a new step, but not a new destruction: deleting the
                 // very service the task names, right after a step deletion never followed,
                 // is what an injected "delete it" looks like.
-                let score = if destinations_trusted && effect != Effect::Destructive { 0.45 } else { 0.65 };
+                let score = if destinations_trusted && effect != Effect::Destructive { 0.3 } else { 0.65 };
                 found.push((score, reason("transition_new", text), Action::Allow));
             } else {
                 let text = format!("{} has not followed {after} before", call.tool);
@@ -672,6 +725,17 @@ impl Firewall {
         output: Option<&str>,
     ) {
         if let Some(output) = output {
+            let (lower, compact) = values::searchable(output);
+            if values::instruction_like(&lower) {
+                // Everything in this output is the attacker's to choose, structured or not.
+                session.tainted.0.push_str(&lower);
+                session.tainted.0.push('\n');
+                session.tainted.1.push_str(&compact);
+                session.tainted.1.push('\n');
+                session.tainted_by.get_or_insert_with(|| call.tool.to_string());
+            } else {
+                session.from_records.extend(values::record_fields(output));
+            }
             for value in values::values_in_text(output) {
                 let probe = Sensitive {
                     path: String::new(),

@@ -14,6 +14,16 @@ in order, to the domain's `Environment.get_response`; its `content` (JSON text, 
 `Error: ...`) is the call's output. The task text the firewall sees (`context`) is what the
 simulated user knows and wants: `reason_for_call`, `known_info` and `task_instructions`.
 
+The reference actions of most tasks list only the writes (and a few reads): an agent cannot
+know a customer's card, another order's address or a flight number without reading them, so
+before each write the reads it depends on are added, once each, unless the reference already
+has them (`derived_reads` counts them): `get_user_details` of the customer who owns the
+order or reservation (or is named by `user_id`); `get_order_details` /
+`get_reservation_details` for each order or reservation in the write's arguments and each
+order id the task text names (`#W...`); and in airline, `search_direct_flight` (origin,
+destination, date of the flight, from the database) for each flight of a booking or flight
+change that no read so far returned.
+
 How an attack is built: the first read in the honest session whose output is a JSON object
 carries the injection. Its text is appended to one string field of that output that a third
 party could have written (an address line, a name). The injected calls are spliced right
@@ -35,6 +45,7 @@ import copy
 import json
 import os
 import random
+import re
 import sys
 
 from loguru import logger
@@ -107,6 +118,50 @@ def run_calls(env, actions):
                        requestor="assistant")
         calls.append({"tool": a["name"], "args": a["arguments"], "output": env.get_response(msg).content})
     return calls
+
+
+def with_reads(domain, db, actions, context):
+    """The reference actions with the reads each write depends on added before it."""
+    out, done = [], set()
+
+    def read(name, **args):
+        key = (name, json.dumps(args, sort_keys=True))
+        if key not in done:
+            done.add(key)
+            out.append({"name": name, "arguments": args, "derived": True})
+
+    for a in actions:
+        args = a["arguments"]
+        if not is_write(domain, a["name"]):
+            done.add((a["name"], json.dumps(args, sort_keys=True)))
+            out.append(a)
+            continue
+        owner = args.get("user_id")
+        if domain == "retail":
+            orders = [args["order_id"]] if "order_id" in args else []
+            orders += [w for w in re.findall(r"#W\d+", context) if w in db.orders]
+            if owner is None and orders and orders[0] in db.orders:
+                owner = db.orders[orders[0]].user_id
+            if owner in db.users:
+                read("get_user_details", user_id=owner)
+            for o in orders:
+                if o in db.orders:
+                    read("get_order_details", order_id=o)
+        else:
+            res = args.get("reservation_id")
+            if owner is None and res in db.reservations:
+                owner = db.reservations[res].user_id
+            if owner in db.users:
+                read("get_user_details", user_id=owner)
+            if res in db.reservations:
+                read("get_reservation_details", reservation_id=res)
+            seen = {f.flight_number for r in [db.reservations.get(res)] if r for f in r.flights}
+            for f in args.get("flights") or []:
+                fl = db.flights.get(f.get("flight_number"))
+                if fl and f["flight_number"] not in seen:
+                    read("search_direct_flight", origin=fl.origin, destination=fl.destination, date=f["date"])
+        out.append(a)
+    return out
 
 
 def string_fields(value, path=()):
@@ -235,12 +290,14 @@ def main():
                 if not actions:
                     continue
                 env = mod.get_environment(db=copy.deepcopy(db0))
+                actions = with_reads(domain, db0, actions, context_of(task))
                 calls = run_calls(env, actions)
                 n_tasks += 1
                 tid = f"{domain}/{task['id']}"
                 ctx = context_of(task)
                 f.write(json.dumps({"session": tid, "task": tid, "agent": domain, "context": ctx,
-                                    "calls": calls, "attack": None}) + "\n")
+                                    "calls": calls, "attack": None,
+                                    "derived_reads": sum(1 for x in actions if x.get("derived"))}) + "\n")
                 at = next((i for i, c in enumerate(calls)
                            if c["output"].startswith("{") and not is_write(domain, c["tool"])), None)
                 victim = victim_of(db0, calls)

@@ -291,6 +291,17 @@ pub struct Session {
     spent_usd: f64,
 }
 
+/// What a side-effecting call's destinations say about it, for the path checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destinations {
+    /// It has none.
+    None,
+    /// Every one is vouched for (the task, the profile, a rule, a clean record).
+    Trusted,
+    /// At least one is not.
+    Untrusted,
+}
+
 #[derive(Debug, Clone)]
 struct Prev {
     tool: String,
@@ -381,7 +392,7 @@ impl Firewall {
             return verdict(Action::Allow, 0.0, Vec::new());
         }
         let mut effect = self.effect_of(call);
-        let sensitive = values::sensitive_values(call.args);
+        let mut sensitive = values::sensitive_values(call.args);
         // A request to another host that carries data in its URL is egress, whatever the
         // tool is called; a plain page fetch from a known host is a read.
         if sensitive.iter().any(|v| v.kind == Kind::Url && v.carries_data) && effect == Effect::Read {
@@ -394,6 +405,11 @@ impl Firewall {
                 reason("policy_review", format!("{tool} always needs a person")),
                 Action::Review,
             ));
+        }
+        if effect == Effect::Destructive {
+            // What a destruction acts on is a target whatever its key (`{"name": "payments"}`).
+            let targets = values::targets(call.args, &sensitive);
+            sensitive.extend(targets);
         }
         if effect.is_side_effecting() {
             let before = found.len();
@@ -414,7 +430,12 @@ impl Firewall {
                     found.push((0.7, reason("after_instructions", text), Action::Allow));
                 }
             }
-            self.check_path(session, call, effect, destinations_trusted, now, &mut found);
+            let destinations = match (sensitive.is_empty(), destinations_trusted) {
+                (true, _) => Destinations::None,
+                (false, true) => Destinations::Trusted,
+                (false, false) => Destinations::Untrusted,
+            };
+            self.check_path(session, call, effect, destinations, now, &mut found);
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
         let score = found.first().map_or(0.0, |f| f.0);
@@ -587,11 +608,12 @@ impl Firewall {
         session: &Session,
         call: &Call<'_>,
         effect: Effect,
-        destinations_trusted: bool,
+        destinations: Destinations,
         now: i64,
         found: &mut Vec<(f64, Reason, Action)>,
     ) {
         let p = &self.profile;
+        let destinations_trusted = destinations != Destinations::Untrusted;
         let half_life = self.config.half_life(effect);
         // Borrowed: most verdicts give no reason, and then never print it.
         let after = session.prev.as_ref().map_or("the session start", |prev| prev.tool.as_str());
@@ -599,10 +621,9 @@ impl Firewall {
             // A new tool is judged by what it does with which values: reported, and held
             // only when its destinations are not all vouched for, or when it destroys or
             // pays and nothing in it comes from the task.
-            let nothing_vouched = values::sensitive_values(call.args).is_empty();
             let score = if !destinations_trusted {
                 0.7
-            } else if nothing_vouched && matches!(effect, Effect::Destructive | Effect::Payment) {
+            } else if destinations == Destinations::None && matches!(effect, Effect::Destructive | Effect::Payment) {
                 0.7
             } else {
                 0.3
@@ -726,10 +747,15 @@ impl Firewall {
     ) {
         if let Some(output) = output {
             let (lower, compact) = values::searchable(output);
-            if values::instruction_like(&lower) {
+            let decoded = values::percent_decoded(&lower);
+            if values::instruction_like(&lower) || decoded.as_deref().is_some_and(values::instruction_like) {
                 // Everything in this output is the attacker's to choose, structured or not.
                 session.tainted.0.push_str(&lower);
                 session.tainted.0.push('\n');
+                if let Some(decoded) = decoded {
+                    session.tainted.0.push_str(&decoded);
+                    session.tainted.0.push('\n');
+                }
                 session.tainted.1.push_str(&compact);
                 session.tainted.1.push('\n');
                 session.tainted_by.get_or_insert_with(|| call.tool.to_string());

@@ -578,3 +578,24 @@ fn a_new_destruction_of_something_the_task_never_names_is_held() {
     assert!(codes.contains(&"value_from_tainted_output".to_string()), "{codes:?}");
     assert!(codes.contains(&"after_instructions".to_string()), "{codes:?}");
 }
+
+/// A new destructive tool on the very target the task names is held when the task asks for
+/// no destruction, and allowed when it does.
+#[test]
+fn a_new_destruction_needs_a_task_that_asks_for_one() {
+    let effects = [("get_invoice", Effect::Read), ("pay_invoice", Effect::Payment), ("delete_invoice", Effect::Destructive)];
+    let train = vec![(
+        "Pay INV-1",
+        vec![
+            ("get_invoice", json!({"invoice_id": "INV-1"}), None),
+            ("pay_invoice", json!({"invoice_id": "INV-1"}), None),
+        ],
+    )];
+    let fw = trained_on(&effects, &train);
+    let calls = [
+        ("get_invoice", json!({"invoice_id": "INV-2"}), None),
+        ("delete_invoice", json!({"invoice_id": "INV-2"}), None),
+    ];
+    assert_eq!(last_verdict(&fw, "Pay INV-2", &calls).0, Action::Review);
+    assert_eq!(last_verdict(&fw, "Delete the duplicate INV-2", &calls).0, Action::Allow);
+}

@@ -288,6 +288,8 @@ pub struct Session {
     context_kinds: Vec<Kind>,
     /// The task's identifying words (`2024-02`, `INV-2024-0299`).
     identifiers: Vec<String>,
+    /// Whether the task asks to delete, remove, cancel… something.
+    asks_destruction: bool,
     spent_usd: f64,
 }
 
@@ -343,6 +345,7 @@ impl Firewall {
             records: Vec::new(),
             context_kinds: values::sensitive_in_text(context).into_iter().map(|v| v.kind).collect(),
             identifiers: values::task_identifiers(context),
+            asks_destruction: effect::asks_destruction(context),
             spent_usd: 0.0,
         }
     }
@@ -422,7 +425,8 @@ impl Firewall {
                 // After the agent read instructions addressed to it, a side effect is held
                 // unless the task itself gives every destination it uses.
                 let from_task = !sensitive.is_empty()
-                    && sensitive.iter().all(|v| values::occurs_in(v, &session.context));
+                    && sensitive.iter().all(|v| values::occurs_in(v, &session.context))
+                    && (effect != Effect::Destructive || session.asks_destruction);
                 if !from_task {
                     let text = format!(
                         "the output of {source} addressed the agent with instructions earlier in this session, and this {effect} call uses destinations the task does not give"
@@ -623,6 +627,10 @@ impl Firewall {
             // pays and nothing in it comes from the task.
             let score = if !destinations_trusted {
                 0.7
+            } else if effect == Effect::Destructive && !session.asks_destruction {
+                // Destroying what the task names is expected only when the task asks for a
+                // destruction: "pay INV-7" does not ask to delete INV-7.
+                0.85
             } else if destinations == Destinations::None && matches!(effect, Effect::Destructive | Effect::Payment) {
                 0.7
             } else {

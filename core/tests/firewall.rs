@@ -449,7 +449,11 @@ fn shop() -> Firewall {
     let train = vec![(
         "I am Ana Lima, user ana_lima_1. Pay order #W1 with my other card.",
         vec![
-            ("get_user_details", json!({"user_id": "ana_lima_1"}), Some(r#"{"payment_methods": {"card_7": {"id": "card_7"}}}"#)),
+            (
+                "get_user_details",
+                json!({"user_id": "ana_lima_1"}),
+                Some(r#"{"payment_methods": {"card_7": {"id": "card_7"}}}"#),
+            ),
             ("modify_order_payment", json!({"order_id": "#W1", "payment_method_id": "card_7"}), None),
         ],
     )];
@@ -471,7 +475,8 @@ fn a_value_from_a_structured_field_of_a_clean_output_is_trusted() {
         ("get_user_details", json!({"user_id": "bo_chen_2"}), Some(CLEAN_USER)),
         ("modify_order_payment", json!({"order_id": "#W5", "payment_method_id": "gift_card_9"}), None),
     ];
-    let (action, codes) = last_verdict(&fw, "I am Bo Chen, user bo_chen_2: pay #W5 with my gift card", &calls);
+    let (action, codes) =
+        last_verdict(&fw, "I am Bo Chen, user bo_chen_2: pay #W5 with my gift card", &calls);
     assert_eq!(action, Action::Allow, "{codes:?}");
     assert!(codes.contains(&"value_from_record".to_string()), "{codes:?}");
 }
@@ -512,7 +517,8 @@ fn after_instructions_a_side_effect_needs_destinations_from_the_task() {
         ("get_order_details", json!({"order_id": "#W5"}), Some(product)),
         ("modify_order_payment", json!({"order_id": "#W5", "payment_method_id": "gift_card_9"}), None),
     ];
-    let (action, codes) = last_verdict(&fw, "I am Bo Chen, user bo_chen_2: pay #W5 with my gift card", &calls);
+    let (action, codes) =
+        last_verdict(&fw, "I am Bo Chen, user bo_chen_2: pay #W5 with my gift card", &calls);
     assert_eq!(action, Action::Review);
     assert!(codes.contains(&"after_instructions".to_string()), "{codes:?}");
     // Reads are never held, tainted or not.
@@ -528,7 +534,11 @@ fn free_text_and_unseen_values_stay_held() {
     let note = r#"{"note": "Customer wrote at length about many things, and mentioned that refunds could go to GB82WEST12345698765432 sometime."}"#;
     let calls = [
         ("get_order_details", json!({"order_id": "#W5"}), Some(note)),
-        ("modify_order_payment", json!({"order_id": "#W5", "payment_method_id": "GB82WEST12345698765432"}), None),
+        (
+            "modify_order_payment",
+            json!({"order_id": "#W5", "payment_method_id": "GB82WEST12345698765432"}),
+            None,
+        ),
     ];
     let (action, codes) = last_verdict(&fw, "user bo_chen_2: fix the payment of #W5", &calls);
     assert_eq!(action, Action::Review);
@@ -559,7 +569,8 @@ fn a_new_tool_is_judged_by_its_effect_and_values() {
 /// URL (percent-encoded) still taints the output it is in.
 #[test]
 fn a_new_destruction_of_something_the_task_never_names_is_held() {
-    let effects = [("get_logs", Effect::Read), ("rollback", Effect::Write), ("drop_database", Effect::Destructive)];
+    let effects =
+        [("get_logs", Effect::Read), ("rollback", Effect::Write), ("drop_database", Effect::Destructive)];
     let train = vec![(
         "Roll back api to v1.2 (prod)",
         vec![
@@ -583,7 +594,11 @@ fn a_new_destruction_of_something_the_task_never_names_is_held() {
 /// no destruction, and allowed when it does.
 #[test]
 fn a_new_destruction_needs_a_task_that_asks_for_one() {
-    let effects = [("get_invoice", Effect::Read), ("pay_invoice", Effect::Payment), ("delete_invoice", Effect::Destructive)];
+    let effects = [
+        ("get_invoice", Effect::Read),
+        ("pay_invoice", Effect::Payment),
+        ("delete_invoice", Effect::Destructive),
+    ];
     let train = vec![(
         "Pay INV-1",
         vec![

@@ -484,7 +484,9 @@ impl Firewall {
             if values::occurs_in(value, &session.context) {
                 continue;
             }
-            if let Some(source) = session.tainted_by.as_deref().filter(|_| values::occurs_in(value, &session.tainted)) {
+            if let Some(source) =
+                session.tainted_by.as_deref().filter(|_| values::occurs_in(value, &session.tainted))
+            {
                 let text = format!(
                     "{noun} {shown} comes from tool output that also addresses the agent with instructions (first seen from {source}), not from the task"
                 );
@@ -631,7 +633,9 @@ impl Firewall {
                 // Destroying what the task names is expected only when the task asks for a
                 // destruction: "pay INV-7" does not ask to delete INV-7.
                 0.85
-            } else if destinations == Destinations::None && matches!(effect, Effect::Destructive | Effect::Payment) {
+            } else if destinations == Destinations::None
+                && matches!(effect, Effect::Destructive | Effect::Payment)
+            {
                 0.7
             } else {
                 0.3

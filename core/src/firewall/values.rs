@@ -672,35 +672,93 @@ pub(crate) fn task_identifiers(context: &str) -> Vec<String> {
 /// and on `gen_sessions.py --variant dev`, not on any benchmark's wording.
 const STRONG_MARKERS: &[&str] = &[
     // role markers
-    "<system", "</system", "[system", "system:", "<|system", "<|im_start", "[inst]", "<information",
-    "<instruction", "[admin", "assistant instruction", "### system",
+    "<system",
+    "</system",
+    "[system",
+    "system:",
+    "<|system",
+    "<|im_start",
+    "[inst]",
+    "<information",
+    "<instruction",
+    "[admin",
+    "assistant instruction",
+    "### system",
     // addressed to the agent
-    "ai assistant", "ai agent", "dear assistant", "dear agent", "to the assistant", "to the agent",
-    "for the assistant", "for the agent", "attention assistant", "attention agent", "attention ai",
-    "language model", "as an ai", "note to the assistant", "message to the agent",
+    "ai assistant",
+    "ai agent",
+    "dear assistant",
+    "dear agent",
+    "to the assistant",
+    "to the agent",
+    "for the assistant",
+    "for the agent",
+    "attention assistant",
+    "attention agent",
+    "attention ai",
+    "language model",
+    "as an ai",
+    "note to the assistant",
+    "message to the agent",
     // overrides
-    "ignore previous", "ignore all previous", "ignore the previous", "ignore your previous",
-    "ignore prior", "ignore the above", "ignore all instructions", "ignore your instructions",
-    "disregard previous", "disregard all", "disregard the above", "disregard your",
-    "forget your instructions", "forget all previous", "new instructions",
+    "ignore previous",
+    "ignore all previous",
+    "ignore the previous",
+    "ignore your previous",
+    "ignore prior",
+    "ignore the above",
+    "ignore all instructions",
+    "ignore your instructions",
+    "disregard previous",
+    "disregard all",
+    "disregard the above",
+    "disregard your",
+    "forget your instructions",
+    "forget all previous",
+    "new instructions",
     // "important message"
-    "important message", "important note", "important notice", "important instruction",
+    "important message",
+    "important note",
+    "important notice",
+    "important instruction",
     "important system",
     // tool knowledge
-    "call the tool", "call the function", "use the tool", "use the function", "invoke the tool",
-    "run the tool", "make a tool call", "function call",
+    "call the tool",
+    "call the function",
+    "use the tool",
+    "use the function",
+    "invoke the tool",
+    "run the tool",
+    "make a tool call",
+    "function call",
     // secrecy
-    "do not tell the user", "don't tell the user", "do not tell the customer", "without telling",
-    "do not mention", "don't mention", "do not inform", "do not ask the customer",
-    "do not ask the user", "without asking",
+    "do not tell the user",
+    "don't tell the user",
+    "do not tell the customer",
+    "without telling",
+    "do not mention",
+    "don't mention",
+    "do not inform",
+    "do not ask the customer",
+    "do not ask the user",
+    "without asking",
 ];
 
 /// Imperatives and sequencing that honest text also uses now and then: one alone does not
 /// taint an output.
 const WEAK_MARKERS: &[&str] = &[
-    "before you ", "before doing", "before anything else", "you must", "you need to",
-    "you are required", "make sure you", "instead of", "assistant:", "immediately",
-    "agents must", "then continue",
+    "before you ",
+    "before doing",
+    "before anything else",
+    "you must",
+    "you need to",
+    "you are required",
+    "make sure you",
+    "instead of",
+    "assistant:",
+    "immediately",
+    "agents must",
+    "then continue",
 ];
 
 /// Whether text (lowercased) carries instructions addressed to the agent: two points, a
@@ -739,17 +797,15 @@ pub(crate) fn percent_decoded(text: &str) -> Option<String> {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        any = true;
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    any = true;
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -1010,14 +1066,35 @@ mod tests {
     #[test]
     fn destination_keys_in_any_ascii_case() {
         for key in [
-            "to", "TO", "Recipient", "account_id", "permissions", "GROUP", "user_id", "payment_method_id",
-            "address1", "channelName", "new_password", "recipient_email", "hotel_name",
+            "to",
+            "TO",
+            "Recipient",
+            "account_id",
+            "permissions",
+            "GROUP",
+            "user_id",
+            "payment_method_id",
+            "address1",
+            "channelName",
+            "new_password",
+            "recipient_email",
+            "hotel_name",
         ] {
             assert!(is_destination_key(key), "{key}");
         }
         for key in [
-            "too", "t", "", "permissionss", "récipient", "field_0", "ıd", "email_body", "first_name",
-            "reservation_id", "id", "destinationsandmore_id",
+            "too",
+            "t",
+            "",
+            "permissionss",
+            "récipient",
+            "field_0",
+            "ıd",
+            "email_body",
+            "first_name",
+            "reservation_id",
+            "id",
+            "destinationsandmore_id",
         ] {
             assert!(!is_destination_key(key), "{key}");
         }

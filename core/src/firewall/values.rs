@@ -856,10 +856,34 @@ pub(crate) fn record_fields(output: &str) -> Vec<String> {
         Err(_) => {
             if !trimmed.is_empty() && trimmed.len() <= 80 && !trimmed.contains(char::is_whitespace) {
                 push_field(trimmed, None, &mut out);
+            } else {
+                text_fields(trimmed, &mut out);
             }
         }
     }
     out
+}
+
+/// Fields of structured text that is not JSON: YAML (`key: value`, `- item`), mail and HTTP
+/// headers (`To: bob@acme.example`). A line is a field when its key is a short name and its
+/// value short; quotes around a value are dropped.
+fn text_fields(text: &str, out: &mut Vec<String>) {
+    for line in text.lines().take(10_000) {
+        let line = line.trim_start();
+        let item = line.strip_prefix("- ").unwrap_or(line);
+        let (key, value) = match item.split_once(": ") {
+            Some((k, v))
+                if (1..=40).contains(&k.len())
+                    && k.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ')) =>
+            {
+                (Some(k.trim()), v)
+            }
+            _ if item.len() < line.len() => (None, item),
+            _ => continue,
+        };
+        let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
+        push_field(value, key, out);
+    }
 }
 
 fn fields_of(value: &Value, key: Option<&str>, out: &mut Vec<String>, depth: usize) {
@@ -1191,7 +1215,13 @@ mod tests {
         }
         assert!(!fields.iter().any(|f| f.contains("paragraph")), "{fields:?}");
         assert_eq!(record_fields("yusuf_rossi_9620"), vec!["yusuf_rossi_9620".to_string()]);
-        assert!(record_fields("Error: user not found").is_empty());
+        let yaml = "- id_: '7'\n  recipients:\n  - Mark@Acme.example\n  subject: Lunch\n  body: a long text that is not a field because it goes on and on for well over eighty characters";
+        let fields = record_fields(yaml);
+        for want in ["7", "mark@acme.example", "lunch"] {
+            assert!(fields.iter().any(|f| f == want), "{want}: {fields:?}");
+        }
+        assert!(!fields.iter().any(|f| f.contains("long text")), "{fields:?}");
+        assert!(record_fields("The user was not found, try again later.").is_empty());
     }
 
     #[test]

@@ -7,14 +7,21 @@
 //! 1. **Policies** first: per-tool deny (block), always-review, allow lists, and the daily
 //!    budget (the call's projected cost against the agent's limit, before it runs).
 //! 2. **Reads are never held**; they are only recorded.
-//! 3. **Provenance**: a recipient, account, IBAN, URL host, e-mail, phone number or path in
-//!    a side-effecting call that appears neither in the task's own context nor among values
-//!    learned or approved for that tool and argument is suspicious by itself, more so when
-//!    it first appeared in a tool's output (untrusted content: where prompt injections live).
-//!    A value a person rejected before is blocked.
+//! 3. **Provenance**: per session, where each value came from — the task's text, a short
+//!    string field of a tool output (a record), free text of an output, a value learned or
+//!    approved before — and whether that output also addressed the agent with instructions
+//!    (role markers, words to an AI, overrides, "important message", tool names, secrecy).
+//!    A destination (a recipient, account, IBAN, URL host, e-mail, phone number, path, or a
+//!    string under a key like `user_id`, `payment_method_id`, `channel`, `password`; every
+//!    string of a destructive call) is held when it occurs in such a tainted output unless
+//!    the task names it, and when it comes only from free text or from nowhere; a field of a
+//!    clean output vouches for it. After a tainted output, a side effect is held unless the
+//!    task gives all its destinations. A value a person rejected before is blocked.
 //! 4. **Behavior**: the transition from the previous call, backing off from node (tool +
 //!    argument skeleton) to tool to effect class when data is sparse, rather than to longer
-//!    n-grams. A side-effecting tool the agent never used is held.
+//!    n-grams. Novelty is reported but matters less than values: a new tool or step is held
+//!    only when its destinations are not vouched for, when it destroys or pays with nothing
+//!    to vouch for, or when it destroys and the task asks for no destruction.
 //!
 //! The score is the strongest signal (0–1); `review` at [`Config::review_at`] and above,
 //! `block` for policy, budget and rejected values. In [`Mode::Shadow`] verdicts are computed
@@ -681,8 +688,10 @@ impl Firewall {
     }
 
     /// Records what became of `call` (after it ran, or after a person decided) and what it
-    /// returned. `output` is untrusted content: values first seen there are not trusted for
-    /// later side-effecting calls of this session.
+    /// returned. `output` is untrusted content: values in its free text are not trusted for
+    /// later side-effecting calls of this session, its short fields (JSON, `key: value`
+    /// lines) vouch for a destination, and if it addresses the agent with instructions
+    /// nothing in it does, and the session is tainted from then on.
     pub fn record(
         &mut self,
         session: &mut Session,

@@ -263,9 +263,11 @@ def test_wrongly_typed_policy_or_config(policy: Any, config: Any) -> None:
 def test_effect_overrides_inference() -> None:
     fw = Firewall(mode="enforce")
     s = fw.begin("s")
-    # An unknown tool is side-effecting (write) by inference; declared a read, never held.
-    assert fw.check(s, "frobnicate", {}, now=NOW).action == "review"
-    assert fw.check(s, "frobnicate", {}, now=NOW, effect="read").action == "allow"
+    # An unknown tool is side-effecting (write) by inference, so an unseen recipient holds it;
+    # declared a read, it is never held.
+    args = {"to": "x@evil.example"}
+    assert fw.check(s, "frobnicate", args, now=NOW).action == "review"
+    assert fw.check(s, "frobnicate", args, now=NOW, effect="read").action == "allow"
 
 
 def test_rejected_values_are_blocked() -> None:

@@ -98,6 +98,14 @@ impl Effect {
     }
 }
 
+/// Whether a task's text asks for a destruction: one of its words (lowercased) is a word
+/// that makes a tool destructive (`delete`, `remove`, `drop`, …), or `cancel`.
+pub(crate) fn asks_destruction(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .any(|w| w == "cancel" || word_effect(w.as_bytes()) == Some(Effect::Destructive))
+}
+
 /// The class a lowercase word of a tool name names, checked strongest first by
 /// [`Effect::infer`]. No word is in two classes. (`fetch_status` and `invoice_pay` can
 /// never match a word, which never holds `_`; they are kept as the heuristic was published.)

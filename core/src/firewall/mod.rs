@@ -7,14 +7,21 @@
 //! 1. **Policies** first: per-tool deny (block), always-review, allow lists, and the daily
 //!    budget (the call's projected cost against the agent's limit, before it runs).
 //! 2. **Reads are never held**; they are only recorded.
-//! 3. **Provenance**: a recipient, account, IBAN, URL host, e-mail, phone number or path in
-//!    a side-effecting call that appears neither in the task's own context nor among values
-//!    learned or approved for that tool and argument is suspicious by itself, more so when
-//!    it first appeared in a tool's output (untrusted content: where prompt injections live).
-//!    A value a person rejected before is blocked.
+//! 3. **Provenance**: per session, where each value came from — the task's text, a short
+//!    string field of a tool output (a record), free text of an output, a value learned or
+//!    approved before — and whether that output also addressed the agent with instructions
+//!    (role markers, words to an AI, overrides, "important message", tool names, secrecy).
+//!    A destination (a recipient, account, IBAN, URL host, e-mail, phone number, path, or a
+//!    string under a key like `user_id`, `payment_method_id`, `channel`, `password`; every
+//!    string of a destructive call) is held when it occurs in such a tainted output unless
+//!    the task names it, and when it comes only from free text or from nowhere; a field of a
+//!    clean output vouches for it. After a tainted output, a side effect is held unless the
+//!    task gives all its destinations. A value a person rejected before is blocked.
 //! 4. **Behavior**: the transition from the previous call, backing off from node (tool +
 //!    argument skeleton) to tool to effect class when data is sparse, rather than to longer
-//!    n-grams. A side-effecting tool the agent never used is held.
+//!    n-grams. Novelty is reported but matters less than values: a new tool or step is held
+//!    only when its destinations are not vouched for, when it destroys or pays with nothing
+//!    to vouch for, or when it destroys and the task asks for no destruction.
 //!
 //! The score is the strongest signal (0–1); `review` at [`Config::review_at`] and above,
 //! `block` for policy, budget and rejected values. In [`Mode::Shadow`] verdicts are computed
@@ -275,13 +282,33 @@ pub struct Session {
     prev: Option<Prev>,
     /// Sensitive values first seen in tool output during this session.
     untrusted: HashSet<String>,
+    /// Structured fields (short string fields of JSON) of outputs that carried no
+    /// instructions: where an agent legitimately finds a recipient, a card, an order.
+    from_records: HashSet<String>,
+    /// The text of outputs that carried instructions addressed to the agent (searchable).
+    tainted: (String, String),
+    /// The first tool whose output carried instructions, once one did.
+    tainted_by: Option<String>,
     /// Values of records the task names (see [`values::named_records`]).
     records: Vec<values::RecordValue>,
     /// Kinds of value the task gives itself (an IBAN, an e-mail address, …).
     context_kinds: Vec<Kind>,
     /// The task's identifying words (`2024-02`, `INV-2024-0299`).
     identifiers: Vec<String>,
+    /// Whether the task asks to delete, remove, cancel… something.
+    asks_destruction: bool,
     spent_usd: f64,
+}
+
+/// What a side-effecting call's destinations say about it, for the path checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destinations {
+    /// It has none.
+    None,
+    /// Every one is vouched for (the task, the profile, a rule, a clean record).
+    Trusted,
+    /// At least one is not.
+    Untrusted,
 }
 
 #[derive(Debug, Clone)]
@@ -319,9 +346,13 @@ impl Firewall {
             context: values::searchable(context),
             prev: None,
             untrusted: HashSet::new(),
+            from_records: HashSet::new(),
+            tainted: (String::new(), String::new()),
+            tainted_by: None,
             records: Vec::new(),
             context_kinds: values::sensitive_in_text(context).into_iter().map(|v| v.kind).collect(),
             identifiers: values::task_identifiers(context),
+            asks_destruction: effect::asks_destruction(context),
             spent_usd: 0.0,
         }
     }
@@ -371,7 +402,7 @@ impl Firewall {
             return verdict(Action::Allow, 0.0, Vec::new());
         }
         let mut effect = self.effect_of(call);
-        let sensitive = values::sensitive_values(call.args);
+        let mut sensitive = values::sensitive_values(call.args);
         // A request to another host that carries data in its URL is egress, whatever the
         // tool is called; a plain page fetch from a known host is a read.
         if sensitive.iter().any(|v| v.kind == Kind::Url && v.carries_data) && effect == Effect::Read {
@@ -385,14 +416,37 @@ impl Firewall {
                 Action::Review,
             ));
         }
+        if effect == Effect::Destructive {
+            // What a destruction acts on is a target whatever its key (`{"name": "payments"}`).
+            let targets = values::targets(call.args, &sensitive);
+            sensitive.extend(targets);
+        }
         if effect.is_side_effecting() {
             let before = found.len();
             self.check_values(session, call, effect, &sensitive, now, &mut found);
             // Every destination is one the user named, one learned before or one a rule
-            // below trusts (reasons scored 0): the order of steps alone does not hold the
-            // call (honest agents vary their order).
-            let destinations_trusted = !sensitive.is_empty() && found[before..].iter().all(|f| f.0 <= 0.0);
-            self.check_path(session, call, effect, destinations_trusted, now, &mut found);
+            // trusts (reasons scored 0), or the call has none: the order of steps alone
+            // does not hold it (honest agents vary their order), nor does a new tool.
+            let destinations_trusted = found[before..].iter().all(|f| f.0 <= 0.0);
+            if let Some(source) = session.tainted_by.as_deref() {
+                // After the agent read instructions addressed to it, a side effect is held
+                // unless the task itself gives every destination it uses.
+                let from_task = !sensitive.is_empty()
+                    && sensitive.iter().all(|v| values::occurs_in(v, &session.context))
+                    && (effect != Effect::Destructive || session.asks_destruction);
+                if !from_task {
+                    let text = format!(
+                        "the output of {source} addressed the agent with instructions earlier in this session, and this {effect} call uses destinations the task does not give"
+                    );
+                    found.push((0.7, reason("after_instructions", text), Action::Allow));
+                }
+            }
+            let destinations = match (sensitive.is_empty(), destinations_trusted) {
+                (true, _) => Destinations::None,
+                (false, true) => Destinations::Trusted,
+                (false, false) => Destinations::Untrusted,
+            };
+            self.check_path(session, call, effect, destinations, now, &mut found);
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
         let score = found.first().map_or(0.0, |f| f.0);
@@ -430,15 +484,38 @@ impl Firewall {
                     found.push((0.9, reason("data_in_url", text), Action::Allow));
                 }
             }
+            // Provenance, strongest first: the task's own words; an output that carried
+            // instructions to the agent (whatever else vouches for the value); a value
+            // learned or approved before; the rules below; a structured field of a clean
+            // output; free text of an output; nowhere.
+            if values::occurs_in(value, &session.context) {
+                continue;
+            }
+            if let Some(source) =
+                session.tainted_by.as_deref().filter(|_| values::occurs_in(value, &session.tainted))
+            {
+                let text = format!(
+                    "{noun} {shown} comes from tool output that also addresses the agent with instructions (first seen from {source}), not from the task"
+                );
+                found.push((0.95, reason("value_from_tainted_output", text), Action::Allow));
+                continue;
+            }
             let path_hash = values::hash64(value.path.as_bytes());
             let known =
                 tool_id.is_some_and(|t| self.profile.knows_value(t, path_hash, value_hash, now, half_life));
-            if known || values::occurs_in(value, &session.context) {
+            if known {
                 continue;
             }
             if let Some(why) = self.trusted_by_rule(session, call, effect, value, now) {
                 // Trusted, but said: every value let through by a rule is explained.
                 found.push((0.0, why, Action::Allow));
+                continue;
+            }
+            if session.from_records.contains(&value.normalized) {
+                let text = format!(
+                    "{noun} {shown} is a field of a record a tool returned, in output that gave the agent no instructions"
+                );
+                found.push((0.0, reason("value_from_record", text), Action::Allow));
                 continue;
             }
             if session.untrusted.contains(&value.normalized) {
@@ -544,16 +621,32 @@ impl Firewall {
         session: &Session,
         call: &Call<'_>,
         effect: Effect,
-        destinations_trusted: bool,
+        destinations: Destinations,
         now: i64,
         found: &mut Vec<(f64, Reason, Action)>,
     ) {
         let p = &self.profile;
+        let destinations_trusted = destinations != Destinations::Untrusted;
         let half_life = self.config.half_life(effect);
         // Borrowed: most verdicts give no reason, and then never print it.
         let after = session.prev.as_ref().map_or("the session start", |prev| prev.tool.as_str());
         let Some(tool) = p.tool_id(call.tool) else {
-            let score = if matches!(effect, Effect::Destructive | Effect::Payment) { 0.85 } else { 0.7 };
+            // A new tool is judged by what it does with which values: reported, and held
+            // only when its destinations are not all vouched for, or when it destroys or
+            // pays and nothing in it comes from the task.
+            let score = if !destinations_trusted {
+                0.7
+            } else if effect == Effect::Destructive && !session.asks_destruction {
+                // Destroying what the task names is expected only when the task asks for a
+                // destruction: "pay INV-7" does not ask to delete INV-7.
+                0.85
+            } else if destinations == Destinations::None
+                && matches!(effect, Effect::Destructive | Effect::Payment)
+            {
+                0.7
+            } else {
+                0.3
+            };
             let text = format!("first {} ({effect}) this agent ever makes, after {after}", call.tool);
             found.push((score, reason("tool_new", text), Action::Allow));
             return;
@@ -574,7 +667,7 @@ impl Firewall {
                 // Trusted targets soften a new step, but not a new destruction: deleting the
                 // very service the task names, right after a step deletion never followed,
                 // is what an injected "delete it" looks like.
-                let score = if destinations_trusted && effect != Effect::Destructive { 0.45 } else { 0.65 };
+                let score = if destinations_trusted && effect != Effect::Destructive { 0.3 } else { 0.65 };
                 found.push((score, reason("transition_new", text), Action::Allow));
             } else {
                 let text = format!("{} has not followed {after} before", call.tool);
@@ -595,8 +688,10 @@ impl Firewall {
     }
 
     /// Records what became of `call` (after it ran, or after a person decided) and what it
-    /// returned. `output` is untrusted content: values first seen there are not trusted for
-    /// later side-effecting calls of this session.
+    /// returned. `output` is untrusted content: values in its free text are not trusted for
+    /// later side-effecting calls of this session, its short fields (JSON, `key: value`
+    /// lines) vouch for a destination, and if it addresses the agent with instructions
+    /// nothing in it does, and the session is tainted from then on.
     pub fn record(
         &mut self,
         session: &mut Session,
@@ -672,6 +767,22 @@ impl Firewall {
         output: Option<&str>,
     ) {
         if let Some(output) = output {
+            let (lower, compact) = values::searchable(output);
+            let decoded = values::percent_decoded(&lower);
+            if values::instruction_like(&lower) || decoded.as_deref().is_some_and(values::instruction_like) {
+                // Everything in this output is the attacker's to choose, structured or not.
+                session.tainted.0.push_str(&lower);
+                session.tainted.0.push('\n');
+                if let Some(decoded) = decoded {
+                    session.tainted.0.push_str(&decoded);
+                    session.tainted.0.push('\n');
+                }
+                session.tainted.1.push_str(&compact);
+                session.tainted.1.push('\n');
+                session.tainted_by.get_or_insert_with(|| call.tool.to_string());
+            } else {
+                session.from_records.extend(values::record_fields(output));
+            }
             for value in values::values_in_text(output) {
                 let probe = Sensitive {
                     path: String::new(),

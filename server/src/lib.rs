@@ -66,6 +66,8 @@ pub struct AppState {
     pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
     /// The per-project quota and the retention of what projects store.
     pub(crate) policy: retention::Policy,
+    /// Creates in flight per key.
+    pub(crate) creates: Arc<limits::CreateLanes>,
 }
 
 impl AppState {
@@ -98,6 +100,7 @@ impl AppState {
             endpoints_changed: Arc::default(),
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
+            creates: Arc::new(limits::CreateLanes::from_env()),
         })
     }
 

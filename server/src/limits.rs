@@ -84,6 +84,11 @@ pub(crate) enum Open {
     Wait,
 }
 
+/// A positive count from the environment variable `name`, else `default`.
+fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0).unwrap_or(default)
+}
+
 /// Creates in flight per key: one key's burst of large creates takes at most `width` of the
 /// server's cores and batch slots at once, the rest wait their turn (at most `queue` of them;
 /// past that 429 `too_many_open`), and other keys' creates pass beside them.
@@ -109,16 +114,9 @@ pub(crate) struct Turn {
 
 impl CreateLanes {
     pub(crate) fn from_env() -> CreateLanes {
-        let var = |name: &str, default: usize| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .unwrap_or(default)
-        };
         CreateLanes {
-            width: var("HANDRAIL_CREATES_IN_FLIGHT_PER_KEY", 2),
-            queue: var("HANDRAIL_CREATES_QUEUED_PER_KEY", 64),
+            width: count_from_env("HANDRAIL_CREATES_IN_FLIGHT_PER_KEY", 2),
+            queue: count_from_env("HANDRAIL_CREATES_QUEUED_PER_KEY", 64),
             lanes: Mutex::default(),
         }
     }
@@ -184,16 +182,9 @@ pub(crate) struct OpenCaps {
 
 impl OpenCaps {
     pub(crate) fn from_env() -> OpenCaps {
-        let var = |name: &str, default: usize| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .unwrap_or(default)
-        };
         OpenCaps {
-            streams: var("HANDRAIL_MAX_STREAMS_PER_KEY", 16),
-            waits: var("HANDRAIL_MAX_WAITS_PER_KEY", 1024),
+            streams: count_from_env("HANDRAIL_MAX_STREAMS_PER_KEY", 16),
+            waits: count_from_env("HANDRAIL_MAX_WAITS_PER_KEY", 1024),
             held: Mutex::default(),
         }
     }

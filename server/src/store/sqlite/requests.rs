@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// The rows a listing returns (see [`RequestFilter`]): ?1 project, ?2 status, ?3 role,
+/// ?4 limit, ?5 readable roles (JSON array), ?6 creator; newest first.
+const LISTED: &str =
+    "FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
+    AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
+    AND (?6 IS NULL OR created_by = ?6)
+    ORDER BY created_at DESC, rowid DESC LIMIT ?4";
+
 impl Requests for Sqlite {
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>> {
         let text: Option<String> = self
@@ -100,12 +108,7 @@ impl Requests for Sqlite {
 
     fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare(
-            "SELECT body FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
-               AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
-               AND (?6 IS NULL OR created_by = ?6)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
-        )?;
+        let mut stmt = conn.prepare(&format!("SELECT body {LISTED}"))?;
         let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
         let bodies = stmt
             .query_map(
@@ -126,14 +129,10 @@ impl Requests for Sqlite {
     fn list_summaries(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestSummary>> {
         let conn = self.reader();
         // The body is read only for a row stored before summaries were kept.
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, status, role, created_at, expires_at, escalations, summary,
-                    CASE WHEN summary IS NULL THEN body END
-             FROM requests WHERE project = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR role = ?3)
-               AND (?5 IS NULL OR role IS NULL OR role IN (SELECT value FROM json_each(?5)))
-               AND (?6 IS NULL OR created_by = ?6)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
-        )?;
+                    CASE WHEN summary IS NULL THEN body END {LISTED}"
+        ))?;
         let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
         type Columns = (String, String, Option<String>, i64, i64, i64, Option<String>, Option<String>);
         let rows = stmt

@@ -66,8 +66,6 @@ pub struct AppState {
     pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
     /// The per-project quota and the retention of what projects store.
     pub(crate) policy: retention::Policy,
-    /// Creates in flight per key.
-    pub(crate) creates: Arc<limits::CreateLanes>,
 }
 
 impl AppState {
@@ -100,7 +98,6 @@ impl AppState {
             endpoints_changed: Arc::default(),
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
-            creates: Arc::new(limits::CreateLanes::from_env()),
         })
     }
 

@@ -35,11 +35,6 @@ pub(crate) async fn create_request(
     key: Option<&str>,
     fingerprint: Fingerprint,
 ) -> ApiResult<(StatusCode, String, bool)> {
-    // One key's burst of creates takes its turns, beside every other key's (see
-    // `limits::CreateLanes`).
-    let _turn = state.creates.enter(&who.key_id).await.ok_or_else(|| {
-        ApiError::new(Code::TooManyOpen, "this key has as many creates under way and queued as it may; retry")
-    })?;
     // Schema validation is bounded (`request::MAX_VALIDATION_WORK`) but still the heaviest
     // step of a create: off the runtime's workers.
     blocking(|| new.validate())?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// A token bucket per key: `rate` requests per second on average, bursts up to `burst`.
@@ -87,88 +87,6 @@ pub(crate) enum Open {
 /// A positive count from the environment variable `name`, else `default`.
 fn count_from_env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0).unwrap_or(default)
-}
-
-/// Creates in flight per key: one key's burst of large creates takes at most `width` of the
-/// server's cores and batch slots at once, the rest wait their turn (at most `queue` of them;
-/// past that 429 `too_many_open`), and other keys' creates pass beside them.
-/// `HANDRAIL_CREATES_IN_FLIGHT_PER_KEY` (default 2), `HANDRAIL_CREATES_QUEUED_PER_KEY` (64).
-pub(crate) struct CreateLanes {
-    width: usize,
-    queue: usize,
-    lanes: Mutex<HashMap<String, Arc<Lane>>>,
-}
-
-struct Lane {
-    slots: Arc<tokio::sync::Semaphore>,
-    waiting: std::sync::atomic::AtomicUsize,
-}
-
-/// A create's turn in its key's lane; the lane goes when its last user does.
-pub(crate) struct Turn {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    key: String,
-    lane: Arc<Lane>,
-    lanes: Arc<CreateLanes>,
-}
-
-impl CreateLanes {
-    pub(crate) fn from_env() -> CreateLanes {
-        CreateLanes {
-            width: count_from_env("HANDRAIL_CREATES_IN_FLIGHT_PER_KEY", 2),
-            queue: count_from_env("HANDRAIL_CREATES_QUEUED_PER_KEY", 64),
-            lanes: Mutex::default(),
-        }
-    }
-
-    /// Waits for `key`'s turn; None when its queue is full.
-    pub(crate) async fn enter(self: &Arc<Self>, key: &str) -> Option<Turn> {
-        let lane = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            lanes
-                .entry(key.to_string())
-                .or_insert_with(|| {
-                    Arc::new(Lane {
-                        slots: Arc::new(tokio::sync::Semaphore::new(self.width)),
-                        waiting: std::sync::atomic::AtomicUsize::new(0),
-                    })
-                })
-                .clone()
-        };
-        let permit = match lane.slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if lane.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
-                    lane.waiting.fetch_sub(1, Ordering::AcqRel);
-                    drop(lane);
-                    self.forget(key);
-                    return None;
-                }
-                let p = lane.slots.clone().acquire_owned().await;
-                lane.waiting.fetch_sub(1, Ordering::AcqRel);
-                p.ok()?
-            }
-        };
-        Some(Turn { _permit: permit, key: key.to_string(), lane, lanes: self.clone() })
-    }
-
-    /// Drops `key`'s lane when nobody else holds it.
-    fn forget(&self, key: &str) {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if lanes.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
-            lanes.remove(key);
-        }
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let mut lanes = self.lanes.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        // The map's reference and this turn's: nobody else is in or waiting for the lane.
-        if lanes.get(&self.key).is_some_and(|l| Arc::ptr_eq(l, &self.lane) && Arc::strong_count(l) == 2) {
-            lanes.remove(&self.key);
-        }
-    }
 }
 
 /// Caps on what one key holds open at once, so one key cannot tie up the server's
@@ -296,31 +214,5 @@ pub(crate) struct Held<'a>(&'a AtomicU64);
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod create_lanes {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_key_waits_its_turn_beside_other_keys_and_a_full_queue_is_refused() {
-        let lanes = Arc::new(CreateLanes { width: 1, queue: 1, lanes: Mutex::default() });
-        let first = lanes.enter("key_a").await.expect("a free lane");
-        // Another key passes beside it.
-        let other = lanes.enter("key_b").await.expect("its own lane");
-        // A second create of key_a waits its turn; a third finds the queue full.
-        let waiting = {
-            let lanes = lanes.clone();
-            tokio::spawn(async move { lanes.enter("key_a").await.is_some() })
-        };
-        while lanes.lanes.lock().unwrap()["key_a"].waiting.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
-        assert!(lanes.enter("key_a").await.is_none(), "the queue of one is full");
-        drop(first);
-        assert!(waiting.await.unwrap(), "the waiting create got its turn");
-        drop(other);
-        assert!(lanes.lanes.lock().unwrap().is_empty(), "lanes go with their last user");
     }
 }

@@ -321,7 +321,6 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(400, &["unknown_variant", "invisible_character"])
             .errors(409, &["id_taken"])
             .errors(422, &["schema_invalid", "schema_too_complex", "edit_invalid"])
-            .errors(429, &["too_many_open"])
             .errors(507, &["quota_exceeded"]),
         op("get", "/v1/requests", Key, "List the project's requests")
             .query::<ListQuery>(g)

@@ -266,10 +266,11 @@ for (const [build, api] of Object.entries(builds)) {
         assert.equal(fw.check(s, 'buy_credits', {}, NOW, 'payment', 20).reasons[0].code, 'budget_exceeded');
         fw.record(s, 'buy_credits', {}, 'ran', null, NOW, 'payment', 8);
         assert.equal(fw.check(s, 'buy_credits', {}, NOW, 'payment', 3).reasons[0].code, 'budget_exceeded');
-        // review_at 0.9: a new write tool (score 0.7) is reported but allowed.
+        // A new write tool with nothing to vouch for is reported, not held (the core judges
+        // novelty by a call's values and effect: score 0.3, below review_at).
         const v = fw.check(s, 'update_notes', {}, NOW);
         assert.equal(v.action, 'allow');
-        assert.equal(v.score, 0.7);
+        assert.equal(v.score, 0.3);
         assert.deepEqual(v.reasons.map((r) => r.code), ['tool_new']);
       }
     });

@@ -633,6 +633,11 @@ pub const MAX_VALIDATION_WORK: usize = 5_000_000;
 /// with bounded compiled sizes.
 pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator> {
     schema_cost(schema)?;
+    compile_within_bounds(schema)
+}
+
+/// Compiles a schema whose cost [`schema_cost`] already checked.
+fn compile_within_bounds(schema: &Value) -> Result<jsonschema::Validator> {
     let patterns = jsonschema::PatternOptions::regex().size_limit(256 << 10).dfa_size_limit(256 << 10);
     jsonschema::options()
         .with_pattern_options(patterns)
@@ -652,7 +657,7 @@ pub fn validate_edit(schema: &Value, edited: &Value) -> Result<()> {
             ),
         });
     }
-    check(&compile_schema(schema)?, edited)
+    check(&compile_within_bounds(schema)?, edited)
 }
 
 /// How many values `v` holds (itself included).

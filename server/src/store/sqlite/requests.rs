@@ -10,6 +10,25 @@ const LISTED: &str =
     AND (?6 IS NULL OR created_by = ?6)
     ORDER BY created_at DESC, rowid DESC LIMIT ?4";
 
+/// `columns` of the rows `filter` lists in `project` ([`LISTED`]), each read by `row`.
+fn listed<T>(
+    conn: &Connection,
+    columns: &str,
+    project: &str,
+    filter: &RequestFilter<'_>,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare(&format!("SELECT {columns} {LISTED}"))?;
+    let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
+    let rows = stmt
+        .query_map(
+            params![project, filter.status, filter.role, filter.limit as i64, readable, filter.created_by],
+            row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 impl Requests for Sqlite {
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>> {
         let text: Option<String> = self
@@ -108,57 +127,19 @@ impl Requests for Sqlite {
 
     fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare(&format!("SELECT body {LISTED}"))?;
-        let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
-        let bodies = stmt
-            .query_map(
-                params![
-                    project,
-                    filter.status,
-                    filter.role,
-                    filter.limit as i64,
-                    readable,
-                    filter.created_by
-                ],
-                |r| r.get::<_, String>(0),
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let bodies = listed(&conn, "body", project, filter, |r| r.get::<_, String>(0))?;
         bodies.into_iter().map(row_from).collect()
     }
 
     fn list_summaries(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestSummary>> {
         let conn = self.reader();
         // The body is read only for a row stored before summaries were kept.
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id, status, role, created_at, expires_at, escalations, summary,
-                    CASE WHEN summary IS NULL THEN body END {LISTED}"
-        ))?;
-        let readable = filter.readable_roles.map(serde_json::to_string).transpose()?;
         type Columns = (String, String, Option<String>, i64, i64, i64, Option<String>, Option<String>);
-        let rows = stmt
-            .query_map(
-                params![
-                    project,
-                    filter.status,
-                    filter.role,
-                    filter.limit as i64,
-                    readable,
-                    filter.created_by
-                ],
-                |r| -> rusqlite::Result<Columns> {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                },
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns = "id, status, role, created_at, expires_at, escalations, summary,
+                       CASE WHEN summary IS NULL THEN body END";
+        let rows = listed(&conn, columns, project, filter, |r| -> rusqlite::Result<Columns> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })?;
         rows.into_iter()
             .map(|(id, status, role, created_at, expires_at, escalations, summary, body)| {
                 let kept = match (summary, body) {

@@ -1,6 +1,6 @@
 //! Hostile load: one agent key sends the largest dense payloads the server accepts (and
-//! denser ones it refuses), with 1 s deadlines, from 8 threads, while an honest agent creates
-//! requests and waits for an operator's decisions. Side by side, the same honest agent on an
+//! denser ones it refuses), with 1 s deadlines, from 8 threads, while an honest agent (its own
+//! agent key, same project) creates requests and waits for an operator's decisions. Side by side, the same honest agent on an
 //! idle server. Reports the server's peak RSS above idle, the honest agent's create and
 //! decision→agent p50/p99, and that every honest decision arrived.
 //!
@@ -19,7 +19,10 @@ use serde_json::{json, Value};
 struct Server {
     child: Child,
     url: String,
+    /// The hostile agent's key.
     agent: String,
+    /// The honest agent's own key, in the same project.
+    honest: String,
     operator: String,
     dir: std::path::PathBuf,
 }
@@ -47,7 +50,13 @@ impl Server {
         let boot: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
         let s = |k: &str| boot[k].as_str().unwrap().to_string();
-        Server { child, url, agent: s("agent_key"), operator: s("operator_token"), dir }
+        let (agent, operator) = (s("agent_key"), s("operator_token"));
+        let http = ureq::AgentBuilder::new().build();
+        let (status, key) =
+            call(&http, "POST", &format!("{url}/v1/keys"), &operator, Some(r#"{"role":"agent"}"#));
+        assert_eq!(status, 201, "{key}");
+        let honest = serde_json::from_str::<Value>(&key).unwrap()["token"].as_str().unwrap().to_string();
+        Server { child, url, agent, honest, operator, dir }
     }
 
     /// Resident set size of the server now, bytes (Linux `/proc`).
@@ -106,13 +115,13 @@ fn honest(server: &Server, stop: &AtomicBool, min: usize) -> Honest {
     while out.asked < min || !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
         let (status, created) =
-            call(&http, "POST", &format!("{}/v1/requests", server.url), &server.agent, Some(&body));
+            call(&http, "POST", &format!("{}/v1/requests", server.url), &server.honest, Some(&body));
         out.creates.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(status, 201, "{created}");
         let id = serde_json::from_str::<Value>(&created).unwrap()["id"].as_str().unwrap().to_string();
         out.asked += 1;
         let (wait_url, agent) =
-            (format!("{}/v1/requests/{id}/wait?timeout=30", server.url), server.agent.clone());
+            (format!("{}/v1/requests/{id}/wait?timeout=30", server.url), server.honest.clone());
         let waiter = {
             let http = http.clone();
             std::thread::spawn(move || {

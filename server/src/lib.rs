@@ -57,6 +57,8 @@ pub struct AppState {
     pub(crate) blob_links: Arc<v1::LinkKey>,
     /// What each key holds open (streams, long-polls), against its caps.
     pub(crate) open: Arc<limits::OpenCaps>,
+    /// Turns for each caller's requests with large bodies.
+    pub(crate) lanes: Arc<limits::Lanes>,
     /// Bumped by every revocation: open streams and long-polls check their key again.
     revocations: Arc<watch::Sender<u64>>,
     /// Bumped when an operator re-enables an endpoint: the delivery worker forgets the
@@ -94,6 +96,7 @@ impl AppState {
                 .map(|t| t.trim().into()),
             blob_links,
             open: Arc::new(limits::OpenCaps::from_env()),
+            lanes: Arc::new(limits::Lanes::from_env()),
             revocations: Arc::new(watch::channel(0).0),
             endpoints_changed: Arc::default(),
             delivery_hooks: compat::delivery_hooks().into(),
@@ -135,14 +138,27 @@ pub(crate) struct QueueEvent {
     pub(crate) event: &'static str,
     /// The request's role now (who may read it).
     pub(crate) role: Option<String>,
-    /// The request as JSON.
-    pub(crate) data: String,
+    /// The request's id.
+    pub(crate) id: String,
+    /// The request as JSON when it is small ([`INLINE_EVENT_BYTES`]); else None and each
+    /// stream reads it from the store when it sends the event, so the channel's 1,024 slots
+    /// never hold a gigabyte of payloads.
+    pub(crate) data: Option<String>,
 }
+
+/// The largest request an event carries in the channel itself.
+pub(crate) const INLINE_EVENT_BYTES: usize = 64 << 10;
 
 impl AppState {
     /// Tells the live views of `row`'s project that it changed (`text`: the row as JSON).
     pub(crate) fn announce(&self, row: &store::RequestRow, event: &'static str, text: String) {
-        let change = QueueEvent { project: row.project.clone(), event, role: row.role.clone(), data: text };
+        let change = QueueEvent {
+            project: row.project.clone(),
+            event,
+            role: row.role.clone(),
+            id: row.id.clone(),
+            data: (text.len() <= INLINE_EVENT_BYTES).then_some(text),
+        };
         let _ = self.events.send(Arc::new(change));
     }
 }

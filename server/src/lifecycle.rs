@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use crate::error::{internal, ApiError, ApiResult, Code};
 use crate::limits::Metrics;
-use crate::store::{AuditEvent, Claim, DecideArgs, EscalationStep, Inserted, Principal, RequestRow};
+use crate::store::{
+    AuditEvent, Claim, DecideArgs, DueEscalation, EscalationStep, Inserted, Principal, RequestRow,
+};
 use crate::{blocking, now, random, AppState};
 
 /// Default deadline of a request without `timeout_secs`: a day.
@@ -348,8 +350,7 @@ fn escalate_own_due(state: &AppState, now: i64) -> Result<usize, String> {
     let due = state.store.due_own_escalations(now, 500).map_err(|e| e.0)?;
     let mut n = 0;
     for row in due {
-        let context = row.context.as_ref();
-        let target = context.and_then(|c| c.get("escalate_to")).and_then(serde_json::Value::as_str);
+        let target = row.target.as_deref();
         let role = match target {
             Some(t) if row.role.as_deref() != Some(t) => {
                 let roles = state.store.roles(&row.project).map_err(|e| e.0)?;
@@ -361,7 +362,7 @@ fn escalate_own_due(state: &AppState, now: i64) -> Result<usize, String> {
             at: now,
             actor: "system",
             event: "request.escalated",
-            data: json!({ "from": row.role, "to": role, "target": target, "hop": row.escalations.len() + 1 }),
+            data: json!({ "from": row.role, "to": role, "target": target, "hop": row.hops + 1 }),
         };
         let step = EscalationStep {
             from: row.role.as_deref(),
@@ -387,7 +388,7 @@ fn escalate_by_role(state: &AppState, now: i64) -> Result<usize, String> {
             at: now,
             actor: "system",
             event: "request.escalated",
-            data: json!({ "from": from, "to": to, "hop": row.escalations.len() + 1 }),
+            data: json!({ "from": from, "to": to, "hop": row.hops + 1 }),
         };
         let step = EscalationStep {
             from: Some(from),
@@ -407,7 +408,7 @@ fn escalate_by_role(state: &AppState, now: i64) -> Result<usize, String> {
 /// did, tells the live views; whether it did.
 fn escalate(
     state: &AppState,
-    row: &RequestRow,
+    row: &DueEscalation,
     step: &EscalationStep<'_>,
     audit: AuditEvent<'_>,
 ) -> Result<bool, String> {

@@ -216,3 +216,164 @@ impl Drop for Held<'_> {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// Bodies above this many bytes (or of a length not declared) are heavy: parsing, checking
+/// and storing them is most of what a create costs.
+pub(crate) const LIGHT_BODY: u64 = 64 << 10;
+
+/// Heavy requests of one caller take turns: at most `HANDRAIL_HEAVY_PER_KEY` (default 1) of a
+/// caller's requests with a heavy body are handled at once, the rest wait their turn (up to
+/// `HANDRAIL_HEAVY_QUEUE_PER_KEY`, default 256, then 429 `rate_limited`). A caller is its bearer
+/// token (hashed; the lane exists before the key is checked) or, without one, its address. So
+/// one key sending megabyte payloads from many connections uses one core's worth of the
+/// server, and every other caller's requests go on beside it. Light requests never wait.
+pub(crate) struct Lanes {
+    per_key: usize,
+    queue: usize,
+    lanes: Mutex<HashMap<[u8; 32], Lane>>,
+}
+
+struct Lane {
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Requests running or waiting in this lane; the lane is forgotten at 0.
+    users: usize,
+}
+
+impl Lanes {
+    pub(crate) fn from_env() -> Lanes {
+        Lanes {
+            per_key: count_from_env("HANDRAIL_HEAVY_PER_KEY", 1),
+            queue: count_from_env("HANDRAIL_HEAVY_QUEUE_PER_KEY", 256),
+            lanes: Mutex::default(),
+        }
+    }
+
+    /// Waits for `caller`'s turn; None when its lane is full (running plus waiting).
+    pub(crate) async fn turn(self: &std::sync::Arc<Self>, caller: [u8; 32]) -> Option<Turn> {
+        let turns = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            let lane = lanes.entry(caller).or_insert_with(|| Lane {
+                turns: std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_key)),
+                users: 0,
+            });
+            if lane.users >= self.per_key + self.queue {
+                return None;
+            }
+            lane.users += 1;
+            lane.turns.clone()
+        };
+        // Counted as a user from here: the guard gives the place back even if the wait is
+        // dropped (the client went away).
+        let mut turn = Turn { lanes: self.clone(), caller, _permit: None };
+        // The semaphore is never closed.
+        turn._permit = turns.acquire_owned().await.ok();
+        Some(turn)
+    }
+
+    /// How many callers have a lane now (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A caller's turn in its lane, given back when dropped.
+pub(crate) struct Turn {
+    lanes: std::sync::Arc<Lanes>,
+    caller: [u8; 32],
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut lanes = self.lanes.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lane) = lanes.get_mut(&self.caller) {
+            lane.users -= 1;
+            if lane.users == 0 {
+                lanes.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// Whether a request's body is heavy ([`LIGHT_BODY`]): declared longer, or sent without a
+/// declared length on a method that carries a body.
+pub(crate) fn is_heavy(method: &axum::http::Method, headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::Method;
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE) {
+        return false;
+    }
+    match headers.get(axum::http::header::CONTENT_LENGTH) {
+        Some(len) => {
+            len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()).is_none_or(|n| n > LIGHT_BODY)
+        }
+        None => headers.contains_key(axum::http::header::TRANSFER_ENCODING),
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn lanes(per_key: usize, queue: usize) -> Arc<Lanes> {
+        Arc::new(Lanes { per_key, queue, lanes: Mutex::default() })
+    }
+
+    #[tokio::test]
+    async fn one_turn_at_a_time_per_caller_others_go_on() {
+        let lanes = lanes(1, 2);
+        let first = lanes.turn([1; 32]).await.unwrap();
+        // The same caller waits; another caller does not.
+        let waiting = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.turn([1; 32]).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        let other = lanes.turn([2; 32]).await;
+        assert!(other.is_some());
+        drop(other);
+        drop(first);
+        assert_eq!(waiting.await.unwrap(), Some(()));
+        assert_eq!(lanes.len(), 0, "lanes are forgotten when their last user goes");
+    }
+
+    #[tokio::test]
+    async fn a_full_lane_refuses_and_a_dropped_wait_gives_its_place_back() {
+        let lanes = lanes(1, 1);
+        let running = lanes.turn([1; 32]).await.unwrap();
+        let wait = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.turn([1; 32]).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        assert!(lanes.turn([1; 32]).await.is_none(), "one running and one waiting: full");
+        wait.abort();
+        let _ = wait.await;
+        let again = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.turn([1; 32]).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        drop(running);
+        assert_eq!(again.await.unwrap(), Some(()), "the aborted wait's place was given back");
+        assert_eq!(lanes.len(), 0);
+    }
+
+    #[test]
+    fn heavy_is_a_long_or_undeclared_body() {
+        use axum::http::{HeaderMap, HeaderValue, Method};
+        let with = |name: &'static str, value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            h
+        };
+        assert!(!is_heavy(&Method::POST, &with("content-length", "65536")));
+        assert!(is_heavy(&Method::POST, &with("content-length", "65537")));
+        assert!(is_heavy(&Method::PUT, &with("content-length", "nonsense")));
+        assert!(is_heavy(&Method::POST, &with("transfer-encoding", "chunked")));
+        assert!(!is_heavy(&Method::POST, &HeaderMap::new()));
+        assert!(!is_heavy(&Method::GET, &with("transfer-encoding", "chunked")));
+    }
+}

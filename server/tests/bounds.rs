@@ -165,6 +165,16 @@ fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
     let (_, other) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
     let other_agent = other["agent_key"].as_str().unwrap();
     assert_eq!(server.call("POST", "/v1/requests", other_agent, Some(&body)).0, 201);
+    // Thread checkpoints (the LetsPing layer's LangGraph store) count too, and deleting them
+    // gives their bytes back.
+    let checkpoint = |id: &str| json!({"thread_id": "t1", "checkpoint_id": id, "checkpoint": {"v": "y".repeat(100_000)}, "metadata": {}});
+    let path = "/compat/letsping/api/langgraph/checkpoints";
+    assert_eq!(server.call("POST", path, other_agent, Some(&checkpoint("c1"))).0, 200);
+    let (status, answer) = server.call("POST", path, other_agent, Some(&checkpoint("c2")));
+    assert_eq!((status, answer["error"]["code"].as_str()), (507, Some("quota_exceeded")), "{answer}");
+    let (status, deleted) = server.call("DELETE", &format!("{path}?thread_id=t1"), other_agent, None);
+    assert_eq!((status, deleted["deleted"].as_u64()), (200, Some(1)), "{deleted}");
+    assert_eq!(server.call("POST", path, other_agent, Some(&checkpoint("c2"))).0, 200);
 }
 
 #[test]

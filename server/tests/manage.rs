@@ -554,9 +554,22 @@ fn a_database_of_the_previous_schema_is_migrated() {
             [body.to_string()],
         )
         .unwrap();
+        // A request decided before decisions had a column: its decision is in its body.
+        let decided = json!({"id": "req_0", "project": "prj_a", "service": "s", "action": "a", "payload": {},
+            "priority": "medium", "status": "REJECTED", "created_at": 1, "expires_at": 9,
+            "decision": {"request_id": "req_0", "status": "REJECTED", "actor": "key_boot", "reason": "no",
+                "decided_at": 2}});
+        conn.execute(
+            "INSERT INTO requests VALUES ('req_0', 'prj_a', ?1, 'REJECTED', 1, 9)",
+            [decided.to_string()],
+        )
+        .unwrap();
         conn.execute("INSERT INTO audit VALUES (1, ?1)", [serde_json::to_string(&entry).unwrap()]).unwrap();
     }
     let store = Sqlite::open(&db).unwrap();
+    let old = store.request("prj_a", "req_0").unwrap().unwrap();
+    assert_eq!(old.status, handrail_core::request::Status::Rejected);
+    assert_eq!(old.decision.as_ref().and_then(|d| d.reason.as_deref()), Some("no"));
     let boot = store.principal("h_boot").unwrap().unwrap();
     assert_eq!(
         (boot.admin, boot.roles.as_slice()),
@@ -571,6 +584,9 @@ fn a_database_of_the_previous_schema_is_migrated() {
         handrail_server::store::RequestFilter { role: Some("finance"), limit: 10, ..Default::default() };
     let listed = store.list("prj_a", &filter).unwrap();
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
+    let every =
+        store.list("prj_a", &handrail_server::store::RequestFilter { limit: 10, ..Default::default() });
+    assert_eq!(every.unwrap().iter().map(|r| r.status.as_str()).collect::<Vec<_>>(), ["REJECTED", "PENDING"]);
     // A row stored before summaries were kept is summarized from its body.
     let summaries = store.list_summaries("prj_a", &filter).unwrap();
     assert_eq!(summaries, [handrail_core::request::RequestSummary::of(&listed[0])]);

@@ -496,14 +496,30 @@ fn the_queue_streams_live_as_server_sent_events() {
         &server.operator,
         Some(&json!({"decision": "approve"})),
     );
+    // A request too large to travel in the event channel is read from the store when sent:
+    // the stream still carries all of it.
+    let large = json!({"service": "s3", "action": "put", "payload": {"blob": "x".repeat(100_000)}});
+    let (status, _) = server.call("POST", "/v1/requests", &server.agent, Some(&large));
+    assert_eq!(status, 201);
     let mut seen = Vec::new();
-    while seen.len() < 2 {
+    let mut data = Vec::new();
+    while seen.len() < 3 {
         let line = rx.recv_timeout(Duration::from_secs(10)).expect("an event");
         if let Some(event) = line.strip_prefix("event: ") {
             seen.push(event.to_string());
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            data.push(serde_json::from_str::<Value>(d).unwrap());
         }
     }
-    assert_eq!(seen, ["request.created", "request.resolved"]);
+    assert_eq!(seen, ["request.created", "request.resolved", "request.created"]);
+    while data.len() < 3 {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("its data");
+        if let Some(d) = line.strip_prefix("data: ") {
+            data.push(serde_json::from_str::<Value>(d).unwrap());
+        }
+    }
+    assert_eq!(data[1]["status"], "APPROVED");
+    assert_eq!(data[2]["payload"], large["payload"]);
 }
 
 #[test]

@@ -249,6 +249,7 @@ async fn put_checkpoint(
         "metadata": cp.metadata,
     });
     let text = serde_json::to_string(&stored).map_err(internal)?;
+    state.policy.check(state.store.as_ref(), &who.project, text.len() as u64)?;
     let put = CheckpointPut {
         thread: &cp.thread_id,
         id: &cp.checkpoint_id,

@@ -632,7 +632,7 @@ pub trait Requests: Send + Sync {
         now: i64,
         max_hops: usize,
         limit: usize,
-    ) -> StoreResult<Vec<(RequestRow, String)>>;
+    ) -> StoreResult<Vec<(DueEscalation, String)>>;
     /// Escalates a request as `step` says if it is still pending in `step.from`, not expired
     /// at `audit.at` and within `step`'s hop limits; in the same transaction records the
     /// escalation on it (and its new role), appends the audit entry and queues the
@@ -647,7 +647,20 @@ pub trait Requests: Send + Sync {
     /// Pending requests, not yet expired at `now` and never escalated, whose own escalation
     /// time (`context.escalate_at`, Unix seconds, set by a compatibility layer) is at or before
     /// `now`.
-    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>>;
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<DueEscalation>>;
+}
+
+/// A request a sweep is to escalate: what the escalation needs, never its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEscalation {
+    pub project: String,
+    pub id: String,
+    /// Its role now.
+    pub role: Option<String>,
+    /// How many times it moved so far.
+    pub hops: usize,
+    /// Its own escalation target (`context.escalate_to`), for [`Requests::due_own_escalations`].
+    pub target: Option<String>,
 }
 
 /// The audit log: one hash chain per project, and its signed checkpoints.

@@ -17,6 +17,13 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(events))
 }
 
+/// A large request as the store holds it now, as JSON, read off the runtime's workers.
+async fn stored(state: &AppState, project: &str, id: &str) -> Option<String> {
+    let (state, project, id) = (state.clone(), project.to_string(), id.to_string());
+    let row = tokio::task::spawn_blocking(move || state.store.request(&project, &id)).await.ok()?.ok()??;
+    serde_json::to_string(&row).ok()
+}
+
 /// How often an open stream checks that its key still exists, besides on every revocation
 /// this process makes (another replica's revocation is seen within this).
 const RECHECK: Duration = Duration::from_secs(1);
@@ -65,8 +72,14 @@ async fn events(
             tokio::select! {
                 got = l.rx.recv() => match got {
                     Ok(change) if change.project == l.who.project && l.who.may_decide(change.role.as_deref()) => {
-                        let event = Event::default().event(change.event).data(change.data.clone());
-                        return Some((Ok(event), l));
+                        let data = match &change.data {
+                            Some(data) => data.clone(),
+                            None => match stored(&l.state, &change.project, &change.id).await {
+                                Some(data) => data,
+                                None => continue, // gone (retention) or unreadable: nothing to show
+                            },
+                        };
+                        return Some((Ok(Event::default().event(change.event).data(data)), l));
                     }
                     Ok(_) => continue,
                     // A slow reader missed some: tell it to reload the queue.

@@ -24,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CONNECTION, EXPECT};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http_body::Body as _;
@@ -84,9 +84,39 @@ pub(crate) fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::new(Code::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), heavy_in_turn))
         .layer(axum::middleware::from_fn(read_what_is_left))
         .layer(axum::middleware::from_fn(crate::log::requests))
         .with_state(state)
+}
+
+/// A request with a heavy body waits for its caller's turn (see [`crate::limits::Lanes`])
+/// before anything reads it; 429 `rate_limited` when the caller's lane is full.
+async fn heavy_in_turn(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !crate::limits::is_heavy(req.method(), req.headers()) {
+        return next.run(req).await;
+    }
+    let caller: [u8; 32] = match req.headers().get("authorization") {
+        Some(token) => sha2::Sha256::digest(token.as_bytes()).into(),
+        None => {
+            let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+            let source = peer.map_or_else(|| "unknown".to_string(), |c| crate::limits::source_key(c.0.ip()));
+            sha2::Sha256::digest(source.as_bytes()).into()
+        }
+    };
+    let Some(_turn) = state.lanes.turn(caller).await else {
+        Metrics::add(&state.metrics.rate_limited, 1);
+        return ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(Code::RateLimited, "too many large requests from this caller at once")
+        }
+        .into_response();
+    };
+    next.run(req).await
 }
 
 /// `GET /metrics`: server-wide counters only (no series names a project, so nothing of one

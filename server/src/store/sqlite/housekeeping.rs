@@ -35,7 +35,8 @@ impl Housekeeping for Sqlite {
             let mut stmt = tx.prepare(
                 "SELECT s.request, s.project, s.blob, s.size FROM snapshots s JOIN requests r ON r.id = s.request
                  WHERE r.status <> 'PENDING'
-                   AND COALESCE(json_extract(r.body, '$.decision.decided_at'), r.expires_at) <= ?1
+                   AND COALESCE(json_extract(r.decision, '$.decided_at'), json_extract(r.body, '$.decision.decided_at'),
+                     r.expires_at) <= ?1
                  LIMIT ?2",
             )?;
             let rows = stmt

@@ -107,6 +107,16 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("requests", "decision")? {
+        // A decision is written to a column of its own, not into the body: deciding never
+        // rewrites the payload. Rows decided before keep theirs in the body (NULL here).
+        conn.execute_batch("ALTER TABLE requests ADD COLUMN decision TEXT;")?;
+    }
+    if !has("requests", "escalation_log")? {
+        // The same for escalations: a column of their own (the role column says where the
+        // request is now). NULL: none since, the body's list stands.
+        conn.execute_batch("ALTER TABLE requests ADD COLUMN escalation_log TEXT;")?;
+    }
     let table_exists = conn
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'compat_checkpoints'")?
         .exists([])?;
@@ -117,6 +127,19 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              INSERT OR IGNORE INTO thread_checkpoints (seq, project, thread, id, body, created_at)
                 SELECT seq, project, thread, id, body, created_at FROM compat_checkpoints;
              DROP TABLE compat_checkpoints;
+             COMMIT;",
+        )?;
+    }
+    let counted =
+        conn.prepare("SELECT 1 FROM settings WHERE name = 'usage_counts_checkpoints'")?.exists([])?;
+    if !counted {
+        // Thread checkpoints count against the quota too: add what is stored already, once.
+        conn.execute_batch(
+            "BEGIN;
+             INSERT INTO usage (project, bytes)
+               SELECT project, SUM(length(CAST(body AS BLOB))) FROM thread_checkpoints WHERE true GROUP BY project
+               ON CONFLICT(project) DO UPDATE SET bytes = bytes + excluded.bytes;
+             INSERT INTO settings (name, value) VALUES ('usage_counts_checkpoints', '1');
              COMMIT;",
         )?;
     }

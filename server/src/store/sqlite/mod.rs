@@ -26,10 +26,10 @@ mod snapshots;
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
     CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
-    Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate, Principal,
-    Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role,
-    RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult,
-    StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
+    DueEscalation, Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate,
+    Principal, Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests,
+    Retention, Role, RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError,
+    StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -309,15 +309,20 @@ fn row_from(body: String) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(&body)?)
 }
 
-/// Queues the event for every webhook of the project and, when given, for the request's own
-/// callback URL, inside `tx` (so a change and its notification are stored together or not at
-/// all).
+/// Queues the event for every webhook of the project that may hear of a request of `role`
+/// and, when given, for the request's own callback URL, inside `tx` (so a change and its
+/// notification are stored together or not at all). `row` is called only when some endpoint
+/// is to hear of it: a project without webhooks never builds an event body.
+#[allow(clippy::too_many_arguments)]
 fn enqueue(
     tx: &Connection,
-    row: &RequestRow,
+    project: &str,
+    request: &str,
+    role: Option<&str>,
     event: &str,
     at: i64,
     callback: Option<&str>,
+    row: impl FnOnce() -> StoreResult<RequestRow>,
 ) -> StoreResult<()> {
     // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
     // what an operator holding those roles may read.
@@ -325,15 +330,14 @@ fn enqueue(
         "SELECT id FROM webhooks WHERE project = ?1
          AND (roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(roles) WHERE value = ?2))",
     )?;
-    let hooks = stmt
-        .query_map(params![&row.project, &row.role], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let hooks =
+        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     if hooks.is_empty() && callback.is_none() {
         return Ok(());
     }
-    let mut data = serde_json::to_value(row)?;
+    let mut data = serde_json::to_value(row()?)?;
     // Snapshot metadata travels with the event; its bytes are fetched with a key or a link.
-    if let (Some((_, meta)), Some(obj)) = (snapshot_in(tx, &row.project, &row.id)?, data.as_object_mut()) {
+    if let (Some((_, meta)), Some(obj)) = (snapshot_in(tx, project, request)?, data.as_object_mut()) {
         obj.insert("snapshot".into(), serde_json::to_value(meta)?);
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
@@ -351,8 +355,8 @@ fn enqueue(
                 format!("msg_{}", handrail_core::encoding::b64url_encode(id)),
                 hook,
                 url,
-                row.id,
-                row.project,
+                request,
+                project,
                 event,
                 body,
                 now_ms
@@ -416,22 +420,34 @@ impl Checkpoints for Sqlite {
     fn put_checkpoint(&self, project: &str, put: &CheckpointPut<'_>) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        // Stored bytes count against the project's quota: what this adds less what it drops.
+        let mut freed: i64 = 0;
         // REPLACE gives a re-sent checkpoint a new `seq`: the last one written is the newest.
+        freed += dropped(
+            &tx,
+            "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 AND id = ?3
+             RETURNING length(CAST(body AS BLOB))",
+            params![project, put.thread, put.id],
+        )?;
         tx.execute(
-            "INSERT OR REPLACE INTO thread_checkpoints (project, thread, id, body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO thread_checkpoints (project, thread, id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![project, put.thread, put.id, put.body, put.now],
         )?;
-        tx.execute(
+        freed += dropped(
+            &tx,
             "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 AND seq NOT IN (
-                SELECT seq FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)",
+                SELECT seq FROM thread_checkpoints WHERE project = ?1 AND thread = ?2 ORDER BY seq DESC LIMIT ?3)
+             RETURNING length(CAST(body AS BLOB))",
             params![project, put.thread, put.per_thread as i64],
         )?;
-        tx.execute(
+        freed += dropped(
+            &tx,
             "DELETE FROM thread_checkpoints WHERE project = ?1 AND seq NOT IN (
-                SELECT seq FROM thread_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)",
+                SELECT seq FROM thread_checkpoints WHERE project = ?1 ORDER BY seq DESC LIMIT ?2)
+             RETURNING length(CAST(body AS BLOB))",
             params![project, put.per_project as i64],
         )?;
+        housekeeping::add_usage(&tx, project, put.body.len() as i64 - freed)?;
         tx.commit()?;
         Ok(())
     }
@@ -459,11 +475,25 @@ impl Checkpoints for Sqlite {
     }
 
     fn delete_checkpoints(&self, project: &str, thread: &str) -> StoreResult<usize> {
-        Ok(self.conn().execute(
-            "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2",
-            params![project, thread],
-        )?)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let sizes = tx
+            .prepare(
+                "DELETE FROM thread_checkpoints WHERE project = ?1 AND thread = ?2
+                 RETURNING length(CAST(body AS BLOB))",
+            )?
+            .query_map(params![project, thread], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        housekeeping::add_usage(&tx, project, -sizes.iter().sum::<i64>())?;
+        tx.commit()?;
+        Ok(sizes.len())
     }
+}
+
+/// The bytes of the rows a `DELETE … RETURNING length(…)` removed.
+fn dropped(tx: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<i64> {
+    let sizes = tx.prepare(sql)?.query_map(params, |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(sizes.iter().sum())
 }
 
 const AGENT_COLUMNS: &str =

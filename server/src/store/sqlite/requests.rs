@@ -103,7 +103,9 @@ impl Requests for Sqlite {
             housekeeping::add_usage(tx, &row.project, body.len() as i64)?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &row.project, &row.id, &audit)?;
-            enqueue(tx, &row, audit.event, audit.at, None)?;
+            enqueue(tx, &row.project, &row.id, row.role.as_deref(), audit.event, audit.at, None, || {
+                Ok(row.clone())
+            })?;
             Ok(Written::Applied)
         })
         .map(|written| match written {
@@ -114,21 +116,21 @@ impl Requests for Sqlite {
     }
 
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
-        let body: Option<String> = self
+        let stored = self
             .reader()
             .query_row(
-                "SELECT body FROM requests WHERE project = ?1 AND id = ?2",
+                &format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2"),
                 params![project, id],
-                |r| r.get(0),
+                stored_columns,
             )
             .optional()?;
-        body.map(row_from).transpose()
+        stored.map(Stored::row).transpose()
     }
 
     fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>> {
         let conn = self.reader();
-        let bodies = listed(&conn, "body", project, filter, |r| r.get::<_, String>(0))?;
-        bodies.into_iter().map(row_from).collect()
+        let stored = listed(&conn, STORED, project, filter, stored_columns)?;
+        stored.into_iter().map(Stored::row).collect()
     }
 
     fn list_summaries(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestSummary>> {
@@ -226,26 +228,37 @@ impl Requests for Sqlite {
         now: i64,
         max_hops: usize,
         limit: usize,
-    ) -> StoreResult<Vec<(RequestRow, String)>> {
+    ) -> StoreResult<Vec<(DueEscalation, String)>> {
         let conn = self.reader();
         // Driven from the (few) roles with a rule (CROSS JOIN keeps that order: the pending
         // requests of those roles come from `requests_by_role`, the rest are never read). The
         // request's time in its role starts at its last escalation, else at its creation.
         // Rows moved here no longer qualify, so more than `limit` due go at the next sweeps.
+        // No payload is read into memory: SQLite reads the few fields it needs in place.
         let mut stmt = conn.prepare(
-            "SELECT r.body, ro.escalate_to FROM roles ro
+            "SELECT r.project, r.id, r.role, r.escalations, ro.escalate_to FROM roles ro
              CROSS JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
              WHERE ro.escalate_to IS NOT NULL AND ro.escalate_after_secs IS NOT NULL AND r.expires_at > ?1
-               AND COALESCE(json_extract(r.body, '$.escalations[#-1].at'), r.created_at) + ro.escalate_after_secs <= ?1
-               AND COALESCE(json_array_length(r.body, '$.escalations'), 0) < ?2
+               AND COALESCE(json_extract(r.escalation_log, '$[#-1].at'), json_extract(r.body, '$.escalations[#-1].at'),
+                            r.created_at) + ro.escalate_after_secs <= ?1
+               AND r.escalations < ?2
              LIMIT ?3",
         )?;
-        let rows = stmt
+        let due = stmt
             .query_map(params![now, max_hops as i64, limit as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    DueEscalation {
+                        project: r.get(0)?,
+                        id: r.get(1)?,
+                        role: r.get(2)?,
+                        hops: r.get::<_, i64>(3)?.max(0) as usize,
+                        target: None,
+                    },
+                    r.get::<_, String>(4)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(|(body, to)| Ok((row_from(body)?, to))).collect()
+        Ok(due)
     }
 
     fn escalate(
@@ -255,56 +268,114 @@ impl Requests for Sqlite {
         step: &EscalationStep<'_>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Option<RequestRow>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let body: Option<String> = tx
-            .query_row(
-                "SELECT body FROM requests
-                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role IS ?3 AND expires_at > ?4",
-                params![project, id, step.from, audit.at],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(body) = body else { return Ok(None) };
-        let mut row = row_from(body)?;
-        if row.escalations.len() >= step.max_hops || (step.first_only && !row.escalations.is_empty()) {
-            return Ok(None);
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            // The escalations so far: their column, or for a row escalated before it existed,
+            // the body's list (read in place by SQLite). The payload is not read.
+            type Logs = (Option<String>, Option<String>);
+            let logs: Option<Logs> = tx
+                .query_row(
+                    "SELECT escalation_log, CASE WHEN escalation_log IS NULL THEN json_extract(body, '$.escalations') END
+                     FROM requests
+                     WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role IS ?3 AND expires_at > ?4",
+                    params![project, id, step.from, audit.at],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((kept, in_body)) = logs else { return Ok(None) };
+            let before = kept.as_ref().map_or(0, String::len) as i64;
+            let mut escalations: Vec<Escalation> =
+                kept.or(in_body).map(|l| serde_json::from_str(&l)).transpose()?.unwrap_or_default();
+            if escalations.len() >= step.max_hops || (step.first_only && !escalations.is_empty()) {
+                return Ok(None);
+            }
+            let role = step.to.or(step.from);
+            escalations.push(Escalation {
+                from: step.from.map(str::to_string),
+                to: step.to.map(str::to_string),
+                target: step.target.map(str::to_string),
+                at: audit.at,
+            });
+            let log = serde_json::to_string(&escalations)?;
+            tx.execute(
+                "UPDATE requests SET role = ?3, escalations = ?4, escalation_log = ?5 WHERE project = ?1 AND id = ?2",
+                params![project, id, role, escalations.len() as i64, log],
+            )?;
+            housekeeping::add_usage(&tx, project, log.len() as i64 - before)?;
+            append_audit(&tx, project, id, &audit)?;
+            enqueue(&tx, project, id, role, audit.event, audit.at, None, || {
+                let stored = tx.query_row(
+                    &format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2"),
+                    params![project, id],
+                    stored_columns,
+                )?;
+                stored.row()
+            })?;
+            tx.commit()?;
         }
-        if let Some(to) = step.to {
-            row.role = Some(to.to_string());
-        }
-        row.escalations.push(Escalation {
-            from: step.from.map(str::to_string),
-            to: step.to.map(str::to_string),
-            target: step.target.map(str::to_string),
-            at: audit.at,
-        });
-        tx.execute(
-            "UPDATE requests SET body = ?3, role = ?4, escalations = ?5 WHERE project = ?1 AND id = ?2",
-            params![project, id, serde_json::to_string(&row)?, row.role, row.escalations.len() as i64],
-        )?;
-        append_audit(&tx, project, id, &audit)?;
-        enqueue(&tx, &row, audit.event, audit.at, None)?;
-        tx.commit()?;
-        Ok(Some(row))
+        // Read back outside the writer's lock.
+        self.request(project, id)
     }
 
-    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<RequestRow>> {
+    fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<DueEscalation>> {
         let conn = self.reader();
         // `requests_escalate_at` is a partial index over pending requests by their own
         // escalation time, so only those due are read; the rest of the pending queue is never
         // scanned. Named, because without statistics SQLite prefers `requests_due`, which
-        // would read every pending request not yet expired.
+        // would read every pending request not yet expired. No payload is read into memory.
         let mut stmt = conn.prepare(
-            "SELECT body FROM requests INDEXED BY requests_escalate_at
+            "SELECT project, id, role, json_extract(body, '$.context.escalate_to') FROM requests
+               INDEXED BY requests_escalate_at
              WHERE status = 'PENDING' AND json_extract(body, '$.context.escalate_at') <= ?1 AND expires_at > ?1
-               AND COALESCE(json_array_length(body, '$.escalations'), 0) = 0
+               AND escalations = 0
              LIMIT ?2",
         )?;
-        let bodies = stmt
-            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))?
+        let due = stmt
+            .query_map(params![now, limit as i64], |r| {
+                // A target that is not a string names nobody.
+                let target = match r.get_ref(3)? {
+                    rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                    _ => None,
+                };
+                Ok(DueEscalation { project: r.get(0)?, id: r.get(1)?, role: r.get(2)?, hops: 0, target })
+            })?
             .collect::<Result<Vec<_>, _>>()?;
-        bodies.into_iter().map(row_from).collect()
+        Ok(due)
+    }
+}
+
+/// The columns a request is read from ([`Stored::row`]).
+const STORED: &str = "body, decision, escalation_log, role";
+
+/// A request's columns as stored: the body as created, and what changed since in columns of
+/// their own (so neither a decision nor an escalation rewrites the payload).
+struct Stored {
+    body: String,
+    decision: Option<String>,
+    escalation_log: Option<String>,
+    role: Option<String>,
+}
+
+fn stored_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored { body: r.get(0)?, decision: r.get(1)?, escalation_log: r.get(2)?, role: r.get(3)? })
+}
+
+impl Stored {
+    /// The request as it stands. Rows decided or escalated before those columns existed carry
+    /// their decision and escalations in the body.
+    fn row(self) -> StoreResult<RequestRow> {
+        let mut row = row_from(self.body)?;
+        if let Some(decision) = self.decision {
+            let decision: Decision = serde_json::from_str(&decision)?;
+            row.status = decision.status;
+            row.decision = Some(decision);
+        }
+        if let Some(log) = self.escalation_log {
+            row.escalations = serde_json::from_str(&log)?;
+        }
+        row.role = self.role;
+        Ok(row)
     }
 }
 
@@ -317,10 +388,12 @@ fn decide_job(
     callback: Option<&str>,
     audit: AuditEvent<'_>,
 ) -> StoreResult<Job> {
-    let (project, id, decision) = (project.to_string(), id.to_string(), decision.clone());
+    let (project, id) = (project.to_string(), id.to_string());
+    // Serialized here, outside the writer's lock.
+    let text = serde_json::to_string(decision)?;
     let callback = callback.map(str::to_string);
     let (at, actor, event, data) = (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
-    let approver = approving_actor(status, &decision)?.map(str::to_string);
+    let approver = approving_actor(status, decision)?.map(str::to_string);
     Ok(Box::new(move |tx| {
         if let Some(actor) = &approver {
             let role: Option<String> = tx
@@ -336,32 +409,29 @@ fn decide_job(
                 ));
             }
         }
-        let body: Option<String> = tx
+        // The deadline holds at decision time, whatever the expiry sweep's backlog: past it,
+        // only the expiry itself may be written. The payload is neither read nor rewritten.
+        let role: Option<Option<String>> = tx
             .query_row(
-                "SELECT body FROM requests WHERE project = ?1 AND id = ?2 AND status = 'PENDING'",
-                params![project, id],
+                "UPDATE requests SET status = ?3, decision = ?4
+                 WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND (?5 OR expires_at > ?6)
+                 RETURNING role",
+                params![project, id, status.as_str(), text, status == Status::Expired, at],
                 |r| r.get(0),
             )
             .optional()?;
-        let Some(body) = body else { return Ok(Written::Skipped) };
-        let before = body.len() as i64;
-        let mut row = row_from(body)?;
-        // The deadline holds at decision time, whatever the expiry sweep's backlog: past
-        // it, only the expiry itself may be written.
-        if status != Status::Expired && row.expires_at <= at {
-            return Ok(Written::Skipped);
-        }
-        row.status = status;
-        row.decision = Some(decision);
-        let body = serde_json::to_string(&row)?;
-        tx.execute(
-            "UPDATE requests SET body = ?3, status = ?4 WHERE project = ?1 AND id = ?2",
-            params![project, id, body, status.as_str()],
-        )?;
-        housekeeping::add_usage(tx, &project, body.len() as i64 - before)?;
+        let Some(role) = role else { return Ok(Written::Skipped) };
+        housekeeping::add_usage(tx, &project, text.len() as i64)?;
         let audit = AuditEvent { at, actor: &actor, event: &event, data };
         append_audit(tx, &project, &id, &audit)?;
-        enqueue(tx, &row, audit.event, audit.at, callback.as_deref())?;
+        enqueue(tx, &project, &id, role.as_deref(), audit.event, audit.at, callback.as_deref(), || {
+            let stored = tx.query_row(
+                &format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2"),
+                params![project, id],
+                stored_columns,
+            )?;
+            stored.row()
+        })?;
         Ok(Written::Applied)
     }))
 }

@@ -213,3 +213,20 @@ fn retention_drops_old_snapshots_deliveries_and_idempotency_records_but_never_re
     assert!(status == 201 || status == 409, "{status} {again}");
     assert_ne!(again.get("id"), Some(&json!(id)), "not replayed from a dropped record: {again}");
 }
+
+#[test]
+fn an_event_body_is_stored_once_however_many_endpoints_hear_of_it() {
+    let server = Server::fresh("bounds-event-bodies");
+    for n in 0..3 {
+        let hook = json!({ "url": format!("https://hooks-{n}.example.com/handrail") });
+        assert_eq!(server.call("POST", "/v1/webhooks", &server.operator, Some(&hook)).0, 201);
+    }
+    let body = json!({"service": "bank", "action": "transfer", "payload": {"memo": "m".repeat(200_000)}});
+    assert_eq!(server.call("POST", "/v1/requests", &server.agent, Some(&body)).0, 201);
+    let db = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM deliveries"), 3);
+    assert_eq!(count("SELECT COUNT(*) FROM event_bodies"), 1);
+    assert!(count("SELECT SUM(length(body)) FROM event_bodies") > 200_000);
+    assert_eq!(count("SELECT SUM(length(body)) FROM deliveries"), 0, "no endpoint keeps a copy");
+}

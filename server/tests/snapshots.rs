@@ -306,7 +306,11 @@ fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
     // The resolved event's webhook body carries the metadata, without a link.
     let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
     let body: String = conn
-        .query_row("SELECT body FROM deliveries WHERE event = 'request.resolved'", [], |r| r.get(0))
+        .query_row(
+            "SELECT b.body FROM deliveries d JOIN event_bodies b ON b.id = d.body_id WHERE d.event = 'request.resolved'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(

@@ -47,12 +47,14 @@ impl Deliveries for Sqlite {
         let rows = {
             let mut stmt = tx.prepare(
                 "WITH due AS (
-                    SELECT d.id, COALESCE(d.url, w.url) AS target, w.secret, d.body, d.attempts,
+                    SELECT d.id, COALESCE(d.url, w.url) AS target, w.secret, COALESCE(b.body, d.body) AS body,
+                           d.attempts,
                            d.created_ms, d.url IS NOT NULL AS callback, d.webhook, d.next_ms,
                            ROW_NUMBER() OVER (PARTITION BY COALESCE(d.webhook, 'url:' || d.url)
                                               ORDER BY d.next_ms, d.rowid) AS n,
                            COALESCE(d.webhook, 'url:' || d.url) AS endpoint
                     FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook
+                      LEFT JOIN event_bodies b ON b.id = d.body_id
                     WHERE d.state = 'pending' AND d.next_ms <= ?1 AND COALESCE(d.url, w.url) IS NOT NULL
                       AND w.disabled_at IS NULL
                       AND ((?5 AND d.url IS NOT NULL) OR (?6 AND d.url IS NULL)))

@@ -55,6 +55,11 @@ impl Housekeeping for Sqlite {
                WHERE state IN ('delivered', 'failed') AND updated_ms <= ?1 LIMIT ?2)",
             params![(now - policy.deliveries).saturating_mul(1000), limit],
         )?;
+        // An event's body goes with the last delivery that names it.
+        tx.execute(
+            "DELETE FROM event_bodies WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = event_bodies.id)",
+            [],
+        )?;
         let idempotency = tx.execute(
             "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions
                WHERE created_at <= ?1 LIMIT ?2)",

@@ -130,6 +130,11 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("deliveries", "body_id")? {
+        // An event's body is stored once in `event_bodies`, however many endpoints it goes
+        // to; a delivery names it (older deliveries keep their own copy in `body`).
+        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN body_id INTEGER;")?;
+    }
     let counted =
         conn.prepare("SELECT 1 FROM settings WHERE name = 'usage_counts_checkpoints'")?.exists([])?;
     if !counted {
@@ -148,6 +153,7 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
          CREATE UNIQUE INDEX IF NOT EXISTS audit_by_project ON audit(project, project_seq);
          CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_ms);
          CREATE INDEX IF NOT EXISTS deliveries_by_request ON deliveries(project, request);
+         CREATE INDEX IF NOT EXISTS deliveries_by_body ON deliveries(body_id) WHERE body_id IS NOT NULL;
          CREATE INDEX IF NOT EXISTS requests_escalate_at
             ON requests(json_extract(body, '$.context.escalate_at')) WHERE status = 'PENDING';",
     )?;

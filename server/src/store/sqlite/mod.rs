@@ -341,6 +341,9 @@ fn enqueue(
         obj.insert("snapshot".into(), serde_json::to_value(meta)?);
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
+    // Stored once, however many endpoints hear of it.
+    tx.execute("INSERT INTO event_bodies (body) VALUES (?1)", [&body])?;
+    let body_id = tx.last_insert_rowid();
     let now_ms = at * 1000;
     let targets =
         hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url.to_string()))));
@@ -348,9 +351,9 @@ fn enqueue(
         let mut id = [0u8; 12];
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
         tx.execute(
-            "INSERT INTO deliveries (id, webhook, url, request, project, event, body, state, attempts, next_ms,
-                created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
+            "INSERT INTO deliveries (id, webhook, url, request, project, event, body, body_id, state, attempts,
+                next_ms, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, 'pending', 0, ?8, ?8, ?8)",
             params![
                 format!("msg_{}", handrail_core::encoding::b64url_encode(id)),
                 hook,
@@ -358,7 +361,7 @@ fn enqueue(
                 request,
                 project,
                 event,
-                body,
+                body_id,
                 now_ms
             ],
         )?;

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL, next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL, CHECK ((webhook IS NULL) <> (url IS NULL)));
 
+-- The body of an event, once for all the deliveries that carry it (`deliveries.body_id`).
+CREATE TABLE IF NOT EXISTS event_bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+
 CREATE TABLE IF NOT EXISTS agents (
     project TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL, mode TEXT NOT NULL,
     profile BLOB NOT NULL, version INTEGER NOT NULL, readiness TEXT NOT NULL,

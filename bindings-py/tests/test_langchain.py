@@ -1,0 +1,289 @@
+"""LangChain v1 ``create_agent`` with :class:`handrail.integrations.langchain.HandrailMiddleware`:
+the real ``langchain`` package, a scripted fake chat model (LangChain's own
+``GenericFakeChatModel``), against a real ``handrail serve``."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+from handrail import Client, ExpiredError, Firewall, HandrailError
+
+from conftest import Server
+
+pytest.importorskip("langchain.agents")
+from langchain.agents import create_agent  # noqa: E402
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
+from langchain_core.messages import AIMessage, ToolMessage  # noqa: E402
+from langchain_core.tools import tool  # noqa: E402
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
+from langgraph.types import Command  # noqa: E402
+
+from handrail.integrations.langchain import HandrailMiddleware, Pending, hitl_response, resume  # noqa: E402
+
+
+class ScriptedModel(GenericFakeChatModel):
+    """LangChain's fake chat model, scripted with tool calls; tools need no binding."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> "ScriptedModel":
+        return self
+
+
+def script(*steps: List[Dict[str, Any]]) -> ScriptedModel:
+    """One AI message per step (its tool calls), then a final answer."""
+    messages: List[AIMessage] = [
+        AIMessage(content="", tool_calls=[{"name": c["name"], "args": c["args"], "id": c["id"], "type": "tool_call"} for c in step])
+        for step in steps
+    ]
+    messages.append(AIMessage(content="done"))
+    return ScriptedModel(messages=iter(messages))
+
+
+class Tools:
+    def __init__(self) -> None:
+        self.ran: List[Dict[str, Any]] = []
+        ran = self.ran
+
+        @tool
+        def refund(order: str, amount: int) -> str:
+            """Refund an order."""
+            ran.append({"order": order, "amount": amount})
+            return f"refunded {amount} on {order}"
+
+        @tool
+        def drop_table(name: str) -> str:
+            """Drop a table."""
+            ran.append({"drop": name})
+            return "dropped"
+
+        self.refund = refund
+        self.drop_table = drop_table
+        self.all = [refund, drop_table]
+
+
+def call(order: str, amount: int, id_: Optional[str] = None) -> Dict[str, Any]:
+    return {"name": "refund", "args": {"order": order, "amount": amount}, "id": id_ or f"call_{order}"}
+
+
+def agent_for(client: Client, tools: Tools, model: ScriptedModel, saver: Any, **options: Any) -> Any:
+    options.setdefault("interrupt_on", {"refund": True})
+    mw = HandrailMiddleware(client, tools=tools.all, service="billing-lc", **options)
+    return create_agent(model, tools=tools.all, middleware=[mw], checkpointer=saver)
+
+
+def config() -> Dict[str, Any]:
+    return {"configurable": {"thread_id": f"lc-{uuid.uuid4().hex[:8]}"}}
+
+
+def requests_of(server: Server, ids: List[str]) -> List[Dict[str, Any]]:
+    rows = server.operator("GET", "/v1/requests?limit=500").json()["requests"]
+    return [r for r in rows if r["id"] in ids]
+
+
+def billing_count(server: Server) -> int:
+    rows = server.operator("GET", "/v1/requests?limit=500").json()["requests"]
+    return len([r for r in rows if r["service"] == "billing-lc"])
+
+
+def tool_messages(out: Dict[str, Any]) -> Dict[str, ToolMessage]:
+    return {m.tool_call_id: m for m in out["messages"] if isinstance(m, ToolMessage)}
+
+
+def test_held_call_approved_runs_once_and_one_request(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_1", 500)]), InMemorySaver())
+    cfg = config()
+    before = billing_count(clean)
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_1"}]}, cfg)
+    (intr,) = out["__interrupt__"]
+    assert intr.value["action_requests"][0]["name"] == "refund"
+    assert intr.value["action_requests"][0]["args"] == {"order": "o_1", "amount": 500}
+    assert intr.value["review_configs"] == [{"action_name": "refund", "allowed_decisions": ["approve", "edit", "reject"]}]
+    (rid,) = intr.value["handrail_request_ids"]
+    assert intr.value["handrail_tool_call_ids"] == ["call_o_1"]
+    assert tools.ran == []
+    # The request carries the tool's argument schema and the task.
+    (row,) = requests_of(clean, [rid])
+    assert row["action"] == "refund" and row["service"] == "billing-lc"
+
+    clean.resolve(rid, decision="approve")
+    out = resume(agent, client, cfg)
+    assert tools.ran == [{"order": "o_1", "amount": 500}]
+    assert tool_messages(out)["call_o_1"].content == "refunded 500 on o_1"
+    assert out["messages"][-1].content == "done"
+    # The gate re-ran on resume and opened no second request; a repeated resume runs nothing.
+    assert billing_count(clean) == before + 1
+    assert resume(agent, client, cfg) is None
+    assert tools.ran == [{"order": "o_1", "amount": 500}]
+
+
+def test_edit_runs_the_edited_args_and_tells_the_model(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_2", 500)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_2"}]}, cfg)
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    # The server checks an edit against the request's schema (the tool's arguments).
+    bad = clean.operator("POST", f"/v1/requests/{rid}/resolve", {"decision": "approve", "payload": {"order": "o_2", "amount": "all"}})
+    assert bad.status_code == 422, bad.text
+    clean.resolve(rid, decision="approve", payload={"order": "o_2", "amount": 50})
+    out = resume(agent, client, cfg)
+    assert tools.ran == [{"order": "o_2", "amount": 50}]
+    text = tool_messages(out)["call_o_2"].content
+    assert text.startswith("APPROVED WITH EDITS: amount: 500 → 50; use these values:")
+    assert text.endswith("refunded 50 on o_2")
+
+
+def test_reject_gives_the_reason_and_a_forged_resume_raises(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_3", 9000)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_3"}]}, cfg)
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(rid, decision="reject", reason="over the limit")
+    with pytest.raises(HandrailError, match="resume value says 'approve'"):
+        agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    with pytest.raises(HandrailError, match="1 held calls"):
+        agent.invoke(Command(resume={"decisions": [{"type": "reject"}, {"type": "approve"}]}), cfg)
+    assert tools.ran == []
+    # The caller's own resume value, when it agrees, is accepted.
+    out = agent.invoke(Command(resume={"decisions": [{"type": "reject", "message": "whatever"}]}), cfg)
+    msg = tool_messages(out)["call_o_3"]
+    assert (msg.content, msg.status) == ("REJECTED: over the limit", "error")
+    assert tools.ran == []
+
+
+def test_pending_raises_and_the_thread_stays_resumable(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_4", 5)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_4"}]}, cfg)
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    with pytest.raises(Pending) as info:
+        agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    assert info.value.code == "pending" and info.value.request_ids == [rid]
+    assert tools.ran == []
+    clean.resolve(rid, decision="approve")
+    out = resume(agent, client, cfg)
+    assert tools.ran == [{"order": "o_4", "amount": 5}]
+
+
+def test_expired_fails_closed(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_5", 5)]), InMemorySaver(), expires_in=1)
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_5"}]}, cfg)
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    with pytest.raises(ExpiredError):
+        client.wait(rid)  # until the deadline passes
+    with pytest.raises(HandrailError, match="decided EXPIRED"):
+        agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    assert hitl_response(client, out["__interrupt__"][0].value) == {
+        "decisions": [{"type": "reject", "message": "EXPIRED: do not act"}]
+    }
+    out = resume(agent, client, cfg)
+    assert tool_messages(out)["call_o_5"].content == "EXPIRED: do not act"
+    assert tools.ran == []
+
+
+def test_firewall_is_the_default_predicate_and_a_restart_resumes(clean: Server, tmp_path: Any) -> None:
+    """No interrupt_on: the firewall holds refund and blocks drop_table. The worker
+    restarts (SqliteSaver, a new client, a fresh firewall whose policy would let refund
+    run): the held call still waits for its decision, and the rejection stands."""
+    db = str(tmp_path / "agent.db")
+    cfg = config()
+    steps = [[call("o_6", 70), {"name": "drop_table", "args": {"name": "orders"}, "id": "call_drop"}]]
+    tools = Tools()
+    fw = Firewall({"always_review": ["refund"], "deny": ["drop_table"]}, mode="enforce")
+    conn = sqlite3.connect(db, check_same_thread=False)
+    out = agent_for(
+        Client(clean.url, clean.agent_key), tools, script(*steps), SqliteSaver(conn), interrupt_on={}, firewall=fw
+    ).invoke({"messages": [{"role": "user", "content": "refund order o_6"}]}, cfg)
+    conn.close()
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(rid, decision="reject", reason="not this one")
+
+    conn = sqlite3.connect(db, check_same_thread=False)
+    try:
+        client = Client(clean.url, clean.agent_key)
+        # A fresh firewall whose policy now allows refund; the script goes on after step 1.
+        fresh = Firewall({"allow": ["refund"], "deny": ["drop_table"]}, mode="enforce")
+        agent = agent_for(client, tools, script(), SqliteSaver(conn), interrupt_on={}, firewall=fresh)
+        out = resume(agent, client, cfg)
+    finally:
+        conn.close()
+    msgs = tool_messages(out)
+    assert msgs["call_o_6"].content == "REJECTED: not this one"
+    assert "blocked by the firewall" in msgs["call_drop"].content and msgs["call_drop"].status == "error"
+    assert tools.ran == []
+    assert len(requests_of(clean, [rid])) == 1
+
+
+@pytest.mark.parametrize(
+    "orders, order_of_decisions, rejected",
+    [
+        (["p_a", "p_b"], [1, 0], "p_a"),
+        (["p_c", "p_d", "p_e"], [2, 0, 1], "p_d"),
+        (["p_f", "p_g", "p_h"], [0, 2, 1], "p_h"),
+    ],
+)
+def test_parallel_calls_decided_in_any_order(
+    clean: Server, orders: List[str], order_of_decisions: List[int], rejected: str
+) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call(o, i + 1) for i, o in enumerate(orders)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund " + " ".join(orders)}]}, cfg)
+    (intr,) = out["__interrupt__"]  # one batched interrupt
+    ids = intr.value["handrail_request_ids"]
+    assert [a["args"]["order"] for a in intr.value["action_requests"]] == orders
+    assert len(set(ids)) == len(orders)  # each call its own request
+    for n, i in enumerate(order_of_decisions):
+        if orders[i] == rejected:
+            clean.resolve(ids[i], decision="reject", reason=f"not {rejected}")
+        else:
+            clean.resolve(ids[i], decision="approve")
+        if n < len(orders) - 1:
+            with pytest.raises(Pending):
+                agent.invoke(Command(resume={"decisions": [{"type": "approve"}] * len(orders)}), cfg)
+            assert tools.ran == []
+    out = resume(agent, client, cfg)
+    assert sorted(r["order"] for r in tools.ran) == sorted(o for o in orders if o != rejected)
+    assert tool_messages(out)[f"call_{rejected}"].content == f"REJECTED: not {rejected}"
+    assert resume(agent, client, cfg) is None
+    assert len(tools.ran) == len(orders) - 1
+
+
+def test_readme_langchain_example(clean: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDRAIL_URL", clean.url)
+    monkeypatch.setenv("HANDRAIL_API_KEY", clean.agent_key)
+    model = script([call("o_1", 500)])
+    refund = Tools().refund
+    clean.resolve_when_pending(decision="approve")
+    # README START
+    from langchain.agents import create_agent
+    from langgraph.checkpoint.memory import InMemorySaver  # SqliteSaver / PostgresSaver in production
+
+    from handrail import Client
+    from handrail.integrations.langchain import HandrailMiddleware, resume
+
+    client = Client()
+    agent = create_agent(model, tools=[refund], checkpointer=InMemorySaver(),
+                         middleware=[HandrailMiddleware(client, interrupt_on={"refund": True}, tools=[refund])])
+    config = {"configurable": {"thread_id": "thread-1"}}
+    paused = agent.invoke({"messages": [{"role": "user", "content": "refund order o_1"}]}, config)
+    # ... a person decides request paused["__interrupt__"][0].value["handrail_request_ids"][0] ...
+    result = resume(agent, client, config)  # waits for the decision, then runs the tool (or not)
+    # README END
+    assert paused["__interrupt__"]
+    assert result["messages"][-1].content == "done"

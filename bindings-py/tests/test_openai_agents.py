@@ -16,18 +16,26 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from handrail import Client, ExpiredError, Firewall, HandrailError, Keyring
+from handrail import Client, ExpiredError, Firewall, HandrailError, Keyring, WebhookError
+from handrail.guard import flush
 
-from conftest import Server
+from conftest import Deliveries, Server
 
 pytest.importorskip("agents")
 from agents import Agent, Runner, function_tool, set_tracing_disabled  # noqa: E402
 from agents.exceptions import UserError  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 
-from handrail.integrations.openai_agents import AlreadyRan, guard_tool, park, resume  # noqa: E402
+from handrail.integrations.openai_agents import AlreadyRan, guard_tool, park, resume, resume_from_webhook  # noqa: E402
 
 set_tracing_disabled(True)
+
+
+@pytest.fixture(autouse=True)
+def posted() -> Any:
+    """Each test's observations reach the server while it still runs."""
+    yield
+    assert flush(30)
 
 
 def key() -> str:
@@ -250,3 +258,28 @@ def test_readme_openai_agents_example(clean: Server, monkeypatch: pytest.MonkeyP
     result = run(main())
     assert result.final_output == "done"
     assert w.ran == [{"order": "o_9", "amount": 500}]
+
+
+def test_resume_from_webhook(clean: Server) -> None:
+    """Decisions arrive by webhook; the run resumes on the delivery that completes it."""
+    deliveries = Deliveries()
+    hook = clean.operator("POST", "/v1/webhooks", {"url": deliveries.url})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
+    w = World(clean, agent="billing-oa")
+    agent = w.agent([refund_call("o_7", 3, cid()), refund_call("o_8", 4, cid())])
+    first, second = park(w.client, run(Runner.run(agent, "refund o_7 and o_8")), run_id=f"job-{uuid.uuid4().hex[:8]}")
+
+    body, headers = deliveries.wait("request.created", first)
+    assert run(resume_from_webhook(w.client, agent, body, headers, secret)) is None
+    clean.resolve(first, decision="approve")
+    body, headers = deliveries.wait("request.resolved", first)
+    assert run(resume_from_webhook(w.client, agent, body, headers, secret)) is None  # o_8 pending
+    assert w.ran == []
+    clean.resolve(second, decision="approve")
+    body, headers = deliveries.wait("request.resolved", second)
+    with pytest.raises(WebhookError):
+        run(resume_from_webhook(w.client, agent, body.replace(b"APPROVED", b"REJECTED"), headers, secret))
+    result = run(resume_from_webhook(w.client, agent, body, headers, secret))
+    assert result.final_output == "done"
+    assert sorted(r["order"] for r in w.ran) == ["o_7", "o_8"]

@@ -4,15 +4,17 @@ the real ``langchain`` package, a scripted fake chat model (LangChain's own
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 import uuid
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from handrail import Client, ExpiredError, Firewall, HandrailError
+from handrail import Client, ExpiredError, Firewall, HandrailError, WebhookError
 
-from conftest import Server
+from conftest import Deliveries, Server
 
 pytest.importorskip("langchain.agents")
 from langchain.agents import create_agent  # noqa: E402
@@ -23,7 +25,7 @@ from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
-from handrail.integrations.langchain import HandrailMiddleware, Pending, hitl_response, resume  # noqa: E402
+from handrail.integrations.langchain import HandrailMiddleware, Pending, hitl_response, resume, resume_from_webhook  # noqa: E402
 
 
 class ScriptedModel(GenericFakeChatModel):
@@ -287,3 +289,36 @@ def test_readme_langchain_example(clean: Server, monkeypatch: pytest.MonkeyPatch
     # README END
     assert paused["__interrupt__"]
     assert result["messages"][-1].content == "done"
+
+
+def test_resume_from_webhook_on_the_last_decision(clean: Server) -> None:
+    """Two held calls; an encrypting client parks the thread id with each request. The
+    first decision's delivery resumes nothing, the second's runs the thread on."""
+    deliveries = Deliveries()
+    hook = clean.operator("POST", "/v1/webhooks", {"url": deliveries.url})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
+    key = "hrk1.team." + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    client = Client(clean.url, clean.agent_key, encryption_key=key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("w_1", 1), call("w_2", 2)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund w_1 and w_2"}]}, cfg)
+    first, second = out["__interrupt__"][0].value["handrail_request_ids"]
+
+    body, headers = deliveries.wait("request.created", first)
+    assert resume_from_webhook(agent, client, body, headers, secret) is None
+    clean.resolve(first, decision="approve")
+    body, headers = deliveries.wait("request.resolved", first)
+    assert resume_from_webhook(agent, client, body, headers, secret) is None  # w_2 pending
+    assert tools.ran == []
+    clean.resolve(second, decision="reject", reason="not w_2")
+    body, headers = deliveries.wait("request.resolved", second)
+    with pytest.raises(WebhookError):
+        resume_from_webhook(agent, client, body.replace(b"REJECTED", b"APPROVED"), headers, secret)
+    out = resume_from_webhook(agent, client, body, headers, secret)
+    assert tools.ran == [{"order": "w_1", "amount": 1}]
+    assert tool_messages(out)["call_w_2"].content == "REJECTED: not w_2"
+    # A repeated delivery: the thread went on, nothing runs twice.
+    assert resume_from_webhook(agent, client, body, headers, secret) is None
+    assert tools.ran == [{"order": "w_1", "amount": 1}]

@@ -8,6 +8,7 @@ decisions come from Handrail.
 >>> out = agent.invoke({"messages": [...]}, config)  # pauses: out["__interrupt__"]
 >>> # later (a poll, a webhook), any worker with the same checkpointer:
 >>> resume(agent, client, config)  # waits for the decisions and runs the thread on
+>>> resume_from_webhook(agent, client, body, headers)  # or on the delivery that completes a step
 
 :class:`HandrailMiddleware` is a subclass of LangChain's ``HumanInTheLoopMiddleware``
 (batched mode) that keeps its interrupt, resume and edit shapes and changes where the
@@ -59,7 +60,7 @@ Handrail requests are decided approve / edit / reject.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain.agents.middleware.human_in_the_loop import Action, InterruptOnConfig
@@ -73,10 +74,11 @@ from handrail._firewall import Firewall
 from handrail.client import Client, Decision
 from handrail.guard import _Guard, _Run, decision_text
 
-__all__ = ["HandrailMiddleware", "Pending", "hitl_response", "resume"]
+__all__ = ["HandrailMiddleware", "Pending", "hitl_response", "resume", "resume_from_webhook"]
 
 _DEFAULT_DECISIONS = ["approve", "edit", "reject"]
 _NOTE = "handrail_note"
+_PARKED = "langchain"
 
 
 class Pending(HandrailError):
@@ -281,7 +283,7 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
                 continue
             if verdict is None:
                 verdict = g.verdict(g.session(run), values)
-            held.append((idx, call, config, self._open(g, run, verdict, key, values)))
+            held.append((idx, call, config, self._open(g, run, verdict, key, values, str(thread))))
 
         if not held:
             out: Dict[str, Any] = {}
@@ -347,9 +349,11 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
 
     # ---- requests ----------------------------------------------------------------------
 
-    def _open(self, g: _Guard, run: _Run, verdict: Any, key: str, values: Dict[str, Any]) -> str:
+    def _open(self, g: _Guard, run: _Run, verdict: Any, key: str, values: Dict[str, Any], thread: str) -> str:
         options = g.ask_options(run, verdict, key)
         options["expires_in"] = self.expires_in
+        # Sealed on the client, so only with an encryption key: which thread to resume.
+        options["state_snapshot"] = {_PARKED: {"thread_id": thread}} if self.client._protocol.encrypts else None
         try:
             return self.client.defer(self.service, g.tool, values, **options)
         except HandrailError as e:
@@ -416,12 +420,54 @@ def hitl_response(client: Client, value: Mapping[str, Any], timeout: Optional[fl
     return {"decisions": out}
 
 
-def resume(agent: Any, client: Client, config: Mapping[str, Any], *, timeout: Optional[float] = None, **invoke_options: Any) -> Any:
+def resume(
+    agent: Any,
+    client: Client,
+    config: Mapping[str, Any],
+    *,
+    wait: bool = True,
+    timeout: Optional[float] = None,
+    **invoke_options: Any,
+) -> Any:
     """Resumes a thread paused by :class:`HandrailMiddleware` once its requests are
-    decided; returns what ``agent.invoke`` returns, or ``None`` when the thread waits on
-    no Handrail interrupt (already resumed: nothing runs twice)."""
+    decided (``wait=False``: returns ``None`` at once while one is pending); returns what
+    ``agent.invoke`` returns, or ``None`` when the thread waits on no Handrail interrupt
+    (already resumed: nothing runs twice)."""
     snapshot = agent.get_state(config)
     values = [i.value for i in snapshot.interrupts if isinstance(i.value, Mapping) and "handrail_request_ids" in i.value]
     if not values:
         return None
+    if not wait and any(client.status(rid) == "PENDING" for rid in values[0]["handrail_request_ids"]):
+        return None
     return agent.invoke(Command(resume=hitl_response(client, values[0], timeout)), config, **invoke_options)
+
+
+def resume_from_webhook(
+    agent: Any,
+    client: Client,
+    body: bytes,
+    headers: Any,
+    secret: Optional[str] = None,
+    *,
+    thread_of: Optional[Callable[[str], Optional[str]]] = None,
+    **invoke_options: Any,
+) -> Any:
+    """Verifies a Handrail webhook and resumes the thread its request was held in, once
+    every held call of that model step is decided (:func:`resume` with ``wait=False``).
+
+    The thread is the one parked with the request (clients with an encryption key), else
+    ``thread_of(request_id)`` (your map, e.g. from the interrupt's ``handrail_request_ids``).
+    Returns ``None`` for an event that resumes nothing (``request.created``, a step with a
+    call still pending, a thread already resumed: deliveries may repeat)."""
+    event = client.verify_webhook(body, headers, secret)
+    if event.decision is None:
+        return None
+    thread: Optional[str] = None
+    state = event.decision.state
+    if isinstance(state, dict) and _PARKED in state:
+        thread = state[_PARKED]["thread_id"]
+    elif thread_of is not None:
+        thread = thread_of(event.request_id)
+    if thread is None:
+        return None
+    return resume(agent, client, {"configurable": {"thread_id": thread}}, wait=False, **invoke_options)

@@ -60,10 +60,10 @@ Handrail requests are decided approve / edit / reject.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain.agents.middleware.human_in_the_loop import Action, InterruptOnConfig
+from langchain.agents.middleware.human_in_the_loop import Action, DecisionType, InterruptOnConfig
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage, add_notification_metadata
 from langgraph.config import get_config
 from langgraph.types import Command, interrupt
@@ -76,7 +76,7 @@ from handrail.guard import _Guard, _Run, decision_text
 
 __all__ = ["HandrailMiddleware", "Pending", "hitl_response", "resume", "resume_from_webhook"]
 
-_DEFAULT_DECISIONS = ["approve", "edit", "reject"]
+_DEFAULT_DECISIONS: List[DecisionType] = ["approve", "edit", "reject"]
 _NOTE = "handrail_note"
 _PARKED = "langchain"
 
@@ -116,11 +116,9 @@ def _text(decision: Optional[Decision]) -> str:
 
 
 def _error_message(tool_call: ToolCall, content: str, kind: str) -> ToolMessage:
-    return add_notification_metadata(
-        ToolMessage(content=content, name=tool_call["name"], tool_call_id=tool_call["id"], status="error"),
-        source="hitl_interrupt_decision",
-        data={"decision": kind},
-    )
+    """A tool message in place of the tool's result, marked as LangChain's HITL marks its own."""
+    message = ToolMessage(content=content, name=tool_call["name"], tool_call_id=tool_call["id"], status="error")
+    return cast(ToolMessage, add_notification_metadata(message, source="hitl_interrupt_decision", data={"decision": kind}))  # type: ignore[arg-type]
 
 
 def _task(state: Mapping[str, Any]) -> str:
@@ -269,7 +267,7 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
                 verdict = g.verdict(g.session(run), values)
                 plan = g.plan(verdict)
                 if plan == "block":
-                    blocked[call["id"]] = _error_message(call, str(g.blocked(verdict)), "reject")
+                    blocked[str(call["id"])] = _error_message(call, str(g.blocked(verdict)), "reject")
                     continue
                 hold = plan == "ask"
             config = config or InterruptOnConfig(allowed_decisions=list(_DEFAULT_DECISIONS))
@@ -325,7 +323,8 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
                 if g.plan(recheck) == "block":
                     artificial.append(_error_message(call, str(g.blocked(recheck)), "reject"))
                     continue
-                edited[call["id"]] = {"name": call["name"], "args": args, _NOTE: _text(decision)}  # type: ignore[typeddict-unknown-key]
+                # The core's text rides along for _notice (a key LangChain's Action does not name).
+                edited[str(call["id"])] = cast(Action, {"name": call["name"], "args": args, _NOTE: _text(decision)})
         return {"messages": [last, *artificial], "hitl_edited_tool_calls": edited}
 
     async def aafter_model(self, state: Any, runtime: Any) -> Optional[Dict[str, Any]]:

@@ -62,9 +62,15 @@ class Tools:
             ran.append({"drop": name})
             return "dropped"
 
+        @tool
+        def pay(to: str, amount: int) -> str:
+            """Pay someone by e-mail address."""
+            ran.append({"to": to, "amount": amount})
+            return f"paid {amount} to {to}"
+
         self.refund = refund
         self.drop_table = drop_table
-        self.all = [refund, drop_table]
+        self.all = [refund, drop_table, pay]
 
 
 def call(order: str, amount: int, id_: Optional[str] = None) -> Dict[str, Any]:
@@ -140,6 +146,34 @@ def test_edit_runs_the_edited_args_and_tells_the_model(clean: Server) -> None:
     text = tool_messages(out)["call_o_2"].content
     assert text.startswith("APPROVED WITH EDITS: amount: 500 → 50; use these values:")
     assert text.endswith("refunded 50 on o_2")
+
+
+def test_an_edit_is_checked_by_the_firewall_again(clean: Server) -> None:
+    """A person rejected paying mallory; the firewall learned it. A later call's edit to
+    that address is blocked when the middleware re-checks it: the tool does not run."""
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    fw = Firewall(mode="enforce")
+    pay = lambda to, amount, id_: {"name": "pay", "args": {"to": to, "amount": amount}, "id": id_}  # noqa: E731
+    agent = agent_for(
+        client,
+        tools,
+        script([pay("mallory@evil.example", 5, "call_m")], [pay("alice@example.com", 5, "call_a")]),
+        InMemorySaver(),
+        interrupt_on={"pay": True},
+        firewall=fw,
+    )
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "pay alice@example.com 5"}]}, cfg)
+    (first,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(first, decision="reject", reason="not mallory")
+    out = resume(agent, client, cfg)  # the model goes on with a second call, held too
+    (second,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(second, decision="approve", payload={"to": "mallory@evil.example", "amount": 5})
+    out = resume(agent, client, cfg)
+    msg = tool_messages(out)["call_a"]
+    assert msg.status == "error" and "was rejected by a person before" in msg.content
+    assert tools.ran == []
 
 
 def test_reject_gives_the_reason_and_a_forged_resume_raises(clean: Server) -> None:

@@ -185,7 +185,14 @@ def test_firewall_backs_needs_approval_and_blocks(clean: Server) -> None:
     result = run(Runner.run(agent, "refund order o_5"))
     # refund is held; drop_table needs no approval but the firewall blocks it when it runs.
     assert [i.tool_name for i in result.interruptions] == ["refund"]
-    (rid,) = park(w.client, result, run_id=f"job-{uuid.uuid4().hex[:8]}")
+    run_id = f"job-{uuid.uuid4().hex[:8]}"
+    (rid,) = park(w.client, result, run_id=run_id)
+    # The request carries the firewall's review context beside the run and call.
+    (row,) = [r for r in clean.operator("GET", "/v1/requests?status=PENDING").json()["requests"] if r["id"] == rid]
+    detail = clean.operator("GET", f"/v1/requests/{rid}").json()
+    context = detail.get("context") or row.get("context")
+    assert context["openai_agents"] == {"run_id": run_id, "call_id": c}
+    assert context["firewall"]["action"] == "review"
     clean.resolve(rid, decision="approve")
     result = run(resume(w.client, agent, rid))
     assert w.ran == [{"order": "o_5", "amount": 7}]

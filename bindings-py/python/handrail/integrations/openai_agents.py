@@ -24,7 +24,8 @@ paused run parked with the request.
 2. :func:`park` turns each of ``result.interruptions`` into a Handrail request (service
    ``service``, action = the tool, payload = its arguments, schema = the tool's
    ``params_json_schema``), idempotency key = the core's guard key over
-   ``openai-agents:<run_id>:<call id>``: parking again creates nothing new. The serialized
+   ``openai-agents:<run_id>:<call id>``: parking again creates nothing new; a tool made
+   by :func:`guard_tool` adds the firewall's review context. The serialized
    ``RunState`` (``result.to_state().to_string()``) is parked with every request as its
    state snapshot, sealed on the client (the client needs an encryption key: the state
    holds the conversation).
@@ -60,6 +61,7 @@ from handrail.guard import _Guard, _Run, decision_text
 __all__ = ["AlreadyRan", "guard_tool", "park", "resume", "resume_from_webhook"]
 
 _KEY = "openai_agents"
+_GUARD = "_handrail_guard"
 
 
 class AlreadyRan(HandrailError):
@@ -141,6 +143,7 @@ def guard_tool(
 
     tool.needs_approval = needs_approval
     tool.on_invoke_tool = invoke
+    setattr(tool, _GUARD, g)  # park() gives each request the firewall's review context
     return tool
 
 
@@ -169,11 +172,23 @@ def _call(item: Any) -> Tuple[str, str, Dict[str, Any]]:
     return str(call_id), str(item.tool_name), _args(arguments)
 
 
-def _schema(item: Any, name: str) -> Optional[Dict[str, Any]]:
+def _tool(item: Any, name: str) -> Optional[FunctionTool]:
     for t in getattr(item.agent, "tools", None) or []:
         if isinstance(t, FunctionTool) and t.name == name:
-            return t.params_json_schema
+            return t
     return None
+
+
+def _context(tool: Optional[FunctionTool], run_id: str, call_id: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """The request's context: the run and call, and for a guarded tool the firewall's
+    review context (the core's ``guard_review_context``, what the dashboard shows)."""
+    context: Dict[str, Any] = {}
+    g = getattr(tool, _GUARD, None)
+    if isinstance(g, _Guard):
+        run = _Run(f"openai-agents:{run_id}", "")
+        context = json.loads(_core.guard_review_context(g.verdict(g.session(run), args), None))
+    context[_KEY] = {"run_id": run_id, "call_id": call_id}
+    return context
 
 
 def park(
@@ -205,17 +220,18 @@ def park(
     }
     out = []
     for ((call_id, name, args), item), key in zip(calls, keys):
+        tool = _tool(item, name)
         out.append(
             client.defer(
                 service,
                 name,
                 args,
-                schema=_schema(item, name),
+                schema=None if tool is None else tool.params_json_schema,
                 priority=priority,
                 expires_in=expires_in,
                 idempotency_key=key,
                 state_snapshot=parked,
-                context={_KEY: {"run_id": run_id, "call_id": call_id}},
+                context=_context(tool, run_id, call_id, args),
             )
         )
     return out

@@ -356,3 +356,20 @@ def test_resume_from_webhook_on_the_last_decision(clean: Server) -> None:
     # A repeated delivery: the thread went on, nothing runs twice.
     assert resume_from_webhook(agent, client, body, headers, secret) is None
     assert tools.ran == [{"order": "w_1", "amount": 1}]
+
+
+def test_async_agent(clean: Server) -> None:
+    """``ainvoke`` goes through the same hook (its HTTP calls are synchronous)."""
+    import asyncio
+
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("as_1", 8)]), InMemorySaver())
+    cfg = config()
+    out = asyncio.run(agent.ainvoke({"messages": [{"role": "user", "content": "refund as_1"}]}, cfg))
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(rid, decision="approve", payload={"order": "as_1", "amount": 4})
+    value = out["__interrupt__"][0].value
+    out = asyncio.run(agent.ainvoke(Command(resume=hitl_response(client, value)), cfg))
+    assert tools.ran == [{"order": "as_1", "amount": 4}]
+    assert tool_messages(out)["call_as_1"].content.startswith("APPROVED WITH EDITS: amount: 8 → 4")

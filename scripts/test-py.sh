@@ -10,6 +10,8 @@
 # 3. installs exactly that wheel into .venv, checks _core.pyi with mypy.stubtest and
 #    runs pytest on bindings-py/tests (the shared vectors in tests/vectors, and the client
 #    against a real `handrail serve`: the binary is built first and named by HANDRAIL_BIN);
+#    3b. the openai-agents adapter's tests in .venv-openai-agents (its openai>=3 and
+#    crewai's openai<3 cannot share one venv);
 # 4. installs the same wheel into a fresh throwaway venv, offline, and imports it there.
 # Safe to rerun: nothing is rebuilt or reinstalled from the network when nothing changed.
 set -euo pipefail
@@ -22,8 +24,14 @@ PY="$VENV/bin/python"
 PROFILE="${PROFILE:-debug}"
 # Tool versions: one place. maturin >= 1.9.4 sets PYO3_BUILD_EXTENSION_MODULE (PyO3 0.26+).
 REQUIREMENTS=("maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=2,<3" "httpx>=0.28,<0.29"
-    # The integrations' tests run on the real packages (extras handrail[langgraph], [crewai]).
-    "langgraph>=1.2,<2" "langgraph-checkpoint-sqlite>=3.1,<4" "crewai>=1.15,<2")
+    # The integrations' tests run on the real packages (extras handrail[langgraph], [crewai],
+    # [langchain]).
+    "langgraph>=1.2,<2" "langgraph-checkpoint-sqlite>=3.1,<4" "crewai>=1.15,<2"
+    "langchain>=1.5,<2")
+# openai-agents 0.24 needs openai>=3, crewai 1.15 openai<3: handrail[openai-agents] is
+# tested in a venv of its own (step 3b).
+AGENTS_VENV="$ROOT/.venv-openai-agents"
+AGENTS_REQUIREMENTS=("pytest>=8,<10" "httpx>=0.28,<0.29" "openai-agents>=0.24,<0.25")
 
 cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
@@ -40,6 +48,16 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "${REQUIREMENTS[*]}" ]]; then
     step "installing ${REQUIREMENTS[*]}"
     "$PY" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"
     printf '%s' "${REQUIREMENTS[*]}" >"$STAMP"
+fi
+if [[ ! -x "$AGENTS_VENV/bin/python" ]]; then
+    step "creating $AGENTS_VENV"
+    python3 -m venv "$AGENTS_VENV"
+fi
+AGENTS_STAMP="$AGENTS_VENV/.handrail-test-py-requirements"
+if [[ ! -f "$AGENTS_STAMP" || "$(cat "$AGENTS_STAMP")" != "${AGENTS_REQUIREMENTS[*]}" ]]; then
+    step "installing ${AGENTS_REQUIREMENTS[*]} into $AGENTS_VENV"
+    "$AGENTS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${AGENTS_REQUIREMENTS[@]}"
+    printf '%s' "${AGENTS_REQUIREMENTS[*]}" >"$AGENTS_STAMP"
 fi
 # The package's runtime dependencies as wheels, so step 4 installs offline.
 WHEELHOUSE="$ROOT/target/wheelhouse"
@@ -94,6 +112,12 @@ step "mypy.stubtest handrail._core"
 step "pytest bindings-py/tests"
 # pytest exits 5 when it collected nothing, so an empty run fails this script too.
 "$PY" -m pytest bindings-py/tests -q -p no:cacheprovider
+
+# ---- 3b. the OpenAI Agents SDK adapter, in its own venv --------------------------------------
+step "pytest bindings-py/tests/test_openai_agents.py (openai-agents, $AGENTS_VENV)"
+"$AGENTS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+    --force-reinstall "$WHEEL"
+"$AGENTS_VENV/bin/python" -m pytest bindings-py/tests/test_openai_agents.py -q -p no:cacheprovider
 
 # ---- 4. the wheel on its own ----------------------------------------------------------------
 step "installing the wheel into a fresh venv"

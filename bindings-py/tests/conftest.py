@@ -11,7 +11,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
@@ -54,6 +54,47 @@ class Server:
         t = threading.Thread(target=run, daemon=True)
         t.start()
         return t
+
+
+class Deliveries:
+    """A webhook endpoint on 127.0.0.1 that keeps every delivery (body, headers)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.items: List[Tuple[bytes, List[Tuple[str, str]]]] = []
+        self.arrived = threading.Condition()
+        outer = self
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with outer.arrived:
+                    outer.items.append((body, list(self.headers.items())))
+                    outer.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/hook"
+
+    def wait(self, kind: str, request_id: str) -> Tuple[bytes, List[Tuple[str, str]]]:
+        def found() -> Optional[Tuple[bytes, List[Tuple[str, str]]]]:
+            for body, headers in self.items:
+                event = json.loads(body)
+                if event["type"] == kind and event["data"]["id"] == request_id:
+                    return body, headers
+            return None
+
+        with self.arrived:
+            assert self.arrived.wait_for(found, timeout=60), f"no {kind} delivery for {request_id}"
+            hit = found()
+        assert hit is not None
+        return hit
 
 
 @pytest.fixture(scope="session")

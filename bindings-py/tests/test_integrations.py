@@ -4,12 +4,10 @@ against a real ``handrail serve``."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sqlite3
-import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Type
 
 import pytest
 from typing_extensions import TypedDict
@@ -17,7 +15,7 @@ from typing_extensions import TypedDict
 from handrail import Client, Firewall, HandrailError, WebhookError
 from handrail.guard import run
 
-from conftest import Server
+from conftest import Deliveries as _Deliveries, Server
 
 langgraph = pytest.importorskip("langgraph")
 from langgraph.checkpoint.memory import MemorySaver  # noqa: E402
@@ -119,47 +117,6 @@ def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
     with pytest.raises(HandrailError, match="resume value says 'approve'"):
         app.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
     assert executed == []
-
-
-class _Deliveries:
-    """A webhook endpoint on 127.0.0.1 that keeps every delivery (body, headers)."""
-
-    def __init__(self) -> None:
-        import http.server
-
-        self.items: List[Tuple[bytes, List[Tuple[str, str]]]] = []
-        self.arrived = threading.Condition()
-        outer = self
-
-        class Receiver(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with outer.arrived:
-                    outer.items.append((body, list(self.headers.items())))
-                    outer.arrived.notify_all()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_port}/hook"
-
-    def wait(self, kind: str, request_id: str) -> Tuple[bytes, List[Tuple[str, str]]]:
-        def found() -> Optional[Tuple[bytes, List[Tuple[str, str]]]]:
-            for body, headers in self.items:
-                event = json.loads(body)
-                if event["type"] == kind and event["data"]["id"] == request_id:
-                    return body, headers
-            return None
-
-        with self.arrived:
-            assert self.arrived.wait_for(found, timeout=60), f"no {kind} delivery for {request_id}"
-            hit = found()
-        assert hit is not None
-        return hit
 
 
 def test_langgraph_resume_from_webhook(clean: Server) -> None:

@@ -304,14 +304,7 @@ impl Requests for Sqlite {
             )?;
             housekeeping::add_usage(&tx, project, log.len() as i64 - before)?;
             append_audit(&tx, project, id, &audit)?;
-            enqueue(&tx, project, id, role, audit.event, audit.at, None, || {
-                let stored = tx.query_row(
-                    &format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2"),
-                    params![project, id],
-                    stored_columns,
-                )?;
-                stored.row()
-            })?;
+            enqueue(&tx, project, id, role, audit.event, audit.at, None, || stored(&tx, project, id))?;
             tx.commit()?;
         }
         // Read back outside the writer's lock.
@@ -355,6 +348,12 @@ struct Stored {
     decision: Option<String>,
     escalation_log: Option<String>,
     role: Option<String>,
+}
+
+/// The request `id` of `project` as `conn` sees it (it exists).
+fn stored(conn: &Connection, project: &str, id: &str) -> StoreResult<RequestRow> {
+    let sql = format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2");
+    conn.query_row(&sql, params![project, id], stored_columns)?.row()
 }
 
 fn stored_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
@@ -425,12 +424,7 @@ fn decide_job(
         let audit = AuditEvent { at, actor: &actor, event: &event, data };
         append_audit(tx, &project, &id, &audit)?;
         enqueue(tx, &project, &id, role.as_deref(), audit.event, audit.at, callback.as_deref(), || {
-            let stored = tx.query_row(
-                &format!("SELECT {STORED} FROM requests WHERE project = ?1 AND id = ?2"),
-                params![project, id],
-                stored_columns,
-            )?;
-            stored.row()
+            stored(tx, &project, &id)
         })?;
         Ok(Written::Applied)
     }))

@@ -99,13 +99,21 @@ pub fn digest(json: impl AsRef<[u8]>) -> Result<String> {
 /// request as stored (the envelope, when the payload is sealed). The server that signs and
 /// every verifier compute it here, so they cannot drift apart.
 pub fn request_digest(service: &str, action: &str, payload: &serde_json::Value) -> Result<String> {
-    let requested = serde_json::json!({ "service": service, "action": action, "payload": payload });
-    digest(requested.to_string())
+    // Borrowed, so a megabyte payload is written once, not copied into a new value first.
+    #[derive(serde::Serialize)]
+    struct Requested<'a> {
+        service: &'a str,
+        action: &'a str,
+        payload: &'a serde_json::Value,
+    }
+    let canonical = crate::canonical::to_canonical(&Requested { service, action, payload })?;
+    Ok(b64url_encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// The `pat` claim of an edited approval: the digest of the patched payload as stored.
 pub fn payload_digest(payload: &serde_json::Value) -> Result<String> {
-    digest(payload.to_string())
+    let canonical = crate::canonical::to_canonical(payload)?;
+    Ok(b64url_encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// A fresh random proof id (128 bits, base64url).

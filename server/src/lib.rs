@@ -151,15 +151,23 @@ pub(crate) const INLINE_EVENT_BYTES: usize = 64 << 10;
 
 impl AppState {
     /// Tells the live views of `row`'s project that it changed (`text`: the row as JSON).
-    pub(crate) fn announce(&self, row: &store::RequestRow, event: &'static str, text: String) {
+    pub(crate) fn announce(&self, row: &store::RequestRow, event: &'static str, text: &str) {
+        if !self.watched() {
+            return;
+        }
         let change = QueueEvent {
             project: row.project.clone(),
             event,
             role: row.role.clone(),
             id: row.id.clone(),
-            data: (text.len() <= INLINE_EVENT_BYTES).then_some(text),
+            data: (text.len() <= INLINE_EVENT_BYTES).then(|| text.to_string()),
         };
         let _ = self.events.send(Arc::new(change));
+    }
+
+    /// Whether any live view is open (else there is nobody to announce a change to).
+    pub(crate) fn watched(&self) -> bool {
+        self.events.receiver_count() > 0
     }
 }
 

@@ -143,14 +143,14 @@ pub(crate) fn insert(
         event: "request.created",
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
-    match state.store.insert_request(&row, claim, audit)? {
+    match state.store.insert_request(&row, &body, claim, audit)? {
         Inserted::Created => {}
         Inserted::KeyTaken => return Ok(None),
         // Another project's request has this client-chosen id (ids are global).
         Inserted::IdTaken => return Err(ApiError::new(Code::IdTaken, "a request with this id exists")),
     }
     Metrics::add(&state.metrics.requests_created, 1);
-    state.announce(&row, "request.created", body.clone());
+    state.announce(&row, "request.created", &body);
     Ok(Some((StatusCode::CREATED, body)))
 }
 
@@ -212,9 +212,12 @@ fn decision_event(status: Status) -> &'static str {
 /// After a decision is stored: wakes the waiters, tells the live views, counts it.
 fn decided(state: &AppState, project: &str, id: &str, status: Status) {
     state.notify(id);
-    if let Ok(Some(updated)) = state.store.request(project, id) {
-        if let Ok(text) = serde_json::to_string(&updated) {
-            state.announce(&updated, decision_event(status), text);
+    // Read back for the live views only when one is open.
+    if state.watched() {
+        if let Ok(Some(updated)) = state.store.request(project, id) {
+            if let Ok(text) = serde_json::to_string(&updated) {
+                state.announce(&updated, decision_event(status), &text);
+            }
         }
     }
     let counter = if status == Status::Expired {
@@ -416,7 +419,7 @@ fn escalate(
         return Ok(false);
     };
     if let Ok(text) = serde_json::to_string(&moved) {
-        state.announce(&moved, "request.escalated", text);
+        state.announce(&moved, "request.escalated", &text);
     }
     Ok(true)
 }

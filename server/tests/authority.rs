@@ -599,7 +599,12 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     }))
     .unwrap();
     let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_agent", event, data: json!({}) };
-    assert_eq!(store.insert_request(&row, None, audit("request.created")).unwrap(), Inserted::Created);
+    assert_eq!(
+        store
+            .insert_request(&row, &serde_json::to_string(&row).unwrap(), None, audit("request.created"))
+            .unwrap(),
+        Inserted::Created
+    );
     let decide = |status: &str, decision: Value| {
         let decision: Decision = serde_json::from_value(decision).unwrap();
         store.decide("prj_a", &row.id, status.parse().unwrap(), &decision, None, audit("x"))
@@ -631,7 +636,17 @@ fn the_store_refuses_an_approval_without_an_operators_proof() {
     let mut overdue = row.clone();
     overdue.id = "req_bbbbbbbbbbbbbbbb".into();
     overdue.expires_at = 0;
-    assert_eq!(store.insert_request(&overdue, None, audit("request.created")).unwrap(), Inserted::Created);
+    assert_eq!(
+        store
+            .insert_request(
+                &overdue,
+                &serde_json::to_string(&overdue).unwrap(),
+                None,
+                audit("request.created")
+            )
+            .unwrap(),
+        Inserted::Created
+    );
     let mut late = approval("key_op", Some("a.b.c"));
     late["request_id"] = json!(overdue.id);
     let late: Decision = serde_json::from_value(late).unwrap();

@@ -576,8 +576,8 @@ pub enum Inserted {
 pub trait Requests: Send + Sync {
     /// The execution stored under an idempotency key.
     fn execution(&self, project: &str, key: &str) -> StoreResult<Option<Execution>>;
-    /// Inserts a request and, in the same transaction, stores the execution's outcome and
-    /// appends the audit entry.
+    /// Inserts a request (`body`: `row` as JSON, as the caller serialized it for its answer)
+    /// and, in the same transaction, stores the execution's outcome and appends the audit entry.
     ///
     /// With a [`Claim`], the idempotency key is claimed in that same transaction: the whole
     /// create happens only if the key is still as the caller read it (absent, or exactly
@@ -587,6 +587,7 @@ pub trait Requests: Send + Sync {
     fn insert_request(
         &self,
         row: &RequestRow,
+        body: &str,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Inserted>;

@@ -45,6 +45,7 @@ impl Requests for Sqlite {
     fn insert_request(
         &self,
         row: &RequestRow,
+        body: &str,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Inserted> {
@@ -57,9 +58,13 @@ impl Requests for Sqlite {
                 ))
             })
             .transpose()?;
-        let row = row.clone();
-        let body = serde_json::to_string(&row)?;
-        let summary = serde_json::to_string(&Kept::of(&row))?;
+        let summary = serde_json::to_string(&Kept::of(row))?;
+        // What the job writes, without a copy of the payload as a value.
+        let (id, project, status, role, created_by) =
+            (row.id.clone(), row.project.clone(), row.status, row.role.clone(), row.created_by.clone());
+        let (created_at, expires_at, escalations) =
+            (row.created_at, row.expires_at, row.escalations.len() as i64);
+        let body = body.to_string();
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
         self.grouped(move |tx| {
@@ -67,11 +72,11 @@ impl Requests for Sqlite {
                 let changed = match previous {
                     None => tx.execute(
                         "INSERT OR IGNORE INTO executions (project, key, execution, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![row.project, key, text, row.created_at],
+                        params![project, key, text, created_at],
                     )?,
                     Some(prev) => tx.execute(
                         "UPDATE executions SET execution = ?3 WHERE project = ?1 AND key = ?2 AND execution = ?4",
-                        params![row.project, key, text, prev],
+                        params![project, key, text, prev],
                     )?,
                 };
                 if changed != 1 {
@@ -85,27 +90,25 @@ impl Requests for Sqlite {
                     summary, escalations)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
-                    row.id,
-                    row.project,
+                    id,
+                    project,
                     body,
-                    row.status.as_str(),
-                    row.created_at,
-                    row.expires_at,
-                    row.role,
-                    row.created_by,
+                    status.as_str(),
+                    created_at,
+                    expires_at,
+                    role,
+                    created_by,
                     summary,
-                    row.escalations.len() as i64
+                    escalations
                 ],
             )?;
             if inserted != 1 {
                 return Ok(Written::IdTaken);
             }
-            housekeeping::add_usage(tx, &row.project, body.len() as i64)?;
+            housekeeping::add_usage(tx, &project, body.len() as i64)?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
-            append_audit(tx, &row.project, &row.id, &audit)?;
-            enqueue(tx, &row.project, &row.id, row.role.as_deref(), audit.event, audit.at, None, || {
-                Ok(row.clone())
-            })?;
+            append_audit(tx, &project, &id, &audit)?;
+            enqueue(tx, &project, &id, role.as_deref(), audit.event, audit.at, None, || row_from(body.clone()))?;
             Ok(Written::Applied)
         })
         .map(|written| match written {

@@ -23,7 +23,7 @@
  *
  * @packageDocumentation
  */
-import type { Tool, ToolApprovalResponse, ToolExecutionOptions } from "ai";
+import type { Tool, ToolApprovalResponse } from "ai";
 
 import type { Decision, Priority } from "./client.js";
 import { Handrail } from "./index.js";
@@ -64,6 +64,8 @@ export interface ToolApprovalRequestPart {
 }
 
 type AnyTool = Tool<any, any>;
+/** What `execute` gets beside the input (generic in `ai` 7, plain in `ai` 6). */
+type ToolExecutionOptions = Parameters<NonNullable<AnyTool["execute"]>>[1];
 
 const clients = new WeakMap<ApprovalOptions, Handrail>();
 

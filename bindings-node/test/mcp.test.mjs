@@ -144,3 +144,18 @@ test("check_approval: an expired request reads EXPIRED: do not act", async () =>
   await assert.rejects(hr.wait(id), ExpiredError);
   assert.equal(textOf(await mcp.callTool({ name: "check_approval", arguments: { request_id: id } })), "EXPIRED: do not act");
 });
+
+test("README: an MCP client without elicitation polls check_approval", async () => {
+  const env = { PATH: process.env.PATH ?? "", HANDRAIL_URL: srv.url, HANDRAIL_API_KEY: srv.agentKey };
+  const person = srv.resolveWhenPending({ decision: "approve", payload: { question: "Which day works?", answer: "Friday" } });
+  // START README mcp
+  const client = new Client({ name: "my-agent", version: "1.0.0" }); // declares no elicitation
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [bin], env })); // bin: handrail-mcp
+  const asked = await client.callTool({ name: "ask_human", arguments: { question: "Which day works?" } });
+  const id = /request (req_\S+) is waiting/.exec(asked.content[0].text)[1]; // "PENDING: …, decision page <link>; …"
+  await person; // a person answers on the decision page
+  const later = await client.callTool({ name: "check_approval", arguments: { request_id: id } });
+  // END README mcp
+  assert.equal(later.content[0].text, "Friday");
+  await client.close();
+});

@@ -293,6 +293,9 @@ interface Review {
   requestId: string;
   status: string;
   text: string;
+  /** The call's guard key, for recording its outcome. */
+  key: string;
+  thread: string;
 }
 
 /** The HITL decision that says what a Handrail decision says (the server's truth). */
@@ -534,7 +537,13 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
               toolMessages.push(new ToolMessage({ content: reject, name: h.call.name, tool_call_id: h.call.id ?? "", status: "error" }));
               continue;
             }
-            reviews[h.call.id ?? ""] = { requestId: id, status: (decision as Decision).status, text: decisionText(decision as Decision) };
+            reviews[h.call.id ?? ""] = {
+              requestId: id,
+              status: (decision as Decision).status,
+              text: decisionText(decision as Decision),
+              key: h.key,
+              thread,
+            };
             if (args !== h.call.args) revised.set(h.call.id ?? "", { ...h.call, args });
           }
         }
@@ -550,6 +559,26 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
     wrapToolCall: async (request: any, handler: any) => {
       const review: Review | undefined = request.state?.handrailReviews?.[request.toolCall?.id ?? ""];
       const result = await handler(request);
+      if (review && firewall !== undefined) {
+        // The approved call ran: the firewall learns the path and its values (the guard's rule).
+        const session = sessionOf(review.thread);
+        if (session !== undefined) {
+          guardKit.record({
+            handrail: hr,
+            firewall,
+            session,
+            tool: request.toolCall.name,
+            key: review.key,
+            values: request.toolCall.args,
+            plan: "ask",
+            status: review.status,
+            result: ToolMessage.isInstance(result) ? result.content : undefined,
+            scope: review.thread,
+            ...(agent !== undefined && { agent }),
+            ...(task !== undefined && { task }),
+          });
+        }
+      }
       if (!review || review.status !== "APPROVED_WITH_MODIFICATIONS" || !ToolMessage.isInstance(result)) return result;
       const shown = typeof result.content === "string" ? result.content : JSON.stringify(result.content);
       return new ToolMessage({

@@ -247,3 +247,35 @@ test("park refuses a client without an encryption key", async () => {
   const plain = new Handrail({ baseUrl: srv.url, apiKey: srv.agentKey });
   await assert.rejects(park(result, { handrail: plain }), { code: "invalid_key" });
 });
+
+test("an enforced firewall block is never put to a person: rejected in the parked state", async () => {
+  const runs = [];
+  const wipes = [];
+  const firewall = new Firewall({ policy: { always_review: ["refund"], deny: ["wipe"] }, mode: "enforce" });
+  const session = firewall.begin({ sessionId: "run-block", context: "refund acct_1" });
+  const wipe = tool({
+    name: "wipe",
+    description: "Wipe the database",
+    parameters: z.object({ table: z.string() }),
+    needsApproval: approvalPolicy("wipe", { handrail: hr, firewall, session }),
+    execute: async (args) => {
+      wipes.push(args);
+      return "wiped";
+    },
+  });
+  const agent = agentWith([call("blk_refund"), { id: "blk_wipe", name: "wipe", input: { table: "users" } }], runs, [
+    refundTool(runs, approvalPolicy("refund", { handrail: hr, firewall, session })),
+    wipe,
+  ]);
+  const result = await run(agent, "Refund", { context: { runId: "run-block" } });
+  assert.equal(result.interruptions.length, 2, "both held by the policy");
+  const parked = await park(result, { handrail: hr, firewall, session });
+  assert.deepEqual(parked.blocked, ["blk_wipe"]);
+  assert.deepEqual(parked.callIds, ["blk_refund"]);
+  assert.equal((await srv.pending()).length, 1, "nobody is asked about the blocked call");
+  await srv.resolve(parked.requestIds[0], { decision: "approve" });
+  const done = await run(agent, await resume(agent, parked.requestIds[0], { handrail: hr }));
+  assert.deepEqual(wipes, []);
+  assert.deepEqual(runs, [{ amount: 500, to: "acct_1" }]);
+  assert.match(done.finalOutput, /blk_wipe=REJECTED: the firewall blocked this call/);
+});

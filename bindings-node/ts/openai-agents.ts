@@ -9,6 +9,8 @@
  *    Handrail request per interrupted call, keyed by the core's guard key over (run id + call
  *    id, service, tool, arguments), and parks `result.state.toString()` as each request's
  *    encrypted state snapshot (the client needs an encryption key). Any worker can resume.
+ *    Given the same `firewall` and `session`, it shows the verdict to the person and rejects
+ *    the calls the firewall blocks without asking anyone.
  * 3. `resume(agent, requestId, { handrail })` (from a webhook, a queue, another process):
  *    fetches the parked `RunState`, rebuilds it with `RunState.fromString(agent, …)`, waits
  *    for the decision of every call it holds and answers each: `state.approve(item)` for an
@@ -27,7 +29,7 @@
  */
 import type { Agent, RunResult, RunState as RunStateType, RunToolApprovalItem } from "@openai/agents";
 
-import type { Effect } from "./backend.js";
+import type { Effect, Verdict } from "./backend.js";
 import type { Decision, Priority } from "./client.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
 import { ExpiredError, Handrail, HandrailError, NotFoundError, decisionText, guardKit, requestIdFor } from "./index.js";
@@ -66,11 +68,16 @@ export interface ParkOptions extends AgentsOptions {
   session?: FirewallSession;
 }
 
-/** What `park` gives back: one Handrail request per interrupted call, in the interruptions' order. */
+/**
+ * What `park` gives back: one Handrail request per interrupted call it asks about, in the
+ * interruptions' order (`callIds[i]` is held by `requestIds[i]`), and the calls the firewall
+ * blocked, already rejected in the parked state (nobody is asked about them).
+ */
 export interface Parked {
   runId: string;
   requestIds: string[];
   callIds: string[];
+  blocked: string[];
 }
 
 /** The parked snapshot: the SDK's serialized `RunState` and the run it belongs to. */
@@ -78,6 +85,8 @@ interface Snapshot {
   handrail: "openai-agents/v1";
   runId: string;
   runState: string;
+  /** Calls the firewall blocked: rejected in `runState` before it was parked. */
+  blocked?: string[];
 }
 
 const DEFAULT_SERVICE = "openai-agents";
@@ -165,38 +174,66 @@ export async function park(result: RunResult<any, any>, options: ParkOptions = {
   const service = options.service ?? DEFAULT_SERVICE;
   const state = result.state;
   const runId = runIdOf((state as unknown as { _context?: unknown })._context);
-  const snapshot: Snapshot = { handrail: "openai-agents/v1", runId, runState: state.toString() };
-  const items = result.interruptions as RunToolApprovalItem[];
+  const all = result.interruptions as RunToolApprovalItem[];
+  // An enforced block is never put to a person: the call is rejected in the state itself,
+  // with the firewall's reasons for the model.
+  const blocked: string[] = [];
+  const items: RunToolApprovalItem[] = [];
+  const verdicts = new Map<RunToolApprovalItem, Verdict>();
+  for (const item of all) {
+    if (options.firewall !== undefined && options.session !== undefined) {
+      const judged = guardKit.judge(options.firewall, options.session, item.name ?? "", argsOf(item));
+      if (judged.plan === "block") {
+        state.reject(item, { message: blockedText(judged.verdict) });
+        blocked.push(callIdOf(item));
+        continue;
+      }
+      verdicts.set(item, judged.verdict);
+    }
+    items.push(item);
+  }
+  const snapshot: Snapshot = { handrail: "openai-agents/v1", runId, runState: state.toString(), blocked };
   const requestIds = await Promise.all(
     items.map((item) => {
       const tool = item.name ?? "";
       const args = argsOf(item);
       const callId = callIdOf(item);
-      let context: Record<string, unknown> = options.task !== undefined ? { task: options.task } : {};
-      if (options.firewall !== undefined && options.session !== undefined) {
-        context = guardKit.reviewContext(guardKit.judge(options.firewall, options.session, tool, args).verdict, options.task);
-      }
-      return hr.defer({
-        service,
-        action: tool,
-        payload: args,
-        idempotencyKey: keyOf(service, runId, callId, tool, args),
-        context: { ...context, openai_agents: { run_id: runId, call_id: callId } },
-        stateSnapshot: snapshot,
-        ...(options.priority !== undefined && { priority: options.priority }),
-        ...(options.role !== undefined && { role: options.role }),
-        ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
-      }).catch((err: unknown) => {
-        // The same key with another body (the snapshot or context moved): the first
-        // request and its decision stand.
-        if (err instanceof HandrailError && err.code === "idempotency_mismatch") {
-          return requestOf(hr, service, tool, args, keyOf(service, runId, callId, tool, args));
-        }
-        throw err;
-      });
+      const verdict = verdicts.get(item);
+      const context: Record<string, unknown> =
+        verdict !== undefined
+          ? guardKit.reviewContext(verdict, options.task)
+          : options.task !== undefined
+            ? { task: options.task }
+            : {};
+      return hr
+        .defer({
+          service,
+          action: tool,
+          payload: args,
+          idempotencyKey: keyOf(service, runId, callId, tool, args),
+          context: { ...context, openai_agents: { run_id: runId, call_id: callId } },
+          stateSnapshot: snapshot,
+          ...(options.priority !== undefined && { priority: options.priority }),
+          ...(options.role !== undefined && { role: options.role }),
+          ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
+        })
+        .catch((err: unknown) => {
+          // The same key with another body (the snapshot or context moved): the first
+          // request and its decision stand.
+          if (err instanceof HandrailError && err.code === "idempotency_mismatch") {
+            return requestOf(hr, service, tool, args, keyOf(service, runId, callId, tool, args));
+          }
+          throw err;
+        });
     }),
   );
-  return { runId, requestIds, callIds: items.map(callIdOf) };
+  return { runId, requestIds, callIds: items.map(callIdOf), blocked };
+}
+
+/** The text a model reads for a call the firewall blocked: the core's rejection text. */
+function blockedText(verdict: Verdict): string {
+  const why = verdict.reasons.map((r) => r.text).join("; ") || "blocked by the firewall";
+  return decisionText({ status: "REJECTED", reason: `the firewall blocked this call: ${why}`, diff: null, payload: null } as unknown as Decision);
 }
 
 /** How a Handrail decision answers an interruption. */
@@ -250,7 +287,9 @@ export async function resume(
     throw new HandrailError("invalid_state", `request ${requestId} holds no parked run`);
   }
   const state = await RunState.fromString(agent, snapshot.runState);
-  const items = state.getInterruptions();
+  // Blocked calls were rejected before the state was parked.
+  const blocked = new Set(snapshot.blocked ?? []);
+  const items = state.getInterruptions().filter((item) => !blocked.has(callIdOf(item)));
   const decisions = await Promise.all(
     items.map((item) => {
       const tool = item.name ?? "";

@@ -340,3 +340,45 @@ test("argsSchema is the request's schema: an edit outside it is refused, the cal
   await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
   assert.deepEqual(runs, [["refund", { amount: 80, to: "acct_1" }]]);
 });
+
+test("when: the tool's own predicate holds only the calls it selects", async () => {
+  const runs = [];
+  const big = (request) => request.toolCall.args.amount > 100;
+  const app = agent({ calls: [refund("w_small", 20), refund("w_big", 900)], runs, interruptOn: { refund: { when: big } } });
+  const config = { configurable: { thread_id: "t-when" } };
+  const paused = await app.invoke(ask, config);
+  const value = paused.__interrupt__[0].value;
+  assert.deepEqual(
+    value.actionRequests.map((a) => a.toolCallId),
+    ["w_big"],
+  );
+  await srv.resolve(value.handrailRequestIds[0], { decision: "reject", reason: "too much" });
+  const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
+  assert.deepEqual(runs, [["refund", { amount: 20, to: "acct_1" }]]);
+  assert.deepEqual(toolText(done), { w_small: "refunded 20", w_big: "REJECTED: too much" });
+});
+
+test("allowedDecisions without edit: a person's edit is not run", async () => {
+  const runs = [];
+  const app = agent({ calls: [refund("ne_1")], runs, interruptOn: { refund: { allowedDecisions: ["approve", "reject"] } } });
+  const config = { configurable: { thread_id: "t-noedit" } };
+  const paused = await app.invoke(ask, config);
+  const value = paused.__interrupt__[0].value;
+  assert.deepEqual(value.reviewConfigs[0].allowedDecisions, ["approve", "reject"]);
+  await srv.resolve(value.handrailRequestIds[0], { decision: "approve", payload: { amount: 1, to: "acct_1" } });
+  const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
+  assert.deepEqual(runs, []);
+  assert.equal(toolText(done).ne_1, "REJECTED: edits are not allowed for refund");
+});
+
+test("a resume value with the wrong number of decisions throws", async () => {
+  const runs = [];
+  const app = agent({ calls: [refund("n_1"), email("n_2")], runs });
+  const config = { configurable: { thread_id: "t-count" } };
+  const paused = await app.invoke(ask, config);
+  for (const id of paused.__interrupt__[0].value.handrailRequestIds) await srv.resolve(id, { decision: "approve" });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "approve" }] } }), config), {
+    code: "resume_mismatch",
+  });
+  assert.deepEqual(runs, []);
+});

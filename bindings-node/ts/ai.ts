@@ -34,7 +34,7 @@ import type { Tool, ToolApprovalResponse } from "ai";
 
 import type { Decision, Priority } from "./client.js";
 import { ExpiredError, Handrail, once } from "./index.js";
-import { decisionText } from "./text.js";
+import { decisionText, statusText } from "./text.js";
 
 export { decisionText } from "./text.js";
 
@@ -143,7 +143,7 @@ export function withApproval<T extends AnyTool>(tool: T, options: ApprovalOption
       decision = await decide(options, call.toolCallId, options.action, input, call.abortSignal);
     } catch (err) {
       // Nobody decided in time: fail closed, and say so to the model.
-      if (err instanceof ExpiredError) return expiredText();
+      if (err instanceof ExpiredError) return statusText("EXPIRED");
       throw err;
     }
     if (!decision.approved) return decisionText(decision);
@@ -198,7 +198,7 @@ export async function answerApproval(
     return approvalResponse(part.approvalId, decision);
   } catch (err) {
     // Nobody decided in time: denied (fail closed).
-    if (err instanceof ExpiredError) return { type: "tool-approval-response", approvalId: part.approvalId, approved: false, reason: expiredText() };
+    if (err instanceof ExpiredError) return { type: "tool-approval-response", approvalId: part.approvalId, approved: false, reason: statusText("EXPIRED") };
     throw err;
   }
 }
@@ -258,7 +258,7 @@ export function toolApproval(
       );
     } catch (err) {
       if (err instanceof ExpiredError) {
-        return { type: "denied", reason: expiredText() };
+        return { type: "denied", reason: statusText("EXPIRED") };
       }
       throw err;
     }
@@ -266,7 +266,3 @@ export function toolApproval(
   };
 }
 
-/** The core's text for an expired request (`EXPIRED: do not act`). */
-function expiredText(): string {
-  return decisionText({ status: "EXPIRED", reason: null, diff: null, payload: null } as unknown as Decision);
-}

@@ -30,7 +30,7 @@ import type { Judgement } from "./guard.js";
 import type { Effect, Verdict } from "./backend.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
 import { ExpiredError, Handrail, HandrailError, NotFoundError, canonicalize, guardKit, requestIdFor } from "./index.js";
-import { decisionText } from "./text.js";
+import { blockedText, decisionText, statusText } from "./text.js";
 
 export { decisionText } from "./text.js";
 
@@ -323,7 +323,7 @@ export async function handrailDecisions(
       try {
         return agentDecision(await handrail.wait(action.handrailRequestId, options), action.name);
       } catch (err) {
-        if (err instanceof ExpiredError) return { type: "reject", message: expiredText() };
+        if (err instanceof ExpiredError) return { type: "reject", message: statusText("EXPIRED") };
         throw err;
       }
     }),
@@ -331,9 +331,6 @@ export async function handrailDecisions(
   return { decisions };
 }
 
-function expiredText(): string {
-  return decisionText({ status: "EXPIRED", reason: null, diff: null, payload: null } as unknown as Decision);
-}
 
 function canonicalEqual(a: unknown, b: unknown): boolean {
   return canonicalize(JSON.stringify(a ?? null)) === canonicalize(JSON.stringify(b ?? null));
@@ -497,7 +494,7 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
           for (const [i, h] of held.entries()) {
             const decision = outcomes[i] ?? null;
             const id = ids[i] as string;
-            const truth: AgentDecision = decision === null ? { type: "reject", message: expiredText() } : agentDecision(decision, h.call.name);
+            const truth: AgentDecision = decision === null ? { type: "reject", message: statusText("EXPIRED") } : agentDecision(decision, h.call.name);
             const said = Array.isArray(claimed) ? claimed[i] : undefined;
             const type = claimedType(said);
             if (said !== undefined) {
@@ -520,9 +517,9 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
             let reject: string | undefined;
             let args = h.call.args;
             if (decision === null || !decision.approved) {
-              reject = decision === null ? expiredText() : decisionText(decision);
+              reject = decision === null ? statusText("EXPIRED") : decisionText(decision);
             } else if (decision.status === "APPROVED_WITH_MODIFICATIONS" && !allowed.includes("edit")) {
-              reject = decisionText({ status: "REJECTED", reason: `edits are not allowed for ${h.call.name}`, diff: null, payload: null } as unknown as Decision);
+              reject = statusText("REJECTED", `edits are not allowed for ${h.call.name}`);
             } else {
               args = decision.payload as Record<string, unknown>;
               if (decision.status === "APPROVED_WITH_MODIFICATIONS" && firewall !== undefined && session !== undefined) {
@@ -627,8 +624,3 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
   }
 }
 
-/** The text a model reads for a call the firewall blocked: the core's rejection text. */
-function blockedText(verdict: Verdict): string {
-  const why = verdict.reasons.map((r) => r.text).join("; ") || "blocked by the firewall";
-  return decisionText({ status: "REJECTED", reason: `the firewall blocked this call: ${why}`, diff: null, payload: null } as unknown as Decision);
-}

@@ -26,9 +26,9 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
 
-import type { Decision, RequestStatus } from "./client.js";
+import type { Decision } from "./client.js";
 import { ExpiredError, Handrail } from "./index.js";
-import { decisionText } from "./text.js";
+import { decisionText, statusText } from "./text.js";
 
 const priority = z.enum(["low", "medium", "high", "critical"]).optional().describe("How urgent. Default: medium.");
 
@@ -42,10 +42,6 @@ function answerOf(decision: Decision): string {
   return decision.reason || "APPROVED";
 }
 
-/** The core's text for a status without a decision (`PENDING: do not act`, `EXPIRED: do not act`). */
-function statusText(status: RequestStatus): string {
-  return decisionText({ status, reason: null, diff: null, payload: null } as unknown as Decision);
-}
 
 /** Where the person decides request `id`: the dashboard's request page. */
 function decisionPage(id: string, base: string | undefined): string {

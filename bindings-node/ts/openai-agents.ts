@@ -33,6 +33,7 @@ import type { Effect, Verdict } from "./backend.js";
 import type { Decision, Priority } from "./client.js";
 import type { Firewall, FirewallSession } from "./firewall.js";
 import { ExpiredError, Handrail, HandrailError, NotFoundError, decisionText, guardKit, requestIdFor } from "./index.js";
+import { blockedText, statusText } from "./text.js";
 
 /** What the adapter's functions share. */
 export interface AgentsOptions {
@@ -230,16 +231,11 @@ export async function park(result: RunResult<any, any>, options: ParkOptions = {
   return { runId, requestIds, callIds: items.map(callIdOf), blocked };
 }
 
-/** The text a model reads for a call the firewall blocked: the core's rejection text. */
-function blockedText(verdict: Verdict): string {
-  const why = verdict.reasons.map((r) => r.text).join("; ") || "blocked by the firewall";
-  return decisionText({ status: "REJECTED", reason: `the firewall blocked this call: ${why}`, diff: null, payload: null } as unknown as Decision);
-}
 
 /** How a Handrail decision answers an interruption. */
 function answer(state: RunStateType<any, any>, item: RunToolApprovalItem, decision: Decision | null): void {
   if (decision === null) {
-    state.reject(item, { message: decisionText({ status: "EXPIRED", reason: null, diff: null, payload: null } as unknown as Decision) });
+    state.reject(item, { message: statusText("EXPIRED") });
   } else if (decision.status === "APPROVED") {
     state.approve(item);
   } else {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the package as npm users get it: `npm pack` of bindings-node (after its build),
 # installed from the tarball into a fresh folder, and every entry point resolved from there:
-# `import('handrail')`, `require('handrail')`, `handrail/ai`, `handrail/langchain` and the
+# `import('handrail')`, `require('handrail')`, `handrail/ai`, `handrail/langchain`,
+# `handrail/openai-agents` and the
 # `handrail-mcp` bin (which must answer an MCP `initialize`).
 #
 #   scripts/check-node-pack.sh        # scripts/test-node.sh runs it after the build
@@ -24,8 +25,8 @@ mkdir -p "$app"
 printf '{ "name": "handrail-pack-check", "private": true }\n' >"$app/package.json"
 (cd "$app" && npm install --offline --no-audit --no-fund --loglevel=error "$tmp/$tarball")
 # After the install: npm removes what its package.json does not name.
-mkdir -p "$app/node_modules/@langchain" "$app/node_modules/@modelcontextprotocol"
-for peer in ai zod @langchain/core @langchain/langgraph @modelcontextprotocol/sdk; do
+mkdir -p "$app/node_modules/@langchain" "$app/node_modules/@modelcontextprotocol" "$app/node_modules/@openai"
+for peer in ai zod langchain @langchain/core @langchain/langgraph @modelcontextprotocol/sdk @openai/agents; do
   ln -s "$pkg/node_modules/$peer" "$app/node_modules/$peer"
 done
 
@@ -49,7 +50,11 @@ node --input-type=module -e '
   assert.equal(typeof ai.withApproval, "function", "handrail/ai");
   const langchain = await import("handrail/langchain");
   assert.ok(Object.keys(langchain).length > 0, "handrail/langchain");
-  console.log("check-node-pack: handrail, handrail/ai, handrail/langchain resolve from the tarball");
+  assert.equal(typeof langchain.handrailMiddleware, "function", "handrail/langchain middleware");
+  assert.equal(typeof langchain.handrailMiddleware({ handrail: new esm.Handrail({ baseUrl: "http://127.0.0.1:9", apiKey: "k" }) }), "object", "the middleware builds with langchain installed");
+  const agents = await import("handrail/openai-agents");
+  assert.equal(typeof agents.park, "function", "handrail/openai-agents");
+  console.log("check-node-pack: handrail, handrail/ai, handrail/langchain, handrail/openai-agents resolve from the tarball");
 '
 
 # The bin: one `initialize` on stdin, the answer on stdout, then stdin closes and it exits.

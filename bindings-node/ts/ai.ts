@@ -15,6 +15,13 @@
  *   message; when the SDK then runs the tool, its `execute` finds the same, decided request
  *   and runs with the approved (possibly edited) input.
  *
+ * - **`ai` 7's call-level `toolApproval`** — `generateText({ tools, toolApproval:
+ *   toolApproval({ service }) })`: every tool call (or those `when` selects) is decided by
+ *   Handrail before it runs: the SDK gets `approved`, or `denied` with `REJECTED: <reason>`
+ *   (`EXPIRED: do not act` when nobody decided in time: fail closed). `toolApproval` cannot
+ *   carry edited input: wrap the tool with `withApproval` too, and its `execute` runs with the
+ *   approved values of the same request.
+ *
  * ```ts
  * import { tool } from "ai";
  * import { withApproval } from "handrail/ai";
@@ -23,11 +30,11 @@
  *
  * @packageDocumentation
  */
-import type { Tool, ToolApprovalResponse, ToolExecutionOptions } from "ai";
+import type { Tool, ToolApprovalResponse } from "ai";
 
 import type { Decision, Priority } from "./client.js";
-import { Handrail } from "./index.js";
-import { decisionText } from "./text.js";
+import { ExpiredError, Handrail, once } from "./index.js";
+import { decisionText, statusText } from "./text.js";
 
 export { decisionText } from "./text.js";
 
@@ -64,6 +71,8 @@ export interface ToolApprovalRequestPart {
 }
 
 type AnyTool = Tool<any, any>;
+/** What `execute` gets beside the input (generic in `ai` 7, plain in `ai` 6). */
+type ToolExecutionOptions = Parameters<NonNullable<AnyTool["execute"]>>[1];
 
 const clients = new WeakMap<ApprovalOptions, Handrail>();
 
@@ -77,16 +86,15 @@ function clientOf(options: ApprovalOptions): Handrail {
   return hr;
 }
 
-/** The Handrail decision on one tool call: opened once per `toolCallId`. */
-async function decide(
+/** Opens (or finds) the Handrail request of one tool call: one per `toolCallId`. */
+async function open(
   options: ApprovalOptions,
   toolCallId: string,
   action: string,
   input: unknown,
   signal: AbortSignal | undefined,
-): Promise<Decision> {
-  const hr = clientOf(options);
-  const id = await hr.defer({
+): Promise<string> {
+  return clientOf(options).defer({
     service: options.service,
     action,
     payload: input,
@@ -98,7 +106,18 @@ async function decide(
     ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
     ...(signal !== undefined && { signal }),
   });
-  const decision = await hr.wait(id, {
+}
+
+/** The Handrail decision on one tool call: opened once per `toolCallId`. */
+async function decide(
+  options: ApprovalOptions,
+  toolCallId: string,
+  action: string,
+  input: unknown,
+  signal: AbortSignal | undefined,
+): Promise<Decision> {
+  const id = await open(options, toolCallId, action, input, signal);
+  const decision = await clientOf(options).wait(id, {
     ...(options.timeout !== undefined && { timeout: options.timeout }),
     ...(signal !== undefined && { signal }),
   });
@@ -119,13 +138,25 @@ export function withApproval<T extends AnyTool>(tool: T, options: ApprovalOption
     throw new TypeError("withApproval: the tool has no execute function to guard");
   }
   const gated = async (input: unknown, call: ToolExecutionOptions): Promise<unknown> => {
-    const decision = await decide(options, call.toolCallId, options.action, input, call.abortSignal);
+    let decision: Decision;
+    try {
+      decision = await decide(options, call.toolCallId, options.action, input, call.abortSignal);
+    } catch (err) {
+      // Nobody decided in time: fail closed, and say so to the model.
+      if (err instanceof ExpiredError) return statusText("EXPIRED");
+      throw err;
+    }
     if (!decision.approved) return decisionText(decision);
-    // An AsyncIterable result (preliminary outputs) is passed through as is.
-    const result = await execute(decision.payload, call);
-    if (decision.status !== "APPROVED_WITH_MODIFICATIONS") return result;
-    const shown = typeof result === "string" ? result : JSON.stringify(result);
-    return `${decisionText(decision)}\nResult: ${shown}`;
+    const approved = decision;
+    // Once per request in this process: a retried step (the same conversation continued
+    // again) gets the first result instead of running the decided call twice.
+    return once(`ai:${approved.requestId}`, async () => {
+      // An AsyncIterable result (preliminary outputs) is passed through as is.
+      const result = await execute(approved.payload, call);
+      if (approved.status !== "APPROVED_WITH_MODIFICATIONS") return result;
+      const shown = typeof result === "string" ? result : JSON.stringify(result);
+      return `${decisionText(approved)}\nResult: ${shown}`;
+    });
   };
   return { ...tool, execute: gated } as T;
 }
@@ -162,6 +193,76 @@ export async function answerApproval(
   options: Omit<ApprovalOptions, "action"> & { action?: string; signal?: AbortSignal },
 ): Promise<ToolApprovalResponse> {
   const { toolCallId, toolName, input } = part.toolCall;
-  const decision = await decide(options as ApprovalOptions, toolCallId, options.action ?? toolName, input, options.signal);
-  return approvalResponse(part.approvalId, decision);
+  try {
+    const decision = await decide(options as ApprovalOptions, toolCallId, options.action ?? toolName, input, options.signal);
+    return approvalResponse(part.approvalId, decision);
+  } catch (err) {
+    // Nobody decided in time: denied (fail closed).
+    if (err instanceof ExpiredError) return { type: "tool-approval-response", approvalId: part.approvalId, approved: false, reason: statusText("EXPIRED") };
+    throw err;
+  }
 }
+
+/** The status `ai` 7's `toolApproval` functions return (`ToolApprovalStatus`). */
+export type ApprovalStatus =
+  | "not-applicable"
+  | "user-approval"
+  | { type: "approved"; reason?: string }
+  | { type: "denied"; reason?: string };
+
+/** A tool call as `ai` 7 hands it to a `toolApproval` function. */
+export interface ApprovalToolCall {
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+}
+
+/**
+ * A call-level `toolApproval` function for `ai` 7 (`generateText` / `streamText` /
+ * `ToolLoopAgent`): each tool call `when` selects (default: every one) opens its Handrail
+ * request (the same one `withApproval`'s `execute` finds, key `ai:<toolCallId>`), waits for
+ * the decision, and answers `{ type: "approved", reason }` or `{ type: "denied", reason }`
+ * with the decision text; an expired request is denied (`EXPIRED: do not act`). Other calls
+ * are `not-applicable` (the tool's own `needsApproval` applies).
+ *
+ * `action` defaults to the tool call's name.
+ */
+export function toolApproval(
+  options: Omit<ApprovalOptions, "action"> & {
+    action?: string;
+    when?: (call: ApprovalToolCall) => boolean | Promise<boolean>;
+    /**
+     * `true` (the default): wait for the decision here. The SDK asks about the calls of a
+     * step one after another, so a step's second request opens only once the first is
+     * decided. `false`: open the request and answer `user-approval`, so every request of
+     * the step is open at once and the SDK stops with `tool-approval-request` parts, to be
+     * answered with `answerApproval`.
+     */
+    wait?: boolean;
+  },
+): (request: { toolCall: ApprovalToolCall }) => Promise<ApprovalStatus> {
+  return async ({ toolCall }) => {
+    if (options.when !== undefined && !(await options.when(toolCall))) return "not-applicable";
+    if (options.wait === false) {
+      await open(options as ApprovalOptions, toolCall.toolCallId, options.action ?? toolCall.toolName, toolCall.input, undefined);
+      return "user-approval";
+    }
+    let decision: Decision;
+    try {
+      decision = await decide(
+        options as ApprovalOptions,
+        toolCall.toolCallId,
+        options.action ?? toolCall.toolName,
+        toolCall.input,
+        undefined,
+      );
+    } catch (err) {
+      if (err instanceof ExpiredError) {
+        return { type: "denied", reason: statusText("EXPIRED") };
+      }
+      throw err;
+    }
+    return { type: decision.approved ? "approved" : "denied", reason: decisionText(decision) };
+  };
+}
+

@@ -89,8 +89,106 @@ function outputText(result: unknown): string | undefined {
   }
 }
 
+/** What the firewall and the core's guard plan say about one call. @internal */
+export interface Judgement {
+  verdict: Verdict;
+  plan: GuardPlan;
+}
+
+/** How one call ended, for `GuardKit.record`. @internal */
+export interface Ending {
+  handrail: Handrail;
+  firewall: Firewall;
+  session: FirewallSession;
+  tool: string;
+  /** The call's key (`GuardKit.callKey`). */
+  key: string;
+  /** The arguments the call ran with (the approved ones after a review). */
+  values: unknown;
+  plan: GuardPlan;
+  /** The decision's status after a review; `null` without one. */
+  status: string | null;
+  result: unknown;
+  scope?: string;
+  agent?: string;
+  effect?: Effect;
+  task?: string;
+}
+
+/**
+ * The guard's steps, one implementation for `guard` and every framework adapter
+ * (`handrail/langchain`, `handrail/openai-agents`, …): the core decides each of them. @internal
+ */
+export interface GuardKit {
+  /** The exactly-once key of a call: the core's `guard::call_key`. */
+  callKey(scope: string, service: string, tool: string, args: unknown): string;
+  /** The firewall's verdict on a call now and the core's plan for it (run, shadow, block, ask). */
+  judge(firewall: Firewall, session: FirewallSession, tool: string, args: unknown, effect?: Effect): Judgement;
+  /** The review context (`{ firewall: {...}, task? }`) the core builds for a verdict. */
+  reviewContext(verdict: Verdict, task?: string): Record<string, unknown>;
+  /** Records how a call ended into the firewall and queues its observation; never throws. */
+  record(ending: Ending): void;
+}
+
+/** @internal */
+export function createGuardKit(backend: Backend): GuardKit {
+  return {
+    callKey(scope, service, tool, args) {
+      return translate(() => backend.guardCallKey(scope, service, tool, JSON.stringify(args)));
+    },
+    judge(firewall, session, tool, args, effect) {
+      const now = Math.floor(Date.now() / 1000);
+      const verdict: Verdict = firewall.check(session, { tool, args, now, ...(effect !== undefined ? { effect } : {}) });
+      const plan: GuardPlan = translate(() => backend.guardPlan(verdict.action, verdict.enforced));
+      return { verdict, plan };
+    },
+    reviewContext(verdict, task) {
+      return JSON.parse(translate(() => backend.guardReviewContext(JSON.stringify(verdict), task)));
+    },
+    record(e) {
+      // When the call ended (after a review, not when it was asked), as Python records it.
+      const now = Math.floor(Date.now() / 1000);
+      let event: { outcome: Outcome; output?: string };
+      try {
+        const outcome = backend.guardOutcome(e.plan, e.status);
+        if (outcome === null) return;
+        const output = outputText(e.result);
+        const observed: GuardObserved = {
+          key: e.key,
+          session: e.scope || e.session.id,
+          tool: e.tool,
+          argsJson: JSON.stringify(e.values),
+          outcome,
+          at: now,
+          ...(e.task !== undefined ? { context: e.task } : {}),
+          ...(e.effect !== undefined ? { effect: e.effect } : {}),
+          ...(output !== undefined ? { output } : {}),
+        };
+        event = JSON.parse(backend.guardObservation(observed));
+      } catch {
+        // Recording is best effort; it never fails the tool.
+        return;
+      }
+      try {
+        e.firewall.record(e.session, {
+          tool: e.tool,
+          args: e.values,
+          outcome: event.outcome,
+          now,
+          ...(e.effect !== undefined ? { effect: e.effect } : {}),
+          ...(event.output !== undefined ? { output: event.output } : {}),
+        });
+      } catch {
+        // Learning is best effort; it never fails the tool.
+      }
+      if (e.agent !== undefined) observeLater(e.handrail, e.agent, event);
+    },
+  };
+}
+
 /** @internal */
 export function createGuard(backend: Backend): Guard {
+  const kit = createGuardKit(backend);
   /**
    * Wraps `fn` so each call is judged by the firewall first, by the core's guard (the same
    * rules as Python's `handrail.guard`): `allow` runs it; in shadow mode (`enforced` false) a
@@ -120,14 +218,12 @@ export function createGuard(backend: Backend): Guard {
       throw new TypeError('guard: onReject is "throw", "return" or a function');
     }
     return async (args: A): Promise<unknown> => {
-      const key = translate(() => backend.guardCallKey(scope, service, tool, JSON.stringify(args)));
+      const key = kit.callKey(scope, service, tool, args);
       return once(key, () => call(args, key));
     };
 
     async function call(args: A, key: string): Promise<unknown> {
-      const now = Math.floor(Date.now() / 1000);
-      const verdict: Verdict = firewall.check(session, { tool, args, now, ...(effect !== undefined ? { effect } : {}) });
-      const plan: GuardPlan = translate(() => backend.guardPlan(verdict.action, verdict.enforced));
+      const { verdict, plan } = kit.judge(firewall, session, tool, args, effect);
       if (plan === "run" || plan === "shadow") {
         const result = await fn(args);
         record(key, args, plan, null, result);
@@ -137,7 +233,7 @@ export function createGuard(backend: Backend): Guard {
         record(key, args, plan, null, undefined);
         throw new GuardError("guard_blocked", `the firewall blocked ${tool}`, { reasons: verdict.reasons });
       }
-      const context = JSON.parse(translate(() => backend.guardReviewContext(JSON.stringify(verdict), task)));
+      const context = kit.reviewContext(verdict, task);
       const ask = { service, action: tool, payload: args, context, idempotencyKey: key };
       let decision: Decision;
       try {
@@ -167,42 +263,21 @@ export function createGuard(backend: Backend): Guard {
 
     /** Records how the call ended (the core's outcome and observation event); never throws. */
     function record(key: string, values: unknown, plan: GuardPlan, status: string | null, result: unknown): void {
-      // When the call ended (after a review, not when it was asked), as Python records it.
-      const now = Math.floor(Date.now() / 1000);
-      let event: { outcome: Outcome; output?: string };
-      try {
-        const outcome = backend.guardOutcome(plan, status);
-        if (outcome === null) return;
-        const output = outputText(result);
-        const observed: GuardObserved = {
-          key,
-          session: scope || session.id,
-          tool,
-          argsJson: JSON.stringify(values),
-          outcome,
-          at: now,
-          ...(task !== undefined ? { context: task } : {}),
-          ...(effect !== undefined ? { effect } : {}),
-          ...(output !== undefined ? { output } : {}),
-        };
-        event = JSON.parse(backend.guardObservation(observed));
-      } catch {
-        // Recording is best effort; it never fails the tool.
-        return;
-      }
-      try {
-        firewall.record(session, {
-          tool,
-          args: values,
-          outcome: event.outcome,
-          now,
-          ...(effect !== undefined ? { effect } : {}),
-          ...(event.output !== undefined ? { output: event.output } : {}),
-        });
-      } catch {
-        // Learning is best effort; it never fails the tool.
-      }
-      if (agent !== undefined) observeLater(hr, agent, event);
+      kit.record({
+        handrail: hr,
+        firewall,
+        session,
+        tool,
+        key,
+        values,
+        plan,
+        status,
+        result,
+        scope,
+        ...(agent !== undefined ? { agent } : {}),
+        ...(effect !== undefined ? { effect } : {}),
+        ...(task !== undefined ? { task } : {}),
+      });
     }
   }
   // The overloads only narrow what a rejection resolves to; the one body serves them all.

@@ -25,7 +25,7 @@
  * @packageDocumentation
  */
 import { createApi } from "./api.js";
-import { createGuard } from "./guard.js";
+import { createGuard, createGuardKit, type GuardKit } from "./guard.js";
 import { bindText } from "./text.js";
 import { createCore, type Execution as ExecutionInstance } from "./core.js";
 import { napiBackend } from "./napi.js";
@@ -142,3 +142,7 @@ export { GuardError } from "./guard.js";
 export type { Guard, GuardOptions } from "./guard.js";
 /** Wraps a tool function in the firewall, Handrail review and exactly-once (see `GuardOptions`). */
 export const guard = createGuard(backend);
+
+/** The guard's steps for the framework adapters (`handrail/langchain`, …). @internal */
+export const guardKit: GuardKit = createGuardKit(backend);
+export { requestIdFor } from "./client.js";

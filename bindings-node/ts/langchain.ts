@@ -25,9 +25,12 @@ import { tool } from "@langchain/core/tools";
 import { Command, interrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { z } from "zod";
 
-import type { Decision, Priority } from "./client.js";
-import { Handrail, HandrailError } from "./index.js";
-import { decisionText } from "./text.js";
+import type { Decision, DeferOptions, Priority } from "./client.js";
+import type { Judgement } from "./guard.js";
+import type { Effect, Verdict } from "./backend.js";
+import type { Firewall, FirewallSession } from "./firewall.js";
+import { ExpiredError, Handrail, HandrailError, NotFoundError, canonicalize, guardKit, requestIdFor } from "./index.js";
+import { blockedText, decisionText, statusText } from "./text.js";
 
 export { decisionText } from "./text.js";
 
@@ -191,3 +194,433 @@ export function gate<S = Record<string, unknown>>(options: GateOptions<S>) {
     };
   };
 }
+
+// ---------------------------------------------------------------------------------------
+// LangChain v1 agents: `createAgent({ model, tools, middleware: [handrailMiddleware(...)] })`
+// ---------------------------------------------------------------------------------------
+
+/** A decision type of LangChain's human-in-the-loop middleware. */
+export type HitlDecisionType = "approve" | "edit" | "reject";
+
+/** One tool call of a `HITLRequest`, with the Handrail request that holds it. */
+export interface HandrailActionRequest {
+  name: string;
+  args: Record<string, unknown>;
+  description?: string;
+  /** The Handrail request deciding this call (one per held call). */
+  handrailRequestId: string;
+  /** The tool call's id, as the model gave it. */
+  toolCallId: string;
+}
+
+/** The interrupt's value: LangChain's `HITLRequest`, one action per held call of the step. */
+export interface HandrailHitlRequest {
+  actionRequests: HandrailActionRequest[];
+  reviewConfigs: { actionName: string; allowedDecisions: HitlDecisionType[]; argsSchema?: Record<string, unknown> }[];
+  /** The Handrail request ids, in the order of `actionRequests`. */
+  handrailRequestIds: string[];
+}
+
+/** A decision of LangChain's `HITLResponse`. */
+export type AgentDecision =
+  | { type: "approve" }
+  | { type: "edit"; editedAction: { name: string; args: Record<string, unknown> } }
+  | { type: "reject"; message?: string };
+
+/** Per-tool configuration, as `humanInTheLoopMiddleware`'s `interruptOn` entries. */
+export interface HandrailInterruptOnConfig {
+  /** What the person may do. Default: approve, edit and reject. */
+  allowedDecisions?: HitlDecisionType[];
+  /** Shown to the person (and in the interrupt's action request). */
+  description?: string | ((toolCall: AgentToolCall) => string | Promise<string>);
+  /** JSON Schema an edit must satisfy: it becomes the Handrail request's schema. */
+  argsSchema?: Record<string, unknown>;
+  /**
+   * Whether to hold this call. Default: the firewall's verdict (held when the core's plan
+   * is `ask`) when a `firewall` is given, else always.
+   */
+  when?: (request: { toolCall: AgentToolCall; state: unknown; runtime: unknown }) => boolean | Promise<boolean>;
+  /** What the tool does, for the firewall (`read`, `write`, `destructive`, `egress`, `payment`). */
+  effect?: Effect;
+}
+
+/** A tool call as LangChain's messages carry it. */
+export interface AgentToolCall {
+  name: string;
+  args: Record<string, unknown>;
+  id?: string;
+  type?: "tool_call";
+}
+
+/** What `handrailMiddleware` takes. */
+export interface HandrailMiddlewareOptions {
+  /** Default: `new Handrail()` (reads `HANDRAIL_URL`, `HANDRAIL_API_KEY`…). */
+  handrail?: Handrail;
+  /** The requests' `service`. Default: `"langchain"`. */
+  service?: string;
+  /**
+   * Which tools a person may be asked about, as `humanInTheLoopMiddleware`'s `interruptOn`:
+   * `true` (all decisions), `false` (never held) or a config. A tool left out is judged by
+   * the firewall when one is given (held when it says review), else never held.
+   */
+  interruptOn?: Record<string, boolean | HandrailInterruptOnConfig>;
+  /**
+   * The in-process firewall: its verdict is the default predicate, an enforced `block`
+   * never runs (the model reads the reason), and an edit is judged again before it runs.
+   */
+  firewall?: Firewall;
+  /** The firewall session of a thread (required with `firewall`). */
+  session?: FirewallSession | ((threadId: string) => FirewallSession);
+  /** The task as the user gave it: shown to the person (`context.task`). */
+  context?: string;
+  /** Posts observations under this agent name. */
+  agent?: string;
+  /** Prefix of the default description. Default: `"Tool execution requires approval"`. */
+  descriptionPrefix?: string;
+  priority?: Priority;
+  /** The role that may decide. */
+  role?: string;
+  /** Seconds until a request expires unanswered: then the call fails closed. */
+  expiresIn?: number;
+  /** Seconds a resumed step waits for undecided requests before `WaitTimeoutError`. */
+  timeout?: number;
+}
+
+const DECISIONS: HitlDecisionType[] = ["approve", "edit", "reject"];
+
+/** The review a held call got, kept in the agent's state for the tool node. */
+interface Review {
+  requestId: string;
+  status: string;
+  text: string;
+  /** The call's guard key, for recording its outcome. */
+  key: string;
+  thread: string;
+}
+
+/** The HITL decision that says what a Handrail decision says (the server's truth). */
+export function agentDecision(decision: Decision, action: string): AgentDecision {
+  if (decision.status === "APPROVED") return { type: "approve" };
+  if (decision.status === "APPROVED_WITH_MODIFICATIONS") {
+    return { type: "edit", editedAction: { name: action, args: decision.payload as Record<string, unknown> } };
+  }
+  return { type: "reject", message: decisionText(decision) };
+}
+
+/**
+ * Waits for every Handrail request of a `HITLRequest` and gives the `HITLResponse` that says
+ * what the server decided, to resume with: `agent.invoke(new Command({ resume }), config)`.
+ * (A plain value, not a `Command`: `createAgent` tells a `Command` by its class, and an app's
+ * ESM `@langchain/langgraph` is another copy of the class than this package's CommonJS one.)
+ */
+export async function handrailDecisions(
+  handrail: Handrail,
+  request: HandrailHitlRequest,
+  options: { timeout?: number; signal?: AbortSignal } = {},
+): Promise<{ decisions: AgentDecision[] }> {
+  const decisions = await Promise.all(
+    request.actionRequests.map(async (action): Promise<AgentDecision> => {
+      try {
+        return agentDecision(await handrail.wait(action.handrailRequestId, options), action.name);
+      } catch (err) {
+        if (err instanceof ExpiredError) return { type: "reject", message: statusText("EXPIRED") };
+        throw err;
+      }
+    }),
+  );
+  return { decisions };
+}
+
+
+function canonicalEqual(a: unknown, b: unknown): boolean {
+  return canonicalize(JSON.stringify(a ?? null)) === canonicalize(JSON.stringify(b ?? null));
+}
+
+/** The type a resume value claims for one held call (`undefined` when it claims none). */
+function claimedType(decision: unknown): string | undefined {
+  const t = (decision as { type?: unknown } | null)?.type;
+  return typeof t === "string" ? t : undefined;
+}
+
+/**
+ * A LangChain v1 agent middleware that holds tool calls for a person through Handrail, in
+ * the shape of `humanInTheLoopMiddleware` (same `interruptOn`, same `HITLRequest` interrupt,
+ * same `HITLResponse` resume):
+ *
+ * 1. After each model step, every tool call is judged: `interruptOn[tool].when`, else the
+ *    firewall's verdict (the core's guard plan), else "held" for a tool in `interruptOn`.
+ *    A call the firewall blocks never runs; the model reads why.
+ * 2. Each held call becomes its own Handrail request, keyed by the core's guard key over
+ *    (thread id + tool call id, service, tool, args): a resumed or re-executed step finds
+ *    the same request, never a second one.
+ * 3. The step pauses on one `interrupt()` whose value is the standard `HITLRequest` for all
+ *    held calls of the step, plus each call's `handrailRequestId`.
+ * 4. On resume (`new Command({ resume: { decisions } })`, e.g. from `handrailDecisions`) the step
+ *    reads each decision from the server, which wins: a resume decision that contradicts it
+ *    throws `HandrailError` `resume_mismatch`. Approved calls run (an edit with the edited
+ *    arguments, judged again by the firewall and checked against `argsSchema`, and the model
+ *    reads `APPROVED WITH EDITS: <what changed>…` before the result); a rejected call does not
+ *    run and the model reads `REJECTED: <reason>`; an expired one fails closed
+ *    (`EXPIRED: do not act`).
+ *
+ * Needs a checkpointer and a `thread_id` (`configurable.thread_id`), as LangChain's own HITL.
+ */
+export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
+  // `langchain` is loaded only by the apps that use the middleware (an optional peer).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createMiddleware, ToolMessage, AIMessage } = require("langchain") as typeof import("langchain");
+  const { getConfig } = require("@langchain/langgraph") as typeof import("@langchain/langgraph");
+  const { z: zod } = require("zod") as typeof import("zod");
+  const hr = options.handrail ?? new Handrail();
+  const service = options.service ?? "langchain";
+  const interruptOn = options.interruptOn ?? {};
+  const { firewall, context: task, agent } = options;
+  if (firewall !== undefined && options.session === undefined) {
+    throw new HandrailError("invalid_options", "handrailMiddleware: a firewall needs a session");
+  }
+  const sessionOf = (thread: string): FirewallSession | undefined => {
+    const s = options.session;
+    return typeof s === "function" ? s(thread) : s;
+  };
+
+  const configOf = (name: string): HandrailInterruptOnConfig | false | undefined => {
+    const c = interruptOn[name];
+    if (c === false) return false;
+    if (c === true) return {};
+    return c;
+  };
+
+  return createMiddleware({
+    name: "HandrailMiddleware",
+    stateSchema: zod.object({ handrailReviews: zod.record(zod.string(), zod.any()).optional() }),
+    afterModel: {
+      canJumpTo: ["model"],
+      hook: async (state: any, runtime: any) => {
+        const messages: any[] = state.messages ?? [];
+        const last = [...messages].reverse().find((m) => AIMessage.isInstance(m));
+        if (!last || !last.tool_calls?.length) return undefined;
+        const answered = new Set(
+          messages.filter((m) => ToolMessage.isInstance(m)).map((m: { tool_call_id: string }) => m.tool_call_id),
+        );
+        const calls: AgentToolCall[] = last.tool_calls.filter((c: AgentToolCall) => !answered.has(c.id ?? ""));
+        if (calls.length === 0) return undefined;
+        const thread = (runtime?.configurable?.thread_id ?? getConfig()?.configurable?.thread_id) as string | undefined;
+        if (!thread) {
+          throw new HandrailError("invalid_config", "handrailMiddleware needs a checkpointer and a thread_id in the config");
+        }
+        const session = firewall !== undefined ? sessionOf(thread) : undefined;
+
+        type Held = { call: AgentToolCall; config: HandrailInterruptOnConfig; key: string; verdict?: Verdict };
+        const held: Held[] = [];
+        const blocked: { call: AgentToolCall; text: string }[] = [];
+        for (const call of calls) {
+          const config = configOf(call.name);
+          const key = guardKit.callKey(`langchain:${thread}:${call.id ?? ""}`, service, call.name, call.args);
+          let judged: Judgement | undefined;
+          if (firewall !== undefined && session !== undefined) {
+            judged = guardKit.judge(firewall, session, call.name, call.args, config ? config.effect : undefined);
+            if (judged.plan === "block") {
+              guardKit.record({ handrail: hr, firewall, session, tool: call.name, key, values: call.args, plan: "block", status: null, result: undefined });
+              blocked.push({ call, text: blockedText(judged.verdict) });
+              continue;
+            }
+          }
+          let hold: boolean;
+          if (config === false) hold = false;
+          else if (config?.when !== undefined) hold = await config.when({ toolCall: call, state, runtime });
+          else if (judged !== undefined) hold = judged.plan === "ask";
+          else hold = config !== undefined;
+          // A call held before (this step ran before a restart, or the firewall has learned
+          // since) stays held: its request and decision stand.
+          if (!hold) hold = await exists(requestIdFor(hr, { service, action: call.name, payload: call.args, idempotencyKey: key }));
+          if (hold) held.push({ call, config: config || {}, key, ...(judged !== undefined && { verdict: judged.verdict }) });
+        }
+
+        const reviews: Record<string, Review> = { ...(state.handrailReviews ?? {}) };
+        const toolMessages: unknown[] = blocked.map(
+          ({ call, text }) => new ToolMessage({ content: text, name: call.name, tool_call_id: call.id ?? "", status: "error" }),
+        );
+        const revised = new Map<string, AgentToolCall>();
+
+        if (held.length > 0) {
+          const ids = await Promise.all(held.map((h) => open(h, thread)));
+          const actionRequests: HandrailActionRequest[] = [];
+          for (const [i, h] of held.entries()) {
+            const d = h.config.description;
+            const description =
+              typeof d === "function"
+                ? await d(h.call)
+                : (d ??
+                  `${options.descriptionPrefix ?? "Tool execution requires approval"}\n\nTool: ${h.call.name}\nArgs: ${JSON.stringify(h.call.args, null, 2)}`);
+            actionRequests.push({
+              name: h.call.name,
+              args: h.call.args,
+              description,
+              handrailRequestId: ids[i] as string,
+              toolCallId: h.call.id ?? "",
+            });
+          }
+          const request: HandrailHitlRequest = {
+            actionRequests,
+            reviewConfigs: held.map((h) => ({
+              actionName: h.call.name,
+              allowedDecisions: h.config.allowedDecisions ?? [...DECISIONS],
+              ...(h.config.argsSchema !== undefined && { argsSchema: h.config.argsSchema }),
+            })),
+            handrailRequestIds: ids,
+          };
+          const answer = interrupt(request) as { decisions?: unknown } | undefined;
+          const claimed = answer?.decisions;
+          if (claimed !== undefined && (!Array.isArray(claimed) || claimed.length !== held.length)) {
+            throw new HandrailError(
+              "resume_mismatch",
+              `the resume value must hold ${held.length} decision(s), one per held call, in the interrupt's order`,
+            );
+          }
+          const waitOptions = {
+            ...(options.timeout !== undefined && { timeout: options.timeout }),
+            ...(runtime?.signal !== undefined && { signal: runtime.signal as AbortSignal }),
+          };
+          const outcomes = await Promise.all(
+            held.map(async (h, i) => {
+              try {
+                return await hr.wait(ids[i] as string, waitOptions);
+              } catch (err) {
+                if (err instanceof ExpiredError) return null;
+                throw err;
+              }
+            }),
+          );
+          for (const [i, h] of held.entries()) {
+            const decision = outcomes[i] ?? null;
+            const id = ids[i] as string;
+            const truth: AgentDecision = decision === null ? { type: "reject", message: statusText("EXPIRED") } : agentDecision(decision, h.call.name);
+            const said = Array.isArray(claimed) ? claimed[i] : undefined;
+            const type = claimedType(said);
+            if (said !== undefined) {
+              const agrees =
+                type === truth.type ||
+                (truth.type === "reject" && type === "respond");
+              const editAgrees =
+                truth.type !== "edit" ||
+                !said ||
+                (said as { editedAction?: { args?: unknown } }).editedAction?.args === undefined ||
+                canonicalEqual((said as { editedAction: { args: unknown } }).editedAction.args, truth.editedAction.args);
+              if (!agrees || !editAgrees) {
+                throw new HandrailError(
+                  "resume_mismatch",
+                  `resume decision ${i} says "${type ?? "?"}" but request ${id} was decided ${decision?.status ?? "EXPIRED"}`,
+                );
+              }
+            }
+            const allowed = h.config.allowedDecisions ?? DECISIONS;
+            let reject: string | undefined;
+            let args = h.call.args;
+            if (decision === null || !decision.approved) {
+              reject = decision === null ? statusText("EXPIRED") : decisionText(decision);
+            } else if (decision.status === "APPROVED_WITH_MODIFICATIONS" && !allowed.includes("edit")) {
+              reject = statusText("REJECTED", `edits are not allowed for ${h.call.name}`);
+            } else {
+              args = decision.payload as Record<string, unknown>;
+              if (decision.status === "APPROVED_WITH_MODIFICATIONS" && firewall !== undefined && session !== undefined) {
+                const again = guardKit.judge(firewall, session, h.call.name, args, h.config.effect);
+                if (again.plan === "block") reject = blockedText(again.verdict);
+              }
+            }
+            if (reject !== undefined) {
+              if (firewall !== undefined && session !== undefined && decision !== null) {
+                guardKit.record({ handrail: hr, firewall, session, tool: h.call.name, key: h.key, values: h.call.args, plan: "ask", status: decision.status, result: undefined, scope: thread, ...(agent !== undefined && { agent }), ...(task !== undefined && { task }) });
+              }
+              toolMessages.push(new ToolMessage({ content: reject, name: h.call.name, tool_call_id: h.call.id ?? "", status: "error" }));
+              continue;
+            }
+            reviews[h.call.id ?? ""] = {
+              requestId: id,
+              status: (decision as Decision).status,
+              text: decisionText(decision as Decision),
+              key: h.key,
+              thread,
+            };
+            if (args !== h.call.args) revised.set(h.call.id ?? "", { ...h.call, args });
+          }
+        }
+        if (toolMessages.length === 0 && revised.size === 0 && held.length === 0) return undefined;
+        last.tool_calls = last.tool_calls.map((c: AgentToolCall) => revised.get(c.id ?? "") ?? c);
+        // Every call answered here (rejected, blocked, expired): back to the model, which
+        // reads why; otherwise the tools node runs the calls left.
+        const settled = new Set([...answered, ...toolMessages.map((m) => (m as { tool_call_id: string }).tool_call_id)]);
+        const left = last.tool_calls.some((c: AgentToolCall) => !settled.has(c.id ?? ""));
+        return { messages: [last, ...toolMessages], handrailReviews: reviews, ...(!left && { jumpTo: "model" }) };
+      },
+    },
+    wrapToolCall: async (request: any, handler: any) => {
+      const review: Review | undefined = request.state?.handrailReviews?.[request.toolCall?.id ?? ""];
+      const result = await handler(request);
+      if (review && firewall !== undefined) {
+        // The approved call ran: the firewall learns the path and its values (the guard's rule).
+        const session = sessionOf(review.thread);
+        if (session !== undefined) {
+          guardKit.record({
+            handrail: hr,
+            firewall,
+            session,
+            tool: request.toolCall.name,
+            key: review.key,
+            values: request.toolCall.args,
+            plan: "ask",
+            status: review.status,
+            result: ToolMessage.isInstance(result) ? result.content : undefined,
+            scope: review.thread,
+            ...(agent !== undefined && { agent }),
+            ...(task !== undefined && { task }),
+          });
+        }
+      }
+      if (!review || review.status !== "APPROVED_WITH_MODIFICATIONS" || !ToolMessage.isInstance(result)) return result;
+      const shown = typeof result.content === "string" ? result.content : JSON.stringify(result.content);
+      return new ToolMessage({
+        content: `${review.text}\nResult: ${shown}`,
+        name: result.name ?? request.toolCall.name,
+        tool_call_id: result.tool_call_id,
+        ...(result.status !== undefined && { status: result.status }),
+      });
+    },
+  } as any);
+
+  /** Opens (or finds) the request of one held call. */
+  async function open(h: { call: AgentToolCall; config: HandrailInterruptOnConfig; key: string; verdict?: Verdict }, thread: string): Promise<string> {
+    const ask: DeferOptions = {
+      service,
+      action: h.call.name,
+      payload: h.call.args,
+      idempotencyKey: h.key,
+      context: {
+        ...(h.verdict !== undefined ? guardKit.reviewContext(h.verdict, task) : task !== undefined ? { task } : {}),
+        langchain: { thread_id: thread, tool_call_id: h.call.id ?? null },
+      },
+      ...(h.config.argsSchema !== undefined && { schema: h.config.argsSchema }),
+      ...(options.priority !== undefined && { priority: options.priority }),
+      ...(options.role !== undefined && { role: options.role }),
+      ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
+    };
+    try {
+      return await hr.defer(ask);
+    } catch (err) {
+      // The same key with another body (the firewall's context moved since the first
+      // ask): the first request and its decision stand.
+      if (err instanceof HandrailError && err.code === "idempotency_mismatch") return requestIdFor(hr, ask);
+      throw err;
+    }
+  }
+
+  async function exists(id: string): Promise<boolean> {
+    try {
+      await hr.status(id);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+}
+

@@ -514,3 +514,42 @@ fn with_the_relay_down_mail_is_retried_logged_and_sent_once_it_is_up() {
     assert_eq!(messages(&dir).len(), 2, "each addressee once: {mail:?}");
     server.kill();
 }
+
+#[test]
+fn an_escalation_mails_the_next_role_whose_addressees_then_decide() {
+    let port = free_port();
+    let sink = Sink::start(port, &fresh_dir("sink-escalation"));
+    let server = serve("escalation", &mail_env(port), Stdio::inherit());
+    for role in
+        [json!({"name": "ops"}), json!({"name": "finance", "escalate_to": "ops", "escalate_after_secs": 1})]
+    {
+        let (status, answer) = server.call("POST", "/v1/roles", &server.operator, Some(&role));
+        assert_eq!(status, 201, "{answer}");
+    }
+    for (to, role) in [("alice@example.com", "finance"), ("carol@example.com", "ops")] {
+        let channel = json!({"kind": "email", "to": [to], "roles": [role]});
+        assert_eq!(server.call("POST", "/v1/channels", &server.operator, Some(&channel)).0, 201);
+    }
+    let (_, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 3, "to": "z"}})),
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mail = wait_for(&sink.dir, 2, Duration::from_secs(20));
+    assert_eq!(mail[0]["rcpt_tos"][0], "alice@example.com");
+    assert_eq!(mail[1]["rcpt_tos"][0], "carol@example.com");
+    assert!(mail[1]["subject"].as_str().unwrap().contains("escalated"), "{}", mail[1]["subject"]);
+    let (_, alice) = text_and_token(&mail[0]);
+    let (_, carol) = text_and_token(&mail[1]);
+    // The request is ops' now: finance's addressee may no longer decide it, ops' may.
+    assert_eq!(page(&server, "POST", &alice, Some(&[("decision", "approve")])).0, 403);
+    let (status, response) =
+        page(&server, "POST", &carol, Some(&[("decision", "reject"), ("reason", "not today")]));
+    assert_eq!(status, 200, "{}", body(response));
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED");
+    assert_eq!(row["decision"]["actor"], "email:carol@example.com");
+    assert_eq!(row["decision"]["reason"], "not today");
+}

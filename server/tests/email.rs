@@ -553,3 +553,68 @@ fn an_escalation_mails_the_next_role_whose_addressees_then_decide() {
     assert_eq!(row["decision"]["actor"], "email:carol@example.com");
     assert_eq!(row["decision"]["reason"], "not today");
 }
+
+#[test]
+fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it() {
+    use handrail_core::request::Decision;
+    use handrail_server::store::{
+        AuditEvent, Channel, ChannelKind, Channels, Inserted, Projects, RequestRow, Requests, Role, Sqlite,
+    };
+    let dir = fresh_dir("store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Sqlite::open(&dir.join("handrail.db")).unwrap();
+    for project in ["prj_a", "prj_b"] {
+        store.add_project(project, project, 0).unwrap();
+    }
+    store.add_key("key_agent", "h1", "prj_a", Role::Agent, 0).unwrap();
+    let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_op", event, data: json!({}) };
+    let channel = |id: &str, to: &str, roles: &[&str]| Channel {
+        id: id.into(),
+        kind: ChannelKind::Email,
+        to: vec![to.into()],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        created_at: 0,
+    };
+    // Alice is on prj_a's finance channel and on a channel of another project.
+    store
+        .add_channel("prj_a", &channel("ch_1", "alice@example.com", &["finance"]), audit("channel.created"))
+        .unwrap();
+    store
+        .add_channel("prj_b", &channel("ch_2", "mallory@example.com", &[]), audit("channel.created"))
+        .unwrap();
+    let request = |id: &str, role: &str| -> RequestRow {
+        let row: RequestRow = serde_json::from_value(json!({
+            "id": id, "project": "prj_a", "service": "s", "action": "a", "payload": {}, "role": role,
+            "priority": "medium", "status": "PENDING", "created_at": 0, "expires_at": 4_000_000_000i64,
+            "created_by": "key_agent",
+        }))
+        .unwrap();
+        assert_eq!(store.insert_request(&row, None, audit("request.created")).unwrap(), Inserted::Created);
+        row
+    };
+    let ops = request("req_oooooooooooooooo", "ops");
+    let finance = request("req_ffffffffffffffff", "finance");
+    let approve = |row: &RequestRow, actor: &str| {
+        let decision: Decision = serde_json::from_value(json!({"request_id": row.id, "status": "APPROVED",
+            "actor": actor, "proof": "a.b.c", "decided_at": 1}))
+        .unwrap();
+        store.decide("prj_a", &row.id, "APPROVED".parse().unwrap(), &decision, None, audit("x"))
+    };
+    for actor in [
+        "email:alice@example.com",
+        "email:mallory@example.com",
+        "email:",
+        "email:alice",
+        "mail:alice@example.com",
+    ] {
+        assert!(approve(&ops, actor).is_err(), "{actor} on ops");
+    }
+    assert!(approve(&finance, "email:mallory@example.com").is_err(), "another project's addressee");
+    assert!(approve(&finance, "email:bob@example.com").is_err(), "nobody's addressee");
+    assert_eq!(store.request("prj_a", &ops.id).unwrap().unwrap().status.as_str(), "PENDING");
+    assert!(approve(&finance, "email:alice@example.com").unwrap());
+    // Once a channel of every role names her, ops' request is hers to decide too.
+    store.add_channel("prj_a", &channel("ch_3", "alice@example.com", &[]), audit("channel.created")).unwrap();
+    assert!(approve(&ops, "email:alice@example.com").unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}

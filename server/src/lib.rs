@@ -350,6 +350,8 @@ pub struct ServeOptions {
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
     // First: a CA file that cannot be used stops the start before anything is written.
     let agents = webhooks::Agents::from_env()?;
+    // So is an SMTP relay setting that cannot work (`AppState::new` reads it again).
+    mail::Mailer::from_env()?;
     private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;

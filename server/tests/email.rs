@@ -618,3 +618,107 @@ fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it(
     assert!(approve(&ops, "email:alice@example.com").unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sends a request the protocol built.
+fn send(req: &handrail_core::protocol::HttpRequest) -> HttpResponse {
+    let mut call = ureq::request(req.method, &req.url).timeout(Duration::from_secs(req.timeout_secs));
+    for (name, value) in &req.headers {
+        call = call.set(name, value);
+    }
+    let result = if req.body.is_empty() { call.call() } else { call.send_bytes(&req.body) };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{} {}: {e}", req.method, req.url),
+    };
+    let status = response.status();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).unwrap();
+    HttpResponse { status, headers: vec![], body }
+}
+
+#[test]
+fn an_encrypted_payload_is_never_mailed_and_its_link_only_rejects() {
+    use handrail_core::envelope::Key;
+    use handrail_core::protocol::Ask;
+    let port = free_port();
+    let sink = Sink::start(port, &fresh_dir("sink-sealed"));
+    let server = serve("sealed", &mail_env(port), Stdio::inherit());
+    setup_channels(&server);
+    let client =
+        Client::new(&server.url, &server.agent).unwrap().with_encryption_key(Key::generate("team").unwrap());
+    let ask = Ask {
+        service: "bank".into(),
+        action: "wire".into(),
+        payload: json!({"amount": 77, "to": "acct_secret_777"}),
+        role: Some("finance".into()),
+        ..Ask::default()
+    };
+    let create = client.create(&ask).unwrap();
+    let answer = send(&create.request);
+    assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+    let stored: Value = serde_json::from_slice(&answer.body).unwrap();
+    let ciphertext = stored["payload"]["ct"].as_str().expect("an envelope").to_string();
+
+    let mail = wait_for(&sink.dir, 2, Duration::from_secs(20));
+    for message in &mail {
+        let raw = message["raw"].as_str().unwrap();
+        let (text, _) = text_and_token(message);
+        assert!(text.contains("end-to-end encrypted"), "{text}");
+        assert!(text.contains(&format!("{PUBLIC}/#/requests/{}", create.id)), "{text}");
+        for secret in ["acct_secret_777", ciphertext.as_str(), &ciphertext[..16]] {
+            assert!(!raw.contains(secret) && !text.contains(secret), "{secret} in a message");
+        }
+    }
+    let (_, token) = text_and_token(&mail[0]);
+    let (status, response) = page(&server, "GET", &token, None);
+    assert_eq!(status, 200);
+    let shown = body(response);
+    assert!(shown.contains("id=\"encrypted\"") && !shown.contains("id=\"approve\""), "{shown}");
+    assert!(!shown.contains(&ciphertext[..16]));
+    let (status, response) = page(&server, "POST", &token, Some(&[("decision", "approve")]));
+    assert_eq!(status, 403, "{}", body(response));
+    assert_eq!(status_of(&server, &create.id), "PENDING");
+    let (status, _) =
+        page(&server, "POST", &token, Some(&[("decision", "reject"), ("reason", "cannot read it")]));
+    assert_eq!(status, 200);
+    assert_eq!(status_of(&server, &create.id), "REJECTED");
+}
+
+#[test]
+fn a_relay_setting_that_cannot_work_stops_the_start_without_repeating_its_password() {
+    for (env, says) in [
+        (vec![("HANDRAIL_SMTP_URL", "smtp://u:hunter2@127.0.0.1:1")], "HANDRAIL_SMTP_FROM"),
+        (
+            vec![
+                ("HANDRAIL_SMTP_URL", "smtp://u:hunter2@127.0.0.1:1"),
+                ("HANDRAIL_SMTP_FROM", "a@example.com"),
+            ],
+            "HANDRAIL_PUBLIC_URL",
+        ),
+        (vec![("HANDRAIL_SMTP_URL", "http://u:hunter2@127.0.0.1:1")], "smtp://"),
+        (vec![("HANDRAIL_SMTP_URL", "smtp://u:hunter2@127.0.0.1:1?tls=opportunistic")], "tls=starttls"),
+        (
+            vec![
+                ("HANDRAIL_SMTP_URL", "smtp://u:hunter2@127.0.0.1:1"),
+                ("HANDRAIL_SMTP_FROM", "not an address"),
+                ("HANDRAIL_PUBLIC_URL", PUBLIC),
+            ],
+            "HANDRAIL_SMTP_FROM",
+        ),
+    ] {
+        let dir = fresh_dir("badrelay");
+        let out = Command::new(env!("CARGO_BIN_EXE_handrail"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .env_remove("HANDRAIL_PUBLIC_URL")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{env:?} started: {all}");
+        assert!(all.contains(says), "{env:?}: {all}");
+        assert!(!all.contains("hunter2"), "{env:?}: {all}");
+    }
+}

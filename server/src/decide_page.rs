@@ -96,8 +96,9 @@ fn grant(state: &AppState, token: &str) -> ApiResult<(DecideGrant, RequestRow)> 
         let by = row.decision.as_ref().and_then(|d| d.actor.clone()).unwrap_or_default();
         return Err(ApiError::new(Code::AlreadyDecided, format!("the request is {} (by {by})", row.status)));
     }
+    // Unreachable while links expire with their request; a GET changes nothing either way
+    // (the expiry sweep expires it).
     if now >= row.expires_at {
-        blocking(|| crate::lifecycle::expire(state, &row))?;
         return Err(ApiError::new(Code::Expired, "the request's deadline passed: it has expired"));
     }
     if !state.store.addressee(&grant.project, row.role.as_deref(), &grant.address)? {

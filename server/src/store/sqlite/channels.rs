@@ -75,35 +75,31 @@ impl Channels for Sqlite {
         let tx = conn.transaction()?;
         let rows = {
             let mut stmt = tx.prepare(
-                "SELECT id, project, request, kind, address, event, attempts, created_ms FROM notifications
-                 WHERE state = 'pending' AND next_ms <= ?1 ORDER BY next_ms, rowid LIMIT ?2",
+                "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
+                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(3)?,
-                    Notification {
-                        id: r.get(0)?,
-                        project: r.get(1)?,
-                        request: r.get(2)?,
-                        kind: ChannelKind::Email,
-                        address: r.get(4)?,
-                        event: r.get(5)?,
-                        attempts: r.get(6)?,
-                        created_ms: r.get(7)?,
-                    },
-                ))
+                Ok(Notification {
+                    id: r.get(0)?,
+                    project: r.get(1)?,
+                    request: r.get(2)?,
+                    kind: ChannelKind::Email,
+                    address: r.get(3)?,
+                    event: r.get(4)?,
+                    attempts: r.get(5)?,
+                    created_ms: r.get(6)?,
+                })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         {
             let mut lease = tx.prepare("UPDATE notifications SET next_ms = ?2 WHERE id = ?1")?;
-            for (_, n) in &rows {
+            for n in &rows {
                 lease.execute(params![n.id, now_ms + lease_ms])?;
             }
         }
         tx.commit()?;
-        // Only e-mail is queued today; a row of another kind is left to the version that knows it.
-        Ok(rows.into_iter().filter(|(kind, _)| kind == "email").map(|(_, n)| n).collect())
+        Ok(rows)
     }
 
     fn record_notification(

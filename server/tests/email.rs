@@ -205,7 +205,9 @@ fn a_finance_request_is_mailed_to_finance_and_decided_once_from_its_link() {
 
     // Channels: validated, audited, listed; an operator's power only.
     for (bad, code) in [
-        (json!({"kind": "slack", "channel": "C0123"}), "invalid_request"),
+        (json!({"kind": "slack", "channel": "C0123"}), "invalid_channel"),
+        (json!({"kind": "email", "to": ["a@example.com"], "channel": "C0123"}), "invalid_request"),
+        (json!(["email"]), "invalid_channel"),
         (json!({"kind": "sms", "to": ["alice@example.com"]}), "invalid_channel"),
         (json!({"kind": "email"}), "invalid_channel"),
         (json!({"kind": "email", "to": []}), "invalid_channel"),

@@ -61,7 +61,14 @@ async fn add_channel(
     ProjectOperator(who): ProjectOperator,
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> ApiResult<(StatusCode, Json<Channel>)> {
-    let new: NewChannel = parse(&bytes)?;
+    // The kind first: a channel of a kind this server does not deliver (`slack`, with its own
+    // members) is `invalid_channel`, not a complaint about those members.
+    let value: serde_json::Value = parse(&bytes)?;
+    if value.get("kind").and_then(serde_json::Value::as_str) != Some("email") {
+        return Err(invalid("kind is email (the only kind this server delivers)"));
+    }
+    let new: NewChannel =
+        serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))?;
     let kind = match new.kind.as_str() {
         "email" => ChannelKind::Email,
         _ => return Err(invalid("kind is email")),

@@ -3,8 +3,10 @@
 # driven by playwright-core against a real `handrail serve`, with agents on the Node SDK
 # (bindings-node, built by scripts/test-node.sh) and the Python SDK (.venv, built by
 # scripts/test-py.sh). Screenshots of every page, desktop and phone, go to
-# target/dashboard-screenshots/. First it checks that server/dashboard/src/api-types.ts is
-# what `node server/dashboard/gen-types.mjs` generates from the server just built.
+# target/dashboard-screenshots/. tests/decide.test.mjs opens an e-mail's decision link (the
+# server mails through a small SMTP server of the test) and approves an edit there. First it
+# checks that server/dashboard/src/api-types.ts is what `node server/dashboard/gen-types.mjs`
+# generates from the server just built.
 #
 #   scripts/test-dashboard.sh      # after test-node and test-py (make test runs them first)
 set -euo pipefail

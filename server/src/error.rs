@@ -41,10 +41,14 @@ pub enum Code {
     InvalidAgent,
     /// A budget that is not a finite number ≥ 0.
     InvalidBudget,
+    /// A channel of a kind this server cannot deliver (e-mail without `HANDRAIL_SMTP_URL`, …).
+    ChannelUnavailable,
     /// An observation event outside its rules.
     InvalidEvent,
     /// A query string outside its rules.
     InvalidQuery,
+    /// A channel outside its rules (kind, addresses, roles).
+    InvalidChannel,
     /// A body of the wrong shape.
     InvalidRequest,
     /// A role name outside its rule.
@@ -89,7 +93,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for the checks that the OpenAPI document names them all.
-    pub const ALL: [Code; 35] = [
+    pub const ALL: [Code; 37] = [
         Code::AllRolesRequired,
         Code::AlreadyDecided,
         Code::BadBody,
@@ -103,6 +107,8 @@ impl Code {
         Code::Internal,
         Code::InvalidAgent,
         Code::InvalidBudget,
+        Code::ChannelUnavailable,
+        Code::InvalidChannel,
         Code::InvalidEvent,
         Code::InvalidQuery,
         Code::InvalidRequest,
@@ -143,6 +149,8 @@ impl Code {
             Code::Internal => "internal",
             Code::InvalidAgent => "invalid_agent",
             Code::InvalidBudget => "invalid_budget",
+            Code::ChannelUnavailable => "channel_unavailable",
+            Code::InvalidChannel => "invalid_channel",
             Code::InvalidEvent => "invalid_event",
             Code::InvalidQuery => "invalid_query",
             Code::InvalidRequest => "invalid_request",
@@ -184,6 +192,8 @@ impl Code {
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::InvalidAgent => StatusCode::BAD_REQUEST,
             Code::InvalidBudget => StatusCode::BAD_REQUEST,
+            Code::ChannelUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::InvalidChannel => StatusCode::BAD_REQUEST,
             Code::InvalidEvent => StatusCode::BAD_REQUEST,
             Code::InvalidQuery => StatusCode::BAD_REQUEST,
             Code::InvalidRequest => StatusCode::BAD_REQUEST,

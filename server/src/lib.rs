@@ -7,11 +7,13 @@
 
 mod compat;
 mod dashboard;
+mod decide_page;
 pub mod error;
 pub mod lifecycle;
 mod limits;
 mod links;
 pub mod log;
+mod mail;
 mod outbound;
 mod pricing;
 mod retention;
@@ -68,6 +70,9 @@ pub struct AppState {
     pub(crate) delivery_hooks: Arc<[Arc<dyn webhooks::DeliveryHook>]>,
     /// The per-project quota and the retention of what projects store.
     pub(crate) policy: retention::Policy,
+    /// The SMTP relay of e-mail channels (`HANDRAIL_SMTP_URL`); None: e-mail channels are
+    /// refused at creation.
+    pub(crate) mailer: Option<Arc<mail::Mailer>>,
 }
 
 impl AppState {
@@ -101,6 +106,7 @@ impl AppState {
             endpoints_changed: Arc::default(),
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
+            mailer: mail::Mailer::from_env()?.map(Arc::new),
         })
     }
 
@@ -197,7 +203,7 @@ pub fn stored_signer(store: &dyn Store) -> Result<Option<Signer>, String> {
 pub fn app(state: AppState) -> axum::Router {
     // The API, the compatibility layers at the edge (which map onto the API's rules), and the
     // dashboard's assets.
-    let routes = v1::router().merge(compat::router()).merge(dashboard::router());
+    let routes = v1::router().merge(compat::router()).merge(dashboard::router()).merge(decide_page::router());
     v1::finish(routes, state)
 }
 
@@ -352,6 +358,8 @@ pub struct ServeOptions {
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
     // First: a CA file that cannot be used stops the start before anything is written.
     let agents = webhooks::Agents::from_env()?;
+    // So is an SMTP relay setting that cannot work (`AppState::new` reads it again).
+    mail::Mailer::from_env()?;
     private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;
@@ -389,6 +397,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     tokio::spawn(checkpoint_loop(state.clone()));
     tokio::spawn(retention::prune_loop(state.clone()));
     tokio::spawn(webhooks::worker(state.clone(), agents));
+    if let Some(mailer) = state.mailer.clone() {
+        tokio::spawn(mail::worker(state.clone(), mailer));
+    }
     println!("listening on {url}");
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
     // A made service, not the router itself: axum rebuilds a router's route table for every

@@ -228,6 +228,33 @@ fn decided(state: &AppState, project: &str, id: &str, status: Status) {
     Metrics::add(counter, 1);
 }
 
+/// What a person's `decision` (`approve` or `reject`) with an optional edited `payload`
+/// means for `row`: the status, the patched payload and its diff. An edit goes through
+/// `request::review_edit` (a plain payload is checked against the request's schema; a sealed
+/// edit is opaque to the server). Every surface a person decides through calls this.
+pub(crate) fn judge(
+    row: &RequestRow,
+    decision: &str,
+    payload: Option<Value>,
+) -> ApiResult<(Status, Option<Value>, Option<request::Diff>)> {
+    Ok(match decision {
+        "approve" => match payload {
+            Some(edited) => {
+                let schema = row.schema.as_ref().filter(|_| !handrail_core::envelope::is_envelope(&edited));
+                let diff = crate::blocking(|| request::review_edit(&row.payload, &edited, schema))?;
+                if diff.is_empty() {
+                    (Status::Approved, None, None)
+                } else {
+                    (Status::ApprovedWithModifications, Some(edited), Some(diff))
+                }
+            }
+            None => (Status::Approved, None, None),
+        },
+        "reject" => (Status::Rejected, None, None),
+        _ => return Err(ApiError::new(Code::InvalidRequest, "decision is approve or reject")),
+    })
+}
+
 /// Signs and stores a decision, then wakes the waiters.
 pub(crate) fn decide(
     state: &AppState,

@@ -20,6 +20,20 @@ pub const MAX_LINK_SECS: i64 = 86_400;
 /// Domain separation of the link MAC.
 const LINK_LABEL: &[u8] = b"handrail-blob-link-v1.";
 
+/// Domain separation of the decision links of e-mail channels: the same secret, another
+/// label, so neither kind of token is ever taken for the other.
+const DECIDE_LABEL: &[u8] = b"handrail-decide-link-v1.";
+
+/// What a decision link names: a request of a project, the addressee it was sent to, and
+/// until when it may be used (never past the request's deadline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecideGrant {
+    pub(crate) project: String,
+    pub(crate) request: String,
+    pub(crate) address: String,
+    pub(crate) expires_at: i64,
+}
+
 /// What a link lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Purpose {
@@ -79,6 +93,52 @@ impl LinkKey {
         let claims = b64url_encode(claims);
         let mac = b64url_encode(self.mac(&claims));
         Ok(format!("{}/v1/blobs/{claims}.{mac}", self.base))
+    }
+
+    /// The base URL links are written with (`HANDRAIL_PUBLIC_URL`), empty when none is set.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A decision link (`{base}/decide/{token}`) for `address` on request `id` of `project`,
+    /// valid until `expires_at`. The token is `claims.mac` as for blob links, with claims
+    /// `["decide", project, id, address, expires_at]` under [`DECIDE_LABEL`].
+    pub(crate) fn decide_link(
+        &self,
+        project: &str,
+        id: &str,
+        address: &str,
+        expires_at: i64,
+    ) -> ApiResult<String> {
+        let claims =
+            serde_json::to_vec(&json!(["decide", project, id, address, expires_at])).map_err(internal)?;
+        let claims = b64url_encode(claims);
+        let mac = b64url_encode(hmac_sha256(&self.secret, &[DECIDE_LABEL, claims.as_bytes()]));
+        Ok(format!("{}/decide/{claims}.{mac}", self.base))
+    }
+
+    /// What a decision link's token grants at `now`: 403 `link_invalid` for a token this
+    /// server did not sign (or signed for something else), 410 `link_expired` past its time.
+    pub(crate) fn check_decide(&self, token: &str, now: i64) -> ApiResult<DecideGrant> {
+        let invalid = || ApiError::new(Code::LinkInvalid, "this link is not valid");
+        if token.len() > 2048 {
+            return Err(invalid());
+        }
+        let (claims, mac) = token.split_once('.').ok_or_else(invalid)?;
+        let mac = b64url_decode(mac).map_err(|_| invalid())?;
+        if !mac_eq(&hmac_sha256(&self.secret, &[DECIDE_LABEL, claims.as_bytes()]), &mac) {
+            return Err(invalid());
+        }
+        let claims = b64url_decode(claims).map_err(|_| invalid())?;
+        let (purpose, project, request, address, expires_at): (String, String, String, String, i64) =
+            serde_json::from_slice(&claims).map_err(|_| invalid())?;
+        if purpose != "decide" {
+            return Err(invalid());
+        }
+        if now >= expires_at {
+            return Err(ApiError::new(Code::LinkExpired, "this link has expired"));
+        }
+        Ok(DecideGrant { project, request, address, expires_at })
     }
 
     /// The (project, request id) a token grants `purpose` on at `now`.

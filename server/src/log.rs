@@ -83,7 +83,7 @@ pub fn event(level: Level, msg: &str, fields: Value) {
 /// The path as logged: blob links carry a bearer token in the path, which is cut.
 fn loggable_path(path: &str) -> String {
     // The LetsPing client resolves a relative link against its base URL.
-    for prefix in ["/v1/blobs/", "/compat/letsping/api/v1/blobs/"] {
+    for prefix in ["/v1/blobs/", "/compat/letsping/api/v1/blobs/", "/decide/"] {
         if path.starts_with(prefix) {
             return format!("{prefix}[redacted]");
         }
@@ -119,6 +119,7 @@ mod tests {
     #[test]
     fn blob_tokens_never_reach_the_log() {
         assert_eq!(loggable_path("/v1/blobs/eyJhIjoxfQ.abc"), "/v1/blobs/[redacted]");
+        assert_eq!(loggable_path("/decide/eyJhIjoxfQ.abc"), "/decide/[redacted]");
         assert_eq!(loggable_path("/v1/requests/req_1"), "/v1/requests/req_1");
         assert_eq!(
             loggable_path("/compat/letsping/api/v1/blobs/eyJhIjoxfQ.abc"),

@@ -300,7 +300,7 @@ fn finish(
     }
 }
 
-fn backoff(attempts: u32) -> i64 {
+pub(crate) fn backoff(attempts: u32) -> i64 {
     let delay = base_ms().saturating_mul(1i64 << attempts.min(20)).min(MAX_BACKOFF_MS);
     let mut r = [0u8; 2];
     let _ = handrail_core::crypto::fill_random(&mut r);

@@ -124,6 +124,29 @@ export interface BudgetView {
   remaining_usd?: number | null;
 }
 
+/** A channel: people a project's requests are announced to, where they already are. */
+export interface Channel {
+  /** `ch_…`. */
+  id: string;
+  /** How it is reached. */
+  kind: ChannelKind;
+  /** For `email`: the addressees (each one may decide the requests it hears of). */
+  to: string[];
+  /** The request roles it hears of (unrestricted requests always); absent: all. */
+  roles?: string[];
+  /** Unix seconds. */
+  created_at: number;
+}
+
+/** What a channel is: how its notifications travel. */
+export type ChannelKind = "email";
+
+/** The project's channels. */
+export interface ChannelList {
+  /** Oldest first. */
+  channels: Channel[];
+}
+
 /** A person's (or the deadline's) decision on a request. */
 export interface Decision {
   /** The request decided. */
@@ -374,6 +397,23 @@ export interface ModeSet {
 export interface NewBudget {
   /** The daily limit in USD (finite, ≥ 0); null removes the limit. */
   daily_usd?: number | null;
+}
+
+/** A channel to add. */
+export interface NewChannel {
+  /**
+   * `email` (the only kind this server delivers so far; another kind is 400
+   * `invalid_channel`).
+   */
+  kind: "email";
+  /**
+   * For `email`: 1 to 32 distinct addresses (ASCII `local@domain`, at most 254 bytes each;
+   * stored lower-cased). Each addressee gets its own decision link and may decide the
+   * requests the channel hears of.
+   */
+  to?: string[] | null;
+  /** Only requests of these roles (and unrestricted ones); absent: every request. */
+  roles?: string[] | null;
 }
 
 /** A key to create. */

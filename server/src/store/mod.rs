@@ -195,17 +195,28 @@ pub struct RequestFilter<'a> {
     pub limit: usize,
 }
 
-/// Whether a decision's actor names a person's key: not `system` (expiry), not a
-/// self-declaration an earlier version stored (`self-declared:KEY`).
+/// Whether a decision's actor names a person: an operator key, or an addressee of an e-mail
+/// channel (`email:ADDRESS`); not `system` (expiry), not a self-declaration an earlier
+/// version stored (`self-declared:KEY`).
 pub fn is_person(actor: &str) -> bool {
-    actor != "system" && !actor.contains(':')
+    actor != "system" && (!actor.contains(':') || email_actor(actor).is_some())
+}
+
+/// The prefix of a decision's actor that names an e-mail channel's addressee.
+pub const EMAIL_ACTOR: &str = "email:";
+
+/// The address of an `email:ADDRESS` actor (None for any other actor).
+pub fn email_actor(actor: &str) -> Option<&str> {
+    actor.strip_prefix(EMAIL_ACTOR).filter(|a| !a.is_empty() && a.contains('@'))
 }
 
 /// The one rule every store applies before it writes a decision: a request reaches
 /// `APPROVED` or `APPROVED_WITH_MODIFICATIONS` only by a decision that carries a proof and
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
-/// is the decider's key id, which the store must find as an operator key of the request's
-/// project inside the transaction that writes it; for any other decision, None.
+/// is the decider: a key id, which the store must find as an operator key of the request's
+/// project, or `email:ADDRESS`, whose address the store must find on an e-mail channel of the
+/// project that hears the request's role ([`Channels::addressee`]) — both inside the
+/// transaction that writes it; for any other decision, None.
 pub fn approving_actor(status: Status, decision: &Decision) -> StoreResult<Option<&str>> {
     if decision.status != status {
         return Err(StoreError("decision refused: its status differs from the stored one".into()));
@@ -459,13 +470,98 @@ pub struct SessionRow {
 /// Everything the handlers need from storage, one trait per aggregate (each store
 /// implements them all).
 pub trait Store:
-    Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints + Housekeeping
+    Projects + Requests + AuditLog + Deliveries + Channels + Agents + Snapshots + Checkpoints + Housekeeping
 {
 }
 
-impl<T: Projects + Requests + AuditLog + Deliveries + Agents + Snapshots + Checkpoints + Housekeeping> Store
-    for T
+impl<
+        T: Projects
+            + Requests
+            + AuditLog
+            + Deliveries
+            + Channels
+            + Agents
+            + Snapshots
+            + Checkpoints
+            + Housekeeping,
+    > Store for T
 {
+}
+
+/// What a channel is: how its notifications travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// E-mail over the server's SMTP relay (`HANDRAIL_SMTP_URL`).
+    Email,
+}
+
+impl ChannelKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+        }
+    }
+}
+
+/// A channel: people a project's requests are announced to, where they already are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Channel {
+    /// `ch_…`.
+    pub id: String,
+    /// How it is reached.
+    pub kind: ChannelKind,
+    /// For `email`: the addressees (each one may decide the requests it hears of).
+    pub to: Vec<String>,
+    /// The request roles it hears of (unrestricted requests always); absent: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One notification due to be sent: a request announced to one addressee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: String,
+    pub project: String,
+    pub request: String,
+    pub kind: ChannelKind,
+    /// Whom to (for `email`, an address).
+    pub address: String,
+    /// What happened (`request.created`, `request.escalated`).
+    pub event: String,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// Channels, and the durable outbox of their notifications. Notifications are queued by
+/// [`Requests::insert_request`] and [`Requests::escalate`] in the transaction that writes the
+/// request (one per addressee of each channel that hears the request's role).
+pub trait Channels: Send + Sync {
+    /// Adds a channel and appends the audit entry, in one transaction.
+    fn add_channel(&self, project: &str, channel: &Channel, audit: AuditEvent<'_>) -> StoreResult<()>;
+    /// A project's channels, oldest first.
+    fn channels(&self, project: &str) -> StoreResult<Vec<Channel>>;
+    /// Removes a channel and appends the audit entry; false when the project has none of that id.
+    fn delete_channel(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Whether `address` is on an e-mail channel of `project` that hears requests of `role`
+    /// (None: unrestricted requests, which every channel hears).
+    fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool>;
+    /// Claims up to `limit` notifications due at `now_ms`, oldest first: their next attempt
+    /// moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
+    fn claim_notifications(&self, now_ms: i64, limit: usize, lease_ms: i64)
+        -> StoreResult<Vec<Notification>>;
+    /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
+    fn record_notification(
+        &self,
+        id: &str,
+        sent: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
 }
 
 /// How long what a project stores is kept (see [`Housekeeping::prune`]), in seconds.

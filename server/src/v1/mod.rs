@@ -6,6 +6,7 @@ pub(crate) mod agents;
 mod audit;
 pub(crate) mod authority;
 mod budgets;
+mod channels;
 mod events;
 mod keys;
 mod openapi;
@@ -67,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(keys::router())
         .merge(webhooks::router())
+        .merge(channels::router())
         .merge(agents::router())
         .merge(projects::router())
         .merge(roles::router())

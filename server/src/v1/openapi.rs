@@ -23,6 +23,7 @@ use super::agents::BudgetView;
 use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, ProfileQuery};
 use super::audit::{AuditHead, AuditPage, Page};
 use super::budgets::NewBudget;
+use super::channels::{ChannelList, NewChannel};
 use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
@@ -33,7 +34,7 @@ use super::webhooks::{
     DeliveryList, NewWebhook, RequestDeliveryList, WebhookCreated, WebhookList, WebhookUpdate,
 };
 use super::ErrorBody;
-use crate::store::{RequestRow, RoleRule, SessionRow, Webhook};
+use crate::store::{Channel, RequestRow, RoleRule, SessionRow, Webhook};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -143,6 +144,7 @@ fn path_doc(path: &str, name: &str) -> &'static str {
     match name {
         "id" if path.starts_with("/v1/requests") => "The request's id (`req_…`).",
         "id" if path.starts_with("/v1/webhooks") => "The endpoint's id (`wh_…`).",
+        "id" if path.starts_with("/v1/channels") => "The channel's id (`ch_…`).",
         "id" if path.starts_with("/v1/deliveries") => "The delivery's id.",
         "id" if path.starts_with("/v1/sessions") => "The session's id (`ses_…`).",
         "agent" => "The agent's name.",
@@ -443,6 +445,16 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(404, &["not_found"]),
         op("post", "/v1/deliveries/{id}/redeliver", Project, "Send a delivery again")
             .empty(202, "Queued for now.")
+            .errors(404, &["not_found"]),
+        // channels.rs
+        op("post", "/v1/channels", Project, "Add a channel (e-mail addressees of a project's requests)")
+            .json_body::<NewChannel>(g)
+            .json::<Channel>(g, 201, "Added: its addressees hear of new requests of its roles.")
+            .errors(400, &["invalid_channel", "invalid_role"])
+            .errors(422, &["channel_unavailable"]),
+        op("get", "/v1/channels", Project, "List channels").json::<ChannelList>(g, 200, "Oldest first."),
+        op("delete", "/v1/channels/{id}", Project, "Remove a channel")
+            .empty(204, "Removed: its addressees hear of no more requests and decide none.")
             .errors(404, &["not_found"]),
         // agents.rs
         op("post", "/v1/observations", Key, "Post observed tool calls of an agent")

@@ -10,9 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use handrail_core::envelope::is_envelope;
 use handrail_core::idempotency::Fingerprint;
-use handrail_core::request::{self, Decision, NewRequest, RequestSummary, Status};
+use handrail_core::request::{Decision, NewRequest, RequestSummary, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -214,22 +213,7 @@ async fn resolve(
         blocking(|| crate::lifecycle::expire(&state, &row))?;
         return Err(ApiError::new(Code::Expired, "the request's deadline passed: it has expired"));
     }
-    let (status, patched, diff) = match ask.decision.as_str() {
-        "approve" => match ask.payload {
-            Some(edited) => {
-                let schema = row.schema.as_ref().filter(|_| !is_envelope(&edited));
-                let diff = blocking(|| request::review_edit(&row.payload, &edited, schema))?;
-                if diff.is_empty() {
-                    (Status::Approved, None, None)
-                } else {
-                    (Status::ApprovedWithModifications, Some(edited), Some(diff))
-                }
-            }
-            None => (Status::Approved, None, None),
-        },
-        "reject" => (Status::Rejected, None, None),
-        _ => return Err(ApiError::new(Code::InvalidRequest, "decision is approve or reject")),
-    };
+    let (status, patched, diff) = crate::lifecycle::judge(&row, &ask.decision, ask.payload)?;
     let decision = blocking(|| decide(&state, &row, status, &who.key_id, patched, diff, ask.reason))?;
     Ok(Json(decision))
 }

@@ -55,6 +55,13 @@ impl Housekeeping for Sqlite {
                WHERE state IN ('delivered', 'failed') AND updated_ms <= ?1 LIMIT ?2)",
             params![(now - policy.deliveries).saturating_mul(1000), limit],
         )?;
+        // Channel notifications that are done keep as long as deliveries do (counted with them).
+        let deliveries = deliveries
+            + tx.execute(
+                "DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications
+                   WHERE state IN ('sent', 'failed') AND updated_ms <= ?1 LIMIT ?2)",
+                params![(now - policy.deliveries).saturating_mul(1000), limit],
+            )?;
         // An event's body goes with the last delivery that names it.
         tx.execute(
             "DELETE FROM event_bodies WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = event_bodies.id)",

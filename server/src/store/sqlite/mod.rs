@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod agents;
 mod audit_log;
+mod channels;
 mod deliveries;
 mod housekeeping;
 mod migrate;
@@ -24,12 +25,13 @@ mod requests;
 mod snapshots;
 
 use super::{
-    approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
-    CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
-    DueEscalation, Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate,
-    Principal, Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests,
-    Retention, Role, RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError,
-    StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
+    approving_actor, email_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink,
+    BudgetState, Channel, ChannelKind, Channels, CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries,
+    Delivery, DeliveryEntry, DeliveryTarget, DueEscalation, Escalation, EscalationStep, Housekeeping,
+    Inserted, KeyInfo, NewKeyRow, Notification, ObservationUpdate, Principal, Project, Projects, Pruned,
+    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role, RoleRule, Room, SessionRow,
+    Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook,
+    ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {

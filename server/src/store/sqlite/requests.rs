@@ -109,6 +109,7 @@ impl Requests for Sqlite {
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;
             enqueue(tx, &project, &id, role.as_deref(), audit.event, audit.at, None, || row_from(body.clone()))?;
+            channels::notify(tx, &project, &id, role.as_deref(), audit.event, audit.at)?;
             Ok(Written::Applied)
         })
         .map(|written| match written {
@@ -308,6 +309,10 @@ impl Requests for Sqlite {
             housekeeping::add_usage(&tx, project, log.len() as i64 - before)?;
             append_audit(&tx, project, id, &audit)?;
             enqueue(&tx, project, id, role, audit.event, audit.at, None, || stored(&tx, project, id))?;
+            // A request that moved to another role is announced to that role's channels.
+            if step.to.is_some_and(|to| step.from != Some(to)) {
+                channels::notify(&tx, project, id, role, audit.event, audit.at)?;
+            }
             tx.commit()?;
         }
         // Read back outside the writer's lock.
@@ -397,7 +402,24 @@ fn decide_job(
     let (at, actor, event, data) = (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
     let approver = approving_actor(status, decision)?.map(str::to_string);
     Ok(Box::new(move |tx| {
-        if let Some(actor) = &approver {
+        if let Some(address) = approver.as_deref().and_then(email_actor) {
+            // An e-mail addressee approves only while an e-mail channel of the project that
+            // hears the request's role (as it is now) names the address.
+            let role: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT role FROM requests WHERE project = ?1 AND id = ?2",
+                    params![project, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(role) = role else { return Ok(Written::Skipped) };
+            if !channels::is_addressee(tx, &project, role.as_deref(), address)? {
+                return Err(StoreError(
+                    "approval refused: its decider is not an addressee of a channel of the request's role"
+                        .into(),
+                ));
+            }
+        } else if let Some(actor) = &approver {
             let role: Option<String> = tx
                 .query_row(
                     "SELECT role FROM keys WHERE project = ?1 AND key_id = ?2",

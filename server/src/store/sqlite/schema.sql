@@ -87,3 +87,19 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     project TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, token TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS usage (project TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+
+-- A channel's kind-specific target is JSON (`{"to": [...]}` for e-mail); `roles` NULL: all.
+CREATE TABLE IF NOT EXISTS channels (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, roles TEXT,
+    created_at INTEGER NOT NULL);
+
+CREATE INDEX IF NOT EXISTS channels_by_project ON channels(project, created_at);
+
+-- The outbox of channel notifications, one row per (request, event, addressee).
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, request TEXT NOT NULL, kind TEXT NOT NULL,
+    address TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+    next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, next_ms);
+CREATE INDEX IF NOT EXISTS notifications_by_request ON notifications(request);

@@ -1,0 +1,181 @@
+//! Channels and the outbox of their notifications.
+
+use super::*;
+
+/// The columns a channel is read from ([`channel_row`]).
+const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
+
+fn channel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// The e-mail target as stored.
+#[derive(Serialize, Deserialize)]
+struct EmailTarget {
+    to: Vec<String>,
+}
+
+fn channel(
+    (id, kind, target, roles, created_at): (String, String, String, Option<String>, i64),
+) -> StoreResult<Channel> {
+    let kind = match kind.as_str() {
+        "email" => ChannelKind::Email,
+        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    };
+    let target: EmailTarget = serde_json::from_str(&target)?;
+    let roles = roles.map(|r| serde_json::from_str(&r)).transpose()?.unwrap_or_default();
+    Ok(Channel { id, kind, to: target.to, roles, created_at })
+}
+
+impl Channels for Sqlite {
+    fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
+        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO channels (id, project, kind, target, roles, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.id, project, c.kind.as_str(), target, roles, c.created_at],
+        )?;
+        append_audit(&tx, project, &c.id, &audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn channels(&self, project: &str) -> StoreResult<Vec<Channel>> {
+        let conn = self.reader();
+        let mut stmt =
+            conn.prepare(&format!("{CHANNEL_COLUMNS} WHERE project = ?1 ORDER BY created_at, rowid"))?;
+        let rows = stmt.query_map([project], channel_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(channel).collect()
+    }
+
+    fn delete_channel(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute("DELETE FROM channels WHERE project = ?1 AND id = ?2", params![project, id])? != 1 {
+            return Ok(false);
+        }
+        append_audit(&tx, project, id, &audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool> {
+        is_addressee(&self.reader(), project, role, address)
+    }
+
+    fn claim_notifications(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rows = {
+            let mut stmt = tx.prepare(
+                "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
+                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+                Ok(Notification {
+                    id: r.get(0)?,
+                    project: r.get(1)?,
+                    request: r.get(2)?,
+                    kind: ChannelKind::Email,
+                    address: r.get(3)?,
+                    event: r.get(4)?,
+                    attempts: r.get(5)?,
+                    created_ms: r.get(6)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        {
+            let mut lease = tx.prepare("UPDATE notifications SET next_ms = ?2 WHERE id = ?1")?;
+            for n in &rows {
+                lease.execute(params![n.id, now_ms + lease_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    fn record_notification(
+        &self,
+        id: &str,
+        sent: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let state = if sent {
+            "sent"
+        } else if next_ms.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
+        self.conn().execute(
+            "UPDATE notifications SET state = ?2, attempts = attempts + 1, next_ms = ?3, last_outcome = ?4,
+                updated_ms = ?5 WHERE id = ?1",
+            params![id, state, next_ms, outcome, now_ms],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether `address` is on an e-mail channel of `project` hearing `role` (see
+/// [`Channels::addressee`]); inside a transaction or on a reader.
+pub(super) fn is_addressee(
+    conn: &Connection,
+    project: &str,
+    role: Option<&str>,
+    address: &str,
+) -> StoreResult<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM channels c WHERE c.project = ?1 AND c.kind = 'email'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))
+         AND EXISTS (SELECT 1 FROM json_each(c.target, '$.to') WHERE value = ?3)",
+    )?;
+    Ok(stmt.exists(params![project, role, address])?)
+}
+
+/// Queues `event` on `request` for every addressee of the channels of `project` that hear
+/// `role` (each address once), inside the transaction that writes the request.
+pub(super) fn notify(
+    tx: &Connection,
+    project: &str,
+    request: &str,
+    role: Option<&str>,
+    event: &str,
+    at: i64,
+) -> StoreResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT t.value FROM channels c, json_each(c.target, '$.to') t
+         WHERE c.project = ?1 AND c.kind = 'email'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))",
+    )?;
+    let addresses =
+        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let now_ms = at * 1000;
+    for address in addresses {
+        let mut id = [0u8; 12];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, 'email', ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+            params![
+                format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
+                project,
+                request,
+                address,
+                event,
+                now_ms
+            ],
+        )?;
+    }
+    Ok(())
+}

@@ -7,6 +7,7 @@ mod audit;
 pub(crate) mod authority;
 mod budgets;
 mod events;
+mod grants;
 mod keys;
 mod openapi;
 pub(crate) mod projects;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(requests::router())
         .merge(events::router())
         .merge(keys::router())
+        .merge(grants::router())
         .merge(webhooks::router())
         .merge(agents::router())
         .merge(projects::router())

@@ -17,6 +17,7 @@ use serde_json::Value;
 mod agents;
 mod audit_log;
 mod deliveries;
+mod grants;
 mod housekeeping;
 mod migrate;
 mod projects;
@@ -26,9 +27,9 @@ mod snapshots;
 use super::{
     approving_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink, BudgetState,
     CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries, Delivery, DeliveryEntry, DeliveryTarget,
-    DueEscalation, Escalation, EscalationStep, Housekeeping, Inserted, KeyInfo, NewKeyRow, ObservationUpdate,
-    Principal, Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests,
-    Retention, Role, RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError,
+    DueEscalation, Escalation, EscalationStep, Grant, Grants, Housekeeping, Inserted, KeyInfo, NewKeyRow,
+    ObservationUpdate, Principal, Project, Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow,
+    Requests, Retention, Role, RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError,
     StoreResult, StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 

@@ -434,6 +434,7 @@ mod tests {
                 jti: "j".into(),
                 prj: Some("p".into()),
                 iss: Some("srv_1".into()),
+                grt: None,
             })
             .unwrap();
         assert_eq!(

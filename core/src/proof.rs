@@ -78,6 +78,10 @@ pub struct Claims {
     /// it; only proofs issued before it existed lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The grant (`grt_…`) an approval was made under, or that it gave: a standing approval
+    /// of the same tool for the same agent, bounded in time and revocable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grt: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -357,6 +361,7 @@ mod tests {
             jti: "j1".into(),
             prj: Some("prj_a".into()),
             iss: Some("https://hr.example".into()),
+            grt: None,
         }
     }
 

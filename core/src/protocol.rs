@@ -969,6 +969,7 @@ mod tests {
             jti: "j1".into(),
             prj: Some("prj".into()),
             iss: Some("https://hr.example".into()),
+            grt: None,
         };
         let token = signer.sign(&claims).unwrap();
         let row = json!({

@@ -395,6 +395,10 @@ pub struct Decision {
     /// Why (required in practice for rejections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The grant (`grt_…`) this approval was made under or gave (see `POST …/resolve`'s
+    /// `grant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// When, Unix seconds.
     pub decided_at: i64,
     /// The signed decision proof (see [`crate::proof`]).

@@ -224,6 +224,8 @@ fn decide(state: &AppState, token: &str, bytes: &[u8]) -> ApiResult<(Status, Str
     let payload: Option<Value> = payload.map(|p| crate::v1::parse(p.as_bytes())).transpose()?;
     let (status, patched, diff) = crate::lifecycle::judge(&row, &decision, payload)?;
     let actor = format!("{EMAIL_ACTOR}{}", grant.address);
-    blocking(|| crate::lifecycle::decide(state, &row, status, &actor, patched, diff, reason))?;
+    let ruling =
+        crate::lifecycle::Ruling { patched, diff, reason, ..crate::lifecycle::Ruling::plain(status, &actor) };
+    blocking(|| crate::lifecycle::decide(state, &row, ruling))?;
     Ok((status, actor))
 }

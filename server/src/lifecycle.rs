@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::error::{internal, ApiError, ApiResult, Code};
 use crate::limits::Metrics;
 use crate::store::{
-    AuditEvent, Claim, DecideArgs, DueEscalation, EscalationStep, Inserted, Principal, RequestRow,
+    AuditEvent, Claim, DecideArgs, DueEscalation, EscalationStep, Grant, Inserted, Principal, RequestRow,
 };
 use crate::{blocking, now, random, AppState};
 
@@ -151,21 +151,132 @@ pub(crate) fn insert(
     }
     Metrics::add(&state.metrics.requests_created, 1);
     state.announce(&row, "request.created", &body);
+    approve_under_grant(state, &row);
     Ok(Some((StatusCode::CREATED, body)))
 }
 
+/// What an operator asks for with an approval: a grant (see [`Grant`]).
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantAsk {
+    /// How long it stands, seconds: 1 to `HANDRAIL_MAX_GRANT_SECS` (default 3600).
+    for_secs: u64,
+    /// Only for requests naming this request's `context.thread` (it must name one).
+    #[serde(default)]
+    thread: bool,
+}
+
+/// Most seconds a grant may stand: `HANDRAIL_MAX_GRANT_SECS`, default an hour.
+fn max_grant_secs() -> u64 {
+    std::env::var("HANDRAIL_MAX_GRANT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3600)
+}
+
+/// The grant `who` gives by approving `row` as `ask` says; 400 `invalid_request` when it
+/// cannot stand (too long, no thread to limit it to, no agent to give it for).
+pub(crate) fn grant_for(row: &RequestRow, who: &Principal, ask: &GrantAsk) -> ApiResult<Grant> {
+    let max = max_grant_secs();
+    if ask.for_secs == 0 || ask.for_secs > max {
+        return Err(ApiError::new(Code::InvalidRequest, format!("a grant stands 1 to {max} seconds")));
+    }
+    let thread = match ask.thread {
+        true => Some(crate::store::thread_of(row).ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidRequest,
+                "a thread grant needs a request whose context names its `thread`",
+            )
+        })?),
+        false => None,
+    };
+    let agent = row
+        .created_by
+        .clone()
+        .ok_or_else(|| ApiError::new(Code::InvalidRequest, "this request names no agent key to grant for"))?;
+    let at = now();
+    Ok(Grant {
+        id: format!("grt_{}", handrail_core::encoding::b64url_encode(random::<12>().map_err(internal)?)),
+        agent,
+        service: row.service.clone(),
+        action: row.action.clone(),
+        role: row.role.clone(),
+        thread: thread.map(str::to_string),
+        granted_by: who.key_id.clone(),
+        request_id: row.id.clone(),
+        created_at: at,
+        expires_at: at + ask.for_secs as i64,
+        revoked_at: None,
+    })
+}
+
+/// Stores a grant, audited (`grant.created`), once the approval that gives it is stored.
+pub(crate) fn give_grant(state: &AppState, project: &str, grant: &Grant) -> ApiResult<()> {
+    let audit = AuditEvent {
+        at: grant.created_at,
+        actor: &grant.granted_by,
+        event: "grant.created",
+        data: json!({
+            "request": grant.request_id, "agent": grant.agent, "service": grant.service,
+            "action": grant.action, "thread": grant.thread, "expires_at": grant.expires_at,
+        }),
+    };
+    Ok(state.store.add_grant(project, grant, audit)?)
+}
+
+/// Approves a new request in the name of a live grant that covers it, if any: the approval
+/// names the grant (in the decision and its proof) and is made as the operator who gave it,
+/// so the store's check of the approver holds — a revoked operator's grants approve nothing.
+/// A grant that cannot apply leaves the request pending for a person.
+fn approve_under_grant(state: &AppState, row: &RequestRow) {
+    let grant = match state.store.live_grant(&row.project, row, now()) {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return,
+        Err(e) => return grant_skipped(&row.id, &e.0),
+    };
+    let ruling = Ruling {
+        reason: Some(format!("approved under grant {}", grant.id)),
+        grant: Some(grant.id.clone()),
+        ..Ruling::plain(Status::Approved, &grant.granted_by)
+    };
+    if let Err(e) = decide(state, row, ruling) {
+        grant_skipped(&row.id, &e.message);
+    }
+}
+
+fn grant_skipped(id: &str, error: &str) {
+    crate::log::event(
+        crate::log::Level::Warn,
+        "a grant did not approve a request; it waits for a person",
+        json!({ "request": id, "error": error }),
+    );
+}
+
+/// What a decider rules on a request: the outcome, who, the edit and its diff, why, and the
+/// grant it was made under (an approval in a grant's name) or gives (an approval that
+/// grants).
+pub(crate) struct Ruling<'a> {
+    pub(crate) status: Status,
+    pub(crate) actor: &'a str,
+    pub(crate) patched: Option<Value>,
+    pub(crate) diff: Option<request::Diff>,
+    pub(crate) reason: Option<String>,
+    pub(crate) grant: Option<String>,
+}
+
+impl<'a> Ruling<'a> {
+    /// `status` by `actor`, nothing else.
+    pub(crate) fn plain(status: Status, actor: &'a str) -> Ruling<'a> {
+        Ruling { status, actor, patched: None, diff: None, reason: None, grant: None }
+    }
+}
+
 /// A decision on `row`, signed: its proof binds the request as stored, the outcome, the
-/// actor, the edit, the project and this server.
-fn signed_decision(
-    state: &AppState,
-    row: &RequestRow,
-    status: Status,
-    actor: &str,
-    patched: Option<Value>,
-    diff: Option<request::Diff>,
-    reason: Option<String>,
-) -> ApiResult<Decision> {
+/// actor, the edit, the grant, the project and this server.
+fn signed_decision(state: &AppState, row: &RequestRow, ruling: Ruling<'_>) -> ApiResult<Decision> {
     let decided_at = now();
+    let Ruling { status, actor, patched, diff, reason, grant } = ruling;
     let claims = Claims {
         rid: row.id.clone(),
         req: proof::request_digest(&row.service, &row.action, &row.payload)?,
@@ -177,6 +288,7 @@ fn signed_decision(
         jti: proof::new_jti()?,
         prj: Some(row.project.clone()),
         iss: Some(state.issuer.to_string()),
+        grt: grant.clone(),
     };
     Ok(Decision {
         request_id: row.id.clone(),
@@ -186,6 +298,7 @@ fn signed_decision(
         diff,
         actor: Some(actor.to_string()),
         reason,
+        grant,
         decided_at,
         proof: Some(state.signer.sign(&claims)?),
     })
@@ -256,16 +369,9 @@ pub(crate) fn judge(
 }
 
 /// Signs and stores a decision, then wakes the waiters.
-pub(crate) fn decide(
-    state: &AppState,
-    row: &RequestRow,
-    status: Status,
-    actor: &str,
-    patched: Option<Value>,
-    diff: Option<request::Diff>,
-    reason: Option<String>,
-) -> ApiResult<Decision> {
-    let decision = signed_decision(state, row, status, actor, patched, diff, reason)?;
+pub(crate) fn decide(state: &AppState, row: &RequestRow, ruling: Ruling<'_>) -> ApiResult<Decision> {
+    let (status, actor) = (ruling.status, ruling.actor);
+    let decision = signed_decision(state, row, ruling)?;
     let audit = decision_audit(&decision, actor);
     let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(row));
     if !state.store.decide(&row.project, &row.id, status, &decision, callback.as_deref(), audit)? {
@@ -278,8 +384,8 @@ pub(crate) fn decide(
 /// Expires one overdue pending request now (a decision came after its deadline); nothing
 /// when it was decided meanwhile.
 pub(crate) fn expire(state: &AppState, row: &RequestRow) -> ApiResult<()> {
-    let reason = Some(EXPIRY_REASON.into());
-    match decide(state, row, Status::Expired, "system", None, None, reason) {
+    let ruling = Ruling { reason: Some(EXPIRY_REASON.into()), ..Ruling::plain(Status::Expired, "system") };
+    match decide(state, row, ruling) {
         Ok(_) => Ok(()),
         Err(e) if e.is(Code::AlreadyDecided) => Ok(()),
         Err(e) => Err(e),
@@ -303,15 +409,9 @@ pub fn expire_due(state: &AppState, now: i64) -> Result<usize, String> {
         for (project, id) in batch {
             let prepared = state.store.request(project, id).map_err(ApiError::from).and_then(|row| {
                 let Some(row) = row.filter(|r| r.status == Status::Pending) else { return Ok(None) };
-                let decision = signed_decision(
-                    state,
-                    &row,
-                    Status::Expired,
-                    "system",
-                    None,
-                    None,
-                    Some(EXPIRY_REASON.into()),
-                )?;
+                let ruling =
+                    Ruling { reason: Some(EXPIRY_REASON.into()), ..Ruling::plain(Status::Expired, "system") };
+                let decision = signed_decision(state, &row, ruling)?;
                 let callback = state.delivery_hooks.iter().find_map(|hook| hook.callback(&row));
                 Ok(Some((project, id, decision, callback)))
             });

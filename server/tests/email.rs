@@ -591,7 +591,12 @@ fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it(
             "created_by": "key_agent",
         }))
         .unwrap();
-        assert_eq!(store.insert_request(&row, None, audit("request.created")).unwrap(), Inserted::Created);
+        assert_eq!(
+            store
+                .insert_request(&row, &serde_json::to_string(&row).unwrap(), None, audit("request.created"))
+                .unwrap(),
+            Inserted::Created
+        );
         row
     };
     let ops = request("req_oooooooooooooooo", "ops");

@@ -163,6 +163,11 @@ export interface Decision {
   actor?: string | null;
   /** Why (required in practice for rejections). */
   reason?: string | null;
+  /**
+   * The grant (`grt_…`) this approval was made under or gave (see `POST …/resolve`'s
+   * `grant`).
+   */
+  grant?: string | null;
   /** When, Unix seconds. */
   decided_at: number;
   /** The signed decision proof (see [`crate::proof`]). */
@@ -291,6 +296,48 @@ export interface EventIn {
   at?: number | null;
   /** What the call cost, in USD. */
   cost_usd?: number | null;
+}
+
+/**
+ * A standing approval an operator gave with a decision: later requests of the same agent
+ * key for the same tool (service and action), within `thread` when it is set, are approved
+ * in its name until `expires_at` or until it is revoked.
+ */
+export interface Grant {
+  /** `grt_…`. */
+  id: string;
+  /** The agent key whose requests it approves. */
+  agent: string;
+  service: string;
+  action: string;
+  /** The request role it covers (that of the request it was given on). */
+  role?: string | null;
+  /** The request's `context.thread` it is limited to; None: any of the agent's requests. */
+  thread?: string | null;
+  /**
+   * The operator key that gave it (its approvals are made in that key's name, so a revoked
+   * key's grants approve nothing more).
+   */
+  granted_by: string;
+  /** The request whose approval gave it. */
+  request_id: string;
+  created_at: number;
+  expires_at: number;
+  /** When it was revoked, if it was. */
+  revoked_at?: number | null;
+}
+
+/** What an operator asks for with an approval: a grant (see [`Grant`]). */
+export interface GrantAsk {
+  /** How long it stands, seconds: 1 to `HANDRAIL_MAX_GRANT_SECS` (default 3600). */
+  for_secs: number;
+  /** Only for requests naming this request's `context.thread` (it must name one). */
+  thread?: boolean;
+}
+
+/** The project's grants, newest first (revoked and expired ones too, so the record is whole). */
+export interface GrantList {
+  grants: Grant[];
 }
 
 /** The profile as a graph of tools, for the dashboard's live view. */
@@ -711,6 +758,12 @@ export interface Resolve {
   payload?: unknown;
   /** Why (shown to the agent). */
   reason?: string | null;
+  /**
+   * With a plain `approve`: approve this agent's later requests for the same tool (service
+   * and action, same role) too, for `for_secs`, and only in this request's
+   * `context.thread` with `thread`. Revocable (`DELETE /v1/grants/{id}`).
+   */
+  grant?: GrantAsk | null;
 }
 
 /** What a key may do. */

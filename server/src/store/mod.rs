@@ -470,13 +470,23 @@ pub struct SessionRow {
 /// Everything the handlers need from storage, one trait per aggregate (each store
 /// implements them all).
 pub trait Store:
-    Projects + Requests + AuditLog + Deliveries + Channels + Agents + Snapshots + Checkpoints + Housekeeping
+    Projects
+    + Requests
+    + Grants
+    + AuditLog
+    + Deliveries
+    + Channels
+    + Agents
+    + Snapshots
+    + Checkpoints
+    + Housekeeping
 {
 }
 
 impl<
         T: Projects
             + Requests
+            + Grants
             + AuditLog
             + Deliveries
             + Channels
@@ -562,6 +572,55 @@ pub trait Channels: Send + Sync {
         next_ms: Option<i64>,
         now_ms: i64,
     ) -> StoreResult<()>;
+}
+
+/// A standing approval an operator gave with a decision: later requests of the same agent
+/// key for the same tool (service and action), within `thread` when it is set, are approved
+/// in its name until `expires_at` or until it is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Grant {
+    /// `grt_…`.
+    pub id: String,
+    /// The agent key whose requests it approves.
+    pub agent: String,
+    pub service: String,
+    pub action: String,
+    /// The request role it covers (that of the request it was given on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The request's `context.thread` it is limited to; None: any of the agent's requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// The operator key that gave it (its approvals are made in that key's name, so a revoked
+    /// key's grants approve nothing more).
+    pub granted_by: String,
+    /// The request whose approval gave it.
+    pub request_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When it was revoked, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+/// The thread a request names (`context.thread`, a string of at most 256 bytes), which a
+/// grant may be limited to.
+pub fn thread_of(request: &RequestRow) -> Option<&str> {
+    request.context.as_ref()?.get("thread")?.as_str().filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
+/// Standing approvals ([`Grant`]).
+pub trait Grants: Send + Sync {
+    /// Stores a grant with its audit entry (`grant.created`).
+    fn add_grant(&self, project: &str, grant: &Grant, audit: AuditEvent<'_>) -> StoreResult<()>;
+    /// The project's grants, newest first, at most `limit`.
+    fn grants(&self, project: &str, limit: usize) -> StoreResult<Vec<Grant>>;
+    /// Revokes a grant that is not revoked yet, with its audit entry (`grant.revoked`);
+    /// whether it did.
+    fn revoke_grant(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// The newest live grant (not revoked, not expired at `now`) that covers `request`: same
+    /// agent, service, action and role, and its thread when the grant has one.
+    fn live_grant(&self, project: &str, request: &RequestRow, now: i64) -> StoreResult<Option<Grant>>;
 }
 
 /// How long what a project stores is kept (see [`Housekeeping::prune`]), in seconds.

@@ -8,6 +8,7 @@ pub(crate) mod authority;
 mod budgets;
 mod channels;
 mod events;
+mod grants;
 mod keys;
 mod openapi;
 pub(crate) mod projects;
@@ -67,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .merge(requests::router())
         .merge(events::router())
         .merge(keys::router())
+        .merge(grants::router())
         .merge(webhooks::router())
         .merge(channels::router())
         .merge(agents::router())

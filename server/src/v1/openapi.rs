@@ -24,6 +24,7 @@ use super::agents::{Accepted, AgentDetail, AgentList, Batch, ModeSet, NewMode, P
 use super::audit::{AuditHead, AuditPage, Page};
 use super::budgets::NewBudget;
 use super::channels::{ChannelList, NewChannel};
+use super::grants::GrantList;
 use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
 use super::projects::{NewProject, ProjectCreated, ProjectList};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
@@ -347,6 +348,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         op("post", "/v1/requests/{id}/resolve", Operator, "Approve (possibly edited) or reject")
             .json_body::<Resolve>(g)
             .json::<Decision>(g, 200, "The signed decision.")
+            .errors(400, &["invalid_request"])
             .errors(403, &["role_required"])
             .errors(404, &["not_found"])
             .errors(409, &["already_decided", "expired"])
@@ -416,6 +418,16 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
                  the chain read after it must hold entry `seq` with `hash`, else it was truncated \
                  or rewritten.",
         ),
+        // grants.rs
+        op("get", "/v1/grants", Project, "List the project's grants").json::<GrantList>(
+            g,
+            200,
+            "Newest first, revoked and expired ones included. A grant is given with an approval \
+                 (`grant` on `POST /v1/requests/{id}/resolve`).",
+        ),
+        op("delete", "/v1/grants/{id}", Project, "Revoke a grant")
+            .empty(204, "Revoked: it approves nothing from now on.")
+            .errors(404, &["not_found"]),
         op("delete", "/v1/keys/{key_id}", Project, "Revoke a key")
             .empty(204, "Revoked: its token is refused from now on.")
             .errors(404, &["not_found"])

@@ -189,6 +189,10 @@ pub(super) struct Resolve {
     payload: Option<Value>,
     /// Why (shown to the agent).
     reason: Option<String>,
+    /// With a plain `approve`: approve this agent's later requests for the same tool (service
+    /// and action, same role) too, for `for_secs`, and only in this request's
+    /// `context.thread` with `thread`. Revocable (`DELETE /v1/grants/{id}`).
+    grant: Option<crate::lifecycle::GrantAsk>,
 }
 
 async fn resolve(
@@ -214,6 +218,24 @@ async fn resolve(
         return Err(ApiError::new(Code::Expired, "the request's deadline passed: it has expired"));
     }
     let (status, patched, diff) = crate::lifecycle::judge(&row, &ask.decision, ask.payload)?;
-    let decision = blocking(|| decide(&state, &row, status, &who.key_id, patched, diff, ask.reason))?;
+    let grant = match &ask.grant {
+        Some(grant) if status == Status::Approved => Some(crate::lifecycle::grant_for(&row, &who, grant)?),
+        Some(_) => return Err(ApiError::new(
+            Code::InvalidRequest,
+            "a grant comes with a plain approval: it approves the tool as asked, not an edit or a rejection",
+        )),
+        None => None,
+    };
+    let ruling = crate::lifecycle::Ruling {
+        patched,
+        diff,
+        reason: ask.reason,
+        grant: grant.as_ref().map(|g| g.id.clone()),
+        ..crate::lifecycle::Ruling::plain(status, &who.key_id)
+    };
+    let decision = blocking(|| decide(&state, &row, ruling))?;
+    if let Some(grant) = grant {
+        blocking(|| crate::lifecycle::give_grant(&state, &row.project, &grant))?;
+    }
     Ok(Json(decision))
 }

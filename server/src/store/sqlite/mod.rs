@@ -18,6 +18,7 @@ mod agents;
 mod audit_log;
 mod channels;
 mod deliveries;
+mod grants;
 mod housekeeping;
 mod migrate;
 mod projects;
@@ -27,11 +28,11 @@ mod snapshots;
 use super::{
     approving_actor, email_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink,
     BudgetState, Channel, ChannelKind, Channels, CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries,
-    Delivery, DeliveryEntry, DeliveryTarget, DueEscalation, Escalation, EscalationStep, Housekeeping,
-    Inserted, KeyInfo, NewKeyRow, Notification, ObservationUpdate, Principal, Project, Projects, Pruned,
-    RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role, RoleRule, Room, SessionRow,
-    Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint, ToolCount, Webhook,
-    ANY_ROLE,
+    Delivery, DeliveryEntry, DeliveryTarget, DueEscalation, Escalation, EscalationStep, Grant, Grants,
+    Housekeeping, Inserted, KeyInfo, NewKeyRow, Notification, ObservationUpdate, Principal, Project,
+    Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role, RoleRule,
+    Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint,
+    ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {

@@ -103,3 +103,11 @@ CREATE TABLE IF NOT EXISTS notifications (
 
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, next_ms);
 CREATE INDEX IF NOT EXISTS notifications_by_request ON notifications(request);
+
+-- Standing approvals given with a decision (see `store::Grant`).
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), agent TEXT NOT NULL,
+    service TEXT NOT NULL, action TEXT NOT NULL, role TEXT, thread TEXT, granted_by TEXT NOT NULL,
+    request_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER);
+
+CREATE INDEX IF NOT EXISTS grants_by_tool ON grants(project, agent, service, action, expires_at);

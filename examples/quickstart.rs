@@ -64,6 +64,7 @@ fn main() -> Result<(), handrail_core::Error> {
         jti: proof::new_jti()?,
         prj: Some("prj_demo".into()),
         iss: Some("https://handrail.example".into()),
+        grt: None,
     };
     let token = signer.sign(&claims)?;
     let verifier = Verifier::from_jwks(&json!({"keys": [signer.public_jwk()]}))?;

@@ -490,6 +490,8 @@ pub struct ProofClaims {
     pub prj: Option<String>,
     /// The issuing server: its public URL or `srv_…` id (absent only from older proofs).
     pub iss: Option<String>,
+    /// The grant (`grt_…`) an approval was made under or gave.
+    pub grt: Option<String>,
 }
 
 /// What an edit changed: the core's `Diff`, RFC 6902 operations and a one-line summary.

@@ -47,6 +47,8 @@ export interface ProofClaims {
   prj?: string;
   /** The issuing server: its public URL or `srv_…` id (absent only from older proofs). */
   iss?: string;
+  /** The grant (`grt_…`) an approval was made under or gave. */
+  grt?: string;
 }
 "#;
 

@@ -152,6 +152,7 @@ proptest! {
         let claims = proof::Claims {
             rid: "r".into(), req: proof::digest("{}").unwrap(), dec: "APPROVED".into(), act: "op".into(),
             pat: None, iat: 0, exp: 100, jti: "j".into(), prj: Some("prj".into()), iss: Some("srv_1".into()),
+            grt: None,
         };
         let token = signer.sign(&claims).unwrap();
         let mut bytes = token.clone().into_bytes();

@@ -602,6 +602,8 @@ export interface ProofClaims {
   prj?: string
   /** The issuing server: its public URL or `srv_…` id (absent only from older proofs). */
   iss?: string
+  /** The grant (`grt_…`) an approval was made under or gave. */
+  grt?: string
 }
 
 /** base64url SHA-256 of the canonical form of JSON text (a proof's `req` and `pat`). */

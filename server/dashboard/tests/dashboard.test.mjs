@@ -183,6 +183,34 @@ test("a rejection with a reason reaches the agent, and a second page's queue fol
   await page.context().close();
 });
 
+test("approving with a grant approves the same tool's next call at once, and the grant is revocable", async () => {
+  const hr = agent();
+  const ask = { service: "crm", action: "update_contact", payload: { contact: "c_1", phone: "+1 555 0100" } };
+  const id = await hr.defer(ask);
+  const waiting = hr.wait(id, { timeout: 120 });
+  const { page } = await signedIn(browser, server);
+  await page.goto(`${server.url}/#/requests/${id}`);
+  await page.getByTestId("grant").selectOption("900");
+  await page.getByTestId("approve").click();
+  const first = await waiting;
+  assert.equal(first.status, "APPROVED");
+  // The next call of the same tool by the same agent: approved without anyone asked.
+  const next = await hr.defer({ ...ask, payload: { contact: "c_2", phone: "+1 555 0101" } });
+  const second = await hr.wait(next, { timeout: 30 });
+  assert.equal(second.status, "APPROVED");
+  assert.match(second.reason ?? "", /^approved under grant grt_/);
+  const op = { headers: { authorization: `Bearer ${server.operatorToken}` } };
+  const { grants } = await (await fetch(`${server.url}/v1/grants`, op)).json();
+  assert.equal(grants.length, 1);
+  assert.deepEqual([grants[0].service, grants[0].action], ["crm", "update_contact"]);
+  const revoked = await fetch(`${server.url}/v1/grants/${grants[0].id}`, { ...op, method: "DELETE" });
+  assert.equal(revoked.status, 204);
+  const third = await hr.defer({ ...ask, payload: { contact: "c_3", phone: "+1 555 0102" } });
+  const view = await (await fetch(`${server.url}/v1/requests/${third}`, op)).json();
+  assert.equal(view.status, "PENDING");
+  await page.context().close();
+});
+
 test("on a phone, one tap approves from the queue", async () => {
   const hr = agent();
   const id = await hr.defer({ service: "calendar", action: "book", payload: { room: "A1", at: "10:00" } });

@@ -10,11 +10,36 @@ import { requestContext, type Decision, type FirewallContext, type Jwks, type Re
 import { codeOf, visible, wasm } from "../wasm";
 
 /** Resolves a request (used by the queue's one-tap buttons too). */
-export function decide(id: string, decision: "approve" | "reject", payload: unknown, reason: string | undefined): Promise<Decision> {
+export function decide(id: string, decision: "approve" | "reject", payload: unknown, reason: string | undefined, grant?: Resolve["grant"]): Promise<Decision> {
   const body: Resolve = { decision };
   if (payload !== undefined) body.payload = payload;
   if (reason) body.reason = reason;
+  if (grant) body.grant = grant;
   return api.post<Decision>(`/v1/requests/${encodeURIComponent(id)}/resolve`, body);
+}
+
+/** What an approval may also grant: this call only, or this tool for the same agent for a
+ * while (in this request's thread, when it names one). The server bounds the time. */
+function grantChoice(r: RequestView): { el: HTMLSelectElement; read: () => Resolve["grant"] } {
+  const thread = (r.context as { thread?: unknown } | null | undefined)?.thread;
+  const options: [string, string][] = [
+    ["", "Approve this call only"],
+    ["900", "…and this tool for this agent for 15 minutes"],
+    ["3600", "…and this tool for this agent for 1 hour"],
+  ];
+  if (typeof thread === "string" && thread) options.push(["thread", "…and this tool in this thread for 1 hour"]);
+  const el = h(
+    "select",
+    { "aria-label": "grant", "data-testid": "grant", title: "A grant approves this agent's later calls of the same tool at once, until it ends or is revoked (DELETE /v1/grants/{id})" },
+    options.map(([value, label]) => h("option", { value }, label)),
+  ) as HTMLSelectElement;
+  return {
+    el,
+    read: () => {
+      if (!el.value) return undefined;
+      return el.value === "thread" ? { for_secs: 3600, thread: true } : { for_secs: Number(el.value) };
+    },
+  };
 }
 
 export async function requestView(root: HTMLElement, id: string, signal: AbortSignal): Promise<void> {
@@ -190,6 +215,7 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
   const reject = h("button", { class: "reject big", "data-testid": "reject", title: "Reject (r)" }, "Reject");
   const edit = h("button", { class: "secondary", "data-testid": "edit", title: "Edit (e)", disabled: !readable }, "Edit");
   const editArea = h("div", { class: "edit-area" });
+  const grant = grantChoice(r);
 
   const preview = async (): Promise<void> => {
     if (!ed) return;
@@ -246,8 +272,10 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
     }
     busy(true);
     try {
-      await decide(r.id, "approve", payload, reason.value || undefined);
-      toast(payload === undefined ? "Approved" : "Approved with edits");
+      // A grant approves the tool as asked: an edited approval grants nothing.
+      const granted = payload === undefined ? grant.read() : undefined;
+      await decide(r.id, "approve", payload, reason.value || undefined, granted);
+      toast(payload === undefined ? (granted ? "Approved, and granted" : "Approved") : "Approved with edits");
       location.hash = "#/";
     } catch (e) {
       error.textContent = (e as Error).message;
@@ -286,6 +314,7 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
     editArea,
     unseen,
     reason,
+    readable ? grant.el : null,
     error,
     h("div", { class: "actions" }, approve, edit, reject),
     h("p", { class: "note keys" }, "Keys: a approve · e edit · r reason, then Reject · Esc back"),

@@ -318,6 +318,8 @@ test("the firewall's verdict is the default predicate, and an enforced block nev
   );
   const [row] = await srv.pending();
   assert.equal(row.context.firewall.action, "review");
+  // The request names its thread, so an operator may grant the tool "in this thread".
+  assert.equal(row.context.thread, "t-fw");
   await srv.resolve(value.handrailRequestIds[0], { decision: "approve" });
   const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
   const text = toolText(done);

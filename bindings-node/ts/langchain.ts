@@ -597,6 +597,8 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
       context: {
         ...(h.verdict !== undefined ? guardKit.reviewContext(h.verdict, task) : task !== undefined ? { task } : {}),
         langchain: { thread_id: thread, tool_call_id: h.call.id ?? null },
+        // The thread names the run, so an operator may grant a tool "in this thread".
+        thread,
       },
       ...(h.config.argsSchema !== undefined && { schema: h.config.argsSchema }),
       ...(options.priority !== undefined && { priority: options.priority }),

@@ -373,3 +373,28 @@ def test_async_agent(clean: Server) -> None:
     out = asyncio.run(agent.ainvoke(Command(resume=hitl_response(client, value)), cfg))
     assert tools.ran == [{"order": "as_1", "amount": 4}]
     assert tool_messages(out)["call_as_1"].content.startswith("APPROVED WITH EDITS: amount: 8 → 4")
+
+
+def test_a_thread_grant_approves_the_same_tool_later_in_that_thread_only(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("o_g1", 5)], [call("o_g2", 6)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund o_g1 and o_g2"}]}, cfg)
+    (first,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    (row,) = requests_of(clean, [first])
+    assert row["context"]["thread"] == cfg["configurable"]["thread_id"]
+    clean.resolve(first, decision="approve", grant={"for_secs": 600, "thread": True})
+    out = resume(agent, client, cfg)
+    # The second refund of the thread is held as before, and approved at once under the grant:
+    # the resume runs it without anyone deciding.
+    (second,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    (row,) = requests_of(clean, [second])
+    assert row["status"] == "APPROVED" and row["decision"]["grant"], row
+    out = resume(agent, client, cfg)
+    assert tools.ran == [{"order": "o_g1", "amount": 5}, {"order": "o_g2", "amount": 6}]
+    # Another thread is not covered.
+    other = agent_for(client, tools, script([call("o_g3", 7)]), InMemorySaver())
+    out = other.invoke({"messages": [{"role": "user", "content": "refund o_g3"}]}, config())
+    (third,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    assert requests_of(clean, [third])[0]["status"] == "PENDING"

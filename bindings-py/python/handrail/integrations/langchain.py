@@ -350,6 +350,8 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
 
     def _open(self, g: _Guard, run: _Run, verdict: Any, key: str, values: Dict[str, Any], thread: str) -> str:
         options = g.ask_options(run, verdict, key)
+        # The thread names the run, so an operator may grant a tool "in this thread".
+        options["context"] = {**options["context"], "thread": thread}
         options["expires_in"] = self.expires_in
         # Sealed on the client, so only with an encryption key: which thread to resume.
         options["state_snapshot"] = {_PARKED: {"thread_id": thread}} if self.client._protocol.encrypts else None

@@ -19,7 +19,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::letsping_agents::their_error;
-use super::looppause::iso8601;
 use super::secrets::{self, Kind};
 use crate::store::{CheckpointPut, Delivery, RequestRow, Store, StoreError};
 use crate::v1::Code;
@@ -168,7 +167,7 @@ pub(crate) fn view(row: &RequestRow) -> Value {
         }
         _ => "REJECTED",
     };
-    let resolved_at = decision.map(|d| iso8601(d.decided_at));
+    let resolved_at = decision.map(|d| crate::rfc3339(d.decided_at));
     let actor = json!(decision.and_then(|d| d.actor.as_deref()));
     let mut metadata = row
         .context

@@ -161,7 +161,7 @@ async fn read(
                     return Ok(Json(json!({
                         "pause_id": row.id,
                         "status": "timed_out",
-                        "timed_out_at": iso8601(decided_at),
+                        "timed_out_at": crate::rfc3339(decided_at),
                     })))
                 }
             }
@@ -174,7 +174,7 @@ async fn read(
     proof.insert("authorization_type".into(), json!(authorization));
     proof.insert("human_response".into(), json!(human));
     proof.insert("responder".into(), json!(decision.actor.clone().unwrap_or_default()));
-    proof.insert("responded_at".into(), json!(iso8601(decided_at)));
+    proof.insert("responded_at".into(), json!(crate::rfc3339(decided_at)));
     proof.insert("channel".into(), json!("handrail"));
     proof.insert("comment".into(), json!(decision.reason));
     proof.insert("fields".into(), decision.patched_payload.clone().unwrap_or(Value::Null));
@@ -291,32 +291,15 @@ fn python_float(f: f64) -> String {
     }
 }
 
-/// Unix seconds as RFC 3339 UTC (`2026-12-01T07:28:49Z`).
-pub(crate) fn iso8601(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_796_110_129), "2026-12-01T07:28:49Z");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(crate::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::rfc3339(1_796_110_129), "2026-12-01T07:28:49Z");
+        assert_eq!(crate::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

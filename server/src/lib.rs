@@ -152,6 +152,15 @@ pub(crate) struct QueueEvent {
     pub(crate) data: Option<String>,
 }
 
+impl QueueEvent {
+    /// The events the live views know, by name (what another replica names in its note).
+    pub(crate) fn name(event: &str) -> Option<&'static str> {
+        ["request.created", "request.resolved", "request.expired", "request.escalated"]
+            .into_iter()
+            .find(|known| *known == event)
+    }
+}
+
 /// The largest request an event carries in the channel itself.
 pub(crate) const INLINE_EVENT_BYTES: usize = 64 << 10;
 
@@ -298,8 +307,9 @@ pub(crate) fn new_key(
 
 /// Creates the default project with one agent key and one operator token, which decides
 /// every role and administers the server (creates projects), audited as the first entry of
-/// the project's chain.
-fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
+/// the project's chain, when the store has no project yet (None: it has one; of replicas
+/// starting together on one database, one creates it).
+fn bootstrap(store: &dyn Store, url: &str) -> Result<Option<Bootstrap>, String> {
     let now = now();
     let project = format!("prj_{}", b64url_encode(random::<9>()?));
     let (agent, agent_key) = mint_key(Role::Agent, Vec::new(), false)?;
@@ -309,8 +319,10 @@ fn bootstrap(store: &dyn Store, url: &str) -> Result<Bootstrap, String> {
     });
     let audit = store::AuditEvent { at: now, actor: "system", event: "project.created", data };
     let row = store::Project { id: project.clone(), name: "default".into(), created_at: now };
-    store.create_project(&row, &[agent, operator], audit).map_err(|e| e.0)?;
-    Ok(Bootstrap { url: url.to_string(), project, agent_key, operator_token })
+    if !store.create_first_project(&row, &[agent, operator], audit).map_err(|e| e.0)? {
+        return Ok(None);
+    }
+    Ok(Some(Bootstrap { url: url.to_string(), project, agent_key, operator_token }))
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -362,6 +374,14 @@ fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The store: PostgreSQL at `database` when given, else SQLite under `data`.
+pub fn open_store(data: &Path, database: Option<&str>) -> Result<Arc<dyn Store>, String> {
+    Ok(match database {
+        Some(url) => Arc::new(store::Postgres::open(url).map_err(|e| format!("database: {}", e.0))?),
+        None => Arc::new(Sqlite::open(&data.join("handrail.db")).map_err(|e| format!("database: {}", e.0))?),
+    })
+}
+
 /// Options of `handrail serve`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -369,6 +389,9 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Data directory (SQLite file, bootstrap.json).
     pub data: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`): the store several replicas share,
+    /// instead of SQLite under `data` (which then holds only bootstrap.json).
+    pub database: Option<String>,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` once bound.
@@ -380,8 +403,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;
-    let db = options.data.join("handrail.db");
-    let store: Arc<dyn Store> = Arc::new(Sqlite::open(&db).map_err(|e| format!("database: {}", e.0))?);
+    let store = open_store(&options.data, options.database.as_deref())?;
     for name in ["handrail.db", "handrail.db-wal", "handrail.db-shm", "bootstrap.json"] {
         let file = options.data.join(name);
         if file.exists() {
@@ -397,8 +419,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let listener = listen(options.addr).map_err(|e| format!("{}: {e}", options.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let url = format!("http://{addr}");
-    if store.is_empty().map_err(|e| e.0)? {
-        let boot = bootstrap(store.as_ref(), &url)?;
+    if let Some(boot) = bootstrap(store.as_ref(), &url)? {
         let text = serde_json::to_string_pretty(&boot).map_err(|e| e.to_string())?;
         write_private(&options.data.join("bootstrap.json"), &(text + "\n")).map_err(|e| e.to_string())?;
         // The tokens go to the file only (mode 0600), never to stdout or the log, which
@@ -409,7 +430,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
             options.data.join("bootstrap.json").display()
         );
     }
+    let changes = store.changes();
     let state = AppState::new(store)?;
+    if let Some(changes) = changes {
+        tokio::spawn(replica_changes(state.clone(), changes));
+    }
     tokio::spawn(expire_loop(state.clone()));
     tokio::spawn(checkpoint_loop(state.clone()));
     tokio::spawn(retention::prune_loop(state.clone()));
@@ -426,6 +451,33 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// What the other replicas on the same database changed: wakes this replica's waiters on
+/// a decided request and tells its live views, as its own changes do. When changes were
+/// missed (the listening connection was lost), every waiter looks again.
+async fn replica_changes(state: AppState, mut changes: tokio::sync::mpsc::UnboundedReceiver<store::Change>) {
+    while let Some(change) = changes.recv().await {
+        let store::Change::Request { project, id, event } = change else {
+            state.waiters.notify_all();
+            continue;
+        };
+        let Some(event) = QueueEvent::name(&event) else { continue };
+        if event != "request.created" {
+            state.notify(&id);
+        }
+        if state.watched() {
+            let state = state.clone();
+            // Read on a blocking thread: the listener never waits on the store.
+            tokio::task::spawn_blocking(move || {
+                if let Ok(Some(row)) = state.store.request(&project, &id) {
+                    if let Ok(text) = serde_json::to_string(&row) {
+                        state.announce(&row, event, &text);
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// Binds with a deep accept queue: a burst of hundreds of agents connecting at once must

@@ -40,7 +40,8 @@ enum CompatCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane on SQLite under DIR (first start creates a project and keys).
+    /// Run the control plane on SQLite under DIR, or on a PostgreSQL database several
+    /// replicas share (first start creates a project and keys).
     Serve {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -48,6 +49,10 @@ enum Command {
         /// Data directory.
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
+        /// A PostgreSQL URL (`postgres://user@host:port/db`, also HANDRAIL_DATABASE_URL): the
+        /// store, shared by every replica given it; DIR then keeps only bootstrap.json.
+        #[arg(long, env = "HANDRAIL_DATABASE_URL")]
+        database: Option<String>,
     },
     /// The audit log: verify its hash chain, or export it as JSONL.
     #[command(subcommand)]
@@ -152,8 +157,12 @@ enum AuditCommand {
     /// operator's project's chain and its signed head.
     Verify {
         /// The data directory (default .handrail).
-        #[arg(long, conflicts_with_all = ["file", "remote"])]
+        #[arg(long, conflicts_with_all = ["file", "remote", "database"])]
         data: Option<std::path::PathBuf>,
+        /// A PostgreSQL database (`postgres://…`, also HANDRAIL_DATABASE_URL) instead of a
+        /// data directory.
+        #[arg(long, env = "HANDRAIL_DATABASE_URL", conflicts_with_all = ["file", "remote"])]
+        database: Option<String>,
         /// An export (one entry per line) instead of the database.
         #[arg(long, conflicts_with = "remote")]
         file: Option<String>,
@@ -169,6 +178,9 @@ enum AuditCommand {
     Export {
         #[arg(long, default_value = ".handrail")]
         data: std::path::PathBuf,
+        /// A PostgreSQL database (`postgres://…`, also HANDRAIL_DATABASE_URL) instead.
+        #[arg(long, env = "HANDRAIL_DATABASE_URL")]
+        database: Option<String>,
     },
 }
 
@@ -264,8 +276,9 @@ mod operator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Serve { addr, data } = &cli.command {
-        let options = handrail_server::ServeOptions { addr: *addr, data: data.clone() };
+    if let Command::Serve { addr, data, database } = &cli.command {
+        let options =
+            handrail_server::ServeOptions { addr: *addr, data: data.clone(), database: database.clone() };
         few_malloc_arenas();
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(rt) => rt,
@@ -399,20 +412,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let document = handrail_server::v1::openapi_document();
             println!("{}", serde_json::to_string_pretty(&document).expect("a Value serializes"));
         }
-        Command::Audit(AuditCommand::Verify { data, file, remote, state }) => {
+        Command::Audit(AuditCommand::Verify { data, database, file, remote, state }) => {
             let env_set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
             let source = match (data, file) {
-                (Some(dir), _) => operator::AuditSource::Data(dir),
+                (Some(dir), _) => operator::AuditSource::Stored(operator::Stored::Data(dir)),
+                (None, None) if database.is_some() && !remote => {
+                    operator::AuditSource::Stored(operator::Stored::Database(database.unwrap_or_default()))
+                }
                 (None, Some(path)) => operator::AuditSource::File(path),
                 (None, None) if remote || (env_set("HANDRAIL_URL") && env_set("HANDRAIL_OPERATOR_TOKEN")) => {
                     operator::AuditSource::Remote
                 }
-                (None, None) => operator::AuditSource::Data(".handrail".into()),
+                (None, None) => operator::AuditSource::Stored(operator::Stored::Data(".handrail".into())),
             };
             operator::verify_audit(source, state.as_deref())?
         }
-        Command::Audit(AuditCommand::Export { data }) => {
-            for entry in operator::read_log(&data)? {
+        Command::Audit(AuditCommand::Export { data, database }) => {
+            let at = match database {
+                Some(url) => operator::Stored::Database(url),
+                None => operator::Stored::Data(data),
+            };
+            for entry in operator::read_log(&at)? {
                 println!("{}", serde_json::to_string(&entry).expect("entries serialize"));
             }
         }

@@ -6,29 +6,41 @@ use std::path::{Path, PathBuf};
 
 use handrail_core::audit::{self, Checkpoint, CheckpointClaims, Entry};
 use handrail_core::proof::Verifier;
-use handrail_server::store::{AuditLog, Sqlite};
+use handrail_server::store::{Postgres, Sqlite, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::CliError;
 
-fn open_store(data: &Path) -> Result<Sqlite, CliError> {
-    let db = data.join("handrail.db");
-    if !db.exists() {
-        return Err(CliError::other("no_database", format!("{} does not exist", db.display())));
-    }
-    Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))
+/// Where a stored audit log is: a data directory's SQLite file, or a PostgreSQL database.
+pub(crate) enum Stored {
+    Data(PathBuf),
+    Database(String),
 }
 
-/// The audit log stored in a data directory.
-pub(crate) fn read_log(data: &Path) -> Result<Vec<Entry>, CliError> {
-    open_store(data)?.audit_log().map_err(|e| CliError::other("database", e.0))
+fn open_store(at: &Stored) -> Result<Box<dyn Store>, CliError> {
+    match at {
+        Stored::Data(data) => {
+            let db = data.join("handrail.db");
+            if !db.exists() {
+                return Err(CliError::other("no_database", format!("{} does not exist", db.display())));
+            }
+            Ok(Box::new(Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))?))
+        }
+        Stored::Database(url) => Ok(Box::new(Postgres::open(url).map_err(|e| CliError::other("database", e.0))?)),
+    }
+}
+
+/// The audit log stored in a data directory or a database.
+pub(crate) fn read_log(at: &Stored) -> Result<Vec<Entry>, CliError> {
+    open_store(at)?.audit_log().map_err(|e| CliError::other("database", e.0))
 }
 
 /// Where `handrail audit verify` reads the chains from.
 pub(crate) enum AuditSource {
-    /// The database of a data directory, with its stored signed checkpoints.
-    Data(PathBuf),
+    /// The database of a data directory or a PostgreSQL database, with its stored signed
+    /// checkpoints.
+    Stored(Stored),
     /// An export (JSONL).
     File(String),
     /// A server (`HANDRAIL_URL`, `HANDRAIL_OPERATOR_TOKEN`): the operator's project's chain,
@@ -65,7 +77,7 @@ fn write_state(path: &Path, state: &VerifiedState) -> Result<(), CliError> {
 
 /// The stored checkpoints of a data directory, each verified under the key the database
 /// holds (the server's proof key) and for the project it is stored under.
-fn stored_checkpoints(store: &Sqlite) -> Result<Vec<CheckpointClaims>, CliError> {
+fn stored_checkpoints(store: &dyn Store) -> Result<Vec<CheckpointClaims>, CliError> {
     let stored = store.audit_checkpoints().map_err(|e| CliError::other("database", e.0))?;
     if stored.is_empty() {
         return Ok(Vec::new());
@@ -135,10 +147,10 @@ pub(crate) fn verify_audit(source: AuditSource, state: Option<&Path>) -> Result<
     // Projects whose whole chain the source holds: a remembered chain of one of them that
     // is missing here was deleted, not merely out of view.
     let (entries, checkpoints, mut in_scope) = match &source {
-        AuditSource::Data(dir) => {
-            let store = open_store(dir)?;
+        AuditSource::Stored(at) => {
+            let store = open_store(at)?;
             // Checkpoints before the log: one signed meanwhile names an entry already read.
-            let checkpoints = stored_checkpoints(&store)?;
+            let checkpoints = stored_checkpoints(store.as_ref())?;
             let log = store.audit_log().map_err(|e| CliError::other("database", e.0))?;
             let scope: BTreeSet<String> = remembered.chains.keys().cloned().collect();
             (log, checkpoints, scope)

@@ -36,6 +36,13 @@ impl Waiters {
         }
     }
 
+    /// Wakes every waiter (each reads its request again).
+    pub(crate) fn notify_all(&self) {
+        for (_, tx) in self.lock().drain() {
+            let _ = tx.send(());
+        }
+    }
+
     /// How many requests have a waiter.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -1,7 +1,7 @@
-//! Storage: the [`Store`] trait the handlers use. [`Sqlite`] implements it.
-//!
-//! Handlers never see SQL, so PostgreSQL can follow behind the same trait.
+//! Storage: the [`Store`] trait the handlers use. [`Sqlite`] (one file, one process) and
+//! [`Postgres`] (one database, several replicas) implement it; no handler knows which.
 
+mod postgres;
 mod sqlite;
 
 use handrail_core::audit::Entry;
@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// What a key may do.
@@ -480,6 +481,7 @@ pub trait Store:
     + Snapshots
     + Checkpoints
     + Housekeeping
+    + Shared
 {
 }
 
@@ -493,9 +495,29 @@ impl<
             + Agents
             + Snapshots
             + Checkpoints
-            + Housekeeping,
+            + Housekeeping
+            + Shared,
     > Store for T
 {
+}
+
+/// Whether a store is shared with other replicas, and what they change.
+pub trait Shared {
+    /// The changes other replicas made, for a store that several replicas share (None:
+    /// this process is the only writer). Taken once: a second call answers None.
+    fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        None
+    }
+}
+
+/// A change another replica made (see [`Shared::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Request `id` of `project` changed: `event` is `request.created`, `request.resolved`,
+    /// `request.expired`, … as the live views name it.
+    Request { project: String, id: String, event: String },
+    /// The replica lost its connection for a while: changes may have been missed.
+    Missed,
 }
 
 /// What a channel is: how its notifications travel.
@@ -670,8 +692,15 @@ pub trait Projects: Send + Sync {
     fn keys(&self, project: &str) -> StoreResult<Vec<KeyInfo>>;
     /// Creates a project.
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()>;
-    /// Whether any project exists (first start).
-    fn is_empty(&self) -> StoreResult<bool>;
+    /// Creates `project` as [`Projects::create_project`] does, but only on a store that has
+    /// no project yet (first start); false when one exists. Atomic: of replicas starting
+    /// together on one database, one creates it.
+    fn create_first_project(
+        &self,
+        project: &Project,
+        keys: &[NewKeyRow],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool>;
     /// A setting (the proof key seed, …).
     fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// Stores a setting if it is not set yet; returns the value in force.

@@ -86,9 +86,21 @@ impl Projects for Sqlite {
         Ok(())
     }
 
-    fn is_empty(&self) -> StoreResult<bool> {
-        let n: i64 = self.conn().query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?;
-        Ok(n == 0)
+    fn create_first_project(
+        &self,
+        project: &Project,
+        keys: &[NewKeyRow],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n: i64 = tx.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?;
+        if n > 0 {
+            return Ok(false);
+        }
+        insert_project(&tx, project, keys, &audit)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn setting(&self, name: &str) -> StoreResult<Option<String>> {
@@ -137,14 +149,7 @@ impl Projects for Sqlite {
     ) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
-            params![project.id, project.name, project.created_at],
-        )?;
-        for key in keys {
-            insert_key(&tx, &project.id, key, project.created_at)?;
-        }
-        append_audit(&tx, &project.id, &project.id, &audit)?;
+        insert_project(&tx, project, keys, &audit)?;
         tx.commit()?;
         Ok(())
     }
@@ -237,3 +242,18 @@ impl Projects for Sqlite {
         Ok(())
     }
 }
+
+/// Inserts a project with its keys and its chain's first entry, inside `tx`.
+fn insert_project(tx: &Connection, project: &Project, keys: &[NewKeyRow], audit: &AuditEvent<'_>) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![project.id, project.name, project.created_at],
+    )?;
+    for key in keys {
+        insert_key(tx, &project.id, key, project.created_at)?;
+    }
+    append_audit(tx, &project.id, &project.id, audit)
+}
+
+/// One process writes the file: nobody else changes it.
+impl super::super::Shared for Sqlite {}

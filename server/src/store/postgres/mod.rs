@@ -1,0 +1,250 @@
+//! The PostgreSQL implementation of [`Store`]: several `handrail serve` replicas on one
+//! database act as one server.
+//!
+//! - Every write is one transaction; what must happen once cluster-wide is decided by the
+//!   database (unique keys, conditional updates, `FOR UPDATE SKIP LOCKED` claims), never by
+//!   a replica's memory.
+//! - Each project's audit chain is appended under a transaction-scoped advisory lock on the
+//!   project, so concurrent appends from all replicas make one unbroken chain.
+//! - A change other replicas must hear of (a request created, decided or escalated) is sent
+//!   with `pg_notify` inside its transaction, so it is heard once it is committed; each
+//!   replica listens on one connection of its own ([`Store::changes`]).
+//! - Snapshot bytes live in the database, chunked, so any replica serves any link.
+//!
+//! The store runs its connections on a small runtime of its own, so its blocking methods can
+//! be called from any thread, inside the server's runtime or not.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use handrail_core::audit::{self, Entry};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{GenericClient, NoTls};
+
+mod agents;
+mod audit_log;
+mod channels;
+mod deliveries;
+mod grants;
+mod housekeeping;
+mod migrate;
+mod projects;
+mod requests;
+mod snapshots;
+
+use super::{AuditEvent, Change, StoreError, StoreResult};
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The server's message (its code and text), not the driver's "db error" alone.
+        match e.as_db_error() {
+            Some(db) => StoreError(format!("postgres {}: {}", db.code().code(), db.message())),
+            None => StoreError(format!("postgres: {e}")),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError(format!("postgres pool: {e}"))
+    }
+}
+
+/// Connections in the pool of each replica.
+const POOL_SIZE: usize = 16;
+
+/// The channel replicas hear each other's changes on.
+const CHANNEL: &str = "handrail_changes";
+
+/// PostgreSQL storage.
+pub struct Postgres {
+    /// Drives the connections (their I/O and the listener); callers block on their own
+    /// threads while it does.
+    rt: tokio::runtime::Runtime,
+    pool: Pool,
+    /// This replica's id: the changes it sent itself are not handed back to it.
+    replica: String,
+    /// The changes of the other replicas, taken once by [`Store::changes`].
+    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
+}
+
+impl Postgres {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), applies the migrations
+    /// (under a lock, so replicas starting together do not race) and starts listening for
+    /// the other replicas' changes.
+    pub fn open(url: &str) -> StoreResult<Postgres> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError(format!("database URL: {e}")))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("handrail-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError(format!("postgres runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError(format!("postgres pool: {e}")))?;
+        let mut id = [0u8; 9];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        let replica = handrail_core::encoding::b64url_encode(id);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let store = Postgres { rt, pool, replica: replica.clone(), changes: Mutex::new(Some(rx)) };
+        store.block(async {
+            let mut c = store.client().await?;
+            migrate::migrate(&mut c).await
+        })?;
+        store.rt.spawn(listen(config, replica, tx));
+        Ok(store)
+    }
+
+    /// Runs `f` to completion on the calling thread (its I/O is driven by the store's
+    /// runtime): the store's methods are blocking, like SQLite's.
+    fn block<F: Future>(&self, f: F) -> F::Output {
+        let _entered = self.rt.enter();
+        block_on(f)
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Tells the other replicas, when `tx` commits, that request `id` of `project` changed
+    /// (`event`: `request.created`, `request.resolved`, `request.escalated`, …).
+    async fn announce(
+        &self,
+        tx: &impl GenericClient,
+        project: &str,
+        id: &str,
+        event: &str,
+    ) -> StoreResult<()> {
+        let note = Note { origin: self.replica.clone(), project: project.into(), id: id.into(), event: event.into() };
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &serde_json::to_string(&note)?]).await?;
+        Ok(())
+    }
+}
+
+impl super::Shared for Postgres {
+    fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A change as sent between replicas (`pg_notify` payloads stay far below their 8,000 bytes:
+/// ids and names only).
+#[derive(Serialize, Deserialize)]
+struct Note {
+    origin: String,
+    project: String,
+    id: String,
+    event: String,
+}
+
+/// Listens on its own connection for the other replicas' changes and hands them on. After a
+/// lost connection it connects again and sends [`Change::Missed`]: what was sent meanwhile
+/// is lost, so everyone waiting looks again.
+async fn listen(config: tokio_postgres::Config, replica: String, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
+    use futures_util::StreamExt;
+    let mut first = true;
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let (notes, mut heard) = tokio::sync::mpsc::unbounded_channel();
+            // The connection yields the notifications; it must be polled for the LISTEN to run.
+            let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            let pump = tokio::spawn(messages.for_each(move |m| {
+                if let Ok(tokio_postgres::AsyncMessage::Notification(n)) = m {
+                    let _ = notes.send(n.payload().to_string());
+                }
+                futures_util::future::ready(())
+            }));
+            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                if !first {
+                    let _ = tx.send(Change::Missed);
+                }
+                first = false;
+                while let Some(payload) = heard.recv().await {
+                    let Ok(note) = serde_json::from_str::<Note>(&payload) else { continue };
+                    if note.origin == replica {
+                        continue;
+                    }
+                    let change = Change::Request { project: note.project, id: note.id, event: note.event };
+                    if tx.send(change).is_err() {
+                        return;
+                    }
+                }
+            }
+            pump.abort();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Polls `f` on this thread until it is ready, parking between wake-ups.
+fn block_on<F: Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Serializes appends to `project`'s audit chain across every replica until `tx` ends.
+async fn lock_chain(tx: &impl GenericClient, project: &str) -> StoreResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&project]).await?;
+    Ok(())
+}
+
+/// Chains one audit entry to its project's last and appends it, inside `tx` (which holds the
+/// project's chain lock from here until it ends).
+async fn append_audit(
+    tx: &impl GenericClient,
+    project: &str,
+    subject: &str,
+    e: &AuditEvent<'_>,
+) -> StoreResult<()> {
+    lock_chain(tx, project).await?;
+    let last = tx
+        .query_opt("SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1", &[&project])
+        .await?;
+    let last: Option<Entry> = last.map(|r| serde_json::from_str(r.get::<_, &str>(0))).transpose()?;
+    let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };
+    let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, $3)",
+        &[&serde_json::to_string(&entry)?, &project, &(entry.seq as i64)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A random id with a prefix (`msg_…`), as the SQLite store makes them.
+fn random_id(prefix: &str) -> StoreResult<String> {
+    let mut id = [0u8; 12];
+    handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+    Ok(format!("{prefix}{}", handrail_core::encoding::b64url_encode(id)))
+}

@@ -60,8 +60,8 @@ const CHANNEL: &str = "handrail_changes";
 /// PostgreSQL storage.
 pub struct Postgres {
     /// Drives the connections (their I/O and the listener); callers block on their own
-    /// threads while it does.
-    rt: tokio::runtime::Runtime,
+    /// threads while it does. Always Some until dropped.
+    rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
     /// This replica's id: the changes it sent itself are not handed back to it.
     replica: String,
@@ -96,20 +96,24 @@ impl Postgres {
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
         let replica = handrail_core::encoding::b64url_encode(id);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let store = Postgres { rt, pool, replica: replica.clone(), changes: Mutex::new(Some(rx)) };
+        let store = Postgres { rt: Some(rt), pool, replica: replica.clone(), changes: Mutex::new(Some(rx)) };
         store.block(async {
             let mut c = store.client().await?;
             migrate::migrate(&mut c).await
         })?;
-        store.rt.spawn(listen(config, replica, tx));
+        store.runtime().spawn(listen(config, replica, tx));
         Ok(store)
     }
 
     /// Runs `f` to completion on the calling thread (its I/O is driven by the store's
     /// runtime): the store's methods are blocking, like SQLite's.
     fn block<F: Future>(&self, f: F) -> F::Output {
-        let _entered = self.rt.enter();
+        let _entered = self.runtime().enter();
         block_on(f)
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives as long as the store")
     }
 
     /// A pooled connection.
@@ -129,6 +133,16 @@ impl Postgres {
         let note = Note { origin: self.replica.clone(), project: project.into(), id: id.into(), event: event.into() };
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &serde_json::to_string(&note)?]).await?;
         Ok(())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // The store may be dropped inside the server's runtime, where waiting for this one's
+        // threads is not allowed: they stop on their own.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

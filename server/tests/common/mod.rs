@@ -34,9 +34,12 @@ impl Server {
     /// Starts the server on `dir` with `env` on top of the tests' defaults; `stderr` is where
     /// its log goes (`Stdio::piped()` to read it from `child.stderr`).
     pub fn spawn(dir: PathBuf, env: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handrail"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(&dir)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handrail"));
+        command.args(["serve", "--addr", "127.0.0.1:0", "--data"]).arg(&dir);
+        if let Some(url) = test_database(&dir) {
+            command.arg("--database").arg(url);
+        }
+        let mut child = command
             .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
             // The tests' receivers listen on 127.0.0.1, which the default (`public`) refuses.
             .env("HANDRAIL_OUTBOUND_NETWORKS", "private")
@@ -152,6 +155,50 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The PostgreSQL server the tests run on when `HANDRAIL_TEST_POSTGRES` names one (an
+/// admin URL, `postgres://user@127.0.0.1:PORT/postgres`); else they run on SQLite.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("HANDRAIL_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
+}
+
+/// With [`test_postgres`], the database of data directory `dir`: made empty on its first
+/// start, the same one when a test starts a server on `dir` again (its URL is kept in the
+/// directory, like SQLite's file).
+pub fn test_database(dir: &std::path::Path) -> Option<String> {
+    let admin = test_postgres()?;
+    let kept = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&kept) {
+        return Some(url);
+    }
+    let name = new_database(&admin);
+    let url = match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("HANDRAIL_TEST_POSTGRES is not a postgres:// URL: {admin}"),
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&kept, &url).unwrap();
+    Some(url)
+}
+
+/// Creates an empty database on the server at `admin`; its name.
+pub fn new_database(admin: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!(
+        "t_{}_{}_{}_{nanos}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = Command::new("psql")
+        .args([admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs (PostgreSQL's client is installed with the server)");
+    assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
+    name
 }
 
 /// A new, empty data directory path for this test binary's test `name`.

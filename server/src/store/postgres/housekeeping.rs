@@ -1,4 +1,4 @@
-//! Placeholder.
+//! Usage counts and retention (pruned by one replica at a time).
 
 use super::*;
 use crate::store::*;
@@ -14,3 +14,17 @@ impl Housekeeping for Postgres {
     }
 }
 
+
+/// Adds `delta` bytes to `project`'s usage (never below 0), inside the transaction that
+/// stores or drops them.
+pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64) -> StoreResult<()> {
+    if delta != 0 {
+        tx.execute(
+            "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2, 0))
+             ON CONFLICT (project) DO UPDATE SET bytes = GREATEST(usage.bytes + $2, 0)",
+            &[&project, &delta],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! Placeholder.
+//! Parked state: snapshot bytes chunked in the database (any replica serves any link), and
+//! thread checkpoints.
 
 use super::*;
 use crate::store::*;
@@ -41,3 +42,21 @@ impl Checkpoints for Postgres {
     }
 }
 
+
+/// The snapshot of request `id` of `project` (its blob's key and metadata), inside `tx` or on
+/// a pooled connection.
+pub(super) async fn snapshot_in(
+    c: &impl GenericClient,
+    project: &str,
+    id: &str,
+) -> StoreResult<Option<(String, Snapshot)>> {
+    let row = c
+        .query_opt(
+            "SELECT blob, size, sha256, created_at FROM snapshots WHERE request = $1 AND project = $2",
+            &[&id, &project],
+        )
+        .await?;
+    Ok(row.map(|r| {
+        (r.get(0), Snapshot { size: r.get::<_, i64>(1).max(0) as u64, sha256: r.get(2), created_at: r.get(3) })
+    }))
+}

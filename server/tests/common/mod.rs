@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub struct Server {
     pub project: String,
     /// What the server printed on stdout up to and including `listening on …`.
     pub stdout: Vec<String>,
+    /// With [`test_postgres`]: this server's database, dropped with the server unless a
+    /// replica's (it belongs to the first server) or the directory lives on.
+    database: Option<String>,
 }
 
 impl Server {
@@ -34,33 +37,8 @@ impl Server {
     /// Starts the server on `dir` with `env` on top of the tests' defaults; `stderr` is where
     /// its log goes (`Stdio::piped()` to read it from `child.stderr`).
     pub fn spawn(dir: PathBuf, env: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_handrail"));
-        command.args(["serve", "--addr", "127.0.0.1:0", "--data"]).arg(&dir);
-        if let Some(url) = test_database(&dir) {
-            command.arg("--database").arg(url);
-        }
-        let mut child = command
-            .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
-            // The tests' receivers listen on 127.0.0.1, which the default (`public`) refuses.
-            .env("HANDRAIL_OUTBOUND_NETWORKS", "private")
-            // Bursts of hundreds of calls are the point of some tests; the limit has its own.
-            .env("HANDRAIL_RATE_LIMIT", "100000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut stdout = Vec::new();
-        let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
-            stdout.push(line.clone());
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let database = test_database(&dir);
+        let (child, url, stdout) = serve(&dir, database.as_deref(), env, stderr);
         let boot: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap()).unwrap();
         let s = |k: &str| boot[k].as_str().unwrap().to_string();
@@ -72,9 +50,41 @@ impl Server {
             project: s("project"),
             dir,
             stdout,
+            database,
         }
     }
 
+    /// Another `handrail serve` on `first`'s PostgreSQL database, with its own (empty) data
+    /// directory and `first`'s credentials: a replica. Only under [`test_postgres`].
+    pub fn replica_of(first: &Server, name: &str) -> Server {
+        Server::replica_with(first, name, &[])
+    }
+
+    pub fn replica_with(first: &Server, name: &str, env: &[(&str, &str)]) -> Server {
+        let database = first.database.clone().expect("replicas share a PostgreSQL database");
+        let dir = PathBuf::from(format!("{}-replica-{name}", first.dir.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // So that [`store_args`], [`sql`] and [`open_store`] find the shared database from here too.
+        std::fs::write(dir.join("test-database-url"), &database).unwrap();
+        let (child, url, stdout) = serve(&dir, Some(&database), env, Stdio::inherit());
+        Server {
+            child,
+            url,
+            agent: first.agent.clone(),
+            operator: first.operator.clone(),
+            project: first.project.clone(),
+            dir,
+            stdout,
+            database: None,
+        }
+    }
+
+    /// The arguments that name this server's store to the CLI (`audit verify`, `audit export`):
+    /// `--database URL` on PostgreSQL, `--data DIR` on SQLite.
+    pub fn store_args(&self) -> Vec<String> {
+        store_args(&self.dir)
+    }
     /// A server on a new, empty data directory named after the test binary and `name`.
     pub fn fresh(name: &str) -> Server {
         Server::fresh_with(name, &[])
@@ -150,11 +160,143 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
-        // Empty after `into_dir`: the directory lives on.
+        // Empty after `into_dir`: the directory lives on, and so does its database.
         if !self.dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if let (Some(url), Some(admin)) = (&self.database, test_postgres()) {
+                // A hundred tests' databases would otherwise fill the throwaway cluster's disk.
+                if let Some((_, name)) = url.rsplit_once('/') {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = Command::new("psql").args([admin.as_str(), "-q", "-c", &drop]).output();
+                }
+            }
         }
     }
+}
+
+/// Starts `handrail serve` on `dir` (and `database`, when given) with the tests' defaults
+/// and `env`; the process, its URL and its stdout up to `listening on …`.
+fn serve(
+    dir: &Path,
+    database: Option<&str>,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, String, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handrail"));
+    command.args(["serve", "--addr", "127.0.0.1:0", "--data"]).arg(dir);
+    if let Some(url) = database {
+        command.arg("--database").arg(url);
+    }
+    let mut child = command
+        .env("HANDRAIL_WEBHOOK_RETRY_MS", "50")
+        // The tests' receivers listen on 127.0.0.1, which the default (`public`) refuses.
+        .env("HANDRAIL_OUTBOUND_NETWORKS", "private")
+        // Bursts of hundreds of calls are the point of some tests; the limit has its own.
+        .env("HANDRAIL_RATE_LIMIT", "100000")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let url = loop {
+        let line = lines.next().expect("the server prints its address").unwrap();
+        stdout.push(line.clone());
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url, stdout)
+}
+
+/// The arguments that name the store of data directory `dir` to the CLI: `--database URL`
+/// under [`test_postgres`], else `--data DIR`.
+pub fn store_args(dir: &Path) -> Vec<String> {
+    match test_database(dir) {
+        Some(url) => vec!["--database".into(), url],
+        None => vec!["--data".into(), dir.display().to_string()],
+    }
+}
+
+/// The store of data directory `dir`, opened by the test itself (beside its running server)
+/// to set up what the API cannot, or read what it does not show: PostgreSQL under
+/// [`test_postgres`], else the SQLite file.
+pub fn open_store(dir: &Path) -> Box<dyn handrail_server::store::Store> {
+    match test_database(dir) {
+        Some(url) => Box::new(handrail_server::store::Postgres::open(&url).unwrap()),
+        None => Box::new(handrail_server::store::Sqlite::open(&dir.join("handrail.db")).unwrap()),
+    }
+}
+
+/// Whether the tests run on PostgreSQL; prints why a test about SQLite itself is skipped.
+pub fn skip_on_postgres(why: &str) -> bool {
+    let skip = test_postgres().is_some();
+    if skip {
+        println!("skipped on PostgreSQL: {why}");
+    }
+    skip
+}
+
+/// Runs one SQL statement on the store of data directory `dir`, SQLite or PostgreSQL alike
+/// (write portable SQL, literals inline with [`quote`]): the rows, each column as text
+/// (NULL as ""), and for an UPDATE, DELETE or INSERT the number of rows it changed.
+pub fn sql(dir: &Path, statement: &str) -> (Vec<Vec<String>>, usize) {
+    match test_database(dir) {
+        Some(url) => {
+            let out = Command::new("psql")
+                .args([url.as_str(), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+                .args(["-F", "\x1f", "-R", "\x1e", "-c", statement])
+                .output()
+                .expect("psql runs");
+            assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            // psql answers a change with its command tag ("UPDATE 3", "INSERT 0 1").
+            let tag = text.rsplit(' ').next().and_then(|n| n.parse().ok());
+            let changes = ["UPDATE ", "DELETE ", "INSERT "];
+            if changes.iter().any(|c| text.starts_with(c)) && !text.contains('\x1e') {
+                return (Vec::new(), tag.unwrap_or(0));
+            }
+            let rows = text
+                .split('\x1e')
+                .filter(|r| !r.is_empty())
+                .map(|r| r.split('\x1f').map(String::from).collect())
+                .collect();
+            (rows, 0)
+        }
+        None => {
+            use rusqlite::types::ValueRef;
+            let conn = rusqlite::Connection::open(dir.join("handrail.db")).unwrap();
+            let mut stmt = conn.prepare(statement).unwrap();
+            let columns = stmt.column_count();
+            if columns == 0 {
+                let n = stmt.execute([]).unwrap();
+                return (Vec::new(), n);
+            }
+            let mut rows = Vec::new();
+            let mut cursor = stmt.query([]).unwrap();
+            while let Some(row) = cursor.next().unwrap() {
+                let text = (0..columns)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        ValueRef::Null => String::new(),
+                        ValueRef::Integer(n) => n.to_string(),
+                        ValueRef::Real(x) => x.to_string(),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).to_string(),
+                    })
+                    .collect();
+                rows.push(text);
+            }
+            (rows, 0)
+        }
+    }
+}
+
+/// `text` as an SQL string literal (the same on SQLite and on PostgreSQL).
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The PostgreSQL server the tests run on when `HANDRAIL_TEST_POSTGRES` names one (an

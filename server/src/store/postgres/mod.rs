@@ -17,10 +17,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use handrail_core::audit::{self, Entry};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{GenericClient, NoTls};
+use tokio_postgres::NoTls;
 
 mod agents;
 mod audit_log;
@@ -130,7 +131,12 @@ impl Postgres {
         id: &str,
         event: &str,
     ) -> StoreResult<()> {
-        let note = Note { origin: self.replica.clone(), project: project.into(), id: id.into(), event: event.into() };
+        let note = Note {
+            origin: self.replica.clone(),
+            project: project.into(),
+            id: id.into(),
+            event: event.into(),
+        };
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &serde_json::to_string(&note)?]).await?;
         Ok(())
     }
@@ -165,7 +171,11 @@ struct Note {
 /// Listens on its own connection for the other replicas' changes and hands them on. After a
 /// lost connection it connects again and sends [`Change::Missed`]: what was sent meanwhile
 /// is lost, so everyone waiting looks again.
-async fn listen(config: tokio_postgres::Config, replica: String, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    replica: String,
+    tx: tokio::sync::mpsc::UnboundedSender<Change>,
+) {
     use futures_util::StreamExt;
     let mut first = true;
     loop {
@@ -243,7 +253,10 @@ async fn append_audit(
 ) -> StoreResult<()> {
     lock_chain(tx, project).await?;
     let last = tx
-        .query_opt("SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1", &[&project])
+        .query_opt(
+            "SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1",
+            &[&project],
+        )
         .await?;
     let last: Option<Entry> = last.map(|r| serde_json::from_str(r.get::<_, &str>(0))).transpose()?;
     let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };

@@ -115,9 +115,11 @@ impl AppState {
         self.revocations.subscribe()
     }
 
-    /// Tells open streams and long-polls that a key was revoked.
+    /// Tells open streams and long-polls that a key was revoked, here and on the other
+    /// replicas.
     pub(crate) fn revoked(&self) {
         self.revocations.send_modify(|n| *n = n.wrapping_add(1));
+        self.store.tell(&store::Change::Revoked);
     }
 
     /// Whether the key `who` authenticated with still exists (it was not revoked since).
@@ -458,9 +460,20 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
 /// missed (the listening connection was lost), every waiter looks again.
 async fn replica_changes(state: AppState, mut changes: tokio::sync::mpsc::UnboundedReceiver<store::Change>) {
     while let Some(change) = changes.recv().await {
-        let store::Change::Request { project, id, event } = change else {
-            state.waiters.notify_all();
-            continue;
+        let (project, id, event) = match change {
+            store::Change::Request { project, id, event } => (project, id, event),
+            store::Change::Revoked => {
+                state.revocations.send_modify(|n| *n = n.wrapping_add(1));
+                continue;
+            }
+            store::Change::EndpointsChanged => {
+                state.endpoints_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            store::Change::Missed => {
+                state.waiters.notify_all();
+                continue;
+            }
         };
         let Some(event) = QueueEvent::name(&event) else { continue };
         if event != "request.created" {

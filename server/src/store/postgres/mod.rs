@@ -156,7 +156,30 @@ impl super::Shared for Postgres {
     fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
         self.changes.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    fn tell(&self, change: &Change) {
+        let event = match change {
+            Change::Revoked => REVOKED,
+            Change::EndpointsChanged => ENDPOINTS_CHANGED,
+            Change::Request { .. } | Change::Missed => return,
+        };
+        let sent = self.block(async {
+            let c = self.client().await?;
+            self.announce(&c, "", "", event).await
+        });
+        if let Err(e) = sent {
+            crate::log::event(
+                crate::log::Level::Warn,
+                "could not tell the other replicas",
+                serde_json::json!({ "change": event, "error": e.0 }),
+            );
+        }
+    }
 }
+
+/// The names of the changes that are not a request's, in a [`Note`].
+const REVOKED: &str = "key.revoked";
+const ENDPOINTS_CHANGED: &str = "webhook.enabled";
 
 /// A change as sent between replicas (`pg_notify` payloads stay far below their 8,000 bytes:
 /// ids and names only).
@@ -202,7 +225,11 @@ async fn listen(
                     if note.origin == replica {
                         continue;
                     }
-                    let change = Change::Request { project: note.project, id: note.id, event: note.event };
+                    let change = match note.event.as_str() {
+                        REVOKED => Change::Revoked,
+                        ENDPOINTS_CHANGED => Change::EndpointsChanged,
+                        _ => Change::Request { project: note.project, id: note.id, event: note.event },
+                    };
                     if tx.send(change).is_err() {
                         return;
                     }

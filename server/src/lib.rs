@@ -54,6 +54,8 @@ pub struct AppState {
     pub(crate) signup_limiter: Arc<limits::RateLimiter>,
     /// Whose `X-Forwarded-For` names the caller's address (`HANDRAIL_TRUSTED_PROXIES`).
     pub(crate) proxies: Arc<limits::Proxies>,
+    /// Per source address, on the decision pages of e-mail links (`/decide/{token}`).
+    pub(crate) decide_limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
     /// `HANDRAIL_METRICS_TOKEN`: when set, `/metrics` answers only a bearer of it.
     pub(crate) metrics_token: Option<Arc<str>>,
@@ -97,6 +99,7 @@ impl AppState {
             limiter: Arc::new(limits::RateLimiter::from_env()),
             signup_limiter: Arc::new(limits::RateLimiter::signups_from_env()),
             proxies: Arc::new(limits::Proxies::from_env()?),
+            decide_limiter: Arc::new(limits::RateLimiter::decide_pages_from_env()),
             metrics: Arc::default(),
             metrics_token: std::env::var("HANDRAIL_METRICS_TOKEN")
                 .ok()

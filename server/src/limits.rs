@@ -27,11 +27,21 @@ impl RateLimiter {
     /// bursts of as many) on the routes anyone may call to create something: LetsPing's
     /// agent sign-up.
     pub(crate) fn signups_from_env() -> RateLimiter {
-        let per_minute = std::env::var("HANDRAIL_SIGNUP_RATE_LIMIT")
+        RateLimiter::per_minute_from_env("HANDRAIL_SIGNUP_RATE_LIMIT", 10.0)
+    }
+
+    /// `HANDRAIL_DECIDE_RATE_LIMIT` calls per minute per source address (default 60, in
+    /// bursts of as many) on the decision pages of e-mail links, which anyone may call.
+    pub(crate) fn decide_pages_from_env() -> RateLimiter {
+        RateLimiter::per_minute_from_env("HANDRAIL_DECIDE_RATE_LIMIT", 60.0)
+    }
+
+    fn per_minute_from_env(name: &str, default: f64) -> RateLimiter {
+        let per_minute = std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|&r: &f64| r > 0.0)
-            .unwrap_or(10.0);
+            .unwrap_or(default);
         RateLimiter { rate: per_minute / 60.0, burst: per_minute.max(1.0), buckets: Mutex::default() }
     }
 

@@ -21,15 +21,26 @@ impl Channels for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn claim_notifications(&self, now_ms: i64, limit: usize, lease_ms: i64) -> StoreResult<Vec<Notification>> {
+    fn claim_notifications(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<Notification>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn record_notification(&self, id: &str, sent: bool, outcome: &str, next_ms: Option<i64>, now_ms: i64) -> StoreResult<()> {
+    fn record_notification(
+        &self,
+        id: &str,
+        sent: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         Err(StoreError("not built".into()))
     }
 }
-
 
 /// Whether `address` is on an e-mail channel of `project` hearing `role` (see
 /// [`Channels::addressee`]), inside `tx` or on a pooled connection.

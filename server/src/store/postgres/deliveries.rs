@@ -5,7 +5,15 @@ use crate::store::*;
 
 impl Deliveries for Postgres {
     #[allow(unused_variables)]
-    fn add_webhook(&self, id: &str, project: &str, url: &str, secret: &str, roles: &[String], audit: AuditEvent<'_>) -> StoreResult<()> {
+    fn add_webhook(
+        &self,
+        id: &str,
+        project: &str,
+        url: &str,
+        secret: &str,
+        roles: &[String],
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -13,15 +21,35 @@ impl Deliveries for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn claim_deliveries(&self, now_ms: i64, limit: usize, lease_ms: i64, room: &Room) -> StoreResult<Vec<Delivery>> {
+    fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+        room: &Room,
+    ) -> StoreResult<Vec<Delivery>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn record_attempt(&self, id: &str, delivered: bool, outcome: &str, next_ms: Option<i64>, now_ms: i64, disable_after_ms: i64) -> StoreResult<Option<String>> {
+    fn record_attempt(
+        &self,
+        id: &str,
+        delivered: bool,
+        outcome: &str,
+        next_ms: Option<i64>,
+        now_ms: i64,
+        disable_after_ms: i64,
+    ) -> StoreResult<Option<String>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn set_webhook_disabled(&self, project: &str, id: &str, disabled: bool, audit: AuditEvent<'_>) -> StoreResult<Option<Webhook>> {
+    fn set_webhook_disabled(
+        &self,
+        project: &str,
+        id: &str,
+        disabled: bool,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<Webhook>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -29,7 +57,12 @@ impl Deliveries for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn request_deliveries(&self, project: &str, request: &str, limit: usize) -> StoreResult<Vec<RequestDeliveryEntry>> {
+    fn request_deliveries(
+        &self,
+        project: &str,
+        request: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestDeliveryEntry>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -41,7 +74,6 @@ impl Deliveries for Postgres {
         Err(StoreError("not built".into()))
     }
 }
-
 
 /// Queues the event for every webhook of the project that may hear of a request of `role`
 /// and, when given, for the request's own callback URL, inside `tx` (a change and its
@@ -76,7 +108,9 @@ pub(super) async fn enqueue(
     }
     let mut data = serde_json::to_value(row().await?)?;
     // Snapshot metadata travels with the event; its bytes are fetched with a key or a link.
-    if let (Some((_, meta)), Some(obj)) = (snapshots::snapshot_in(tx, project, request).await?, data.as_object_mut()) {
+    if let (Some((_, meta)), Some(obj)) =
+        (snapshots::snapshot_in(tx, project, request).await?, data.as_object_mut())
+    {
         obj.insert("snapshot".into(), serde_json::to_value(meta)?);
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;

@@ -121,7 +121,7 @@ postgres_start() {
     # Durability is not what the tests are about: without fsync, CREATE DATABASE per test
     # and the commits are quick.
     if postgres_as_owner "$POSTGRES_TEST_BIN/pg_ctl" -D "$POSTGRES_TEST_DIR/data" -l "$POSTGRES_TEST_LOG" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $POSTGRES_TEST_DIR -c max_connections=$POSTGRES_TEST_MAX_CONNECTIONS -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $POSTGRES_TEST_DIR -c max_connections=$POSTGRES_TEST_MAX_CONNECTIONS -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c log_checkpoints=off" \
       start >/dev/null; then
       break
     fi

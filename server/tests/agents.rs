@@ -8,7 +8,7 @@ use std::io::Read;
 
 use common::Server;
 use handrail_core::firewall::{Call, Config, Effect, Firewall, Outcome, Policy, Profile, Verdict};
-use handrail_server::store::{AuditLog, Projects, Role, Sqlite};
+use handrail_server::store::Role;
 use serde_json::{json, Value};
 
 /// Events are dated here and after; probes are checked a day later.
@@ -344,7 +344,7 @@ fn modes_are_for_operators_audited_and_other_projects_see_nothing() {
     let (_, agent) = server.call("GET", "/v1/agents/support", &server.agent, None);
     assert_eq!(agent["mode"], "enforce");
 
-    let store = Sqlite::open(&server.dir.join("handrail.db")).unwrap();
+    let store = common::open_store(&server.dir);
     let changes: Vec<_> =
         store.audit_log().unwrap().into_iter().filter(|e| e.event == "agent.mode").collect();
     assert_eq!(changes.len(), 1);

@@ -54,12 +54,16 @@ fn activity(server: &Server, n: usize) {
     }
 }
 
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("handrail.db")).unwrap()
+/// `handrail audit verify` on the store of data directory `dir` (SQLite or PostgreSQL).
+fn local(dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let store = common::store_args(dir);
+    let store: Vec<&str> = store.iter().map(String::as_str).collect();
+    cli(&[&["audit", "verify"], &store[..], extra].concat(), &[])
 }
 
 fn stored_seq(dir: &Path, project: &str) -> Option<i64> {
-    db(dir).query_row("SELECT seq FROM audit_checkpoints WHERE project = ?1", [project], |r| r.get(0)).ok()
+    let query = format!("SELECT seq FROM audit_checkpoints WHERE project = {}", common::quote(project));
+    common::sql(dir, &query).0.first().map(|row| row[0].parse().unwrap())
 }
 
 #[test]
@@ -112,15 +116,14 @@ fn deleting_the_newest_entries_is_detected() {
     assert_eq!(remembered["issuer"], server.call("GET", "/v1/keys/proof", &server.agent, None).1["issuer"]);
     let project = server.project.clone();
     let dir = server.into_dir();
-    let data = dir.to_str().unwrap().to_string();
     assert_eq!(stored_seq(&dir, &project), Some(7), "the head read stored its checkpoint");
-    assert_eq!(cli(&["audit", "verify", "--data", &data], &[]).0, 0);
+    assert_eq!(local(&dir, &[]).0, 0);
 
     // Someone deletes the two newest entries. What remains is a valid chain…
-    let n = db(&dir).execute("DELETE FROM audit WHERE project = ?1 AND project_seq > 5", [&project]).unwrap();
-    assert_eq!(n, 2);
+    let delete = format!("DELETE FROM audit WHERE project = {} AND project_seq > 5", common::quote(&project));
+    assert_eq!(common::sql(&dir, &delete).1, 2);
     // …but not the one the stored checkpoint vouches for.
-    let (code, _, err) = cli(&["audit", "verify", "--data", &data], &[]);
+    let (code, _, err) = local(&dir, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with("error[audit_truncated]") && err.contains("ends at entry 5"), "{err}");
 
@@ -135,8 +138,8 @@ fn deleting_the_newest_entries_is_detected() {
 
     // The stored checkpoints deleted too: the database alone cannot tell (the documented
     // window)…
-    db(&dir).execute("DELETE FROM audit_checkpoints", []).unwrap();
-    let (code, out, err) = cli(&["audit", "verify", "--data", &data], &[]);
+    common::sql(&dir, "DELETE FROM audit_checkpoints");
+    let (code, out, err) = local(&dir, &[]);
     assert_eq!(code, 0, "{out}{err}");
     // …but a reader that remembers entry 7 can.
     let server = Server::start(dir.clone());
@@ -148,8 +151,7 @@ fn deleting_the_newest_entries_is_detected() {
     // So can the local verification with the same memory.
     let local_state = dir.with_extension("local-state.json");
     std::fs::write(&local_state, std::fs::read(&state).unwrap()).unwrap();
-    let (code, _, err) =
-        cli(&["audit", "verify", "--data", &data, "--state", local_state.to_str().unwrap()], &[]);
+    let (code, _, err) = local(&dir, &["--state", local_state.to_str().unwrap()]);
     assert!(code == 1 && err.starts_with("error[audit_truncated]"), "{err}");
     let _ = std::fs::remove_file(&state);
     let _ = std::fs::remove_file(&local_state);
@@ -163,17 +165,13 @@ fn rewriting_an_entry_is_detected() {
     assert_eq!(status, 200);
     let project = server.project.clone();
     let dir = server.into_dir();
-    let data = dir.to_str().unwrap().to_string();
-    let conn = db(&dir);
-    let rows: Vec<(i64, String)> = conn
-        .prepare("SELECT seq, entry FROM audit WHERE project = ?1 ORDER BY project_seq")
-        .unwrap()
-        .query_map([&project], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let entries: Vec<Entry> = rows.iter().map(|(_, e)| serde_json::from_str(e).unwrap()).collect();
-    let (rowid, newest) = (rows.last().unwrap().0, entries.last().unwrap());
+    let query = format!(
+        "SELECT seq, entry FROM audit WHERE project = {} ORDER BY project_seq",
+        common::quote(&project)
+    );
+    let rows = common::sql(&dir, &query).0;
+    let entries: Vec<Entry> = rows.iter().map(|row| serde_json::from_str(&row[1]).unwrap()).collect();
+    let (rowid, newest) = (&rows.last().unwrap()[0], entries.last().unwrap());
     // The newest decision's data rewritten *and re-hashed*, so the chain alone still verifies.
     let data_value = json!({"status": "REJECTED", "diff": null});
     let fields = audit::Fields {
@@ -186,22 +184,21 @@ fn rewriting_an_entry_is_detected() {
     };
     let forged = audit::chain(entries.get(entries.len() - 2), fields).unwrap();
     assert_ne!(forged.hash, newest.hash);
-    conn.execute(
-        "UPDATE audit SET entry = ?1 WHERE seq = ?2",
-        rusqlite::params![serde_json::to_string(&forged).unwrap(), rowid],
-    )
-    .unwrap();
+    let update = |entry: &str| {
+        let statement = format!("UPDATE audit SET entry = {} WHERE seq = {rowid}", common::quote(entry));
+        assert_eq!(common::sql(&dir, &statement).1, 1);
+    };
+    update(&serde_json::to_string(&forged).unwrap());
     let mut rewritten = entries.clone();
     *rewritten.last_mut().unwrap() = forged;
     assert_eq!(audit::verify(&rewritten).unwrap(), 5, "a consistent rewrite");
-    let (code, _, err) = cli(&["audit", "verify", "--data", &data], &[]);
+    let (code, _, err) = local(&dir, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with("error[audit_broken]") && err.contains("checkpoint vouched for"), "{err}");
     // A rewrite that is not re-hashed breaks the chain itself.
     let changed = serde_json::to_string(newest).unwrap().replace("APPROVED", "REJECTED");
-    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = ?2", rusqlite::params![changed, rowid]).unwrap();
-    let (code, _, err) = cli(&["audit", "verify", "--data", &data], &[]);
+    update(&changed);
+    let (code, _, err) = local(&dir, &[]);
     assert!(code == 1 && err.contains("content does not match its hash"), "{err}");
-    drop(conn);
     let _ = std::fs::remove_dir_all(&dir);
 }

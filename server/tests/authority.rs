@@ -585,10 +585,10 @@ fn a_letsping_ingest_cannot_claim_a_verified_signature() {
 #[test]
 fn the_store_refuses_an_approval_without_an_operators_proof() {
     use handrail_core::request::Decision;
-    use handrail_server::store::{AuditEvent, Inserted, Projects, RequestRow, Requests, Role, Sqlite};
+    use handrail_server::store::{AuditEvent, Inserted, RequestRow, Role};
     let dir = common::fresh_dir("store");
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Sqlite::open(&dir.join("handrail.db")).unwrap();
+    let store = common::open_store(&dir);
     store.add_project("prj_a", "a", 0).unwrap();
     store.add_key("key_agent", "h1", "prj_a", Role::Agent, 0).unwrap();
     store.add_key("key_op", "h2", "prj_a", Role::Operator, 0).unwrap();

@@ -223,8 +223,7 @@ fn an_event_body_is_stored_once_however_many_endpoints_hear_of_it() {
     }
     let body = json!({"service": "bank", "action": "transfer", "payload": {"memo": "m".repeat(200_000)}});
     assert_eq!(server.call("POST", "/v1/requests", &server.agent, Some(&body)).0, 201);
-    let db = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
-    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let count = |sql: &str| common::sql(&server.dir, sql).0[0][0].parse::<i64>().unwrap();
     assert_eq!(count("SELECT COUNT(*) FROM deliveries"), 3);
     assert_eq!(count("SELECT COUNT(*) FROM event_bodies"), 1);
     assert!(count("SELECT SUM(length(body)) FROM event_bodies") > 200_000);

@@ -559,12 +559,10 @@ fn an_escalation_mails_the_next_role_whose_addressees_then_decide() {
 #[test]
 fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it() {
     use handrail_core::request::Decision;
-    use handrail_server::store::{
-        AuditEvent, Channel, ChannelKind, Channels, Inserted, Projects, RequestRow, Requests, Role, Sqlite,
-    };
+    use handrail_server::store::{AuditEvent, Channel, ChannelKind, Inserted, RequestRow, Role};
     let dir = fresh_dir("store");
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Sqlite::open(&dir.join("handrail.db")).unwrap();
+    let store = common::open_store(&dir);
     for project in ["prj_a", "prj_b"] {
         store.add_project(project, project, 0).unwrap();
     }

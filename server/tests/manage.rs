@@ -469,15 +469,16 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
     assert_eq!(server.code("GET", "/v1/audit?after=x", &other_op, None), (400, "invalid_request".into()));
 
     // The CLI checks every chain, in the database and in an export.
-    let data = server.dir.to_str().unwrap();
-    let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);
+    let store = server.store_args();
+    let store: Vec<&str> = store.iter().map(String::as_str).collect();
+    let (code, out, err) = cli(&[&["audit", "verify"], &store[..]].concat(), &[]);
     // (A second line counts the signed checkpoints, which the server signs every second.)
     assert_eq!(
         (code, out.lines().next()),
         (0, Some("audit chain intact: 12 entries in 2 project chains")),
         "{err}"
     );
-    let (_, export, _) = cli(&["audit", "export", "--data", data], &[]);
+    let (_, export, _) = cli(&[&["audit", "export"], &store[..]].concat(), &[]);
     let file = server.dir.join("audit.jsonl");
     std::fs::write(&file, &export).unwrap();
     assert_eq!(cli(&["audit", "verify", "--file", file.to_str().unwrap()], &[]).0, 0);
@@ -489,16 +490,15 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
     assert_eq!((code, out.trim()), (0, "audit chain intact: 6 entries"));
 
     // Someone edits acme's entry 3 in the database: verification fails there, naming it.
-    let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
-    let (rowid, entry): (i64, String) = conn
-        .query_row("SELECT seq, entry FROM audit WHERE project = ?1 AND project_seq = 3", [&other], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let query =
+        format!("SELECT seq, entry FROM audit WHERE project = {} AND project_seq = 3", common::quote(&other));
+    let rows = common::sql(&server.dir, &query).0;
+    let (rowid, entry) = (&rows[0][0], &rows[0][1]);
     let forged = entry.replace("\"actor\":\"", "\"actor\":\"x");
-    assert_ne!(forged, entry);
-    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = ?2", rusqlite::params![forged, rowid]).unwrap();
-    let (code, _, err) = cli(&["audit", "verify", "--data", data], &[]);
+    assert_ne!(&forged, entry);
+    let update = format!("UPDATE audit SET entry = {} WHERE seq = {rowid}", common::quote(&forged));
+    assert_eq!(common::sql(&server.dir, &update).1, 1);
+    let (code, _, err) = cli(&[&["audit", "verify"], &store[..]].concat(), &[]);
     assert_eq!(code, 1);
     assert!(
         err.starts_with(&format!(
@@ -513,6 +513,9 @@ fn each_project_reads_and_verifies_its_own_audit_chain() {
 
 #[test]
 fn a_database_of_the_previous_schema_is_migrated() {
+    if common::skip_on_postgres("the SQLite store's migration from its previous schema") {
+        return;
+    }
     use handrail_server::store::{AuditLog, Projects, Requests, Role, Sqlite};
     let dir = std::env::temp_dir().join(format!("handrail-manage-migrate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -615,6 +618,9 @@ fn a_database_of_the_previous_schema_is_migrated() {
 
 #[test]
 fn a_delivery_log_of_the_previous_schema_is_migrated() {
+    if common::skip_on_postgres("the SQLite store's migration of its previous delivery log") {
+        return;
+    }
     use handrail_server::store::{Deliveries, Sqlite};
     let dir = std::env::temp_dir().join(format!("handrail-manage-deliveries-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -660,6 +666,9 @@ fn a_delivery_log_of_the_previous_schema_is_migrated() {
 
 #[test]
 fn thread_checkpoints_of_the_previous_schema_are_migrated() {
+    if common::skip_on_postgres("the SQLite store's migration of its previous checkpoint table") {
+        return;
+    }
     use handrail_server::store::{Checkpoints, Sqlite};
     let dir = std::env::temp_dir().join(format!("handrail-manage-checkpoints-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{read_request, Server};
 use handrail_core::proof::{self, Expect, Verifier};
-use handrail_server::store::{Projects, Role, Sqlite};
+use handrail_server::store::Role;
 use serde_json::{json, Value};
 
 fn refund(amount: u64) -> Value {
@@ -137,7 +137,7 @@ fn roles_projects_limits_and_errors() {
     );
     assert_eq!((status, err["error"]["code"].as_str()), (403, Some("forbidden")));
     // Another project sees nothing of this one.
-    let store = Sqlite::open(&server.dir.join("handrail.db")).unwrap();
+    let store = common::open_store(&server.dir);
     store.add_project("prj_other", "other", 0).unwrap();
     store
         .add_key("key_other", &handrail_server::token_hash("hr_agent_other"), "prj_other", Role::Agent, 0)
@@ -308,25 +308,27 @@ fn operator_cli_and_the_audit_chain() {
     assert!(!keys.contains("hr_"), "tokens are never listed");
 
     // The project's creation, 3 creates + 2 decisions and the new key, chained.
-    let data = server.dir.to_str().unwrap();
-    let (code, out, err) = cli(&["audit", "verify", "--data", data], &[]);
+    let store = server.store_args();
+    let verify: Vec<&str> = ["audit", "verify"].into_iter().chain(store.iter().map(String::as_str)).collect();
+    let (code, out, err) = cli(&verify, &[]);
     assert_eq!((code, out.lines().next()), (0, Some("audit chain intact: 7 entries")), "{err}");
-    let (_, export, _) = cli(&["audit", "export", "--data", data], &[]);
+    let export: Vec<&str> = ["audit", "export"].into_iter().chain(store.iter().map(String::as_str)).collect();
+    let (_, export, _) = cli(&export, &[]);
     let file = server.dir.join("audit.jsonl");
     std::fs::write(&file, &export).unwrap();
     assert_eq!(cli(&["audit", "verify", "--file", file.to_str().unwrap()], &[]).0, 0);
 
     // Someone edits the edited approval's entry in the database: verification fails there.
-    let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
-    let (seq, entry): (i64, String) = conn
-        .query_row("SELECT seq, entry FROM audit WHERE entry LIKE '%APPROVED_WITH_MODIFICATIONS%'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (rows, _) = common::sql(
+        &server.dir,
+        "SELECT seq, entry FROM audit WHERE entry LIKE '%APPROVED_WITH_MODIFICATIONS%'",
+    );
+    let (seq, entry) = (&rows[0][0], &rows[0][1]);
     let forged = entry.replace("APPROVED_WITH_MODIFICATIONS", "APPROVED");
-    assert_ne!(forged, entry);
-    conn.execute("UPDATE audit SET entry = ?1 WHERE seq = ?2", rusqlite::params![forged, seq]).unwrap();
-    let (code, _, err) = cli(&["audit", "verify", "--data", data], &[]);
+    assert_ne!(&forged, entry);
+    let update = format!("UPDATE audit SET entry = {} WHERE seq = {seq}", common::quote(&forged));
+    assert_eq!(common::sql(&server.dir, &update).1, 1);
+    let (code, _, err) = cli(&verify, &[]);
     assert_eq!(code, 1);
     assert!(err.starts_with(&format!("error[audit_broken]: audit chain broken at entry {seq}")), "{err}");
 }

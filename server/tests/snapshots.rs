@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::Server;
-use handrail_server::store::{AuditLog, Projects, Role, Sqlite};
+use handrail_server::store::Role;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -84,6 +84,16 @@ impl Snapshots for Server {
         assert!(url.starts_with("/v1/blobs/"), "{url}");
         assert!(!url.contains(&self.agent) && !url.contains("hr_"), "a link carries no API key");
         (format!("{}{url}", self.url), link["expires_at"].as_i64().unwrap())
+    }
+}
+
+/// How many snapshot blobs the store of `dir` holds: files under `snapshots/` on SQLite,
+/// distinct blobs of `blob_chunks` on PostgreSQL.
+fn blobs(dir: &std::path::Path) -> usize {
+    if common::test_postgres().is_some() {
+        common::sql(dir, "SELECT COUNT(DISTINCT blob) FROM blob_chunks").0[0][0].parse().unwrap()
+    } else {
+        std::fs::read_dir(dir.join("snapshots")).unwrap().count()
     }
 }
 
@@ -175,11 +185,10 @@ fn five_mib_round_trip_by_key_and_by_link_with_no_key() {
     assert_eq!(put.json()["snapshot"]["sha256"], json!(sha_hex(&second)));
     let got = server.send("GET", &url, None, None);
     assert!(got.body == second, "a second upload replaces the first");
-    let files = std::fs::read_dir(server.dir.join("snapshots")).unwrap().count();
-    assert_eq!(files, 1, "the replaced blob is removed");
+    assert_eq!(blobs(&server.dir), 1, "the replaced blob is removed");
 
     // The audit log records both uploads by size and digest, never content.
-    let store = Sqlite::open(&server.dir.join("handrail.db")).unwrap();
+    let store = common::open_store(&server.dir);
     let stored: Vec<_> =
         store.audit_log().unwrap().into_iter().filter(|e| e.event == "snapshot.stored").collect();
     assert_eq!(stored.len(), 2);
@@ -262,8 +271,7 @@ fn oversized_uploads_get_413_and_store_nothing() {
     let got = server.send("GET", &path, Some(&server.agent), None);
     assert!(got.body == fits, "the previous snapshot is intact");
     assert_eq!(got.sha_header.as_deref(), Some(sha_hex(&fits).as_str()));
-    let files = std::fs::read_dir(server.dir.join("snapshots")).unwrap().count();
-    assert_eq!(files, 1, "no staged leftovers");
+    assert_eq!(blobs(&server.dir), 1, "no staged leftovers");
 }
 
 #[test]
@@ -304,14 +312,8 @@ fn parked_only_while_pending_and_wait_hands_back_a_working_link() {
     assert!(got.body == state);
 
     // The resolved event's webhook body carries the metadata, without a link.
-    let conn = rusqlite::Connection::open(server.dir.join("handrail.db")).unwrap();
-    let body: String = conn
-        .query_row(
-            "SELECT b.body FROM deliveries d JOIN event_bodies b ON b.id = d.body_id WHERE d.event = 'request.resolved'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let query = "SELECT b.body FROM deliveries d JOIN event_bodies b ON b.id = d.body_id WHERE d.event = 'request.resolved'";
+    let body = common::sql(&server.dir, query).0.remove(0).remove(0);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         body["data"]["snapshot"],
@@ -331,10 +333,16 @@ fn an_acknowledged_snapshot_survives_kill_9() {
     let dir = server.into_dir();
     // What a crash mid-upload leaves: a staged blob nothing refers to. The next start removes it.
     let stray = dir.join("snapshots").join("staged-by-a-crash");
-    std::fs::write(&stray, b"half an upload").unwrap();
+    if common::test_postgres().is_some() {
+        // Staged long ago, so no replica can still be writing it.
+        let stage = "INSERT INTO blob_chunks (blob, n, bytes, staged_at) VALUES ('staged-by-a-crash', 0, 'half an upload', 0)";
+        assert_eq!(common::sql(&dir, stage).1, 1);
+    } else {
+        std::fs::write(&stray, b"half an upload").unwrap();
+    }
     let again = Server::start(dir);
     assert!(!stray.exists(), "unreferenced blobs are swept at start");
-    assert_eq!(std::fs::read_dir(again.dir.join("snapshots")).unwrap().count(), 1);
+    assert_eq!(blobs(&again.dir), 1);
     let got = again.send("GET", &path, Some(&agent), None);
     assert_eq!(got.status, 200);
     assert!(got.body == bytes, "the acknowledged bytes are all there");

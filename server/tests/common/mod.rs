@@ -64,7 +64,7 @@ impl Server {
         let database = first.database.clone().expect("replicas share a PostgreSQL database");
         let dir = PathBuf::from(format!("{}-replica-{name}", first.dir.display()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        private_dir(&dir);
         // So that [`store_args`], [`sql`] and [`open_store`] find the shared database from here too.
         std::fs::write(dir.join("test-database-url"), &database).unwrap();
         let (child, url, stdout) = serve(&dir, Some(&database), env, Stdio::inherit());
@@ -319,9 +319,15 @@ pub fn test_database(dir: &std::path::Path) -> Option<String> {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("HANDRAIL_TEST_POSTGRES is not a postgres:// URL: {admin}"),
     };
-    std::fs::create_dir_all(dir).unwrap();
+    private_dir(dir);
     std::fs::write(&kept, &url).unwrap();
     Some(url)
+}
+
+/// Makes `dir` as the server would (0700), so it has nothing to tighten and log.
+fn private_dir(dir: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).unwrap();
 }
 
 /// Creates an empty database on the server at `admin`; its name.

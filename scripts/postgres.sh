@@ -14,10 +14,15 @@
 # socket in the temporary directory can reach it).
 POSTGRES_TEST_USER="${POSTGRES_TEST_USER:-handrail}"
 
-# Each `handrail serve` holds up to 16 pooled connections and one listener; a test runs up
-# to three of them, and a test binary runs one test per core at once. 400 leaves room for
-# 8 cores x 3 replicas x 17 with margin; idle slots cost PostgreSQL only a little shared memory.
-POSTGRES_TEST_MAX_CONNECTIONS="${POSTGRES_TEST_MAX_CONNECTIONS:-400}"
+# Each `handrail serve` holds up to 16 pooled connections and one listener; a test runs at
+# most three of them (replicas.rs), and a test binary runs one test per core at once
+# (RUST_TEST_THREADS when set). So: tests at once x 3 x 17, plus room for the tests' own
+# psql and store handles. 2 cores: 202; 8 cores: 508. Idle slots cost only a little memory.
+postgres_max_connections() {
+  local threads="${RUST_TEST_THREADS:-$(nproc 2>/dev/null || echo 4)}"
+  echo $((threads * 3 * 17 + 100))
+}
+POSTGRES_TEST_MAX_CONNECTIONS="${POSTGRES_TEST_MAX_CONNECTIONS:-$(postgres_max_connections)}"
 
 postgres_bin() {
   local dir
@@ -48,10 +53,11 @@ postgres_install() {
   postgres_bin >/dev/null
 }
 
-# Runs a command as the cluster's owner.
+# Runs a command as the cluster's owner, from a directory it may enter (the checkout may
+# be private to root).
 postgres_as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi

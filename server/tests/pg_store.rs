@@ -294,3 +294,28 @@ fn checkpoint_bounds_hold_under_concurrent_puts() {
     assert!(b.checkpoint("p", "solo", None).unwrap().is_none());
     assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), (8 * 7).to_string());
 }
+
+#[test]
+fn racing_uploads_to_one_request_leave_one_snapshot_and_its_chunks_only() {
+    let Some(url) = database() else { return };
+    let a = Postgres::open(&url).unwrap();
+    let b = Postgres::open(&url).unwrap();
+    psql(&url, "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0)");
+    pending_request(&url, "r1");
+    std::thread::scope(|s| {
+        for (i, store) in [&a, &b, &a, &b].into_iter().enumerate() {
+            s.spawn(move || {
+                let bytes = vec![i as u8; 300_000 + i];
+                let blob = stage(store, &bytes);
+                let got =
+                    store.commit_snapshot("p", "r1", &blob, &meta(&bytes), audit("snapshot.stored")).unwrap();
+                assert_eq!(got, SnapshotCommit::Stored);
+            });
+        }
+    });
+    let kept = a.snapshot("p", "r1").unwrap().unwrap();
+    let named = psql(&url, "SELECT blob FROM snapshots");
+    assert_eq!(psql(&url, "SELECT string_agg(DISTINCT blob, ',') FROM blob_chunks"), named);
+    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), kept.size.to_string());
+    assert_eq!(psql(&url, "SELECT count(*) FROM audit WHERE project = 'p'"), "4");
+}

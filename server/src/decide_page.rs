@@ -112,9 +112,9 @@ fn grant(state: &AppState, token: &str) -> ApiResult<(DecideGrant, RequestRow)> 
 
 /// Takes one call from `source`'s bucket of the decision pages: anyone may call them, and
 /// each checks a link and reads the store.
-fn limit(state: &AppState, source: &Source) -> Result<(), Response> {
+fn limited(state: &AppState, source: &Source) -> Option<Response> {
     let key = source.0.map_or_else(|| "unknown".to_string(), crate::limits::source_key);
-    state.decide_limiter.take(&key).map_err(|retry_after| {
+    state.decide_limiter.take(&key).err().map(|retry_after| {
         crate::limits::Metrics::add(&state.metrics.rate_limited, 1);
         let mut page =
             error_page(ApiError::new(Code::RateLimited, "too many calls from this address; try again soon"));
@@ -126,8 +126,8 @@ fn limit(state: &AppState, source: &Source) -> Result<(), Response> {
 }
 
 async fn page(State(state): State<AppState>, source: Source, Path(token): Path<String>) -> Response {
-    if let Err(limited) = limit(&state, &source) {
-        return limited;
+    if let Some(page) = limited(&state, &source) {
+        return page;
     }
     match grant(&state, &token) {
         Ok((grant, row)) => html(StatusCode::OK, document("Decide: Handrail", &form(&state, &grant, &row))),
@@ -192,8 +192,8 @@ async fn submit(
     Path(token): Path<String>,
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> Response {
-    if let Err(limited) = limit(&state, &source) {
-        return limited;
+    if let Some(page) = limited(&state, &source) {
+        return page;
     }
     match decide(&state, &token, &bytes) {
         Ok((status, actor)) => {

@@ -21,17 +21,41 @@ use serde_json::{json, Value};
 /// The tests' overall bound on waiting for something to happen (not a measured time).
 const PATIENCE: Duration = Duration::from_secs(120);
 
+/// A first server and its replicas on one database.
+struct Replicas(Vec<Server>);
+
+impl std::ops::Deref for Replicas {
+    type Target = [Server];
+    fn deref(&self) -> &[Server] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Replicas {
+    fn deref_mut(&mut self) -> &mut [Server] {
+        &mut self.0
+    }
+}
+
+impl Drop for Replicas {
+    /// The replicas stop before the first server drops the database they are on.
+    fn drop(&mut self) {
+        while let Some(server) = self.0.pop() {
+            drop(server);
+        }
+    }
+}
+
 /// The first server and `n - 1` replicas of it, or None (and a note) without PostgreSQL.
-fn replicas(name: &str, n: usize) -> Option<Vec<Server>> {
+fn replicas(name: &str, n: usize) -> Option<Replicas> {
     if test_postgres().is_none() {
         println!("skipped: replicas share a PostgreSQL database; set HANDRAIL_TEST_POSTGRES (scripts/test-rust.sh does)");
         return None;
     }
-    let first = Server::fresh(name);
-    let mut all = vec![first];
+    let mut all = Replicas(vec![Server::fresh(name)]);
     for i in 1..n {
         let replica = Server::replica_of(&all[0], &i.to_string());
-        all.push(replica);
+        all.0.push(replica);
     }
     Some(all)
 }
@@ -93,32 +117,29 @@ fn until<T: std::fmt::Debug>(what: &str, mut read: impl FnMut() -> T, done: impl
 #[test]
 fn a_decision_on_b_releases_a_waiter_on_a_and_b_wrote_no_bootstrap() {
     let Some(servers) = replicas("wait", 2) else { return };
-    let servers: Vec<Arc<Server>> = servers.into_iter().map(Arc::new).collect();
-    let (a, b) = (servers[0].clone(), servers[1].clone());
+    let (a, b) = (&servers[0], &servers[1]);
     assert!(a.dir.join("bootstrap.json").exists());
     assert!(
         !b.dir.join("bootstrap.json").exists(),
         "a replica joining an existing database writes no credentials"
     );
 
-    let id = create(&a, &refund(1));
-    let waiter = {
-        let (a, id) = (a.clone(), id.clone());
-        std::thread::spawn(move || {
-            a.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), &a.agent, None)
-        })
-    };
-    // Gives the wait a moment to park first; if the decision comes before, the wait answers
-    // the decision at once, which holds the assertion below too.
-    std::thread::sleep(Duration::from_millis(300));
-    let (status, decided) = resolve(&b, &id, "approve");
-    assert_eq!(status, 200, "{decided}");
-    let (status, row) = waiter.join().unwrap();
+    let id = create(a, &refund(1));
+    let (status, row) = std::thread::scope(|scope| {
+        let waiter =
+            scope.spawn(|| a.call("GET", &format!("/v1/requests/{id}/wait?timeout=30"), &a.agent, None));
+        // Gives the wait a moment to park first; if the decision comes before, the wait
+        // answers the decision at once, which holds the assertion below too.
+        std::thread::sleep(Duration::from_millis(300));
+        let (status, decided) = resolve(b, &id, "approve");
+        assert_eq!(status, 200, "{decided}");
+        waiter.join().unwrap()
+    });
     assert_eq!(status, 200, "{row}");
     assert_eq!(row["status"], "APPROVED", "the waiter on A was released by B's decision: {row}");
     // Both replicas read the same request, and A refuses a second decision.
     assert_eq!(a.call("GET", &format!("/v1/requests/{id}"), &a.agent, None).1["status"], "APPROVED");
-    assert_eq!(resolve(&a, &id, "reject").0, 409);
+    assert_eq!(resolve(a, &id, "reject").0, 409);
 }
 
 #[test]
@@ -167,7 +188,7 @@ fn the_live_view_on_a_sees_what_b_and_c_change() {
 #[test]
 fn one_idempotency_key_over_three_replicas_is_one_request() {
     let Some(servers) = replicas("idem", 3) else { return };
-    let servers: Arc<Vec<Server>> = Arc::new(servers);
+    let servers = Arc::new(servers);
     let threads: Vec<_> = (0..100)
         .map(|i| {
             let servers = servers.clone();

@@ -85,6 +85,7 @@ impl Server {
     pub fn store_args(&self) -> Vec<String> {
         store_args(&self.dir)
     }
+
     /// A server on a new, empty data directory named after the test binary and `name`.
     pub fn fresh(name: &str) -> Server {
         Server::fresh_with(name, &[])

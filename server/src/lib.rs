@@ -52,6 +52,10 @@ pub struct AppState {
     pub(crate) limiter: Arc<limits::RateLimiter>,
     /// Per source address, on the routes that create something without a key.
     pub(crate) signup_limiter: Arc<limits::RateLimiter>,
+    /// Whose `X-Forwarded-For` names the caller's address (`HANDRAIL_TRUSTED_PROXIES`).
+    pub(crate) proxies: Arc<limits::Proxies>,
+    /// Per source address, on the decision pages of e-mail links (`/decide/{token}`).
+    pub(crate) decide_limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
     /// `HANDRAIL_METRICS_TOKEN`: when set, `/metrics` answers only a bearer of it.
     pub(crate) metrics_token: Option<Arc<str>>,
@@ -94,6 +98,8 @@ impl AppState {
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
             signup_limiter: Arc::new(limits::RateLimiter::signups_from_env()),
+            proxies: Arc::new(limits::Proxies::from_env()?),
+            decide_limiter: Arc::new(limits::RateLimiter::decide_pages_from_env()),
             metrics: Arc::default(),
             metrics_token: std::env::var("HANDRAIL_METRICS_TOKEN")
                 .ok()
@@ -115,9 +121,11 @@ impl AppState {
         self.revocations.subscribe()
     }
 
-    /// Tells open streams and long-polls that a key was revoked.
+    /// Tells open streams and long-polls that a key was revoked, here and on the other
+    /// replicas.
     pub(crate) fn revoked(&self) {
         self.revocations.send_modify(|n| *n = n.wrapping_add(1));
+        self.store.tell(&store::Change::Revoked);
     }
 
     /// Whether the key `who` authenticated with still exists (it was not revoked since).
@@ -458,9 +466,20 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
 /// missed (the listening connection was lost), every waiter looks again.
 async fn replica_changes(state: AppState, mut changes: tokio::sync::mpsc::UnboundedReceiver<store::Change>) {
     while let Some(change) = changes.recv().await {
-        let store::Change::Request { project, id, event } = change else {
-            state.waiters.notify_all();
-            continue;
+        let (project, id, event) = match change {
+            store::Change::Request { project, id, event } => (project, id, event),
+            store::Change::Revoked => {
+                state.revocations.send_modify(|n| *n = n.wrapping_add(1));
+                continue;
+            }
+            store::Change::EndpointsChanged => {
+                state.endpoints_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            store::Change::Missed => {
+                state.waiters.notify_all();
+                continue;
+            }
         };
         let Some(event) = QueueEvent::name(&event) else { continue };
         if event != "request.created" {

@@ -27,7 +27,9 @@ fn open_store(at: &Stored) -> Result<Box<dyn Store>, CliError> {
             }
             Ok(Box::new(Sqlite::open(&db).map_err(|e| CliError::other("database", e.0))?))
         }
-        Stored::Database(url) => Ok(Box::new(Postgres::open(url).map_err(|e| CliError::other("database", e.0))?)),
+        Stored::Database(url) => {
+            Ok(Box::new(Postgres::open(url).map_err(|e| CliError::other("database", e.0))?))
+        }
     }
 }
 

@@ -508,6 +508,12 @@ pub trait Shared {
     fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
         None
     }
+    /// Tells the other replicas of a change that is not a request's (a revoked key, an
+    /// endpoint enabled again); nothing when there are none. Best effort: the change itself
+    /// is in the store already, this only hurries what each replica holds open.
+    fn tell(&self, change: &Change) {
+        let _ = change;
+    }
 }
 
 /// A change another replica made (see [`Shared::changes`]).
@@ -516,6 +522,10 @@ pub enum Change {
     /// Request `id` of `project` changed: `event` is `request.created`, `request.resolved`,
     /// `request.expired`, … as the live views name it.
     Request { project: String, id: String, event: String },
+    /// A key was revoked: open streams and long-polls check their key again.
+    Revoked,
+    /// A webhook endpoint was enabled again: the delivery worker forgets its failures.
+    EndpointsChanged,
     /// The replica lost its connection for a while: changes may have been missed.
     Missed,
 }

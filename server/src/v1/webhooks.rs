@@ -183,6 +183,7 @@ async fn update_webhook(
     match state.store.set_webhook_disabled(&who.project, &id, update.disabled, audit)? {
         Some(webhook) => {
             state.endpoints_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.store.tell(&crate::store::Change::EndpointsChanged);
             Ok(Json(webhook))
         }
         None => Err(ApiError::new(Code::NotFound, "no such webhook")),

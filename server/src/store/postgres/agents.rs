@@ -5,11 +5,22 @@ use crate::store::*;
 
 impl Agents for Postgres {
     #[allow(unused_variables)]
-    fn agent_snapshot(&self, project: &str, agent: &str, event_ids: &[&str], sessions: &[&str]) -> StoreResult<AgentSnapshot> {
+    fn agent_snapshot(
+        &self,
+        project: &str,
+        agent: &str,
+        event_ids: &[&str],
+        sessions: &[&str],
+    ) -> StoreResult<AgentSnapshot> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn commit_observations(&self, project: &str, agent: &str, update: &ObservationUpdate<'_>) -> StoreResult<bool> {
+    fn commit_observations(
+        &self,
+        project: &str,
+        agent: &str,
+        update: &ObservationUpdate<'_>,
+    ) -> StoreResult<bool> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -25,11 +36,23 @@ impl Agents for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn set_agent_mode(&self, project: &str, agent: &str, mode: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
+    fn set_agent_mode(
+        &self,
+        project: &str,
+        agent: &str,
+        mode: &str,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn set_budget(&self, project: &str, agent: &str, daily_usd: Option<f64>, audit: AuditEvent<'_>) -> StoreResult<()> {
+    fn set_budget(
+        &self,
+        project: &str,
+        agent: &str,
+        daily_usd: Option<f64>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<()> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -41,7 +64,14 @@ impl Agents for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn end_session(&self, project: &str, id: &str, status: &str, error: Option<&str>, now: i64) -> StoreResult<bool> {
+    fn end_session(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -57,4 +87,3 @@ impl Agents for Postgres {
         Err(StoreError("not built".into()))
     }
 }
-

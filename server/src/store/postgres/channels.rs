@@ -36,7 +36,7 @@ impl Channels for Postgres {
                 &[&c.id, &project, &c.kind.as_str(), &target, &roles, &c.created_at],
             )
             .await?;
-            append_audit(&*tx, project, &c.id, &audit).await?;
+            append_audit(&tx, project, &c.id, &audit).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -63,7 +63,7 @@ impl Channels for Postgres {
             {
                 return Ok(false); // the transaction rolls back
             }
-            append_audit(&*tx, project, id, &audit).await?;
+            append_audit(&tx, project, id, &audit).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -72,7 +72,7 @@ impl Channels for Postgres {
     fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool> {
         self.block(async {
             let c = self.client().await?;
-            is_addressee(&**c, project, role, address).await
+            is_addressee(&c, project, role, address).await
         })
     }
 

@@ -22,7 +22,7 @@ impl Deliveries for Postgres {
                 &[&id, &project, &url, &secret, &audit.at, &roles],
             )
             .await?;
-            append_audit(&*tx, project, id, &audit).await?;
+            append_audit(&tx, project, id, &audit).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -142,7 +142,7 @@ impl Deliveries for Postgres {
                 // chain, the endpoint, its deliveries), so none waits on another in a circle. A
                 // failure may disable the endpoint, which is audited: it takes the chain first.
                 if !delivered {
-                    lock_chain(&*tx, project).await?;
+                    lock_chain(&tx, project).await?;
                 }
                 // Attempts recorded at once by several replicas for this endpoint take turns,
                 // so its failing-since and disabling see each other's.
@@ -186,7 +186,7 @@ impl Deliveries for Postgres {
                 let since: i64 = r.try_get(0)?;
                 let data = serde_json::json!({ "reason": "failing", "failing_since_ms": since, "delivery": id });
                 let audit = AuditEvent { at: now_ms / 1000, actor: "system", event: "webhook.disabled", data };
-                append_audit(&*tx, &project, &webhook, &audit).await?;
+                append_audit(&tx, &project, &webhook, &audit).await?;
             }
             tx.commit().await?;
             Ok(disabled.map(|_| webhook))
@@ -204,7 +204,7 @@ impl Deliveries for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             // The chain before the endpoint, as in `record_attempt`.
-            lock_chain(&*tx, project).await?;
+            lock_chain(&tx, project).await?;
             let n = if disabled {
                 tx.execute(
                     "UPDATE webhooks SET disabled_at = COALESCE(disabled_at, $3) WHERE project = $1 AND id = $2",
@@ -230,7 +230,7 @@ impl Deliveries for Postgres {
             if n != 1 {
                 return Ok(None); // the transaction rolls back
             }
-            append_audit(&*tx, project, id, &audit).await?;
+            append_audit(&tx, project, id, &audit).await?;
             let row = tx.query_one(&format!("{WEBHOOK_COLUMNS} WHERE id = $1"), &[&id]).await?;
             let hook = webhook(&row)?;
             tx.commit().await?;
@@ -310,7 +310,7 @@ impl Deliveries for Postgres {
             let tx = c.transaction().await?;
             // The chain first, as in `record_attempt`. `enqueue` queues under it too, so no
             // delivery to this endpoint is added while it goes.
-            lock_chain(&*tx, project).await?;
+            lock_chain(&tx, project).await?;
             // The endpoint before its deliveries: an attempt being recorded for it (which holds
             // the endpoint, then its delivery) finishes first.
             if tx
@@ -326,7 +326,7 @@ impl Deliveries for Postgres {
             tx.execute("DELETE FROM deliveries WHERE project = $1 AND webhook = $2", &[&project, &id])
                 .await?;
             tx.execute("DELETE FROM webhooks WHERE project = $1 AND id = $2", &[&project, &id]).await?;
-            append_audit(&*tx, project, id, &audit).await?;
+            append_audit(&tx, project, id, &audit).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -21,4 +21,3 @@ impl Grants for Postgres {
         Err(StoreError("not built".into()))
     }
 }
-

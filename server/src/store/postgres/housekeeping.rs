@@ -14,7 +14,6 @@ impl Housekeeping for Postgres {
     }
 }
 
-
 /// Adds `delta` bytes to `project`'s usage (never below 0), inside the transaction that
 /// stores or drops them.
 pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64) -> StoreResult<()> {

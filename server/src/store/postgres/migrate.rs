@@ -17,8 +17,7 @@ pub(super) async fn migrate(c: &mut deadpool_postgres::Object) -> StoreResult<()
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let newest: Option<i32> =
-        tx.query_one("SELECT max(version) FROM schema_migrations", &[]).await?.get(0);
+    let newest: Option<i32> = tx.query_one("SELECT max(version) FROM schema_migrations", &[]).await?.get(0);
     let newest = newest.unwrap_or(0);
     if let Some((known, _)) = MIGRATIONS.last() {
         if newest > *known {

@@ -17,10 +17,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use handrail_core::audit::{self, Entry};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{GenericClient, NoTls};
+use tokio_postgres::NoTls;
 
 mod agents;
 mod audit_log;
@@ -130,7 +131,12 @@ impl Postgres {
         id: &str,
         event: &str,
     ) -> StoreResult<()> {
-        let note = Note { origin: self.replica.clone(), project: project.into(), id: id.into(), event: event.into() };
+        let note = Note {
+            origin: self.replica.clone(),
+            project: project.into(),
+            id: id.into(),
+            event: event.into(),
+        };
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &serde_json::to_string(&note)?]).await?;
         Ok(())
     }
@@ -150,7 +156,30 @@ impl super::Shared for Postgres {
     fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
         self.changes.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    fn tell(&self, change: &Change) {
+        let event = match change {
+            Change::Revoked => REVOKED,
+            Change::EndpointsChanged => ENDPOINTS_CHANGED,
+            Change::Request { .. } | Change::Missed => return,
+        };
+        let sent = self.block(async {
+            let c = self.client().await?;
+            self.announce(&c, "", "", event).await
+        });
+        if let Err(e) = sent {
+            crate::log::event(
+                crate::log::Level::Warn,
+                "could not tell the other replicas",
+                serde_json::json!({ "change": event, "error": e.0 }),
+            );
+        }
+    }
 }
+
+/// The names of the changes that are not a request's, in a [`Note`].
+const REVOKED: &str = "key.revoked";
+const ENDPOINTS_CHANGED: &str = "webhook.enabled";
 
 /// A change as sent between replicas (`pg_notify` payloads stay far below their 8,000 bytes:
 /// ids and names only).
@@ -165,7 +194,11 @@ struct Note {
 /// Listens on its own connection for the other replicas' changes and hands them on. After a
 /// lost connection it connects again and sends [`Change::Missed`]: what was sent meanwhile
 /// is lost, so everyone waiting looks again.
-async fn listen(config: tokio_postgres::Config, replica: String, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    replica: String,
+    tx: tokio::sync::mpsc::UnboundedSender<Change>,
+) {
     use futures_util::StreamExt;
     let mut first = true;
     loop {
@@ -192,7 +225,11 @@ async fn listen(config: tokio_postgres::Config, replica: String, tx: tokio::sync
                     if note.origin == replica {
                         continue;
                     }
-                    let change = Change::Request { project: note.project, id: note.id, event: note.event };
+                    let change = match note.event.as_str() {
+                        REVOKED => Change::Revoked,
+                        ENDPOINTS_CHANGED => Change::EndpointsChanged,
+                        _ => Change::Request { project: note.project, id: note.id, event: note.event },
+                    };
                     if tx.send(change).is_err() {
                         return;
                     }
@@ -243,7 +280,10 @@ async fn append_audit(
 ) -> StoreResult<()> {
     lock_chain(tx, project).await?;
     let last = tx
-        .query_opt("SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1", &[&project])
+        .query_opt(
+            "SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1",
+            &[&project],
+        )
         .await?;
     let last: Option<Entry> = last.map(|r| serde_json::from_str(r.get::<_, &str>(0))).transpose()?;
     let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };

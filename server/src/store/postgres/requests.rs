@@ -9,7 +9,13 @@ impl Requests for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn insert_request(&self, row: &RequestRow, body: &str, claim: Option<Claim<'_>>, audit: AuditEvent<'_>) -> StoreResult<Inserted> {
+    fn insert_request(
+        &self,
+        row: &RequestRow,
+        body: &str,
+        claim: Option<Claim<'_>>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Inserted> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -21,7 +27,15 @@ impl Requests for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn decide(&self, project: &str, id: &str, status: Status, decision: &Decision, callback: Option<&str>, audit: AuditEvent<'_>) -> StoreResult<bool> {
+    fn decide(
+        &self,
+        project: &str,
+        id: &str,
+        status: Status,
+        decision: &Decision,
+        callback: Option<&str>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<bool> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -29,11 +43,22 @@ impl Requests for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn due_escalations(&self, now: i64, max_hops: usize, limit: usize) -> StoreResult<Vec<(DueEscalation, String)>> {
+    fn due_escalations(
+        &self,
+        now: i64,
+        max_hops: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<(DueEscalation, String)>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn escalate(&self, project: &str, id: &str, step: &EscalationStep<'_>, audit: AuditEvent<'_>) -> StoreResult<Option<RequestRow>> {
+    fn escalate(
+        &self,
+        project: &str,
+        id: &str,
+        step: &EscalationStep<'_>,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<RequestRow>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -41,4 +66,3 @@ impl Requests for Postgres {
         Err(StoreError("not built".into()))
     }
 }
-

@@ -8,7 +8,7 @@ CREATE TABLE projects (
 CREATE TABLE keys (
     token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,
     project TEXT NOT NULL REFERENCES projects(id), role TEXT NOT NULL, created_at BIGINT NOT NULL,
-    roles TEXT NOT NULL DEFAULT '["*"]', admin BOOLEAN NOT NULL DEFAULT false);
+    roles TEXT NOT NULL DEFAULT '["*"]', admin BOOLEAN NOT NULL DEFAULT false, rowid BIGSERIAL);
 
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 

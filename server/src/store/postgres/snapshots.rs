@@ -10,7 +10,14 @@ impl Snapshots for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn commit_snapshot(&self, project: &str, id: &str, blob: &str, meta: &Snapshot, audit: AuditEvent<'_>) -> StoreResult<SnapshotCommit> {
+    fn commit_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+        blob: &str,
+        meta: &Snapshot,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<SnapshotCommit> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -18,7 +25,11 @@ impl Snapshots for Postgres {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
-    fn open_snapshot(&self, project: &str, id: &str) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>> {
+    fn open_snapshot(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Snapshot, Box<dyn std::io::Read + Send>)>> {
         Err(StoreError("not built".into()))
     }
     #[allow(unused_variables)]
@@ -42,7 +53,6 @@ impl Checkpoints for Postgres {
     }
 }
 
-
 /// The snapshot of request `id` of `project` (its blob's key and metadata), inside `tx` or on
 /// a pooled connection.
 pub(super) async fn snapshot_in(
@@ -57,6 +67,9 @@ pub(super) async fn snapshot_in(
         )
         .await?;
     Ok(row.map(|r| {
-        (r.get(0), Snapshot { size: r.get::<_, i64>(1).max(0) as u64, sha256: r.get(2), created_at: r.get(3) })
+        (
+            r.get(0),
+            Snapshot { size: r.get::<_, i64>(1).max(0) as u64, sha256: r.get(2), created_at: r.get(3) },
+        )
     }))
 }

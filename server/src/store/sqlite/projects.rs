@@ -244,7 +244,12 @@ impl Projects for Sqlite {
 }
 
 /// Inserts a project with its keys and its chain's first entry, inside `tx`.
-fn insert_project(tx: &Connection, project: &Project, keys: &[NewKeyRow], audit: &AuditEvent<'_>) -> StoreResult<()> {
+fn insert_project(
+    tx: &Connection,
+    project: &Project,
+    keys: &[NewKeyRow],
+    audit: &AuditEvent<'_>,
+) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![project.id, project.name, project.created_at],

@@ -137,15 +137,12 @@ impl Deliveries for Postgres {
                 .await?
                 .map(|r| Ok::<_, StoreError>((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
                 .transpose()?;
-            if let Some((webhook, project)) = &endpoint {
-                // Locks in the order every writer of endpoints takes them (the project's audit
-                // chain, the endpoint, its deliveries), so none waits on another in a circle. A
-                // failure may disable the endpoint, which is audited: it takes the chain first.
-                if !delivered {
-                    lock_chain(&tx, project).await?;
-                }
+            if let Some((webhook, _)) = &endpoint {
                 // Attempts recorded at once by several replicas for this endpoint take turns,
-                // so its failing-since and disabling see each other's.
+                // so its failing-since and disabling see each other's. Locks are taken in the
+                // order of every write (the endpoint, its deliveries, the project's audit
+                // chain), so none waits on another in a circle; queuing deliveries to it
+                // (FOR KEY SHARE) goes on meanwhile.
                 tx.execute("SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE", &[webhook]).await?;
             }
             tx.execute(
@@ -203,8 +200,6 @@ impl Deliveries for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            // The chain before the endpoint, as in `record_attempt`.
-            lock_chain(&tx, project).await?;
             let n = if disabled {
                 tx.execute(
                     "UPDATE webhooks SET disabled_at = COALESCE(disabled_at, $3) WHERE project = $1 AND id = $2",
@@ -308,11 +303,9 @@ impl Deliveries for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            // The chain first, as in `record_attempt`. `enqueue` queues under it too, so no
-            // delivery to this endpoint is added while it goes.
-            lock_chain(&tx, project).await?;
-            // The endpoint before its deliveries: an attempt being recorded for it (which holds
-            // the endpoint, then its delivery) finishes first.
+            // The endpoint first, as every write takes it before its deliveries and the audit
+            // chain: a write queuing deliveries to it (holding it FOR KEY SHARE) commits first
+            // and its deliveries go too; one queuing after finds it gone.
             if tx
                 .query_opt(
                     "SELECT 1 FROM webhooks WHERE project = $1 AND id = $2 FOR UPDATE",
@@ -379,17 +372,16 @@ pub(super) async fn enqueue(
     callback: Option<&str>,
     row: impl AsyncFnOnce() -> StoreResult<RequestRow>,
 ) -> StoreResult<()> {
-    // Under the project's audit chain lock (the caller holds it already when it has appended
-    // its entry; taking it again is free): `delete_webhook` takes it before deleting an
-    // endpoint's deliveries, so none is queued to an endpoint while it goes.
-    lock_chain(tx, project).await?;
     // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
-    // what an operator holding those roles may read.
+    // what an operator holding those roles may read. Held until the commit (as its deliveries'
+    // references would be): an endpoint being deleted is waited for and then skipped, so the
+    // write never fails on a vanished reference.
     let hooks: Vec<String> = tx
         .query(
             "SELECT id FROM webhooks WHERE project = $1
              AND (roles IS NULL OR $2::text IS NULL
-                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(roles::jsonb) r WHERE r = $2::text))",
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(roles::jsonb) r WHERE r = $2::text))
+             ORDER BY rowid FOR KEY SHARE",
             &[&project, &role],
         )
         .await?

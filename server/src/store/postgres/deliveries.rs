@@ -760,4 +760,81 @@ mod tests {
         );
         assert_eq!(number(&a, "SELECT count(*) FROM notifications WHERE state = 'sent'"), 1);
     }
+
+    /// A request write queuing deliveries while its endpoint is deleted, in either order:
+    /// never a failed reference, never a delivery left to a deleted endpoint.
+    #[test]
+    fn an_endpoint_deleted_while_a_write_queues_to_it() {
+        let Some((a, b)) = replicas() else { return };
+        sql(
+            &a,
+            "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0);
+             INSERT INTO webhooks (id, project, url, secret, created_at) VALUES
+                ('wh_1', 'p', 'http://a/', 's', 0), ('wh_2', 'p', 'http://b/', 's', 0)",
+        );
+        let row = || -> StoreResult<RequestRow> {
+            Ok(serde_json::from_value(serde_json::json!({
+                "id": "req_1", "project": "p", "service": "s", "action": "a", "payload": {},
+                "priority": "medium", "status": "PENDING", "created_at": 1, "expires_at": 2
+            }))?)
+        };
+        // The write queues first and commits while the delete waits for it: both go.
+        let queued = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                a.block(async {
+                    let mut c = a.client().await?;
+                    let tx = c.transaction().await?;
+                    enqueue(&tx, "p", "req_1", None, "request.created", 1, None, async || row()).await?;
+                    queued.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap()
+            });
+            queued.wait();
+            assert!(b.delete_webhook("p", "wh_1", audit("webhook.deleted")).unwrap());
+        });
+        let to = "SELECT string_agg(webhook, ',' ORDER BY webhook) FROM deliveries";
+        let left = |s: &Postgres| -> String {
+            s.block(async { Ok::<String, StoreError>(s.client().await?.query_one(to, &[]).await?.get(0)) })
+                .unwrap()
+        };
+        assert_eq!(left(&a), "wh_2", "the queued delivery went with its endpoint");
+        // The delete holds the endpoint first: the write waits, then skips it.
+        let locked = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                b.block(async {
+                    let mut c = b.client().await?;
+                    let tx = c.transaction().await?;
+                    tx.execute("SELECT 1 FROM webhooks WHERE id = 'wh_2' FOR UPDATE", &[]).await?;
+                    locked.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    tx.execute("DELETE FROM deliveries WHERE webhook = 'wh_2'", &[]).await?;
+                    tx.execute("DELETE FROM webhooks WHERE id = 'wh_2'", &[]).await?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap()
+            });
+            locked.wait();
+            a.block(async {
+                let mut c = a.client().await?;
+                let tx = c.transaction().await?;
+                enqueue(&tx, "p", "req_2", None, "request.created", 2, Some("http://cb/"), async || row())
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        });
+        assert_eq!(number(&a, "SELECT count(*) FROM deliveries WHERE webhook IS NOT NULL"), 0);
+        assert_eq!(
+            number(&a, "SELECT count(*) FROM deliveries WHERE url = 'http://cb/'"),
+            1,
+            "the callback still goes"
+        );
+    }
 }

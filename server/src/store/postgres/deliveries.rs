@@ -427,21 +427,46 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Two stores (replicas) on a new database; None without a server to test on.
-    fn replicas() -> Option<(Postgres, Postgres)> {
+    /// Two stores (replicas) on a new database, dropped with the returned guard; None without
+    /// a server to test on.
+    fn replicas() -> Option<(Postgres, Postgres, Database)> {
         let admin = std::env::var("HANDRAIL_TEST_POSTGRES").ok().filter(|u| !u.is_empty())?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("hdl_unit_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Some((Postgres::open(&url).unwrap(), Postgres::open(&url).unwrap(), Database { admin, name }))
+    }
+
+    fn psql(admin: &str, command: &str) {
         let out = std::process::Command::new("psql")
-            .args([&admin, "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-            .arg(format!("CREATE DATABASE {name}"))
+            .args([admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", command])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        Some((Postgres::open(&url).unwrap(), Postgres::open(&url).unwrap()))
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A test's database, dropped when the test ends (passed or not), so the shared server
+    /// keeps none.
+    struct Database {
+        admin: String,
+        name: String,
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            // Best effort: a panic here, while a failed test unwinds, would abort the run.
+            let _ = std::process::Command::new("psql")
+                .args([
+                    &self.admin,
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                ])
+                .output();
+        }
     }
 
     fn sql(store: &Postgres, sql: &str) {
@@ -495,7 +520,7 @@ mod tests {
 
     #[test]
     fn concurrent_claims_hand_each_delivery_to_one_replica() {
-        let Some((a, b)) = replicas() else { return };
+        let Some((a, b, _db)) = replicas() else { return };
         sql(
             &a,
             "INSERT INTO deliveries (id, url, project, event, body, state, attempts, next_ms, created_ms, updated_ms)
@@ -518,7 +543,7 @@ mod tests {
 
     #[test]
     fn concurrent_claims_hand_each_notification_to_one_replica() {
-        let Some((a, b)) = replicas() else { return };
+        let Some((a, b, _db)) = replicas() else { return };
         sql(
             &a,
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
@@ -536,7 +561,7 @@ mod tests {
 
     #[test]
     fn claims_keep_each_endpoints_room_and_their_order() {
-        let Some((a, _)) = replicas() else { return };
+        let Some((a, _, _db)) = replicas() else { return };
         sql(
             &a,
             "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0);
@@ -593,7 +618,7 @@ mod tests {
 
     #[test]
     fn concurrent_failures_disable_an_endpoint_once() {
-        let Some((a, b)) = replicas() else { return };
+        let Some((a, b, _db)) = replicas() else { return };
         sql(
             &a,
             "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0);
@@ -648,7 +673,7 @@ mod tests {
 
     #[test]
     fn endpoints_are_added_disabled_redelivered_and_deleted_with_their_log() {
-        let Some((a, _)) = replicas() else { return };
+        let Some((a, _, _db)) = replicas() else { return };
         sql(&a, "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0), ('q', 'q', 0)");
         a.add_webhook("wh_a", "p", "http://a/", "s_a", &["ops".into()], audit("webhook.created")).unwrap();
         a.add_webhook("wh_b", "p", "http://b/", "s_b", &[], audit("webhook.created")).unwrap();
@@ -711,7 +736,7 @@ mod tests {
 
     #[test]
     fn channels_are_added_listed_addressed_and_deleted() {
-        let Some((a, b)) = replicas() else { return };
+        let Some((a, b, _db)) = replicas() else { return };
         let ch = |id: &str, to: &[&str], roles: &[&str], at| Channel {
             id: id.into(),
             kind: ChannelKind::Email,
@@ -765,7 +790,7 @@ mod tests {
     /// never a failed reference, never a delivery left to a deleted endpoint.
     #[test]
     fn an_endpoint_deleted_while_a_write_queues_to_it() {
-        let Some((a, b)) = replicas() else { return };
+        let Some((a, b, _db)) = replicas() else { return };
         sql(
             &a,
             "INSERT INTO projects (id, name, created_at) VALUES ('p', 'p', 0);

@@ -3,33 +3,125 @@
 use super::*;
 use crate::store::*;
 
+/// The columns a channel is read from ([`channel`]).
+const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
+
+/// The e-mail target as stored.
+#[derive(Serialize, Deserialize)]
+struct EmailTarget {
+    to: Vec<String>,
+}
+
+fn channel(r: &tokio_postgres::Row) -> StoreResult<Channel> {
+    let id: String = r.try_get(0)?;
+    let kind = match r.try_get::<_, &str>(1)? {
+        "email" => ChannelKind::Email,
+        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    };
+    let target: EmailTarget = serde_json::from_str(r.try_get(2)?)?;
+    let roles: Option<&str> = r.try_get(3)?;
+    let roles = roles.map(serde_json::from_str).transpose()?.unwrap_or_default();
+    Ok(Channel { id, kind, to: target.to, roles, created_at: r.try_get(4)? })
+}
+
 impl Channels for Postgres {
-    #[allow(unused_variables)]
-    fn add_channel(&self, project: &str, channel: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
-        Err(StoreError("not built".into()))
+    fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
+        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
+        self.block(async {
+            let mut conn = self.client().await?;
+            let tx = conn.transaction().await?;
+            tx.execute(
+                "INSERT INTO channels (id, project, kind, target, roles, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&c.id, &project, &c.kind.as_str(), &target, &roles, &c.created_at],
+            )
+            .await?;
+            append_audit(&tx, project, &c.id, &audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
-    #[allow(unused_variables)]
+
     fn channels(&self, project: &str) -> StoreResult<Vec<Channel>> {
-        Err(StoreError("not built".into()))
+        self.block(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &format!("{CHANNEL_COLUMNS} WHERE project = $1 ORDER BY created_at, rowid"),
+                    &[&project],
+                )
+                .await?;
+            rows.iter().map(channel).collect()
+        })
     }
-    #[allow(unused_variables)]
+
     fn delete_channel(&self, project: &str, id: &str, audit: AuditEvent<'_>) -> StoreResult<bool> {
-        Err(StoreError("not built".into()))
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            if tx.execute("DELETE FROM channels WHERE project = $1 AND id = $2", &[&project, &id]).await? != 1
+            {
+                return Ok(false); // the transaction rolls back
+            }
+            append_audit(&tx, project, id, &audit).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
-    #[allow(unused_variables)]
+
     fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool> {
-        Err(StoreError("not built".into()))
+        self.block(async {
+            let c = self.client().await?;
+            is_addressee(&c, project, role, address).await
+        })
     }
-    #[allow(unused_variables)]
+
     fn claim_notifications(
         &self,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
     ) -> StoreResult<Vec<Notification>> {
-        Err(StoreError("not built".into()))
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            // Rows another replica is claiming are skipped; one it claimed and committed meanwhile
+            // is checked again on its newest version and is no longer due: each is handed to one
+            // replica per lease.
+            let rows = tx
+                .query(
+                    "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
+                     WHERE state = 'pending' AND next_ms <= $1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT $2
+                     FOR UPDATE SKIP LOCKED",
+                    &[&now_ms, &limit],
+                )
+                .await?;
+            let due = rows
+                .iter()
+                .map(|r| {
+                    Ok(Notification {
+                        id: r.try_get(0)?,
+                        project: r.try_get(1)?,
+                        request: r.try_get(2)?,
+                        kind: ChannelKind::Email,
+                        address: r.try_get(3)?,
+                        event: r.try_get(4)?,
+                        attempts: u32::try_from(r.try_get::<_, i32>(5)?).unwrap_or_default(),
+                        created_ms: r.try_get(6)?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            if !due.is_empty() {
+                let ids: Vec<&str> = due.iter().map(|n| n.id.as_str()).collect();
+                tx.execute("UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)", &[&ids, &(now_ms + lease_ms)])
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(due)
+        })
     }
-    #[allow(unused_variables)]
+
     fn record_notification(
         &self,
         id: &str,
@@ -38,7 +130,23 @@ impl Channels for Postgres {
         next_ms: Option<i64>,
         now_ms: i64,
     ) -> StoreResult<()> {
-        Err(StoreError("not built".into()))
+        let state = if sent {
+            "sent"
+        } else if next_ms.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
+        self.block(async {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE notifications SET state = $2, attempts = attempts + 1, next_ms = $3, last_outcome = $4,
+                    updated_ms = $5 WHERE id = $1",
+                &[&id, &state, &next_ms, &outcome, &now_ms],
+            )
+            .await?;
+            Ok(())
+        })
     }
 }
 
@@ -81,8 +189,8 @@ pub(super) async fn notify(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let now_ms = at * 1000;
     for address in addresses {
         tx.execute(

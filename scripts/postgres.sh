@@ -107,8 +107,10 @@ postgres_start() {
   POSTGRES_TEST_DIR="$(mktemp -d /tmp/handrail-postgres.XXXXXX)"
   # Deleted with the directory; postgres_stop prints it first when the run failed.
   POSTGRES_TEST_LOG="$POSTGRES_TEST_DIR/postgres.log"
-  # Replaces the caller's EXIT trap, if it had one.
+  # Replaces the caller's EXIT trap, if it had one; an interrupted run exits, so it cleans up too.
   trap postgres_stop EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   if [ "$(id -u)" = 0 ]; then
     chown postgres: "$POSTGRES_TEST_DIR"
   fi

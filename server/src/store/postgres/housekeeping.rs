@@ -110,7 +110,7 @@ impl Housekeeping for Postgres {
 pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64) -> StoreResult<()> {
     if delta != 0 {
         tx.execute(
-            "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2, 0))
+            "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2::bigint, 0))
              ON CONFLICT (project) DO UPDATE SET bytes = GREATEST(usage.bytes + $2, 0)",
             &[&project, &delta],
         )

@@ -551,7 +551,7 @@ async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()
         .await?;
     }
     let projects = sorted(rulings.iter().map(|d| d.project).collect());
-    tx.execute("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY id FOR KEY SHARE", &[&projects])
+    tx.execute("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY rowid FOR KEY SHARE", &[&projects])
         .await?;
     tx.execute("SELECT 1 FROM usage WHERE project = ANY($1) ORDER BY project FOR UPDATE", &[&projects])
         .await?;

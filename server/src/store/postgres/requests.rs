@@ -648,3 +648,207 @@ impl Kept {
         }
     }
 }
+
+/// Against the PostgreSQL server `HANDRAIL_TEST_POSTGRES` names (skipped without one): two
+/// stores on one fresh database, as two replicas.
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use handrail_core::idempotency::{Fingerprint, State, Stored as Replay};
+    use serde_json::json;
+
+    use super::*;
+
+    const PROJECT: &str = "prj_t";
+
+    /// Two replicas on a new database holding one project with an operator key `op`.
+    fn replicas() -> Option<(Arc<Postgres>, Arc<Postgres>)> {
+        let admin = std::env::var("HANDRAIL_TEST_POSTGRES").ok().filter(|u| !u.is_empty())?;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("hreq_unit_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let out = std::process::Command::new("psql")
+            .args([&admin, "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {name}"))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let (a, b) = (Postgres::open(&url).unwrap(), Postgres::open(&url).unwrap());
+        a.add_project(PROJECT, "t", 1).unwrap();
+        a.add_key("op", "hash-op", PROJECT, Role::Operator, 1).unwrap();
+        a.add_key("agent", "hash-agent", PROJECT, Role::Agent, 1).unwrap();
+        Some((Arc::new(a), Arc::new(b)))
+    }
+
+    fn row(id: &str) -> RequestRow {
+        serde_json::from_value(json!({
+            "id": id, "project": PROJECT, "service": "bank", "action": "refund", "payload": {"n": 1},
+            "priority": "medium", "status": "PENDING", "created_at": 10, "expires_at": 4_000_000_000i64,
+            "created_by": "agent",
+        }))
+        .unwrap()
+    }
+
+    fn created(id: &str) -> AuditEvent<'static> {
+        AuditEvent { at: 10, actor: "agent", event: "request.created", data: json!({ "id": id }) }
+    }
+
+    fn insert(store: &Postgres, id: &str, claim: Option<Claim<'_>>) -> Inserted {
+        let row = row(id);
+        store.insert_request(&row, &serde_json::to_string(&row).unwrap(), claim, created(id)).unwrap()
+    }
+
+    fn execution(key: &str) -> Execution {
+        Execution {
+            key: key.into(),
+            fingerprint: Fingerprint([7; 32]),
+            state: State::Committed { result: Replay { status: 201, body: "{}".into() }, at: 10 },
+            attempts: 1,
+        }
+    }
+
+    fn decision(id: &str, status: Status, actor: &str) -> Decision {
+        serde_json::from_value(json!({
+            "request_id": id, "status": status, "actor": actor, "decided_at": 20, "proof": "signed",
+        }))
+        .unwrap()
+    }
+
+    fn audited(store: &Postgres, event: &str) -> i64 {
+        store
+            .block(async {
+                let c = store.client().await?;
+                let sql = "SELECT count(*) FROM audit WHERE entry::jsonb ->> 'event' = $1";
+                Ok::<i64, StoreError>(c.query_one(sql, &[&event]).await?.try_get(0)?)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn replicas_racing_on_one_key_make_one_request_and_a_taken_id_claims_nothing() {
+        let Some((a, b)) = replicas() else { return };
+        for n in 0..20 {
+            let key = format!("key-{n}");
+            let barrier = Arc::new(Barrier::new(2));
+            let racers: Vec<_> = [a.clone(), b.clone()]
+                .into_iter()
+                .enumerate()
+                .map(|(i, store)| {
+                    let (key, barrier) = (key.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let committed = execution(&key);
+                        barrier.wait();
+                        insert(
+                            &store,
+                            &format!("req_{n}_{i}"),
+                            Some(Claim { committed: &committed, previous: None }),
+                        )
+                    })
+                })
+                .collect();
+            let mut answers: Vec<Inserted> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            answers.sort_by_key(|a| *a as u8);
+            assert_eq!(answers, [Inserted::Created, Inserted::KeyTaken], "race {n}");
+        }
+        assert_eq!(audited(&a, "request.created"), 20);
+        // A taken id writes nothing, not even the key it would have claimed.
+        let committed = execution("fresh");
+        assert_eq!(insert(&a, "taken", None), Inserted::Created);
+        assert_eq!(insert(&b, "taken", None), Inserted::IdTaken);
+        assert_eq!(
+            insert(&b, "taken", Some(Claim { committed: &committed, previous: None })),
+            Inserted::IdTaken
+        );
+        assert!(b.execution(PROJECT, "fresh").unwrap().is_none());
+        // Taking a key over holds only while it is as it was read.
+        let (next, stale) = (execution("key-0"), execution("other"));
+        let claim = |previous| Some(Claim { committed: &next, previous: Some(previous) });
+        assert_eq!(insert(&b, "req_x", claim(&stale)), Inserted::KeyTaken);
+        let first = a.execution(PROJECT, "key-0").unwrap().unwrap();
+        assert_eq!(insert(&b, "req_y", claim(&first)), Inserted::Created);
+    }
+
+    #[test]
+    fn a_batch_writes_each_decision_once_and_a_refused_one_leaves_the_others() {
+        let Some((a, b)) = replicas() else { return };
+        for id in ["r1", "r2", "r3"] {
+            assert_eq!(insert(&a, id, None), Inserted::Created);
+        }
+        let rejected = decision("r1", Status::Rejected, "op");
+        let forged = decision("r2", Status::Approved, "agent");
+        let approved = decision("r3", Status::Approved, "op");
+        fn args<'a>(id: &'a str, status: Status, decision: &'a Decision) -> DecideArgs<'a> {
+            let audit = AuditEvent { at: 20, actor: "op", event: "request.decided", data: json!({}) };
+            DecideArgs { project: PROJECT, id, status, decision, callback: None, audit }
+        }
+        let (rejected, forged, approved) = (&rejected, &forged, &approved);
+        let outcomes = a.decide_many(vec![
+            args("r1", Status::Rejected, rejected),
+            args("r2", Status::Approved, forged),
+            args("r3", Status::Approved, approved),
+            args("r1", Status::Rejected, rejected),
+            args("nope", Status::Rejected, rejected),
+        ]);
+        let outcomes: Vec<_> = outcomes.into_iter().map(|o| o.map_err(|e| e.0)).collect();
+        assert_eq!(outcomes[0], Ok(true));
+        assert!(outcomes[1].as_ref().is_err_and(|e| e.contains("not an operator")), "{outcomes:?}");
+        assert_eq!(outcomes[2..], [Ok(true), Ok(false), Ok(false)]);
+        assert_eq!(b.request(PROJECT, "r1").unwrap().unwrap().status, Status::Rejected);
+        assert_eq!(b.request(PROJECT, "r2").unwrap().unwrap().status, Status::Pending);
+        assert_eq!(b.request(PROJECT, "r3").unwrap().unwrap().status, Status::Approved);
+        assert_eq!(audited(&b, "request.decided"), 2);
+    }
+
+    #[test]
+    fn two_replicas_expiring_the_same_requests_expire_each_once() {
+        let Some((a, b)) = replicas() else { return };
+        let ids: Vec<String> = (0..40).map(|n| format!("e{n}")).collect();
+        for id in &ids {
+            assert_eq!(insert(&a, id, None), Inserted::Created);
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let sweeps: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (barrier, mut ids) = (barrier.clone(), ids.clone());
+                if i == 1 {
+                    ids.reverse(); // the other order: locks taken up front, so no deadlock
+                }
+                std::thread::spawn(move || {
+                    let decisions: Vec<Decision> =
+                        ids.iter().map(|id| decision(id, Status::Expired, "system")).collect();
+                    let args = ids
+                        .iter()
+                        .zip(&decisions)
+                        .map(|(id, d)| DecideArgs {
+                            project: PROJECT,
+                            id,
+                            status: Status::Expired,
+                            decision: d,
+                            callback: None,
+                            audit: AuditEvent {
+                                at: 20,
+                                actor: "system",
+                                event: "request.expired",
+                                data: json!({}),
+                            },
+                        })
+                        .collect();
+                    barrier.wait();
+                    store.decide_many(args).into_iter().map(|o| o.unwrap()).filter(|&w| w).count()
+                })
+            })
+            .collect();
+        let written: usize = sweeps.into_iter().map(|s| s.join().unwrap()).sum();
+        assert_eq!(written, 40);
+        assert_eq!(audited(&a, "request.expired"), 40);
+        let expired =
+            a.list(PROJECT, &RequestFilter { status: Some("EXPIRED"), limit: 100, ..Default::default() });
+        assert_eq!(expired.unwrap().len(), 40);
+    }
+}

@@ -6,7 +6,8 @@
 //!
 //! Every write here takes its locks in one order — the request's row, then the decider's key or
 //! the project's e-mail channels, then webhooks (the deliveries' references), then the project's
-//! usage row, then its audit chain — so concurrent writes on any replica queue, never deadlock.
+//! usage row, then its audit chain — so concurrent writes on any replica wait for each other
+//! rather than deadlock.
 
 use handrail_core::request::Priority;
 

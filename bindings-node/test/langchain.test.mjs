@@ -78,6 +78,8 @@ test("gate: interrupt, decide, resume with Command; the re-executed node opens n
   ]);
   assert.deepEqual(runs, []);
   assert.deepEqual((await app.getState(config)).next, ["approve"]);
+  // The thread names the run: a grant "in this thread" covers its later calls.
+  assert.equal((await srv.operator("GET", `/v1/requests/${requestId}`)).context.thread, "t-edit");
 
   await srv.resolve(requestId, { decision: "approve", payload: { amount: 50, to: "acct_1" } });
   const decision = await hr.wait(requestId);

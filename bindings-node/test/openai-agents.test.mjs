@@ -113,6 +113,7 @@ test("approved: one request per call, the state parked sealed, re-parking opens 
   assert.equal(row.action, "refund");
   assert.equal(row.payload.alg, "A256GCM", "the payload is sealed");
   assert.deepEqual(row.context.openai_agents, { run_id: "run-ok", call_id: "call_ok" });
+  assert.equal(row.context.thread, "run-ok");
   const again = await park(result, { handrail: hr });
   assert.deepEqual(again.requestIds, parked.requestIds);
 

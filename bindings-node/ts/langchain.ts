@@ -64,7 +64,9 @@ export function approvalTool(options: ApprovalToolOptions = {}) {
         service,
         action,
         payload: payload ?? {},
-        ...(question !== undefined && { context: { question } }),
+        ...((question !== undefined || thread !== undefined) && {
+          context: { ...(question !== undefined && { question }), ...(thread !== undefined && { thread }) },
+        }),
         ...(scope !== undefined && { idempotencyScope: `langchain:${scope}` }),
         ...(options.priority !== undefined && { priority: options.priority }),
         ...(options.timeout !== undefined && { timeout: options.timeout }),
@@ -163,7 +165,8 @@ export function gate<S = Record<string, unknown>>(options: GateOptions<S>) {
       action: options.action,
       payload,
       idempotencyScope: scope,
-      context: { langgraph: { thread_id: thread, scope } },
+      // `thread` names the run, so an operator may grant a tool "in this thread".
+      context: { thread, langgraph: { thread_id: thread, scope } },
       ...(options.schema !== undefined && { schema: options.schema }),
       ...(options.priority !== undefined && { priority: options.priority }),
       ...(config.signal !== undefined && { signal: config.signal }),

@@ -212,7 +212,8 @@ export async function park(result: RunResult<any, any>, options: ParkOptions = {
           action: tool,
           payload: args,
           idempotencyKey: keyOf(service, runId, callId, tool, args),
-          context: { ...context, openai_agents: { run_id: runId, call_id: callId } },
+          // The run names the thread, so an operator may grant a tool "in this thread".
+          context: { ...context, thread: runId, openai_agents: { run_id: runId, call_id: callId } },
           stateSnapshot: snapshot,
           ...(options.priority !== undefined && { priority: options.priority }),
           ...(options.role !== undefined && { role: options.role }),

@@ -70,6 +70,8 @@ def test_langgraph_gate_interrupts_and_resumes_with_the_edit(clean: Server) -> N
     assert intr.value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
     request_id = intr.value["handrail_request_id"]
     assert executed == []
+    # The thread names the run: a grant "in this thread" covers its later calls.
+    assert clean.operator("GET", f"/v1/requests/{request_id}").json()["context"]["thread"] == thread
 
     clean.resolve(request_id, decision="approve", payload={"order": "o_1", "amount": 50})
     decision = client.wait(request_id)

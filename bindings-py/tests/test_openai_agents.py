@@ -192,6 +192,7 @@ def test_firewall_backs_needs_approval_and_blocks(clean: Server) -> None:
     detail = clean.operator("GET", f"/v1/requests/{rid}").json()
     context = detail.get("context") or row.get("context")
     assert context["openai_agents"] == {"run_id": run_id, "call_id": c}
+    assert context["thread"] == run_id
     assert context["firewall"]["action"] == "review"
     clean.resolve(rid, decision="approve")
     result = run(resume(w.client, agent, rid))

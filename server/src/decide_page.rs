@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::links::DecideGrant;
 use crate::mail::{escape, View};
 use crate::store::{RequestRow, EMAIL_ACTOR};
-use crate::v1::Path;
+use crate::v1::{Path, Source};
 use crate::{blocking, now, AppState};
 
 /// Most characters of a reason.
@@ -110,7 +110,25 @@ fn grant(state: &AppState, token: &str) -> ApiResult<(DecideGrant, RequestRow)> 
     Ok((grant, row))
 }
 
-async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+/// Takes one call from `source`'s bucket of the decision pages: anyone may call them, and
+/// each checks a link and reads the store.
+fn limited(state: &AppState, source: &Source) -> Option<Response> {
+    let key = source.0.map_or_else(|| "unknown".to_string(), crate::limits::source_key);
+    state.decide_limiter.take(&key).err().map(|retry_after| {
+        crate::limits::Metrics::add(&state.metrics.rate_limited, 1);
+        let mut page =
+            error_page(ApiError::new(Code::RateLimited, "too many calls from this address; try again soon"));
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        page
+    })
+}
+
+async fn page(State(state): State<AppState>, source: Source, Path(token): Path<String>) -> Response {
+    if let Some(page) = limited(&state, &source) {
+        return page;
+    }
     match grant(&state, &token) {
         Ok((grant, row)) => html(StatusCode::OK, document("Decide: Handrail", &form(&state, &grant, &row))),
         Err(e) => error_page(e),
@@ -170,9 +188,13 @@ fn form(state: &AppState, grant: &DecideGrant, row: &RequestRow) -> String {
 
 async fn submit(
     State(state): State<AppState>,
+    source: Source,
     Path(token): Path<String>,
     crate::v1::Body(bytes): crate::v1::Body,
 ) -> Response {
+    if let Some(page) = limited(&state, &source) {
+        return page;
+    }
     match decide(&state, &token, &bytes) {
         Ok((status, actor)) => {
             let body = format!(

@@ -52,6 +52,10 @@ pub struct AppState {
     pub(crate) limiter: Arc<limits::RateLimiter>,
     /// Per source address, on the routes that create something without a key.
     pub(crate) signup_limiter: Arc<limits::RateLimiter>,
+    /// Whose `X-Forwarded-For` names the caller's address (`HANDRAIL_TRUSTED_PROXIES`).
+    pub(crate) proxies: Arc<limits::Proxies>,
+    /// Per source address, on the decision pages of e-mail links (`/decide/{token}`).
+    pub(crate) decide_limiter: Arc<limits::RateLimiter>,
     pub(crate) metrics: Arc<limits::Metrics>,
     /// `HANDRAIL_METRICS_TOKEN`: when set, `/metrics` answers only a bearer of it.
     pub(crate) metrics_token: Option<Arc<str>>,
@@ -94,6 +98,8 @@ impl AppState {
             events: tokio::sync::broadcast::channel(1024).0,
             limiter: Arc::new(limits::RateLimiter::from_env()),
             signup_limiter: Arc::new(limits::RateLimiter::signups_from_env()),
+            proxies: Arc::new(limits::Proxies::from_env()?),
+            decide_limiter: Arc::new(limits::RateLimiter::decide_pages_from_env()),
             metrics: Arc::default(),
             metrics_token: std::env::var("HANDRAIL_METRICS_TOKEN")
                 .ok()

@@ -27,11 +27,21 @@ impl RateLimiter {
     /// bursts of as many) on the routes anyone may call to create something: LetsPing's
     /// agent sign-up.
     pub(crate) fn signups_from_env() -> RateLimiter {
-        let per_minute = std::env::var("HANDRAIL_SIGNUP_RATE_LIMIT")
+        RateLimiter::per_minute_from_env("HANDRAIL_SIGNUP_RATE_LIMIT", 10.0)
+    }
+
+    /// `HANDRAIL_DECIDE_RATE_LIMIT` calls per minute per source address (default 60, in
+    /// bursts of as many) on the decision pages of e-mail links, which anyone may call.
+    pub(crate) fn decide_pages_from_env() -> RateLimiter {
+        RateLimiter::per_minute_from_env("HANDRAIL_DECIDE_RATE_LIMIT", 60.0)
+    }
+
+    fn per_minute_from_env(name: &str, default: f64) -> RateLimiter {
+        let per_minute = std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|&r: &f64| r > 0.0)
-            .unwrap_or(10.0);
+            .unwrap_or(default);
         RateLimiter { rate: per_minute / 60.0, burst: per_minute.max(1.0), buckets: Mutex::default() }
     }
 
@@ -54,6 +64,64 @@ impl RateLimiter {
         } else {
             Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
         }
+    }
+}
+
+/// The proxies in front of the server whose `X-Forwarded-For` is believed
+/// (`HANDRAIL_TRUSTED_PROXIES`: their addresses, comma-separated; none by default). Behind a
+/// load balancer the TCP peer is the balancer, so without this every caller shares its
+/// per-address buckets.
+#[derive(Debug, Default)]
+pub(crate) struct Proxies(Vec<IpAddr>);
+
+impl Proxies {
+    /// From `HANDRAIL_TRUSTED_PROXIES`; an address that does not parse stops the start.
+    pub(crate) fn from_env() -> Result<Proxies, String> {
+        let text = std::env::var("HANDRAIL_TRUSTED_PROXIES").unwrap_or_default();
+        Proxies::parse(&text)
+    }
+
+    fn parse(text: &str) -> Result<Proxies, String> {
+        let addresses = text
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse().map_err(|_| format!("HANDRAIL_TRUSTED_PROXIES: {a:?} is not an IP address")))
+            .collect::<Result<_, _>>()?;
+        Ok(Proxies(addresses))
+    }
+
+    /// The caller's address: the TCP peer, or when the peer is a trusted proxy, the nearest
+    /// address of `X-Forwarded-For` that is not one (what a client writes further left can be
+    /// anything, so it is never read). A malformed entry stops the walk at the proxy.
+    pub(crate) fn client(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut nearest = peer;
+        for hop in hops.into_iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if self.trusts(ip) => nearest = ip,
+                Ok(ip) => return ip,
+                Err(_) => return nearest,
+            }
+        }
+        nearest
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
     }
 }
 
@@ -375,5 +443,27 @@ mod lane_tests {
         assert!(is_heavy(&Method::POST, &with("transfer-encoding", "chunked")));
         assert!(!is_heavy(&Method::POST, &HeaderMap::new()));
         assert!(!is_heavy(&Method::GET, &with("transfer-encoding", "chunked")));
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_read_only_from_a_trusted_proxy_and_only_its_nearest_hop() {
+        let proxies = Proxies::parse("10.0.0.2, 10.0.0.3").unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.3".parse().unwrap());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // From the proxy: the nearest hop that is not a proxy (the left-most 6.6.6.6 is the
+        // client's own claim).
+        assert_eq!(proxies.client(ip("10.0.0.2"), &headers), ip("203.0.113.7"));
+        // From anyone else: the header is the caller's own word, never read.
+        assert_eq!(proxies.client(ip("198.51.100.1"), &headers), ip("198.51.100.1"));
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(proxies.client(ip("10.0.0.2"), &headers), ip("10.0.0.2"));
+        assert!(Proxies::parse("10.0.0.2, nope").is_err());
+        assert_eq!(Proxies::default().client(ip("10.0.0.2"), &headers), ip("10.0.0.2"));
     }
 }

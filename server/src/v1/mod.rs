@@ -108,7 +108,10 @@ async fn heavy_in_turn(
         Some(token) => sha2::Sha256::digest(token.as_bytes()).into(),
         None => {
             let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-            let source = peer.map_or_else(|| "unknown".to_string(), |c| crate::limits::source_key(c.0.ip()));
+            let source = peer.map_or_else(
+                || "unknown".to_string(),
+                |c| crate::limits::source_key(state.proxies.client(c.0.ip(), req.headers())),
+            );
             sha2::Sha256::digest(source.as_bytes()).into()
         }
     };
@@ -143,19 +146,20 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult
     Ok(state.metrics.render())
 }
 
-/// The address a request came from (the TCP peer; a proxy in front shares one bucket), or
-/// None when the router runs without connection info (in process).
+/// The address a request came from (the TCP peer, or what a trusted proxy says it forwards
+/// for, see `limits::Proxies`), or None when the router runs without connection info (in
+/// process).
 pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+impl axum::extract::FromRequestParts<AppState> for Source {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Source(peer.map(|c| c.0.ip())))
+        Ok(Source(peer.map(|c| state.proxies.client(c.0.ip(), &parts.headers))))
     }
 }
 

@@ -122,7 +122,8 @@ def gate(
             idempotency_scope=scope,
             # The snapshot is sealed on the client, so it needs an encryption key.
             state_snapshot={"langgraph": {"thread_id": thread}} if client._protocol.encrypts else None,
-            context={"langgraph": {"thread_id": thread, "scope": scope}},
+            # `thread` names the run, so an operator may grant a tool "in this thread".
+            context={"thread": thread, "langgraph": {"thread_id": thread, "scope": scope}},
         )
         allowed = ["approve", "edit", "reject"]
         answer = interrupt(

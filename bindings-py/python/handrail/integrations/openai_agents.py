@@ -188,6 +188,8 @@ def _context(tool: Optional[FunctionTool], run_id: str, call_id: str, args: Dict
         run = _Run(f"openai-agents:{run_id}", "")
         context = json.loads(_core.guard_review_context(g.verdict(g.session(run), args), None))
     context[_KEY] = {"run_id": run_id, "call_id": call_id}
+    # The run names the thread, so an operator may grant a tool "in this thread".
+    context["thread"] = run_id
     return context
 
 

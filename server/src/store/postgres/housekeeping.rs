@@ -3,14 +3,105 @@
 use super::*;
 use crate::store::*;
 
+/// The lock one replica's retention sweep holds while it prunes: another replica's sweep at
+/// the same time finds it taken and prunes nothing (any constant no other lock uses).
+const PRUNE_LOCK: i64 = 0x4852_5052_554E_4531; // "HRPRUNE1"
+
 impl Housekeeping for Postgres {
-    #[allow(unused_variables)]
     fn usage(&self, project: &str) -> StoreResult<u64> {
-        Err(StoreError("not built".into()))
+        self.block(async {
+            let c = self.client().await?;
+            let row = c.query_opt("SELECT bytes FROM usage WHERE project = $1", &[&project]).await?;
+            let bytes: Option<i64> = row.map(|r| r.try_get(0)).transpose()?;
+            Ok(bytes.unwrap_or(0).max(0) as u64)
+        })
     }
-    #[allow(unused_variables)]
+
     fn prune(&self, now: i64, policy: &Retention, limit: usize) -> StoreResult<Pruned> {
-        Err(StoreError("not built".into()))
+        let limit = limit as i64;
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let held: bool =
+                tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK]).await?.try_get(0)?;
+            if !held {
+                return Ok(Pruned::default());
+            }
+            // Parked states of requests decided long enough ago, with their bytes. A decided
+            // request gets no new snapshot, so what is selected here stays stale.
+            let stale = tx
+                .query(
+                    "DELETE FROM snapshots WHERE request IN (
+                       SELECT s.request FROM snapshots s JOIN requests r ON r.id = s.request
+                       WHERE r.status <> 'PENDING'
+                         AND COALESCE((r.decision::jsonb ->> 'decided_at')::bigint, r.expires_at) <= $1
+                       LIMIT $2)
+                     RETURNING project, blob, size",
+                    &[&(now - policy.snapshots_after_decision), &limit],
+                )
+                .await?;
+            let mut freed = std::collections::BTreeMap::<String, i64>::new();
+            let mut blobs = Vec::with_capacity(stale.len());
+            for r in &stale {
+                *freed.entry(r.try_get(0)?).or_default() += r.try_get::<_, i64>(2)?;
+                blobs.push(r.try_get::<_, String>(1)?);
+            }
+            tx.execute("DELETE FROM blob_chunks WHERE blob = ANY($1)", &[&blobs]).await?;
+            // Each delete repeats its subquery's conditions: a row another replica changed
+            // meanwhile (a delivery sent again) is checked again as it now is, and kept.
+            let done_ms = (now - policy.deliveries).saturating_mul(1000);
+            let deliveries = tx
+                .execute(
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+                       WHERE state IN ('delivered', 'failed') AND updated_ms <= $1 LIMIT $2)
+                     AND state IN ('delivered', 'failed') AND updated_ms <= $1",
+                    &[&done_ms, &limit],
+                )
+                .await?;
+            // Channel notifications that are done keep as long as deliveries do (counted with them).
+            let notifications = tx
+                .execute(
+                    "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications
+                       WHERE state IN ('sent', 'failed') AND updated_ms <= $1 LIMIT $2)
+                     AND state IN ('sent', 'failed') AND updated_ms <= $1",
+                    &[&done_ms, &limit],
+                )
+                .await?;
+            // An event's body goes with the last delivery that names it (a body and its
+            // deliveries are committed together, so none is seen before its deliveries).
+            tx.execute(
+                "DELETE FROM event_bodies e WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = e.id)",
+                &[],
+            )
+            .await?;
+            let idempotency = tx
+                .execute(
+                    "DELETE FROM executions WHERE (project, key) IN (SELECT project, key FROM executions
+                       WHERE created_at <= $1 LIMIT $2)
+                     AND created_at <= $1",
+                    &[&(now - policy.idempotency), &limit],
+                )
+                .await?;
+            let observations = tx
+                .execute(
+                    "DELETE FROM agent_events WHERE (project, agent, id) IN (SELECT project, agent, id
+                       FROM agent_events WHERE received_at <= $1 LIMIT $2)
+                     AND received_at <= $1",
+                    &[&(now - policy.observations), &limit],
+                )
+                .await?;
+            // Last, and by project: the usage rows are what other writes lock last but one.
+            for (project, bytes) in &freed {
+                add_usage(&tx, project, -bytes).await?;
+            }
+            tx.commit().await?;
+            Ok(Pruned {
+                snapshots: stale.len(),
+                deliveries: (deliveries + notifications) as usize,
+                idempotency: idempotency as usize,
+                observations: observations as usize,
+            })
+        })
     }
 }
 

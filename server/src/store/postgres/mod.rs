@@ -55,6 +55,12 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// Connections in the pool of each replica.
 const POOL_SIZE: usize = 16;
 
+/// How long a connection attempt may take (unless the URL says `connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a caller waits for a free pooled connection before its call fails.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The channel replicas hear each other's changes on.
 const CHANNEL: &str = "handrail_changes";
 
@@ -75,8 +81,11 @@ impl Postgres {
     /// (under a lock, so replicas starting together do not race) and starts listening for
     /// the other replicas' changes.
     pub fn open(url: &str) -> StoreResult<Postgres> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("handrail-postgres")
@@ -88,8 +97,11 @@ impl Postgres {
             NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
+        // A database that is down or saturated answers an error after a while, never a hang.
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError(format!("postgres pool: {e}")))?;

@@ -25,7 +25,10 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_project ON requests(project, status, created_at);
 CREATE INDEX requests_due ON requests(status, expires_at);
 CREATE INDEX requests_by_role ON requests(project, role, status);
-CREATE INDEX requests_escalate_at ON requests(((body::jsonb #>> '{context,escalate_at}')::double precision))
+-- A request's own escalation time, where `context.escalate_at` is a number (the context is the
+-- agent's: any other value names no time, and must not fail the insert).
+CREATE INDEX requests_escalate_at ON requests((CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_at}') = 'number'
+    THEN (body::jsonb #>> '{context,escalate_at}')::double precision END))
     WHERE status = 'PENDING';
 
 CREATE TABLE audit (

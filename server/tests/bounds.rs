@@ -196,7 +196,7 @@ fn retention_drops_old_snapshots_deliveries_and_idempotency_records_but_never_re
         201
     );
     assert_eq!(approve(&server, &id), 200);
-    let files = || std::fs::read_dir(server.dir.join("snapshots")).unwrap().count();
+    let files = || common::snapshot_blobs(&server.dir);
     assert_eq!(files(), 1);
     // The sweep runs every second here: the decided request's snapshot goes, the request stays.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -87,16 +87,6 @@ impl Snapshots for Server {
     }
 }
 
-/// How many snapshot blobs the store of `dir` holds: files under `snapshots/` on SQLite,
-/// distinct blobs of `blob_chunks` on PostgreSQL.
-fn blobs(dir: &std::path::Path) -> usize {
-    if common::test_postgres().is_some() {
-        common::sql(dir, "SELECT COUNT(DISTINCT blob) FROM blob_chunks").0[0][0].parse().unwrap()
-    } else {
-        std::fs::read_dir(dir.join("snapshots")).unwrap().count()
-    }
-}
-
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     handrail_core::crypto::fill_random(&mut bytes).unwrap();
@@ -185,7 +175,7 @@ fn five_mib_round_trip_by_key_and_by_link_with_no_key() {
     assert_eq!(put.json()["snapshot"]["sha256"], json!(sha_hex(&second)));
     let got = server.send("GET", &url, None, None);
     assert!(got.body == second, "a second upload replaces the first");
-    assert_eq!(blobs(&server.dir), 1, "the replaced blob is removed");
+    assert_eq!(common::snapshot_blobs(&server.dir), 1, "the replaced blob is removed");
 
     // The audit log records both uploads by size and digest, never content.
     let store = common::open_store(&server.dir);
@@ -271,7 +261,7 @@ fn oversized_uploads_get_413_and_store_nothing() {
     let got = server.send("GET", &path, Some(&server.agent), None);
     assert!(got.body == fits, "the previous snapshot is intact");
     assert_eq!(got.sha_header.as_deref(), Some(sha_hex(&fits).as_str()));
-    assert_eq!(blobs(&server.dir), 1, "no staged leftovers");
+    assert_eq!(common::snapshot_blobs(&server.dir), 1, "no staged leftovers");
 }
 
 #[test]
@@ -342,7 +332,7 @@ fn an_acknowledged_snapshot_survives_kill_9() {
     }
     let again = Server::start(dir);
     assert!(!stray.exists(), "unreferenced blobs are swept at start");
-    assert_eq!(blobs(&again.dir), 1);
+    assert_eq!(common::snapshot_blobs(&again.dir), 1);
     let got = again.send("GET", &path, Some(&agent), None);
     assert_eq!(got.status, 200);
     assert!(got.body == bytes, "the acknowledged bytes are all there");

@@ -295,6 +295,16 @@ pub fn sql(dir: &Path, statement: &str) -> (Vec<Vec<String>>, usize) {
     }
 }
 
+/// How many snapshot blobs the store of data directory `dir` holds: files under
+/// `snapshots/` on SQLite, distinct blobs of `blob_chunks` on PostgreSQL.
+pub fn snapshot_blobs(dir: &Path) -> usize {
+    if test_postgres().is_some() {
+        sql(dir, "SELECT COUNT(DISTINCT blob) FROM blob_chunks").0[0][0].parse().unwrap()
+    } else {
+        std::fs::read_dir(dir.join("snapshots")).unwrap().count()
+    }
+}
+
 /// `text` as an SQL string literal (the same on SQLite and on PostgreSQL).
 pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

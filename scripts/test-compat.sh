@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The published clients of LetsPing, LoopPause, AEGIS and Agent Ledger, installed from PyPI
 # exactly as their users install them, run their documented flows against a real
-# `handrail serve` (tests/compat).
+# `handrail serve` (tests/compat), on SQLite and on PostgreSQL.
 #
 #   scripts/test-compat.sh
 set -euo pipefail
@@ -25,4 +25,12 @@ for r in "${reqs[@]}"; do args+=(-r "$r"); done
 "$PY" -m pip install --quiet --disable-pip-version-check pytest "${args[@]}"
 cargo build -p handrail-server
 export HANDRAIL_BIN="$ROOT/target/debug/handrail"
+# On SQLite, then the same flows on a throwaway PostgreSQL (scripts/postgres.sh), unless the
+# caller names one in HANDRAIL_TEST_POSTGRES.
+env -u HANDRAIL_TEST_POSTGRES "$PY" -m pytest tests/compat -q -p no:cacheprovider
+if [[ -z "${HANDRAIL_TEST_POSTGRES:-}" ]]; then
+    # shellcheck source=scripts/postgres.sh
+    source "$ROOT/scripts/postgres.sh"
+    postgres_start
+fi
 "$PY" -m pytest tests/compat -q -p no:cacheprovider

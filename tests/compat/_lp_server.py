@@ -1,10 +1,24 @@
 """Starts a real `handrail serve` for the LetsPing and LoopPause compat tests."""
 
+import itertools
 import json
 import os
 import subprocess
 import tempfile
 import urllib.request
+
+_databases = itertools.count()
+
+
+def _database():
+    """With ``HANDRAIL_TEST_POSTGRES`` (an admin URL), a fresh database on that server, for
+    ``--database``: the compat flows then run on PostgreSQL. None: SQLite."""
+    admin = os.environ.get("HANDRAIL_TEST_POSTGRES")
+    if not admin:
+        return None
+    name = f"compat_{os.getpid()}_{next(_databases)}"
+    subprocess.run(["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}"], check=True)
+    return admin.rsplit("/", 1)[0] + "/" + name
 
 
 class Server:
@@ -14,8 +28,10 @@ class Server:
         self._dir = tempfile.TemporaryDirectory()
         # Callback receivers listen on 127.0.0.1, which the default (`public`) refuses.
         env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100", HANDRAIL_OUTBOUND_NETWORKS="private")
+        database = _database()
         self.proc = subprocess.Popen(
-            [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", self._dir.name],
+            [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", self._dir.name]
+            + (["--database", database] if database else []),
             stdout=subprocess.PIPE, text=True, env=env,
         )
         for line in self.proc.stdout:

@@ -36,10 +36,11 @@ cargo test -p handrail-core --no-default-features --test vectors
 
 # The server's integration tests again, every server on its own database of a PostgreSQL
 # (HANDRAIL_TEST_POSTGRES, an admin URL: the caller's, else a throwaway one started here);
-# the same build, only the tests under server/tests (the unit tests do not touch a store).
+# the same build: the tests under server/tests, and the store's own unit tests (races between
+# two stores on one database), which skip without it.
 if [ -z "${HANDRAIL_TEST_POSTGRES:-}" ]; then
   # shellcheck source=scripts/postgres.sh
   source "$root/scripts/postgres.sh"
   postgres_start
 fi
-cargo test -p handrail-server --test '*'
+cargo test -p handrail-server --lib --test '*'

@@ -51,6 +51,8 @@ fn start(name: &str, database: Option<&str>) -> Replica {
     }
     let mut child = command
         .env("HANDRAIL_RATE_LIMIT", "1000000")
+        // 10,000 long-polls with one agent key: past the per-key cap on purpose.
+        .env("HANDRAIL_MAX_WAITS_PER_KEY", "1000000")
         .env("HANDRAIL_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -49,6 +49,8 @@ fn main() {
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(&dir)
         .env("HANDRAIL_RATE_LIMIT", "1000000")
+        // 10,000 long-polls with one agent key: past the per-key cap on purpose.
+        .env("HANDRAIL_MAX_WAITS_PER_KEY", "1000000")
         .env("HANDRAIL_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -191,7 +191,7 @@ fn snapshots_are_chunked_replaced_and_swept() {
         read.extend_from_slice(&buf[..n]);
     }
     assert!(read == first);
-    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), "600000");
+    assert_eq!(Housekeeping::usage(&a, "p").unwrap().to_string(), "600000");
 
     // A replacement drops the previous chunks; usage follows.
     let second = b"small".to_vec();
@@ -201,7 +201,7 @@ fn snapshots_are_chunked_replaced_and_swept() {
         SnapshotCommit::Stored
     );
     assert_eq!(psql(&url, &format!("SELECT count(*) FROM blob_chunks WHERE blob = '{blob}'")), "0");
-    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), "5");
+    assert_eq!(Housekeeping::usage(&a, "p").unwrap().to_string(), "5");
     let mut read = Vec::new();
     a.open_snapshot("p", "r1").unwrap().unwrap().1.read_to_end(&mut read).unwrap();
     assert_eq!(read, second);
@@ -274,7 +274,7 @@ fn checkpoint_bounds_hold_under_concurrent_puts() {
         psql(&url, "SELECT max(n) <= 5 FROM (SELECT count(*) n FROM thread_checkpoints GROUP BY thread) t"),
         "t"
     );
-    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), (8 * 7).to_string());
+    assert_eq!(Housekeeping::usage(&a, "p").unwrap().to_string(), (8 * 7).to_string());
 
     // A re-sent checkpoint becomes the newest; an id reads that one.
     let put = |id: &'static str, body: &'static str| CheckpointPut {
@@ -292,7 +292,7 @@ fn checkpoint_bounds_hold_under_concurrent_puts() {
     assert_eq!(b.checkpoint("p", "solo", Some("y")).unwrap().as_deref(), Some("{\"y\":1}"));
     assert_eq!(b.delete_checkpoints("p", "solo").unwrap(), 2);
     assert!(b.checkpoint("p", "solo", None).unwrap().is_none());
-    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), (8 * 7).to_string());
+    assert_eq!(Housekeeping::usage(&a, "p").unwrap().to_string(), (8 * 7).to_string());
 }
 
 #[test]
@@ -316,6 +316,6 @@ fn racing_uploads_to_one_request_leave_one_snapshot_and_its_chunks_only() {
     let kept = a.snapshot("p", "r1").unwrap().unwrap();
     let named = psql(&url, "SELECT blob FROM snapshots");
     assert_eq!(psql(&url, "SELECT string_agg(DISTINCT blob, ',') FROM blob_chunks"), named);
-    assert_eq!(psql(&url, "SELECT bytes FROM usage WHERE project = 'p'"), kept.size.to_string());
+    assert_eq!(Housekeeping::usage(&a, "p").unwrap().to_string(), kept.size.to_string());
     assert_eq!(psql(&url, "SELECT count(*) FROM audit WHERE project = 'p'"), "4");
 }

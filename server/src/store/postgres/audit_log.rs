@@ -17,7 +17,13 @@ impl AuditLog for Postgres {
     fn audit_log(&self) -> StoreResult<Vec<Entry>> {
         self.block(async {
             let c = self.client().await?;
-            entries(c.query("SELECT entry FROM audit ORDER BY seq", &[]).await?)
+            entries(
+                c.query(
+                    "SELECT entry FROM audit WHERE project_seq IS NOT NULL ORDER BY chain_order, seq",
+                    &[],
+                )
+                .await?,
+            )
         })
     }
 
@@ -28,7 +34,8 @@ impl AuditLog for Postgres {
             entries(
                 c.query(
                     "SELECT a.entry FROM audit a
-                     JOIN (SELECT project, MAX(project_seq) AS head FROM audit GROUP BY project) h
+                     JOIN (SELECT project, MAX(project_seq) AS head FROM audit
+                           WHERE project_seq IS NOT NULL GROUP BY project) h
                        ON a.project = h.project AND a.project_seq = h.head",
                     &[],
                 )

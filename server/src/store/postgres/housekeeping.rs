@@ -11,9 +11,16 @@ impl Housekeeping for Postgres {
     fn usage(&self, project: &str) -> StoreResult<u64> {
         self.block(async {
             let c = self.client().await?;
-            let row = c.query_opt("SELECT bytes FROM usage WHERE project = $1", &[&project]).await?;
-            let bytes: Option<i64> = row.map(|r| r.try_get(0)).transpose()?;
-            Ok(bytes.unwrap_or(0).max(0) as u64)
+            // The compacted count plus the changes not folded into it yet (see `add_usage`).
+            let row = c
+                .query_one(
+                    "SELECT COALESCE((SELECT bytes FROM usage WHERE project = $1), 0)
+                          + COALESCE((SELECT sum(bytes) FROM usage_deltas WHERE project = $1), 0)::bigint",
+                    &[&project],
+                )
+                .await?;
+            let bytes: i64 = row.try_get(0)?;
+            Ok(bytes.max(0) as u64)
         })
     }
 
@@ -106,15 +113,40 @@ impl Housekeeping for Postgres {
 }
 
 /// Adds `delta` bytes to `project`'s usage (never below 0), inside the transaction that
-/// stores or drops them.
+/// Adds `delta` bytes to `project`'s usage, inside the transaction that stores or drops them.
+/// A row of its own, not an update of the project's count: concurrent writes to one project
+/// never wait on each other's commit for it. [`compact_usage`] folds the rows into the count.
 pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64) -> StoreResult<()> {
     if delta != 0 {
-        tx.execute(
-            "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2::bigint, 0))
-             ON CONFLICT (project) DO UPDATE SET bytes = GREATEST(usage.bytes + $2, 0)",
-            &[&project, &delta],
-        )
-        .await?;
+        tx.execute("INSERT INTO usage_deltas (project, bytes) VALUES ($1, $2)", &[&project, &delta]).await?;
+    }
+    Ok(())
+}
+
+/// Folds the committed usage changes into each project's count (never below 0), on any
+/// replica: a change two replicas both see is deleted by one of them only.
+pub(super) async fn compact_usage(c: &mut deadpool_postgres::Object) -> StoreResult<()> {
+    let projects = c.query("SELECT DISTINCT project FROM usage_deltas", &[]).await?;
+    for row in projects {
+        let project: String = row.try_get(0)?;
+        let tx = c.transaction().await?;
+        let folded: i64 = tx
+            .query_one(
+                "WITH gone AS (DELETE FROM usage_deltas WHERE project = $1 RETURNING bytes)
+                 SELECT COALESCE(sum(bytes), 0)::bigint FROM gone",
+                &[&project],
+            )
+            .await?
+            .try_get(0)?;
+        if folded != 0 {
+            tx.execute(
+                "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2::bigint, 0))
+                 ON CONFLICT (project) DO UPDATE SET bytes = GREATEST(usage.bytes + $2, 0)",
+                &[&project, &folded],
+            )
+            .await?;
+        }
+        tx.commit().await?;
     }
     Ok(())
 }

@@ -115,6 +115,7 @@ impl Postgres {
             migrate::migrate(&mut c).await
         })?;
         store.runtime().spawn(listen(config, replica, tx));
+        store.runtime().spawn(chain_left_over(store.pool.clone()));
         Ok(store)
     }
 
@@ -122,7 +123,24 @@ impl Postgres {
     /// runtime): the store's methods are blocking, like SQLite's.
     fn block<F: Future>(&self, f: F) -> F::Output {
         let _entered = self.runtime().enter();
-        block_on(f)
+        let out = block_on(f);
+        // The audit entries the call wrote are chained now that its transaction is over, so
+        // the caller (and the next reader) finds them in the chain; a failure is left to the
+        // sweep ([`chain_left_over`]).
+        for project in TO_CHAIN.with(|p| std::mem::take(&mut *p.borrow_mut())) {
+            let chained = block_on(async {
+                let mut c = self.client().await?;
+                chain(&mut c, &project).await
+            });
+            if let Err(e) = chained {
+                crate::log::event(
+                    crate::log::Level::Warn,
+                    "audit chaining deferred",
+                    serde_json::json!({ "project": project, "error": e.0 }),
+                );
+            }
+        }
+        out
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -282,30 +300,133 @@ async fn lock_chain(tx: &impl GenericClient, project: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Chains one audit entry to its project's last and appends it, inside `tx` (which holds the
-/// project's chain lock from here until it ends).
+/// An audit entry's fields before it is chained (`audit.entry` while `project_seq` is NULL).
+#[derive(Serialize, Deserialize)]
+struct Unchained {
+    at: i64,
+    project: String,
+    actor: String,
+    event: String,
+    subject: String,
+    data: serde_json::Value,
+}
+
+std::thread_local! {
+    /// The projects whose entries this thread wrote unchained in the call [`Postgres::block`]
+    /// runs now: chained once that call is done (its transaction committed or rolled back).
+    static TO_CHAIN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Appends one audit entry about `subject` to `project`'s log inside `tx`, unchained: it is
+/// stored (or not) with the change it records, and chained right after `tx` ends ([`chain`]),
+/// so appends to one project never hold a lock through each other's commit.
 async fn append_audit(
     tx: &impl GenericClient,
     project: &str,
     subject: &str,
     e: &AuditEvent<'_>,
 ) -> StoreResult<()> {
-    lock_chain(tx, project).await?;
-    let last = tx
-        .query_opt(
-            "SELECT entry FROM audit WHERE project = $1 ORDER BY project_seq DESC LIMIT 1",
+    let fields = Unchained {
+        at: e.at,
+        project: project.into(),
+        actor: e.actor.into(),
+        event: e.event.into(),
+        subject: subject.into(),
+        data: e.data.clone(),
+    };
+    tx.execute(
+        "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, NULL)",
+        &[&serde_json::to_string(&fields)?, &project],
+    )
+    .await?;
+    TO_CHAIN.with(|p| {
+        let mut projects = p.borrow_mut();
+        if !projects.iter().any(|known| known == project) {
+            projects.push(project.to_string());
+        }
+    });
+    Ok(())
+}
+
+/// Chains `project`'s committed unchained entries to its chain's head, oldest first, in one
+/// transaction under the project's chain lock (every replica chains; the lock makes one chain).
+/// How many it chained.
+async fn chain(c: &mut deadpool_postgres::Object, project: &str) -> StoreResult<usize> {
+    let tx = c.transaction().await?;
+    lock_chain(&tx, project).await?;
+    let pending = tx
+        .query(
+            "SELECT seq, entry FROM audit WHERE project = $1 AND project_seq IS NULL ORDER BY seq",
             &[&project],
         )
         .await?;
-    let last: Option<Entry> = last.map(|r| serde_json::from_str(r.get::<_, &str>(0))).transpose()?;
-    let fields = audit::Fields { at: e.at, project, actor: e.actor, event: e.event, subject, data: &e.data };
-    let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, $3)",
-        &[&serde_json::to_string(&entry)?, &project, &(entry.seq as i64)],
-    )
-    .await?;
-    Ok(())
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let head = tx
+        .query_opt(
+            "SELECT entry FROM audit WHERE project = $1 AND project_seq IS NOT NULL
+             ORDER BY project_seq DESC LIMIT 1",
+            &[&project],
+        )
+        .await?;
+    let mut last: Option<Entry> = match head {
+        Some(r) => Some(serde_json::from_str(r.try_get::<_, &str>(0)?)?),
+        None => None,
+    };
+    for row in &pending {
+        let seq: i64 = row.try_get(0)?;
+        let f: Unchained = serde_json::from_str(row.try_get::<_, &str>(1)?)?;
+        let fields = audit::Fields {
+            at: f.at,
+            project: &f.project,
+            actor: &f.actor,
+            event: &f.event,
+            subject: &f.subject,
+            data: &f.data,
+        };
+        let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "UPDATE audit SET entry = $1, project_seq = $2, chain_order = nextval('audit_chain_order')
+             WHERE seq = $3",
+            &[&serde_json::to_string(&entry)?, &(entry.seq as i64), &seq],
+        )
+        .await?;
+        last = Some(entry);
+    }
+    tx.commit().await?;
+    Ok(pending.len())
+}
+
+/// Every second, on any replica: chains what a crashed or failed call left unchained, and
+/// folds the usage changes into the projects' counts.
+async fn chain_left_over(pool: Pool) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Ok(mut c) = pool.get().await else { continue };
+        if let Err(e) = housekeeping::compact_usage(&mut c).await {
+            crate::log::event(
+                crate::log::Level::Error,
+                "usage compaction failed",
+                serde_json::json!({ "error": e.0 }),
+            );
+        }
+        let projects =
+            match c.query("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[]).await {
+                Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>(),
+                Err(_) => continue,
+            };
+        for project in projects {
+            if let Err(e) = chain(&mut c, &project).await {
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "audit chaining failed",
+                    serde_json::json!({ "project": project, "error": e.0 }),
+                );
+            }
+        }
+    }
 }
 
 /// A random id with a prefix (`msg_…`), as the SQLite store makes them.

@@ -523,8 +523,8 @@ impl<'a> Ruling<'a> {
 
 /// Takes, up front and sorted, every lock a batch of decisions will need, in the order every
 /// single write takes them: a batch that took them one decision at a time would hold one
-/// project's usage and chain while waiting for another's request, and deadlock with a write
-/// (or another replica's batch) holding them the other way round.
+/// request's locks while waiting for another's, and deadlock with a write (or another
+/// replica's batch) holding them the other way round.
 async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()> {
     let ids = sorted(rulings.iter().map(|d| d.id).collect());
     tx.execute("SELECT 1 FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids]).await?;
@@ -554,11 +554,6 @@ async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()
     let projects = sorted(rulings.iter().map(|d| d.project).collect());
     tx.execute("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY rowid FOR KEY SHARE", &[&projects])
         .await?;
-    tx.execute("SELECT 1 FROM usage WHERE project = ANY($1) ORDER BY project FOR UPDATE", &[&projects])
-        .await?;
-    for project in projects {
-        lock_chain(tx, project).await?;
-    }
     Ok(())
 }
 

@@ -31,10 +31,17 @@ CREATE INDEX requests_escalate_at ON requests((CASE WHEN jsonb_typeof(body::json
     THEN (body::jsonb #>> '{context,escalate_at}')::double precision END))
     WHERE status = 'PENDING';
 
+-- An entry is written in the transaction of the change it records, unchained (`project_seq`
+-- NULL, `entry` its fields), and chained right after that transaction commits, under the
+-- project's chain lock, many at a time (`postgres::chain`): so concurrent writes to one project
+-- never wait on each other's commit. `chain_order` is the order entries were chained in.
 CREATE TABLE audit (
-    seq BIGSERIAL PRIMARY KEY, entry TEXT NOT NULL, project TEXT NOT NULL, project_seq BIGINT NOT NULL);
+    seq BIGSERIAL PRIMARY KEY, entry TEXT NOT NULL, project TEXT NOT NULL, project_seq BIGINT,
+    chain_order BIGINT);
 
 CREATE UNIQUE INDEX audit_by_project ON audit(project, project_seq);
+CREATE INDEX audit_unchained ON audit(project, seq) WHERE project_seq IS NULL;
+CREATE SEQUENCE audit_chain_order;
 
 CREATE TABLE roles (
     project TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL, escalate_to TEXT,
@@ -111,6 +118,12 @@ CREATE TABLE audit_checkpoints (
     project TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, token TEXT NOT NULL);
 
 CREATE TABLE usage (project TEXT PRIMARY KEY, bytes BIGINT NOT NULL);
+
+-- Changes of a project's usage not yet folded into `usage` (`housekeeping::add_usage`): each
+-- write adds a row instead of updating the project's count, which would hold that row locked
+-- until it commits and so make one project's writes wait on each other.
+CREATE TABLE usage_deltas (id BIGSERIAL PRIMARY KEY, project TEXT NOT NULL, bytes BIGINT NOT NULL);
+CREATE INDEX usage_deltas_by_project ON usage_deltas(project);
 
 -- A channel's kind-specific target is JSON (`{"to": [...]}` for e-mail); `roles` NULL: all.
 CREATE TABLE channels (

@@ -16,10 +16,11 @@ impl AuditLog for Postgres {
 
     fn audit_log(&self) -> StoreResult<Vec<Entry>> {
         self.block(async {
-            let c = self.client().await?;
+            let mut c = self.client().await?;
+            chain_all(&mut c, None).await?;
             entries(
                 c.query(
-                    "SELECT entry FROM audit WHERE project_seq IS NOT NULL ORDER BY chain_order, seq",
+                    "SELECT entry FROM audit WHERE project_seq IS NOT NULL ORDER BY chain_order, project_seq",
                     &[],
                 )
                 .await?,
@@ -29,7 +30,8 @@ impl AuditLog for Postgres {
 
     fn audit_heads(&self) -> StoreResult<Vec<Entry>> {
         self.block(async {
-            let c = self.client().await?;
+            let mut c = self.client().await?;
+            chain_all(&mut c, None).await?;
             // One indexed probe per project (audit_by_project), not a scan of the whole log.
             entries(
                 c.query(
@@ -46,7 +48,8 @@ impl AuditLog for Postgres {
 
     fn audit_entry(&self, project: &str, seq: u64) -> StoreResult<Option<Entry>> {
         self.block(async {
-            let c = self.client().await?;
+            let mut c = self.client().await?;
+            chain_all(&mut c, Some(project)).await?;
             let seq = seq.min(i64::MAX as u64) as i64;
             let row = c
                 .query_opt(
@@ -101,7 +104,8 @@ impl AuditLog for Postgres {
 
     fn audit_page(&self, project: &str, after: u64, limit: usize) -> StoreResult<Vec<Entry>> {
         self.block(async {
-            let c = self.client().await?;
+            let mut c = self.client().await?;
+            chain_all(&mut c, Some(project)).await?;
             let (after, limit) = (after.min(i64::MAX as u64) as i64, limit.min(i64::MAX as usize) as i64);
             entries(
                 c.query(

@@ -4,11 +4,15 @@
 //! - Every write is one transaction; what must happen once cluster-wide is decided by the
 //!   database (unique keys, conditional updates, `FOR UPDATE SKIP LOCKED` claims), never by
 //!   a replica's memory.
-//! - Each project's audit chain is appended under a transaction-scoped advisory lock on the
-//!   project, so concurrent appends from all replicas make one unbroken chain.
+//! - An audit entry is written in the transaction of the change it records, unchained, and
+//!   chained right after that transaction ends, under a transaction-scoped advisory lock on
+//!   the project, many entries at a time: concurrent appends from all replicas make one
+//!   unbroken chain, and one project's writes never wait on each other's commit. Readers of
+//!   the log chain what is committed first, so they never miss an entry.
 //! - A change other replicas must hear of (a request created, decided or escalated) is sent
-//!   with `pg_notify` inside its transaction, so it is heard once it is committed; each
-//!   replica listens on one connection of its own ([`Store::changes`]).
+//!   with `pg_notify` once its write is over, batched (a transaction that notifies makes
+//!   every other notifying commit wait); each replica listens on one connection of its own
+//!   ([`Store::changes`]).
 //! - Snapshot bytes live in the database, chunked, so any replica serves any link.
 //!
 //! The store runs its connections on a small runtime of its own, so its blocking methods can
@@ -72,6 +76,8 @@ pub struct Postgres {
     pool: Pool,
     /// This replica's id: the changes it sent itself are not handed back to it.
     replica: String,
+    /// Where [`Postgres::announce`]d changes go to be sent to the other replicas.
+    notes: tokio::sync::mpsc::UnboundedSender<Note>,
     /// The changes of the other replicas, taken once by [`Store::changes`].
     changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
 }
@@ -109,12 +115,15 @@ impl Postgres {
         handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
         let replica = handrail_core::encoding::b64url_encode(id);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let store = Postgres { rt: Some(rt), pool, replica: replica.clone(), changes: Mutex::new(Some(rx)) };
+        let (notes, outbox) = tokio::sync::mpsc::unbounded_channel();
+        let store =
+            Postgres { rt: Some(rt), pool, replica: replica.clone(), notes, changes: Mutex::new(Some(rx)) };
         store.block(async {
             let mut c = store.client().await?;
             migrate::migrate(&mut c).await
         })?;
         store.runtime().spawn(listen(config, replica, tx));
+        store.runtime().spawn(notifier(store.pool.clone(), outbox));
         store.runtime().spawn(chain_left_over(store.pool.clone()));
         Ok(store)
     }
@@ -124,9 +133,11 @@ impl Postgres {
     fn block<F: Future>(&self, f: F) -> F::Output {
         let _entered = self.runtime().enter();
         let out = block_on(f);
-        // The audit entries the call wrote are chained now that its transaction is over, so
-        // the caller (and the next reader) finds them in the chain; a failure is left to the
-        // sweep ([`chain_left_over`]).
+        for note in TO_ANNOUNCE.with(|n| std::mem::take(&mut *n.borrow_mut())) {
+            let _ = self.notes.send(note);
+        }
+        // The audit entries the call wrote are chained now that its transaction is over, many
+        // at a time when calls overlap; a failure is left to the sweep ([`chain_left_over`]).
         for project in TO_CHAIN.with(|p| std::mem::take(&mut *p.borrow_mut())) {
             let chained = block_on(async {
                 let mut c = self.client().await?;
@@ -152,11 +163,14 @@ impl Postgres {
         Ok(self.pool.get().await?)
     }
 
-    /// Tells the other replicas, when `tx` commits, that request `id` of `project` changed
-    /// (`event`: `request.created`, `request.resolved`, `request.escalated`, …).
+    /// Tells the other replicas, once the call writing in `tx` is over, that request `id` of
+    /// `project` changed (`event`: `request.created`, `request.resolved`, `request.escalated`,
+    /// …). Not inside `tx`: PostgreSQL makes every transaction that notifies commit one at a
+    /// time, which would serialize all writes; [`notifier`] sends the notes of many calls in
+    /// one notification instead. Call it only for a write that is applied.
     async fn announce(
         &self,
-        tx: &impl GenericClient,
+        _tx: &impl GenericClient,
         project: &str,
         id: &str,
         event: &str,
@@ -167,7 +181,7 @@ impl Postgres {
             id: id.into(),
             event: event.into(),
         };
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &serde_json::to_string(&note)?]).await?;
+        TO_ANNOUNCE.with(|n| n.borrow_mut().push(note));
         Ok(())
     }
 }
@@ -251,23 +265,66 @@ async fn listen(
                 }
                 first = false;
                 while let Some(payload) = heard.recv().await {
-                    let Ok(note) = serde_json::from_str::<Note>(&payload) else { continue };
-                    if note.origin == replica {
-                        continue;
-                    }
-                    let change = match note.event.as_str() {
-                        REVOKED => Change::Revoked,
-                        ENDPOINTS_CHANGED => Change::EndpointsChanged,
-                        _ => Change::Request { project: note.project, id: note.id, event: note.event },
-                    };
-                    if tx.send(change).is_err() {
-                        return;
+                    let Ok(notes) = serde_json::from_str::<Vec<Note>>(&payload) else { continue };
+                    for note in notes.into_iter().filter(|n| n.origin != replica) {
+                        let change = match note.event.as_str() {
+                            REVOKED => Change::Revoked,
+                            ENDPOINTS_CHANGED => Change::EndpointsChanged,
+                            _ => Change::Request { project: note.project, id: note.id, event: note.event },
+                        };
+                        if tx.send(change).is_err() {
+                            return;
+                        }
                     }
                 }
             }
             pump.abort();
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Sends the announced changes to the other replicas, as many as fit in one notification
+/// (its payload is at most 8,000 bytes) at a time. A note that cannot be sent is dropped with
+/// a log line: the replicas that miss it answer their waiters at the long-poll's end instead.
+async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<Note>) {
+    const MAX_PAYLOAD: usize = 7_000;
+    let mut held: Option<String> = None;
+    loop {
+        let mut batch = Vec::new();
+        let mut size = 2;
+        if let Some(first) = held.take() {
+            size += first.len();
+            batch.push(first);
+        }
+        if batch.is_empty() {
+            let Some(note) = outbox.recv().await else { return };
+            let Ok(text) = serde_json::to_string(&note) else { continue };
+            size += text.len();
+            batch.push(text);
+        }
+        while let Ok(note) = outbox.try_recv() {
+            let Ok(text) = serde_json::to_string(&note) else { continue };
+            if size + text.len() + 1 > MAX_PAYLOAD {
+                held = Some(text);
+                break;
+            }
+            size += text.len() + 1;
+            batch.push(text);
+        }
+        let payload = format!("[{}]", batch.join(","));
+        let sent = async {
+            let c = pool.get().await?;
+            c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = sent.await {
+            crate::log::event(
+                crate::log::Level::Warn,
+                "could not tell the other replicas",
+                serde_json::json!({ "changes": batch.len(), "error": e.0 }),
+            );
+        }
     }
 }
 
@@ -312,6 +369,8 @@ struct Unchained {
 }
 
 std::thread_local! {
+    /// The changes the call [`Postgres::block`] runs now announced (see [`Postgres::announce`]).
+    static TO_ANNOUNCE: std::cell::RefCell<Vec<Note>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The projects whose entries this thread wrote unchained in the call [`Postgres::block`]
     /// runs now: chained once that call is done (its transaction committed or rolled back).
     static TO_CHAIN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -374,6 +433,7 @@ async fn chain(c: &mut deadpool_postgres::Object, project: &str) -> StoreResult<
         Some(r) => Some(serde_json::from_str(r.try_get::<_, &str>(0)?)?),
         None => None,
     };
+    let (mut seqs, mut texts, mut positions) = (Vec::new(), Vec::new(), Vec::new());
     for row in &pending {
         let seq: i64 = row.try_get(0)?;
         let f: Unchained = serde_json::from_str(row.try_get::<_, &str>(1)?)?;
@@ -386,16 +446,41 @@ async fn chain(c: &mut deadpool_postgres::Object, project: &str) -> StoreResult<
             data: &f.data,
         };
         let entry = audit::chain(last.as_ref(), fields).map_err(|e| StoreError(e.to_string()))?;
-        tx.execute(
-            "UPDATE audit SET entry = $1, project_seq = $2, chain_order = nextval('audit_chain_order')
-             WHERE seq = $3",
-            &[&serde_json::to_string(&entry)?, &(entry.seq as i64), &seq],
-        )
-        .await?;
+        seqs.push(seq);
+        texts.push(serde_json::to_string(&entry)?);
+        positions.push(entry.seq as i64);
         last = Some(entry);
     }
+    // One statement for the batch; the batch's place among all projects' batches is one
+    // number (`audit_log` reads by it, then by `project_seq`).
+    let order: i64 = tx.query_one("SELECT nextval('audit_chain_order')", &[]).await?.try_get(0)?;
+    tx.execute(
+        "UPDATE audit SET entry = c.entry, project_seq = c.position, chain_order = $4
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS c(seq, entry, position)
+         WHERE audit.seq = c.seq",
+        &[&seqs, &texts, &positions, &order],
+    )
+    .await?;
     tx.commit().await?;
     Ok(pending.len())
+}
+
+/// Chains what is committed of `project`'s log (every project's when None), waiting for the
+/// chain lock: the audit readers call it first, so they read every committed entry chained.
+async fn chain_all(c: &mut deadpool_postgres::Object, project: Option<&str>) -> StoreResult<()> {
+    let projects: Vec<String> = match project {
+        Some(p) => vec![p.to_string()],
+        None => c
+            .query("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?,
+    };
+    for project in projects {
+        chain(c, &project).await?;
+    }
+    Ok(())
 }
 
 /// Every second, on any replica: chains what a crashed or failed call left unchained, and

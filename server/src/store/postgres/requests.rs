@@ -89,59 +89,67 @@ impl Requests for Postgres {
             let mut c = self.client().await?;
             // Dropped without a commit (a lost race), the transaction rolls back.
             let tx = c.transaction().await?;
-            if let Some((key, text, previous)) = &claim {
-                // The key's row decides between creates racing on any replica: the loser's
-                // insert waits for the winner's commit, then inserts (or matches) nothing.
-                let changed = match previous {
+            // The statements go out together (tokio-postgres pipelines what is awaited at
+            // once): each round trip to the database is paid by every create.
+            //
+            // The key's row decides between creates racing on any replica: the loser's insert
+            // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
+            // across projects (a client may choose one): a taken id writes nothing, whichever
+            // project has it. Either way nothing of this create is committed.
+            let claimed = async {
+                let Some((key, text, previous)) = &claim else { return Ok(1) };
+                match previous {
                     None => {
                         tx.execute(
                             "INSERT INTO executions (project, key, execution, created_at) VALUES ($1, $2, $3, $4)
                              ON CONFLICT DO NOTHING",
                             &[&project, key, text, &row.created_at],
                         )
-                        .await?
+                        .await
                     }
                     Some(prev) => {
                         tx.execute(
                             "UPDATE executions SET execution = $3 WHERE project = $1 AND key = $2 AND execution = $4",
                             &[&project, key, text, prev],
                         )
-                        .await?
+                        .await
                     }
-                };
-                if changed != 1 {
-                    return Ok(Inserted::KeyTaken);
                 }
+            };
+            let (escalations, status) = (row.escalations.len() as i32, row.status.as_str());
+            let values: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+                &id,
+                &project,
+                &body,
+                &status,
+                &row.created_at,
+                &row.expires_at,
+                &role,
+                &row.created_by,
+                &summary,
+                &escalations,
+            ];
+            let insert = tx.execute(
+                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
+                    summary, escalations)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT DO NOTHING",
+                &values,
+            );
+            let (changed, inserted) = futures_util::future::try_join(claimed, insert).await?;
+            if changed != 1 {
+                return Ok(Inserted::KeyTaken);
             }
-            // Ids are unique across projects (a client may choose one): a taken id writes
-            // nothing, whichever project has it, and the key claimed above is rolled back.
-            let inserted = tx
-                .execute(
-                    "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
-                        summary, escalations)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &id,
-                        &project,
-                        &body,
-                        &row.status.as_str(),
-                        &row.created_at,
-                        &row.expires_at,
-                        &role,
-                        &row.created_by,
-                        &summary,
-                        &(row.escalations.len() as i32),
-                    ],
-                )
-                .await?;
             if inserted != 1 {
                 return Ok(Inserted::IdTaken);
             }
-            enqueue(&tx, project, id, role, audit.event, audit.at, None, async || row_from(body)).await?;
-            notify(&tx, project, id, role, audit.event, audit.at).await?;
-            add_usage(&tx, project, body.len() as i64).await?;
-            append_audit(&tx, project, id, &audit).await?;
+            futures_util::future::try_join4(
+                enqueue(&tx, project, id, role, audit.event, audit.at, None, async || row_from(body)),
+                notify(&tx, project, id, role, audit.event, audit.at),
+                add_usage(&tx, project, body.len() as i64),
+                append_audit(&tx, project, id, &audit),
+            )
+            .await?;
             self.announce(&tx, project, id, "request.created").await?;
             tx.commit().await?;
             Ok(Inserted::Created)

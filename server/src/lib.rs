@@ -17,6 +17,7 @@ mod mail;
 mod outbound;
 mod pricing;
 mod retention;
+mod slack;
 pub mod store;
 pub mod v1;
 mod waiters;
@@ -77,6 +78,9 @@ pub struct AppState {
     /// The SMTP relay of e-mail channels (`HANDRAIL_SMTP_URL`); None: e-mail channels are
     /// refused at creation.
     pub(crate) mailer: Option<Arc<mail::Mailer>>,
+    /// The Slack app of Slack channels (`HANDRAIL_SLACK_BOT_TOKEN`,
+    /// `HANDRAIL_SLACK_SIGNING_SECRET`); None: Slack channels are refused at creation.
+    pub(crate) slack: Option<Arc<slack::Slack>>,
 }
 
 impl AppState {
@@ -113,6 +117,7 @@ impl AppState {
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
             mailer: mail::Mailer::from_env()?.map(Arc::new),
+            slack: slack::Slack::from_env()?.map(Arc::new),
         })
     }
 
@@ -408,6 +413,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let agents = webhooks::Agents::from_env()?;
     // So is an SMTP relay setting that cannot work (`AppState::new` reads it again).
     mail::Mailer::from_env()?;
+    slack::Slack::from_env()?;
     private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;

@@ -536,12 +536,24 @@ pub enum Change {
 pub enum ChannelKind {
     /// E-mail over the server's SMTP relay (`HANDRAIL_SMTP_URL`).
     Email,
+    /// A Slack channel, through the server's Slack app (`HANDRAIL_SLACK_BOT_TOKEN`).
+    Slack,
 }
 
 impl ChannelKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Email => "email",
+            ChannelKind::Slack => "slack",
+        }
+    }
+
+    /// The kind of a stored `kind` column.
+    pub(crate) fn parse(text: &str) -> Option<ChannelKind> {
+        match text {
+            "email" => Some(ChannelKind::Email),
+            "slack" => Some(ChannelKind::Slack),
+            _ => None,
         }
     }
 }
@@ -554,12 +566,47 @@ pub struct Channel {
     /// How it is reached.
     pub kind: ChannelKind,
     /// For `email`: the addressees (each one may decide the requests it hears of).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
+    /// For `slack`: the Slack channel id (`C…` or `G…`) messages are posted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// For `slack`: the Slack users who may decide through this channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<SlackMember>,
     /// The request roles it hears of (unrestricted requests always); absent: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A Slack user who may decide the requests a Slack channel hears of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackMember {
+    /// The Slack user id (`U…` or `W…`).
+    pub slack_user: String,
+    /// The name shown as the decider.
+    pub name: String,
+}
+
+/// What a channel reaches, as both stores keep it (a JSON column): e-mail's `{"to": […]}`,
+/// Slack's `{"channel": "C…", "members": […]}`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ChannelTarget {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) members: Vec<SlackMember>,
+}
+
+impl ChannelTarget {
+    pub(crate) fn of(c: &Channel) -> ChannelTarget {
+        ChannelTarget { to: c.to.clone(), channel: c.channel.clone(), members: c.members.clone() }
+    }
 }
 
 /// One notification due to be sent: a request announced to one addressee.

@@ -6,27 +6,29 @@ use crate::store::*;
 /// The columns a channel is read from ([`channel`]).
 const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
 
-/// The e-mail target as stored.
-#[derive(Serialize, Deserialize)]
-struct EmailTarget {
-    to: Vec<String>,
-}
-
 fn channel(r: &tokio_postgres::Row) -> StoreResult<Channel> {
     let id: String = r.try_get(0)?;
-    let kind = match r.try_get::<_, &str>(1)? {
-        "email" => ChannelKind::Email,
-        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    let kind: &str = r.try_get(1)?;
+    let Some(kind) = ChannelKind::parse(kind) else {
+        return Err(StoreError(format!("channel {id}: kind {kind:?}")));
     };
-    let target: EmailTarget = serde_json::from_str(r.try_get(2)?)?;
+    let target: ChannelTarget = serde_json::from_str(r.try_get(2)?)?;
     let roles: Option<&str> = r.try_get(3)?;
     let roles = roles.map(serde_json::from_str).transpose()?.unwrap_or_default();
-    Ok(Channel { id, kind, to: target.to, roles, created_at: r.try_get(4)? })
+    Ok(Channel {
+        id,
+        kind,
+        to: target.to,
+        channel: target.channel,
+        members: target.members,
+        roles,
+        created_at: r.try_get(4)?,
+    })
 }
 
 impl Channels for Postgres {
     fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
-        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let target = serde_json::to_string(&ChannelTarget::of(c))?;
         let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
         self.block(async {
             let mut conn = self.client().await?;

@@ -741,6 +741,8 @@ mod tests {
             id: id.into(),
             kind: ChannelKind::Email,
             to: to.iter().map(|s| s.to_string()).collect(),
+            channel: None,
+            members: Vec::new(),
             roles: roles.iter().map(|s| s.to_string()).collect(),
             created_at: at,
         };

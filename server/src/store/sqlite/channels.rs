@@ -1,6 +1,7 @@
 //! Channels and the outbox of their notifications.
 
 use super::*;
+use crate::store::ChannelTarget;
 
 /// The columns a channel is read from ([`channel_row`]).
 const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
@@ -9,27 +10,28 @@ fn channel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Strin
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-/// The e-mail target as stored.
-#[derive(Serialize, Deserialize)]
-struct EmailTarget {
-    to: Vec<String>,
-}
-
 fn channel(
     (id, kind, target, roles, created_at): (String, String, String, Option<String>, i64),
 ) -> StoreResult<Channel> {
-    let kind = match kind.as_str() {
-        "email" => ChannelKind::Email,
-        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    let Some(kind) = ChannelKind::parse(&kind) else {
+        return Err(StoreError(format!("channel {id}: kind {kind:?}")));
     };
-    let target: EmailTarget = serde_json::from_str(&target)?;
+    let target: ChannelTarget = serde_json::from_str(&target)?;
     let roles = roles.map(|r| serde_json::from_str(&r)).transpose()?.unwrap_or_default();
-    Ok(Channel { id, kind, to: target.to, roles, created_at })
+    Ok(Channel {
+        id,
+        kind,
+        to: target.to,
+        channel: target.channel,
+        members: target.members,
+        roles,
+        created_at,
+    })
 }
 
 impl Channels for Sqlite {
     fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
-        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let target = serde_json::to_string(&ChannelTarget::of(c))?;
         let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -2,11 +2,40 @@
 //! `HANDRAIL_SLACK_SIGNING_SECRET`), where its Web API calls go (`HANDRAIL_SLACK_API_URL`),
 //! and the checks on what a Slack channel names.
 //!
-//! This slice stores Slack channels; it does not post to Slack yet. A channel is refused
-//! unless the server holds both credentials, so no member is promised messages (or buttons)
-//! the server cannot send or check.
+//! A request (and an escalation into a role) is announced with one `chat.postMessage` per
+//! Slack channel of its role, queued by the store in the request's transaction like e-mail
+//! (see [`crate::store::Channels`]) and sent by [`worker`] with e-mail's retries and backoff
+//! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
+//! kept with the notification. Its Approve and Reject buttons name the request; deciding from
+//! them, and updating the message after a decision, come in a later slice.
+//!
+//! A channel is refused unless the server holds both credentials, so no member is promised
+//! messages (or buttons) the server cannot send or check. Agent-written text goes into
+//! messages escaped (`&`, `<`, `>`), so it cannot mention people or make links.
 
-use crate::outbound;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handrail_core::request::Status;
+use serde_json::{json, Value};
+
+use crate::mail::View;
+use crate::store::{ChannelKind, Notification, RequestRow};
+use crate::{now_ms, outbound, AppState};
+
+/// How long a claimed notification is kept from other passes: well past an attempt.
+const LEASE_MS: i64 = 120_000;
+/// Notifications are given up this long after they were queued (or at the request's deadline).
+const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
+/// Most notifications claimed per pass.
+const BATCH: usize = 16;
+/// Most characters of a section's text (Slack's limit is 3000).
+const MAX_SECTION: usize = 2900;
+/// Most characters of a header (Slack's limit is 150).
+const MAX_HEADER: usize = 150;
+/// Most bytes of a Web API answer read.
+const MAX_ANSWER: u64 = 64 * 1024;
 
 /// Slack's Web API, unless `HANDRAIL_SLACK_API_URL` says otherwise.
 const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -15,14 +44,12 @@ const MAX_NAME_CHARS: usize = 80;
 
 /// The Slack app this server acts as, read once at start. Prints `[redacted]` in `Debug`.
 pub(crate) struct Slack {
-    // The fields are read by the notification worker and the interactivity route of a later
-    // slice; this one holds them so a channel is accepted only when they are set.
-    #[allow(dead_code)]
     pub(crate) bot_token: String,
+    #[allow(dead_code)]
+    /// Checks the requests of Slack's buttons (a later slice).
     #[allow(dead_code)]
     pub(crate) signing_secret: String,
     /// The Web API base, checked against the outbound policy like a webhook URL.
-    #[allow(dead_code)]
     pub(crate) api_url: url::Url,
 }
 
@@ -65,6 +92,224 @@ impl Slack {
             })?;
         Ok(Some(Slack { bot_token, signing_secret, api_url }))
     }
+}
+
+/// Sends due Slack notifications, forever (one at a time, on the blocking pool), through the
+/// webhook worker's agent: its outbound policy, timeouts and TLS trust.
+pub(crate) async fn worker(state: AppState, slack: Arc<Slack>, agents: crate::webhooks::Agents) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let due = crate::blocking(|| {
+            state.store.claim_notifications(ChannelKind::Slack, now_ms(), BATCH, LEASE_MS)
+        });
+        let due = match due {
+            Ok(due) => due,
+            Err(e) => {
+                crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+                continue;
+            }
+        };
+        for n in due {
+            let (state2, slack, agents) = (state.clone(), slack.clone(), agents.clone());
+            let attempt = tokio::task::spawn_blocking(move || attempt(&state2, &slack, &agents, &n)).await;
+            if let Err(e) = attempt {
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "slack worker",
+                    json!({ "error": e.to_string() }),
+                );
+            }
+        }
+    }
+}
+
+/// One attempt at one notification, recorded.
+fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n: &Notification) {
+    let row = match state.store.request(&n.project, &n.request) {
+        Ok(row) => row,
+        Err(e) => {
+            crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+            return; // the lease runs out and it is tried again
+        }
+    };
+    let now = now_ms();
+    let (sent, outcome, deadline_ms) = match row {
+        // Decided (or gone) before it was posted: nobody needs to be asked any more.
+        None => (true, "not sent: the request is gone".to_string(), 0),
+        Some(row) if row.status != Status::Pending || row.expires_at * 1000 <= now => {
+            (true, format!("not sent: the request is {}", row.status), 0)
+        }
+        Some(row) => match post(state, slack, agents, n, &row) {
+            Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
+                Ok(()) => (true, "sent".to_string(), 0),
+                Err(e) => {
+                    crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+                    (true, "sent, not recorded".to_string(), 0)
+                }
+            },
+            Err(class) => (false, class, row.expires_at * 1000),
+        },
+    };
+    let retry = !sent && now - n.created_ms < GIVE_UP_MS;
+    let next = retry.then(|| now + crate::webhooks::backoff(n.attempts)).filter(|&t| t < deadline_ms);
+    let level = if sent { crate::log::Level::Info } else { crate::log::Level::Warn };
+    crate::log::event(
+        level,
+        if sent { "slack notification done" } else { "slack notification failed" },
+        json!({
+            "notification": n.id, "request": n.request, "event": n.event, "attempt": n.attempts + 1,
+            "outcome": outcome, "retry": next.is_some(),
+        }),
+    );
+    if let Err(e) = state.store.record_notification(&n.id, sent, &outcome, next, now) {
+        crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+    }
+}
+
+/// Posts the message: Ok with the channel and `ts` Slack answered, or a class of the failure
+/// (never the bot token; of Slack's answer only its error code).
+fn post(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+) -> Result<(String, String), String> {
+    let dashboard = format!("{}/#/requests/{}", state.blob_links.base(), row.id);
+    let body = message(&n.address, row, &View::of(row), &dashboard, n.event == "request.escalated");
+    let answer = call(slack, agents, "chat.postMessage", &body)?;
+    let channel = answer.get("channel").and_then(Value::as_str).unwrap_or(&n.address);
+    let ts = answer.get("ts").and_then(Value::as_str).ok_or("slack: no ts in the answer")?;
+    Ok((channel.to_string(), ts.to_string()))
+}
+
+/// One Web API call (JSON, bearer token): the answer when it says `ok: true`.
+fn call(
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    method: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let url = format!("{}/{method}", slack.api_url.as_str().trim_end_matches('/'));
+    // The policy may have changed since the start (a restart with `public`): literals are
+    // checked again before any connection, host names as they resolve.
+    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(&url, crate::webhooks::networks()) {
+        return Err(outbound::REFUSED.into());
+    }
+    let response = agents
+        .agent()
+        .post(&url)
+        .set("content-type", "application/json; charset=utf-8")
+        .set("authorization", &format!("Bearer {}", slack.bot_token))
+        .send_string(&body.to_string());
+    let response = match response {
+        Ok(r) => r,
+        Err(ureq::Error::Status(status, _)) => return Err(format!("HTTP {}xx", status / 100)),
+        Err(e) => return Err(crate::webhooks::failure(&e)),
+    };
+    let mut text = String::new();
+    response
+        .into_reader()
+        .take(MAX_ANSWER)
+        .read_to_string(&mut text)
+        .map_err(|_| "slack: unreadable answer".to_string())?;
+    let answer: Value = serde_json::from_str(&text).map_err(|_| "slack: not JSON".to_string())?;
+    if answer.get("ok") == Some(&Value::Bool(true)) {
+        return Ok(answer);
+    }
+    // Slack's error is a short code (`channel_not_found`); anything else is not repeated.
+    let code = answer
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .unwrap_or("unknown");
+    Err(format!("slack: {code}"))
+}
+
+/// The `chat.postMessage` body announcing `row` in `channel` (Block Kit, with a plain-text
+/// fallback for notifications).
+fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escalated: bool) -> Value {
+    let title = format!("{} {}", view.service, view.action);
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": cut(&title, MAX_HEADER), "emoji": false}}),
+        json!({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": format!("*Priority*\n{}", cut(&escape(&view.priority), 1900))},
+            {"type": "mrkdwn", "text": format!("*Role*\n{}", cut(&escape(&view.role), 1900))},
+            {"type": "mrkdwn", "text": format!("*Deadline*\n{}", view.deadline)},
+        ]}),
+    ];
+    if escalated {
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "Escalated to this role."}]}),
+        );
+    }
+    if !view.firewall.is_empty() {
+        let mut text = "*Why the firewall held it*".to_string();
+        for l in &view.firewall {
+            text.push_str("\n• ");
+            text.push_str(&escape(l));
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, MAX_SECTION)}}));
+    }
+    let payload = match &view.payload {
+        Some(p) => format!("```{}```", escaped_within(p, MAX_SECTION - 6)),
+        // The dashboard URL is the server's own, never agent text.
+        None => format!("End-to-end encrypted: <{dashboard}|open the dashboard> to read it."),
+    };
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": payload}}));
+    blocks.push(json!({"type": "actions", "block_id": "handrail_decide", "elements": [
+        {"type": "button", "action_id": "approve", "style": "primary",
+         "text": {"type": "plain_text", "text": "Approve"}, "value": row.id},
+        {"type": "button", "action_id": "reject", "style": "danger",
+         "text": {"type": "plain_text", "text": "Reject"}, "value": row.id},
+    ]}));
+    json!({
+        "channel": channel,
+        "text": cut(&format!("Approval asked: {}", escape(&title)), MAX_SECTION),
+        "blocks": blocks,
+        "unfurl_links": false,
+        "unfurl_media": false,
+    })
+}
+
+/// Slack's mrkdwn escaping: `&`, `<` and `>` are the only control characters.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// `text` escaped for a code block, at most `max` characters, never cut inside an escape; a
+/// cut payload says so. A backtick is followed by a zero-width space, so the payload cannot
+/// close its code block.
+fn escaped_within(text: &str, max: usize) -> String {
+    const MORE: &str = "\n… (cut: open the dashboard for all of it)";
+    let room = max - MORE.chars().count();
+    let mut out = String::new();
+    let mut count = 0;
+    for c in text.chars() {
+        let piece = match c {
+            '`' => "`\u{200b}".to_string(),
+            c => escape(c.encode_utf8(&mut [0; 4])),
+        };
+        let len = piece.chars().count();
+        if count + len > room {
+            out.push_str(MORE);
+            return out;
+        }
+        out.push_str(&piece);
+        count += len;
+    }
+    out
 }
 
 /// Checks a Slack conversation id: a public (`C…`) or private (`G…`) channel, 9 to 21
@@ -120,6 +365,10 @@ mod tests {
         assert!(check_user_id("U0123ABCD").is_ok());
         assert!(check_user_id("W0123ABCD").is_ok());
         assert!(check_user_id("B0123ABCD").is_err());
+        assert_eq!(escaped_within("a<b>&```", 100), "a&lt;b&gt;&amp;`\u{200b}`\u{200b}`\u{200b}");
+        let long = escaped_within(&"<".repeat(5000), 2894);
+        assert!(long.chars().count() <= 2894 && long.ends_with("all of it)"), "{long}");
+        assert!(!long.contains("&l…") && long.matches("&lt;").count() > 600);
         assert!(check_name("Alice Müller").is_ok());
         for bad in ["", " Alice", "Al\u{202e}ice", "Al\u{200b}ice", "A\u{7}", &"a".repeat(81)] {
             assert!(check_name(bad).is_err(), "{bad:?}");

@@ -1,13 +1,105 @@
 //! Slack channels, end to end on the real binary: created only when the server holds a Slack
-//! app's credentials, validated, audited, listed without any secret. Posting to Slack and
-//! deciding from its buttons come in a later slice.
+//! app's credentials, validated, audited, listed without any secret; a request is posted to
+//! the Slack channels of its role through a stand-in of Slack's Web API (Slack itself cannot
+//! be reached from a test). Deciding from the buttons comes in a later slice.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{fresh_dir, Server};
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// One Web API call the stand-in received.
+#[derive(Debug, Clone)]
+struct Call {
+    path: String,
+    authorization: String,
+    content_type: String,
+    body: Value,
+}
+
+/// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` answers as Slack documents
+/// it (`{"ok": true, "channel": …, "ts": …}`), except the first call, which gets
+/// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. It records every call.
+struct SlackApi {
+    url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl SlackApi {
+    fn start() -> SlackApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
+        let recorded = calls.clone();
+        std::thread::spawn(move || {
+            let mut served = 0u32;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(call) = read_call(&mut stream) else { continue };
+                served += 1;
+                let answer = if served == 1 {
+                    json!({"ok": false, "error": "ratelimited"})
+                } else {
+                    json!({"ok": true, "channel": call.body["channel"], "ts": format!("1700000000.{served:06}"),
+                           "message": {"text": call.body["text"]}})
+                };
+                recorded.lock().unwrap().push(call);
+                let text = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        SlackApi { url, calls }
+    }
+
+    /// The calls that got `ok: true`, once there are `n` of them (20 s at most).
+    fn wait_for(&self, n: usize) -> Vec<Call> {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let calls: Vec<Call> = self.calls.lock().unwrap().iter().skip(1).cloned().collect();
+            if calls.len() >= n || Instant::now() > until {
+                return calls;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The request line's path, two headers and the JSON body of one HTTP/1.1 request.
+fn read_call(stream: &mut std::net::TcpStream) -> Option<Call> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split(' ').nth(1)?.to_string();
+    let (mut length, mut authorization, mut content_type) = (0, String::new(), String::new());
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "authorization" => authorization = value.trim().to_string(),
+            "content-type" => content_type = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Call { path, authorization, content_type, body: serde_json::from_slice(&body).ok()? })
+}
 
 const TOKEN: &str = "xoxb-test-token-hunter2";
 const SECRET: &str = "signing-secret-hunter2";
@@ -105,6 +197,84 @@ fn a_slack_channel_needs_the_app_and_is_validated_audited_and_listed() {
     assert_eq!(status, 204);
     let (_, listed) = server.call("GET", "/v1/channels", &server.operator, None);
     assert_eq!(listed["channels"], json!([]), "{listed}");
+}
+
+#[test]
+fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("post", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&ops));
+    assert_eq!(status, 201, "{answer}");
+
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "priority": "high",
+                     "payload": {"amount": 42, "to": "acct_9", "memo": "<!channel> ```x``` <https://evil.example|click>"},
+                     "context": {"firewall": {"action": "ask", "score": 0.93,
+                                              "reasons": ["destination never seen"]}}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // An ops request beside it: its message goes to the ops channel, the finance one's not.
+    let (status, second) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "k8s", "action": "scale", "role": "ops", "payload": {"replicas": 3}})),
+    );
+    assert_eq!(status, 201, "{second}");
+
+    let mut calls = api.wait_for(2);
+    calls.sort_by_key(|c| c.body["channel"].to_string());
+    // Whichever was refused first (`ok: false`) was tried again: each channel got one post.
+    let channels: Vec<&str> = calls.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["C0FINANCE1", "C0OPS00001"], "{calls:?}");
+    let all = api.calls.lock().unwrap().clone();
+    assert_eq!(all.len(), 3, "{all:?}");
+    for c in &all {
+        let mentions = c.body.to_string().contains(&id);
+        assert_eq!(mentions, c.body["channel"] == "C0FINANCE1", "the finance request only in finance: {c:?}");
+    }
+    let call = &calls[0];
+    assert_eq!(call.path, "/api/chat.postMessage");
+    assert_eq!(call.authorization, format!("Bearer {TOKEN}"));
+    assert!(call.content_type.starts_with("application/json"), "{}", call.content_type);
+    let blocks = call.body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[0]["text"]["text"], "bank wire");
+    let fields = blocks[1]["fields"].to_string();
+    for needle in ["*Priority*", "high", "*Role*", "finance", "*Deadline*"] {
+        assert!(fields.contains(needle), "{needle} in {fields}");
+    }
+    let text = call.body.to_string();
+    for needle in ["destination never seen", "score: 0.93", "acct_9", "\\\"amount\\\": 42"] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    // Agent-written text mentions no one, links nowhere and stays inside its code block.
+    assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"), "{text}");
+    assert!(!text.contains("<https://evil.example"), "{text}");
+    let payload =
+        blocks.iter().find_map(|b| b["text"]["text"].as_str().filter(|t| t.starts_with("```"))).unwrap();
+    assert_eq!(payload.matches("```").count(), 2, "{payload}");
+    let actions = blocks.iter().find(|b| b["type"] == "actions").expect("buttons");
+    let buttons: Vec<(&str, &str)> = actions["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["action_id"].as_str().unwrap(), b["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(buttons, [("approve", id.as_str()), ("reject", id.as_str())]);
+    assert!(!text.contains(SECRET), "{text}");
+    let ops_call = &calls[1];
+    assert_eq!(ops_call.body["blocks"][0]["text"]["text"], "k8s scale");
 }
 
 #[test]

@@ -616,7 +616,7 @@ pub struct Notification {
     pub project: String,
     pub request: String,
     pub kind: ChannelKind,
-    /// Whom to (for `email`, an address).
+    /// Whom to (for `email`, an address; for `slack`, the Slack channel id).
     pub address: String,
     /// What happened (`request.created`, `request.escalated`).
     pub event: String,
@@ -638,10 +638,18 @@ pub trait Channels: Send + Sync {
     /// Whether `address` is on an e-mail channel of `project` that hears requests of `role`
     /// (None: unrestricted requests, which every channel hears).
     fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool>;
-    /// Claims up to `limit` notifications due at `now_ms`, oldest first: their next attempt
-    /// moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
-    fn claim_notifications(&self, now_ms: i64, limit: usize, lease_ms: i64)
-        -> StoreResult<Vec<Notification>>;
+    /// Claims up to `limit` notifications of `kind` due at `now_ms`, oldest first: their next
+    /// attempt moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
+    fn claim_notifications(
+        &self,
+        kind: ChannelKind,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Keeps where a Slack notification's message was posted (its channel and `ts`), so the
+    /// message can be updated once the request is decided.
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()>;
     /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
     fn record_notification(
         &self,

@@ -80,6 +80,7 @@ impl Channels for Postgres {
 
     fn claim_notifications(
         &self,
+        kind: ChannelKind,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
@@ -94,9 +95,9 @@ impl Channels for Postgres {
             let rows = tx
                 .query(
                     "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
-                     WHERE state = 'pending' AND next_ms <= $1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT $2
+                     WHERE state = 'pending' AND next_ms <= $1 AND kind = $3 ORDER BY next_ms, rowid LIMIT $2
                      FOR UPDATE SKIP LOCKED",
-                    &[&now_ms, &limit],
+                    &[&now_ms, &limit, &kind.as_str()],
                 )
                 .await?;
             let due = rows
@@ -106,7 +107,7 @@ impl Channels for Postgres {
                         id: r.try_get(0)?,
                         project: r.try_get(1)?,
                         request: r.try_get(2)?,
-                        kind: ChannelKind::Email,
+                        kind,
                         address: r.try_get(3)?,
                         event: r.try_get(4)?,
                         attempts: u32::try_from(r.try_get::<_, i32>(5)?).unwrap_or_default(),
@@ -116,11 +117,26 @@ impl Channels for Postgres {
                 .collect::<StoreResult<Vec<_>>>()?;
             if !due.is_empty() {
                 let ids: Vec<&str> = due.iter().map(|n| n.id.as_str()).collect();
-                tx.execute("UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)", &[&ids, &(now_ms + lease_ms)])
-                    .await?;
+                tx.execute(
+                    "UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)",
+                    &[&ids, &(now_ms + lease_ms)],
+                )
+                .await?;
             }
             tx.commit().await?;
             Ok(due)
+        })
+    }
+
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
+        self.block(async {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE notifications SET posted_channel = $2, posted_ts = $3 WHERE id = $1",
+                &[&id, &channel, &ts],
+            )
+            .await?;
+            Ok(())
         })
     }
 
@@ -200,6 +216,28 @@ pub(super) async fn notify(
                 created_ms, updated_ms)
              VALUES ($1, $2, $3, 'email', $4, $5, 'pending', 0, $6, $6, $6)",
             &[&random_id("ntf_")?, &project, &request, &address, &event, &now_ms],
+        )
+        .await?;
+    }
+    // One message per Slack channel that hears the role (each channel id once).
+    let slack: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT c.target::jsonb ->> 'channel' FROM channels c
+             WHERE c.project = $1 AND c.kind = 'slack'
+             AND (c.roles IS NULL OR $2::text IS NULL
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))",
+            &[&project, &role],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for channel in slack {
+        tx.execute(
+            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES ($1, $2, $3, 'slack', $4, $5, 'pending', 0, $6, $6, $6)",
+            &[&random_id("ntf_")?, &project, &request, &channel, &event, &now_ms],
         )
         .await?;
     }

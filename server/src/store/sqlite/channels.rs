@@ -69,6 +69,7 @@ impl Channels for Sqlite {
 
     fn claim_notifications(
         &self,
+        kind: ChannelKind,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
@@ -78,14 +79,14 @@ impl Channels for Sqlite {
         let rows = {
             let mut stmt = tx.prepare(
                 "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
-                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT ?2",
+                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = ?3 ORDER BY next_ms, rowid LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+            let rows = stmt.query_map(params![now_ms, limit as i64, kind.as_str()], |r| {
                 Ok(Notification {
                     id: r.get(0)?,
                     project: r.get(1)?,
                     request: r.get(2)?,
-                    kind: ChannelKind::Email,
+                    kind,
                     address: r.get(3)?,
                     event: r.get(4)?,
                     attempts: r.get(5)?,
@@ -102,6 +103,14 @@ impl Channels for Sqlite {
         }
         tx.commit()?;
         Ok(rows)
+    }
+
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE notifications SET posted_channel = ?2, posted_ts = ?3 WHERE id = ?1",
+            params![id, channel, ts],
+        )?;
+        Ok(())
     }
 
     fn record_notification(
@@ -174,6 +183,31 @@ pub(super) fn notify(
                 project,
                 request,
                 address,
+                event,
+                now_ms
+            ],
+        )?;
+    }
+    // One message per Slack channel that hears the role (each channel id once).
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT json_extract(c.target, '$.channel') FROM channels c
+         WHERE c.project = ?1 AND c.kind = 'slack'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))",
+    )?;
+    let slack =
+        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    for channel in slack {
+        let mut id = [0u8; 12];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, 'slack', ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+            params![
+                format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
+                project,
+                request,
+                channel,
                 event,
                 now_ms
             ],

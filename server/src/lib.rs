@@ -225,7 +225,11 @@ pub fn stored_signer(store: &dyn Store) -> Result<Option<Signer>, String> {
 pub fn app(state: AppState) -> axum::Router {
     // The API, the compatibility layers at the edge (which map onto the API's rules), and the
     // dashboard's assets.
-    let routes = v1::router().merge(compat::router()).merge(dashboard::router()).merge(decide_page::router());
+    let routes = v1::router()
+        .merge(compat::router())
+        .merge(dashboard::router())
+        .merge(decide_page::router())
+        .merge(slack::router());
     v1::finish(routes, state)
 }
 

@@ -6,8 +6,17 @@
 //! Slack channel of its role, queued by the store in the request's transaction like e-mail
 //! (see [`crate::store::Channels`]) and sent by [`worker`] with e-mail's retries and backoff
 //! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
-//! kept with the notification. Its Approve and Reject buttons name the request; deciding from
-//! them, and updating the message after a decision, come in a later slice.
+//! kept with the notification.
+//!
+//! Its Approve and Reject buttons come back to `POST /integrations/slack/interactivity`
+//! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
+//! [`handrail_core::webhook::slack::verify_slack`]), before anything else is read. Then the
+//! clicking user must be a member of a Slack channel of the request's current role — checked
+//! here for the answer, and again by the store inside the transaction that writes the decision,
+//! as e-mail addressees are — and the request must be pending. Approve decides through
+//! [`crate::lifecycle::decide`] as `slack:USER`; Reject too, with the reason "rejected in
+//! Slack". Anything else gets an ephemeral answer and decides nothing. Updating the message
+//! after a decision comes in a later slice.
 //!
 //! A channel is refused unless the server holds both credentials, so no member is promised
 //! messages (or buttons) the server cannot send or check. Agent-written text goes into
@@ -17,12 +26,17 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handrail_core::request::Status;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use handrail_core::request::{RequestSummary, Status};
 use serde_json::{json, Value};
 
+use crate::error::{ApiError, Code};
 use crate::mail::View;
-use crate::store::{ChannelKind, Notification, RequestRow};
-use crate::{now_ms, outbound, AppState};
+use crate::store::{ChannelKind, Notification, RequestRow, SLACK_ACTOR};
+use crate::{blocking, now, now_ms, outbound, AppState};
 
 /// How long a claimed notification is kept from other passes: well past an attempt.
 const LEASE_MS: i64 = 120_000;
@@ -46,8 +60,7 @@ const MAX_NAME_CHARS: usize = 80;
 pub(crate) struct Slack {
     pub(crate) bot_token: String,
     #[allow(dead_code)]
-    /// Checks the requests of Slack's buttons (a later slice).
-    #[allow(dead_code)]
+    /// Checks the requests of Slack's buttons.
     pub(crate) signing_secret: String,
     /// The Web API base, checked against the outbound policy like a webhook URL.
     pub(crate) api_url: url::Url,
@@ -258,12 +271,15 @@ fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escala
         None => format!("End-to-end encrypted: <{dashboard}|open the dashboard> to read it."),
     };
     blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": payload}}));
-    blocks.push(json!({"type": "actions", "block_id": "handrail_decide", "elements": [
-        {"type": "button", "action_id": "approve", "style": "primary",
-         "text": {"type": "plain_text", "text": "Approve"}, "value": row.id},
-        {"type": "button", "action_id": "reject", "style": "danger",
-         "text": {"type": "plain_text", "text": "Reject"}, "value": row.id},
-    ]}));
+    // The block names the project: the buttons' requests carry it back with the request id.
+    blocks.push(
+        json!({"type": "actions", "block_id": format!("{DECIDE_BLOCK}{}", row.project), "elements": [
+            {"type": "button", "action_id": "approve", "style": "primary",
+             "text": {"type": "plain_text", "text": "Approve"}, "value": row.id},
+            {"type": "button", "action_id": "reject", "style": "danger",
+             "text": {"type": "plain_text", "text": "Reject"}, "value": row.id},
+        ]}),
+    );
     json!({
         "channel": channel,
         "text": cut(&format!("Approval asked: {}", escape(&title)), MAX_SECTION),
@@ -271,6 +287,136 @@ fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escala
         "unfurl_links": false,
         "unfurl_media": false,
     })
+}
+
+/// The prefix of the buttons' `block_id`; the project's id follows.
+const DECIDE_BLOCK: &str = "handrail_decide:";
+/// Most bytes of an interactivity request (Slack's are a few KiB).
+const MAX_INTERACTIVITY: usize = 64 * 1024;
+
+/// The route Slack's buttons call.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/integrations/slack/interactivity", axum::routing::post(interactivity))
+}
+
+/// What Slack expects from an app: 200 with a message only the clicking user sees.
+fn ephemeral(text: &str) -> Response {
+    (StatusCode::OK, Json(json!({"response_type": "ephemeral", "text": text}))).into_response()
+}
+
+/// A button's click: verified, then decided or answered (see the module's comment).
+async fn interactivity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::v1::Body(bytes): crate::v1::Body,
+) -> Response {
+    let Some(slack) = state.slack.clone() else {
+        return ApiError::new(Code::NotFound, "this server has no Slack app").into_response();
+    };
+    if bytes.len() > MAX_INTERACTIVITY {
+        return ApiError::new(Code::TooLarge, "an interactivity request is at most 64 KiB").into_response();
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // The signature first: nothing of an unsigned body is read.
+    if let Err(e) = handrail_core::webhook::slack::verify_slack(
+        slack.signing_secret.as_bytes(),
+        header("x-slack-request-timestamp"),
+        &bytes,
+        header("x-slack-signature"),
+        now(),
+    ) {
+        return ApiError::new(Code::Unauthorized, format!("not a request from Slack ({})", e.code()))
+            .into_response();
+    }
+    let click = match Click::parse(&bytes) {
+        Ok(click) => click,
+        Err(why) => return ApiError::new(Code::InvalidRequest, why).into_response(),
+    };
+    match decide(&state, &click) {
+        Ok(text) => ephemeral(&text),
+        Err(text) => ephemeral(text),
+    }
+}
+
+/// One click on Approve or Reject, as a verified payload carries it.
+struct Click {
+    user: String,
+    approve: bool,
+    project: String,
+    request: String,
+}
+
+impl Click {
+    /// The form's one field `payload`: a `block_actions` payload with one of our buttons.
+    fn parse(bytes: &[u8]) -> Result<Click, &'static str> {
+        let mut payload = None;
+        for (name, value) in url::form_urlencoded::parse(bytes) {
+            if name != "payload" || payload.replace(value.into_owned()).is_some() {
+                return Err("the form has one field, payload");
+            }
+        }
+        let payload = payload.ok_or("the form has one field, payload")?;
+        let value: Value = crate::v1::parse(payload.as_bytes()).map_err(|_| "payload is not JSON")?;
+        if value["type"] != "block_actions" {
+            return Err("only block_actions payloads are handled");
+        }
+        let user = value["user"]["id"].as_str().ok_or("payload.user.id is missing")?;
+        check_user_id(user).map_err(|_| "payload.user.id is not a Slack user id")?;
+        let actions = value["actions"].as_array().filter(|a| a.len() == 1).ok_or("one action per payload")?;
+        let action = &actions[0];
+        let approve = match action["action_id"].as_str() {
+            Some("approve") => true,
+            Some("reject") => false,
+            _ => return Err("the action is approve or reject"),
+        };
+        let project = action["block_id"]
+            .as_str()
+            .and_then(|b| b.strip_prefix(DECIDE_BLOCK))
+            .filter(|p| !p.is_empty() && p.len() <= 64)
+            .ok_or("not a Handrail button")?;
+        let request =
+            action["value"].as_str().filter(|v| !v.is_empty() && v.len() <= 128).ok_or("no request")?;
+        Ok(Click { user: user.into(), approve, project: project.into(), request: request.into() })
+    }
+}
+
+/// Decides the click's request as its user: the answer to show them, or why nothing was decided.
+fn decide(state: &AppState, click: &Click) -> Result<String, &'static str> {
+    let fail = |e: crate::store::StoreError| {
+        crate::log::event(crate::log::Level::Error, "slack interactivity", json!({ "error": e.0 }));
+        "Handrail could not read this request just now: try again."
+    };
+    let row = blocking(|| state.store.request(&click.project, &click.request))
+        .map_err(fail)?
+        .ok_or("This request is not in Handrail (any more).")?;
+    let name = blocking(|| state.store.slack_member(&row.project, row.role.as_deref(), &click.user))
+        .map_err(fail)?
+        .ok_or("You are not a member of a Slack channel of this request's role in Handrail: nothing was decided.")?;
+    if row.status != Status::Pending || row.expires_at <= now() {
+        return Err("This request is no longer pending: nothing was decided.");
+    }
+    if click.approve && RequestSummary::of(&row).encrypted {
+        return Err(
+            "The payload is end-to-end encrypted: approve it in the dashboard, where it can be read.",
+        );
+    }
+    let (status, patched, diff) =
+        crate::lifecycle::judge(&row, if click.approve { "approve" } else { "reject" }, None)
+            .map_err(|_| "Handrail could not decide this request.")?;
+    let actor = format!("{SLACK_ACTOR}{}", click.user);
+    let reason = (!click.approve).then(|| "rejected in Slack".to_string());
+    let ruling =
+        crate::lifecycle::Ruling { patched, diff, reason, ..crate::lifecycle::Ruling::plain(status, &actor) };
+    match blocking(|| crate::lifecycle::decide(state, &row, ruling)) {
+        Ok(_) => Ok(format!("{status} by {name} ({actor}).")),
+        Err(e) if e.code == Code::AlreadyDecided.as_str() => {
+            Err("This request was decided meanwhile: nothing was decided.")
+        }
+        Err(e) => {
+            crate::log::event(crate::log::Level::Warn, "slack interactivity", json!({ "error": e.message }));
+            Err("Handrail refused this decision: nothing was decided.")
+        }
+    }
 }
 
 /// Slack's mrkdwn escaping: `&`, `<` and `>` are the only control characters.

@@ -9,9 +9,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{fresh_dir, Server};
+use handrail_core::protocol::{Client, HttpResponse};
+use handrail_core::request::Request;
+use handrail_core::webhook::slack::sign_slack;
 use serde_json::{json, Value};
 
 /// One Web API call the stand-in received.
@@ -275,6 +278,252 @@ fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
     assert!(!text.contains(SECRET), "{text}");
     let ops_call = &calls[1];
     assert_eq!(ops_call.body["blocks"][0]["text"]["text"], "k8s scale");
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn status_of(server: &Server, id: &str) -> String {
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    row["status"].as_str().unwrap().to_string()
+}
+
+/// What Slack sends when `user` clicks `button` (an element of a posted message's actions
+/// block): the form body `payload=<JSON>`.
+fn click_body(user: &str, actions: &Value, button: &str) -> String {
+    let element = actions["elements"].as_array().unwrap().iter().find(|e| e["action_id"] == button).unwrap();
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
+        "team": {"id": "T0TEAM0001", "domain": "example"},
+        "container": {"type": "message", "channel_id": "C0FINANCE1", "message_ts": "1700000000.000002"},
+        "channel": {"id": "C0FINANCE1", "name": "finance"},
+        "actions": [{"type": "button", "action_id": button, "block_id": actions["block_id"],
+                     "value": element["value"], "action_ts": "1700000001.000001"}],
+    });
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+/// Posts an interactivity request signed with `secret` at `timestamp`: the status and answer.
+fn interact(server: &Server, secret: &str, timestamp: i64, body: &str) -> (u16, Value) {
+    let signature = sign_slack(secret.as_bytes(), timestamp, body.as_bytes());
+    let answer = ureq::post(&format!("{}/integrations/slack/interactivity", server.url))
+        .set("content-type", "application/x-www-form-urlencoded")
+        .set("x-slack-request-timestamp", &timestamp.to_string())
+        .set("x-slack-signature", &signature)
+        .send_string(body);
+    let response = match answer {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_member_approves_from_slack_and_no_one_else_decides() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("interact", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&ops));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for(1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let actions =
+        posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+
+    let waiter = {
+        let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.clone());
+        std::thread::spawn(move || {
+            let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
+                .set("Authorization", &format!("Bearer {agent}"))
+                .timeout(Duration::from_secs(40))
+                .call()
+                .unwrap();
+            let mut bytes = Vec::new();
+            answer.into_reader().read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+
+    let alice = click_body("U0ALICE001", &actions, "approve");
+    // Refused before anything is read: a wrong secret, a stale or future timestamp, a body
+    // changed after signing, no signature at all.
+    for (secret, at, body) in [
+        ("another-secret", now(), alice.clone()),
+        (SECRET, now() - 301, alice.clone()),
+        (SECRET, now() + 301, alice.clone()),
+    ] {
+        let (status, answer) = interact(&server, secret, at, &body);
+        assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "{answer}");
+    }
+    let tampered = ureq::post(&format!("{}/integrations/slack/interactivity", server.url))
+        .set("x-slack-request-timestamp", &now().to_string())
+        .set("x-slack-signature", &sign_slack(SECRET.as_bytes(), now(), alice.as_bytes()))
+        .send_string(&click_body("U0MALLORY1", &actions, "approve"));
+    assert!(matches!(tampered, Err(ureq::Error::Status(401, _))), "{tampered:?}");
+    let unsigned =
+        ureq::post(&format!("{}/integrations/slack/interactivity", server.url)).send_string(&alice);
+    assert!(matches!(unsigned, Err(ureq::Error::Status(401, _))), "{unsigned:?}");
+    // Correctly signed, but not a member of a channel of the request's role: Carol is on ops.
+    for user in ["U0MALLORY1", "U0CAROL001"] {
+        for button in ["approve", "reject"] {
+            let (status, answer) = interact(&server, SECRET, now(), &click_body(user, &actions, button));
+            assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+            assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+        }
+    }
+    assert_eq!(status_of(&server, &id), "PENDING");
+
+    // Alice approves.
+    let (status, answer) = interact(&server, SECRET, now(), &alice);
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.contains("APPROVED") && text.contains("Alice") && text.contains("slack:U0ALICE001"),
+        "{text}"
+    );
+    let record: Request = serde_json::from_slice(&waiter.join().unwrap()).unwrap();
+    let decision = record.decision.clone().expect("decided");
+    assert_eq!(decision.status.as_str(), "APPROVED");
+    assert_eq!(decision.actor.as_deref(), Some("slack:U0ALICE001"));
+    let mut client = Client::new(&server.url, &server.agent).unwrap();
+    let jwks = ureq::get(&format!("{}/v1/keys/proof", server.url)).call().unwrap();
+    let mut jwks_body = Vec::new();
+    jwks.into_reader().read_to_end(&mut jwks_body).unwrap();
+    client.load_jwks(&HttpResponse { status: 200, headers: vec![], body: jwks_body }).unwrap();
+    let claims = client.verify_proof(&record, decision.proof.as_deref().unwrap(), now()).unwrap();
+    assert_eq!(claims.act, "slack:U0ALICE001");
+    assert_eq!(claims.rid, id);
+
+    // A replay (or Bob's click after hers) decides nothing twice.
+    for body in [alice.clone(), click_body("U0BOB00001", &actions, "reject")] {
+        let (status, answer) = interact(&server, SECRET, now(), &body);
+        assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+        assert!(answer["text"].as_str().unwrap().contains("no longer pending"), "{answer}");
+    }
+    assert_eq!(status_of(&server, &id), "APPROVED");
+    let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
+    let resolved: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["event"] == "request.resolved").collect();
+    assert_eq!(resolved.len(), 1, "{audit}");
+    assert_eq!(resolved[0]["actor"], "slack:U0ALICE001");
+
+    // Bob rejects another one: the reason says where.
+    let (_, second) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 7}})),
+    );
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for(2);
+    let actions =
+        posted[1].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0BOB00001", &actions, "reject"));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("REJECTED"), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{second_id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["actor"], "slack:U0BOB00001", "{row}");
+    assert_eq!(row["decision"]["reason"], "rejected in Slack", "{row}");
+}
+
+/// The rule every store applies inside the deciding transaction: `slack:USER` approves only
+/// while a Slack channel of the request's project and current role lists the user. On SQLite,
+/// and on PostgreSQL too when `HANDRAIL_TEST_POSTGRES` is set.
+#[test]
+fn the_stores_admit_a_slack_approver_only_while_a_channel_of_the_role_lists_them() {
+    use handrail_server::store::{Postgres, Sqlite, Store};
+    let dir = fresh_dir("store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stores: Vec<(&str, Box<dyn Store>)> =
+        vec![("sqlite", Box::new(Sqlite::open(&dir.join("handrail.db")).unwrap()))];
+    if let Some(admin) = common::test_postgres() {
+        let name = common::new_database(&admin);
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        stores.push(("postgres", Box::new(Postgres::open(&format!("{server}/{name}")).unwrap())));
+    }
+    for (name, store) in &stores {
+        slack_approver_rule(name, store.as_ref());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn slack_approver_rule(name: &str, store: &dyn handrail_server::store::Store) {
+    use handrail_core::request::Decision;
+    use handrail_server::store::{AuditEvent, Channel, ChannelKind, Inserted, RequestRow, Role, SlackMember};
+    for project in ["prj_a", "prj_b"] {
+        store.add_project(project, project, 0).unwrap();
+    }
+    store.add_key("key_agent", "h1", "prj_a", Role::Agent, 0).unwrap();
+    let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_op", event, data: json!({}) };
+    let channel = |id: &str, user: &str, roles: &[&str]| Channel {
+        id: id.into(),
+        kind: ChannelKind::Slack,
+        to: Vec::new(),
+        channel: Some("C0FINANCE1".into()),
+        members: vec![SlackMember { slack_user: user.into(), name: "Someone".into() }],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        created_at: 0,
+    };
+    // Alice is on prj_a's finance channel; Mallory on a channel of another project.
+    store
+        .add_channel("prj_a", &channel("ch_1", "U0ALICE001", &["finance"]), audit("channel.created"))
+        .unwrap();
+    store.add_channel("prj_b", &channel("ch_2", "U0MALLORY1", &[]), audit("channel.created")).unwrap();
+    let request = |id: &str, role: &str| -> RequestRow {
+        let row: RequestRow = serde_json::from_value(json!({
+            "id": id, "project": "prj_a", "service": "s", "action": "a", "payload": {}, "role": role,
+            "priority": "medium", "status": "PENDING", "created_at": 0, "expires_at": 4_000_000_000i64,
+            "created_by": "key_agent",
+        }))
+        .unwrap();
+        let inserted = store
+            .insert_request(&row, &serde_json::to_string(&row).unwrap(), None, audit("request.created"))
+            .unwrap();
+        assert_eq!(inserted, Inserted::Created, "{name}");
+        row
+    };
+    let ops = request("req_oooooooooooooooo", "ops");
+    let finance = request("req_ffffffffffffffff", "finance");
+    let approve = |row: &RequestRow, actor: &str| {
+        let decision: Decision = serde_json::from_value(json!({"request_id": row.id, "status": "APPROVED",
+            "actor": actor, "proof": "a.b.c", "decided_at": 1}))
+        .unwrap();
+        store.decide("prj_a", &row.id, "APPROVED".parse().unwrap(), &decision, None, audit("x"))
+    };
+    for actor in ["slack:U0ALICE001", "slack:U0MALLORY1", "slack:", "slack:alice", "slack:u0alice001"] {
+        assert!(approve(&ops, actor).is_err(), "{name}: {actor} on ops");
+    }
+    assert!(approve(&finance, "slack:U0MALLORY1").is_err(), "{name}: another project's member");
+    assert!(approve(&finance, "slack:U0BOB00001").is_err(), "{name}: nobody's member");
+    assert_eq!(
+        store.slack_member("prj_a", Some("finance"), "U0ALICE001").unwrap().as_deref(),
+        Some("Someone")
+    );
+    assert_eq!(store.slack_member("prj_a", Some("ops"), "U0ALICE001").unwrap(), None, "{name}");
+    assert_eq!(store.request("prj_a", &ops.id).unwrap().unwrap().status.as_str(), "PENDING");
+    assert!(approve(&finance, "slack:U0ALICE001").unwrap(), "{name}");
+    // Once a channel of every role lists her, ops' request is hers to decide too.
+    store.add_channel("prj_a", &channel("ch_3", "U0ALICE001", &[]), audit("channel.created")).unwrap();
+    assert!(approve(&ops, "slack:U0ALICE001").unwrap(), "{name}");
 }
 
 #[test]

@@ -196,11 +196,27 @@ pub struct RequestFilter<'a> {
     pub limit: usize,
 }
 
-/// Whether a decision's actor names a person: an operator key, or an addressee of an e-mail
-/// channel (`email:ADDRESS`); not `system` (expiry), not a self-declaration an earlier
-/// version stored (`self-declared:KEY`).
+/// Whether a decision's actor names a person: an operator key, an addressee of an e-mail
+/// channel (`email:ADDRESS`) or a member of a Slack channel (`slack:USER`); not `system`
+/// (expiry), not a self-declaration an earlier version stored (`self-declared:KEY`).
 pub fn is_person(actor: &str) -> bool {
-    actor != "system" && (!actor.contains(':') || email_actor(actor).is_some())
+    actor != "system" && (!actor.contains(':') || channel_actor(actor).is_some())
+}
+
+/// The prefix of a decision's actor that names a Slack channel's member.
+pub const SLACK_ACTOR: &str = "slack:";
+
+/// The Slack user id of a `slack:USER` actor (None for any other actor).
+pub fn slack_actor(actor: &str) -> Option<&str> {
+    actor.strip_prefix(SLACK_ACTOR).filter(|u| crate::slack::check_user_id(u).is_ok())
+}
+
+/// The channel kind and the addressee (address or Slack user id) of an actor that decides
+/// through a channel; None for a key or `system`.
+pub fn channel_actor(actor: &str) -> Option<(ChannelKind, &str)> {
+    email_actor(actor)
+        .map(|a| (ChannelKind::Email, a))
+        .or_else(|| slack_actor(actor).map(|u| (ChannelKind::Slack, u)))
 }
 
 /// The prefix of a decision's actor that names an e-mail channel's addressee.
@@ -215,9 +231,10 @@ pub fn email_actor(actor: &str) -> Option<&str> {
 /// `APPROVED` or `APPROVED_WITH_MODIFICATIONS` only by a decision that carries a proof and
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
 /// is the decider: a key id, which the store must find as an operator key of the request's
-/// project, or `email:ADDRESS`, whose address the store must find on an e-mail channel of the
-/// project that hears the request's role ([`Channels::addressee`]) — both inside the
-/// transaction that writes it; for any other decision, None.
+/// project, or `email:ADDRESS` / `slack:USER`, whose address (user) the store must find on an
+/// e-mail (Slack) channel of the project that hears the request's role
+/// ([`Channels::addressee`], [`Channels::slack_member`]) — all inside the transaction that
+/// writes it; for any other decision, None.
 pub fn approving_actor(status: Status, decision: &Decision) -> StoreResult<Option<&str>> {
     if decision.status != status {
         return Err(StoreError("decision refused: its status differs from the stored one".into()));
@@ -638,6 +655,9 @@ pub trait Channels: Send + Sync {
     /// Whether `address` is on an e-mail channel of `project` that hears requests of `role`
     /// (None: unrestricted requests, which every channel hears).
     fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool>;
+    /// The display name `user` has on a Slack channel of `project` that hears requests of
+    /// `role` (None: not a member of any).
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>>;
     /// Claims up to `limit` notifications of `kind` due at `now_ms`, oldest first: their next
     /// attempt moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
     fn claim_notifications(

@@ -1,5 +1,4 @@
-//! Channels: where a project's requests are announced to people (e-mail; Slack channels are
-//! stored, their messages come in a later slice), audited
+//! Channels: where a project's requests are announced to people (e-mail, Slack), audited
 //! `channel.created` / `channel.deleted`. Project-wide power (operator of role `*`).
 
 use axum::extract::State;

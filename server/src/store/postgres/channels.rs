@@ -78,6 +78,13 @@ impl Channels for Postgres {
         })
     }
 
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>> {
+        self.block(async {
+            let c = self.client().await?;
+            slack_member(&c, project, role, user).await
+        })
+    }
+
     fn claim_notifications(
         &self,
         kind: ChannelKind,
@@ -185,6 +192,28 @@ pub(super) async fn is_addressee(
     )
     .await?
     .is_some())
+}
+
+/// The name `user` has on a Slack channel of `project` hearing `role` (see
+/// [`Channels::slack_member`]), inside `tx` or on a pooled connection.
+pub(super) async fn slack_member(
+    c: &impl GenericClient,
+    project: &str,
+    role: Option<&str>,
+    user: &str,
+) -> StoreResult<Option<String>> {
+    let row = c
+        .query_opt(
+            "SELECT m ->> 'name' FROM channels c, jsonb_array_elements(c.target::jsonb -> 'members') m
+             WHERE c.project = $1 AND c.kind = 'slack'
+             AND (c.roles IS NULL OR $2::text IS NULL
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
+             AND m ->> 'slack_user' = $3
+             ORDER BY c.created_at, c.rowid LIMIT 1",
+            &[&project, &role, &user],
+        )
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear

@@ -67,6 +67,10 @@ impl Channels for Sqlite {
         is_addressee(&self.reader(), project, role, address)
     }
 
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>> {
+        slack_member(&self.reader(), project, role, user)
+    }
+
     fn claim_notifications(
         &self,
         kind: ChannelKind,
@@ -151,6 +155,24 @@ pub(super) fn is_addressee(
          AND EXISTS (SELECT 1 FROM json_each(c.target, '$.to') WHERE value = ?3)",
     )?;
     Ok(stmt.exists(params![project, role, address])?)
+}
+
+/// The name `user` has on a Slack channel of `project` hearing `role` (see
+/// [`Channels::slack_member`]); inside a transaction or on a reader.
+pub(super) fn slack_member(
+    conn: &Connection,
+    project: &str,
+    role: Option<&str>,
+    user: &str,
+) -> StoreResult<Option<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(m.value, '$.name') FROM channels c, json_each(c.target, '$.members') m
+         WHERE c.project = ?1 AND c.kind = 'slack'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))
+         AND json_extract(m.value, '$.slack_user') = ?3
+         ORDER BY c.created_at, c.rowid LIMIT 1",
+    )?;
+    Ok(stmt.query_row(params![project, role, user], |r| r.get(0)).optional()?)
 }
 
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear

@@ -219,7 +219,7 @@ fn send(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow) -
 }
 
 /// A single line for a header or a heading: invisible characters shown, line breaks gone.
-fn line(text: &str) -> String {
+pub(crate) fn line(text: &str) -> String {
     reveal_invisible(text).replace(['\r', '\n'], " ")
 }
 

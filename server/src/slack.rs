@@ -15,8 +15,11 @@
 //! here for the answer, and again by the store inside the transaction that writes the decision,
 //! as e-mail addressees are — and the request must be pending. Approve decides through
 //! [`crate::lifecycle::decide`] as `slack:USER`; Reject too, with the reason "rejected in
-//! Slack". Anything else gets an ephemeral answer and decides nothing. Updating the message
-//! after a decision comes in a later slice.
+//! Slack". Anything else gets an ephemeral answer and decides nothing.
+//!
+//! After any decision (every one goes through [`crate::lifecycle`]) the store queues a
+//! `request.decided` notification per posted message, right after the decision's commit; the
+//! worker sends it as `chat.update`, showing the outcome and the decider, buttons gone.
 //!
 //! A channel is refused unless the server holds both credentials, so no member is promised
 //! messages (or buttons) the server cannot send or check. Agent-written text goes into
@@ -148,14 +151,22 @@ fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n:
     };
     let now = now_ms();
     let (sent, outcome, deadline_ms) = match row {
-        // Decided (or gone) before it was posted: nobody needs to be asked any more.
         None => (true, "not sent: the request is gone".to_string(), 0),
+        // A decided request's message shows the outcome, its buttons gone.
+        Some(row) if n.event == "request.decided" => match update(state, slack, agents, n, &row) {
+            Ok(()) => (true, "updated".to_string(), 0),
+            Err(class) => (false, class, n.created_ms + GIVE_UP_MS),
+        },
+        // Decided before it was posted: nobody needs to be asked any more.
         Some(row) if row.status != Status::Pending || row.expires_at * 1000 <= now => {
             (true, format!("not sent: the request is {}", row.status), 0)
         }
         Some(row) => match post(state, slack, agents, n, &row) {
             Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
-                Ok(()) => (true, "sent".to_string(), 0),
+                Ok(()) => {
+                    decided_meanwhile(state, slack, agents, n, channel, ts);
+                    (true, "sent".to_string(), 0)
+                }
                 Err(e) => {
                     crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
                     (true, "sent, not recorded".to_string(), 0)
@@ -180,6 +191,32 @@ fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n:
     }
 }
 
+/// A decision that committed while the message was being posted found no `ts` to queue an
+/// update for; one that commits after this read finds it. So the message is updated here
+/// when the request is no longer pending (an update twice is harmless). Best effort: a
+/// failure is logged.
+fn decided_meanwhile(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    channel: String,
+    ts: String,
+) {
+    let Ok(Some(row)) = state.store.request(&n.project, &n.request) else { return };
+    if row.status == Status::Pending {
+        return;
+    }
+    let posted = Notification { posted: Some((channel, ts)), ..n.clone() };
+    if let Err(class) = update(state, slack, agents, &posted, &row) {
+        crate::log::event(
+            crate::log::Level::Warn,
+            "slack update failed",
+            json!({ "notification": n.id, "request": n.request, "outcome": class }),
+        );
+    }
+}
+
 /// Posts the message: Ok with the channel and `ts` Slack answered, or a class of the failure
 /// (never the bot token; of Slack's answer only its error code).
 fn post(
@@ -195,6 +232,45 @@ fn post(
     let channel = answer.get("channel").and_then(Value::as_str).unwrap_or(&n.address);
     let ts = answer.get("ts").and_then(Value::as_str).ok_or("slack: no ts in the answer")?;
     Ok((channel.to_string(), ts.to_string()))
+}
+
+/// Updates a posted message to show how its request was decided, and by whom (a Slack
+/// member by their name).
+fn update(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+) -> Result<(), String> {
+    let (channel, ts) = n.posted.as_ref().ok_or("refused: no posted message")?;
+    let decision = row.decision.as_ref().ok_or("refused: not decided")?;
+    let actor = decision.actor.as_deref().unwrap_or("system");
+    let who = match crate::store::slack_actor(actor) {
+        Some(user) => match state.store.slack_member(&row.project, row.role.as_deref(), user) {
+            Ok(Some(name)) => format!("{} (`{}`)", escape(&name), escape(actor)),
+            _ => format!("`{}`", escape(actor)),
+        },
+        None if actor == "system" => "no one before the deadline".to_string(),
+        None => format!("`{}`", escape(actor)),
+    };
+    let view = View::of(row);
+    let title = format!("{} {}", view.service, view.action);
+    let mut outcome = format!("*{}* by {who}", row.status);
+    if let Some(reason) = decision.reason.as_deref() {
+        outcome.push_str(&format!("\nReason: {}", escape(&crate::mail::line(reason))));
+    }
+    let blocks = json!([
+        {"type": "header", "text": {"type": "plain_text", "text": cut(&title, MAX_HEADER), "emoji": false}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut(&outcome, MAX_SECTION)}},
+    ]);
+    let body = json!({
+        "channel": channel,
+        "ts": ts,
+        "text": cut(&format!("{}: {}", row.status, escape(&title)), MAX_SECTION),
+        "blocks": blocks,
+    });
+    call(slack, agents, "chat.update", &body).map(|_| ())
 }
 
 /// One Web API call (JSON, bearer token): the answer when it says `ok: true`.

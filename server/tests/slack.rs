@@ -26,8 +26,9 @@ struct Call {
     body: Value,
 }
 
-/// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` answers as Slack documents
-/// it (`{"ok": true, "channel": …, "ts": …}`), except the first call, which gets
+/// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` and `chat.update` answer
+/// as Slack documents them (`{"ok": true, "channel": …, "ts": …}`; an update keeps the
+/// message's `ts`), except the first call, which gets
 /// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. It records every call.
 struct SlackApi {
     url: String,
@@ -49,8 +50,12 @@ impl SlackApi {
                 let answer = if served == 1 {
                     json!({"ok": false, "error": "ratelimited"})
                 } else {
-                    json!({"ok": true, "channel": call.body["channel"], "ts": format!("1700000000.{served:06}"),
-                           "message": {"text": call.body["text"]}})
+                    let ts = call
+                        .body
+                        .get("ts")
+                        .cloned()
+                        .unwrap_or_else(|| json!(format!("1700000000.{served:06}")));
+                    json!({"ok": true, "channel": call.body["channel"], "ts": ts, "message": {"text": call.body["text"]}})
                 };
                 recorded.lock().unwrap().push(call);
                 let text = answer.to_string();
@@ -64,11 +69,13 @@ impl SlackApi {
         SlackApi { url, calls }
     }
 
-    /// The calls that got `ok: true`, once there are `n` of them (20 s at most).
-    fn wait_for(&self, n: usize) -> Vec<Call> {
+    /// The calls of `method` that got `ok: true`, once there are `n` of them (20 s at most).
+    fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
         let until = Instant::now() + Duration::from_secs(20);
+        let path = format!("/api/{method}");
         loop {
-            let calls: Vec<Call> = self.calls.lock().unwrap().iter().skip(1).cloned().collect();
+            let calls: Vec<Call> =
+                self.calls.lock().unwrap().iter().skip(1).filter(|c| c.path == path).cloned().collect();
             if calls.len() >= n || Instant::now() > until {
                 return calls;
             }
@@ -235,7 +242,7 @@ fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
     );
     assert_eq!(status, 201, "{second}");
 
-    let mut calls = api.wait_for(2);
+    let mut calls = api.wait_for("chat.postMessage", 2);
     calls.sort_by_key(|c| c.body["channel"].to_string());
     // Whichever was refused first (`ok: false`) was tried again: each channel got one post.
     let channels: Vec<&str> = calls.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
@@ -343,7 +350,7 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     );
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
-    let posted = api.wait_for(1);
+    let posted = api.wait_for("chat.postMessage", 1);
     assert_eq!(posted.len(), 1, "{posted:?}");
     let actions =
         posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
@@ -411,6 +418,13 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     let claims = client.verify_proof(&record, decision.proof.as_deref().unwrap(), now()).unwrap();
     assert_eq!(claims.act, "slack:U0ALICE001");
     assert_eq!(claims.rid, id);
+    // The message that asked now shows the outcome and her name, without buttons.
+    // At least one: a decision that races the post may update the message twice, harmlessly.
+    let updates = api.wait_for("chat.update", 1);
+    assert!(!updates.is_empty(), "no chat.update");
+    let update = updates[0].body.to_string();
+    assert!(update.contains("*APPROVED* by Alice") && update.contains("slack:U0ALICE001"), "{update}");
+    assert!(!update.contains("\"actions\""), "{update}");
 
     // A replay (or Bob's click after hers) decides nothing twice.
     for body in [alice.clone(), click_body("U0BOB00001", &actions, "reject")] {
@@ -433,7 +447,7 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
         Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 7}})),
     );
     let second_id = second["id"].as_str().unwrap().to_string();
-    let posted = api.wait_for(2);
+    let posted = api.wait_for("chat.postMessage", 2);
     let actions =
         posted[1].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
     let (status, answer) = interact(&server, SECRET, now(), &click_body("U0BOB00001", &actions, "reject"));
@@ -443,6 +457,50 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     assert_eq!(row["status"], "REJECTED", "{row}");
     assert_eq!(row["decision"]["actor"], "slack:U0BOB00001", "{row}");
     assert_eq!(row["decision"]["reason"], "rejected in Slack", "{row}");
+}
+
+#[test]
+fn a_decision_made_through_the_api_updates_the_slack_message() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("update", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let (_, me) = server.call("GET", "/v1/keys/me", &server.operator, None);
+    let operator_key = me["key_id"].as_str().unwrap().to_string();
+    let (status, answer) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject", "reason": "not <today>"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    // At least one: a decision that races the post may update the message twice, harmlessly.
+    let updates = api.wait_for("chat.update", 1);
+    assert!(!updates.is_empty(), "no chat.update");
+    let update = &updates[0];
+    assert_eq!(update.authorization, format!("Bearer {TOKEN}"));
+    assert_eq!(update.body["channel"], "C0FINANCE1");
+    // The ts the post was answered with (the stand-in numbers them by call).
+    let calls = api.calls.lock().unwrap().clone();
+    let post_index = calls.iter().rposition(|c| c.path == "/api/chat.postMessage").unwrap();
+    assert_eq!(update.body["ts"], json!(format!("1700000000.{:06}", post_index + 1)), "{calls:?}");
+    let text = update.body.to_string();
+    assert!(text.contains("*REJECTED* by") && text.contains(&operator_key), "{text}");
+    assert!(text.contains("Reason: not &lt;today&gt;"), "{text}");
+    assert!(!text.contains("\"actions\""), "{text}");
 }
 
 /// The rule every store applies inside the deciding transaction: `slack:USER` approves only

@@ -635,8 +635,11 @@ pub struct Notification {
     pub kind: ChannelKind,
     /// Whom to (for `email`, an address; for `slack`, the Slack channel id).
     pub address: String,
-    /// What happened (`request.created`, `request.escalated`).
+    /// What happened (`request.created`, `request.escalated`; for `slack` also
+    /// `request.decided`, which updates a posted message).
     pub event: String,
+    /// For a `slack` `request.decided`: the message to update (channel id, `ts`).
+    pub posted: Option<(String, String)>,
     pub attempts: u32,
     /// Unix milliseconds.
     pub created_ms: i64,
@@ -670,6 +673,8 @@ pub trait Channels: Send + Sync {
     /// Keeps where a Slack notification's message was posted (its channel and `ts`), so the
     /// message can be updated once the request is decided.
     fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()>;
+    /// Queues a `request.decided` update of every Slack message posted about `request`.
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()>;
     /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
     fn record_notification(
         &self,

@@ -101,7 +101,8 @@ impl Channels for Postgres {
             // replica per lease.
             let rows = tx
                 .query(
-                    "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
+                    "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                     FROM notifications
                      WHERE state = 'pending' AND next_ms <= $1 AND kind = $3 ORDER BY next_ms, rowid LIMIT $2
                      FOR UPDATE SKIP LOCKED",
                     &[&now_ms, &limit, &kind.as_str()],
@@ -119,6 +120,10 @@ impl Channels for Postgres {
                         event: r.try_get(4)?,
                         attempts: u32::try_from(r.try_get::<_, i32>(5)?).unwrap_or_default(),
                         created_ms: r.try_get(6)?,
+                        posted: match (r.try_get::<_, Option<String>>(7)?, r.try_get::<_, Option<String>>(8)?) {
+                            (Some(c), Some(t)) => Some((c, t)),
+                            _ => None,
+                        },
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -143,6 +148,35 @@ impl Channels for Postgres {
                 &[&id, &channel, &ts],
             )
             .await?;
+            Ok(())
+        })
+    }
+
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let posted: Vec<(String, String)> = tx
+                .query(
+                    "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+                     WHERE project = $1 AND request = $2 AND kind = 'slack' AND event != 'request.decided'
+                     AND posted_ts IS NOT NULL",
+                    &[&project, &request],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<StoreResult<_>>()?;
+            for (channel, ts) in posted {
+                tx.execute(
+                    "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                        created_ms, updated_ms, posted_channel, posted_ts)
+                     VALUES ($1, $2, $3, 'slack', $4, 'request.decided', 'pending', 0, $5, $5, $5, $4, $6)",
+                    &[&random_id("ntf_")?, &project, &request, &channel, &now_ms, &ts],
+                )
+                .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -82,7 +82,8 @@ impl Channels for Sqlite {
         let tx = conn.transaction()?;
         let rows = {
             let mut stmt = tx.prepare(
-                "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
+                "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                 FROM notifications
                  WHERE state = 'pending' AND next_ms <= ?1 AND kind = ?3 ORDER BY next_ms, rowid LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now_ms, limit as i64, kind.as_str()], |r| {
@@ -95,6 +96,10 @@ impl Channels for Sqlite {
                     event: r.get(4)?,
                     attempts: r.get(5)?,
                     created_ms: r.get(6)?,
+                    posted: match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
+                        (Some(c), Some(t)) => Some((c, t)),
+                        _ => None,
+                    },
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -114,6 +119,34 @@ impl Channels for Sqlite {
             "UPDATE notifications SET posted_channel = ?2, posted_ts = ?3 WHERE id = ?1",
             params![id, channel, ts],
         )?;
+        Ok(())
+    }
+
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let posted = {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+                 WHERE project = ?1 AND request = ?2 AND kind = 'slack' AND event != 'request.decided'
+                 AND posted_ts IS NOT NULL",
+            )?;
+            let rows = stmt.query_map(params![project, request], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (channel, ts) in posted {
+            let mut id = [0u8; 12];
+            handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                    created_ms, updated_ms, posted_channel, posted_ts)
+                 VALUES (?1, ?2, ?3, 'slack', ?4, 'request.decided', 'pending', 0, ?5, ?5, ?5, ?4, ?6)",
+                params![format!("ntf_{}", handrail_core::encoding::b64url_encode(id)), project, request, channel, now_ms, ts],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -61,8 +61,8 @@ const MAX_NAME_CHARS: usize = 80;
 
 /// The Slack app this server acts as, read once at start. Prints `[redacted]` in `Debug`.
 pub(crate) struct Slack {
+    /// Sent as `Authorization: Bearer …` to the Web API, nowhere else.
     pub(crate) bot_token: String,
-    #[allow(dead_code)]
     /// Checks the requests of Slack's buttons.
     pub(crate) signing_secret: String,
     /// The Web API base, checked against the outbound policy like a webhook URL.

@@ -460,6 +460,52 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
 }
 
 #[test]
+fn an_escalation_posts_to_the_next_role_whose_members_then_decide() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("escalation", &env);
+    for role in
+        [json!({"name": "ops"}), json!({"name": "finance", "escalate_to": "ops", "escalate_after_secs": 1})]
+    {
+        let (status, answer) = server.call("POST", "/v1/roles", &server.operator, Some(&role));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    for channel in [finance(), ops] {
+        assert_eq!(server.call("POST", "/v1/channels", &server.operator, Some(&channel)).0, 201);
+    }
+    let (_, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 3}})),
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut posted = api.wait_for("chat.postMessage", 2);
+    posted.sort_by_key(|c| c.body["channel"].to_string());
+    let channels: Vec<&str> = posted.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["C0FINANCE1", "C0OPS00001"], "{posted:?}");
+    assert!(!posted[0].body.to_string().contains("Escalated"), "{:?}", posted[0]);
+    assert!(posted[1].body.to_string().contains("Escalated"), "{:?}", posted[1]);
+    let actions = |call: &Call| {
+        call.body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone()
+    };
+    // The request is ops' now: finance's member may no longer decide it, ops' may.
+    let (_, answer) =
+        interact(&server, SECRET, now(), &click_body("U0ALICE001", &actions(&posted[0]), "approve"));
+    assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+    let (status, answer) =
+        interact(&server, SECRET, now(), &click_body("U0CAROL001", &actions(&posted[1]), "reject"));
+    assert_eq!(status, 200, "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["actor"], "slack:U0CAROL001", "{row}");
+}
+
+#[test]
 fn a_decision_made_through_the_api_updates_the_slack_message() {
     let api = SlackApi::start();
     let mut env = slack_env();

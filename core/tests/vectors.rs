@@ -117,6 +117,27 @@ fn envelope() {
     report("envelope", cases.len());
 }
 
+/// Slack request signatures. The file lives in `core/tests/data/`, not `tests/vectors/`: the
+/// bindings do not expose `verify_slack`, and every file in `tests/vectors/` must be replayed
+/// by every binding.
+#[test]
+fn slack() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/slack.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cases = doc["verify"].as_array().unwrap();
+    for case in cases {
+        let result = webhook::slack::verify_slack(
+            s(case, "secret").as_bytes(),
+            s(case, "timestamp"),
+            s(case, "body").as_bytes(),
+            s(case, "signature"),
+            i(case, "now"),
+        );
+        expect_outcome(case, result);
+    }
+    report("slack", cases.len());
+}
+
 #[test]
 fn webhook() {
     let doc = load("webhook.json");

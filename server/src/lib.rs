@@ -17,6 +17,7 @@ mod mail;
 mod outbound;
 mod pricing;
 mod retention;
+mod slack;
 pub mod store;
 pub mod v1;
 mod waiters;
@@ -77,6 +78,9 @@ pub struct AppState {
     /// The SMTP relay of e-mail channels (`HANDRAIL_SMTP_URL`); None: e-mail channels are
     /// refused at creation.
     pub(crate) mailer: Option<Arc<mail::Mailer>>,
+    /// The Slack app of Slack channels (`HANDRAIL_SLACK_BOT_TOKEN`,
+    /// `HANDRAIL_SLACK_SIGNING_SECRET`); None: Slack channels are refused at creation.
+    pub(crate) slack: Option<Arc<slack::Slack>>,
 }
 
 impl AppState {
@@ -113,6 +117,7 @@ impl AppState {
             delivery_hooks: compat::delivery_hooks().into(),
             policy: retention::Policy::from_env(),
             mailer: mail::Mailer::from_env()?.map(Arc::new),
+            slack: slack::Slack::from_env()?.map(Arc::new),
         })
     }
 
@@ -220,7 +225,11 @@ pub fn stored_signer(store: &dyn Store) -> Result<Option<Signer>, String> {
 pub fn app(state: AppState) -> axum::Router {
     // The API, the compatibility layers at the edge (which map onto the API's rules), and the
     // dashboard's assets.
-    let routes = v1::router().merge(compat::router()).merge(dashboard::router()).merge(decide_page::router());
+    let routes = v1::router()
+        .merge(compat::router())
+        .merge(dashboard::router())
+        .merge(decide_page::router())
+        .merge(slack::router());
     v1::finish(routes, state)
 }
 
@@ -408,6 +417,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let agents = webhooks::Agents::from_env()?;
     // So is an SMTP relay setting that cannot work (`AppState::new` reads it again).
     mail::Mailer::from_env()?;
+    slack::Slack::from_env()?;
     private_files();
     std::fs::create_dir_all(&options.data).map_err(|e| format!("{}: {e}", options.data.display()))?;
     tighten(&options.data, 0o700).map_err(|e| format!("{}: {e}", options.data.display()))?;
@@ -446,6 +456,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     tokio::spawn(expire_loop(state.clone()));
     tokio::spawn(checkpoint_loop(state.clone()));
     tokio::spawn(retention::prune_loop(state.clone()));
+    if let Some(slack) = state.slack.clone() {
+        tokio::spawn(slack::worker(state.clone(), slack, agents.clone()));
+    }
     tokio::spawn(webhooks::worker(state.clone(), agents));
     if let Some(mailer) = state.mailer.clone() {
         tokio::spawn(mail::worker(state.clone(), mailer));

@@ -325,6 +325,14 @@ fn decision_event(status: Status) -> &'static str {
 /// After a decision is stored: wakes the waiters, tells the live views, counts it.
 fn decided(state: &AppState, project: &str, id: &str, status: Status) {
     state.notify(id);
+    // The Slack messages that asked show the outcome: queued in the outbox right after the
+    // decision's commit (a crash in between leaves them showing their buttons, which then
+    // decide nothing).
+    if state.slack.is_some() {
+        if let Err(e) = state.store.queue_slack_updates(project, id, crate::now_ms()) {
+            crate::log::event(crate::log::Level::Error, "slack updates", serde_json::json!({ "error": e.0 }));
+        }
+    }
     // Read back for the live views only when one is open.
     if state.watched() {
         if let Ok(Some(updated)) = state.store.request(project, id) {

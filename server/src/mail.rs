@@ -126,7 +126,9 @@ pub(crate) async fn worker(state: AppState, mailer: Arc<Mailer>) {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
-        let due = crate::blocking(|| state.store.claim_notifications(now_ms(), BATCH, LEASE_MS));
+        let due = crate::blocking(|| {
+            state.store.claim_notifications(crate::store::ChannelKind::Email, now_ms(), BATCH, LEASE_MS)
+        });
         let due = match due {
             Ok(due) => due,
             Err(e) => {
@@ -217,7 +219,7 @@ fn send(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow) -
 }
 
 /// A single line for a header or a heading: invisible characters shown, line breaks gone.
-fn line(text: &str) -> String {
+pub(crate) fn line(text: &str) -> String {
     reveal_invisible(text).replace(['\r', '\n'], " ")
 }
 

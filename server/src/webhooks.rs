@@ -111,6 +111,11 @@ impl Agents {
             .build();
         Ok(Agents { agent })
     }
+
+    /// The agent, for the other outgoing calls the same policy governs (Slack's Web API).
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
 }
 
 /// The TLS client configuration of every delivery: rustls with ring, TLS 1.2 and 1.3, and as
@@ -377,7 +382,7 @@ fn status_class(status: u16) -> String {
 /// untrusted certificate`, `tls: certificate for another name`, `tls: handshake failed`,
 /// `timed out` or `connection failed`. Never the remote's error text: the log must not turn
 /// the server into a probe of what answers where.
-fn failure(e: &ureq::Error) -> String {
+pub(crate) fn failure(e: &ureq::Error) -> String {
     if outbound::is_refused(e) {
         return outbound::REFUSED.into();
     }

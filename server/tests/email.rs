@@ -572,6 +572,8 @@ fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it(
         id: id.into(),
         kind: ChannelKind::Email,
         to: vec![to.into()],
+        channel: None,
+        members: Vec::new(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         created_at: 0,
     };

@@ -665,6 +665,44 @@ fn a_delivery_log_of_the_previous_schema_is_migrated() {
 }
 
 #[test]
+fn a_notification_outbox_of_the_previous_schema_is_migrated() {
+    use handrail_server::store::{ChannelKind, Channels, Sqlite};
+    let dir = std::env::temp_dir().join(format!("handrail-manage-notifications-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handrail.db");
+    // The outbox as the previous version made it: no place for a posted message's ts.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notifications (
+                id TEXT PRIMARY KEY, project TEXT NOT NULL, request TEXT NOT NULL, kind TEXT NOT NULL,
+                address TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+             INSERT INTO notifications VALUES ('ntf_1', 'prj_a', 'req_1', 'email', 'a@example.com',
+                'request.created', 'pending', 0, 5, NULL, 5, 5);",
+        )
+        .unwrap();
+    }
+    let store = Sqlite::open(&db).unwrap();
+    assert!(store.claim_notifications(ChannelKind::Slack, 10, 10, 1000).unwrap().is_empty());
+    let due = store.claim_notifications(ChannelKind::Email, 10, 10, 1000).unwrap();
+    assert_eq!(due.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["ntf_1"]);
+    store.record_posted("ntf_1", "C0FINANCE1", "1700000000.000100").unwrap();
+    drop(store);
+    let store = Sqlite::open(&db).unwrap(); // a second open migrates nothing twice
+    drop(store);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let posted: (String, String) = conn
+        .query_row("SELECT posted_channel, posted_ts FROM notifications WHERE id = 'ntf_1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(posted, ("C0FINANCE1".to_string(), "1700000000.000100".to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn thread_checkpoints_of_the_previous_schema_are_migrated() {
     if common::skip_on_postgres("the SQLite store's migration of its previous checkpoint table") {
         return;

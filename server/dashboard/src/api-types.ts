@@ -131,7 +131,11 @@ export interface Channel {
   /** How it is reached. */
   kind: ChannelKind;
   /** For `email`: the addressees (each one may decide the requests it hears of). */
-  to: string[];
+  to?: string[];
+  /** For `slack`: the Slack channel id (`C…` or `G…`) messages are posted to. */
+  channel?: string | null;
+  /** For `slack`: the Slack users who may decide through this channel. */
+  members?: SlackMember[];
   /** The request roles it hears of (unrestricted requests always); absent: all. */
   roles?: string[];
   /** Unix seconds. */
@@ -139,7 +143,7 @@ export interface Channel {
 }
 
 /** What a channel is: how its notifications travel. */
-export type ChannelKind = "email";
+export type ChannelKind = "email" | "slack";
 
 /** The project's channels. */
 export interface ChannelList {
@@ -448,17 +452,24 @@ export interface NewBudget {
 
 /** A channel to add. */
 export interface NewChannel {
-  /**
-   * `email` (the only kind this server delivers so far; another kind is 400
-   * `invalid_channel`).
-   */
-  kind: "email";
+  /** `email` or `slack` (another kind is 400 `invalid_channel`). */
+  kind: "email" | "slack";
   /**
    * For `email`: 1 to 32 distinct addresses (ASCII `local@domain`, at most 254 bytes each;
    * stored lower-cased). Each addressee gets its own decision link and may decide the
    * requests the channel hears of.
    */
   to?: string[] | null;
+  /**
+   * For `slack`: the Slack channel id messages go to (`C…` or `G…`, 9 to 21 upper-case
+   * letters and digits).
+   */
+  channel?: string | null;
+  /**
+   * For `slack`: 1 to 32 distinct Slack users (`slack_user` `U…` or `W…`; `name` 1 to 80
+   * characters, shown as the decider) who may decide the requests the channel hears of.
+   */
+  members?: SlackMember[] | null;
   /** Only requests of these roles (and unrestricted ones); absent: every request. */
   roles?: string[] | null;
 }
@@ -810,6 +821,14 @@ export interface SessionRow {
   events: number;
   /** Their cost, USD. */
   cost_usd: number;
+}
+
+/** A Slack user who may decide the requests a Slack channel hears of. */
+export interface SlackMember {
+  /** The Slack user id (`U…` or `W…`). */
+  slack_user: string;
+  /** The name shown as the decider. */
+  name: string;
 }
 
 /** A stored state snapshot: opaque bytes (the SDK's envelope) attached to a request. */

@@ -196,11 +196,27 @@ pub struct RequestFilter<'a> {
     pub limit: usize,
 }
 
-/// Whether a decision's actor names a person: an operator key, or an addressee of an e-mail
-/// channel (`email:ADDRESS`); not `system` (expiry), not a self-declaration an earlier
-/// version stored (`self-declared:KEY`).
+/// Whether a decision's actor names a person: an operator key, an addressee of an e-mail
+/// channel (`email:ADDRESS`) or a member of a Slack channel (`slack:USER`); not `system`
+/// (expiry), not a self-declaration an earlier version stored (`self-declared:KEY`).
 pub fn is_person(actor: &str) -> bool {
-    actor != "system" && (!actor.contains(':') || email_actor(actor).is_some())
+    actor != "system" && (!actor.contains(':') || channel_actor(actor).is_some())
+}
+
+/// The prefix of a decision's actor that names a Slack channel's member.
+pub const SLACK_ACTOR: &str = "slack:";
+
+/// The Slack user id of a `slack:USER` actor (None for any other actor).
+pub fn slack_actor(actor: &str) -> Option<&str> {
+    actor.strip_prefix(SLACK_ACTOR).filter(|u| crate::slack::check_user_id(u).is_ok())
+}
+
+/// The channel kind and the addressee (address or Slack user id) of an actor that decides
+/// through a channel; None for a key or `system`.
+pub fn channel_actor(actor: &str) -> Option<(ChannelKind, &str)> {
+    email_actor(actor)
+        .map(|a| (ChannelKind::Email, a))
+        .or_else(|| slack_actor(actor).map(|u| (ChannelKind::Slack, u)))
 }
 
 /// The prefix of a decision's actor that names an e-mail channel's addressee.
@@ -215,9 +231,10 @@ pub fn email_actor(actor: &str) -> Option<&str> {
 /// `APPROVED` or `APPROVED_WITH_MODIFICATIONS` only by a decision that carries a proof and
 /// names its decider, never `system` nor a self-declaration. For such a decision the answer
 /// is the decider: a key id, which the store must find as an operator key of the request's
-/// project, or `email:ADDRESS`, whose address the store must find on an e-mail channel of the
-/// project that hears the request's role ([`Channels::addressee`]) — both inside the
-/// transaction that writes it; for any other decision, None.
+/// project, or `email:ADDRESS` / `slack:USER`, whose address (user) the store must find on an
+/// e-mail (Slack) channel of the project that hears the request's role
+/// ([`Channels::addressee`], [`Channels::slack_member`]) — all inside the transaction that
+/// writes it; for any other decision, None.
 pub fn approving_actor(status: Status, decision: &Decision) -> StoreResult<Option<&str>> {
     if decision.status != status {
         return Err(StoreError("decision refused: its status differs from the stored one".into()));
@@ -536,12 +553,24 @@ pub enum Change {
 pub enum ChannelKind {
     /// E-mail over the server's SMTP relay (`HANDRAIL_SMTP_URL`).
     Email,
+    /// A Slack channel, through the server's Slack app (`HANDRAIL_SLACK_BOT_TOKEN`).
+    Slack,
 }
 
 impl ChannelKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Email => "email",
+            ChannelKind::Slack => "slack",
+        }
+    }
+
+    /// The kind of a stored `kind` column.
+    pub(crate) fn parse(text: &str) -> Option<ChannelKind> {
+        match text {
+            "email" => Some(ChannelKind::Email),
+            "slack" => Some(ChannelKind::Slack),
+            _ => None,
         }
     }
 }
@@ -554,12 +583,47 @@ pub struct Channel {
     /// How it is reached.
     pub kind: ChannelKind,
     /// For `email`: the addressees (each one may decide the requests it hears of).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
+    /// For `slack`: the Slack channel id (`C…` or `G…`) messages are posted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// For `slack`: the Slack users who may decide through this channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<SlackMember>,
     /// The request roles it hears of (unrestricted requests always); absent: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A Slack user who may decide the requests a Slack channel hears of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackMember {
+    /// The Slack user id (`U…` or `W…`).
+    pub slack_user: String,
+    /// The name shown as the decider.
+    pub name: String,
+}
+
+/// What a channel reaches, as both stores keep it (a JSON column): e-mail's `{"to": […]}`,
+/// Slack's `{"channel": "C…", "members": […]}`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ChannelTarget {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) members: Vec<SlackMember>,
+}
+
+impl ChannelTarget {
+    pub(crate) fn of(c: &Channel) -> ChannelTarget {
+        ChannelTarget { to: c.to.clone(), channel: c.channel.clone(), members: c.members.clone() }
+    }
 }
 
 /// One notification due to be sent: a request announced to one addressee.
@@ -569,10 +633,13 @@ pub struct Notification {
     pub project: String,
     pub request: String,
     pub kind: ChannelKind,
-    /// Whom to (for `email`, an address).
+    /// Whom to (for `email`, an address; for `slack`, the Slack channel id).
     pub address: String,
-    /// What happened (`request.created`, `request.escalated`).
+    /// What happened (`request.created`, `request.escalated`; for `slack` also
+    /// `request.decided`, which updates a posted message).
     pub event: String,
+    /// For a `slack` `request.decided`: the message to update (channel id, `ts`).
+    pub posted: Option<(String, String)>,
     pub attempts: u32,
     /// Unix milliseconds.
     pub created_ms: i64,
@@ -591,10 +658,23 @@ pub trait Channels: Send + Sync {
     /// Whether `address` is on an e-mail channel of `project` that hears requests of `role`
     /// (None: unrestricted requests, which every channel hears).
     fn addressee(&self, project: &str, role: Option<&str>, address: &str) -> StoreResult<bool>;
-    /// Claims up to `limit` notifications due at `now_ms`, oldest first: their next attempt
-    /// moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
-    fn claim_notifications(&self, now_ms: i64, limit: usize, lease_ms: i64)
-        -> StoreResult<Vec<Notification>>;
+    /// The display name `user` has on a Slack channel of `project` that hears requests of
+    /// `role` (None: not a member of any).
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>>;
+    /// Claims up to `limit` notifications of `kind` due at `now_ms`, oldest first: their next
+    /// attempt moves to `now_ms + lease_ms`, so no other pass sends them meanwhile.
+    fn claim_notifications(
+        &self,
+        kind: ChannelKind,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Keeps where a Slack notification's message was posted (its channel and `ts`), so the
+    /// message can be updated once the request is decided.
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()>;
+    /// Queues a `request.decided` update of every Slack message posted about `request`.
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()>;
     /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
     fn record_notification(
         &self,

@@ -459,11 +459,16 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             .empty(202, "Queued for now.")
             .errors(404, &["not_found"]),
         // channels.rs
-        op("post", "/v1/channels", Project, "Add a channel (e-mail addressees of a project's requests)")
-            .json_body::<NewChannel>(g)
-            .json::<Channel>(g, 201, "Added: its addressees hear of new requests of its roles.")
-            .errors(400, &["invalid_channel", "invalid_role"])
-            .errors(422, &["channel_unavailable"]),
+        op(
+            "post",
+            "/v1/channels",
+            Project,
+            "Add a channel (e-mail addressees or a Slack channel of a project's requests)",
+        )
+        .json_body::<NewChannel>(g)
+        .json::<Channel>(g, 201, "Added: its addressees hear of new requests of its roles.")
+        .errors(400, &["invalid_channel", "invalid_role"])
+        .errors(422, &["channel_unavailable"]),
         op("get", "/v1/channels", Project, "List channels").json::<ChannelList>(g, 200, "Oldest first."),
         op("delete", "/v1/channels/{id}", Project, "Remove a channel")
             .empty(204, "Removed: its addressees hear of no more requests and decide none.")

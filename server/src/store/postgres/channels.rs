@@ -6,27 +6,29 @@ use crate::store::*;
 /// The columns a channel is read from ([`channel`]).
 const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
 
-/// The e-mail target as stored.
-#[derive(Serialize, Deserialize)]
-struct EmailTarget {
-    to: Vec<String>,
-}
-
 fn channel(r: &tokio_postgres::Row) -> StoreResult<Channel> {
     let id: String = r.try_get(0)?;
-    let kind = match r.try_get::<_, &str>(1)? {
-        "email" => ChannelKind::Email,
-        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    let kind: &str = r.try_get(1)?;
+    let Some(kind) = ChannelKind::parse(kind) else {
+        return Err(StoreError(format!("channel {id}: kind {kind:?}")));
     };
-    let target: EmailTarget = serde_json::from_str(r.try_get(2)?)?;
+    let target: ChannelTarget = serde_json::from_str(r.try_get(2)?)?;
     let roles: Option<&str> = r.try_get(3)?;
     let roles = roles.map(serde_json::from_str).transpose()?.unwrap_or_default();
-    Ok(Channel { id, kind, to: target.to, roles, created_at: r.try_get(4)? })
+    Ok(Channel {
+        id,
+        kind,
+        to: target.to,
+        channel: target.channel,
+        members: target.members,
+        roles,
+        created_at: r.try_get(4)?,
+    })
 }
 
 impl Channels for Postgres {
     fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
-        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let target = serde_json::to_string(&ChannelTarget::of(c))?;
         let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
         self.block(async {
             let mut conn = self.client().await?;
@@ -76,8 +78,16 @@ impl Channels for Postgres {
         })
     }
 
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>> {
+        self.block(async {
+            let c = self.client().await?;
+            slack_member(&c, project, role, user).await
+        })
+    }
+
     fn claim_notifications(
         &self,
+        kind: ChannelKind,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
@@ -91,10 +101,11 @@ impl Channels for Postgres {
             // replica per lease.
             let rows = tx
                 .query(
-                    "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
-                     WHERE state = 'pending' AND next_ms <= $1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT $2
+                    "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                     FROM notifications
+                     WHERE state = 'pending' AND next_ms <= $1 AND kind = $3 ORDER BY next_ms, rowid LIMIT $2
                      FOR UPDATE SKIP LOCKED",
-                    &[&now_ms, &limit],
+                    &[&now_ms, &limit, &kind.as_str()],
                 )
                 .await?;
             let due = rows
@@ -104,21 +115,69 @@ impl Channels for Postgres {
                         id: r.try_get(0)?,
                         project: r.try_get(1)?,
                         request: r.try_get(2)?,
-                        kind: ChannelKind::Email,
+                        kind,
                         address: r.try_get(3)?,
                         event: r.try_get(4)?,
                         attempts: u32::try_from(r.try_get::<_, i32>(5)?).unwrap_or_default(),
                         created_ms: r.try_get(6)?,
+                        posted: match (r.try_get::<_, Option<String>>(7)?, r.try_get::<_, Option<String>>(8)?) {
+                            (Some(c), Some(t)) => Some((c, t)),
+                            _ => None,
+                        },
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             if !due.is_empty() {
                 let ids: Vec<&str> = due.iter().map(|n| n.id.as_str()).collect();
-                tx.execute("UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)", &[&ids, &(now_ms + lease_ms)])
-                    .await?;
+                tx.execute(
+                    "UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)",
+                    &[&ids, &(now_ms + lease_ms)],
+                )
+                .await?;
             }
             tx.commit().await?;
             Ok(due)
+        })
+    }
+
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
+        self.block(async {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE notifications SET posted_channel = $2, posted_ts = $3 WHERE id = $1",
+                &[&id, &channel, &ts],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let posted: Vec<(String, String)> = tx
+                .query(
+                    "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+                     WHERE project = $1 AND request = $2 AND kind = 'slack' AND event != 'request.decided'
+                     AND posted_ts IS NOT NULL",
+                    &[&project, &request],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<StoreResult<_>>()?;
+            for (channel, ts) in posted {
+                tx.execute(
+                    "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                        created_ms, updated_ms, posted_channel, posted_ts)
+                     VALUES ($1, $2, $3, 'slack', $4, 'request.decided', 'pending', 0, $5, $5, $5, $4, $6)",
+                    &[&random_id("ntf_")?, &project, &request, &channel, &now_ms, &ts],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
         })
     }
 
@@ -169,6 +228,28 @@ pub(super) async fn is_addressee(
     .is_some())
 }
 
+/// The name `user` has on a Slack channel of `project` hearing `role` (see
+/// [`Channels::slack_member`]), inside `tx` or on a pooled connection.
+pub(super) async fn slack_member(
+    c: &impl GenericClient,
+    project: &str,
+    role: Option<&str>,
+    user: &str,
+) -> StoreResult<Option<String>> {
+    let row = c
+        .query_opt(
+            "SELECT m ->> 'name' FROM channels c, jsonb_array_elements(c.target::jsonb -> 'members') m
+             WHERE c.project = $1 AND c.kind = 'slack'
+             AND (c.roles IS NULL OR $2::text IS NULL
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
+             AND m ->> 'slack_user' = $3
+             ORDER BY c.created_at, c.rowid LIMIT 1",
+            &[&project, &role, &user],
+        )
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear
 /// `role` (each address once), inside the transaction that writes the request.
 pub(super) async fn notify(
@@ -198,6 +279,28 @@ pub(super) async fn notify(
                 created_ms, updated_ms)
              VALUES ($1, $2, $3, 'email', $4, $5, 'pending', 0, $6, $6, $6)",
             &[&random_id("ntf_")?, &project, &request, &address, &event, &now_ms],
+        )
+        .await?;
+    }
+    // One message per Slack channel that hears the role (each channel id once).
+    let slack: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT c.target::jsonb ->> 'channel' FROM channels c
+             WHERE c.project = $1 AND c.kind = 'slack'
+             AND (c.roles IS NULL OR $2::text IS NULL
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))",
+            &[&project, &role],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for channel in slack {
+        tx.execute(
+            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES ($1, $2, $3, 'slack', $4, $5, 'pending', 0, $6, $6, $6)",
+            &[&random_id("ntf_")?, &project, &request, &channel, &event, &now_ms],
         )
         .await?;
     }

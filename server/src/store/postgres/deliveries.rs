@@ -552,11 +552,18 @@ mod tests {
              FROM generate_series(1, 400) i",
         );
         let ids = claim_all([&a, &b], 3, 400, |s| {
-            s.claim_notifications(1_000, 7, 60_000).unwrap().into_iter().map(|n| n.id).collect()
+            s.claim_notifications(crate::store::ChannelKind::Email, 1_000, 7, 60_000)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.id)
+                .collect()
         });
         assert_eq!(ids.len(), 400, "every notification claimed once");
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 400, "no notification claimed twice");
-        assert!(a.claim_notifications(60_999, 100, 60_000).unwrap().is_empty());
+        assert!(a
+            .claim_notifications(crate::store::ChannelKind::Email, 60_999, 100, 60_000)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -741,6 +748,8 @@ mod tests {
             id: id.into(),
             kind: ChannelKind::Email,
             to: to.iter().map(|s| s.to_string()).collect(),
+            channel: None,
+            members: Vec::new(),
             roles: roles.iter().map(|s| s.to_string()).collect(),
             created_at: at,
         };
@@ -767,7 +776,7 @@ mod tests {
                 ('ntf_1', 'p', 'req_1', 'email', 'x@e.com', 'request.created', 'pending', 0, 1, 1, 1),
                 ('ntf_2', 'p', 'req_1', 'email', 'y@e.com', 'request.created', 'pending', 0, 1, 2, 2)",
         );
-        let due = a.claim_notifications(10, 10, 100).unwrap();
+        let due = a.claim_notifications(crate::store::ChannelKind::Email, 10, 10, 100).unwrap();
         assert_eq!(due.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["ntf_1", "ntf_2"]);
         assert_eq!(
             (due[0].address.as_str(), due[0].request.as_str(), due[0].created_ms),
@@ -775,8 +784,8 @@ mod tests {
         );
         a.record_notification("ntf_1", false, "421", Some(50), 20).unwrap();
         a.record_notification("ntf_2", true, "250", None, 20).unwrap();
-        assert_eq!(a.claim_notifications(49, 10, 100).unwrap().len(), 0);
-        let again = a.claim_notifications(50, 10, 100).unwrap();
+        assert_eq!(a.claim_notifications(crate::store::ChannelKind::Email, 49, 10, 100).unwrap().len(), 0);
+        let again = a.claim_notifications(crate::store::ChannelKind::Email, 50, 10, 100).unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
         a.record_notification("ntf_1", false, "550", None, 60).unwrap();
         assert_eq!(

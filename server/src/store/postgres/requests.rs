@@ -11,7 +11,7 @@
 
 use handrail_core::request::Priority;
 
-use super::channels::{is_addressee, notify};
+use super::channels::{is_addressee, notify, slack_member};
 use super::deliveries::enqueue;
 use super::housekeeping::add_usage;
 use super::*;
@@ -442,18 +442,20 @@ impl Postgres {
                     &[&project, &id],
                 )
                 .await?;
-            if let Some(address) = email_actor(approver) {
-                // An e-mail addressee approves only while an e-mail channel of the project that
-                // hears the request's role (as it is now) names the address: the channels are
-                // held until the commit, so none is deleted in between.
+            if let Some((kind, who)) = channel_actor(approver) {
+                // An e-mail addressee (a Slack member) approves only while an e-mail (Slack)
+                // channel of the project that hears the request's role (as it is now) names
+                // them: the project's channels are held until the commit, so none is deleted in
+                // between.
                 let Some(row) = row else { return Ok(false) };
                 let role: Option<String> = row.try_get(0)?;
-                tx.execute(
-                    "SELECT 1 FROM channels WHERE project = $1 AND kind = 'email' ORDER BY id FOR SHARE",
-                    &[&project],
-                )
-                .await?;
-                if !is_addressee(tx, project, role.as_deref(), address).await? {
+                tx.execute("SELECT 1 FROM channels WHERE project = $1 ORDER BY id FOR SHARE", &[&project])
+                    .await?;
+                let admitted = match kind {
+                    ChannelKind::Email => is_addressee(tx, project, role.as_deref(), who).await?,
+                    ChannelKind::Slack => slack_member(tx, project, role.as_deref(), who).await?.is_some(),
+                };
+                if !admitted {
                     return Err(StoreError(
                         "approval refused: its decider is not an addressee of a channel of the request's role"
                             .into(),
@@ -539,7 +541,7 @@ async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()
     let (keys, agents): (Vec<_>, Vec<_>) = rulings
         .iter()
         .filter_map(|d| Some((d.project, d.approver?)))
-        .filter(|(_, a)| email_actor(a).is_none())
+        .filter(|(_, a)| channel_actor(a).is_none())
         .unzip();
     if !keys.is_empty() {
         tx.execute(
@@ -550,14 +552,11 @@ async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()
         .await?;
     }
     let mailed = sorted(
-        rulings.iter().filter(|d| d.approver.and_then(email_actor).is_some()).map(|d| d.project).collect(),
+        rulings.iter().filter(|d| d.approver.and_then(channel_actor).is_some()).map(|d| d.project).collect(),
     );
     if !mailed.is_empty() {
-        tx.execute(
-            "SELECT 1 FROM channels WHERE project = ANY($1) AND kind = 'email' ORDER BY id FOR SHARE",
-            &[&mailed],
-        )
-        .await?;
+        tx.execute("SELECT 1 FROM channels WHERE project = ANY($1) ORDER BY id FOR SHARE", &[&mailed])
+            .await?;
     }
     let projects = sorted(rulings.iter().map(|d| d.project).collect());
     tx.execute("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY rowid FOR KEY SHARE", &[&projects])

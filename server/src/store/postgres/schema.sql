@@ -137,6 +137,8 @@ CREATE TABLE notifications (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, request TEXT NOT NULL, kind TEXT NOT NULL,
     address TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
     next_ms BIGINT, last_outcome TEXT, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+    -- For `slack`: where the message was posted (channel id, message ts), to update it later.
+    posted_channel TEXT, posted_ts TEXT,
     rowid BIGSERIAL);
 
 CREATE INDEX notifications_due ON notifications(state, next_ms);

@@ -1,6 +1,7 @@
 //! Channels and the outbox of their notifications.
 
 use super::*;
+use crate::store::ChannelTarget;
 
 /// The columns a channel is read from ([`channel_row`]).
 const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
@@ -9,27 +10,28 @@ fn channel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Strin
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-/// The e-mail target as stored.
-#[derive(Serialize, Deserialize)]
-struct EmailTarget {
-    to: Vec<String>,
-}
-
 fn channel(
     (id, kind, target, roles, created_at): (String, String, String, Option<String>, i64),
 ) -> StoreResult<Channel> {
-    let kind = match kind.as_str() {
-        "email" => ChannelKind::Email,
-        other => return Err(StoreError(format!("channel {id}: kind {other:?}"))),
+    let Some(kind) = ChannelKind::parse(&kind) else {
+        return Err(StoreError(format!("channel {id}: kind {kind:?}")));
     };
-    let target: EmailTarget = serde_json::from_str(&target)?;
+    let target: ChannelTarget = serde_json::from_str(&target)?;
     let roles = roles.map(|r| serde_json::from_str(&r)).transpose()?.unwrap_or_default();
-    Ok(Channel { id, kind, to: target.to, roles, created_at })
+    Ok(Channel {
+        id,
+        kind,
+        to: target.to,
+        channel: target.channel,
+        members: target.members,
+        roles,
+        created_at,
+    })
 }
 
 impl Channels for Sqlite {
     fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
-        let target = serde_json::to_string(&EmailTarget { to: c.to.clone() })?;
+        let target = serde_json::to_string(&ChannelTarget::of(c))?;
         let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -65,8 +67,13 @@ impl Channels for Sqlite {
         is_addressee(&self.reader(), project, role, address)
     }
 
+    fn slack_member(&self, project: &str, role: Option<&str>, user: &str) -> StoreResult<Option<String>> {
+        slack_member(&self.reader(), project, role, user)
+    }
+
     fn claim_notifications(
         &self,
+        kind: ChannelKind,
         now_ms: i64,
         limit: usize,
         lease_ms: i64,
@@ -75,19 +82,24 @@ impl Channels for Sqlite {
         let tx = conn.transaction()?;
         let rows = {
             let mut stmt = tx.prepare(
-                "SELECT id, project, request, address, event, attempts, created_ms FROM notifications
-                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = 'email' ORDER BY next_ms, rowid LIMIT ?2",
+                "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                 FROM notifications
+                 WHERE state = 'pending' AND next_ms <= ?1 AND kind = ?3 ORDER BY next_ms, rowid LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+            let rows = stmt.query_map(params![now_ms, limit as i64, kind.as_str()], |r| {
                 Ok(Notification {
                     id: r.get(0)?,
                     project: r.get(1)?,
                     request: r.get(2)?,
-                    kind: ChannelKind::Email,
+                    kind,
                     address: r.get(3)?,
                     event: r.get(4)?,
                     attempts: r.get(5)?,
                     created_ms: r.get(6)?,
+                    posted: match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
+                        (Some(c), Some(t)) => Some((c, t)),
+                        _ => None,
+                    },
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -100,6 +112,42 @@ impl Channels for Sqlite {
         }
         tx.commit()?;
         Ok(rows)
+    }
+
+    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE notifications SET posted_channel = ?2, posted_ts = ?3 WHERE id = ?1",
+            params![id, channel, ts],
+        )?;
+        Ok(())
+    }
+
+    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let posted = {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+                 WHERE project = ?1 AND request = ?2 AND kind = 'slack' AND event != 'request.decided'
+                 AND posted_ts IS NOT NULL",
+            )?;
+            let rows = stmt.query_map(params![project, request], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (channel, ts) in posted {
+            let mut id = [0u8; 12];
+            handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                    created_ms, updated_ms, posted_channel, posted_ts)
+                 VALUES (?1, ?2, ?3, 'slack', ?4, 'request.decided', 'pending', 0, ?5, ?5, ?5, ?4, ?6)",
+                params![format!("ntf_{}", handrail_core::encoding::b64url_encode(id)), project, request, channel, now_ms, ts],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn record_notification(
@@ -142,6 +190,24 @@ pub(super) fn is_addressee(
     Ok(stmt.exists(params![project, role, address])?)
 }
 
+/// The name `user` has on a Slack channel of `project` hearing `role` (see
+/// [`Channels::slack_member`]); inside a transaction or on a reader.
+pub(super) fn slack_member(
+    conn: &Connection,
+    project: &str,
+    role: Option<&str>,
+    user: &str,
+) -> StoreResult<Option<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(m.value, '$.name') FROM channels c, json_each(c.target, '$.members') m
+         WHERE c.project = ?1 AND c.kind = 'slack'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))
+         AND json_extract(m.value, '$.slack_user') = ?3
+         ORDER BY c.created_at, c.rowid LIMIT 1",
+    )?;
+    Ok(stmt.query_row(params![project, role, user], |r| r.get(0)).optional()?)
+}
+
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear
 /// `role` (each address once), inside the transaction that writes the request.
 pub(super) fn notify(
@@ -172,6 +238,31 @@ pub(super) fn notify(
                 project,
                 request,
                 address,
+                event,
+                now_ms
+            ],
+        )?;
+    }
+    // One message per Slack channel that hears the role (each channel id once).
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT json_extract(c.target, '$.channel') FROM channels c
+         WHERE c.project = ?1 AND c.kind = 'slack'
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))",
+    )?;
+    let slack =
+        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    for channel in slack {
+        let mut id = [0u8; 12];
+        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+                created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, 'slack', ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+            params![
+                format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
+                project,
+                request,
+                channel,
                 event,
                 now_ms
             ],

@@ -31,6 +31,15 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("notifications", "posted_ts")? {
+        // Where a Slack notification's message was posted (NULL for e-mail, and until posted).
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE notifications ADD COLUMN posted_channel TEXT;
+             ALTER TABLE notifications ADD COLUMN posted_ts TEXT;
+             COMMIT;",
+        )?;
+    }
     if !has("webhooks", "roles")? {
         // NULL: the endpoint receives every request's events.
         conn.execute_batch("ALTER TABLE webhooks ADD COLUMN roles TEXT;")?;

@@ -26,7 +26,7 @@ mod requests;
 mod snapshots;
 
 use super::{
-    approving_actor, email_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink,
+    approving_actor, channel_actor, AgentRow, AgentSnapshot, Agents, AuditEvent, AuditLog, BlobSink,
     BudgetState, Channel, ChannelKind, Channels, CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries,
     Delivery, DeliveryEntry, DeliveryTarget, DueEscalation, Escalation, EscalationStep, Grant, Grants,
     Housekeeping, Inserted, KeyInfo, NewKeyRow, Notification, ObservationUpdate, Principal, Project,

@@ -402,9 +402,9 @@ fn decide_job(
     let (at, actor, event, data) = (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
     let approver = approving_actor(status, decision)?.map(str::to_string);
     Ok(Box::new(move |tx| {
-        if let Some(address) = approver.as_deref().and_then(email_actor) {
-            // An e-mail addressee approves only while an e-mail channel of the project that
-            // hears the request's role (as it is now) names the address.
+        if let Some((kind, who)) = approver.as_deref().and_then(channel_actor) {
+            // An e-mail addressee (a Slack member) approves only while an e-mail (Slack)
+            // channel of the project that hears the request's role (as it is now) names them.
             let role: Option<Option<String>> = tx
                 .query_row(
                     "SELECT role FROM requests WHERE project = ?1 AND id = ?2",
@@ -413,7 +413,11 @@ fn decide_job(
                 )
                 .optional()?;
             let Some(role) = role else { return Ok(Written::Skipped) };
-            if !channels::is_addressee(tx, &project, role.as_deref(), address)? {
+            let admitted = match kind {
+                ChannelKind::Email => channels::is_addressee(tx, &project, role.as_deref(), who)?,
+                ChannelKind::Slack => channels::slack_member(tx, &project, role.as_deref(), who)?.is_some(),
+            };
+            if !admitted {
                 return Err(StoreError(
                     "approval refused: its decider is not an addressee of a channel of the request's role"
                         .into(),

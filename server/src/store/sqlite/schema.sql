@@ -99,7 +99,9 @@ CREATE INDEX IF NOT EXISTS channels_by_project ON channels(project, created_at);
 CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, request TEXT NOT NULL, kind TEXT NOT NULL,
     address TEXT NOT NULL, event TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-    next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+    next_ms INTEGER, last_outcome TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+    -- For `slack`: where the message was posted (channel id, message ts), to update it later.
+    posted_channel TEXT, posted_ts TEXT);
 
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, next_ms);
 CREATE INDEX IF NOT EXISTS notifications_by_request ON notifications(request);

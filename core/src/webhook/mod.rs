@@ -14,6 +14,8 @@
 //!
 //! Secrets: `whsec_<base64>` (HMAC key, 24–64 bytes), `whsk_<base64>` (Ed25519 private key:
 //! 32-byte seed, or 64 bytes seed‖public), `whpk_<base64>` (Ed25519 public key, 32 bytes).
+//!
+//! Requests that Slack sends to an app are signed differently; see [`slack`].
 
 use std::fmt;
 
@@ -26,6 +28,8 @@ use crate::crypto::{
 use crate::crypto::fill_random;
 use crate::encoding::{b64_decode, b64_encode};
 use crate::error::{Error, Result};
+
+pub mod slack;
 
 /// Default tolerance between a webhook's timestamp and `now`, in seconds (both directions).
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;

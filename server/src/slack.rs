@@ -1,0 +1,599 @@
+//! Slack channels: the app's credentials (`HANDRAIL_SLACK_BOT_TOKEN`,
+//! `HANDRAIL_SLACK_SIGNING_SECRET`), where its Web API calls go (`HANDRAIL_SLACK_API_URL`),
+//! and the checks on what a Slack channel names.
+//!
+//! A request (and an escalation into a role) is announced with one `chat.postMessage` per
+//! Slack channel of its role, queued by the store in the request's transaction like e-mail
+//! (see [`crate::store::Channels`]) and sent by [`worker`] with e-mail's retries and backoff
+//! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
+//! kept with the notification.
+//!
+//! Its Approve and Reject buttons come back to `POST /integrations/slack/interactivity`
+//! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
+//! [`handrail_core::webhook::slack::verify_slack`]), before anything else is read. Then the
+//! clicking user must be a member of a Slack channel of the request's current role — checked
+//! here for the answer, and again by the store inside the transaction that writes the decision,
+//! as e-mail addressees are — and the request must be pending. Approve decides through
+//! [`crate::lifecycle::decide`] as `slack:USER`; Reject too, with the reason "rejected in
+//! Slack". Anything else gets an ephemeral answer and decides nothing.
+//!
+//! After any decision (every one goes through [`crate::lifecycle`]) the store queues a
+//! `request.decided` notification per posted message, right after the decision's commit; the
+//! worker sends it as `chat.update`, showing the outcome and the decider, buttons gone.
+//!
+//! A channel is refused unless the server holds both credentials, so no member is promised
+//! messages (or buttons) the server cannot send or check. Agent-written text goes into
+//! messages escaped (`&`, `<`, `>`), so it cannot mention people or make links.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use handrail_core::request::{RequestSummary, Status};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, Code};
+use crate::mail::View;
+use crate::store::{ChannelKind, Notification, RequestRow, SLACK_ACTOR};
+use crate::{blocking, now, now_ms, outbound, AppState};
+
+/// How long a claimed notification is kept from other passes: well past an attempt.
+const LEASE_MS: i64 = 120_000;
+/// Notifications are given up this long after they were queued (or at the request's deadline).
+const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
+/// Most notifications claimed per pass.
+const BATCH: usize = 16;
+/// Most characters of a section's text (Slack's limit is 3000).
+const MAX_SECTION: usize = 2900;
+/// Most characters of a header (Slack's limit is 150).
+const MAX_HEADER: usize = 150;
+/// Most bytes of a Web API answer read.
+const MAX_ANSWER: u64 = 64 * 1024;
+
+/// Slack's Web API, unless `HANDRAIL_SLACK_API_URL` says otherwise.
+const DEFAULT_API_URL: &str = "https://slack.com/api";
+/// Longest member display name, in characters.
+const MAX_NAME_CHARS: usize = 80;
+
+/// The Slack app this server acts as, read once at start. Prints `[redacted]` in `Debug`.
+pub(crate) struct Slack {
+    /// Sent as `Authorization: Bearer …` to the Web API, nowhere else.
+    pub(crate) bot_token: String,
+    /// Checks the requests of Slack's buttons.
+    pub(crate) signing_secret: String,
+    /// The Web API base, checked against the outbound policy like a webhook URL.
+    pub(crate) api_url: url::Url,
+}
+
+impl std::fmt::Debug for Slack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slack {{ api_url: {}, bot_token: [redacted], signing_secret: [redacted] }}", self.api_url)
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl Slack {
+    /// The app of the environment: None when neither credential is set; an error when only
+    /// one is, or when the API URL is not one the outbound policy lets the server call. The
+    /// errors name variables, never their values.
+    pub(crate) fn from_env() -> Result<Option<Slack>, String> {
+        let token = var("HANDRAIL_SLACK_BOT_TOKEN");
+        let secret = var("HANDRAIL_SLACK_SIGNING_SECRET");
+        let (bot_token, signing_secret) = match (token, secret) {
+            (None, None) => return Ok(None),
+            (Some(t), Some(s)) => (t, s),
+            _ => {
+                return Err(
+                    "HANDRAIL_SLACK_BOT_TOKEN and HANDRAIL_SLACK_SIGNING_SECRET are set together".into()
+                )
+            }
+        };
+        if !bot_token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("HANDRAIL_SLACK_BOT_TOKEN: printable ASCII without spaces".into());
+        }
+        let text = var("HANDRAIL_SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into());
+        let api_url = outbound::check_url(text.trim_end_matches('/'), outbound::Networks::from_env()?)
+            .map_err(|e| match e {
+                outbound::UrlError::Invalid(why) => format!("HANDRAIL_SLACK_API_URL: {why}"),
+                outbound::UrlError::Forbidden => {
+                    "HANDRAIL_SLACK_API_URL: an address HANDRAIL_OUTBOUND_NETWORKS does not allow".into()
+                }
+            })?;
+        Ok(Some(Slack { bot_token, signing_secret, api_url }))
+    }
+}
+
+/// Sends due Slack notifications, forever (one at a time, on the blocking pool), through the
+/// webhook worker's agent: its outbound policy, timeouts and TLS trust.
+pub(crate) async fn worker(state: AppState, slack: Arc<Slack>, agents: crate::webhooks::Agents) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let due = crate::blocking(|| {
+            state.store.claim_notifications(ChannelKind::Slack, now_ms(), BATCH, LEASE_MS)
+        });
+        let due = match due {
+            Ok(due) => due,
+            Err(e) => {
+                crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+                continue;
+            }
+        };
+        for n in due {
+            let (state2, slack, agents) = (state.clone(), slack.clone(), agents.clone());
+            let attempt = tokio::task::spawn_blocking(move || attempt(&state2, &slack, &agents, &n)).await;
+            if let Err(e) = attempt {
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "slack worker",
+                    json!({ "error": e.to_string() }),
+                );
+            }
+        }
+    }
+}
+
+/// One attempt at one notification, recorded.
+fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n: &Notification) {
+    let row = match state.store.request(&n.project, &n.request) {
+        Ok(row) => row,
+        Err(e) => {
+            crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+            return; // the lease runs out and it is tried again
+        }
+    };
+    let now = now_ms();
+    let (sent, outcome, deadline_ms) = match row {
+        None => (true, "not sent: the request is gone".to_string(), 0),
+        // A decided request's message shows the outcome, its buttons gone.
+        Some(row) if n.event == "request.decided" => match update(state, slack, agents, n, &row) {
+            Ok(()) => (true, "updated".to_string(), 0),
+            Err(class) => (false, class, n.created_ms + GIVE_UP_MS),
+        },
+        // Decided before it was posted: nobody needs to be asked any more.
+        Some(row) if row.status != Status::Pending || row.expires_at * 1000 <= now => {
+            (true, format!("not sent: the request is {}", row.status), 0)
+        }
+        Some(row) => match post(state, slack, agents, n, &row) {
+            Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
+                Ok(()) => {
+                    decided_meanwhile(state, slack, agents, n, channel, ts);
+                    (true, "sent".to_string(), 0)
+                }
+                Err(e) => {
+                    crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+                    (true, "sent, not recorded".to_string(), 0)
+                }
+            },
+            Err(class) => (false, class, row.expires_at * 1000),
+        },
+    };
+    let retry = !sent && now - n.created_ms < GIVE_UP_MS;
+    let next = retry.then(|| now + crate::webhooks::backoff(n.attempts)).filter(|&t| t < deadline_ms);
+    let level = if sent { crate::log::Level::Info } else { crate::log::Level::Warn };
+    crate::log::event(
+        level,
+        if sent { "slack notification done" } else { "slack notification failed" },
+        json!({
+            "notification": n.id, "request": n.request, "event": n.event, "attempt": n.attempts + 1,
+            "outcome": outcome, "retry": next.is_some(),
+        }),
+    );
+    if let Err(e) = state.store.record_notification(&n.id, sent, &outcome, next, now) {
+        crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+    }
+}
+
+/// A decision that committed while the message was being posted found no `ts` to queue an
+/// update for; one that commits after this read finds it. So the message is updated here
+/// when the request is no longer pending (an update twice is harmless). Best effort: a
+/// failure is logged.
+fn decided_meanwhile(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    channel: String,
+    ts: String,
+) {
+    let Ok(Some(row)) = state.store.request(&n.project, &n.request) else { return };
+    if row.status == Status::Pending {
+        return;
+    }
+    let posted = Notification { posted: Some((channel, ts)), ..n.clone() };
+    if let Err(class) = update(state, slack, agents, &posted, &row) {
+        crate::log::event(
+            crate::log::Level::Warn,
+            "slack update failed",
+            json!({ "notification": n.id, "request": n.request, "outcome": class }),
+        );
+    }
+}
+
+/// Posts the message: Ok with the channel and `ts` Slack answered, or a class of the failure
+/// (never the bot token; of Slack's answer only its error code).
+fn post(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+) -> Result<(String, String), String> {
+    let dashboard = format!("{}/#/requests/{}", state.blob_links.base(), row.id);
+    let body = message(&n.address, row, &View::of(row), &dashboard, n.event == "request.escalated");
+    let answer = call(slack, agents, "chat.postMessage", &body)?;
+    let channel = answer.get("channel").and_then(Value::as_str).unwrap_or(&n.address);
+    let ts = answer.get("ts").and_then(Value::as_str).ok_or("slack: no ts in the answer")?;
+    Ok((channel.to_string(), ts.to_string()))
+}
+
+/// Updates a posted message to show how its request was decided, and by whom (a Slack
+/// member by their name).
+fn update(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+) -> Result<(), String> {
+    let (channel, ts) = n.posted.as_ref().ok_or("refused: no posted message")?;
+    let decision = row.decision.as_ref().ok_or("refused: not decided")?;
+    let actor = decision.actor.as_deref().unwrap_or("system");
+    let who = match crate::store::slack_actor(actor) {
+        Some(user) => match state.store.slack_member(&row.project, row.role.as_deref(), user) {
+            Ok(Some(name)) => format!("{} (`{}`)", escape(&name), escape(actor)),
+            _ => format!("`{}`", escape(actor)),
+        },
+        None if actor == "system" => "no one before the deadline".to_string(),
+        None => format!("`{}`", escape(actor)),
+    };
+    let view = View::of(row);
+    let title = format!("{} {}", view.service, view.action);
+    let mut outcome = format!("*{}* by {who}", row.status);
+    if let Some(reason) = decision.reason.as_deref() {
+        outcome.push_str(&format!("\nReason: {}", escape(&crate::mail::line(reason))));
+    }
+    let blocks = json!([
+        {"type": "header", "text": {"type": "plain_text", "text": cut(&title, MAX_HEADER), "emoji": false}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut(&outcome, MAX_SECTION)}},
+    ]);
+    let body = json!({
+        "channel": channel,
+        "ts": ts,
+        "text": cut(&format!("{}: {}", row.status, escape(&title)), MAX_SECTION),
+        "blocks": blocks,
+    });
+    call(slack, agents, "chat.update", &body).map(|_| ())
+}
+
+/// One Web API call (JSON, bearer token): the answer when it says `ok: true`.
+fn call(
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    method: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let url = format!("{}/{method}", slack.api_url.as_str().trim_end_matches('/'));
+    // The policy may have changed since the start (a restart with `public`): literals are
+    // checked again before any connection, host names as they resolve.
+    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(&url, crate::webhooks::networks()) {
+        return Err(outbound::REFUSED.into());
+    }
+    let response = agents
+        .agent()
+        .post(&url)
+        .set("content-type", "application/json; charset=utf-8")
+        .set("authorization", &format!("Bearer {}", slack.bot_token))
+        .send_string(&body.to_string());
+    let response = match response {
+        Ok(r) => r,
+        Err(ureq::Error::Status(status, _)) => return Err(format!("HTTP {}xx", status / 100)),
+        Err(e) => return Err(crate::webhooks::failure(&e)),
+    };
+    let mut text = String::new();
+    response
+        .into_reader()
+        .take(MAX_ANSWER)
+        .read_to_string(&mut text)
+        .map_err(|_| "slack: unreadable answer".to_string())?;
+    let answer: Value = serde_json::from_str(&text).map_err(|_| "slack: not JSON".to_string())?;
+    if answer.get("ok") == Some(&Value::Bool(true)) {
+        return Ok(answer);
+    }
+    // Slack's error is a short code (`channel_not_found`); anything else is not repeated.
+    let code = answer
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .unwrap_or("unknown");
+    Err(format!("slack: {code}"))
+}
+
+/// The `chat.postMessage` body announcing `row` in `channel` (Block Kit, with a plain-text
+/// fallback for notifications).
+fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escalated: bool) -> Value {
+    let title = format!("{} {}", view.service, view.action);
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": cut(&title, MAX_HEADER), "emoji": false}}),
+        json!({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": format!("*Priority*\n{}", cut(&escape(&view.priority), 1900))},
+            {"type": "mrkdwn", "text": format!("*Role*\n{}", cut(&escape(&view.role), 1900))},
+            {"type": "mrkdwn", "text": format!("*Deadline*\n{}", view.deadline)},
+        ]}),
+    ];
+    if escalated {
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "Escalated to this role."}]}),
+        );
+    }
+    if !view.firewall.is_empty() {
+        let mut text = "*Why the firewall held it*".to_string();
+        for l in &view.firewall {
+            text.push_str("\n• ");
+            text.push_str(&escape(l));
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, MAX_SECTION)}}));
+    }
+    let payload = match &view.payload {
+        Some(p) => format!("```{}```", escaped_within(p, MAX_SECTION - 6)),
+        // The dashboard URL is the server's own, never agent text.
+        None => format!("End-to-end encrypted: <{dashboard}|open the dashboard> to read it."),
+    };
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": payload}}));
+    // The block names the project: the buttons' requests carry it back with the request id.
+    blocks.push(
+        json!({"type": "actions", "block_id": format!("{DECIDE_BLOCK}{}", row.project), "elements": [
+            {"type": "button", "action_id": "approve", "style": "primary",
+             "text": {"type": "plain_text", "text": "Approve"}, "value": row.id},
+            {"type": "button", "action_id": "reject", "style": "danger",
+             "text": {"type": "plain_text", "text": "Reject"}, "value": row.id},
+        ]}),
+    );
+    json!({
+        "channel": channel,
+        "text": cut(&format!("Approval asked: {}", escape(&title)), MAX_SECTION),
+        "blocks": blocks,
+        "unfurl_links": false,
+        "unfurl_media": false,
+    })
+}
+
+/// The prefix of the buttons' `block_id`; the project's id follows.
+const DECIDE_BLOCK: &str = "handrail_decide:";
+/// Most bytes of an interactivity request (Slack's are a few KiB).
+const MAX_INTERACTIVITY: usize = 64 * 1024;
+
+/// The route Slack's buttons call.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/integrations/slack/interactivity", axum::routing::post(interactivity))
+}
+
+/// What Slack expects from an app: 200 with a message only the clicking user sees.
+fn ephemeral(text: &str) -> Response {
+    (StatusCode::OK, Json(json!({"response_type": "ephemeral", "text": text}))).into_response()
+}
+
+/// A button's click: verified, then decided or answered (see the module's comment).
+async fn interactivity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::v1::Body(bytes): crate::v1::Body,
+) -> Response {
+    let Some(slack) = state.slack.clone() else {
+        return ApiError::new(Code::NotFound, "this server has no Slack app").into_response();
+    };
+    if bytes.len() > MAX_INTERACTIVITY {
+        return ApiError::new(Code::TooLarge, "an interactivity request is at most 64 KiB").into_response();
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // The signature first: nothing of an unsigned body is read.
+    if let Err(e) = handrail_core::webhook::slack::verify_slack(
+        slack.signing_secret.as_bytes(),
+        header("x-slack-request-timestamp"),
+        &bytes,
+        header("x-slack-signature"),
+        now(),
+    ) {
+        return ApiError::new(Code::Unauthorized, format!("not a request from Slack ({})", e.code()))
+            .into_response();
+    }
+    let click = match Click::parse(&bytes) {
+        Ok(click) => click,
+        Err(why) => return ApiError::new(Code::InvalidRequest, why).into_response(),
+    };
+    match decide(&state, &click) {
+        Ok(text) => ephemeral(&text),
+        Err(text) => ephemeral(text),
+    }
+}
+
+/// One click on Approve or Reject, as a verified payload carries it.
+struct Click {
+    user: String,
+    approve: bool,
+    project: String,
+    request: String,
+}
+
+impl Click {
+    /// The form's one field `payload`: a `block_actions` payload with one of our buttons.
+    fn parse(bytes: &[u8]) -> Result<Click, &'static str> {
+        let mut payload = None;
+        for (name, value) in url::form_urlencoded::parse(bytes) {
+            if name != "payload" || payload.replace(value.into_owned()).is_some() {
+                return Err("the form has one field, payload");
+            }
+        }
+        let payload = payload.ok_or("the form has one field, payload")?;
+        let value: Value = crate::v1::parse(payload.as_bytes()).map_err(|_| "payload is not JSON")?;
+        if value["type"] != "block_actions" {
+            return Err("only block_actions payloads are handled");
+        }
+        let user = value["user"]["id"].as_str().ok_or("payload.user.id is missing")?;
+        check_user_id(user).map_err(|_| "payload.user.id is not a Slack user id")?;
+        let actions = value["actions"].as_array().filter(|a| a.len() == 1).ok_or("one action per payload")?;
+        let action = &actions[0];
+        let approve = match action["action_id"].as_str() {
+            Some("approve") => true,
+            Some("reject") => false,
+            _ => return Err("the action is approve or reject"),
+        };
+        let project = action["block_id"]
+            .as_str()
+            .and_then(|b| b.strip_prefix(DECIDE_BLOCK))
+            .filter(|p| !p.is_empty() && p.len() <= 64)
+            .ok_or("not a Handrail button")?;
+        let request =
+            action["value"].as_str().filter(|v| !v.is_empty() && v.len() <= 128).ok_or("no request")?;
+        Ok(Click { user: user.into(), approve, project: project.into(), request: request.into() })
+    }
+}
+
+/// Decides the click's request as its user: the answer to show them, or why nothing was decided.
+fn decide(state: &AppState, click: &Click) -> Result<String, &'static str> {
+    let fail = |e: crate::store::StoreError| {
+        crate::log::event(crate::log::Level::Error, "slack interactivity", json!({ "error": e.0 }));
+        "Handrail could not read this request just now: try again."
+    };
+    let row = blocking(|| state.store.request(&click.project, &click.request))
+        .map_err(fail)?
+        .ok_or("This request is not in Handrail (any more).")?;
+    let name = blocking(|| state.store.slack_member(&row.project, row.role.as_deref(), &click.user))
+        .map_err(fail)?
+        .ok_or("You are not a member of a Slack channel of this request's role in Handrail: nothing was decided.")?;
+    if row.status != Status::Pending || row.expires_at <= now() {
+        return Err("This request is no longer pending: nothing was decided.");
+    }
+    if click.approve && RequestSummary::of(&row).encrypted {
+        return Err(
+            "The payload is end-to-end encrypted: approve it in the dashboard, where it can be read.",
+        );
+    }
+    let (status, patched, diff) =
+        crate::lifecycle::judge(&row, if click.approve { "approve" } else { "reject" }, None)
+            .map_err(|_| "Handrail could not decide this request.")?;
+    let actor = format!("{SLACK_ACTOR}{}", click.user);
+    let reason = (!click.approve).then(|| "rejected in Slack".to_string());
+    let ruling =
+        crate::lifecycle::Ruling { patched, diff, reason, ..crate::lifecycle::Ruling::plain(status, &actor) };
+    match blocking(|| crate::lifecycle::decide(state, &row, ruling)) {
+        Ok(_) => Ok(format!("{status} by {name} ({actor}).")),
+        Err(e) if e.code == Code::AlreadyDecided.as_str() => {
+            Err("This request was decided meanwhile: nothing was decided.")
+        }
+        Err(e) => {
+            crate::log::event(crate::log::Level::Warn, "slack interactivity", json!({ "error": e.message }));
+            Err("Handrail refused this decision: nothing was decided.")
+        }
+    }
+}
+
+/// Slack's mrkdwn escaping: `&`, `<` and `>` are the only control characters.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// `text` escaped for a code block, at most `max` characters, never cut inside an escape; a
+/// cut payload says so. A backtick is followed by a zero-width space, so the payload cannot
+/// close its code block.
+fn escaped_within(text: &str, max: usize) -> String {
+    const MORE: &str = "\n… (cut: open the dashboard for all of it)";
+    let room = max - MORE.chars().count();
+    let mut out = String::new();
+    let mut count = 0;
+    for c in text.chars() {
+        let piece = match c {
+            '`' => "`\u{200b}".to_string(),
+            c => escape(c.encode_utf8(&mut [0; 4])),
+        };
+        let len = piece.chars().count();
+        if count + len > room {
+            out.push_str(MORE);
+            return out;
+        }
+        out.push_str(&piece);
+        count += len;
+    }
+    out
+}
+
+/// Checks a Slack conversation id: a public (`C…`) or private (`G…`) channel, 9 to 21
+/// upper-case letters and digits.
+pub(crate) fn check_channel_id(text: &str) -> Result<(), &'static str> {
+    if slack_id(text, b"CG") {
+        Ok(())
+    } else {
+        Err("channel is a Slack channel id: C or G, then upper-case letters and digits (9 to 21 in all)")
+    }
+}
+
+/// Checks a Slack user id (`U…`, or `W…` on Enterprise Grid).
+pub(crate) fn check_user_id(text: &str) -> Result<(), &'static str> {
+    if slack_id(text, b"UW") {
+        Ok(())
+    } else {
+        Err("slack_user is a Slack user id: U or W, then upper-case letters and digits (9 to 21 in all)")
+    }
+}
+
+fn slack_id(text: &str, first: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    (9..=21).contains(&bytes.len())
+        && first.contains(&bytes[0])
+        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Checks a member's display name: 1 to 80 characters, no control or invisible characters
+/// (it is shown to people as the decider's name).
+pub(crate) fn check_name(text: &str) -> Result<(), &'static str> {
+    let count = text.chars().count();
+    if count == 0 || count > MAX_NAME_CHARS || text.trim() != text {
+        return Err("name is 1 to 80 characters, without leading or trailing spaces");
+    }
+    if text.chars().any(|c| c.is_control()) || handrail_core::request::reveal_invisible(text) != text {
+        return Err("name holds control or invisible characters");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names() {
+        assert!(check_channel_id("C0123456789").is_ok());
+        assert!(check_channel_id("G01234567").is_ok());
+        for bad in ["C0123", "D0123456789", "c0123456789", "C0123456789\n", "C01234567890123456789X"] {
+            assert!(check_channel_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_user_id("U0123ABCD").is_ok());
+        assert!(check_user_id("W0123ABCD").is_ok());
+        assert!(check_user_id("B0123ABCD").is_err());
+        assert_eq!(escaped_within("a<b>&```", 100), "a&lt;b&gt;&amp;`\u{200b}`\u{200b}`\u{200b}");
+        let long = escaped_within(&"<".repeat(5000), 2894);
+        assert!(long.chars().count() <= 2894 && long.ends_with("all of it)"), "{long}");
+        assert!(!long.contains("&l…") && long.matches("&lt;").count() > 600);
+        assert!(check_name("Alice Müller").is_ok());
+        for bad in ["", " Alice", "Al\u{202e}ice", "Al\u{200b}ice", "A\u{7}", &"a".repeat(81)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,670 @@
+//! Slack channels, end to end on the real binary: created only when the server holds a Slack
+//! app's credentials, validated, audited, listed without any secret; a request is posted to
+//! the Slack channels of its role through a stand-in of Slack's Web API (Slack itself cannot
+//! be reached from a test). Deciding from the buttons comes in a later slice.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{fresh_dir, Server};
+use handrail_core::protocol::{Client, HttpResponse};
+use handrail_core::request::Request;
+use handrail_core::webhook::slack::sign_slack;
+use serde_json::{json, Value};
+
+/// One Web API call the stand-in received.
+#[derive(Debug, Clone)]
+struct Call {
+    path: String,
+    authorization: String,
+    content_type: String,
+    body: Value,
+}
+
+/// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` and `chat.update` answer
+/// as Slack documents them (`{"ok": true, "channel": …, "ts": …}`; an update keeps the
+/// message's `ts`), except the first call, which gets
+/// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. It records every call.
+struct SlackApi {
+    url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl SlackApi {
+    fn start() -> SlackApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
+        let recorded = calls.clone();
+        std::thread::spawn(move || {
+            let mut served = 0u32;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(call) = read_call(&mut stream) else { continue };
+                served += 1;
+                let answer = if served == 1 {
+                    json!({"ok": false, "error": "ratelimited"})
+                } else {
+                    let ts = call
+                        .body
+                        .get("ts")
+                        .cloned()
+                        .unwrap_or_else(|| json!(format!("1700000000.{served:06}")));
+                    json!({"ok": true, "channel": call.body["channel"], "ts": ts, "message": {"text": call.body["text"]}})
+                };
+                recorded.lock().unwrap().push(call);
+                let text = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        SlackApi { url, calls }
+    }
+
+    /// The calls of `method` that got `ok: true`, once there are `n` of them (20 s at most).
+    fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
+        let until = Instant::now() + Duration::from_secs(20);
+        let path = format!("/api/{method}");
+        loop {
+            let calls: Vec<Call> =
+                self.calls.lock().unwrap().iter().skip(1).filter(|c| c.path == path).cloned().collect();
+            if calls.len() >= n || Instant::now() > until {
+                return calls;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The request line's path, two headers and the JSON body of one HTTP/1.1 request.
+fn read_call(stream: &mut std::net::TcpStream) -> Option<Call> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split(' ').nth(1)?.to_string();
+    let (mut length, mut authorization, mut content_type) = (0, String::new(), String::new());
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "authorization" => authorization = value.trim().to_string(),
+            "content-type" => content_type = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Call { path, authorization, content_type, body: serde_json::from_slice(&body).ok()? })
+}
+
+const TOKEN: &str = "xoxb-test-token-hunter2";
+const SECRET: &str = "signing-secret-hunter2";
+
+fn slack_env() -> Vec<(&'static str, &'static str)> {
+    vec![("HANDRAIL_SLACK_BOT_TOKEN", TOKEN), ("HANDRAIL_SLACK_SIGNING_SECRET", SECRET)]
+}
+
+fn finance() -> serde_json::Value {
+    json!({
+        "kind": "slack",
+        "channel": "C0FINANCE1",
+        "roles": ["finance"],
+        "members": [{"slack_user": "U0ALICE001", "name": "Alice"}, {"slack_user": "U0BOB00001", "name": "Bob"}],
+    })
+}
+
+#[test]
+fn a_slack_channel_needs_the_app_and_is_validated_audited_and_listed() {
+    let plain = Server::fresh("plain");
+    let (status, answer) = plain.call("POST", "/v1/channels", &plain.operator, Some(&finance()));
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("channel_unavailable")), "{answer}");
+    drop(plain);
+
+    let server = Server::fresh_with("app", &slack_env());
+    let member = |id: &str, name: &str| json!({"slack_user": id, "name": name});
+    let slack = |channel: &str, members: serde_json::Value| json!({"kind": "slack", "channel": channel, "members": members});
+    let alice = || json!([member("U0ALICE001", "Alice")]);
+    for (bad, status, code) in [
+        (json!({"kind": "slack", "members": alice()}), 400, "invalid_channel"),
+        (json!({"kind": "slack", "channel": "C0FINANCE1"}), 400, "invalid_channel"),
+        (slack("C0123", alice()), 400, "invalid_channel"),
+        (slack("D0FINANCE1", alice()), 400, "invalid_channel"),
+        (slack("c0finance1", alice()), 400, "invalid_channel"),
+        (slack("C0FINANCE1", json!([])), 400, "invalid_channel"),
+        (slack("C0FINANCE1", json!([member("alice", "Alice")])), 400, "invalid_channel"),
+        (slack("C0FINANCE1", json!([member("U0ALICE001", "")])), 400, "invalid_channel"),
+        (slack("C0FINANCE1", json!([member("U0ALICE001", "Al\u{202e}ice")])), 400, "invalid_channel"),
+        (slack("C0FINANCE1", json!([member("U0ALICE001", &"a".repeat(81))])), 400, "invalid_channel"),
+        (
+            slack("C0FINANCE1", json!([member("U0ALICE001", "Alice"), member("U0ALICE001", "Al")])),
+            400,
+            "invalid_channel",
+        ),
+        (slack("C0FINANCE1", json!(vec![member("U0ALICE001", "Alice"); 33])), 400, "invalid_channel"),
+        (
+            json!({"kind": "slack", "channel": "C0FINANCE1", "members": alice(), "roles": ["*"]}),
+            400,
+            "invalid_channel",
+        ),
+        (
+            json!({"kind": "slack", "channel": "C0FINANCE1", "members": alice(), "to": ["a@example.com"]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "slack", "channel": "C0FINANCE1", "members": [{"slack_user": "U0ALICE001", "name": "A", "admin": true}]}),
+            400,
+            "invalid_request",
+        ),
+        (json!({"kind": "email", "to": ["a@example.com"], "members": alice()}), 400, "invalid_request"),
+    ] {
+        let (got, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&bad));
+        assert_eq!((got, answer["error"]["code"].as_str().unwrap()), (status, code), "{bad} → {answer}");
+    }
+    let (status, answer) = server.call("POST", "/v1/channels", &server.agent, Some(&finance()));
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("forbidden")), "{answer}");
+
+    let (status, created) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["kind"], "slack");
+    assert_eq!(created["channel"], "C0FINANCE1");
+    assert_eq!(created["members"], finance()["members"]);
+    assert_eq!(created["roles"], json!(["finance"]));
+    assert!(created.get("to").is_none(), "{created}");
+    let (_, listed) = server.call("GET", "/v1/channels", &server.operator, None);
+    assert_eq!(listed["channels"], json!([created]), "{listed}");
+
+    // Who may decide is authority: the audit entry names the members.
+    let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "channel.created")
+        .unwrap_or_else(|| panic!("no channel.created in {audit}"));
+    assert_eq!(entry["data"]["members"], finance()["members"], "{entry}");
+    assert_eq!(entry["data"]["channel"], "C0FINANCE1", "{entry}");
+    for text in [created.to_string(), listed.to_string(), audit.to_string()] {
+        assert!(!text.contains("hunter2"), "a secret in {text}");
+    }
+
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = server.call("DELETE", &format!("/v1/channels/{id}"), &server.operator, None);
+    assert_eq!(status, 204);
+    let (_, listed) = server.call("GET", "/v1/channels", &server.operator, None);
+    assert_eq!(listed["channels"], json!([]), "{listed}");
+}
+
+#[test]
+fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("post", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&ops));
+    assert_eq!(status, 201, "{answer}");
+
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "priority": "high",
+                     "payload": {"amount": 42, "to": "acct_9", "memo": "<!channel> ```x``` <https://evil.example|click>"},
+                     "context": {"firewall": {"action": "ask", "score": 0.93,
+                                              "reasons": ["destination never seen"]}}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // An ops request beside it: its message goes to the ops channel, the finance one's not.
+    let (status, second) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "k8s", "action": "scale", "role": "ops", "payload": {"replicas": 3}})),
+    );
+    assert_eq!(status, 201, "{second}");
+
+    let mut calls = api.wait_for("chat.postMessage", 2);
+    calls.sort_by_key(|c| c.body["channel"].to_string());
+    // Whichever was refused first (`ok: false`) was tried again: each channel got one post.
+    let channels: Vec<&str> = calls.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["C0FINANCE1", "C0OPS00001"], "{calls:?}");
+    let all = api.calls.lock().unwrap().clone();
+    assert_eq!(all.len(), 3, "{all:?}");
+    for c in &all {
+        let mentions = c.body.to_string().contains(&id);
+        assert_eq!(mentions, c.body["channel"] == "C0FINANCE1", "the finance request only in finance: {c:?}");
+    }
+    let call = &calls[0];
+    assert_eq!(call.path, "/api/chat.postMessage");
+    assert_eq!(call.authorization, format!("Bearer {TOKEN}"));
+    assert!(call.content_type.starts_with("application/json"), "{}", call.content_type);
+    let blocks = call.body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[0]["text"]["text"], "bank wire");
+    let fields = blocks[1]["fields"].to_string();
+    for needle in ["*Priority*", "high", "*Role*", "finance", "*Deadline*"] {
+        assert!(fields.contains(needle), "{needle} in {fields}");
+    }
+    let text = call.body.to_string();
+    for needle in ["destination never seen", "score: 0.93", "acct_9", "\\\"amount\\\": 42"] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    // Agent-written text mentions no one, links nowhere and stays inside its code block.
+    assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"), "{text}");
+    assert!(!text.contains("<https://evil.example"), "{text}");
+    let payload =
+        blocks.iter().find_map(|b| b["text"]["text"].as_str().filter(|t| t.starts_with("```"))).unwrap();
+    assert_eq!(payload.matches("```").count(), 2, "{payload}");
+    let actions = blocks.iter().find(|b| b["type"] == "actions").expect("buttons");
+    let buttons: Vec<(&str, &str)> = actions["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["action_id"].as_str().unwrap(), b["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(buttons, [("approve", id.as_str()), ("reject", id.as_str())]);
+    assert!(!text.contains(SECRET), "{text}");
+    let ops_call = &calls[1];
+    assert_eq!(ops_call.body["blocks"][0]["text"]["text"], "k8s scale");
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn status_of(server: &Server, id: &str) -> String {
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    row["status"].as_str().unwrap().to_string()
+}
+
+/// What Slack sends when `user` clicks `button` (an element of a posted message's actions
+/// block): the form body `payload=<JSON>`.
+fn click_body(user: &str, actions: &Value, button: &str) -> String {
+    let element = actions["elements"].as_array().unwrap().iter().find(|e| e["action_id"] == button).unwrap();
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
+        "team": {"id": "T0TEAM0001", "domain": "example"},
+        "container": {"type": "message", "channel_id": "C0FINANCE1", "message_ts": "1700000000.000002"},
+        "channel": {"id": "C0FINANCE1", "name": "finance"},
+        "actions": [{"type": "button", "action_id": button, "block_id": actions["block_id"],
+                     "value": element["value"], "action_ts": "1700000001.000001"}],
+    });
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+/// Posts an interactivity request signed with `secret` at `timestamp`: the status and answer.
+fn interact(server: &Server, secret: &str, timestamp: i64, body: &str) -> (u16, Value) {
+    let signature = sign_slack(secret.as_bytes(), timestamp, body.as_bytes());
+    let answer = ureq::post(&format!("{}/integrations/slack/interactivity", server.url))
+        .set("content-type", "application/x-www-form-urlencoded")
+        .set("x-slack-request-timestamp", &timestamp.to_string())
+        .set("x-slack-signature", &signature)
+        .send_string(body);
+    let response = match answer {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_member_approves_from_slack_and_no_one_else_decides() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("interact", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&ops));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let actions =
+        posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+
+    let waiter = {
+        let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.clone());
+        std::thread::spawn(move || {
+            let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
+                .set("Authorization", &format!("Bearer {agent}"))
+                .timeout(Duration::from_secs(40))
+                .call()
+                .unwrap();
+            let mut bytes = Vec::new();
+            answer.into_reader().read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+
+    let alice = click_body("U0ALICE001", &actions, "approve");
+    // Refused before anything is read: a wrong secret, a stale or future timestamp, a body
+    // changed after signing, no signature at all.
+    for (secret, at, body) in [
+        ("another-secret", now(), alice.clone()),
+        (SECRET, now() - 301, alice.clone()),
+        (SECRET, now() + 301, alice.clone()),
+    ] {
+        let (status, answer) = interact(&server, secret, at, &body);
+        assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "{answer}");
+    }
+    let tampered = ureq::post(&format!("{}/integrations/slack/interactivity", server.url))
+        .set("x-slack-request-timestamp", &now().to_string())
+        .set("x-slack-signature", &sign_slack(SECRET.as_bytes(), now(), alice.as_bytes()))
+        .send_string(&click_body("U0MALLORY1", &actions, "approve"));
+    assert!(matches!(tampered, Err(ureq::Error::Status(401, _))), "{tampered:?}");
+    let unsigned =
+        ureq::post(&format!("{}/integrations/slack/interactivity", server.url)).send_string(&alice);
+    assert!(matches!(unsigned, Err(ureq::Error::Status(401, _))), "{unsigned:?}");
+    // Correctly signed, but not a member of a channel of the request's role: Carol is on ops.
+    for user in ["U0MALLORY1", "U0CAROL001"] {
+        for button in ["approve", "reject"] {
+            let (status, answer) = interact(&server, SECRET, now(), &click_body(user, &actions, button));
+            assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+            assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+        }
+    }
+    assert_eq!(status_of(&server, &id), "PENDING");
+
+    // Alice approves.
+    let (status, answer) = interact(&server, SECRET, now(), &alice);
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.contains("APPROVED") && text.contains("Alice") && text.contains("slack:U0ALICE001"),
+        "{text}"
+    );
+    let record: Request = serde_json::from_slice(&waiter.join().unwrap()).unwrap();
+    let decision = record.decision.clone().expect("decided");
+    assert_eq!(decision.status.as_str(), "APPROVED");
+    assert_eq!(decision.actor.as_deref(), Some("slack:U0ALICE001"));
+    let mut client = Client::new(&server.url, &server.agent).unwrap();
+    let jwks = ureq::get(&format!("{}/v1/keys/proof", server.url)).call().unwrap();
+    let mut jwks_body = Vec::new();
+    jwks.into_reader().read_to_end(&mut jwks_body).unwrap();
+    client.load_jwks(&HttpResponse { status: 200, headers: vec![], body: jwks_body }).unwrap();
+    let claims = client.verify_proof(&record, decision.proof.as_deref().unwrap(), now()).unwrap();
+    assert_eq!(claims.act, "slack:U0ALICE001");
+    assert_eq!(claims.rid, id);
+    // The message that asked now shows the outcome and her name, without buttons.
+    // At least one: a decision that races the post may update the message twice, harmlessly.
+    let updates = api.wait_for("chat.update", 1);
+    assert!(!updates.is_empty(), "no chat.update");
+    let update = updates[0].body.to_string();
+    assert!(update.contains("*APPROVED* by Alice") && update.contains("slack:U0ALICE001"), "{update}");
+    assert!(!update.contains("\"actions\""), "{update}");
+
+    // A replay (or Bob's click after hers) decides nothing twice.
+    for body in [alice.clone(), click_body("U0BOB00001", &actions, "reject")] {
+        let (status, answer) = interact(&server, SECRET, now(), &body);
+        assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+        assert!(answer["text"].as_str().unwrap().contains("no longer pending"), "{answer}");
+    }
+    assert_eq!(status_of(&server, &id), "APPROVED");
+    let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
+    let resolved: Vec<&Value> =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["event"] == "request.resolved").collect();
+    assert_eq!(resolved.len(), 1, "{audit}");
+    assert_eq!(resolved[0]["actor"], "slack:U0ALICE001");
+
+    // Bob rejects another one: the reason says where.
+    let (_, second) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 7}})),
+    );
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 2);
+    let actions =
+        posted[1].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0BOB00001", &actions, "reject"));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("REJECTED"), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{second_id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["actor"], "slack:U0BOB00001", "{row}");
+    assert_eq!(row["decision"]["reason"], "rejected in Slack", "{row}");
+}
+
+#[test]
+fn an_escalation_posts_to_the_next_role_whose_members_then_decide() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("escalation", &env);
+    for role in
+        [json!({"name": "ops"}), json!({"name": "finance", "escalate_to": "ops", "escalate_after_secs": 1})]
+    {
+        let (status, answer) = server.call("POST", "/v1/roles", &server.operator, Some(&role));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let ops = json!({"kind": "slack", "channel": "C0OPS00001", "roles": ["ops"],
+                     "members": [{"slack_user": "U0CAROL001", "name": "Carol"}]});
+    for channel in [finance(), ops] {
+        assert_eq!(server.call("POST", "/v1/channels", &server.operator, Some(&channel)).0, 201);
+    }
+    let (_, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 3}})),
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut posted = api.wait_for("chat.postMessage", 2);
+    posted.sort_by_key(|c| c.body["channel"].to_string());
+    let channels: Vec<&str> = posted.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["C0FINANCE1", "C0OPS00001"], "{posted:?}");
+    assert!(!posted[0].body.to_string().contains("Escalated"), "{:?}", posted[0]);
+    assert!(posted[1].body.to_string().contains("Escalated"), "{:?}", posted[1]);
+    let actions = |call: &Call| {
+        call.body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone()
+    };
+    // The request is ops' now: finance's member may no longer decide it, ops' may.
+    let (_, answer) =
+        interact(&server, SECRET, now(), &click_body("U0ALICE001", &actions(&posted[0]), "approve"));
+    assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+    let (status, answer) =
+        interact(&server, SECRET, now(), &click_body("U0CAROL001", &actions(&posted[1]), "reject"));
+    assert_eq!(status, 200, "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["actor"], "slack:U0CAROL001", "{row}");
+}
+
+#[test]
+fn a_decision_made_through_the_api_updates_the_slack_message() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("update", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let (_, me) = server.call("GET", "/v1/keys/me", &server.operator, None);
+    let operator_key = me["key_id"].as_str().unwrap().to_string();
+    let (status, answer) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject", "reason": "not <today>"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    // At least one: a decision that races the post may update the message twice, harmlessly.
+    let updates = api.wait_for("chat.update", 1);
+    assert!(!updates.is_empty(), "no chat.update");
+    let update = &updates[0];
+    assert_eq!(update.authorization, format!("Bearer {TOKEN}"));
+    assert_eq!(update.body["channel"], "C0FINANCE1");
+    // The ts the post was answered with (the stand-in numbers them by call).
+    let calls = api.calls.lock().unwrap().clone();
+    let post_index = calls.iter().rposition(|c| c.path == "/api/chat.postMessage").unwrap();
+    assert_eq!(update.body["ts"], json!(format!("1700000000.{:06}", post_index + 1)), "{calls:?}");
+    let text = update.body.to_string();
+    assert!(text.contains("*REJECTED* by") && text.contains(&operator_key), "{text}");
+    assert!(text.contains("Reason: not &lt;today&gt;"), "{text}");
+    assert!(!text.contains("\"actions\""), "{text}");
+}
+
+/// The rule every store applies inside the deciding transaction: `slack:USER` approves only
+/// while a Slack channel of the request's project and current role lists the user. On SQLite,
+/// and on PostgreSQL too when `HANDRAIL_TEST_POSTGRES` is set.
+#[test]
+fn the_stores_admit_a_slack_approver_only_while_a_channel_of_the_role_lists_them() {
+    use handrail_server::store::{Postgres, Sqlite, Store};
+    let dir = fresh_dir("store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stores: Vec<(&str, Box<dyn Store>)> =
+        vec![("sqlite", Box::new(Sqlite::open(&dir.join("handrail.db")).unwrap()))];
+    if let Some(admin) = common::test_postgres() {
+        let name = common::new_database(&admin);
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        stores.push(("postgres", Box::new(Postgres::open(&format!("{server}/{name}")).unwrap())));
+    }
+    for (name, store) in &stores {
+        slack_approver_rule(name, store.as_ref());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn slack_approver_rule(name: &str, store: &dyn handrail_server::store::Store) {
+    use handrail_core::request::Decision;
+    use handrail_server::store::{AuditEvent, Channel, ChannelKind, Inserted, RequestRow, Role, SlackMember};
+    for project in ["prj_a", "prj_b"] {
+        store.add_project(project, project, 0).unwrap();
+    }
+    store.add_key("key_agent", "h1", "prj_a", Role::Agent, 0).unwrap();
+    let audit = |event: &'static str| AuditEvent { at: 1, actor: "key_op", event, data: json!({}) };
+    let channel = |id: &str, user: &str, roles: &[&str]| Channel {
+        id: id.into(),
+        kind: ChannelKind::Slack,
+        to: Vec::new(),
+        channel: Some("C0FINANCE1".into()),
+        members: vec![SlackMember { slack_user: user.into(), name: "Someone".into() }],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        created_at: 0,
+    };
+    // Alice is on prj_a's finance channel; Mallory on a channel of another project.
+    store
+        .add_channel("prj_a", &channel("ch_1", "U0ALICE001", &["finance"]), audit("channel.created"))
+        .unwrap();
+    store.add_channel("prj_b", &channel("ch_2", "U0MALLORY1", &[]), audit("channel.created")).unwrap();
+    let request = |id: &str, role: &str| -> RequestRow {
+        let row: RequestRow = serde_json::from_value(json!({
+            "id": id, "project": "prj_a", "service": "s", "action": "a", "payload": {}, "role": role,
+            "priority": "medium", "status": "PENDING", "created_at": 0, "expires_at": 4_000_000_000i64,
+            "created_by": "key_agent",
+        }))
+        .unwrap();
+        let inserted = store
+            .insert_request(&row, &serde_json::to_string(&row).unwrap(), None, audit("request.created"))
+            .unwrap();
+        assert_eq!(inserted, Inserted::Created, "{name}");
+        row
+    };
+    let ops = request("req_oooooooooooooooo", "ops");
+    let finance = request("req_ffffffffffffffff", "finance");
+    let approve = |row: &RequestRow, actor: &str| {
+        let decision: Decision = serde_json::from_value(json!({"request_id": row.id, "status": "APPROVED",
+            "actor": actor, "proof": "a.b.c", "decided_at": 1}))
+        .unwrap();
+        store.decide("prj_a", &row.id, "APPROVED".parse().unwrap(), &decision, None, audit("x"))
+    };
+    for actor in ["slack:U0ALICE001", "slack:U0MALLORY1", "slack:", "slack:alice", "slack:u0alice001"] {
+        assert!(approve(&ops, actor).is_err(), "{name}: {actor} on ops");
+    }
+    assert!(approve(&finance, "slack:U0MALLORY1").is_err(), "{name}: another project's member");
+    assert!(approve(&finance, "slack:U0BOB00001").is_err(), "{name}: nobody's member");
+    assert_eq!(
+        store.slack_member("prj_a", Some("finance"), "U0ALICE001").unwrap().as_deref(),
+        Some("Someone")
+    );
+    assert_eq!(store.slack_member("prj_a", Some("ops"), "U0ALICE001").unwrap(), None, "{name}");
+    assert_eq!(store.request("prj_a", &ops.id).unwrap().unwrap().status.as_str(), "PENDING");
+    assert!(approve(&finance, "slack:U0ALICE001").unwrap(), "{name}");
+    // Once a channel of every role lists her, ops' request is hers to decide too.
+    store.add_channel("prj_a", &channel("ch_3", "U0ALICE001", &[]), audit("channel.created")).unwrap();
+    assert!(approve(&ops, "slack:U0ALICE001").unwrap(), "{name}");
+}
+
+#[test]
+fn the_server_refuses_to_start_with_half_an_app_or_a_refused_api_url() {
+    for (env, says) in [
+        (vec![("HANDRAIL_SLACK_BOT_TOKEN", TOKEN)], "HANDRAIL_SLACK_SIGNING_SECRET"),
+        (vec![("HANDRAIL_SLACK_SIGNING_SECRET", SECRET)], "HANDRAIL_SLACK_BOT_TOKEN"),
+        (
+            vec![
+                ("HANDRAIL_SLACK_BOT_TOKEN", TOKEN),
+                ("HANDRAIL_SLACK_SIGNING_SECRET", SECRET),
+                ("HANDRAIL_SLACK_API_URL", "ftp://slack.example/api"),
+            ],
+            "HANDRAIL_SLACK_API_URL",
+        ),
+        (
+            // The default outbound policy (`public`) refuses loopback.
+            vec![
+                ("HANDRAIL_SLACK_BOT_TOKEN", TOKEN),
+                ("HANDRAIL_SLACK_SIGNING_SECRET", SECRET),
+                ("HANDRAIL_SLACK_API_URL", "http://127.0.0.1:1/api"),
+                ("HANDRAIL_OUTBOUND_NETWORKS", "public"),
+            ],
+            "HANDRAIL_OUTBOUND_NETWORKS",
+        ),
+    ] {
+        let dir = fresh_dir("badslack");
+        let out = Command::new(env!("CARGO_BIN_EXE_handrail"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{env:?} started: {all}");
+        assert!(all.contains(says), "{env:?}: {all}");
+        assert!(!all.contains("hunter2"), "{env:?}: {all}");
+    }
+}

@@ -56,8 +56,6 @@ const MAX_ANSWER: u64 = 64 * 1024;
 
 /// Slack's Web API, unless `HANDRAIL_SLACK_API_URL` says otherwise.
 const DEFAULT_API_URL: &str = "https://slack.com/api";
-/// Longest member display name, in characters.
-const MAX_NAME_CHARS: usize = 80;
 
 /// The Slack app this server acts as, read once at start. Prints `[redacted]` in `Debug`.
 pub(crate) struct Slack {
@@ -437,7 +435,7 @@ impl Click {
             return Err("only block_actions payloads are handled");
         }
         let user = value["user"]["id"].as_str().ok_or("payload.user.id is missing")?;
-        check_user_id(user).map_err(|_| "payload.user.id is not a Slack user id")?;
+        crate::store::check_slack_user(user).map_err(|_| "payload.user.id is not a Slack user id")?;
         let actions = value["actions"].as_array().filter(|a| a.len() == 1).ok_or("one action per payload")?;
         let action = &actions[0];
         let approve = match action["action_id"].as_str() {
@@ -534,66 +532,27 @@ fn escaped_within(text: &str, max: usize) -> String {
     out
 }
 
-/// Checks a Slack conversation id: a public (`C…`) or private (`G…`) channel, 9 to 21
-/// upper-case letters and digits.
-pub(crate) fn check_channel_id(text: &str) -> Result<(), &'static str> {
-    if slack_id(text, b"CG") {
-        Ok(())
-    } else {
-        Err("channel is a Slack channel id: C or G, then upper-case letters and digits (9 to 21 in all)")
-    }
-}
-
-/// Checks a Slack user id (`U…`, or `W…` on Enterprise Grid).
-pub(crate) fn check_user_id(text: &str) -> Result<(), &'static str> {
-    if slack_id(text, b"UW") {
-        Ok(())
-    } else {
-        Err("slack_user is a Slack user id: U or W, then upper-case letters and digits (9 to 21 in all)")
-    }
-}
-
-fn slack_id(text: &str, first: &[u8]) -> bool {
-    let bytes = text.as_bytes();
-    (9..=21).contains(&bytes.len())
-        && first.contains(&bytes[0])
-        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-/// Checks a member's display name: 1 to 80 characters, no control or invisible characters
-/// (it is shown to people as the decider's name).
-pub(crate) fn check_name(text: &str) -> Result<(), &'static str> {
-    let count = text.chars().count();
-    if count == 0 || count > MAX_NAME_CHARS || text.trim() != text {
-        return Err("name is 1 to 80 characters, without leading or trailing spaces");
-    }
-    if text.chars().any(|c| c.is_control()) || handrail_core::request::reveal_invisible(text) != text {
-        return Err("name holds control or invisible characters");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ids_and_names() {
-        assert!(check_channel_id("C0123456789").is_ok());
-        assert!(check_channel_id("G01234567").is_ok());
+        assert!(crate::store::check_slack_channel("C0123456789").is_ok());
+        assert!(crate::store::check_slack_channel("G01234567").is_ok());
         for bad in ["C0123", "D0123456789", "c0123456789", "C0123456789\n", "C01234567890123456789X"] {
-            assert!(check_channel_id(bad).is_err(), "{bad:?}");
+            assert!(crate::store::check_slack_channel(bad).is_err(), "{bad:?}");
         }
-        assert!(check_user_id("U0123ABCD").is_ok());
-        assert!(check_user_id("W0123ABCD").is_ok());
-        assert!(check_user_id("B0123ABCD").is_err());
+        assert!(crate::store::check_slack_user("U0123ABCD").is_ok());
+        assert!(crate::store::check_slack_user("W0123ABCD").is_ok());
+        assert!(crate::store::check_slack_user("B0123ABCD").is_err());
         assert_eq!(escaped_within("a<b>&```", 100), "a&lt;b&gt;&amp;`\u{200b}`\u{200b}`\u{200b}");
         let long = escaped_within(&"<".repeat(5000), 2894);
         assert!(long.chars().count() <= 2894 && long.ends_with("all of it)"), "{long}");
         assert!(!long.contains("&l…") && long.matches("&lt;").count() > 600);
-        assert!(check_name("Alice Müller").is_ok());
+        assert!(crate::store::check_member_name("Alice Müller").is_ok());
         for bad in ["", " Alice", "Al\u{202e}ice", "Al\u{200b}ice", "A\u{7}", &"a".repeat(81)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
+            assert!(crate::store::check_member_name(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -208,7 +208,55 @@ pub const SLACK_ACTOR: &str = "slack:";
 
 /// The Slack user id of a `slack:USER` actor (None for any other actor).
 pub fn slack_actor(actor: &str) -> Option<&str> {
-    actor.strip_prefix(SLACK_ACTOR).filter(|u| crate::slack::check_user_id(u).is_ok())
+    actor.strip_prefix(SLACK_ACTOR).filter(|u| is_slack_user_id(u))
+}
+
+/// Longest member display name, in characters.
+const MAX_NAME_CHARS: usize = 80;
+
+/// Checks a Slack conversation id: a public (`C…`) or private (`G…`) channel, 9 to 21
+/// upper-case letters and digits.
+pub(crate) fn check_slack_channel(text: &str) -> Result<(), &'static str> {
+    if slack_id(text, b"CG") {
+        Ok(())
+    } else {
+        Err("channel is a Slack channel id: C or G, then upper-case letters and digits (9 to 21 in all)")
+    }
+}
+
+/// Checks a Slack user id (`U…`, or `W…` on Enterprise Grid).
+pub(crate) fn check_slack_user(text: &str) -> Result<(), &'static str> {
+    if is_slack_user_id(text) {
+        Ok(())
+    } else {
+        Err("slack_user is a Slack user id: U or W, then upper-case letters and digits (9 to 21 in all)")
+    }
+}
+
+fn slack_id(text: &str, first: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    (9..=21).contains(&bytes.len())
+        && first.contains(&bytes[0])
+        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Checks a member's display name: 1 to 80 characters, no control or invisible characters
+/// (it is shown to people as the decider's name).
+pub(crate) fn check_member_name(text: &str) -> Result<(), &'static str> {
+    let count = text.chars().count();
+    if count == 0 || count > MAX_NAME_CHARS || text.trim() != text {
+        return Err("name is 1 to 80 characters, without leading or trailing spaces");
+    }
+    if text.chars().any(|c| c.is_control()) || handrail_core::request::reveal_invisible(text) != text {
+        return Err("name holds control or invisible characters");
+    }
+    Ok(())
+}
+
+/// Whether `text` is a Slack user id: `U…` (or `W…` on Enterprise Grid), 9 to 21 upper-case
+/// letters and digits in all.
+pub fn is_slack_user_id(text: &str) -> bool {
+    slack_id(text, b"UW")
 }
 
 /// The channel kind and the addressee (address or Slack user id) of an actor that decides

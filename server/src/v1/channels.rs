@@ -94,7 +94,7 @@ async fn add_channel(
             }
             let channel =
                 new.channel.ok_or_else(|| invalid("a slack channel needs channel: its Slack id"))?;
-            crate::slack::check_channel_id(&channel).map_err(invalid)?;
+            crate::store::check_slack_channel(&channel).map_err(invalid)?;
             (Vec::new(), Some(channel), slack_members(new.members)?)
         }
     };
@@ -167,8 +167,8 @@ fn slack_members(members: Option<Vec<SlackMember>>) -> ApiResult<Vec<SlackMember
         return Err(invalid("members lists 1 to 32 Slack users"));
     }
     for (i, member) in members.iter().enumerate() {
-        crate::slack::check_user_id(&member.slack_user).map_err(invalid)?;
-        crate::slack::check_name(&member.name).map_err(invalid)?;
+        crate::store::check_slack_user(&member.slack_user).map_err(invalid)?;
+        crate::store::check_member_name(&member.name).map_err(invalid)?;
         if members[..i].iter().any(|m| m.slack_user == member.slack_user) {
             return Err(invalid("members lists each Slack user once"));
         }

@@ -1185,3 +1185,32 @@ pub struct CheckpointPut<'a> {
     pub per_thread: usize,
     pub per_project: usize,
 }
+
+/// The parts of a request's summary that never change after its creation, kept in its row
+/// (the `summary` column of both stores) so that a queue listing reads no payload.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Kept {
+    pub(crate) service: String,
+    pub(crate) action: String,
+    pub(crate) priority: handrail_core::request::Priority,
+    pub(crate) encrypted: bool,
+    pub(crate) held: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<String>,
+    pub(crate) complete: bool,
+}
+
+impl Kept {
+    pub(crate) fn of(row: &RequestRow) -> Kept {
+        let s = RequestSummary::of(row);
+        Kept {
+            service: s.service,
+            action: s.action,
+            priority: s.priority,
+            encrypted: s.encrypted,
+            held: s.held,
+            preview: s.preview,
+            complete: s.complete,
+        }
+    }
+}

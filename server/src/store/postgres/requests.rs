@@ -9,8 +9,6 @@
 //! usage row, then its audit chain — so concurrent writes on any replica wait for each other
 //! rather than deadlock.
 
-use handrail_core::request::Priority;
-
 use super::channels::{is_addressee, notify, slack_member};
 use super::deliveries::enqueue;
 use super::housekeeping::add_usage;
@@ -621,35 +619,6 @@ async fn stored(c: &impl GenericClient, project: &str, id: &str) -> StoreResult<
 
 fn row_from(body: &str) -> StoreResult<RequestRow> {
     Ok(serde_json::from_str(body)?)
-}
-
-/// The parts of a request's summary that never change after its creation, kept in its row
-/// so that a queue listing reads no payload.
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    service: String,
-    action: String,
-    priority: Priority,
-    encrypted: bool,
-    held: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    preview: Option<String>,
-    complete: bool,
-}
-
-impl Kept {
-    fn of(row: &RequestRow) -> Kept {
-        let s = RequestSummary::of(row);
-        Kept {
-            service: s.service,
-            action: s.action,
-            priority: s.priority,
-            encrypted: s.encrypted,
-            held: s.held,
-            preview: s.preview,
-            complete: s.complete,
-        }
-    }
 }
 
 /// Against the PostgreSQL server `HANDRAIL_TEST_POSTGRES` names (skipped without one): two

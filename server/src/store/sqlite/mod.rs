@@ -9,9 +9,8 @@ use std::sync::Mutex;
 
 use handrail_core::audit::{self, Entry};
 use handrail_core::idempotency::Execution;
-use handrail_core::request::{Decision, Priority, RequestSummary, Status};
+use handrail_core::request::{Decision, RequestSummary, Status};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod agents;

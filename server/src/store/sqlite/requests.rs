@@ -1,6 +1,7 @@
 //! Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
 
 use super::*;
+use crate::store::Kept;
 
 /// The rows a listing returns (see [`RequestFilter`]): ?1 project, ?2 status, ?3 role,
 /// ?4 limit, ?5 readable roles (JSON array), ?6 creator; newest first.
@@ -457,33 +458,4 @@ fn decide_job(
         })?;
         Ok(Written::Applied)
     }))
-}
-
-/// The parts of a request's summary that never change after its creation, kept in its row
-/// so that a queue listing reads no payload.
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    service: String,
-    action: String,
-    priority: Priority,
-    encrypted: bool,
-    held: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    preview: Option<String>,
-    complete: bool,
-}
-
-impl Kept {
-    fn of(row: &RequestRow) -> Kept {
-        let s = RequestSummary::of(row);
-        Kept {
-            service: s.service,
-            action: s.action,
-            priority: s.priority,
-            encrypted: s.encrypted,
-            held: s.held,
-            preview: s.preview,
-            complete: s.complete,
-        }
-    }
 }

@@ -31,14 +31,14 @@ impl Agents for Postgres {
                 .await?;
             let mut snap = AgentSnapshot::default();
             if let Some(r) = tx
-                .query_opt("SELECT version, profile FROM agents WHERE project = $1 AND name = $2", &[&project, &agent])
+                .row_opt("SELECT version, profile FROM agents WHERE project = $1 AND name = $2", &[&project, &agent])
                 .await?
             {
                 snap.version = r.try_get(0)?;
                 snap.profile = Some(r.try_get(1)?);
             }
             for r in tx
-                .query(
+                .rows(
                     "SELECT id FROM agent_events WHERE project = $1 AND agent = $2 AND id = ANY($3)",
                     &[&project, &agent, &event_ids],
                 )
@@ -47,7 +47,7 @@ impl Agents for Postgres {
                 snap.seen.insert(r.try_get(0)?);
             }
             for r in tx
-                .query(
+                .rows(
                     "SELECT session, state FROM agent_sessions WHERE project = $1 AND agent = $2 AND session = ANY($3)",
                     &[&project, &agent, &sessions],
                 )
@@ -56,7 +56,7 @@ impl Agents for Postgres {
                 snap.sessions.insert(r.try_get(0)?, r.try_get(1)?);
             }
             for r in tx
-                .query("SELECT DISTINCT tool FROM agent_telemetry WHERE project = $1 AND agent = $2", &[&project, &agent])
+                .rows("SELECT DISTINCT tool FROM agent_telemetry WHERE project = $1 AND agent = $2", &[&project, &agent])
                 .await?
             {
                 snap.tools.insert(r.try_get(0)?);
@@ -86,7 +86,7 @@ impl Agents for Postgres {
             // the version no longer matches). The winner holds the agent's row until it commits,
             // so the batches of one agent are applied one at a time.
             let changed = if u.expected_version == 0 {
-                tx.execute(
+                tx.run(
                     "INSERT INTO agents (project, name, mode, profile, version, readiness, nodes, edges,
                      calls, sessions, cost_usd, first_seen, last_seen)
                      VALUES ($1, $2, 'shadow', $3, 1, $4, $5, $6, $7, $8, $9, $10, $10)
@@ -95,7 +95,7 @@ impl Agents for Postgres {
                 )
                 .await?
             } else {
-                tx.execute(
+                tx.run(
                     "UPDATE agents SET profile = $3, version = version + 1, readiness = $4, nodes = $5, edges = $6,
                      calls = calls + $7, sessions = sessions + $8, cost_usd = cost_usd + $9,
                      last_seen = GREATEST(last_seen, $10)
@@ -125,7 +125,7 @@ impl Agents for Postgres {
             let event_sessions: Vec<&str> = u.events.iter().map(|e| e.1).collect();
             let ats: Vec<i64> = u.events.iter().map(|e| e.2).collect();
             let inserted = tx
-                .execute(
+                .run(
                     "INSERT INTO agent_events (project, agent, id, session, at, received_at)
                      SELECT $1, $2, e.id, e.session, e.at, $6
                      FROM unnest($3::text[], $4::text[], $5::bigint[]) AS e(id, session, at)
@@ -159,7 +159,7 @@ impl Agents for Postgres {
             }
             if cost > 0.0 {
                 // Spend by the server's UTC day, what the budget guardrail compares.
-                tx.execute(
+                tx.run(
                     "INSERT INTO agent_spend (project, agent, day, usd) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (project, agent, day) DO UPDATE SET usd = agent_spend.usd + $4",
                     &[&project, &agent, &u.now.div_euclid(86_400), &cost],
@@ -201,7 +201,7 @@ impl Agents for Postgres {
                 return Ok(None);
             };
             let counts = tx
-                .query(
+                .rows(
                     "SELECT tool, outcome, calls, cost_usd FROM agent_telemetry WHERE project = $1 AND agent = $2
                      ORDER BY tool COLLATE \"C\", outcome COLLATE \"C\"",
                     &[&project, &agent],
@@ -226,7 +226,7 @@ impl Agents for Postgres {
         self.block(async {
             let c = self.client().await?;
             let row = c
-                .query_opt("SELECT profile FROM agents WHERE project = $1 AND name = $2", &[&project, &agent])
+                .row_opt("SELECT profile FROM agents WHERE project = $1 AND name = $2", &[&project, &agent])
                 .await?;
             Ok(row.map(|r| r.try_get(0)).transpose()?)
         })
@@ -243,7 +243,7 @@ impl Agents for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let n = tx
-                .execute(
+                .run(
                     "UPDATE agents SET mode = $3 WHERE project = $1 AND name = $2",
                     &[&project, &agent, &mode],
                 )
@@ -270,7 +270,7 @@ impl Agents for Postgres {
             let tx = c.transaction().await?;
             match daily_usd {
                 Some(usd) => {
-                    tx.execute(
+                    tx.run(
                         "INSERT INTO agent_budgets (project, agent, daily_usd) VALUES ($1, $2, $3)
                          ON CONFLICT (project, agent) DO UPDATE SET daily_usd = $3",
                         &[&project, &agent, &usd],
@@ -278,11 +278,8 @@ impl Agents for Postgres {
                     .await?
                 }
                 None => {
-                    tx.execute(
-                        "DELETE FROM agent_budgets WHERE project = $1 AND agent = $2",
-                        &[&project, &agent],
-                    )
-                    .await?
+                    tx.run("DELETE FROM agent_budgets WHERE project = $1 AND agent = $2", &[&project, &agent])
+                        .await?
                 }
             };
             append_audit(&tx, project, agent, &audit).await?;
@@ -295,7 +292,7 @@ impl Agents for Postgres {
         self.block(async {
             let c = self.client().await?;
             let r = c
-                .query_one(
+                .row(
                     "SELECT (SELECT daily_usd FROM agent_budgets WHERE project = $1 AND agent = $2),
                             (SELECT usd FROM agent_spend WHERE project = $1 AND agent = $2 AND day = $3)",
                     &[&project, &agent, &day],
@@ -312,7 +309,7 @@ impl Agents for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO sessions (project, id, agent, status, error, started_at, ended_at, events, cost_usd)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
@@ -346,7 +343,7 @@ impl Agents for Postgres {
             let c = self.client().await?;
             // Only the first end of a running session matches, on any replica.
             let n = c
-                .execute(
+                .run(
                     "UPDATE sessions SET status = $3, error = $4, ended_at = $5
                      WHERE project = $1 AND id = $2 AND status = 'running'",
                     &[&project, &id, &status, &error, &now],
@@ -384,7 +381,7 @@ impl Agents for Postgres {
     fn count_session_events(&self, project: &str, id: &str, events: u64, cost_usd: f64) -> StoreResult<()> {
         self.block(async {
             let c = self.client().await?;
-            c.execute(
+            c.run(
                 "UPDATE sessions SET events = events + $3, cost_usd = cost_usd + $4 WHERE project = $1 AND id = $2",
                 &[&project, &id, &(events as i64), &cost_usd],
             )

@@ -19,7 +19,7 @@ impl AuditLog for Postgres {
             let mut c = self.client().await?;
             chain_all(&mut c, None).await?;
             entries(
-                c.query(
+                c.rows(
                     "SELECT entry FROM audit WHERE project_seq IS NOT NULL ORDER BY chain_order, project_seq",
                     &[],
                 )
@@ -34,7 +34,7 @@ impl AuditLog for Postgres {
             chain_all(&mut c, None).await?;
             // One indexed probe per project (audit_by_project), not a scan of the whole log.
             entries(
-                c.query(
+                c.rows(
                     "SELECT a.entry FROM audit a
                      JOIN (SELECT project, MAX(project_seq) AS head FROM audit
                            WHERE project_seq IS NOT NULL GROUP BY project) h
@@ -52,10 +52,7 @@ impl AuditLog for Postgres {
             chain_all(&mut c, Some(project)).await?;
             let seq = seq.min(i64::MAX as u64) as i64;
             let row = c
-                .query_opt(
-                    "SELECT entry FROM audit WHERE project = $1 AND project_seq = $2",
-                    &[&project, &seq],
-                )
+                .row_opt("SELECT entry FROM audit WHERE project = $1 AND project_seq = $2", &[&project, &seq])
                 .await?;
             Ok(entries(row.into_iter().collect())?.pop())
         })
@@ -65,7 +62,7 @@ impl AuditLog for Postgres {
         self.block(async {
             let c = self.client().await?;
             let rows = c
-                .query(
+                .rows(
                     "SELECT project, seq, hash, token FROM audit_checkpoints ORDER BY project COLLATE \"C\"",
                     &[],
                 )
@@ -91,7 +88,7 @@ impl AuditLog for Postgres {
             let c = self.client().await?;
             let seq = checkpoint.seq.min(i64::MAX as u64) as i64;
             let changed = c
-                .execute(
+                .run(
                     "INSERT INTO audit_checkpoints (project, seq, hash, token) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (project) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, token = excluded.token
                      WHERE excluded.seq > audit_checkpoints.seq",
@@ -108,7 +105,7 @@ impl AuditLog for Postgres {
             chain_all(&mut c, Some(project)).await?;
             let (after, limit) = (after.min(i64::MAX as u64) as i64, limit.min(i64::MAX as usize) as i64);
             entries(
-                c.query(
+                c.rows(
                     "SELECT entry FROM audit WHERE project = $1 AND project_seq > $2 ORDER BY project_seq LIMIT $3",
                     &[&project, &after, &limit],
                 )

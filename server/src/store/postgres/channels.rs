@@ -33,7 +33,7 @@ impl Channels for Postgres {
         self.block(async {
             let mut conn = self.client().await?;
             let tx = conn.transaction().await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO channels (id, project, kind, target, roles, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 &[&c.id, &project, &c.kind.as_str(), &target, &roles, &c.created_at],
             )
@@ -61,8 +61,7 @@ impl Channels for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            if tx.execute("DELETE FROM channels WHERE project = $1 AND id = $2", &[&project, &id]).await? != 1
-            {
+            if tx.run("DELETE FROM channels WHERE project = $1 AND id = $2", &[&project, &id]).await? != 1 {
                 return Ok(false); // the transaction rolls back
             }
             append_audit(&tx, project, id, &audit).await?;
@@ -100,7 +99,7 @@ impl Channels for Postgres {
             // is checked again on its newest version and is no longer due: each is handed to one
             // replica per lease.
             let rows = tx
-                .query(
+                .rows(
                     "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
                      FROM notifications
                      WHERE state = 'pending' AND next_ms <= $1 AND kind = $3 ORDER BY next_ms, rowid LIMIT $2
@@ -129,7 +128,7 @@ impl Channels for Postgres {
                 .collect::<StoreResult<Vec<_>>>()?;
             if !due.is_empty() {
                 let ids: Vec<&str> = due.iter().map(|n| n.id.as_str()).collect();
-                tx.execute(
+                tx.run(
                     "UPDATE notifications SET next_ms = $2 WHERE id = ANY($1)",
                     &[&ids, &(now_ms + lease_ms)],
                 )
@@ -143,7 +142,7 @@ impl Channels for Postgres {
     fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
         self.block(async {
             let c = self.client().await?;
-            c.execute(
+            c.run(
                 "UPDATE notifications SET posted_channel = $2, posted_ts = $3 WHERE id = $1",
                 &[&id, &channel, &ts],
             )
@@ -157,7 +156,7 @@ impl Channels for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let posted: Vec<(String, String)> = tx
-                .query(
+                .rows(
                     "SELECT DISTINCT posted_channel, posted_ts FROM notifications
                      WHERE project = $1 AND request = $2 AND kind = 'slack' AND event != 'request.decided'
                      AND posted_ts IS NOT NULL",
@@ -168,7 +167,7 @@ impl Channels for Postgres {
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect::<StoreResult<_>>()?;
             for (channel, ts) in posted {
-                tx.execute(
+                tx.run(
                     "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
                         created_ms, updated_ms, posted_channel, posted_ts)
                      VALUES ($1, $2, $3, 'slack', $4, 'request.decided', 'pending', 0, $5, $5, $5, $4, $6)",
@@ -198,7 +197,7 @@ impl Channels for Postgres {
         };
         self.block(async {
             let c = self.client().await?;
-            c.execute(
+            c.run(
                 "UPDATE notifications SET state = $2, attempts = attempts + 1, next_ms = $3, last_outcome = $4,
                     updated_ms = $5 WHERE id = $1",
                 &[&id, &state, &next_ms, &outcome, &now_ms],
@@ -217,7 +216,7 @@ pub(super) async fn is_addressee(
     role: Option<&str>,
     address: &str,
 ) -> StoreResult<bool> {
-    Ok(c.query_opt(
+    Ok(c.row_opt(
         "SELECT 1 FROM channels c WHERE c.project = $1 AND c.kind = 'email'
          AND (c.roles IS NULL OR $2::text IS NULL
               OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
@@ -237,7 +236,7 @@ pub(super) async fn slack_member(
     user: &str,
 ) -> StoreResult<Option<String>> {
     let row = c
-        .query_opt(
+        .row_opt(
             "SELECT m ->> 'name' FROM channels c, jsonb_array_elements(c.target::jsonb -> 'members') m
              WHERE c.project = $1 AND c.kind = 'slack'
              AND (c.roles IS NULL OR $2::text IS NULL
@@ -261,7 +260,7 @@ pub(super) async fn notify(
     at: i64,
 ) -> StoreResult<()> {
     let addresses: Vec<String> = tx
-        .query(
+        .rows(
             "SELECT DISTINCT t FROM channels c, jsonb_array_elements_text(c.target::jsonb -> 'to') t
              WHERE c.project = $1 AND c.kind = 'email'
              AND (c.roles IS NULL OR $2::text IS NULL
@@ -274,7 +273,7 @@ pub(super) async fn notify(
         .collect::<Result<_, _>>()?;
     let now_ms = at * 1000;
     for address in addresses {
-        tx.execute(
+        tx.run(
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
                 created_ms, updated_ms)
              VALUES ($1, $2, $3, 'email', $4, $5, 'pending', 0, $6, $6, $6)",
@@ -284,7 +283,7 @@ pub(super) async fn notify(
     }
     // One message per Slack channel that hears the role (each channel id once).
     let slack: Vec<String> = tx
-        .query(
+        .rows(
             "SELECT DISTINCT c.target::jsonb ->> 'channel' FROM channels c
              WHERE c.project = $1 AND c.kind = 'slack'
              AND (c.roles IS NULL OR $2::text IS NULL
@@ -296,7 +295,7 @@ pub(super) async fn notify(
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
     for channel in slack {
-        tx.execute(
+        tx.run(
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
                 created_ms, updated_ms)
              VALUES ($1, $2, $3, 'slack', $4, $5, 'pending', 0, $6, $6, $6)",

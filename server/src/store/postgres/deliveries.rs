@@ -17,7 +17,7 @@ impl Deliveries for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO webhooks (id, project, url, secret, created_at, roles) VALUES ($1, $2, $3, $4, $5, $6)",
                 &[&id, &project, &url, &secret, &audit.at, &roles],
             )
@@ -61,7 +61,7 @@ impl Deliveries for Postgres {
             // checked again on their newest version: one claimed and committed meanwhile is no
             // longer due, so no row is handed to two replicas within its lease.
             let rows = tx
-                .query(
+                .rows(
                     "WITH due AS (
                         SELECT d.id, COALESCE(d.webhook, 'url:' || d.url) AS endpoint,
                                ROW_NUMBER() OVER (PARTITION BY COALESCE(d.webhook, 'url:' || d.url)
@@ -102,7 +102,7 @@ impl Deliveries for Postgres {
                 .collect::<StoreResult<Vec<_>>>()?;
             if !due.is_empty() {
                 let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
-                tx.execute("UPDATE deliveries SET next_ms = $2 WHERE id = ANY($1)", &[&ids, &(now_ms + lease_ms)])
+                tx.run("UPDATE deliveries SET next_ms = $2 WHERE id = ANY($1)", &[&ids, &(now_ms + lease_ms)])
                     .await?;
             }
             tx.commit().await?;
@@ -130,7 +130,7 @@ impl Deliveries for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let endpoint = tx
-                .query_opt(
+                .row_opt(
                     "SELECT w.id, w.project FROM deliveries d JOIN webhooks w ON w.id = d.webhook WHERE d.id = $1",
                     &[&id],
                 )
@@ -143,9 +143,9 @@ impl Deliveries for Postgres {
                 // order of every write (the endpoint, its deliveries, the project's audit
                 // chain), so none waits on another in a circle; queuing deliveries to it
                 // (FOR KEY SHARE) goes on meanwhile.
-                tx.execute("SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE", &[webhook]).await?;
+                tx.run("SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE", &[webhook]).await?;
             }
-            tx.execute(
+            tx.run(
                 "UPDATE deliveries SET state = $2, attempts = attempts + 1, next_ms = $3, last_outcome = $4,
                     updated_ms = $5
                  WHERE id = $1",
@@ -157,7 +157,7 @@ impl Deliveries for Postgres {
                 return Ok(None);
             };
             if delivered {
-                tx.execute(
+                tx.run(
                     "UPDATE webhooks SET failing_since_ms = NULL WHERE id = $1 AND failing_since_ms IS NOT NULL",
                     &[&webhook],
                 )
@@ -165,14 +165,14 @@ impl Deliveries for Postgres {
                 tx.commit().await?;
                 return Ok(None);
             }
-            tx.execute(
+            tx.run(
                 "UPDATE webhooks SET failing_since_ms = COALESCE(failing_since_ms, $2) WHERE id = $1",
                 &[&webhook, &now_ms],
             )
             .await?;
             // Only the attempt that finds it still enabled disables it (and audits that).
             let disabled = tx
-                .query_opt(
+                .row_opt(
                     "UPDATE webhooks SET disabled_at = $2
                      WHERE id = $1 AND disabled_at IS NULL AND failing_since_ms <= $2::bigint - $3::bigint
                      RETURNING failing_since_ms",
@@ -201,21 +201,21 @@ impl Deliveries for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let n = if disabled {
-                tx.execute(
+                tx.run(
                     "UPDATE webhooks SET disabled_at = COALESCE(disabled_at, $3) WHERE project = $1 AND id = $2",
                     &[&project, &id, &(audit.at * 1000)],
                 )
                 .await?
             } else {
                 let n = tx
-                    .execute(
+                    .run(
                         "UPDATE webhooks SET disabled_at = NULL, failing_since_ms = NULL
                          WHERE project = $1 AND id = $2",
                         &[&project, &id],
                     )
                     .await?;
                 // What waited is sent now, not at the end of its last backoff.
-                tx.execute(
+                tx.run(
                     "UPDATE deliveries SET next_ms = $3 WHERE project = $1 AND webhook = $2 AND state = 'pending'",
                     &[&project, &id, &(audit.at * 1000)],
                 )
@@ -289,7 +289,7 @@ impl Deliveries for Postgres {
         self.block(async {
             let c = self.client().await?;
             let n = c
-                .execute(
+                .run(
                     "UPDATE deliveries SET state = 'pending', next_ms = $3, updated_ms = $3
                      WHERE project = $1 AND id = $2",
                     &[&project, &id, &now_ms],
@@ -307,18 +307,14 @@ impl Deliveries for Postgres {
             // chain: a write queuing deliveries to it (holding it FOR KEY SHARE) commits first
             // and its deliveries go too; one queuing after finds it gone.
             if tx
-                .query_opt(
-                    "SELECT 1 FROM webhooks WHERE project = $1 AND id = $2 FOR UPDATE",
-                    &[&project, &id],
-                )
+                .row_opt("SELECT 1 FROM webhooks WHERE project = $1 AND id = $2 FOR UPDATE", &[&project, &id])
                 .await?
                 .is_none()
             {
                 return Ok(false); // the transaction rolls back
             }
-            tx.execute("DELETE FROM deliveries WHERE project = $1 AND webhook = $2", &[&project, &id])
-                .await?;
-            tx.execute("DELETE FROM webhooks WHERE project = $1 AND id = $2", &[&project, &id]).await?;
+            tx.run("DELETE FROM deliveries WHERE project = $1 AND webhook = $2", &[&project, &id]).await?;
+            tx.run("DELETE FROM webhooks WHERE project = $1 AND id = $2", &[&project, &id]).await?;
             append_audit(&tx, project, id, &audit).await?;
             tx.commit().await?;
             Ok(true)
@@ -377,7 +373,7 @@ pub(super) async fn enqueue(
     // references would be): an endpoint being deleted is waited for and then skipped, so the
     // write never fails on a vanished reference.
     let hooks: Vec<String> = tx
-        .query(
+        .rows(
             "SELECT id FROM webhooks WHERE project = $1
              AND (roles IS NULL OR $2::text IS NULL
                   OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(roles::jsonb) r WHERE r = $2::text))
@@ -400,15 +396,13 @@ pub(super) async fn enqueue(
     }
     let body = serde_json::to_string(&serde_json::json!({ "type": event, "timestamp": at, "data": data }))?;
     // Stored once, however many endpoints hear of it.
-    let body_id: i64 = tx
-        .query_one("INSERT INTO event_bodies (body) VALUES ($1) RETURNING id", &[&body])
-        .await?
-        .try_get(0)?;
+    let body_id: i64 =
+        tx.row("INSERT INTO event_bodies (body) VALUES ($1) RETURNING id", &[&body]).await?.try_get(0)?;
     let now_ms = at * 1000;
     let targets =
         hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url.to_string()))));
     for (hook, url) in targets {
-        tx.execute(
+        tx.run(
             "INSERT INTO deliveries (id, webhook, url, request, project, event, body, body_id, state, attempts,
                 next_ms, created_ms, updated_ms)
              VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'pending', 0, $8, $8, $8)",
@@ -843,11 +837,11 @@ mod tests {
                 b.block(async {
                     let mut c = b.client().await?;
                     let tx = c.transaction().await?;
-                    tx.execute("SELECT 1 FROM webhooks WHERE id = 'wh_2' FOR UPDATE", &[]).await?;
+                    tx.run("SELECT 1 FROM webhooks WHERE id = 'wh_2' FOR UPDATE", &[]).await?;
                     locked.wait();
                     std::thread::sleep(std::time::Duration::from_millis(300));
-                    tx.execute("DELETE FROM deliveries WHERE webhook = 'wh_2'", &[]).await?;
-                    tx.execute("DELETE FROM webhooks WHERE id = 'wh_2'", &[]).await?;
+                    tx.run("DELETE FROM deliveries WHERE webhook = 'wh_2'", &[]).await?;
+                    tx.run("DELETE FROM webhooks WHERE id = 'wh_2'", &[]).await?;
                     tx.commit().await?;
                     Ok::<_, StoreError>(())
                 })

@@ -28,7 +28,7 @@ impl Grants for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO grants (id, project, agent, service, action, role, thread, granted_by, request_id,
                     created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -72,7 +72,7 @@ impl Grants for Postgres {
             let tx = c.transaction().await?;
             // Conditional: of replicas revoking it at once, one does (and audits it).
             let n = tx
-                .execute(
+                .run(
                     "UPDATE grants SET revoked_at = $3 WHERE project = $1 AND id = $2 AND revoked_at IS NULL",
                     &[&project, &id, &audit.at],
                 )

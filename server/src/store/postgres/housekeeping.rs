@@ -13,7 +13,7 @@ impl Housekeeping for Postgres {
             let c = self.client().await?;
             // The compacted count plus the changes not folded into it yet (see `add_usage`).
             let row = c
-                .query_one(
+                .row(
                     "SELECT COALESCE((SELECT bytes FROM usage WHERE project = $1), 0)
                           + COALESCE((SELECT sum(bytes) FROM usage_deltas WHERE project = $1), 0)::bigint",
                     &[&project],
@@ -30,14 +30,14 @@ impl Housekeeping for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let held: bool =
-                tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK]).await?.try_get(0)?;
+                tx.row("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK]).await?.try_get(0)?;
             if !held {
                 return Ok(Pruned::default());
             }
             // Parked states of requests decided long enough ago, with their bytes. A decided
             // request gets no new snapshot, so what is selected here stays stale.
             let stale = tx
-                .query(
+                .rows(
                     "DELETE FROM snapshots WHERE request IN (
                        SELECT s.request FROM snapshots s JOIN requests r ON r.id = s.request
                        WHERE r.status <> 'PENDING'
@@ -53,12 +53,12 @@ impl Housekeeping for Postgres {
                 *freed.entry(r.try_get(0)?).or_default() += r.try_get::<_, i64>(2)?;
                 blobs.push(r.try_get::<_, String>(1)?);
             }
-            tx.execute("DELETE FROM blob_chunks WHERE blob = ANY($1)", &[&blobs]).await?;
+            tx.run("DELETE FROM blob_chunks WHERE blob = ANY($1)", &[&blobs]).await?;
             // Each delete repeats its subquery's conditions: a row another replica changed
             // meanwhile (a delivery sent again) is checked again as it now is, and kept.
             let done_ms = (now - policy.deliveries).saturating_mul(1000);
             let deliveries = tx
-                .execute(
+                .run(
                     "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
                        WHERE state IN ('delivered', 'failed') AND updated_ms <= $1 LIMIT $2)
                      AND state IN ('delivered', 'failed') AND updated_ms <= $1",
@@ -67,7 +67,7 @@ impl Housekeeping for Postgres {
                 .await?;
             // Channel notifications that are done keep as long as deliveries do (counted with them).
             let notifications = tx
-                .execute(
+                .run(
                     "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications
                        WHERE state IN ('sent', 'failed') AND updated_ms <= $1 LIMIT $2)
                      AND state IN ('sent', 'failed') AND updated_ms <= $1",
@@ -76,13 +76,13 @@ impl Housekeeping for Postgres {
                 .await?;
             // An event's body goes with the last delivery that names it (a body and its
             // deliveries are committed together, so none is seen before its deliveries).
-            tx.execute(
+            tx.run(
                 "DELETE FROM event_bodies e WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.body_id = e.id)",
                 &[],
             )
             .await?;
             let idempotency = tx
-                .execute(
+                .run(
                     "DELETE FROM executions WHERE (project, key) IN (SELECT project, key FROM executions
                        WHERE created_at <= $1 LIMIT $2)
                      AND created_at <= $1",
@@ -90,7 +90,7 @@ impl Housekeeping for Postgres {
                 )
                 .await?;
             let observations = tx
-                .execute(
+                .run(
                     "DELETE FROM agent_events WHERE (project, agent, id) IN (SELECT project, agent, id
                        FROM agent_events WHERE received_at <= $1 LIMIT $2)
                      AND received_at <= $1",
@@ -118,7 +118,7 @@ impl Housekeeping for Postgres {
 /// never wait on each other's commit for it. [`compact_usage`] folds the rows into the count.
 pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64) -> StoreResult<()> {
     if delta != 0 {
-        tx.execute("INSERT INTO usage_deltas (project, bytes) VALUES ($1, $2)", &[&project, &delta]).await?;
+        tx.run("INSERT INTO usage_deltas (project, bytes) VALUES ($1, $2)", &[&project, &delta]).await?;
     }
     Ok(())
 }
@@ -126,12 +126,12 @@ pub(super) async fn add_usage(tx: &impl GenericClient, project: &str, delta: i64
 /// Folds the committed usage changes into each project's count (never below 0), on any
 /// replica: a change two replicas both see is deleted by one of them only.
 pub(super) async fn compact_usage(c: &mut deadpool_postgres::Object) -> StoreResult<()> {
-    let projects = c.query("SELECT DISTINCT project FROM usage_deltas", &[]).await?;
+    let projects = c.rows("SELECT DISTINCT project FROM usage_deltas", &[]).await?;
     for row in projects {
         let project: String = row.try_get(0)?;
         let tx = c.transaction().await?;
         let folded: i64 = tx
-            .query_one(
+            .row(
                 "WITH gone AS (DELETE FROM usage_deltas WHERE project = $1 RETURNING bytes)
                  SELECT COALESCE(sum(bytes), 0)::bigint FROM gone",
                 &[&project],
@@ -139,7 +139,7 @@ pub(super) async fn compact_usage(c: &mut deadpool_postgres::Object) -> StoreRes
             .await?
             .try_get(0)?;
         if folded != 0 {
-            tx.execute(
+            tx.run(
                 "INSERT INTO usage (project, bytes) VALUES ($1, GREATEST($2::bigint, 0))
                  ON CONFLICT (project) DO UPDATE SET bytes = GREATEST(usage.bytes + $2, 0)",
                 &[&project, &folded],

@@ -78,6 +78,8 @@ pub struct Postgres {
     replica: String,
     /// Where [`Postgres::announce`]d changes go to be sent to the other replicas.
     notes: tokio::sync::mpsc::UnboundedSender<Note>,
+    /// Where projects with entries to chain go ([`chainer`]).
+    chains: tokio::sync::mpsc::UnboundedSender<String>,
     /// The changes of the other replicas, taken once by [`Store::changes`].
     changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
 }
@@ -116,8 +118,15 @@ impl Postgres {
         let replica = handrail_core::encoding::b64url_encode(id);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (notes, outbox) = tokio::sync::mpsc::unbounded_channel();
-        let store =
-            Postgres { rt: Some(rt), pool, replica: replica.clone(), notes, changes: Mutex::new(Some(rx)) };
+        let (chains, to_chain) = tokio::sync::mpsc::unbounded_channel();
+        let store = Postgres {
+            rt: Some(rt),
+            pool,
+            replica: replica.clone(),
+            notes,
+            chains,
+            changes: Mutex::new(Some(rx)),
+        };
         store.block(async {
             let mut c = store.client().await?;
             migrate::migrate(&mut c).await
@@ -125,6 +134,7 @@ impl Postgres {
         store.runtime().spawn(listen(config, replica, tx));
         store.runtime().spawn(notifier(store.pool.clone(), outbox));
         store.runtime().spawn(chain_left_over(store.pool.clone()));
+        store.runtime().spawn(chainer(store.pool.clone(), to_chain));
         Ok(store)
     }
 
@@ -136,20 +146,11 @@ impl Postgres {
         for note in TO_ANNOUNCE.with(|n| std::mem::take(&mut *n.borrow_mut())) {
             let _ = self.notes.send(note);
         }
-        // The audit entries the call wrote are chained now that its transaction is over, many
-        // at a time when calls overlap; a failure is left to the sweep ([`chain_left_over`]).
+        // The audit entries the call wrote are chained now that its transaction is over, by
+        // [`chainer`], many at a time: not on the caller's time (readers of the log chain what
+        // is committed first, so none of them misses an entry).
         for project in TO_CHAIN.with(|p| std::mem::take(&mut *p.borrow_mut())) {
-            let chained = block_on(async {
-                let mut c = self.client().await?;
-                chain(&mut c, &project).await
-            });
-            if let Err(e) = chained {
-                crate::log::event(
-                    crate::log::Level::Warn,
-                    "audit chaining deferred",
-                    serde_json::json!({ "project": project, "error": e.0 }),
-                );
-            }
+            let _ = self.chains.send(project);
         }
         out
     }
@@ -315,7 +316,7 @@ async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<N
         let payload = format!("[{}]", batch.join(","));
         let sent = async {
             let c = pool.get().await?;
-            c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+            c.run("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
             Ok::<_, StoreError>(())
         };
         if let Err(e) = sent.await {
@@ -327,6 +328,44 @@ async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<N
         }
     }
 }
+
+/// A future of a query, boxed (as [`GenericClient`]'s own are).
+type Query<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+
+/// The parameters of a statement.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Queries by a statement prepared once per connection (deadpool's statement cache). A
+/// plain `execute("…")` parses the text again on every call, one more round trip to the
+/// database each time. Only fixed text (`'static`) is cached, so the cache cannot grow with
+/// what callers send.
+trait Cached: GenericClient {
+    /// Like `execute`: the rows changed.
+    fn run<'a>(&'a self, sql: &'static str, params: Params<'a>) -> Query<'a, u64> {
+        Box::pin(async move { self.execute(&self.prepare_cached(sql).await?, params).await })
+    }
+
+    /// Like `query`: every row.
+    fn rows<'a>(&'a self, sql: &'static str, params: Params<'a>) -> Query<'a, Vec<tokio_postgres::Row>> {
+        Box::pin(async move { self.query(&self.prepare_cached(sql).await?, params).await })
+    }
+
+    /// Like `query_one`: exactly one row.
+    fn row<'a>(&'a self, sql: &'static str, params: Params<'a>) -> Query<'a, tokio_postgres::Row> {
+        Box::pin(async move { self.query_one(&self.prepare_cached(sql).await?, params).await })
+    }
+
+    /// Like `query_opt`: at most one row.
+    fn row_opt<'a>(
+        &'a self,
+        sql: &'static str,
+        params: Params<'a>,
+    ) -> Query<'a, Option<tokio_postgres::Row>> {
+        Box::pin(async move { self.query_opt(&self.prepare_cached(sql).await?, params).await })
+    }
+}
+
+impl<C: GenericClient> Cached for C {}
 
 /// Polls `f` on this thread until it is ready, parking between wake-ups.
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -353,7 +392,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 /// Serializes appends to `project`'s audit chain across every replica until `tx` ends.
 async fn lock_chain(tx: &impl GenericClient, project: &str) -> StoreResult<()> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&project]).await?;
+    tx.run("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&project]).await?;
     Ok(())
 }
 
@@ -393,7 +432,7 @@ async fn append_audit(
         subject: subject.into(),
         data: e.data.clone(),
     };
-    tx.execute(
+    tx.run(
         "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, NULL)",
         &[&serde_json::to_string(&fields)?, &project],
     )
@@ -412,23 +451,32 @@ async fn append_audit(
 /// How many it chained.
 async fn chain(c: &mut deadpool_postgres::Object, project: &str) -> StoreResult<usize> {
     let tx = c.transaction().await?;
-    lock_chain(&tx, project).await?;
-    let pending = tx
-        .query(
-            "SELECT seq, entry FROM audit WHERE project = $1 AND project_seq IS NULL ORDER BY seq",
-            &[&project],
-        )
-        .await?;
+    // Sent together: the database runs them in order, so both reads start once the lock is
+    // held and see every batch chained before.
+    let (_, pending, head) = futures_util::future::try_join3(
+        lock_chain(&tx, project),
+        async {
+            Ok(tx
+                .rows(
+                    "SELECT seq, entry FROM audit WHERE project = $1 AND project_seq IS NULL ORDER BY seq",
+                    &[&project],
+                )
+                .await?)
+        },
+        async {
+            Ok(tx
+                .row_opt(
+                    "SELECT entry FROM audit WHERE project = $1 AND project_seq IS NOT NULL
+                     ORDER BY project_seq DESC LIMIT 1",
+                    &[&project],
+                )
+                .await?)
+        },
+    )
+    .await?;
     if pending.is_empty() {
         return Ok(0);
     }
-    let head = tx
-        .query_opt(
-            "SELECT entry FROM audit WHERE project = $1 AND project_seq IS NOT NULL
-             ORDER BY project_seq DESC LIMIT 1",
-            &[&project],
-        )
-        .await?;
     let mut last: Option<Entry> = match head {
         Some(r) => Some(serde_json::from_str(r.try_get::<_, &str>(0)?)?),
         None => None,
@@ -453,12 +501,13 @@ async fn chain(c: &mut deadpool_postgres::Object, project: &str) -> StoreResult<
     }
     // One statement for the batch; the batch's place among all projects' batches is one
     // number (`audit_log` reads by it, then by `project_seq`).
-    let order: i64 = tx.query_one("SELECT nextval('audit_chain_order')", &[]).await?.try_get(0)?;
-    tx.execute(
-        "UPDATE audit SET entry = c.entry, project_seq = c.position, chain_order = $4
+    // (The uncorrelated subquery is evaluated once: one number for the whole batch.)
+    tx.run(
+        "UPDATE audit SET entry = c.entry, project_seq = c.position,
+            chain_order = (SELECT nextval('audit_chain_order'))
          FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS c(seq, entry, position)
          WHERE audit.seq = c.seq",
-        &[&seqs, &texts, &positions, &order],
+        &[&seqs, &texts, &positions],
     )
     .await?;
     tx.commit().await?;
@@ -471,7 +520,7 @@ async fn chain_all(c: &mut deadpool_postgres::Object, project: Option<&str>) -> 
     let projects: Vec<String> = match project {
         Some(p) => vec![p.to_string()],
         None => c
-            .query("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[])
+            .rows("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[])
             .await?
             .iter()
             .map(|r| r.try_get(0))
@@ -481,6 +530,28 @@ async fn chain_all(c: &mut deadpool_postgres::Object, project: Option<&str>) -> 
         chain(c, &project).await?;
     }
     Ok(())
+}
+
+/// Chains the entries of the projects the calls name, once their calls are over: each
+/// project once per round, however many calls named it meanwhile (so a busy project's
+/// entries are chained many at a time). A failure is left to [`chain_left_over`].
+async fn chainer(pool: Pool, mut projects: tokio::sync::mpsc::UnboundedReceiver<String>) {
+    while let Some(first) = projects.recv().await {
+        let mut round = std::collections::BTreeSet::from([first]);
+        while let Ok(project) = projects.try_recv() {
+            round.insert(project);
+        }
+        let Ok(mut c) = pool.get().await else { continue };
+        for project in round {
+            if let Err(e) = chain(&mut c, &project).await {
+                crate::log::event(
+                    crate::log::Level::Warn,
+                    "audit chaining deferred",
+                    serde_json::json!({ "project": project, "error": e.0 }),
+                );
+            }
+        }
+    }
 }
 
 /// Every second, on any replica: chains what a crashed or failed call left unchained, and
@@ -497,11 +568,11 @@ async fn chain_left_over(pool: Pool) {
                 serde_json::json!({ "error": e.0 }),
             );
         }
-        let projects =
-            match c.query("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[]).await {
-                Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>(),
-                Err(_) => continue,
-            };
+        let projects = match c.rows("SELECT DISTINCT project FROM audit WHERE project_seq IS NULL", &[]).await
+        {
+            Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>(),
+            Err(_) => continue,
+        };
         for project in projects {
             if let Err(e) = chain(&mut c, &project).await {
                 crate::log::event(

@@ -12,7 +12,7 @@ impl Projects for Postgres {
         self.block(async {
             let c = self.client().await?;
             let row = c
-                .query_opt(
+                .row_opt(
                     "SELECT key_id, project, role, roles, admin FROM keys WHERE token_hash = $1",
                     &[&token_hash],
                 )
@@ -64,7 +64,7 @@ impl Projects for Postgres {
         self.block(async {
             let c = self.client().await?;
             let rows = c
-                .query(
+                .rows(
                     "SELECT key_id, role, created_at, roles, admin FROM keys WHERE project = $1
                      ORDER BY created_at, rowid",
                     &[&project],
@@ -88,7 +88,7 @@ impl Projects for Postgres {
     fn add_project(&self, id: &str, name: &str, now: i64) -> StoreResult<()> {
         self.block(async {
             let c = self.client().await?;
-            c.execute("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)", &[&id, &name, &now])
+            c.run("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)", &[&id, &name, &now])
                 .await?;
             Ok(())
         })
@@ -103,8 +103,8 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FIRST_PROJECT_LOCK]).await?;
-            if tx.query_opt("SELECT 1 FROM projects LIMIT 1", &[]).await?.is_some() {
+            tx.run("SELECT pg_advisory_xact_lock($1)", &[&FIRST_PROJECT_LOCK]).await?;
+            if tx.row_opt("SELECT 1 FROM projects LIMIT 1", &[]).await?.is_some() {
                 return Ok(false);
             }
             insert_project(&tx, project, keys, &audit).await?;
@@ -116,7 +116,7 @@ impl Projects for Postgres {
     fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         self.block(async {
             let c = self.client().await?;
-            let row = c.query_opt("SELECT value FROM settings WHERE name = $1", &[&name]).await?;
+            let row = c.row_opt("SELECT value FROM settings WHERE name = $1", &[&name]).await?;
             Ok(row.map(|r| r.try_get(0)).transpose()?)
         })
     }
@@ -125,12 +125,12 @@ impl Projects for Postgres {
         // The first replica's value wins (the proof key, the link secret): every replica reads it.
         self.block(async {
             let c = self.client().await?;
-            c.execute(
+            c.run(
                 "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&name, &value],
             )
             .await?;
-            Ok(c.query_one("SELECT value FROM settings WHERE name = $1", &[&name]).await?.try_get(0)?)
+            Ok(c.row("SELECT value FROM settings WHERE name = $1", &[&name]).await?.try_get(0)?)
         })
     }
 
@@ -138,7 +138,7 @@ impl Projects for Postgres {
         self.block(async {
             let c = self.client().await?;
             let row = c
-                .query_opt(
+                .row_opt(
                     "SELECT role, admin FROM keys WHERE project = $1 AND key_id = $2",
                     &[&project, &key_id],
                 )
@@ -151,9 +151,8 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let n = tx
-                .execute("DELETE FROM keys WHERE project = $1 AND key_id = $2", &[&project, &key_id])
-                .await?;
+            let n =
+                tx.run("DELETE FROM keys WHERE project = $1 AND key_id = $2", &[&project, &key_id]).await?;
             if n != 1 {
                 return Ok(false);
             }
@@ -182,7 +181,7 @@ impl Projects for Postgres {
         self.block(async {
             let c = self.client().await?;
             let rows =
-                c.query("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid", &[]).await?;
+                c.rows("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid", &[]).await?;
             rows.iter().map(project_row).collect()
         })
     }
@@ -190,7 +189,7 @@ impl Projects for Postgres {
     fn project(&self, id: &str) -> StoreResult<Option<Project>> {
         self.block(async {
             let c = self.client().await?;
-            let row = c.query_opt("SELECT id, name, created_at FROM projects WHERE id = $1", &[&id]).await?;
+            let row = c.row_opt("SELECT id, name, created_at FROM projects WHERE id = $1", &[&id]).await?;
             row.as_ref().map(project_row).transpose()
         })
     }
@@ -201,7 +200,7 @@ impl Projects for Postgres {
             let tx = c.transaction().await?;
             let after = rule.escalate_after_secs.map(|s| s.min(i64::MAX as u64) as i64);
             let n = tx
-                .execute(
+                .run(
                     "INSERT INTO roles (project, name, escalate_to, escalate_after_secs, created_at)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                     &[&project, &rule.name, &rule.escalate_to, &after, &rule.created_at],
@@ -220,7 +219,7 @@ impl Projects for Postgres {
         self.block(async {
             let c = self.client().await?;
             let rows = c
-                .query(
+                .rows(
                     "SELECT name, escalate_to, escalate_after_secs, created_at FROM roles WHERE project = $1
                      ORDER BY name COLLATE \"C\"",
                     &[&project],
@@ -243,9 +242,7 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            if tx.execute("DELETE FROM roles WHERE project = $1 AND name = $2", &[&project, &name]).await?
-                != 1
-            {
+            if tx.run("DELETE FROM roles WHERE project = $1 AND name = $2", &[&project, &name]).await? != 1 {
                 return Ok(false);
             }
             append_audit(&tx, project, name, &audit).await?;
@@ -264,7 +261,7 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
                 &[&name, &value],
             )
@@ -283,7 +280,7 @@ async fn insert_project(
     keys: &[NewKeyRow],
     audit: &AuditEvent<'_>,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)",
         &[&project.id, &project.name, &project.created_at],
     )
@@ -296,7 +293,7 @@ async fn insert_project(
 
 /// Inserts a key inside `tx`.
 async fn insert_key(tx: &impl GenericClient, project: &str, key: &NewKeyRow, now: i64) -> StoreResult<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO keys (token_hash, key_id, project, role, created_at, roles, admin)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[

@@ -55,7 +55,7 @@ impl Requests for Postgres {
         self.block(async {
             let c = self.client().await?;
             let row = c
-                .query_opt(
+                .row_opt(
                     "SELECT execution FROM executions WHERE project = $1 AND key = $2",
                     &[&project, &key],
                 )
@@ -98,7 +98,7 @@ impl Requests for Postgres {
                 let Some((key, text, previous)) = &claim else { return Ok(1) };
                 match previous {
                     None => {
-                        tx.execute(
+                        tx.run(
                             "INSERT INTO executions (project, key, execution, created_at) VALUES ($1, $2, $3, $4)
                              ON CONFLICT DO NOTHING",
                             &[&project, key, text, &row.created_at],
@@ -106,7 +106,7 @@ impl Requests for Postgres {
                         .await
                     }
                     Some(prev) => {
-                        tx.execute(
+                        tx.run(
                             "UPDATE executions SET execution = $3 WHERE project = $1 AND key = $2 AND execution = $4",
                             &[&project, key, text, prev],
                         )
@@ -127,7 +127,7 @@ impl Requests for Postgres {
                 &summary,
                 &escalations,
             ];
-            let insert = tx.execute(
+            let insert = tx.run(
                 "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
                     summary, escalations)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -279,7 +279,7 @@ impl Requests for Postgres {
         self.block(async {
             let c = self.client().await?;
             let rows = c
-                .query(
+                .rows(
                     "SELECT project, id FROM requests WHERE status = 'PENDING' AND expires_at <= $1
                      ORDER BY expires_at, rowid LIMIT $2",
                     &[&now, &(limit as i64)],
@@ -302,7 +302,7 @@ impl Requests for Postgres {
             // escalation, else at its creation. Rows moved here no longer qualify, so more than
             // `limit` due go at the next sweeps. No payload is read.
             let rows = c
-                .query(
+                .rows(
                     "SELECT r.project, r.id, r.role, r.escalations, ro.escalate_to FROM roles ro
                      JOIN requests r ON r.project = ro.project AND r.role = ro.name AND r.status = 'PENDING'
                      WHERE ro.escalate_to IS NOT NULL AND ro.escalate_after_secs IS NOT NULL AND r.expires_at > $1
@@ -344,7 +344,7 @@ impl Requests for Postgres {
             // others find it no longer qualifying (its role or its log changed) once it is
             // committed. The payload is not read.
             let logs = tx
-                .query_opt(
+                .row_opt(
                     "SELECT escalation_log FROM requests
                      WHERE project = $1 AND id = $2 AND status = 'PENDING' AND role IS NOT DISTINCT FROM $3
                        AND expires_at > $4
@@ -398,7 +398,7 @@ impl Requests for Postgres {
             // requests), so only those due are read, never the rest of the pending queue. A
             // target that is not a string names nobody. No payload is read into memory.
             let rows = c
-                .query(
+                .rows(
                     "SELECT project, id, role,
                         CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_to}') = 'string'
                              THEN body::jsonb #>> '{context,escalate_to}' END
@@ -435,7 +435,7 @@ impl Postgres {
         if let Some(approver) = d.approver {
             // The row first (see the lock order above): its role cannot move until the commit.
             let row = tx
-                .query_opt(
+                .row_opt(
                     "SELECT role FROM requests WHERE project = $1 AND id = $2 FOR UPDATE",
                     &[&project, &id],
                 )
@@ -447,7 +447,7 @@ impl Postgres {
                 // between.
                 let Some(row) = row else { return Ok(false) };
                 let role: Option<String> = row.try_get(0)?;
-                tx.execute("SELECT 1 FROM channels WHERE project = $1 ORDER BY id FOR SHARE", &[&project])
+                tx.run("SELECT 1 FROM channels WHERE project = $1 ORDER BY id FOR SHARE", &[&project])
                     .await?;
                 let admitted = match kind {
                     ChannelKind::Email => is_addressee(tx, project, role.as_deref(), who).await?,
@@ -463,7 +463,7 @@ impl Postgres {
                 // Held until the commit: a revocation waits for this decision, or this decision
                 // sees the key gone.
                 let key = tx
-                    .query_opt(
+                    .row_opt(
                         "SELECT role FROM keys WHERE project = $1 AND key_id = $2 FOR SHARE",
                         &[&project, &approver],
                     )
@@ -481,7 +481,7 @@ impl Postgres {
         // expiring it at once, one writes it. The payload is neither read nor rewritten.
         let expiry = d.status == Status::Expired;
         let role = tx
-            .query_opt(
+            .row_opt(
                 "UPDATE requests SET status = $3, decision = $4
                  WHERE project = $1 AND id = $2 AND status = 'PENDING' AND ($5 OR expires_at > $6)
                  RETURNING role",
@@ -535,14 +535,14 @@ impl<'a> Ruling<'a> {
 /// replica's batch) holding them the other way round.
 async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()> {
     let ids = sorted(rulings.iter().map(|d| d.id).collect());
-    tx.execute("SELECT 1 FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids]).await?;
+    tx.run("SELECT 1 FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids]).await?;
     let (keys, agents): (Vec<_>, Vec<_>) = rulings
         .iter()
         .filter_map(|d| Some((d.project, d.approver?)))
         .filter(|(_, a)| channel_actor(a).is_none())
         .unzip();
     if !keys.is_empty() {
-        tx.execute(
+        tx.run(
             "SELECT 1 FROM keys WHERE (project, key_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
              ORDER BY token_hash FOR SHARE",
             &[&keys, &agents],
@@ -553,11 +553,10 @@ async fn hold(tx: &impl GenericClient, rulings: &[Ruling<'_>]) -> StoreResult<()
         rulings.iter().filter(|d| d.approver.and_then(channel_actor).is_some()).map(|d| d.project).collect(),
     );
     if !mailed.is_empty() {
-        tx.execute("SELECT 1 FROM channels WHERE project = ANY($1) ORDER BY id FOR SHARE", &[&mailed])
-            .await?;
+        tx.run("SELECT 1 FROM channels WHERE project = ANY($1) ORDER BY id FOR SHARE", &[&mailed]).await?;
     }
     let projects = sorted(rulings.iter().map(|d| d.project).collect());
-    tx.execute("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY rowid FOR KEY SHARE", &[&projects])
+    tx.run("SELECT 1 FROM webhooks WHERE project = ANY($1) ORDER BY rowid FOR KEY SHARE", &[&projects])
         .await?;
     Ok(())
 }
@@ -607,8 +606,9 @@ impl Stored {
 
 /// The request `id` of `project` as `c` sees it, if it exists.
 async fn stored_opt(c: &impl GenericClient, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
-    let sql = format!("SELECT {STORED} FROM requests WHERE project = $1 AND id = $2");
-    let row = c.query_opt(&sql, &[&project, &id]).await?;
+    static BY_ID: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {STORED} FROM requests WHERE project = $1 AND id = $2"));
+    let row = c.row_opt(&BY_ID, &[&project, &id]).await?;
     row.map(|r| Stored::of(&r)?.row()).transpose()
 }
 

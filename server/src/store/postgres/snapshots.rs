@@ -42,11 +42,11 @@ impl Snapshots for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&BLOBS_LOCK]).await?;
+            tx.run("SELECT pg_advisory_xact_lock_shared($1)", &[&BLOBS_LOCK]).await?;
             // The request stays pending until this commits (a decision waits for its row), and
             // two uploads to one request take turns, each replacing the one before.
             let status = tx
-                .query_opt("SELECT status FROM requests WHERE project = $1 AND id = $2 FOR UPDATE", &[&project, &id])
+                .row_opt("SELECT status FROM requests WHERE project = $1 AND id = $2 FOR UPDATE", &[&project, &id])
                 .await?
                 .map(|r| r.try_get::<_, String>(0))
                 .transpose()?;
@@ -56,14 +56,14 @@ impl Snapshots for Postgres {
                 Some(_) => Some(SnapshotCommit::NotPending),
             };
             if let Some(answer) = answer {
-                tx.execute("DELETE FROM blob_chunks WHERE blob = $1", &[&blob]).await?;
+                tx.run("DELETE FROM blob_chunks WHERE blob = $1", &[&blob]).await?;
                 tx.commit().await?;
                 return Ok(answer);
             }
             // A sweep on a replica that did not know of this upload may have removed chunks of
             // it (an upload that stalled past `STAGED_SECS`): refuse what is no longer whole.
             let r = tx
-                .query_one(
+                .row(
                     "SELECT count(*), COALESCE(max(n), -1)::bigint, COALESCE(sum(octet_length(bytes)), 0)::bigint
                      FROM blob_chunks WHERE blob = $1",
                     &[&blob],
@@ -71,7 +71,7 @@ impl Snapshots for Postgres {
                 .await?;
             let (count, last, size): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             if count != last + 1 || size != meta.size as i64 {
-                tx.execute("DELETE FROM blob_chunks WHERE blob = $1", &[&blob]).await?;
+                tx.run("DELETE FROM blob_chunks WHERE blob = $1", &[&blob]).await?;
                 tx.commit().await?;
                 return Err(StoreError(format!("the staged snapshot of {id} is incomplete; nothing was stored")));
             }
@@ -82,7 +82,7 @@ impl Snapshots for Postgres {
                 meta.size as i64 - previous.as_ref().map_or(0, |(_, old)| old.size as i64),
             )
             .await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO snapshots (request, project, blob, size, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (request) DO UPDATE SET blob = EXCLUDED.blob, size = EXCLUDED.size,
                     sha256 = EXCLUDED.sha256, created_at = EXCLUDED.created_at",
@@ -90,7 +90,7 @@ impl Snapshots for Postgres {
             )
             .await?;
             if let Some((previous, _)) = previous.filter(|(p, _)| p != blob) {
-                tx.execute("DELETE FROM blob_chunks WHERE blob = $1", &[&previous]).await?;
+                tx.run("DELETE FROM blob_chunks WHERE blob = $1", &[&previous]).await?;
             }
             append_audit(&tx, project, id, &audit).await?;
             // On an error here the staged chunks stay until a sweep finds them unreferenced.
@@ -146,10 +146,10 @@ impl Snapshots for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             // Commits in flight end first; what they name is then seen here.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BLOBS_LOCK]).await?;
+            tx.run("SELECT pg_advisory_xact_lock($1)", &[&BLOBS_LOCK]).await?;
             // The database's clock, which every replica staged by.
             let r = tx
-                .query_one(
+                .row(
                     "WITH stale AS (
                         SELECT blob FROM blob_chunks c
                         WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.blob = c.blob)
@@ -210,7 +210,7 @@ impl ChunkSink {
     fn store_chunk(&mut self) -> StoreResult<()> {
         self.blobs.block(async {
             let c = self.blobs.client().await?;
-            c.execute(
+            c.run(
                 "INSERT INTO blob_chunks (blob, n, bytes, staged_at) VALUES ($1, $2, $3, extract(epoch FROM now())::bigint)",
                 &[&self.key, &self.n, &self.buf],
             )
@@ -251,7 +251,7 @@ impl Drop for ChunkSink {
             // Best effort: what is left is swept once it is old.
             let _ = self.blobs.block(async {
                 let c = self.blobs.client().await?;
-                c.execute("DELETE FROM blob_chunks WHERE blob = $1", &[&self.key]).await?;
+                c.run("DELETE FROM blob_chunks WHERE blob = $1", &[&self.key]).await?;
                 Ok::<_, StoreError>(())
             });
         }
@@ -304,7 +304,7 @@ impl std::io::Read for ChunkReader {
 
 /// Chunk `n` of `blob`, if it is stored.
 async fn chunk(c: &impl GenericClient, blob: &str, n: i32) -> StoreResult<Option<Vec<u8>>> {
-    let row = c.query_opt("SELECT bytes FROM blob_chunks WHERE blob = $1 AND n = $2", &[&blob, &n]).await?;
+    let row = c.row_opt("SELECT bytes FROM blob_chunks WHERE blob = $1 AND n = $2", &[&blob, &n]).await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
@@ -315,7 +315,7 @@ impl Checkpoints for Postgres {
             let tx = c.transaction().await?;
             // The project's puts take turns on every replica, so the bounds below count what
             // is committed, and `seq` grows in the order the puts are made.
-            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 8))", &[&project]).await?;
+            tx.run("SELECT pg_advisory_xact_lock(hashtextextended($1, 8))", &[&project]).await?;
             // Stored bytes count against the project's quota: what this adds less what it drops.
             let mut freed: i64 = 0;
             // A re-sent checkpoint gets a new `seq`: the last one written is the newest.
@@ -326,7 +326,7 @@ impl Checkpoints for Postgres {
                 &[&project, &put.thread, &put.id],
             )
             .await?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO thread_checkpoints (project, thread, id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
                 &[&project, &put.thread, &put.id, &put.body, &put.now],
             )
@@ -358,14 +358,14 @@ impl Checkpoints for Postgres {
             let c = self.client().await?;
             let row = match id {
                 Some(id) => {
-                    c.query_opt(
+                    c.row_opt(
                         "SELECT body FROM thread_checkpoints WHERE project = $1 AND thread = $2 AND id = $3",
                         &[&project, &thread, &id],
                     )
                     .await?
                 }
                 None => {
-                    c.query_opt(
+                    c.row_opt(
                         "SELECT body FROM thread_checkpoints WHERE project = $1 AND thread = $2
                          ORDER BY seq DESC LIMIT 1",
                         &[&project, &thread],
@@ -382,7 +382,7 @@ impl Checkpoints for Postgres {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let sizes = tx
-                .query(
+                .rows(
                     "DELETE FROM thread_checkpoints WHERE project = $1 AND thread = $2
                      RETURNING octet_length(body)::bigint",
                     &[&project, &thread],
@@ -419,7 +419,7 @@ pub(super) async fn snapshot_in(
     id: &str,
 ) -> StoreResult<Option<(String, Snapshot)>> {
     let row = c
-        .query_opt(
+        .row_opt(
             "SELECT blob, size, sha256, created_at FROM snapshots WHERE request = $1 AND project = $2",
             &[&id, &project],
         )

@@ -542,14 +542,20 @@ async fn chainer(pool: Pool, mut projects: tokio::sync::mpsc::UnboundedReceiver<
             round.insert(project);
         }
         let Ok(mut c) = pool.get().await else { continue };
-        for project in round {
-            if let Err(e) = chain(&mut c, &project).await {
-                crate::log::event(
-                    crate::log::Level::Warn,
-                    "audit chaining deferred",
-                    serde_json::json!({ "project": project, "error": e.0 }),
-                );
-            }
+        chain_each(&mut c, round, crate::log::Level::Warn, "audit chaining deferred").await;
+    }
+}
+
+/// Chains each of `projects`, logging a failure as `what` and going on with the next.
+async fn chain_each(
+    c: &mut deadpool_postgres::Object,
+    projects: impl IntoIterator<Item = String>,
+    level: crate::log::Level,
+    what: &str,
+) {
+    for project in projects {
+        if let Err(e) = chain(c, &project).await {
+            crate::log::event(level, what, serde_json::json!({ "project": project, "error": e.0 }));
         }
     }
 }
@@ -573,15 +579,7 @@ async fn chain_left_over(pool: Pool) {
             Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>(),
             Err(_) => continue,
         };
-        for project in projects {
-            if let Err(e) = chain(&mut c, &project).await {
-                crate::log::event(
-                    crate::log::Level::Error,
-                    "audit chaining failed",
-                    serde_json::json!({ "project": project, "error": e.0 }),
-                );
-            }
-        }
+        chain_each(&mut c, projects, crate::log::Level::Error, "audit chaining failed").await;
     }
 }
 

@@ -229,7 +229,10 @@ pub(crate) async fn worker(state: AppState, agents: Agents) {
                 callbacks += 1;
             }
             // A request made through a compatibility layer is announced in its shape too.
-            let shaped = state.delivery_hooks.iter().find_map(|hook| hook.shape(&state, &delivery));
+            // (Shaping may read the store: off the runtime's worker, as every store call.)
+            let shaped = crate::blocking(|| {
+                state.delivery_hooks.iter().find_map(|hook| hook.shape(&state, &delivery))
+            });
             let agents = agents.clone();
             running.spawn_blocking(move || {
                 let result = send(&agents, &delivery, shaped);

@@ -277,12 +277,6 @@ fn hanging_counted() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
 
 #[test]
 fn callback_urls_agents_name_never_take_more_than_half_of_the_slots() {
-    if common::test_postgres().is_some() {
-        // A known bug of the PostgreSQL store, open: with 60 hanging callback URLs some
-        // endpoint deliveries are not handed out in time (97 of 120 within the patience).
-        eprintln!("skipped on PostgreSQL: callback slots under hanging callbacks (known bug, issue 17)");
-        return;
-    }
     let server = Server::fresh("callbacks");
     let (stuck, most) = hanging_counted();
     let (ok_url, ok) = receiver();

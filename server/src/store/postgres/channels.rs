@@ -259,49 +259,35 @@ pub(super) async fn notify(
     event: &str,
     at: i64,
 ) -> StoreResult<()> {
-    let addresses: Vec<String> = tx
+    // Every e-mail address and Slack channel that hears the role, each once, in one read; the
+    // notifications then go out together (one round trip each way, however many there are).
+    let targets: Vec<(String, String)> = tx
         .rows(
-            "SELECT DISTINCT t FROM channels c, jsonb_array_elements_text(c.target::jsonb -> 'to') t
-             WHERE c.project = $1 AND c.kind = 'email'
+            "SELECT DISTINCT c.kind, t FROM channels c
+             CROSS JOIN LATERAL (
+                 SELECT jsonb_array_elements_text(c.target::jsonb -> 'to') WHERE c.kind = 'email'
+                 UNION ALL SELECT c.target::jsonb ->> 'channel' WHERE c.kind = 'slack') AS x(t)
+             WHERE c.project = $1 AND c.kind IN ('email', 'slack') AND t IS NOT NULL
              AND (c.roles IS NULL OR $2::text IS NULL
-                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))",
+                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
+             ORDER BY 1, 2",
             &[&project, &role],
         )
         .await?
         .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<StoreResult<_>>()?;
     let now_ms = at * 1000;
-    for address in addresses {
+    let ids = targets.iter().map(|_| random_id("ntf_")).collect::<StoreResult<Vec<_>>>()?;
+    futures_util::future::try_join_all(targets.iter().zip(&ids).map(|((kind, address), id)| async move {
         tx.run(
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
                 created_ms, updated_ms)
-             VALUES ($1, $2, $3, 'email', $4, $5, 'pending', 0, $6, $6, $6)",
-            &[&random_id("ntf_")?, &project, &request, &address, &event, &now_ms],
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
+            &[id, &project, &request, kind, address, &event, &now_ms],
         )
-        .await?;
-    }
-    // One message per Slack channel that hears the role (each channel id once).
-    let slack: Vec<String> = tx
-        .rows(
-            "SELECT DISTINCT c.target::jsonb ->> 'channel' FROM channels c
-             WHERE c.project = $1 AND c.kind = 'slack'
-             AND (c.roles IS NULL OR $2::text IS NULL
-                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))",
-            &[&project, &role],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    for channel in slack {
-        tx.run(
-            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                created_ms, updated_ms)
-             VALUES ($1, $2, $3, 'slack', $4, $5, 'pending', 0, $6, $6, $6)",
-            &[&random_id("ntf_")?, &project, &request, &channel, &event, &now_ms],
-        )
-        .await?;
-    }
+        .await
+    }))
+    .await?;
     Ok(())
 }

@@ -399,17 +399,23 @@ pub(super) async fn enqueue(
     let body_id: i64 =
         tx.row("INSERT INTO event_bodies (body) VALUES ($1) RETURNING id", &[&body]).await?.try_get(0)?;
     let now_ms = at * 1000;
-    let targets =
-        hooks.into_iter().map(|h| (Some(h), None)).chain(callback.map(|url| (None, Some(url.to_string()))));
-    for (hook, url) in targets {
+    let targets: Vec<(Option<String>, Option<&str>, String)> = hooks
+        .into_iter()
+        .map(|h| (Some(h), None))
+        .chain(callback.map(|url| (None, Some(url))))
+        .map(|(hook, url)| Ok((hook, url, random_id("msg_")?)))
+        .collect::<StoreResult<_>>()?;
+    // Sent together: one round trip however many endpoints hear of it.
+    futures_util::future::try_join_all(targets.iter().map(|(hook, url, id)| async move {
         tx.run(
             "INSERT INTO deliveries (id, webhook, url, request, project, event, body, body_id, state, attempts,
                 next_ms, created_ms, updated_ms)
              VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'pending', 0, $8, $8, $8)",
-            &[&random_id("msg_")?, &hook, &url, &request, &project, &event, &body_id, &now_ms],
+            &[id, hook, url, &request, &project, &event, &body_id, &now_ms],
         )
-        .await?;
-    }
+        .await
+    }))
+    .await?;
     Ok(())
 }
 

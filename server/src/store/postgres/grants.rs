@@ -91,14 +91,18 @@ impl Grants for Postgres {
         let thread = thread_of(request);
         self.block(async {
             let c = self.client().await?;
+            // Read on every create: fixed text, so each connection prepares it once.
+            static LIVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "{COLUMNS} WHERE project = $1 AND agent = $2 AND service = $3 AND action = $4
+                       AND role IS NOT DISTINCT FROM $5::text AND (thread IS NULL OR thread = $6::text)
+                       AND revoked_at IS NULL AND expires_at > $7
+                     ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                )
+            });
             let row = c
-                .query_opt(
-                    &format!(
-                        "{COLUMNS} WHERE project = $1 AND agent = $2 AND service = $3 AND action = $4
-                           AND role IS NOT DISTINCT FROM $5::text AND (thread IS NULL OR thread = $6::text)
-                           AND revoked_at IS NULL AND expires_at > $7
-                         ORDER BY created_at DESC, rowid DESC LIMIT 1"
-                    ),
+                .row_opt(
+                    &LIVE,
                     &[&project, &agent, &request.service, &request.action, &request.role, &thread, &now],
                 )
                 .await?;

@@ -140,9 +140,14 @@ impl Postgres {
 
     /// Runs `f` to completion on the calling thread (its I/O is driven by the store's
     /// runtime): the store's methods are blocking, like SQLite's.
+    ///
+    /// The future runs outside tokio's cooperative budget: called on a worker thread of the
+    /// server's runtime whose task spent its budget, a pooled-connection wait or a timer would
+    /// otherwise hand its wake-up to that worker's scheduler, which never runs again while this
+    /// call blocks it — the call would hang for good (seen as the webhook worker stalling).
     fn block<F: Future>(&self, f: F) -> F::Output {
         let _entered = self.runtime().enter();
-        let out = block_on(f);
+        let out = block_on(tokio::task::unconstrained(f));
         for note in TO_ANNOUNCE.with(|n| std::mem::take(&mut *n.borrow_mut())) {
             let _ = self.notes.send(note);
         }
@@ -424,6 +429,18 @@ async fn append_audit(
     subject: &str,
     e: &AuditEvent<'_>,
 ) -> StoreResult<()> {
+    tx.run(
+        "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, NULL)",
+        &[&unchained(project, subject, e)?, &project],
+    )
+    .await?;
+    chain_later(project);
+    Ok(())
+}
+
+/// The text of an unchained audit entry (`audit.entry` while `project_seq` is NULL), for a
+/// write that inserts it itself.
+fn unchained(project: &str, subject: &str, e: &AuditEvent<'_>) -> StoreResult<String> {
     let fields = Unchained {
         at: e.at,
         project: project.into(),
@@ -432,18 +449,17 @@ async fn append_audit(
         subject: subject.into(),
         data: e.data.clone(),
     };
-    tx.run(
-        "INSERT INTO audit (entry, project, project_seq) VALUES ($1, $2, NULL)",
-        &[&serde_json::to_string(&fields)?, &project],
-    )
-    .await?;
+    Ok(serde_json::to_string(&fields)?)
+}
+
+/// Has [`chainer`] chain `project`'s entries once the running call ([`Postgres::block`]) is over.
+fn chain_later(project: &str) {
     TO_CHAIN.with(|p| {
         let mut projects = p.borrow_mut();
         if !projects.iter().any(|known| known == project) {
             projects.push(project.to_string());
         }
     });
-    Ok(())
 }
 
 /// Chains `project`'s committed unchained entries to its chain's head, oldest first, in one

@@ -23,6 +23,33 @@ const LISTED: &str = "FROM requests WHERE project = $1 AND ($2::text IS NULL OR 
     AND ($6::text IS NULL OR created_by = $6)
     ORDER BY created_at DESC, rowid DESC LIMIT $4";
 
+/// A create's writes in one statement, by how its Idempotency-Key is claimed: none, a new
+/// key, or a lease taken over from `$15` (the execution it must still be). $1–$10 are the
+/// request's columns, $11 its size (the usage change), $12 its unchained audit entry, $13 the
+/// key, $14 the execution. The request, its usage change and its entry are written only if
+/// the key was claimed; the row says (claimed, inserted).
+static CREATE: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    let claims = [
+        "SELECT 1",
+        "INSERT INTO executions (project, key, execution, created_at) VALUES ($2, $13, $14, $5)
+         ON CONFLICT DO NOTHING RETURNING 1",
+        "UPDATE executions SET execution = $14 WHERE project = $2 AND key = $13 AND execution = $15 RETURNING 1",
+    ];
+    claims.map(|claim| {
+        format!(
+            "WITH claimed AS ({claim}),
+             made AS (INSERT INTO requests (id, project, body, status, created_at, expires_at, role,
+                 created_by, summary, escalations)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM claimed)
+                 ON CONFLICT DO NOTHING RETURNING 1),
+             used AS (INSERT INTO usage_deltas (project, bytes) SELECT $2, $11 WHERE EXISTS (SELECT 1 FROM made)),
+             logged AS (INSERT INTO audit (entry, project, project_seq)
+                 SELECT $12, $2, NULL WHERE EXISTS (SELECT 1 FROM made))
+             SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM made)"
+        )
+    })
+});
+
 /// The columns a request is read from ([`Stored::row`]).
 const STORED: &str = "body, decision, escalation_log, role";
 
@@ -83,39 +110,22 @@ impl Requests for Postgres {
             .transpose()?;
         let summary = serde_json::to_string(&Kept::of(row))?;
         let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
+        let entry = unchained(project, id, &audit)?;
+        let bytes = body.len() as i64;
         self.block(async {
             let mut c = self.client().await?;
             // Dropped without a commit (a lost race), the transaction rolls back.
             let tx = c.transaction().await?;
-            // The statements go out together (tokio-postgres pipelines what is awaited at
-            // once): each round trip to the database is paid by every create.
+            // One statement claims the key, inserts the request and, when both happened, its
+            // usage change and its audit entry ([`CREATE`]): every statement is a round trip
+            // and a turn of the database's work, paid by every create.
             //
             // The key's row decides between creates racing on any replica: the loser's insert
             // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
             // across projects (a client may choose one): a taken id writes nothing, whichever
             // project has it. Either way nothing of this create is committed.
-            let claimed = async {
-                let Some((key, text, previous)) = &claim else { return Ok(1) };
-                match previous {
-                    None => {
-                        tx.run(
-                            "INSERT INTO executions (project, key, execution, created_at) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT DO NOTHING",
-                            &[&project, key, text, &row.created_at],
-                        )
-                        .await
-                    }
-                    Some(prev) => {
-                        tx.run(
-                            "UPDATE executions SET execution = $3 WHERE project = $1 AND key = $2 AND execution = $4",
-                            &[&project, key, text, prev],
-                        )
-                        .await
-                    }
-                }
-            };
             let (escalations, status) = (row.escalations.len() as i32, row.status.as_str());
-            let values: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+            let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
                 &id,
                 &project,
                 &body,
@@ -126,26 +136,32 @@ impl Requests for Postgres {
                 &row.created_by,
                 &summary,
                 &escalations,
+                &bytes,
+                &entry,
             ];
-            let insert = tx.run(
-                "INSERT INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
-                    summary, escalations)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT DO NOTHING",
-                &values,
-            );
-            let (changed, inserted) = futures_util::future::try_join(claimed, insert).await?;
+            let sql = match &claim {
+                None => &CREATE[0],
+                Some((key, text, None)) => {
+                    values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text]);
+                    &CREATE[1]
+                }
+                Some((key, text, Some(previous))) => {
+                    values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text, previous]);
+                    &CREATE[2]
+                }
+            };
+            let done = tx.row(sql, &values).await?;
+            let (changed, inserted): (i64, i64) = (done.try_get(0)?, done.try_get(1)?);
             if changed != 1 {
                 return Ok(Inserted::KeyTaken);
             }
             if inserted != 1 {
                 return Ok(Inserted::IdTaken);
             }
-            futures_util::future::try_join4(
+            chain_later(project);
+            futures_util::future::try_join(
                 enqueue(&tx, project, id, role, audit.event, audit.at, None, async || row_from(body)),
                 notify(&tx, project, id, role, audit.event, audit.at),
-                add_usage(&tx, project, body.len() as i64),
-                append_audit(&tx, project, id, &audit),
             )
             .await?;
             self.announce(&tx, project, id, "request.created").await?;

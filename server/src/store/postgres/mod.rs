@@ -82,6 +82,8 @@ pub struct Postgres {
     chains: tokio::sync::mpsc::UnboundedSender<String>,
     /// The changes of the other replicas, taken once by [`Store::changes`].
     changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
+    /// Creates committed together ([`Postgres::grouped`]).
+    group: requests::Group,
 }
 
 impl Postgres {
@@ -126,6 +128,7 @@ impl Postgres {
             notes,
             chains,
             changes: Mutex::new(Some(rx)),
+            group: requests::Group::default(),
         };
         store.block(async {
             let mut c = store.client().await?;

@@ -300,6 +300,7 @@ async fn listen(
 async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<Note>) {
     const MAX_PAYLOAD: usize = 7_000;
     let mut held: Option<String> = None;
+    let mut own: Option<deadpool_postgres::Object> = None;
     loop {
         let mut batch = Vec::new();
         let mut size = 2;
@@ -323,12 +324,18 @@ async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<N
             batch.push(text);
         }
         let payload = format!("[{}]", batch.join(","));
+        // The notifier keeps its connection: a waiter on another replica is not kept waiting
+        // for a free one while the pool is busy with writes.
         let sent = async {
-            let c = pool.get().await?;
+            if own.is_none() {
+                own = Some(pool.get().await?);
+            }
+            let c = own.as_ref().expect("connected above");
             c.run("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
             Ok::<_, StoreError>(())
         };
         if let Err(e) = sent.await {
+            own = None;
             crate::log::event(
                 crate::log::Level::Warn,
                 "could not tell the other replicas",

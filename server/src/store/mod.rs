@@ -95,7 +95,13 @@ pub struct Project {
     /// Most seconds a grant given in this project may stand, set by an operator of `*` or an
     /// admin; `null`: only the server-wide bound (`HANDRAIL_MAX_GRANT_SECS`) applies. The bound
     /// in force is the smaller of the two.
+    #[schemars(schema_with = "secs_or_null")]
     pub max_grant_secs: Option<u64>,
+}
+
+/// The schema of a project's `max_grant_secs`: always present, seconds or `null`.
+fn secs_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["integer", "null"], "minimum": 1 })
 }
 
 /// A role of a project, with its escalation rule if it has one: a request of this role

@@ -57,8 +57,17 @@ pub(crate) struct ProjectPatch {
     /// only the server-wide one. Setting a bound shortens the project's live grants that
     /// would outlast it. Required: a patch that changes nothing is refused.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[schemars(schema_with = "secs_or_null")]
     max_grant_secs: Option<u64>,
+}
+
+/// The schema of `max_grant_secs` in a patch: required, an integer in range or `null`.
+fn secs_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_GRANT_CEILING_SECS,
+    })
 }
 
 /// A present field whose value may be `null` (a missing one is an error, not `null`).

@@ -187,11 +187,17 @@ pub(crate) fn grant_bound(project: Option<u64>) -> u64 {
 /// The grant `who` gives by approving `row` as `ask` says; 400 `invalid_request` when it
 /// cannot stand (longer than the bound in force, [`grant_bound`], no thread to limit it to,
 /// no agent to give it for).
-pub(crate) fn grant_for(state: &AppState, row: &RequestRow, who: &Principal, ask: &GrantAsk) -> ApiResult<Grant> {
+pub(crate) fn grant_for(
+    state: &AppState,
+    row: &RequestRow,
+    who: &Principal,
+    ask: &GrantAsk,
+) -> ApiResult<Grant> {
     let project = state.store.project(&row.project)?.and_then(|p| p.max_grant_secs);
     let max = grant_bound(project);
     if ask.for_secs == 0 || ask.for_secs > max {
-        let whose = if project.is_some_and(|p| p <= max_grant_secs()) { "this project" } else { "this server" };
+        let whose =
+            if project.is_some_and(|p| p <= max_grant_secs()) { "this project" } else { "this server" };
         return Err(ApiError::new(
             Code::InvalidRequest,
             format!("a grant stands 1 to {max} seconds (the bound {whose} sets)"),

@@ -74,9 +74,13 @@ fn a_project_bound_below_the_servers_refuses_longer_grants_and_is_audited() {
     assert_eq!(grant(&server, &id, 300).0, 200);
 
     // Cleared: the server's bound alone again.
-    let (status, cleared) = patch(&server, &server.project, &server.operator, json!({"max_grant_secs": null}));
+    let (status, cleared) =
+        patch(&server, &server.project, &server.operator, json!({"max_grant_secs": null}));
     assert_eq!(status, 200, "{cleared}");
-    assert_eq!((cleared["max_grant_secs"].clone(), cleared["grant_bound_secs"].as_u64()), (Value::Null, Some(3600)));
+    assert_eq!(
+        (cleared["max_grant_secs"].clone(), cleared["grant_bound_secs"].as_u64()),
+        (Value::Null, Some(3600))
+    );
     // The grant given above covers the same tool: revoke it so that a person decides again.
     let (_, grants) = server.call("GET", "/v1/grants", &server.operator, None);
     let given = grants["grants"][0]["id"].as_str().unwrap().to_string();
@@ -118,10 +122,15 @@ fn only_an_operator_of_every_role_of_the_project_or_an_admin_sets_it() {
     assert_eq!((status, code(&answer)), (403, "forbidden"), "{answer}");
 
     // A role-limited operator of the project reads it, and cannot set it.
-    let (status, role) = server.call("POST", "/v1/roles", &server.operator, Some(&json!({"name": "finance"})));
+    let (status, role) =
+        server.call("POST", "/v1/roles", &server.operator, Some(&json!({"name": "finance"})));
     assert_eq!(status, 201, "{role}");
-    let (status, key) =
-        server.call("POST", "/v1/keys", &server.operator, Some(&json!({"role": "operator", "roles": ["finance"]})));
+    let (status, key) = server.call(
+        "POST",
+        "/v1/keys",
+        &server.operator,
+        Some(&json!({"role": "operator", "roles": ["finance"]})),
+    );
     assert_eq!(status, 201, "{key}");
     let limited = key["token"].as_str().unwrap();
     assert_eq!(server.call("GET", &project_path(&mine), limited, None).0, 200);
@@ -130,7 +139,8 @@ fn only_an_operator_of_every_role_of_the_project_or_an_admin_sets_it() {
 
     // Another project's operator (of `*`, not an admin): this project is not found for it;
     // its own it sets. The bootstrap operator is an admin: it sets any project's.
-    let (status, other) = server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
+    let (status, other) =
+        server.call("POST", "/v1/projects", &server.operator, Some(&json!({"name": "other"})));
     assert_eq!(status, 201, "{other}");
     let (theirs, their_op) = (other["id"].as_str().unwrap(), other["operator_token"].as_str().unwrap());
     let (status, answer) = patch(&server, &mine, their_op, body.clone());
@@ -176,7 +186,9 @@ fn a_bad_value_is_a_typed_400_and_changes_nothing() {
             .set("content-type", "application/json")
             .send_string(text);
         match r {
-            Err(ureq::Error::Status(status, r)) => (status, serde_json::from_str::<Value>(&r.into_string().unwrap()).unwrap()),
+            Err(ureq::Error::Status(status, r)) => {
+                (status, serde_json::from_str::<Value>(&r.into_string().unwrap()).unwrap())
+            }
             other => panic!("{text}: {other:?}"),
         }
     };
@@ -215,7 +227,10 @@ fn a_lowered_bound_shortens_the_live_grants_that_would_outlast_it() {
     // A grant given long ago (moved back in the store) and then bounded below its age ends
     // at the change: it approves nothing after.
     let id = long["id"].as_str().unwrap();
-    let moved = sql(&server.dir, &format!("UPDATE grants SET created_at = created_at - 5000 WHERE id = {}", common::quote(id)));
+    let moved = sql(
+        &server.dir,
+        &format!("UPDATE grants SET created_at = created_at - 5000 WHERE id = {}", common::quote(id)),
+    );
     assert_eq!(moved.1, 1);
     let (status, _) = patch(&server, &server.project, &server.operator, json!({"max_grant_secs": 60}));
     assert_eq!(status, 200);

@@ -195,7 +195,10 @@ async fn patch_project(
     // An object only: serde would also read a struct from an array of its fields in order.
     let body: serde_json::Value = parse(&bytes)?;
     if !body.is_object() {
-        return Err(ApiError::new(Code::InvalidRequest, "the body is an object: {\"max_grant_secs\": N | null}"));
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "the body is an object: {\"max_grant_secs\": N | null}",
+        ));
     }
     let patch: ProjectPatch =
         serde_json::from_value(body).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))?;

@@ -180,9 +180,12 @@ impl Projects for Postgres {
     fn projects(&self) -> StoreResult<Vec<Project>> {
         self.block(async {
             let c = self.client().await?;
-            let rows =
-                c.rows("SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid", &[])
-                    .await?;
+            let rows = c
+                .rows(
+                    "SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid",
+                    &[],
+                )
+                .await?;
             rows.iter().map(project_row).collect()
         })
     }
@@ -265,7 +268,8 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            if tx.run("UPDATE projects SET max_grant_secs = $2 WHERE id = $1", &[&project, &secs]).await? != 1 {
+            if tx.run("UPDATE projects SET max_grant_secs = $2 WHERE id = $1", &[&project, &secs]).await? != 1
+            {
                 return Ok(None);
             }
             let shortened = match secs {

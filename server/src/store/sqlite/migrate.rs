@@ -57,7 +57,9 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     }
     if !has("projects", "max_grant_secs")? {
         // A project's own bound on grants; NULL: the server-wide bound alone, as before.
-        conn.execute_batch("ALTER TABLE projects ADD COLUMN max_grant_secs INTEGER CHECK (max_grant_secs > 0);")?;
+        conn.execute_batch(
+            "ALTER TABLE projects ADD COLUMN max_grant_secs INTEGER CHECK (max_grant_secs > 0);",
+        )?;
     }
     if !has("requests", "role")? {
         conn.execute_batch(

@@ -156,8 +156,9 @@ impl Projects for Sqlite {
 
     fn projects(&self) -> StoreResult<Vec<Project>> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare("SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid",
+        )?;
         let rows = stmt.query_map([], project_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }

@@ -197,6 +197,7 @@ test("request_approval with URL elicitation: the user is sent the decision page;
 });
 
 test("request_approval with URL elicitation: accepting, declining or cancelling the link decides nothing", async () => {
+  const seen = linked.length;
   for (const action of ["accept", "decline", "cancel"]) {
     visit = async () => ({ action });
     const id = pendingId(textOf(await linking.callTool({ name: "request_approval", arguments: refund })));
@@ -211,6 +212,7 @@ test("request_approval with URL elicitation: accepting, declining or cancelling 
   };
   const id = pendingId(textOf(await linking.callTool({ name: "request_approval", arguments: refund })));
   assert.equal((await rowOf(id)).status, "PENDING");
+  assert.equal(linked.length, seen + 4, "each call sent its decision page");
 });
 
 test("ask_human with URL elicitation only: the decision page by URL, no form; the person's answer comes back", async () => {

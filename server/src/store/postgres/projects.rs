@@ -268,8 +268,9 @@ impl Projects for Postgres {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            if tx.run("UPDATE projects SET max_grant_secs = $2 WHERE id = $1", &[&project, &secs]).await? != 1
-            {
+            let found =
+                tx.run("UPDATE projects SET max_grant_secs = $2 WHERE id = $1", &[&project, &secs]).await?;
+            if found != 1 {
                 return Ok(None);
             }
             let shortened = match secs {

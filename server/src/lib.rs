@@ -335,7 +335,8 @@ fn bootstrap(store: &dyn Store, url: &str) -> Result<Option<Bootstrap>, String> 
         "name": "default", "bootstrap": true, "keys": [&agent.key_id, &operator.key_id],
     });
     let audit = store::AuditEvent { at: now, actor: "system", event: "project.created", data };
-    let row = store::Project { id: project.clone(), name: "default".into(), created_at: now };
+    let row =
+        store::Project { id: project.clone(), name: "default".into(), created_at: now, max_grant_secs: None };
     if !store.create_first_project(&row, &[agent, operator], audit).map_err(|e| e.0)? {
         return Ok(None);
     }

@@ -159,15 +159,17 @@ pub(crate) fn insert(
 #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GrantAsk {
-    /// How long it stands, seconds: 1 to `HANDRAIL_MAX_GRANT_SECS` (default 3600).
+    /// How long it stands, seconds: 1 to the bound in force, the smaller of the server's
+    /// `HANDRAIL_MAX_GRANT_SECS` (default 3600) and the project's `max_grant_secs` (see
+    /// `GET /v1/projects/{id}`); a longer grant is refused, never shortened.
     for_secs: u64,
     /// Only for requests naming this request's `context.thread` (it must name one).
     #[serde(default)]
     thread: bool,
 }
 
-/// Most seconds a grant may stand: `HANDRAIL_MAX_GRANT_SECS`, default an hour.
-fn max_grant_secs() -> u64 {
+/// Most seconds a grant may stand on this server: `HANDRAIL_MAX_GRANT_SECS`, default an hour.
+pub(crate) fn max_grant_secs() -> u64 {
     std::env::var("HANDRAIL_MAX_GRANT_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -175,12 +177,31 @@ fn max_grant_secs() -> u64 {
         .unwrap_or(3600)
 }
 
+/// Most seconds a grant given in `project` may stand: the smaller of the server's bound
+/// ([`max_grant_secs`]) and the project's own (`project`'s `max_grant_secs`), if it has one.
+pub(crate) fn grant_bound(project: Option<u64>) -> u64 {
+    let server = max_grant_secs();
+    project.map_or(server, |p| p.min(server))
+}
+
 /// The grant `who` gives by approving `row` as `ask` says; 400 `invalid_request` when it
-/// cannot stand (too long, no thread to limit it to, no agent to give it for).
-pub(crate) fn grant_for(row: &RequestRow, who: &Principal, ask: &GrantAsk) -> ApiResult<Grant> {
-    let max = max_grant_secs();
+/// cannot stand (longer than the bound in force, [`grant_bound`], no thread to limit it to,
+/// no agent to give it for).
+pub(crate) fn grant_for(
+    state: &AppState,
+    row: &RequestRow,
+    who: &Principal,
+    ask: &GrantAsk,
+) -> ApiResult<Grant> {
+    let project = state.store.project(&row.project)?.and_then(|p| p.max_grant_secs);
+    let max = grant_bound(project);
     if ask.for_secs == 0 || ask.for_secs > max {
-        return Err(ApiError::new(Code::InvalidRequest, format!("a grant stands 1 to {max} seconds")));
+        let whose =
+            if project.is_some_and(|p| p <= max_grant_secs()) { "this project" } else { "this server" };
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("a grant stands 1 to {max} seconds (the bound {whose} sets)"),
+        ));
     }
     let thread = match ask.thread {
         true => Some(crate::store::thread_of(row).ok_or_else(|| {

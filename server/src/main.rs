@@ -220,6 +220,18 @@ enum ProjectsCommand {
     New { name: String },
     /// List projects (all of them for an admin token, else the token's own).
     Ls,
+    /// Show project ID as JSON, with the bound on grants in force in it.
+    Show { id: String },
+    /// Bound the grants given in project ID (an operator token of role * of it, or an admin).
+    SetMaxGrant {
+        id: String,
+        /// Most seconds a grant may stand (1 to a year; the server's HANDRAIL_MAX_GRANT_SECS
+        /// still caps it). Live grants that would outlast it end by it.
+        #[arg(long)]
+        secs: u64,
+    },
+    /// Remove project ID's own bound on grants (the server-wide one stays).
+    ClearMaxGrant { id: String },
 }
 
 #[derive(Subcommand)]
@@ -444,6 +456,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Projects { command: ProjectsCommand::New { name } } => operator::new_project(&name)?,
         Command::Projects { command: ProjectsCommand::Ls } => operator::list_projects()?,
+        Command::Projects { command: ProjectsCommand::Show { id } } => operator::project(&id, None)?,
+        Command::Projects { command: ProjectsCommand::SetMaxGrant { id, secs } } => {
+            operator::project(&id, Some(Some(secs)))?
+        }
+        Command::Projects { command: ProjectsCommand::ClearMaxGrant { id } } => {
+            operator::project(&id, Some(None))?
+        }
         Command::Keys { command: KeysCommand::Ls } => operator::list_keys()?,
         Command::Budget { command: BudgetCommand::Set { agent, daily_usd } } => {
             operator::budget(&agent, Some(Some(daily_usd)))?

@@ -336,6 +336,18 @@ pub(crate) fn list_projects() -> Result<(), CliError> {
     Ok(())
 }
 
+/// Sets (`Some(Some(secs))`), clears (`Some(None)`) or shows (`None`) project `id`'s own bound
+/// on grants; prints the project as JSON, with `grant_bound_secs`, the bound in force.
+pub(crate) fn project(id: &str, max_grant_secs: Option<Option<u64>>) -> Result<(), CliError> {
+    let path = format!("/v1/projects/{}", urlencode(id));
+    let answer = match max_grant_secs {
+        Some(secs) => call("PATCH", &path, Some(json!({ "max_grant_secs": secs })))?,
+        None => call("GET", &path, None)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&answer).expect("JSON prints"));
+    Ok(())
+}
+
 /// Sets (`Some(Some(usd))`), clears (`Some(None)`) or shows (`None`) an agent's daily budget;
 /// prints the budget with today's spend as JSON.
 pub(crate) fn budget(agent: &str, set: Option<Option<f64>>) -> Result<(), CliError> {

@@ -383,6 +383,24 @@ fn real_answers_match_the_documented_schemas() {
     assert_eq!(status, 200, "{head}");
     doc.check("GET", "/v1/audit/head", 200, &head);
 
+    // A project's settings.
+    let project_path = format!("/v1/projects/{}", server.project);
+    let (status, shown) = server.call("GET", &project_path, operator, None);
+    assert_eq!(status, 200, "{shown}");
+    doc.check("GET", "/v1/projects/{id}", 200, &shown);
+    let (status, set) = server.call("PATCH", &project_path, operator, Some(&json!({"max_grant_secs": 600})));
+    assert_eq!(status, 200, "{set}");
+    doc.check("PATCH", "/v1/projects/{id}", 200, &set);
+    let (status, err) = server.call("PATCH", &project_path, agent, Some(&json!({"max_grant_secs": 600})));
+    assert_eq!(status, 403, "{err}");
+    doc.check("PATCH", "/v1/projects/{id}", 403, &err);
+    let (status, err) = server.call("PATCH", &project_path, operator, Some(&json!({"max_grant_secs": 0})));
+    assert_eq!(status, 400, "{err}");
+    doc.check("PATCH", "/v1/projects/{id}", 400, &err);
+    let (status, err) = server.call("GET", "/v1/projects/prj_nope", operator, None);
+    assert_eq!(status, 404, "{err}");
+    doc.check("GET", "/v1/projects/{id}", 404, &err);
+
     // Webhooks.
     let (status, hook) =
         server.call("POST", "/v1/webhooks", operator, Some(&json!({"url": "http://127.0.0.1:9/hook"})));

@@ -333,7 +333,11 @@ export interface Grant {
 
 /** What an operator asks for with an approval: a grant (see [`Grant`]). */
 export interface GrantAsk {
-  /** How long it stands, seconds: 1 to `HANDRAIL_MAX_GRANT_SECS` (default 3600). */
+  /**
+   * How long it stands, seconds: 1 to the bound in force, the smaller of the server's
+   * `HANDRAIL_MAX_GRANT_SECS` (default 3600) and the project's `max_grant_secs` (see
+   * `GET /v1/projects/{id}`); a longer grant is refused, never shortened.
+   */
   for_secs: number;
   /** Only for requests naming this request's `context.thread` (it must name one). */
   thread?: boolean;
@@ -577,6 +581,12 @@ export interface Project {
   id: string;
   name: string;
   created_at: number;
+  /**
+   * Most seconds a grant given in this project may stand, set by an operator of `*` or an
+   * admin; `null`: only the server-wide bound (`HANDRAIL_MAX_GRANT_SECS`) applies. The bound
+   * in force is the smaller of the two.
+   */
+  max_grant_secs: number | null;
 }
 
 /** A project just created, with its first keys: the tokens are shown this once. */
@@ -597,6 +607,35 @@ export interface ProjectCreated {
 export interface ProjectList {
   /** Every project for an admin; the caller's own for any other operator. */
   projects: Project[];
+}
+
+/** A change to a project's settings. */
+export interface ProjectPatch {
+  /**
+   * The project's own bound on grants: 1 to 31536000 seconds (a year), or `null` to leave
+   * only the server-wide one. Setting a bound shortens the project's live grants that
+   * would outlast it. Required: a patch that changes nothing is refused.
+   */
+  max_grant_secs: number | null;
+}
+
+/** A project with the bound on grants in force in it. */
+export interface ProjectView {
+  id: string;
+  name: string;
+  created_at: number;
+  /**
+   * Most seconds a grant given in this project may stand, set by an operator of `*` or an
+   * admin; `null`: only the server-wide bound (`HANDRAIL_MAX_GRANT_SECS`) applies. The bound
+   * in force is the smaller of the two.
+   */
+  max_grant_secs: number | null;
+  /**
+   * Most seconds a grant given now may stand in this project: the smaller of the server's
+   * `HANDRAIL_MAX_GRANT_SECS` (default 3600) and the project's `max_grant_secs`. A grant
+   * asked for longer is refused (400 `invalid_request`).
+   */
+  grant_bound_secs: number;
 }
 
 /** How much the profile has seen, and whether it may leave shadow mode. */

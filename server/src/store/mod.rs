@@ -92,6 +92,16 @@ pub struct Project {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    /// Most seconds a grant given in this project may stand, set by an operator of `*` or an
+    /// admin; `null`: only the server-wide bound (`HANDRAIL_MAX_GRANT_SECS`) applies. The bound
+    /// in force is the smaller of the two.
+    #[schemars(schema_with = "secs_or_null")]
+    pub max_grant_secs: Option<u64>,
+}
+
+/// The schema of a project's `max_grant_secs`: always present, seconds or `null`.
+fn secs_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["integer", "null"], "minimum": 1 })
 }
 
 /// A role of a project, with its escalation rule if it has one: a request of this role
@@ -862,6 +872,17 @@ pub trait Projects: Send + Sync {
     fn roles(&self, project: &str) -> StoreResult<Vec<RoleRule>>;
     /// Removes a role and appends the audit entry; false when there is none.
     fn delete_role(&self, project: &str, name: &str, audit: AuditEvent<'_>) -> StoreResult<bool>;
+    /// Sets (`Some`) or clears (`None`) a project's own bound on grants and appends the audit
+    /// entry, in one transaction. A bound set shortens the project's live grants that would
+    /// outlast it: each then ends `secs` after it was given, or at `now` if that has passed.
+    /// Returns the grants shortened, or `None` when there is no such project.
+    fn set_max_grant_secs(
+        &self,
+        project: &str,
+        secs: Option<u64>,
+        now: i64,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<u64>>;
     /// Sets a project's setting (a compatibility layer's secret, when rotated) and appends
     /// the audit entry, in one transaction.
     fn set_project_setting(

@@ -8,6 +8,7 @@
 //! | the live queue (`/v1/events`) | no | its roles' and unrestricted ones | all | all |
 //! | project-wide powers: keys, webhooks, roles, firewall modes, `trusted` history, budgets, compat secrets, the audit log, a request's deliveries | no | no | yes | yes |
 //! | projects (create, list all) | no | no | no | yes |
+//! | a project's settings (`PATCH /v1/projects/{id}`: its bound on grants) | no | no | its own | any project |
 //!
 //! A request reaches `APPROVED` only through [`super::requests`]' `resolve`, by an
 //! operator allowed to decide it, with a signed proof; the store refuses any other approval

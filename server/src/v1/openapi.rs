@@ -26,7 +26,7 @@ use super::budgets::NewBudget;
 use super::channels::{ChannelList, NewChannel};
 use super::grants::GrantList;
 use super::keys::{Jwks, KeyCreated, KeyList, Me, NewKey};
-use super::projects::{NewProject, ProjectCreated, ProjectList};
+use super::projects::{NewProject, ProjectCreated, ProjectList, ProjectPatch, ProjectView};
 use super::requests::{ListQuery, RequestList, Resolve, WaitQuery};
 use super::roles::{NewRole, RoleList};
 use super::sessions::{EndSession, NewSession, SessionList, SessionQuery};
@@ -148,6 +148,8 @@ fn path_doc(path: &str, name: &str) -> &'static str {
         "id" if path.starts_with("/v1/channels") => "The channel's id (`ch_…`).",
         "id" if path.starts_with("/v1/deliveries") => "The delivery's id.",
         "id" if path.starts_with("/v1/sessions") => "The session's id (`ses_…`).",
+        "id" if path.starts_with("/v1/projects") => "The project's id (`prj_…`).",
+        "id" if path.starts_with("/v1/grants") => "The grant's id (`grt_…`).",
         "agent" => "The agent's name.",
         "token" => "The link's token (`claims.mac`), as the link routes give it.",
         _ => "",
@@ -396,6 +398,19 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
             200,
             "Every project for an admin; the caller's own otherwise.",
         ),
+        op("get", "/v1/projects/{id}", Operator, "A project, with the bound on grants in force")
+            .json::<ProjectView>(g, 200, "Any project for an admin; only the caller's own otherwise.")
+            .errors(404, &["not_found"]),
+        op("patch", "/v1/projects/{id}", Operator, "Set or clear a project's bound on grants")
+            .json_body::<ProjectPatch>(g)
+            .json::<ProjectView>(
+                g,
+                200,
+                "Changed, audited as `project.max_grant_secs`; live grants that would outlast a \
+                 new bound now end by it. An admin for any project, an operator of `*` for its own.",
+            )
+            .errors(403, &["all_roles_required"])
+            .errors(404, &["not_found"]),
         // roles.rs
         op("post", "/v1/roles", Project, "Add a role, optionally with an escalation rule")
             .json_body::<NewRole>(g)

@@ -219,7 +219,9 @@ async fn resolve(
     }
     let (status, patched, diff) = crate::lifecycle::judge(&row, &ask.decision, ask.payload)?;
     let grant = match &ask.grant {
-        Some(grant) if status == Status::Approved => Some(crate::lifecycle::grant_for(&row, &who, grant)?),
+        Some(grant) if status == Status::Approved => {
+            Some(crate::lifecycle::grant_for(&state, &row, &who, grant)?)
+        }
         Some(_) => return Err(ApiError::new(
             Code::InvalidRequest,
             "a grant comes with a plain approval: it approves the tool as asked, not an edit or a rejection",

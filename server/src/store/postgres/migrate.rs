@@ -4,7 +4,11 @@
 use super::*;
 
 /// Every schema version, oldest first. A release adds versions; it never edits one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("schema.sql")),
+    // A project's own bound on grants (`projects.max_grant_secs`).
+    (2, include_str!("schema_v2.sql")),
+];
 
 /// The advisory lock the migrations run under (any constant no other lock uses).
 const MIGRATION_LOCK: i64 = 0x4841_4E44_5241_494C; // "HANDRAIL"

@@ -180,8 +180,12 @@ impl Projects for Postgres {
     fn projects(&self) -> StoreResult<Vec<Project>> {
         self.block(async {
             let c = self.client().await?;
-            let rows =
-                c.rows("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid", &[]).await?;
+            let rows = c
+                .rows(
+                    "SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid",
+                    &[],
+                )
+                .await?;
             rows.iter().map(project_row).collect()
         })
     }
@@ -189,7 +193,9 @@ impl Projects for Postgres {
     fn project(&self, id: &str) -> StoreResult<Option<Project>> {
         self.block(async {
             let c = self.client().await?;
-            let row = c.row_opt("SELECT id, name, created_at FROM projects WHERE id = $1", &[&id]).await?;
+            let row = c
+                .row_opt("SELECT id, name, created_at, max_grant_secs FROM projects WHERE id = $1", &[&id])
+                .await?;
             row.as_ref().map(project_row).transpose()
         })
     }
@@ -251,6 +257,44 @@ impl Projects for Postgres {
         })
     }
 
+    fn set_max_grant_secs(
+        &self,
+        project: &str,
+        secs: Option<u64>,
+        now: i64,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<u64>> {
+        let secs = secs.map(|s| s.min(i64::MAX as u64) as i64);
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let found =
+                tx.run("UPDATE projects SET max_grant_secs = $2 WHERE id = $1", &[&project, &secs]).await?;
+            if found != 1 {
+                return Ok(None);
+            }
+            let shortened = match secs {
+                Some(secs) => {
+                    tx.run(
+                        "UPDATE grants SET expires_at = GREATEST(created_at + $2, $3)
+                         WHERE project = $1 AND revoked_at IS NULL AND expires_at > $3
+                           AND expires_at > created_at + $2",
+                        &[&project, &secs, &now],
+                    )
+                    .await?
+                }
+                None => 0,
+            };
+            let mut audit = audit;
+            if let Some(data) = audit.data.as_object_mut() {
+                data.insert("grants_shortened".into(), shortened.into());
+            }
+            append_audit(&tx, project, project, &audit).await?;
+            tx.commit().await?;
+            Ok(Some(shortened))
+        })
+    }
+
     fn set_project_setting(
         &self,
         project: &str,
@@ -281,8 +325,13 @@ async fn insert_project(
     audit: &AuditEvent<'_>,
 ) -> StoreResult<()> {
     tx.run(
-        "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)",
-        &[&project.id, &project.name, &project.created_at],
+        "INSERT INTO projects (id, name, created_at, max_grant_secs) VALUES ($1, $2, $3, $4)",
+        &[
+            &project.id,
+            &project.name,
+            &project.created_at,
+            &project.max_grant_secs.map(|s| s.min(i64::MAX as u64) as i64),
+        ],
     )
     .await?;
     for key in keys {
@@ -311,7 +360,12 @@ async fn insert_key(tx: &impl GenericClient, project: &str, key: &NewKeyRow, now
 }
 
 fn project_row(r: &tokio_postgres::Row) -> StoreResult<Project> {
-    Ok(Project { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })
+    Ok(Project {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        max_grant_secs: r.try_get::<_, Option<i64>>(3)?.map(|s| s.max(1) as u64),
+    })
 }
 
 fn role_from(text: &str) -> Role {

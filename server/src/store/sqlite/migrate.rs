@@ -4,7 +4,8 @@ use super::*;
 
 /// Brings a database made by an earlier version up to this schema: key roles and the admin
 /// flag, the request's role as a column (the queue filter and the escalation sweep), and
-/// each audit entry's project and position in it (one chain per project). Before projects
+/// each audit entry's project and position in it (one chain per project), a project's own
+/// bound on grants (`max_grant_secs`, none before). Before projects
 /// could be created over the API a database held one project, so its single global chain
 /// is that project's chain as it stands.
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -52,6 +53,12 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
              ALTER TABLE webhooks ADD COLUMN failing_since_ms INTEGER;
              ALTER TABLE webhooks ADD COLUMN disabled_at INTEGER;
              COMMIT;",
+        )?;
+    }
+    if !has("projects", "max_grant_secs")? {
+        // A project's own bound on grants; NULL: the server-wide bound alone, as before.
+        conn.execute_batch(
+            "ALTER TABLE projects ADD COLUMN max_grant_secs INTEGER CHECK (max_grant_secs > 0);",
         )?;
     }
     if !has("requests", "role")? {

@@ -156,20 +156,21 @@ impl Projects for Sqlite {
 
     fn projects(&self) -> StoreResult<Vec<Project>> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid")?;
-        let rows = stmt
-            .query_map([], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, created_at, max_grant_secs FROM projects ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([], project_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     fn project(&self, id: &str) -> StoreResult<Option<Project>> {
         Ok(self
             .reader()
-            .query_row("SELECT id, name, created_at FROM projects WHERE id = ?1", [id], |r| {
-                Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
-            })
+            .query_row(
+                "SELECT id, name, created_at, max_grant_secs FROM projects WHERE id = ?1",
+                [id],
+                project_row,
+            )
             .optional()?)
     }
 
@@ -224,6 +225,36 @@ impl Projects for Sqlite {
         Ok(true)
     }
 
+    fn set_max_grant_secs(
+        &self,
+        project: &str,
+        secs: Option<u64>,
+        now: i64,
+        audit: AuditEvent<'_>,
+    ) -> StoreResult<Option<u64>> {
+        let secs = secs.map(|s| s.min(i64::MAX as u64) as i64);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if tx.execute("UPDATE projects SET max_grant_secs = ?2 WHERE id = ?1", params![project, secs])? != 1 {
+            return Ok(None);
+        }
+        let shortened = match secs {
+            Some(secs) => tx.execute(
+                "UPDATE grants SET expires_at = MAX(created_at + ?2, ?3)
+                 WHERE project = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND expires_at > created_at + ?2",
+                params![project, secs, now],
+            )?,
+            None => 0,
+        };
+        let mut audit = audit;
+        if let Some(data) = audit.data.as_object_mut() {
+            data.insert("grants_shortened".into(), shortened.into());
+        }
+        append_audit(&tx, project, project, &audit)?;
+        tx.commit()?;
+        Ok(Some(shortened as u64))
+    }
+
     fn set_project_setting(
         &self,
         project: &str,
@@ -243,6 +274,15 @@ impl Projects for Sqlite {
     }
 }
 
+fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        max_grant_secs: r.get::<_, Option<i64>>(3)?.map(|s| s.max(1) as u64),
+    })
+}
+
 /// Inserts a project with its keys and its chain's first entry, inside `tx`.
 fn insert_project(
     tx: &Connection,
@@ -251,8 +291,13 @@ fn insert_project(
     audit: &AuditEvent<'_>,
 ) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![project.id, project.name, project.created_at],
+        "INSERT INTO projects (id, name, created_at, max_grant_secs) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            project.id,
+            project.name,
+            project.created_at,
+            project.max_grant_secs.map(|s| s.min(i64::MAX as u64) as i64)
+        ],
     )?;
     for key in keys {
         insert_key(tx, &project.id, key, project.created_at)?;

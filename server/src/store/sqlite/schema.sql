@@ -1,6 +1,9 @@
 -- The SQLite schema: every table, created when missing. Columns added since a table first
 -- shipped come from `migrate` (migrate.rs), which also makes the indexes that need them.
-CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+-- max_grant_secs: the project's own bound on grants (NULL: the server-wide one alone).
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+    max_grant_secs INTEGER CHECK (max_grant_secs > 0));
 
 CREATE TABLE IF NOT EXISTS keys (
     token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,

@@ -25,6 +25,7 @@ export type {
   NewWebhook,
   PatchOp,
   Priority,
+  ProjectView,
   Readiness,
   RequestList,
   // The core's `Request`, named apart from the DOM's `Request`.

@@ -6,7 +6,7 @@ import { api, session } from "../api";
 import { age, h, mount, nowSecs, toast, when } from "../dom";
 import { editor, type Editor } from "../form";
 import { openBytes, openValue, sealFor, type Opened } from "../keys";
-import { requestContext, type Decision, type FirewallContext, type Jwks, type RequestContext, type RequestView, type Resolve } from "../types";
+import { requestContext, type Decision, type FirewallContext, type Jwks, type ProjectView, type RequestContext, type RequestView, type Resolve } from "../types";
 import { codeOf, visible, wasm } from "../wasm";
 
 /** Resolves a request (used by the queue's one-tap buttons too). */
@@ -18,16 +18,26 @@ export function decide(id: string, decision: "approve" | "reject", payload: unkn
   return api.post<Decision>(`/v1/requests/${encodeURIComponent(id)}/resolve`, body);
 }
 
+/** "15 minutes", "1 hour", "90 seconds": a grant's length as the choice names it. */
+function span(secs: number): string {
+  if (secs % 3600 === 0) return secs === 3600 ? "1 hour" : `${secs / 3600} hours`;
+  if (secs % 60 === 0) return secs === 60 ? "1 minute" : `${secs / 60} minutes`;
+  return `${secs} seconds`;
+}
+
 /** What an approval may also grant: this call only, or this tool for the same agent for a
- * while (in this request's thread, when it names one). The server bounds the time. */
-function grantChoice(r: RequestView): { el: HTMLSelectElement; read: () => Resolve["grant"] } {
+ * while (in this request's thread, when it names one), never longer than `bound`, the
+ * project's bound in force (`grant_bound_secs`; the server refuses a longer grant). */
+function grantChoice(r: RequestView, bound: number): { el: HTMLSelectElement; read: () => Resolve["grant"] } {
   const thread = (r.context as { thread?: unknown } | null | undefined)?.thread;
-  const options: [string, string][] = [
-    ["", "Approve this call only"],
-    ["900", "…and this tool for this agent for 15 minutes"],
-    ["3600", "…and this tool for this agent for 1 hour"],
-  ];
-  if (typeof thread === "string" && thread) options.push(["thread", "…and this tool in this thread for 1 hour"]);
+  const lengths = [900, 3600].filter((secs) => secs <= bound);
+  if (lengths.length === 0 && bound >= 1) lengths.push(bound);
+  const options: [string, string][] = [["", "Approve this call only"]];
+  for (const secs of lengths) options.push([String(secs), `…and this tool for this agent for ${span(secs)}`]);
+  const threadSecs = Math.min(3600, bound);
+  if (typeof thread === "string" && thread && threadSecs >= 1) {
+    options.push(["thread", `…and this tool in this thread for ${span(threadSecs)}`]);
+  }
   const el = h(
     "select",
     { "aria-label": "grant", "data-testid": "grant", title: "A grant approves this agent's later calls of the same tool at once, until it ends or is revoked (DELETE /v1/grants/{id})" },
@@ -37,9 +47,18 @@ function grantChoice(r: RequestView): { el: HTMLSelectElement; read: () => Resol
     el,
     read: () => {
       if (!el.value) return undefined;
-      return el.value === "thread" ? { for_secs: 3600, thread: true } : { for_secs: Number(el.value) };
+      return el.value === "thread" ? { for_secs: threadSecs, thread: true } : { for_secs: Number(el.value) };
     },
   };
+}
+
+/** The project's bound on grants in force; the server's default (an hour) when it cannot be read. */
+async function grantBound(project: string, signal: AbortSignal): Promise<number> {
+  try {
+    return (await api.get<ProjectView>(`/v1/projects/${encodeURIComponent(project)}`, signal)).grant_bound_secs;
+  } catch {
+    return 3600;
+  }
 }
 
 export async function requestView(root: HTMLElement, id: string, signal: AbortSignal): Promise<void> {
@@ -52,7 +71,7 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
     return;
   }
   // Everything below shows text through the core's `reveal_invisible` (`visible`).
-  const [opened] = await Promise.all([openValue(r.payload, r.id, "payload"), wasm()]);
+  const [opened, , bound] = await Promise.all([openValue(r.payload, r.id, "payload"), wasm(), grantBound(r.project, signal)]);
   const now = nowSecs();
   const context = requestContext(r);
   const head = h(
@@ -215,7 +234,7 @@ function decideSection(r: RequestView, o: Opened): HTMLElement {
   const reject = h("button", { class: "reject big", "data-testid": "reject", title: "Reject (r)" }, "Reject");
   const edit = h("button", { class: "secondary", "data-testid": "edit", title: "Edit (e)", disabled: !readable }, "Edit");
   const editArea = h("div", { class: "edit-area" });
-  const grant = grantChoice(r);
+  const grant = grantChoice(r, bound);
 
   const preview = async (): Promise<void> => {
     if (!ed) return;

@@ -18,7 +18,8 @@
 # test_integrations.py, test_langchain.py and test_openai_agents.py; node --test on copies of
 # the adapter test files placed in node/test/, so their imports resolve from node/node_modules.
 # Safe to rerun: each run upgrades to whatever is newest then (pip --upgrade, npm install
-# without a lockfile) and reinstalls the Handrail builds.
+# without a lockfile) and reinstalls the Handrail builds. About 5 minutes warm on 2 busy cores,
+# most of it the tests.
 set -euo pipefail
 export HANDRAIL_LOG="${HANDRAIL_LOG:-warn}"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
@@ -26,7 +27,8 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/target/adapters-latest"
 cd "$ROOT"
-step() { printf '\n==> %s\n' "$*"; }
+START=$SECONDS
+step() { printf '\n==> [%ss] %s\n' "$((SECONDS - START))" "$*"; }
 
 # The current majors, one place. Test tools as in test-py.sh.
 PY_FRAMEWORKS=("langchain>=1,<2" "langgraph>=1,<2" "langgraph-checkpoint-sqlite>=3,<4" "crewai>=1,<2")
@@ -68,8 +70,9 @@ venv() { # venv DIR REQUIREMENT...: the newest of each requirement, then this wh
     local dir="$1"
     shift
     [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir"
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
-        --upgrade-strategy eager "$@"
+    # --upgrade takes the newest release of each named package; their dependencies move only
+    # when a new release needs it (eager re-resolution of crewai's tree costs minutes).
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$@"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
         --force-reinstall "$WHEEL"
 }
@@ -109,7 +112,8 @@ JS
 # No lockfile: every run resolves the newest releases again; the same-version tarball is
 # installed afresh.
 rm -rf "$NODE/package-lock.json" "$NODE/node_modules/handrail"
-(cd "$NODE" && npm install --prefer-online --no-audit --no-fund --loglevel=error)
+# npm revalidates cached registry metadata older than the registry's max-age (minutes).
+(cd "$NODE" && npm install --no-audit --no-fund --loglevel=error)
 rm -f "$NODE"/test/*.mjs
 for f in "${NODE_TESTS[@]}"; do cp "bindings-node/test/$f" "$NODE/test/$f"; done
 

@@ -12,7 +12,8 @@
  *   3. on resume (`new Command({ resume })`, e.g. `resumeCommand(decision)`), LangGraph runs
  *      the node again from its start: step 1 gives back the *same* request (same scope and
  *      payload), and the gate reads the decision from the server, which wins: a resume value
- *      that contradicts it throws, so nobody approves by forging a resume;
+ *      that contradicts it throws, so nobody approves by forging a resume (and the thread is
+ *      not stuck on it: LangGraph keeps a refused resume value; the gate reads the newest);
  *   4. returns `{ [resultKey]: { type: "approve" | "edit" | "reject", args, message,
  *      request_id } }`; route on `state.handrail.type`, act on `args`.
  *
@@ -171,7 +172,7 @@ export function gate<S = Record<string, unknown>>(options: GateOptions<S>) {
       ...(options.priority !== undefined && { priority: options.priority }),
       ...(config.signal !== undefined && { signal: config.signal }),
     });
-    const answer = interrupt({
+    const answer = latestAnswer({
       action_requests: [
         { name: options.action, args: payload, description: options.description ?? `Approve ${options.action}?` },
       ],

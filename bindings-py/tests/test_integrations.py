@@ -145,6 +145,11 @@ def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
     clean.resolve(out["__interrupt__"][0].value["handrail_request_id"], decision="reject", reason="no")
     with pytest.raises(HandrailError, match="resume value says 'approve'"):
         app.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    # LangGraph keeps the refused resume value; the gate reads the newest, so the thread
+    # is not stuck on the forged one.
+    out = app.invoke(Command(resume={"decisions": [{"type": "reject", "message": "no"}]}), config)
+    assert out["handrail"]["type"] == "reject" and out["handrail"]["message"] == "no"
+    assert executed == []
     assert executed == []
 
 

@@ -79,14 +79,14 @@ from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain.agents.middleware.human_in_the_loop import Action, DecisionType, InterruptOnConfig
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage, add_notification_metadata
 from langgraph.config import get_config
-from langgraph.errors import GraphInterrupt
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from handrail import _core
 from handrail._core import ExpiredError, HandrailError, NotFoundError
 from handrail._firewall import Firewall
 from handrail.client import Client, Decision
 from handrail.guard import _Guard, _Run, decision_text
+from handrail.integrations.langgraph import _latest_answer
 
 __all__ = ["HandrailMiddleware", "Pending", "ResumeMismatch", "hitl_response", "resume", "resume_from_webhook"]
 
@@ -164,25 +164,6 @@ def _task(state: Mapping[str, Any]) -> str:
         if isinstance(m, HumanMessage):
             return m.content if isinstance(m.content, str) else json.dumps(m.content, default=str)
     return ""
-
-
-def _latest_answer(value: Dict[str, Any]) -> Any:
-    """The newest resume value of this interrupt (LangGraph's public ``interrupt()`` only).
-
-    LangGraph keeps a task's resume values even when the node then raises (a pending
-    request, a contradicting claim): a later ``Command(resume=...)`` is the *next* answer,
-    while the first ``interrupt()`` keeps returning the old one. Each earlier answer was
-    judged when it came (and raised), so only the newest is read: ``interrupt()`` is asked
-    again until it has no stored answer left, which it says by raising ``GraphInterrupt``
-    (caught here: it has written nothing by then). Without any answer, the first call's
-    ``GraphInterrupt`` pauses the graph as usual. Each call consumes one stored answer, so
-    the loop ends."""
-    answer = interrupt(value)
-    while True:
-        try:
-            answer = interrupt(value)
-        except GraphInterrupt:
-            return answer
 
 
 class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]

@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run quickstart test build-dashboard test-rust test-api test-vectors test-py test-node test-wasm test-dashboard test-compat bench fmt
+.PHONY: run quickstart test build-dashboard test-rust test-api test-vectors test-py test-node test-adapters-latest test-wasm test-dashboard test-compat bench fmt
 
 run:
 	scripts/run.sh
@@ -17,7 +17,7 @@ run:
 quickstart:
 	cargo run --quiet -p handrail-core --example quickstart
 
-test: build-dashboard test-rust test-api test-vectors test-py test-node test-wasm test-dashboard test-compat
+test: build-dashboard test-rust test-api test-vectors test-py test-node test-adapters-latest test-wasm test-dashboard test-compat
 	@echo "make test: every suite passed"
 
 # The dashboard's assets (browser package + bundled TypeScript), embedded by the server's
@@ -44,6 +44,14 @@ test-py:
 
 test-node:
 	scripts/test-node.sh
+
+# The framework adapters' tests again, on the newest release of each framework's current major
+# from PyPI and npm (langchain, langgraph, crewai, openai-agents; ai 7 and 6, langchain.js,
+# @langchain/langgraph, @openai/agents, the MCP SDK), in throwaway folders under
+# target/adapters-latest/, with the wheel and addon test-py and test-node built. Prints the
+# versions it resolved.
+test-adapters-latest:
+	scripts/test-adapters-latest.sh
 
 test-wasm:
 	scripts/test-wasm.sh

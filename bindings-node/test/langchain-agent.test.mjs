@@ -80,7 +80,30 @@ function tools(runs) {
     },
     { name: "lookup", description: "Look up", schema: z.object({ order: z.string() }) },
   );
-  return [refund, email, lookup];
+  const askUser = tool(
+    async (args) => {
+      runs.push(["ask_user", args]);
+      return "no answer";
+    },
+    { name: "ask_user", description: "Ask the user (a person answers in its place)", schema: z.object({ question: z.string() }) },
+  );
+  return [refund, email, lookup, askUser];
+}
+
+/** A chat model that asks for `steps[n]`'s tool calls on its n-th turn, then answers. */
+class StepsModel extends ScriptedModel {
+  constructor(steps) {
+    super([]);
+    this.steps = steps;
+  }
+  async _generate(messages) {
+    const turn = messages.filter((m) => AIMessage.isInstance(m)).length;
+    const calls = this.steps[turn];
+    const message = calls
+      ? new AIMessage({ content: "", tool_calls: calls.map((c) => ({ type: "tool_call", ...c })) })
+      : new AIMessage({ content: "done" });
+    return { generations: [{ text: String(message.content), message }] };
+  }
 }
 
 function agent({ calls, runs, checkpointer = new MemorySaver(), client = hr, ...options }) {
@@ -370,7 +393,7 @@ test("allowedDecisions without edit: a person's edit is not run", async () => {
   await srv.resolve(value.handrailRequestIds[0], { decision: "approve", payload: { amount: 1, to: "acct_1" } });
   const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
   assert.deepEqual(runs, []);
-  assert.equal(toolText(done).ne_1, "REJECTED: edits are not allowed for refund");
+  assert.equal(toolText(done).ne_1, "REJECTED: edit is not allowed for refund");
 });
 
 test("a resume value with the wrong number of decisions throws", async () => {
@@ -383,4 +406,112 @@ test("a resume value with the wrong number of decisions throws", async () => {
     code: "resume_mismatch",
   });
   assert.deepEqual(runs, []);
+});
+
+const askUser = (id, question = "Which day?") => ({ id, name: "ask_user", args: { question } });
+
+test("respond: a person's reply is the tool's result, the tool does not run, the server wins", async () => {
+  const runs = [];
+  const app = agent({ calls: [askUser("call_ask")], runs, interruptOn: { ask_user: { allowedDecisions: ["approve", "respond"] } } });
+  const config = { configurable: { thread_id: "t-respond" } };
+  const paused = await app.invoke(ask, config);
+  const value = paused.__interrupt__[0].value;
+  assert.deepEqual(value.reviewConfigs, [{ actionName: "ask_user", allowedDecisions: ["approve", "respond"] }]);
+  // On the server a reply is a rejection whose reason is the reply.
+  await srv.resolve(value.handrailRequestIds[0], { decision: "reject", reason: "Tuesday at 10" });
+  assert.deepEqual(await handrailDecisions(hr, value), { decisions: [{ type: "respond", message: "Tuesday at 10" }] });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "respond", message: "Friday" }] } }), config), {
+    code: "resume_mismatch",
+  });
+  await assert.rejects(
+    app.invoke(new Command({ resume: { decisions: [{ type: "edit", editedAction: { name: "ask_user", args: {} } }] } }), config),
+    { code: "resume_mismatch", message: /"edit" is not allowed for ask_user/ },
+  );
+  // After refused resumes the newest resume value is the one read: the thread is not stuck.
+  const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
+  const [msg] = done.messages.filter((m) => ToolMessage.isInstance(m));
+  assert.equal(msg.content, "Tuesday at 10");
+  assert.equal(msg.status, "success");
+  assert.deepEqual(runs, []);
+  assert.equal(done.messages.at(-1).content, "done: Tuesday at 10");
+});
+
+test("respond or reject where both are allowed: the resume value picks", async () => {
+  const runs = [];
+  const app = agent({
+    calls: [askUser("b_1"), askUser("b_2", "Which room?")],
+    runs,
+    interruptOn: { ask_user: { allowedDecisions: ["approve", "reject", "respond"] } },
+  });
+  const config = { configurable: { thread_id: "t-respond-both" } };
+  const paused = await app.invoke(ask, config);
+  const [first, second] = paused.__interrupt__[0].value.handrailRequestIds;
+  await srv.resolve(first, { decision: "reject", reason: "Monday" });
+  await srv.resolve(second, { decision: "reject", reason: "not that" });
+  const done = await app.invoke(
+    new Command({ resume: { decisions: [{ type: "respond", message: "Monday" }, { type: "reject" }] } }),
+    config,
+  );
+  const byId = Object.fromEntries(done.messages.filter((m) => ToolMessage.isInstance(m)).map((m) => [m.tool_call_id, m]));
+  assert.deepEqual([byId.b_1.content, byId.b_1.status], ["Monday", "success"]);
+  assert.deepEqual([byId.b_2.content, byId.b_2.status], ["REJECTED: not that", "error"]);
+  assert.deepEqual(runs, []);
+});
+
+test("a decision type the call does not allow fails closed; unknown types are refused up front", async () => {
+  const runs = [];
+  const app = agent({ calls: [refund("na_1")], runs, interruptOn: { refund: { allowedDecisions: ["edit", "reject"] } } });
+  const config = { configurable: { thread_id: "t-not-allowed" } };
+  const paused = await app.invoke(ask, config);
+  const value = paused.__interrupt__[0].value;
+  await srv.resolve(value.handrailRequestIds[0], { decision: "approve" });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "approve" }] } }), config), {
+    code: "resume_mismatch",
+    message: /"approve" is not allowed for refund/,
+  });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "respond", message: "ok" }] } }), config), {
+    code: "resume_mismatch",
+  });
+  const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, value) }), config);
+  assert.deepEqual(runs, []);
+  assert.equal(toolText(done).na_1, "REJECTED: approve is not allowed for refund");
+  assert.throws(() => handrailMiddleware({ handrail: hr, interruptOn: { refund: { allowedDecisions: ["approve", "maybe"] } } }), {
+    code: "invalid_options",
+  });
+});
+
+test("a forged resume does not leave the thread stuck; two held steps each resume once approved", async () => {
+  const runs = [];
+  const app = createAgent({
+    model: new StepsModel([[refund("s_1", 1)], [refund("s_2", 2)]]),
+    tools: tools(runs),
+    checkpointer: new MemorySaver(),
+    middleware: [handrailMiddleware({ handrail: hr, service: "shop", interruptOn: { refund: true } })],
+  });
+  const config = { configurable: { thread_id: "t-steps" } };
+  let paused = await app.invoke(ask, config);
+  const first = paused.__interrupt__[0].value;
+  await srv.resolve(first.handrailRequestIds[0], { decision: "approve" });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "reject" }] } }), config), {
+    code: "resume_mismatch",
+  });
+  await assert.rejects(app.invoke(new Command({ resume: { decisions: [{ type: "reject" }] } }), config), {
+    code: "resume_mismatch",
+  });
+  paused = await app.invoke(new Command({ resume: await handrailDecisions(hr, first) }), config);
+  assert.deepEqual(runs, [["refund", { amount: 1, to: "acct_1" }]]);
+  const second = paused.__interrupt__[0].value;
+  assert.notEqual(second.handrailRequestIds[0], first.handrailRequestIds[0]);
+  await srv.resolve(second.handrailRequestIds[0], { decision: "approve" });
+  const count = (await srv.all()).length;
+  const done = await app.invoke(new Command({ resume: await handrailDecisions(hr, second) }), config);
+  assert.equal(done.messages.at(-1).content, "done");
+  assert.deepEqual(runs, [
+    ["refund", { amount: 1, to: "acct_1" }],
+    ["refund", { amount: 2, to: "acct_1" }],
+  ]);
+  // Resuming the finished thread again runs nothing and opens nothing.
+  await app.invoke(new Command({ resume: { decisions: [{ type: "approve" }] } }), config);
+  assert.equal(runs.length, 2);
+  assert.equal((await srv.all()).length, count);
 });

@@ -104,6 +104,11 @@ test("gate: the server's decision wins over a forged resume value", async () => 
     code: "resume_mismatch",
   });
   assert.deepEqual(runs, []);
+  // LangGraph keeps the refused resume value; the gate reads the newest, so the thread is
+  // not stuck on the forged one.
+  const done = await app.invoke(resumeCommand(await hr.wait(requestId)), config);
+  assert.equal(done.handrail.type, "reject");
+  assert.deepEqual(runs, []);
 });
 
 test("gate: a rejection resumes to the reject branch with the reason", async () => {

@@ -12,7 +12,8 @@
  *   3. on resume (`new Command({ resume })`, e.g. `resumeCommand(decision)`), LangGraph runs
  *      the node again from its start: step 1 gives back the *same* request (same scope and
  *      payload), and the gate reads the decision from the server, which wins: a resume value
- *      that contradicts it throws, so nobody approves by forging a resume;
+ *      that contradicts it throws, so nobody approves by forging a resume (and the thread is
+ *      not stuck on it: LangGraph keeps a refused resume value; the gate reads the newest);
  *   4. returns `{ [resultKey]: { type: "approve" | "edit" | "reject", args, message,
  *      request_id } }`; route on `state.handrail.type`, act on `args`.
  *
@@ -22,7 +23,7 @@
  * @packageDocumentation
  */
 import { tool } from "@langchain/core/tools";
-import { Command, interrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
+import { Command, interrupt, isGraphInterrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { z } from "zod";
 
 import type { Decision, DeferOptions, Priority } from "./client.js";
@@ -171,7 +172,7 @@ export function gate<S = Record<string, unknown>>(options: GateOptions<S>) {
       ...(options.priority !== undefined && { priority: options.priority }),
       ...(config.signal !== undefined && { signal: config.signal }),
     });
-    const answer = interrupt({
+    const answer = latestAnswer({
       action_requests: [
         { name: options.action, args: payload, description: options.description ?? `Approve ${options.action}?` },
       ],
@@ -202,8 +203,12 @@ export function gate<S = Record<string, unknown>>(options: GateOptions<S>) {
 // LangChain v1 agents: `createAgent({ model, tools, middleware: [handrailMiddleware(...)] })`
 // ---------------------------------------------------------------------------------------
 
-/** A decision type of LangChain's human-in-the-loop middleware. */
-export type HitlDecisionType = "approve" | "edit" | "reject";
+/**
+ * A decision type of LangChain's human-in-the-loop middleware: JS `langchain` 1.x defines
+ * `approve`, `edit` and `reject`; `respond` is Python `langchain`'s fourth (a person answers
+ * in place of the tool), accepted here too so both languages take the same decisions.
+ */
+export type HitlDecisionType = "approve" | "edit" | "reject" | "respond";
 
 /** One tool call of a `HITLRequest`, with the Handrail request that holds it. */
 export interface HandrailActionRequest {
@@ -224,15 +229,25 @@ export interface HandrailHitlRequest {
   handrailRequestIds: string[];
 }
 
-/** A decision of LangChain's `HITLResponse`. */
+/**
+ * A decision of LangChain's `HITLResponse`. `respond`: the tool does not run and the model
+ * reads `message` as the tool's result (on the server: a rejection whose reason is the reply).
+ */
 export type AgentDecision =
   | { type: "approve" }
   | { type: "edit"; editedAction: { name: string; args: Record<string, unknown> } }
-  | { type: "reject"; message?: string };
+  | { type: "reject"; message?: string }
+  | { type: "respond"; message: string };
 
 /** Per-tool configuration, as `humanInTheLoopMiddleware`'s `interruptOn` entries. */
 export interface HandrailInterruptOnConfig {
-  /** What the person may do. Default: approve, edit and reject. */
+  /**
+   * What the person may do. Default: approve, edit and reject. A server decision the list
+   * does not offer fails closed (the tool does not run; the model reads
+   * `REJECTED: edit is not allowed for <tool>`); a rejection always applies. With `respond`
+   * and not `reject`, a rejection with a reason is the person's reply (the model reads it as
+   * the tool's result); with both, the resume value picks (`handrailDecisions` says `reject`).
+   */
   allowedDecisions?: HitlDecisionType[];
   /** Shown to the person (and in the interrupt's action request). */
   description?: string | ((toolCall: AgentToolCall) => string | Promise<string>);
@@ -290,6 +305,7 @@ export interface HandrailMiddlewareOptions {
 }
 
 const DECISIONS: HitlDecisionType[] = ["approve", "edit", "reject"];
+const DECISION_TYPES: readonly string[] = ["approve", "edit", "reject", "respond"];
 
 /** The review a held call got, kept in the agent's state for the tool node. */
 interface Review {
@@ -301,13 +317,33 @@ interface Review {
   thread: string;
 }
 
-/** The HITL decision that says what a Handrail decision says (the server's truth). */
-export function agentDecision(decision: Decision, action: string): AgentDecision {
-  if (decision.status === "APPROVED") return { type: "approve" };
+/**
+ * The HITL decision that says what a Handrail decision says (the server's truth), for a call
+ * that allows `allowed`: an approval or an edit it does not allow is a rejection, and a
+ * rejection of a call that allows `respond` but not `reject` is the person's reply.
+ */
+export function agentDecision(
+  decision: Decision,
+  action: string,
+  allowed: readonly HitlDecisionType[] = DECISIONS,
+): AgentDecision {
+  if (decision.status === "APPROVED") {
+    if (!allowed.includes("approve")) return { type: "reject", message: notAllowed("approve", action) };
+    return { type: "approve" };
+  }
   if (decision.status === "APPROVED_WITH_MODIFICATIONS") {
+    if (!allowed.includes("edit")) return { type: "reject", message: notAllowed("edit", action) };
     return { type: "edit", editedAction: { name: action, args: decision.payload as Record<string, unknown> } };
   }
+  if (decision.reason && allowed.includes("respond") && !allowed.includes("reject")) {
+    return { type: "respond", message: decision.reason };
+  }
   return { type: "reject", message: decisionText(decision) };
+}
+
+/** The text a refused decision type gives the model. */
+function notAllowed(type: string, action: string): string {
+  return statusText("REJECTED", `${type} is not allowed for ${action}`);
 }
 
 /**
@@ -322,9 +358,10 @@ export async function handrailDecisions(
   options: { timeout?: number; signal?: AbortSignal } = {},
 ): Promise<{ decisions: AgentDecision[] }> {
   const decisions = await Promise.all(
-    request.actionRequests.map(async (action): Promise<AgentDecision> => {
+    request.actionRequests.map(async (action, i): Promise<AgentDecision> => {
       try {
-        return agentDecision(await handrail.wait(action.handrailRequestId, options), action.name);
+        const allowed = request.reviewConfigs?.[i]?.allowedDecisions ?? DECISIONS;
+        return agentDecision(await handrail.wait(action.handrailRequestId, options), action.name, allowed);
       } catch (err) {
         if (err instanceof ExpiredError) return { type: "reject", message: statusText("EXPIRED") };
         throw err;
@@ -334,6 +371,29 @@ export async function handrailDecisions(
   return { decisions };
 }
 
+/**
+ * The newest resume value of this step's interrupt (LangGraph's public `interrupt()` only).
+ *
+ * LangGraph keeps a task's resume values even when the node then throws (a contradicting
+ * claim, a wait that timed out): a later `Command({ resume })` is the *next* answer, while the
+ * first `interrupt()` keeps returning the old one, and the thread would stay stuck on it. Each
+ * earlier answer was judged (and refused) when it came, so only the newest is read:
+ * `interrupt()` is asked again until it has no stored answer left, which it says by throwing
+ * a `GraphInterrupt` (caught here: it has written nothing by then). Without any answer the
+ * first call's `GraphInterrupt` pauses the graph as usual. Each call consumes one stored
+ * answer, so the loop ends.
+ */
+function latestAnswer(value: unknown): unknown {
+  let answer = interrupt(value);
+  for (;;) {
+    try {
+      answer = interrupt(value);
+    } catch (err) {
+      if (isGraphInterrupt(err)) return answer;
+      throw err;
+    }
+  }
+}
 
 function canonicalEqual(a: unknown, b: unknown): boolean {
   return canonicalize(JSON.stringify(a ?? null)) === canonicalize(JSON.stringify(b ?? null));
@@ -360,11 +420,15 @@ function claimedType(decision: unknown): string | undefined {
  *    held calls of the step, plus each call's `handrailRequestId`.
  * 4. On resume (`new Command({ resume: { decisions } })`, e.g. from `handrailDecisions`) the step
  *    reads each decision from the server, which wins: a resume decision that contradicts it
- *    throws `HandrailError` `resume_mismatch`. Approved calls run (an edit with the edited
+ *    (another type, other edited arguments, another reply) or names a type the call's
+ *    `allowedDecisions` does not offer throws `HandrailError` `resume_mismatch`, and nothing
+ *    of the step applies. Approved calls run (an edit with the edited
  *    arguments, judged again by the firewall and checked against `argsSchema`, and the model
  *    reads `APPROVED WITH EDITS: <what changed>…` before the result); a rejected call does not
- *    run and the model reads `REJECTED: <reason>`; an expired one fails closed
- *    (`EXPIRED: do not act`).
+ *    run and the model reads `REJECTED: <reason>`; a `respond` (a rejection whose reason is the
+ *    person's reply) does not run either and the model reads the reply as the tool's result;
+ *    an expired one fails closed (`EXPIRED: do not act`). A server decision the call's
+ *    `allowedDecisions` does not offer fails closed like a rejection.
  *
  * Needs a checkpointer and a `thread_id` (`configurable.thread_id`), as LangChain's own HITL.
  */
@@ -385,6 +449,16 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
     const s = options.session;
     return typeof s === "function" ? s(thread) : s;
   };
+
+  for (const [name, c] of Object.entries(interruptOn)) {
+    const unknown = typeof c === "object" ? (c.allowedDecisions ?? []).filter((d) => !DECISION_TYPES.includes(d)) : [];
+    if (typeof c === "object" && (unknown.length > 0 || (c.allowedDecisions !== undefined && c.allowedDecisions.length === 0))) {
+      throw new HandrailError(
+        "invalid_options",
+        `handrailMiddleware: ${name}: allowedDecisions must be a non-empty list of ${DECISION_TYPES.join(", ")}; got ${JSON.stringify(c.allowedDecisions)}`,
+      );
+    }
+  }
 
   const configOf = (name: string): HandrailInterruptOnConfig | false | undefined => {
     const c = interruptOn[name];
@@ -472,7 +546,7 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
             })),
             handrailRequestIds: ids,
           };
-          const answer = interrupt(request) as { decisions?: unknown } | undefined;
+          const answer = latestAnswer(request) as { decisions?: unknown } | undefined;
           const claimed = answer?.decisions;
           if (claimed !== undefined && (!Array.isArray(claimed) || claimed.length !== held.length)) {
             throw new HandrailError(
@@ -494,47 +568,68 @@ export function handrailMiddleware(options: HandrailMiddlewareOptions = {}) {
               }
             }),
           );
+          // Every claim is checked before anything of the step applies.
+          const truths = held.map((h, i): AgentDecision => {
+            const decision = outcomes[i] ?? null;
+            const allowed = h.config.allowedDecisions ?? DECISIONS;
+            const truth: AgentDecision =
+              decision === null ? { type: "reject", message: statusText("EXPIRED") } : agentDecision(decision, h.call.name, allowed);
+            const said = Array.isArray(claimed) ? claimed[i] : undefined;
+            if (said === undefined) return truth;
+            const type = claimedType(said);
+            const id = ids[i] as string;
+            const status = decision?.status ?? "EXPIRED";
+            if (type === undefined || !DECISION_TYPES.includes(type) || (type !== "reject" && !allowed.includes(type as HitlDecisionType))) {
+              throw new HandrailError(
+                "resume_mismatch",
+                `resume decision ${i}: decision type "${type ?? "?"}" is not allowed for ${h.call.name}; expected one of ${JSON.stringify(allowed)}`,
+              );
+            }
+            if (type === "respond") {
+              // A reply is a rejection whose reason is the reply, word for word.
+              const reason = decision?.status === "REJECTED" ? decision.reason : null;
+              if (!reason || (said as { message?: unknown }).message !== reason) {
+                throw new HandrailError("resume_mismatch", `resume decision ${i} responds otherwise than request ${id} was decided (${status})`);
+              }
+              return { type: "respond", message: reason };
+            }
+            const editAgrees =
+              truth.type !== "edit" ||
+              (said as { editedAction?: { args?: unknown } }).editedAction?.args === undefined ||
+              canonicalEqual((said as { editedAction: { args: unknown } }).editedAction.args, truth.editedAction.args);
+            const agrees = type === truth.type || (type === "reject" && truth.type === "respond");
+            if (!agrees || !editAgrees) {
+              throw new HandrailError("resume_mismatch", `resume decision ${i} says "${type}" but request ${id} was decided ${status}`);
+            }
+            return type === "reject" && truth.type === "respond" ? { type: "reject", message: decisionText(decision as Decision) } : truth;
+          });
           for (const [i, h] of held.entries()) {
             const decision = outcomes[i] ?? null;
             const id = ids[i] as string;
-            const truth: AgentDecision = decision === null ? { type: "reject", message: statusText("EXPIRED") } : agentDecision(decision, h.call.name);
-            const said = Array.isArray(claimed) ? claimed[i] : undefined;
-            const type = claimedType(said);
-            if (said !== undefined) {
-              const agrees =
-                type === truth.type ||
-                (truth.type === "reject" && type === "respond");
-              const editAgrees =
-                truth.type !== "edit" ||
-                !said ||
-                (said as { editedAction?: { args?: unknown } }).editedAction?.args === undefined ||
-                canonicalEqual((said as { editedAction: { args: unknown } }).editedAction.args, truth.editedAction.args);
-              if (!agrees || !editAgrees) {
-                throw new HandrailError(
-                  "resume_mismatch",
-                  `resume decision ${i} says "${type ?? "?"}" but request ${id} was decided ${decision?.status ?? "EXPIRED"}`,
-                );
-              }
-            }
-            const allowed = h.config.allowedDecisions ?? DECISIONS;
+            const truth = truths[i] as AgentDecision;
             let reject: string | undefined;
+            let respond: string | undefined;
             let args = h.call.args;
-            if (decision === null || !decision.approved) {
-              reject = decision === null ? statusText("EXPIRED") : decisionText(decision);
-            } else if (decision.status === "APPROVED_WITH_MODIFICATIONS" && !allowed.includes("edit")) {
-              reject = statusText("REJECTED", `edits are not allowed for ${h.call.name}`);
+            if (truth.type === "respond") {
+              respond = truth.message;
+            } else if (truth.type === "reject") {
+              reject = truth.message ?? statusText("REJECTED");
             } else {
-              args = decision.payload as Record<string, unknown>;
-              if (decision.status === "APPROVED_WITH_MODIFICATIONS" && firewall !== undefined && session !== undefined) {
+              args = (decision as Decision).payload as Record<string, unknown>;
+              if (decision?.status === "APPROVED_WITH_MODIFICATIONS" && firewall !== undefined && session !== undefined) {
                 const again = guardKit.judge(firewall, session, h.call.name, args, h.config.effect);
                 if (again.plan === "block") reject = blockedText(again.verdict);
               }
             }
-            if (reject !== undefined) {
+            if (reject !== undefined || respond !== undefined) {
               if (firewall !== undefined && session !== undefined && decision !== null) {
                 guardKit.record({ handrail: hr, firewall, session, tool: h.call.name, key: h.key, values: h.call.args, plan: "ask", status: decision.status, result: undefined, scope: thread, ...(agent !== undefined && { agent }), ...(task !== undefined && { task }) });
               }
-              toolMessages.push(new ToolMessage({ content: reject, name: h.call.name, tool_call_id: h.call.id ?? "", status: "error" }));
+              toolMessages.push(
+                respond !== undefined
+                  ? new ToolMessage({ content: respond, name: h.call.name, tool_call_id: h.call.id ?? "", status: "success" })
+                  : new ToolMessage({ content: reject as string, name: h.call.name, tool_call_id: h.call.id ?? "", status: "error" }),
+              );
               continue;
             }
             reviews[h.call.id ?? ""] = {

@@ -242,16 +242,16 @@ def test_readme_guard_example(clean: Server, monkeypatch: pytest.MonkeyPatch, ca
     clean.resolve_when_pending(decision="approve", payload={"order": "o_1", "amount": 50})
     # README START
     from handrail import Client, Firewall
-    from handrail.guard import guard as guard_, run as run_
+    from handrail.guard import guard, run
 
     client = Client()
     firewall = Firewall({"always_review": ["refund"]}, mode="enforce")
 
-    @guard_(effect="payment", client=client, firewall=firewall, agent="billing")
+    @guard(effect="payment", client=client, firewall=firewall, agent="billing")
     def refund(order: str, amount: int) -> str:
         return f"refunded {amount} on {order}"
 
-    with run_("thread-1", context="refund order o_1"):
+    with run("thread-1", context="refund order o_1"):
         print(refund("o_1", 500))  # a person approved 50: "refunded 50 on o_1"
     # README END
     assert capsys.readouterr().out == "refunded 50 on o_1\n"

@@ -109,6 +109,33 @@ def test_langgraph_durable_checkpoint_and_reject(clean: Server, tmp_path: Any) -
     assert len([r for r in refund_requests(clean) if r["id"] == request_id]) == 1
 
 
+def test_readme_langgraph_example(clean: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDRAIL_URL", clean.url)
+    monkeypatch.setenv("HANDRAIL_API_KEY", clean.agent_key)
+    clean.resolve_when_pending(decision="approve", payload={"order": "o_1", "amount": 50})
+    # README START
+    from langgraph.checkpoint.memory import MemorySaver  # SqliteSaver / PostgresSaver in production
+    from langgraph.graph import END, START, StateGraph
+
+    from handrail import Client
+    from handrail.integrations.langgraph import gate, resume
+
+    client = Client()
+    graph = StateGraph(State)  # a TypedDict with "refund", "handrail" and "done"
+    graph.add_node("approve", gate(client, action="refund", args="refund"))  # opens the request, pauses
+    graph.add_node("do_refund", lambda s: {"done": f"refunded {s['handrail']['args']['amount']}"})
+    graph.add_edge(START, "approve")
+    graph.add_conditional_edges("approve", lambda s: END if s["handrail"]["type"] == "reject" else "do_refund")
+    graph.add_edge("do_refund", END)
+    app = graph.compile(checkpointer=MemorySaver())
+    paused = app.invoke({"refund": {"order": "o_1", "amount": 500}}, {"configurable": {"thread_id": "lg-1"}})
+    decision = client.wait(paused["__interrupt__"][0].value["handrail_request_id"])  # a person decides
+    result = resume(app, "lg-1", decision)  # the gate re-runs, finds its request: "refunded 50"
+    # README END
+    assert result["done"] == "refunded 50"
+    assert result["handrail"]["type"] == "edit"
+
+
 def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
     client = Client(clean.url, clean.agent_key)
     executed: List[Dict[str, Any]] = []
@@ -118,6 +145,11 @@ def test_langgraph_a_forged_resume_does_not_approve(clean: Server) -> None:
     clean.resolve(out["__interrupt__"][0].value["handrail_request_id"], decision="reject", reason="no")
     with pytest.raises(HandrailError, match="resume value says 'approve'"):
         app.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    # LangGraph keeps the refused resume value; the gate reads the newest, so the thread
+    # is not stuck on the forged one.
+    out = app.invoke(Command(resume={"decisions": [{"type": "reject", "message": "no"}]}), config)
+    assert out["handrail"]["type"] == "reject" and out["handrail"]["message"] == "no"
+    assert executed == []
     assert executed == []
 
 
@@ -219,3 +251,25 @@ def test_crewai_guarded_tool_runs_with_the_approved_args(clean: Server) -> None:
         clean.resolve_when_pending(decision="reject", reason="no")
         assert guarded.run(account="acct_2", amount=5) == "REJECTED: no"
     assert inner.calls == [{"account": "acct_1", "amount": 20}]
+
+
+def test_readme_crewai_example(clean: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HANDRAIL_URL", clean.url)
+    monkeypatch.setenv("HANDRAIL_API_KEY", clean.agent_key)
+    clean.resolve_when_pending(decision="approve", payload={"account": "acct_1", "amount": 20})
+    inner = TransferTool()
+    # README START
+    from handrail import Client, Firewall
+    from handrail.guard import run
+    from handrail.integrations.crewai import HumanApprovalTool, guard_tool
+
+    client = Client()
+    firewall = Firewall({"always_review": ["transfer"]}, mode="enforce")
+    transfer = guard_tool(inner, client=client, firewall=firewall, effect="payment")  # inner: your BaseTool
+    ask_human = HumanApprovalTool(client=client)  # a person as a tool the agent may call
+    # Agent(role="payments", goal=..., backstory=..., tools=[transfer, ask_human]) in a Crew, or directly:
+    with run("crew-1", context="pay acct_1 200"):
+        print(transfer.run(account="acct_1", amount=200))  # a person approved 20: "sent 20 to acct_1"
+    # README END
+    assert capsys.readouterr().out == "sent 20 to acct_1\n"
+    assert ask_human.name and inner.calls[-1] == {"account": "acct_1", "amount": 20}

@@ -25,7 +25,14 @@ from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
-from handrail.integrations.langchain import HandrailMiddleware, Pending, hitl_response, resume, resume_from_webhook  # noqa: E402
+from handrail.integrations.langchain import (  # noqa: E402
+    HandrailMiddleware,
+    Pending,
+    ResumeMismatch,
+    hitl_response,
+    resume,
+    resume_from_webhook,
+)
 
 
 class ScriptedModel(GenericFakeChatModel):
@@ -68,9 +75,15 @@ class Tools:
             ran.append({"to": to, "amount": amount})
             return f"paid {amount} to {to}"
 
+        @tool
+        def ask_user(question: str) -> str:
+            """Ask the user a question (a person answers in its place)."""
+            ran.append({"question": question})
+            return "no answer"
+
         self.refund = refund
         self.drop_table = drop_table
-        self.all = [refund, drop_table, pay]
+        self.all = [refund, drop_table, pay, ask_user]
 
 
 def call(order: str, amount: int, id_: Optional[str] = None) -> Dict[str, Any]:
@@ -184,8 +197,9 @@ def test_reject_gives_the_reason_and_a_forged_resume_raises(clean: Server) -> No
     out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_3"}]}, cfg)
     (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
     clean.resolve(rid, decision="reject", reason="over the limit")
-    with pytest.raises(HandrailError, match="resume value says 'approve'"):
+    with pytest.raises(ResumeMismatch, match="resume value says 'approve'") as info:
         agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    assert info.value.code == "resume_mismatch" and isinstance(info.value, HandrailError)
     with pytest.raises(HandrailError, match="1 held calls"):
         agent.invoke(Command(resume={"decisions": [{"type": "reject"}, {"type": "approve"}]}), cfg)
     assert tools.ran == []
@@ -398,3 +412,104 @@ def test_a_thread_grant_approves_the_same_tool_later_in_that_thread_only(clean: 
     out = other.invoke({"messages": [{"role": "user", "content": "refund o_g3"}]}, config())
     (third,) = out["__interrupt__"][0].value["handrail_request_ids"]
     assert requests_of(clean, [third])[0]["status"] == "PENDING"
+
+
+def ask(question: str, id_: str) -> Dict[str, Any]:
+    return {"name": "ask_user", "args": {"question": question}, "id": id_}
+
+
+def test_respond_answers_the_model_with_the_reply_and_runs_nothing(clean: Server) -> None:
+    """LangChain's ``respond``: a person answers in place of the tool. On the server it is a
+    rejection whose reason is the reply; the model gets the reply as the tool's result."""
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    only_respond = {"ask_user": {"allowed_decisions": ["approve", "respond"]}}
+    agent = agent_for(client, tools, script([ask("Which day?", "call_ask")]), InMemorySaver(), interrupt_on=only_respond)
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "book a meeting"}]}, cfg)
+    value = out["__interrupt__"][0].value
+    assert value["review_configs"] == [{"action_name": "ask_user", "allowed_decisions": ["approve", "respond"]}]
+    (rid,) = value["handrail_request_ids"]
+    clean.resolve(rid, decision="reject", reason="Tuesday at 10")
+    assert hitl_response(client, value) == {"decisions": [{"type": "respond", "message": "Tuesday at 10"}]}
+    # The server wins: another reply, or a decision type the tool does not allow, is refused.
+    with pytest.raises(ResumeMismatch, match="responds ask_user otherwise"):
+        agent.invoke(Command(resume={"decisions": [{"type": "respond", "message": "Friday"}]}), cfg)
+    with pytest.raises(ResumeMismatch, match="'edit' is not allowed for ask_user"):
+        agent.invoke(Command(resume={"decisions": [{"type": "edit", "edited_action": {"name": "ask_user", "args": {}}}]}), cfg)
+    out = resume(agent, client, cfg)
+    msg = tool_messages(out)["call_ask"]
+    assert (msg.content, msg.status) == ("Tuesday at 10", "success")
+    assert tools.ran == []
+    assert resume(agent, client, cfg) is None
+
+
+def test_respond_or_reject_where_both_are_allowed_the_resume_value_picks(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    both = {"ask_user": {"allowed_decisions": ["approve", "reject", "respond"]}}
+    agent = agent_for(
+        client, tools, script([ask("Which day?", "call_b1"), ask("Which room?", "call_b2")]), InMemorySaver(), interrupt_on=both
+    )
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "book a meeting"}]}, cfg)
+    first, second = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(first, decision="reject", reason="Monday")
+    clean.resolve(second, decision="reject", reason="not that")
+    answer = {"decisions": [{"type": "respond", "message": "Monday"}, {"type": "reject"}]}
+    out = agent.invoke(Command(resume=answer), cfg)
+    msgs = tool_messages(out)
+    assert (msgs["call_b1"].content, msgs["call_b1"].status) == ("Monday", "success")
+    assert (msgs["call_b2"].content, msgs["call_b2"].status) == ("REJECTED: not that", "error")
+    assert tools.ran == []
+
+
+def test_a_decision_type_the_call_does_not_allow_fails_closed(clean: Server) -> None:
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    no_edit = {"refund": {"allowed_decisions": ["approve", "reject"]}}
+    agent = agent_for(client, tools, script([call("o_ne", 500)]), InMemorySaver(), interrupt_on=no_edit)
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund order o_ne"}]}, cfg)
+    (rid,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    clean.resolve(rid, decision="approve", payload={"order": "o_ne", "amount": 5})
+    with pytest.raises(ResumeMismatch, match="'edit' is not allowed for refund"):
+        agent.invoke(Command(resume={"decisions": [{"type": "edit", "edited_action": {"name": "refund", "args": {"order": "o_ne", "amount": 5}}}]}), cfg)
+    with pytest.raises(ResumeMismatch, match="'respond' is not allowed for refund"):
+        agent.invoke(Command(resume={"decisions": [{"type": "respond", "message": "x"}]}), cfg)
+    assert tools.ran == []
+    out = resume(agent, client, cfg)
+    msg = tool_messages(out)["call_o_ne"]
+    assert (msg.content, msg.status) == ("REJECTED: edit is not allowed for refund", "error")
+    assert tools.ran == []
+    # An unknown decision type is refused when the middleware is built.
+    with pytest.raises(ValueError, match="unknown decision type"):
+        HandrailMiddleware(client, interrupt_on={"refund": {"allowed_decisions": ["approve", "maybe"]}})  # type: ignore[list-item]
+
+
+def test_a_resume_after_refused_resumes_reads_the_newest_value_and_resumes_twice(clean: Server) -> None:
+    """LangGraph keeps the refused resume values of a step; the middleware reads the newest,
+    so a thread never stays stuck on an old one. Two held steps, each resumed once approved."""
+    client = Client(clean.url, clean.agent_key)
+    tools = Tools()
+    agent = agent_for(client, tools, script([call("s_1", 1)], [call("s_2", 2)]), InMemorySaver())
+    cfg = config()
+    out = agent.invoke({"messages": [{"role": "user", "content": "refund s_1 and s_2"}]}, cfg)
+    (first,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    with pytest.raises(Pending):
+        agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    clean.resolve(first, decision="approve")
+    with pytest.raises(ResumeMismatch):
+        agent.invoke(Command(resume={"decisions": [{"type": "reject"}]}), cfg)
+    with pytest.raises(ResumeMismatch):
+        agent.invoke(Command(resume={"decisions": [{"type": "reject"}]}), cfg)
+    out = agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
+    assert tools.ran == [{"order": "s_1", "amount": 1}]
+    (second,) = out["__interrupt__"][0].value["handrail_request_ids"]
+    assert second != first
+    clean.resolve(second, decision="approve")
+    out = resume(agent, client, cfg)
+    assert tools.ran == [{"order": "s_1", "amount": 1}, {"order": "s_2", "amount": 2}]
+    assert out["messages"][-1].content == "done"
+    assert resume(agent, client, cfg) is None
+    assert len(tools.ran) == 2

@@ -33,10 +33,12 @@ decisions come from:
    one model step in one interrupt (``action_requests``, ``review_configs``), plus
    ``handrail_request_ids`` (same order) and ``handrail_tool_call_ids``.
 4. **The resume** (``Command(resume={"decisions": [...]})``, or :func:`resume`, which
-   builds it from the server) takes the standard decisions, but the server's decisions are
-   the ones applied: a resume value that contradicts one (another type, other edited
-   arguments, another count) raises :class:`handrail.HandrailError`, so a forged
-   "approve" approves nothing. **A decision still pending raises** :class:`Pending`
+   builds it from the server) takes the standard decisions (``approve``, ``edit``,
+   ``reject``, ``respond``), but the server's decisions are the ones applied: a resume
+   value that contradicts one (another type, other edited arguments, another reply,
+   another count) or names a type the call's ``allowed_decisions`` does not offer raises
+   :class:`ResumeMismatch` (``code == "resume_mismatch"``), so a forged "approve"
+   approves nothing. **A decision still pending raises** :class:`Pending`
    (``code == "pending"``) and nothing of the step is applied. Either way the thread
    stays paused on its interrupt and the next ``Command(resume=...)`` is judged on its
    own (LangGraph keeps the failed resume value; the middleware reads the newest);
@@ -46,15 +48,26 @@ decisions come from:
    the server already validated them against the request's schema) and the tool runs
    with them; its tool message starts with the core's decision text (``APPROVED WITH
    EDITS: amount: 500 → 50; use these values: {...}``). Rejected: the tool does not run;
-   the model gets ``REJECTED: <reason>``. Expired: fails closed like a rejection
-   (``EXPIRED: do not act``).
+   the model gets ``REJECTED: <reason>``. Responded (LangChain's ``respond``: a person
+   answers in place of the tool, e.g. an "ask the user" tool): the tool does not run and
+   the model gets the reply as the tool's result (``status="success"``). Expired: fails
+   closed like a rejection (``EXPIRED: do not act``).
+6. **Allowed decisions.** The server knows approve, approve with edits and reject: a
+   ``respond`` is decided on the server as a rejection whose reason is the reply. A
+   rejection of a call that allows ``respond`` but not ``reject`` is answered as the
+   reply (a rejection without a reason stays a rejection); where both are allowed, the
+   resume value picks (:func:`resume` answers ``reject``). A server decision the call's
+   ``allowed_decisions`` does not offer (an edit where only approve / reject are allowed,
+   an approval where only edit / reject are) fails closed: the tool does not run and the
+   model gets ``REJECTED: <decision> is not allowed for <tool>``. A rejection is always
+   applied, whatever the list.
 
 A paused thread is a LangGraph checkpoint: use a durable saver
 (``langgraph-checkpoint-sqlite``'s ``SqliteSaver``, ``PostgresSaver``) so any worker can
 resume it; Handrail holds the requests and decisions.
 
-LangChain's ``per_call`` interrupt mode and the ``respond`` decision are not offered:
-Handrail requests are decided approve / edit / reject.
+LangChain's ``per_call`` interrupt mode is not offered: every held call of a step is in
+one batched interrupt.
 """
 
 from __future__ import annotations
@@ -66,17 +79,19 @@ from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain.agents.middleware.human_in_the_loop import Action, DecisionType, InterruptOnConfig
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage, add_notification_metadata
 from langgraph.config import get_config
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from handrail import _core
 from handrail._core import ExpiredError, HandrailError, NotFoundError
 from handrail._firewall import Firewall
 from handrail.client import Client, Decision
 from handrail.guard import _Guard, _Run, decision_text
+from handrail.integrations.langgraph import _latest_answer
 
-__all__ = ["HandrailMiddleware", "Pending", "hitl_response", "resume", "resume_from_webhook"]
+__all__ = ["HandrailMiddleware", "Pending", "ResumeMismatch", "hitl_response", "resume", "resume_from_webhook"]
 
 _DEFAULT_DECISIONS: List[DecisionType] = ["approve", "edit", "reject"]
+_DECISION_TYPES = ("approve", "edit", "reject", "respond")
 _NOTE = "handrail_note"
 _PARKED = "langchain"
 
@@ -93,31 +108,53 @@ class Pending(HandrailError):
         self.request_ids = list(request_ids)
 
 
+class ResumeMismatch(HandrailError):
+    """A resume value that contradicts the server's decisions, or names a decision type
+    the call's ``allowed_decisions`` does not offer (``code`` ``"resume_mismatch"``).
+    Nothing of the step was applied: the thread stays paused on its interrupt."""
+
+    code = "resume_mismatch"
+
+
 def _tool_call_body(**kwargs: Any) -> None:
     """Stands in for a tool's function in the guard: the middleware never calls it."""
 
 
-def _truth(decision: Optional[Decision], name: str) -> Dict[str, Any]:
-    """The server's decision in the shape of a HITL decision (``None``: expired)."""
+def _truth(decision: Optional[Decision], name: str, allowed: Sequence[str]) -> Dict[str, Any]:
+    """What the middleware applies for the server's decision (``None``: expired), in the
+    shape of a HITL decision: an approval or edit the call does not allow is a rejection
+    (``"disallowed"`` names what was refused), a rejection of a call that allows
+    ``respond`` but not ``reject`` is the person's reply."""
     if decision is None:
         return {"type": "reject"}
     if decision.status == "APPROVED":
+        if "approve" not in allowed:
+            return {"type": "reject", "disallowed": "approve"}
         return {"type": "approve"}
     if decision.status == "APPROVED_WITH_MODIFICATIONS":
+        if "edit" not in allowed:
+            return {"type": "reject", "disallowed": "edit"}
         return {"type": "edit", "edited_action": {"name": name, "args": decision.payload}}
+    if decision.reason and "respond" in allowed and "reject" not in allowed:
+        return {"type": "respond", "message": decision.reason}
     return {"type": "reject"}
 
 
-def _text(decision: Optional[Decision]) -> str:
-    """The core's text for the model (``EXPIRED: do not act`` for an expired request)."""
+def _text(decision: Optional[Decision], truth: Optional[Mapping[str, Any]] = None, name: str = "") -> str:
+    """The core's text for the model (``EXPIRED: do not act`` for an expired request;
+    ``REJECTED: edit is not allowed for refund`` for a refused decision type)."""
     if decision is None:
         return _core.decision_text("EXPIRED", None, None, None)
+    if truth is not None and truth.get("disallowed"):
+        return _core.decision_text("REJECTED", f"{truth['disallowed']} is not allowed for {name}", None, None)
     return decision_text(decision)
 
 
 def _error_message(tool_call: ToolCall, content: str, kind: str) -> ToolMessage:
-    """A tool message in place of the tool's result, marked as LangChain's HITL marks its own."""
-    message = ToolMessage(content=content, name=tool_call["name"], tool_call_id=tool_call["id"], status="error")
+    """A tool message in place of the tool's result, marked as LangChain's HITL marks its
+    own: an error, except for a ``respond`` (the person's reply is the tool's result)."""
+    status = "success" if kind == "respond" else "error"
+    message = ToolMessage(content=content, name=tool_call["name"], tool_call_id=tool_call["id"], status=status)
     return cast(ToolMessage, add_notification_metadata(message, source="hitl_interrupt_decision", data={"decision": kind}))  # type: ignore[arg-type]
 
 
@@ -129,36 +166,6 @@ def _task(state: Mapping[str, Any]) -> str:
     return ""
 
 
-def _resuming() -> bool:
-    """Whether this node execution carries a resume value (LangGraph's scratchpad; when it
-    cannot tell, it says yes, which only costs a look-up per call)."""
-    try:
-        from langgraph._internal._constants import CONFIG_KEY_SCRATCHPAD
-
-        pad = get_config()["configurable"][CONFIG_KEY_SCRATCHPAD]
-        return bool(pad.resume) or pad.get_null_resume(False) is not None
-    except Exception:  # noqa: BLE001 - internals moved: be conservative
-        return True
-
-
-def _latest_answer(value: Dict[str, Any]) -> Any:
-    """The newest resume value of this interrupt.
-
-    LangGraph keeps a task's resume values even when the node then raises (a pending
-    request, a contradicting claim): a later ``Command(resume=...)`` is the *next* answer,
-    while the first ``interrupt()`` keeps returning the old one. Each earlier answer was
-    judged when it came (and raised), so only the newest is read: ask again until no newer
-    one is stored (LangGraph's scratchpad says how many there are)."""
-    from langgraph._internal._constants import CONFIG_KEY_SCRATCHPAD
-
-    pad = get_config()["configurable"][CONFIG_KEY_SCRATCHPAD]
-    answers = len(pad.resume) + (0 if pad.get_null_resume(False) is None else 1)
-    answer = interrupt(value)
-    for _ in range(answers - 1):
-        answer = interrupt(value)
-    return answer
-
-
 class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
     """LangChain's ``HumanInTheLoopMiddleware`` (batched) decided through Handrail.
 
@@ -167,6 +174,8 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
     ``True`` here means approve / edit / reject). ``firewall`` gives the verdict for tools
     ``interrupt_on`` does not name (without one, a fresh firewall in shadow mode holds
     nothing); ``effects`` tells it what each tool does (``{"refund": "payment"}``).
+    ``allowed_decisions`` may name ``approve``, ``edit``, ``reject`` and ``respond``
+    (LangChain's four; see the module's docstring for how the server's decisions map).
     ``tools`` (the agent's tools) give each request the tool's argument schema, which an
     edit must satisfy on the server; ``schemas`` overrides it per tool. ``expires_in``
     is each request's deadline in seconds (the server's default otherwise). ``service`` is the
@@ -195,8 +204,10 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
             for name, c in interrupt_on.items()
         }
         for name, c in configs.items():
-            if isinstance(c, Mapping) and "respond" in (c.get("allowed_decisions") or []):
-                raise ValueError(f"{name}: Handrail decides approve / edit / reject; 'respond' is not offered")
+            if isinstance(c, Mapping):
+                unknown = [d for d in c.get("allowed_decisions") or [] if d not in _DECISION_TYPES]
+                if unknown:
+                    raise ValueError(f"{name}: unknown decision type(s) {unknown}; expected some of {list(_DECISION_TYPES)}")
         super().__init__(configs, description_prefix=description_prefix, interrupt_mode="batched")
         self.client = client
         self.never = {name for name, c in interrupt_on.items() if c is False}
@@ -248,7 +259,6 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
         if not thread:
             raise HandrailError("HandrailMiddleware needs a checkpointer and a thread_id in the config")
         task = _task(state)
-        resuming = _resuming()
 
         held: List[Tuple[int, ToolCall, InterruptOnConfig, str]] = []  # (index, call, config, request id)
         blocked: Dict[str, ToolMessage] = {}
@@ -272,7 +282,11 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
                 hold = plan == "ask"
             config = config or InterruptOnConfig(allowed_decisions=list(_DEFAULT_DECISIONS))
             if not hold:
-                if not resuming:
+                # A call held before (this step ran before a restart, or another worker's
+                # firewall held it) stays held: its request and decision stand. Whether
+                # this run is a resume is not public in LangGraph, so every call the
+                # configuration may hold is looked up (one status request).
+                if name in self.never:
                     continue
                 existing = self._existing(key, name, values)
                 if existing is None:
@@ -305,15 +319,22 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
             }
         )
         decisions = self._decisions([rid for *_, rid in held])
-        self._check_claims(answer, held, decisions)
 
         artificial: List[ToolMessage] = list(blocked.values())
         edited: Dict[str, Action] = {}
-        for (_, call, _, rid), decision in zip(held, decisions):
-            truth = _truth(decision, call["name"])
+        claimed = self._check_claims(answer, held, decisions)
+        for (_, call, config, rid), decision, claim in zip(held, decisions, claimed):
+            truth = _truth(decision, call["name"], config["allowed_decisions"])
             self._record(str(thread), task, call, decision)
-            if truth["type"] == "reject":
-                artificial.append(_error_message(call, _text(decision), "reject"))
+            # A reply where the truth is one and the resume value does not say "reject", or
+            # where the resume value picks "respond" for a rejection (checked above).
+            said = claim.get("type")
+            if (truth["type"] == "respond" and said != "reject") or said == "respond":
+                assert decision is not None and decision.reason  # a reply is a rejection's reason
+                artificial.append(_error_message(call, decision.reason, "respond"))
+                continue
+            if truth["type"] in ("reject", "respond"):
+                artificial.append(_error_message(call, _text(decision, truth, call["name"]), "reject"))
                 continue
             assert decision is not None  # an approval is a decision
             if truth["type"] == "edit":
@@ -385,23 +406,38 @@ class HandrailMiddleware(HumanInTheLoopMiddleware):  # type: ignore[misc]
         return out
 
     @staticmethod
-    def _check_claims(answer: Any, held: Sequence[Tuple[int, ToolCall, Any, str]], decisions: Sequence[Optional[Decision]]) -> None:
-        """A resume value may repeat the server's decisions, never contradict them."""
+    def _check_claims(
+        answer: Any, held: Sequence[Tuple[int, ToolCall, Any, str]], decisions: Sequence[Optional[Decision]]
+    ) -> List[Mapping[str, Any]]:
+        """A resume value may repeat the server's decisions, never contradict them nor name a
+        type the call does not allow (a ``reject`` is always allowed: it runs nothing).
+        Returns each call's claim (``{}`` where the resume value claims nothing)."""
         claimed = answer.get("decisions") if isinstance(answer, Mapping) else None
         if claimed is None:
-            return
+            return [{} for _ in held]
         if not isinstance(claimed, list) or len(claimed) != len(held):
-            raise HandrailError(f"the resume value has {len(claimed) if isinstance(claimed, list) else 'no'} decisions for {len(held)} held calls")
-        for (_, call, _, rid), claim, decision in zip(held, claimed, decisions):
-            truth = _truth(decision, call["name"])
+            raise ResumeMismatch(f"the resume value has {len(claimed) if isinstance(claimed, list) else 'no'} decisions for {len(held)} held calls")
+        for (_, call, config, rid), claim, decision in zip(held, claimed, decisions):
+            allowed = config["allowed_decisions"]
+            truth = _truth(decision, call["name"], allowed)
             kind = claim.get("type") if isinstance(claim, Mapping) else None
             status = "EXPIRED" if decision is None else decision.status
-            if kind != truth["type"]:
-                raise HandrailError(f"resume value says {kind!r} but request {rid} was decided {status}")
+            if kind not in _DECISION_TYPES or (kind != "reject" and kind not in allowed):
+                raise ResumeMismatch(f"decision type {kind!r} is not allowed for {call['name']}; expected one of {list(allowed)}")
+            assert isinstance(claim, Mapping)
+            if kind == "respond":
+                # A reply is a rejection whose reason is the reply, word for word.
+                reason = decision.reason if decision is not None and decision.status == "REJECTED" else None
+                if truth["type"] not in ("reject", "respond") or not reason or claim.get("message") != reason:
+                    raise ResumeMismatch(f"resume value responds {call['name']} otherwise than request {rid} was decided ({status})")
+                continue
+            if kind != truth["type"] and not (kind == "reject" and truth["type"] == "respond"):
+                raise ResumeMismatch(f"resume value says {kind!r} but request {rid} was decided {status}")
             if kind == "edit":
                 args = (claim.get("edited_action") or {}).get("args")
                 if args is not None and args != truth["edited_action"]["args"]:
-                    raise HandrailError(f"resume value edits {call['name']} otherwise than request {rid} was decided")
+                    raise ResumeMismatch(f"resume value edits {call['name']} otherwise than request {rid} was decided")
+        return [cast(Mapping[str, Any], c) for c in claimed]
 
 
 def hitl_response(client: Client, value: Mapping[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -409,14 +445,16 @@ def hitl_response(client: Client, value: Mapping[str, Any], timeout: Optional[fl
     server's decisions; waits (long-poll) until each of its requests is decided
     (:class:`handrail.WaitTimeoutError` after ``timeout`` seconds each)."""
     out: List[Dict[str, Any]] = []
-    for rid, action in zip(value["handrail_request_ids"], value["action_requests"]):
+    configs = value.get("review_configs") or [{} for _ in value["action_requests"]]
+    for rid, action, config in zip(value["handrail_request_ids"], value["action_requests"], configs):
         try:
             decision: Optional[Decision] = client.wait(rid, timeout=timeout)
         except ExpiredError:
             decision = None
-        truth = _truth(decision, action["name"])
+        allowed = config.get("allowed_decisions") or _DEFAULT_DECISIONS
+        truth = _truth(decision, action["name"], allowed)
         if truth["type"] == "reject":
-            truth["message"] = _text(decision)
+            truth = {"type": "reject", "message": _text(decision, truth, action["name"])}
         out.append(truth)
     return {"decisions": out}
 

@@ -27,7 +27,8 @@ The gate node:
    re-executes the node from its start: step 1 then gives back the *same* request (same
    scope, same payload: no second request), and the gate reads the decision from the
    server, which wins: a resume value that contradicts it raises, so nobody approves by
-   forging a resume;
+   forging a resume (and the thread is not stuck on it: LangGraph keeps a refused resume
+   value, and the gate reads the newest one);
 4. returns ``{result_key: {"type": "approve" | "edit" | "reject", "args": ..., "message":
    ..., "request_id": ...}}``: route on ``state[result_key]["type"]``; ``args`` are the
    approved arguments (edited ones after an edit).
@@ -48,6 +49,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from langgraph.config import get_config
+from langgraph.errors import GraphInterrupt
 from langgraph.types import Command, interrupt
 
 from handrail._core import HandrailError
@@ -80,6 +82,25 @@ def scope_of(config: Mapping[str, Any]) -> str:
     if not thread:
         raise HandrailError("the gate needs a checkpointer and a thread_id in the config")
     return f"langgraph:{thread}:{node}"
+
+
+def _latest_answer(value: Any) -> Any:
+    """The newest resume value of this interrupt (LangGraph's public ``interrupt()`` only).
+
+    LangGraph keeps a task's resume values even when the node then raises (a pending
+    request, a contradicting claim): a later ``Command(resume=...)`` is the *next* answer,
+    while the first ``interrupt()`` keeps returning the old one. Each earlier answer was
+    judged when it came (and raised), so only the newest is read: ``interrupt()`` is asked
+    again until it has no stored answer left, which it says by raising ``GraphInterrupt``
+    (caught here: it has written nothing by then). Without any answer, the first call's
+    ``GraphInterrupt`` pauses the graph as usual. Each call consumes one stored answer, so
+    the loop ends."""
+    answer = interrupt(value)
+    while True:
+        try:
+            answer = interrupt(value)
+        except GraphInterrupt:
+            return answer
 
 
 def _resumed_type(value: Any) -> Optional[str]:
@@ -126,7 +147,7 @@ def gate(
             context={"thread": thread, "langgraph": {"thread_id": thread, "scope": scope}},
         )
         allowed = ["approve", "edit", "reject"]
-        answer = interrupt(
+        answer = _latest_answer(
             {
                 "action_requests": [
                     {"name": action, "args": payload, "description": description or f"Approve {action}?"}

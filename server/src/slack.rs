@@ -8,14 +8,31 @@
 //! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
 //! kept with the notification.
 //!
-//! Its Approve and Reject buttons come back to `POST /integrations/slack/interactivity`
+//! Its Approve, Edit and Reject buttons come back to `POST /integrations/slack/interactivity`
 //! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
 //! [`handrail_core::webhook::slack::verify_slack`]), before anything else is read. Then the
 //! clicking user must be a member of a Slack channel of the request's current role — checked
 //! here for the answer, and again by the store inside the transaction that writes the decision,
 //! as e-mail addressees are — and the request must be pending. Approve decides through
-//! [`crate::lifecycle::decide`] as `slack:USER`; Reject too, with the reason "rejected in
-//! Slack". Anything else gets an ephemeral answer and decides nothing.
+//! [`crate::lifecycle::decide`] as `slack:USER`. Reject and Edit open a modal (`views.open`
+//! with the click's `trigger_id`, called before the click is answered and bounded by
+//! [`OPEN_TIMEOUT`], since the trigger lasts 3 s, through the same agent as the worker's calls):
+//! Reject's asks for a reason; Edit's shows the payload as fields generated from the request's
+//! JSON Schema ([`forms`]). Edit exists only for a payload in clear: Slack never sees an
+//! end-to-end encrypted one (Approve and Edit are refused for it; Reject's modal shows no
+//! payload).
+//!
+//! A modal's submission (`view_submission`, to the same route, signed the same way) names its
+//! request in `private_metadata`, read as untrusted input. Everything the click checked is
+//! checked again (member, pending). Reject's decides REJECTED with the reason as `slack:USER`.
+//! Edit's builds the edited payload from the fields and has the core judge it
+//! ([`crate::lifecycle::judge_edit`], the rule of the dashboard's and the API's edits): when
+//! it is invalid the answer is `response_action: errors` naming the fields the core's findings
+//! point at, and nothing is decided; else it approves with the edit (and its diff, which the
+//! agent gets). A submission that cannot be decided (decided meanwhile, a replay, a user
+//! outside the role) is answered with a notice in place of the form; an empty 200 closes the
+//! modal after a decision. Anything else (unknown payload types or modals, missing fields,
+//! oversized values) gets an error or an ephemeral answer and decides nothing.
 //!
 //! After any decision (every one goes through [`crate::lifecycle`]) the store queues a
 //! `request.decided` notification per posted message, right after the decision's commit; the

@@ -644,6 +644,51 @@ fn an_encrypted_payload_gets_no_edit_button_and_no_edit_form() {
 }
 
 #[test]
+fn odd_clicks_and_payloads_too_large_for_slack_open_nothing_and_decide_nothing() {
+    let memo = "x".repeat(3001);
+    let (server, api, id, actions) = posted_request(
+        "odd",
+        json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"memo": memo},
+               "schema": {"type": "object", "properties": {"memo": {"type": "string"}}}}),
+    );
+    // More than a Slack input holds: the dashboard is the place to edit it.
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0ALICE001", &actions, "edit"));
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("dashboard"), "{answer}");
+    // A click without its trigger, and payload types this app has no use for, are refused.
+    let click: Value = {
+        let body = click_body("U0ALICE001", &actions, "reject");
+        let (_, payload) = url::form_urlencoded::parse(body.as_bytes()).next().unwrap();
+        serde_json::from_str(&payload).unwrap()
+    };
+    let form = |payload: &Value| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish()
+    };
+    let mut untriggered = click.clone();
+    untriggered.as_object_mut().unwrap().remove("trigger_id");
+    let mut shortcut = click.clone();
+    shortcut["type"] = json!("shortcut");
+    let mut closed = click.clone();
+    closed["type"] = json!("view_closed");
+    let mut hostile_trigger = click.clone();
+    hostile_trigger["trigger_id"] = json!("x".repeat(300));
+    for payload in [untriggered, shortcut, closed, hostile_trigger] {
+        let (status, answer) = interact(&server, SECRET, now(), &form(&payload));
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{payload}: {answer}"
+        );
+    }
+    let (status, answer) = interact(&server, SECRET, now(), &"payload=x".repeat(30_000));
+    assert_eq!(status, 413, "{answer}");
+    assert!(api.wait_for("views.open", 0).is_empty());
+    assert_eq!(status_of(&server, &id), "PENDING");
+}
+
+#[test]
 fn a_member_approves_from_slack_and_no_one_else_decides() {
     let api = SlackApi::start();
     let mut env = slack_env();

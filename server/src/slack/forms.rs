@@ -377,9 +377,10 @@ pub(crate) fn edited(row: &RequestRow, values: &Value) -> Result<Value, Map<Stri
                 Ok(n @ Value::Number(_)) => Ok(n),
                 _ => Err("This is not a number."),
             },
-            (Kind::Choice(options), Some(text)) => {
-                options.iter().find(|o| o.to_string() == text).cloned().ok_or("Not one of the options.")
-            }
+            (Kind::Choice(options), Some(text)) => serde_json::from_str::<Value>(text)
+                .ok()
+                .filter(|chosen| options.contains(chosen))
+                .ok_or("Not one of the options."),
             (Kind::Json, Some(text)) => serde_json::from_str(text).map_err(|_| "This is not JSON."),
         };
         match value {

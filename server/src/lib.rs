@@ -458,7 +458,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     tokio::spawn(checkpoint_loop(state.clone()));
     tokio::spawn(retention::prune_loop(state.clone()));
     if let Some(slack) = state.slack.clone() {
-        tokio::spawn(slack::worker(state.clone(), slack, agents.clone()));
+        tokio::spawn(slack::worker(state.clone(), slack));
     }
     tokio::spawn(webhooks::worker(state.clone(), agents));
     if let Some(mailer) = state.mailer.clone() {

@@ -381,19 +381,27 @@ pub(crate) fn judge(
 ) -> ApiResult<(Status, Option<Value>, Option<request::Diff>)> {
     Ok(match decision {
         "approve" => match payload {
-            Some(edited) => {
-                let schema = row.schema.as_ref().filter(|_| !handrail_core::envelope::is_envelope(&edited));
-                let diff = crate::blocking(|| request::review_edit(&row.payload, &edited, schema))?;
-                if diff.is_empty() {
-                    (Status::Approved, None, None)
-                } else {
-                    (Status::ApprovedWithModifications, Some(edited), Some(diff))
-                }
-            }
+            Some(edited) => judge_edit(row, edited)?,
             None => (Status::Approved, None, None),
         },
         "reject" => (Status::Rejected, None, None),
         _ => return Err(ApiError::new(Code::InvalidRequest, "decision is approve or reject")),
+    })
+}
+
+/// An approval with `edited` as the payload: checked by the core against the request's
+/// schema, then APPROVED when nothing changed, or APPROVED_WITH_MODIFICATIONS with the diff.
+/// The core's error as it is, so a form can name the fields it blames (Slack's edit modal).
+pub(crate) fn judge_edit(
+    row: &RequestRow,
+    edited: Value,
+) -> Result<(Status, Option<Value>, Option<request::Diff>), handrail_core::Error> {
+    let schema = row.schema.as_ref().filter(|_| !handrail_core::envelope::is_envelope(&edited));
+    let diff = crate::blocking(|| request::review_edit(&row.payload, &edited, schema))?;
+    Ok(if diff.is_empty() {
+        (Status::Approved, None, None)
+    } else {
+        (Status::ApprovedWithModifications, Some(edited), Some(diff))
     })
 }
 

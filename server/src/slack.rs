@@ -8,14 +8,31 @@
 //! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
 //! kept with the notification.
 //!
-//! Its Approve and Reject buttons come back to `POST /integrations/slack/interactivity`
+//! Its Approve, Edit and Reject buttons come back to `POST /integrations/slack/interactivity`
 //! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
 //! [`handrail_core::webhook::slack::verify_slack`]), before anything else is read. Then the
 //! clicking user must be a member of a Slack channel of the request's current role — checked
 //! here for the answer, and again by the store inside the transaction that writes the decision,
 //! as e-mail addressees are — and the request must be pending. Approve decides through
-//! [`crate::lifecycle::decide`] as `slack:USER`; Reject too, with the reason "rejected in
-//! Slack". Anything else gets an ephemeral answer and decides nothing.
+//! [`crate::lifecycle::decide`] as `slack:USER`. Reject and Edit open a modal (`views.open`
+//! with the click's `trigger_id`, called before the click is answered and bounded by
+//! [`OPEN_TIMEOUT`], since the trigger lasts 3 s, through the same agent as the worker's calls):
+//! Reject's asks for a reason; Edit's shows the payload as fields generated from the request's
+//! JSON Schema ([`forms`]). Edit exists only for a payload in clear: Slack never sees an
+//! end-to-end encrypted one (Approve and Edit are refused for it; Reject's modal shows no
+//! payload).
+//!
+//! A modal's submission (`view_submission`, to the same route, signed the same way) names its
+//! request in `private_metadata`, read as untrusted input. Everything the click checked is
+//! checked again (member, pending). Reject's decides REJECTED with the reason as `slack:USER`.
+//! Edit's builds the edited payload from the fields and has the core judge it
+//! ([`crate::lifecycle::judge_edit`], the rule of the dashboard's and the API's edits): when
+//! it is invalid the answer is `response_action: errors` naming the fields the core's findings
+//! point at, and nothing is decided; else it approves with the edit (and its diff, which the
+//! agent gets). A submission that cannot be decided (decided meanwhile, a replay, a user
+//! outside the role) is answered with a notice in place of the form; an empty 200 closes the
+//! modal after a decision. Anything else (unknown payload types or modals, missing fields,
+//! oversized values) gets an error or an ephemeral answer and decides nothing.
 //!
 //! After any decision (every one goes through [`crate::lifecycle`]) the store queues a
 //! `request.decided` notification per posted message, right after the decision's commit; the
@@ -41,6 +58,8 @@ use crate::mail::View;
 use crate::store::{ChannelKind, Notification, RequestRow, SLACK_ACTOR};
 use crate::{blocking, now, now_ms, outbound, AppState};
 
+mod forms;
+
 /// How long a claimed notification is kept from other passes: well past an attempt.
 const LEASE_MS: i64 = 120_000;
 /// Notifications are given up this long after they were queued (or at the request's deadline).
@@ -65,6 +84,9 @@ pub(crate) struct Slack {
     pub(crate) signing_secret: String,
     /// The Web API base, checked against the outbound policy like a webhook URL.
     pub(crate) api_url: url::Url,
+    /// The webhook worker's outbound policy, timeouts and TLS trust, for every Web API call
+    /// (the worker's and the interactivity route's `views.open`).
+    pub(crate) agents: crate::webhooks::Agents,
 }
 
 impl std::fmt::Debug for Slack {
@@ -104,13 +126,15 @@ impl Slack {
                     "HANDRAIL_SLACK_API_URL: an address HANDRAIL_OUTBOUND_NETWORKS does not allow".into()
                 }
             })?;
-        Ok(Some(Slack { bot_token, signing_secret, api_url }))
+        let agents = crate::webhooks::Agents::from_env()?;
+        Ok(Some(Slack { bot_token, signing_secret, api_url, agents }))
     }
 }
 
 /// Sends due Slack notifications, forever (one at a time, on the blocking pool), through the
 /// webhook worker's agent: its outbound policy, timeouts and TLS trust.
-pub(crate) async fn worker(state: AppState, slack: Arc<Slack>, agents: crate::webhooks::Agents) {
+pub(crate) async fn worker(state: AppState, slack: Arc<Slack>) {
+    let agents = slack.agents.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
@@ -226,7 +250,7 @@ fn post(
 ) -> Result<(String, String), String> {
     let dashboard = format!("{}/#/requests/{}", state.blob_links.base(), row.id);
     let body = message(&n.address, row, &View::of(row), &dashboard, n.event == "request.escalated");
-    let answer = call(slack, agents, "chat.postMessage", &body)?;
+    let answer = call(slack, agents, "chat.postMessage", &body, None)?;
     let channel = answer.get("channel").and_then(Value::as_str).unwrap_or(&n.address);
     let ts = answer.get("ts").and_then(Value::as_str).ok_or("slack: no ts in the answer")?;
     Ok((channel.to_string(), ts.to_string()))
@@ -268,15 +292,17 @@ fn update(
         "text": cut(&format!("{}: {}", row.status, escape(&title)), MAX_SECTION),
         "blocks": blocks,
     });
-    call(slack, agents, "chat.update", &body).map(|_| ())
+    call(slack, agents, "chat.update", &body, None).map(|_| ())
 }
 
-/// One Web API call (JSON, bearer token): the answer when it says `ok: true`.
+/// One Web API call (JSON, bearer token): the answer when it says `ok: true`. `timeout`
+/// bounds the whole call below the agent's own bound (a click's `views.open`).
 fn call(
     slack: &Slack,
     agents: &crate::webhooks::Agents,
     method: &str,
     body: &Value,
+    timeout: Option<Duration>,
 ) -> Result<Value, String> {
     let url = format!("{}/{method}", slack.api_url.as_str().trim_end_matches('/'));
     // The policy may have changed since the start (a restart with `public`): literals are
@@ -284,9 +310,11 @@ fn call(
     if let Err(outbound::UrlError::Forbidden) = outbound::check_url(&url, crate::webhooks::networks()) {
         return Err(outbound::REFUSED.into());
     }
-    let response = agents
-        .agent()
-        .post(&url)
+    let mut request = agents.agent().post(&url);
+    if let Some(timeout) = timeout {
+        request = request.timeout(timeout);
+    }
+    let response = request
         .set("content-type", "application/json; charset=utf-8")
         .set("authorization", &format!("Bearer {}", slack.bot_token))
         .send_string(&body.to_string());
@@ -346,13 +374,22 @@ fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escala
     };
     blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": payload}}));
     // The block names the project: the buttons' requests carry it back with the request id.
+    // Edit only for a payload in clear: Slack never sees an encrypted one.
+    let button = |id: &str, text: &str, style: Option<&str>| {
+        let mut b = json!({"type": "button", "action_id": id, "text": {"type": "plain_text", "text": text},
+                           "value": row.id});
+        if let Some(style) = style {
+            b["style"] = json!(style);
+        }
+        b
+    };
+    let mut buttons = vec![button("approve", "Approve", Some("primary"))];
+    if view.payload.is_some() {
+        buttons.push(button("edit", "Edit", None));
+    }
+    buttons.push(button("reject", "Reject", Some("danger")));
     blocks.push(
-        json!({"type": "actions", "block_id": format!("{DECIDE_BLOCK}{}", row.project), "elements": [
-            {"type": "button", "action_id": "approve", "style": "primary",
-             "text": {"type": "plain_text", "text": "Approve"}, "value": row.id},
-            {"type": "button", "action_id": "reject", "style": "danger",
-             "text": {"type": "plain_text", "text": "Reject"}, "value": row.id},
-        ]}),
+        json!({"type": "actions", "block_id": format!("{DECIDE_BLOCK}{}", row.project), "elements": buttons}),
     );
     json!({
         "channel": channel,
@@ -365,8 +402,12 @@ fn message(channel: &str, row: &RequestRow, view: &View, dashboard: &str, escala
 
 /// The prefix of the buttons' `block_id`; the project's id follows.
 const DECIDE_BLOCK: &str = "handrail_decide:";
-/// Most bytes of an interactivity request (Slack's are a few KiB).
-const MAX_INTERACTIVITY: usize = 64 * 1024;
+/// Most bytes of an interactivity request (a click is a few KiB; a modal's submission carries
+/// its view back, whose prefilled values [`forms`] bounds).
+const MAX_INTERACTIVITY: usize = 256 * 1024;
+/// How long a click waits for `views.open`: Slack's `trigger_id` lasts 3 s, and the click
+/// must be answered within them too.
+const OPEN_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// The route Slack's buttons call.
 pub(crate) fn router() -> Router<AppState> {
@@ -388,7 +429,7 @@ async fn interactivity(
         return ApiError::new(Code::NotFound, "this server has no Slack app").into_response();
     };
     if bytes.len() > MAX_INTERACTIVITY {
-        return ApiError::new(Code::TooLarge, "an interactivity request is at most 64 KiB").into_response();
+        return ApiError::new(Code::TooLarge, "an interactivity request is at most 256 KiB").into_response();
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     // The signature first: nothing of an unsigned body is read.
@@ -402,27 +443,60 @@ async fn interactivity(
         return ApiError::new(Code::Unauthorized, format!("not a request from Slack ({})", e.code()))
             .into_response();
     }
-    let click = match Click::parse(&bytes) {
-        Ok(click) => click,
+    let payload = match Payload::parse(&bytes) {
+        Ok(payload) => payload,
         Err(why) => return ApiError::new(Code::InvalidRequest, why).into_response(),
     };
-    match decide(&state, &click) {
-        Ok(text) => ephemeral(&text),
-        Err(text) => ephemeral(text),
+    match payload {
+        Payload::Click(click) => match clicked(&state, &slack, &click) {
+            Ok(Clicked::Decided(text)) => ephemeral(&text),
+            // The modal is open: Slack only needs the click acknowledged.
+            Ok(Clicked::Opened) => StatusCode::OK.into_response(),
+            Err(text) => ephemeral(&text),
+        },
+        Payload::Submission(submission) => match submitted(&state, &submission) {
+            // An empty 200 closes the modal.
+            Ok(()) => StatusCode::OK.into_response(),
+            Err(answer) => (StatusCode::OK, Json(answer)).into_response(),
+        },
     }
 }
 
-/// One click on Approve or Reject, as a verified payload carries it.
-struct Click {
-    user: String,
-    approve: bool,
-    project: String,
-    request: String,
+/// What a verified interactivity request carries.
+enum Payload {
+    Click(Click),
+    Submission(Submission),
 }
 
-impl Click {
-    /// The form's one field `payload`: a `block_actions` payload with one of our buttons.
-    fn parse(bytes: &[u8]) -> Result<Click, &'static str> {
+/// One click on a message's button.
+struct Click {
+    user: String,
+    button: Button,
+    project: String,
+    request: String,
+    /// Slack's handle to open a modal for this click (3 s); required for Edit and Reject.
+    trigger: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Button {
+    Approve,
+    Edit,
+    Reject,
+}
+
+/// A modal's submission: which one, by whom, for what, and its inputs' `state.values`.
+struct Submission {
+    user: String,
+    edit: bool,
+    target: forms::Target,
+    values: Value,
+}
+
+impl Payload {
+    /// The form's one field `payload`: a `block_actions` payload with one of our buttons, or a
+    /// `view_submission` of one of our modals.
+    fn parse(bytes: &[u8]) -> Result<Payload, &'static str> {
         let mut payload = None;
         for (name, value) in url::form_urlencoded::parse(bytes) {
             if name != "payload" || payload.replace(value.into_owned()).is_some() {
@@ -431,17 +505,39 @@ impl Click {
         }
         let payload = payload.ok_or("the form has one field, payload")?;
         let value: Value = crate::v1::parse(payload.as_bytes()).map_err(|_| "payload is not JSON")?;
-        if value["type"] != "block_actions" {
-            return Err("only block_actions payloads are handled");
-        }
         let user = value["user"]["id"].as_str().ok_or("payload.user.id is missing")?;
         crate::store::check_slack_user(user).map_err(|_| "payload.user.id is not a Slack user id")?;
+        match value["type"].as_str() {
+            Some("block_actions") => Click::parse(user, &value).map(Payload::Click),
+            Some("view_submission") => {
+                let view = &value["view"];
+                let edit = match view["callback_id"].as_str() {
+                    Some(forms::EDIT_CALLBACK) => true,
+                    Some(forms::REJECT_CALLBACK) => false,
+                    _ => return Err("not a Handrail modal"),
+                };
+                let metadata = view["private_metadata"].as_str().ok_or("view.private_metadata is missing")?;
+                let target = forms::Target::parse(metadata)?;
+                let values = view["state"]["values"].clone();
+                if !values.is_object() {
+                    return Err("view.state.values is missing");
+                }
+                Ok(Payload::Submission(Submission { user: user.into(), edit, target, values }))
+            }
+            _ => Err("only block_actions and view_submission payloads are handled"),
+        }
+    }
+}
+
+impl Click {
+    fn parse(user: &str, value: &Value) -> Result<Click, &'static str> {
         let actions = value["actions"].as_array().filter(|a| a.len() == 1).ok_or("one action per payload")?;
         let action = &actions[0];
-        let approve = match action["action_id"].as_str() {
-            Some("approve") => true,
-            Some("reject") => false,
-            _ => return Err("the action is approve or reject"),
+        let button = match action["action_id"].as_str() {
+            Some("approve") => Button::Approve,
+            Some("edit") => Button::Edit,
+            Some("reject") => Button::Reject,
+            _ => return Err("the action is approve, edit or reject"),
         };
         let project = action["block_id"]
             .as_str()
@@ -450,39 +546,108 @@ impl Click {
             .ok_or("not a Handrail button")?;
         let request =
             action["value"].as_str().filter(|v| !v.is_empty() && v.len() <= 128).ok_or("no request")?;
-        Ok(Click { user: user.into(), approve, project: project.into(), request: request.into() })
+        let trigger = match value.get("trigger_id") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(
+                t.as_str()
+                    .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic()))
+                    .ok_or("trigger_id is not a Slack trigger")?
+                    .to_string(),
+            ),
+        };
+        if button != Button::Approve && trigger.is_none() {
+            return Err("trigger_id is missing");
+        }
+        Ok(Click { user: user.into(), button, project: project.into(), request: request.into(), trigger })
     }
 }
 
-/// Decides the click's request as its user: the answer to show them, or why nothing was decided.
-fn decide(state: &AppState, click: &Click) -> Result<String, &'static str> {
+/// What a click did.
+enum Clicked {
+    /// Decided: the text to show the user.
+    Decided(String),
+    /// Opened a modal.
+    Opened,
+}
+
+const READ_FAILED: &str = "Handrail could not read this request just now: try again.";
+const NOT_MEMBER: &str =
+    "You are not a member of a Slack channel of this request's role in Handrail: nothing was decided.";
+const NOT_PENDING: &str = "This request is no longer pending: nothing was decided.";
+const ENCRYPTED: &str =
+    "The payload is end-to-end encrypted: decide it in the dashboard, where it can be read.";
+
+/// The request `user` may decide now, with their member name; or why not. Checked at the
+/// click and again at a modal's submission (the store checks membership once more when it
+/// writes the decision).
+fn decidable(
+    state: &AppState,
+    project: &str,
+    request: &str,
+    user: &str,
+) -> Result<(RequestRow, String), &'static str> {
     let fail = |e: crate::store::StoreError| {
         crate::log::event(crate::log::Level::Error, "slack interactivity", json!({ "error": e.0 }));
-        "Handrail could not read this request just now: try again."
+        READ_FAILED
     };
-    let row = blocking(|| state.store.request(&click.project, &click.request))
+    let row = blocking(|| state.store.request(project, request))
         .map_err(fail)?
         .ok_or("This request is not in Handrail (any more).")?;
-    let name = blocking(|| state.store.slack_member(&row.project, row.role.as_deref(), &click.user))
+    let name = blocking(|| state.store.slack_member(&row.project, row.role.as_deref(), user))
         .map_err(fail)?
-        .ok_or("You are not a member of a Slack channel of this request's role in Handrail: nothing was decided.")?;
+        .ok_or(NOT_MEMBER)?;
     if row.status != Status::Pending || row.expires_at <= now() {
-        return Err("This request is no longer pending: nothing was decided.");
+        return Err(NOT_PENDING);
     }
-    if click.approve && RequestSummary::of(&row).encrypted {
-        return Err(
-            "The payload is end-to-end encrypted: approve it in the dashboard, where it can be read.",
-        );
+    Ok((row, name))
+}
+
+/// A click: Approve decides as its user; Edit and Reject open their modal (before the click
+/// is answered: the trigger expires in 3 s).
+fn clicked(state: &AppState, slack: &Slack, click: &Click) -> Result<Clicked, String> {
+    let (row, name) = decidable(state, &click.project, &click.request, &click.user)?;
+    if RequestSummary::of(&row).encrypted && click.button != Button::Reject {
+        return Err(ENCRYPTED.into());
     }
-    let (status, patched, diff) =
-        crate::lifecycle::judge(&row, if click.approve { "approve" } else { "reject" }, None)
-            .map_err(|_| "Handrail could not decide this request.")?;
-    let actor = format!("{SLACK_ACTOR}{}", click.user);
-    let reason = (!click.approve).then(|| "rejected in Slack".to_string());
-    let ruling =
-        crate::lifecycle::Ruling { patched, diff, reason, ..crate::lifecycle::Ruling::plain(status, &actor) };
-    match blocking(|| crate::lifecycle::decide(state, &row, ruling)) {
-        Ok(_) => Ok(format!("{status} by {name} ({actor}).")),
+    let target = forms::Target { project: row.project.clone(), request: row.id.clone() };
+    let view = match click.button {
+        Button::Approve => {
+            let ruling = crate::lifecycle::Ruling::plain(Status::Approved, "");
+            return ruled(state, &row, &click.user, ruling)
+                .map(|status| Clicked::Decided(format!("{status} by {name} ({SLACK_ACTOR}{}).", click.user)))
+                .map_err(str::to_string);
+        }
+        Button::Reject => forms::reject_modal(&row, &target),
+        Button::Edit => forms::edit_modal(&row, &target)?,
+    };
+    let trigger = click.trigger.as_deref().unwrap_or_default();
+    let body = json!({"trigger_id": trigger, "view": view});
+    match blocking(|| call(slack, &slack.agents, "views.open", &body, Some(OPEN_TIMEOUT))) {
+        Ok(_) => Ok(Clicked::Opened),
+        Err(class) => {
+            crate::log::event(
+                crate::log::Level::Warn,
+                "slack views.open failed",
+                json!({ "request": row.id, "outcome": class }),
+            );
+            Err("Slack did not open the form (try again): nothing was decided.".into())
+        }
+    }
+}
+
+/// Decides `row` with `ruling` as `slack:USER` (whatever actor it names) through
+/// [`crate::lifecycle::decide`]: the status, or why not.
+fn ruled(
+    state: &AppState,
+    row: &RequestRow,
+    user: &str,
+    ruling: crate::lifecycle::Ruling<'_>,
+) -> Result<Status, &'static str> {
+    let actor = format!("{SLACK_ACTOR}{user}");
+    let ruling = crate::lifecycle::Ruling { actor: &actor, ..ruling };
+    let status = ruling.status;
+    match blocking(|| crate::lifecycle::decide(state, row, ruling)) {
+        Ok(_) => Ok(status),
         Err(e) if e.code == Code::AlreadyDecided.as_str() => {
             Err("This request was decided meanwhile: nothing was decided.")
         }
@@ -491,6 +656,42 @@ fn decide(state: &AppState, click: &Click) -> Result<String, &'static str> {
             Err("Handrail refused this decision: nothing was decided.")
         }
     }
+}
+
+/// A modal's submission: decided (the modal closes), or the answer that says why not — the
+/// fields' errors, or a notice in place of the form. Everything the click checked is
+/// checked again: the request may have been decided, escalated or expired meanwhile.
+fn submitted(state: &AppState, submission: &Submission) -> Result<(), Value> {
+    let (project, request) = (&submission.target.project, &submission.target.request);
+    let (row, _name) = decidable(state, project, request, &submission.user).map_err(forms::notice)?;
+    if !submission.edit {
+        let reason = forms::reason(&submission.values).map_err(forms::errors_answer)?;
+        let ruling = crate::lifecycle::Ruling {
+            reason: Some(reason),
+            ..crate::lifecycle::Ruling::plain(Status::Rejected, "")
+        };
+        return ruled(state, &row, &submission.user, ruling).map(|_| ()).map_err(forms::notice);
+    }
+    if RequestSummary::of(&row).encrypted {
+        return Err(forms::notice(ENCRYPTED));
+    }
+    let edited = forms::edited(&row, &submission.values).map_err(forms::errors_answer)?;
+    let on_first = |text: String| {
+        forms::errors_answer(serde_json::Map::from_iter([(forms::first_block(&row), json!(text))]))
+    };
+    // An envelope would be exempt from the schema: a form in clear never submits one.
+    if handrail_core::envelope::is_envelope(&edited) {
+        return Err(on_first("An encrypted envelope cannot be submitted from Slack.".into()));
+    }
+    let (status, patched, diff) = match crate::lifecycle::judge_edit(&row, edited) {
+        Ok(judged) => judged,
+        Err(handrail_core::Error::EditInvalid { errors }) => {
+            return Err(forms::errors_answer(forms::field_errors(&row, &errors)))
+        }
+        Err(e) => return Err(on_first(cut(&e.to_string(), 300))),
+    };
+    let ruling = crate::lifecycle::Ruling { patched, diff, ..crate::lifecycle::Ruling::plain(status, "") };
+    ruled(state, &row, &submission.user, ruling).map(|_| ()).map_err(forms::notice)
 }
 
 /// Slack's mrkdwn escaping: `&`, `<` and `>` are the only control characters.

@@ -1,7 +1,8 @@
 //! Slack channels, end to end on the real binary: created only when the server holds a Slack
 //! app's credentials, validated, audited, listed without any secret; a request is posted to
 //! the Slack channels of its role through a stand-in of Slack's Web API (Slack itself cannot
-//! be reached from a test). Deciding from the buttons comes in a later slice.
+//! be reached from a test); its buttons decide as the clicking member, Reject and Edit through
+//! the modals the stand-in is asked to open (`views.open`), whose submissions come back signed.
 
 mod common;
 
@@ -29,7 +30,9 @@ struct Call {
 /// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` and `chat.update` answer
 /// as Slack documents them (`{"ok": true, "channel": …, "ts": …}`; an update keeps the
 /// message's `ts`), except the first call, which gets
-/// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. It records every call.
+/// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. `views.open` answers
+/// `{"ok": true, "view": {"id": …, …}}` for a `trigger_id` and a modal view, and
+/// `invalid_arguments` otherwise, as Slack does. It records every call.
 struct SlackApi {
     url: String,
     calls: Arc<Mutex<Vec<Call>>>,
@@ -49,6 +52,18 @@ impl SlackApi {
                 served += 1;
                 let answer = if served == 1 {
                     json!({"ok": false, "error": "ratelimited"})
+                } else if call.path == "/api/views.open" {
+                    let view = &call.body["view"];
+                    if call.body["trigger_id"].as_str().is_some_and(|t| !t.is_empty())
+                        && view["type"] == "modal"
+                        && view["blocks"].as_array().is_some_and(|b| !b.is_empty() && b.len() <= 100)
+                    {
+                        let mut view = view.clone();
+                        view["id"] = json!(format!("V{served:08}"));
+                        json!({"ok": true, "view": view})
+                    } else {
+                        json!({"ok": false, "error": "invalid_arguments"})
+                    }
                 } else {
                     let ts = call
                         .body
@@ -281,7 +296,7 @@ fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
         .iter()
         .map(|b| (b["action_id"].as_str().unwrap(), b["value"].as_str().unwrap()))
         .collect();
-    assert_eq!(buttons, [("approve", id.as_str()), ("reject", id.as_str())]);
+    assert_eq!(buttons, [("approve", id.as_str()), ("edit", id.as_str()), ("reject", id.as_str())]);
     assert!(!text.contains(SECRET), "{text}");
     let ops_call = &calls[1];
     assert_eq!(ops_call.body["blocks"][0]["text"]["text"], "k8s scale");
@@ -308,6 +323,7 @@ fn click_body(user: &str, actions: &Value, button: &str) -> String {
         "channel": {"id": "C0FINANCE1", "name": "finance"},
         "actions": [{"type": "button", "action_id": button, "block_id": actions["block_id"],
                      "value": element["value"], "action_ts": "1700000001.000001"}],
+        "trigger_id": "1700000001.0001.abcdef0123456789",
     });
     url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
 }
@@ -328,6 +344,348 @@ fn interact(server: &Server, secret: &str, timestamp: i64, body: &str) -> (u16, 
     let status = response.status();
     let text = response.into_string().unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Clicks `button` (Edit or Reject) as `user`: the click is acknowledged with an empty 200
+/// after the server asked the stand-in to open a modal for the click's trigger; that view.
+fn open_modal(server: &Server, api: &SlackApi, user: &str, actions: &Value, button: &str) -> Value {
+    let before = api.wait_for("views.open", 0).len();
+    let (status, answer) = interact(server, SECRET, now(), &click_body(user, actions, button));
+    assert_eq!((status, &answer), (200, &Value::Null), "{answer}");
+    // views.open is called before the click is answered: it is recorded already.
+    let opened = api.wait_for("views.open", 0);
+    assert_eq!(opened.len(), before + 1, "{opened:?}");
+    let call = opened.last().unwrap();
+    assert_eq!(call.authorization, format!("Bearer {TOKEN}"));
+    assert_eq!(call.body["trigger_id"], "1700000001.0001.abcdef0123456789");
+    assert_eq!(call.body["view"]["type"], "modal");
+    call.body["view"].clone()
+}
+
+/// What Slack sends when `user` submits the modal `view` with `values` as its
+/// `view.state.values` (the view comes back with its blocks, as Slack sends it).
+fn submission_body(user: &str, view: &Value, values: Value) -> String {
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": "T0TEAM0001", "domain": "example"},
+        "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
+        "view": {"id": "V00000001", "type": "modal", "team_id": "T0TEAM0001",
+                 "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+                 "blocks": view["blocks"], "title": view["title"], "hash": "1700000002.abc",
+                 "state": {"values": values}},
+    });
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+fn reason_values(text: &str) -> Value {
+    json!({"reason": {"value": {"type": "plain_text_input", "value": text}}})
+}
+
+/// A finance channel, one posted request: the server, the stand-in, the request's id and the
+/// actions block of its message.
+fn posted_request(name: &str, request: Value) -> (Server, SlackApi, String, Value) {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with(name, &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call("POST", "/v1/requests", &server.agent, Some(&request));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let actions =
+        posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+    (server, api, id, actions)
+}
+
+#[test]
+fn reject_asks_for_a_reason_in_a_modal_and_the_submission_is_checked_again() {
+    let (server, api, id, actions) = posted_request(
+        "reject",
+        json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}}),
+    );
+    // Someone outside the role gets no modal.
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0MALLORY1", &actions, "reject"));
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+    assert!(api.wait_for("views.open", 0).is_empty());
+
+    let view = open_modal(&server, &api, "U0ALICE001", &actions, "reject");
+    assert_eq!(view["callback_id"], "handrail_reject");
+    let metadata: Value = serde_json::from_str(view["private_metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(metadata["request"], id.as_str());
+    let input = view["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "input").unwrap();
+    assert_eq!(input["block_id"], "reason");
+    assert_eq!(input["label"]["text"], "Reason");
+    assert_eq!(input["element"]["type"], "plain_text_input");
+    assert_eq!(input["element"]["multiline"], true);
+    assert_eq!(input["element"]["max_length"], 1000);
+    assert!(input.get("optional").is_none_or(|o| o == false), "{input}");
+    assert_eq!(status_of(&server, &id), "PENDING", "opening the modal decides nothing");
+
+    // Refused, nothing decided: a bad signature; a tampered or foreign target; no reason or
+    // too long a one (field errors); a user outside the role; an unknown modal.
+    let good = submission_body("U0ALICE001", &view, reason_values("not today"));
+    let (status, answer) = interact(&server, "another-secret", now(), &good);
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "{answer}");
+    let (status, answer) = interact(&server, SECRET, now() - 301, &good);
+    assert_eq!(status, 401, "{answer}");
+    for metadata in [json!("not json"), json!(r#"{"project": "x y", "request": "r"}"#), Value::Null] {
+        let mut forged = view.clone();
+        forged["private_metadata"] = metadata;
+        let (status, answer) =
+            interact(&server, SECRET, now(), &submission_body("U0ALICE001", &forged, reason_values("x")));
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{answer}");
+    }
+    let mut other = view.clone();
+    other["private_metadata"] =
+        json!(json!({"project": metadata["project"], "request": "req_nosuchrequest"}).to_string());
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0ALICE001", &other, reason_values("x")));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    let mut unknown = view.clone();
+    unknown["callback_id"] = json!("someone_else");
+    let (status, _) =
+        interact(&server, SECRET, now(), &submission_body("U0ALICE001", &unknown, reason_values("x")));
+    assert_eq!(status, 400);
+    for (values, says) in [
+        (reason_values("   "), "required"),
+        (json!({}), "required"),
+        (reason_values(&"x".repeat(1001)), "1000"),
+    ] {
+        let (status, answer) =
+            interact(&server, SECRET, now(), &submission_body("U0ALICE001", &view, values));
+        assert_eq!((status, answer["response_action"].as_str()), (200, Some("errors")), "{answer}");
+        assert!(answer["errors"]["reason"].as_str().unwrap().contains(says), "{answer}");
+    }
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0MALLORY1", &view, reason_values("mine now")));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    assert!(answer["view"].to_string().contains("not a member"), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+
+    let (status, answer) = interact(&server, SECRET, now(), &good);
+    assert_eq!((status, &answer), (200, &Value::Null), "an empty 200 closes the modal: {answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["actor"], "slack:U0ALICE001", "{row}");
+    assert_eq!(row["decision"]["reason"], "not today", "{row}");
+    let update = api.wait_for("chat.update", 1);
+    assert!(update[0].body.to_string().contains("Reason: not today"), "{update:?}");
+
+    // A replay, or Bob's submission of the same modal, decides nothing twice.
+    for user in ["U0ALICE001", "U0BOB00001"] {
+        let (status, answer) =
+            interact(&server, SECRET, now(), &submission_body(user, &view, reason_values("again")));
+        assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+        assert!(answer["view"].to_string().contains("no longer pending"), "{answer}");
+    }
+    let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
+    let resolved =
+        audit["entries"].as_array().unwrap().iter().filter(|e| e["event"] == "request.resolved").count();
+    assert_eq!(resolved, 1, "{audit}");
+}
+
+#[test]
+fn edit_opens_a_form_of_the_schema_whose_valid_submission_approves_the_edit() {
+    let schema = json!({"type": "object", "required": ["amount", "to"], "additionalProperties": false,
+    "properties": {
+        "amount": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "to": {"type": "string", "description": "Destination account"},
+        "currency": {"enum": ["EUR", "USD"]},
+        "urgent": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    }});
+    let (server, api, id, actions) = posted_request(
+        "edit",
+        json!({"service": "bank", "action": "wire", "role": "finance", "schema": schema,
+               "payload": {"amount": 42, "to": "acct_9", "currency": "EUR", "urgent": false, "tags": ["q3"]}}),
+    );
+    let waiter = {
+        let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.clone());
+        std::thread::spawn(move || {
+            let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
+                .set("Authorization", &format!("Bearer {agent}"))
+                .timeout(Duration::from_secs(40))
+                .call()
+                .unwrap();
+            serde_json::from_str::<Value>(&answer.into_string().unwrap()).unwrap()
+        })
+    };
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0CAROL001", &actions, "edit"));
+    assert!(status == 200 && answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+
+    let view = open_modal(&server, &api, "U0ALICE001", &actions, "edit");
+    assert_eq!(view["callback_id"], "handrail_edit");
+    let inputs: Vec<&Value> =
+        view["blocks"].as_array().unwrap().iter().filter(|b| b["type"] == "input").collect();
+    let ids: Vec<&str> = inputs.iter().map(|b| b["block_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["p:amount", "p:to", "p:currency", "p:urgent", "p:tags"]);
+    let element = |i: usize| &inputs[i]["element"];
+    assert_eq!(
+        (element(0)["type"].as_str(), element(0)["initial_value"].as_str()),
+        (Some("number_input"), Some("42"))
+    );
+    assert_eq!(element(0)["is_decimal_allowed"], false);
+    assert_eq!(inputs[0]["optional"], false);
+    assert_eq!(
+        (element(1)["type"].as_str(), element(1)["initial_value"].as_str()),
+        (Some("plain_text_input"), Some("acct_9"))
+    );
+    assert_eq!(inputs[1]["hint"]["text"], "Destination account");
+    assert_eq!(element(2)["type"], "static_select");
+    let options: Vec<&str> = element(2)["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["EUR", "USD"]);
+    assert_eq!(element(2)["initial_option"]["text"]["text"], "EUR");
+    assert_eq!(inputs[2]["optional"], true);
+    assert_eq!(element(3)["type"], "static_select");
+    assert_eq!(element(3)["initial_option"]["value"], "false");
+    assert_eq!(element(4)["type"], "plain_text_input");
+    assert_eq!(
+        serde_json::from_str::<Value>(element(4)["initial_value"].as_str().unwrap()).unwrap(),
+        json!(["q3"])
+    );
+
+    // What Slack's inputs hold, by action id, for each block (all inputs come back).
+    let values = |amount: &str, tags: &str| {
+        let option = |v: &str| json!({"text": {"type": "plain_text", "text": v}, "value": v});
+        json!({
+            "p:amount": {"value": {"type": "number_input", "value": amount}},
+            "p:to": {"value": {"type": "plain_text_input", "value": "acct_1"}},
+            "p:currency": {"value": {"type": "static_select", "selected_option": option("\"USD\"")}},
+            "p:urgent": {"value": {"type": "static_select", "selected_option": option("true")}},
+            "p:tags": {"value": {"type": "plain_text_input", "value": tags}},
+        })
+    };
+    // Invalid: the core's schema check names the field (minimum, a wrong item type); a value
+    // that does not parse is named before. Still pending each time.
+    for (amount, tags, field, says) in [
+        ("-5", "[]", "p:amount", "minimum"),
+        ("2.5", "[]", "p:amount", "integer"),
+        ("7", "[1]", "p:tags", "string"),
+        ("7", "not json", "p:tags", "JSON"),
+        ("lots", "[]", "p:amount", "number"),
+    ] {
+        let (status, answer) =
+            interact(&server, SECRET, now(), &submission_body("U0ALICE001", &view, values(amount, tags)));
+        assert_eq!(
+            (status, answer["response_action"].as_str()),
+            (200, Some("errors")),
+            "{amount} {tags}: {answer}"
+        );
+        let error = answer["errors"][field].as_str().unwrap_or_else(|| panic!("{field} in {answer}"));
+        assert!(error.contains(says), "{says} in {error}");
+        assert_eq!(status_of(&server, &id), "PENDING");
+    }
+    // A user outside the role cannot submit it either.
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0CAROL001", &view, values("7", "[]")));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0ALICE001", &view, values("7", "[\"q4\"]")));
+    assert_eq!((status, &answer), (200, &Value::Null), "{answer}");
+    let edited = json!({"amount": 7, "to": "acct_1", "currency": "USD", "urgent": true, "tags": ["q4"]});
+    let waited = waiter.join().unwrap();
+    assert_eq!(waited["decision"]["status"], "APPROVED_WITH_MODIFICATIONS", "{waited}");
+    assert_eq!(waited["decision"]["actor"], "slack:U0ALICE001", "{waited}");
+    assert_eq!(waited["decision"]["patched_payload"], edited, "{waited}");
+    assert!(waited["decision"]["diff"].to_string().contains("amount"), "{waited}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["decision"]["patched_payload"], edited, "{row}");
+
+    // Decided: a replayed submission changes nothing.
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0ALICE001", &view, values("9", "[]")));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["decision"]["patched_payload"], edited, "{row}");
+}
+
+#[test]
+fn an_encrypted_payload_gets_no_edit_button_and_no_edit_form() {
+    let sealed = json!({"v": 1, "alg": "A256GCM", "kid": "k", "iv": "AAAAAAAAAAAAAAAA", "ct": "AAAAAAAAAAAAAAAAAAAAAA"});
+    let (server, api, id, actions) = posted_request(
+        "sealed",
+        json!({"service": "bank", "action": "wire", "role": "finance", "payload": sealed}),
+    );
+    let buttons: Vec<&str> =
+        actions["elements"].as_array().unwrap().iter().map(|b| b["action_id"].as_str().unwrap()).collect();
+    assert_eq!(buttons, ["approve", "reject"]);
+    // A forged Edit click (the block with an edit action added) opens nothing.
+    let mut forged = actions.clone();
+    forged["elements"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "button", "action_id": "edit", "value": id}));
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0ALICE001", &forged, "edit"));
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("encrypted"), "{answer}");
+    assert!(api.wait_for("views.open", 0).is_empty());
+    // Rejecting needs no payload: its modal opens, and shows none.
+    let view = open_modal(&server, &api, "U0ALICE001", &actions, "reject");
+    assert!(!view.to_string().contains("AAAAAAAAAAAAAAAA"), "{view}");
+    // An edit submission for it (forged from the reject modal) is refused.
+    let mut edit = view.clone();
+    edit["callback_id"] = json!("handrail_edit");
+    let values = json!({"payload": {"value": {"type": "plain_text_input", "value": "{\"amount\": 1}"}}});
+    let (status, answer) = interact(&server, SECRET, now(), &submission_body("U0ALICE001", &edit, values));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    assert!(answer["view"].to_string().contains("encrypted"), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+}
+
+#[test]
+fn odd_clicks_and_payloads_too_large_for_slack_open_nothing_and_decide_nothing() {
+    let memo = "x".repeat(3001);
+    let (server, api, id, actions) = posted_request(
+        "odd",
+        json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"memo": memo},
+               "schema": {"type": "object", "properties": {"memo": {"type": "string"}}}}),
+    );
+    // More than a Slack input holds: the dashboard is the place to edit it.
+    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0ALICE001", &actions, "edit"));
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("dashboard"), "{answer}");
+    // A click without its trigger, and payload types this app has no use for, are refused.
+    let click: Value = {
+        let body = click_body("U0ALICE001", &actions, "reject");
+        let (_, payload) = url::form_urlencoded::parse(body.as_bytes()).next().unwrap();
+        serde_json::from_str(&payload).unwrap()
+    };
+    let form = |payload: &Value| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish()
+    };
+    let mut untriggered = click.clone();
+    untriggered.as_object_mut().unwrap().remove("trigger_id");
+    let mut shortcut = click.clone();
+    shortcut["type"] = json!("shortcut");
+    let mut closed = click.clone();
+    closed["type"] = json!("view_closed");
+    let mut hostile_trigger = click.clone();
+    hostile_trigger["trigger_id"] = json!("x".repeat(300));
+    for payload in [untriggered, shortcut, closed, hostile_trigger] {
+        let (status, answer) = interact(&server, SECRET, now(), &form(&payload));
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{payload}: {answer}"
+        );
+    }
+    let (status, answer) = interact(&server, SECRET, now(), &"payload=x".repeat(30_000));
+    assert_eq!(status, 413, "{answer}");
+    assert!(api.wait_for("views.open", 0).is_empty());
+    assert_eq!(status_of(&server, &id), "PENDING");
 }
 
 #[test]
@@ -439,7 +797,7 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     assert_eq!(resolved.len(), 1, "{audit}");
     assert_eq!(resolved[0]["actor"], "slack:U0ALICE001");
 
-    // Bob rejects another one: the reason says where.
+    // Bob rejects another one, with a reason.
     let (_, second) = server.call(
         "POST",
         "/v1/requests",
@@ -450,13 +808,14 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     let posted = api.wait_for("chat.postMessage", 2);
     let actions =
         posted[1].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
-    let (status, answer) = interact(&server, SECRET, now(), &click_body("U0BOB00001", &actions, "reject"));
-    assert_eq!(status, 200, "{answer}");
-    assert!(answer["text"].as_str().unwrap().contains("REJECTED"), "{answer}");
+    let view = open_modal(&server, &api, "U0BOB00001", &actions, "reject");
+    let (status, answer) =
+        interact(&server, SECRET, now(), &submission_body("U0BOB00001", &view, reason_values("not today")));
+    assert_eq!((status, answer.clone()), (200, Value::Null), "{answer}");
     let (_, row) = server.call("GET", &format!("/v1/requests/{second_id}"), &server.operator, None);
     assert_eq!(row["status"], "REJECTED", "{row}");
     assert_eq!(row["decision"]["actor"], "slack:U0BOB00001", "{row}");
-    assert_eq!(row["decision"]["reason"], "rejected in Slack", "{row}");
+    assert_eq!(row["decision"]["reason"], "not today", "{row}");
 }
 
 #[test]
@@ -497,11 +856,13 @@ fn an_escalation_posts_to_the_next_role_whose_members_then_decide() {
         interact(&server, SECRET, now(), &click_body("U0ALICE001", &actions(&posted[0]), "approve"));
     assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
     assert_eq!(status_of(&server, &id), "PENDING");
+    let view = open_modal(&server, &api, "U0CAROL001", &actions(&posted[1]), "reject");
     let (status, answer) =
-        interact(&server, SECRET, now(), &click_body("U0CAROL001", &actions(&posted[1]), "reject"));
+        interact(&server, SECRET, now(), &submission_body("U0CAROL001", &view, reason_values("ops says no")));
     assert_eq!(status, 200, "{answer}");
     let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
     assert_eq!(row["status"], "REJECTED", "{row}");
+    assert_eq!(row["decision"]["reason"], "ops says no", "{row}");
     assert_eq!(row["decision"]["actor"], "slack:U0CAROL001", "{row}");
 }
 

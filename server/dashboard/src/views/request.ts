@@ -99,7 +99,7 @@ export async function requestView(root: HTMLElement, id: string, signal: AbortSi
   if (context.firewall) sections.push(firewallSection(r, context.firewall));
   sections.push(payloadSection(opened));
   if (r.snapshot) sections.push(snapshotSection(r));
-  if (r.status === "PENDING") sections.push(decideSection(r, opened));
+  if (r.status === "PENDING") sections.push(decideSection(r, opened, bound));
   else if (r.decision) sections.push(await decisionSection(r, r.decision, opened));
   const extra = extraContext(context);
   if (extra) sections.push(extra);
@@ -214,7 +214,7 @@ function clip(text: string): string {
   return text.length > 200_000 ? `${text.slice(0, 200_000)}\n… (${text.length - 200_000} more characters)` : text;
 }
 
-function decideSection(r: RequestView, o: Opened): HTMLElement {
+function decideSection(r: RequestView, o: Opened, bound: number): HTMLElement {
   const readable = o.state === "plain" || o.state === "decrypted";
   const original = readable ? (o as { value: unknown }).value : undefined;
   const diffBox = h("div", { class: "diff", "data-testid": "diff", "aria-live": "polite" });

@@ -176,21 +176,7 @@ impl Postgres {
                 let n = q.waiting.len().min(MAX_GROUP);
                 let group: Vec<(u64, Create)> = q.waiting.drain(..n).collect();
                 drop(q);
-                let tickets: Vec<u64> = group.iter().map(|(t, _)| *t).collect();
-                // A group that panicked answers each of its creates with an error rather than
-                // leaving their callers waiting for good.
-                let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.run_group(group)
-                }))
-                .unwrap_or_else(|_| {
-                    let failed = || {
-                        Err(StoreError(
-                            "the create's group failed: read the request, or retry with its Idempotency-Key"
-                                .into(),
-                        ))
-                    };
-                    tickets.iter().map(|t| (*t, failed())).collect()
-                });
+                let outcomes = self.run_group(group);
                 q = lock();
                 q.running -= 1;
                 q.done.extend(outcomes);

@@ -83,8 +83,6 @@ pub struct Postgres {
     chains: tokio::sync::mpsc::UnboundedSender<String>,
     /// The changes of the other replicas, taken once by [`Store::changes`].
     changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
-    /// Creates committed together ([`Postgres::grouped`]).
-    group: requests::Group,
 }
 
 impl Postgres {
@@ -129,7 +127,6 @@ impl Postgres {
             notes,
             chains,
             changes: Mutex::new(Some(rx)),
-            group: requests::Group::default(),
         };
         store.block(async {
             let mut c = store.client().await?;

@@ -23,245 +23,6 @@ const LISTED: &str = "FROM requests WHERE project = $1 AND ($2::text IS NULL OR 
     AND ($6::text IS NULL OR created_by = $6)
     ORDER BY created_at DESC, rowid DESC LIMIT $4";
 
-/// Most creates one transaction commits together.
-const MAX_GROUP: usize = 32;
-/// Most groups of creates a replica commits at once (each on a connection of its own).
-const MAX_GROUPS: usize = 2;
-
-/// A create as a group runs it: what [`Requests::insert_request`] was given, owned.
-pub(super) struct Create {
-    project: String,
-    id: String,
-    role: Option<String>,
-    body: String,
-    status: String,
-    created_at: i64,
-    expires_at: i64,
-    created_by: Option<String>,
-    summary: String,
-    escalations: i32,
-    bytes: i64,
-    entry: String,
-    /// The key, its execution as committed, and the one it takes over (if any).
-    claim: Option<(String, String, Option<String>)>,
-    event: String,
-    at: i64,
-}
-
-impl Create {
-    fn of(
-        row: &RequestRow,
-        body: &str,
-        claim: Option<Claim<'_>>,
-        audit: &AuditEvent<'_>,
-    ) -> StoreResult<Create> {
-        let claim = claim
-            .map(|c| -> StoreResult<_> {
-                Ok((
-                    c.committed.key.clone(),
-                    serde_json::to_string(c.committed)?,
-                    c.previous.map(serde_json::to_string).transpose()?,
-                ))
-            })
-            .transpose()?;
-        Ok(Create {
-            project: row.project.clone(),
-            id: row.id.clone(),
-            role: row.role.clone(),
-            body: body.to_string(),
-            status: row.status.as_str().to_string(),
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            created_by: row.created_by.clone(),
-            summary: serde_json::to_string(&Kept::of(row))?,
-            escalations: row.escalations.len() as i32,
-            bytes: body.len() as i64,
-            entry: unchained(&row.project, &row.id, audit)?,
-            claim,
-            event: audit.event.to_string(),
-            at: audit.at,
-        })
-    }
-
-    /// Its claim, insert, usage change and audit entry ([`CREATE`]): (claimed, inserted).
-    async fn write(&self, tx: &impl GenericClient) -> StoreResult<(bool, bool)> {
-        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
-            &self.id,
-            &self.project,
-            &self.body,
-            &self.status,
-            &self.created_at,
-            &self.expires_at,
-            &self.role,
-            &self.created_by,
-            &self.summary,
-            &self.escalations,
-            &self.bytes,
-            &self.entry,
-        ];
-        let sql = match &self.claim {
-            None => &CREATE[0],
-            Some((key, text, None)) => {
-                values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text]);
-                &CREATE[1]
-            }
-            Some((key, text, Some(previous))) => {
-                values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text, previous]);
-                &CREATE[2]
-            }
-        };
-        let done = tx.row(sql, &values).await?;
-        Ok((done.try_get::<_, i64>(0)? == 1, done.try_get::<_, i64>(1)? == 1))
-    }
-
-    /// What a created request sets off, in its transaction: its deliveries and notifications.
-    async fn set_off(&self, tx: &impl GenericClient) -> StoreResult<()> {
-        let role = self.role.as_deref();
-        let body = self.body.as_str();
-        futures_util::future::try_join(
-            enqueue(tx, &self.project, &self.id, role, &self.event, self.at, None, async || row_from(body)),
-            notify(tx, &self.project, &self.id, role, &self.event, self.at),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The order creates of one group write in: by key, so groups on any replica take the
-    /// keys' locks in one order and never wait on each other in a circle.
-    fn order(&self) -> (&str, &str) {
-        (&self.project, self.claim.as_ref().map_or("", |c| c.0.as_str()))
-    }
-}
-
-/// The creates waiting for a group, their outcomes, and how many groups run.
-#[derive(Default)]
-pub(super) struct Group {
-    state: Mutex<Queued>,
-    turn: std::sync::Condvar,
-}
-
-#[derive(Default)]
-struct Queued {
-    next: u64,
-    waiting: Vec<(u64, Create)>,
-    done: std::collections::HashMap<u64, StoreResult<Inserted>>,
-    running: usize,
-}
-
-/// How a group's transaction ended when it did not commit.
-enum Failed {
-    /// Before its commit: nothing of it is stored, each create may run again alone.
-    Early(StoreError),
-    /// At its commit: its outcome is unknown to us, so every create hears of the failure.
-    Commit(StoreError),
-}
-
-impl Postgres {
-    /// Runs `create` in a group commit: each caller queues its create, and a caller finding
-    /// fewer than [`MAX_GROUPS`] groups running takes every queued create (up to
-    /// [`MAX_GROUP`]) into one transaction — one commit, one flush of the log, and its
-    /// statements sent together. A create alone runs at once, as it would without groups.
-    fn grouped(&self, create: Create) -> StoreResult<Inserted> {
-        let lock = || self.group.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut q = lock();
-        let ticket = q.next;
-        q.next += 1;
-        q.waiting.push((ticket, create));
-        loop {
-            if let Some(outcome) = q.done.remove(&ticket) {
-                return outcome;
-            }
-            if q.running < MAX_GROUPS && !q.waiting.is_empty() {
-                q.running += 1;
-                let n = q.waiting.len().min(MAX_GROUP);
-                let group: Vec<(u64, Create)> = q.waiting.drain(..n).collect();
-                drop(q);
-                let outcomes = self.run_group(group);
-                q = lock();
-                q.running -= 1;
-                q.done.extend(outcomes);
-                self.group.turn.notify_all();
-                continue;
-            }
-            q = self.group.turn.wait(q).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Each create's outcome: together in one transaction; alone, each in its own, when the
-    /// group failed before its commit (a create of it made it fail, or another replica's
-    /// transaction deadlocked with it).
-    fn run_group(&self, mut group: Vec<(u64, Create)>) -> Vec<(u64, StoreResult<Inserted>)> {
-        if group.len() > 1 {
-            group.sort_by(|a, b| a.1.order().cmp(&b.1.order()));
-            let creates: Vec<&Create> = group.iter().map(|(_, c)| c).collect();
-            match self.block(self.together(&creates)) {
-                Ok(outcomes) => {
-                    return group.iter().map(|(t, _)| *t).zip(outcomes.into_iter().map(Ok)).collect()
-                }
-                Err(Failed::Commit(e)) => {
-                    return group.iter().map(|(t, _)| (*t, Err(StoreError(e.0.clone())))).collect();
-                }
-                Err(Failed::Early(e)) => crate::log::event(
-                    crate::log::Level::Info,
-                    "a group of creates did not commit: each runs alone",
-                    serde_json::json!({ "creates": group.len(), "error": e.0 }),
-                ),
-            }
-        }
-        group.iter().map(|(t, c)| (*t, self.block(self.alone(c)))).collect()
-    }
-
-    /// `creates` in one transaction, in their order. A taken id fails the group early (the
-    /// key it claimed must not stay claimed): the creates then run alone.
-    async fn together(&self, creates: &[&Create]) -> Result<Vec<Inserted>, Failed> {
-        let early = |e: StoreError| Failed::Early(e);
-        let mut c = self.client().await.map_err(early)?;
-        let tx = c.transaction().await.map_err(|e| early(e.into()))?;
-        let written =
-            futures_util::future::try_join_all(creates.iter().map(|c| c.write(&tx))).await.map_err(early)?;
-        let mut outcomes = Vec::with_capacity(creates.len());
-        for (claimed, inserted) in &written {
-            outcomes.push(match (claimed, inserted) {
-                (false, _) => Inserted::KeyTaken,
-                (true, false) => {
-                    return Err(early(StoreError("a create of the group names a taken id".into())))
-                }
-                (true, true) => Inserted::Created,
-            });
-        }
-        let created: Vec<&&Create> =
-            creates.iter().zip(&outcomes).filter(|(_, o)| **o == Inserted::Created).map(|(c, _)| c).collect();
-        futures_util::future::try_join_all(created.iter().map(|c| c.set_off(&tx))).await.map_err(early)?;
-        for c in &created {
-            chain_later(&c.project);
-            self.announce(&tx, &c.project, &c.id, "request.created").await.map_err(early)?;
-        }
-        tx.commit().await.map_err(|e| Failed::Commit(e.into()))?;
-        Ok(outcomes)
-    }
-
-    /// `create` in a transaction of its own.
-    async fn alone(&self, create: &Create) -> StoreResult<Inserted> {
-        let mut c = self.client().await?;
-        // Dropped without a commit (a lost race), the transaction rolls back.
-        let tx = c.transaction().await?;
-        // The key's row decides between creates racing on any replica: the loser's insert
-        // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
-        // across projects (a client may choose one): a taken id writes nothing, whichever
-        // project has it. Either way nothing of this create is committed.
-        match create.write(&tx).await? {
-            (false, _) => return Ok(Inserted::KeyTaken),
-            (true, false) => return Ok(Inserted::IdTaken),
-            (true, true) => {}
-        }
-        create.set_off(&tx).await?;
-        chain_later(&create.project);
-        self.announce(&tx, &create.project, &create.id, "request.created").await?;
-        tx.commit().await?;
-        Ok(Inserted::Created)
-    }
-}
-
 /// A create's writes in one statement, by how its Idempotency-Key is claimed: none, a new
 /// key, or a lease taken over from `$15` (the execution it must still be). $1–$10 are the
 /// request's columns, $11 its size (the usage change), $12 its unchained audit entry, $13 the
@@ -338,8 +99,75 @@ impl Requests for Postgres {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Inserted> {
-        let create = Create::of(row, body, claim, &audit)?;
-        self.grouped(create)
+        let claim = claim
+            .map(|c| -> StoreResult<_> {
+                Ok((
+                    c.committed.key.as_str(),
+                    serde_json::to_string(c.committed)?,
+                    c.previous.map(serde_json::to_string).transpose()?,
+                ))
+            })
+            .transpose()?;
+        let summary = serde_json::to_string(&Kept::of(row))?;
+        let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
+        let entry = unchained(project, id, &audit)?;
+        let bytes = body.len() as i64;
+        self.block(async {
+            let mut c = self.client().await?;
+            // Dropped without a commit (a lost race), the transaction rolls back.
+            let tx = c.transaction().await?;
+            // One statement claims the key, inserts the request and, when both happened, its
+            // usage change and its audit entry ([`CREATE`]): every statement is a round trip
+            // and a turn of the database's work, paid by every create.
+            //
+            // The key's row decides between creates racing on any replica: the loser's insert
+            // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
+            // across projects (a client may choose one): a taken id writes nothing, whichever
+            // project has it. Either way nothing of this create is committed.
+            let (escalations, status) = (row.escalations.len() as i32, row.status.as_str());
+            let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+                &id,
+                &project,
+                &body,
+                &status,
+                &row.created_at,
+                &row.expires_at,
+                &role,
+                &row.created_by,
+                &summary,
+                &escalations,
+                &bytes,
+                &entry,
+            ];
+            let sql = match &claim {
+                None => &CREATE[0],
+                Some((key, text, None)) => {
+                    values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text]);
+                    &CREATE[1]
+                }
+                Some((key, text, Some(previous))) => {
+                    values.extend([key as &(dyn tokio_postgres::types::ToSql + Sync), text, previous]);
+                    &CREATE[2]
+                }
+            };
+            let done = tx.row(sql, &values).await?;
+            let (changed, inserted): (i64, i64) = (done.try_get(0)?, done.try_get(1)?);
+            if changed != 1 {
+                return Ok(Inserted::KeyTaken);
+            }
+            if inserted != 1 {
+                return Ok(Inserted::IdTaken);
+            }
+            chain_later(project);
+            futures_util::future::try_join(
+                enqueue(&tx, project, id, role, audit.event, audit.at, None, async || row_from(body)),
+                notify(&tx, project, id, role, audit.event, audit.at),
+            )
+            .await?;
+            self.announce(&tx, project, id, "request.created").await?;
+            tx.commit().await?;
+            Ok(Inserted::Created)
+        })
     }
 
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
@@ -930,55 +758,6 @@ mod tests {
         assert_eq!(insert(&b, "req_x", claim(&stale)), Inserted::KeyTaken);
         let first = a.execution(PROJECT, "key-0").unwrap().unwrap();
         assert_eq!(insert(&b, "req_y", claim(&first)), Inserted::Created);
-    }
-
-    #[test]
-    fn creates_grouped_on_one_replica_keep_one_request_per_key_and_a_taken_id_fails_alone() {
-        let Some((a, b)) = replicas() else { return };
-        assert_eq!(insert(&b, "req_taken", None), Inserted::Created);
-        // 48 threads at once on one replica (so its creates are grouped), on 2 replicas'
-        // worth of keys: 16 keys three times each, and one create naming a taken id.
-        let barrier = Arc::new(Barrier::new(49));
-        let mut racers: Vec<_> = (0..48)
-            .map(|i| {
-                let (store, barrier) = (a.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let committed = execution(&format!("group-{}", i % 16));
-                    barrier.wait();
-                    (
-                        i % 16,
-                        insert(
-                            &store,
-                            &format!("req_g{i}"),
-                            Some(Claim { committed: &committed, previous: None }),
-                        ),
-                    )
-                })
-            })
-            .collect();
-        let taken = {
-            let (store, barrier) = (a.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                let committed = execution("group-taken");
-                barrier.wait();
-                (99, insert(&store, "req_taken", Some(Claim { committed: &committed, previous: None })))
-            })
-        };
-        racers.push(taken);
-        let mut created = [0; 16];
-        for racer in racers {
-            match racer.join().unwrap() {
-                (99, answer) => assert_eq!(answer, Inserted::IdTaken),
-                (key, Inserted::Created) => created[key] += 1,
-                (_, answer) => assert_eq!(answer, Inserted::KeyTaken),
-            }
-        }
-        assert_eq!(created, [1; 16], "one request per key");
-        assert!(a.execution(PROJECT, "group-taken").unwrap().is_none(), "a taken id claims no key");
-        for key in 0..16 {
-            assert!(b.execution(PROJECT, &format!("group-{key}")).unwrap().is_some());
-        }
-        assert_eq!(audited(&b, "request.created"), 17);
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! The PostgreSQL implementation of [`Store`]: several `handrail serve` replicas on one
 //! database act as one server.
 //!
-//! - Every write is one transaction (creates arriving together share one, as SQLite's writer
-//!   groups its writes: see `requests::Group`); what must happen once cluster-wide is decided
-//!   by the database (unique keys, conditional updates, `FOR UPDATE SKIP LOCKED` claims),
-//!   never by a replica's memory.
+//! - Every write is one transaction; what must happen once cluster-wide is decided by the
+//!   database (unique keys, conditional updates, `FOR UPDATE SKIP LOCKED` claims), never by
+//!   a replica's memory.
 //! - An audit entry is written in the transaction of the change it records, unchained, and
 //!   chained right after that transaction ends, under a transaction-scoped advisory lock on
 //!   the project, many entries at a time: concurrent appends from all replicas make one

@@ -142,6 +142,21 @@ fn finance() -> serde_json::Value {
     })
 }
 
+/// The agent's long-poll on request `id`, on a thread of its own: the answer's bytes.
+fn wait_in_background(server: &Server, id: &str) -> std::thread::JoinHandle<Vec<u8>> {
+    let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.to_string());
+    std::thread::spawn(move || {
+        let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
+            .set("Authorization", &format!("Bearer {agent}"))
+            .timeout(Duration::from_secs(40))
+            .call()
+            .unwrap();
+        let mut bytes = Vec::new();
+        answer.into_reader().read_to_end(&mut bytes).unwrap();
+        bytes
+    })
+}
+
 #[test]
 fn a_slack_channel_needs_the_app_and_is_validated_audited_and_listed() {
     let plain = Server::fresh("plain");
@@ -503,17 +518,7 @@ fn edit_opens_a_form_of_the_schema_whose_valid_submission_approves_the_edit() {
         json!({"service": "bank", "action": "wire", "role": "finance", "schema": schema,
                "payload": {"amount": 42, "to": "acct_9", "currency": "EUR", "urgent": false, "tags": ["q3"]}}),
     );
-    let waiter = {
-        let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.clone());
-        std::thread::spawn(move || {
-            let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
-                .set("Authorization", &format!("Bearer {agent}"))
-                .timeout(Duration::from_secs(40))
-                .call()
-                .unwrap();
-            serde_json::from_str::<Value>(&answer.into_string().unwrap()).unwrap()
-        })
-    };
+    let waiter = wait_in_background(&server, &id);
     let (status, answer) = interact(&server, SECRET, now(), &click_body("U0CAROL001", &actions, "edit"));
     assert!(status == 200 && answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
 
@@ -594,7 +599,7 @@ fn edit_opens_a_form_of_the_schema_whose_valid_submission_approves_the_edit() {
         interact(&server, SECRET, now(), &submission_body("U0ALICE001", &view, values("7", "[\"q4\"]")));
     assert_eq!((status, &answer), (200, &Value::Null), "{answer}");
     let edited = json!({"amount": 7, "to": "acct_1", "currency": "USD", "urgent": true, "tags": ["q4"]});
-    let waited = waiter.join().unwrap();
+    let waited: Value = serde_json::from_slice(&waiter.join().unwrap()).unwrap();
     assert_eq!(waited["decision"]["status"], "APPROVED_WITH_MODIFICATIONS", "{waited}");
     assert_eq!(waited["decision"]["actor"], "slack:U0ALICE001", "{waited}");
     assert_eq!(waited["decision"]["patched_payload"], edited, "{waited}");
@@ -713,19 +718,7 @@ fn a_member_approves_from_slack_and_no_one_else_decides() {
     let actions =
         posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
 
-    let waiter = {
-        let (url, agent, id) = (server.url.clone(), server.agent.clone(), id.clone());
-        std::thread::spawn(move || {
-            let answer = ureq::get(&format!("{url}/v1/requests/{id}/wait?timeout=30"))
-                .set("Authorization", &format!("Bearer {agent}"))
-                .timeout(Duration::from_secs(40))
-                .call()
-                .unwrap();
-            let mut bytes = Vec::new();
-            answer.into_reader().read_to_end(&mut bytes).unwrap();
-            bytes
-        })
-    };
+    let waiter = wait_in_background(&server, &id);
 
     let alice = click_body("U0ALICE001", &actions, "approve");
     // Refused before anything is read: a wrong secret, a stale or future timestamp, a body

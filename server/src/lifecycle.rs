@@ -45,14 +45,32 @@ pub(crate) async fn create_request(
             .ok_or_else(|| internal("unclaimed insert refused"))?;
         return Ok((status, body, false));
     };
+    // The first round takes the key to be new without reading it (most keys are: a read
+    // would be a round trip to the database on every create), and claims it; the claim
+    // fails if the key is known, and every later round reads what is stored under it.
     // A few rounds at most: each lost race re-reads what the winner stored.
+    let mut existing = None;
+    let mut read = false;
     for _ in 0..5 {
-        let existing = state.store.execution(&who.project, key)?;
+        if read {
+            existing = state.store.execution(&who.project, key)?;
+        }
         match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
             Begin::Proceed(exec) => {
-                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref()))))? {
-                    Some((status, body)) => return Ok((status, body, false)),
-                    None => continue, // another create won the key: read what it stored
+                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref())))) {
+                    Ok(Some((status, body))) => return Ok((status, body, false)),
+                    // Another create holds the key (before this one, or it won a race): read
+                    // what it stored.
+                    Ok(None) => read = true,
+                    // Refused (a quota, an id taken) while taking the key to be new: an earlier
+                    // create with this key answers instead, if there is one.
+                    Err(e) if !read => {
+                        read = true;
+                        if state.store.execution(&who.project, key)?.is_none() {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             Begin::Replay(stored) => {

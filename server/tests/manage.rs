@@ -793,3 +793,92 @@ fn revoked_keys_stop_working_and_removed_webhooks_get_nothing() {
     let (_, hooks) = server.call("GET", "/v1/webhooks", &server.operator, None);
     assert!(hooks["webhooks"].as_array().unwrap().is_empty());
 }
+
+/// Creates a LoopPause pause whose own escalation (`escalation.after_hours`, kept as the
+/// request's `context.escalate_at`) falls due in about a second; its id.
+fn pause_escalating_soon(server: &Server, key: &str) -> String {
+    let body = json!({
+        "agent_id": "billing-agent",
+        "action": {"type": "refund", "amount": 40},
+        "escalation": {"after_hours": 0.0003, "escalate_to": "manager@acme.eu"},
+    });
+    let (status, made) =
+        server.call_with_key("POST", "/compat/looppause/v1/pauses", &server.agent, Some(&body), Some(key));
+    assert_eq!(status, 201, "{made}");
+    made["pause_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_request_with_its_own_escalation_time_escalates_once_when_due() {
+    let server = Server::fresh("own-escalation");
+    let id = pause_escalating_soon(&server, "own-1");
+    let row = server.wait_for(&id, 20, |r| r.get("escalations").is_some_and(|e| e.is_array()));
+    assert_eq!(row["status"], "PENDING");
+    assert_eq!(row["escalations"].as_array().unwrap().len(), 1, "{row}");
+    assert_eq!(row["escalations"][0]["target"], "manager@acme.eu");
+    // Once: a few more sweeps later, still one.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["escalations"].as_array().unwrap().len(), 1, "{row}");
+    // A decided request is not escalated: decided before its time, it never is.
+    let (status, made) = server.call_with_key(
+        "POST",
+        "/compat/looppause/v1/pauses",
+        &server.agent,
+        Some(&json!({"agent_id": "billing-agent", "action": {"type": "refund"},
+                     "escalation": {"after_hours": 0.0003, "escalate_to": "manager@acme.eu"}})),
+        Some("own-2"),
+    );
+    assert_eq!(status, 201);
+    let decided = made["pause_id"].as_str().unwrap().to_string();
+    assert_eq!(server.resolve(&decided, &server.operator), (200, String::new()));
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, row) = server.call("GET", &format!("/v1/requests/{decided}"), &server.operator, None);
+    assert_eq!(row["status"], "APPROVED");
+    assert!(row.get("escalations").is_none(), "{row}");
+}
+
+/// PostgreSQL schema version 3 keeps a request's own escalation time in a column: pending
+/// requests of a database at version 2 (the time only in the body, behind an expression index)
+/// get theirs at the upgrade, and still escalate.
+#[test]
+fn a_pending_request_of_a_version_2_database_escalates_after_the_upgrade() {
+    if common::test_postgres().is_none() {
+        return; // the layout of version 2 is PostgreSQL's
+    }
+    let server = Server::fresh("own-escalation-upgrade");
+    // Created a minute ahead of its escalation, then moved back to version 2 at once.
+    let body = json!({
+        "agent_id": "billing-agent",
+        "action": {"type": "refund"},
+        "escalation": {"after_hours": 0.02, "escalate_to": "manager@acme.eu"},
+    });
+    let (status, made) =
+        server.call_with_key("POST", "/compat/looppause/v1/pauses", &server.agent, Some(&body), Some("up-1"));
+    assert_eq!(status, 201, "{made}");
+    let id = made["pause_id"].as_str().unwrap().to_string();
+    let (operator, dir) = (server.operator.clone(), server.into_dir());
+    common::postgres_back_to_version_2(&dir);
+    // Its time is now: as if the minute had passed.
+    common::sql(
+        &dir,
+        &format!(
+            "UPDATE requests SET body = jsonb_set(body::jsonb, '{{context,escalate_at}}', to_jsonb(extract(epoch from now())::bigint))::text
+             WHERE id = {}",
+            common::quote(&id)
+        ),
+    );
+    let server = Server::start(dir);
+    let (rows, _) = common::sql(&server.dir, "SELECT max(version) FROM schema_migrations");
+    assert_eq!(rows, vec![vec!["3".to_string()]]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &operator, None);
+        if row.get("escalations").is_some_and(|e| e.is_array()) {
+            assert_eq!(row["escalations"][0]["target"], "manager@acme.eu", "{row}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not escalated after the upgrade: {row}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

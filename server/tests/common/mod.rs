@@ -306,6 +306,20 @@ pub fn snapshot_blobs(dir: &Path) -> usize {
 }
 
 /// `text` as an SQL string literal (the same on SQLite and on PostgreSQL).
+/// Takes a PostgreSQL test database back from schema version 3 to version 2 (a request's own
+/// escalation time in the body only, behind an expression index), as a database of the release
+/// before would be.
+pub fn postgres_back_to_version_2(dir: &Path) {
+    sql(
+        dir,
+        "DROP INDEX requests_own_escalation; DROP TRIGGER requests_own_escalation ON requests;
+         DROP FUNCTION requests_own_escalation(); ALTER TABLE requests DROP COLUMN escalate_at;
+         CREATE INDEX requests_escalate_at ON requests((CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_at}') = 'number'
+             THEN (body::jsonb #>> '{context,escalate_at}')::double precision END)) WHERE status = 'PENDING';
+         DELETE FROM schema_migrations WHERE version = 3;",
+    );
+}
+
 pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }

@@ -259,11 +259,20 @@ pub(super) async fn notify(
     event: &str,
     at: i64,
 ) -> StoreResult<()> {
-    // Every e-mail address and Slack channel that hears the role, each once, in one read; the
-    // notifications then go out together (one round trip each way, however many there are).
-    let targets: Vec<(String, String)> = tx
-        .rows(
-            "SELECT DISTINCT c.kind, t FROM channels c
+    let targets = addressees(tx, project, role).await?;
+    notify_to(tx, targets, project, request, event, at).await
+}
+
+/// Every e-mail address and Slack channel of `project` that hears requests of `role`, each
+/// once, in one read, as (kind, address): the first half of [`notify`], for a write that
+/// sends it together with its own statements.
+pub(super) async fn addressees(
+    tx: &impl GenericClient,
+    project: &str,
+    role: Option<&str>,
+) -> StoreResult<Vec<(String, String)>> {
+    tx.rows(
+        "SELECT DISTINCT c.kind, t FROM channels c
              CROSS JOIN LATERAL (
                  SELECT jsonb_array_elements_text(c.target::jsonb -> 'to') WHERE c.kind = 'email'
                  UNION ALL SELECT c.target::jsonb ->> 'channel' WHERE c.kind = 'slack') AS x(t)
@@ -271,12 +280,24 @@ pub(super) async fn notify(
              AND (c.roles IS NULL OR $2::text IS NULL
                   OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
              ORDER BY 1, 2",
-            &[&project, &role],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<StoreResult<_>>()?;
+        &[&project, &role],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect::<StoreResult<_>>()
+}
+
+/// The second half of [`notify`]: queues one notification per target of [`addressees`],
+/// all sent together (one round trip however many there are).
+pub(super) async fn notify_to(
+    tx: &impl GenericClient,
+    targets: Vec<(String, String)>,
+    project: &str,
+    request: &str,
+    event: &str,
+    at: i64,
+) -> StoreResult<()> {
     let now_ms = at * 1000;
     let ids = targets.iter().map(|_| random_id("ntf_")).collect::<StoreResult<Vec<_>>>()?;
     futures_util::future::try_join_all(targets.iter().zip(&ids).map(|((kind, address), id)| async move {

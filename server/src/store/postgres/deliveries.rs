@@ -368,11 +368,22 @@ pub(super) async fn enqueue(
     callback: Option<&str>,
     row: impl AsyncFnOnce() -> StoreResult<RequestRow>,
 ) -> StoreResult<()> {
+    let hooks = hearing(tx, project, role).await?;
+    enqueue_to(tx, hooks, project, request, event, at, callback, row).await
+}
+
+/// The webhooks of `project` that hear of a request of `role`, locked until `tx` ends: the
+/// first half of [`enqueue`], for a write that sends it together with its own statements.
+pub(super) async fn hearing(
+    tx: &impl GenericClient,
+    project: &str,
+    role: Option<&str>,
+) -> StoreResult<Vec<String>> {
     // An endpoint scoped to roles hears of unrestricted requests and of its roles' ones:
     // what an operator holding those roles may read. Held until the commit (as its deliveries'
     // references would be): an endpoint being deleted is waited for and then skipped, so the
     // write never fails on a vanished reference.
-    let hooks: Vec<String> = tx
+    Ok(tx
         .rows(
             "SELECT id FROM webhooks WHERE project = $1
              AND (roles IS NULL OR $2::text IS NULL
@@ -383,7 +394,22 @@ pub(super) async fn enqueue(
         .await?
         .iter()
         .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?)
+}
+
+/// The second half of [`enqueue`]: queues the event for `hooks` (from [`hearing`]) and the
+/// callback URL.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn enqueue_to(
+    tx: &impl GenericClient,
+    hooks: Vec<String>,
+    project: &str,
+    request: &str,
+    event: &str,
+    at: i64,
+    callback: Option<&str>,
+    row: impl AsyncFnOnce() -> StoreResult<RequestRow>,
+) -> StoreResult<()> {
     if hooks.is_empty() && callback.is_none() {
         return Ok(());
     }

@@ -169,6 +169,33 @@ impl Postgres {
         Ok(self.pool.get().await?)
     }
 
+    /// Runs `work` in a transaction on a pooled connection, committed when `work` says so
+    /// (its `bool`), rolled back when it says not or fails. Its `BEGIN` travels with `work`'s
+    /// first statements (sent right behind it; the database runs them in order), which saves
+    /// the round trip `tokio_postgres`'s own `transaction()` waits for, paid by every write.
+    /// A connection whose transaction cannot be ended is closed, never pooled.
+    async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&deadpool_postgres::Object) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        let c = Held(Some(self.client().await?));
+        let begin = async { Ok::<_, StoreError>(c.client().batch_execute("BEGIN").await?) };
+        match futures_util::future::try_join(begin, work(c.client())).await {
+            Ok((_, (out, commit))) => {
+                c.client().batch_execute(if commit { "COMMIT" } else { "ROLLBACK" }).await?;
+                c.release();
+                Ok(out)
+            }
+            Err(e) => {
+                // The statements still in flight are answered first, then this.
+                if c.client().batch_execute("ROLLBACK").await.is_ok() {
+                    c.release();
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Tells the other replicas, once the call writing in `tx` is over, that request `id` of
     /// `project` changed (`event`: `request.created`, `request.resolved`, `request.escalated`,
     /// …). Not inside `tx`: PostgreSQL makes every transaction that notifies commit one at a
@@ -296,7 +323,7 @@ async fn listen(
 async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<Note>) {
     const MAX_PAYLOAD: usize = 7_000;
     let mut held: Option<String> = None;
-    let mut own: Option<deadpool_postgres::Object> = None;
+    let mut own: Option<Held> = None;
     loop {
         let mut batch = Vec::new();
         let mut size = 2;
@@ -324,9 +351,19 @@ async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<N
         // for a free one while the pool is busy with writes.
         let sent = async {
             if own.is_none() {
-                own = Some(pool.get().await?);
+                let c = pool.get().await?;
+                // A notification is news, not a record: if the database crashes before its
+                // commit reaches the disk, it is lost, which every listener already survives
+                // (a long-poll ends with the stored state, a reconnect sends `Missed`). So its
+                // commit does not wait for the WAL flush: the decision it tells of was flushed
+                // by its own commit, and a cross-replica wake-up pays one flush, not two.
+                // The setting is this session's: the connection is never released to the pool
+                // (dropped on an error, it is closed).
+                let c = Held(Some(c));
+                c.client().batch_execute("SET synchronous_commit = off").await?;
+                own = Some(c);
             }
-            let c = own.as_ref().expect("connected above");
+            let c = own.as_ref().expect("connected above").client();
             c.run("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
             Ok::<_, StoreError>(())
         };
@@ -337,6 +374,32 @@ async fn notifier(pool: Pool, mut outbox: tokio::sync::mpsc::UnboundedReceiver<N
                 "could not tell the other replicas",
                 serde_json::json!({ "changes": batch.len(), "error": e.0 }),
             );
+        }
+    }
+}
+
+/// A pooled connection that goes back to the pool only when [`Held::release`]d, and is
+/// closed when dropped otherwise: for a connection whose session changed (the notifier's
+/// asynchronous commits), or that may be inside a transaction begun by hand
+/// ([`Postgres::transaction`]),
+/// which the database then rolls back, so no other caller ever inherits it.
+struct Held(Option<deadpool_postgres::Object>);
+
+impl Held {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.0.as_ref().expect("Some until released or dropped")
+    }
+
+    /// Back to the pool: its session is as the pool gave it and no transaction is open.
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(deadpool_postgres::Object::take(object));
         }
     }
 }

@@ -9,8 +9,8 @@
 //! usage row, then its audit chain — so concurrent writes on any replica wait for each other
 //! rather than deadlock.
 
-use super::channels::{is_addressee, notify, slack_member};
-use super::deliveries::enqueue;
+use super::channels::{addressees, is_addressee, notify, notify_to, slack_member};
+use super::deliveries::{enqueue, enqueue_to, hearing};
 use super::housekeeping::add_usage;
 use super::*;
 use crate::store::*;
@@ -27,7 +27,8 @@ const LISTED: &str = "FROM requests WHERE project = $1 AND ($2::text IS NULL OR 
 /// key, or a lease taken over from `$15` (the execution it must still be). $1–$10 are the
 /// request's columns, $11 its size (the usage change), $12 its unchained audit entry, $13 the
 /// key, $14 the execution. The request, its usage change and its entry are written only if
-/// the key was claimed; the row says (claimed, inserted).
+/// the key was claimed; the row says (claimed, inserted). The request's own escalation time
+/// (`escalate_at`) is the database's to fill in (`schema_v3.sql`).
 static CREATE: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
     let claims = [
         "SELECT 1",
@@ -112,13 +113,11 @@ impl Requests for Postgres {
         let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
         let entry = unchained(project, id, &audit)?;
         let bytes = body.len() as i64;
-        self.block(async {
-            let mut c = self.client().await?;
-            // Dropped without a commit (a lost race), the transaction rolls back.
-            let tx = c.transaction().await?;
+        self.block(self.transaction(async |c| {
             // One statement claims the key, inserts the request and, when both happened, its
-            // usage change and its audit entry ([`CREATE`]): every statement is a round trip
-            // and a turn of the database's work, paid by every create.
+            // usage change and its audit entry ([`CREATE`]); it travels with the transaction's
+            // `BEGIN` and the reads of who hears of the request: every round trip is a turn of
+            // the database's work and of this server's, paid by every create.
             //
             // The key's row decides between creates racing on any replica: the loser's insert
             // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
@@ -150,24 +149,28 @@ impl Requests for Postgres {
                     &CREATE[2]
                 }
             };
-            let done = tx.row(sql, &values).await?;
+            let (done, hooks, addressees) = futures_util::future::try_join3(
+                async { Ok(c.row(sql, &values).await?) },
+                hearing(c, project, role),
+                addressees(c, project, role),
+            )
+            .await?;
             let (changed, inserted): (i64, i64) = (done.try_get(0)?, done.try_get(1)?);
             if changed != 1 {
-                return Ok(Inserted::KeyTaken);
+                return Ok((Inserted::KeyTaken, false));
             }
             if inserted != 1 {
-                return Ok(Inserted::IdTaken);
+                return Ok((Inserted::IdTaken, false));
             }
             chain_later(project);
             futures_util::future::try_join(
-                enqueue(&tx, project, id, role, audit.event, audit.at, None, async || row_from(body)),
-                notify(&tx, project, id, role, audit.event, audit.at),
+                enqueue_to(c, hooks, project, id, audit.event, audit.at, None, async || row_from(body)),
+                notify_to(c, addressees, project, id, audit.event, audit.at),
             )
             .await?;
-            self.announce(&tx, project, id, "request.created").await?;
-            tx.commit().await?;
-            Ok(Inserted::Created)
-        })
+            self.announce(c, project, id, "request.created").await?;
+            Ok((Inserted::Created, true))
+        }))
     }
 
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>> {
@@ -230,15 +233,10 @@ impl Requests for Postgres {
         audit: AuditEvent<'_>,
     ) -> StoreResult<bool> {
         let d = Ruling::of(DecideArgs { project, id, status, decision, callback, audit })?;
-        self.block(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await?;
-            let applied = self.decide_in(&tx, &d).await?;
-            if applied {
-                tx.commit().await?;
-            }
-            Ok(applied)
-        })
+        self.block(self.transaction(async |c| {
+            let applied = self.decide_in(c, &d).await?;
+            Ok((applied, applied))
+        }))
     }
 
     fn decide_many(&self, decisions: Vec<DecideArgs<'_>>) -> Vec<StoreResult<bool>> {
@@ -410,19 +408,16 @@ impl Requests for Postgres {
     fn due_own_escalations(&self, now: i64, limit: usize) -> StoreResult<Vec<DueEscalation>> {
         self.block(async {
             let c = self.client().await?;
-            // The time is `requests_escalate_at`'s expression (a partial index over pending
-            // requests), so only those due are read, never the rest of the pending queue. A
-            // target that is not a string names nobody. No payload is read into memory.
+            // `escalate_at` is indexed over pending requests (`requests_own_escalation`), so
+            // only those due are read, never the rest of the pending queue; only their bodies
+            // are parsed, for the target. A target that is not a string names nobody.
             let rows = c
                 .rows(
                     "SELECT project, id, role,
                         CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_to}') = 'string'
                              THEN body::jsonb #>> '{context,escalate_to}' END
                      FROM requests
-                     WHERE status = 'PENDING'
-                       AND (CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_at}') = 'number'
-                                 THEN (body::jsonb #>> '{context,escalate_at}')::double precision END)
-                           <= $1::bigint
+                     WHERE status = 'PENDING' AND escalate_at <= $1::bigint
                        AND expires_at > $1 AND escalations = 0
                      LIMIT $2",
                     &[&now, &(limit as i64)],
@@ -450,13 +445,15 @@ impl Postgres {
         let (project, id) = (d.project, d.id);
         if let Some(approver) = d.approver {
             // The row first (see the lock order above): its role cannot move until the commit.
-            let row = tx
-                .row_opt(
+            let row = async {
+                tx.row_opt(
                     "SELECT role FROM requests WHERE project = $1 AND id = $2 FOR UPDATE",
                     &[&project, &id],
                 )
-                .await?;
+                .await
+            };
             if let Some((kind, who)) = channel_actor(approver) {
+                let row = row.await?;
                 // An e-mail addressee (a Slack member) approves only while an e-mail (Slack)
                 // channel of the project that hears the request's role (as it is now) names
                 // them: the project's channels are held until the commit, so none is deleted in
@@ -477,13 +474,15 @@ impl Postgres {
                 }
             } else {
                 // Held until the commit: a revocation waits for this decision, or this decision
-                // sees the key gone.
-                let key = tx
-                    .row_opt(
+                // sees the key gone. Sent behind the row's lock, in the same round trip.
+                let key = async {
+                    tx.row_opt(
                         "SELECT role FROM keys WHERE project = $1 AND key_id = $2 FOR SHARE",
                         &[&project, &approver],
                     )
-                    .await?;
+                    .await
+                };
+                let (_, key) = futures_util::future::try_join(row, key).await?;
                 let role: Option<&str> = key.as_ref().map(|k| k.try_get(0)).transpose()?;
                 if role != Some(Role::Operator.as_str()) {
                     return Err(StoreError(
@@ -507,12 +506,16 @@ impl Postgres {
         let Some(role) = role else { return Ok(false) };
         let role: Option<String> = role.try_get(0)?;
         let audit = &d.audit;
-        enqueue(tx, project, id, role.as_deref(), audit.event, audit.at, d.callback, async || {
-            stored(tx, project, id).await
-        })
+        // Sent together (the database runs them in this order): the webhooks' read (and then
+        // their deliveries), the usage change, the audit entry.
+        futures_util::future::try_join3(
+            enqueue(tx, project, id, role.as_deref(), audit.event, audit.at, d.callback, async || {
+                stored(tx, project, id).await
+            }),
+            add_usage(tx, project, d.text.len() as i64),
+            append_audit(tx, project, id, audit),
+        )
         .await?;
-        add_usage(tx, project, d.text.len() as i64).await?;
-        append_audit(tx, project, id, audit).await?;
         let event = if expiry { "request.expired" } else { "request.resolved" };
         self.announce(tx, project, id, event).await?;
         Ok(true)

@@ -451,28 +451,36 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     }
     let changes = store.changes();
     let state = AppState::new(store)?;
+    // The server's own work, stopped before `serve` returns: a task still running when the
+    // runtime shuts down would find its timers gone (a panic on its thread), and one in the
+    // middle of a store call would finish it against a store being closed.
+    let mut background = tokio::task::JoinSet::new();
     if let Some(changes) = changes {
-        tokio::spawn(replica_changes(state.clone(), changes));
+        background.spawn(replica_changes(state.clone(), changes));
     }
-    tokio::spawn(expire_loop(state.clone()));
-    tokio::spawn(checkpoint_loop(state.clone()));
-    tokio::spawn(retention::prune_loop(state.clone()));
+    background.spawn(expire_loop(state.clone()));
+    background.spawn(checkpoint_loop(state.clone()));
+    background.spawn(retention::prune_loop(state.clone()));
     if let Some(slack) = state.slack.clone() {
-        tokio::spawn(slack::worker(state.clone(), slack));
+        background.spawn(slack::worker(state.clone(), slack));
     }
-    tokio::spawn(webhooks::worker(state.clone(), agents));
+    background.spawn(webhooks::worker(state.clone(), agents));
     if let Some(mailer) = state.mailer.clone() {
-        tokio::spawn(mail::worker(state.clone(), mailer));
+        background.spawn(mail::worker(state.clone(), mailer));
     }
     println!("listening on {url}");
     log::event(log::Level::Info, "listening", serde_json::json!({ "url": url }));
     // A made service, not the router itself: axum rebuilds a router's route table for every
     // connection it is handed (9 KB each, measured with massif at 1,000 waiters).
     // With each connection's peer address, which the per-address limits read.
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    // Each stops at its next wait (a claimed delivery or notification it did not finish is
+    // sent again once its lease ends, as after a crash).
+    background.shutdown().await;
+    served
 }
 
 /// What the other replicas on the same database changed: wakes this replica's waiters on

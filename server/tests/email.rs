@@ -575,6 +575,7 @@ fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it(
         channel: None,
         members: Vec::new(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        remind_after_secs: None,
         created_at: 0,
     };
     // Alice is on prj_a's finance channel and on a channel of another project.

@@ -939,6 +939,7 @@ fn slack_approver_rule(name: &str, store: &dyn handrail_server::store::Store) {
         channel: Some("C0FINANCE1".into()),
         members: vec![SlackMember { slack_user: user.into(), name: "Someone".into() }],
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        remind_after_secs: None,
         created_at: 0,
     };
     // Alice is on prj_a's finance channel; Mallory on a channel of another project.

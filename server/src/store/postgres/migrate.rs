@@ -8,6 +8,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema.sql")),
     // A project's own bound on grants (`projects.max_grant_secs`).
     (2, include_str!("schema_v2.sql")),
+    // Channel reminders and a request's recipients.
+    (3, include_str!("schema_v3.sql")),
 ];
 
 /// The advisory lock the migrations run under (any constant no other lock uses).

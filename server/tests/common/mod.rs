@@ -401,3 +401,23 @@ pub fn read_request(stream: &mut impl Read) -> Option<(Vec<(String, String)>, St
         .collect();
     Some((headers, String::from_utf8_lossy(&buf[head_end..]).to_string()))
 }
+
+/// The state and outcome of each reminder (`request.reminder` notification) queued for
+/// request `id` in the store of data directory `dir`, once none is pending any more (60 s at
+/// most).
+pub fn reminders_done(dir: &Path, id: &str) -> Vec<(String, String)> {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (rows, _) = sql(
+            dir,
+            &format!(
+                "SELECT state, last_outcome FROM notifications WHERE request = {} AND event = 'request.reminder'",
+                quote(id)
+            ),
+        );
+        if rows.iter().all(|r| r[0] != "pending") || std::time::Instant::now() > until {
+            return rows.into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -187,7 +187,13 @@ fn attempt(state: &AppState, mailer: &Mailer, n: &Notification) {
 
 /// A reminder ([`crate::reminders`]): sent as the first message was, unless it no longer
 /// makes sense. (sent or done, outcome, deadline of retries) as [`attempt`] records them.
-fn remind(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow, now: i64) -> (bool, String, i64) {
+fn remind(
+    state: &AppState,
+    mailer: &Mailer,
+    n: &Notification,
+    row: &RequestRow,
+    now: i64,
+) -> (bool, String, i64) {
     match crate::reminders::why_not(state, n, row, now) {
         Ok(Some(why)) => (true, why, 0),
         // Unknown: tried again after the backoff.
@@ -301,7 +307,11 @@ impl View {
         let mut out = format!(
             "{}\n\nService:  {}\nAction:   {}\nPriority: {}\nRole:     {}\nDeadline: {}\n",
             ask(reminder),
-            self.service, self.action, self.priority, self.role, self.deadline
+            self.service,
+            self.action,
+            self.priority,
+            self.role,
+            self.deadline
         );
         if !self.firewall.is_empty() {
             out.push_str("\nWhy it was held (firewall):\n");
@@ -332,8 +342,7 @@ impl View {
         ] {
             rows.push_str(&format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", escape(v)));
         }
-        let mut out =
-            format!("<!doctype html><html><body><p>{}</p><table>{rows}</table>", ask(reminder));
+        let mut out = format!("<!doctype html><html><body><p>{}</p><table>{rows}</table>", ask(reminder));
         if !self.firewall.is_empty() {
             out.push_str("<p>Why it was held (firewall):</p><ul>");
             for l in &self.firewall {

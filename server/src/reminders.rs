@@ -16,8 +16,8 @@
 
 use handrail_core::request::Status;
 
-use crate::store::{Notification, RequestRow, StoreResult};
 pub(crate) use crate::store::REMINDER;
+use crate::store::{Notification, RequestRow, StoreResult};
 use crate::AppState;
 
 /// Why the reminder `n` about `row` is not to be sent at `now_ms` (an outcome for the log and

@@ -744,7 +744,10 @@ fn a_reminder_is_mailed_once_after_its_time_only_while_the_request_is_pending() 
     });
     for (bad, code) in [
         (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 9}), "invalid_channel"),
-        (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 2_592_001}), "invalid_channel"),
+        (
+            json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 2_592_001}),
+            "invalid_channel",
+        ),
         (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": -1}), "invalid_request"),
         (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": "10"}), "invalid_request"),
     ] {
@@ -785,7 +788,10 @@ fn a_reminder_is_mailed_once_after_its_time_only_while_the_request_is_pending() 
     assert!(first.iter().all(|m| !m["subject"].as_str().unwrap().starts_with("Reminder:")), "{first:?}");
     let (rows, _) = common::sql(
         &server.dir,
-        &format!("SELECT count(*) FROM notifications WHERE request = {} AND event = 'request.reminder'", common::quote(&expiring)),
+        &format!(
+            "SELECT count(*) FROM notifications WHERE request = {} AND event = 'request.reminder'",
+            common::quote(&expiring)
+        ),
     );
     assert_eq!(rows[0][0], "0", "a request whose deadline comes first gets no reminder");
 
@@ -809,10 +815,14 @@ fn a_reminder_is_mailed_once_after_its_time_only_while_the_request_is_pending() 
     // The addressee's link, signed again with the same claims (per addressee and request,
     // until the deadline): the same token. It decides as its addressee, once.
     assert_eq!(token, first_token);
-    let (status, response) = page(&server, "POST", &token, Some(&[("decision", "reject"), ("reason", "late")]));
+    let (status, response) =
+        page(&server, "POST", &token, Some(&[("decision", "reject"), ("reason", "late")]));
     assert_eq!(status, 200, "{}", body(response));
     let (_, row) = server.call("GET", &format!("/v1/requests/{pending}"), &server.operator, None);
-    assert_eq!((row["status"].as_str(), row["decision"]["actor"].as_str()), (Some("REJECTED"), Some("email:alice@example.com")));
+    assert_eq!(
+        (row["status"].as_str(), row["decision"]["actor"].as_str()),
+        (Some("REJECTED"), Some("email:alice@example.com"))
+    );
     assert_ne!(page(&server, "POST", &token, Some(&[("decision", "approve")])).0, 200);
     assert_eq!(sink.messages().len(), 4, "three announcements and one reminder: {:?}", sink.messages());
 }

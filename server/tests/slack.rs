@@ -1064,8 +1064,11 @@ fn a_reminder_replies_in_the_thread_of_a_pending_requests_message_only() {
     let ts_of = |id: &str| {
         let index = calls
             .iter()
-            .rposition(|c| c.path == "/api/chat.postMessage" && c.body.to_string().contains(id)
-                && c.body.get("thread_ts").is_none())
+            .rposition(|c| {
+                c.path == "/api/chat.postMessage"
+                    && c.body.to_string().contains(id)
+                    && c.body.get("thread_ts").is_none()
+            })
             .unwrap();
         json!(format!("1700000000.{:06}", index + 1))
     };
@@ -1073,7 +1076,14 @@ fn a_reminder_replies_in_the_thread_of_a_pending_requests_message_only() {
     assert_eq!(replies.len(), 1, "{calls:?}");
     let reply = &replies[0].body;
     assert_eq!(replies[0].path, "/api/chat.postMessage");
-    assert_eq!((&reply["channel"], &reply["thread_ts"], &reply["reply_broadcast"]), (&json!("C0FINANCE1"), &ts_of(&pending), &json!(true)));
+    assert_eq!(
+        (&reply["channel"], &reply["thread_ts"], &reply["reply_broadcast"]),
+        (&json!("C0FINANCE1"), &ts_of(&pending), &json!(true))
+    );
     let text = reply["text"].as_str().unwrap();
-    assert!(text.starts_with("Reminder: this request still waits for a decision") && text.contains("pending wire"), "{text}");
+    assert!(
+        text.starts_with("Reminder: this request still waits for a decision")
+            && text.contains("pending wire"),
+        "{text}"
+    );
 }

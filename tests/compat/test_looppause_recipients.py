@@ -98,7 +98,7 @@ def wait_until(check, what):
 def pause(client, agent, recipients):
     return client.create_pause(
         agent_id=agent, action={"type": "payment", "description": "Pay Acme Corp $12,450"},
-        recipients=recipients,
+        recipients=recipients, idempotency_key=f"idem_{agent}",
     )
 
 

@@ -31,10 +31,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
-use crate::store::RequestRow;
-use crate::v1::Code;
 use crate::lifecycle::create_request_for;
+use crate::store::RequestRow;
 use crate::store::{ChannelKind, Recipient};
+use crate::v1::Code;
 use crate::v1::{idempotency_key, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::AppState;
 
@@ -112,9 +112,15 @@ async fn create(
     };
     let key = idempotency_key(&headers)?;
     let fingerprint = Fingerprint::new("POST", "/compat/looppause/v1/pauses", &bytes)?;
-    let (status, text, _) =
-        create_request_for(&state, &who, &new, key, fingerprint, &recipients.into_iter().flatten().collect::<Vec<_>>())
-            .await?;
+    let (status, text, _) = create_request_for(
+        &state,
+        &who,
+        &new,
+        key,
+        fingerprint,
+        &recipients.into_iter().flatten().collect::<Vec<_>>(),
+    )
+    .await?;
     let row: RequestRow = serde_json::from_str(&text).map_err(internal)?;
     Ok((status, Json(json!({ "pause_id": row.id, "status": "pending" }))).into_response())
 }
@@ -148,7 +154,8 @@ fn recipients(value: &Value) -> Result<Vec<Option<Recipient>>, String> {
             if !item.as_object().is_some_and(|o| o.keys().all(|k| k == "channel" || k == "target")) {
                 return Err("a recipient is {\"channel\", \"target\"}".to_string());
             }
-            let (channel, target) = (text(item, "channel", MAX_CHANNEL_NAME)?, text(item, "target", MAX_TARGET)?);
+            let (channel, target) =
+                (text(item, "channel", MAX_CHANNEL_NAME)?, text(item, "target", MAX_TARGET)?);
             Ok(match channel.as_str() {
                 "email" => crate::mail::check_address(&target)
                     .ok()
@@ -180,7 +187,8 @@ fn unmatched(
         .iter()
         .zip(parsed)
         .filter(|(_, r)| {
-            !r.as_ref().is_some_and(|r| channels.iter().any(|c| c.hears(role) && c.reaches(r.kind, &r.address)))
+            !r.as_ref()
+                .is_some_and(|r| channels.iter().any(|c| c.hears(role) && c.reaches(r.kind, &r.address)))
         })
         .map(|(s, _)| s.clone())
         .collect())

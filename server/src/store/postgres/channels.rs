@@ -316,15 +316,17 @@ pub(super) async fn notify(
         }
     }
     let ids = rows.iter().map(|_| random_id("ntf_")).collect::<StoreResult<Vec<_>>>()?;
-    futures_util::future::try_join_all(rows.iter().zip(&ids).map(|((kind, address, event, due_ms), id)| async move {
-        tx.run(
+    futures_util::future::try_join_all(rows.iter().zip(&ids).map(
+        |((kind, address, event, due_ms), id)| async move {
+            tx.run(
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
                 created_ms, updated_ms, role)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8)",
             &[id, &project, &request, kind, address, event, due_ms, &role],
         )
         .await
-    }))
+        },
+    ))
     .await?;
     Ok(())
 }

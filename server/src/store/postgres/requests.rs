@@ -110,7 +110,8 @@ impl Requests for Postgres {
             })
             .transpose()?;
         let summary = serde_json::to_string(&Kept::of(row))?;
-        let kept_recipients = (!recipients.is_empty()).then(|| serde_json::to_string(recipients)).transpose()?;
+        let kept_recipients =
+            (!recipients.is_empty()).then(|| serde_json::to_string(recipients)).transpose()?;
         let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
         let entry = unchained(project, id, &audit)?;
         let bytes = body.len() as i64;
@@ -374,7 +375,8 @@ impl Requests for Postgres {
             let Some(logs) = logs else { return Ok(None) };
             let kept: Option<String> = logs.try_get(0)?;
             let recipients: Option<&str> = logs.try_get(1)?;
-            let recipients: Vec<Recipient> = recipients.map(serde_json::from_str).transpose()?.unwrap_or_default();
+            let recipients: Vec<Recipient> =
+                recipients.map(serde_json::from_str).transpose()?.unwrap_or_default();
             let before = kept.as_ref().map_or(0, String::len) as i64;
             let mut escalations: Vec<Escalation> =
                 kept.map(|l| serde_json::from_str(&l)).transpose()?.unwrap_or_default();

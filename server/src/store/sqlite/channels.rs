@@ -275,7 +275,9 @@ pub(super) fn notify(
     let now_ms = at * 1000;
     for target in narrow(targets, recipients) {
         let reminder = reminder_at(at, target.remind_after_secs, expires_at);
-        for (event, due_ms) in std::iter::once((event, now_ms)).chain(reminder.map(|due| (REMINDER, due * 1000))) {
+        for (event, due_ms) in
+            std::iter::once((event, now_ms)).chain(reminder.map(|due| (REMINDER, due * 1000)))
+        {
             let mut id = [0u8; 12];
             handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
             insert.execute(params![

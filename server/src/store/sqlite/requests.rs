@@ -68,7 +68,8 @@ impl Requests for Sqlite {
             (row.created_at, row.expires_at, row.escalations.len() as i64);
         let body = body.to_string();
         let recipients = recipients.to_vec();
-        let kept_recipients = (!recipients.is_empty()).then(|| serde_json::to_string(&recipients)).transpose()?;
+        let kept_recipients =
+            (!recipients.is_empty()).then(|| serde_json::to_string(&recipients)).transpose()?;
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
         self.grouped(move |tx| {

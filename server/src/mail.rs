@@ -8,7 +8,8 @@
 //! a failure is logged (a class, never the relay's words or the credentials) and retried with
 //! the webhook worker's backoff until the request's deadline or a day, whichever comes first.
 //! A permanent refusal by the relay (5xx) is not retried. A channel's reminder
-//! ([`crate::reminders`]) is the same message with a `Reminder:` subject and the addressee's link.
+//! ([`crate::reminders`]) is the same message with a `Reminder:` subject and the addressee's
+//! link (the same signed link: it names the addressee, the request and the deadline).
 //!
 //! Outgoing mail goes only to the configured relay: no address of a message is ever
 //! resolved or connected to by the server itself.

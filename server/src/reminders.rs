@@ -7,8 +7,8 @@
 //! notification: no timer in memory, so a restart loses none, and the claim's lease hands it
 //! to one worker of one replica at a time. When it comes due, [`why_not`] decides whether it
 //! still makes sense; the e-mail and Slack workers send it (e-mail: the message again, its
-//! subject prefixed `Reminder:`, with the addressee's link; Slack: a reply in the thread of the
-//! message posted about the request, also shown in the channel) or record why not.
+//! subject prefixed `Reminder:`, with the addressee's link; Slack: a reply in the thread of
+//! the message posted about the request, also shown in the channel) or record why not.
 //!
 //! An escalation into another role announces the request to that role's channels, each with
 //! its own reminder; the old role's reminders then find the request in another role and are

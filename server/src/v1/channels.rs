@@ -53,8 +53,8 @@ pub(super) struct NewChannel {
     roles: Option<Vec<String>>,
     /// Remind this many seconds (10 to 2,592,000, 30 days) after a request was announced
     /// here, if it is still pending in a role this channel hears and its deadline is later:
-    /// e-mail sends the message again (`Reminder:` subject, the addressee's link), Slack replies in
-    /// the message's thread (shown in the channel too). Absent: no reminders.
+    /// e-mail sends the message again (`Reminder:` subject, the addressee's link), Slack
+    /// replies in the message's thread (shown in the channel too). Absent: no reminders.
     #[schemars(range(min = 10, max = 2_592_000))]
     remind_after_secs: Option<u64>,
 }

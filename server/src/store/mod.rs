@@ -1320,3 +1320,39 @@ impl Kept {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(kind: ChannelKind, address: &str) -> Target {
+        Target { kind, address: address.into(), remind_after_secs: None }
+    }
+
+    #[test]
+    fn recipients_narrow_to_what_they_name_or_leave_all() {
+        let all = vec![
+            target(ChannelKind::Email, "alice@example.com"),
+            target(ChannelKind::Email, "bob@example.com"),
+            target(ChannelKind::Slack, "C0FINANCE1"),
+        ];
+        let named = |kind, address: &str| Recipient { kind, address: address.into() };
+        assert_eq!(narrow(all.clone(), &[]), all);
+        // An address no channel has adds nothing; a kind must match too.
+        let chosen = [
+            named(ChannelKind::Email, "alice@example.com"),
+            named(ChannelKind::Email, "eve@evil.example"),
+            named(ChannelKind::Email, "C0FINANCE1"),
+        ];
+        assert_eq!(narrow(all.clone(), &chosen), [all[0].clone()]);
+        assert_eq!(narrow(all.clone(), &[named(ChannelKind::Email, "eve@evil.example")]), all);
+    }
+
+    #[test]
+    fn a_reminder_is_due_only_before_the_deadline() {
+        assert_eq!(reminder_at(100, Some(60), 1000), Some(160));
+        assert_eq!(reminder_at(100, Some(60), 160), None);
+        assert_eq!(reminder_at(100, None, 1000), None);
+        assert_eq!(reminder_at(i64::MAX - 1, Some(60), i64::MAX), None);
+    }
+}

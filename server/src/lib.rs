@@ -16,6 +16,7 @@ pub mod log;
 mod mail;
 mod outbound;
 mod pricing;
+mod reminders;
 mod retention;
 mod slack;
 pub mod store;

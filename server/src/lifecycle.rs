@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use crate::error::{internal, ApiError, ApiResult, Code};
 use crate::limits::Metrics;
 use crate::store::{
-    AuditEvent, Claim, DecideArgs, DueEscalation, EscalationStep, Grant, Inserted, Principal, RequestRow,
+    AuditEvent, Claim, DecideArgs, DueEscalation, EscalationStep, Grant, Inserted, Principal, Recipient,
+    RequestRow,
 };
 use crate::{blocking, now, random, AppState};
 
@@ -37,11 +38,25 @@ pub(crate) async fn create_request(
     key: Option<&str>,
     fingerprint: Fingerprint,
 ) -> ApiResult<(StatusCode, String, bool)> {
+    create_request_for(state, who, new, key, fingerprint, &[]).await
+}
+
+/// [`create_request`] for a request with recipients: a choice among the channels the
+/// operator configured that narrows where it is announced (see [`crate::store::narrow`]),
+/// never more addressees nor other deciders.
+pub(crate) async fn create_request_for(
+    state: &AppState,
+    who: &Principal,
+    new: &NewRequest,
+    key: Option<&str>,
+    fingerprint: Fingerprint,
+    recipients: &[Recipient],
+) -> ApiResult<(StatusCode, String, bool)> {
     // Schema validation is bounded (`request::MAX_VALIDATION_WORK`) but still the heaviest
     // step of a create: off the runtime's workers.
     blocking(|| new.validate())?;
     let Some(key) = key else {
-        let (status, body) = blocking(|| insert(state, who, new, None))?
+        let (status, body) = blocking(|| insert(state, who, new, None, recipients))?
             .ok_or_else(|| internal("unclaimed insert refused"))?;
         return Ok((status, body, false));
     };
@@ -57,7 +72,7 @@ pub(crate) async fn create_request(
         }
         match idempotency::begin(existing.as_ref(), key, fingerprint, now(), LEASE_SECS)? {
             Begin::Proceed(exec) => {
-                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref())))) {
+                match blocking(|| insert(state, who, new, Some((exec, existing.as_ref())), recipients)) {
                     Ok(Some((status, body))) => return Ok((status, body, false)),
                     // Another create holds the key (before this one, or it won a race): read
                     // what it stored.
@@ -108,6 +123,7 @@ pub(crate) fn insert(
     who: &Principal,
     new: &NewRequest,
     exec: Option<(idempotency::Execution, Option<&idempotency::Execution>)>,
+    recipients: &[Recipient],
 ) -> ApiResult<Option<(StatusCode, String)>> {
     let new = new.clone();
     let created_at = now();
@@ -161,7 +177,7 @@ pub(crate) fn insert(
         event: "request.created",
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
-    match state.store.insert_request(&row, &body, claim, audit)? {
+    match state.store.insert_request_for(&row, &body, claim, audit, recipients)? {
         Inserted::Created => {}
         Inserted::KeyTaken => return Ok(None),
         // Another project's request has this client-chosen id (ids are global).

@@ -7,7 +7,9 @@
 //! message per addressee, each with its own decision link ([`crate::links::LinkKey::decide_link`]);
 //! a failure is logged (a class, never the relay's words or the credentials) and retried with
 //! the webhook worker's backoff until the request's deadline or a day, whichever comes first.
-//! A permanent refusal by the relay (5xx) is not retried.
+//! A permanent refusal by the relay (5xx) is not retried. A channel's reminder
+//! ([`crate::reminders`]) is the same message with a `Reminder:` subject and the addressee's
+//! link (the same signed link: it names the addressee, the request and the deadline).
 //!
 //! Outgoing mail goes only to the configured relay: no address of a message is ever
 //! resolved or connected to by the server itself.
@@ -159,6 +161,7 @@ fn attempt(state: &AppState, mailer: &Mailer, n: &Notification) {
     let (sent, outcome, deadline_ms) = match row {
         // Decided (or gone) before it was sent: nobody needs to be asked any more.
         None => (true, "not sent: the request is gone".to_string(), 0),
+        Some(row) if n.event == crate::reminders::REMINDER => remind(state, mailer, n, &row, now),
         Some(row) if row.status != Status::Pending || row.expires_at * 1000 <= now => {
             (true, format!("not sent: the request is {}", row.status), 0)
         }
@@ -183,6 +186,29 @@ fn attempt(state: &AppState, mailer: &Mailer, n: &Notification) {
     }
 }
 
+/// A reminder ([`crate::reminders`]): sent as the first message was, unless it no longer
+/// makes sense. (sent or done, outcome, deadline of retries) as [`attempt`] records them.
+fn remind(
+    state: &AppState,
+    mailer: &Mailer,
+    n: &Notification,
+    row: &RequestRow,
+    now: i64,
+) -> (bool, String, i64) {
+    match crate::reminders::why_not(state, n, row, now) {
+        Ok(Some(why)) => (true, why, 0),
+        // Unknown: tried again after the backoff.
+        Err(e) => {
+            crate::log::event(crate::log::Level::Error, "mail worker", json!({ "error": e.0 }));
+            (false, "internal: the store could not be read".into(), row.expires_at * 1000)
+        }
+        Ok(None) => match send(state, mailer, n, row) {
+            Ok(()) => (true, "sent".to_string(), 0),
+            Err(class) => (false, class, row.expires_at * 1000),
+        },
+    }
+}
+
 /// Builds and sends the message; the error is a class of the failure.
 fn send(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow) -> Result<(), String> {
     let to: Mailbox = n.address.parse().map_err(|_| "refused: not an address".to_string())?;
@@ -192,8 +218,10 @@ fn send(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow) -
         .map_err(|_| "internal: no link".to_string())?;
     let dashboard = format!("{}/#/requests/{}", state.blob_links.base(), row.id);
     let view = View::of(row);
+    let reminder = n.event == crate::reminders::REMINDER;
     let subject = format!(
-        "[Handrail] {} approval{}: {} {}",
+        "{}[Handrail] {} approval{}: {} {}",
+        if reminder { "Reminder: " } else { "" },
         view.priority,
         if n.event == "request.escalated" { " (escalated)" } else { "" },
         line(&row.service),
@@ -204,9 +232,13 @@ fn send(state: &AppState, mailer: &Mailer, n: &Notification, row: &RequestRow) -
         .to(to)
         .subject(subject)
         .multipart(
-            MultiPart::alternative().singlepart(SinglePart::plain(view.text(&link, &dashboard))).singlepart(
-                SinglePart::builder().header(ContentType::TEXT_HTML).body(view.html(&link, &dashboard)),
-            ),
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(view.text(&link, &dashboard, reminder)))
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(view.html(&link, &dashboard, reminder)),
+                ),
         )
         .map_err(|_| "refused: the message could not be built".to_string())?;
     match mailer.transport.send(&message) {
@@ -272,10 +304,15 @@ impl View {
         }
     }
 
-    fn text(&self, link: &str, dashboard: &str) -> String {
+    fn text(&self, link: &str, dashboard: &str, reminder: bool) -> String {
         let mut out = format!(
-            "An agent asks for your approval.\n\nService:  {}\nAction:   {}\nPriority: {}\nRole:     {}\nDeadline: {}\n",
-            self.service, self.action, self.priority, self.role, self.deadline
+            "{}\n\nService:  {}\nAction:   {}\nPriority: {}\nRole:     {}\nDeadline: {}\n",
+            ask(reminder),
+            self.service,
+            self.action,
+            self.priority,
+            self.role,
+            self.deadline
         );
         if !self.firewall.is_empty() {
             out.push_str("\nWhy it was held (firewall):\n");
@@ -295,7 +332,7 @@ impl View {
         out
     }
 
-    fn html(&self, link: &str, dashboard: &str) -> String {
+    fn html(&self, link: &str, dashboard: &str, reminder: bool) -> String {
         let mut rows = String::new();
         for (k, v) in [
             ("Service", &self.service),
@@ -306,9 +343,7 @@ impl View {
         ] {
             rows.push_str(&format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", escape(v)));
         }
-        let mut out = format!(
-            "<!doctype html><html><body><p>An agent asks for your approval.</p><table>{rows}</table>"
-        );
+        let mut out = format!("<!doctype html><html><body><p>{}</p><table>{rows}</table>", ask(reminder));
         if !self.firewall.is_empty() {
             out.push_str("<p>Why it was held (firewall):</p><ul>");
             for l in &self.firewall {
@@ -328,6 +363,15 @@ impl View {
             escape(link)
         ));
         out
+    }
+}
+
+/// A message's first line.
+fn ask(reminder: bool) -> &'static str {
+    if reminder {
+        "Reminder: an agent still waits for your approval."
+    } else {
+        "An agent asks for your approval."
     }
 }
 

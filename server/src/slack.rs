@@ -6,7 +6,8 @@
 //! Slack channel of its role, queued by the store in the request's transaction like e-mail
 //! (see [`crate::store::Channels`]) and sent by [`worker`] with e-mail's retries and backoff
 //! (a failed call and an answer with `ok: false` alike). The message's channel and `ts` are
-//! kept with the notification.
+//! kept with the notification. A channel's reminder ([`crate::reminders`]) is a reply in that
+//! message's thread, also shown in the channel.
 //!
 //! Its Approve, Edit and Reject buttons come back to `POST /integrations/slack/interactivity`
 //! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
@@ -180,22 +181,11 @@ fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n:
             Err(class) => (false, class, n.created_ms + GIVE_UP_MS),
         },
         // Decided before it was posted: nobody needs to be asked any more.
+        Some(row) if n.event == crate::reminders::REMINDER => remind(state, slack, agents, n, &row, now),
         Some(row) if row.status != Status::Pending || row.expires_at * 1000 <= now => {
             (true, format!("not sent: the request is {}", row.status), 0)
         }
-        Some(row) => match post(state, slack, agents, n, &row) {
-            Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
-                Ok(()) => {
-                    decided_meanwhile(state, slack, agents, n, channel, ts);
-                    (true, "sent".to_string(), 0)
-                }
-                Err(e) => {
-                    crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
-                    (true, "sent, not recorded".to_string(), 0)
-                }
-            },
-            Err(class) => (false, class, row.expires_at * 1000),
-        },
+        Some(row) => announce(state, slack, agents, n, &row),
     };
     let retry = !sent && now - n.created_ms < GIVE_UP_MS;
     let next = retry.then(|| now + crate::webhooks::backoff(n.attempts)).filter(|&t| t < deadline_ms);
@@ -210,6 +200,77 @@ fn attempt(state: &AppState, slack: &Slack, agents: &crate::webhooks::Agents, n:
     );
     if let Err(e) = state.store.record_notification(&n.id, sent, &outcome, next, now) {
         crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+    }
+}
+
+/// Posts the message announcing `row` and keeps where it went. (sent, outcome, deadline of
+/// retries) as [`attempt`] records them.
+fn announce(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+) -> (bool, String, i64) {
+    match post(state, slack, agents, n, row) {
+        Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
+            Ok(()) => {
+                decided_meanwhile(state, slack, agents, n, channel, ts);
+                (true, "sent".to_string(), 0)
+            }
+            Err(e) => {
+                crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+                (true, "sent, not recorded".to_string(), 0)
+            }
+        },
+        Err(class) => (false, class, row.expires_at * 1000),
+    }
+}
+
+/// A reminder ([`crate::reminders`]), unless it no longer makes sense: a reply in the thread
+/// of the newest message posted about the request to this channel, shown in the channel too
+/// (`reply_broadcast`), so the buttons stay in one place and the message's update after the
+/// decision covers them; when no message was posted yet (Slack refused it so far), a message
+/// with the buttons, as the first would have been.
+fn remind(
+    state: &AppState,
+    slack: &Slack,
+    agents: &crate::webhooks::Agents,
+    n: &Notification,
+    row: &RequestRow,
+    now: i64,
+) -> (bool, String, i64) {
+    let posted = crate::reminders::why_not(state, n, row, now)
+        .and_then(|why| Ok((why, state.store.posted_message(&n.project, &n.request, &n.address)?)));
+    match posted {
+        Ok((Some(why), _)) => (true, why, 0),
+        Ok((None, None)) => announce(state, slack, agents, n, row),
+        Ok((None, Some(ts))) => {
+            let view = View::of(row);
+            let text = format!(
+                "Reminder: this request still waits for a decision (deadline {}): {} {}",
+                view.deadline,
+                escape(&view.service),
+                escape(&view.action)
+            );
+            let body = json!({
+                "channel": n.address,
+                "thread_ts": ts,
+                "reply_broadcast": true,
+                "text": cut(&text, MAX_SECTION),
+                "unfurl_links": false,
+                "unfurl_media": false,
+            });
+            match call(slack, agents, "chat.postMessage", &body, None) {
+                Ok(_) => (true, "sent".to_string(), 0),
+                Err(class) => (false, class, row.expires_at * 1000),
+            }
+        }
+        // Unknown: tried again after the backoff.
+        Err(e) => {
+            crate::log::event(crate::log::Level::Error, "slack worker", json!({ "error": e.0 }));
+            (false, "internal: the store could not be read".into(), row.expires_at * 1000)
+        }
     }
 }
 

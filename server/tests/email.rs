@@ -575,6 +575,7 @@ fn the_store_admits_an_email_approver_only_while_a_channel_of_the_role_names_it(
         channel: None,
         members: Vec::new(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        remind_after_secs: None,
         created_at: 0,
     };
     // Alice is on prj_a's finance channel and on a channel of another project.
@@ -728,4 +729,142 @@ fn a_relay_setting_that_cannot_work_stops_the_start_without_repeating_its_passwo
         assert!(all.contains(says), "{env:?}: {all}");
         assert!(!all.contains("hunter2"), "{env:?}: {all}");
     }
+}
+
+#[test]
+fn a_reminder_is_mailed_once_after_its_time_only_while_the_request_is_pending() {
+    let port = free_port();
+    let sink = Sink::start(port, &fresh_dir("sink-remind"));
+    let server = serve("remind", &mail_env(port), Stdio::inherit());
+    // On PostgreSQL a second replica drains the same outbox: still one reminder each.
+    let _replica = common::test_postgres().map(|_| {
+        let env = mail_env(port);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::replica_with(&server, "remind-b", &env)
+    });
+    for (bad, code) in [
+        (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 9}), "invalid_channel"),
+        (
+            json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 2_592_001}),
+            "invalid_channel",
+        ),
+        (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": -1}), "invalid_request"),
+        (json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": "10"}), "invalid_request"),
+    ] {
+        let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&bad));
+        assert_eq!((status, answer["error"]["code"].as_str().unwrap()), (400, code), "{bad} → {answer}");
+    }
+    let channel = json!({"kind": "email", "to": ["alice@example.com"], "remind_after_secs": 10});
+    let (status, added) = server.call("POST", "/v1/channels", &server.operator, Some(&channel));
+    assert_eq!((status, &added["remind_after_secs"]), (201, &json!(10)), "{added}");
+    let (_, listed) = server.call("GET", "/v1/channels", &server.operator, None);
+    assert_eq!(listed["channels"][0]["remind_after_secs"], 10, "{listed}");
+
+    let create = |service: &str, timeout: u64| {
+        let (status, created) = server.call(
+            "POST",
+            "/v1/requests",
+            &server.agent,
+            Some(&json!({"service": service, "action": "wire", "timeout_secs": timeout,
+                         "payload": {"amount": 7}})),
+        );
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_string()
+    };
+    // Decided before its reminder is due; expiring before it would be (no reminder queued);
+    // still pending when it is due.
+    let decided = create("decided", 600);
+    wait_for(&sink.dir, 1, Duration::from_secs(20));
+    let expiring = create("expiring", 5);
+    let pending = create("pending", 600);
+    let (status, answer) = server.call(
+        "POST",
+        &format!("/v1/requests/{decided}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject", "reason": "no"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let first = wait_for(&sink.dir, 3, Duration::from_secs(20));
+    assert!(first.iter().all(|m| !m["subject"].as_str().unwrap().starts_with("Reminder:")), "{first:?}");
+    let (rows, _) = common::sql(
+        &server.dir,
+        &format!(
+            "SELECT count(*) FROM notifications WHERE request = {} AND event = 'request.reminder'",
+            common::quote(&expiring)
+        ),
+    );
+    assert_eq!(rows[0][0], "0", "a request whose deadline comes first gets no reminder");
+
+    assert_eq!(common::reminders_done(&server.dir, &pending), [("sent".to_string(), "sent".to_string())]);
+    assert_eq!(
+        common::reminders_done(&server.dir, &decided),
+        [("sent".to_string(), "not sent: the request is REJECTED".to_string())]
+    );
+    let mail = sink.messages();
+    let reminders: Vec<&Value> =
+        mail.iter().filter(|m| m["subject"].as_str().unwrap().starts_with("Reminder: [Handrail]")).collect();
+    assert_eq!(reminders.len(), 1, "one reminder, for the pending request: {mail:?}");
+    let (text, token) = text_and_token(reminders[0]);
+    assert!(text.starts_with("Reminder: an agent still waits for your approval."), "{text}");
+    assert!(text.contains("pending") && text.contains("\"amount\": 7"), "{text}");
+    let first_token = first
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("pending"))
+        .map(|m| text_and_token(m).1)
+        .unwrap();
+    // The addressee's link, signed again with the same claims (per addressee and request,
+    // until the deadline): the same token. It decides as its addressee, once.
+    assert_eq!(token, first_token);
+    let (status, response) =
+        page(&server, "POST", &token, Some(&[("decision", "reject"), ("reason", "late")]));
+    assert_eq!(status, 200, "{}", body(response));
+    let (_, row) = server.call("GET", &format!("/v1/requests/{pending}"), &server.operator, None);
+    assert_eq!(
+        (row["status"].as_str(), row["decision"]["actor"].as_str()),
+        (Some("REJECTED"), Some("email:alice@example.com"))
+    );
+    assert_ne!(page(&server, "POST", &token, Some(&[("decision", "approve")])).0, 200);
+    assert_eq!(sink.messages().len(), 4, "three announcements and one reminder: {:?}", sink.messages());
+}
+
+#[test]
+fn after_an_escalation_the_next_role_is_reminded_and_the_old_one_is_not() {
+    let port = free_port();
+    let sink = Sink::start(port, &fresh_dir("sink-remind-escalation"));
+    let server = serve("remind-escalation", &mail_env(port), Stdio::inherit());
+    for role in
+        [json!({"name": "ops"}), json!({"name": "finance", "escalate_to": "ops", "escalate_after_secs": 1})]
+    {
+        let (status, answer) = server.call("POST", "/v1/roles", &server.operator, Some(&role));
+        assert_eq!(status, 201, "{answer}");
+    }
+    for (to, role) in [("alice@example.com", "finance"), ("carol@example.com", "ops")] {
+        let channel = json!({"kind": "email", "to": [to], "roles": [role], "remind_after_secs": 10});
+        assert_eq!(server.call("POST", "/v1/channels", &server.operator, Some(&channel)).0, 201);
+    }
+    let (_, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 3}})),
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut outcomes = common::reminders_done(&server.dir, &id);
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("sent".to_string(), "not sent: the request moved to another role".to_string()),
+            ("sent".to_string(), "sent".to_string()),
+        ]
+    );
+    let mail = sink.messages();
+    let to_subject: Vec<(&str, &str)> =
+        mail.iter().map(|m| (m["rcpt_tos"][0].as_str().unwrap(), m["subject"].as_str().unwrap())).collect();
+    assert_eq!(to_subject.len(), 3, "{to_subject:?}");
+    assert_eq!(to_subject[0].0, "alice@example.com");
+    assert_eq!(to_subject[1].0, "carol@example.com");
+    assert!(to_subject[1].1.contains("(escalated)"), "{to_subject:?}");
+    assert_eq!(to_subject[2].0, "carol@example.com");
+    assert!(to_subject[2].1.starts_with("Reminder: "), "{to_subject:?}");
 }

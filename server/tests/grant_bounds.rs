@@ -257,7 +257,7 @@ fn a_database_made_before_the_bound_existed_gains_it() {
     // Back to the schema of the release before: no column (and, on PostgreSQL, version 1).
     sql(&dir, "ALTER TABLE projects DROP COLUMN max_grant_secs");
     if common::test_postgres().is_some() {
-        common::postgres_back_to_version_2(&dir);
+        common::postgres_back_to_version(&dir, 2);
         sql(&dir, "DELETE FROM schema_migrations WHERE version = 2");
     }
     let server = Server::start(dir);

@@ -838,16 +838,16 @@ fn a_request_with_its_own_escalation_time_escalates_once_when_due() {
     assert!(row.get("escalations").is_none(), "{row}");
 }
 
-/// PostgreSQL schema version 3 keeps a request's own escalation time in a column: pending
-/// requests of a database at version 2 (the time only in the body, behind an expression index)
+/// PostgreSQL schema version 4 keeps a request's own escalation time in a column: pending
+/// requests of a database at version 3 (the time only in the body, behind an expression index)
 /// get theirs at the upgrade, and still escalate.
 #[test]
-fn a_pending_request_of_a_version_2_database_escalates_after_the_upgrade() {
+fn a_pending_request_of_a_version_3_database_escalates_after_the_upgrade() {
     if common::test_postgres().is_none() {
         return; // the layout of version 2 is PostgreSQL's
     }
     let server = Server::fresh("own-escalation-upgrade");
-    // Created a minute ahead of its escalation, then moved back to version 2 at once.
+    // Created a minute ahead of its escalation, then moved back to version 3 at once.
     let body = json!({
         "agent_id": "billing-agent",
         "action": {"type": "refund"},
@@ -858,7 +858,7 @@ fn a_pending_request_of_a_version_2_database_escalates_after_the_upgrade() {
     assert_eq!(status, 201, "{made}");
     let id = made["pause_id"].as_str().unwrap().to_string();
     let (operator, dir) = (server.operator.clone(), server.into_dir());
-    common::postgres_back_to_version_2(&dir);
+    common::postgres_back_to_version(&dir, 3);
     // Its time is now: as if the minute had passed.
     common::sql(
         &dir,
@@ -870,7 +870,7 @@ fn a_pending_request_of_a_version_2_database_escalates_after_the_upgrade() {
     );
     let server = Server::start(dir);
     let (rows, _) = common::sql(&server.dir, "SELECT max(version) FROM schema_migrations");
-    assert_eq!(rows, vec![vec!["3".to_string()]]);
+    assert_eq!(rows, vec![vec!["4".to_string()]]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &operator, None);

@@ -939,6 +939,7 @@ fn slack_approver_rule(name: &str, store: &dyn handrail_server::store::Store) {
         channel: Some("C0FINANCE1".into()),
         members: vec![SlackMember { slack_user: user.into(), name: "Someone".into() }],
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        remind_after_secs: None,
         created_at: 0,
     };
     // Alice is on prj_a's finance channel; Mallory on a channel of another project.
@@ -1021,4 +1022,68 @@ fn the_server_refuses_to_start_with_half_an_app_or_a_refused_api_url() {
         assert!(all.contains(says), "{env:?}: {all}");
         assert!(!all.contains("hunter2"), "{env:?}: {all}");
     }
+}
+
+#[test]
+fn a_reminder_replies_in_the_thread_of_a_pending_requests_message_only() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("remind", &env);
+    let mut channel = finance();
+    channel["remind_after_secs"] = json!(10);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&channel));
+    assert_eq!((status, &answer["remind_after_secs"]), (201, &json!(10)), "{answer}");
+    let create = |service: &str| {
+        let (status, created) = server.call(
+            "POST",
+            "/v1/requests",
+            &server.agent,
+            Some(&json!({"service": service, "action": "wire", "role": "finance", "payload": {"amount": 1}})),
+        );
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_string()
+    };
+    let (pending, decided) = (create("pending"), create("decided"));
+    let posted = api.wait_for("chat.postMessage", 2);
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    let (status, answer) = server.call(
+        "POST",
+        &format!("/v1/requests/{decided}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "reject", "reason": "no"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    let sent = [("sent".to_string(), "sent".to_string())];
+    assert_eq!(common::reminders_done(&server.dir, &pending), sent);
+    let skipped = [("sent".to_string(), "not sent: the request is REJECTED".to_string())];
+    assert_eq!(common::reminders_done(&server.dir, &decided), skipped);
+    // The pending request's message got one reply in its thread, shown in the channel too.
+    let calls = api.calls.lock().unwrap().clone();
+    let ts_of = |id: &str| {
+        let index = calls
+            .iter()
+            .rposition(|c| {
+                c.path == "/api/chat.postMessage"
+                    && c.body.to_string().contains(id)
+                    && c.body.get("thread_ts").is_none()
+            })
+            .unwrap();
+        json!(format!("1700000000.{:06}", index + 1))
+    };
+    let replies: Vec<&Call> = calls.iter().filter(|c| c.body.get("thread_ts").is_some()).collect();
+    assert_eq!(replies.len(), 1, "{calls:?}");
+    let reply = &replies[0].body;
+    assert_eq!(replies[0].path, "/api/chat.postMessage");
+    assert_eq!(
+        (&reply["channel"], &reply["thread_ts"], &reply["reply_broadcast"]),
+        (&json!("C0FINANCE1"), &ts_of(&pending), &json!(true))
+    );
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Reminder: this request still waits for a decision")
+            && text.contains("pending wire"),
+        "{text}"
+    );
 }

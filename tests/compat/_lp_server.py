@@ -24,10 +24,11 @@ def _database():
 class Server:
     """A running server: its URL, bootstrap keys, and a small operator client."""
 
-    def __init__(self):
+    def __init__(self, env=None):
+        """``env``: more of the server's environment (an SMTP relay, a Slack app)."""
         self._dir = tempfile.TemporaryDirectory()
         # Callback receivers listen on 127.0.0.1, which the default (`public`) refuses.
-        env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100", HANDRAIL_OUTBOUND_NETWORKS="private")
+        env = dict(os.environ, HANDRAIL_WEBHOOK_RETRY_MS="100", HANDRAIL_OUTBOUND_NETWORKS="private", **(env or {}))
         database = _database()
         self.proc = subprocess.Popen(
             [os.environ["HANDRAIL_BIN"], "serve", "--addr", "127.0.0.1:0", "--data", self._dir.name]

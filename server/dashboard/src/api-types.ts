@@ -138,6 +138,11 @@ export interface Channel {
   members?: SlackMember[];
   /** The request roles it hears of (unrestricted requests always); absent: all. */
   roles?: string[];
+  /**
+   * A reminder goes out this many seconds after a request was announced here, if it is
+   * still pending in a role this channel hears and its deadline is later; absent: none.
+   */
+  remind_after_secs?: number | null;
   /** Unix seconds. */
   created_at: number;
 }
@@ -476,6 +481,13 @@ export interface NewChannel {
   members?: SlackMember[] | null;
   /** Only requests of these roles (and unrestricted ones); absent: every request. */
   roles?: string[] | null;
+  /**
+   * Remind this many seconds (10 to 2,592,000, 30 days) after a request was announced
+   * here, if it is still pending in a role this channel hears and its deadline is later:
+   * e-mail sends the message again (`Reminder:` subject, the addressee's link), Slack
+   * replies in the message's thread (shown in the channel too). Absent: no reminders.
+   */
+  remind_after_secs?: number | null;
 }
 
 /** A key to create. */

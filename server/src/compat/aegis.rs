@@ -131,7 +131,7 @@ async fn record(
         match idempotency::begin(existing.as_ref(), &scoped, fingerprint, now(), LEASE_SECS)? {
             Begin::Proceed(exec) => {
                 let Some((_, created)) =
-                    blocking(|| lifecycle::insert(state, &who, &new, Some((exec, existing.as_ref()))))?
+                    blocking(|| lifecycle::insert(state, &who, &new, Some((exec, existing.as_ref())), &[]))?
                 else {
                     continue; // another call won the key: it is a duplicate now
                 };

@@ -3,6 +3,18 @@
 //! and a decided one carries the proof their client verifies: HMAC-SHA256, keyed with the
 //! project's signing secret, over the bytes Python's
 //! `json.dumps(proof_without_signature, sort_keys=True, separators=(",", ":"))` gives.
+//!
+//! Their `recipients` (`[{"channel": "email" | "slack", "target": …}]`, at most 16) choose
+//! among the channels the operator configured; an agent's key never adds an address nor
+//! names who may decide. An `email` target selects that addressee (compared lower-cased) of
+//! an e-mail channel, a `slack` target that Slack channel id (`C…`/`G…`; a `#name` cannot be
+//! resolved here and matches nothing), among the channels that hear the request's role. When
+//! at least one matches, the request is announced to the matched ones only — at creation and
+//! when it is escalated into another role, and their reminders follow (the recipients are
+//! stored with the request; [`crate::store::narrow`] is the rule). When none matches, the
+//! request is announced as without recipients. Recipients that matched no channel when the
+//! pause was received are listed in the request's `context.recipients_unmatched`, for the
+//! operator. Who may decide stays the channels' rule (see [`crate::mail`], [`crate::slack`]).
 
 use axum::extract::State;
 
@@ -19,9 +31,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::secrets::{self, Kind};
+use crate::lifecycle::create_request_for;
 use crate::store::RequestRow;
+use crate::store::{ChannelKind, Recipient};
 use crate::v1::Code;
-use crate::v1::{create_request, idempotency_key, internal, parse, principal, ApiError, ApiResult, Caller};
+use crate::v1::{idempotency_key, internal, parse, principal, ApiError, ApiResult, Caller};
 use crate::AppState;
 
 /// The marker in a request's `context.compat` that it came through this layer.
@@ -51,8 +65,8 @@ struct CreatePause {
 }
 
 /// `POST /v1/pauses`: service = `agent_id`, action = `action.type` (else `pause`), payload =
-/// the `action` object, deadline = `timeout_hours`; recipients, form and escalation are kept
-/// in the request's context, and `escalation.after_hours` / `escalate_to` become the
+/// the `action` object, deadline = `timeout_hours`; recipients narrow where it is announced
+/// (see the module's doc); recipients, form and escalation are kept in the request's context, and `escalation.after_hours` / `escalate_to` become the
 /// request's own escalation (`context.escalate_at`, `context.escalate_to`; see
 /// [`crate::v1::escalate_due`]).
 async fn create(
@@ -66,6 +80,8 @@ async fn create(
         Ok(e) => e,
         Err(message) => return Err(ApiError::new(Code::InvalidRequest, message)),
     };
+    let recipients = recipients(&ask.recipients).map_err(|m| ApiError::new(Code::InvalidRequest, m))?;
+    let unmatched = unmatched(&state, &who.project, None, &ask.recipients, &recipients)?;
     let mut context = json!({
         "compat": MARK,
         "recipients": ask.recipients,
@@ -73,6 +89,9 @@ async fn create(
         "escalation": ask.escalation,
         "webhook_url": ask.webhook_url,
     });
+    if let (false, Some(obj)) = (unmatched.is_empty(), context.as_object_mut()) {
+        obj.insert("recipients_unmatched".into(), Value::Array(unmatched));
+    }
     if let (Some((after_secs, to)), Some(obj)) = (escalation, context.as_object_mut()) {
         obj.insert("escalate_at".into(), json!(crate::now().saturating_add(after_secs)));
         if let Some(to) = to {
@@ -93,9 +112,86 @@ async fn create(
     };
     let key = idempotency_key(&headers)?;
     let fingerprint = Fingerprint::new("POST", "/compat/looppause/v1/pauses", &bytes)?;
-    let (status, text, _) = create_request(&state, &who, &new, key, fingerprint).await?;
+    let (status, text, _) = create_request_for(
+        &state,
+        &who,
+        &new,
+        key,
+        fingerprint,
+        &recipients.into_iter().flatten().collect::<Vec<_>>(),
+    )
+    .await?;
     let row: RequestRow = serde_json::from_str(&text).map_err(internal)?;
     Ok((status, Json(json!({ "pause_id": row.id, "status": "pending" }))).into_response())
+}
+
+/// Most recipients of one pause.
+const MAX_RECIPIENTS: usize = 16;
+/// Longest recipient `channel` and `target`, in bytes.
+const MAX_CHANNEL_NAME: usize = 32;
+const MAX_TARGET: usize = 320;
+
+/// Their `recipients` (absent or null: none), each as the channel target it may select (None
+/// for one that can select none: another channel kind, a `#name`, a malformed address). 400
+/// for anything but a list of at most 16 `{"channel", "target"}` strings.
+fn recipients(value: &Value) -> Result<Vec<Option<Recipient>>, String> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) if items.len() <= MAX_RECIPIENTS => items,
+        _ => return Err(format!("recipients is a list of at most {MAX_RECIPIENTS} recipients")),
+    };
+    let text = |item: &Value, name: &str, max: usize| -> Result<String, String> {
+        match item.get(name) {
+            Some(Value::String(t)) if !t.is_empty() && t.len() <= max && !t.chars().any(char::is_control) => {
+                Ok(t.clone())
+            }
+            _ => Err(format!("a recipient's {name} is a string of 1 to {max} bytes")),
+        }
+    };
+    items
+        .iter()
+        .map(|item| {
+            if !item.as_object().is_some_and(|o| o.keys().all(|k| k == "channel" || k == "target")) {
+                return Err("a recipient is {\"channel\", \"target\"}".to_string());
+            }
+            let (channel, target) =
+                (text(item, "channel", MAX_CHANNEL_NAME)?, text(item, "target", MAX_TARGET)?);
+            Ok(match channel.as_str() {
+                "email" => crate::mail::check_address(&target)
+                    .ok()
+                    .map(|address| Recipient { kind: ChannelKind::Email, address }),
+                "slack" => crate::store::check_slack_channel(&target)
+                    .ok()
+                    .map(|_| Recipient { kind: ChannelKind::Slack, address: target }),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The recipients (as they were sent) that select no channel of `project` hearing `role`
+/// now: what `context.recipients_unmatched` lists for the operator.
+fn unmatched(
+    state: &AppState,
+    project: &str,
+    role: Option<&str>,
+    sent: &Value,
+    parsed: &[Option<Recipient>],
+) -> ApiResult<Vec<Value>> {
+    if parsed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let channels = state.store.channels(project)?;
+    let sent = sent.as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(sent
+        .iter()
+        .zip(parsed)
+        .filter(|(_, r)| {
+            !r.as_ref()
+                .is_some_and(|r| channels.iter().any(|c| c.hears(role) && c.reaches(r.kind, &r.address)))
+        })
+        .map(|(s, _)| s.clone())
+        .collect())
 }
 
 /// Longest `escalation.escalate_to`, in bytes (an e-mail address is at most 254).

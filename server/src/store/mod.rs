@@ -142,7 +142,7 @@ pub struct Delivery {
     pub secret: Option<String>,
     pub body: String,
     pub attempts: u32,
-    /// Unix milliseconds.
+    /// When it was queued (a reminder: when it is due), Unix milliseconds.
     pub created_ms: i64,
     /// Whether `url` is a request's own callback URL (an agent named it) rather than an
     /// endpoint an operator registered.
@@ -652,8 +652,72 @@ pub struct Channel {
     /// The request roles it hears of (unrestricted requests always); absent: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// A reminder goes out this many seconds after a request was announced here, if it is
+    /// still pending in a role this channel hears and its deadline is later; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after_secs: Option<u64>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl Channel {
+    /// Whether it hears requests of `role` (None: unrestricted requests, which every channel
+    /// hears), as the stores' queries select channels.
+    pub fn hears(&self, role: Option<&str>) -> bool {
+        self.roles.is_empty() || role.is_none_or(|r| self.roles.iter().any(|mine| mine == r))
+    }
+
+    /// Whether it reaches `address` (an e-mail addressee, or the Slack channel id).
+    pub fn reaches(&self, kind: ChannelKind, address: &str) -> bool {
+        self.kind == kind
+            && match kind {
+                ChannelKind::Email => self.to.iter().any(|a| a == address),
+                ChannelKind::Slack => self.channel.as_deref() == Some(address),
+            }
+    }
+}
+
+/// The event of a reminder notification (see [`Channel::remind_after_secs`]).
+pub const REMINDER: &str = "request.reminder";
+
+/// A per-request choice among the channels the operator configured (LoopPause's
+/// `recipients`): an e-mail addressee or a Slack channel id. It never adds an addressee
+/// and never names who may decide; see [`narrow`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub kind: ChannelKind,
+    /// An address (lower-cased) or a Slack channel id.
+    pub address: String,
+}
+
+/// One addressee a notification of a request goes to, as the channels of its role give it:
+/// an e-mail address or a Slack channel id, with the shortest reminder delay of the
+/// channels that name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) kind: ChannelKind,
+    pub(crate) address: String,
+    pub(crate) remind_after_secs: Option<i64>,
+}
+
+/// The rule of a request's recipients, applied each time it is announced (created, or
+/// escalated into another role): of the `targets` the channels of its role give, only
+/// those a recipient names when at least one does; otherwise all of them, as without
+/// recipients. A recipient that names no target adds nothing.
+pub(crate) fn narrow(targets: Vec<Target>, recipients: &[Recipient]) -> Vec<Target> {
+    let named = |t: &Target| recipients.iter().any(|r| r.kind == t.kind && r.address == t.address);
+    if targets.iter().any(named) {
+        targets.into_iter().filter(named).collect()
+    } else {
+        targets
+    }
+}
+
+/// When a reminder of a request announced at `at` (Unix seconds) is due for a target
+/// reminding after `remind_after_secs`: None when the request's deadline comes first (no
+/// reminder is queued at all).
+pub(crate) fn reminder_at(at: i64, remind_after_secs: Option<i64>, expires_at: i64) -> Option<i64> {
+    remind_after_secs.map(|r| at.saturating_add(r)).filter(|&due| due < expires_at)
 }
 
 /// A Slack user who may decide the requests a Slack channel hears of.
@@ -693,19 +757,24 @@ pub struct Notification {
     pub kind: ChannelKind,
     /// Whom to (for `email`, an address; for `slack`, the Slack channel id).
     pub address: String,
-    /// What happened (`request.created`, `request.escalated`; for `slack` also
+    /// What happened (`request.created`, `request.escalated`, [`REMINDER`]; for `slack` also
     /// `request.decided`, which updates a posted message).
     pub event: String,
     /// For a `slack` `request.decided`: the message to update (channel id, `ts`).
     pub posted: Option<(String, String)>,
+    /// For a [`REMINDER`]: the role the request had when it was queued (it is sent only if
+    /// the request still has it).
+    pub role: Option<String>,
     pub attempts: u32,
-    /// Unix milliseconds.
+    /// When it was queued (a reminder: when it is due), Unix milliseconds.
     pub created_ms: i64,
 }
 
 /// Channels, and the durable outbox of their notifications. Notifications are queued by
 /// [`Requests::insert_request`] and [`Requests::escalate`] in the transaction that writes the
-/// request (one per addressee of each channel that hears the request's role).
+/// request (one per addressee of each channel that hears the request's role, as its
+/// recipients [`narrow`] them), each with its reminder when the channel has one and the
+/// request's deadline is later ([`reminder_at`]).
 pub trait Channels: Send + Sync {
     /// Adds a channel and appends the audit entry, in one transaction.
     fn add_channel(&self, project: &str, channel: &Channel, audit: AuditEvent<'_>) -> StoreResult<()>;
@@ -731,6 +800,9 @@ pub trait Channels: Send + Sync {
     /// Keeps where a Slack notification's message was posted (its channel and `ts`), so the
     /// message can be updated once the request is decided.
     fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()>;
+    /// The `ts` of the newest message posted about `request` to Slack channel `channel` (a
+    /// reminder is a reply in its thread); None before one was posted.
+    fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>>;
     /// Queues a `request.decided` update of every Slack message posted about `request`.
     fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()>;
     /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
@@ -933,6 +1005,19 @@ pub trait Requests: Send + Sync {
         body: &str,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
+    ) -> StoreResult<Inserted> {
+        self.insert_request_for(row, body, claim, audit, &[])
+    }
+    /// [`Requests::insert_request`] for a request with recipients: its notifications go to
+    /// the targets they [`narrow`] the channels of its role to, now and when it is escalated
+    /// (the recipients are stored with it).
+    fn insert_request_for(
+        &self,
+        row: &RequestRow,
+        body: &str,
+        claim: Option<Claim<'_>>,
+        audit: AuditEvent<'_>,
+        recipients: &[Recipient],
     ) -> StoreResult<Inserted>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;
@@ -1233,5 +1318,41 @@ impl Kept {
             preview: s.preview,
             complete: s.complete,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(kind: ChannelKind, address: &str) -> Target {
+        Target { kind, address: address.into(), remind_after_secs: None }
+    }
+
+    #[test]
+    fn recipients_narrow_to_what_they_name_or_leave_all() {
+        let all = vec![
+            target(ChannelKind::Email, "alice@example.com"),
+            target(ChannelKind::Email, "bob@example.com"),
+            target(ChannelKind::Slack, "C0FINANCE1"),
+        ];
+        let named = |kind, address: &str| Recipient { kind, address: address.into() };
+        assert_eq!(narrow(all.clone(), &[]), all);
+        // An address no channel has adds nothing; a kind must match too.
+        let chosen = [
+            named(ChannelKind::Email, "alice@example.com"),
+            named(ChannelKind::Email, "eve@evil.example"),
+            named(ChannelKind::Email, "C0FINANCE1"),
+        ];
+        assert_eq!(narrow(all.clone(), &chosen), [all[0].clone()]);
+        assert_eq!(narrow(all.clone(), &[named(ChannelKind::Email, "eve@evil.example")]), all);
+    }
+
+    #[test]
+    fn a_reminder_is_due_only_before_the_deadline() {
+        assert_eq!(reminder_at(100, Some(60), 1000), Some(160));
+        assert_eq!(reminder_at(100, Some(60), 160), None);
+        assert_eq!(reminder_at(100, None, 1000), None);
+        assert_eq!(reminder_at(i64::MAX - 1, Some(60), i64::MAX), None);
     }
 }

@@ -20,6 +20,10 @@ pub(crate) const MAX_ADDRESSES: usize = 32;
 pub(crate) const MAX_CHANNELS: usize = 100;
 /// Most roles one channel is scoped to.
 const MAX_ROLES: usize = 32;
+/// Shortest reminder delay: short enough to see one work without waiting long.
+pub(crate) const MIN_REMIND_SECS: u64 = 10;
+/// Longest reminder delay: 30 days.
+pub(crate) const MAX_REMIND_SECS: u64 = 30 * 86_400;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -47,6 +51,12 @@ pub(super) struct NewChannel {
     members: Option<Vec<SlackMember>>,
     /// Only requests of these roles (and unrestricted ones); absent: every request.
     roles: Option<Vec<String>>,
+    /// Remind this many seconds (10 to 2,592,000, 30 days) after a request was announced
+    /// here, if it is still pending in a role this channel hears and its deadline is later:
+    /// e-mail sends the message again (`Reminder:` subject, the addressee's link), Slack
+    /// replies in the message's thread (shown in the channel too). Absent: no reminders.
+    #[schemars(range(min = 10, max = 2_592_000))]
+    remind_after_secs: Option<u64>,
 }
 
 /// The project's channels.
@@ -98,6 +108,9 @@ async fn add_channel(
             (Vec::new(), Some(channel), slack_members(new.members)?)
         }
     };
+    if new.remind_after_secs.is_some_and(|r| !(MIN_REMIND_SECS..=MAX_REMIND_SECS).contains(&r)) {
+        return Err(invalid("remind_after_secs is 10 to 2592000 (30 days)"));
+    }
     let roles = match new.roles {
         None => Vec::new(),
         Some(roles) if roles.is_empty() || roles.len() > MAX_ROLES => {
@@ -127,15 +140,22 @@ async fn add_channel(
         return Err(invalid("a project has at most 100 channels"));
     }
     let id = format!("ch_{}", handrail_core::encoding::b64url_encode(random::<9>().map_err(internal)?));
-    let channel = Channel { id, kind, to, channel, members, roles, created_at: now() };
+    let remind_after_secs = new.remind_after_secs;
+    let channel = Channel { id, kind, to, channel, members, roles, remind_after_secs, created_at: now() };
     // Who may decide is authority: the audit entry names every addressee or member.
     let data = match kind {
-        ChannelKind::Email => json!({ "kind": kind.as_str(), "to": channel.to, "roles": channel.roles }),
+        ChannelKind::Email => json!({
+            "kind": kind.as_str(),
+            "to": channel.to,
+            "roles": channel.roles,
+            "remind_after_secs": channel.remind_after_secs,
+        }),
         ChannelKind::Slack => json!({
             "kind": kind.as_str(),
             "channel": channel.channel,
             "members": channel.members,
             "roles": channel.roles,
+            "remind_after_secs": channel.remind_after_secs,
         }),
     };
     let audit = AuditEvent { at: channel.created_at, actor: &who.key_id, event: "channel.created", data };

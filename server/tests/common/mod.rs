@@ -306,18 +306,26 @@ pub fn snapshot_blobs(dir: &Path) -> usize {
 }
 
 /// `text` as an SQL string literal (the same on SQLite and on PostgreSQL).
-/// Takes a PostgreSQL test database back from schema version 3 to version 2 (a request's own
-/// escalation time in the body only, behind an expression index), as a database of the release
-/// before would be.
-pub fn postgres_back_to_version_2(dir: &Path) {
+/// Takes a PostgreSQL test database back to schema `version` (2 or 3) from the newest, as a
+/// database of an older release would be: each newer version undone, newest first.
+pub fn postgres_back_to_version(dir: &Path, version: i32) {
+    // Version 4: a request's own escalation time as a column (back to the expression index).
     sql(
         dir,
         "DROP INDEX requests_own_escalation; DROP TRIGGER requests_own_escalation ON requests;
          DROP FUNCTION requests_own_escalation(); ALTER TABLE requests DROP COLUMN escalate_at;
          CREATE INDEX requests_escalate_at ON requests((CASE WHEN jsonb_typeof(body::jsonb #> '{context,escalate_at}') = 'number'
              THEN (body::jsonb #>> '{context,escalate_at}')::double precision END)) WHERE status = 'PENDING';
-         DELETE FROM schema_migrations WHERE version = 3;",
+         DELETE FROM schema_migrations WHERE version = 4;",
     );
+    if version < 3 {
+        // Version 3: channel reminders and a request's recipients.
+        sql(
+            dir,
+            "ALTER TABLE channels DROP COLUMN remind_after_secs; ALTER TABLE notifications DROP COLUMN role;
+             ALTER TABLE requests DROP COLUMN recipients; DELETE FROM schema_migrations WHERE version = 3;",
+        );
+    }
 }
 
 pub fn quote(text: &str) -> String {
@@ -414,4 +422,24 @@ pub fn read_request(stream: &mut impl Read) -> Option<(Vec<(String, String)>, St
         .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())))
         .collect();
     Some((headers, String::from_utf8_lossy(&buf[head_end..]).to_string()))
+}
+
+/// The state and outcome of each reminder (`request.reminder` notification) queued for
+/// request `id` in the store of data directory `dir`, once none is pending any more (60 s at
+/// most).
+pub fn reminders_done(dir: &Path, id: &str) -> Vec<(String, String)> {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (rows, _) = sql(
+            dir,
+            &format!(
+                "SELECT state, last_outcome FROM notifications WHERE request = {} AND event = 'request.reminder'",
+                quote(id)
+            ),
+        );
+        if rows.iter().all(|r| r[0] != "pending") || std::time::Instant::now() > until {
+            return rows.into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

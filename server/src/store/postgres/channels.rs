@@ -4,7 +4,7 @@ use super::*;
 use crate::store::*;
 
 /// The columns a channel is read from ([`channel`]).
-const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
+const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at, remind_after_secs FROM channels";
 
 fn channel(r: &tokio_postgres::Row) -> StoreResult<Channel> {
     let id: String = r.try_get(0)?;
@@ -22,6 +22,7 @@ fn channel(r: &tokio_postgres::Row) -> StoreResult<Channel> {
         channel: target.channel,
         members: target.members,
         roles,
+        remind_after_secs: r.try_get::<_, Option<i64>>(5)?.and_then(|r| u64::try_from(r).ok()),
         created_at: r.try_get(4)?,
     })
 }
@@ -30,12 +31,14 @@ impl Channels for Postgres {
     fn add_channel(&self, project: &str, c: &Channel, audit: AuditEvent<'_>) -> StoreResult<()> {
         let target = serde_json::to_string(&ChannelTarget::of(c))?;
         let roles = (!c.roles.is_empty()).then(|| serde_json::to_string(&c.roles)).transpose()?;
+        let remind = c.remind_after_secs.map(|r| r as i64);
         self.block(async {
             let mut conn = self.client().await?;
             let tx = conn.transaction().await?;
             tx.run(
-                "INSERT INTO channels (id, project, kind, target, roles, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&c.id, &project, &c.kind.as_str(), &target, &roles, &c.created_at],
+                "INSERT INTO channels (id, project, kind, target, roles, created_at, remind_after_secs)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&c.id, &project, &c.kind.as_str(), &target, &roles, &c.created_at, &remind],
             )
             .await?;
             append_audit(&tx, project, &c.id, &audit).await?;
@@ -100,7 +103,7 @@ impl Channels for Postgres {
             // replica per lease.
             let rows = tx
                 .rows(
-                    "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                    "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts, role
                      FROM notifications
                      WHERE state = 'pending' AND next_ms <= $1 AND kind = $3 ORDER BY next_ms, rowid LIMIT $2
                      FOR UPDATE SKIP LOCKED",
@@ -123,6 +126,7 @@ impl Channels for Postgres {
                             (Some(c), Some(t)) => Some((c, t)),
                             _ => None,
                         },
+                        role: r.try_get(9)?,
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -148,6 +152,22 @@ impl Channels for Postgres {
             )
             .await?;
             Ok(())
+        })
+    }
+
+    fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>> {
+        self.block(async {
+            let c = self.client().await?;
+            let row = c
+                .row_opt(
+                    "SELECT posted_ts FROM notifications
+                     WHERE project = $1 AND request = $2 AND kind = 'slack' AND address = $3
+                     AND posted_ts IS NOT NULL AND event != 'request.decided'
+                     ORDER BY created_ms DESC, rowid DESC LIMIT 1",
+                    &[&project, &request, &channel],
+                )
+                .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
         })
     }
 
@@ -250,7 +270,10 @@ pub(super) async fn slack_member(
 }
 
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear
-/// `role` (each address once), inside the transaction that writes the request.
+/// `role` (each e-mail address and each Slack channel once), as `recipients` narrow them
+/// ([`narrow`]), and a reminder for each whose channels remind before `expires_at`
+/// ([`reminder_at`]); inside the transaction that writes the request.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn notify(
     tx: &impl GenericClient,
     project: &str,
@@ -258,57 +281,76 @@ pub(super) async fn notify(
     role: Option<&str>,
     event: &str,
     at: i64,
+    expires_at: i64,
+    recipients: &[Recipient],
 ) -> StoreResult<()> {
     let targets = addressees(tx, project, role).await?;
-    notify_to(tx, targets, project, request, event, at).await
+    notify_to(tx, targets, project, request, event, at, expires_at, recipients).await
 }
 
 /// Every e-mail address and Slack channel of `project` that hears requests of `role`, each
-/// once, in one read, as (kind, address): the first half of [`notify`], for a write that
-/// sends it together with its own statements.
+/// once with the shortest reminder delay of its channels, in one read: the first half of
+/// [`notify`], for a write that sends it together with its own statements.
 pub(super) async fn addressees(
     tx: &impl GenericClient,
     project: &str,
     role: Option<&str>,
-) -> StoreResult<Vec<(String, String)>> {
+) -> StoreResult<Vec<Target>> {
     tx.rows(
-        "SELECT DISTINCT c.kind, t FROM channels c
-             CROSS JOIN LATERAL (
-                 SELECT jsonb_array_elements_text(c.target::jsonb -> 'to') WHERE c.kind = 'email'
-                 UNION ALL SELECT c.target::jsonb ->> 'channel' WHERE c.kind = 'slack') AS x(t)
-             WHERE c.project = $1 AND c.kind IN ('email', 'slack') AND t IS NOT NULL
-             AND (c.roles IS NULL OR $2::text IS NULL
-                  OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
-             ORDER BY 1, 2",
+        "SELECT c.kind, t, MIN(c.remind_after_secs) FROM channels c
+         CROSS JOIN LATERAL (
+             SELECT jsonb_array_elements_text(c.target::jsonb -> 'to') WHERE c.kind = 'email'
+             UNION ALL SELECT c.target::jsonb ->> 'channel' WHERE c.kind = 'slack') AS x(t)
+         WHERE c.project = $1 AND c.kind IN ('email', 'slack') AND t IS NOT NULL
+         AND (c.roles IS NULL OR $2::text IS NULL
+              OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.roles::jsonb) r WHERE r = $2::text))
+         GROUP BY 1, 2 ORDER BY 1, 2",
         &[&project, &role],
     )
     .await?
     .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .map(|r| {
+        let kind: &str = r.try_get(0)?;
+        let kind = ChannelKind::parse(kind).ok_or_else(|| StoreError(format!("kind {kind:?}")))?;
+        Ok(Target { kind, address: r.try_get(1)?, remind_after_secs: r.try_get(2)? })
+    })
     .collect::<StoreResult<_>>()
 }
 
-/// The second half of [`notify`]: queues one notification per target of [`addressees`],
-/// all sent together (one round trip however many there are).
+/// The second half of [`notify`]: queues one notification per target of [`addressees`] as
+/// `recipients` narrow them, and their reminders, all sent together (one round trip however
+/// many there are).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn notify_to(
     tx: &impl GenericClient,
-    targets: Vec<(String, String)>,
+    targets: Vec<Target>,
     project: &str,
     request: &str,
     event: &str,
     at: i64,
+    expires_at: i64,
+    recipients: &[Recipient],
 ) -> StoreResult<()> {
     let now_ms = at * 1000;
-    let ids = targets.iter().map(|_| random_id("ntf_")).collect::<StoreResult<Vec<_>>>()?;
-    futures_util::future::try_join_all(targets.iter().zip(&ids).map(|((kind, address), id)| async move {
-        tx.run(
+    let mut rows = Vec::new();
+    for target in narrow(targets, recipients) {
+        rows.push((target.kind.as_str(), target.address.clone(), event, now_ms));
+        if let Some(due) = reminder_at(at, target.remind_after_secs, expires_at) {
+            rows.push((target.kind.as_str(), target.address, REMINDER, due * 1000));
+        }
+    }
+    let ids = rows.iter().map(|_| random_id("ntf_")).collect::<StoreResult<Vec<_>>>()?;
+    futures_util::future::try_join_all(rows.iter().zip(&ids).map(
+        |((kind, address, event, due_ms), id)| async move {
+            tx.run(
             "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                created_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
-            &[id, &project, &request, kind, address, &event, &now_ms],
+                created_ms, updated_ms, role)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8)",
+            &[id, &project, &request, kind, address, event, due_ms, &role],
         )
         .await
-    }))
+        },
+    ))
     .await?;
     Ok(())
 }

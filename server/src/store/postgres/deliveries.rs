@@ -777,6 +777,7 @@ mod tests {
             channel: None,
             members: Vec::new(),
             roles: roles.iter().map(|s| s.to_string()).collect(),
+            remind_after_secs: None,
             created_at: at,
         };
         a.add_channel("p", &ch("ch_2", &["x@e.com"], &["ops"], 5), audit("channel.created")).unwrap();

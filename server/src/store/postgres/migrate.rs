@@ -8,8 +8,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema.sql")),
     // A project's own bound on grants (`projects.max_grant_secs`).
     (2, include_str!("schema_v2.sql")),
-    // A request's own escalation time as a column (`requests.escalate_at`).
+    // Channel reminders and a request's recipients.
     (3, include_str!("schema_v3.sql")),
+    // A request's own escalation time as a column (`requests.escalate_at`).
+    (4, include_str!("schema_v4.sql")),
 ];
 
 /// The advisory lock the migrations run under (any constant no other lock uses).

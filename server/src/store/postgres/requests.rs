@@ -24,24 +24,24 @@ const LISTED: &str = "FROM requests WHERE project = $1 AND ($2::text IS NULL OR 
     ORDER BY created_at DESC, rowid DESC LIMIT $4";
 
 /// A create's writes in one statement, by how its Idempotency-Key is claimed: none, a new
-/// key, or a lease taken over from `$15` (the execution it must still be). $1–$10 are the
-/// request's columns, $11 its size (the usage change), $12 its unchained audit entry, $13 the
-/// key, $14 the execution. The request, its usage change and its entry are written only if
-/// the key was claimed; the row says (claimed, inserted). The request's own escalation time
-/// (`escalate_at`) is the database's to fill in (`schema_v3.sql`).
+/// key, or a lease taken over from `$16` (the execution it must still be). $1–$10 are the
+/// request's columns, $11 its size (the usage change), $12 its unchained audit entry, $13 its
+/// recipients, $14 the key, $15 the execution. The request, its usage change and its entry
+/// are written only if the key was claimed; the row says (claimed, inserted). The request's
+/// own escalation time (`escalate_at`) is the database's to fill in (`schema_v4.sql`).
 static CREATE: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
     let claims = [
         "SELECT 1",
-        "INSERT INTO executions (project, key, execution, created_at) VALUES ($2, $13, $14, $5)
+        "INSERT INTO executions (project, key, execution, created_at) VALUES ($2, $14, $15, $5)
          ON CONFLICT DO NOTHING RETURNING 1",
-        "UPDATE executions SET execution = $14 WHERE project = $2 AND key = $13 AND execution = $15 RETURNING 1",
+        "UPDATE executions SET execution = $15 WHERE project = $2 AND key = $14 AND execution = $16 RETURNING 1",
     ];
     claims.map(|claim| {
         format!(
             "WITH claimed AS ({claim}),
              made AS (INSERT INTO requests (id, project, body, status, created_at, expires_at, role,
-                 created_by, summary, escalations)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM claimed)
+                 created_by, summary, escalations, recipients)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13 WHERE EXISTS (SELECT 1 FROM claimed)
                  ON CONFLICT DO NOTHING RETURNING 1),
              used AS (INSERT INTO usage_deltas (project, bytes) SELECT $2, $11 WHERE EXISTS (SELECT 1 FROM made)),
              logged AS (INSERT INTO audit (entry, project, project_seq)
@@ -93,12 +93,13 @@ impl Requests for Postgres {
         })
     }
 
-    fn insert_request(
+    fn insert_request_for(
         &self,
         row: &RequestRow,
         body: &str,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
+        recipients: &[Recipient],
     ) -> StoreResult<Inserted> {
         let claim = claim
             .map(|c| -> StoreResult<_> {
@@ -110,6 +111,8 @@ impl Requests for Postgres {
             })
             .transpose()?;
         let summary = serde_json::to_string(&Kept::of(row))?;
+        let kept_recipients =
+            (!recipients.is_empty()).then(|| serde_json::to_string(recipients)).transpose()?;
         let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
         let entry = unchained(project, id, &audit)?;
         let bytes = body.len() as i64;
@@ -137,6 +140,7 @@ impl Requests for Postgres {
                 &escalations,
                 &bytes,
                 &entry,
+                &kept_recipients,
             ];
             let sql = match &claim {
                 None => &CREATE[0],
@@ -165,7 +169,7 @@ impl Requests for Postgres {
             chain_later(project);
             futures_util::future::try_join(
                 enqueue_to(c, hooks, project, id, audit.event, audit.at, None, async || row_from(body)),
-                notify_to(c, addressees, project, id, audit.event, audit.at),
+                notify_to(c, addressees, project, id, audit.event, audit.at, row.expires_at, recipients),
             )
             .await?;
             self.announce(c, project, id, "request.created").await?;
@@ -359,7 +363,7 @@ impl Requests for Postgres {
             // committed. The payload is not read.
             let logs = tx
                 .row_opt(
-                    "SELECT escalation_log FROM requests
+                    "SELECT escalation_log, recipients FROM requests
                      WHERE project = $1 AND id = $2 AND status = 'PENDING' AND role IS NOT DISTINCT FROM $3
                        AND expires_at > $4
                      FOR UPDATE",
@@ -368,6 +372,9 @@ impl Requests for Postgres {
                 .await?;
             let Some(logs) = logs else { return Ok(None) };
             let kept: Option<String> = logs.try_get(0)?;
+            let recipients: Option<&str> = logs.try_get(1)?;
+            let recipients: Vec<Recipient> =
+                recipients.map(serde_json::from_str).transpose()?.unwrap_or_default();
             let before = kept.as_ref().map_or(0, String::len) as i64;
             let mut escalations: Vec<Escalation> =
                 kept.map(|l| serde_json::from_str(&l)).transpose()?.unwrap_or_default();
@@ -395,7 +402,7 @@ impl Requests for Postgres {
             enqueue(&tx, project, id, role, audit.event, audit.at, None, async || Ok(moved.clone())).await?;
             // A request that moved to another role is announced to that role's channels.
             if step.to.is_some_and(|to| step.from != Some(to)) {
-                notify(&tx, project, id, role, audit.event, audit.at).await?;
+                notify(&tx, project, id, role, audit.event, audit.at, moved.expires_at, &recipients).await?;
             }
             add_usage(&tx, project, log.len() as i64 - before).await?;
             append_audit(&tx, project, id, &audit).await?;

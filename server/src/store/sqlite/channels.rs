@@ -1,18 +1,18 @@
 //! Channels and the outbox of their notifications.
 
 use super::*;
-use crate::store::ChannelTarget;
+use crate::store::{narrow, reminder_at, ChannelTarget, Target, REMINDER};
 
 /// The columns a channel is read from ([`channel_row`]).
-const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at FROM channels";
+const CHANNEL_COLUMNS: &str = "SELECT id, kind, target, roles, created_at, remind_after_secs FROM channels";
 
-fn channel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+type ChannelColumns = (String, String, String, Option<String>, i64, Option<i64>);
+
+fn channel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelColumns> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
 
-fn channel(
-    (id, kind, target, roles, created_at): (String, String, String, Option<String>, i64),
-) -> StoreResult<Channel> {
+fn channel((id, kind, target, roles, created_at, remind): ChannelColumns) -> StoreResult<Channel> {
     let Some(kind) = ChannelKind::parse(&kind) else {
         return Err(StoreError(format!("channel {id}: kind {kind:?}")));
     };
@@ -25,6 +25,7 @@ fn channel(
         channel: target.channel,
         members: target.members,
         roles,
+        remind_after_secs: remind.and_then(|r| u64::try_from(r).ok()),
         created_at,
     })
 }
@@ -36,8 +37,17 @@ impl Channels for Sqlite {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO channels (id, project, kind, target, roles, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![c.id, project, c.kind.as_str(), target, roles, c.created_at],
+            "INSERT INTO channels (id, project, kind, target, roles, created_at, remind_after_secs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                c.id,
+                project,
+                c.kind.as_str(),
+                target,
+                roles,
+                c.created_at,
+                c.remind_after_secs.map(|r| r as i64)
+            ],
         )?;
         append_audit(&tx, project, &c.id, &audit)?;
         tx.commit()?;
@@ -82,7 +92,7 @@ impl Channels for Sqlite {
         let tx = conn.transaction()?;
         let rows = {
             let mut stmt = tx.prepare(
-                "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts
+                "SELECT id, project, request, address, event, attempts, created_ms, posted_channel, posted_ts, role
                  FROM notifications
                  WHERE state = 'pending' AND next_ms <= ?1 AND kind = ?3 ORDER BY next_ms, rowid LIMIT ?2",
             )?;
@@ -100,6 +110,7 @@ impl Channels for Sqlite {
                         (Some(c), Some(t)) => Some((c, t)),
                         _ => None,
                     },
+                    role: r.get(9)?,
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -120,6 +131,19 @@ impl Channels for Sqlite {
             params![id, channel, ts],
         )?;
         Ok(())
+    }
+
+    fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT posted_ts FROM notifications
+                 WHERE project = ?1 AND request = ?2 AND kind = 'slack' AND address = ?3 AND posted_ts IS NOT NULL
+                 AND event != 'request.decided' ORDER BY created_ms DESC, rowid DESC LIMIT 1",
+                params![project, request, channel],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
@@ -209,7 +233,10 @@ pub(super) fn slack_member(
 }
 
 /// Queues `event` on `request` for every addressee of the channels of `project` that hear
-/// `role` (each address once), inside the transaction that writes the request.
+/// `role` (each e-mail address and each Slack channel once), as `recipients` narrow them
+/// ([`narrow`]), and a reminder for each whose channels remind before `expires_at`
+/// ([`reminder_at`]); inside the transaction that writes the request.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn notify(
     tx: &Connection,
     project: &str,
@@ -217,56 +244,53 @@ pub(super) fn notify(
     role: Option<&str>,
     event: &str,
     at: i64,
+    expires_at: i64,
+    recipients: &[Recipient],
 ) -> StoreResult<()> {
     let mut stmt = tx.prepare_cached(
-        "SELECT DISTINCT t.value FROM channels c, json_each(c.target, '$.to') t
+        "SELECT 'email', t.value, MIN(c.remind_after_secs) FROM channels c, json_each(c.target, '$.to') t
          WHERE c.project = ?1 AND c.kind = 'email'
-         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))",
-    )?;
-    let addresses =
-        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-    let now_ms = at * 1000;
-    for address in addresses {
-        let mut id = [0u8; 12];
-        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, 'email', ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
-            params![
-                format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
-                project,
-                request,
-                address,
-                event,
-                now_ms
-            ],
-        )?;
-    }
-    // One message per Slack channel that hears the role (each channel id once).
-    let mut stmt = tx.prepare_cached(
-        "SELECT DISTINCT json_extract(c.target, '$.channel') FROM channels c
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))
+         GROUP BY t.value
+         UNION ALL
+         SELECT 'slack', json_extract(c.target, '$.channel'), MIN(c.remind_after_secs) FROM channels c
          WHERE c.project = ?1 AND c.kind = 'slack'
-         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))",
+         AND (c.roles IS NULL OR ?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?2))
+         GROUP BY json_extract(c.target, '$.channel')
+         ORDER BY 1, 2",
     )?;
-    let slack =
-        stmt.query_map(params![project, role], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-    for channel in slack {
-        let mut id = [0u8; 12];
-        handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, 'slack', ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
-            params![
+    let targets = stmt
+        .query_map(params![project, role], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+        .map(|t| {
+            let (kind, address, remind_after_secs) = t?;
+            let kind = ChannelKind::parse(&kind).ok_or_else(|| StoreError(format!("kind {kind:?}")))?;
+            Ok(Target { kind, address, remind_after_secs })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+            created_ms, updated_ms, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7, ?8)",
+    )?;
+    let now_ms = at * 1000;
+    for target in narrow(targets, recipients) {
+        let reminder = reminder_at(at, target.remind_after_secs, expires_at);
+        for (event, due_ms) in
+            std::iter::once((event, now_ms)).chain(reminder.map(|due| (REMINDER, due * 1000)))
+        {
+            let mut id = [0u8; 12];
+            handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+            insert.execute(params![
                 format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
                 project,
                 request,
-                channel,
+                target.kind.as_str(),
+                target.address,
                 event,
-                now_ms
-            ],
-        )?;
+                due_ms,
+                role
+            ])?;
+        }
     }
     Ok(())
 }

@@ -5,9 +5,9 @@ use super::*;
 /// Brings a database made by an earlier version up to this schema: key roles and the admin
 /// flag, the request's role as a column (the queue filter and the escalation sweep), and
 /// each audit entry's project and position in it (one chain per project), a project's own
-/// bound on grants (`max_grant_secs`, none before). Before projects
-/// could be created over the API a database held one project, so its single global chain
-/// is that project's chain as it stands.
+/// bound on grants (`max_grant_secs`, none before), channel reminders and request
+/// recipients. Before projects could be created over the API a database held one project,
+/// so its single global chain is that project's chain as it stands.
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let has = |table: &str, column: &str| -> StoreResult<bool> {
         let mut stmt =
@@ -150,6 +150,18 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
         // An event's body is stored once in `event_bodies`, however many endpoints it goes
         // to; a delivery names it (older deliveries keep their own copy in `body`).
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN body_id INTEGER;")?;
+    }
+    if !has("channels", "remind_after_secs")? {
+        // Reminders: a channel's delay (NULL: none), the role a queued reminder is for, and
+        // a request's recipients (JSON `[{"kind", "address"}]`, NULL: none), which narrow
+        // the channels it is announced to (`store::narrow`).
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE channels ADD COLUMN remind_after_secs INTEGER;
+             ALTER TABLE notifications ADD COLUMN role TEXT;
+             ALTER TABLE requests ADD COLUMN recipients TEXT;
+             COMMIT;",
+        )?;
     }
     let counted =
         conn.prepare("SELECT 1 FROM settings WHERE name = 'usage_counts_checkpoints'")?.exists([])?;

@@ -29,9 +29,9 @@ use super::{
     BudgetState, Channel, ChannelKind, Channels, CheckpointPut, Checkpoints, Claim, DecideArgs, Deliveries,
     Delivery, DeliveryEntry, DeliveryTarget, DueEscalation, Escalation, EscalationStep, Grant, Grants,
     Housekeeping, Inserted, KeyInfo, NewKeyRow, Notification, ObservationUpdate, Principal, Project,
-    Projects, Pruned, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role, RoleRule,
-    Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult, StoredCheckpoint,
-    ToolCount, Webhook, ANY_ROLE,
+    Projects, Pruned, Recipient, RequestDeliveryEntry, RequestFilter, RequestRow, Requests, Retention, Role,
+    RoleRule, Room, SessionRow, Snapshot, SnapshotCommit, Snapshots, StoreError, StoreResult,
+    StoredCheckpoint, ToolCount, Webhook, ANY_ROLE,
 };
 
 impl From<rusqlite::Error> for StoreError {

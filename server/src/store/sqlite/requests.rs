@@ -43,12 +43,13 @@ impl Requests for Sqlite {
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
-    fn insert_request(
+    fn insert_request_for(
         &self,
         row: &RequestRow,
         body: &str,
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
+        recipients: &[Recipient],
     ) -> StoreResult<Inserted> {
         let claim = claim
             .map(|c| -> StoreResult<_> {
@@ -66,6 +67,9 @@ impl Requests for Sqlite {
         let (created_at, expires_at, escalations) =
             (row.created_at, row.expires_at, row.escalations.len() as i64);
         let body = body.to_string();
+        let recipients = recipients.to_vec();
+        let kept_recipients =
+            (!recipients.is_empty()).then(|| serde_json::to_string(&recipients)).transpose()?;
         let (at, actor, event, data) =
             (audit.at, audit.actor.to_string(), audit.event.to_string(), audit.data);
         self.grouped(move |tx| {
@@ -88,8 +92,8 @@ impl Requests for Sqlite {
             // nothing, whichever project has it.
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO requests (id, project, body, status, created_at, expires_at, role, created_by,
-                    summary, escalations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    summary, escalations, recipients)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     project,
@@ -100,7 +104,8 @@ impl Requests for Sqlite {
                     role,
                     created_by,
                     summary,
-                    escalations
+                    escalations,
+                    kept_recipients
                 ],
             )?;
             if inserted != 1 {
@@ -110,7 +115,7 @@ impl Requests for Sqlite {
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;
             enqueue(tx, &project, &id, role.as_deref(), audit.event, audit.at, None, || row_from(body.clone()))?;
-            channels::notify(tx, &project, &id, role.as_deref(), audit.event, audit.at)?;
+            channels::notify(tx, &project, &id, role.as_deref(), audit.event, audit.at, expires_at, &recipients)?;
             Ok(Written::Applied)
         })
         .map(|written| match written {
@@ -278,17 +283,19 @@ impl Requests for Sqlite {
             let tx = conn.transaction()?;
             // The escalations so far: their column, or for a row escalated before it existed,
             // the body's list (read in place by SQLite). The payload is not read.
-            type Logs = (Option<String>, Option<String>);
+            // With its deadline and recipients, for the notifications of a move to another role.
+            type Logs = (Option<String>, Option<String>, i64, Option<String>);
             let logs: Option<Logs> = tx
                 .query_row(
-                    "SELECT escalation_log, CASE WHEN escalation_log IS NULL THEN json_extract(body, '$.escalations') END
+                    "SELECT escalation_log, CASE WHEN escalation_log IS NULL THEN json_extract(body, '$.escalations') END,
+                        expires_at, recipients
                      FROM requests
                      WHERE project = ?1 AND id = ?2 AND status = 'PENDING' AND role IS ?3 AND expires_at > ?4",
                     params![project, id, step.from, audit.at],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((kept, in_body)) = logs else { return Ok(None) };
+            let Some((kept, in_body, expires_at, recipients)) = logs else { return Ok(None) };
             let before = kept.as_ref().map_or(0, String::len) as i64;
             let mut escalations: Vec<Escalation> =
                 kept.or(in_body).map(|l| serde_json::from_str(&l)).transpose()?.unwrap_or_default();
@@ -312,7 +319,9 @@ impl Requests for Sqlite {
             enqueue(&tx, project, id, role, audit.event, audit.at, None, || stored(&tx, project, id))?;
             // A request that moved to another role is announced to that role's channels.
             if step.to.is_some_and(|to| step.from != Some(to)) {
-                channels::notify(&tx, project, id, role, audit.event, audit.at)?;
+                let recipients: Vec<Recipient> =
+                    recipients.map(|r| serde_json::from_str(&r)).transpose()?.unwrap_or_default();
+                channels::notify(&tx, project, id, role, audit.event, audit.at, expires_at, &recipients)?;
             }
             tx.commit()?;
         }

@@ -9,7 +9,7 @@
 //! usage row, then its audit chain — so concurrent writes on any replica wait for each other
 //! rather than deadlock.
 
-use super::channels::{is_addressee, notify, slack_member};
+use super::channels::{is_addressee, notify, queue_slack_updates, slack_member};
 use super::deliveries::enqueue;
 use super::housekeeping::add_usage;
 use super::*;
@@ -507,6 +507,8 @@ impl Postgres {
         let Some(role) = role else { return Ok(false) };
         let role: Option<String> = role.try_get(0)?;
         let audit = &d.audit;
+        // The Slack messages that asked show the outcome: their updates commit with it.
+        queue_slack_updates(tx, project, id, audit.at * 1000).await?;
         enqueue(tx, project, id, role.as_deref(), audit.event, audit.at, d.callback, async || {
             stored(tx, project, id).await
         })

@@ -17,9 +17,10 @@
 //! `auth.test`, asked once and cached (by the worker after its first post, else at the first
 //! click, bounded by [`TEAM_TIMEOUT`]). It fails closed: while `auth.test` cannot be answered,
 //! every click and submission is refused ("try again") and nothing is decided; it is asked
-//! again at the next one. Then the clicking user must be a member of a Slack channel of the request's current role — checked
-//! here for the answer, and again by the store inside the transaction that writes the decision,
-//! as e-mail addressees are — and the request must be pending. Approve decides through
+//! again at the next one. Then the clicking user must be a member of a Slack channel of the
+//! request's current role — checked here for the answer, and again by the store inside the
+//! transaction that writes the decision, as e-mail addressees are — and the request must be
+//! pending. Approve decides through
 //! [`crate::lifecycle::decide`] as `slack:USER`. Reject and Edit open a modal (`views.open`
 //! with the click's `trigger_id`, called before the click is answered and bounded by
 //! [`OPEN_TIMEOUT`], since the trigger lasts 3 s, through the same agent as the worker's calls):

@@ -723,16 +723,7 @@ fn odd_clicks_and_payloads_too_large_for_slack_open_nothing_and_decide_nothing()
     assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
     assert!(answer["text"].as_str().unwrap().contains("dashboard"), "{answer}");
     // A click without its trigger, and payload types this app has no use for, are refused.
-    let click: Value = {
-        let body = click_body("U0ALICE001", &actions, "reject");
-        let (_, payload) = url::form_urlencoded::parse(body.as_bytes()).next().unwrap();
-        serde_json::from_str(&payload).unwrap()
-    };
-    let form = |payload: &Value| {
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish()
-    };
+    let click = click_payload("U0ALICE001", &actions, "reject");
     let mut untriggered = click.clone();
     untriggered.as_object_mut().unwrap().remove("trigger_id");
     let mut shortcut = click.clone();

@@ -315,7 +315,10 @@ fn update(
     // The name the decision stored; a decision of an earlier version has none: the channel's.
     let name = || match &decision.actor_name {
         Some(name) => Some(name.clone()),
-        None => state.store.slack_member(&row.project, row.role.as_deref(), crate::store::slack_actor(actor)?).ok()?,
+        None => state
+            .store
+            .slack_member(&row.project, row.role.as_deref(), crate::store::slack_actor(actor)?)
+            .ok()?,
     };
     let who = match crate::store::slack_actor(actor).and_then(|_| name()) {
         Some(name) => format!("{} (`{}`)", escape(&name), escape(actor)),
@@ -561,7 +564,11 @@ fn same_team(slack: &Slack, team: &str) -> Result<(), &'static str> {
 fn respond(slack: &Arc<Slack>, click: &Click, text: &str) {
     let Some(to) = click.respond.as_deref().and_then(|u| response_url(slack, u)) else { return };
     let Ok(permit) = slack.responses.clone().try_acquire_owned() else {
-        crate::log::event(crate::log::Level::Warn, "slack response dropped", json!({ "why": "too many in flight" }));
+        crate::log::event(
+            crate::log::Level::Warn,
+            "slack response dropped",
+            json!({ "why": "too many in flight" }),
+        );
         return;
     };
     let slack = slack.clone();
@@ -587,7 +594,8 @@ fn response_url(slack: &Slack, text: &str) -> Option<url::Url> {
 
 /// One post to a `response_url`: Ok, or a class of the failure.
 fn post_response(slack: &Slack, to: &url::Url, body: &Value) -> Result<(), String> {
-    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(to.as_str(), crate::webhooks::networks()) {
+    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(to.as_str(), crate::webhooks::networks())
+    {
         return Err(outbound::REFUSED.into());
     }
     let response = slack
@@ -712,9 +720,18 @@ impl Click {
         }
         let respond = match value.get("response_url") {
             None | Some(Value::Null) => None,
-            Some(u) => Some(u.as_str().filter(|u| u.len() <= 512).ok_or("response_url is not a URL")?.to_string()),
+            Some(u) => {
+                Some(u.as_str().filter(|u| u.len() <= 512).ok_or("response_url is not a URL")?.to_string())
+            }
         };
-        Ok(Click { user: user.into(), button, project: project.into(), request: request.into(), trigger, respond })
+        Ok(Click {
+            user: user.into(),
+            button,
+            project: project.into(),
+            request: request.into(),
+            trigger,
+            respond,
+        })
     }
 }
 

@@ -174,7 +174,13 @@ fn read_call(stream: &mut std::net::TcpStream) -> Option<Call> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some(Call { path, authorization, content_type, body: serde_json::from_slice(&body).ok()?, refused: false })
+    Some(Call {
+        path,
+        authorization,
+        content_type,
+        body: serde_json::from_slice(&body).ok()?,
+        refused: false,
+    })
 }
 
 const TOKEN: &str = "xoxb-test-token-hunter2";
@@ -1006,7 +1012,10 @@ fn clicks_from_another_workspace_decide_nothing_and_every_click_is_answered_at_i
     let (status, answer) = interact(&server, SECRET, now(), &form(&none));
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{answer}");
     assert_eq!(status_of(&server, &id), "PENDING");
-    assert_eq!(responses(&api, 1, 1), ["This Slack workspace is not the one Handrail's Slack app belongs to: nothing was decided."]);
+    assert_eq!(
+        responses(&api, 1, 1),
+        ["This Slack workspace is not the one Handrail's Slack app belongs to: nothing was decided."]
+    );
 
     // A response_url elsewhere than Slack's hooks or the API's origin is not posted to.
     let mut elsewhere = click_payload("U0MALLORY1", &actions, "approve");
@@ -1042,8 +1051,12 @@ fn clicks_from_another_workspace_decide_nothing_and_every_click_is_answered_at_i
     assert_eq!(row["decision"]["actor"], "slack:U0ALICE001", "{row}");
     assert_eq!(row["decision"]["actor_name"], "Alice", "{row}");
     let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
-    let resolved = audit["entries"].as_array().unwrap().iter().find(|e| e["event"] == "request.resolved").unwrap();
-    assert_eq!((&resolved["actor"], &resolved["data"]["actor_name"]), (&json!("slack:U0ALICE001"), &json!("Alice")));
+    let resolved =
+        audit["entries"].as_array().unwrap().iter().find(|e| e["event"] == "request.resolved").unwrap();
+    assert_eq!(
+        (&resolved["actor"], &resolved["data"]["actor_name"]),
+        (&json!("slack:U0ALICE001"), &json!("Alice"))
+    );
 }
 
 #[test]

@@ -266,14 +266,20 @@ pub(super) fn notify(
 
 /// Queues a `request.decided` update of every Slack message posted about `request` (each
 /// message once), inside the transaction that writes its decision.
-pub(super) fn queue_slack_updates(tx: &Connection, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+pub(super) fn queue_slack_updates(
+    tx: &Connection,
+    project: &str,
+    request: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
     let posted = {
         let mut stmt = tx.prepare_cached(
             "SELECT DISTINCT posted_channel, posted_ts FROM notifications
              WHERE request = ?2 AND project = ?1 AND kind = 'slack' AND event != 'request.decided'
              AND posted_ts IS NOT NULL",
         )?;
-        let rows = stmt.query_map(params![project, request], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt
+            .query_map(params![project, request], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
     for (channel, ts) in posted {
@@ -283,7 +289,14 @@ pub(super) fn queue_slack_updates(tx: &Connection, project: &str, request: &str,
 }
 
 /// Queues the `request.decided` update of one posted Slack message.
-fn queue_update(tx: &Connection, project: &str, request: &str, channel: &str, ts: &str, now_ms: i64) -> StoreResult<()> {
+fn queue_update(
+    tx: &Connection,
+    project: &str,
+    request: &str,
+    channel: &str,
+    ts: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
     let mut id = [0u8; 12];
     handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
     tx.prepare_cached(
@@ -291,6 +304,13 @@ fn queue_update(tx: &Connection, project: &str, request: &str, channel: &str, ts
             created_ms, updated_ms, posted_channel, posted_ts)
          VALUES (?1, ?2, ?3, 'slack', ?4, 'request.decided', 'pending', 0, ?5, ?5, ?5, ?4, ?6)",
     )?
-    .execute(params![format!("ntf_{}", handrail_core::encoding::b64url_encode(id)), project, request, channel, now_ms, ts])?;
+    .execute(params![
+        format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
+        project,
+        request,
+        channel,
+        now_ms,
+        ts
+    ])?;
     Ok(())
 }

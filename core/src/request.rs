@@ -389,9 +389,14 @@ pub struct Decision {
     /// What the edit changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
-    /// Who decided.
+    /// Who decided: an operator key's id, `email:ADDRESS`, `slack:USER`, or `system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The decider's display name where the channel they decided through names them (a Slack
+    /// member's name on the channel), as it was when they decided. Shown next to `actor`,
+    /// which stays the identity; the proof binds `actor`, not this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
     /// Why (required in practice for rejections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

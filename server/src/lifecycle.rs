@@ -318,12 +318,14 @@ pub(crate) struct Ruling<'a> {
     pub(crate) diff: Option<request::Diff>,
     pub(crate) reason: Option<String>,
     pub(crate) grant: Option<String>,
+    /// The actor's display name, where the channel names them (a Slack member's name).
+    pub(crate) actor_name: Option<String>,
 }
 
 impl<'a> Ruling<'a> {
     /// `status` by `actor`, nothing else.
     pub(crate) fn plain(status: Status, actor: &'a str) -> Ruling<'a> {
-        Ruling { status, actor, patched: None, diff: None, reason: None, grant: None }
+        Ruling { status, actor, patched: None, diff: None, reason: None, grant: None, actor_name: None }
     }
 }
 
@@ -331,7 +333,7 @@ impl<'a> Ruling<'a> {
 /// actor, the edit, the grant, the project and this server.
 fn signed_decision(state: &AppState, row: &RequestRow, ruling: Ruling<'_>) -> ApiResult<Decision> {
     let decided_at = now();
-    let Ruling { status, actor, patched, diff, reason, grant } = ruling;
+    let Ruling { status, actor, patched, diff, reason, grant, actor_name } = ruling;
     let claims = Claims {
         rid: row.id.clone(),
         req: proof::request_digest(&row.service, &row.action, &row.payload)?,
@@ -352,6 +354,7 @@ fn signed_decision(state: &AppState, row: &RequestRow, ruling: Ruling<'_>) -> Ap
         patched_payload: patched,
         diff,
         actor: Some(actor.to_string()),
+        actor_name,
         reason,
         grant,
         decided_at,
@@ -359,14 +362,15 @@ fn signed_decision(state: &AppState, row: &RequestRow, ruling: Ruling<'_>) -> Ap
     })
 }
 
-/// The audit entry of a decision.
+/// The audit entry of a decision; it names the decider's display name (`actor_name`) when
+/// the decision does.
 fn decision_audit<'a>(decision: &Decision, actor: &'a str) -> AuditEvent<'a> {
-    AuditEvent {
-        at: decision.decided_at,
-        actor,
-        event: decision_event(decision.status),
-        data: json!({ "status": decision.status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) }),
+    let mut data =
+        json!({ "status": decision.status.as_str(), "diff": decision.diff.as_ref().map(|d| &d.summary) });
+    if let Some(name) = &decision.actor_name {
+        data["actor_name"] = json!(name);
     }
+    AuditEvent { at: decision.decided_at, actor, event: decision_event(decision.status), data }
 }
 
 fn decision_event(status: Status) -> &'static str {
@@ -379,15 +383,9 @@ fn decision_event(status: Status) -> &'static str {
 
 /// After a decision is stored: wakes the waiters, tells the live views, counts it.
 fn decided(state: &AppState, project: &str, id: &str, status: Status) {
+    // (The Slack messages that asked are updated by notifications the store queued in the
+    // decision's transaction.)
     state.notify(id);
-    // The Slack messages that asked show the outcome: queued in the outbox right after the
-    // decision's commit (a crash in between leaves them showing their buttons, which then
-    // decide nothing).
-    if state.slack.is_some() {
-        if let Err(e) = state.store.queue_slack_updates(project, id, crate::now_ms()) {
-            crate::log::event(crate::log::Level::Error, "slack updates", serde_json::json!({ "error": e.0 }));
-        }
-    }
     // Read back for the live views only when one is open.
     if state.watched() {
         if let Ok(Some(updated)) = state.store.request(project, id) {

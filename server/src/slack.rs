@@ -12,9 +12,16 @@
 //! Its Approve, Edit and Reject buttons come back to `POST /integrations/slack/interactivity`
 //! ([`router`]): the request's signature is checked first (Slack's `v0=` HMAC, five minutes,
 //! [`handrail_core::webhook::slack::verify_slack`]), before anything else is read. Then the
-//! clicking user must be a member of a Slack channel of the request's current role — checked
-//! here for the answer, and again by the store inside the transaction that writes the decision,
-//! as e-mail addressees are — and the request must be pending. Approve decides through
+//! payload's workspace (`team.id`) must be the bot's: Slack user ids are unique per workspace
+//! only, so a member id clicked in another workspace (the same app installed there, one
+//! signing secret) must not pass for the member. The bot's workspace is the `team_id` of
+//! `auth.test`, asked once and cached (by the worker after its first post, else at the first
+//! click, bounded by [`TEAM_TIMEOUT`]). It fails closed: while `auth.test` cannot be answered,
+//! every click and submission is refused ("try again") and nothing is decided; it is asked
+//! again at the next one. Then the clicking user must be a member of a Slack channel of the
+//! request's current role — checked here for the answer, and again by the store inside the
+//! transaction that writes the decision, as e-mail addressees are — and the request must be
+//! pending. Approve decides through
 //! [`crate::lifecycle::decide`] as `slack:USER`. Reject and Edit open a modal (`views.open`
 //! with the click's `trigger_id`, called before the click is answered and bounded by
 //! [`OPEN_TIMEOUT`], since the trigger lasts 3 s, through the same agent as the worker's calls):
@@ -35,9 +42,25 @@
 //! modal after a decision. Anything else (unknown payload types or modals, missing fields,
 //! oversized values) gets an error or an ephemeral answer and decides nothing.
 //!
-//! After any decision (every one goes through [`crate::lifecycle`]) the store queues a
-//! `request.decided` notification per posted message, right after the decision's commit; the
-//! worker sends it as `chat.update`, showing the outcome and the decider, buttons gone.
+//! After any decision — a person's through the API, the dashboard, the CLI, e-mail or Slack, a
+//! grant's approval, the expiry sweep's — the store queues a `request.decided` notification
+//! per posted message in the transaction that writes the decision (so a crash cannot leave a
+//! decided request's message with live buttons); a message whose post was in flight while
+//! the decision committed gets its update queued when its `ts` is recorded
+//! ([`crate::store::Channels::record_posted`]). The worker sends it as `chat.update`, showing
+//! the outcome and the decider (a member by name), buttons gone.
+//!
+//! What a click did (decided, refused: not a member, not pending, another workspace…) is told
+//! the clicking user in a message only they see, posted to the click's `response_url` in the
+//! background ([`respond`]): Slack's guide to handling interactions
+//! (<https://docs.slack.dev/interactivity/handling-user-interaction>) has an app acknowledge
+//! a `block_actions` payload with an HTTP 200 within 3 s and publish message responses
+//! through `response_url` (or the Web API); it shows nothing of the acknowledgment's body. The
+//! same text stays in the 200's body (`response_type: ephemeral`), which costs nothing. Only
+//! `https://hooks.slack.com/…` and the origin of `HANDRAIL_SLACK_API_URL` (a stand-in) are
+//! posted to, through the outbound policy and the agent of the Web API calls, without the
+//! bot token. A modal's submission is answered in its HTTP body (`response_action`), which
+//! Slack does honour.
 //!
 //! A channel is refused unless the server holds both credentials, so no member is promised
 //! messages (or buttons) the server cannot send or check. Agent-written text goes into
@@ -88,6 +111,11 @@ pub(crate) struct Slack {
     /// The webhook worker's outbound policy, timeouts and TLS trust, for every Web API call
     /// (the worker's and the interactivity route's `views.open`).
     pub(crate) agents: crate::webhooks::Agents,
+    /// The workspace (`team_id`) the bot token belongs to, learned once from `auth.test`
+    /// ([`Slack::team`]): buttons clicked in another workspace decide nothing.
+    team: std::sync::OnceLock<String>,
+    /// Room for answers to clicks posted to their `response_url` at once ([`respond`]).
+    responses: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Slack {
@@ -128,8 +156,42 @@ impl Slack {
                 }
             })?;
         let agents = crate::webhooks::Agents::from_env()?;
-        Ok(Some(Slack { bot_token, signing_secret, api_url, agents }))
+        Ok(Some(Slack {
+            bot_token,
+            signing_secret,
+            api_url,
+            agents,
+            team: std::sync::OnceLock::new(),
+            responses: Arc::new(tokio::sync::Semaphore::new(MAX_RESPONSES)),
+        }))
     }
+}
+
+impl Slack {
+    /// The bot's workspace id: cached, else asked of `auth.test` (bounded by `timeout`) and
+    /// cached once Slack answers one. An error (logged by the caller) when it cannot be
+    /// learned now; it is asked again at the next need.
+    fn team(&self, timeout: Option<Duration>) -> Result<&str, String> {
+        if let Some(team) = self.team.get() {
+            return Ok(team);
+        }
+        let answer = call(self, &self.agents, "auth.test", &json!({}), timeout)?;
+        let team = answer
+            .get("team_id")
+            .and_then(Value::as_str)
+            .filter(|t| is_team_id(t))
+            .ok_or("slack: auth.test named no team_id")?;
+        Ok(self.team.get_or_init(|| team.to_string()))
+    }
+}
+
+/// Whether `text` is a Slack workspace id: `T…` (or `E…`, an Enterprise Grid organization),
+/// 9 to 21 upper-case letters and digits in all.
+fn is_team_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (9..=21).contains(&bytes.len())
+        && matches!(bytes[0], b'T' | b'E')
+        && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Sends due Slack notifications, forever (one at a time, on the blocking pool), through the
@@ -213,9 +275,17 @@ fn announce(
     row: &RequestRow,
 ) -> (bool, String, i64) {
     match post(state, slack, agents, n, row) {
-        Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts) {
+        // Decided while this was being posted: the store queues the update here.
+        Ok((channel, ts)) => match state.store.record_posted(&n.id, &channel, &ts, now_ms()) {
             Ok(()) => {
-                decided_meanwhile(state, slack, agents, n, channel, ts);
+                // Its buttons will be clicked: learn the workspace now, not at the click.
+                if let Err(class) = slack.team(None) {
+                    crate::log::event(
+                        crate::log::Level::Warn,
+                        "slack auth.test failed",
+                        json!({ "outcome": class }),
+                    );
+                }
                 (true, "sent".to_string(), 0)
             }
             Err(e) => {
@@ -274,32 +344,6 @@ fn remind(
     }
 }
 
-/// A decision that committed while the message was being posted found no `ts` to queue an
-/// update for; one that commits after this read finds it. So the message is updated here
-/// when the request is no longer pending (an update twice is harmless). Best effort: a
-/// failure is logged.
-fn decided_meanwhile(
-    state: &AppState,
-    slack: &Slack,
-    agents: &crate::webhooks::Agents,
-    n: &Notification,
-    channel: String,
-    ts: String,
-) {
-    let Ok(Some(row)) = state.store.request(&n.project, &n.request) else { return };
-    if row.status == Status::Pending {
-        return;
-    }
-    let posted = Notification { posted: Some((channel, ts)), ..n.clone() };
-    if let Err(class) = update(state, slack, agents, &posted, &row) {
-        crate::log::event(
-            crate::log::Level::Warn,
-            "slack update failed",
-            json!({ "notification": n.id, "request": n.request, "outcome": class }),
-        );
-    }
-}
-
 /// Posts the message: Ok with the channel and `ts` Slack answered, or a class of the failure
 /// (never the bot token; of Slack's answer only its error code).
 fn post(
@@ -329,11 +373,16 @@ fn update(
     let (channel, ts) = n.posted.as_ref().ok_or("refused: no posted message")?;
     let decision = row.decision.as_ref().ok_or("refused: not decided")?;
     let actor = decision.actor.as_deref().unwrap_or("system");
-    let who = match crate::store::slack_actor(actor) {
-        Some(user) => match state.store.slack_member(&row.project, row.role.as_deref(), user) {
-            Ok(Some(name)) => format!("{} (`{}`)", escape(&name), escape(actor)),
-            _ => format!("`{}`", escape(actor)),
-        },
+    // The name the decision stored; a decision of an earlier version has none: the channel's.
+    let name = || match &decision.actor_name {
+        Some(name) => Some(name.clone()),
+        None => state
+            .store
+            .slack_member(&row.project, row.role.as_deref(), crate::store::slack_actor(actor)?)
+            .ok()?,
+    };
+    let who = match crate::store::slack_actor(actor).and_then(|_| name()) {
+        Some(name) => format!("{} (`{}`)", escape(&name), escape(actor)),
         None if actor == "system" => "no one before the deadline".to_string(),
         None => format!("`{}`", escape(actor)),
     };
@@ -466,6 +515,16 @@ const DECIDE_BLOCK: &str = "handrail_decide:";
 /// Most bytes of an interactivity request (a click is a few KiB; a modal's submission carries
 /// its view back, whose prefilled values [`forms`] bounds).
 const MAX_INTERACTIVITY: usize = 256 * 1024;
+/// How long a click waits for `auth.test` when the workspace is not known yet (the worker
+/// learns it after its first post, so this is rare), leaving `views.open` its time.
+const TEAM_TIMEOUT: Duration = Duration::from_millis(400);
+/// How long an answer to a click's `response_url` may take, all told.
+const RESPOND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most answers to `response_url`s in flight; beyond, an answer is dropped (logged): the click
+/// has its HTTP answer anyway.
+const MAX_RESPONSES: usize = 32;
+/// Slack's host of `response_url`s.
+const RESPONSE_HOST: &str = "hooks.slack.com";
 /// How long a click waits for `views.open`: Slack's `trigger_id` lasts 3 s, and the click
 /// must be answered within them too.
 const OPEN_TIMEOUT: Duration = Duration::from_millis(2500);
@@ -475,7 +534,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/integrations/slack/interactivity", axum::routing::post(interactivity))
 }
 
-/// What Slack expects from an app: 200 with a message only the clicking user sees.
+/// The click's acknowledgment: 200, with the message [`respond`] also posts to its
+/// `response_url` (Slack shows that one; this body is kept for clients that read it).
 fn ephemeral(text: &str) -> Response {
     (StatusCode::OK, Json(json!({"response_type": "ephemeral", "text": text}))).into_response()
 }
@@ -504,22 +564,112 @@ async fn interactivity(
         return ApiError::new(Code::Unauthorized, format!("not a request from Slack ({})", e.code()))
             .into_response();
     }
-    let payload = match Payload::parse(&bytes) {
-        Ok(payload) => payload,
+    let (team, payload) = match Payload::parse(&bytes) {
+        Ok(parsed) => parsed,
         Err(why) => return ApiError::new(Code::InvalidRequest, why).into_response(),
     };
+    // A user id means a person only within its workspace: one from another workspace (an app
+    // installed twice with one secret) decides nothing.
+    if let Err(text) = same_team(&slack, &team) {
+        return match payload {
+            Payload::Click(click) => {
+                respond(&slack, &click, text);
+                ephemeral(text)
+            }
+            Payload::Submission(_) => (StatusCode::OK, Json(forms::notice(text))).into_response(),
+        };
+    }
     match payload {
-        Payload::Click(click) => match clicked(&state, &slack, &click) {
-            Ok(Clicked::Decided(text)) => ephemeral(&text),
-            // The modal is open: Slack only needs the click acknowledged.
-            Ok(Clicked::Opened) => StatusCode::OK.into_response(),
-            Err(text) => ephemeral(&text),
-        },
+        Payload::Click(click) => {
+            let text = match clicked(&state, &slack, &click) {
+                // The modal is open: Slack only needs the click acknowledged.
+                Ok(Clicked::Opened) => return StatusCode::OK.into_response(),
+                Ok(Clicked::Decided(text)) | Err(text) => text,
+            };
+            respond(&slack, &click, &text);
+            ephemeral(&text)
+        }
         Payload::Submission(submission) => match submitted(&state, &submission) {
             // An empty 200 closes the modal.
             Ok(()) => StatusCode::OK.into_response(),
             Err(answer) => (StatusCode::OK, Json(answer)).into_response(),
         },
+    }
+}
+
+const OTHER_TEAM: &str =
+    "This Slack workspace is not the one Handrail's Slack app belongs to: nothing was decided.";
+const TEAM_UNKNOWN: &str =
+    "Handrail cannot confirm this Slack workspace just now (Slack did not answer): try again. Nothing was decided.";
+
+/// Whether `team` is the bot's workspace. Fails closed: when the workspace cannot be learned
+/// (`auth.test` fails or is slow), nothing is decided; it is asked again at the next click.
+fn same_team(slack: &Slack, team: &str) -> Result<(), &'static str> {
+    match blocking(|| slack.team(Some(TEAM_TIMEOUT))) {
+        Ok(ours) if ours == team => Ok(()),
+        Ok(_) => Err(OTHER_TEAM),
+        Err(class) => {
+            crate::log::event(crate::log::Level::Warn, "slack auth.test failed", json!({ "outcome": class }));
+            Err(TEAM_UNKNOWN)
+        }
+    }
+}
+
+/// Sends `text` to the click's `response_url` as a message only the clicking user sees, in
+/// the background (never delaying the click's answer), bounded in time ([`RESPOND_TIMEOUT`])
+/// and in number ([`MAX_RESPONSES`]); through the agent and the outbound policy of every Web
+/// API call, without the bot token. Slack shows nothing of the HTTP answer to a
+/// `block_actions` click (it only acknowledges it), so this is how the user learns what their
+/// click did. Only a URL of Slack's `hooks.slack.com` (https) or of the Web API's origin
+/// (`HANDRAIL_SLACK_API_URL`, a stand-in) is posted to.
+fn respond(slack: &Arc<Slack>, click: &Click, text: &str) {
+    let Some(to) = click.respond.as_deref().and_then(|u| response_url(slack, u)) else { return };
+    let Ok(permit) = slack.responses.clone().try_acquire_owned() else {
+        crate::log::event(
+            crate::log::Level::Warn,
+            "slack response dropped",
+            json!({ "why": "too many in flight" }),
+        );
+        return;
+    };
+    let slack = slack.clone();
+    let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        if let Err(class) = post_response(&slack, &to, &body) {
+            crate::log::event(crate::log::Level::Warn, "slack response failed", json!({ "outcome": class }));
+        }
+    });
+}
+
+/// `text` as a `response_url` this server posts to (see [`respond`]), or None.
+fn response_url(slack: &Slack, text: &str) -> Option<url::Url> {
+    let url = url::Url::parse(text).ok()?;
+    let slacks = url.scheme() == "https"
+        && url.host_str() == Some(RESPONSE_HOST)
+        && url.port().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    (slacks || url.origin() == slack.api_url.origin()).then_some(url)
+}
+
+/// One post to a `response_url`: Ok, or a class of the failure.
+fn post_response(slack: &Slack, to: &url::Url, body: &Value) -> Result<(), String> {
+    if let Err(outbound::UrlError::Forbidden) = outbound::check_url(to.as_str(), crate::webhooks::networks())
+    {
+        return Err(outbound::REFUSED.into());
+    }
+    let response = slack
+        .agents
+        .agent()
+        .post(to.as_str())
+        .timeout(RESPOND_TIMEOUT)
+        .set("content-type", "application/json; charset=utf-8")
+        .send_string(&body.to_string());
+    match response {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(status, _)) => Err(format!("HTTP {}xx", status / 100)),
+        Err(e) => Err(crate::webhooks::failure(&e)),
     }
 }
 
@@ -537,6 +687,8 @@ struct Click {
     request: String,
     /// Slack's handle to open a modal for this click (3 s); required for Edit and Reject.
     trigger: Option<String>,
+    /// Where to answer the click (see [`respond`]), as the payload says.
+    respond: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -556,8 +708,9 @@ struct Submission {
 
 impl Payload {
     /// The form's one field `payload`: a `block_actions` payload with one of our buttons, or a
-    /// `view_submission` of one of our modals.
-    fn parse(bytes: &[u8]) -> Result<Payload, &'static str> {
+    /// `view_submission` of one of our modals; with the workspace it comes from (`team.id`,
+    /// else `user.team_id`).
+    fn parse(bytes: &[u8]) -> Result<(String, Payload), &'static str> {
         let mut payload = None;
         for (name, value) in url::form_urlencoded::parse(bytes) {
             if name != "payload" || payload.replace(value.into_owned()).is_some() {
@@ -568,7 +721,13 @@ impl Payload {
         let value: Value = crate::v1::parse(payload.as_bytes()).map_err(|_| "payload is not JSON")?;
         let user = value["user"]["id"].as_str().ok_or("payload.user.id is missing")?;
         crate::store::check_slack_user(user).map_err(|_| "payload.user.id is not a Slack user id")?;
-        match value["type"].as_str() {
+        let team = value["team"]["id"]
+            .as_str()
+            .or(value["user"]["team_id"].as_str())
+            .filter(|t| is_team_id(t))
+            .ok_or("payload.team.id is not a Slack workspace id")?
+            .to_string();
+        let payload = match value["type"].as_str() {
             Some("block_actions") => Click::parse(user, &value).map(Payload::Click),
             Some("view_submission") => {
                 let view = &value["view"];
@@ -586,7 +745,8 @@ impl Payload {
                 Ok(Payload::Submission(Submission { user: user.into(), edit, target, values }))
             }
             _ => Err("only block_actions and view_submission payloads are handled"),
-        }
+        }?;
+        Ok((team, payload))
     }
 }
 
@@ -619,7 +779,20 @@ impl Click {
         if button != Button::Approve && trigger.is_none() {
             return Err("trigger_id is missing");
         }
-        Ok(Click { user: user.into(), button, project: project.into(), request: request.into(), trigger })
+        let respond = match value.get("response_url") {
+            None | Some(Value::Null) => None,
+            Some(u) => {
+                Some(u.as_str().filter(|u| u.len() <= 512).ok_or("response_url is not a URL")?.to_string())
+            }
+        };
+        Ok(Click {
+            user: user.into(),
+            button,
+            project: project.into(),
+            request: request.into(),
+            trigger,
+            respond,
+        })
     }
 }
 
@@ -674,7 +847,7 @@ fn clicked(state: &AppState, slack: &Slack, click: &Click) -> Result<Clicked, St
     let view = match click.button {
         Button::Approve => {
             let ruling = crate::lifecycle::Ruling::plain(Status::Approved, "");
-            return ruled(state, &row, &click.user, ruling)
+            return ruled(state, &row, &click.user, &name, ruling)
                 .map(|status| Clicked::Decided(format!("{status} by {name} ({SLACK_ACTOR}{}).", click.user)))
                 .map_err(str::to_string);
         }
@@ -696,16 +869,18 @@ fn clicked(state: &AppState, slack: &Slack, click: &Click) -> Result<Clicked, St
     }
 }
 
-/// Decides `row` with `ruling` as `slack:USER` (whatever actor it names) through
-/// [`crate::lifecycle::decide`]: the status, or why not.
+/// Decides `row` with `ruling` as `slack:USER` named `name` (their name on the channel;
+/// whatever actor `ruling` names) through [`crate::lifecycle::decide`]: the status, or why
+/// not.
 fn ruled(
     state: &AppState,
     row: &RequestRow,
     user: &str,
+    name: &str,
     ruling: crate::lifecycle::Ruling<'_>,
 ) -> Result<Status, &'static str> {
     let actor = format!("{SLACK_ACTOR}{user}");
-    let ruling = crate::lifecycle::Ruling { actor: &actor, ..ruling };
+    let ruling = crate::lifecycle::Ruling { actor: &actor, actor_name: Some(name.to_string()), ..ruling };
     let status = ruling.status;
     match blocking(|| crate::lifecycle::decide(state, row, ruling)) {
         Ok(_) => Ok(status),
@@ -724,14 +899,14 @@ fn ruled(
 /// checked again: the request may have been decided, escalated or expired meanwhile.
 fn submitted(state: &AppState, submission: &Submission) -> Result<(), Value> {
     let (project, request) = (&submission.target.project, &submission.target.request);
-    let (row, _name) = decidable(state, project, request, &submission.user).map_err(forms::notice)?;
+    let (row, name) = decidable(state, project, request, &submission.user).map_err(forms::notice)?;
     if !submission.edit {
         let reason = forms::reason(&submission.values).map_err(forms::errors_answer)?;
         let ruling = crate::lifecycle::Ruling {
             reason: Some(reason),
             ..crate::lifecycle::Ruling::plain(Status::Rejected, "")
         };
-        return ruled(state, &row, &submission.user, ruling).map(|_| ()).map_err(forms::notice);
+        return ruled(state, &row, &submission.user, &name, ruling).map(|_| ()).map_err(forms::notice);
     }
     if RequestSummary::of(&row).encrypted {
         return Err(forms::notice(ENCRYPTED));
@@ -752,7 +927,7 @@ fn submitted(state: &AppState, submission: &Submission) -> Result<(), Value> {
         Err(e) => return Err(on_first(cut(&e.to_string(), 300))),
     };
     let ruling = crate::lifecycle::Ruling { patched, diff, ..crate::lifecycle::Ruling::plain(status, "") };
-    ruled(state, &row, &submission.user, ruling).map(|_| ()).map_err(forms::notice)
+    ruled(state, &row, &submission.user, &name, ruling).map(|_| ()).map_err(forms::notice)
 }
 
 /// Slack's mrkdwn escaping: `&`, `<` and `>` are the only control characters.

@@ -688,7 +688,7 @@ fn a_notification_outbox_of_the_previous_schema_is_migrated() {
     assert!(store.claim_notifications(ChannelKind::Slack, 10, 10, 1000).unwrap().is_empty());
     let due = store.claim_notifications(ChannelKind::Email, 10, 10, 1000).unwrap();
     assert_eq!(due.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["ntf_1"]);
-    store.record_posted("ntf_1", "C0FINANCE1", "1700000000.000100").unwrap();
+    store.record_posted("ntf_1", "C0FINANCE1", "1700000000.000100", 10).unwrap();
     drop(store);
     let store = Sqlite::open(&db).unwrap(); // a second open migrates nothing twice
     drop(store);

@@ -9,6 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,17 +26,28 @@ struct Call {
     authorization: String,
     content_type: String,
     body: Value,
+    /// Refused: the first post (`ratelimited`), `auth.test` answered `ok: false`.
+    refused: bool,
 }
+
+/// The workspace of the stand-in's bot token, as its `auth.test` answers it.
+const TEAM: &str = "T0TEAM0001";
 
 /// A stand-in of Slack's Web API on 127.0.0.1: `chat.postMessage` and `chat.update` answer
 /// as Slack documents them (`{"ok": true, "channel": …, "ts": …}`; an update keeps the
-/// message's `ts`), except the first call, which gets
-/// `{"ok": false, "error": "ratelimited"}` so the retry is exercised. `views.open` answers
-/// `{"ok": true, "view": {"id": …, …}}` for a `trigger_id` and a modal view, and
-/// `invalid_arguments` otherwise, as Slack does. It records every call.
+/// message's `ts`), except the first post, which gets `{"ok": false, "error":
+/// "ratelimited"}` so the retry is exercised. `views.open` answers `{"ok": true, "view":
+/// {"id": …, …}}` for a `trigger_id` and a modal view, and `invalid_arguments` otherwise, as
+/// Slack does. `auth.test` answers who the bot token is (`team_id` [`TEAM`]), `invalid_auth`
+/// for another token, and `service_unavailable` while `auth_down` is set. Posts under
+/// `/hooks/` are a click's `response_url` (Slack answers them `ok`). Each successful post
+/// waits while `hold_posts` is set (a post in flight, answered once the test lets it). It
+/// records every call (a held post as it arrives).
 struct SlackApi {
     url: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    auth_down: Arc<AtomicBool>,
+    hold_posts: Arc<AtomicBool>,
 }
 
 impl SlackApi {
@@ -43,14 +55,35 @@ impl SlackApi {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
         let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
-        let recorded = calls.clone();
+        let (auth_down, hold_posts): (Arc<AtomicBool>, Arc<AtomicBool>) = Default::default();
+        let (recorded, down, hold) = (calls.clone(), auth_down.clone(), hold_posts.clone());
         std::thread::spawn(move || {
-            let mut served = 0u32;
+            let (mut served, mut posts) = (0u32, 0u32);
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let Some(call) = read_call(&mut stream) else { continue };
+                let Some(mut call) = read_call(&mut stream) else { continue };
                 served += 1;
-                let answer = if served == 1 {
+                let answer = if call.path.starts_with("/hooks/") {
+                    recorded.lock().unwrap().push(call);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    );
+                    continue;
+                } else if call.path == "/api/auth.test" {
+                    if call.authorization != format!("Bearer {TOKEN}") {
+                        json!({"ok": false, "error": "invalid_auth"})
+                    } else if down.load(Ordering::SeqCst) {
+                        json!({"ok": false, "error": "service_unavailable"})
+                    } else {
+                        json!({"ok": true, "url": "https://example.slack.com/", "team": "Example",
+                               "user": "handrail", "team_id": TEAM, "user_id": "U0BOT00001",
+                               "bot_id": "B0BOT00001"})
+                    }
+                } else if call.path == "/api/chat.postMessage" && {
+                    posts += 1;
+                    posts == 1
+                } {
                     json!({"ok": false, "error": "ratelimited"})
                 } else if call.path == "/api/views.open" {
                     let view = &call.body["view"];
@@ -72,7 +105,13 @@ impl SlackApi {
                         .unwrap_or_else(|| json!(format!("1700000000.{served:06}")));
                     json!({"ok": true, "channel": call.body["channel"], "ts": ts, "message": {"text": call.body["text"]}})
                 };
+                // Refused: the first post, `auth.test` failing (a refused `views.open` still counts).
+                call.refused = answer["ok"] != true && call.path != "/api/views.open";
+                let held = call.path == "/api/chat.postMessage" && !call.refused;
                 recorded.lock().unwrap().push(call);
+                while held && hold.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 let text = answer.to_string();
                 let _ = write!(
                     stream,
@@ -81,16 +120,28 @@ impl SlackApi {
                 );
             }
         });
-        SlackApi { url, calls }
+        SlackApi { url, calls, auth_down, hold_posts }
     }
 
-    /// The calls of `method` that got `ok: true`, once there are `n` of them (20 s at most).
+    /// Where a click's `response_url` points: a path of the stand-in's origin.
+    fn response_url(&self, n: u32) -> String {
+        format!("{}/hooks/{TEAM}/{n}/secretpart", self.url.trim_end_matches("/api"))
+    }
+
+    /// The calls of `method` but the refused ones (see [`Call::refused`]), once there are `n`
+    /// of them (20 s at most).
     fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
+        self.wait_for_path(&format!("/api/{method}"), n)
+    }
+
+    /// The calls to `path` (or, ending in `/`, under it) but the refused ones, once there are
+    /// `n` of them (20 s at most).
+    fn wait_for_path(&self, path: &str, n: usize) -> Vec<Call> {
         let until = Instant::now() + Duration::from_secs(20);
-        let path = format!("/api/{method}");
+        let matches = |c: &Call| if path.ends_with('/') { c.path.starts_with(path) } else { c.path == path };
         loop {
             let calls: Vec<Call> =
-                self.calls.lock().unwrap().iter().skip(1).filter(|c| c.path == path).cloned().collect();
+                self.calls.lock().unwrap().iter().filter(|c| !c.refused && matches(c)).cloned().collect();
             if calls.len() >= n || Instant::now() > until {
                 return calls;
             }
@@ -123,7 +174,13 @@ fn read_call(stream: &mut std::net::TcpStream) -> Option<Call> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some(Call { path, authorization, content_type, body: serde_json::from_slice(&body).ok()? })
+    Some(Call {
+        path,
+        authorization,
+        content_type,
+        body: serde_json::from_slice(&body).ok()?,
+        refused: false,
+    })
 }
 
 const TOKEN: &str = "xoxb-test-token-hunter2";
@@ -277,7 +334,9 @@ fn a_finance_request_is_posted_to_the_finance_channel_only_with_its_buttons() {
     // Whichever was refused first (`ok: false`) was tried again: each channel got one post.
     let channels: Vec<&str> = calls.iter().map(|c| c.body["channel"].as_str().unwrap()).collect();
     assert_eq!(channels, ["C0FINANCE1", "C0OPS00001"], "{calls:?}");
-    let all = api.calls.lock().unwrap().clone();
+    // (Beside them, the worker learns the bot's workspace: `auth.test`.)
+    let all: Vec<Call> =
+        api.calls.lock().unwrap().iter().filter(|c| c.path != "/api/auth.test").cloned().collect();
     assert_eq!(all.len(), 3, "{all:?}");
     for c in &all {
         let mentions = c.body.to_string().contains(&id);
@@ -329,8 +388,18 @@ fn status_of(server: &Server, id: &str) -> String {
 /// What Slack sends when `user` clicks `button` (an element of a posted message's actions
 /// block): the form body `payload=<JSON>`.
 fn click_body(user: &str, actions: &Value, button: &str) -> String {
+    form(&click_payload(user, actions, button))
+}
+
+/// The form body Slack sends with `payload`.
+fn form(payload: &Value) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+/// The `block_actions` payload of `user`'s click on `button` (see [`click_body`]).
+fn click_payload(user: &str, actions: &Value, button: &str) -> Value {
     let element = actions["elements"].as_array().unwrap().iter().find(|e| e["action_id"] == button).unwrap();
-    let payload = json!({
+    json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
         "team": {"id": "T0TEAM0001", "domain": "example"},
@@ -339,8 +408,7 @@ fn click_body(user: &str, actions: &Value, button: &str) -> String {
         "actions": [{"type": "button", "action_id": button, "block_id": actions["block_id"],
                      "value": element["value"], "action_ts": "1700000001.000001"}],
         "trigger_id": "1700000001.0001.abcdef0123456789",
-    });
-    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+    })
 }
 
 /// Posts an interactivity request signed with `secret` at `timestamp`: the status and answer.
@@ -661,16 +729,7 @@ fn odd_clicks_and_payloads_too_large_for_slack_open_nothing_and_decide_nothing()
     assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
     assert!(answer["text"].as_str().unwrap().contains("dashboard"), "{answer}");
     // A click without its trigger, and payload types this app has no use for, are refused.
-    let click: Value = {
-        let body = click_body("U0ALICE001", &actions, "reject");
-        let (_, payload) = url::form_urlencoded::parse(body.as_bytes()).next().unwrap();
-        serde_json::from_str(&payload).unwrap()
-    };
-    let form = |payload: &Value| {
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish()
-    };
+    let click = click_payload("U0ALICE001", &actions, "reject");
     let mut untriggered = click.clone();
     untriggered.as_object_mut().unwrap().remove("trigger_id");
     let mut shortcut = click.clone();
@@ -901,6 +960,190 @@ fn a_decision_made_through_the_api_updates_the_slack_message() {
     assert!(text.contains("*REJECTED* by") && text.contains(&operator_key), "{text}");
     assert!(text.contains("Reason: not &lt;today&gt;"), "{text}");
     assert!(!text.contains("\"actions\""), "{text}");
+}
+
+/// The answers to `response_url` under the stand-in's `n`th hook, once there are `count`.
+fn responses(api: &SlackApi, n: u32, count: usize) -> Vec<String> {
+    let path = api.response_url(n);
+    let path = &path[path.find("/hooks/").unwrap()..];
+    let calls = api.wait_for_path(path, count);
+    for c in &calls {
+        assert_eq!(c.body["response_type"], "ephemeral", "{c:?}");
+        assert_eq!(c.body["replace_original"], false, "{c:?}");
+        assert_eq!(c.authorization, "", "no bot token to a response_url: {c:?}");
+    }
+    calls.iter().map(|c| c.body["text"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn clicks_from_another_workspace_decide_nothing_and_every_click_is_answered_at_its_response_url() {
+    let (server, api, id, actions) = posted_request(
+        "team",
+        json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}}),
+    );
+    // The worker learned the bot's workspace after its post.
+    assert_eq!(api.wait_for("auth.test", 1).len(), 1);
+    // Alice's id, clicked in another workspace (the app installed there too, one secret):
+    // refused, at the response_url as in the answer, on a button and on a modal alike.
+    let mut other = click_payload("U0ALICE001", &actions, "approve");
+    other["team"]["id"] = json!("T0OTHER001");
+    other["user"]["team_id"] = json!("T0OTHER001");
+    other["response_url"] = json!(api.response_url(1));
+    let (status, answer) = interact(&server, SECRET, now(), &form(&other));
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("not the one"), "{answer}");
+    let project = actions["block_id"].as_str().unwrap().strip_prefix("handrail_decide:").unwrap();
+    let mut submission = json!({
+        "type": "view_submission",
+        "team": {"id": "T0TEAM0001", "domain": "example"},
+        "user": {"id": "U0ALICE001", "username": "someone", "team_id": "T0TEAM0001"},
+        "view": {"id": "V00000001", "type": "modal", "callback_id": "handrail_reject",
+                 "private_metadata": json!({"project": project, "request": id}).to_string(),
+                 "state": {"values": reason_values("no")}},
+    });
+    submission["team"]["id"] = json!("T0OTHER001");
+    let (status, answer) = interact(&server, SECRET, now(), &form(&submission));
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("update")), "{answer}");
+    assert!(answer.to_string().contains("not the one"), "{answer}");
+    // No workspace at all: a typed refusal.
+    let mut none = click_payload("U0ALICE001", &actions, "approve");
+    none["team"] = Value::Null;
+    none["user"]["team_id"] = Value::Null;
+    let (status, answer) = interact(&server, SECRET, now(), &form(&none));
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+    assert_eq!(
+        responses(&api, 1, 1),
+        ["This Slack workspace is not the one Handrail's Slack app belongs to: nothing was decided."]
+    );
+
+    // A response_url elsewhere than Slack's hooks or the API's origin is not posted to.
+    let mut elsewhere = click_payload("U0MALLORY1", &actions, "approve");
+    elsewhere["response_url"] = json!("http://127.0.0.1:9/hooks/T0TEAM0001/2/x");
+    let (_, answer) = interact(&server, SECRET, now(), &form(&elsewhere));
+    assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+    // Someone who is no member, then Alice, in her workspace: each told at the response_url.
+    let mut mallory = click_payload("U0MALLORY1", &actions, "approve");
+    mallory["response_url"] = json!(api.response_url(3));
+    let (_, answer) = interact(&server, SECRET, now(), &form(&mallory));
+    assert!(answer["text"].as_str().unwrap().contains("not a member"), "{answer}");
+    assert!(responses(&api, 3, 1)[0].contains("not a member"));
+    let mut alice = click_payload("U0ALICE001", &actions, "approve");
+    alice["response_url"] = json!(api.response_url(4));
+    let (_, answer) = interact(&server, SECRET, now(), &form(&alice));
+    assert!(answer["text"].as_str().unwrap().starts_with("APPROVED by Alice"), "{answer}");
+    let told = responses(&api, 4, 1);
+    assert!(told[0].starts_with("APPROVED by Alice (slack:U0ALICE001)"), "{told:?}");
+    let (status, _) = interact(&server, SECRET, now(), &form(&alice));
+    assert_eq!(status, 200);
+    assert!(responses(&api, 4, 2)[1].contains("no longer pending"));
+    // The hook of the refused URL never got anything; the workspace was asked once, with the
+    // bot token.
+    let calls = api.calls.lock().unwrap().clone();
+    assert!(!calls.iter().any(|c| c.path.starts_with("/hooks/T0TEAM0001/2/")), "{calls:?}");
+    let asked: Vec<&Call> = calls.iter().filter(|c| c.path == "/api/auth.test").collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].authorization, format!("Bearer {TOKEN}"));
+
+    // The decision names her, by id and by her name on the channel, in the request and the
+    // audit log alike.
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["decision"]["actor"], "slack:U0ALICE001", "{row}");
+    assert_eq!(row["decision"]["actor_name"], "Alice", "{row}");
+    let (_, audit) = server.call("GET", "/v1/audit", &server.operator, None);
+    let resolved =
+        audit["entries"].as_array().unwrap().iter().find(|e| e["event"] == "request.resolved").unwrap();
+    assert_eq!(
+        (&resolved["actor"], &resolved["data"]["actor_name"]),
+        (&json!("slack:U0ALICE001"), &json!("Alice"))
+    );
+}
+
+#[test]
+fn while_slack_cannot_say_which_workspace_the_bot_is_in_clicks_decide_nothing() {
+    let api = SlackApi::start();
+    api.auth_down.store(true, Ordering::SeqCst);
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("team-down", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    let actions =
+        posted[0].body["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap().clone();
+    let alice = click_body("U0ALICE001", &actions, "approve");
+    let (status, answer) = interact(&server, SECRET, now(), &alice);
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("cannot confirm this Slack workspace"), "{answer}");
+    assert_eq!(status_of(&server, &id), "PENDING");
+    // Slack answers again: the next click asks again and decides.
+    api.auth_down.store(false, Ordering::SeqCst);
+    let (_, answer) = interact(&server, SECRET, now(), &alice);
+    assert!(answer["text"].as_str().unwrap().starts_with("APPROVED by Alice"), "{answer}");
+    assert_eq!(status_of(&server, &id), "APPROVED");
+}
+
+#[test]
+fn a_message_posted_while_its_request_was_decided_is_updated_and_an_expired_one_says_so() {
+    let api = SlackApi::start();
+    let mut env = slack_env();
+    env.push(("HANDRAIL_SLACK_API_URL", &api.url));
+    let server = Server::fresh_with("in-flight", &env);
+    let (status, answer) = server.call("POST", "/v1/channels", &server.operator, Some(&finance()));
+    assert_eq!(status, 201, "{answer}");
+    // The post reaches Slack and waits there for its answer, while the request is decided:
+    // the decision's transaction finds no posted message; recording the post queues the update.
+    api.hold_posts.store(true, Ordering::SeqCst);
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 42}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let posted = api.wait_for("chat.postMessage", 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let (status, answer) = server.call(
+        "POST",
+        &format!("/v1/requests/{id}/resolve"),
+        &server.operator,
+        Some(&json!({"decision": "approve"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(api.wait_for("chat.update", 0).is_empty());
+    api.hold_posts.store(false, Ordering::SeqCst);
+    let updates = api.wait_for("chat.update", 1);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let calls = api.calls.lock().unwrap().clone();
+    let post_index = calls.iter().rposition(|c| c.path == "/api/chat.postMessage").unwrap();
+    assert_eq!(updates[0].body["ts"], json!(format!("1700000000.{:06}", post_index + 1)), "{calls:?}");
+    assert!(updates[0].body.to_string().contains("*APPROVED* by"), "{updates:?}");
+
+    // A request nobody decides: at its deadline the sweep expires it, and its message says so.
+    let (status, created) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "wire", "role": "finance", "payload": {"amount": 7},
+                     "timeout_secs": 3})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let late = created["id"].as_str().unwrap().to_string();
+    assert_eq!(api.wait_for("chat.postMessage", 2).len(), 2);
+    let updates = api.wait_for("chat.update", 2);
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    let text = updates[1].body.to_string();
+    assert!(text.contains("*EXPIRED* by no one before the deadline"), "{text}");
+    assert_eq!(status_of(&server, &late), "EXPIRED");
 }
 
 /// The rule every store applies inside the deciding transaction: `slack:USER` approves only

@@ -168,8 +168,14 @@ export interface Decision {
   patched_payload?: unknown;
   /** What the edit changed. */
   diff?: Diff | null;
-  /** Who decided. */
+  /** Who decided: an operator key's id, `email:ADDRESS`, `slack:USER`, or `system`. */
   actor?: string | null;
+  /**
+   * The decider's display name where the channel they decided through names them (a Slack
+   * member's name on the channel), as it was when they decided. Shown next to `actor`,
+   * which stays the identity; the proof binds `actor`, not this.
+   */
+  actor_name?: string | null;
   /** Why (required in practice for rejections). */
   reason?: string | null;
   /**

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
-import { launch, screenshot, startServer } from "./harness.mjs";
+import { launch, screenshot, signedIn, startServer } from "./harness.mjs";
 
 /** An SMTP server that accepts everything and keeps each message's recipients and data. */
 function smtpSink() {
@@ -136,4 +136,14 @@ test("an e-mail link opened in Chromium approves an edit as its addressee", asyn
   const again = await page.goto(url);
   assert.equal(again.status(), 409);
   await context.close();
+
+  // The dashboard names the decider by her address, on the request and in the audit log.
+  const signed = await signedIn(browser, server);
+  await signed.page.goto(`${server.url}/#/requests/${created.id}`);
+  assert.equal(await signed.page.getByTestId("decider").innerText(), "alice@example.com (e-mail)");
+  await signed.page.goto(`${server.url}/#/audit`);
+  await signed.page.getByTestId("audit-verdict").filter({ hasText: "verified" }).waitFor();
+  assert.match(await signed.page.locator("table.audit").innerText(), /alice@example\.com \(e-mail\)/);
+  assert.deepEqual(signed.errors.map(String), []);
+  await signed.context.close();
 });

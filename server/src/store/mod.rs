@@ -798,13 +798,15 @@ pub trait Channels: Send + Sync {
         lease_ms: i64,
     ) -> StoreResult<Vec<Notification>>;
     /// Keeps where a Slack notification's message was posted (its channel and `ts`), so the
-    /// message can be updated once the request is decided.
-    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()>;
+    /// message can be updated once the request is decided. [`Requests::decide`] queues that
+    /// update (`request.decided`) for every message posted by then, in the decision's
+    /// transaction; for a message posted while the decision committed, this queues it: it
+    /// reads the request's status in its own transaction, ordered against the decision's
+    /// (so exactly one of the two finds the other).
+    fn record_posted(&self, id: &str, channel: &str, ts: &str, now_ms: i64) -> StoreResult<()>;
     /// The `ts` of the newest message posted about `request` to Slack channel `channel` (a
     /// reminder is a reply in its thread); None before one was posted.
     fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>>;
-    /// Queues a `request.decided` update of every Slack message posted about `request`.
-    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()>;
     /// Records an attempt: sent, retried at `next_ms`, or given up (`next_ms` None).
     fn record_notification(
         &self,
@@ -1024,7 +1026,8 @@ pub trait Requests: Send + Sync {
     /// Requests of a project, newest first, as `filter` says.
     fn list(&self, project: &str, filter: &RequestFilter<'_>) -> StoreResult<Vec<RequestRow>>;
     /// Decides a pending request, appends the audit entry and queues the event for the
-    /// project's endpoints and, when given, for the request's own `callback` URL; false when
+    /// project's endpoints and, when given, for the request's own `callback` URL, and the
+    /// update (`request.decided`) of every Slack message posted about it; false when
     /// it was no longer pending. An approval must pass [`approving_actor`], its actor an
     /// operator key of the project at that moment; otherwise nothing is written and the answer
     /// is an error.

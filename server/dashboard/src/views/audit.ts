@@ -4,6 +4,7 @@
 import { api } from "../api";
 import { h, mount, when } from "../dom";
 import type { AuditEntry, AuditPage } from "../types";
+import { auditName, decider } from "../decider";
 import { codeOf, visible, wasm } from "../wasm";
 
 const PAGE = 1000;
@@ -52,7 +53,7 @@ export async function auditView(root: HTMLElement, signal: AbortSignal): Promise
           null,
           h("td", null, e.seq),
           h("td", null, when(e.at)),
-          h("td", null, visible(e.actor)),
+          h("td", null, decider(e.actor, auditName(e.data))),
           h("td", null, visible(e.event)),
           h("td", null, h("code", null, visible(e.subject))),
           h("td", null, h("code", { title: e.hash }, e.hash.slice(0, 12))),

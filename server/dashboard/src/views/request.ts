@@ -7,6 +7,7 @@ import { age, h, mount, nowSecs, toast, when } from "../dom";
 import { editor, type Editor } from "../form";
 import { openBytes, openValue, sealFor, type Opened } from "../keys";
 import { requestContext, type Decision, type FirewallContext, type Jwks, type ProjectView, type RequestContext, type RequestView, type Resolve } from "../types";
+import { decider } from "../decider";
 import { codeOf, visible, wasm } from "../wasm";
 
 /** Resolves a request (used by the queue's one-tap buttons too). */
@@ -381,7 +382,13 @@ async function decisionSection(r: RequestView, d: Decision, o: Opened): Promise<
     "section",
     { class: "card" },
     h("h2", null, "Decision"),
-    h("p", null, h("b", null, d.status), d.actor ? ` by ${d.actor}` : "", ` · ${when(d.decided_at)}`),
+    h(
+      "p",
+      null,
+      h("b", null, d.status),
+      d.actor ? [" by ", h("span", { "data-testid": "decider" }, decider(d.actor, d.actor_name))] : "",
+      ` · ${when(d.decided_at)}`,
+    ),
     d.reason ? h("p", null, "Reason: ", visible(d.reason)) : null,
     patched,
     proof,

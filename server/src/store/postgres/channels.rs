@@ -143,18 +143,6 @@ impl Channels for Postgres {
         })
     }
 
-    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
-        self.block(async {
-            let c = self.client().await?;
-            c.run(
-                "UPDATE notifications SET posted_channel = $2, posted_ts = $3 WHERE id = $1",
-                &[&id, &channel, &ts],
-            )
-            .await?;
-            Ok(())
-        })
-    }
-
     fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>> {
         self.block(async {
             let c = self.client().await?;
@@ -171,29 +159,33 @@ impl Channels for Postgres {
         })
     }
 
-    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+    fn record_posted(&self, id: &str, channel: &str, ts: &str, now_ms: i64) -> StoreResult<()> {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let posted: Vec<(String, String)> = tx
-                .rows(
-                    "SELECT DISTINCT posted_channel, posted_ts FROM notifications
-                     WHERE project = $1 AND request = $2 AND kind = 'slack' AND event != 'request.decided'
-                     AND posted_ts IS NOT NULL",
-                    &[&project, &request],
-                )
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<StoreResult<_>>()?;
-            for (channel, ts) in posted {
-                tx.run(
-                    "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                        created_ms, updated_ms, posted_channel, posted_ts)
-                     VALUES ($1, $2, $3, 'slack', $4, 'request.decided', 'pending', 0, $5, $5, $5, $4, $6)",
-                    &[&random_id("ntf_")?, &project, &request, &channel, &now_ms, &ts],
+            let of = tx
+                .row_opt(
+                    "UPDATE notifications SET posted_channel = $2, posted_ts = $3 WHERE id = $1
+                     RETURNING project, request",
+                    &[&id, &channel, &ts],
                 )
                 .await?;
+            if let Some(of) = of {
+                let (project, request): (String, String) = (of.try_get(0)?, of.try_get(1)?);
+                // The request's row, shared: a decision writing it meanwhile is waited for
+                // (and then seen decided: its transaction found no posted message, so the
+                // update is queued here); one that writes it after this commit finds this
+                // message posted and queues the update itself.
+                let status = tx
+                    .row_opt(
+                        "SELECT status FROM requests WHERE project = $1 AND id = $2 FOR SHARE",
+                        &[&project, &request],
+                    )
+                    .await?;
+                let status: Option<String> = status.map(|r| r.try_get(0)).transpose()?;
+                if status.is_some_and(|s| s != Status::Pending.as_str()) {
+                    queue_update(&tx, &project, &request, channel, ts, now_ms).await?;
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -285,7 +277,7 @@ pub(super) async fn notify(
     recipients: &[Recipient],
 ) -> StoreResult<()> {
     let targets = addressees(tx, project, role).await?;
-    notify_to(tx, targets, project, request, event, at, expires_at, recipients).await
+    notify_to(tx, targets, project, request, role, event, at, expires_at, recipients).await
 }
 
 /// Every e-mail address and Slack channel of `project` that hears requests of `role`, each
@@ -326,6 +318,7 @@ pub(super) async fn notify_to(
     targets: Vec<Target>,
     project: &str,
     request: &str,
+    role: Option<&str>,
     event: &str,
     at: i64,
     expires_at: i64,
@@ -351,6 +344,51 @@ pub(super) async fn notify_to(
         .await
         },
     ))
+    .await?;
+    Ok(())
+}
+
+/// Queues a `request.decided` update of every Slack message posted about `request` (each
+/// message once), inside the transaction that writes its decision, after the request's row
+/// is written (so a [`Channels::record_posted`] that committed meanwhile is seen).
+pub(super) async fn queue_slack_updates(
+    tx: &impl GenericClient,
+    project: &str,
+    request: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let posted: Vec<(String, String)> = tx
+        .rows(
+            "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+             WHERE request = $2 AND project = $1 AND kind = 'slack' AND event != 'request.decided'
+             AND posted_ts IS NOT NULL",
+            &[&project, &request],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<StoreResult<_>>()?;
+    for (channel, ts) in posted {
+        queue_update(tx, project, request, &channel, &ts, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// Queues the `request.decided` update of one posted Slack message.
+async fn queue_update(
+    tx: &impl GenericClient,
+    project: &str,
+    request: &str,
+    channel: &str,
+    ts: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    tx.run(
+        "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+            created_ms, updated_ms, posted_channel, posted_ts)
+         VALUES ($1, $2, $3, 'slack', $4, 'request.decided', 'pending', 0, $5, $5, $5, $4, $6)",
+        &[&random_id("ntf_")?, &project, &request, &channel, &now_ms, &ts],
+    )
     .await?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! usage row, then its audit chain — so concurrent writes on any replica wait for each other
 //! rather than deadlock.
 
-use super::channels::{addressees, is_addressee, notify, notify_to, slack_member};
+use super::channels::{addressees, is_addressee, notify, notify_to, queue_slack_updates, slack_member};
 use super::deliveries::{enqueue, enqueue_to, hearing};
 use super::housekeeping::add_usage;
 use super::*;
@@ -169,7 +169,17 @@ impl Requests for Postgres {
             chain_later(project);
             futures_util::future::try_join(
                 enqueue_to(c, hooks, project, id, audit.event, audit.at, None, async || row_from(body)),
-                notify_to(c, addressees, project, id, audit.event, audit.at, row.expires_at, recipients),
+                notify_to(
+                    c,
+                    addressees,
+                    project,
+                    id,
+                    role,
+                    audit.event,
+                    audit.at,
+                    row.expires_at,
+                    recipients,
+                ),
             )
             .await?;
             self.announce(c, project, id, "request.created").await?;
@@ -513,9 +523,11 @@ impl Postgres {
         let Some(role) = role else { return Ok(false) };
         let role: Option<String> = role.try_get(0)?;
         let audit = &d.audit;
-        // Sent together (the database runs them in this order): the webhooks' read (and then
-        // their deliveries), the usage change, the audit entry.
-        futures_util::future::try_join3(
+        // Sent together (the database runs them in this order): the Slack messages' updates
+        // (the messages that asked show the outcome: their updates commit with it), the
+        // webhooks' read (and then their deliveries), the usage change, the audit entry.
+        futures_util::future::try_join4(
+            queue_slack_updates(tx, project, id, audit.at * 1000),
             enqueue(tx, project, id, role.as_deref(), audit.event, audit.at, d.callback, async || {
                 stored(tx, project, id).await
             }),

@@ -125,14 +125,6 @@ impl Channels for Sqlite {
         Ok(rows)
     }
 
-    fn record_posted(&self, id: &str, channel: &str, ts: &str) -> StoreResult<()> {
-        self.conn().execute(
-            "UPDATE notifications SET posted_channel = ?2, posted_ts = ?3 WHERE id = ?1",
-            params![id, channel, ts],
-        )?;
-        Ok(())
-    }
-
     fn posted_message(&self, project: &str, request: &str, channel: &str) -> StoreResult<Option<String>> {
         Ok(self
             .reader()
@@ -146,29 +138,30 @@ impl Channels for Sqlite {
             .optional()?)
     }
 
-    fn queue_slack_updates(&self, project: &str, request: &str, now_ms: i64) -> StoreResult<()> {
+    fn record_posted(&self, id: &str, channel: &str, ts: &str, now_ms: i64) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let posted = {
-            let mut stmt = tx.prepare(
-                "SELECT DISTINCT posted_channel, posted_ts FROM notifications
-                 WHERE project = ?1 AND request = ?2 AND kind = 'slack' AND event != 'request.decided'
-                 AND posted_ts IS NOT NULL",
-            )?;
-            let rows = stmt.query_map(params![project, request], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        for (channel, ts) in posted {
-            let mut id = [0u8; 12];
-            handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
-                    created_ms, updated_ms, posted_channel, posted_ts)
-                 VALUES (?1, ?2, ?3, 'slack', ?4, 'request.decided', 'pending', 0, ?5, ?5, ?5, ?4, ?6)",
-                params![format!("ntf_{}", handrail_core::encoding::b64url_encode(id)), project, request, channel, now_ms, ts],
-            )?;
+        let of: Option<(String, String)> = tx
+            .query_row(
+                "UPDATE notifications SET posted_channel = ?2, posted_ts = ?3 WHERE id = ?1
+                 RETURNING project, request",
+                params![id, channel, ts],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        // Decided while the message was being posted: that decision's transaction found no
+        // posted message to update, so this one queues the update (writes are serialized).
+        if let Some((project, request)) = of {
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM requests WHERE project = ?1 AND id = ?2",
+                    params![project, request],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if status.is_some_and(|s| s != Status::Pending.as_str()) {
+                queue_update(&tx, &project, &request, channel, ts, now_ms)?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -292,5 +285,56 @@ pub(super) fn notify(
             ])?;
         }
     }
+    Ok(())
+}
+
+/// Queues a `request.decided` update of every Slack message posted about `request` (each
+/// message once), inside the transaction that writes its decision.
+pub(super) fn queue_slack_updates(
+    tx: &Connection,
+    project: &str,
+    request: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let posted = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT posted_channel, posted_ts FROM notifications
+             WHERE request = ?2 AND project = ?1 AND kind = 'slack' AND event != 'request.decided'
+             AND posted_ts IS NOT NULL",
+        )?;
+        let rows = stmt
+            .query_map(params![project, request], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    for (channel, ts) in posted {
+        queue_update(tx, project, request, &channel, &ts, now_ms)?;
+    }
+    Ok(())
+}
+
+/// Queues the `request.decided` update of one posted Slack message.
+fn queue_update(
+    tx: &Connection,
+    project: &str,
+    request: &str,
+    channel: &str,
+    ts: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let mut id = [0u8; 12];
+    handrail_core::crypto::fill_random(&mut id).map_err(|e| StoreError(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT INTO notifications (id, project, request, kind, address, event, state, attempts, next_ms,
+            created_ms, updated_ms, posted_channel, posted_ts)
+         VALUES (?1, ?2, ?3, 'slack', ?4, 'request.decided', 'pending', 0, ?5, ?5, ?5, ?4, ?6)",
+    )?
+    .execute(params![
+        format!("ntf_{}", handrail_core::encoding::b64url_encode(id)),
+        project,
+        request,
+        channel,
+        now_ms,
+        ts
+    ])?;
     Ok(())
 }

@@ -459,6 +459,8 @@ fn decide_job(
             )
             .optional()?;
         let Some(role) = role else { return Ok(Written::Skipped) };
+        // The Slack messages that asked show the outcome: their updates commit with it.
+        channels::queue_slack_updates(tx, &project, &id, at * 1000)?;
         housekeeping::add_usage(tx, &project, text.len() as i64)?;
         let audit = AuditEvent { at, actor: &actor, event: &event, data };
         append_audit(tx, &project, &id, &audit)?;

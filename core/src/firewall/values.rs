@@ -761,11 +761,63 @@ const WEAK_MARKERS: &[&str] = &[
     "then continue",
 ];
 
+/// How many different weak markers taint an output.
+pub const WEAK_NEEDED: usize = 3;
+
+fn strong_markers(lower: &str) -> impl Iterator<Item = &'static str> + '_ {
+    STRONG_MARKERS.iter().copied().filter(|m| lower.contains(m))
+}
+
+fn weak_markers(lower: &str) -> impl Iterator<Item = &'static str> + '_ {
+    WEAK_MARKERS.iter().copied().filter(|m| lower.contains(m))
+}
+
 /// Whether text (lowercased) carries instructions addressed to the agent: one strong marker,
-/// or three different weak ones.
+/// or [`WEAK_NEEDED`] different weak ones.
 pub(crate) fn instruction_like(lower: &str) -> bool {
-    STRONG_MARKERS.iter().any(|m| lower.contains(m))
-        || WEAK_MARKERS.iter().filter(|m| lower.contains(*m)).nth(2).is_some()
+    strong_markers(lower).next().is_some() || weak_markers(lower).nth(WEAK_NEEDED - 1).is_some()
+}
+
+/// The markers [`instruction_like`] finds in a text, to explain a taint or to measure false
+/// alarms on honest text (`core/examples/taint_scan.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    /// Strong markers present (one taints).
+    pub strong: Vec<&'static str>,
+    /// Weak markers present ([`WEAK_NEEDED`] different ones taint).
+    pub weak: Vec<&'static str>,
+}
+
+impl Markers {
+    /// Whether these markers make the text instruction-like.
+    pub fn instruction_like(&self) -> bool {
+        !self.strong.is_empty() || self.weak.len() >= WEAK_NEEDED
+    }
+
+    fn add(&mut self, lower: &str) {
+        for m in strong_markers(lower) {
+            if !self.strong.contains(&m) {
+                self.strong.push(m);
+            }
+        }
+        for m in weak_markers(lower) {
+            if !self.weak.contains(&m) {
+                self.weak.push(m);
+            }
+        }
+    }
+}
+
+/// The markers of a tool output as the firewall reads it: the lowercased text, and its
+/// `%XX`-decoded form when it has escapes. The same rule as the taint in `observe`.
+pub fn output_markers(output: &str) -> Markers {
+    let lower = output.to_lowercase();
+    let mut markers = Markers::default();
+    markers.add(&lower);
+    if let Some(decoded) = percent_decoded(&lower) {
+        markers.add(&decoded);
+    }
+    markers
 }
 
 /// `text` with `%XX` escapes and `+` decoded (an injection hidden in a logged URL), or

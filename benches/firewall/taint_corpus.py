@@ -277,10 +277,10 @@ def tau2_wordings(name):
 
 
 # An eval wording that carries no marker on purpose (caught by provenance instead).
-NO_MARKER_BY_DESIGN = {"tau2_sessions/WORDINGS/exfiltration#0"}
+NO_MARKER_BY_DESIGN = {"tau2_sessions/WORDINGS/exfiltration#0", "tau2_sessions/WORDINGS/exfiltration#0 (in JSON)"}
 # Eval wordings the marker rule did not detect before this work either (the generator's
 # held-out wordings were written not to be tuned on; those sessions are caught by provenance).
-NOT_DETECTED_BEFORE = {"gen_sessions/heldout#1", "gen_sessions/heldout#2", "gen_sessions/heldout#3"}
+NOT_DETECTED_BEFORE = {f"gen_sessions/heldout#{i}{form}" for i in (1, 2, 3) for form in ("", " (in JSON)")}
 
 
 def build(a):
@@ -306,10 +306,12 @@ def build(a):
             for i, c in enumerate(chunks_of(text, a.chunk)[: a.per_doc]):
                 chunks.append({"id": f"{name}:{doc}:{i}", "corpus": name, "doc": doc, "text": c})
         corpora[name] = chunks
-    corpora["injections-eval"] = [{"id": f"injections-eval:{d}", "corpus": "injections-eval", "doc": d, "text": t}
-                                  for d, t in eval_wordings()]
-    corpora["injections-new"] = [{"id": f"injections-new:{d}", "corpus": "injections-new", "doc": d, "text": t}
-                                  for d, t in tau2_wordings("NEW_WORDINGS")]
+    # Each wording twice: as plain text, and as the evaluations place it, appended to a field
+    # of a JSON output after a blank line (so the scanner reads `\n\n` escapes before it).
+    for name, wordings in (("injections-eval", eval_wordings()), ("injections-new", tau2_wordings("NEW_WORDINGS"))):
+        corpora[name] = [{"id": f"{name}:{d}{form}", "corpus": name, "doc": d + form, "text": text}
+                         for d, t in wordings
+                         for form, text in (("", t), (" (in JSON)", json.dumps({"notes": "See below.\n\n" + t})))]
     return corpora
 
 

@@ -781,7 +781,8 @@ impl Firewall {
             let (lower, compact) = values::searchable(output);
             let decoded = values::percent_decoded(&lower);
             let tainted = !self.taint_off
-                && (values::instruction_like(&lower) || decoded.as_deref().is_some_and(values::instruction_like));
+                && (values::instruction_like(&lower)
+                    || decoded.as_deref().is_some_and(values::instruction_like));
             if tainted {
                 // Everything in this output is the attacker's to choose, structured or not.
                 session.tainted.0.push_str(&lower);

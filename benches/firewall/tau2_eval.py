@@ -46,10 +46,10 @@ def venv_python(venv):
     return py
 
 
-def convert(venv, out, seed, domains):
+def convert(venv, out, seed, domains, wordings="eval"):
     py = venv_python(venv)
     subprocess.run([py, os.path.join(HERE, "tau2_sessions.py"), "--out", out, "--seed", str(seed),
-                    "--domains", domains], check=True)
+                    "--domains", domains, "--wordings", wordings], check=True)
 
 
 def load(out, domain):
@@ -130,14 +130,14 @@ def rate(k, n):
     return round(k / n, 4) if n else None
 
 
-def evaluate(binary, sessions, tools, k, seed, workdir, timeout, declared):
+def evaluate(binary, sessions, tools, k, seed, workdir, timeout, declared, extra=()):
     rng = random.Random(seed)
     train, test = folds(sessions, k, rng)
     use_tools = tools if declared else {}
     base = {o["session"]: o["flagged_at"] for o in markov_baseline(train, test)}
     result = {"markov": score(test, base, tools)}
     if binary:
-        out, wall, warnings = run_handrail(binary, train, test, use_tools, workdir, timeout)
+        out, wall, warnings = run_handrail(binary, train, test, use_tools, workdir, timeout, extra)
         flagged = {o["session"]: o["flagged_at"] for o in out}
         verdicts = {o["session"]: o["verdicts"] for o in out}
         result["handrail"] = score(test, flagged, tools, verdicts)
@@ -160,25 +160,31 @@ def main():
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--baseline-only", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--no-taint", action="store_true",
+                    help="ablation: run the CLI with --no-taint (no output taints a session)")
+    ap.add_argument("--wordings", choices=["eval", "new"], default="eval",
+                    help="injection wordings of tau2_sessions.py: WORDINGS, or NEW_WORDINGS (held-out check)")
     a = ap.parse_args()
+    extra = ["--no-taint"] if a.no_taint else []
     binary = None if a.baseline_only else a.handrail
     with tempfile.TemporaryDirectory() as tmp:
         data = a.data or os.path.join(tmp, "data")
         if not a.data:
-            convert(a.venv, data, a.seed, a.domains)
-        summary = {"seed": a.seed, "domains": {}}
+            convert(a.venv, data, a.seed, a.domains, a.wordings)
+        summary = {"seed": a.seed, "no_taint": a.no_taint, "wordings": a.wordings, "domains": {}}
         for domain in a.domains.split(","):
             sessions, tools = load(data, domain)
             d = {}
             for declared in (True, False):
                 name = "declared" if declared else "inferred"
-                d[name] = evaluate(binary, sessions, tools, None, a.seed, tmp, a.timeout, declared)
+                d[name] = evaluate(binary, sessions, tools, None, a.seed, tmp, a.timeout, declared, extra)
                 d[name]["cold_start"] = {
-                    str(k): evaluate(binary, sessions, tools, k, a.seed, tmp, a.timeout, declared)
+                    str(k): evaluate(binary, sessions, tools, k, a.seed, tmp, a.timeout, declared, extra)
                     for k in map(int, a.sizes.split(","))
                 } if declared else {}
             summary["domains"][domain] = d
-    print(f"# tau2-bench, leave one task out (seed {a.seed})\n")
+    print(f"# tau2-bench, leave one task out (seed {a.seed}, wordings {a.wordings}"
+          f"{', taint off' if a.no_taint else ''})\n")
     print("| domain | effects | detector | injected held | honest sessions interrupted | honest calls held | honest side-effecting calls held |")
     print("|---|---|---|---|---|---|---|")
     for domain, d in summary["domains"].items():

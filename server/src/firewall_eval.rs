@@ -127,7 +127,10 @@ fn call<'a>(c: &'a CallIn) -> Call<'a> {
 }
 
 /// Runs the evaluation and returns the output lines.
-pub fn run(train: &str, test: &str, tools: Option<&str>) -> Result<Vec<String>, EvalError> {
+///
+/// With `taint` false, outputs never taint a session ([`Firewall::without_taint`]): the
+/// ablation that shows what the instruction-like rule adds.
+pub fn run(train: &str, test: &str, tools: Option<&str>, taint: bool) -> Result<Vec<String>, EvalError> {
     let policy = tools.map(parse_tools).transpose()?.unwrap_or_default();
     let train = parse_sessions(train)?;
     let test = parse_sessions(test)?;
@@ -135,7 +138,11 @@ pub fn run(train: &str, test: &str, tools: Option<&str>) -> Result<Vec<String>, 
     let fresh = || {
         let mut fw = Firewall::new(policy.clone(), Default::default());
         fw.mode = Mode::Enforce;
-        fw
+        if taint {
+            fw
+        } else {
+            fw.without_taint()
+        }
     };
     for session in &train {
         let fw = firewalls.entry(session.agent.clone()).or_insert_with(fresh);

@@ -261,6 +261,10 @@ enum FirewallCommand {
         /// JSON of declared effects: {"tool": {"effect": "payment"}, …}.
         #[arg(long)]
         tools: Option<String>,
+        /// Ablation: no tool output taints a session (instruction-like outputs are read like
+        /// any other), to measure what the taint rule adds.
+        #[arg(long)]
+        no_taint: bool,
     },
 }
 
@@ -307,8 +311,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Firewall(FirewallCommand::Eval { train, test, tools }) = &cli.command {
-        return match firewall_eval::run(train, test, tools.as_deref()) {
+    if let Command::Firewall(FirewallCommand::Eval { train, test, tools, no_taint }) = &cli.command {
+        return match firewall_eval::run(train, test, tools.as_deref(), !no_taint) {
             Ok(lines) => {
                 let mut out = std::io::stdout().lock();
                 for line in lines {

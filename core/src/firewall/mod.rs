@@ -10,7 +10,10 @@
 //! 3. **Provenance**: per session, where each value came from — the task's text, a short
 //!    string field of a tool output (a record), free text of an output, a value learned or
 //!    approved before — and whether that output also addressed the agent with instructions
-//!    (role markers, words to an AI, overrides, "important message", tool names, secrecy).
+//!    (`instructions`: signals of structure and word classes — the reader named as a machine,
+//!    overrides of its instructions, ordering against its reply, role markup and authority,
+//!    secrecy towards the user, tool-call syntax and this agent's own tool names — combined by
+//!    a small score).
 //!    A destination (a recipient, account, IBAN, URL host, e-mail, phone number, path, or a
 //!    string under a key like `user_id`, `payment_method_id`, `channel`, `password`; every
 //!    string of a destructive call) is held when it occurs in such a tainted output unless
@@ -34,6 +37,7 @@
 //! of the core: `now` is an argument.
 
 mod effect;
+mod instructions;
 mod layout;
 mod profile;
 mod values;
@@ -50,7 +54,8 @@ pub use profile::{Graph, GraphEdge, GraphNode, Profile, Readiness};
 use profile::{Level, START};
 
 use crate::error::{Error, Result};
-pub use values::{output_markers, sensitive_values, skeleton_hash, Kind, Markers, Sensitive, WEAK_NEEDED};
+pub use instructions::{output_signals, Class, Signal, Signals, AIMED_SCORE, TAINT_SCORE};
+pub use values::{sensitive_values, skeleton_hash, Kind, Sensitive};
 
 /// Tunable constants, with the defaults the benchmarks were run with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -780,9 +785,13 @@ impl Firewall {
         if let Some(output) = output {
             let (lower, compact) = values::searchable(output);
             let decoded = values::percent_decoded(&lower);
-            let tainted = !self.taint_off
-                && (values::instruction_like(&lower)
-                    || decoded.as_deref().is_some_and(values::instruction_like));
+            // A tool of this agent named in another tool's output is a tool-knowledge signal.
+            let known_tool = |name: &str| {
+                name != call.tool
+                    && (self.policy.effects.contains_key(name) || self.profile.tool_id(name).is_some())
+            };
+            let tainted =
+                !self.taint_off && instructions::tool_output_signals(output, &known_tool).instruction_like();
             if tainted {
                 // Everything in this output is the attacker's to choose, structured or not.
                 session.tainted.0.push_str(&lower);

@@ -41,6 +41,9 @@
 //! dev corpora of `benches/firewall/taint_corpus.py`. Never designed on `NEW_WORDINGS`, the
 //! generator's held-out wordings or garak's held-out split.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 /// Score at which an output is instruction-like.
 pub const TAINT_SCORE: u8 = 3;
 
@@ -450,6 +453,10 @@ pub fn signals(text: &str, known_tool: &dyn Fn(&str) -> bool) -> Signals {
     for i in 0..n {
         let cur = ws[i];
         let word = cur.w;
+        // Every rule below starts at an identifier or at a word of `triggers()`: skip the rest.
+        if !cur.ident && !cur.line_start && !is_trigger(word) {
+            continue;
+        }
         // --- addressed: vocative + [fillers] + machine noun
         let vocative = any_of(word, VOCATIVE);
         if vocative || (any_of(word, MESSAGE) && matches!(w(i + 1), "to" | "for")) {
@@ -830,6 +837,89 @@ pub fn signals(text: &str, known_tool: &dyn Fn(&str) -> bool) -> Signals {
         }
     }
     s
+}
+
+/// The words (stems; a plural `s` is allowed) at which some rule of [`signals`] starts.
+fn triggers() -> &'static HashSet<&'static str> {
+    static TRIGGERS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    TRIGGERS.get_or_init(|| {
+        let lists: [&[&str]; 9] = [
+            MACHINE,
+            MACHINE_WEAK,
+            VOCATIVE,
+            MESSAGE,
+            OVERRIDE_VERBS,
+            RUN_VERBS,
+            REPLY_VERBS,
+            USER,
+            TELL_VERBS,
+        ];
+        let words: &[&str] = &[
+            "whoever",
+            "automated",
+            "virtual",
+            "language",
+            "user",
+            "human",
+            "stop",
+            "no",
+            "new",
+            "updated",
+            "revised",
+            "real",
+            "actual",
+            "before",
+            "prior",
+            "then",
+            "instead",
+            "just",
+            "reply",
+            "respond",
+            "answer",
+            "repeat",
+            "print",
+            "output",
+            "your",
+            "not",
+            "never",
+            "don't",
+            "dont",
+            "without",
+            "keep",
+            "skip",
+            "skipping",
+            "invisible",
+            "hidden",
+            "this",
+            "order",
+            "update",
+            "request",
+            "required",
+            "authorized",
+            "authorised",
+            "approved",
+            "mandated",
+            "function",
+            "tool",
+            "these",
+            "important",
+            "urgent",
+            "critical",
+            "mandatory",
+            "priority",
+            "crucial",
+            "you",
+            "make",
+            "immediately",
+            "right",
+        ];
+        lists.iter().flat_map(|l| l.iter()).chain(words).copied().collect()
+    })
+}
+
+fn is_trigger(w: &str) -> bool {
+    let t = triggers();
+    t.contains(w) || w.strip_suffix('s').is_some_and(|stem| t.contains(stem))
 }
 
 /// Whether a modal of obligation starts at word `j` ("must", "has to", "is required to").

@@ -65,7 +65,8 @@ alone; with the signal detector, every class:rule(weight) of a tainted chunk). `
 prints up to N tainted dev chunks (never held-out ones); `--show-missed` the undetected
 injections of the checks that were read (`injections-eval` without the generator's held-out
 wordings, `garak-dev`); `--json PATH` writes every figure; `--out DIR` keeps the chunks;
-`--no-garak` skips garak (no venv).
+`--no-garak` skips garak (no venv); `--compare SCANNER` also runs another `taint_scan`
+(main's, for a before/after) on the very same chunks and prints both counts.
 """
 
 import argparse
@@ -380,6 +381,8 @@ def main():
                     help="print the injections of the read checks (eval wordings, garak dev) not detected")
     ap.add_argument("--garak-venv", default=os.path.join(HERE, "..", "..", "target", "garak-venv"))
     ap.add_argument("--no-garak", action="store_true", help="skip garak's corpus (no venv)")
+    ap.add_argument("--compare", metavar="SCANNER",
+                    help="also run another taint_scan (e.g. main's) on the same chunks and print both counts")
     ap.add_argument("--json")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -422,6 +425,15 @@ def main():
     if unexpected:
         print(f"FAIL: eval injection wordings no longer detected: {', '.join(unexpected)}")
         failed = True
+    if a.compare:
+        other = dict(zip((c["id"] for c in everything), scan(a.compare, everything)))
+        print(f"\nsame chunks, {a.scanner} / {a.compare}:")
+        for split, names in (("dev", DEV), ("held-out", HELDOUT), ("check", CHECKS)):
+            for name in names:
+                k1 = sum(rows[c["id"]]["instruction_like"] for c in corpora[name])
+                k2 = sum(other[c["id"]]["instruction_like"] for c in corpora[name])
+                print(f"  {name:<22} {split:<9} {len(corpora[name]):>6} chunks: {k1} / {k2}")
+                report[name]["compare"] = k2
     if a.show_missed:
         for name in CHECKS_READ:
             for c in corpora[name]:

@@ -28,6 +28,35 @@ fn plain_create_works(server: &Server) {
 }
 
 #[test]
+fn a_body_that_is_not_an_object_is_refused_and_decides_nothing() {
+    let server = Server::fresh("bounds-shape");
+    let (status, row) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "transfer", "payload": {"amount": 5}})),
+    );
+    assert_eq!(status, 201, "{row}");
+    let id = row["id"].as_str().unwrap();
+    // Positional forms serde would read into a struct's fields, and other non-objects.
+    for body in [json!(["approve"]), json!(["approve", null, "ok"]), json!("approve"), json!(1), json!(null)]
+    {
+        let (status, answer) =
+            server.call("POST", &format!("/v1/requests/{id}/resolve"), &server.operator, Some(&body));
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{body}: {answer}"
+        );
+    }
+    let create = json!(["bank", "transfer", {"amount": 5}]);
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&create));
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "PENDING", "nothing was decided: {row}");
+}
+
+#[test]
 fn a_dense_payload_is_refused_before_it_is_built() {
     let server = Server::fresh("bounds-dense");
     // Under a megabyte, half a million values.

@@ -166,7 +166,6 @@ impl Requests for Postgres {
             if inserted != 1 {
                 return Ok((Inserted::IdTaken, false));
             }
-            chain_later(project);
             futures_util::future::try_join(
                 enqueue_to(c, hooks, project, id, audit.event, audit.at, None, async || row_from(body)),
                 notify_to(
@@ -460,7 +459,22 @@ impl Postgres {
     /// pending (nothing written then).
     async fn decide_in(&self, tx: &impl GenericClient, d: &Ruling<'_>) -> StoreResult<bool> {
         let (project, id) = (d.project, d.id);
-        if let Some(approver) = d.approver {
+        // The deadline holds at decision time, whatever the expiry sweep's backlog: past it,
+        // only the expiry itself may be written. Conditional, so of replicas deciding or
+        // expiring it at once, one writes it. The payload is neither read nor rewritten.
+        let expiry = d.status == Status::Expired;
+        let update = async {
+            tx.row_opt(
+                "UPDATE requests SET status = $3, decision = $4
+                 WHERE project = $1 AND id = $2 AND status = 'PENDING' AND ($5 OR expires_at > $6)
+                 RETURNING role",
+                &[&project, &id, &d.status.as_str(), &d.text, &expiry, &d.audit.at],
+            )
+            .await
+        };
+        // Whatever refuses the decision below returns an error or `false`, and the caller
+        // rolls the transaction back: the update sent ahead of the checks is undone with it.
+        let role = if let Some(approver) = d.approver {
             // The row first (see the lock order above): its role cannot move until the commit.
             let row = async {
                 tx.row_opt(
@@ -489,9 +503,11 @@ impl Postgres {
                             .into(),
                     ));
                 }
+                update.await?
             } else {
                 // Held until the commit: a revocation waits for this decision, or this decision
-                // sees the key gone. Sent behind the row's lock, in the same round trip.
+                // sees the key gone. Sent behind the row's lock, with the update, in one round
+                // trip: the database runs them in this order.
                 let key = async {
                     tx.row_opt(
                         "SELECT role FROM keys WHERE project = $1 AND key_id = $2 FOR SHARE",
@@ -499,27 +515,18 @@ impl Postgres {
                     )
                     .await
                 };
-                let (_, key) = futures_util::future::try_join(row, key).await?;
-                let role: Option<&str> = key.as_ref().map(|k| k.try_get(0)).transpose()?;
-                if role != Some(Role::Operator.as_str()) {
+                let (_, key, role) = futures_util::future::try_join3(row, key, update).await?;
+                let key_role: Option<&str> = key.as_ref().map(|k| k.try_get(0)).transpose()?;
+                if key_role != Some(Role::Operator.as_str()) {
                     return Err(StoreError(
                         "approval refused: its decider is not an operator of the project".into(),
                     ));
                 }
+                role
             }
-        }
-        // The deadline holds at decision time, whatever the expiry sweep's backlog: past it,
-        // only the expiry itself may be written. Conditional, so of replicas deciding or
-        // expiring it at once, one writes it. The payload is neither read nor rewritten.
-        let expiry = d.status == Status::Expired;
-        let role = tx
-            .row_opt(
-                "UPDATE requests SET status = $3, decision = $4
-                 WHERE project = $1 AND id = $2 AND status = 'PENDING' AND ($5 OR expires_at > $6)
-                 RETURNING role",
-                &[&project, &id, &d.status.as_str(), &d.text, &expiry, &d.audit.at],
-            )
-            .await?;
+        } else {
+            update.await?
+        };
         let Some(role) = role else { return Ok(false) };
         let role: Option<String> = role.try_get(0)?;
         let audit = &d.audit;

@@ -168,7 +168,11 @@ fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
     let server = Server::fresh_with("bounds-quota", &[("HANDRAIL_PROJECT_QUOTA_BYTES", "200000")]);
     let payload = json!({"blob": "x".repeat(30_000)});
     let body = json!({"service": "bank", "action": "transfer", "payload": payload});
-    let mut created = Vec::new();
+    // A create with an Idempotency-Key, to retry once the quota is full.
+    let (status, first) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-1"));
+    assert_eq!(status, 201, "{first}");
+    let mut created = vec![first["id"].as_str().unwrap().to_string()];
     let refused = loop {
         let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
         if status != 201 {
@@ -184,6 +188,14 @@ fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
         refused.1
     );
     assert!((5..=7).contains(&created.len()), "{} creates of ~30 KB fit 200 KB", created.len());
+    // Its retry is answered with what was created, not refused: the key is known before the
+    // quota is looked at. A new key is refused.
+    let (status, again) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-1"));
+    assert_eq!((status, again["id"].as_str()), (201, Some(created[0].as_str())), "{again}");
+    let (status, answer) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-2"));
+    assert_eq!((status, answer["error"]["code"].as_str()), (507, Some("quota_exceeded")), "{answer}");
     // What was stored is intact and still decidable.
     assert_eq!(approve(&server, &created[0]), 200);
     // A snapshot counts too.

@@ -476,11 +476,16 @@ impl Postgres {
         // only the expiry itself may be written. Conditional, so of replicas deciding or
         // expiring it at once, one writes it. The payload is neither read nor rewritten.
         let expiry = d.status == Status::Expired;
+        // The row is found by its project and id alone, then checked: with `status` among the
+        // conditions the planner may walk `requests_by_project` (project, status) through
+        // every pending request instead of the key's one row, as it did on a young table
+        // (4.6 ms a decision at 10,000 pending, measured), and a prepared plan keeps that.
         let update = async {
             tx.row_opt(
-                "UPDATE requests SET status = $3, decision = $4
-                 WHERE project = $1 AND id = $2 AND status = 'PENDING' AND ($5 OR expires_at > $6)
-                 RETURNING role",
+                "WITH target AS MATERIALIZED (SELECT id FROM requests WHERE project = $1 AND id = $2)
+                 UPDATE requests r SET status = $3, decision = $4 FROM target
+                 WHERE r.id = target.id AND r.status = 'PENDING' AND ($5 OR r.expires_at > $6)
+                 RETURNING r.role",
                 &[&project, &id, &d.status.as_str(), &d.text, &expiry, &d.audit.at],
             )
             .await

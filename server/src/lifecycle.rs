@@ -163,7 +163,6 @@ pub(crate) fn insert(
         snapshot: None,
     };
     let body = serde_json::to_string(&row).map_err(internal)?;
-    state.policy.check(state.store.as_ref(), &who.project, body.len() as u64)?;
     let committed = match exec {
         Some((pending, previous)) => {
             Some((pending.commit(Stored { status: 201, body: body.clone() }, created_at)?, previous))
@@ -177,9 +176,11 @@ pub(crate) fn insert(
         event: "request.created",
         data: json!({ "service": row.service, "action": row.action, "priority": row.priority }),
     };
-    match state.store.insert_request_for(&row, &body, claim, audit, recipients)? {
+    // The project's quota is checked by the create itself (no read of its own first).
+    match state.store.insert_request_for(&row, &body, claim, audit, recipients, state.policy.quota_bytes)? {
         Inserted::Created => {}
         Inserted::KeyTaken => return Ok(None),
+        Inserted::OverQuota { used } => return Err(state.policy.exceeded(used)),
         // Another project's request has this client-chosen id (ids are global).
         Inserted::IdTaken => return Err(ApiError::new(Code::IdTaken, "a request with this id exists")),
     }

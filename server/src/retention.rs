@@ -52,12 +52,17 @@ impl Policy {
     pub(crate) fn check(&self, store: &dyn Store, project: &str, more: u64) -> ApiResult<()> {
         let used = store.usage(project)?;
         if used.saturating_add(more) > self.quota_bytes {
-            return Err(ApiError::new(
-                Code::QuotaExceeded,
-                format!("the project stores {used} bytes of its {} byte quota", self.quota_bytes),
-            ));
+            return Err(self.exceeded(used));
         }
         Ok(())
+    }
+
+    /// 507 `quota_exceeded`: the project stores `used` bytes, and more would pass its quota.
+    pub(crate) fn exceeded(&self, used: u64) -> ApiError {
+        ApiError::new(
+            Code::QuotaExceeded,
+            format!("the project stores {used} bytes of its {} byte quota", self.quota_bytes),
+        )
     }
 }
 

@@ -28,6 +28,35 @@ fn plain_create_works(server: &Server) {
 }
 
 #[test]
+fn a_body_that_is_not_an_object_is_refused_and_decides_nothing() {
+    let server = Server::fresh("bounds-shape");
+    let (status, row) = server.call(
+        "POST",
+        "/v1/requests",
+        &server.agent,
+        Some(&json!({"service": "bank", "action": "transfer", "payload": {"amount": 5}})),
+    );
+    assert_eq!(status, 201, "{row}");
+    let id = row["id"].as_str().unwrap();
+    // Positional forms serde would read into a struct's fields, and other non-objects.
+    for body in [json!(["approve"]), json!(["approve", null, "ok"]), json!("approve"), json!(1), json!(null)]
+    {
+        let (status, answer) =
+            server.call("POST", &format!("/v1/requests/{id}/resolve"), &server.operator, Some(&body));
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{body}: {answer}"
+        );
+    }
+    let create = json!(["bank", "transfer", {"amount": 5}]);
+    let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&create));
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_request")), "{answer}");
+    let (_, row) = server.call("GET", &format!("/v1/requests/{id}"), &server.operator, None);
+    assert_eq!(row["status"], "PENDING", "nothing was decided: {row}");
+}
+
+#[test]
 fn a_dense_payload_is_refused_before_it_is_built() {
     let server = Server::fresh("bounds-dense");
     // Under a megabyte, half a million values.
@@ -139,7 +168,11 @@ fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
     let server = Server::fresh_with("bounds-quota", &[("HANDRAIL_PROJECT_QUOTA_BYTES", "200000")]);
     let payload = json!({"blob": "x".repeat(30_000)});
     let body = json!({"service": "bank", "action": "transfer", "payload": payload});
-    let mut created = Vec::new();
+    // A create with an Idempotency-Key, to retry once the quota is full.
+    let (status, first) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-1"));
+    assert_eq!(status, 201, "{first}");
+    let mut created = vec![first["id"].as_str().unwrap().to_string()];
     let refused = loop {
         let (status, answer) = server.call("POST", "/v1/requests", &server.agent, Some(&body));
         if status != 201 {
@@ -155,6 +188,14 @@ fn a_project_past_its_quota_gets_507_and_another_project_is_unaffected() {
         refused.1
     );
     assert!((5..=7).contains(&created.len()), "{} creates of ~30 KB fit 200 KB", created.len());
+    // Its retry is answered with what was created, not refused: the key is known before the
+    // quota is looked at. A new key is refused.
+    let (status, again) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-1"));
+    assert_eq!((status, again["id"].as_str()), (201, Some(created[0].as_str())), "{again}");
+    let (status, answer) =
+        server.call_with_key("POST", "/v1/requests", &server.agent, Some(&body), Some("k-2"));
+    assert_eq!((status, answer["error"]["code"].as_str()), (507, Some("quota_exceeded")), "{answer}");
     // What was stored is intact and still decidable.
     assert_eq!(approve(&server, &created[0]), 200);
     // A snapshot counts too.

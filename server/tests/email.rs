@@ -207,7 +207,7 @@ fn a_finance_request_is_mailed_to_finance_and_decided_once_from_its_link() {
     for (bad, code) in [
         (json!({"kind": "slack", "channel": "C0123"}), "invalid_channel"),
         (json!({"kind": "email", "to": ["a@example.com"], "channel": "C0123"}), "invalid_request"),
-        (json!(["email"]), "invalid_channel"),
+        (json!(["email"]), "invalid_request"),
         (json!({"kind": "sms", "to": ["alice@example.com"]}), "invalid_channel"),
         (json!({"kind": "email"}), "invalid_channel"),
         (json!({"kind": "email", "to": []}), "invalid_channel"),

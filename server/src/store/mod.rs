@@ -987,6 +987,9 @@ pub enum Inserted {
     KeyTaken,
     /// The id is another request's, in this project or another: nothing written.
     IdTaken,
+    /// The project's stored bytes (`used`) and this request's would pass its quota: nothing
+    /// written.
+    OverQuota { used: u64 },
 }
 
 /// Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
@@ -1000,7 +1003,7 @@ pub trait Requests: Send + Sync {
     /// create happens only if the key is still as the caller read it (absent, or exactly
     /// `previous`); otherwise nothing is written and the answer is [`Inserted::KeyTaken`].
     /// Request ids are unique across projects: an id another request has, in this project
-    /// or another, writes nothing and answers [`Inserted::IdTaken`].
+    /// or another, writes nothing and answers [`Inserted::IdTaken`]. No quota.
     fn insert_request(
         &self,
         row: &RequestRow,
@@ -1008,11 +1011,13 @@ pub trait Requests: Send + Sync {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
     ) -> StoreResult<Inserted> {
-        self.insert_request_for(row, body, claim, audit, &[])
+        self.insert_request_for(row, body, claim, audit, &[], u64::MAX)
     }
     /// [`Requests::insert_request`] for a request with recipients: its notifications go to
     /// the targets they [`narrow`] the channels of its role to, now and when it is escalated
-    /// (the recipients are stored with it).
+    /// (the recipients are stored with it). Within `quota`: when the project's stored bytes
+    /// and `body`'s would pass it, nothing is written ([`Inserted::OverQuota`]); the check
+    /// is part of the create (no read of its own before it).
     fn insert_request_for(
         &self,
         row: &RequestRow,
@@ -1020,6 +1025,7 @@ pub trait Requests: Send + Sync {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
         recipients: &[Recipient],
+        quota: u64,
     ) -> StoreResult<Inserted>;
     /// A request of a project.
     fn request(&self, project: &str, id: &str) -> StoreResult<Option<RequestRow>>;

@@ -360,8 +360,13 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromR
 }
 
 /// Parses a JSON body with the core's strict parser (its code names the problem), then into
-/// `T` (`invalid_request` when the shape is wrong).
+/// `T` (`invalid_request` when the shape is wrong). Every body of this API is an object: an
+/// array is refused, though serde would read one positionally into a struct's fields
+/// (`["approve"]` as a decision).
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {
     let value = handrail_core::canonical::parse_bounded(bytes, MAX_JSON_VALUES)?;
+    if !value.is_object() {
+        return Err(ApiError::new(Code::InvalidRequest, "the body must be a JSON object"));
+    }
     serde_json::from_value(value).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))
 }

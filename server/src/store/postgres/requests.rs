@@ -32,21 +32,26 @@ const LISTED: &str = "FROM requests WHERE project = $1 AND ($2::text IS NULL OR 
 static CREATE: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
     let claims = [
         "SELECT 1",
-        "INSERT INTO executions (project, key, execution, created_at) VALUES ($2, $14, $15, $5)
+        "INSERT INTO executions (project, key, execution, created_at) VALUES ($2, $15, $16, $5)
          ON CONFLICT DO NOTHING RETURNING 1",
-        "UPDATE executions SET execution = $15 WHERE project = $2 AND key = $14 AND execution = $16 RETURNING 1",
+        "UPDATE executions SET execution = $16 WHERE project = $2 AND key = $15 AND execution = $17 RETURNING 1",
     ];
     claims.map(|claim| {
+        // `room`: the project's stored bytes (the folded count and the changes not folded
+        // yet, as `Housekeeping::usage` reads them), against the quota ($14).
         format!(
             "WITH claimed AS ({claim}),
+             room AS (SELECT COALESCE((SELECT bytes FROM usage WHERE project = $2), 0)
+                 + COALESCE((SELECT sum(bytes) FROM usage_deltas WHERE project = $2), 0)::bigint AS used),
              made AS (INSERT INTO requests (id, project, body, status, created_at, expires_at, role,
                  created_by, summary, escalations, recipients)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13 WHERE EXISTS (SELECT 1 FROM claimed)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13
+                 WHERE EXISTS (SELECT 1 FROM claimed) AND (SELECT used FROM room)::numeric + $11::bigint <= $14::bigint
                  ON CONFLICT DO NOTHING RETURNING 1),
              used AS (INSERT INTO usage_deltas (project, bytes) SELECT $2, $11 WHERE EXISTS (SELECT 1 FROM made)),
              logged AS (INSERT INTO audit (entry, project, project_seq)
                  SELECT $12, $2, NULL WHERE EXISTS (SELECT 1 FROM made))
-             SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM made)"
+             SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM made), (SELECT used FROM room)"
         )
     })
 });
@@ -100,6 +105,7 @@ impl Requests for Postgres {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
         recipients: &[Recipient],
+        quota: u64,
     ) -> StoreResult<Inserted> {
         let claim = claim
             .map(|c| -> StoreResult<_> {
@@ -116,9 +122,10 @@ impl Requests for Postgres {
         let (project, id, role) = (row.project.as_str(), row.id.as_str(), row.role.as_deref());
         let entry = unchained(project, id, &audit)?;
         let bytes = body.len() as i64;
+        let quota = quota.min(i64::MAX as u64) as i64;
         self.block(self.transaction(async |c| {
-            // One statement claims the key, inserts the request and, when both happened, its
-            // usage change and its audit entry ([`CREATE`]); it travels with the transaction's
+            // One statement claims the key, checks the quota, inserts the request and, when
+            // all went through, its usage change and its audit entry ([`CREATE`]); it travels with the transaction's
             // `BEGIN` and the reads of who hears of the request: every round trip is a turn of
             // the database's work and of this server's, paid by every create.
             //
@@ -141,6 +148,7 @@ impl Requests for Postgres {
                 &bytes,
                 &entry,
                 &kept_recipients,
+                &quota,
             ];
             let sql = match &claim {
                 None => &CREATE[0],
@@ -164,9 +172,13 @@ impl Requests for Postgres {
                 return Ok((Inserted::KeyTaken, false));
             }
             if inserted != 1 {
+                let used: i64 = done.try_get(2)?;
+                let used = used.max(0) as u64;
+                if used.saturating_add(bytes as u64) > quota as u64 {
+                    return Ok((Inserted::OverQuota { used }, false));
+                }
                 return Ok((Inserted::IdTaken, false));
             }
-            chain_later(project);
             futures_util::future::try_join(
                 enqueue_to(c, hooks, project, id, audit.event, audit.at, None, async || row_from(body)),
                 notify_to(
@@ -460,7 +472,27 @@ impl Postgres {
     /// pending (nothing written then).
     async fn decide_in(&self, tx: &impl GenericClient, d: &Ruling<'_>) -> StoreResult<bool> {
         let (project, id) = (d.project, d.id);
-        if let Some(approver) = d.approver {
+        // The deadline holds at decision time, whatever the expiry sweep's backlog: past it,
+        // only the expiry itself may be written. Conditional, so of replicas deciding or
+        // expiring it at once, one writes it. The payload is neither read nor rewritten.
+        let expiry = d.status == Status::Expired;
+        // The row is found by its project and id alone, then checked: with `status` among the
+        // conditions the planner may walk `requests_by_project` (project, status) through
+        // every pending request instead of the key's one row, as it did on a young table
+        // (4.6 ms a decision at 10,000 pending, measured), and a prepared plan keeps that.
+        let update = async {
+            tx.row_opt(
+                "WITH target AS MATERIALIZED (SELECT id FROM requests WHERE project = $1 AND id = $2)
+                 UPDATE requests r SET status = $3, decision = $4 FROM target
+                 WHERE r.id = target.id AND r.status = 'PENDING' AND ($5 OR r.expires_at > $6)
+                 RETURNING r.role",
+                &[&project, &id, &d.status.as_str(), &d.text, &expiry, &d.audit.at],
+            )
+            .await
+        };
+        // Whatever refuses the decision below returns an error or `false`, and the caller
+        // rolls the transaction back: the update sent ahead of the checks is undone with it.
+        let role = if let Some(approver) = d.approver {
             // The row first (see the lock order above): its role cannot move until the commit.
             let row = async {
                 tx.row_opt(
@@ -489,9 +521,11 @@ impl Postgres {
                             .into(),
                     ));
                 }
+                update.await?
             } else {
                 // Held until the commit: a revocation waits for this decision, or this decision
-                // sees the key gone. Sent behind the row's lock, in the same round trip.
+                // sees the key gone. Sent behind the row's lock, with the update, in one round
+                // trip: the database runs them in this order.
                 let key = async {
                     tx.row_opt(
                         "SELECT role FROM keys WHERE project = $1 AND key_id = $2 FOR SHARE",
@@ -499,27 +533,18 @@ impl Postgres {
                     )
                     .await
                 };
-                let (_, key) = futures_util::future::try_join(row, key).await?;
-                let role: Option<&str> = key.as_ref().map(|k| k.try_get(0)).transpose()?;
-                if role != Some(Role::Operator.as_str()) {
+                let (_, key, role) = futures_util::future::try_join3(row, key, update).await?;
+                let key_role: Option<&str> = key.as_ref().map(|k| k.try_get(0)).transpose()?;
+                if key_role != Some(Role::Operator.as_str()) {
                     return Err(StoreError(
                         "approval refused: its decider is not an operator of the project".into(),
                     ));
                 }
+                role
             }
-        }
-        // The deadline holds at decision time, whatever the expiry sweep's backlog: past it,
-        // only the expiry itself may be written. Conditional, so of replicas deciding or
-        // expiring it at once, one writes it. The payload is neither read nor rewritten.
-        let expiry = d.status == Status::Expired;
-        let role = tx
-            .row_opt(
-                "UPDATE requests SET status = $3, decision = $4
-                 WHERE project = $1 AND id = $2 AND status = 'PENDING' AND ($5 OR expires_at > $6)
-                 RETURNING role",
-                &[&project, &id, &d.status.as_str(), &d.text, &expiry, &d.audit.at],
-            )
-            .await?;
+        } else {
+            update.await?
+        };
         let Some(role) = role else { return Ok(false) };
         let role: Option<String> = role.try_get(0)?;
         let audit = &d.audit;
@@ -761,7 +786,7 @@ mod tests {
                 })
                 .collect();
             let mut answers: Vec<Inserted> = racers.into_iter().map(|r| r.join().unwrap()).collect();
-            answers.sort_by_key(|a| *a as u8);
+            answers.sort_by_key(|a| *a != Inserted::Created);
             assert_eq!(answers, [Inserted::Created, Inserted::KeyTaken], "race {n}");
         }
         assert_eq!(audited(&a, "request.created"), 20);

@@ -16,13 +16,16 @@ pub(super) fn add_usage(tx: &Connection, project: &str, delta: i64) -> StoreResu
     Ok(())
 }
 
+/// The bytes `project` stores, as `conn` sees them.
+pub(super) fn usage_in(conn: &Connection, project: &str) -> StoreResult<u64> {
+    let bytes: Option<i64> =
+        conn.query_row("SELECT bytes FROM usage WHERE project = ?1", [project], |r| r.get(0)).optional()?;
+    Ok(bytes.unwrap_or(0).max(0) as u64)
+}
+
 impl Housekeeping for Sqlite {
     fn usage(&self, project: &str) -> StoreResult<u64> {
-        let bytes: Option<i64> = self
-            .reader()
-            .query_row("SELECT bytes FROM usage WHERE project = ?1", [project], |r| r.get(0))
-            .optional()?;
-        Ok(bytes.unwrap_or(0).max(0) as u64)
+        usage_in(&self.reader(), project)
     }
 
     fn prune(&self, now: i64, policy: &Retention, limit: usize) -> StoreResult<Pruned> {

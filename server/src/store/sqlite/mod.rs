@@ -60,6 +60,9 @@ enum Written {
     Skipped,
     /// The id it would create is another request's; nothing written.
     IdTaken,
+    /// What it would store passes the project's quota (it stores this many bytes); nothing
+    /// written.
+    OverQuota(u64),
 }
 
 /// SQLite storage in one file.

@@ -50,6 +50,7 @@ impl Requests for Sqlite {
         claim: Option<Claim<'_>>,
         audit: AuditEvent<'_>,
         recipients: &[Recipient],
+        quota: u64,
     ) -> StoreResult<Inserted> {
         let claim = claim
             .map(|c| -> StoreResult<_> {
@@ -111,6 +112,12 @@ impl Requests for Sqlite {
             if inserted != 1 {
                 return Ok(Written::IdTaken);
             }
+            // In the create's transaction: of creates racing for the last bytes, the quota
+            // admits what fits.
+            let used = housekeeping::usage_in(tx, &project)?;
+            if used.saturating_add(body.len() as u64) > quota {
+                return Ok(Written::OverQuota(used));
+            }
             housekeeping::add_usage(tx, &project, body.len() as i64)?;
             let audit = AuditEvent { at, actor: &actor, event: &event, data };
             append_audit(tx, &project, &id, &audit)?;
@@ -122,6 +129,7 @@ impl Requests for Sqlite {
             Written::Applied => Inserted::Created,
             Written::Skipped => Inserted::KeyTaken,
             Written::IdTaken => Inserted::IdTaken,
+            Written::OverQuota(used) => Inserted::OverQuota { used },
         })
     }
 

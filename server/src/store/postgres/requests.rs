@@ -382,13 +382,15 @@ impl Requests for Postgres {
             let tx = c.transaction().await?;
             // Locked until the commit: of sweeps on several replicas, one escalates it; the
             // others find it no longer qualifying (its role or its log changed) once it is
-            // committed. The payload is not read.
+            // committed. The payload is not read. Found by project and id alone, then checked
+            // (see `decide_in`: the status among the conditions invites a walk of an index
+            // through every pending request).
             let logs = tx
                 .row_opt(
-                    "SELECT escalation_log, recipients FROM requests
-                     WHERE project = $1 AND id = $2 AND status = 'PENDING' AND role IS NOT DISTINCT FROM $3
-                       AND expires_at > $4
-                     FOR UPDATE",
+                    "WITH target AS MATERIALIZED (SELECT id FROM requests WHERE project = $1 AND id = $2)
+                     SELECT r.escalation_log, r.recipients FROM requests r JOIN target ON r.id = target.id
+                     WHERE r.status = 'PENDING' AND r.role IS NOT DISTINCT FROM $3 AND r.expires_at > $4
+                     FOR UPDATE OF r",
                     &[&project, &id, &step.from, &audit.at],
                 )
                 .await?;

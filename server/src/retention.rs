@@ -51,7 +51,7 @@ impl Policy {
     /// before the write, so concurrent writes may pass it by one body each.
     pub(crate) fn check(&self, store: &dyn Store, project: &str, more: u64) -> ApiResult<()> {
         let used = store.usage(project)?;
-        if used.saturating_add(more) > self.quota_bytes {
+        if crate::store::over_quota(used, more, self.quota_bytes) {
             return Err(self.exceeded(used));
         }
         Ok(())

@@ -978,6 +978,12 @@ pub struct DecideArgs<'a> {
     pub audit: AuditEvent<'a>,
 }
 
+/// Whether a project that stores `used` bytes passes its `quota` by storing `more`: the one
+/// quota rule, for the stores' creates and the server's checks before other writes.
+pub fn over_quota(used: u64, more: u64, quota: u64) -> bool {
+    used.saturating_add(more) > quota
+}
+
 /// What [`Requests::insert_request`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {

@@ -589,20 +589,6 @@ async fn chain_all(c: &mut deadpool_postgres::Object, project: Option<&str>) -> 
     Ok(())
 }
 
-/// Chains each of `projects`, logging a failure as `what` and going on with the next.
-async fn chain_each(
-    c: &mut deadpool_postgres::Object,
-    projects: impl IntoIterator<Item = String>,
-    level: crate::log::Level,
-    what: &str,
-) {
-    for project in projects {
-        if let Err(e) = chain(c, &project).await {
-            crate::log::event(level, what, serde_json::json!({ "project": project, "error": e.0 }));
-        }
-    }
-}
-
 /// On every replica: five times a second, folds the usage changes into the projects' counts
 /// (few rows stay unfolded, so the quota check that sums them stays cheap), and every second
 /// chains the audit entries written meanwhile, many in one transaction (a write does not pay
@@ -640,7 +626,15 @@ async fn housekeeper(pool: Pool) {
             Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>(),
             Err(_) => continue,
         };
-        chain_each(&mut c, projects, crate::log::Level::Error, "audit chaining failed").await;
+        for project in projects {
+            if let Err(e) = chain(&mut c, &project).await {
+                crate::log::event(
+                    crate::log::Level::Error,
+                    "audit chaining failed",
+                    serde_json::json!({ "project": project, "error": e.0 }),
+                );
+            }
+        }
     }
 }
 

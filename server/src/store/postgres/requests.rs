@@ -125,9 +125,10 @@ impl Requests for Postgres {
         let quota = quota.min(i64::MAX as u64) as i64;
         self.block(self.transaction(async |c| {
             // One statement claims the key, checks the quota, inserts the request and, when
-            // all went through, its usage change and its audit entry ([`CREATE`]); it travels with the transaction's
-            // `BEGIN` and the reads of who hears of the request: every round trip is a turn of
-            // the database's work and of this server's, paid by every create.
+            // all went through, its usage change and its audit entry ([`CREATE`]); it travels
+            // with the transaction's `BEGIN` and the reads of who hears of the request: every
+            // round trip is a turn of the database's work and of this server's, paid by every
+            // create.
             //
             // The key's row decides between creates racing on any replica: the loser's insert
             // waits for the winner's commit, then inserts (or matches) nothing. Ids are unique
@@ -174,7 +175,7 @@ impl Requests for Postgres {
             if inserted != 1 {
                 let used: i64 = done.try_get(2)?;
                 let used = used.max(0) as u64;
-                if used.saturating_add(bytes as u64) > quota as u64 {
+                if over_quota(used, bytes as u64, quota as u64) {
                     return Ok((Inserted::OverQuota { used }, false));
                 }
                 return Ok((Inserted::IdTaken, false));

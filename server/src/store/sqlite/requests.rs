@@ -1,7 +1,7 @@
 //! Requests: create exactly once, read, list, decide, and the sweeps' reads (due, escalations).
 
 use super::*;
-use crate::store::Kept;
+use crate::store::{over_quota, Kept};
 
 /// The rows a listing returns (see [`RequestFilter`]): ?1 project, ?2 status, ?3 role,
 /// ?4 limit, ?5 readable roles (JSON array), ?6 creator; newest first.
@@ -115,7 +115,7 @@ impl Requests for Sqlite {
             // In the create's transaction: of creates racing for the last bytes, the quota
             // admits what fits.
             let used = housekeeping::usage_in(tx, &project)?;
-            if used.saturating_add(body.len() as u64) > quota {
+            if over_quota(used, body.len() as u64, quota) {
                 return Ok(Written::OverQuota(used));
             }
             housekeeping::add_usage(tx, &project, body.len() as i64)?;
